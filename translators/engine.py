@@ -1,0 +1,223 @@
+"""The translation engine: X12 in, validated canonical documents and outcome records out.
+
+This is the one function the service and the CLI call. It composes the layers:
+
+    read_events (envelope reader) -> validate_set (grammar) -> to_canonical (mapping)
+
+and yields, in input order, one :class:`TranslatedSet` per transaction set and one
+:class:`TranslatedInterchange` after the sets of each interchange. Outcome records
+(not segments) are kept per interchange so acknowledgments can be built; nothing
+else accumulates, so memory stays bounded on big files.
+
+It never does I/O beyond reading the stream it is handed, and never decides what to
+do with a document: storing, forwarding and acknowledging belong to the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+from translators.canonical import CanonicalDocument
+from translators.mapping import KIND_BY_SET, to_canonical
+from translators.mapping.errors import MappingError
+from translators.mapping.rules import MappingRules
+from translators.profile import PartnerProfile
+from translators.x12.ack_reader import AckReadError, FunctionalAckReport, read_functional_ack
+from translators.x12.codes import SetSyntaxCode
+from translators.x12.envelope import read_events
+from translators.x12.events import (
+    GroupEnd,
+    GroupStart,
+    InterchangeEnd,
+    InterchangeSegment,
+    InterchangeStart,
+    SetRead,
+    Stray,
+)
+from translators.x12.model import (
+    GroupHeader,
+    GroupOutcome,
+    InterchangeHeader,
+    InterchangeOutcome,
+    Segment,
+    SetOutcome,
+    TransactionSet,
+)
+from translators.x12.validation import validate_set
+
+FUNCTIONAL_ACK_SETS = frozenset({"997", "999"})
+_NO_RULES = MappingRules()
+
+
+class PartnerLookup(Protocol):
+    """Finds partner profiles; the gateway's partner directory is one."""
+
+    def get(self, partner_id: str) -> PartnerProfile | None: ...
+
+    def by_interchange(self, qualifier: str, interchange_id: str) -> PartnerProfile | None: ...
+
+
+@dataclass(slots=True)
+class TranslatedSet:
+    """One transaction set: its verdict and, when accepted and mapped, its document.
+
+    ``reason`` says in one line why the set was rejected or not translated.
+    ``ack_report`` is set for inbound 997/999 sets (what the partner acknowledged).
+    """
+
+    outcome: SetOutcome
+    interchange: InterchangeHeader
+    group: GroupHeader | None
+    partner_id: str | None
+    document: CanonicalDocument | None = None
+    reason: str | None = None
+    ack_report: FunctionalAckReport | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome.accepted and self.reason is None
+
+
+@dataclass(slots=True)
+class TranslatedInterchange:
+    """The outcome tree of one interchange, yielded after its sets.
+
+    ``profile`` is None when no partner profile matched the ISA sender.
+    ``interchange_segments`` holds segments outside groups (TA1 from the partner);
+    ``stray`` the data found around the interchange that belongs to no envelope.
+    """
+
+    outcome: InterchangeOutcome
+    partner_id: str | None
+    profile: PartnerProfile | None
+    interchange_segments: list[Segment] = field(default_factory=list)
+    stray: list[str] = field(default_factory=list)
+
+
+Translated = TranslatedSet | TranslatedInterchange
+
+
+def translate(
+    source: bytes | BinaryIO,
+    *,
+    partners: PartnerLookup,
+    partner_id: str | None = None,
+) -> Iterator[Translated]:
+    """Translate every transaction set in ``source``.
+
+    When ``partner_id`` is given (the transport already authenticated the partner)
+    that profile applies to every interchange; otherwise each interchange's ISA
+    sender picks the profile, and an unknown sender leaves ``profile`` None (the
+    sets are still read and validated, but nothing is mapped: whose rules would
+    apply?). Raises :class:`translators.x12.errors.NotX12Error` when the input holds
+    no interchange at all.
+    """
+    fixed = partners.get(partner_id) if partner_id is not None else None
+    profile: PartnerProfile | None = fixed
+    interchange: InterchangeOutcome | None = None
+    group: GroupOutcome | None = None
+    loose: list[Segment] = []
+    stray: list[str] = []
+
+    for event in read_events(source):
+        if isinstance(event, SetRead):
+            tset = event.transaction_set
+            result = _translate_set(tset, profile)
+            if group is not None:
+                group.sets.append(result.outcome)
+            yield result
+        elif isinstance(event, InterchangeStart):
+            header = event.header
+            profile = fixed or partners.by_interchange(header.sender_qualifier, header.sender_id)
+            interchange = InterchangeOutcome(header=header)
+            loose = []
+        elif isinstance(event, GroupStart):
+            group = GroupOutcome(header=event.header)
+        elif isinstance(event, GroupEnd):
+            if group is not None:
+                group.errors.extend(event.errors)
+                group.sets_included = _count(event.trailer)
+                if interchange is not None:
+                    interchange.groups.append(group)
+            group = None
+        elif isinstance(event, InterchangeEnd):
+            if interchange is None:
+                interchange = InterchangeOutcome(header=event.header)
+            interchange.notes.extend(event.notes)
+            interchange.groups_included = _count(event.trailer)
+            yield TranslatedInterchange(
+                outcome=interchange,
+                partner_id=profile.id if profile else None,
+                profile=profile,
+                interchange_segments=loose,
+                stray=stray,
+            )
+            interchange, group, stray = None, None, []
+        elif isinstance(event, InterchangeSegment):
+            loose.append(event.segment)
+        elif isinstance(event, Stray):
+            stray.append(event.text)
+
+
+def _translate_set(tset: TransactionSet, profile: PartnerProfile | None) -> TranslatedSet:
+    outcome = validate_set(tset)
+    result = TranslatedSet(
+        outcome=outcome,
+        interchange=tset.interchange,
+        group=tset.group,
+        partner_id=profile.id if profile else None,
+    )
+    if not outcome.accepted:
+        result.reason = describe_rejection(outcome)
+        return result
+    if tset.set_id in FUNCTIONAL_ACK_SETS:
+        try:
+            result.ack_report = read_functional_ack(tset)
+        except AckReadError as exc:
+            result.reason = f"unreadable {tset.set_id}: {exc}"
+        return result
+    if tset.set_id not in KIND_BY_SET:
+        result.reason = f"transaction set {tset.set_id} is not translated by this gateway"
+        return result
+    if profile is None:
+        result.reason = (
+            f"no partner profile for sender {tset.interchange.sender_qualifier}/"
+            f"{tset.interchange.sender_id}"
+        )
+        return result
+    try:
+        result.document = to_canonical(tset, partner_id=profile.id, rules=profile.mapping or _NO_RULES)
+    except MappingError as exc:
+        result.reason = str(exc)
+        if not outcome.set_errors:
+            outcome.set_errors.append(SetSyntaxCode.ONE_OR_MORE_SEGMENTS_IN_ERROR)
+    return result
+
+
+def describe_rejection(outcome: SetOutcome) -> str:
+    """One line a person can act on, naming the first errors and their codes."""
+    parts: list[str] = []
+    for code in outcome.set_errors:
+        if code is not SetSyntaxCode.ONE_OR_MORE_SEGMENTS_IN_ERROR:
+            parts.append(f"set error {code.value} ({code.name.lower().replace('_', ' ')})")
+    for seg in outcome.segment_errors[:3]:
+        text = f"{seg.tag} at segment {seg.position}: code {seg.code.value} ({seg.code.name.lower().replace('_', ' ')})"
+        if seg.elements:
+            el = seg.elements[0]
+            text += f", element {seg.tag}{el.position:02d} code {el.code.value} ({el.code.name.lower().replace('_', ' ')})"
+            if el.value:
+                text += f" value {el.value!r}"
+        parts.append(text)
+    more = len(outcome.segment_errors) - 3
+    if more > 0:
+        parts.append(f"and {more} more segment errors")
+    return f"{outcome.set_id} {outcome.control_number} rejected: " + "; ".join(parts or ["invalid"])
+
+
+def _count(trailer: Segment | None) -> int | None:
+    if trailer is None or len(trailer) < 2:
+        return None
+    value = trailer[1].strip()
+    return int(value) if value.isdigit() else None
