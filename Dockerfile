@@ -1,0 +1,11 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY translators ./translators
+COPY gateway ./gateway
+COPY partners ./partners
+RUN pip install --no-cache-dir . && useradd --system --home /app gateway && mkdir -p /app/var && chown gateway /app/var
+USER gateway
+EXPOSE 8080
+ENV GATEWAY_SERVER__HOST=0.0.0.0
+CMD ["gateway", "serve"]
