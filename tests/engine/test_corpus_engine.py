@@ -1,0 +1,112 @@
+"""Walks every public X12 sample through the whole engine and the ack builder.
+
+Valid files translate; broken ones get acknowledgment codes; nothing raises but the
+engine's own documented NotX12Error. The samples are read in place.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from translators.engine import TranslatedInterchange, TranslatedSet, translate
+from translators.profile import PartnerProfile
+from translators.x12.acks import render_acknowledgments
+from translators.x12.errors import NotX12Error
+
+CORPUS_X12 = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "x12"
+FILES = sorted(p for p in CORPUS_X12.rglob("*") if p.is_file()) if CORPUS_X12.is_dir() else []
+NOW = datetime(2026, 1, 2, 3, 4, 5)
+
+
+class AnyPartner:
+    """Accepts every sender as one generic partner, so every set gets mapped."""
+
+    def __init__(self) -> None:
+        self.profile = PartnerProfile.model_validate(
+            {
+                "id": "corpus",
+                "name": "Corpus sender",
+                "x12": {"interchange_qualifier": "ZZ", "interchange_id": "CORPUS", "group_id": "CORPUS", "version": "004010"},
+                "delivery": {"channel": "mailbox"},
+            }
+        )
+
+    def get(self, partner_id: str) -> PartnerProfile | None:
+        return self.profile if partner_id == "corpus" else None
+
+    def by_interchange(self, qualifier: str, interchange_id: str) -> PartnerProfile | None:
+        return self.profile
+
+
+def run(path: Path) -> tuple[list[TranslatedSet], list[TranslatedInterchange]]:
+    sets: list[TranslatedSet] = []
+    interchanges: list[TranslatedInterchange] = []
+    with path.open("rb") as stream:
+        for item in translate(stream, partners=AnyPartner()):
+            (sets if isinstance(item, TranslatedSet) else interchanges).append(item)
+    return sets, interchanges
+
+
+@pytest.mark.skipif(not FILES, reason="shared corpus not present")
+@pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(CORPUS_X12)) for p in FILES])
+def test_every_corpus_file_translates_or_is_acknowledged(path: Path) -> None:
+    try:
+        sets, interchanges = run(path)
+    except NotX12Error:
+        pytest.fail(f"{path.name}: every corpus file holds at least one ISA")
+    assert interchanges, "each file yields at least one interchange outcome"
+    for item in sets:
+        if item.accepted and item.outcome.set_id in {"850", "855", "856", "810"}:
+            assert item.document is not None
+            assert item.document.envelope.set_control == item.outcome.control_number
+        if not item.accepted:
+            assert item.reason, "a rejected set always says why"
+    for ix in interchanges:
+        ack = render_acknowledgments(
+            ix.outcome,
+            functional_ack="auto",
+            ta1="on-error",
+            sender=("ZZ", "OURCOMPANY"),
+            receiver=(ix.outcome.header.sender_qualifier, ix.outcome.header.sender_id),
+            group_sender="OURCOMPANY",
+            group_receiver="PARTNER",
+            interchange_control=1,
+            group_control=1,
+            now=NOW,
+        )
+        if ix.outcome.notes:
+            assert ack is not None and "TA1" in ack.text
+
+
+def corpus_file(name: str) -> Path:
+    matches = [p for p in FILES if p.name == name]
+    if not matches:
+        pytest.skip(f"{name} not in corpus")
+    return matches[0]
+
+
+def test_sdq_department_store_orders_translate_with_allocations() -> None:
+    sets, _ = run(corpus_file("bots_850_4010VICS_dept_store_SDQ_control_char_delims.edi"))
+    orders = [s.document for s in sets if s.document is not None]
+    assert len(orders) == 4
+    allocations = [a for o in orders for line in o.document.lines for a in line.allocations]
+    assert allocations, "SDQ store distribution becomes line allocations"
+
+
+def test_three_interchanges_with_their_own_envelopes() -> None:
+    sets, interchanges = run(corpus_file("bots_850_4010_dept_store_three_interchanges_crlf.edi"))
+    assert len(interchanges) == 3
+    assert all(ix.outcome.accepted for ix in interchanges)
+    assert len({s.interchange.control_number for s in sets}) == 3
+
+
+def test_control_number_mismatches_are_coded() -> None:
+    sets, interchanges = run(corpus_file("edieng_940_control_numbers_mismatch.edi"))
+    (ix,) = interchanges
+    assert "001" in {n.value for n in ix.outcome.notes}
+    (group,) = ix.outcome.groups
+    assert "4" in {e.value for e in group.errors}
+    assert "3" in {e.value for s in group.sets for e in s.set_errors}
