@@ -1,0 +1,59 @@
+"""The canonical invoice (X12 810).
+
+Allowances and charges (SAC) are kept where they were sent: SACs of the summary
+(and header) area go to ``Invoice.allowances_charges``; a SAC inside an IT1 loop goes
+to that line's ``allowances_charges``. Amounts are exact: TDS01 and SAC05 are N2
+(implied decimals applied, trailing zeros kept: TDS*316300 → "3163.00"); IT102 and
+IT104 are explicit decimals, negatives allowed (credits). Every contract field is
+always emitted, null or [] when absent.
+
+This module only describes documents; it never reads X12 and never does I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from translators.canonical.common import (
+    AllowanceCharge,
+    CanonicalModel,
+    Money,
+    Party,
+    ProductIds,
+    Reference,
+    Terms,
+)
+
+__all__ = ["Invoice", "InvoiceLine"]
+
+
+class InvoiceLine(CanonicalModel):
+    """An IT1 loop: IT101 line number (often empty), IT102 quantity invoiced, IT103
+    unit, IT104 unit price, IT106.. product ids, PID description, and the line's SACs."""
+
+    line_number: str | None = None
+    quantity: Money | None = None
+    uom: str | None = None
+    unit_price: Money | None = None
+    product_ids: ProductIds = ProductIds()
+    description: str | None = None
+    allowances_charges: tuple[AllowanceCharge, ...] = ()
+
+
+class Invoice(CanonicalModel):
+    """An invoice: BIG02 number and BIG01 date, BIG04/BIG03 the purchase order it
+    bills, CUR02 currency, ITD terms, DTM 011 ship date, lines, summary SACs and the
+    TDS01 total (N2)."""
+
+    invoice_number: str | None = None
+    invoice_date: date | None = None
+    po_number: str | None = None
+    po_date: date | None = None
+    currency: str | None = None
+    references: tuple[Reference, ...] = ()
+    parties: tuple[Party, ...] = ()
+    terms: Terms | None = None
+    ship_date: date | None = None
+    lines: tuple[InvoiceLine, ...] = ()
+    allowances_charges: tuple[AllowanceCharge, ...] = ()
+    total_amount: Money | None = None
