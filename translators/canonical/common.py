@@ -1,0 +1,238 @@
+"""The parts every canonical document shares: envelope, parties, references, terms,
+carrier, product ids, allowances/charges, and the value helpers (exact decimals,
+dates) that turn X12 text into canonical values and back.
+
+JSON rule (the ERP relies on it): every contract field is always emitted; an absent
+value is ``null``, an absent list is ``[]``, an absent object in a list is never
+invented. Decimals are exact and serialized as JSON strings in plain notation
+("3163.00", never "3.163E+3"); dates are "YYYY-MM-DD".
+
+This module never reads X12 segments (that is ``translators.mapping``) and never does
+I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
+
+__all__ = [
+    "PRODUCT_ID_FIELDS",
+    "AllowanceCharge",
+    "CanonicalModel",
+    "Carrier",
+    "Envelope",
+    "Kind",
+    "Money",
+    "Party",
+    "ProductIds",
+    "Reference",
+    "Terms",
+    "decimal_text",
+    "format_date",
+    "format_decimal_n",
+    "format_decimal_r",
+    "implied_decimal",
+    "parse_date",
+    "parse_decimal",
+]
+
+Kind = Literal["order", "order_ack", "shipment", "invoice"]
+
+
+def decimal_text(value: Decimal) -> str:
+    """``value`` in plain notation, keeping its exponent's trailing zeros."""
+    return format(value, "f")
+
+
+# An exact decimal; JSON output is a string in plain notation. Input accepts a string
+# or an integer (floats are lossy, but pydantic's lax mode converts them through str).
+Money = Annotated[
+    Decimal,
+    PlainSerializer(decimal_text, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["3163.00", "12.5"]}),
+]
+
+
+class CanonicalModel(BaseModel):
+    """Base of every canonical model: immutable, and unknown keys are an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Envelope(CanonicalModel):
+    """Where a transaction set came from (or goes to): ISA/GS/ST identifiers.
+
+    ``version`` is GS08 (e.g. "004010VICS"), or ISA12 when there was no group.
+    ``test`` is true unless ISA15 is "P".
+    """
+
+    sender_qualifier: str
+    sender_id: str
+    receiver_qualifier: str
+    receiver_id: str
+    interchange_control: str
+    group_control: str | None = None
+    set_control: str
+    version: str
+    transaction_set: str
+    test: bool = False
+
+
+class Reference(CanonicalModel):
+    """A REF segment: REF01 qualifier, REF02 value, REF03 description."""
+
+    qualifier: str
+    value: str | None = None
+    description: str | None = None
+
+
+class Party(CanonicalModel):
+    """An N1 loop (N1/N2/N3/N4). ``role`` is the N101 code translated (ST → ship_to,
+    others lowercased); ``name`` is N102 with any N2 names appended after a space;
+    ``address_lines`` are N301/N302 of every N3 in order."""
+
+    role: str
+    name: str | None = None
+    id_qualifier: str | None = None
+    id: str | None = None
+    address_lines: tuple[str, ...] = ()
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+class Terms(CanonicalModel):
+    """Terms of sale (ITD): ITD03 discount percent, ITD05 discount days, ITD07 net
+    days, ITD12 free-text description."""
+
+    discount_percent: Money | None = None
+    discount_days: int | None = None
+    net_days: int | None = None
+    description: str | None = None
+
+
+class Carrier(CanonicalModel):
+    """Carrier details (TD5): TD503 SCAC (when TD502 is "2"), TD504 transport method
+    code, TD505 routing text. The shipment extends this with tracking numbers."""
+
+    scac: str | None = None
+    mode: str | None = None
+    routing: str | None = None
+
+
+class ProductIds(CanonicalModel):
+    """Product identifiers from X12 qualifier/id pairs. Qualifiers map to fields
+    (UP upc, EN ean, UK gtin, VN/VP vendor_item, IN/BP buyer_item, SK sku,
+    MG manufacturer_part); any other qualifier, and a second qualifier that maps to
+    an already filled field, is kept in ``other`` under its qualifier."""
+
+    upc: str | None = None
+    ean: str | None = None
+    gtin: str | None = None
+    vendor_item: str | None = None
+    buyer_item: str | None = None
+    sku: str | None = None
+    manufacturer_part: str | None = None
+    other: dict[str, str] = {}
+
+    def is_empty(self) -> bool:
+        return not self.other and all(getattr(self, name) is None for name in PRODUCT_ID_FIELDS)
+
+
+PRODUCT_ID_FIELDS: tuple[str, ...] = (
+    "upc",
+    "ean",
+    "gtin",
+    "vendor_item",
+    "buyer_item",
+    "sku",
+    "manufacturer_part",
+)
+
+
+class AllowanceCharge(CanonicalModel):
+    """A SAC segment: SAC01 A/C, SAC02 code, SAC05 amount (N2), SAC07 percent,
+    SAC15 description."""
+
+    type: Literal["allowance", "charge"]
+    code: str | None = None
+    amount: Money | None = None
+    percent: Money | None = None
+    description: str | None = None
+
+
+# --------------------------------------------------------------------------- value helpers
+
+
+def parse_decimal(value: str) -> Decimal | None:
+    """An explicit-decimal (R) value as written, or None when empty or not a number."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def implied_decimal(value: str, places: int) -> Decimal | None:
+    """An Nn value with ``places`` implied decimals: ("316300", 2) → 3163.00.
+
+    Trailing zeros implied by the places are kept. A value that already carries a
+    decimal point (some partners send "3163.00" in an N2 element) is taken as
+    written. Returns None when empty or not a number.
+    """
+    number = parse_decimal(value)
+    if number is None:
+        return None
+    if "." in value:
+        return number
+    return number.scaleb(-places)
+
+
+def format_decimal_n(value: Decimal, places: int) -> str:
+    """Render ``value`` as an Nn element: (Decimal("3163.00"), 2) → "316300".
+
+    Digits beyond ``places`` are rounded half-up (an N2 element cannot hold them).
+    """
+    scaled = value.scaleb(places).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return decimal_text(scaled)
+
+
+def format_decimal_r(value: Decimal) -> str:
+    """Render ``value`` as an R element: plain notation, as exact as the value."""
+    text = decimal_text(value)
+    return "0" if text in ("-0", "") else text
+
+
+def parse_date(value: str, century: str | None = None) -> date | None:
+    """A CCYYMMDD or YYMMDD date, or None when empty or invalid.
+
+    For YYMMDD, ``century`` (e.g. DTM05 "19") wins; otherwise years below 50 are
+    20YY and the others 19YY.
+    """
+    text = value.strip()
+    if not text.isdigit():
+        return None
+    if len(text) == 6:
+        if century and century.strip().isdigit() and len(century.strip()) == 2:
+            text = century.strip() + text
+        else:
+            text = ("20" if int(text[:2]) < 50 else "19") + text
+    if len(text) != 8:
+        return None
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return None
+
+
+def format_date(value: date) -> str:
+    """Render a date as CCYYMMDD."""
+    return f"{value.year:04d}{value.month:02d}{value.day:02d}"

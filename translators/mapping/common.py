@@ -1,0 +1,430 @@
+"""X12 ↔ canonical helpers shared by every document mapper.
+
+Readers turn segments into canonical pieces: N1 loops into :class:`Party`, REF into
+:class:`Reference`, DTM into dates, qualifier/id pairs into :class:`ProductIds`,
+ITD into :class:`Terms`, TD5 into :class:`Carrier`, SAC into
+:class:`AllowanceCharge`. Writers do the inverse and build the ST..SE frame.
+Partner overrides (:class:`DocumentRules`) are applied here so that every mapper
+treats them alike.
+
+Input values are stripped of surrounding blanks; an empty element is None. Readers
+never raise anything but :class:`MappingError`. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+
+from translators.canonical.common import (
+    PRODUCT_ID_FIELDS,
+    AllowanceCharge,
+    Carrier,
+    Party,
+    ProductIds,
+    Reference,
+    Terms,
+    format_date,
+    format_decimal_n,
+    format_decimal_r,
+    implied_decimal,
+    parse_date,
+    parse_decimal,
+)
+from translators.mapping.errors import MappingError
+from translators.mapping.rules import DocumentRules
+from translators.x12.codes import ElementSyntaxCode, SegmentSyntaxCode
+from translators.x12.model import Segment
+
+# N101 entity codes with a canonical name; the others become their code lowercased.
+ROLE_BY_CODE: dict[str, str] = {
+    "ST": "ship_to",
+    "BT": "bill_to",
+    "BY": "buyer",
+    "VN": "vendor",
+    "SU": "supplier",
+    "SF": "ship_from",
+    "RI": "remit_to",
+}
+CODE_BY_ROLE: dict[str, str] = {role: code for code, role in ROLE_BY_CODE.items()}
+
+# Product-id qualifiers with a canonical field; the first listed is written outbound.
+FIELD_BY_QUALIFIER: dict[str, str] = {
+    "UP": "upc",
+    "EN": "ean",
+    "UK": "gtin",
+    "VP": "vendor_item",
+    "VN": "vendor_item",
+    "IN": "buyer_item",
+    "BP": "buyer_item",
+    "SK": "sku",
+    "MG": "manufacturer_part",
+}
+QUALIFIER_BY_FIELD: dict[str, str] = {}
+for _qualifier, _field in FIELD_BY_QUALIFIER.items():
+    QUALIFIER_BY_FIELD.setdefault(_field, _qualifier)
+
+# Segments that belong to an N1 loop when they follow its N1.
+PARTY_LOOP_TAGS = frozenset({"N2", "N3", "N4", "NX2", "REF", "PER", "SI"})
+
+# --------------------------------------------------------------------------- element access
+
+
+def value(segment: Segment, position: int) -> str | None:
+    """Element ``position`` (1-based) stripped of blanks, None when absent or empty."""
+    if position >= len(segment):
+        return None
+    text = segment[position].strip()
+    return text or None
+
+
+def text(segment: Segment, position: int) -> str:
+    """Element ``position`` stripped, ``""`` when absent."""
+    return value(segment, position) or ""
+
+
+def decimal_at(segment: Segment, position: int) -> Decimal | None:
+    """An R (explicit decimal) element, None when empty or not a number."""
+    raw = value(segment, position)
+    return parse_decimal(raw) if raw else None
+
+
+def implied_at(segment: Segment, position: int, places: int) -> Decimal | None:
+    """An Nn (implied decimal) element, None when empty or not a number."""
+    raw = value(segment, position)
+    return implied_decimal(raw, places) if raw else None
+
+
+def int_at(segment: Segment, position: int) -> int | None:
+    """An integer element, None when empty or not an integer."""
+    number = decimal_at(segment, position)
+    if number is None or number != number.to_integral_value():
+        return None
+    return int(number)
+
+
+def pairs(segment: Segment, start: int, stop: int | None = None) -> Iterator[tuple[str, str]]:
+    """Qualifier/value pairs from ``start`` (e.g. PO106/PO107, PO108/PO109 ...),
+    skipping pairs where either half is empty."""
+    end = len(segment) if stop is None else min(stop, len(segment))
+    for position in range(start, end, 2):
+        qualifier, data = value(segment, position), value(segment, position + 1)
+        if qualifier and data:
+            yield qualifier, data
+
+
+def loop_end(segments: Sequence[Segment], start: int, members: frozenset[str]) -> int:
+    """Index after the loop that begins at ``start``: its head plus every following
+    segment whose tag is in ``members``."""
+    index = start + 1
+    while index < len(segments) and segments[index][0] in members:
+        index += 1
+    return index
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def read_reference(segment: Segment, rules: DocumentRules) -> Reference:
+    """REF → Reference, with the partner's qualifier translated to ours."""
+    qualifier = text(segment, 1)
+    return Reference(
+        qualifier=rules.reference_qualifiers.get(qualifier, qualifier),
+        value=value(segment, 2),
+        description=value(segment, 3),
+    )
+
+
+def role_for(code: str, rules: DocumentRules) -> str:
+    """The canonical role of an N101 code, applying the partner's overrides."""
+    if code in rules.party_roles:
+        return rules.party_roles[code]
+    if code in ROLE_BY_CODE:
+        return ROLE_BY_CODE[code]
+    if rules.unknown_codes == "reject":
+        raise MappingError(
+            f"unknown party code N101 {code!r} (this partner's rules reject unknown codes)",
+            segment="N1",
+            segment_code=SegmentSyntaxCode.HAS_ELEMENT_ERRORS,
+            element=1,
+            element_code=ElementSyntaxCode.INVALID_CODE,
+        )
+    return code.lower()
+
+
+def read_party(loop: Sequence[Segment], rules: DocumentRules) -> tuple[Party, list[Reference]]:
+    """One N1 loop (``loop[0]`` is the N1) → the Party and the REFs inside the loop."""
+    n1 = loop[0]
+    names = [name for name in (value(n1, 2),) if name]
+    lines: list[str] = []
+    city = state = postal = country = None
+    references: list[Reference] = []
+    for segment in loop[1:]:
+        tag = segment[0]
+        if tag == "N2":
+            names.extend(v for v in (value(segment, 1), value(segment, 2)) if v)
+        elif tag == "N3":
+            lines.extend(v for v in (value(segment, 1), value(segment, 2)) if v)
+        elif tag == "N4":
+            city, state, postal, country = (value(segment, i) for i in (1, 2, 3, 4))
+        elif tag == "REF":
+            references.append(read_reference(segment, rules))
+    party_id = value(n1, 4)
+    if party_id is not None:
+        party_id = rules.locations.get(party_id, party_id)
+    party = Party(
+        role=role_for(text(n1, 1), rules),
+        name=" ".join(names) or None,
+        id_qualifier=value(n1, 3),
+        id=party_id,
+        address_lines=tuple(lines),
+        city=city,
+        state=state,
+        postal_code=postal,
+        country=country,
+    )
+    return party, references
+
+
+def read_party_at(
+    segments: Sequence[Segment], start: int, rules: DocumentRules
+) -> tuple[Party, list[Reference], int]:
+    """The N1 loop starting at ``segments[start]``: Party, its REFs, and the index
+    after the loop."""
+    end = loop_end(segments, start, PARTY_LOOP_TAGS)
+    party, references = read_party(segments[start:end], rules)
+    return party, references, end
+
+
+def read_dtm(segment: Segment) -> tuple[str, date | None]:
+    """DTM → (qualifier, date); the date is None when missing or invalid. DTM05
+    (century) completes a six-digit DTM02."""
+    return text(segment, 1), parse_date(text(segment, 2), value(segment, 5))
+
+
+def date_name(qualifier: str, names: Mapping[str, str], rules: DocumentRules) -> str | None:
+    """The canonical date name of a DTM qualifier (``names`` maps our qualifiers to
+    names), honouring the partner's own qualifiers; None when not a contract date."""
+    for name, partner_qualifier in rules.date_qualifiers.items():
+        if partner_qualifier == qualifier:
+            return name
+    known = names.get(qualifier)
+    # Our qualifier for a date the partner sends under another one is not that date.
+    if known is not None and known in rules.date_qualifiers:
+        return None
+    return known
+
+
+def date_qualifier(name: str, names: Mapping[str, str], rules: DocumentRules) -> str:
+    """The DTM qualifier to write for canonical date ``name``."""
+    if name in rules.date_qualifiers:
+        return rules.date_qualifiers[name]
+    for qualifier, known in names.items():
+        if known == name:
+            return qualifier
+    raise MappingError(f"no DTM qualifier for date {name!r}")
+
+
+def read_product_ids(found: Iterable[tuple[str, str]], rules: DocumentRules) -> ProductIds:
+    """Qualifier/id pairs → ProductIds. The first id for a field wins; later ones
+    (and unknown qualifiers, when the policy keeps them) go to ``other``."""
+    fields: dict[str, str] = {}
+    other: dict[str, str] = {}
+    for qualifier, data in found:
+        field = rules.product_ids.inbound.get(qualifier) or FIELD_BY_QUALIFIER.get(qualifier)
+        if field is not None and field in PRODUCT_ID_FIELDS and field not in fields:
+            fields[field] = data
+        elif field is None and rules.unknown_codes == "reject":
+            raise MappingError(
+                f"unknown product id qualifier {qualifier!r} (this partner's rules reject unknown codes)",
+                segment_code=SegmentSyntaxCode.HAS_ELEMENT_ERRORS,
+                element_code=ElementSyntaxCode.INVALID_CODE,
+            )
+        else:
+            other.setdefault(qualifier, data)
+    return ProductIds(**fields, other=other)
+
+
+def check_required_references(references: Iterable[Reference], rules: DocumentRules, kind: str) -> None:
+    """Raise MappingError when a reference the partner must send is missing."""
+    present = {ref.qualifier for ref in references if ref.value or ref.description}
+    missing = [q for q in rules.required_references if q not in present]
+    if missing:
+        raise MappingError(
+            f"{kind} lacks required reference(s) REF*{', REF*'.join(missing)}",
+            segment="REF",
+            segment_code=SegmentSyntaxCode.MANDATORY_MISSING,
+        )
+
+
+def read_terms(segment: Segment) -> Terms:
+    """ITD → Terms."""
+    return Terms(
+        discount_percent=decimal_at(segment, 3),
+        discount_days=int_at(segment, 5),
+        net_days=int_at(segment, 7),
+        description=value(segment, 12),
+    )
+
+
+def read_carrier(segment: Segment) -> Carrier:
+    """TD5 → Carrier. TD503 is the SCAC when TD502 is "2" (or left empty)."""
+    return Carrier(
+        scac=value(segment, 3) if text(segment, 2) in ("2", "") else None,
+        mode=value(segment, 4),
+        routing=value(segment, 5),
+    )
+
+
+def read_allowance_charge(segment: Segment) -> AllowanceCharge:
+    """SAC → AllowanceCharge (SAC05 amount has two implied decimals)."""
+    indicator = text(segment, 1)
+    if indicator not in ("A", "C"):
+        raise MappingError(
+            f"SAC01 must be A or C, not {indicator!r}",
+            segment="SAC",
+            segment_code=SegmentSyntaxCode.HAS_ELEMENT_ERRORS,
+            element=1,
+            element_code=ElementSyntaxCode.INVALID_CODE,
+        )
+    return AllowanceCharge(
+        type="allowance" if indicator == "A" else "charge",
+        code=value(segment, 2),
+        amount=implied_at(segment, 5, 2),
+        percent=decimal_at(segment, 7),
+        description=value(segment, 15),
+    )
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def trim(segment: Segment) -> Segment:
+    """Drop trailing empty elements (X12 forbids them)."""
+    end = len(segment)
+    while end > 1 and segment[end - 1] == "":
+        end -= 1
+    return segment[:end]
+
+
+def seg(tag: str, *elements: str | None) -> Segment:
+    """A trimmed segment from optional element values (None → empty)."""
+    return trim([tag, *(e if e is not None else "" for e in elements)])
+
+
+def r(number: Decimal | None) -> str | None:
+    """An R element, or None."""
+    return format_decimal_r(number) if number is not None else None
+
+
+def n2(number: Decimal | None) -> str | None:
+    """An N2 element, or None."""
+    return format_decimal_n(number, 2) if number is not None else None
+
+
+def frame(set_id: str, control_number: str, body: Iterable[Segment]) -> list[Segment]:
+    """ST + body + SE, with SE01 counting ST through SE."""
+    segments: list[Segment] = [["ST", set_id, control_number], *body]
+    segments.append(["SE", str(len(segments) + 1), control_number])
+    return segments
+
+
+def reference_segment(reference: Reference, rules: DocumentRules) -> Segment:
+    """Reference → REF, with our qualifier translated to the partner's."""
+    qualifier = _inverse(rules.reference_qualifiers).get(reference.qualifier, reference.qualifier)
+    return seg("REF", qualifier, reference.value, reference.description)
+
+
+def dtm_segment(qualifier: str, when: date) -> Segment:
+    return ["DTM", qualifier, format_date(when)]
+
+
+def party_code(role: str, rules: DocumentRules) -> str:
+    """The N101 code to write for a canonical role."""
+    for code, known in rules.party_roles.items():
+        if known == role:
+            return code
+    return CODE_BY_ROLE.get(role, role.upper())
+
+
+def party_segments(party: Party, rules: DocumentRules) -> list[Segment]:
+    """Party → N1 (+ N3 per two address lines, + N4 when any place field is set)."""
+    party_id = party.id
+    if party_id is not None:
+        party_id = _inverse(rules.locations).get(party_id, party_id)
+    segments = [seg("N1", party_code(party.role, rules), party.name, party.id_qualifier, party_id)]
+    lines = list(party.address_lines)
+    for index in range(0, len(lines), 2):
+        segments.append(seg("N3", *lines[index : index + 2]))
+    if any(v is not None for v in (party.city, party.state, party.postal_code, party.country)):
+        segments.append(seg("N4", party.city, party.state, party.postal_code, party.country))
+    return segments
+
+
+def product_id_pairs(ids: ProductIds, rules: DocumentRules) -> list[tuple[str, str]]:
+    """ProductIds → qualifier/id pairs: named fields first (in contract order) with
+    the partner's qualifiers, then ``other`` in its order."""
+    found: list[tuple[str, str]] = []
+    for field in PRODUCT_ID_FIELDS:
+        data = getattr(ids, field)
+        if data is not None:
+            qualifier = rules.product_ids.outbound.get(field) or QUALIFIER_BY_FIELD[field]
+            found.append((qualifier, data))
+    found.extend(ids.other.items())
+    return found
+
+
+def flatten_pairs(found: Iterable[tuple[str, str]]) -> list[str]:
+    return [item for pair in found for item in pair]
+
+
+def terms_segment(terms: Terms) -> Segment:
+    """Terms → ITD (ITD01 type 01 basic when discount or net days are given)."""
+    return seg(
+        "ITD",
+        None,
+        None,
+        r(terms.discount_percent),
+        None,
+        str(terms.discount_days) if terms.discount_days is not None else None,
+        None,
+        str(terms.net_days) if terms.net_days is not None else None,
+        None,
+        None,
+        None,
+        None,
+        terms.description,
+    )
+
+
+def carrier_segment(carrier: Carrier) -> Segment:
+    """Carrier → TD5 (TD502 "2" when a SCAC is given)."""
+    return seg("TD5", None, "2" if carrier.scac else None, carrier.scac, carrier.mode, carrier.routing)
+
+
+def allowance_charge_segment(item: AllowanceCharge) -> Segment:
+    """AllowanceCharge → SAC (SAC06 percent qualifier 3, discount/gross, when a
+    percent is given)."""
+    return seg(
+        "SAC",
+        "A" if item.type == "allowance" else "C",
+        item.code,
+        None,
+        None,
+        n2(item.amount),
+        "3" if item.percent is not None else None,
+        r(item.percent),
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        item.description,
+    )
+
+
+def _inverse(mapping: Mapping[str, str]) -> dict[str, str]:
+    return {ours: theirs for theirs, ours in mapping.items()}
