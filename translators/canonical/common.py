@@ -60,7 +60,9 @@ Money = Annotated[
 class CanonicalModel(BaseModel):
     """Base of every canonical model: immutable, and unknown keys are an error."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Every field is always emitted, so the published (serialization) schema marks
+    # every field required.
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_serialization_defaults_required=True)
 
 
 class Envelope(CanonicalModel):

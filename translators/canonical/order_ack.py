@@ -1,0 +1,72 @@
+"""The canonical purchase order acknowledgment (X12 855): which ordered lines the
+seller accepts, changes, back-orders or rejects.
+
+Every contract field is always emitted, null or [] when absent (the rule of
+:mod:`translators.canonical.common`). ``ack_type`` (BAK02) and line ``status``
+(ACK01) keep their X12 codes (AC, AD, RJ ... / IA, IB, IR, R2 ...): the ERP acts on
+them and a word would lose detail.
+
+This module only describes documents; it never reads X12 and never does I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import model_validator
+
+from translators.canonical.common import CanonicalModel, Money, Party, ProductIds, Reference
+
+__all__ = ["LineAcknowledgment", "OrderAck", "OrderAckLine"]
+
+
+class LineAcknowledgment(CanonicalModel):
+    """One ACK segment: ACK01 status, ACK02 quantity, ACK03 unit, ACK04 date
+    qualifier with the ACK05 date (e.g. 068 current scheduled ship)."""
+
+    status: str
+    quantity: Money | None = None
+    uom: str | None = None
+    date_qualifier: str | None = None
+    date: dt.date | None = None
+
+
+class OrderAckLine(CanonicalModel):
+    """A PO1 line as acknowledged. ``status`` is the first ACK01 under the line
+    (null when the line has no ACK); ``acknowledgments`` holds every ACK of the line
+    (a line can be split, e.g. IA for 5 and IB for 3). When both are given the first
+    acknowledgment's status must equal ``status``; a line built with only
+    ``status`` is written as a bare ACK*status."""
+
+    line_number: str | None = None
+    quantity: Money | None = None
+    uom: str | None = None
+    unit_price: Money | None = None
+    price_basis: str | None = None
+    product_ids: ProductIds = ProductIds()
+    description: str | None = None
+    status: str | None = None
+    acknowledgments: tuple[LineAcknowledgment, ...] = ()
+
+    @model_validator(mode="after")
+    def _status_matches_first_ack(self) -> OrderAckLine:
+        if self.acknowledgments and self.status != self.acknowledgments[0].status:
+            raise ValueError("status must equal the first acknowledgment's status")
+        return self
+
+
+class OrderAck(CanonicalModel):
+    """An 855 acknowledgment: BAK01 purpose, BAK02 ack_type, BAK03 po_number, BAK04
+    po_date, BAK05 release number, BAK09 ack_date; CUR02 currency; REF references;
+    N1 parties; PO1/ACK lines."""
+
+    po_number: str
+    ack_type: str
+    purpose: str = "original"
+    po_date: dt.date | None = None
+    release_number: str | None = None
+    ack_date: dt.date | None = None
+    currency: str | None = None
+    references: tuple[Reference, ...] = ()
+    parties: tuple[Party, ...] = ()
+    lines: tuple[OrderAckLine, ...] = ()
