@@ -12,6 +12,7 @@ This module only describes documents; it never reads X12 and never does I/O.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import model_validator
 
@@ -34,9 +35,9 @@ class LineAcknowledgment(CanonicalModel):
 class OrderAckLine(CanonicalModel):
     """A PO1 line as acknowledged. ``status`` is the first ACK01 under the line
     (null when the line has no ACK); ``acknowledgments`` holds every ACK of the line
-    (a line can be split, e.g. IA for 5 and IB for 3). When both are given the first
-    acknowledgment's status must equal ``status``; a line built with only
-    ``status`` is written as a bare ACK*status."""
+    (a line can be split, e.g. IA for 5 and IB for 3). The first acknowledgment's
+    status always equals ``status``: give either and the other is filled in
+    (``status`` alone becomes one bare acknowledgment)."""
 
     line_number: str | None = None
     quantity: Money | None = None
@@ -47,6 +48,22 @@ class OrderAckLine(CanonicalModel):
     description: str | None = None
     status: str | None = None
     acknowledgments: tuple[LineAcknowledgment, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_status_or_acknowledgments(cls, data: Any) -> Any:
+        # Either field alone is enough; the other is derived so the two never disagree
+        # and X12 → canonical → X12 is stable (a bare ACK reads back as one ACK).
+        if not isinstance(data, dict):
+            return data
+        status, acks = data.get("status"), data.get("acknowledgments") or ()
+        if status is not None and not acks:
+            return {**data, "acknowledgments": ({"status": status},)}
+        if status is None and acks:
+            first = acks[0]
+            first_status = first.status if isinstance(first, LineAcknowledgment) else first.get("status")
+            return {**data, "status": first_status}
+        return data
 
     @model_validator(mode="after")
     def _status_matches_first_ack(self) -> OrderAckLine:

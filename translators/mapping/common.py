@@ -332,7 +332,7 @@ def frame(set_id: str, control_number: str, body: Iterable[Segment]) -> list[Seg
 
 def reference_segment(reference: Reference, rules: DocumentRules) -> Segment:
     """Reference → REF, with our qualifier translated to the partner's."""
-    qualifier = _inverse(rules.reference_qualifiers).get(reference.qualifier, reference.qualifier)
+    qualifier = inverse(rules.reference_qualifiers).get(reference.qualifier, reference.qualifier)
     return seg("REF", qualifier, reference.value, reference.description)
 
 
@@ -352,7 +352,7 @@ def party_segments(party: Party, rules: DocumentRules) -> list[Segment]:
     """Party → N1 (+ N3 per two address lines, + N4 when any place field is set)."""
     party_id = party.id
     if party_id is not None:
-        party_id = _inverse(rules.locations).get(party_id, party_id)
+        party_id = inverse(rules.locations).get(party_id, party_id)
     segments = [seg("N1", party_code(party.role, rules), party.name, party.id_qualifier, party_id)]
     lines = list(party.address_lines)
     for index in range(0, len(lines), 2):
@@ -426,5 +426,5 @@ def allowance_charge_segment(item: AllowanceCharge) -> Segment:
     )
 
 
-def _inverse(mapping: Mapping[str, str]) -> dict[str, str]:
+def inverse(mapping: Mapping[str, str]) -> dict[str, str]:
     return {ours: theirs for theirs, ours in mapping.items()}

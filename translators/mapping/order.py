@@ -1,0 +1,276 @@
+"""850 purchase order ↔ canonical :class:`Order`, both directions.
+
+``order_from_x12`` reads a transaction set the envelope reader produced;
+``render_order`` writes ST..SE for the envelope writer. Partner overrides come from
+``MappingRules.order``. Reading never raises anything but :class:`MappingError`;
+rendering raises :class:`RenderError` when a value X12 requires is missing.
+
+Layout read: header (BEG, CUR, REF, ITD, DTM, TD5, N1 loops) up to the first PO1;
+then one PO1 loop per line (PO1, PID, SDQ, DTM; other segments, line-level N1 loops
+and SLN sublines are not part of the contract) up to CTT/AMT/SE.
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from translators.canonical.common import Carrier, Party, Reference, Terms, format_date
+from translators.canonical.order import PURPOSE_BY_CODE, Allocation, Order, OrderDates, OrderLine
+from translators.mapping.common import (
+    carrier_segment,
+    check_required_references,
+    date_name,
+    date_qualifier,
+    decimal_at,
+    dtm_segment,
+    flatten_pairs,
+    frame,
+    inverse,
+    pairs,
+    party_segments,
+    product_id_pairs,
+    r,
+    read_carrier,
+    read_dtm,
+    read_party_at,
+    read_product_ids,
+    read_reference,
+    read_terms,
+    reference_segment,
+    seg,
+    terms_segment,
+    text,
+    value,
+)
+from translators.mapping.errors import MappingError
+from translators.mapping.rules import DocumentRules, MappingRules
+from translators.x12.codes import ElementSyntaxCode, SegmentSyntaxCode
+from translators.x12.errors import RenderError
+from translators.x12.model import Segment, TransactionSet
+
+__all__ = ["ORDER_DATE_NAMES", "order_from_x12", "render_order"]
+
+# Our DTM01 qualifiers for the contract's order dates.
+ORDER_DATE_NAMES: dict[str, str] = {
+    "002": "requested_delivery",
+    "010": "requested_ship",
+    "037": "ship_not_before",
+    "038": "ship_no_later",
+    "001": "cancel_after",
+    "063": "delivery_not_after",
+    "064": "delivery_not_before",
+}
+CODE_BY_PURPOSE: dict[str, str] = {word: code for code, word in PURPOSE_BY_CODE.items()}
+SUMMARY_TAGS = frozenset({"CTT", "AMT", "SE"})
+SDQ_PAIRS = 10  # SDQ03..SDQ22
+DEFAULT_ORDER_TYPE = "SA"  # stand-alone order, written when the document has none
+
+
+# --------------------------------------------------------------------------- X12 → canonical
+
+
+def order_from_x12(tset: TransactionSet, rules: MappingRules) -> Order:
+    """Map one 850 transaction set to an :class:`Order`."""
+    doc_rules = rules.order
+    segments = _body(tset.segments)
+    first_line = next((i for i, s in enumerate(segments) if s[0] == "PO1" or s[0] in SUMMARY_TAGS), len(segments))
+    header = segments[:first_line]
+
+    beg = next((s for s in header if s[0] == "BEG"), None)
+    if beg is None:
+        raise MappingError("850 has no BEG segment", segment="BEG", segment_code=SegmentSyntaxCode.MANDATORY_MISSING)
+    po_number = value(beg, 3)
+    if po_number is None:
+        raise MappingError(
+            "850 BEG03 (purchase order number) is empty",
+            segment="BEG",
+            segment_code=SegmentSyntaxCode.HAS_ELEMENT_ERRORS,
+            element=3,
+            element_code=ElementSyntaxCode.MANDATORY_MISSING,
+        )
+
+    references: list[Reference] = []
+    loop_references: list[Reference] = []
+    parties: list[Party] = []
+    currency: str | None = None
+    terms: Terms | None = None
+    carrier: Carrier | None = None
+    index = 0
+    while index < len(header):
+        segment = header[index]
+        tag = segment[0]
+        if tag == "N1":
+            party, party_refs, index = read_party_at(header, index, doc_rules)
+            parties.append(party)
+            loop_references.extend(party_refs)
+            continue
+        if tag == "REF":
+            references.append(read_reference(segment, doc_rules))
+        elif tag == "CUR" and currency is None:
+            currency = value(segment, 2)
+        elif tag == "ITD" and terms is None:
+            terms = read_terms(segment)
+        elif tag == "TD5" and carrier is None:
+            carrier = read_carrier(segment)
+        index += 1
+    references.extend(loop_references)
+    check_required_references(references, doc_rules, "850")
+
+    purpose_code = text(beg, 1)
+    return Order(
+        po_number=po_number,
+        po_date=read_dtm(["DTM", "", text(beg, 5)])[1],
+        purpose=PURPOSE_BY_CODE.get(purpose_code, purpose_code),
+        order_type=value(beg, 2),
+        release_number=value(beg, 4),
+        currency=currency,
+        references=tuple(references),
+        dates=_dates(header, doc_rules),
+        parties=tuple(parties),
+        terms=terms,
+        carrier=carrier,
+        lines=tuple(_line(loop, doc_rules) for loop in _line_loops(segments, first_line)),
+    )
+
+
+def _body(segments: Sequence[Segment]) -> list[Segment]:
+    """The segments between ST and SE, each with at least its tag."""
+    body = [s for s in segments if s and s[0]]
+    if body and body[0][0] == "ST":
+        body = body[1:]
+    if body and body[-1][0] == "SE":
+        body = body[:-1]
+    return body
+
+
+def _line_loops(segments: Sequence[Segment], start: int) -> list[Sequence[Segment]]:
+    loops: list[Sequence[Segment]] = []
+    index = start
+    while index < len(segments) and segments[index][0] == "PO1":
+        end = index + 1
+        while end < len(segments) and segments[end][0] != "PO1" and segments[end][0] not in SUMMARY_TAGS:
+            end += 1
+        loops.append(segments[index:end])
+        index = end
+    return loops
+
+
+def _dates(segments: Sequence[Segment], rules: DocumentRules) -> OrderDates:
+    found: dict[str, date] = {}
+    for segment in segments:
+        if segment[0] != "DTM":
+            continue
+        qualifier, when = read_dtm(segment)
+        name = date_name(qualifier, ORDER_DATE_NAMES, rules)
+        if name is not None and when is not None:
+            found.setdefault(name, when)
+    return OrderDates(**found)
+
+
+def _line(loop: Sequence[Segment], rules: DocumentRules) -> OrderLine:
+    po1 = loop[0]
+    descriptions: list[str] = []
+    allocations: list[Allocation] = []
+    # Segments after a line-level N1 or an SLN belong to that party or subline (their
+    # DTMs are not the line's dates).
+    own: list[Segment] = []
+    for segment in loop[1:]:
+        tag = segment[0]
+        if tag in ("N1", "SLN"):
+            break
+        own.append(segment)
+        if tag == "PID" and text(segment, 1) == "F" and value(segment, 5):
+            descriptions.append(text(segment, 5))
+        elif tag == "SDQ":
+            allocations.extend(_allocations(segment, rules))
+    return OrderLine(
+        line_number=value(po1, 1),
+        quantity=decimal_at(po1, 2),
+        uom=value(po1, 3),
+        unit_price=decimal_at(po1, 4),
+        price_basis=value(po1, 5),
+        product_ids=read_product_ids(pairs(po1, 6), rules),
+        description=" ".join(descriptions) or None,
+        allocations=tuple(allocations),
+        dates=_dates(own, rules),
+    )
+
+
+def _allocations(sdq: Segment, rules: DocumentRules) -> list[Allocation]:
+    found: list[Allocation] = []
+    for position in range(3, 3 + 2 * SDQ_PAIRS, 2):
+        location, quantity = value(sdq, position), decimal_at(sdq, position + 1)
+        if location is not None and quantity is not None:
+            found.append(Allocation(location_id=rules.locations.get(location, location), quantity=quantity))
+    return found
+
+
+# --------------------------------------------------------------------------- canonical → X12
+
+
+def render_order(doc: Order, rules: MappingRules, control_number: str) -> list[Segment]:
+    """Write an :class:`Order` as an 850 (ST..SE, SE01 counted). Composite elements,
+    if any, use ">" (the envelope writer swaps in the partner's separator)."""
+    doc_rules = rules.order
+    if doc.po_date is None:
+        raise RenderError(f"order {doc.po_number}: BEG05 (purchase order date) is required")
+    body: list[Segment] = [
+        seg(
+            "BEG",
+            CODE_BY_PURPOSE.get(doc.purpose, doc.purpose),
+            doc.order_type or DEFAULT_ORDER_TYPE,
+            doc.po_number,
+            doc.release_number,
+            format_date(doc.po_date),
+        )
+    ]
+    if doc.currency:
+        body.append(seg("CUR", "BY", doc.currency))
+    body.extend(reference_segment(ref, doc_rules) for ref in doc.references)
+    if doc.terms is not None:
+        body.append(terms_segment(doc.terms))
+    body.extend(_date_segments(doc.dates, doc_rules))
+    if doc.carrier is not None:
+        body.append(carrier_segment(doc.carrier))
+    for party in doc.parties:
+        body.extend(party_segments(party, doc_rules))
+    for line in doc.lines:
+        body.extend(_line_segments(line, doc_rules))
+    body.append(["CTT", str(len(doc.lines))])
+    return frame("850", control_number, body)
+
+
+def _date_segments(dates: OrderDates, rules: DocumentRules) -> list[Segment]:
+    return [
+        dtm_segment(date_qualifier(name, ORDER_DATE_NAMES, rules), when)
+        for name in ORDER_DATE_NAMES.values()
+        if (when := getattr(dates, name)) is not None
+    ]
+
+
+def _line_segments(line: OrderLine, rules: DocumentRules) -> list[Segment]:
+    segments = [
+        seg(
+            "PO1",
+            line.line_number,
+            r(line.quantity),
+            line.uom,
+            r(line.unit_price),
+            line.price_basis,
+            *flatten_pairs(product_id_pairs(line.product_ids, rules)),
+        )
+    ]
+    if line.description:
+        segments.append(seg("PID", "F", None, None, None, line.description))
+    outbound = inverse(rules.locations)
+    allocations = list(line.allocations)
+    for start in range(0, len(allocations), SDQ_PAIRS):
+        chunk = allocations[start : start + SDQ_PAIRS]
+        elements: list[str | None] = [line.uom or "EA", "92"]
+        for allocation in chunk:
+            elements.extend((outbound.get(allocation.location_id, allocation.location_id), r(allocation.quantity)))
+        segments.append(seg("SDQ", *elements))
+    segments.extend(_date_segments(line.dates, rules))
+    return segments

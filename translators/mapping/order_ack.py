@@ -1,0 +1,220 @@
+"""855 purchase order acknowledgment ↔ canonical :class:`OrderAck`, both directions.
+
+``order_ack_from_x12`` reads a transaction set the envelope reader produced;
+``render_order_ack`` writes ST..SE for the envelope writer. Partner overrides come
+from ``MappingRules.order_ack``. Reading never raises anything but
+:class:`MappingError`; rendering raises :class:`RenderError` when a value X12
+requires is missing.
+
+Layout read: header (BAK, CUR, REF, N1 loops) up to the first PO1; then one PO1 loop
+per line (PO1, PID, ACK; segments after a line-level N1 or SCH are not the line's)
+up to CTT/AMT/SE. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from translators.canonical.common import Party, Reference, format_date
+from translators.canonical.order import PURPOSE_BY_CODE
+from translators.canonical.order_ack import LineAcknowledgment, OrderAck, OrderAckLine
+from translators.mapping.common import (
+    check_required_references,
+    decimal_at,
+    flatten_pairs,
+    frame,
+    pairs,
+    party_segments,
+    product_id_pairs,
+    r,
+    read_dtm,
+    read_party_at,
+    read_product_ids,
+    read_reference,
+    reference_segment,
+    seg,
+    text,
+    value,
+)
+from translators.mapping.errors import MappingError
+from translators.mapping.rules import MappingRules, OrderAckRules
+from translators.x12.codes import ElementSyntaxCode, SegmentSyntaxCode
+from translators.x12.errors import RenderError
+from translators.x12.model import Segment, TransactionSet
+
+__all__ = ["order_ack_from_x12", "render_order_ack"]
+
+CODE_BY_PURPOSE: dict[str, str] = {word: code for code, word in PURPOSE_BY_CODE.items()}
+SUMMARY_TAGS = frozenset({"CTT", "AMT", "SE"})
+LINE_END_TAGS = frozenset({"N1", "SCH", "SLN"})
+
+
+# --------------------------------------------------------------------------- X12 → canonical
+
+
+def order_ack_from_x12(tset: TransactionSet, rules: MappingRules) -> OrderAck:
+    """Map one 855 transaction set to an :class:`OrderAck`."""
+    doc_rules = rules.order_ack
+    segments = [s for s in tset.segments if s and s[0] and s[0] not in ("ST", "SE")]
+    first_line = next((i for i, s in enumerate(segments) if s[0] == "PO1" or s[0] in SUMMARY_TAGS), len(segments))
+    header = segments[:first_line]
+
+    bak = next((s for s in header if s[0] == "BAK"), None)
+    if bak is None:
+        raise MappingError("855 has no BAK segment", segment="BAK", segment_code=SegmentSyntaxCode.MANDATORY_MISSING)
+    po_number = _required(bak, 3, "purchase order number")
+    ack_type = _required(bak, 2, "acknowledgment type")
+
+    references: list[Reference] = []
+    loop_references: list[Reference] = []
+    parties: list[Party] = []
+    currency: str | None = None
+    index = 0
+    while index < len(header):
+        segment = header[index]
+        if segment[0] == "N1":
+            party, party_refs, index = read_party_at(header, index, doc_rules)
+            parties.append(party)
+            loop_references.extend(party_refs)
+            continue
+        if segment[0] == "REF":
+            references.append(read_reference(segment, doc_rules))
+        elif segment[0] == "CUR" and currency is None:
+            currency = value(segment, 2)
+        index += 1
+    references.extend(loop_references)
+    check_required_references(references, doc_rules, "855")
+
+    purpose_code = text(bak, 1)
+    return OrderAck(
+        po_number=po_number,
+        ack_type=ack_type,
+        purpose=PURPOSE_BY_CODE.get(purpose_code, purpose_code),
+        po_date=read_dtm(["DTM", "", text(bak, 4)])[1],
+        release_number=value(bak, 5),
+        ack_date=read_dtm(["DTM", "", text(bak, 9)])[1],
+        currency=currency,
+        references=tuple(references),
+        parties=tuple(parties),
+        lines=tuple(_line(loop, doc_rules) for loop in _line_loops(segments, first_line)),
+    )
+
+
+def _required(bak: Segment, position: int, what: str) -> str:
+    found = value(bak, position)
+    if found is None:
+        raise MappingError(
+            f"855 BAK{position:02d} ({what}) is empty",
+            segment="BAK",
+            segment_code=SegmentSyntaxCode.HAS_ELEMENT_ERRORS,
+            element=position,
+            element_code=ElementSyntaxCode.MANDATORY_MISSING,
+        )
+    return found
+
+
+def _line_loops(segments: Sequence[Segment], start: int) -> list[Sequence[Segment]]:
+    loops: list[Sequence[Segment]] = []
+    index = start
+    while index < len(segments) and segments[index][0] == "PO1":
+        end = index + 1
+        while end < len(segments) and segments[end][0] != "PO1" and segments[end][0] not in SUMMARY_TAGS:
+            end += 1
+        loops.append(segments[index:end])
+        index = end
+    return loops
+
+
+def _line(loop: Sequence[Segment], rules: OrderAckRules) -> OrderAckLine:
+    po1 = loop[0]
+    descriptions: list[str] = []
+    acknowledgments: list[LineAcknowledgment] = []
+    for segment in loop[1:]:
+        tag = segment[0]
+        if tag in LINE_END_TAGS:
+            break
+        if tag == "PID" and text(segment, 1) == "F" and value(segment, 5):
+            descriptions.append(text(segment, 5))
+        elif tag == "ACK" and value(segment, 1):
+            acknowledgments.append(
+                LineAcknowledgment(
+                    status=text(segment, 1),
+                    quantity=decimal_at(segment, 2),
+                    uom=value(segment, 3),
+                    date_qualifier=value(segment, 4),
+                    date=read_dtm(["DTM", "", text(segment, 5)])[1],
+                )
+            )
+    return OrderAckLine(
+        line_number=value(po1, 1),
+        quantity=decimal_at(po1, 2),
+        uom=value(po1, 3),
+        unit_price=decimal_at(po1, 4),
+        price_basis=value(po1, 5),
+        product_ids=read_product_ids(pairs(po1, 6), rules),
+        description=" ".join(descriptions) or None,
+        status=acknowledgments[0].status if acknowledgments else None,
+        acknowledgments=tuple(acknowledgments),
+    )
+
+
+# --------------------------------------------------------------------------- canonical → X12
+
+
+def render_order_ack(doc: OrderAck, rules: MappingRules, control_number: str) -> list[Segment]:
+    """Write an :class:`OrderAck` as an 855 (ST..SE, SE01 counted)."""
+    doc_rules = rules.order_ack
+    if doc.po_date is None:
+        raise RenderError(f"order ack for {doc.po_number}: BAK04 (purchase order date) is required")
+    body: list[Segment] = [
+        seg(
+            "BAK",
+            CODE_BY_PURPOSE.get(doc.purpose, doc.purpose),
+            doc.ack_type,
+            doc.po_number,
+            format_date(doc.po_date),
+            doc.release_number,
+            None,
+            None,
+            None,
+            format_date(doc.ack_date) if doc.ack_date else None,
+        )
+    ]
+    if doc.currency:
+        body.append(seg("CUR", "SE", doc.currency))
+    body.extend(reference_segment(ref, doc_rules) for ref in doc.references)
+    for party in doc.parties:
+        body.extend(party_segments(party, doc_rules))
+    for line in doc.lines:
+        body.extend(_line_segments(line, doc_rules))
+    body.append(["CTT", str(len(doc.lines))])
+    return frame("855", control_number, body)
+
+
+def _line_segments(line: OrderAckLine, rules: OrderAckRules) -> list[Segment]:
+    segments = [
+        seg(
+            "PO1",
+            line.line_number,
+            r(line.quantity),
+            line.uom,
+            r(line.unit_price),
+            line.price_basis,
+            *flatten_pairs(product_id_pairs(line.product_ids, rules)),
+        )
+    ]
+    if line.description:
+        segments.append(seg("PID", "F", None, None, None, line.description))
+    for ack in line.acknowledgments:
+        qualifier = ack.date_qualifier or (rules.ack_date_qualifier if ack.date else None)
+        segments.append(
+            seg(
+                "ACK",
+                ack.status,
+                r(ack.quantity),
+                ack.uom,
+                qualifier,
+                format_date(ack.date) if ack.date else None,
+            )
+        )
+    return segments
