@@ -1,0 +1,178 @@
+"""Service settings: one pydantic model, read from a TOML file plus ``GATEWAY_*``
+environment overrides.
+
+Precedence, lowest first: embedded defaults, the TOML file, the environment.
+Environment names are ``GATEWAY_`` + the key path in upper case, sections joined
+by a double underscore::
+
+    GATEWAY_DATABASE_URL=postgresql+asyncpg://gw@db/gw
+    GATEWAY_SERVER__PORT=9090
+    GATEWAY_API__TOKEN=...
+
+Unknown keys (in the file or in a ``GATEWAY_`` variable) are errors, so a typo never
+silently falls back to a default. This module never reads anything at import time:
+call :func:`load_settings`. Secrets are ``SecretStr`` so they never show in logs or
+reprs.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+ENV_PREFIX = "GATEWAY_"
+API_TOKEN_FILE = "api-token"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class IdentitySettings(_Section):
+    """Who we are in the ISA/GS envelopes we write."""
+
+    interchange_qualifier: str = "ZZ"
+    interchange_id: str = "GATEWAY"
+    group_id: str = "GATEWAY"
+
+
+class ApiSettings(_Section):
+    # None: a token is generated on first start and kept under data_dir (see ensure_api_token).
+    token: SecretStr | None = None
+
+
+class ErpSettings(_Section):
+    mode: Literal["feed", "webhook"] = "feed"
+    url: str | None = None
+    secret: SecretStr | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class LimitSettings(_Section):
+    max_edi_bytes: int = Field(default=64 * 1024 * 1024, gt=0)  # one posted X12 body
+    max_json_bytes: int = Field(default=8 * 1024 * 1024, gt=0)  # one posted canonical document
+
+
+class StorageSettings(_Section):
+    raw_retention_days: int = Field(default=365, ge=1)  # raw payloads older than this may be pruned
+    # Group commit: concurrent accepts share one transaction of at most this many messages.
+    max_batch: int = Field(default=512, ge=1)
+
+
+class PipelineSettings(_Section):
+    workers: int = Field(default=4, ge=0)  # concurrent jobs in this process; 0 = accept only
+    duplicate_window_days: float = Field(default=30.0, ge=0)  # same sender + ISA13 inside = duplicate
+    max_attempts: int = Field(default=8, ge=1)  # transient failures before a message is failed
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=600.0, gt=0)
+    lease_seconds: float = Field(default=300.0, gt=0)  # a claimed job is reclaimable after this
+    poll_seconds: float = Field(default=1.0, gt=0)  # idle workers look for due retries this often
+
+
+class Settings(_Section):
+    data_dir: Path = Path("var")
+    partners_dir: Path = Path("partners")
+    database_url: str | None = None  # default: SQLite at <data_dir>/gateway.db
+    server: ServerSettings = ServerSettings()
+    identity: IdentitySettings = IdentitySettings()
+    api: ApiSettings = ApiSettings()
+    erp: ErpSettings = ErpSettings()
+    limits: LimitSettings = LimitSettings()
+    storage: StorageSettings = StorageSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'gateway.db').resolve()}"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+
+def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``path`` (None: embedded defaults) overlaid with ``GATEWAY_*``
+    variables from ``environ`` (default ``os.environ``). Relative ``data_dir`` and
+    ``partners_dir`` stay relative to the working directory, like every CLI path."""
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        try:
+            with file.open("rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"configuration file {file} not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == "GATEWAY_CONFIG":
+            continue
+        keys = name[len(ENV_PREFIX) :].lower().split("__")
+        target = data
+        for key in keys[:-1]:
+            node = target.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{name}: {key} is not a section")
+            target = node
+        target[keys[-1]] = value
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        where = f" in {path}" if path is not None else ""
+        raise ConfigError(f"invalid configuration{where}: {problems}") from exc
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """``$GATEWAY_CONFIG``, else ``./gateway.toml`` when it exists, else None (defaults)."""
+    env = os.environ if environ is None else environ
+    if env.get("GATEWAY_CONFIG"):
+        return Path(env["GATEWAY_CONFIG"])
+    local = Path("gateway.toml")
+    return local if local.is_file() else None
+
+
+def ensure_api_token(settings: Settings) -> tuple[str, bool]:
+    """The internal API bearer token and whether it was generated just now.
+
+    A configured token wins. Otherwise the token lives in ``<data_dir>/api-token``
+    (mode 0600), created with a random value on first use, so a fresh install is
+    never open and never shares a default secret.
+    """
+    if settings.api.token is not None:
+        return settings.api.token.get_secret_value(), False
+    path = settings.data_dir / API_TOKEN_FILE
+    if path.exists():
+        return path.read_text(encoding="ascii").strip(), False
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    # O_EXCL: two processes starting at once must not both believe they generated it.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip(), False
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(token + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return token, True

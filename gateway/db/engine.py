@@ -1,0 +1,116 @@
+"""Opening the database: the async engine, its session factory and the SQLite
+settings that make a commit durable.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` (a commit survives power loss),
+a busy timeout instead of immediate "database is locked" errors, and every write
+transaction starts with ``BEGIN IMMEDIATE`` so two writers queue on the lock rather
+than failing on a stale snapshot. Read-only work can ask for a plain ``BEGIN`` with
+``execution_options(sqlite_deferred=True)``.
+
+PostgreSQL needs nothing special. Never create an engine at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+class StorageUnavailable(Exception):
+    """The database (or the raw store's disk) cannot take writes right now.
+
+    The HTTP layer answers 503; nothing has been acknowledged."""
+
+
+@dataclass(slots=True)
+class Database:
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on success, rolled back on error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads that never takes SQLite's write lock."""
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(sqlite_deferred=True)
+            async with conn.begin():
+                yield conn
+
+    async def ping(self) -> None:
+        async with self.read() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def open_database(url: str, *, echo: bool = False, pool_size: int = 10) -> Database:
+    """An engine for ``url``; for SQLite, creates the file's directory."""
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"echo": echo}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs["pool_size"] = pool_size
+        kwargs["pool_pre_ping"] = True
+    engine = create_async_engine(url, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        _configure_sqlite(engine)
+    return Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False))
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so BEGIN IMMEDIATE is ours to emit.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        deferred = conn.get_execution_options().get("sqlite_deferred", False)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is unreachable, read-only or full (503),
+    as opposed to a bug or a constraint violation."""
+    if isinstance(exc, StorageUnavailable | OperationalError | OSError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__

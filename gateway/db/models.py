@@ -1,0 +1,189 @@
+"""The tables of the gateway, as SQLAlchemy 2 declarative models.
+
+- ``messages``: one row per thing received or sent (an inbound X12 file, a posted
+  canonical document, later an outbound interchange), with its current status.
+- ``message_events``: the timeline of each message, one row per transition.
+- ``documents``: one canonical document per transaction set, with the idempotency
+  key the ERP sees (stable across retries and replays).
+- ``interchanges_seen``: sender + ISA13 -> first message, for duplicate detection.
+- ``jobs``: the work queue the pipeline workers claim from.
+- ``control_numbers``: last control number used per partner and kind.
+- ``outbox``: items waiting for delivery to a partner (acknowledgments, documents).
+
+Statuses are plain strings (see :mod:`gateway.pipeline` for their meaning) so a new
+state never needs a schema migration. Times are stored in UTC and always come back
+timezone-aware. Changing a table here needs a migration in ``gateway/migrations``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+ID = String(26)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and returned timezone-aware on every backend
+    (SQLite hands back naive values otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    partner_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # rest | as2 | sftp | api
+    transport_id: Mapped[str | None] = mapped_column(String(255))  # request id, AS2 Message-ID, file name
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))  # "x12" | "canonical"
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    raw_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    raw_size: Mapped[int] = mapped_column(BigInteger)
+    interchange_sender: Mapped[str | None] = mapped_column(String(64))  # "ZZ/ACME" of the first ISA
+    interchange_control: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        # A retried request with the same key finds the first message. NULL keys never clash.
+        UniqueConstraint("partner_id", "channel", "idempotency_key", name="uq_messages_idempotency"),
+    )
+
+
+class MessageEvent(Base):
+    __tablename__ = "message_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(ID, ForeignKey("messages.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (Index("ix_message_events_message", "message_id", "id"),)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    message_id: Mapped[str] = mapped_column(ID, ForeignKey("messages.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)  # order of the set inside the message, from 1
+    partner_id: Mapped[str | None] = mapped_column(String(100))
+    direction: Mapped[str] = mapped_column(String(3), default="in")
+    kind: Mapped[str] = mapped_column(String(40))  # canonical kind, e.g. purchase_order
+    set_id: Mapped[str | None] = mapped_column(String(6))  # 850, 856...
+    set_control: Mapped[str | None] = mapped_column(String(16))
+    group_control: Mapped[str | None] = mapped_column(String(16))
+    interchange_control: Mapped[str | None] = mapped_column(String(16))
+    business_number: Mapped[str | None] = mapped_column(String(80), index=True)
+    canonical: Mapped[dict[str, Any]]
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    delivered_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("message_id", "seq", name="uq_documents_message_seq"),)
+
+
+class InterchangeSeen(Base):
+    __tablename__ = "interchanges_seen"
+
+    partner_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(64), primary_key=True)  # "ZZ/ACME"
+    control_number: Mapped[str] = mapped_column(String(16), primary_key=True)  # ISA13
+    first_message_id: Mapped[str] = mapped_column(ID)
+    seen_at: Mapped[datetime]
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(ID, ForeignKey("messages.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(32))  # translate | deliver | acknowledge | ...
+    state: Mapped[str] = mapped_column(String(16))  # ready | running | done | failed | cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    locked_by: Mapped[str | None] = mapped_column(String(64))
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_jobs_claim", "state", "next_attempt_at"),
+        Index("ix_jobs_message", "message_id"),
+    )
+
+
+class ControlNumber(Base):
+    __tablename__ = "control_numbers"
+
+    partner_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # interchange | group | set
+    last_value: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutboxItem(Base):
+    __tablename__ = "outbox"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    partner_id: Mapped[str] = mapped_column(String(100), index=True)
+    message_id: Mapped[str | None] = mapped_column(ID, ForeignKey("messages.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))  # TA1 | 997 | 999 | 855 | 856 | 810 ...
+    channel: Mapped[str] = mapped_column(String(16))  # the partner's delivery channel
+    payload: Mapped[str] = mapped_column(Text)
+    interchange_control: Mapped[int | None] = mapped_column(BigInteger)
+    # held: waits for the source message to finish; pending: ready to send; sent; failed
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
