@@ -21,6 +21,7 @@ def read_sets(source: str | bytes | Path) -> list[TransactionSet]:
         source = source.encode("utf-8")
     try:
         from translators.x12.envelope import read_events  # type: ignore[import-not-found,unused-ignore]
+
         from translators.x12.events import SetRead
     except ImportError:
         return _split(source.decode("utf-8-sig", errors="replace"))
@@ -80,3 +81,28 @@ def _split(text: str) -> list[TransactionSet]:
                 )
                 current = None
     return sets
+
+
+ISA = (
+    "ISA*00*          *00*          *ZZ*GATEWAYTEST    *ZZ*PARTNERTEST    "
+    "*240102*1200*U*00401*000000001*0*P*>~\n"
+)
+
+
+def interchange_text(sets: list[list[Segment]], functional_id: str) -> str:
+    """An ISA/GS envelope around rendered ST..SE sets, written with the default
+    delimiters (``*``, ``>``, ``~`` plus newline)."""
+    lines = [ISA, f"GS*{functional_id}*GATEWAYTEST*PARTNERTEST*20240102*1200*1*X*004010~\n"]
+    for segments in sets:
+        lines.extend("*".join(segment) + "~\n" for segment in segments)
+    lines.append(f"GE*{len(sets)}*1~\nIEA*1*000000001~\n")
+    return "".join(lines)
+
+
+def golden(path: Path, actual: str, regen: bool) -> None:
+    """Compare ``actual`` with the golden file, or rewrite it under --regen-golden."""
+    if regen:
+        path.write_text(actual, encoding="utf-8")
+        return
+    assert path.exists(), f"golden file {path} missing: run pytest --regen-golden"
+    assert actual == path.read_text(encoding="utf-8")
