@@ -19,6 +19,7 @@ def read_sets(source: str | bytes | Path) -> list[TransactionSet]:
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
         from translators.x12.envelope import read_events  # type: ignore[import-not-found,unused-ignore]
+
         from translators.x12.events import SetRead
     except ImportError:
         return _split(raw.decode("utf-8-sig", errors="replace"))
@@ -71,3 +72,19 @@ def _split(text: str) -> list[TransactionSet]:
                 )
                 current = []
     return sets
+
+
+def interchange_text(sets: list[list[Segment]], *, functional_id: str, version: str = "004010") -> str:
+    """Wrap rendered ST..SE sets in a minimal ISA/GS envelope, '*' '~' '>' delimiters.
+
+    Only for tests, until the envelope writer (translators.x12.writer) is used instead.
+    """
+    isa = [
+        "ISA", "00", " " * 10, "00", " " * 10, "ZZ", "GATEWAYTEST".ljust(15), "ZZ", "PARTNER".ljust(15),
+        "240315", "1402", "U", "00401", "000000909", "0", "P", ">",
+    ]
+    segments: list[Segment] = [isa, ["GS", functional_id, "GATEWAYTEST", "PARTNER", "20240315", "1402", "9", "X", version]]
+    for tset in sets:
+        segments.extend(tset)
+    segments += [["GE", str(len(sets)), "9"], ["IEA", "1", "000000909"]]
+    return "".join("*".join(segment) + "~\n" for segment in segments)
