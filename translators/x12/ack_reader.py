@@ -396,7 +396,8 @@ class _OpenSet:
             code=self.code,
             errors=self.errors,
             segment_errors=tuple(
-                SegmentErrorReport(s.tag, s.position, s.loop_id, s.code, tuple(s.elements)) for s in self.segments
+                SegmentErrorReport(s.tag, s.position, s.loop_id, s.code, tuple(s.elements))
+                for s in self.segments
             ),
         )
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, NamedTuple
 
-from translators.x12.codes import AckCode, SetSyntaxCode
+from translators.x12.codes import AckCode, ElementSyntaxCode, SetSyntaxCode
 from translators.x12.model import (
     Delimiters,
     ElementError,
@@ -54,6 +54,16 @@ _MAX_IMPLEMENTATION_REFERENCE = 35  # AK203
 _MAX_COUNT = 999999  # AK902..AK904
 
 _ACCEPTING = frozenset({AckCode.ACCEPTED, AckCode.ACCEPTED_WITH_ERRORS})
+# AK502 codes a 997 may carry: 004010 knows 1-17 (no 14) and 23-27, 005010 adds 18, 19.
+_SET_CODES_997_4010 = frozenset(
+    c.value
+    for c in SetSyntaxCode
+    if c.value.isdigit() and (int(c.value) <= 17 or int(c.value) >= 23) and c.value != "14"
+)
+_SET_CODES_997_5010 = _SET_CODES_997_4010 | {"18", "19"}
+_ELEMENT_CODES_SINCE_5010 = frozenset(
+    {ElementSyntaxCode.TOO_MANY_REPETITIONS.value, ElementSyntaxCode.TOO_MANY_COMPONENTS.value}
+)
 
 
 class IssuedAck(NamedTuple):
@@ -185,7 +195,9 @@ def build_functional_ack(
     return [_trim(s) for s in segments]
 
 
-def _set_response(outcome: SetOutcome, *, kind: FunctionalAckKind, five_ten: bool, d: Delimiters) -> list[Segment]:
+def _set_response(
+    outcome: SetOutcome, *, kind: FunctionalAckKind, five_ten: bool, d: Delimiters
+) -> list[Segment]:
     ak2 = ["AK2", outcome.set_id.strip(), outcome.control_number.strip()[:_MAX_SET_CONTROL]]
     if five_ten and outcome.implementation_reference:
         ak2.append(outcome.implementation_reference.strip()[:_MAX_IMPLEMENTATION_REFERENCE])
@@ -197,8 +209,9 @@ def _set_response(outcome: SetOutcome, *, kind: FunctionalAckKind, five_ten: boo
     code = outcome.ack_code
     codes = [c.value for c in outcome.set_errors]
     if kind == "997":
-        # I6 (implementation convention not supported) exists only in the 999 code list.
-        codes = [c for c in codes if c != SetSyntaxCode.IMPLEMENTATION_CONVENTION_NOT_SUPPORTED.value]
+        # I6 exists only in the 999 code list; 18 and 19 arrived with 005010.
+        allowed = _SET_CODES_997_5010 if five_ten else _SET_CODES_997_4010
+        codes = [c for c in codes if c in allowed]
     if outcome.segment_errors and SetSyntaxCode.ONE_OR_MORE_SEGMENTS_IN_ERROR.value not in codes:
         # An AK5 that lists AK3s in error says so; readers look for code 5.
         codes.append(SetSyntaxCode.ONE_OR_MORE_SEGMENTS_IN_ERROR.value)
@@ -208,7 +221,13 @@ def _set_response(outcome: SetOutcome, *, kind: FunctionalAckKind, five_ten: boo
 
 def _segment_error(prefix: str, error: SegmentError) -> Segment:
     loop_id = (error.loop_id or "").strip()[:_MAX_LOOP_ID]
-    return [f"{prefix}3", error.tag.strip()[:_MAX_SEGMENT_TAG], str(error.position), loop_id, error.code.value]
+    return [
+        f"{prefix}3",
+        error.tag.strip()[:_MAX_SEGMENT_TAG],
+        str(error.position),
+        loop_id,
+        error.code.value,
+    ]
 
 
 def _element_error(prefix: str, error: ElementError, *, five_ten: bool, d: Delimiters) -> Segment:
@@ -220,8 +239,15 @@ def _element_error(prefix: str, error: ElementError, *, five_ten: bool, d: Delim
     parts += [component, repetition]
     while parts[-1] == "":
         parts.pop()
-    reference = error.reference.strip() if error.reference else ""
-    segment = [f"{prefix}4", d.component.join(parts), reference, error.code.value]
+    reference = (error.reference or "").strip()
+    if not (reference.isdigit() and len(reference) <= 4):
+        reference = ""  # AK402 is a data element number (N0 1/4); a composite id is not one
+    code = error.code.value
+    if not five_ten and code in _ELEMENT_CODES_SINCE_5010:
+        # 004010 has no repetitions and no code for extra components: the nearest
+        # older code is 3, too many data elements.
+        code = ElementSyntaxCode.TOO_MANY_ELEMENTS.value
+    segment = [f"{prefix}4", d.component.join(parts), reference, code]
     bad_data = _copy_of_bad_data(error.value, d)
     if bad_data is not None:
         segment.append(bad_data)
