@@ -37,11 +37,13 @@ from translators.x12.events import (
     Stray,
 )
 from translators.x12.model import (
+    ElementError,
     GroupHeader,
     GroupOutcome,
     InterchangeHeader,
     InterchangeOutcome,
     Segment,
+    SegmentError,
     SetOutcome,
     TransactionSet,
 )
@@ -190,10 +192,27 @@ def _translate_set(tset: TransactionSet, profile: PartnerProfile | None) -> Tran
     try:
         result.document = to_canonical(tset, partner_id=profile.id, rules=profile.mapping or _NO_RULES)
     except MappingError as exc:
-        result.reason = str(exc)
-        if not outcome.set_errors:
-            outcome.set_errors.append(SetSyntaxCode.ONE_OR_MORE_SEGMENTS_IN_ERROR)
+        result.reason = exc.reason
+        _record_mapping_error(outcome, tset, exc)
     return result
+
+
+def _record_mapping_error(outcome: SetOutcome, tset: TransactionSet, exc: MappingError) -> None:
+    """Turn a mapping rejection into acknowledgment codes: the segment to blame when
+    the mapper named one (AK3/AK4), and the set code it chose (AK5)."""
+    if exc.segment is not None and exc.segment_code is not None:
+        position = next(
+            (i for i, seg in enumerate(tset.segments, start=1) if seg and seg[0] == exc.segment),
+            len(tset.segments),
+        )
+        elements: tuple[ElementError, ...] = ()
+        if exc.element is not None and exc.element_code is not None:
+            elements = (ElementError(position=exc.element, code=exc.element_code),)
+        outcome.segment_errors.append(
+            SegmentError(tag=exc.segment, position=position, code=exc.segment_code, elements=elements, message=exc.reason)
+        )
+    if exc.set_code not in outcome.set_errors:
+        outcome.set_errors.append(exc.set_code)
 
 
 def describe_rejection(outcome: SetOutcome) -> str:
