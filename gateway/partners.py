@@ -1,0 +1,136 @@
+"""The partners directory: one folder per trading partner, each holding a
+``profile.toml`` (and, optionally, a ``hooks.py``; certificates come with AS2).
+
+:func:`check_partners` lists every problem in a directory (one line each, naming the
+file and key) and :func:`load_partners` returns a :class:`PartnerDirectory` or raises
+:class:`PartnersError` with the same lines. The directory answers the two questions
+the engine asks: a profile by partner id, and a profile by the ISA sender address.
+
+Rules enforced here, beyond each profile's own validation:
+
+- the folder name equals the profile's ``id`` (so URLs, logs and folders agree);
+- no ISA address (qualifier + id) belongs to two partners, and none is ours: one
+  partner's interchange can never be taken for another's.
+
+``hooks.py`` is only recorded as present; this module never imports partner code.
+Reading happens when a function is called, never at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from translators.profile import OurIdentity, PartnerProfile, ProfileError, parse_profile
+
+PROFILE_FILE = "profile.toml"
+HOOKS_FILE = "hooks.py"
+
+
+class PartnersError(Exception):
+    """The partners directory cannot be used. ``errors`` holds one line per problem."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerEntry:
+    """One loaded partner: its profile and where it came from."""
+
+    profile: PartnerProfile
+    folder: Path
+    hooks: Path | None = None  # hooks.py beside the profile, not imported here
+
+
+@dataclass(slots=True)
+class PartnerDirectory:
+    """Loaded partner profiles, by id and by ISA sender address (exact match)."""
+
+    entries: dict[str, PartnerEntry] = field(default_factory=dict)
+    _by_address: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+
+    def get(self, partner_id: str) -> PartnerProfile | None:
+        entry = self.entries.get(partner_id)
+        return entry.profile if entry is not None else None
+
+    def entry(self, partner_id: str) -> PartnerEntry | None:
+        return self.entries.get(partner_id)
+
+    def by_interchange(self, qualifier: str, interchange_id: str) -> PartnerProfile | None:
+        """The partner whose ISA address is ``qualifier``/``interchange_id`` (ISA05/06,
+        padding stripped). Case and every other character must match exactly."""
+        partner_id = self._by_address.get((qualifier.strip(), interchange_id.strip()))
+        return self.get(partner_id) if partner_id is not None else None
+
+    def __iter__(self) -> Iterator[PartnerProfile]:
+        return iter(entry.profile for entry in self.entries.values())
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, partner_id: object) -> bool:
+        return partner_id in self.entries
+
+
+def load_partners(directory: Path, *, identity: OurIdentity | None = None) -> PartnerDirectory:
+    """Load every partner under ``directory``; raise :class:`PartnersError` listing
+    every problem if there is any (a half-loaded directory is never returned)."""
+    partners, errors = _scan(Path(directory), identity)
+    if errors:
+        raise PartnersError(errors)
+    return partners
+
+
+def check_partners(directory: Path, *, identity: OurIdentity | None = None) -> list[str]:
+    """Every problem in ``directory``, one line each; empty when all is well."""
+    return _scan(Path(directory), identity)[1]
+
+
+def _scan(directory: Path, identity: OurIdentity | None) -> tuple[PartnerDirectory, list[str]]:
+    partners = PartnerDirectory()
+    errors: list[str] = []
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "not found"
+        return partners, [f"{directory}: partners directory {what}"]
+
+    owners: dict[tuple[str, str], str] = {}
+    if identity is not None:
+        owners[(identity.interchange_qualifier, identity.interchange_id)] = "our own identity (gateway settings)"
+
+    for folder in sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        source = folder / PROFILE_FILE
+        if not source.is_file():
+            errors.append(f"{folder}: no {PROFILE_FILE} in this partner folder")
+            continue
+        try:
+            text = source.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(f"{source}: cannot read: {exc}")
+            continue
+        try:
+            profile = parse_profile(text, source=str(source))
+        except ProfileError as exc:
+            errors.extend(exc.errors)
+            continue
+        if profile.id != folder.name:
+            errors.append(f"{source}: id: must equal the folder name {folder.name!r} (got {profile.id!r})")
+            continue
+        clashes = False
+        for address in profile.x12.addresses:
+            key = (address.qualifier, address.id)
+            owner = owners.get(key)
+            if owner is not None:
+                errors.append(f"{source}: x12: interchange address {address} is already used by {owner}")
+                clashes = True
+            else:
+                owners[key] = f"partner {profile.id!r} ({source})"
+        if clashes:
+            continue
+        hooks = folder / HOOKS_FILE
+        partners.entries[profile.id] = PartnerEntry(profile, folder, hooks if hooks.is_file() else None)
+        for address in profile.x12.addresses:
+            partners._by_address[(address.qualifier, address.id)] = profile.id
+    return partners, errors
