@@ -1,18 +1,462 @@
-"""The ``gateway`` command line."""
+"""The ``gateway`` command line (also ``python -m gateway``).
+
+Offline commands, no server and no database needed:
+
+    gateway partners check [DIR]                  validate every partner profile
+    gateway translate FILE [--partner ID]         canonical JSON Lines on stdout
+    gateway ack FILE [--partner ID]               the TA1/997/999 the gateway would send
+    gateway render --partner ID FILE.json         X12 for canonical document(s)
+
+Exit codes: 0 all accepted / valid, 1 something was rejected or invalid (explained on
+stderr, one line each), 2 unusable input or arguments (one line on stderr saying
+what and where, never a traceback), 3 an internal error (a bug: rerun with
+``--debug`` for the traceback).
+
+Our own identity and the partners directory come from the gateway settings
+(``--config``, else ``$GATEWAY_CONFIG``, else ``./gateway.toml``, else the embedded
+defaults), exactly as the service reads them, so ``gateway ack`` prints what the
+service would answer. Offline there is no control-number store: interchange and
+group control numbers start at 1 (``--control-number``) and the clock is the current
+time unless ``--now`` pins it (for reproducible output).
+
+Service commands (``serve``, ``db``) are registered by ``gateway.service_cli`` when
+that module exists; see :func:`build_parser`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import json
 import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.partners import PartnerDirectory
+    from translators.canonical import CanonicalDocument
+    from translators.profile import OurIdentity, PartnerProfile
+
+EXIT_OK = 0
+EXIT_REJECTED = 1
+EXIT_UNUSABLE = 2
+EXIT_INTERNAL = 3
+
+FUNCTIONAL_ID_BY_KIND = {"order": "PO", "order_ack": "PR", "shipment": "SH", "invoice": "IN"}
+
+
+class UsageError(Exception):
+    """Input or arguments the command cannot use: one line, exit 2."""
+
+
+# --------------------------------------------------------------------------- parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="B2B/EDI partner gateway")
-    parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of internal errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_partners_command(commands)
+    add_translate_command(commands)
+    add_ack_command(commands)
+    add_render_command(commands)
+    add_service_commands(commands)
     return parser
+
+
+def add_service_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The place where ``serve`` and ``db`` join: ``gateway/service_cli.py`` (owned by
+    the service engineer) defines ``add_service_commands(subparsers)``; each command it
+    adds sets ``func`` (``args -> int``) with ``set_defaults``."""
+    if importlib.util.find_spec("gateway.service_cli") is None:
+        return
+    service_cli = importlib.import_module("gateway.service_cli")
+    service_cli.add_service_commands(commands)
+
+
+def _add_settings_options(parser: argparse.ArgumentParser, *, partners: bool = True) -> None:
+    parser.add_argument("--config", type=Path, help="gateway settings TOML (default: $GATEWAY_CONFIG or ./gateway.toml)")
+    if partners:
+        parser.add_argument("--partners", type=Path, metavar="DIR", help="partners directory (default: from settings)")
+
+
+def _add_envelope_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--now", type=_timestamp, help="ISO date-time for ISA09/ISA10 and GS04/GS05 (default: now)")
+    parser.add_argument(
+        "--control-number", type=_control_number, default=1, metavar="N",
+        help="first interchange/group control number (default 1)",
+    )
+
+
+def add_partners_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    partners = commands.add_parser("partners", help="partner profiles")
+    sub = partners.add_subparsers(dest="partners_command", required=True, metavar="SUBCOMMAND")
+    check = sub.add_parser("check", help="validate every partner profile")
+    check.add_argument("dir", nargs="?", type=Path, metavar="DIR", help="partners directory (default: from settings)")
+    _add_settings_options(check, partners=False)
+    check.set_defaults(func=run_partners_check)
+
+
+def add_translate_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    translate = commands.add_parser("translate", help="X12 file to canonical JSON Lines")
+    translate.add_argument("file", metavar="FILE", help="X12 input ('-' for stdin)")
+    translate.add_argument("--partner", metavar="ID", help="partner id (default: found from each ISA sender)")
+    _add_settings_options(translate)
+    translate.set_defaults(func=run_translate)
+
+
+def add_ack_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ack = commands.add_parser("ack", help="the acknowledgments the gateway would send for an X12 file")
+    ack.add_argument("file", metavar="FILE", help="X12 input ('-' for stdin)")
+    ack.add_argument("--partner", metavar="ID", help="partner id (default: found from each ISA sender)")
+    _add_settings_options(ack)
+    _add_envelope_options(ack)
+    ack.set_defaults(func=run_ack)
+
+
+def add_render_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    render = commands.add_parser("render", help="canonical JSON document(s) to X12 for a partner")
+    render.add_argument("file", metavar="FILE.json", help="a canonical document, or JSON Lines of them ('-' for stdin)")
+    render.add_argument("--partner", metavar="ID", required=True, help="the receiving partner")
+    _add_settings_options(render)
+    _add_envelope_options(render)
+    render.set_defaults(func=run_render)
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date-time, e.g. 2024-03-01T12:30: {text!r}") from None
+
+
+def _control_number(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 999_999_999:
+        raise argparse.ArgumentTypeError(f"must be a number from 1 to 999999999: {text!r}")
+    return int(text)
+
+
+# --------------------------------------------------------------------------- main
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    parser.parse_args(sys.argv[1:] if argv is None else argv)
-    return 0
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except UsageError as exc:
+        _err(f"gateway: {exc}")
+        return EXIT_UNUSABLE
+    except BrokenPipeError:
+        # `gateway translate big.edi | head`: the reader went away; not an error of ours.
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        else:
+            _err(f"gateway: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+        return EXIT_INTERNAL
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from gateway.config import ConfigError, default_config_path, load_settings
+
+    try:
+        return load_settings(args.config if args.config is not None else default_config_path())
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _identity(settings: Any) -> OurIdentity:
+    from translators.profile import ProfileError, parse_identity
+
+    try:
+        identity = parse_identity(settings.identity.model_dump(), source="settings [identity]")
+    except ProfileError as exc:
+        raise UsageError(str(exc).replace("\n", "; ")) from None
+    return identity
+
+
+def _partners(args: argparse.Namespace, settings: Any, identity: OurIdentity) -> PartnerDirectory:
+    from gateway.partners import PartnerDirectory, PartnersError, load_partners
+
+    directory: Path = args.partners if args.partners is not None else Path(settings.partners_dir)
+    if args.partners is None and not directory.exists():
+        return PartnerDirectory()  # no partners yet: translation still reads and validates
+    try:
+        return load_partners(directory, identity=identity)
+    except PartnersError as exc:
+        raise UsageError(
+            f"the partners directory has {len(exc.errors)} error(s); run 'gateway partners check {directory}': "
+            + exc.errors[0]
+        ) from None
+
+
+def _fixed_partner(args: argparse.Namespace, partners: PartnerDirectory) -> PartnerProfile | None:
+    if args.partner is None:
+        return None
+    profile = partners.get(args.partner)
+    if profile is None:
+        known = ", ".join(sorted(p.id for p in partners)) or "none"
+        raise UsageError(f"unknown partner {args.partner!r} (known: {known})")
+    return profile
+
+
+@contextmanager
+def _open_input(name: str, *, binary: bool = True) -> Iterator[IO[Any]]:
+    if name == "-":
+        yield sys.stdin.buffer if binary else sys.stdin
+        return
+    path = Path(name)
+    if path.is_dir():
+        raise UsageError(f"{name}: is a directory, not a file")
+    try:
+        handle = path.open("rb" if binary else "r", encoding=None if binary else "utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{name}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot open: {exc.strerror or exc}") from None
+    with handle:
+        yield handle
+
+
+# --------------------------------------------------------------------------- partners check
+
+
+def run_partners_check(args: argparse.Namespace) -> int:
+    from gateway.partners import check_partners, load_partners
+
+    settings = _settings(args)
+    identity = _identity(settings)
+    directory: Path = args.dir if args.dir is not None else Path(settings.partners_dir)
+    errors = check_partners(directory, identity=identity)
+    if errors:
+        for line in errors:
+            _err(line)
+        _err(f"{len(errors)} error(s) in {directory}")
+        return EXIT_REJECTED
+    partners = load_partners(directory, identity=identity)
+    names = ", ".join(p.id for p in partners) or "none"
+    print(f"{directory}: {len(partners)} partner profile(s) OK ({names})")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- translate
+
+
+def _where(item: Any) -> str:
+    isa = item.interchange
+    group = item.group
+    gs = group.control_number.strip() if group is not None else "-"
+    return (
+        f"interchange {isa.control_number.strip()} from {isa.sender_qualifier.strip()}/{isa.sender_id.strip()}, "
+        f"group {gs}, set {item.outcome.set_id} {item.outcome.control_number}"
+    )
+
+
+def _envelope_problem(item: Any) -> str | None:
+    notes = item.outcome.notes
+    if not notes:
+        return None
+    header = item.outcome.header
+    described = ", ".join(f"{n.value} ({n.name.lower().replace('_', ' ')})" for n in notes)
+    return (
+        f"interchange {header.control_number.strip()} from {header.sender_qualifier.strip()}/"
+        f"{header.sender_id.strip()} rejected: TA1 note {described}"
+    )
+
+
+def _translated(args: argparse.Namespace, partners: PartnerDirectory, source: IO[bytes]) -> Iterator[Any]:
+    """The engine's results; unreadable input becomes a UsageError."""
+    from translators.engine import translate
+    from translators.x12.errors import NotX12Error
+
+    name = "stdin" if args.file == "-" else args.file
+    try:
+        yield from translate(source, partners=partners, partner_id=args.partner)
+    except NotX12Error as exc:
+        raise UsageError(f"{name}: not X12: {exc.reason} (at offset {exc.offset})") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{name}: cannot decode: {exc.reason} (at byte {exc.start})") from None
+    except OSError as exc:
+        raise UsageError(f"{name}: cannot read: {exc.strerror or exc}") from None
+
+
+def run_translate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    partners = _partners(args, settings, _identity(settings))
+    _fixed_partner(args, partners)
+    rejected = 0
+    with _open_input(args.file) as source:
+        from translators.engine import TranslatedInterchange
+
+        for item in _translated(args, partners, source):
+            if isinstance(item, TranslatedInterchange):
+                problem = _envelope_problem(item)
+                if problem is not None:
+                    rejected += 1
+                    _err(problem)
+                for text in item.stray:
+                    _err(f"ignored data outside any interchange: {text.strip()[:40]!r}")
+            elif item.document is not None:
+                sys.stdout.write(item.document.model_dump_json() + "\n")
+            elif item.accepted:
+                # A 997/999 from the partner: it acknowledges our outbound, no document.
+                _err(f"{_where(item)}: functional acknowledgment, not a document (use the service to reconcile)")
+            else:
+                rejected += 1
+                _err(f"{_where(item)}: {item.reason or 'rejected'}")
+    sys.stdout.flush()
+    return EXIT_REJECTED if rejected else EXIT_OK
+
+
+# --------------------------------------------------------------------------- ack
+
+
+def run_ack(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    identity = _identity(settings)
+    partners = _partners(args, settings, identity)
+    _fixed_partner(args, partners)
+    now = args.now or datetime.now().astimezone()
+    control = args.control_number
+    rejected = 0
+    with _open_input(args.file) as source:
+        from translators.engine import TranslatedInterchange
+        from translators.x12.acks import render_acknowledgments
+
+        for item in _translated(args, partners, source):
+            if not isinstance(item, TranslatedInterchange):
+                if not item.outcome.accepted:
+                    rejected += 1
+                continue
+            header = item.outcome.header
+            sender = f"{header.sender_qualifier.strip()}/{header.sender_id.strip()}"
+            if item.outcome.notes:
+                rejected += 1
+            if item.profile is None:
+                # The service quarantines an unknown sender and answers nothing.
+                _err(f"interchange {header.control_number.strip()}: no partner profile for sender {sender}: "
+                     "the gateway quarantines it and sends no acknowledgment (use --partner to pick one)")
+                continue
+            x12 = item.profile.x12
+            acks = render_acknowledgments(
+                item.outcome,
+                functional_ack=x12.functional_ack,
+                ta1=x12.ta1,
+                sender=(identity.interchange_qualifier, identity.interchange_id),
+                receiver=(header.sender_qualifier.strip(), header.sender_id.strip()),
+                group_sender=identity.group_id,
+                group_receiver=x12.group_id,
+                interchange_control=control,
+                group_control=control,
+                now=now,
+                replies_to_ta1=any(seg and seg[0] == "TA1" for seg in item.interchange_segments),
+            )
+            if acks is None:
+                _err(f"interchange {header.control_number.strip()} from {sender}: no acknowledgment due")
+                continue
+            sys.stdout.write(acks.text)
+            control += 1
+    sys.stdout.flush()
+    return EXIT_REJECTED if rejected else EXIT_OK
+
+
+# --------------------------------------------------------------------------- render
+
+
+def _read_documents(args: argparse.Namespace) -> list[CanonicalDocument]:
+    from pydantic import ValidationError
+
+    from translators.canonical import CanonicalDocument
+
+    name = "stdin" if args.file == "-" else args.file
+    with _open_input(args.file, binary=False) as handle:
+        try:
+            text = handle.read()
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{name}: not UTF-8 text: {exc.reason} (at byte {exc.start})") from None
+    stripped = text.strip()
+    if not stripped:
+        raise UsageError(f"{name}: empty, expected a canonical JSON document")
+    # One JSON object (possibly indented), or JSON Lines (what `gateway translate` prints).
+    chunks: list[tuple[int, str]]
+    try:
+        json.loads(stripped)
+        chunks = [(1, stripped)]
+    except json.JSONDecodeError:
+        chunks = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    documents: list[CanonicalDocument] = []
+    for line_number, chunk in chunks:
+        where = f"{name}" if len(chunks) == 1 else f"{name}:{line_number}"
+        try:
+            data = json.loads(chunk)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{where}: not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+        try:
+            documents.append(CanonicalDocument.model_validate(data))
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            raise UsageError(
+                f"{where}: not a canonical document: {key}: {first['msg']} ({exc.error_count()} error(s))"
+            ) from None
+    return documents
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from translators.mapping import render
+    from translators.x12.errors import RenderError
+    from translators.x12.writer import write_interchange
+
+    settings = _settings(args)
+    identity = _identity(settings)
+    partners = _partners(args, settings, identity)
+    profile = _fixed_partner(args, partners)
+    assert profile is not None  # --partner is required
+    documents = _read_documents(args)
+    x12 = profile.x12
+    control = args.control_number
+
+    # One group per functional id, in first-seen order; sets numbered 0001.. per group.
+    grouped: dict[str, list[list[list[str]]]] = {}
+    try:
+        for doc in documents:
+            sets = grouped.setdefault(FUNCTIONAL_ID_BY_KIND[doc.kind], [])
+            sets.append(render(doc, rules=profile.mapping, control_number=f"{len(sets) + 1:04d}"))
+    except RenderError as exc:
+        _err(f"cannot render for {profile.id}: {exc}")
+        return EXIT_REJECTED
+    groups = [
+        (functional_id, identity.group_id, x12.group_id, str(control + i), x12.group_version, sets)
+        for i, (functional_id, sets) in enumerate(grouped.items())
+    ]
+    text = write_interchange(
+        sender=(identity.interchange_qualifier, identity.interchange_id),
+        receiver=(x12.interchange_qualifier, x12.interchange_id),
+        control_number=control,
+        now=args.now or datetime.now().astimezone(),
+        usage=x12.usage,
+        ack_requested=x12.request_ta1,
+        version=x12.group_version,
+        delimiters=x12.outbound_delimiters,
+        groups=groups,
+        interchange_segments=[],
+    )
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    return EXIT_OK

@@ -181,9 +181,9 @@ class InterchangeAddress(_Strict):
 class OurIdentity(_Strict):
     """Who we are in the envelopes we write (sender) and expect (receiver)."""
 
-    interchange_qualifier: Qualifier = "ZZ"
-    interchange_id: InterchangeId = "OURCOMPANY"
-    group_id: GroupId = "OURCOMPANY"
+    interchange_qualifier: Qualifier
+    interchange_id: InterchangeId
+    group_id: GroupId
 
     @property
     def address(self) -> InterchangeAddress:
