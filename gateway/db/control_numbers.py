@@ -1,0 +1,43 @@
+"""Control numbers we write (ISA13, GS06, ST02), allocated atomically per partner.
+
+``allocate`` reserves ``count`` consecutive numbers with one ``UPDATE ... RETURNING``
+inside the caller's transaction, so two workers (or two processes on PostgreSQL)
+never hand out the same number, and a rolled-back transaction gives its numbers
+back. Numbers run from 1 to 999999999 and wrap to 1 (ISA13 has nine digits).
+Never read the counter and write it back in two statements.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.db.models import ControlNumber
+
+MAX_CONTROL = 999_999_999
+KINDS = frozenset({"interchange", "group", "set"})
+
+
+async def allocate(session: AsyncSession, partner_id: str, kind: str, count: int = 1) -> list[int]:
+    """``count`` fresh control numbers of ``kind`` for ``partner_id``, in order."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown control number kind {kind!r}")
+    if count < 1:
+        return []
+    dialect = session.bind.dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(ControlNumber).values(partner_id=partner_id, kind=kind, last_value=0).on_conflict_do_nothing()
+    )
+    last = (
+        await session.execute(
+            update(ControlNumber)
+            .where(ControlNumber.partner_id == partner_id, ControlNumber.kind == kind)
+            .values(last_value=ControlNumber.last_value + count)
+            .returning(ControlNumber.last_value)
+        )
+    ).scalar_one()
+    first = last - count + 1
+    return [(n - 1) % MAX_CONTROL + 1 for n in range(first, last + 1)]

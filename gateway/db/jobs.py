@@ -1,0 +1,160 @@
+"""The work queue: claiming, finishing, retrying and cancelling pipeline jobs.
+
+A job is one step of one message (``translate``, ``deliver``, ``acknowledge``...).
+Claiming sets ``state='running'`` with a lease (``locked_by``, ``locked_until``) and
+counts the attempt. On PostgreSQL the candidate row is picked with
+``FOR UPDATE SKIP LOCKED`` so several gateway processes share one queue without
+ever running a job twice; SQLite has one writer at a time anyway (``BEGIN
+IMMEDIATE``), and the service runs a single process on it.
+
+A job whose lease ran out (its process died) becomes claimable again. Never two
+jobs of one message run at once: a message with a live running job is skipped.
+Finishing checks the lease is still ours, so a process that lost its lease cannot
+overwrite the work of the one that took over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import aliased
+
+from gateway.db.models import Job
+
+
+class LostLease(Exception):
+    """The job's lease expired and another worker may own it now."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    id: int
+    message_id: str
+    step: str
+    attempts: int  # including this one
+    worker: str
+
+
+def _claimable(now: datetime):  # type: ignore[no-untyped-def]
+    other = aliased(Job)
+    busy = exists().where(
+        other.message_id == Job.message_id,
+        other.id != Job.id,
+        other.state == "running",
+        other.locked_until >= now,
+    )
+    due = or_(
+        and_(Job.state == "ready", Job.next_attempt_at <= now),
+        and_(Job.state == "running", Job.locked_until < now),
+    )
+    return and_(due, ~busy)
+
+
+async def claim(conn: AsyncConnection, *, worker: str, now: datetime, lease: timedelta) -> ClaimedJob | None:
+    """Claim the oldest due job, in the caller's transaction (commit it promptly)."""
+    candidate = (
+        select(Job.id)
+        .where(_claimable(now))
+        .order_by(Job.next_attempt_at, Job.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    job_id = (await conn.execute(candidate)).scalar_one_or_none()
+    if job_id is None:
+        return None
+    row = (
+        await conn.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(
+                state="running",
+                locked_by=worker,
+                locked_until=now + lease,
+                attempts=Job.attempts + 1,
+                updated_at=now,
+            )
+            .returning(Job.id, Job.message_id, Job.step, Job.attempts)
+        )
+    ).one()
+    return ClaimedJob(
+        id=row.id, message_id=row.message_id, step=row.step, attempts=row.attempts, worker=worker
+    )
+
+
+async def finish(
+    session: AsyncSession, job: ClaimedJob, *, now: datetime, state: str = "done", error: str | None = None
+) -> None:
+    """Mark ``job`` finished inside the step's own transaction; raises LostLease."""
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.locked_by == job.worker, Job.state == "running")
+        .values(state=state, locked_by=None, locked_until=None, last_error=error, updated_at=now)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise LostLease(f"job {job.id} is no longer ours")
+
+
+async def retry_later(
+    session: AsyncSession, job: ClaimedJob, *, now: datetime, at: datetime, error: str
+) -> None:
+    await session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.locked_by == job.worker)
+        .values(
+            state="ready",
+            locked_by=None,
+            locked_until=None,
+            next_attempt_at=at,
+            last_error=error,
+            updated_at=now,
+        )
+    )
+
+
+async def enqueue(session: AsyncSession, message_id: str, step: str, *, now: datetime) -> None:
+    await session.execute(
+        insert(Job).values(
+            message_id=message_id,
+            step=step,
+            state="ready",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+async def running_job(session: AsyncSession, message_id: str, *, now: datetime) -> int | None:
+    """The id of a job of ``message_id`` running under a live lease, if any."""
+    return (
+        await session.execute(
+            select(Job.id).where(
+                Job.message_id == message_id, Job.state == "running", Job.locked_until >= now
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def cancel_pending(session: AsyncSession, message_id: str, *, now: datetime) -> int:
+    """Cancel every job of ``message_id`` not yet done (ready, or running with a dead lease)."""
+    result = await session.execute(
+        update(Job)
+        .where(Job.message_id == message_id, Job.state.in_(("ready", "running")))
+        .values(state="cancelled", locked_by=None, locked_until=None, updated_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def release_all_running(conn: AsyncConnection, *, now: datetime) -> int:
+    """Make every running job claimable again. Only for single-process databases
+    (SQLite) at start-up: whatever was running died with the previous process."""
+    result = await conn.execute(
+        update(Job)
+        .where(Job.state == "running")
+        .values(state="ready", locked_by=None, locked_until=None, updated_at=now)
+    )
+    return int(result.rowcount)

@@ -1,0 +1,272 @@
+"""Durable acceptance: the single entry point every inbound transport calls.
+
+``Intake.accept`` stores the body as a raw file (:mod:`gateway.rawstore`), then
+commits, in one transaction, the message row, its ``received`` event and the first
+pipeline job, and only then returns the message id. A transport may say "yes" to
+its partner (HTTP 202, AS2 MDN, SFTP rename) only after ``accept`` returned; if it
+raises, nothing was acknowledged and the partner must retry.
+
+Group commit: one commit per request caps out near a few hundred accepts per
+second, so concurrent accepts are committed together. A single committer task
+takes every accept waiting at that moment (up to ``max_batch``), fsyncs the raw
+store directories they wrote into, inserts all rows in one transaction and resolves
+each caller's future. A storage error fails exactly the accepts of that batch; a
+uniqueness clash (two requests racing with one idempotency key) makes the batch
+retry one accept at a time so only the loser sees the existing message.
+
+This module never parses payloads and never decides what a message means; that is
+the pipeline's work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from gateway.db.engine import Database, StorageUnavailable, is_storage_error
+from gateway.db.ids import new_id
+from gateway.db.models import Job, Message, MessageEvent, utcnow
+from gateway.rawstore import RawRef, RawStore
+
+log = logging.getLogger(__name__)
+
+CHANNELS = frozenset({"rest", "as2", "sftp", "api"})
+KINDS = frozenset({"x12", "canonical"})
+FIRST_STEP = "translate"
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before for a different body."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"idempotency key already used for message {message_id} with a different body")
+        self.message_id = message_id
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptResult:
+    message_id: str
+    created: bool  # False: the idempotency key matched an earlier message, nothing new stored
+    raw: RawRef | None = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    message: dict[str, Any]
+    raw: RawRef
+    future: asyncio.Future[AcceptResult] = field(repr=False)
+
+
+class Intake:
+    def __init__(
+        self,
+        db: Database,
+        rawstore: RawStore,
+        *,
+        max_batch: int = 512,
+        clock: Callable[[], datetime] = utcnow,
+        on_enqueued: Callable[[], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.rawstore = rawstore
+        self.max_batch = max_batch
+        self.clock = clock
+        self.on_enqueued = on_enqueued
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0  # commits done, for metrics and tests
+        self.accepted = 0
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="intake-committer")
+
+    async def stop(self) -> None:
+        """Commit what is already queued, then stop."""
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None
+
+    async def accept(
+        self,
+        *,
+        partner_id: str | None,
+        channel: str,
+        transport_id: str | None,
+        idempotency_key: str | None,
+        body: AsyncIterable[bytes],
+        limit: int,
+        kind: str = "x12",
+    ) -> AcceptResult:
+        """Store ``body`` durably and queue it for the pipeline; see the module doc.
+
+        Raises PayloadTooLarge, IdempotencyConflict or StorageUnavailable.
+        """
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown channel {channel!r}")
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}")
+        if self._task is None or self._task.done():
+            raise StorageUnavailable("intake is not running")
+        raw = await self.rawstore.write(body, limit=limit, sync_directory=False)
+        if idempotency_key is not None and partner_id is not None:
+            earlier = await self._find(partner_id, channel, idempotency_key)
+            if earlier is not None:
+                return _replayed(earlier, raw)
+        now = self.clock()
+        row = {
+            "id": new_id(),
+            "direction": "in",
+            "partner_id": partner_id,
+            "channel": channel,
+            "transport_id": transport_id,
+            "idempotency_key": idempotency_key,
+            "kind": kind,
+            "status": "received",
+            "reason": None,
+            "raw_sha256": raw.sha256,
+            "raw_size": raw.size,
+            "interchange_sender": None,
+            "interchange_control": None,
+            "received_at": now,
+            "updated_at": now,
+        }
+        future: asyncio.Future[AcceptResult] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(row, raw, future))
+        # shield: a caller that goes away must not cancel the commit others share.
+        return await asyncio.shield(future)
+
+    async def _find(self, partner_id: str, channel: str, key: str) -> tuple[str, str] | None:
+        try:
+            async with self.db.read() as conn:
+                found = await conn.execute(
+                    select(Message.id, Message.raw_sha256).where(
+                        Message.partner_id == partner_id,
+                        Message.channel == channel,
+                        Message.idempotency_key == key,
+                    )
+                )
+                row = found.first()
+        except Exception as exc:
+            if is_storage_error(exc):
+                raise StorageUnavailable(str(exc)) from exc
+            raise
+        return (row[0], row[1]) if row else None
+
+    # ------------------------------------------------------------------ committer
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            await self._commit_batch(batch)
+
+    async def _commit_batch(self, batch: list[_Pending]) -> None:
+        try:
+            await self.rawstore.sync_directories(p.raw.path.parent for p in batch)
+            await self._insert(batch)
+        except IntegrityError:
+            # Someone raced us with an idempotency key: settle each accept on its own.
+            for pending in batch:
+                await self._commit_one(pending)
+            return
+        except Exception as exc:
+            self._fail(batch, exc)
+            return
+        self.batches += 1
+        self.accepted += len(batch)
+        for pending in batch:
+            if not pending.future.done():
+                pending.future.set_result(AcceptResult(pending.message["id"], True, pending.raw))
+        if self.on_enqueued is not None:
+            self.on_enqueued()
+
+    async def _commit_one(self, pending: _Pending) -> None:
+        try:
+            await self._insert([pending])
+        except IntegrityError as exc:
+            row = pending.message
+            earlier = None
+            if row["idempotency_key"] is not None:
+                with contextlib.suppress(Exception):
+                    earlier = await self._find(row["partner_id"], row["channel"], row["idempotency_key"])
+            if earlier is None:
+                self._fail([pending], exc)
+            else:
+                try:
+                    pending.future.set_result(_replayed(earlier, pending.raw))
+                except IdempotencyConflict as conflict:
+                    pending.future.set_exception(conflict)
+            return
+        except Exception as exc:
+            self._fail([pending], exc)
+            return
+        self.accepted += 1
+        pending.future.set_result(AcceptResult(pending.message["id"], True, pending.raw))
+        if self.on_enqueued is not None:
+            self.on_enqueued()
+
+    async def _insert(self, batch: list[_Pending]) -> None:
+        messages = [p.message for p in batch]
+        events = [
+            {
+                "message_id": m["id"],
+                "at": m["received_at"],
+                "state": "received",
+                "detail": {
+                    "channel": m["channel"],
+                    "transport_id": m["transport_id"],
+                    "size": m["raw_size"],
+                    "sha256": m["raw_sha256"],
+                },
+            }
+            for m in messages
+        ]
+        jobs = [
+            {
+                "message_id": m["id"],
+                "step": FIRST_STEP,
+                "state": "ready",
+                "attempts": 0,
+                "next_attempt_at": m["received_at"],
+                "created_at": m["received_at"],
+                "updated_at": m["received_at"],
+            }
+            for m in messages
+        ]
+        async with self.db.engine.begin() as conn:
+            await conn.execute(insert(Message), messages)
+            await conn.execute(insert(MessageEvent), events)
+            await conn.execute(insert(Job), jobs)
+
+    def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
+        log.error("intake commit failed for %d message(s): %s", len(batch), exc)
+        error: BaseException = StorageUnavailable(str(exc)) if is_storage_error(exc) else exc
+        for pending in batch:
+            if not pending.future.done():
+                pending.future.set_exception(error)
+
+
+def _replayed(earlier: tuple[str, str], raw: RawRef) -> AcceptResult:
+    message_id, sha = earlier
+    if sha != raw.sha256:
+        raise IdempotencyConflict(message_id)
+    return AcceptResult(message_id, False, raw)

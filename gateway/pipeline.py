@@ -1,0 +1,763 @@
+"""The inbound pipeline: the state machine every accepted message walks, and the
+workers that drive it from the ``jobs`` queue.
+
+States of an inbound message (``messages.status``), each transition recorded as a
+timestamped row in ``message_events``::
+
+    received -> parsed -> translated -> delivered -> acknowledged
+         \\-> failed        (not X12, every set rejected, an error, retries exhausted)
+         \\-> quarantined   (no partner profile for the ISA sender, or a sender that is
+                            not the authenticated partner's): kept, never forwarded, no 997
+         \\-> duplicate     (same sender + ISA13 inside the duplicate window): not
+                            forwarded again; a TA1 025 if the profile sends TA1s
+
+Steps (one job each): ``translate`` reads the raw file, stores one ``documents`` row
+per translated set, registers the interchange for duplicate detection and renders
+the TA1/997/999 into the outbox as *held*; ``deliver`` hands each document to the
+:class:`ErpSink`; ``acknowledge`` releases the held acknowledgments to the partner
+(so a 997 goes out once the documents are safe in the ERP). Acks of a message that
+ends failed or duplicate are released at once.
+
+Each step is retried with exponential backoff on transient failures (storage,
+a sink saying "try later"); other errors fail the message with the reason, and an
+operator can :meth:`Pipeline.replay` it: the raw bytes are read again, documents keep
+their idempotency keys (message id + position) and delivered ones are never
+re-delivered, and acks already issued are not issued twice.
+
+Translation is CPU-bound and runs in a worker thread, never on the event loop.
+This module never speaks HTTP: ERP forwarding plugs in through :class:`ErpSink`,
+partner delivery reads the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.config import IdentitySettings, PipelineSettings
+from gateway.db import jobs
+from gateway.db.control_numbers import allocate
+from gateway.db.engine import Database, is_storage_error
+from gateway.db.ids import new_id
+from gateway.db.models import Document, InterchangeSeen, Message, MessageEvent, OutboxItem, utcnow
+from gateway.rawstore import RawStore
+
+if TYPE_CHECKING:
+    from translators.engine import PartnerLookup, TranslatedInterchange, TranslatedSet
+
+log = logging.getLogger(__name__)
+
+FINAL_STATES = frozenset({"acknowledged", "failed", "quarantined", "duplicate"})
+ACK_KINDS = ("TA1", "997", "999")
+
+
+# --------------------------------------------------------------------------- ERP port
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRecord:
+    """What the ERP side receives for one stored document."""
+
+    id: str
+    message_id: str
+    seq: int
+    partner_id: str | None
+    kind: str
+    business_number: str | None
+    idempotency_key: str  # the same on every retry and replay: the ERP dedupes on it
+    canonical: dict[str, Any]
+    set_control: str | None = None
+    group_control: str | None = None
+    interchange_control: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    ok: bool
+    transient: bool = True  # when not ok: retry later (True) or fail the message (False)
+    detail: str = ""
+
+
+class ErpSink(Protocol):
+    """Where translated documents go. Must be idempotent on ``idempotency_key``:
+    after a crash a document may be handed over again."""
+
+    async def deliver(self, document: DocumentRecord) -> DeliveryResult: ...
+
+
+class FeedSink:
+    """The default sink (``erp.mode = "feed"``): a delivered document is simply
+    available to the ERP's feed reader; nothing leaves the gateway."""
+
+    async def deliver(self, document: DocumentRecord) -> DeliveryResult:
+        return DeliveryResult(ok=True, detail="available in the ERP feed")
+
+
+class TransientError(Exception):
+    """A step failed for a reason that may pass; the job is retried with backoff."""
+
+
+class StepFailed(Exception):
+    """A step failed for good; the message becomes ``failed`` with this reason."""
+
+
+class ReplayRefused(Exception):
+    """The message cannot be replayed now (unknown, or being processed)."""
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What the translate step decided, before it is written in one transaction."""
+
+    status: str
+    reason: str | None = None
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    interchanges: list[TranslatedInterchange] = field(default_factory=list)
+    duplicates: list[TranslatedInterchange] = field(default_factory=list)
+    first_sender: str | None = None
+    first_control: str | None = None
+
+
+class Pipeline:
+    def __init__(
+        self,
+        db: Database,
+        rawstore: RawStore,
+        *,
+        partners: Callable[[], PartnerLookup],
+        sink: ErpSink | None = None,
+        settings: PipelineSettings | None = None,
+        identity: IdentitySettings | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        worker_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.rawstore = rawstore
+        self.partners = partners
+        self.sink: ErpSink = sink or FeedSink()
+        self.settings = settings or PipelineSettings()
+        self.identity = identity or IdentitySettings()
+        self.clock = clock
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        # SQLite has one writer: claims from this process queue here instead of on the file lock.
+        self._claim_lock = asyncio.Lock()
+        self.processed = 0
+
+    # ------------------------------------------------------------------ running
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        if self.db.is_sqlite:
+            async with self.db.engine.begin() as conn:
+                released = await jobs.release_all_running(conn, now=self.clock())
+            if released:
+                log.info("resumed %d job(s) interrupted by the previous run", released)
+        self._stopping = False
+        self._tasks = [
+            asyncio.create_task(self._worker(), name=f"pipeline-worker-{i}")
+            for i in range(self.settings.workers)
+        ]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _worker(self) -> None:
+        while not self._stopping:
+            try:
+                did = await self.run_one()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("pipeline worker error")
+                did = False
+            if not did:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+
+    async def run_until_idle(self, limit: int = 10_000) -> int:
+        """Run due jobs in the caller's task until none is due (tests, one-shot CLI)."""
+        done = 0
+        while done < limit and await self.run_one():
+            done += 1
+        return done
+
+    async def run_one(self) -> bool:
+        """Claim and run one due job; False when there was none."""
+        lease = timedelta(seconds=self.settings.lease_seconds)
+        async with self._claim_lock, self.db.engine.begin() as conn:
+            job = await jobs.claim(conn, worker=self.worker_id, now=self.clock(), lease=lease)
+        if job is None:
+            return False
+        await self._run_job(job)
+        self.processed += 1
+        # Work begets work (translate -> deliver): let sleeping workers look again.
+        self._wake.set()
+        return True
+
+    async def _run_job(self, job: jobs.ClaimedJob) -> None:
+        step = {"translate": self._translate, "deliver": self._deliver, "acknowledge": self._acknowledge}.get(
+            job.step
+        )
+        try:
+            if step is None:
+                raise StepFailed(f"unknown pipeline step {job.step!r}")
+            await step(job)
+        except jobs.LostLease:
+            log.warning("job %s of message %s lost its lease; left to its new owner", job.id, job.message_id)
+        except StepFailed as exc:
+            await self._fail(job, str(exc))
+        except Exception as exc:
+            if isinstance(exc, TransientError) or is_storage_error(exc):
+                await self._retry(job, exc)
+            else:
+                log.exception("step %s of message %s failed", job.step, job.message_id)
+                await self._fail(job, f"{job.step} failed: {type(exc).__name__}: {exc}")
+
+    async def _retry(self, job: jobs.ClaimedJob, exc: Exception) -> None:
+        text = f"{type(exc).__name__}: {exc}"
+        if job.attempts >= self.settings.max_attempts:
+            await self._fail(job, f"{job.step} gave up after {job.attempts} attempts: {text}")
+            return
+        delay = min(
+            self.settings.retry_base_seconds * 2 ** (job.attempts - 1), self.settings.retry_max_seconds
+        )
+        now = self.clock()
+        with contextlib.suppress(Exception):  # the database may be the thing that is down
+            async with self.db.begin() as session:
+                await jobs.retry_later(session, job, now=now, at=now + timedelta(seconds=delay), error=text)
+                _event(
+                    session,
+                    job.message_id,
+                    now,
+                    "retry",
+                    {"step": job.step, "attempt": job.attempts, "error": text, "delay_seconds": delay},
+                )
+        log.warning(
+            "message %s step %s attempt %d: %s (retry in %.0fs)",
+            job.message_id,
+            job.step,
+            job.attempts,
+            text,
+            delay,
+        )
+
+    async def _fail(self, job: jobs.ClaimedJob, reason: str) -> None:
+        now = self.clock()
+        async with self.db.begin() as session:
+            await jobs.finish(session, job, now=now, state="failed", error=reason)
+            await _set_status(session, job.message_id, "failed", now, reason, {"step": job.step})
+            await _release_acks(session, job.message_id)
+
+    # ------------------------------------------------------------------ replay
+
+    async def replay(self, message_id: str, *, requested_by: str = "operator") -> None:
+        """Run ``message_id`` again from its stored raw bytes (see the module doc)."""
+        now = self.clock()
+        async with self.db.begin() as session:
+            message = await session.get(Message, message_id, with_for_update=True)
+            if message is None or message.direction != "in":
+                raise ReplayRefused(f"no inbound message {message_id}")
+            if await jobs.running_job(session, message_id, now=now) is not None:
+                raise ReplayRefused(f"message {message_id} is being processed; try again when it settles")
+            if not self.rawstore.exists(message.raw_sha256):
+                raise ReplayRefused(f"the raw payload of {message_id} is gone (pruned by retention)")
+            await jobs.cancel_pending(session, message_id, now=now)
+            await _set_status(
+                session, message_id, "received", now, None, {"replay": True, "requested_by": requested_by}
+            )
+            await jobs.enqueue(session, message_id, "translate", now=now)
+        self.wake()
+
+    # ------------------------------------------------------------------ step: translate
+
+    async def _translate(self, job: jobs.ClaimedJob) -> None:
+        async with self.db.read() as conn:
+            message = (await conn.execute(select(Message).where(Message.id == job.message_id))).one()
+        if message.kind == "canonical":
+            plan = await asyncio.to_thread(self._plan_canonical, message)
+        else:
+            plan = await asyncio.to_thread(self._plan_x12, message)
+        now = self.clock()
+        async with self.db.begin() as session:
+            await jobs.finish(session, job, now=now)
+            await self._write_plan(session, message, plan, now)
+
+    def _plan_canonical(self, message: Any) -> _Plan:
+        from pydantic import ValidationError
+
+        from translators.canonical import CanonicalDocument
+
+        with self.rawstore.open(message.raw_sha256) as fh:
+            data = fh.read()
+        try:
+            doc = CanonicalDocument.model_validate_json(data)
+        except ValidationError as exc:
+            return _Plan(status="failed", reason=f"invalid canonical document: {exc.errors()[0]['msg']}")
+        canonical = doc.model_dump(mode="json")
+        canonical["partner_id"] = message.partner_id
+        plan = _Plan(status="translated")
+        plan.events.append(("translated", {"documents": 1}))
+        plan.documents.append(_document_row(message, 1, doc.kind, canonical, doc, None))
+        return plan
+
+    def _plan_x12(self, message: Any) -> _Plan:
+        from translators.engine import TranslatedInterchange, translate
+        from translators.x12.errors import NotX12Error
+
+        partners = self.partners()
+        pending_sets: list[TranslatedSet] = []
+        per_interchange: list[tuple[TranslatedInterchange, list[TranslatedSet]]] = []
+        try:
+            with self.rawstore.open(message.raw_sha256) as fh:
+                for item in translate(fh, partners=partners, partner_id=message.partner_id):
+                    if isinstance(item, TranslatedInterchange):
+                        per_interchange.append((item, pending_sets))
+                        pending_sets = []
+                    else:
+                        pending_sets.append(item)
+        except NotX12Error as exc:
+            return _Plan(status="failed", reason=f"not X12: {exc.reason} (at offset {exc.offset})")
+
+        plan = _Plan(status="translated")
+        sets = sum(len(s) for _, s in per_interchange)
+        groups = sum(len(i.outcome.groups) for i, _ in per_interchange)
+        plan.events.append(("parsed", {"interchanges": len(per_interchange), "groups": groups, "sets": sets}))
+        if per_interchange:
+            first = per_interchange[0][0].outcome.header
+            plan.first_sender = f"{first.sender_qualifier.strip()}/{first.sender_id.strip()}"
+            plan.first_control = first.control_number.strip()
+
+        # Who sent it: every interchange must belong to a known partner, and to the
+        # authenticated one when the transport already knows who is talking.
+        for interchange, _ in per_interchange:
+            header = interchange.outcome.header
+            sender = f"{header.sender_qualifier.strip()}/{header.sender_id.strip()}"
+            profile = interchange.profile
+            if profile is None:
+                return _Plan(
+                    status="quarantined",
+                    reason=f"unknown sender {sender}: no partner profile matches the ISA sender",
+                    events=plan.events,
+                    first_sender=plan.first_sender,
+                    first_control=plan.first_control,
+                )
+            if message.partner_id is not None and not any(
+                a.qualifier == header.sender_qualifier.strip() and a.id == header.sender_id.strip()
+                for a in profile.x12.addresses
+            ):
+                return _Plan(
+                    status="quarantined",
+                    reason=f"ISA sender {sender} is not an address of partner {message.partner_id}",
+                    events=plan.events,
+                    first_sender=plan.first_sender,
+                    first_control=plan.first_control,
+                )
+
+        rejected: list[str] = []
+        seq = 0
+        for interchange, tsets in per_interchange:
+            plan.interchanges.append(interchange)
+            for tset in tsets:
+                seq += 1
+                if tset.document is not None and tset.accepted:
+                    canonical = tset.document.model_dump(mode="json")
+                    plan.documents.append(
+                        _document_row(message, seq, tset.document.kind, canonical, tset.document, tset)
+                    )
+                elif tset.ack_report is not None:
+                    plan.events.append(
+                        (
+                            "functional_ack_received",
+                            {"set_control": tset.outcome.control_number, "set_id": tset.outcome.set_id},
+                        )
+                    )
+                else:
+                    rejected.append(
+                        tset.reason or f"{tset.outcome.set_id} {tset.outcome.control_number} not translated"
+                    )
+            if interchange.outcome.notes:
+                notes = ", ".join(n.value for n in interchange.outcome.notes)
+                rejected.append(
+                    f"interchange {interchange.outcome.header.control_number.strip()} rejected (TA1 notes {notes})"
+                )
+        detail: dict[str, Any] = {"documents": len(plan.documents)}
+        if rejected:
+            detail["rejected"] = rejected[:20]
+        plan.events.append(("translated", detail))
+        if not plan.documents and rejected:
+            plan.status, plan.reason = "failed", "; ".join(rejected[:5])
+        elif rejected:
+            plan.reason = f"{len(rejected)} set(s) rejected: " + "; ".join(rejected[:3])
+        return plan
+
+    async def _write_plan(self, session: AsyncSession, message: Any, plan: _Plan, now: datetime) -> None:
+        values: dict[str, Any] = {}
+        if plan.first_sender is not None:
+            values = {"interchange_sender": plan.first_sender, "interchange_control": plan.first_control}
+        for state, detail in plan.events:
+            _event(session, message.id, now, state, detail)
+        if plan.status in ("failed", "quarantined") and not plan.documents:
+            await _set_status(session, message.id, plan.status, now, plan.reason, None, **values)
+            if plan.status == "failed":
+                await self._issue_acks(session, message, plan.interchanges, [], now, release=True)
+            return
+
+        duplicates = await self._register_interchanges(session, message, plan, now)
+        dup_interchanges = [d for d, _ in duplicates]
+        fresh = [i for i in plan.interchanges if not any(i is d for d in dup_interchanges)]
+        if plan.interchanges and not fresh:
+            await self._issue_acks(session, message, [], dup_interchanges, now, release=True)
+            reason = "duplicate of message " + ", ".join(sorted({first for _, first in duplicates}))
+            await _set_status(session, message.id, "duplicate", now, reason, None, **values)
+            return
+        dup_indexes = {i.outcome.header.index for i in dup_interchanges}
+        documents = [d for d in plan.documents if d.pop("_isa_index", None) not in dup_indexes]
+        for row in documents:
+            row["created_at"] = now
+        await _store_documents(session, documents)
+        await self._issue_acks(
+            session, message, fresh, dup_interchanges, now, release=plan.status == "failed"
+        )
+        await _set_status(session, message.id, plan.status, now, plan.reason, None, **values)
+        if plan.status != "failed":
+            await jobs.enqueue(session, message.id, "deliver", now=now)
+
+    async def _register_interchanges(
+        self, session: AsyncSession, message: Any, plan: _Plan, now: datetime
+    ) -> list[tuple[TranslatedInterchange, str]]:
+        """Record each interchange; return those already seen inside the window,
+        each with the id of the message that brought it first."""
+        duplicates: list[tuple[TranslatedInterchange, str]] = []
+        for interchange in plan.interchanges:
+            profile = interchange.profile
+            if profile is None:
+                continue
+            header = interchange.outcome.header
+            sender = f"{header.sender_qualifier.strip()}/{header.sender_id.strip()}"
+            control = header.control_number.strip()
+            key = {"partner_id": profile.id, "sender": sender, "control_number": control}
+            seen = await session.get(InterchangeSeen, key, with_for_update=True)
+            days = profile.x12.duplicate_window_days
+            window = timedelta(days=self.settings.duplicate_window_days if days is None else days)
+            if seen is None:
+                session.add(InterchangeSeen(**key, first_message_id=message.id, seen_at=now))
+                await session.flush()
+            elif seen.first_message_id == message.id:
+                continue
+            elif profile.x12.reject_duplicates and now - seen.seen_at <= window:
+                duplicates.append((interchange, seen.first_message_id))
+                _event(
+                    session,
+                    message.id,
+                    now,
+                    "duplicate_interchange",
+                    {"sender": sender, "control_number": control, "first_message_id": seen.first_message_id},
+                )
+            else:
+                # Outside the window (or duplicates allowed): this message is now the reference.
+                seen.first_message_id, seen.seen_at = message.id, now
+        return duplicates
+
+    async def _issue_acks(
+        self,
+        session: AsyncSession,
+        message: Any,
+        interchanges: list[TranslatedInterchange],
+        duplicates: list[TranslatedInterchange],
+        now: datetime,
+        *,
+        release: bool,
+    ) -> None:
+        """Render the TA1/997/999 due for each interchange into the outbox, once per
+        message: a replay finds them already issued and adds none."""
+        from translators.x12.acks import render_acknowledgments
+        from translators.x12.codes import InterchangeNote
+        from translators.x12.model import InterchangeOutcome
+
+        issued = (
+            await session.execute(
+                select(OutboxItem.id)
+                .where(OutboxItem.message_id == message.id, OutboxItem.kind.in_(ACK_KINDS))
+                .limit(1)
+            )
+        ).first()
+        if issued is not None:
+            return
+        todo: list[tuple[TranslatedInterchange, InterchangeOutcome, str]] = []
+        for interchange in interchanges:
+            todo.append(
+                (
+                    interchange,
+                    interchange.outcome,
+                    interchange.profile.x12.functional_ack if interchange.profile else "none",
+                )
+            )
+        for interchange in duplicates:
+            # A duplicate gets a TA1 025 only (its groups are not processed again).
+            outcome = InterchangeOutcome(
+                header=interchange.outcome.header, notes=[InterchangeNote.DUPLICATE_INTERCHANGE], groups=[]
+            )
+            todo.append((interchange, outcome, "none"))
+        for interchange, outcome, functional_ack in todo:
+            profile = interchange.profile
+            if profile is None:
+                continue
+            header = outcome.header
+            [isa13] = await allocate(session, profile.id, "interchange")
+            group_numbers = await allocate(session, profile.id, "group", max(1, len(outcome.groups)))
+            ack = render_acknowledgments(
+                outcome,
+                functional_ack=functional_ack,
+                ta1=profile.x12.ta1,
+                sender=(self.identity.interchange_qualifier, self.identity.interchange_id),
+                receiver=(header.sender_qualifier.strip(), header.sender_id.strip()),
+                group_sender=self.identity.group_id,
+                group_receiver=profile.x12.group_id,
+                interchange_control=isa13,
+                group_control=group_numbers[0],
+                now=now,
+                replies_to_ta1=any(seg and seg[0] == "TA1" for seg in interchange.interchange_segments),
+            )
+            if ack is None:
+                continue
+            kinds = sorted({a.kind for a in ack.acks})
+            session.add(
+                OutboxItem(
+                    id=new_id(),
+                    partner_id=profile.id,
+                    message_id=message.id,
+                    kind=kinds[-1] if kinds else "TA1",  # 999 > 997 > TA1: the most specific kind
+                    channel=profile.delivery.channel,
+                    payload=ack.text,
+                    interchange_control=isa13,
+                    status="pending" if release else "held",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+            _event(
+                session,
+                message.id,
+                now,
+                "ack_issued",
+                {
+                    "partner_id": profile.id,
+                    "interchange_control": ack.interchange_control,
+                    "acks": [
+                        {"kind": a.kind, "acknowledges": a.acknowledges, "code": a.code} for a in ack.acks
+                    ],
+                    "held": not release,
+                },
+            )
+
+    # ------------------------------------------------------------------ step: deliver
+
+    async def _deliver(self, job: jobs.ClaimedJob) -> None:
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(Document)
+                    .where(Document.message_id == job.message_id, Document.status != "delivered")
+                    .order_by(Document.seq)
+                )
+            ).all()
+        for row in rows:
+            doc: Document = row[0]
+            record = DocumentRecord(
+                id=doc.id,
+                message_id=doc.message_id,
+                seq=doc.seq,
+                partner_id=doc.partner_id,
+                kind=doc.kind,
+                business_number=doc.business_number,
+                idempotency_key=doc.idempotency_key,
+                canonical=doc.canonical,
+                set_control=doc.set_control,
+                group_control=doc.group_control,
+                interchange_control=doc.interchange_control,
+            )
+            result = await self.sink.deliver(record)
+            now = self.clock()
+            async with self.db.begin() as session:
+                if result.ok:
+                    await session.execute(
+                        update(Document)
+                        .where(Document.id == doc.id)
+                        .values(
+                            status="delivered",
+                            delivered_at=now,
+                            attempts=Document.attempts + 1,
+                            last_error=None,
+                        )
+                    )
+                else:
+                    await session.execute(
+                        update(Document)
+                        .where(Document.id == doc.id)
+                        .values(attempts=Document.attempts + 1, last_error=result.detail)
+                    )
+            if not result.ok:
+                message = f"document {doc.seq} ({doc.kind} {doc.business_number or ''}): {result.detail}"
+                if result.transient:
+                    raise TransientError(message)
+                raise StepFailed(f"ERP refused {message}")
+        now = self.clock()
+        async with self.db.begin() as session:
+            await jobs.finish(session, job, now=now)
+            await _set_status(
+                session, job.message_id, "delivered", now, None, {"documents": len(rows)}, keep_reason=True
+            )
+            await jobs.enqueue(session, job.message_id, "acknowledge", now=now)
+
+    # ------------------------------------------------------------------ step: acknowledge
+
+    async def _acknowledge(self, job: jobs.ClaimedJob) -> None:
+        now = self.clock()
+        async with self.db.begin() as session:
+            await jobs.finish(session, job, now=now)
+            released = await _release_acks(session, job.message_id)
+            await _set_status(
+                session,
+                job.message_id,
+                "acknowledged",
+                now,
+                None,
+                {"acks_released": released},
+                keep_reason=True,
+            )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _event(
+    session: AsyncSession, message_id: str, at: datetime, state: str, detail: dict[str, Any] | None
+) -> None:
+    session.add(MessageEvent(message_id=message_id, at=at, state=state, detail=detail))
+
+
+async def _set_status(
+    session: AsyncSession,
+    message_id: str,
+    status: str,
+    now: datetime,
+    reason: str | None,
+    detail: dict[str, Any] | None,
+    *,
+    keep_reason: bool = False,
+    **columns: Any,
+) -> None:
+    values: dict[str, Any] = {"status": status, "updated_at": now, **columns}
+    if not keep_reason:
+        values["reason"] = reason
+    await session.execute(update(Message).where(Message.id == message_id).values(**values))
+    event_detail = dict(detail or {})
+    if reason:
+        event_detail["reason"] = reason
+    _event(session, message_id, now, status, event_detail or None)
+
+
+async def _release_acks(session: AsyncSession, message_id: str) -> int:
+    result = await session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.message_id == message_id, OutboxItem.status == "held")
+        .values(status="pending")
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _store_documents(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert new documents; on replay, refresh the ones not yet delivered and leave
+    delivered ones alone (the ERP has them under the same idempotency key)."""
+    for row in rows:
+        existing = (
+            await session.execute(
+                select(Document).where(Document.message_id == row["message_id"], Document.seq == row["seq"])
+            )
+        ).scalar_one_or_none()
+        if existing is None:
+            session.add(Document(**row))
+        elif existing.status != "delivered":
+            for key in (
+                "kind",
+                "set_id",
+                "set_control",
+                "group_control",
+                "interchange_control",
+                "business_number",
+                "canonical",
+            ):
+                setattr(existing, key, row[key])
+            existing.status = "pending"
+    await session.flush()
+
+
+def document_idempotency_key(message_id: str, seq: int) -> str:
+    """Stable across retries and replays of one message; distinct for every other."""
+    return hashlib.sha256(f"gateway-document:{message_id}:{seq}".encode()).hexdigest()
+
+
+_BUSINESS_NUMBER = {
+    "order": "po_number",
+    "order_ack": "po_number",
+    "invoice": "invoice_number",
+    "shipment": "shipment_id",
+}
+
+
+def _document_row(
+    message: Any, seq: int, kind: str, canonical: dict[str, Any], doc: Any, tset: Any
+) -> dict[str, Any]:
+    number = getattr(getattr(doc, "document", None), _BUSINESS_NUMBER.get(kind, ""), None)
+    row: dict[str, Any] = {
+        "id": new_id(),
+        "message_id": message.id,
+        "seq": seq,
+        "partner_id": message.partner_id or getattr(tset, "partner_id", None),
+        "direction": "in",
+        "kind": kind,
+        "set_id": tset.outcome.set_id if tset is not None else None,
+        "set_control": tset.outcome.control_number if tset is not None else None,
+        "group_control": tset.group.control_number.strip()
+        if tset is not None and tset.group is not None
+        else None,
+        "interchange_control": tset.interchange.control_number.strip() if tset is not None else None,
+        "business_number": str(number)[:80] if number else None,
+        "canonical": json.loads(json.dumps(canonical)),
+        "idempotency_key": document_idempotency_key(message.id, seq),
+        "status": "pending",
+        "attempts": 0,
+    }
+    if tset is not None:
+        row["_isa_index"] = tset.interchange.index
+    return row
