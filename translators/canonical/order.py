@@ -3,7 +3,7 @@
 Every contract field is always emitted, null or [] when absent (the rule of
 :mod:`translators.canonical.common`). ``purpose`` is a word for the common BEG01
 codes (00 original, 01 cancellation, 04 change, 05 replace, 06 confirmation) and
-the code itself otherwise.
+the code itself otherwise; a document built with one of those codes holds the word.
 
 This module only describes documents; it never reads X12 and never does I/O.
 """
@@ -11,6 +11,9 @@ This module only describes documents; it never reads X12 and never does I/O.
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from translators.canonical.common import (
     CanonicalModel,
@@ -22,7 +25,7 @@ from translators.canonical.common import (
     Terms,
 )
 
-__all__ = ["PURPOSE_BY_CODE", "Allocation", "Order", "OrderDates", "OrderLine"]
+__all__ = ["PURPOSE_BY_CODE", "Allocation", "Order", "OrderDates", "OrderLine", "Purpose"]
 
 # BEG01 / BAK01 transaction set purpose codes with a canonical word.
 PURPOSE_BY_CODE: dict[str, str] = {
@@ -32,6 +35,14 @@ PURPOSE_BY_CODE: dict[str, str] = {
     "05": "replace",
     "06": "confirmation",
 }
+
+
+def purpose_word(value: str) -> str:
+    """A purpose code with a canonical word becomes that word ("00" → "original")."""
+    return PURPOSE_BY_CODE.get(value, value)
+
+
+Purpose = Annotated[str, AfterValidator(purpose_word)]
 
 
 class OrderDates(CanonicalModel):
@@ -80,7 +91,7 @@ class Order(CanonicalModel):
 
     po_number: str
     po_date: date | None = None
-    purpose: str = "original"
+    purpose: Purpose = "original"
     order_type: str | None = None
     release_number: str | None = None
     currency: str | None = None

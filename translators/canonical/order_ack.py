@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import model_validator
 
 from translators.canonical.common import CanonicalModel, Money, Party, ProductIds, Reference
+from translators.canonical.order import Purpose
 
 __all__ = ["LineAcknowledgment", "OrderAck", "OrderAckLine"]
 
@@ -79,7 +80,7 @@ class OrderAck(CanonicalModel):
 
     po_number: str
     ack_type: str
-    purpose: str = "original"
+    purpose: Purpose = "original"
     po_date: dt.date | None = None
     release_number: str | None = None
     ack_date: dt.date | None = None
