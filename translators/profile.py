@@ -121,10 +121,9 @@ def _industry_id(value: str) -> str:
 def _sha256_hex(value: str) -> str:
     lowered = value.lower()
     if not _SHA256_HEX.fullmatch(lowered):
-        shown = value if len(value) <= 20 else value[:20] + "..."
+        # Never echo the value: someone may have pasted the key itself.
         raise ValueError(
-            f"must be the SHA-256 of the key as 64 hex characters, never the key itself "
-            f"(got {shown!r}, {len(value)} characters)"
+            f"must be the SHA-256 of the key as 64 hex characters, never the key itself (got {len(value)} characters)"
         )
     return lowered
 
