@@ -438,3 +438,60 @@ def test_nothing_due_renders_nothing() -> None:
 
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "acks"
+GOLDEN_INPUTS = sorted(FIXTURES.glob("*.edi"))
+
+
+class NoPartners:
+    """No profile for anyone: sets are still read and validated, which is all acks need."""
+
+    def get(self, partner_id: str) -> None:
+        return None
+
+    def by_interchange(self, qualifier: str, interchange_id: str) -> None:
+        return None
+
+
+def acknowledge_file(path: Path) -> str:
+    """What the gateway sends back for ``path``, every interchange's acks in order."""
+    from translators.engine import TranslatedInterchange, translate
+
+    texts: list[str] = []
+    for number, item in enumerate(
+        (i for i in translate(path.read_bytes(), partners=NoPartners()) if isinstance(i, TranslatedInterchange)),
+        start=1,
+    ):
+        header = item.outcome.header
+        ack = render_acknowledgments(
+            item.outcome,
+            sender=(header.receiver_qualifier, header.receiver_id),
+            receiver=(header.sender_qualifier, header.sender_id),
+            group_sender="OURCOMPANY",
+            group_receiver="PARTNER",
+            interchange_control=500 + number,
+            group_control=5000 + 10 * number,
+            now=NOW,
+            replies_to_ta1=any(s[0] == "TA1" for s in item.interchange_segments),
+        )
+        texts.append(ack.text if ack is not None else "")
+    return "".join(texts)
+
+
+@pytest.mark.parametrize("path", GOLDEN_INPUTS, ids=[p.name for p in GOLDEN_INPUTS])
+def test_golden_acknowledgments(path: Path, regen_golden: bool) -> None:
+    expected_path = path.with_suffix(".ack")
+    actual = acknowledge_file(path)
+    if regen_golden:
+        expected_path.write_text(actual, encoding="utf-8", newline="")
+    assert expected_path.exists(), f"no golden {expected_path.name}: run pytest --regen-golden"
+    assert actual == expected_path.read_text(encoding="utf-8"), f"{path.name}: acknowledgment changed"
+    assert acknowledge_file(path) == actual, "the same input renders the same bytes"
+
+
+def test_goldens_cover_every_verdict() -> None:
+    texts = {p.name: p.with_suffix(".ack").read_text(encoding="utf-8") for p in GOLDEN_INPUTS}
+    everything = "".join(texts.values())
+    for needle in ("AK9*A*", "AK9*P*", "AK9*R*", "TA1*000000101*260301*1200*A*000", "*R*021", "ST*999*", "IK4*"):
+        assert needle in everything, needle
+    ack_of_ack = texts["997_4010_inbound_ta1_requested.edi"]
+    assert "TA1*000000109*260301*1200*A*000" in ack_of_ack, "ISA14=1 is honoured on any interchange"
+    assert "ST*997" not in ack_of_ack, "a 997 is never acknowledged with a 997"

@@ -17,7 +17,7 @@ bytes. See docs/acknowledgments.md for what is sent when.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, NamedTuple
 
@@ -31,6 +31,7 @@ from translators.x12.model import (
     SegmentError,
     SetOutcome,
 )
+from translators.x12.writer import OutboundGroup, write_interchange
 
 FunctionalAckKind = Literal["997", "999"]
 
@@ -370,18 +371,23 @@ def render_acknowledgments(
     group_controls = tuple(str(group_control + i) for i in range(len(groups)))
     for control, g in zip(group_controls, groups, strict=True):
         acks.extend(a._replace(group_control=control) for a in g.acks)
-    text = _write(
+    text = write_interchange(
         sender=sender,
         receiver=receiver,
-        interchange_control=interchange_control,
-        now=now,
+        control_number=interchange_control,
+        at=now,
         usage=usage or _mirrored_usage(header.usage),
-        version=groups[0].version if groups else _interchange_version(header.version),
+        ack_requested=False,
         delimiters=d,
+        # ISA12 follows our first FA group (write_interchange derives it); a lone TA1
+        # goes back in the envelope version the partner used.
+        version=None if groups else _interchange_version(header.version),
         interchange_segments=interchange_segments,
         groups=[
-            (ACK_FUNCTIONAL_ID, group_sender, group_receiver, control, g.version, g.sets)
-            for control, g in zip(group_controls, groups, strict=True)
+            OutboundGroup(
+                ACK_FUNCTIONAL_ID, group_sender, group_receiver, group_control + i, g.version, g.sets
+            )
+            for i, g in enumerate(groups)
         ],
     )
     return AckInterchange(
@@ -392,65 +398,45 @@ def render_acknowledgments(
     )
 
 
-def _write(
-    *,
-    sender: tuple[str, str],
-    receiver: tuple[str, str],
-    interchange_control: int,
-    now: datetime,
-    usage: str,
-    version: str,
-    delimiters: Delimiters,
-    interchange_segments: list[Segment],
-    groups: list[tuple[str, str, str, str, str, list[list[Segment]]]],
-) -> str:
-    """The one place that calls the shared envelope writer."""
-    from translators.x12.writer import write_interchange
-
-    text: str = write_interchange(
-        sender=sender,
-        receiver=receiver,
-        control_number=interchange_control,
-        now=now,
-        usage=usage,
-        ack_requested=False,
-        version=version,
-        delimiters=delimiters,
-        groups=groups,
-        interchange_segments=interchange_segments,
-    )
-    return text
-
-
 def _mirrored_usage(inbound: str) -> str:
     usage = inbound.strip()
     return usage if usage in {"P", "T", "I"} else "P"
 
 
 def _interchange_version(isa12: str) -> str:
-    """A GS08-style version for an interchange holding only a TA1: the inbound
-    ISA12 (00401 -> 004010), or 004010 when that is not a version."""
+    """ISA12 of an interchange holding only a TA1: the inbound one when it is five
+    digits, else 00401."""
     value = isa12.strip()
-    return value + "0" if len(value) == 5 and value.isdigit() else "004010"
+    return value if len(value) == 5 and value.isdigit() else "00401"
 
 
 _SAFE_REPETITIONS = "^!`{}|"
+_SAFE_TERMINATORS = "~'"
 
 
 def _outbound_delimiters(inbound: Delimiters) -> Delimiters:
-    """The partner's own delimiters when they are usable for writing, else ours.
+    """The partner's own delimiters when they can be written, else ours.
 
-    Usable means four distinct non-alphanumeric characters. A 999 (ISA12 00501) needs
-    a repetition separator even when the inbound 004010 had none: we add the first of
-    ``^ ! ` { } |`` not already taken. A newline terminator carries no extra suffix.
+    Writable means distinct single characters, none a letter, digit or blank. A
+    newline terminator is read fine but not written (a line break is layout to many
+    tools): ``~`` replaces it, followed by a newline. A 999 (ISA12 00501) needs a
+    repetition separator even when the inbound 004010 had none: we add the first of
+    ``^ ! ` { } |`` not already taken.
     """
-    taken = [inbound.element, inbound.component, inbound.segment]
+    element, component, segment, suffix = inbound.element, inbound.component, inbound.segment, inbound.suffix
+    if segment in ("\r", "\n", "\r\n"):
+        segment = next(
+            (c for c in _SAFE_TERMINATORS if c not in (element, component, inbound.repetition)), ""
+        )
+        suffix = "\n"
+    taken = [element, component, segment]
     if inbound.repetition is not None:
         taken.append(inbound.repetition)
-    if len(set(taken)) != len(taken) or any(len(c) != 1 or c.isalnum() or c == " " for c in taken):
+    if len(set(taken)) != len(taken) or any(len(c) != 1 or c.isalnum() or c.isspace() for c in taken):
         return Delimiters()
     repetition = inbound.repetition
     if repetition is None:
         repetition = next(c for c in _SAFE_REPETITIONS if c not in taken)
-    suffix = "" if inbound.segment in "\r\n" else inbound.suffix
-    return replace(inbound, repetition=repetition, suffix=suffix)
+    return Delimiters(
+        element=element, component=component, repetition=repetition, segment=segment, suffix=suffix
+    )
