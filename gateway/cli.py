@@ -123,6 +123,10 @@ def add_render_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     render = commands.add_parser("render", help="canonical JSON document(s) to X12 for a partner")
     render.add_argument("file", metavar="FILE.json", help="a canonical document, or JSON Lines of them ('-' for stdin)")
     render.add_argument("--partner", metavar="ID", required=True, help="the receiving partner")
+    render.add_argument(
+        "--kind", choices=sorted(FUNCTIONAL_ID_BY_KIND),
+        help="the input is a bare document of this kind (not wrapped in {kind, document})",
+    )
     _add_settings_options(render)
     _add_envelope_options(render)
     render.set_defaults(func=run_render)
@@ -286,14 +290,19 @@ def _translated(args: argparse.Namespace, partners: PartnerDirectory, source: IO
     from translators.x12.errors import NotX12Error
 
     name = "stdin" if args.file == "-" else args.file
+    seen = False
     try:
-        yield from translate(source, partners=partners, partner_id=args.partner)
+        for item in translate(source, partners=partners, partner_id=args.partner):
+            seen = True
+            yield item
     except NotX12Error as exc:
         raise UsageError(f"{name}: not X12: {exc.reason} (at offset {exc.offset})") from None
     except UnicodeDecodeError as exc:
         raise UsageError(f"{name}: cannot decode: {exc.reason} (at byte {exc.start})") from None
     except OSError as exc:
         raise UsageError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    if not seen:
+        raise UsageError(f"{name}: not X12: no interchange in the input (it is empty or blank)")
 
 
 def run_translate(args: argparse.Namespace) -> int:
@@ -407,6 +416,13 @@ def _read_documents(args: argparse.Namespace) -> list[CanonicalDocument]:
             data = json.loads(chunk)
         except json.JSONDecodeError as exc:
             raise UsageError(f"{where}: not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+        if args.kind is not None:
+            data = {"kind": args.kind, "document": data}
+        elif isinstance(data, dict) and "kind" not in data:
+            raise UsageError(
+                f'{where}: not a canonical document: no "kind" (expected {{"kind": ..., "document": {{...}}}}, '
+                "or pass --kind for a bare document)"
+            )
         try:
             documents.append(CanonicalDocument.model_validate(data))
         except ValidationError as exc:
@@ -421,7 +437,7 @@ def _read_documents(args: argparse.Namespace) -> list[CanonicalDocument]:
 def run_render(args: argparse.Namespace) -> int:
     from translators.mapping import render
     from translators.x12.errors import RenderError
-    from translators.x12.writer import write_interchange
+    from translators.x12.writer import OutboundGroup, write_interchange
 
     settings = _settings(args)
     identity = _identity(settings)
@@ -442,21 +458,23 @@ def run_render(args: argparse.Namespace) -> int:
         _err(f"cannot render for {profile.id}: {exc}")
         return EXIT_REJECTED
     groups = [
-        (functional_id, identity.group_id, x12.group_id, str(control + i), x12.group_version, sets)
+        OutboundGroup(functional_id, identity.group_id, x12.group_id, control + i, x12.group_version, sets)
         for i, (functional_id, sets) in enumerate(grouped.items())
     ]
-    text = write_interchange(
-        sender=(identity.interchange_qualifier, identity.interchange_id),
-        receiver=(x12.interchange_qualifier, x12.interchange_id),
-        control_number=control,
-        now=args.now or datetime.now().astimezone(),
-        usage=x12.usage,
-        ack_requested=x12.request_ta1,
-        version=x12.group_version,
-        delimiters=x12.outbound_delimiters,
-        groups=groups,
-        interchange_segments=[],
-    )
+    try:
+        text = write_interchange(
+            sender=(identity.interchange_qualifier, identity.interchange_id),
+            receiver=(x12.interchange_qualifier, x12.interchange_id),
+            control_number=control,
+            at=args.now or datetime.now().astimezone(),
+            usage=x12.usage,
+            ack_requested=x12.request_ta1,
+            delimiters=x12.outbound_delimiters,
+            groups=groups,
+        )
+    except RenderError as exc:
+        _err(f"cannot render for {profile.id}: {exc}")
+        return EXIT_REJECTED
     sys.stdout.write(text)
     sys.stdout.flush()
     return EXIT_OK
