@@ -1,6 +1,6 @@
 """Write the pyx12-format XML grammar maps from the authoring sources next to this file.
 
-Usage: ``python3 translators/x12/maps/build_maps.py`` (rewrites ``*.xml`` here).
+Usage: ``python3 -m translators.x12.maps.build_maps`` (rewrites ``*.xml`` here).
 
 The XML files are the grammars the engine loads; this script and the two
 ``source_*.py`` files are only how they are authored, so that a segment's element
@@ -11,15 +11,13 @@ pyx12 map (ISA_LOOP > GS_LOOP > ST_LOOP) so pyx12 itself can load it and so
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from translators.x12.maps import source_dictionary as dic
+from translators.x12.maps import source_structures as st
 
-import source_dictionary as dic  # noqa: E402
-import source_structures as st  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 USAGE = {"M": "R", "O": "S", "X": "S"}
 
@@ -82,7 +80,7 @@ class MapBuilder:
         for rule in syntax:
             w.leaf(depth + 1, "syntax", rule)
         for seq, spec in enumerate(elements or [], 1):
-            ref, ereq = spec.split()
+            ref, ereq, *repeat = spec.split()
             if ref.startswith("C") and ref[1:].isdigit():
                 cname, comps = self.composite_def(ref)
                 w.add(depth + 1, "<composite>")
@@ -90,6 +88,8 @@ class MapBuilder:
                 w.leaf(depth + 2, "name", cname)
                 w.leaf(depth + 2, "usage", USAGE[ereq])
                 w.leaf(depth + 2, "seq", f"{seq:02d}")
+                if repeat:
+                    w.leaf(depth + 2, "repeat", repeat[0])
                 for cseq, (cref, creq) in enumerate(comps, 1):
                     self.element(depth + 2, f"{tag}{seq:02d}-{cseq:02d}", cref, creq, cseq, None)
                 w.add(depth + 1, "</composite>")
@@ -97,16 +97,29 @@ class MapBuilder:
                 codes = self.codes.get((tag, seq))
                 if tag == "ST" and seq == 1 and self.set_id:
                     codes = [self.set_id]
-                self.element(depth + 1, f"{tag}{seq:02d}", ref, ereq, seq, codes)
+                self.element(
+                    depth + 1, f"{tag}{seq:02d}", ref, ereq, seq, codes, repeat[0] if repeat else None
+                )
         w.add(depth, "</segment>")
 
-    def element(self, depth: int, xid: str, ref: str, req: str, seq: int, codes: list[str] | None) -> None:
+    def element(
+        self,
+        depth: int,
+        xid: str,
+        ref: str,
+        req: str,
+        seq: int,
+        codes: list[str] | None,
+        repeat: str | None = None,
+    ) -> None:
         w = self.w
         w.add(depth, f'<element xid="{xid}">')
         w.leaf(depth + 1, "data_ele", ref)
         w.leaf(depth + 1, "name", self.element_name(ref))
         w.leaf(depth + 1, "usage", USAGE[req])
         w.leaf(depth + 1, "seq", f"{seq:02d}")
+        if repeat:
+            w.leaf(depth + 1, "repeat", repeat)
         if codes:
             w.add(depth + 1, "<valid_codes>")
             for code in codes:
@@ -119,7 +132,9 @@ class MapBuilder:
         rows = [(len(line) - len(line.lstrip()), line.split()) for line in text.splitlines() if line.strip()]
         self._render(rows, 0, len(rows), depth, 0)
 
-    def _render(self, rows: list[tuple[int, list[str]]], start: int, end: int, depth: int, indent: int) -> None:
+    def _render(
+        self, rows: list[tuple[int, list[str]]], start: int, end: int, depth: int, indent: int
+    ) -> None:
         i = start
         pos = 0
         while i < end:
@@ -200,12 +215,16 @@ def main() -> None:
         (HERE / f"{set_id}.{version}.xml").write_text(builder.build(name, fid, structure), encoding="utf-8")
         used |= builder.used
     (HERE / "dataele.xml").write_text(
-        dataele_xml(used, dic.ELEMENTS, "Data element dictionary (004010 lengths), pyx12 dataele.xml format."),
+        dataele_xml(
+            used, dic.ELEMENTS, "Data element dictionary (004010 lengths), pyx12 dataele.xml format."
+        ),
         encoding="utf-8",
     )
     (HERE / "dataele.005010.xml").write_text(
         dataele_xml(
-            used, dic.ELEMENTS_5010, "005010 overrides of dataele.xml: only elements whose type or length changed."
+            used,
+            dic.ELEMENTS_5010,
+            "005010 overrides of dataele.xml: only elements whose type or length changed.",
         ),
         encoding="utf-8",
     )

@@ -498,7 +498,11 @@ SE M 1
 
 def _s855(version: str) -> str:
     text = "MSG" if version == "004010" else "MTX"
-    n9_children = "  DTM O >1\n  MSG O 1000" if version == "004010" else "  DTM O >1\n  MTX O >1\n  PWK O >1\n  EFI O >1"
+    n9_children = (
+        "  DTM O >1\n  MSG O 1000"
+        if version == "004010"
+        else "  DTM O >1\n  MTX O >1\n  PWK O >1\n  EFI O >1"
+    )
     in2 = "" if version == "004010" else "  IN2 O >1\n"
     in2_4 = "" if version == "004010" else "    IN2 O >1\n"
     n1_tail = "  MSG O >1" if version == "004010" else "  MTX O >1"
@@ -744,11 +748,15 @@ SE M 1
 def _s810(version: str) -> str:
     crc_head = "" if version == "004010" else "CRC O 1\n"
     txi_max = "10" if version == "004010" else ">1"
-    sac_sum = "LOOP SAC 25\n  SAC O 1\n  TXI O 10" if version == "004010" else (
-        "LOOP SAC >1\n  SAC O 1\n  DTM O >1\n  LOOP TXI >1\n    TXI O 1\n    DTM O 1"
+    sac_sum = (
+        "LOOP SAC 25\n  SAC O 1\n  TXI O 10"
+        if version == "004010"
+        else ("LOOP SAC >1\n  SAC O 1\n  DTM O >1\n  LOOP TXI >1\n    TXI O 1\n    DTM O 1")
     )
-    sac_line = "  LOOP SAC 25\n    SAC O 1\n    TXI O 10" if version == "004010" else (
-        "  LOOP SAC >1\n    SAC O 1\n    LOOP TXI >1\n      TXI O 1\n      DTM O 1"
+    sac_line = (
+        "  LOOP SAC 25\n    SAC O 1\n    TXI O 10"
+        if version == "004010"
+        else ("  LOOP SAC >1\n    SAC O 1\n    LOOP TXI >1\n      TXI O 1\n      DTM O 1")
     )
     sln_sac = "25" if version == "004010" else ">1"
     return f"""

@@ -1,0 +1,583 @@
+"""Transaction-set grammars: load the XML maps and compile them into fast rules.
+
+A grammar is data: one pyx12-format XML map per set and version under
+``translators/x12/maps/`` (see docs/decisions/0001-grammars.md). This module reads
+a map once with lxml, compiles it into
+
+* ``LoopRule`` trees whose per-position lookup tables (tag -> child index) make
+  placing a segment a dict lookup, and
+* ``SegmentRule``/``ElementRule`` records with a precompiled value checker per
+  element, so validation never interprets XML or runs a regex per element.
+
+``load_grammar`` is cached. ``Grammar.walk`` exposes the loop structure to
+consumers (mappers) that want it. This module never does I/O beyond reading its
+own package data, never raises on bad EDI data, and never imports ``gateway``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+
+from lxml import etree
+
+from translators.x12.codes import ElementSyntaxCode, SegmentSyntaxCode
+from translators.x12.model import Segment
+
+ValueCheck = Callable[[str], ElementSyntaxCode | None]
+UNBOUNDED = sys.maxsize
+
+# Versions we ship maps for; other releases of the same major version borrow them.
+_SHIPPED_VERSIONS = ("004010", "005010")
+_SETS = {
+    "004010": ("810", "850", "855", "856", "997"),
+    "005010": ("810", "850", "855", "856", "997", "999"),
+}
+
+
+# --------------------------------------------------------------------------- value checks
+
+
+def _is_digits(value: str) -> bool:
+    return value.isdigit() and value.isascii()
+
+
+def _numeric_check(lo: int, hi: int, decimal: bool) -> ValueCheck:
+    """N0..N9 (digits, optional leading minus) or R (plus one optional point).
+    Lengths count digits only, as X12 does."""
+
+    def check(value: str) -> ElementSyntaxCode | None:
+        body = value[1:] if value[0] == "-" else value
+        if decimal and "." in body:
+            whole, _, frac = body.partition(".")
+            body = whole + frac
+        if not body or not _is_digits(body):
+            return ElementSyntaxCode.INVALID_CHARACTER
+        size = len(body)
+        if size < lo:
+            return ElementSyntaxCode.TOO_SHORT
+        if size > hi:
+            return ElementSyntaxCode.TOO_LONG
+        return None
+
+    return check
+
+
+_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def valid_date(value: str, allow_short: bool) -> bool:
+    """CCYYMMDD, or YYMMDD when the element allows six characters."""
+    if not _is_digits(value):
+        return False
+    if len(value) == 8:
+        year, month, day = int(value[:4]), int(value[4:6]), int(value[6:])
+    elif len(value) == 6 and allow_short:
+        year, month, day = 2000 + int(value[:2]), int(value[2:4]), int(value[4:])
+    else:
+        return False
+    if not 1 <= month <= 12 or day < 1 or day > _DAYS[month - 1]:
+        return False
+    return not (month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)))
+
+
+def valid_time(value: str) -> bool:
+    """HHMM, HHMMSS or HHMMSSd..d (decimal seconds)."""
+    size = len(value)
+    if size not in (4, 6, 7, 8) or not _is_digits(value):
+        return False
+    if int(value[:2]) > 23 or int(value[2:4]) > 59:
+        return False
+    return size == 4 or int(value[4:6]) <= 59
+
+
+def _date_check(lo: int, hi: int) -> ValueCheck:
+    allow_short = lo <= 6
+
+    def check(value: str) -> ElementSyntaxCode | None:
+        return None if valid_date(value, allow_short) else ElementSyntaxCode.INVALID_DATE
+
+    return check
+
+
+def _time_check(lo: int, hi: int) -> ValueCheck:
+    def check(value: str) -> ElementSyntaxCode | None:
+        if not valid_time(value):
+            return ElementSyntaxCode.INVALID_TIME
+        if len(value) < lo:
+            return ElementSyntaxCode.TOO_SHORT
+        if len(value) > hi:
+            return ElementSyntaxCode.TOO_LONG
+        return None
+
+    return check
+
+
+def _text_check(lo: int, hi: int, codes: frozenset[str] | None) -> ValueCheck:
+    """AN and ID. An ID with a code list is judged by the list first: a value that is
+    not a code is an invalid code (7) whatever its length."""
+    if codes:
+
+        def check_code(value: str) -> ElementSyntaxCode | None:
+            if value in codes:
+                return None
+            if not value.isprintable():
+                return ElementSyntaxCode.INVALID_CHARACTER
+            return ElementSyntaxCode.INVALID_CODE
+
+        return check_code
+
+    def check(value: str) -> ElementSyntaxCode | None:
+        size = len(value)
+        if size < lo:
+            return ElementSyntaxCode.TOO_SHORT
+        if size > hi:
+            return ElementSyntaxCode.TOO_LONG
+        # control characters are the only thing the extended character set forbids
+        if not value.isprintable():
+            return ElementSyntaxCode.INVALID_CHARACTER
+        return None
+
+    return check
+
+
+def make_value_check(data_type: str, lo: int, hi: int, codes: frozenset[str] | None) -> ValueCheck:
+    if data_type.startswith("N"):
+        return _numeric_check(lo, hi, decimal=False)
+    if data_type == "R":
+        return _numeric_check(lo, hi, decimal=True)
+    if data_type == "DT":
+        return _date_check(lo, hi)
+    if data_type == "TM":
+        return _time_check(lo, hi)
+    return _text_check(lo, hi, codes)
+
+
+# --------------------------------------------------------------------------- compiled rules
+
+
+@dataclass(frozen=True, slots=True)
+class ElementRule:
+    """One simple element (or one component of a composite)."""
+
+    position: int
+    reference: str  # data element reference number, e.g. "353"
+    name: str
+    mandatory: bool
+    data_type: str
+    min_length: int
+    max_length: int
+    codes: frozenset[str] | None
+    check: ValueCheck = field(compare=False, repr=False)
+    repeat: int = 1  # occurrences allowed with the repetition separator (005010+)
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeRule:
+    position: int
+    reference: str  # e.g. "C001"
+    name: str
+    mandatory: bool
+    components: tuple[ElementRule, ...]
+    repeat: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SyntaxRule:
+    """An X12 syntax note: P paired, R required, E exclusion, C conditional, L list."""
+
+    kind: str
+    positions: tuple[int, ...]
+
+
+@dataclass(slots=True)
+class SegmentRule:
+    tag: str
+    name: str
+    mandatory: bool
+    max_use: int
+    elements: tuple[ElementRule | CompositeRule, ...] | None  # None: content not described
+    syntax: tuple[SyntaxRule, ...] = ()
+    mandatory_positions: tuple[int, ...] = ()
+
+    @property
+    def trigger(self) -> str:
+        return self.tag
+
+
+@dataclass(slots=True)
+class LoopRule:
+    loop_id: str
+    mandatory: bool
+    repeat: int
+    children: list[SegmentRule | LoopRule]
+    # compiled by ``_compile_loop``
+    lookup: list[dict[str, int]] = field(default_factory=list, repr=False)
+    mandatory_before: list[int] = field(default_factory=list, repr=False)
+
+    @property
+    def trigger(self) -> str:
+        return self.children[0].trigger
+
+
+def _compile_loop(loop: LoopRule) -> None:
+    """Per child index i, map each tag to the first child j >= max(i, 1) it can start.
+    Child 0 is the loop's own trigger: seeing it again starts a new repeat, which the
+    parent handles, so it is never matched from inside."""
+    n = len(loop.children)
+    loop.lookup = [{} for _ in range(n)]
+    following: dict[str, int] = {}
+    for j in range(n - 1, -1, -1):
+        if j >= 1:
+            following = {**following, loop.children[j].trigger: j}
+        loop.lookup[j] = following
+    loop.lookup[0] = loop.lookup[1] if n > 1 else {}
+    counts = [0]
+    for child in loop.children:
+        counts.append(counts[-1] + (1 if child.mandatory else 0))
+    loop.mandatory_before = counts
+    for child in loop.children:
+        if isinstance(child, LoopRule):
+            _compile_loop(child)
+
+
+# --------------------------------------------------------------------------- the cursor
+
+
+@dataclass(frozen=True, slots=True)
+class StructureIssue:
+    """A structural finding while placing a segment (AK3 without element errors)."""
+
+    tag: str
+    code: SegmentSyntaxCode
+    loop_id: str | None
+
+
+class _Frame:
+    """One open loop: which child the cursor is on and how often it was used."""
+
+    __slots__ = ("index", "loop", "uses")
+
+    def __init__(self, loop: LoopRule, index: int, uses: int) -> None:
+        self.loop = loop
+        self.index = index
+        self.uses = uses
+
+
+class Cursor:
+    """Places segments one by one into a grammar's loop structure.
+
+    ``place(tag)`` returns the matched ``SegmentRule`` (None when the segment has no
+    place), and the issues found getting there: skipped mandatory segments or loops
+    (3), a loop repeated too often (4), a segment used too often (5), or the segment
+    itself being unrecognized (1), out of place (2/7) or foreign to the set (6).
+    The first segment (ST) is taken as already placed.
+    """
+
+    __slots__ = ("_grammar", "_stack")
+
+    def __init__(self, grammar: Grammar) -> None:
+        self._grammar = grammar
+        self._stack: list[_Frame] = [_Frame(grammar.root, 0, 1)]
+
+    def loop_path(self) -> tuple[str, ...]:
+        return tuple(frame.loop.loop_id for frame in self._stack[1:])
+
+    def loop_id(self) -> str | None:
+        stack = self._stack
+        return stack[-1].loop.loop_id if len(stack) > 1 else None
+
+    def place(self, tag: str) -> tuple[SegmentRule | None, list[StructureIssue] | None]:
+        stack = self._stack
+        depth = len(stack) - 1
+        found = -1
+        while depth >= 0:
+            frame = stack[depth]
+            j = frame.loop.lookup[frame.index].get(tag)
+            if j is not None:
+                found = j
+                break
+            depth -= 1
+        if found < 0:
+            return None, [StructureIssue(tag, self._classify(tag), self.loop_id())]
+        issues: list[StructureIssue] | None = None
+        while len(stack) - 1 > depth:
+            closed = stack.pop()
+            issues = self._missing(closed.loop, closed.index + 1, len(closed.loop.children), issues)
+        frame = stack[depth]
+        loop = frame.loop
+        idx = frame.index
+        child = loop.children[found]
+        if found == idx:
+            frame.uses += 1
+            if isinstance(child, LoopRule):
+                if frame.uses > child.repeat:
+                    issue = StructureIssue(tag, SegmentSyntaxCode.LOOP_OVER_MAX, child.loop_id)
+                    issues = [*issues, issue] if issues else [issue]
+            elif frame.uses > child.max_use:
+                issue = StructureIssue(tag, SegmentSyntaxCode.SEGMENT_OVER_MAX_USE, self.loop_id())
+                issues = [*issues, issue] if issues else [issue]
+        else:
+            if loop.mandatory_before[found] - loop.mandatory_before[idx + 1] > 0:
+                issues = self._missing(loop, idx + 1, found, issues)
+            frame.index = found
+            frame.uses = 1
+        while isinstance(child, LoopRule):
+            stack.append(_Frame(child, 0, 1))
+            child = child.children[0]
+        return child, issues
+
+    def finish(self) -> list[StructureIssue] | None:
+        """Close every open loop; report mandatory segments never seen."""
+        issues: list[StructureIssue] | None = None
+        stack = self._stack
+        while stack:
+            closed = stack.pop()
+            issues = self._missing(closed.loop, closed.index + 1, len(closed.loop.children), issues)
+        stack.append(_Frame(self._grammar.root, len(self._grammar.root.children) - 1, 1))
+        return issues
+
+    def _missing(
+        self, loop: LoopRule, start: int, stop: int, issues: list[StructureIssue] | None
+    ) -> list[StructureIssue] | None:
+        if loop.mandatory_before[stop] - loop.mandatory_before[start] <= 0:
+            return issues
+        found = list(issues or [])
+        owner = loop.loop_id if loop is not self._grammar.root else None
+        for child in loop.children[start:stop]:
+            if child.mandatory:
+                if isinstance(child, LoopRule):
+                    found.append(StructureIssue(child.trigger, SegmentSyntaxCode.MANDATORY_MISSING, child.loop_id))
+                else:
+                    found.append(StructureIssue(child.tag, SegmentSyntaxCode.MANDATORY_MISSING, owner))
+        return found
+
+    def _classify(self, tag: str) -> SegmentSyntaxCode:
+        grammar = self._grammar
+        if tag not in grammar.tags:
+            return SegmentSyntaxCode.NOT_IN_DEFINED_SET if tag in known_segment_tags() else SegmentSyntaxCode.UNRECOGNIZED
+        # a tag this set defines at an earlier place in the open loops came too late
+        for frame in self._stack:
+            if any(child.trigger == tag for child in frame.loop.children[: frame.index + 1]):
+                return SegmentSyntaxCode.NOT_IN_SEQUENCE
+        return SegmentSyntaxCode.UNEXPECTED
+
+
+# --------------------------------------------------------------------------- grammar
+
+
+@dataclass(slots=True)
+class Grammar:
+    """A compiled transaction set grammar for one set id and base version."""
+
+    set_id: str
+    version: str  # the version of the map used, e.g. "004010"
+    name: str
+    root: LoopRule  # the ST loop: ST ... SE
+    tags: frozenset[str]
+    segments: dict[str, list[SegmentRule]] = field(repr=False, default_factory=dict)
+
+    def cursor(self) -> Cursor:
+        return Cursor(self)
+
+    def walk(self, segments: Iterable[Segment]) -> Iterator[tuple[tuple[str, ...], Segment]]:
+        """Yield ``(loop_path, segment)`` for each segment of one set, ST first.
+
+        ``loop_path`` names the loops the segment sits in, outermost first, e.g.
+        ``("PO1", "SLN")`` for an SLN subline or ``()`` for BEG. A segment that has
+        no place in the grammar is yielded with the path where it was found. The
+        walk never raises on bad data.
+        """
+        cursor = Cursor(self)
+        first = True
+        for segment in segments:
+            if first:
+                first = False
+                yield (), segment
+                continue
+            cursor.place(segment[0])
+            yield cursor.loop_path(), segment
+
+
+def _text(node: etree._Element, tag: str, default: str = "") -> str:
+    found = node.find(tag)
+    if found is not None and found.text is not None:
+        return found.text.strip()
+    value = node.get(tag)
+    return value.strip() if value is not None else default
+
+
+def _max(value: str) -> int:
+    value = value.strip()
+    if value.startswith(">") or not value.isdigit():
+        return UNBOUNDED
+    return int(value)
+
+
+class _MapReader:
+    def __init__(self, dictionary: dict[str, tuple[str, int, int]]) -> None:
+        self.dictionary = dictionary
+        self.segments: dict[str, list[SegmentRule]] = {}
+
+    def element(self, node: etree._Element, position: int) -> ElementRule:
+        ref = _text(node, "data_ele")
+        data_type, lo, hi = self.dictionary.get(ref, ("AN", 1, 9999))
+        codes_node = node.find("valid_codes")
+        codes = None
+        if codes_node is not None:
+            listed = frozenset((c.text or "").strip() for c in codes_node.findall("code"))
+            codes = listed or None
+        return ElementRule(
+            position=position,
+            reference=ref,
+            name=_text(node, "name"),
+            mandatory=_text(node, "usage") == "R",
+            data_type=data_type,
+            min_length=lo,
+            max_length=hi,
+            codes=codes,
+            check=make_value_check(data_type, lo, hi, codes),
+            repeat=int(_text(node, "repeat", "1") or 1),
+        )
+
+    def segment(self, node: etree._Element) -> SegmentRule:
+        parts: list[ElementRule | CompositeRule] = []
+        for child in node:
+            if child.tag == "element":
+                parts.append(self.element(child, int(_text(child, "seq"))))
+            elif child.tag == "composite":
+                components = tuple(
+                    self.element(comp, int(_text(comp, "seq"))) for comp in child.findall("element")
+                )
+                parts.append(
+                    CompositeRule(
+                        position=int(_text(child, "seq")),
+                        reference=_text(child, "data_ele"),
+                        name=_text(child, "name"),
+                        mandatory=_text(child, "usage") == "R",
+                        components=components,
+                        repeat=int(_text(child, "repeat", "1") or 1),
+                    )
+                )
+        syntax = []
+        for note in node.findall("syntax"):
+            text = (note.text or "").strip()
+            syntax.append(SyntaxRule(text[0], tuple(int(text[i : i + 2]) for i in range(1, len(text), 2))))
+        tag = node.get("xid") or ""
+        rule = SegmentRule(
+            tag=tag,
+            name=_text(node, "name"),
+            mandatory=_text(node, "usage") == "R",
+            max_use=_max(_text(node, "max_use", ">1")),
+            elements=tuple(sorted(parts, key=lambda p: p.position)) if parts else None,
+            syntax=tuple(syntax),
+            mandatory_positions=tuple(p.position for p in parts if p.mandatory),
+        )
+        self.segments.setdefault(tag, []).append(rule)
+        return rule
+
+    def children(self, node: etree._Element) -> list[SegmentRule | LoopRule]:
+        out: list[SegmentRule | LoopRule] = []
+        for child in node:
+            if child.tag == "segment":
+                out.append(self.segment(child))
+            elif child.tag == "loop":
+                if child.get("type") == "wrapper":
+                    # pyx12's HEADER/DETAIL/FOOTER wrappers carry no X12 meaning
+                    out.extend(self.children(child))
+                else:
+                    out.append(self.loop(child))
+        return out
+
+    def loop(self, node: etree._Element) -> LoopRule:
+        children = self.children(node)
+        return LoopRule(
+            loop_id=node.get("xid") or "",
+            mandatory=_text(node, "usage") == "R" and bool(children) and children[0].mandatory,
+            repeat=_max(_text(node, "repeat", ">1")),
+            children=children,
+        )
+
+
+@functools.cache
+def _dictionary(version: str) -> dict[str, tuple[str, int, int]]:
+    table: dict[str, tuple[str, int, int]] = {}
+    names = ["dataele.xml"] + (["dataele.005010.xml"] if version.startswith("005") else [])
+    for name in names:
+        root = etree.fromstring(resources.files("translators.x12").joinpath("maps", name).read_bytes())
+        for node in root.iter("data_ele"):
+            table[node.get("ele_num") or ""] = (
+                node.get("data_type") or "AN",
+                int(node.get("min_len") or 1),
+                int(node.get("max_len") or 9999),
+            )
+    return table
+
+
+def compile_map(xml: bytes, dictionary: dict[str, tuple[str, int, int]], version: str) -> Grammar:
+    """Compile one pyx12-format map (the whole document) into a Grammar."""
+    doc = etree.fromstring(xml)
+    st_loop = next((n for n in doc.iter("loop") if n.get("xid") == "ST_LOOP"), None)
+    if st_loop is None:
+        raise ValueError("map has no ST_LOOP")
+    reader = _MapReader(dictionary)
+    root = reader.loop(st_loop)
+    root.loop_id = ""
+    root.mandatory = True
+    _compile_loop(root)
+    return Grammar(
+        set_id=doc.get("xid") or "",
+        version=version,
+        name=_text(doc, "name"),
+        root=root,
+        tags=frozenset(reader.segments),
+        segments=reader.segments,
+    )
+
+
+def grammar_version(set_id: str, version: str) -> str | None:
+    """The shipped map version that applies to a GS08 version, or None.
+
+    Implementation guides (004010VICS, 005010X231A1) use their base version;
+    other releases of the same major version (004030, 004060, 005020...) use that
+    major version's map; older or newer majors (002xxx, 003xxx, 006xxx...) get none.
+    """
+    base = version.strip()[:6]
+    if len(base) == 5 and base.isdigit():  # an ISA12 such as 00401
+        base = base + "0"
+    if len(base) != 6 or not base.isdigit():
+        return None
+    for shipped in _SHIPPED_VERSIONS:
+        if base[:3] == shipped[:3] and set_id in _SETS[shipped]:
+            return shipped
+    return None
+
+
+@functools.cache
+def _load(set_id: str, version: str) -> Grammar:
+    xml = resources.files("translators.x12").joinpath("maps", f"{set_id}.{version}.xml").read_bytes()
+    return compile_map(xml, _dictionary(version), version)
+
+
+def load_grammar(set_id: str, version: str) -> Grammar | None:
+    """The grammar for a transaction set id and a (GS08-style) version, or None when
+    no shipped grammar applies. Cached: every call for the same map returns the same
+    compiled object."""
+    shipped = grammar_version(set_id, version)
+    if shipped is None:
+        return None
+    return _load(set_id, shipped)
+
+
+@functools.cache
+def known_segment_tags() -> frozenset[str]:
+    """Segment ids described by any shipped map (plus the envelopes): a tag outside
+    this set is reported as unrecognized (1) rather than foreign to the set (6)."""
+    tags: set[str] = set()
+    for version, sets in _SETS.items():
+        for set_id in sets:
+            tags |= _load(set_id, version).tags
+    return frozenset(tags | {"ISA", "IEA", "GS", "GE", "TA1"})

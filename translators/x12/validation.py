@@ -1,0 +1,277 @@
+"""Check one transaction set against its grammar and collect every error.
+
+``validate_set`` places each segment with the grammar's cursor (order, loops,
+repeats, mandatory segments, max use) and checks each segment's elements with the
+checkers the grammar precompiled (mandatory, length, type, date, time, code list,
+composites, syntax notes). Every finding carries its AK304/IK304 or AK403/IK403
+code; envelope findings the reader put in ``TransactionSet.errors`` are merged in.
+
+It collects, it never raises on bad data, and it never renders acknowledgments
+(the ack builders do that from the returned ``SetOutcome``). At most
+``MAX_SEGMENT_ERRORS`` segment errors are kept per set so garbage input stays cheap.
+"""
+
+from __future__ import annotations
+
+from translators.x12.codes import ElementSyntaxCode, SegmentSyntaxCode, SetSyntaxCode
+from translators.x12.grammar import CompositeRule, ElementRule, Grammar, SegmentRule, SyntaxRule, load_grammar
+from translators.x12.model import ElementError, Segment, SegmentError, SetOutcome, TransactionSet
+
+MAX_SEGMENT_ERRORS = 100
+
+_MISSING = ElementSyntaxCode.MANDATORY_MISSING
+_CONDITIONAL = ElementSyntaxCode.CONDITIONAL_MISSING
+_EXCLUSION = ElementSyntaxCode.EXCLUSION_VIOLATED
+
+
+def set_grammar(tset: TransactionSet) -> Grammar | None:
+    """The grammar for a set as enveloped: GS08 when there is a group, else ISA12."""
+    version = tset.group.version if tset.group is not None else tset.interchange.version
+    return load_grammar(tset.set_id, version)
+
+
+def validate_set(tset: TransactionSet, grammar: Grammar | None = None, *, strict: bool = False) -> SetOutcome:
+    """Validate one transaction set; return its AK2..AK5 / IK5 outcome.
+
+    With no ``grammar`` the one for the set's id and version is looked up. When no
+    grammar applies the set is only judged on its envelope errors, unless ``strict``
+    asks for it to be rejected as not supported (AK502 1).
+    """
+    outcome = SetOutcome(
+        set_id=tset.set_id,
+        control_number=tset.control_number,
+        implementation_reference=tset.implementation_reference,
+    )
+    set_errors = list(dict.fromkeys(tset.errors))
+    if grammar is None:
+        grammar = set_grammar(tset)
+    if grammar is None:
+        if strict and SetSyntaxCode.NOT_SUPPORTED not in set_errors:
+            set_errors.insert(0, SetSyntaxCode.NOT_SUPPORTED)
+        outcome.set_errors = set_errors
+        return outcome
+    delimiters = tset.interchange.delimiters
+    # the repetition separator only exists from 00402 on; older ISA11 is a standards id
+    repetition = delimiters.repetition if grammar.version >= "004020" else None
+    errors = check_segments(tset.segments, grammar, delimiters.component, repetition)
+    if tset.segments and tset.segments[-1][0] != "SE" and SetSyntaxCode.TRAILER_MISSING not in set_errors:
+        set_errors.append(SetSyntaxCode.TRAILER_MISSING)
+    if errors and SetSyntaxCode.ONE_OR_MORE_SEGMENTS_IN_ERROR not in set_errors:
+        set_errors.append(SetSyntaxCode.ONE_OR_MORE_SEGMENTS_IN_ERROR)
+    outcome.set_errors = set_errors
+    outcome.segment_errors = errors
+    return outcome
+
+
+def check_segments(
+    segments: list[Segment], grammar: Grammar, component: str = ">", repetition: str | None = None
+) -> list[SegmentError]:
+    """Every segment error of one ST..SE set (capped at MAX_SEGMENT_ERRORS)."""
+    errors: list[SegmentError] = []
+    if not segments:
+        return errors
+    cursor = grammar.cursor()
+    place = cursor.place
+    root_st = grammar.root.children[0]
+    trailer_seen = segments[-1][0] == "SE"
+    position = 0
+    for segment in segments:
+        position += 1
+        if position == 1:
+            rule: SegmentRule | None = root_st if isinstance(root_st, SegmentRule) else None
+            issues = None
+        else:
+            rule, issues = place(segment[0])
+        if issues is not None:
+            for issue in issues:
+                errors.append(SegmentError(issue.tag, position, issue.code, issue.loop_id))
+        if rule is not None and rule.elements is not None:
+            element_errors = check_elements(segment, rule, component, repetition)
+            if element_errors:
+                errors.append(
+                    SegmentError(
+                        segment[0],
+                        position,
+                        SegmentSyntaxCode.HAS_ELEMENT_ERRORS,
+                        cursor.loop_id(),
+                        tuple(element_errors),
+                    )
+                )
+        if len(errors) >= MAX_SEGMENT_ERRORS:
+            return errors[:MAX_SEGMENT_ERRORS]
+    final = cursor.finish()
+    if final:
+        for issue in final:
+            # the reader reports a missing trailer (AK502 2); do not repeat it here
+            if issue.tag == "SE" and not trailer_seen:
+                continue
+            errors.append(SegmentError(issue.tag, position, issue.code, issue.loop_id))
+    return errors[:MAX_SEGMENT_ERRORS]
+
+
+def check_elements(
+    segment: Segment, rule: SegmentRule, component: str, repetition: str | None = None
+) -> list[ElementError] | None:
+    """The element errors of one segment whose place is known (None when clean)."""
+    elements = rule.elements
+    assert elements is not None
+    count = len(segment) - 1
+    errors: list[ElementError] | None = None
+    for part in elements:
+        position = part.position
+        if position > count:
+            break
+        value = segment[position]
+        if not value:
+            if part.mandatory:
+                errors = _add(errors, ElementError(position, _MISSING, reference=part.reference))
+            continue
+        if repetition is not None and repetition in value:
+            errors = _check_repeated(position, value, part, component, repetition, errors)
+        elif type(part) is ElementRule:
+            code = part.check(value)
+            if code is not None:
+                errors = _add(errors, ElementError(position, code, reference=part.reference, value=value))
+        else:
+            errors = _check_composite(position, value, part, component, errors)  # type: ignore[arg-type]
+    if count < len(elements):
+        for position in rule.mandatory_positions:
+            if position > count:
+                ref = elements[position - 1].reference if position <= len(elements) else None
+                errors = _add(errors, ElementError(position, _MISSING, reference=ref))
+    if count > len(elements):
+        last = elements[-1].position if elements else 0
+        for position in range(last + 1, count + 1):
+            if segment[position]:
+                errors = _add(
+                    errors,
+                    ElementError(position, ElementSyntaxCode.TOO_MANY_ELEMENTS, value=segment[position]),
+                )
+    if rule.syntax:
+        errors = _check_syntax(segment, count, rule.syntax, elements, errors)
+    return errors
+
+
+def _add(errors: list[ElementError] | None, error: ElementError) -> list[ElementError]:
+    if errors is None:
+        return [error]
+    errors.append(error)
+    return errors
+
+
+def _check_repeated(
+    position: int,
+    value: str,
+    part: ElementRule | CompositeRule,
+    component: str,
+    repetition: str,
+    errors: list[ElementError] | None,
+) -> list[ElementError] | None:
+    occurrences = value.split(repetition)
+    if len(occurrences) > part.repeat:
+        return _add(
+            errors,
+            ElementError(position, ElementSyntaxCode.TOO_MANY_REPETITIONS, reference=part.reference, value=value),
+        )
+    for index, occurrence in enumerate(occurrences, 1):
+        if not occurrence:
+            continue
+        if isinstance(part, ElementRule):
+            code = part.check(occurrence)
+            if code is not None:
+                errors = _add(
+                    errors,
+                    ElementError(position, code, repetition=index, reference=part.reference, value=occurrence),
+                )
+        else:
+            errors = _check_composite(position, occurrence, part, component, errors, index)
+    return errors
+
+
+def _check_composite(
+    position: int,
+    value: str,
+    rule: CompositeRule,
+    component: str,
+    errors: list[ElementError] | None,
+    repeat_index: int | None = None,
+) -> list[ElementError] | None:
+    parts = value.split(component)
+    components = rule.components
+    if len(parts) > len(components):
+        errors = _add(
+            errors,
+            ElementError(
+                position,
+                ElementSyntaxCode.TOO_MANY_COMPONENTS,
+                repetition=repeat_index,
+                reference=rule.reference,
+                value=value,
+            ),
+        )
+    for comp in components:
+        index = comp.position
+        part = parts[index - 1] if index <= len(parts) else ""
+        if not part:
+            if comp.mandatory:
+                errors = _add(
+                    errors,
+                    ElementError(
+                        position, _MISSING, component=index, repetition=repeat_index, reference=comp.reference
+                    ),
+                )
+            continue
+        code = comp.check(part)
+        if code is not None:
+            errors = _add(
+                errors,
+                ElementError(
+                    position, code, component=index, repetition=repeat_index, reference=comp.reference, value=part
+                ),
+            )
+    return errors
+
+
+def _present(segment: Segment, count: int, position: int) -> bool:
+    return position <= count and segment[position] != ""
+
+
+def _reference(elements: tuple[ElementRule | CompositeRule, ...], position: int) -> str | None:
+    return elements[position - 1].reference if position <= len(elements) else None
+
+
+def _check_syntax(
+    segment: Segment,
+    count: int,
+    rules: tuple[SyntaxRule, ...],
+    elements: tuple[ElementRule | CompositeRule, ...],
+    errors: list[ElementError] | None,
+) -> list[ElementError] | None:
+    for rule in rules:
+        positions = rule.positions
+        present = [p for p in positions if _present(segment, count, p)]
+        kind = rule.kind
+        missing: list[int] = []
+        if kind == "P":
+            if present and len(present) < len(positions):
+                missing = [p for p in positions if p not in present]
+        elif kind == "R":
+            if not present:
+                missing = [positions[0]]
+        elif kind == "C":
+            if positions[0] in present:
+                missing = [p for p in positions[1:] if p not in present]
+        elif kind == "L":
+            if positions[0] in present and len(present) == 1:
+                missing = [positions[1]]
+        elif kind == "E" and len(present) > 1:
+            for p in present[1:]:
+                errors = _add(
+                    errors, ElementError(p, _EXCLUSION, reference=_reference(elements, p), value=segment[p])
+                )
+        for p in missing:
+            # two notes can blame the same element (C0506 and P0607 on PO406): report it once
+            if errors and any(e.position == p and e.code is _CONDITIONAL for e in errors):
+                continue
+            errors = _add(errors, ElementError(p, _CONDITIONAL, reference=_reference(elements, p)))
+    return errors
