@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from translators.x12.events import SetRead
 from translators.x12.model import Delimiters, GroupHeader, InterchangeHeader, Segment, TransactionSet
 
 
@@ -20,9 +21,7 @@ def read_sets(source: str | bytes | Path) -> list[TransactionSet]:
     if isinstance(source, str):
         source = source.encode("utf-8")
     try:
-        from translators.x12.envelope import read_events  # type: ignore[import-not-found,unused-ignore]
-
-        from translators.x12.events import SetRead
+        from translators.x12.envelope import read_events
     except ImportError:
         return _split(source.decode("utf-8-sig", errors="replace"))
     return [e.transaction_set for e in read_events(source) if isinstance(e, SetRead)]
