@@ -138,14 +138,18 @@ def _link(levels: list[_Level]) -> None:
     by_id: dict[str, _Level] = {}
     for level in levels:
         by_id.setdefault(level.hl_id, level)
+    # The latest level seen so far of each rank, with its position: a blank parent is
+    # the latest of all the higher ranks (kept per rank so big files stay linear).
+    latest: dict[int, tuple[int, _Level]] = {}
     for index, level in enumerate(levels):
+        rank = _rank(level)
         named = by_id.get(level.parent_id) if level.parent_id else None
         if named is not None and named is not level:
             level.parent = named
-            continue
-        level.parent = next(
-            (earlier for earlier in reversed(levels[:index]) if _rank(earlier) < _rank(level)), None
-        )
+        else:
+            candidates = [found for higher, found in latest.items() if higher < rank]
+            level.parent = max(candidates, key=lambda found: found[0])[1] if candidates else None
+        latest[rank] = (index, level)
     for level in levels:
         seen: set[int] = set()
         node = level.parent
