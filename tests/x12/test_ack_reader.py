@@ -14,7 +14,9 @@ from translators.x12.ack_reader import (
     read_ta1,
     verdict_of,
 )
-from translators.x12.model import Delimiters, GroupHeader, InterchangeHeader, Segment, TransactionSet
+from translators.x12.envelope import read_events
+from translators.x12.events import InterchangeSegment, SetRead
+from translators.x12.model import Delimiters, InterchangeHeader, Segment, TransactionSet
 
 ACK_FOLDERS = ("997", "999", "ta1")
 
@@ -23,17 +25,7 @@ ACK_FOLDERS = ("997", "999", "ta1")
 
 
 def read_x12(data: bytes) -> tuple[list[TransactionSet], list[Segment]]:
-    """The transaction sets and the interchange-level segments (TA1) of ``data``.
-
-    Uses the envelope reader when it is available; until then a minimal splitter
-    that only knows how to find delimiters in each ISA.
-    """
-    try:
-        from translators.x12.envelope import read_events  # type: ignore[import-not-found,unused-ignore]
-
-        from translators.x12.events import InterchangeSegment, SetRead
-    except ImportError:
-        return _split(data.decode("utf-8-sig", errors="replace"))
+    """The transaction sets and the interchange-level segments (TA1) of ``data``."""
     sets: list[TransactionSet] = []
     loose: list[Segment] = []
     for event in read_events(data):
@@ -41,47 +33,6 @@ def read_x12(data: bytes) -> tuple[list[TransactionSet], list[Segment]]:
             sets.append(event.transaction_set)
         elif isinstance(event, InterchangeSegment):
             loose.append(event.segment)
-    return sets, loose
-
-
-def _split(text: str) -> tuple[list[TransactionSet], list[Segment]]:
-    sets: list[TransactionSet] = []
-    loose: list[Segment] = []
-    start = text.find("ISA")
-    while start >= 0:
-        sep = text[start + 3]
-        pos = start + 3
-        for _ in range(16):
-            pos = text.index(sep, pos) + 1
-        component, terminator = text[pos], text[pos + 1]
-        end = text.find("IEA" + sep, pos)
-        end = len(text) if end < 0 else end
-        body = text[start:end]
-        if terminator in "\r\n":
-            body, terminator = body.replace("\r\n", "\n").replace("\r", "\n"), "\n"
-        header = InterchangeHeader(
-            "ZZ", "S", "ZZ", "R", "", "", "U", "00401", "1", False, "P",
-            Delimiters(element=sep, component=component, repetition=None, segment=terminator),
-            ["ISA"],
-        )  # fmt: skip
-        group: GroupHeader | None = None
-        current: list[Segment] | None = None
-        for raw in body.split(terminator)[1:]:
-            segment = raw.strip().split(sep)
-            tag = segment[0]
-            if tag == "GS":
-                segment += [""] * 9
-                group = GroupHeader(*segment[1:9], segment=segment)  # type: ignore[arg-type]
-            elif tag == "TA1":
-                loose.append(segment)
-            elif tag == "ST":
-                current = [segment]
-            elif current is not None:
-                current.append(segment)
-                if tag == "SE":
-                    sets.append(TransactionSet(current[0][1], current[0][2], None, current, header, group))
-                    current = None
-        start = text.find("ISA", end)
     return sets, loose
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -411,7 +412,7 @@ def test_no_ta1_answers_a_ta1() -> None:
 # --------------------------------------------------------------------------- whole interchange
 
 
-def render(outcome: InterchangeOutcome, **kwargs: object) -> object:
+def render(outcome: InterchangeOutcome, **kwargs: object) -> Any:
     options: dict[str, object] = {
         "sender": ("ZZ", "OURCOMPANY"),
         "receiver": ("ZZ", "PARTNER"),
@@ -437,6 +438,74 @@ def test_nothing_due_renders_nothing() -> None:
     assert render(no_fa, functional_ack="none") is None
 
 
+def accepted_4010(delimiters: Delimiters, *, version: str = "00401") -> InterchangeOutcome:
+    header = interchange(version=version)
+    header.delimiters = delimiters
+    return InterchangeOutcome(header=header, groups=[GroupOutcome(header=group_header(), sets=[good_set()])])
+
+
+def test_render_records_what_it_holds() -> None:
+    outcome = InterchangeOutcome(
+        header=interchange(ack_requested=True),
+        groups=[
+            GroupOutcome(header=group_header(control="17"), sets=[good_set()], sets_included=1),
+            GroupOutcome(header=group_header("005010", control="18"), sets=[bad_set()], sets_included=1),
+            GroupOutcome(header=group_header(control="19"), sets=[good_set(), bad_set()], sets_included=2),
+        ],
+    )
+    ack = render(outcome)
+    assert ack.interchange_control == "000000007"
+    assert ack.group_controls == ("70", "71")  # one FA group per ack kind and version
+    assert ack.acks == (
+        ("TA1", "000000042", "A", None, None),
+        ("997", "17", "A", "70", "0001"),
+        ("997", "19", "P", "70", "0003"),
+        ("999", "18", "R", "71", "0002"),
+    )
+    assert ack.text.startswith(
+        "ISA*00*          *00*          *ZZ*OURCOMPANY     *ZZ*PARTNER        *260304*0506*U*00401*000000007*0*P*>~\n"
+    )
+    assert "GS*FA*OURCOMPANY*PARTNER*20260304*0506*71*X*005010X231A1~" in ack.text
+
+
+def test_render_mirrors_the_partners_delimiters_and_usage() -> None:
+    outcome = accepted_4010(
+        Delimiters(element="|", component="<", repetition=None, segment="!", suffix="\r\n")
+    )
+    outcome.header.usage = "T"
+    ack = render(outcome)
+    assert ack.text.startswith("ISA|00|")
+    assert "|U|00401|000000007|0|T|<!\r\n" in ack.text
+    assert "AK9|A|1|1|1!\r\n" in ack.text
+    assert render(outcome, usage="P").text.count("|P|<!") == 1
+
+
+def test_render_replaces_a_newline_terminator_and_adds_a_repetition_for_a_999() -> None:
+    outcome = accepted_4010(Delimiters(element="*", component=":", repetition=None, segment="\n", suffix=""))
+    ack = render(outcome, functional_ack="999")
+    assert "*^*00501*000000007*0*P*:~\n" in ack.text
+    assert "ST*999*0001*005010X231A1~\n" in ack.text
+
+
+def test_render_falls_back_to_standard_delimiters_when_the_partners_clash() -> None:
+    outcome = accepted_4010(Delimiters(element="*", component="*", repetition=None, segment="~"))
+    assert "*U*00401*000000007*0*P*>~\n" in render(outcome).text
+
+
+def test_render_scrubs_our_delimiters_from_echoed_values() -> None:
+    outcome = accepted_4010(Delimiters(element="|", component="<", repetition=None, segment="!"))
+    outcome.groups[0].header.control_number = "17*1"  # harmless under '|', not under '*'
+    ack = render(outcome, delimiters=Delimiters())
+    assert "AK1*PO*171~" in ack.text
+
+
+def test_ta1_only_interchange_keeps_the_inbound_envelope_version() -> None:
+    outcome = InterchangeOutcome(header=interchange(version="00501"), notes=[InterchangeNote.INVALID_DATE])
+    ack = render(outcome)
+    assert "*^*00501*000000007*0*P*>~\nTA1*000000042*260301*1200*R*014~\nIEA*0*000000007~\n" in ack.text
+    assert ack.acks == (("TA1", "000000042", "R", None, None),)
+
+
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "acks"
 GOLDEN_INPUTS = sorted(FIXTURES.glob("*.edi"))
 
@@ -457,7 +526,11 @@ def acknowledge_file(path: Path) -> str:
 
     texts: list[str] = []
     for number, item in enumerate(
-        (i for i in translate(path.read_bytes(), partners=NoPartners()) if isinstance(i, TranslatedInterchange)),
+        (
+            i
+            for i in translate(path.read_bytes(), partners=NoPartners())
+            if isinstance(i, TranslatedInterchange)
+        ),
         start=1,
     ):
         header = item.outcome.header
@@ -490,7 +563,15 @@ def test_golden_acknowledgments(path: Path, regen_golden: bool) -> None:
 def test_goldens_cover_every_verdict() -> None:
     texts = {p.name: p.with_suffix(".ack").read_text(encoding="utf-8") for p in GOLDEN_INPUTS}
     everything = "".join(texts.values())
-    for needle in ("AK9*A*", "AK9*P*", "AK9*R*", "TA1*000000101*260301*1200*A*000", "*R*021", "ST*999*", "IK4*"):
+    for needle in (
+        "AK9*A*",
+        "AK9*P*",
+        "AK9*R*",
+        "TA1*000000101*260301*1200*A*000",
+        "*R*021",
+        "ST*999*",
+        "IK4*",
+    ):
         assert needle in everything, needle
     ack_of_ack = texts["997_4010_inbound_ta1_requested.edi"]
     assert "TA1*000000109*260301*1200*A*000" in ack_of_ack, "ISA14=1 is honoured on any interchange"

@@ -193,7 +193,7 @@ def build_functional_ack(
         segments.extend(_set_response(outcome, kind=kind, five_ten=five_ten, d=d))
     segments.append(_ak9(group))
     segments.append(["SE", str(len(segments) + 1), control_number])
-    return [_trim(s) for s in segments]
+    return [_trim(_scrub(s, d)) for s in segments]
 
 
 def _set_response(
@@ -263,8 +263,8 @@ def _copy_of_bad_data(value: str | None, d: Delimiters) -> str | None:
     """
     if value is None:
         return None
-    forbidden = {d.element, d.component, d.segment, *(d.repetition or "")}
-    cleaned = "".join(ch for ch in value if ch not in forbidden and ch not in "\r\n")
+    forbidden = _forbidden(d)
+    cleaned = "".join(ch for ch in value if ch not in forbidden)
     cleaned = cleaned[:_MAX_BAD_DATA]
     return cleaned if cleaned.strip() else None
 
@@ -284,6 +284,26 @@ def _ak9(group: GroupOutcome) -> Segment:
 def _first_codes(codes: Sequence[str]) -> list[str]:
     unique = list(dict.fromkeys(codes))
     return unique[:_MAX_CODES]
+
+
+def _forbidden(d: Delimiters) -> frozenset[str]:
+    return frozenset({d.element, d.component, d.segment, *(d.repetition or ""), "\r", "\n"})
+
+
+def _scrub(segment: Segment, d: Delimiters) -> Segment:
+    """Drop delimiter characters from values echoed from the inbound data.
+
+    They cannot hold the inbound delimiters, but ours may differ (a newline
+    terminator replaced, unusable delimiters swapped for the defaults), and one
+    stray character must not make the acknowledgment unwritable. The AK401/IK401
+    composite keeps its component separators.
+    """
+    forbidden = _forbidden(d)
+    composite = 1 if segment[0] in ("AK4", "IK4") else -1
+    return [
+        value if i in (0, composite) else "".join(ch for ch in value if ch not in forbidden)
+        for i, value in enumerate(segment)
+    ]
 
 
 def _trim(segment: Segment) -> Segment:
@@ -343,6 +363,7 @@ def render_acknowledgments(
     interchange_segments: list[Segment] = []
     ta1_segment = build_ta1(outcome, policy=ta1, replies_to_ta1=replies_to_ta1)
     if ta1_segment is not None:
+        ta1_segment = _scrub(ta1_segment, d)
         interchange_segments.append(ta1_segment)
         acks.append(IssuedAck("TA1", ta1_segment[1], ta1_segment[4]))
 
