@@ -14,7 +14,7 @@ from translators.canonical import CanonicalDocument, OrderAck, OrderAckLine
 from translators.mapping import MappingError, MappingRules, render, to_canonical
 from translators.mapping.order_ack import order_ack_from_x12, render_order_ack
 from translators.mapping.rules import OrderAckRules, ProductIdRules
-from translators.x12.errors import RenderError
+from translators.x12.errors import NotX12Error, RenderError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "canonical"
 GOLDEN_INPUTS = sorted(FIXTURES.glob("855_*.edi"))
@@ -129,7 +129,7 @@ def test_corpus_855_translate(corpus: Path) -> None:
     for path in sorted((corpus / "x12" / "855").glob("*.edi")):
         try:
             sets = read_sets(path)
-        except Exception:  # the interim splitter cannot read every envelope quirk
+        except NotX12Error:  # nothing readable: the reader's tests cover that
             continue
         for tset in sets:
             doc = to_canonical(tset, partner_id=None, rules=MappingRules())

@@ -27,6 +27,7 @@ from translators.canonical import (
 from translators.mapping import MappingRules, render, to_canonical
 from translators.mapping.common import FIELD_BY_QUALIFIER, ROLE_BY_CODE
 from translators.mapping.rules import OrderAckRules, OrderRules, ProductIdRules
+from translators.x12.model import Delimiters
 
 PARTNER_ORDER = OrderRules(
     date_qualifiers={"requested_delivery": "074"},
@@ -158,22 +159,30 @@ order_acks = st.builds(
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _roundtrip(doc: Order | OrderAck, rules: MappingRules, functional_id: str) -> object:
-    text = interchange_text([render(doc, rules=rules, control_number="0001")], functional_id=functional_id)
+DELIMITER_STYLES = [
+    Delimiters(),
+    Delimiters(element="|", component=":", repetition="^", segment="~", suffix=""),
+    Delimiters(element="\x1d", component="\x1f", repetition=None, segment="\x1c", suffix="\r\n"),
+]
+
+
+def _roundtrip(doc: Order | OrderAck, rules: MappingRules, functional_id: str, delimiters: Delimiters) -> object:
+    segments = render(doc, rules=rules, control_number="0001")
+    text = interchange_text([segments], functional_id=functional_id, delimiters=delimiters)
     (tset,) = read_sets(text)
     return to_canonical(tset, partner_id="p", rules=rules).document
 
 
 @SETTINGS
-@given(orders, st.sampled_from([MappingRules(), PARTNER_RULES]))
-def test_order_roundtrip(order: Order, rules: MappingRules) -> None:
-    assert _roundtrip(order, rules, "PO") == order
+@given(orders, st.sampled_from([MappingRules(), PARTNER_RULES]), st.sampled_from(DELIMITER_STYLES))
+def test_order_roundtrip(order: Order, rules: MappingRules, delimiters: Delimiters) -> None:
+    assert _roundtrip(order, rules, "PO", delimiters) == order
 
 
 @SETTINGS
-@given(order_acks, st.sampled_from([MappingRules(), PARTNER_RULES]))
-def test_order_ack_roundtrip(ack: OrderAck, rules: MappingRules) -> None:
-    assert _roundtrip(ack, rules, "PR") == ack
+@given(order_acks, st.sampled_from([MappingRules(), PARTNER_RULES]), st.sampled_from(DELIMITER_STYLES))
+def test_order_ack_roundtrip(ack: OrderAck, rules: MappingRules, delimiters: Delimiters) -> None:
+    assert _roundtrip(ack, rules, "PR", delimiters) == ack
 
 
 @SETTINGS
