@@ -29,6 +29,8 @@ from translators.x12.model import Segment
 
 ValueCheck = Callable[[str], ElementSyntaxCode | None]
 UNBOUNDED = sys.maxsize
+GOOD_VALUES_LIMIT = 4096  # per element: caps the memory the pass cache may use
+SYNTAX_MEMO_LIMIT = 256  # presence patterns remembered per segment
 
 # Versions we ship maps for; other releases of the same major version borrow them.
 _SHIPPED_VERSIONS = ("004010", "005010")
@@ -173,6 +175,9 @@ class ElementRule:
     codes: frozenset[str] | None
     check: ValueCheck = field(compare=False, repr=False)
     repeat: int = 1  # occurrences allowed with the repetition separator (005010+)
+    # values already seen to pass ``check`` (seeded with the code list): the hot path
+    # is one set lookup; bounded by GOOD_VALUES_LIMIT
+    good: set[str] = field(default_factory=set, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +188,7 @@ class CompositeRule:
     mandatory: bool
     components: tuple[ElementRule, ...]
     repeat: int = 1
+    good: set[str] = field(default_factory=set, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +208,11 @@ class SegmentRule:
     elements: tuple[ElementRule | CompositeRule, ...] | None  # None: content not described
     syntax: tuple[SyntaxRule, ...] = ()
     mandatory_positions: tuple[int, ...] = ()
+    # syntax-note findings by element presence pattern: notes only look at which
+    # elements are present, and real traffic repeats a handful of patterns
+    syntax_memo: dict[tuple[bool, ...], tuple[tuple[int, ElementSyntaxCode], ...]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def trigger(self) -> str:
@@ -441,6 +452,7 @@ class _MapReader:
             codes=codes,
             check=make_value_check(data_type, lo, hi, codes),
             repeat=int(_text(node, "repeat", "1") or 1),
+            good=set(codes) if codes else set(),
         )
 
     def segment(self, node: etree._Element) -> SegmentRule:

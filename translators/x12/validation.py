@@ -14,7 +14,16 @@ It collects, it never raises on bad data, and it never renders acknowledgments
 from __future__ import annotations
 
 from translators.x12.codes import ElementSyntaxCode, SegmentSyntaxCode, SetSyntaxCode
-from translators.x12.grammar import CompositeRule, ElementRule, Grammar, SegmentRule, SyntaxRule, load_grammar
+from translators.x12.grammar import (
+    GOOD_VALUES_LIMIT,
+    SYNTAX_MEMO_LIMIT,
+    CompositeRule,
+    ElementRule,
+    Grammar,
+    SegmentRule,
+    SyntaxRule,
+    load_grammar,
+)
 from translators.x12.model import ElementError, Segment, SegmentError, SetOutcome, TransactionSet
 
 MAX_SEGMENT_ERRORS = 100
@@ -129,11 +138,24 @@ def check_elements(
         if repetition is not None and repetition in value:
             errors = _check_repeated(position, value, part, component, repetition, errors)
         elif type(part) is ElementRule:
+            good = part.good
+            if value in good:
+                continue
             code = part.check(value)
             if code is not None:
                 errors = _add(errors, ElementError(position, code, reference=part.reference, value=value))
+            elif len(good) < GOOD_VALUES_LIMIT:
+                good.add(value)
         else:
+            # a composite's verdict depends on the component separator: key on both
+            key = component + value
+            good = part.good
+            if key in good:
+                continue
+            before = len(errors) if errors else 0
             errors = _check_composite(position, value, part, component, errors)  # type: ignore[arg-type]
+            if (len(errors) if errors else 0) == before and len(good) < GOOD_VALUES_LIMIT:
+                good.add(key)
     if count < len(elements):
         for position in rule.mandatory_positions:
             if position > count:
@@ -148,7 +170,24 @@ def check_elements(
                     ElementError(position, ElementSyntaxCode.TOO_MANY_ELEMENTS, value=segment[position]),
                 )
     if rule.syntax:
-        errors = _check_syntax(segment, count, rule.syntax, elements, errors)
+        pattern = tuple(map(bool, segment))
+        found = rule.syntax_memo.get(pattern)
+        if found is None:
+            found = _syntax_findings(pattern, rule.syntax)
+            if len(rule.syntax_memo) < SYNTAX_MEMO_LIMIT:
+                rule.syntax_memo[pattern] = found
+        for position, code in found:
+            if code is _CONDITIONAL and errors and any(e.position == position for e in errors):
+                continue
+            errors = _add(
+                errors,
+                ElementError(
+                    position,
+                    code,
+                    reference=_reference(elements, position),
+                    value=segment[position] if code is _EXCLUSION else None,
+                ),
+            )
     return errors
 
 
@@ -232,24 +271,19 @@ def _check_composite(
     return errors
 
 
-def _present(segment: Segment, count: int, position: int) -> bool:
-    return position <= count and segment[position] != ""
-
-
 def _reference(elements: tuple[ElementRule | CompositeRule, ...], position: int) -> str | None:
     return elements[position - 1].reference if position <= len(elements) else None
 
 
-def _check_syntax(
-    segment: Segment,
-    count: int,
-    rules: tuple[SyntaxRule, ...],
-    elements: tuple[ElementRule | CompositeRule, ...],
-    errors: list[ElementError] | None,
-) -> list[ElementError] | None:
+def _syntax_findings(
+    pattern: tuple[bool, ...], rules: tuple[SyntaxRule, ...]
+) -> tuple[tuple[int, ElementSyntaxCode], ...]:
+    """Syntax-note violations for one presence pattern (index 0 is the tag)."""
+    count = len(pattern) - 1
+    found: list[tuple[int, ElementSyntaxCode]] = []
     for rule in rules:
         positions = rule.positions
-        present = [p for p in positions if _present(segment, count, p)]
+        present = [p for p in positions if p <= count and pattern[p]]
         kind = rule.kind
         missing: list[int] = []
         if kind == "P":
@@ -265,13 +299,9 @@ def _check_syntax(
             if positions[0] in present and len(present) == 1:
                 missing = [positions[1]]
         elif kind == "E" and len(present) > 1:
-            for p in present[1:]:
-                errors = _add(
-                    errors, ElementError(p, _EXCLUSION, reference=_reference(elements, p), value=segment[p])
-                )
+            found.extend((p, _EXCLUSION) for p in present[1:])
         for p in missing:
-            # two notes can blame the same element (C0506 and P0607 on PO406): report it once
-            if errors and any(e.position == p and e.code is _CONDITIONAL for e in errors):
-                continue
-            errors = _add(errors, ElementError(p, _CONDITIONAL, reference=_reference(elements, p)))
-    return errors
+            # two notes can blame the same element (C0506 and P0607 on PO406): once
+            if (p, _CONDITIONAL) not in found:
+                found.append((p, _CONDITIONAL))
+    return tuple(found)
