@@ -132,6 +132,7 @@ class _Plan:
     duplicates: list[TranslatedInterchange] = field(default_factory=list)
     first_sender: str | None = None
     first_control: str | None = None
+    detail: dict[str, Any] | None = None  # goes on the event of the final status
 
 
 class Pipeline:
@@ -324,8 +325,7 @@ class Pipeline:
             return _Plan(status="failed", reason=f"invalid canonical document: {exc.errors()[0]['msg']}")
         canonical = doc.model_dump(mode="json")
         canonical["partner_id"] = message.partner_id
-        plan = _Plan(status="translated")
-        plan.events.append(("translated", {"documents": 1}))
+        plan = _Plan(status="translated", detail={"documents": 1})
         plan.documents.append(_document_row(message, 1, doc.kind, canonical, doc, None))
         return plan
 
@@ -412,7 +412,7 @@ class Pipeline:
         detail: dict[str, Any] = {"documents": len(plan.documents)}
         if rejected:
             detail["rejected"] = rejected[:20]
-        plan.events.append(("translated", detail))
+        plan.detail = detail
         if not plan.documents and rejected:
             plan.status, plan.reason = "failed", "; ".join(rejected[:5])
         elif rejected:
@@ -426,7 +426,7 @@ class Pipeline:
         for state, detail in plan.events:
             _event(session, message.id, now, state, detail)
         if plan.status in ("failed", "quarantined") and not plan.documents:
-            await _set_status(session, message.id, plan.status, now, plan.reason, None, **values)
+            await _set_status(session, message.id, plan.status, now, plan.reason, plan.detail, **values)
             if plan.status == "failed":
                 await self._issue_acks(session, message, plan.interchanges, [], now, release=True)
             return
@@ -447,7 +447,7 @@ class Pipeline:
         await self._issue_acks(
             session, message, fresh, dup_interchanges, now, release=plan.status == "failed"
         )
-        await _set_status(session, message.id, plan.status, now, plan.reason, None, **values)
+        await _set_status(session, message.id, plan.status, now, plan.reason, plan.detail, **values)
         if plan.status != "failed":
             await jobs.enqueue(session, message.id, "deliver", now=now)
 
@@ -591,8 +591,7 @@ class Pipeline:
                     .order_by(Document.seq)
                 )
             ).all()
-        for row in rows:
-            doc: Document = row[0]
+        for doc in rows:
             record = DocumentRecord(
                 id=doc.id,
                 message_id=doc.message_id,
