@@ -358,6 +358,8 @@ def test_which_functional_ack(version: str, setting: str, kind: str | None) -> N
 def test_unknown_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="functional_ack"):
         functional_ack_kind("004010", "998")
+    with pytest.raises(ValueError, match="functional_ack"):
+        render(InterchangeOutcome(header=interchange()), functional_ack="yes")
     with pytest.raises(ValueError, match="ta1"):
         ta1_due(InterchangeOutcome(header=interchange()), "sometimes")
 

@@ -357,6 +357,10 @@ def render_acknowledgments(
     An interchange rejected at envelope level (notes) gets a TA1 only: its groups
     were not processed, so no 997/999 speaks for them.
     """
+    if functional_ack not in FUNCTIONAL_ACK_SETTINGS:
+        raise ValueError(
+            f"functional_ack must be one of {sorted(FUNCTIONAL_ACK_SETTINGS)}, got {functional_ack!r}"
+        )
     header = outcome.header
     d = _outbound_delimiters(delimiters or header.delimiters)
     acks: list[IssuedAck] = []
