@@ -28,7 +28,7 @@ from translators.x12.events import (
     Stray,
 )
 from translators.x12.model import GroupHeader, InterchangeHeader, Segment, TransactionSet, element
-from translators.x12.reader import DEFAULT_CHUNK_SIZE, Body, Envelope, IsaFound, read_tokens
+from translators.x12.reader import DEFAULT_CHUNK_SIZE, Body, Envelope, IsaFound, TokenReader
 
 
 def same_control_number(a: str, b: str) -> bool:
@@ -283,15 +283,18 @@ def read_events(source: bytes | str | BinaryIO, *, chunk_size: int = DEFAULT_CHU
     """
     checker = EnvelopeChecker()
     out = checker.out
-    for token in read_tokens(source, chunk_size=chunk_size):
-        if isinstance(token, Body):
-            checker.body(token)
-        elif isinstance(token, Envelope):
-            checker.envelope(token.segment)
-        elif isinstance(token, IsaFound):
-            checker.isa(token)
-        else:
-            out.append(token)
+    envelope, body = checker.envelope, checker.body
+    for batch in TokenReader(source, chunk_size).batches():
+        for token in batch:
+            kind = type(token)
+            if kind is Envelope:
+                envelope(token.segment)  # type: ignore[union-attr]
+            elif kind is Body:
+                body(token)  # type: ignore[arg-type]
+            elif kind is IsaFound:
+                checker.isa(token)  # type: ignore[arg-type]
+            else:
+                out.append(token)  # type: ignore[arg-type]
         if out:
             yield from out
             out.clear()

@@ -40,6 +40,7 @@ _ISA_WINDOW: Final = 512
 _ISA_FIXED_SEPARATORS: Final = (6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103)
 # Text before the first ISA, or between interchanges, is held back at most this long.
 STRAY_LIMIT: Final = 1 << 20
+_PIECE: Final = 1 << 13
 
 DEFAULT_CHUNK_SIZE: Final = 1 << 20
 
@@ -332,9 +333,17 @@ class TokenReader:
         self._interchanges = 0
 
     def __iter__(self) -> Iterator[Token]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[Token]]:
+        """Tokens in input order, a list at a time (cheaper than one by one)."""
         while True:
             if self._layout is None:
-                step = yield from self._between()
+                out: list[Token] = []
+                step = self._between(out)
+                if out:
+                    yield out
             else:
                 step = yield from self._inside()
             if step == _DONE:
@@ -355,7 +364,7 @@ class TokenReader:
 
     # ----------------------------------------------------------------- outside interchanges
 
-    def _between(self) -> Generator[Token, None, int]:
+    def _between(self, out: list[Token]) -> int:
         buf, pos, n = self._buf, self._pos, len(self._buf)
         while pos < n and buf[pos] in _BLANKS:
             pos += 1
@@ -378,15 +387,15 @@ class TokenReader:
                 where = "before the end of the input" if self._eof else f"in the first {STRAY_LIMIT} characters"
                 raise NotX12Error(f"no ISA interchange header found {where}", self._base + pos)
             keep = n if self._eof else n - 2  # "IS" may continue in the next chunk
-            yield Stray(buf[pos:keep].rstrip(_BLANKS), self._base + pos)
+            out.append(Stray(buf[pos:keep].rstrip(_BLANKS), self._base + pos))
             self._pos = keep
             return _DONE if self._eof else _NEED
         if i > pos:
             text = buf[pos:i].rstrip(_BLANKS)
             if text:
-                yield Stray(text, self._base + pos)
+                out.append(Stray(text, self._base + pos))
         self._interchanges += 1
-        yield IsaFound(parsed.header, parsed.notes)
+        out.append(IsaFound(parsed.header, parsed.notes))
         self._layout = parsed.layout
         self._pos = parsed.end
         return _CONTINUE
@@ -410,7 +419,7 @@ class TokenReader:
             i = buf.find(needle, i + 1)
         return i
 
-    def _inside(self) -> Generator[Token, None, int]:
+    def _inside(self) -> Generator[list[Token], None, int]:
         layout = self._layout
         assert layout is not None
         buf, pos, n = self._buf, self._pos, len(self._buf)
@@ -453,8 +462,8 @@ class TokenReader:
             return buf.rfind(layout.delimiters.segment, pos)
         return max(buf.rfind("\r", pos), buf.rfind("\n", pos))
 
-    def _region(self, text: str, offset: int, layout: Layout) -> Iterator[Token]:
-        """Cut complete segments of one interchange into tokens."""
+    def _region(self, text: str, offset: int, layout: Layout) -> Iterator[list[Token]]:
+        """Cut the complete segments of one interchange in ``text`` into tokens."""
         term = layout.terminator
         if layout.newline:
             if "\r" in text:
@@ -466,38 +475,52 @@ class TokenReader:
                 text = text.replace("\n", "")
             if "\r" in text:
                 text = text.replace("\r", "")
-        text = term + text
-        sep = layout.element
-        start = 1
-        for match in layout.envelope_re.finditer(text):
-            seg_at = match.start() + 1
-            if seg_at > start:
-                yield Body(self._split(text[start:seg_at], layout), offset)
-            seg_end = text.find(term, match.end())
-            if seg_end == -1:
-                seg_end = len(text)
-            raw = text[seg_at:seg_end].lstrip(" \t")
-            if layout.trim_space:
-                raw = raw.rstrip(" ")
-            yield Envelope(raw.split(sep))
-            start = seg_end + 1
-        if start < len(text):
-            segments = self._split(text[start:], layout)
-            if segments:
-                yield Body(segments, offset)
+        # Pieces of about _PIECE characters, cut after a terminator: big enough to
+        # amortise the per-piece work, small enough to stay in cache and keep the
+        # garbage collector's young generation small.
+        n, start = len(text), 0
+        while start < n:
+            stop = n if n - start <= _PIECE else text.find(term, start + _PIECE) + 1 or n
+            out: list[Token] = []
+            self._piece(text[start:stop], offset, layout, out)
+            yield out
+            start = stop
 
     @staticmethod
-    def _split(body: str, layout: Layout) -> list[Segment]:
-        term = layout.terminator
-        parts = body.split(term)
-        if body[:1] in (" ", "\t") or (term + " ") in body or (term + "\t") in body:
+    def _piece(piece: str, offset: int, layout: Layout, out: list[Token]) -> None:
+        term, sep = layout.terminator, layout.element
+        parts = piece.split(term)
+        if parts[-1] == "":
+            parts.pop()
+        if piece[:1] in (" ", "\t") or (term + " ") in piece or (term + "\t") in piece:
             parts = [p.lstrip(" \t") for p in parts]
         if layout.trim_space:
             parts = [p.rstrip(" ") for p in parts]
-        if "" in parts:
-            parts = [p for p in parts if p]
-        sep = layout.element
-        return [p.split(sep) for p in parts]
+        has_empty = "" in parts
+        segments = [p.split(sep) for p in parts]
+        # Envelope segments are found in the text; the number of terminators before
+        # each match is its index in ``segments``, so runs between them are slices.
+        scan = term + piece
+        count = scan.count
+        index, at, previous = 0, 0, 0
+        for match in layout.envelope_re.finditer(scan):
+            q = match.start()
+            index += count(term, at, q)
+            at = q
+            if index > previous:
+                body = segments[previous:index]
+                if has_empty:
+                    body = [s for s in body if s != [""]]
+                if body:
+                    out.append(Body(body, offset))
+            out.append(Envelope(segments[index]))
+            previous = index + 1
+        if previous < len(segments):
+            body = segments[previous:] if previous else segments
+            if has_empty:
+                body = [s for s in body if s != [""]]
+            if body:
+                out.append(Body(body, offset))
 
 
 def read_tokens(source: bytes | str | BinaryIO, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[Token]:
