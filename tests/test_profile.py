@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import get_args
 
 import pytest
+from pydantic import BaseModel
 
 from translators.mapping.rules import MappingRules
 from translators.profile import (
@@ -339,3 +341,28 @@ def test_our_identity_is_validated_like_partner_ids() -> None:
     assert caught.value.errors == [
         f"gateway.toml [identity]: interchange_id: must be at most 15 characters (got '{'X' * 16}', 16 characters)"
     ]
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    for name, info in model.model_fields.items():
+        keys.append(prefix + name)
+        for arg in (info.annotation, *get_args(info.annotation)):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                keys.extend(_keys(arg, f"{prefix}{name}."))
+    return keys
+
+
+def test_every_profile_key_is_in_the_reference() -> None:
+    reference = (ROOT / "docs" / "profile-reference.md").read_text()
+    keys = _keys(PartnerProfile)
+    assert "x12.delimiters.repetition" in keys and "mapping.shipment.tracking_qualifier" in keys
+    # Each key is documented as `name` or as a dotted tail of it (`product_ids.inbound`),
+    # sections as [x12.delimiters].
+    def documented(key: str) -> bool:
+        parts = key.split(".")
+        tails = {".".join(parts[i:]) for i in range(len(parts))}
+        return f"[{key}]" in reference or any(f"`{tail}`" in reference for tail in tails)
+
+    missing = [key for key in keys if not documented(key)]
+    assert missing == []
