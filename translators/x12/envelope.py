@@ -34,6 +34,8 @@ from translators.x12.reader import DEFAULT_CHUNK_SIZE, Body, Envelope, IsaFound,
 def same_control_number(a: str, b: str) -> bool:
     """Control numbers match when equal as written, or as numbers when both are
     digits (partners often drop or add leading zeros: '3438' vs '000003438')."""
+    if a == b:
+        return True
     a, b = a.strip(), b.strip()
     if a == b:
         return True
@@ -41,6 +43,8 @@ def same_control_number(a: str, b: str) -> bool:
 
 
 def _count(value: str) -> int | None:
+    if value.isdigit():
+        return int(value)
     value = value.strip()
     return int(value) if value.isdigit() else None
 
@@ -107,7 +111,8 @@ class EnvelopeChecker:
             else:
                 self._loose(segment, -1)
             return
-        self._close_set(None)
+        if self._set is not None:
+            self._close_set(None)
         if tag == "ST":
             self._open_set(segment)
         elif tag == "GS":
@@ -243,36 +248,40 @@ class EnvelopeChecker:
         segments = self._set
         if segments is None:
             return
+        self._set = None
         st = segments[0]
+        st_count = len(st)
+        control = st[2] if st_count > 2 else ""
         errors = self._set_errors
         if trailer is None:
             errors.append(SetSyntaxCode.TRAILER_MISSING)
         else:
             segments.append(trailer)
-            if _count(element(trailer, 1)) != len(segments):
+            count = len(trailer)
+            if _count(trailer[1] if count > 1 else "") != len(segments):
                 errors.append(SetSyntaxCode.SEGMENT_COUNT_WRONG)
-            if not same_control_number(element(trailer, 2), element(st, 2)):
+            if not same_control_number(trailer[2] if count > 2 else "", control):
                 errors.append(SetSyntaxCode.CONTROL_NUMBER_MISMATCH)
         interchange = self._interchange
         assert interchange is not None
-        if self._group is not None:
+        group = self._group
+        if group is not None:
             self._sets += 1
-        reference = element(st, 3).strip() or None
+        reference = st[3].strip() if st_count > 3 else ""
         self.out.append(
             SetRead(
                 TransactionSet(
-                    set_id=element(st, 1).strip(),
-                    control_number=element(st, 2).strip(),
-                    implementation_reference=reference,
+                    set_id=st[1].strip() if st_count > 1 else "",
+                    control_number=control.strip(),
+                    implementation_reference=reference or None,
                     segments=segments,
                     interchange=interchange,
-                    group=self._group,
-                    position=self._sets if self._group is not None else 1,
+                    group=group,
+                    position=self._sets if group is not None else 1,
                     errors=errors,
                 )
             )
         )
-        self._set = None
 
 
 def read_events(source: bytes | str | BinaryIO, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[Event]:
