@@ -244,14 +244,14 @@ def parse_isa(buf: str, i: int, at_eof: bool, index: int = 1, offset: int = 0) -
     # A wrapped ISA may break between ISA16's separator and ISA16 itself.
     while at < limit and buf[at] in _NEWLINES:
         at += 1
-    if at + 3 > len(buf) and not at_eof:
+    if at + 4 > len(buf) and not at_eof:  # ISA16, terminator and a two-character suffix
         return _NEED_MORE
     if at >= len(buf):
         return None
     component = buf[at]
     term_at = at + 1
     terminator = buf[term_at] if term_at < len(buf) else "~"
-    fields = buf[i:term_at].replace("\r", "").replace("\n", "").split(sep)
+    fields = [*buf[i:seps[15]].replace("\r", "").replace("\n", "").split(sep), component]
     if len(fields) != 17 or len(fields[15].strip()) > 1:
         return None
 
@@ -392,7 +392,11 @@ class TokenReader:
             pos += 1
         self._pos = pos
         if pos >= n:
-            return _DONE if self._eof else _NEED
+            if not self._eof:
+                return _NEED
+            if self._interchanges == 0:
+                raise NotX12Error("no ISA interchange header found: the input is empty", self._base + pos)
+            return _DONE
         i = buf.find("ISA", pos)
         parsed: _IsaParse | _NeedMore | None = None
         while i != -1:
