@@ -97,10 +97,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _rawstore(app: web.Application) -> AsyncIterator[None]:
-    store = RawStore(app[SETTINGS].raw_dir)
+    settings = app[SETTINGS]
+    store = RawStore(settings.raw_dir, use_syncfs=settings.storage.raw_sync == "syncfs")
     store.open_store()
     app[RAWSTORE] = store
     yield
+    store.close()
 
 
 async def _partners(app: web.Application) -> AsyncIterator[None]:

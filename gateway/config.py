@@ -70,6 +70,9 @@ class LimitSettings(_Section):
 
 class StorageSettings(_Section):
     raw_retention_days: int = Field(default=365, ge=1)  # raw payloads older than this may be pruned
+    # How a batch of raw files is made durable: one syncfs(2) per batch (Linux; falls
+    # back to fsync elsewhere) or one fsync per file and directory.
+    raw_sync: Literal["syncfs", "fsync"] = "syncfs"
     # Group commit: concurrent accepts share one transaction of at most this many messages.
     max_batch: int = Field(default=512, ge=1)
 
