@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -111,6 +111,9 @@ def is_storage_error(exc: BaseException) -> bool:
     as opposed to a bug or a constraint violation."""
     if isinstance(exc, StorageUnavailable | OperationalError | OSError | ConnectionError | TimeoutError):
         return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
+    if isinstance(exc, DBAPIError):
+        # Constraint violations and bad SQL are ours to fix; anything else the driver
+        # reports (refused connection, database not accepting connections, server
+        # shutting down) is the database being unavailable.
+        return exc.connection_invalidated or not isinstance(exc, IntegrityError | ProgrammingError | DataError)
     return type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__
