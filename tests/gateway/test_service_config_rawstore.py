@@ -1,0 +1,94 @@
+"""Settings loading and the raw store, on real files."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway.config import ConfigError, ensure_api_token, load_settings
+from gateway.rawstore import PayloadTooLarge, RawStore
+
+CONTRACT = """
+data_dir = "var"
+partners_dir = "partners"
+[server]
+host = "127.0.0.1"
+port = 8080
+[identity]
+interchange_qualifier = "ZZ"
+interchange_id = "OURCOMPANY"
+group_id = "OURCOMPANY"
+[api]
+token = "change-me"
+[erp]
+mode = "webhook"
+url = "http://127.0.0.1:9000/erp"
+secret = "hmac-key"
+"""
+
+
+def test_contract_file_loads_and_env_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(CONTRACT)
+    settings = load_settings(
+        path, environ={"GATEWAY_SERVER__PORT": "9090", "GATEWAY_DATABASE_URL": "postgresql+asyncpg://x/y"}
+    )
+    assert settings.server.port == 9090
+    assert settings.effective_database_url == "postgresql+asyncpg://x/y"
+    assert settings.erp.mode == "webhook" and settings.erp.secret is not None
+    assert "hmac-key" not in repr(settings) and "change-me" not in repr(settings)
+
+
+def test_defaults_without_a_file() -> None:
+    settings = load_settings(None, environ={})
+    assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8080)
+    assert settings.effective_database_url.endswith("/var/gateway.db")
+    assert settings.erp.mode == "feed"
+
+
+@pytest.mark.parametrize(
+    ("text", "env"), [("[server]\nprot = 1\n", {}), ("", {"GATEWAY_SERVR__PORT": "1"}), ("data_dir = [", {})]
+)
+def test_unknown_keys_and_bad_toml_are_errors(tmp_path: Path, text: str, env: dict[str, str]) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError):
+        load_settings(path, environ=env)
+
+
+def test_generated_token_is_private_and_stable(tmp_path: Path) -> None:
+    settings = load_settings(None, environ={"GATEWAY_DATA_DIR": str(tmp_path / "var")})
+    token, generated = ensure_api_token(settings)
+    assert generated and len(token) >= 40
+    assert ((tmp_path / "var" / "api-token").stat().st_mode & 0o777) == 0o600
+    assert ensure_api_token(settings) == (token, False)
+
+
+@pytest.mark.parametrize("use_syncfs", [True, False])
+async def test_raw_store_small_large_duplicate_and_limit(tmp_path: Path, use_syncfs: bool) -> None:
+    store = RawStore(tmp_path / "raw", spill_bytes=1024, use_syncfs=use_syncfs)
+    store.open_store()
+    try:
+        small = await store.write_bytes(b"ISA*small", limit=10_000)
+        big_body = bytes(range(256)) * 20
+
+        async def chunks():  # type: ignore[no-untyped-def]
+            for i in range(0, len(big_body), 100):
+                yield big_body[i : i + 100]
+
+        big = await store.write(chunks(), limit=10_000)
+        assert big.path.read_bytes() == big_body and big.sha256 == hashlib.sha256(big_body).hexdigest()
+        assert small.path == tmp_path / "raw" / small.sha256[:2] / small.sha256
+        again = await store.write_bytes(b"ISA*small", limit=10_000)
+        assert again.path == small.path
+        with pytest.raises(PayloadTooLarge):
+            await store.write(chunks(), limit=1000)
+        assert list((tmp_path / "raw" / "tmp").iterdir()) == []  # nothing half-written left behind
+        future = datetime.now(UTC) + timedelta(days=1)
+        assert store.prune(future, keep={big.sha256}) == 1
+        assert not store.exists(small.sha256) and store.exists(big.sha256)
+    finally:
+        store.close()
