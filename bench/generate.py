@@ -110,8 +110,8 @@ def _invoice_810(rng: random.Random, number: int) -> list[Segment]:
     segs: list[Segment] = [
         ["ST", "810", f"{number:04d}"],
         ["BIG", "20240305", f"INV{rng.randrange(10**6, 10**7)}", "20240301", f"PO{rng.randrange(10**7, 10**8)}"],
+        ["CUR", "SE", "USD"],  # 810 heading order: BIG NTE CUR REF
         ["REF", "IA", f"{rng.randrange(10**6, 10**7)}"],
-        ["CUR", "SE", "USD"],
     ]
     segs += _address(rng, "RI", "SUPPLIER REMIT")
     segs += _address(rng, "ST", "STORE 0" + str(rng.randint(100, 999)))
