@@ -61,6 +61,25 @@ class ErpSettings(_Section):
     url: str | None = None
     secret: SecretStr | None = None
     timeout_seconds: float = Field(default=10.0, gt=0)
+    # webhook retries (5xx, 429, timeouts): exponential backoff with jitter, Retry-After
+    # honoured; past either limit the document is dead-lettered (see gateway.erp).
+    max_attempts: int = Field(default=12, ge=1)
+    max_age_hours: float = Field(default=24.0, gt=0)
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=900.0, gt=0)
+
+
+class OutboundSettings(_Section):
+    """Sending to partners (gateway.delivery) and watching their acks (gateway.reconcile)."""
+
+    workers: int = Field(default=2, ge=0)  # concurrent REST deliveries in this process; 0 = none
+    max_attempts: int = Field(default=10, ge=1)
+    max_age_hours: float = Field(default=48.0, gt=0)
+    retry_base_seconds: float = Field(default=5.0, gt=0)
+    retry_max_seconds: float = Field(default=1800.0, gt=0)
+    lease_seconds: float = Field(default=120.0, gt=0)  # a claimed outbox item is retried after this
+    poll_seconds: float = Field(default=1.0, gt=0)
+    overdue_check_seconds: float = Field(default=60.0, gt=0)  # how often acks are checked for lateness
 
 
 class LimitSettings(_Section):
@@ -98,6 +117,7 @@ class Settings(_Section):
     limits: LimitSettings = LimitSettings()
     storage: StorageSettings = StorageSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    outbound: OutboundSettings = OutboundSettings()
 
     @property
     def effective_database_url(self) -> str:
