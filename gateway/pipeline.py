@@ -88,6 +88,12 @@ class DeliveryResult:
     ok: bool
     transient: bool = True  # when not ok: retry later (True) or fail the message (False)
     detail: str = ""
+    # When transient: the sink's own delay (backoff, Retry-After); the sink then owns
+    # the give-up decision and the pipeline's max_attempts does not apply.
+    retry_after: float | None = None
+    # When ok: the document waits for the ERP to confirm it (feed mode). It becomes
+    # "available"; gateway.erp.confirm_documents later makes it (and the message) delivered.
+    parked: bool = False
 
 
 class ErpSink(Protocol):
@@ -106,7 +112,12 @@ class FeedSink:
 
 
 class TransientError(Exception):
-    """A step failed for a reason that may pass; the job is retried with backoff."""
+    """A step failed for a reason that may pass; the job is retried with backoff
+    (or after ``retry_after`` seconds when the failing party said when)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class StepFailed(Exception):
@@ -133,6 +144,8 @@ class _Plan:
     first_sender: str | None = None
     first_control: str | None = None
     detail: dict[str, Any] | None = None  # goes on the event of the final status
+    # (partner id, FunctionalAckReport | Ta1Report) the partner sent about our outbound
+    acks: list[tuple[str, Any]] = field(default_factory=list)
 
 
 class Pipeline:
@@ -245,10 +258,11 @@ class Pipeline:
 
     async def _retry(self, job: jobs.ClaimedJob, exc: Exception) -> None:
         text = f"{type(exc).__name__}: {exc}"
-        if job.attempts >= self.settings.max_attempts:
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is None and job.attempts >= self.settings.max_attempts:
             await self._fail(job, f"{job.step} gave up after {job.attempts} attempts: {text}")
             return
-        delay = min(
+        delay = retry_after if retry_after is not None else min(
             self.settings.retry_base_seconds * 2 ** (job.attempts - 1), self.settings.retry_max_seconds
         )
         now = self.clock()
@@ -331,6 +345,7 @@ class Pipeline:
 
     def _plan_x12(self, message: Any) -> _Plan:
         from translators.engine import TranslatedInterchange, translate
+        from translators.x12.ack_reader import read_ta1
         from translators.x12.errors import NotX12Error
 
         partners = self.partners()
@@ -386,6 +401,12 @@ class Pipeline:
         seq = 0
         for interchange, tsets in per_interchange:
             plan.interchanges.append(interchange)
+            if interchange.profile is not None:
+                plan.acks.extend(
+                    (interchange.profile.id, read_ta1(segment))
+                    for segment in interchange.interchange_segments
+                    if segment and segment[0] == "TA1"
+                )
             for tset in tsets:
                 seq += 1
                 if tset.document is not None and tset.accepted:
@@ -394,6 +415,8 @@ class Pipeline:
                         _document_row(message, seq, tset.document.kind, canonical, tset.document, tset)
                     )
                 elif tset.ack_report is not None:
+                    if interchange.profile is not None:
+                        plan.acks.append((interchange.profile.id, tset.ack_report))
                     plan.events.append(
                         (
                             "functional_ack_received",
@@ -425,6 +448,11 @@ class Pipeline:
             values = {"interchange_sender": plan.first_sender, "interchange_control": plan.first_control}
         for state, detail in plan.events:
             _event(session, message.id, now, state, detail)
+        if plan.acks:
+            from gateway.reconcile import reconcile_report
+
+            for partner_id, report in plan.acks:
+                await reconcile_report(session, partner_id, report, now=now, source_message_id=message.id)
         if plan.status in ("failed", "quarantined") and not plan.documents:
             await _set_status(session, message.id, plan.status, now, plan.reason, plan.detail, **values)
             if plan.status == "failed":
@@ -591,6 +619,7 @@ class Pipeline:
                     .order_by(Document.seq)
                 )
             ).all()
+        parked = 0
         for doc in rows:
             record = DocumentRecord(
                 id=doc.id,
@@ -606,6 +635,7 @@ class Pipeline:
                 interchange_control=doc.interchange_control,
             )
             result = await self.sink.deliver(record)
+            parked += result.ok and result.parked
             now = self.clock()
             async with self.db.begin() as session:
                 if result.ok:
@@ -613,8 +643,8 @@ class Pipeline:
                         update(Document)
                         .where(Document.id == doc.id)
                         .values(
-                            status="delivered",
-                            delivered_at=now,
+                            status="available" if result.parked else "delivered",
+                            delivered_at=None if result.parked else now,
                             attempts=Document.attempts + 1,
                             last_error=None,
                         )
@@ -628,11 +658,15 @@ class Pipeline:
             if not result.ok:
                 message = f"document {doc.seq} ({doc.kind} {doc.business_number or ''}): {result.detail}"
                 if result.transient:
-                    raise TransientError(message)
+                    raise TransientError(message, result.retry_after)
                 raise StepFailed(f"ERP refused {message}")
         now = self.clock()
         async with self.db.begin() as session:
             await jobs.finish(session, job, now=now)
+            if parked:
+                # The ERP confirms through the feed; gateway.erp moves the message on then.
+                _event(session, job.message_id, now, "available_in_feed", {"documents": parked})
+                return
             await _set_status(
                 session, job.message_id, "delivered", now, None, {"documents": len(rows)}, keep_reason=True
             )
