@@ -1,0 +1,128 @@
+"""The ERP feed (``[erp] mode = "feed"``) and the dead letters (internal token).
+
+``GET /api/v1/feed?after=<cursor>&limit=N`` (N <= 500, default 100)
+    Documents waiting for the ERP (status ``available``), oldest first by id, as
+    ``{"items": [{"id", "message_id", "idempotency_key", "kind", "partner_id",
+    "business_number", "created_at", "document": {...canonical...}}], "next": cursor|null}``.
+    ``next`` pages on; a document stays in the feed until confirmed, so an ERP that
+    crashes simply starts again without ``after`` (the feed is a queue, not a log).
+``POST /api/v1/feed/ack`` ``{"ids": [document ids]}``
+    Confirms receipt; only now are the documents ``delivered``. Answers
+    ``{"delivered": [...], "unknown": [...]}``; confirming twice is harmless.
+``GET /api/v1/dead-letters?after=&limit=``
+    ERP documents and partner deliveries given up on (see gateway.erp.dead_letters).
+``POST /api/v1/dead-letters/{id}/replay``
+    An ERP document: its message is replayed (same idempotency keys); a partner
+    delivery: the outbox item is queued again. ``202``.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import select
+
+from gateway.api.errors import ApiError
+from gateway.api.internal import read_json, require_token
+from gateway.app import DATABASE, OVERRIDES, PIPELINE
+from gateway.db.models import Document, OutboxItem
+
+MAX_LIMIT = 500
+
+
+def page_limit(request: web.Request, default: int = 100) -> int:
+    raw = request.query.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError(400, "bad_request", f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+async def get_feed(request: web.Request) -> web.Response:
+    require_token(request)
+    limit = page_limit(request)
+    after = request.query.get("after")
+    query = (
+        select(Document)
+        .where(Document.status == "available", Document.direction == "in")
+        .order_by(Document.id)
+        .limit(limit + 1)
+    )
+    if after:
+        query = query.where(Document.id > after)
+    async with request.app[DATABASE].read() as conn:
+        rows = (await conn.execute(query)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        {
+            "id": r.id,
+            "message_id": r.message_id,
+            "idempotency_key": r.idempotency_key,
+            "kind": r.kind,
+            "partner_id": r.partner_id,
+            "business_number": r.business_number,
+            "created_at": r.created_at.isoformat(),
+            "document": r.canonical,
+        }
+        for r in rows
+    ]
+    return web.json_response({"items": items, "next": rows[-1].id if more else None})
+
+
+async def post_feed_ack(request: web.Request) -> web.Response:
+    from gateway import metrics
+    from gateway.erp import confirm_documents
+
+    require_token(request)
+    data = await read_json(request)
+    ids = data.get("ids") if isinstance(data, dict) else None
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids) or len(ids) > 1000:
+        raise ApiError(400, "bad_request", 'send {"ids": [document ids]} (1 to 1000 strings)')
+    done = await confirm_documents(
+        request.app[DATABASE], ids, now=request.app[OVERRIDES].clock(), metrics=metrics.of(request.app)
+    )
+    if done.messages_delivered:
+        request.app[PIPELINE].wake()
+    return web.json_response({"delivered": done.delivered, "unknown": done.unknown})
+
+
+async def get_dead_letters(request: web.Request) -> web.Response:
+    from gateway.erp import dead_letters
+
+    require_token(request)
+    limit = page_limit(request)
+    items = await dead_letters(request.app[DATABASE], limit=limit + 1, after=request.query.get("after"))
+    more = len(items) > limit
+    items = items[:limit]
+    return web.json_response({"items": items, "next": items[-1]["id"] if more else None})
+
+
+async def replay_dead_letter(request: web.Request) -> web.Response:
+    from gateway.api.internal import DELIVERY
+    from gateway.delivery import requeue
+    from gateway.pipeline import ReplayRefused
+
+    require_token(request)
+    item_id = request.match_info["id"]
+    db = request.app[DATABASE]
+    async with db.read() as conn:
+        doc = (await conn.execute(select(Document.message_id).where(Document.id == item_id))).scalar_one_or_none()
+        box = (await conn.execute(select(OutboxItem.id).where(OutboxItem.id == item_id))).scalar_one_or_none()
+    if doc is not None:
+        try:
+            await request.app[PIPELINE].replay(doc, requested_by="dead-letter replay")
+        except ReplayRefused as exc:
+            raise ApiError(409, "replay_refused", str(exc)) from None
+        return web.json_response({"id": item_id, "message_id": doc, "status": "replaying"}, status=202)
+    if box is not None:
+        if not await requeue(db, item_id, request.app[OVERRIDES].clock()):
+            raise ApiError(409, "replay_refused", f"outbox item {item_id} is not a dead letter")
+        request.app[DELIVERY].wake()
+        return web.json_response({"id": item_id, "status": "pending"}, status=202)
+    raise ApiError(404, "not_found", f"no dead letter {item_id}")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/feed", get_feed)
+    app.router.add_post("/api/v1/feed/ack", post_feed_ack)
+    app.router.add_get("/api/v1/dead-letters", get_dead_letters)
+    app.router.add_post("/api/v1/dead-letters/{id}/replay", replay_dead_letter)

@@ -1,0 +1,228 @@
+"""The internal API (our ERP and operators): bearer token ``[api].token`` (or the
+generated one in ``<data_dir>/api-token``), compared in constant time.
+
+``POST /api/v1/shipments`` | ``/api/v1/invoices`` | ``/api/v1/order-acks``
+    Body ``{"partner_id": "...", "document": {...canonical Shipment/Invoice/OrderAck...}}``.
+    ``202 {"message_id", "status": "queued", "interchange_control", "group_control"}``
+    once the rendered X12 and its outbox item are committed (gateway.outbound).
+    A repeated ``Idempotency-Key`` with the same document answers ``200`` with the
+    first message and renders nothing; with another document ``409``. Invalid
+    documents: ``422 validation_failed`` with ``fields`` [{"loc": "document.lines.0.quantity",
+    "msg": ...}]; a valid document the partner's conventions cannot express:
+    ``422 render_failed``; unknown partner: ``422`` on ``partner_id`` too.
+
+:func:`setup_internal_api` wires everything of this part of the service into the
+app: routes (internal, feed, messages, dead letters, mailbox, reload, metrics,
+OpenAPI) and the partner delivery workers and the overdue-ack check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from gateway.api.errors import ApiError
+from gateway.app import DATABASE, OVERRIDES, PARTNERS, RAWSTORE, SETTINGS
+from gateway.config import ensure_api_token
+
+log = logging.getLogger(__name__)
+
+API_TOKEN = web.AppKey("api_token", str)
+KIND_BY_ROUTE = {"shipments": "shipment", "invoices": "invoice", "order-acks": "order_ack"}
+
+
+# --------------------------------------------------------------------------- auth
+
+
+def require_token(request: web.Request) -> None:
+    """Raise 401 unless the request carries the internal API bearer token."""
+    expected = request.app[API_TOKEN]
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    ok = hmac.compare_digest(presented.strip().encode(), expected.encode())
+    if scheme.lower() != "bearer" or not ok:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing or invalid API token (Authorization: Bearer <api token>)",
+            headers={"WWW-Authenticate": 'Bearer realm="gateway"'},
+        )
+
+
+async def read_json(request: web.Request) -> Any:
+    limit = request.app[SETTINGS].limits.max_json_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
+    body = await request.read()
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+
+
+def validation_failed(message: str, fields: list[dict[str, str]]) -> ApiError:
+    error = ApiError(422, "validation_failed", message)
+    error.details = None
+    error.fields = fields  # type: ignore[attr-defined]
+    return error
+
+
+@web.middleware
+async def fields_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Render ``validation_failed`` errors with a top-level ``fields`` list."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        fields = getattr(exc, "fields", None)
+        if fields is None:
+            raise
+        return web.json_response(
+            {"error": {"code": exc.code, "message": exc.message, "fields": fields}}, status=exc.status
+        )
+
+
+# --------------------------------------------------------------------------- outbound documents
+
+
+async def post_outbound(request: web.Request) -> web.Response:
+    from pydantic import ValidationError
+
+    from gateway import outbound
+    from translators.canonical import MODEL_BY_KIND
+
+    require_token(request)
+    kind = KIND_BY_ROUTE[request.path.rstrip("/").rsplit("/", 1)[-1]]
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise validation_failed("the body must be a JSON object", [{"loc": "", "msg": "expected an object"}])
+    fields: list[dict[str, str]] = []
+    partner_id = data.get("partner_id")
+    directory = request.app[PARTNERS].current
+    profile = directory.get(partner_id) if isinstance(partner_id, str) and directory is not None else None
+    if not isinstance(partner_id, str) or not partner_id:
+        fields.append({"loc": "partner_id", "msg": "required: the receiving partner's id"})
+    elif profile is None:
+        fields.append({"loc": "partner_id", "msg": f"no partner profile {partner_id!r}"})
+    unknown = sorted(set(data) - {"partner_id", "document"})
+    fields += [{"loc": key, "msg": "unknown field"} for key in unknown]
+    document = None
+    raw_document = data.get("document")
+    if not isinstance(raw_document, dict):
+        fields.append({"loc": "document", "msg": f"required: the canonical {kind} document as an object"})
+    else:
+        try:
+            document = MODEL_BY_KIND[kind].model_validate(raw_document)
+        except ValidationError as exc:
+            fields += [
+                {"loc": ".".join(["document", *(str(p) for p in err["loc"])]), "msg": err["msg"]}
+                for err in exc.errors(include_url=False)
+            ]
+    if fields:
+        raise validation_failed(f"the {kind} request is not valid", fields)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= 255 and key.isprintable() and key.isascii()):
+        raise ApiError(400, "bad_idempotency_key", "Idempotency-Key must be 1-255 visible ASCII characters")
+    try:
+        result = await outbound.submit(
+            request.app[DATABASE],
+            request.app[RAWSTORE],
+            profile=profile,
+            identity=request.app[SETTINGS].identity,
+            document=document,
+            now=request.app[OVERRIDES].clock(),
+            idempotency_key=key,
+            request_id=request.headers.get("X-Request-Id"),
+        )
+    except outbound.RenderRefused as exc:
+        raise ApiError(422, "render_failed", str(exc)) from None
+    except outbound.IdempotencyConflict as exc:
+        raise ApiError(409, "idempotency_key_reused", str(exc)) from None
+    delivery = request.app.get(DELIVERY)
+    if delivery is not None:
+        delivery.wake()
+    body: dict[str, Any] = {"message_id": result.message_id, "status": "queued" if result.created else "already_received"}
+    if result.created:
+        body["interchange_control"] = f"{result.interchange_control:09d}"
+        body["group_control"] = str(result.group_control)
+    return web.json_response(body, status=202 if result.created else 200)
+
+
+# --------------------------------------------------------------------------- wiring
+
+from gateway.delivery import PartnerDelivery  # noqa: E402  (after the handlers it serves)
+
+DELIVERY = web.AppKey("partner_delivery", PartnerDelivery)
+
+
+async def _token_ctx(app: web.Application) -> AsyncIterator[None]:
+    token, _ = ensure_api_token(app[SETTINGS])
+    app[API_TOKEN] = token
+    yield
+
+
+async def _delivery_ctx(app: web.Application) -> AsyncIterator[None]:
+    from gateway import metrics, reconcile
+
+    settings = app[SETTINGS]
+    clock = app[OVERRIDES].clock
+    delivery = PartnerDelivery(
+        app[DATABASE], app[PARTNERS], settings.outbound, metrics=metrics.of(app), clock=clock
+    )
+    app[DELIVERY] = delivery
+    await delivery.start()
+
+    async def overdue_loop() -> None:
+        while True:
+            await asyncio.sleep(settings.outbound.overdue_check_seconds)
+            try:
+                late = await reconcile.mark_overdue(app[DATABASE], app[PARTNERS], now=clock())
+                if late:
+                    log.warning("%d outbound message(s) have overdue acknowledgments", len(late))
+            except Exception:
+                log.exception("overdue acknowledgment check failed")
+
+    checker = asyncio.create_task(overdue_loop(), name="overdue-acks")
+    yield
+    checker.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await checker
+    await delivery.stop()
+
+
+async def _sighup_ctx(app: web.Application) -> AsyncIterator[None]:
+    from gateway.api.admin import reload_partners
+
+    loop = asyncio.get_running_loop()
+    installed = False
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload_partners(app)))
+        installed = True
+    yield
+    if installed:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+
+def setup_internal_api(app: web.Application, *, sighup: bool = True) -> None:
+    from gateway import metrics, openapi
+    from gateway.api import admin, feed, mailbox, messages
+
+    app.middlewares.append(fields_middleware)
+    app.cleanup_ctx.append(_token_ctx)
+    app.cleanup_ctx.append(_delivery_ctx)
+    if sighup:
+        app.cleanup_ctx.append(_sighup_ctx)
+    for route in KIND_BY_ROUTE:
+        app.router.add_post(f"/api/v1/{route}", post_outbound)
+    feed.add_routes(app)
+    messages.add_routes(app)
+    mailbox.add_routes(app)
+    admin.add_routes(app)
+    metrics.add_routes(app)
+    openapi.add_routes(app)

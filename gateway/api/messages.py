@@ -1,0 +1,238 @@
+"""The messages API (internal token): what came in, what went out, and what became of it.
+
+``GET /api/v1/messages``
+    Filters: ``partner``, ``direction`` (in|out), ``kind`` (x12, canonical, or a
+    document kind such as order/shipment/invoice/order_ack), ``status``, ``since`` /
+    ``until`` (ISO 8601, on received time), ``q`` (a PO/shipment/invoice number or an
+    interchange/group/set control number, exact). Newest first; ``limit`` (<= 500)
+    and ``cursor`` (the ``next`` of the previous page).
+``GET /api/v1/messages/{id}``
+    The message, its timeline, documents, acknowledgments (outbox items of
+    kind TA1/997/999, and the partner's acks matched to it), ERP and partner
+    delivery attempts, and outbox items.
+``GET /api/v1/messages/{id}/raw``
+    The exact stored bytes, with ``application/edi-x12`` or ``application/json``.
+``POST /api/v1/messages/{id}/replay``
+    Runs an inbound message again (gateway.pipeline.Pipeline.replay): ``202``;
+    ``409`` when it is being processed or its raw payload was pruned.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import exists, or_, select
+
+from gateway.api.errors import ApiError
+from gateway.api.feed import page_limit
+from gateway.api.internal import require_token
+from gateway.app import DATABASE, PIPELINE, RAWSTORE
+from gateway.db.models import Document, Message, MessageEvent, OutboxItem
+from gateway.db.models_delivery import DeliveryAttempt
+
+DOCUMENT_KINDS = frozenset({"order", "order_ack", "shipment", "invoice"})
+
+
+def _time(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(400, "bad_request", f"{name} must be an ISO 8601 date-time") from None
+    if value.tzinfo is None:
+        raise ApiError(400, "bad_request", f"{name} needs a time zone (e.g. 2024-03-15T00:00:00Z)")
+    return value
+
+
+def _summary(m: Any) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "direction": m.direction,
+        "partner_id": m.partner_id,
+        "channel": m.channel,
+        "kind": m.kind,
+        "status": m.status,
+        "reason": m.reason,
+        "interchange_sender": m.interchange_sender,
+        "interchange_control": m.interchange_control,
+        "size": m.raw_size,
+        "received_at": m.received_at.isoformat(),
+        "updated_at": m.updated_at.isoformat(),
+    }
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    require_token(request)
+    limit = page_limit(request, 50)
+    query = select(Message).order_by(Message.id.desc()).limit(limit + 1)
+    q = request.query
+    if "partner" in q:
+        query = query.where(Message.partner_id == q["partner"])
+    if "direction" in q:
+        if q["direction"] not in ("in", "out"):
+            raise ApiError(400, "bad_request", "direction is in or out")
+        query = query.where(Message.direction == q["direction"])
+    if "status" in q:
+        query = query.where(Message.status == q["status"])
+    if "kind" in q:
+        if q["kind"] in DOCUMENT_KINDS:
+            query = query.where(
+                exists().where(Document.message_id == Message.id, Document.kind == q["kind"])
+            )
+        else:
+            query = query.where(Message.kind == q["kind"])
+    since, until = _time(request, "since"), _time(request, "until")
+    if since is not None:
+        query = query.where(Message.received_at >= since)
+    if until is not None:
+        query = query.where(Message.received_at < until)
+    if q.get("q"):
+        term = q["q"].strip()
+        number = str(int(term)) if term.isdigit() else term
+        query = query.where(
+            or_(
+                Message.interchange_control.in_({term, number, number.zfill(9)}),
+                exists().where(
+                    Document.message_id == Message.id,
+                    or_(
+                        Document.business_number == term,
+                        Document.group_control.in_({term, number}),
+                        Document.set_control == term,
+                        Document.interchange_control.in_({term, number.zfill(9)}),
+                    ),
+                ),
+            )
+        )
+    if q.get("cursor"):
+        query = query.where(Message.id < q["cursor"])
+    async with request.app[DATABASE].read() as conn:
+        rows = (await conn.execute(query)).scalars().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return web.json_response({"items": [_summary(m) for m in rows], "next": rows[-1].id if more else None})
+
+
+async def _message(conn: Any, message_id: str) -> Any:
+    message = (await conn.execute(select(Message).where(Message.id == message_id))).scalar_one_or_none()
+    if message is None:
+        raise ApiError(404, "not_found", f"no message {message_id}")
+    return message
+
+
+async def get_message(request: web.Request) -> web.Response:
+    require_token(request)
+    message_id = request.match_info["id"]
+    async with request.app[DATABASE].read() as conn:
+        message = await _message(conn, message_id)
+        events = (
+            await conn.execute(
+                select(MessageEvent).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id)
+            )
+        ).scalars().all()
+        documents = (
+            await conn.execute(select(Document).where(Document.message_id == message_id).order_by(Document.seq))
+        ).scalars().all()
+        outbox = (
+            await conn.execute(select(OutboxItem).where(OutboxItem.message_id == message_id).order_by(OutboxItem.id))
+        ).scalars().all()
+        attempts = (
+            await conn.execute(
+                select(DeliveryAttempt).where(DeliveryAttempt.message_id == message_id).order_by(DeliveryAttempt.id)
+            )
+        ).scalars().all()
+    body = _summary(message)
+    body["timeline"] = [{"at": e.at.isoformat(), "state": e.state, "detail": e.detail} for e in events]
+    body["documents"] = [
+        {
+            "id": d.id,
+            "seq": d.seq,
+            "kind": d.kind,
+            "set_id": d.set_id,
+            "business_number": d.business_number,
+            "interchange_control": d.interchange_control,
+            "group_control": d.group_control,
+            "set_control": d.set_control,
+            "idempotency_key": d.idempotency_key,
+            "status": d.status,
+            "attempts": d.attempts,
+            "last_error": d.last_error,
+            "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
+            "document": d.canonical,
+        }
+        for d in documents
+    ]
+    items = [
+        {
+            "id": o.id,
+            "kind": o.kind,
+            "channel": o.channel,
+            "status": o.status,
+            "interchange_control": f"{o.interchange_control:09d}" if o.interchange_control else None,
+            "attempts": o.attempts,
+            "last_error": o.last_error,
+            "created_at": o.created_at.isoformat(),
+            "sent_at": o.sent_at.isoformat() if o.sent_at else None,
+        }
+        for o in outbox
+    ]
+    body["outbox"] = items
+    body["acks"] = {
+        "issued": [i for i in items if i["kind"] in ("TA1", "997", "999")],
+        "received": [
+            {"at": e.at.isoformat(), "state": e.state, "detail": e.detail}
+            for e in events
+            if e.state in ("accepted", "accepted_with_errors", "partially_accepted", "rejected", "ta1_received", "ack_unclear")
+            and e.detail and "source_message_id" in e.detail
+        ],
+    }
+    body["delivery_attempts"] = [
+        {
+            "at": a.at.isoformat(),
+            "target": a.target,
+            "document_id": a.document_id,
+            "outbox_id": a.outbox_id,
+            "outcome": a.outcome,
+            "status_code": a.status_code,
+            "error": a.error,
+            "duration_ms": a.duration_ms,
+        }
+        for a in attempts
+    ]
+    return web.json_response(body)
+
+
+async def get_raw(request: web.Request) -> web.StreamResponse:
+    require_token(request)
+    async with request.app[DATABASE].read() as conn:
+        message = await _message(conn, request.match_info["id"])
+    store = request.app[RAWSTORE]
+    if not store.exists(message.raw_sha256):
+        raise ApiError(410, "gone", "the raw payload was pruned by retention")
+    content_type = "application/json" if message.kind == "canonical" else "application/edi-x12"
+    response = web.FileResponse(store.path_for(message.raw_sha256), headers={"Content-Type": content_type})
+    return response
+
+
+async def post_replay(request: web.Request) -> web.Response:
+    from gateway.pipeline import ReplayRefused
+
+    require_token(request)
+    message_id = request.match_info["id"]
+    try:
+        await request.app[PIPELINE].replay(message_id, requested_by="api")
+    except ReplayRefused as exc:
+        async with request.app[DATABASE].read() as conn:
+            await _message(conn, message_id)  # 404 for an unknown id
+        raise ApiError(409, "replay_refused", str(exc)) from None
+    return web.json_response({"message_id": message_id, "status": "received"}, status=202)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/messages", list_messages)
+    app.router.add_get("/api/v1/messages/{id}", get_message)
+    app.router.add_get("/api/v1/messages/{id}/raw", get_raw)
+    app.router.add_post("/api/v1/messages/{id}/replay", post_replay)

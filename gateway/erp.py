@@ -1,0 +1,385 @@
+"""ERP forwarding: the two :class:`~gateway.pipeline.ErpSink` modes and the retry policy.
+
+``[erp] mode = "feed"`` (the default, so a fresh install works with no ERP):
+:class:`FeedParkingSink` parks each document as ``available``; the ERP pulls
+``GET /api/v1/feed`` and confirms with ``POST /api/v1/feed/ack``;
+:func:`confirm_documents` then marks them ``delivered`` and, once every document of
+a message is, moves the message to ``delivered`` and queues its acknowledgments.
+
+``[erp] mode = "webhook"``: :class:`WebhookSink` POSTs the canonical JSON to
+``[erp].url`` with
+
+- ``Idempotency-Key``: the document's stable key (same on every retry and replay),
+- ``X-Correlation-ID``: the message id; ``X-Gateway-Document-Id``: the document id,
+- ``X-Gateway-Timestamp`` (Unix seconds) and ``X-Gateway-Signature:
+  sha256=<hex HMAC-SHA256 of "<timestamp>." + body with [erp].secret>``.
+
+2xx is delivered. 5xx, 429 and network errors/timeouts are retried with
+exponential backoff and full jitter (never sooner than ``Retry-After``, seconds
+or HTTP date) until ``max_attempts`` or ``max_age_hours``, then the document is
+dead-lettered (its message fails, :func:`dead_letters` lists it, replay sends it
+again under the same key). Any other 4xx is dead-lettered at once with the ERP's
+answer (status and truncated body). Every try is a ``delivery_attempts`` row.
+
+This module never decides a message's translation and never talks to partners.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.config import ErpSettings
+from gateway.db import jobs
+from gateway.db.engine import Database
+from gateway.db.models import Document, Message, MessageEvent, OutboxItem, utcnow
+from gateway.db.models_delivery import MAX_ANSWER, DeliveryAttempt
+from gateway.metrics import Metrics
+from gateway.pipeline import FINAL_STATES, DeliveryResult, DocumentRecord
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Gateway-Signature"
+TIMESTAMP_HEADER = "X-Gateway-Timestamp"
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+# --------------------------------------------------------------------------- retry policy
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int
+    max_age: timedelta
+    base_seconds: float
+    max_seconds: float
+
+    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+        """Seconds before try ``attempt + 1``: full jitter over an exponential ceiling,
+        never less than what the far side asked for."""
+        ceiling = min(self.base_seconds * 2 ** (attempt - 1), self.max_seconds)
+        # Jitter spreads a recovering ERP's load; keep at least half the ceiling so
+        # retries never pile up right after a failure.
+        jittered = ceiling * (0.5 + 0.5 * (rng or random).random())
+        return max(jittered, retry_after or 0.0)
+
+    def gives_up(self, attempt: int, first_at: datetime, now: datetime) -> bool:
+        return attempt >= self.max_attempts or now - first_at >= self.max_age
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds from ``now``: delta-seconds or an HTTP date; None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The X-Gateway-Signature value for ``body`` sent at ``timestamp``."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    """What the ERP does (constant-time); it should also refuse stale timestamps."""
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def truncate(text: str, limit: int = MAX_ANSWER) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --------------------------------------------------------------------------- sinks
+
+
+class FeedParkingSink:
+    """Feed mode: documents wait, ``available``, until the ERP confirms them."""
+
+    async def deliver(self, document: DocumentRecord) -> DeliveryResult:
+        return DeliveryResult(ok=True, parked=True, detail="available in the ERP feed")
+
+    async def close(self) -> None:
+        return None
+
+
+class WebhookSink:
+    """Webhook mode (see the module doc). One HTTP client per process."""
+
+    def __init__(
+        self,
+        settings: ErpSettings,
+        db: Database,
+        *,
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not settings.url:
+            raise ValueError('[erp] url is required when mode = "webhook"')
+        self.url = settings.url
+        self.secret = settings.secret.get_secret_value() if settings.secret else ""
+        self.timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
+        self.policy = RetryPolicy(
+            settings.max_attempts,
+            timedelta(hours=settings.max_age_hours),
+            settings.retry_base_seconds,
+            settings.retry_max_seconds,
+        )
+        self.db = db
+        self.metrics = metrics
+        self.clock = clock
+        self.rng = rng
+        self._http: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+        return self._http
+
+    async def deliver(self, document: DocumentRecord) -> DeliveryResult:
+        attempt, first_at, received_at = await self._history(document)
+        body = json.dumps(document.canonical, separators=(",", ":"), ensure_ascii=False).encode()
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": document.idempotency_key,
+            "X-Correlation-ID": document.message_id,
+            "X-Gateway-Document-Id": document.id,
+            "X-Gateway-Kind": document.kind,
+            TIMESTAMP_HEADER: timestamp,
+        }
+        if self.secret:
+            headers[SIGNATURE_HEADER] = sign(self.secret, timestamp, body)
+        started = time.perf_counter()
+        status: int | None = None
+        answer = ""
+        retry_after: float | None = None
+        try:
+            async with self._client().post(self.url, data=body, headers=headers, timeout=self.timeout) as resp:
+                status = resp.status
+                answer = truncate(await resp.text(errors="replace"))
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"), self.clock())
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            answer = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        duration_ms = (time.perf_counter() - started) * 1000
+        now = self.clock()
+        first_at = first_at or now
+
+        if status is not None and 200 <= status < 300:
+            await self._record(document, now, "delivered", status, None, duration_ms)
+            if self.metrics is not None and received_at is not None:
+                self.metrics.observe_latency((now - received_at).total_seconds())
+            return DeliveryResult(ok=True, detail=f"ERP answered {status}")
+
+        what = f"HTTP {status}: {answer}" if status is not None else answer
+        if self.metrics is not None:
+            self.metrics.erp_failure("http_" + str(status) if status is not None else "network")
+        retryable = status is None or status >= 500 or status in RETRYABLE_STATUS
+        if retryable and not self.policy.gives_up(attempt, first_at, now):
+            delay = self.policy.delay(attempt, retry_after, self.rng)
+            await self._record(document, now, "retry", status, what, duration_ms)
+            return DeliveryResult(ok=False, transient=True, retry_after=delay, detail=truncate(what))
+        if retryable:
+            what = f"gave up after {attempt} attempt(s) over {now - first_at}: {what}"
+        await self._record(document, now, "dead", status, what, duration_ms)
+        if self.metrics is not None:
+            self.metrics.erp_dead_letter()
+        return DeliveryResult(ok=False, transient=False, detail=truncate(what))
+
+    async def _history(self, document: DocumentRecord) -> tuple[int, datetime | None, datetime | None]:
+        """(number of this attempt, time of the first attempt since the last dead
+        letter, when the message was received). A replay starts a fresh count."""
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(DeliveryAttempt.outcome, DeliveryAttempt.at)
+                    .where(DeliveryAttempt.document_id == document.id)
+                    .order_by(DeliveryAttempt.id)
+                )
+            ).all()
+            received = (
+                await conn.execute(select(Message.received_at).where(Message.id == document.message_id))
+            ).scalar_one_or_none()
+        run: list[datetime] = []
+        for outcome, at in rows:
+            run = [] if outcome in ("dead", "delivered") else [*run, at]
+        return len(run) + 1, (run[0] if run else None), received
+
+    async def _record(
+        self, document: DocumentRecord, now: datetime, outcome: str, status: int | None, error: str | None,
+        duration_ms: float,
+    ) -> None:
+        async with self.db.begin() as session:
+            await session.execute(
+                insert(DeliveryAttempt).values(
+                    message_id=document.message_id,
+                    document_id=document.id,
+                    target="erp",
+                    at=now,
+                    outcome=outcome,
+                    status_code=status,
+                    error=truncate(error) if error else None,
+                    duration_ms=round(duration_ms, 3),
+                )
+            )
+
+
+def build_sink(settings: ErpSettings, db: Database, *, metrics: Metrics | None, clock: Callable[[], datetime]) -> Any:
+    if settings.mode == "webhook":
+        return WebhookSink(settings, db, metrics=metrics, clock=clock)
+    return FeedParkingSink()
+
+
+async def close_sink(sink: Any) -> None:
+    close = getattr(sink, "close", None)
+    if close is not None:
+        await close()
+
+
+# --------------------------------------------------------------------------- feed
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    delivered: list[str]  # document ids that became delivered now
+    unknown: list[str]  # ids that are not documents waiting in the feed (already confirmed, or never)
+    messages_delivered: list[str]
+
+
+async def confirm_documents(
+    db: Database, ids: Iterable[str], *, now: datetime, metrics: Metrics | None = None
+) -> Confirmed:
+    """The ERP confirmed these feed documents: mark them delivered; a message whose
+    documents are all delivered becomes ``delivered`` and its acks are queued."""
+    wanted = list(dict.fromkeys(ids))
+    async with db.begin() as session:
+        rows = (
+            await session.execute(
+                select(Document.id, Document.message_id)
+                .where(Document.id.in_(wanted), Document.status == "available", Document.direction == "in")
+                .with_for_update()
+            )
+        ).all()
+        found = {r.id for r in rows}
+        if found:
+            await session.execute(
+                update(Document).where(Document.id.in_(found)).values(status="delivered", delivered_at=now)
+            )
+        done: list[str] = []
+        for message_id in sorted({r.message_id for r in rows}):
+            if await _complete_message(session, message_id, now, metrics):
+                done.append(message_id)
+    return Confirmed(
+        delivered=[i for i in wanted if i in found], unknown=[i for i in wanted if i not in found],
+        messages_delivered=done,
+    )
+
+
+async def _complete_message(
+    session: AsyncSession, message_id: str, now: datetime, metrics: Metrics | None
+) -> bool:
+    # Lock the message so two concurrent confirmations cannot both complete it.
+    message = (
+        await session.execute(select(Message).where(Message.id == message_id).with_for_update())
+    ).scalar_one()
+    waiting = (
+        await session.execute(
+            select(Document.id).where(Document.message_id == message_id, Document.status != "delivered").limit(1)
+        )
+    ).first()
+    if waiting is not None or message.status in FINAL_STATES or message.status == "delivered":
+        return False
+    message.status, message.updated_at = "delivered", now
+    session.add(MessageEvent(message_id=message_id, at=now, state="delivered", detail={"via": "feed"}))
+    await jobs.enqueue(session, message_id, "acknowledge", now=now)
+    if metrics is not None:
+        metrics.observe_latency((now - message.received_at).total_seconds())
+    return True
+
+
+# --------------------------------------------------------------------------- dead letters
+
+
+async def dead_letters(db: Database, *, limit: int = 100, after: str | None = None) -> list[dict[str, Any]]:
+    """ERP documents given up on (their message failed while delivering) and partner
+    outbox items that failed, oldest first, as JSON-ready dicts."""
+    async with db.read() as conn:
+        query = (
+            select(Document, Message.status, Message.reason)
+            .join(Message, Message.id == Document.message_id)
+            .where(
+                Document.direction == "in",
+                Document.status != "delivered",
+                Document.last_error.is_not(None),
+                Message.status == "failed",
+            )
+            .order_by(Document.id)
+            .limit(limit)
+        )
+        if after:
+            query = query.where(Document.id > after)
+        docs = (await conn.execute(query)).all()
+        outbox_query = select(OutboxItem).where(OutboxItem.status == "failed").order_by(OutboxItem.id).limit(limit)
+        if after:
+            outbox_query = outbox_query.where(OutboxItem.id > after)
+        items = (await conn.execute(outbox_query)).all()
+    result: list[dict[str, Any]] = [
+        {
+            "id": row.Document.id,
+            "type": "erp_document",
+            "message_id": row.Document.message_id,
+            "partner_id": row.Document.partner_id,
+            "kind": row.Document.kind,
+            "business_number": row.Document.business_number,
+            "idempotency_key": row.Document.idempotency_key,
+            "attempts": row.Document.attempts,
+            "last_error": row.Document.last_error,
+            "created_at": row.Document.created_at.isoformat(),
+        }
+        for row in docs
+    ]
+    result += [
+        {
+            "id": row.OutboxItem.id,
+            "type": "partner_delivery",
+            "message_id": row.OutboxItem.message_id,
+            "partner_id": row.OutboxItem.partner_id,
+            "kind": row.OutboxItem.kind,
+            "business_number": None,
+            "idempotency_key": row.OutboxItem.id,
+            "attempts": row.OutboxItem.attempts,
+            "last_error": row.OutboxItem.last_error,
+            "created_at": row.OutboxItem.created_at.isoformat(),
+        }
+        for row in items
+    ]
+    result.sort(key=lambda item: item["id"])
+    return result[:limit]
+
