@@ -28,7 +28,7 @@ from gateway.db.engine import Database, open_database
 from gateway.db.models import utcnow
 from gateway.db.schema import prepare_schema
 from gateway.intake import Intake
-from gateway.pipeline import ErpSink, FeedSink, Pipeline
+from gateway.pipeline import ErpSink, Pipeline
 from gateway.rawstore import RawStore
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,10 @@ def build_app(settings: Settings, *, overrides: Overrides | None = None) -> web.
     app.cleanup_ctx.append(_intake)
     health.add_routes(app)
     partner_inbound.add_routes(app)
+    # Part 2 (ERP forwarding, outbound, mailbox, messages API, metrics, reload, OpenAPI).
+    from gateway.api.internal import setup_internal_api
+
+    setup_internal_api(app)
     return app
 
 
@@ -128,13 +132,18 @@ def load_partner_directory(settings: Settings) -> Any:
 
 
 async def _pipeline(app: web.Application) -> AsyncIterator[None]:
+    from gateway import erp, metrics
+
     settings = app[SETTINGS]
     overrides = app[OVERRIDES]
+    sink = overrides.sink or erp.build_sink(
+        settings.erp, app[DATABASE], metrics=metrics.of(app), clock=overrides.clock
+    )
     pipeline = Pipeline(
         app[DATABASE],
         app[RAWSTORE],
         partners=app[PARTNERS],
-        sink=overrides.sink or FeedSink(),
+        sink=sink,
         settings=settings.pipeline,
         identity=settings.identity,
         clock=overrides.clock,
@@ -143,6 +152,7 @@ async def _pipeline(app: web.Application) -> AsyncIterator[None]:
     await pipeline.start()
     yield
     await pipeline.stop()
+    await erp.close_sink(sink)
 
 
 async def _intake(app: web.Application) -> AsyncIterator[None]:
