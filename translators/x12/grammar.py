@@ -25,6 +25,7 @@ from importlib import resources
 from lxml import etree
 
 from translators.x12.codes import ElementSyntaxCode, SegmentSyntaxCode
+from translators.x12.compiled import SegmentCheck, compile_segment_check
 from translators.x12.model import Segment
 
 ValueCheck = Callable[[str], ElementSyntaxCode | None]
@@ -213,10 +214,21 @@ class SegmentRule:
     syntax_memo: dict[tuple[bool, ...], tuple[tuple[int, ElementSyntaxCode], ...]] = field(
         default_factory=dict, repr=False
     )
+    # generated "segment is clean" functions (translators.x12.compiled), built on first
+    # use: [0] when no repetition separator applies, [1] when one does
+    clean_checks: list[SegmentCheck | None] = field(default_factory=lambda: [None, None], repr=False)
 
     @property
     def trigger(self) -> str:
         return self.tag
+
+    def clean_check(self, repetition: bool) -> SegmentCheck:
+        """The generated fast-path check for this rule (compiled once)."""
+        slot = 1 if repetition else 0
+        check = self.clean_checks[slot]
+        if check is None:
+            check = self.clean_checks[slot] = compile_segment_check(self, repetition)
+        return check
 
 
 @dataclass(slots=True)
@@ -267,15 +279,37 @@ class StructureIssue:
     loop_id: str | None
 
 
-class _Frame:
-    """One open loop: which child the cursor is on and how often it was used."""
+@dataclass(slots=True)
+class _State:
+    """Where the cursor is, apart from use counts: the open loops and the child index
+    in each. States are interned per grammar, so learned steps are shared by every
+    set read with that grammar."""
 
-    __slots__ = ("index", "loop", "uses")
+    frames: tuple[tuple[LoopRule, int], ...]
+    loop_path: tuple[str, ...]
+    loop_id: str | None
+    steps: dict[str, _Step] = field(default_factory=dict)
+    finish_issues: list[StructureIssue] | None = None
+    finished: bool = False
 
-    def __init__(self, loop: LoopRule, index: int, uses: int) -> None:
-        self.loop = loop
-        self.index = index
-        self.uses = uses
+
+_NOT_PLACED, _REPEAT, _ADVANCE = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """What placing one tag in one state does. Every finding is fixed by the state
+    and the tag except "used too often", which depends on the use count of the frame
+    the tag lands in (``limit``); ``over_issues`` is the finding list for that case."""
+
+    kind: int  # _NOT_PLACED, _REPEAT (same child again) or _ADVANCE
+    target: _State
+    rule: SegmentRule | None
+    issues: list[StructureIssue] | None
+    keep: int = 0  # frames (use counters) kept before the landing one is updated
+    limit: int = UNBOUNDED
+    over_issues: list[StructureIssue] | None = None
+    opened: tuple[int, ...] = ()  # use counters of loops opened by the step (all 1)
 
 
 class Cursor:
@@ -286,70 +320,109 @@ class Cursor:
     (3), a loop repeated too often (4), a segment used too often (5), or the segment
     itself being unrecognized (1), out of place (2/7) or foreign to the set (6).
     The first segment (ST) is taken as already placed.
+
+    The walk is learned: the first time a tag is placed in a state the cursor works
+    the step out from the loop tables (``_learn``) and keeps it on the state; later
+    placements are a dict lookup plus use counting. Only tags the grammar defines
+    are remembered, so garbage input cannot grow the tables.
     """
 
-    __slots__ = ("_grammar", "_stack")
+    __slots__ = ("_grammar", "_state", "_uses")
 
     def __init__(self, grammar: Grammar) -> None:
         self._grammar = grammar
-        self._stack: list[_Frame] = [_Frame(grammar.root, 0, 1)]
+        self._state = grammar.state(((grammar.root, 0),))
+        self._uses = [1]
 
     def loop_path(self) -> tuple[str, ...]:
-        return tuple(frame.loop.loop_id for frame in self._stack[1:])
+        return self._state.loop_path
 
     def loop_id(self) -> str | None:
-        stack = self._stack
-        return stack[-1].loop.loop_id if len(stack) > 1 else None
+        return self._state.loop_id
 
     def place(self, tag: str) -> tuple[SegmentRule | None, list[StructureIssue] | None]:
-        stack = self._stack
-        depth = len(stack) - 1
+        state = self._state
+        step = state.steps.get(tag) or self._learn(state, tag)
+        kind = step.kind
+        if kind == _NOT_PLACED:
+            return None, step.issues
+        uses = self._uses
+        del uses[step.keep + 1 :]
+        issues = step.issues
+        if kind == _REPEAT:
+            count = uses[-1] = uses[-1] + 1
+            if count > step.limit:
+                issues = step.over_issues
+        else:
+            uses[-1] = 1
+        if step.opened:
+            uses.extend(step.opened)
+        self._state = step.target
+        return step.rule, issues
+
+    def finish(self) -> list[StructureIssue] | None:
+        """Close every open loop; report mandatory segments never seen."""
+        state = self._state
+        if not state.finished:
+            issues: list[StructureIssue] | None = None
+            for loop, index in reversed(state.frames):
+                issues = self._missing(loop, index + 1, len(loop.children), issues)
+            state.finish_issues = issues
+            state.finished = True
+        root = self._grammar.root
+        self._state = self._grammar.state(((root, len(root.children) - 1),))
+        self._uses = [1]
+        return state.finish_issues
+
+    def _learn(self, state: _State, tag: str) -> _Step:
+        frames = state.frames
+        depth = len(frames) - 1
         found = -1
         while depth >= 0:
-            frame = stack[depth]
-            j = frame.loop.lookup[frame.index].get(tag)
+            loop, index = frames[depth]
+            j = loop.lookup[index].get(tag)
             if j is not None:
                 found = j
                 break
             depth -= 1
         if found < 0:
-            return None, [StructureIssue(tag, self._classify(tag), self.loop_id())]
-        issues: list[StructureIssue] | None = None
-        while len(stack) - 1 > depth:
-            closed = stack.pop()
-            issues = self._missing(closed.loop, closed.index + 1, len(closed.loop.children), issues)
-        frame = stack[depth]
-        loop = frame.loop
-        idx = frame.index
-        child = loop.children[found]
-        if found == idx:
-            frame.uses += 1
-            if isinstance(child, LoopRule):
-                if frame.uses > child.repeat:
-                    issue = StructureIssue(tag, SegmentSyntaxCode.LOOP_OVER_MAX, child.loop_id)
-                    issues = [*issues, issue] if issues else [issue]
-            elif frame.uses > child.max_use:
-                issue = StructureIssue(tag, SegmentSyntaxCode.SEGMENT_OVER_MAX_USE, self.loop_id())
-                issues = [*issues, issue] if issues else [issue]
+            issue = StructureIssue(tag, self._classify(frames, tag), state.loop_id)
+            step = _Step(_NOT_PLACED, state, None, [issue])
         else:
-            if loop.mandatory_before[found] - loop.mandatory_before[idx + 1] > 0:
-                issues = self._missing(loop, idx + 1, found, issues)
-            frame.index = found
-            frame.uses = 1
-        while isinstance(child, LoopRule):
-            stack.append(_Frame(child, 0, 1))
-            child = child.children[0]
-        return child, issues
-
-    def finish(self) -> list[StructureIssue] | None:
-        """Close every open loop; report mandatory segments never seen."""
-        issues: list[StructureIssue] | None = None
-        stack = self._stack
-        while stack:
-            closed = stack.pop()
-            issues = self._missing(closed.loop, closed.index + 1, len(closed.loop.children), issues)
-        stack.append(_Frame(self._grammar.root, len(self._grammar.root.children) - 1, 1))
-        return issues
+            issues: list[StructureIssue] | None = None
+            for closed_loop, closed_index in reversed(frames[depth + 1 :]):
+                issues = self._missing(closed_loop, closed_index + 1, len(closed_loop.children), issues)
+            loop, index = frames[depth]
+            child = loop.children[found]
+            kept = frames[:depth]
+            over: StructureIssue | None = None
+            if found == index:
+                kind = _REPEAT
+                if isinstance(child, LoopRule):
+                    limit, over = child.repeat, StructureIssue(tag, SegmentSyntaxCode.LOOP_OVER_MAX, child.loop_id)
+                else:
+                    owner = loop.loop_id if depth > 0 else None
+                    limit, over = child.max_use, StructureIssue(tag, SegmentSyntaxCode.SEGMENT_OVER_MAX_USE, owner)
+            else:
+                kind, limit = _ADVANCE, UNBOUNDED
+                issues = self._missing(loop, index + 1, found, issues)
+            new_frames = [*kept, (loop, found)]
+            while isinstance(child, LoopRule):
+                new_frames.append((child, 0))
+                child = child.children[0]
+            step = _Step(
+                kind,
+                self._grammar.state(tuple(new_frames)),
+                child,
+                issues,
+                keep=depth,
+                limit=limit,
+                over_issues=[*(issues or ()), over] if over is not None else None,
+                opened=(1,) * (len(new_frames) - depth - 1),
+            )
+        if tag in self._grammar.tags:
+            state.steps[tag] = step
+        return step
 
     def _missing(
         self, loop: LoopRule, start: int, stop: int, issues: list[StructureIssue] | None
@@ -366,13 +439,13 @@ class Cursor:
                     found.append(StructureIssue(child.tag, SegmentSyntaxCode.MANDATORY_MISSING, owner))
         return found
 
-    def _classify(self, tag: str) -> SegmentSyntaxCode:
+    def _classify(self, frames: tuple[tuple[LoopRule, int], ...], tag: str) -> SegmentSyntaxCode:
         grammar = self._grammar
         if tag not in grammar.tags:
             return SegmentSyntaxCode.NOT_IN_DEFINED_SET if tag in known_segment_tags() else SegmentSyntaxCode.UNRECOGNIZED
         # a tag this set defines at an earlier place in the open loops came too late
-        for frame in self._stack:
-            if any(child.trigger == tag for child in frame.loop.children[: frame.index + 1]):
+        for loop, index in frames:
+            if any(child.trigger == tag for child in loop.children[: index + 1]):
                 return SegmentSyntaxCode.NOT_IN_SEQUENCE
         return SegmentSyntaxCode.UNEXPECTED
 
@@ -390,9 +463,20 @@ class Grammar:
     root: LoopRule  # the ST loop: ST ... SE
     tags: frozenset[str]
     segments: dict[str, list[SegmentRule]] = field(repr=False, default_factory=dict)
+    # the cursor's interned states, by the identities of their (loop, index) frames
+    states: dict[tuple[tuple[int, int], ...], _State] = field(repr=False, default_factory=dict)
 
     def cursor(self) -> Cursor:
         return Cursor(self)
+
+    def state(self, frames: tuple[tuple[LoopRule, int], ...]) -> _State:
+        """The one cursor state for these open loops (created on first use)."""
+        key = tuple((id(loop), index) for loop, index in frames)
+        found = self.states.get(key)
+        if found is None:
+            path = tuple(loop.loop_id for loop, _ in frames[1:])
+            found = self.states[key] = _State(frames, path, path[-1] if path else None)
+        return found
 
     def walk(self, segments: Iterable[Segment]) -> Iterator[tuple[tuple[str, ...], Segment]]:
         """Yield ``(loop_path, segment)`` for each segment of one set, ST first.

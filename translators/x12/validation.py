@@ -83,6 +83,7 @@ def check_segments(
     place = cursor.place
     root_st = grammar.root.children[0]
     trailer_seen = segments[-1][0] == "SE"
+    has_repetition = repetition is not None
     position = 0
     for segment in segments:
         position += 1
@@ -95,7 +96,12 @@ def check_segments(
             for issue in issues:
                 errors.append(SegmentError(issue.tag, position, issue.code, issue.loop_id))
         if rule is not None and rule.elements is not None:
-            element_errors = check_elements(segment, rule, component, repetition)
+            # the generated check answers "clean?" cheaply; only a segment it doubts
+            # goes through the detailed, error-collecting path
+            clean = rule.clean_checks[has_repetition] or rule.clean_check(has_repetition)
+            element_errors = None if clean(segment, component, repetition) else check_elements(
+                segment, rule, component, repetition
+            )
             if element_errors:
                 errors.append(
                     SegmentError(
