@@ -305,3 +305,26 @@ def test_missing_iea_note_on_lone_isa() -> None:
     evts = events(isa())
     end = evts[-1]
     assert isinstance(end, InterchangeEnd) and end.notes == [InterchangeNote.IMPROPER_END_OF_FILE]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.data(),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 3), st.text(alphabet="*~>^\r\n ISAEGT01|:", max_size=4)),
+             max_size=6),
+    st.sampled_from([1, 5, 1 << 20]),
+)
+def test_damaged_input_never_raises_anything_but_not_x12(
+    data: st.DataObject, edits: list[tuple[int, int, str]], chunk_size: int
+) -> None:
+    text = data.draw(documents())
+    for at, cut, insert in edits:  # splice damage in at arbitrary places
+        at %= len(text) + 1
+        text = text[:at] + insert + text[at + cut :]
+    try:
+        evts = events(text.encode("utf-8"), chunk_size)
+    except NotX12Error:
+        return
+    opened = sum(isinstance(e, InterchangeStart) for e in evts)
+    closed = sum(isinstance(e, InterchangeEnd) for e in evts)
+    assert opened == closed >= 1
