@@ -332,7 +332,7 @@ async def dead_letters(db: Database, *, limit: int = 100, after: str | None = No
     outbox items that failed, oldest first, as JSON-ready dicts."""
     async with db.read() as conn:
         query = (
-            select(Document, Message.status, Message.reason)
+            select(Document)
             .join(Message, Message.id == Document.message_id)
             .where(
                 Document.direction == "in",
@@ -352,31 +352,31 @@ async def dead_letters(db: Database, *, limit: int = 100, after: str | None = No
         items = (await conn.execute(outbox_query)).all()
     result: list[dict[str, Any]] = [
         {
-            "id": row.Document.id,
+            "id": row.id,
             "type": "erp_document",
-            "message_id": row.Document.message_id,
-            "partner_id": row.Document.partner_id,
-            "kind": row.Document.kind,
-            "business_number": row.Document.business_number,
-            "idempotency_key": row.Document.idempotency_key,
-            "attempts": row.Document.attempts,
-            "last_error": row.Document.last_error,
-            "created_at": row.Document.created_at.isoformat(),
+            "message_id": row.message_id,
+            "partner_id": row.partner_id,
+            "kind": row.kind,
+            "business_number": row.business_number,
+            "idempotency_key": row.idempotency_key,
+            "attempts": row.attempts,
+            "last_error": row.last_error,
+            "created_at": row.created_at.isoformat(),
         }
         for row in docs
     ]
     result += [
         {
-            "id": row.OutboxItem.id,
+            "id": row.id,
             "type": "partner_delivery",
-            "message_id": row.OutboxItem.message_id,
-            "partner_id": row.OutboxItem.partner_id,
-            "kind": row.OutboxItem.kind,
+            "message_id": row.message_id,
+            "partner_id": row.partner_id,
+            "kind": row.kind,
             "business_number": None,
-            "idempotency_key": row.OutboxItem.id,
-            "attempts": row.OutboxItem.attempts,
-            "last_error": row.OutboxItem.last_error,
-            "created_at": row.OutboxItem.created_at.isoformat(),
+            "idempotency_key": row.id,
+            "attempts": row.attempts,
+            "last_error": row.last_error,
+            "created_at": row.created_at.isoformat(),
         }
         for row in items
     ]

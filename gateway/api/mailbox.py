@@ -46,7 +46,7 @@ async def list_outbox(request: web.Request) -> web.Response:
                 .order_by(OutboxItem.id)
                 .limit(limit)
             )
-        ).scalars().all()
+        ).all()
     items = [
         {
             "id": r.id,
@@ -70,7 +70,7 @@ async def _own_item(request: web.Request, partner_id: str, *, pending_only: bool
                     OutboxItem.id == item_id, OutboxItem.partner_id == partner_id, OutboxItem.channel == "mailbox"
                 )
             )
-        ).scalar_one_or_none()
+        ).one_or_none()
     visible = ("pending",) if pending_only else ("pending", "sent")
     if item is None or item.status not in visible:
         raise _not_found(item_id)

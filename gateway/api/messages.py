@@ -110,14 +110,14 @@ async def list_messages(request: web.Request) -> web.Response:
     if q.get("cursor"):
         query = query.where(Message.id < q["cursor"])
     async with request.app[DATABASE].read() as conn:
-        rows = (await conn.execute(query)).scalars().all()
+        rows = (await conn.execute(query)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     return web.json_response({"items": [_summary(m) for m in rows], "next": rows[-1].id if more else None})
 
 
 async def _message(conn: Any, message_id: str) -> Any:
-    message = (await conn.execute(select(Message).where(Message.id == message_id))).scalar_one_or_none()
+    message = (await conn.execute(select(Message).where(Message.id == message_id))).one_or_none()
     if message is None:
         raise ApiError(404, "not_found", f"no message {message_id}")
     return message
@@ -132,18 +132,18 @@ async def get_message(request: web.Request) -> web.Response:
             await conn.execute(
                 select(MessageEvent).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id)
             )
-        ).scalars().all()
+        ).all()
         documents = (
             await conn.execute(select(Document).where(Document.message_id == message_id).order_by(Document.seq))
-        ).scalars().all()
+        ).all()
         outbox = (
             await conn.execute(select(OutboxItem).where(OutboxItem.message_id == message_id).order_by(OutboxItem.id))
-        ).scalars().all()
+        ).all()
         attempts = (
             await conn.execute(
                 select(DeliveryAttempt).where(DeliveryAttempt.message_id == message_id).order_by(DeliveryAttempt.id)
             )
-        ).scalars().all()
+        ).all()
     body = _summary(message)
     body["timeline"] = [{"at": e.at.isoformat(), "state": e.state, "detail": e.detail} for e in events]
     body["documents"] = [

@@ -1,0 +1,1 @@
+"""Small real servers the service tests and the benchmark talk to over loopback."""
