@@ -138,35 +138,13 @@ class Layout:
     newline: bool  # line breaks terminate segments (CR, LF, CRLF, or space + line break)
     trim_space: bool  # "space then line break" terminators: drop the space
     envelope_re: re.Pattern[str]
-    # The terminator followed by the ISA's line break ("~\n"): when every line break
-    # in a stretch of text follows a terminator, splitting on this is cheaper than
-    # deleting the line breaks first.
-    joined: str
-    joined_re: re.Pattern[str] | None
 
     @classmethod
     def build(cls, delimiters: Delimiters, newline: bool, trim_space: bool) -> Layout:
         terminator = "\n" if newline else delimiters.segment
         tags = r"[ \t]*(?:S[TE]|G[SE]|IEA|ISA)" + re.escape(delimiters.element)
-        joined = terminator + delimiters.suffix
-        joined_re = None
-        if not newline and delimiters.suffix in ("\n", "\r\n"):
-            joined_re = re.compile(re.escape(joined) + tags)
         envelope_re = re.compile(re.escape(terminator) + tags)
-        return cls(delimiters, delimiters.element, terminator, newline, trim_space, envelope_re, joined, joined_re)
-
-    def suffix_only(self, text: str) -> bool:
-        """True when every terminator in ``text`` is followed by the suffix and every
-        line break belongs to such a pair (so splitting on the pair is exact)."""
-        if self.joined_re is None:
-            return False
-        joined = self.joined
-        n = text.count(joined)
-        if text.count(self.terminator) != n or text.count("\n") != n:
-            return False
-        if len(joined) == 2:
-            return "\r" not in text
-        return text.count("\r") == n
+        return cls(delimiters, delimiters.element, terminator, newline, trim_space, envelope_re)
 
 
 @dataclass(slots=True)
@@ -491,17 +469,7 @@ class TokenReader:
     def _region(self, text: str, offset: int, layout: Layout) -> Iterator[list[Token]]:
         """Cut the complete segments of one interchange in ``text`` into tokens."""
         term = layout.terminator
-        envelope_re = layout.envelope_re
-        if not layout.newline and layout.joined_re is not None and "\n" in text:
-            # The previous region may have ended between a terminator and its suffix.
-            text = text.lstrip("\r\n")
-            if text.endswith(term):
-                text += layout.delimiters.suffix
-            if layout.suffix_only(text):
-                term, envelope_re = layout.joined, layout.joined_re
-        if term == layout.joined and term != layout.terminator:
-            pass  # line breaks are all suffixes: split on terminator + suffix as is
-        elif layout.newline:
+        if layout.newline:
             if "\r" in text:
                 text = text.replace("\r\n", "\n").replace("\r", "\n")
         else:
@@ -514,21 +482,17 @@ class TokenReader:
         # Pieces of about _PIECE characters, cut after a terminator: big enough to
         # amortise the per-piece work, small enough to stay in cache and keep the
         # garbage collector's young generation small.
-        n, start, width = len(text), 0, len(term)
+        n, start = len(text), 0
         while start < n:
-            stop = n if n - start <= _PIECE else text.find(term, start + _PIECE) + width
-            if stop < width:
-                stop = n
+            stop = n if n - start <= _PIECE else text.find(term, start + _PIECE) + 1 or n
             out: list[Token] = []
-            self._piece(text[start:stop], offset, layout, term, envelope_re, out)
+            self._piece(text[start:stop], offset, layout, out)
             yield out
             start = stop
 
     @staticmethod
-    def _piece(
-        piece: str, offset: int, layout: Layout, term: str, envelope_re: re.Pattern[str], out: list[Token]
-    ) -> None:
-        sep = layout.element
+    def _piece(piece: str, offset: int, layout: Layout, out: list[Token]) -> None:
+        term, sep = layout.terminator, layout.element
         parts = piece.split(term)
         if parts[-1] == "":
             parts.pop()
@@ -548,7 +512,7 @@ class TokenReader:
         scan = term + piece
         count = scan.count
         index, at, previous = 0, 0, 0
-        for match in envelope_re.finditer(scan):
+        for match in layout.envelope_re.finditer(scan):
             q = match.start()
             index += count(term, at, q)
             at = q
