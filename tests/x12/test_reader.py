@@ -328,3 +328,21 @@ def test_damaged_input_never_raises_anything_but_not_x12(
     opened = sum(isinstance(e, InterchangeStart) for e in evts)
     closed = sum(isinstance(e, InterchangeEnd) for e in evts)
     assert opened == closed >= 1
+
+
+def test_missing_terminator_does_not_hold_the_whole_input() -> None:
+    from translators.x12.reader import Body, TokenReader
+
+    # The ISA promises "~" but the data never uses it: segments cannot be found, and
+    # the reader must still move on instead of buffering everything.
+    text = isa() + "\n" + "REF*ZZ*" + "X" * 5000 + "\n"
+    reader = TokenReader(text.encode(), chunk_size=64, max_segment=500)
+    largest = 0
+    bodies = 0
+    for batch in reader.batches():
+        largest = max(largest, len(reader._buf))
+        bodies += sum(isinstance(t, Body) for t in batch)
+    assert largest < 1000
+    assert bodies > 1
+    end = events(text, 64)[-1]
+    assert isinstance(end, InterchangeEnd) and InterchangeNote.IMPROPER_END_OF_FILE in end.notes

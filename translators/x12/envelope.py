@@ -80,6 +80,7 @@ class EnvelopeChecker:
     def __init__(self) -> None:
         self.out: list[Event] = []
         self._interchange: InterchangeHeader | None = None
+        self._last_element = "*"  # to show segments found after an IEA as text
         self._notes: list[InterchangeNote] = []
         self._groups = 0
         self._group_numbers: set[str] = set()
@@ -139,6 +140,7 @@ class EnvelopeChecker:
 
     def _open_interchange(self, header: InterchangeHeader, notes: list[InterchangeNote]) -> None:
         self._interchange = header
+        self._last_element = header.delimiters.element
         self._notes = notes
         self._groups = 0
         self._group_numbers = set()
@@ -165,8 +167,7 @@ class EnvelopeChecker:
         """A segment outside any transaction set."""
         header = self._interchange
         if header is None:
-            sep = "*"
-            self.out.append(Stray(sep.join(segment), offset))
+            self.out.append(Stray(self._last_element.join(segment), offset))
             return
         if self._group is None and segment[0] != "TA1" and _looks_like_isa(segment):
             self._corrupt_isa(segment, header)

@@ -40,6 +40,9 @@ _ISA_WINDOW: Final = 512
 _ISA_FIXED_SEPARATORS: Final = (6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103)
 # Text before the first ISA, or between interchanges, is held back at most this long.
 STRAY_LIMIT: Final = 1 << 20
+# A segment longer than this is cut, so a missing terminator cannot make the reader
+# hold the whole input.
+MAX_SEGMENT: Final = 8 << 20
 _PIECE: Final = 1 << 13
 
 DEFAULT_CHUNK_SIZE: Final = 1 << 20
@@ -323,8 +326,14 @@ class TokenReader:
     """Iterates the tokens of one input. Holds at most one chunk plus one partial
     segment (or an ISA window) of text at a time."""
 
-    def __init__(self, source: bytes | str | BinaryIO, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+    def __init__(
+        self,
+        source: bytes | str | BinaryIO,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_segment: int = MAX_SEGMENT,
+    ) -> None:
         self._chunks = decode_chunks(source, chunk_size)
+        self._max_segment = max_segment
         self._buf = ""
         self._pos = 0
         self._base = 0  # characters dropped from the front of the buffer so far
@@ -436,7 +445,7 @@ class TokenReader:
             term_at = self._find_terminator(buf, iea_at, layout)
             if term_at != -1:
                 end, leave, step = term_at + 1, True, _CONTINUE
-            elif self._eof:
+            elif self._eof or n - iea_at > self._max_segment:
                 end, leave, step = n, True, _CONTINUE
             else:
                 end, step = iea_at, _NEED
@@ -445,7 +454,11 @@ class TokenReader:
         else:
             end, step = self._rfind_terminator(buf, pos, layout) + 1, _NEED
             if end == 0:
-                return _NEED
+                if n - pos <= self._max_segment:
+                    return _NEED
+                # No terminator in sight (a wrong ISA16 neighbour, a runaway BIN):
+                # cut here rather than hold the rest of the input in memory.
+                end = n
         if end > pos:
             yield from self._region(buf[pos:end], self._base + pos, layout)
         self._pos = end
