@@ -13,9 +13,11 @@ I/O.
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
@@ -38,6 +40,7 @@ __all__ = [
     "implied_decimal",
     "parse_date",
     "parse_decimal",
+    "trusted",
 ]
 
 Kind = Literal["order", "order_ack", "shipment", "invoice"]
@@ -238,3 +241,142 @@ def parse_date(value: str, century: str | None = None) -> date | None:
 def format_date(value: date) -> str:
     """Render a date as CCYYMMDD."""
     return f"{value.year:04d}{value.month:02d}{value.day:02d}"
+
+
+# --------------------------------------------------------------------------- trusted construction
+
+_P = ParamSpec("_P")
+_M = TypeVar("_M", bound=BaseModel)
+_UNSET: Any = object()
+_HARMLESS_METADATA = (PlainSerializer, WithJsonSchema)  # shape JSON output, never accept or convert input
+
+
+def _annotation_is_plain(annotation: Any) -> bool:
+    """True when validating ``annotation`` only checks types: no validators, no
+    constraints anywhere inside (unions, tuples, dicts, Annotated)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        base, *metadata = get_args(annotation)
+        return all(isinstance(m, _HARMLESS_METADATA) for m in metadata) and _annotation_is_plain(base)
+    if origin in (Union, types.UnionType, tuple, dict):
+        return all(_annotation_is_plain(arg) for arg in get_args(annotation) if arg is not Ellipsis)
+    return origin in (None, Literal)
+
+
+def _guard(name: str, annotation: Any) -> str | None:
+    """A run-time check for what static typing lets through but validation refuses:
+    a non-finite Decimal, a bool for an int, a datetime for a date."""
+    args = set(get_args(annotation)) | {annotation}
+    flat = {get_args(a)[0] if get_origin(a) is Annotated else a for a in args}
+    if Decimal in flat:
+        return f"if {name} is not None and not {name}.is_finite(): raise ValueError('{name}: not a finite number')"
+    for kind in (int, date):
+        if kind in flat:
+            return f"if {name} is not None and type({name}) is not {kind.__name__}: raise TypeError('{name}: not {kind.__name__}')"
+    return None
+
+
+def _unhashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return True
+    return False
+
+
+def trusted_source(model: type[BaseModel]) -> str:
+    """The source :func:`trusted` compiles for ``model`` (for inspection): ``build``
+    when every field is given (one dict, the full field set), ``build_partial``
+    filling defaults the way validation does (unhashable ones copied) and recording
+    which fields were given."""
+    fields = model.model_fields
+    names = list(fields)
+    params = ", ".join(n if fields[n].is_required() else f"{n}=_UNSET" for n in names)
+    optional = [n for n in names if not fields[n].is_required()]
+    guards = [g for g in (_guard(n, fields[n].annotation) for n in names) if g]
+    values = ", ".join(f"{n!r}: {n}" for n in names)
+    lines = [f"def build(*, {params}):"]
+    if optional:
+        lines.append(f"    if {' or '.join(f'{n} is _UNSET' for n in optional)}:")
+        lines.append(f"        return build_partial({', '.join(names)})")
+    lines += [f"    {g}" for g in guards]
+    lines += [
+        "    made = new(cls)",
+        f"    set_dict(made, {{{values}}})",
+        "    set_fields_set(made, set(FIELDS))",
+        "    set_extra(made, None)",
+        "    set_private(made, None)",
+        "    return made",
+        "",
+        "",
+        f"def build_partial({', '.join(names)}):",
+        "    unset = []",
+    ]
+    for n in optional:
+        default = f"deepcopy(DEFAULTS[{n!r}])" if _unhashable(fields[n].default) else f"DEFAULTS[{n!r}]"
+        lines += [f"    if {n} is _UNSET:", f"        {n} = {default}", f"        unset.append({n!r})"]
+    lines += [f"    {g}" for g in guards]
+    lines += [
+        "    made = new(cls)",
+        f"    set_dict(made, {{{values}}})",
+        "    set_fields_set(made, set(FIELDS.difference(unset)))",
+        "    set_extra(made, None)",
+        "    set_private(made, None)",
+        "    return made",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def trusted(model: Callable[_P, _M]) -> Callable[_P, _M]:
+    """A constructor for ``model`` with the model's own keyword signature that skips
+    pydantic's run-time validation.
+
+    Mappers use it where they already hold values of the exact field types: mypy
+    --strict checks every call against the model's signature, and the generated code
+    re-checks at run time what typing cannot (finite decimals, real ints and dates),
+    so the instance equals the one validation would build (same values, same field
+    order, same ``model_fields_set``) for a fraction of the cost. It is refused, when
+    created, for a model with validators, constraints, aliases, private attributes or
+    extra keys, where skipping validation could change the result.
+    ``trusted_source`` shows the generated code.
+    """
+    cls: type[BaseModel] = model  # type: ignore[assignment]
+    decorators = cls.__pydantic_decorators__
+    fields = cls.model_fields
+    if (
+        decorators.validators
+        or decorators.field_validators
+        or decorators.root_validators
+        or decorators.model_validators
+        or cls.__private_attributes__
+        or cls.__pydantic_post_init__
+        or cls.model_config.get("extra") == "allow"
+        or not all(
+            _annotation_is_plain(info.annotation)
+            and all(isinstance(m, _HARMLESS_METADATA) for m in info.metadata)
+            and info.alias is None
+            for info in fields.values()
+        )
+    ):
+        raise TypeError(f"{cls.__name__} validates more than types: build it with validation")
+    from copy import deepcopy
+
+    slots = BaseModel.__dict__
+    namespace: dict[str, Any] = {
+        "_UNSET": _UNSET,
+        "DEFAULTS": {name: info.default for name, info in fields.items()},
+        "FIELDS": frozenset(fields),
+        "deepcopy": deepcopy,
+        "new": object.__new__,
+        "cls": cls,
+        "date": date,
+        # BaseModel's own slots, set as model_construct sets them (bypassing the frozen
+        # __setattr__) but through the slot descriptors, which costs half as much
+        "set_dict": slots["__dict__"].__set__,
+        "set_fields_set": slots["__pydantic_fields_set__"].__set__,
+        "set_extra": slots["__pydantic_extra__"].__set__,
+        "set_private": slots["__pydantic_private__"].__set__,
+    }
+    exec(compile(trusted_source(cls), f"<trusted {cls.__name__}>", "exec"), namespace)  # generated above
+    build: Callable[_P, _M] = namespace["build"]
+    return build

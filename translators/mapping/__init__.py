@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from translators.canonical import CanonicalDocument, DocumentModel, Envelope, kind_of
+from translators.canonical.common import trusted
 from translators.mapping.errors import MappingError
 from translators.mapping.rules import MappingRules
 from translators.x12.codes import SetSyntaxCode
@@ -30,6 +31,8 @@ __all__ = ["KIND_BY_SET", "SET_BY_KIND", "MappingError", "MappingRules", "envelo
 
 KIND_BY_SET: dict[str, str] = {"850": "order", "855": "order_ack", "856": "shipment", "810": "invoice"}
 SET_BY_KIND: dict[str, str] = {kind: set_id for set_id, kind in KIND_BY_SET.items()}
+# the envelope's values are stripped strings and a bool: no run-time validation needed
+new_envelope = trusted(Envelope)
 
 
 def _mapper(kind: str, prefix: str, suffix: str) -> Callable[..., Any]:
@@ -42,7 +45,7 @@ def envelope_of(tset: TransactionSet) -> Envelope:
     """The canonical envelope of a transaction set (ISA/GS/ST identifiers)."""
     isa, gs = tset.interchange, tset.group
     group_version = gs.version.strip() if gs is not None else ""
-    return Envelope(
+    return new_envelope(
         sender_qualifier=isa.sender_qualifier.strip(),
         sender_id=isa.sender_id.strip(),
         receiver_qualifier=isa.receiver_qualifier.strip(),

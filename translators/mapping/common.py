@@ -31,6 +31,7 @@ from translators.canonical.common import (
     implied_decimal,
     parse_date,
     parse_decimal,
+    trusted,
 )
 from translators.mapping.errors import MappingError
 from translators.mapping.rules import DocumentRules
@@ -61,6 +62,7 @@ FIELD_BY_QUALIFIER: dict[str, str] = {
     "SK": "sku",
     "MG": "manufacturer_part",
 }
+_PRODUCT_ID_FIELD_SET = frozenset(PRODUCT_ID_FIELDS)
 QUALIFIER_BY_FIELD: dict[str, str] = {}
 for _qualifier, _field in FIELD_BY_QUALIFIER.items():
     QUALIFIER_BY_FIELD.setdefault(_field, _qualifier)
@@ -68,15 +70,26 @@ for _qualifier, _field in FIELD_BY_QUALIFIER.items():
 # Segments that belong to an N1 loop when they follow its N1.
 PARTY_LOOP_TAGS = frozenset({"N2", "N3", "N4", "NX2", "REF", "PER", "SI"})
 
+# Constructors that skip pydantic's run-time validation: every call below passes
+# values of the exact field types (mypy checks the calls against the models'
+# signatures), which is what validation would have produced. See ``trusted``.
+new_reference = trusted(Reference)
+new_party = trusted(Party)
+new_product_ids = trusted(ProductIds)
+new_terms = trusted(Terms)
+new_carrier = trusted(Carrier)
+new_allowance_charge = trusted(AllowanceCharge)
+
 # --------------------------------------------------------------------------- element access
 
 
 def value(segment: Segment, position: int) -> str | None:
     """Element ``position`` (1-based) stripped of blanks, None when absent or empty."""
-    if position >= len(segment):
-        return None
-    text = segment[position].strip()
-    return text or None
+    if position < len(segment):
+        text = segment[position].strip()
+        if text:
+            return text
+    return None
 
 
 def text(segment: Segment, position: int) -> str:
@@ -129,7 +142,7 @@ def loop_end(segments: Sequence[Segment], start: int, members: frozenset[str]) -
 def read_reference(segment: Segment, rules: DocumentRules) -> Reference:
     """REF → Reference, with the partner's qualifier translated to ours."""
     qualifier = text(segment, 1)
-    return Reference(
+    return new_reference(
         qualifier=rules.reference_qualifiers.get(qualifier, qualifier),
         value=value(segment, 2),
         description=value(segment, 3),
@@ -173,7 +186,7 @@ def read_party(loop: Sequence[Segment], rules: DocumentRules) -> tuple[Party, li
     party_id = value(n1, 4)
     if party_id is not None:
         party_id = rules.locations.get(party_id, party_id)
-    party = Party(
+    party = new_party(
         role=role_for(text(n1, 1), rules),
         name=" ".join(names) or None,
         id_qualifier=value(n1, 3),
@@ -231,9 +244,10 @@ def read_product_ids(found: Iterable[tuple[str, str]], rules: DocumentRules) -> 
     (and unknown qualifiers, when the policy keeps them) go to ``other``."""
     fields: dict[str, str] = {}
     other: dict[str, str] = {}
+    inbound = rules.product_ids.inbound
     for qualifier, data in found:
-        field = rules.product_ids.inbound.get(qualifier) or FIELD_BY_QUALIFIER.get(qualifier)
-        if field is not None and field in PRODUCT_ID_FIELDS and field not in fields:
+        field = (inbound.get(qualifier) if inbound else None) or FIELD_BY_QUALIFIER.get(qualifier)
+        if field is not None and field in _PRODUCT_ID_FIELD_SET and field not in fields:
             fields[field] = data
         elif field is None and rules.unknown_codes == "reject":
             raise MappingError(
@@ -243,7 +257,18 @@ def read_product_ids(found: Iterable[tuple[str, str]], rules: DocumentRules) -> 
             )
         else:
             other.setdefault(qualifier, data)
-    return ProductIds(**fields, other=other)
+    return new_product_ids(**fields, other=other)
+
+
+def product_ids_at(segment: Segment, start: int, rules: DocumentRules) -> ProductIds:
+    """The qualifier/id pairs of ``segment`` from ``start`` on → ProductIds; the same
+    as ``read_product_ids(pairs(segment, start), rules)`` without the generator."""
+    found: list[tuple[str, str]] = []
+    for position in range(start, len(segment) - 1, 2):
+        qualifier, data = segment[position].strip(), segment[position + 1].strip()
+        if qualifier and data:
+            found.append((qualifier, data))
+    return read_product_ids(found, rules)
 
 
 def check_required_references(references: Iterable[Reference], rules: DocumentRules, kind: str) -> None:
@@ -260,7 +285,7 @@ def check_required_references(references: Iterable[Reference], rules: DocumentRu
 
 def read_terms(segment: Segment) -> Terms:
     """ITD → Terms."""
-    return Terms(
+    return new_terms(
         discount_percent=decimal_at(segment, 3),
         discount_days=int_at(segment, 5),
         net_days=int_at(segment, 7),
@@ -270,7 +295,7 @@ def read_terms(segment: Segment) -> Terms:
 
 def read_carrier(segment: Segment) -> Carrier:
     """TD5 → Carrier. TD503 is the SCAC when TD502 is "2" (or left empty)."""
-    return Carrier(
+    return new_carrier(
         scac=value(segment, 3) if text(segment, 2) in ("2", "") else None,
         mode=value(segment, 4),
         routing=value(segment, 5),
@@ -288,7 +313,7 @@ def read_allowance_charge(segment: Segment) -> AllowanceCharge:
             element=1,
             element_code=ElementSyntaxCode.INVALID_CODE,
         )
-    return AllowanceCharge(
+    return new_allowance_charge(
         type="allowance" if indicator == "A" else "charge",
         code=value(segment, 2),
         amount=implied_at(segment, 5, 2),

@@ -21,7 +21,7 @@ from datetime import date
 
 from pydantic import ValidationError
 
-from translators.canonical.common import AllowanceCharge, Party, Reference, Terms, format_date
+from translators.canonical.common import AllowanceCharge, Party, Reference, Terms, format_date, trusted
 from translators.canonical.invoice import Invoice, InvoiceLine
 from translators.mapping.common import (
     allowance_charge_segment,
@@ -56,6 +56,11 @@ from translators.x12.errors import RenderError
 from translators.x12.model import Segment, TransactionSet
 
 __all__ = ["invoice_from_x12", "render_invoice"]
+
+# Skip run-time validation: every call passes values of the fields' exact types
+# (see translators.canonical.common.trusted).
+new_invoice = trusted(Invoice)
+new_invoice_line = trusted(InvoiceLine)
 
 # Our DTM qualifiers for the invoice's contract dates.
 DATE_NAMES: dict[str, str] = {"011": "ship_date"}
@@ -110,7 +115,7 @@ def _read_invoice(tset: TransactionSet, rules: InvoiceRules) -> Invoice:
             name = date_name(qualifier, DATE_NAMES, rules)
             if name is not None and when is not None:
                 dates.setdefault(name, when)
-    return Invoice(
+    return new_invoice(
         invoice_number=value(big, 2),
         invoice_date=_date(big, 1),
         po_number=value(big, 4),
@@ -148,7 +153,7 @@ def _read_parties_and_references(
 
 def _read_line(loop: list[Segment], rules: InvoiceRules) -> InvoiceLine:
     it1 = loop[0]
-    return InvoiceLine(
+    return new_invoice_line(
         line_number=value(it1, 1),
         quantity=decimal_at(it1, 2),
         uom=value(it1, 3),

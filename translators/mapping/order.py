@@ -16,26 +16,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from translators.canonical.common import Carrier, Party, Reference, Terms, format_date
+from translators.canonical.common import Carrier, Party, Reference, Terms, format_date, parse_decimal, trusted
 from translators.canonical.order import PURPOSE_BY_CODE, Allocation, Order, OrderDates, OrderLine
 from translators.mapping.common import (
     carrier_segment,
     check_required_references,
     date_name,
     date_qualifier,
-    decimal_at,
     dtm_segment,
     flatten_pairs,
     frame,
     inverse,
-    pairs,
     party_segments,
     product_id_pairs,
+    product_ids_at,
     r,
     read_carrier,
     read_dtm,
     read_party_at,
-    read_product_ids,
     read_reference,
     read_terms,
     reference_segment,
@@ -65,6 +63,14 @@ ORDER_DATE_NAMES: dict[str, str] = {
 CODE_BY_PURPOSE: dict[str, str] = {word: code for code, word in PURPOSE_BY_CODE.items()}
 SUMMARY_TAGS = frozenset({"CTT", "AMT", "SE"})
 SDQ_PAIRS = 10  # SDQ03..SDQ22
+SDQ_END = 3 + 2 * SDQ_PAIRS
+# Skip run-time validation: the values below already have the fields' exact types
+# (see translators.canonical.common.trusted). A line without dates shares one
+# empty (frozen) OrderDates.
+new_order_line = trusted(OrderLine)
+new_allocation = trusted(Allocation)
+new_order_dates = trusted(OrderDates)
+NO_DATES = new_order_dates()
 DEFAULT_ORDER_TYPE = "SA"  # stand-alone order, written when the document has none
 
 
@@ -166,7 +172,7 @@ def _dates(segments: Sequence[Segment], rules: DocumentRules) -> OrderDates:
         name = date_name(qualifier, ORDER_DATE_NAMES, rules)
         if name is not None and when is not None:
             found.setdefault(name, when)
-    return OrderDates(**found)
+    return new_order_dates(**found) if found else NO_DATES
 
 
 def _line(loop: Sequence[Segment], rules: DocumentRules) -> OrderLine:
@@ -175,35 +181,47 @@ def _line(loop: Sequence[Segment], rules: DocumentRules) -> OrderLine:
     allocations: list[Allocation] = []
     # Segments after a line-level N1 or an SLN belong to that party or subline (their
     # DTMs are not the line's dates).
-    own: list[Segment] = []
-    for segment in loop[1:]:
+    dtms: list[Segment] = []
+    for index in range(1, len(loop)):
+        segment = loop[index]
         tag = segment[0]
-        if tag in ("N1", "SLN"):
-            break
-        own.append(segment)
-        if tag == "PID" and text(segment, 1) == "F" and value(segment, 5):
-            descriptions.append(text(segment, 5))
+        if tag == "PID":
+            if len(segment) > 5 and segment[1].strip() == "F":
+                description = segment[5].strip()
+                if description:
+                    descriptions.append(description)
         elif tag == "SDQ":
             allocations.extend(_allocations(segment, rules))
-    return OrderLine(
-        line_number=value(po1, 1),
-        quantity=decimal_at(po1, 2),
-        uom=value(po1, 3),
-        unit_price=decimal_at(po1, 4),
-        price_basis=value(po1, 5),
-        product_ids=read_product_ids(pairs(po1, 6), rules),
+        elif tag == "DTM":
+            dtms.append(segment)
+        elif tag == "N1" or tag == "SLN":
+            break
+    # PO101..PO105 stripped, None when empty
+    head = [v.strip() or None for v in po1[1:6]]
+    head += [None] * (5 - len(head))
+    quantity, price = head[1], head[3]
+    return new_order_line(
+        line_number=head[0],
+        quantity=parse_decimal(quantity) if quantity else None,
+        uom=head[2],
+        unit_price=parse_decimal(price) if price else None,
+        price_basis=head[4],
+        product_ids=product_ids_at(po1, 6, rules),
         description=" ".join(descriptions) or None,
         allocations=tuple(allocations),
-        dates=_dates(own, rules),
+        dates=_dates(dtms, rules) if dtms else NO_DATES,
     )
 
 
 def _allocations(sdq: Segment, rules: DocumentRules) -> list[Allocation]:
     found: list[Allocation] = []
-    for position in range(3, 3 + 2 * SDQ_PAIRS, 2):
-        location, quantity = value(sdq, position), decimal_at(sdq, position + 1)
-        if location is not None and quantity is not None:
-            found.append(Allocation(location_id=rules.locations.get(location, location), quantity=quantity))
+    locations = rules.locations
+    for position in range(3, min(SDQ_END, len(sdq) - 1), 2):
+        location, quantity = sdq[position].strip(), sdq[position + 1].strip()
+        if location and quantity:
+            number = parse_decimal(quantity)
+            if number is not None:
+                found.append(new_allocation(location_id=locations.get(location, location), quantity=number))
     return found
 
 

@@ -27,7 +27,7 @@ from datetime import date
 
 from pydantic import ValidationError
 
-from translators.canonical.common import Party, Reference, format_date
+from translators.canonical.common import Party, Reference, format_date, trusted
 from translators.canonical.shipment import (
     Pack,
     Packaging,
@@ -47,6 +47,7 @@ from translators.mapping.common import (
     flatten_pairs,
     frame,
     int_at,
+    new_reference,
     pairs,
     party_segments,
     product_id_pairs,
@@ -67,6 +68,16 @@ from translators.x12.errors import RenderError
 from translators.x12.model import Segment, TransactionSet
 
 __all__ = ["render_shipment", "shipment_from_x12"]
+
+# Skip run-time validation: every call passes values of the fields' exact types
+# (see translators.canonical.common.trusted).
+new_shipment = trusted(Shipment)
+new_shipment_order = trusted(ShipmentOrder)
+new_shipment_item = trusted(ShipmentItem)
+new_shipment_carrier = trusted(ShipmentCarrier)
+new_packaging = trusted(Packaging)
+new_pack = trusted(Pack)
+new_tare = trusted(Tare)
 
 # Our DTM qualifiers for the shipment's contract dates.
 DATE_NAMES: dict[str, str] = {"011": "shipped_date", "017": "estimated_delivery"}
@@ -173,7 +184,7 @@ class _OrderDraft:
     items: list[ShipmentItem] = field(default_factory=list)
 
     def build(self) -> ShipmentOrder:
-        return ShipmentOrder(
+        return new_shipment_order(
             po_number=self.po_number,
             po_date=self.po_date,
             tares=tuple(t.build() for t in self.tares),
@@ -188,7 +199,7 @@ class _PackDraft:
     items: list[ShipmentItem] = field(default_factory=list)
 
     def build(self) -> Pack:
-        return Pack(sscc=self.sscc, items=tuple(self.items))
+        return new_pack(sscc=self.sscc, items=tuple(self.items))
 
 
 @dataclass(slots=True)
@@ -198,7 +209,7 @@ class _TareDraft:
     items: list[ShipmentItem] = field(default_factory=list)
 
     def build(self) -> Tare:
-        return Tare(sscc=self.sscc, packs=tuple(p.build() for p in self.packs), items=tuple(self.items))
+        return new_tare(sscc=self.sscc, packs=tuple(p.build() for p in self.packs), items=tuple(self.items))
 
 
 def shipment_from_x12(tset: TransactionSet, rules: MappingRules) -> Shipment:
@@ -219,7 +230,7 @@ def _read_shipment(tset: TransactionSet, rules: MappingRules) -> Shipment:
     check_required_references(
         [*references, *_carrier_references(carrier, doc_rules)], doc_rules, "ship notice"
     )
-    return Shipment(
+    return new_shipment(
         shipment_id=value(bsn, 2),
         shipment_date=read_dtm(["DTM", "", text(bsn, 3)])[1],
         purpose=value(bsn, 1),
@@ -274,7 +285,7 @@ def _read_header(
     carrier = None
     if td5 is not None or bill_of_lading is not None or tracking is not None:
         base = read_carrier(td5) if td5 is not None else None
-        carrier = ShipmentCarrier(
+        carrier = new_shipment_carrier(
             scac=base.scac if base else None,
             mode=base.mode if base else None,
             routing=base.routing if base else None,
@@ -283,7 +294,7 @@ def _read_header(
         )
     packaging = None
     if td1 is not None:
-        packaging = Packaging(
+        packaging = new_packaging(
             code=value(td1, 1),
             lading_quantity=int_at(td1, 2),
             weight=decimal_at(td1, 7),
@@ -301,7 +312,7 @@ def _carrier_references(carrier: ShipmentCarrier | None, rules: ShipmentRules) -
         (rules.tracking_qualifier, carrier.tracking_number),
     ]
     return [
-        Reference(qualifier=rules.reference_qualifiers.get(q, q), value=v) for q, v in found if v is not None
+        new_reference(qualifier=rules.reference_qualifiers.get(q, q), value=v) for q, v in found if v is not None
     ]
 
 
@@ -379,7 +390,7 @@ def _container(level: _Level) -> _Level | None:
 def _read_item(level: _Level, rules: ShipmentRules) -> ShipmentItem:
     lin = level.first("LIN") or ["LIN"]
     sn1 = level.first("SN1") or ["SN1"]
-    return ShipmentItem(
+    return new_shipment_item(
         line_number=value(lin, 1) or value(sn1, 1),
         product_ids=read_product_ids(pairs(lin, 2), rules),
         quantity_shipped=decimal_at(sn1, 2),
