@@ -7,8 +7,8 @@ an :class:`Envelope` for each envelope segment (GS, ST, SE, GE, IEA) and a
 text outside any interchange. Delimiters are re-detected at every ISA.
 
 Speed is the point of the design: text is decoded in big chunks, envelope segments
-are located with one regular-expression scan per chunk, and the runs between them are
-cut with ``str.split`` so that ordinary segments cost no per-segment Python code
+are located with one regular-expression scan per 8 KB piece, and the runs between them
+are cut with ``str.split`` and sliced, so that ordinary segments cost no per-segment Python code
 beyond splitting them into elements.
 
 It must never judge envelope structure (that is the envelope module's job), never
