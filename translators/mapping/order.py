@@ -137,7 +137,7 @@ def order_from_x12(tset: TransactionSet, rules: MappingRules) -> Order:
         parties=tuple(parties),
         terms=terms,
         carrier=carrier,
-        lines=tuple(_line(loop, doc_rules) for loop in _line_loops(segments, first_line)),
+        lines=_lines(segments, first_line, doc_rules),
     )
 
 
@@ -149,18 +149,6 @@ def _body(segments: Sequence[Segment]) -> list[Segment]:
     if body and body[-1][0] == "SE":
         body = body[:-1]
     return body
-
-
-def _line_loops(segments: Sequence[Segment], start: int) -> list[Sequence[Segment]]:
-    loops: list[Sequence[Segment]] = []
-    index = start
-    while index < len(segments) and segments[index][0] == "PO1":
-        end = index + 1
-        while end < len(segments) and segments[end][0] != "PO1" and segments[end][0] not in SUMMARY_TAGS:
-            end += 1
-        loops.append(segments[index:end])
-        index = end
-    return loops
 
 
 def _dates(segments: Sequence[Segment], rules: DocumentRules) -> OrderDates:
@@ -175,42 +163,58 @@ def _dates(segments: Sequence[Segment], rules: DocumentRules) -> OrderDates:
     return new_order_dates(**found) if found else NO_DATES
 
 
-def _line(loop: Sequence[Segment], rules: DocumentRules) -> OrderLine:
-    po1 = loop[0]
-    descriptions: list[str] = []
-    allocations: list[Allocation] = []
-    # Segments after a line-level N1 or an SLN belong to that party or subline (their
-    # DTMs are not the line's dates).
-    dtms: list[Segment] = []
-    for index in range(1, len(loop)):
-        segment = loop[index]
-        tag = segment[0]
-        if tag == "PID":
-            if len(segment) > 5 and segment[1].strip() == "F":
-                description = segment[5].strip()
-                if description:
-                    descriptions.append(description)
-        elif tag == "SDQ":
-            allocations.extend(_allocations(segment, rules))
-        elif tag == "DTM":
-            dtms.append(segment)
-        elif tag == "N1" or tag == "SLN":
-            break
-    # PO101..PO105 stripped, None when empty
-    head = [v.strip() or None for v in po1[1:6]]
-    head += [None] * (5 - len(head))
-    quantity, price = head[1], head[3]
-    return new_order_line(
-        line_number=head[0],
-        quantity=parse_decimal(quantity) if quantity else None,
-        uom=head[2],
-        unit_price=parse_decimal(price) if price else None,
-        price_basis=head[4],
-        product_ids=product_ids_at(po1, 6, rules),
-        description=" ".join(descriptions) or None,
-        allocations=tuple(allocations),
-        dates=_dates(dtms, rules) if dtms else NO_DATES,
-    )
+def _lines(segments: Sequence[Segment], start: int, rules: DocumentRules) -> tuple[OrderLine, ...]:
+    """One OrderLine per PO1 loop from ``start``; a loop runs to the next PO1 or the
+    summary (CTT/AMT/SE). One pass, no slices: this is the hot part of an 850."""
+    lines: list[OrderLine] = []
+    count = len(segments)
+    index = start
+    while index < count and segments[index][0] == "PO1":
+        po1 = segments[index]
+        descriptions: list[str] = []
+        allocations: list[Allocation] = []
+        dtms: list[Segment] = []
+        # Segments after a line-level N1 or an SLN belong to that party or subline
+        # (their DTMs are not the line's dates): ``own`` turns off there.
+        own = True
+        index += 1
+        while index < count:
+            segment = segments[index]
+            tag = segment[0]
+            if tag == "PO1" or tag in SUMMARY_TAGS:
+                break
+            index += 1
+            if not own:
+                continue
+            if tag == "PID":
+                if len(segment) > 5 and segment[1].strip() == "F":
+                    description = segment[5].strip()
+                    if description:
+                        descriptions.append(description)
+            elif tag == "SDQ":
+                allocations.extend(_allocations(segment, rules))
+            elif tag == "DTM":
+                dtms.append(segment)
+            elif tag == "N1" or tag == "SLN":
+                own = False
+        # PO101..PO105 stripped, None when empty
+        head = [v.strip() or None for v in po1[1:6]]
+        head += [None] * (5 - len(head))
+        quantity, price = head[1], head[3]
+        lines.append(
+            new_order_line(
+                line_number=head[0],
+                quantity=parse_decimal(quantity) if quantity else None,
+                uom=head[2],
+                unit_price=parse_decimal(price) if price else None,
+                price_basis=head[4],
+                product_ids=product_ids_at(po1, 6, rules),
+                description=" ".join(descriptions) or None,
+                allocations=tuple(allocations),
+                dates=_dates(dtms, rules) if dtms else NO_DATES,
+            )
+        )
+    return tuple(lines)
 
 
 def _allocations(sdq: Segment, rules: DocumentRules) -> list[Allocation]:

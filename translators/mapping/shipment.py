@@ -48,14 +48,13 @@ from translators.mapping.common import (
     frame,
     int_at,
     new_reference,
-    pairs,
     party_segments,
     product_id_pairs,
+    product_ids_at,
     r,
     read_carrier,
     read_dtm,
     read_party_at,
-    read_product_ids,
     read_reference,
     reference_segment,
     seg,
@@ -114,10 +113,18 @@ class _Level:
 
     def nearest(self, codes: str) -> _Level | None:
         """The closest ancestor whose level code is one of ``codes``."""
-        return next((node for node in self.ancestors() if node.code in codes), None)
+        node = self.parent
+        while node is not None:
+            if node.code in codes:
+                return node
+            node = node.parent
+        return None
 
     def first(self, tag: str) -> Segment | None:
-        return next((s for s in self.segments if s[0] == tag), None)
+        for segment in self.segments:
+            if segment[0] == tag:
+                return segment
+        return None
 
 
 def _split_levels(segments: list[Segment]) -> tuple[list[Segment], list[_Level]]:
@@ -130,7 +137,10 @@ def _split_levels(segments: list[Segment]) -> tuple[list[Segment], list[_Level]]
         if tag in _TRAILER_TAGS:
             continue
         if tag == "HL":
-            levels.append(_Level(text(segment, 1), text(segment, 2), text(segment, 3)))
+            # HL01 id, HL02 parent id, HL03 level code, stripped ("" when absent)
+            ids = [v.strip() for v in segment[1:4]]
+            ids += [""] * (3 - len(ids))
+            levels.append(_Level(ids[0], ids[1], ids[2]))
         elif levels:
             levels[-1].segments.append(segment)
         else:
@@ -381,9 +391,12 @@ def _read_orders(levels: list[_Level], rules: ShipmentRules) -> list[ShipmentOrd
 
 def _container(level: _Level) -> _Level | None:
     """The closest order, tare or (carton) pack level above an item."""
-    for node in level.ancestors():
-        if node.code in ("O", "T") or (node.code == "P" and node.nearest("I") is None):
+    node = level.parent
+    while node is not None:
+        code = node.code
+        if code == "O" or code == "T" or (code == "P" and node.nearest("I") is None):
             return node
+        node = node.parent
     return None
 
 
@@ -392,7 +405,7 @@ def _read_item(level: _Level, rules: ShipmentRules) -> ShipmentItem:
     sn1 = level.first("SN1") or ["SN1"]
     return new_shipment_item(
         line_number=value(lin, 1) or value(sn1, 1),
-        product_ids=read_product_ids(pairs(lin, 2), rules),
+        product_ids=product_ids_at(lin, 2, rules),
         quantity_shipped=decimal_at(sn1, 2),
         uom=value(sn1, 3),
     )

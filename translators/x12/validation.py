@@ -82,38 +82,41 @@ def check_segments(
     cursor = grammar.cursor()
     place = cursor.place
     root_st = grammar.root.children[0]
+    st_rule = root_st if isinstance(root_st, SegmentRule) else None
     trailer_seen = segments[-1][0] == "SE"
     has_repetition = repetition is not None
     position = 0
     for segment in segments:
         position += 1
         if position == 1:
-            rule: SegmentRule | None = root_st if isinstance(root_st, SegmentRule) else None
-            issues = None
+            rule = st_rule
         else:
             rule, issues = place(segment[0])
-        if issues is not None:
-            for issue in issues:
-                errors.append(SegmentError(issue.tag, position, issue.code, issue.loop_id))
-        if rule is not None and rule.elements is not None:
-            # the generated check answers "clean?" cheaply; only a segment it doubts
-            # goes through the detailed, error-collecting path
-            clean = rule.clean_checks[has_repetition] or rule.clean_check(has_repetition)
-            element_errors = None if clean(segment, component, repetition) else check_elements(
-                segment, rule, component, repetition
-            )
-            if element_errors:
-                errors.append(
-                    SegmentError(
-                        segment[0],
-                        position,
-                        SegmentSyntaxCode.HAS_ELEMENT_ERRORS,
-                        cursor.loop_id(),
-                        tuple(element_errors),
-                    )
+            if issues is not None:
+                for issue in issues:
+                    errors.append(SegmentError(issue.tag, position, issue.code, issue.loop_id))
+                if len(errors) >= MAX_SEGMENT_ERRORS:
+                    return errors[:MAX_SEGMENT_ERRORS]
+        if rule is None or rule.elements is None:
+            continue
+        # the generated check answers "clean?" cheaply; only a segment it doubts goes
+        # through the detailed, error-collecting path
+        clean = rule.clean_checks[has_repetition] or rule.clean_check(has_repetition)
+        if clean(segment, component, repetition):
+            continue
+        element_errors = check_elements(segment, rule, component, repetition)
+        if element_errors:
+            errors.append(
+                SegmentError(
+                    segment[0],
+                    position,
+                    SegmentSyntaxCode.HAS_ELEMENT_ERRORS,
+                    cursor.loop_id(),
+                    tuple(element_errors),
                 )
-        if len(errors) >= MAX_SEGMENT_ERRORS:
-            return errors[:MAX_SEGMENT_ERRORS]
+            )
+            if len(errors) >= MAX_SEGMENT_ERRORS:
+                return errors[:MAX_SEGMENT_ERRORS]
     final = cursor.finish()
     if final:
         for issue in final:
