@@ -1,0 +1,236 @@
+"""Service benchmark (not a test): 850s posted to the partner REST endpoint of a
+real ``python -m gateway serve`` process by a client with 32 concurrent
+connections, until the fake ERP webhook has every canonical order.
+
+Reports, per database (SQLite with durable commits, and PostgreSQL when something
+listens on 127.0.0.1:5432):
+
+- accept only (pipeline workers 0): posts/s answered 202 (stored durably);
+- end to end (webhook mode): documents/s into the ERP and p50/p99 post-to-ERP
+  latency (from the start of the POST to the ERP receiving the document; the client
+  and the ERP run on one event loop in this process, so one clock);
+- a bare aiohttp handler (reads the body, answers 202 JSON) measured in the same run
+  as the ceiling of this client on this machine.
+
+Usage: python bench/bench_service.py [--posts 4000] [--concurrency 32] [--no-postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "gateway"))
+
+from fakes.erp_server import FakeErp, free_port  # noqa: E402
+from gwsamples import order_850, profile_toml  # noqa: E402
+
+KEY = "bench-partner-key"
+BARE = """
+import sys
+from aiohttp import web
+async def handle(request):
+    await request.read()
+    return web.json_response({"message_id": "x", "status": "received"}, status=202)
+app = web.Application()
+app.router.add_post("/partners/{p}/edi", handle)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit("server did not start")
+
+
+def start_gateway(work: Path, erp: FakeErp, database_url: str | None, workers: int) -> tuple[subprocess.Popen[bytes], int]:
+    partners = work / "partners" / "acme"
+    partners.mkdir(parents=True, exist_ok=True)
+    (partners / "profile.toml").write_text(profile_toml("acme", "ACME", KEY))
+    lines = [
+        f'data_dir = "{work / "var"}"', f'partners_dir = "{work / "partners"}"',
+        *([f'database_url = "{database_url}"'] if database_url else []),
+        "[identity]", 'interchange_qualifier = "ZZ"', 'interchange_id = "OURCOMPANY"', 'group_id = "OURCOMPANY"',
+        "[api]", 'token = "bench"',
+        "[pipeline]", f"workers = {workers}", "poll_seconds = 0.05",
+        "[erp]", 'mode = "webhook"', f'url = "{erp.url}"', 'secret = "bench-secret"',
+    ]
+    (work / "gateway.toml").write_text("\n".join(lines) + "\n")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(work / "gateway.toml"), "--port", str(port),
+         "--log-level", "ERROR"],
+        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=(work / "gateway.log").open("ab"),
+    )
+    wait_port(port, proc)
+    return proc, port
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def blast(port: int, posts: int, concurrency: int, offset: int) -> tuple[float, dict[str, float], int]:
+    """Post ``posts`` 850s; returns (seconds, PO number -> monotonic post start, non-2xx count)."""
+    bodies = [order_850("ACME", offset + n, po=f"B{offset + n}") for n in range(posts)]
+    started: dict[str, float] = {}
+    failures = 0
+    next_index = 0
+    url = f"http://127.0.0.1:{port}/partners/acme/edi"
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/edi-x12"}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal next_index, failures
+            while next_index < posts:
+                n = next_index
+                next_index += 1
+                started[f"B{offset + n}-1"] = time.monotonic()
+                async with session.post(url, data=bodies[n], headers=headers) as resp:
+                    await resp.read()
+                    if resp.status >= 300:
+                        failures += 1
+
+        t0 = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.monotonic() - t0, started, failures
+
+
+async def end_to_end(port: int, erp: FakeErp, posts: int, concurrency: int, offset: int) -> dict[str, float]:
+    t0 = time.monotonic()
+    _, started, failures = await blast(port, posts, concurrency, offset)
+    while len(erp.accepted) < posts:
+        if time.monotonic() - t0 > 600:
+            raise SystemExit(f"ERP got only {len(erp.accepted)} of {posts}")
+        await asyncio.sleep(0.01)
+    elapsed = time.monotonic() - t0
+    latencies = sorted(
+        (erp.received_at[key] - started[doc["document"]["po_number"]]) * 1000
+        for key, doc in erp.documents.items()
+    )
+    return {
+        "docs_per_s": posts / elapsed,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
+        "failures": failures,
+    }
+
+
+async def run_database(label: str, database_url: str | None, args: argparse.Namespace) -> list[str]:
+    lines = []
+    with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
+        erp = FakeErp()
+        await erp.start()
+        work = Path(tmp)
+        proc, port = start_gateway(work / "accept", erp, database_url, workers=0)
+        try:
+            await blast(port, 300, args.concurrency, 1)  # warm-up
+            seconds, _, failures = await blast(port, args.posts, args.concurrency, 100_000)
+        finally:
+            stop(proc)
+        lines.append(f"| {label} | accept only (202 stored) | {args.posts / seconds:,.0f} posts/s | | | {failures} |")
+        if database_url:
+            await reset_postgres(database_url)
+        proc, port = start_gateway(work / "e2e", erp, database_url, workers=args.workers)
+        try:
+            await end_to_end(port, erp, 300, args.concurrency, 1)  # warm-up
+            erp.accepted.clear()
+            erp.documents.clear()
+            erp.received_at.clear()
+            result = await end_to_end(port, erp, args.posts, args.concurrency, 200_000)
+        finally:
+            stop(proc)
+            await erp.stop()
+        lines.append(
+            f"| {label} | end to end into the ERP webhook | {result['docs_per_s']:,.0f} docs/s "
+            f"| {result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {result['failures']:.0f} |"
+        )
+    return lines
+
+
+async def reset_postgres(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
+async def bare(args: argparse.Namespace) -> str:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", BARE, str(port)], stdout=subprocess.DEVNULL)
+    wait_port(port, proc)
+    try:
+        await blast(port, 300, args.concurrency, 1)
+        seconds, _, _ = await blast(port, args.posts, args.concurrency, 100_000)
+    finally:
+        stop(proc)
+    return f"| - | bare aiohttp handler (ceiling) | {args.posts / seconds:,.0f} posts/s | | | 0 |"
+
+
+def postgres_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--posts", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=8, help="pipeline workers of the gateway")
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    rows = ["| database | measure | throughput | p50 ms | p99 ms | non-2xx |", "|---|---|---|---|---|---|"]
+    rows.append(await bare(args))
+    rows += await run_database("SQLite (WAL, synchronous=FULL)", None, args)
+    if not args.no_postgres and postgres_up():
+        import asyncpg
+
+        name = f"gw_bench_{secrets.token_hex(4)}"
+        admin = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
+        await admin.execute(f"CREATE DATABASE {name}")
+        try:
+            rows += await run_database("PostgreSQL", f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", args)
+        finally:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            await admin.close()
+    print(f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"{args.posts} posts, {args.concurrency} connections, {args.workers} pipeline workers")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
