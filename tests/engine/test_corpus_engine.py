@@ -104,7 +104,7 @@ def test_three_interchanges_with_their_own_envelopes() -> None:
 
 
 def test_control_number_mismatches_are_coded() -> None:
-    sets, interchanges = run(corpus_file("edieng_940_control_numbers_mismatch.edi"))
+    _sets, interchanges = run(corpus_file("edieng_940_control_numbers_mismatch.edi"))
     (ix,) = interchanges
     assert "001" in {n.value for n in ix.outcome.notes}
     (group,) = ix.outcome.groups
