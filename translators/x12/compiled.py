@@ -8,10 +8,11 @@ which stays the single source of truth for codes. So the fast path may be
 conservative (False on a clean segment costs time, not correctness) but must never
 say True on a segment with an error.
 
-The generated code is straight-line: one guard per element position (``n <= p``
-means the segment ends here, and what that implies for mandatory elements and
-syntax notes is decided at generation time), then cheap str methods per value
-(``isdigit``/``isprintable``/length bounds/code-list membership). Values that need
+The generated code is straight-line: one printable/ASCII test over the joined
+segment, one guard per element position (``n <= p`` means the segment ends here,
+and what that implies for mandatory elements and syntax notes is decided at
+generation time), then cheap str methods per value (``isdigit``, length bounds,
+code-list membership). Values that need
 real parsing (dates, times, composites) are remembered per element in the rule's
 bounded ``good`` set, shared with the detailed path. ``segment_source`` returns the
 source for inspection; ``python -m translators.x12.compiled 850 004010 PO1`` prints it.
@@ -63,7 +64,7 @@ def _value_lines(p: int, part: ElementRule, names: dict[str, Any]) -> list[str]:
         coded = f" and {v} not in G{p}" if part.codes else ""
         return [
             f"w = {body}",
-            f"if not (w.isdigit() and w.isascii() and {lo} <= len(w) <= {hi}){coded} and K{p}({v}) is not None:",
+            f"if not (w.isdigit() and plain and {lo} <= len(w) <= {hi}){coded} and K{p}({v}) is not None:",
             "    return False",
         ]
     if data_type in ("DT", "TM"):
@@ -78,9 +79,10 @@ def _value_lines(p: int, part: ElementRule, names: dict[str, Any]) -> list[str]:
         # only codes ever pass a coded text element, so its ``good`` set is the list
         names[f"C{p}"] = frozenset(part.codes)
         return [f"if {v} not in C{p}: return False"]
-    # AN, and ID without a code list: length bounds and no control characters
-    length = f"len({v}) <= {hi}" if lo <= 1 else f"{lo} <= len({v}) <= {hi}"
-    return [f"if not ({length} and {v}.isprintable()): return False"]
+    # AN, and ID without a code list: length bounds (the whole segment was found
+    # free of control characters on entry)
+    length = f"len({v}) > {hi}" if lo <= 1 else f"not {lo} <= len({v}) <= {hi}"
+    return [f"if {length}: return False"]
 
 
 def _composite_lines(p: int, part: CompositeRule, names: dict[str, Any]) -> list[str]:
@@ -151,7 +153,16 @@ def segment_source(rule: SegmentRule, repetition_aware: bool) -> tuple[str, dict
     by_position = {part.position: part for part in elements}
     last = max(by_position, default=0)
     mandatory = set(rule.mandatory_positions)
-    lines = [f"def check(seg, comp, rep):  # {rule.tag}", "    n = len(seg)"]
+    lines = [
+        f"def check(seg, comp, rep):  # {rule.tag}",
+        "    n = len(seg)",
+        # one pass over the whole segment instead of one per element: a control
+        # character anywhere sends the segment to the detailed path; ``plain`` (all
+        # ASCII) lets digit checks trust str.isdigit
+        '    joined = "".join(seg)',
+        "    if not joined.isprintable(): return False",
+        "    plain = joined.isascii()",
+    ]
     for p in range(1, last + 1):
         lines.append(f"    if n <= {p}:")
         lines.extend("        " + line for line in _exit_lines(p, rule))
