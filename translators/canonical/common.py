@@ -310,16 +310,21 @@ def trusted_source(model: type[BaseModel]) -> str:
         "",
         "",
         f"def build_partial({', '.join(names)}):",
-        "    unset = []",
+        # which fields were given, as a tuple of flags: the field set of each
+        # pattern is worked out once
+        f"    pattern = ({''.join(f'{n} is _UNSET, ' for n in optional)})",
     ]
     for n in optional:
-        default = f"deepcopy(DEFAULTS[{n!r}])" if _unhashable(fields[n].default) else f"DEFAULTS[{n!r}]"
-        lines += [f"    if {n} is _UNSET:", f"        {n} = {default}", f"        unset.append({n!r})"]
+        default = f"deepcopy(D_{n})" if _unhashable(fields[n].default) else f"D_{n}"
+        lines += [f"    if {n} is _UNSET:", f"        {n} = {default}"]
     lines += [f"    {g}" for g in guards]
     lines += [
+        "    given = GIVEN.get(pattern)",
+        "    if given is None:",
+        f"        given = GIVEN[pattern] = FIELDS.difference(n for n, unset in zip({tuple(optional)!r}, pattern) if unset)",
         "    made = new(cls)",
         f"    set_dict(made, {{{values}}})",
-        "    set_fields_set(made, set(FIELDS.difference(unset)))",
+        "    set_fields_set(made, set(given))",
         "    set_extra(made, None)",
         "    set_private(made, None)",
         "    return made",
@@ -364,7 +369,8 @@ def trusted(model: Callable[_P, _M]) -> Callable[_P, _M]:
     slots = BaseModel.__dict__
     namespace: dict[str, Any] = {
         "_UNSET": _UNSET,
-        "DEFAULTS": {name: info.default for name, info in fields.items()},
+        **{f"D_{name}": info.default for name, info in fields.items()},
+        "GIVEN": {},  # field set by pattern of given fields (at most 2**optional)
         "FIELDS": frozenset(fields),
         "deepcopy": deepcopy,
         "new": object.__new__,
