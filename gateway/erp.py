@@ -74,7 +74,7 @@ class RetryPolicy:
         # Jitter spreads a recovering ERP's load; keep at least half the ceiling so
         # retries never pile up right after a failure.
         jittered = ceiling * (0.5 + 0.5 * (rng or random).random())
-        return max(jittered, retry_after or 0.0)
+        return float(max(jittered, retry_after or 0.0))
 
     def gives_up(self, attempt: int, first_at: datetime, now: datetime) -> bool:
         return attempt >= self.max_attempts or now - first_at >= self.max_age

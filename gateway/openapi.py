@@ -53,8 +53,8 @@ def _params(*names: str) -> list[dict[str, Any]]:
     return [catalogue[n] for n in names]
 
 
-PARTNER_AUTH = [{"partnerKey": []}]
-INTERNAL_AUTH = [{"apiToken": []}]
+PARTNER_AUTH: list[dict[str, list[str]]] = [{"partnerKey": []}]
+INTERNAL_AUTH: list[dict[str, list[str]]] = [{"apiToken": []}]
 NO_AUTH: list[dict[str, list[str]]] = []
 
 ACCEPTED = _json(

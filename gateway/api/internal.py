@@ -78,7 +78,8 @@ def validation_failed(message: str, fields: list[dict[str, str]]) -> ApiError:
 async def fields_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Render ``validation_failed`` errors with a top-level ``fields`` list."""
     try:
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
     except ApiError as exc:
         fields = getattr(exc, "fields", None)
         if fields is None:

@@ -16,6 +16,8 @@ so an item's existence is never revealed to anyone but its partner.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from sqlalchemy import select
 
@@ -61,7 +63,7 @@ async def list_outbox(request: web.Request) -> web.Response:
     return web.json_response({"items": items})
 
 
-async def _own_item(request: web.Request, partner_id: str, *, pending_only: bool) -> OutboxItem:
+async def _own_item(request: web.Request, partner_id: str, *, pending_only: bool) -> Any:
     item_id = request.match_info["item"]
     async with request.app[DATABASE].read() as conn:
         item = (
