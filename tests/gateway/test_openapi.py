@@ -49,3 +49,16 @@ async def test_spec_matches_routes_both_ways(aiohttp_client: Any, tmp_path: Path
     shipment = spec["paths"]["/api/v1/shipments"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert shipment["properties"]["document"] == {"$ref": "#/components/schemas/Shipment"}
     assert "Shipment" in schemas and "CanonicalDocument" in schemas
+
+
+def test_published_copy_in_docs_is_current(regen_golden: bool) -> None:
+    """docs/openapi.json is the spec the service serves, for readers without a server."""
+    import json
+
+    from gateway.openapi import spec
+
+    published = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+    text = json.dumps(spec(), indent=2, sort_keys=True) + "\n"
+    if regen_golden or not published.exists():
+        published.write_text(text, encoding="utf-8")
+    assert published.read_text(encoding="utf-8") == text, "run pytest --regen-golden to refresh docs/openapi.json"
