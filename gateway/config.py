@@ -104,6 +104,9 @@ class PipelineSettings(_Section):
     retry_max_seconds: float = Field(default=600.0, gt=0)
     lease_seconds: float = Field(default=300.0, gt=0)  # a claimed job is reclaimable after this
     poll_seconds: float = Field(default=1.0, gt=0)  # idle workers look for due retries this often
+    # Translation runs in this many worker processes (gateway.translate_pool), so it never
+    # holds the event loop's GIL; 0 translates in a thread of this process (tests, debugging).
+    translate_processes: int = Field(default=1, ge=0)
 
 
 class Settings(_Section):
