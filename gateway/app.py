@@ -14,6 +14,7 @@ Nothing else in the gateway builds these objects: tests call ``build_app`` too.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -139,6 +140,11 @@ async def _pipeline(app: web.Application) -> AsyncIterator[None]:
     sink = overrides.sink or erp.build_sink(
         settings.erp, app[DATABASE], metrics=metrics.of(app), clock=overrides.clock
     )
+    pool = None
+    if settings.pipeline.translate_processes and settings.pipeline.workers:
+        from gateway.translate_pool import TranslatePool
+
+        pool = TranslatePool(settings.pipeline.translate_processes, settings.raw_dir)
     pipeline = Pipeline(
         app[DATABASE],
         app[RAWSTORE],
@@ -147,11 +153,14 @@ async def _pipeline(app: web.Application) -> AsyncIterator[None]:
         settings=settings.pipeline,
         identity=settings.identity,
         clock=overrides.clock,
+        translate_pool=pool,
     )
     app[PIPELINE] = pipeline
     await pipeline.start()
     yield
     await pipeline.stop()
+    if pool is not None:
+        await asyncio.to_thread(pool.close)
     await erp.close_sink(sink)
 
 

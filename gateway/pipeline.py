@@ -24,7 +24,8 @@ operator can :meth:`Pipeline.replay` it: the raw bytes are read again, documents
 their idempotency keys (message id + position) and delivered ones are never
 re-delivered, and acks already issued are not issued twice.
 
-Translation is CPU-bound and runs in a worker thread, never on the event loop.
+Translation is CPU-bound and never runs on the event loop: in worker processes
+(gateway.translate_pool, ``translate_processes``) or, with 0 processes, in a thread.
 This module never speaks HTTP: ERP forwarding plugs in through :class:`ErpSink`,
 partner delivery reads the outbox.
 """
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.config import IdentitySettings, PipelineSettings
@@ -55,6 +56,7 @@ from gateway.db.models import Document, InterchangeSeen, Message, MessageEvent, 
 from gateway.rawstore import RawStore
 
 if TYPE_CHECKING:
+    from gateway.translate_pool import TranslatePool
     from translators.engine import PartnerLookup, TranslatedInterchange, TranslatedSet
 
 log = logging.getLogger(__name__)
@@ -94,11 +96,19 @@ class DeliveryResult:
     # When ok: the document waits for the ERP to confirm it (feed mode). It becomes
     # "available"; gateway.erp.confirm_documents later makes it (and the message) delivered.
     parked: bool = False
+    # A ``delivery_attempts`` row (column -> value) the pipeline inserts in the same
+    # transaction that records the outcome (sinks answering ``deliver_batch``).
+    attempt: dict[str, Any] | None = None
 
 
 class ErpSink(Protocol):
     """Where translated documents go. Must be idempotent on ``idempotency_key``:
-    after a crash a document may be handed over again."""
+    after a crash a document may be handed over again.
+
+    A sink may also offer ``deliver_batch(messages: list[list[DocumentRecord]]) ->
+    list[list[DeliveryResult]]``: each inner list is one message's documents in
+    order; deliver them in that order, stop at a message's first failure (its
+    results end there), and leave the recording to the pipeline (``attempt``)."""
 
     async def deliver(self, document: DocumentRecord) -> DeliveryResult: ...
 
@@ -160,6 +170,7 @@ class Pipeline:
         identity: IdentitySettings | None = None,
         clock: Callable[[], datetime] = utcnow,
         worker_id: str | None = None,
+        translate_pool: TranslatePool | None = None,
     ) -> None:
         self.db = db
         self.rawstore = rawstore
@@ -168,6 +179,8 @@ class Pipeline:
         self.settings = settings or PipelineSettings()
         self.identity = identity or IdentitySettings()
         self.clock = clock
+        # None: plans are computed in a thread of this process (see gateway.translate_pool).
+        self.translate_pool = translate_pool
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -175,6 +188,9 @@ class Pipeline:
         # SQLite has one writer: claims from this process queue here instead of on the file lock.
         self._claim_lock = asyncio.Lock()
         self.processed = 0
+        # Jobs claimed (and their outcomes committed) together: on SQLite each commit
+        # is an fsync, so one claim and one write per batch instead of per job.
+        self.batch_size = max(1, getattr(self.settings, "batch_size", 64))
 
     # ------------------------------------------------------------------ running
 
@@ -205,6 +221,9 @@ class Pipeline:
 
     async def _worker(self) -> None:
         while not self._stopping:
+            # Clear before looking: a wake() (intake commit) that lands while we claim
+            # is then seen by the wait below instead of being lost until the poll.
+            self._wake.clear()
             try:
                 did = await self.run_one()
             except asyncio.CancelledError:
@@ -213,7 +232,6 @@ class Pipeline:
                 log.exception("pipeline worker error")
                 did = False
             if not did:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
 
@@ -225,17 +243,44 @@ class Pipeline:
         return done
 
     async def run_one(self) -> bool:
-        """Claim and run one due job; False when there was none."""
+        """Claim a batch of due jobs (at most one per message) and run it; False when
+        none was due. One step per claimed job: a translated message's delivery is
+        the next batch's work."""
         lease = timedelta(seconds=self.settings.lease_seconds)
         async with self._claim_lock, self.db.engine.begin() as conn:
-            job = await jobs.claim(conn, worker=self.worker_id, now=self.clock(), lease=lease)
-        if job is None:
+            claimed = await jobs.claim_many(
+                conn, worker=self.worker_id, now=self.clock(), lease=lease, limit=self.batch_size
+            )
+        if not claimed:
             return False
-        await self._run_job(job)
-        self.processed += 1
+        await self._run_batch(claimed)
+        self.processed += len(claimed)
         # Work begets work (translate -> deliver): let sleeping workers look again.
         self._wake.set()
         return True
+
+    async def _run_batch(self, claimed: list[jobs.ClaimedJob]) -> None:
+        """Run the steps of a claimed batch: translations together, deliveries together
+        (each group writes its outcomes in one transaction), anything else one by one."""
+        translate = [j for j in claimed if j.step == "translate"]
+        deliver = [j for j in claimed if j.step == "deliver"]
+        others = [j for j in claimed if j.step not in ("translate", "deliver")]
+        work = [self._run_job(j) for j in others]
+        if translate:
+            work.append(self._translate_batch(translate))
+        if deliver:
+            work.append(self._guarded(deliver, self._deliver_batch(deliver)))
+        await asyncio.gather(*work)
+
+    async def _guarded(self, batch: list[jobs.ClaimedJob], work: Any) -> None:
+        """Await a batch step; an error that escapes it is each job's error."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            for job in batch:
+                await self._on_error(job, exc)
 
     async def _run_job(self, job: jobs.ClaimedJob) -> None:
         step = {"translate": self._translate, "deliver": self._deliver, "acknowledge": self._acknowledge}.get(
@@ -245,37 +290,49 @@ class Pipeline:
             if step is None:
                 raise StepFailed(f"unknown pipeline step {job.step!r}")
             await step(job)
-        except jobs.LostLease:
-            log.warning("job %s of message %s lost its lease; left to its new owner", job.id, job.message_id)
-        except StepFailed as exc:
-            await self._fail(job, str(exc))
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
-            if isinstance(exc, TransientError) or is_storage_error(exc):
-                await self._retry(job, exc)
-            else:
-                log.exception("step %s of message %s failed", job.step, job.message_id)
-                await self._fail(job, f"{job.step} failed: {type(exc).__name__}: {exc}")
+            await self._on_error(job, exc)
+
+    async def _on_error(self, job: jobs.ClaimedJob, exc: Exception) -> None:
+        """What a step's error means for its job: lost lease, failure or retry."""
+        if isinstance(exc, jobs.LostLease):
+            log.warning("job %s of message %s lost its lease; left to its new owner", job.id, job.message_id)
+        elif isinstance(exc, StepFailed):
+            await self._fail(job, str(exc))
+        elif isinstance(exc, TransientError) or is_storage_error(exc):
+            await self._retry(job, exc)
+        else:
+            log.error("step %s of message %s failed", job.step, job.message_id, exc_info=exc)
+            await self._fail(job, f"{job.step} failed: {type(exc).__name__}: {exc}")
 
     async def _retry(self, job: jobs.ClaimedJob, exc: Exception) -> None:
         text = f"{type(exc).__name__}: {exc}"
-        retry_after = getattr(exc, "retry_after", None)
+        with contextlib.suppress(Exception):  # the database may be the thing that is down
+            async with self.db.begin() as session:
+                await self._retry_in(session, job, text, getattr(exc, "retry_after", None), self.clock())
+
+    async def _retry_in(
+        self, session: AsyncSession, job: jobs.ClaimedJob, text: str, retry_after: float | None, now: datetime
+    ) -> None:
+        """Record a transient failure in ``session``: a retry with backoff, or the
+        message's failure once ``max_attempts`` is reached (unless the failing party
+        gave its own delay). Raises LostLease before writing anything."""
         if retry_after is None and job.attempts >= self.settings.max_attempts:
-            await self._fail(job, f"{job.step} gave up after {job.attempts} attempts: {text}")
+            await self._fail_in(session, job, f"{job.step} gave up after {job.attempts} attempts: {text}", now)
             return
         delay = retry_after if retry_after is not None else min(
             self.settings.retry_base_seconds * 2 ** (job.attempts - 1), self.settings.retry_max_seconds
         )
-        now = self.clock()
-        with contextlib.suppress(Exception):  # the database may be the thing that is down
-            async with self.db.begin() as session:
-                await jobs.retry_later(session, job, now=now, at=now + timedelta(seconds=delay), error=text)
-                _event(
-                    session,
-                    job.message_id,
-                    now,
-                    "retry",
-                    {"step": job.step, "attempt": job.attempts, "error": text, "delay_seconds": delay},
-                )
+        await jobs.retry_later(session, job, now=now, at=now + timedelta(seconds=delay), error=text)
+        _event(
+            session,
+            job.message_id,
+            now,
+            "retry",
+            {"step": job.step, "attempt": job.attempts, "error": text, "delay_seconds": delay},
+        )
         log.warning(
             "message %s step %s attempt %d: %s (retry in %.0fs)",
             job.message_id,
@@ -286,11 +343,13 @@ class Pipeline:
         )
 
     async def _fail(self, job: jobs.ClaimedJob, reason: str) -> None:
-        now = self.clock()
         async with self.db.begin() as session:
-            await jobs.finish(session, job, now=now, state="failed", error=reason)
-            await _set_status(session, job.message_id, "failed", now, reason, {"step": job.step})
-            await _release_acks(session, job.message_id)
+            await self._fail_in(session, job, reason, self.clock())
+
+    async def _fail_in(self, session: AsyncSession, job: jobs.ClaimedJob, reason: str, now: datetime) -> None:
+        await jobs.finish(session, job, now=now, state="failed", error=reason)
+        await _set_status(session, job.message_id, "failed", now, reason, {"step": job.step})
+        await _release_acks(session, job.message_id)
 
     # ------------------------------------------------------------------ replay
 
@@ -317,14 +376,75 @@ class Pipeline:
     async def _translate(self, job: jobs.ClaimedJob) -> None:
         async with self.db.read() as conn:
             message = (await conn.execute(select(Message).where(Message.id == job.message_id))).one()
-        if message.kind == "canonical":
-            plan = await asyncio.to_thread(self._plan_canonical, message)
-        else:
-            plan = await asyncio.to_thread(self._plan_x12, message)
+        plan = await self._plan(message)
         now = self.clock()
         async with self.db.begin() as session:
             await jobs.finish(session, job, now=now)
             await self._write_plan(session, message, plan, now)
+
+    async def _plan(self, message: Any) -> _Plan:
+        """Translate one message (CPU work, never on the event loop) into a plan."""
+        if self.translate_pool is not None:
+            return await self.translate_pool.plan(message, self.partners())
+        if message.kind == "canonical":
+            return await asyncio.to_thread(self._plan_canonical, message)
+        return await asyncio.to_thread(self._plan_x12, message)
+
+    async def _translate_batch(self, batch: list[jobs.ClaimedJob]) -> None:
+        """Translate several messages and write every plan in one transaction. If
+        that transaction fails (a constraint race, a bad plan), each plan is written
+        on its own so one message cannot hold the others back."""
+        if len(batch) == 1:
+            await self._run_job(batch[0])
+            return
+        try:
+            async with self.db.read() as conn:
+                found = (
+                    await conn.execute(select(Message).where(Message.id.in_([j.message_id for j in batch])))
+                ).all()
+        except Exception as exc:
+            for job in batch:
+                await self._on_error(job, exc)
+            return
+        messages = {m.id: m for m in found}
+        planned = await asyncio.gather(
+            *(self._plan(messages[j.message_id]) for j in batch if j.message_id in messages),
+            return_exceptions=True,
+        )
+        ready: list[tuple[jobs.ClaimedJob, Any, _Plan]] = []
+        outcomes = iter(planned)
+        for job in batch:
+            if job.message_id not in messages:
+                await self._on_error(job, StepFailed(f"message {job.message_id} is gone"))
+                continue
+            outcome = next(outcomes)
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, Exception):
+                    raise outcome
+                await self._on_error(job, outcome)
+            else:
+                ready.append((job, messages[job.message_id], outcome))
+        if not ready:
+            return
+        now = self.clock()
+        try:
+            async with self.db.begin() as session:
+                for job, message, plan in ready:
+                    try:
+                        await jobs.finish(session, job, now=now)
+                    except jobs.LostLease as exc:
+                        await self._on_error(job, exc)  # nothing of it written: its new owner writes
+                        continue
+                    await self._write_plan(session, message, plan, now)
+        except Exception:
+            log.info("writing %d translations together failed; writing them one by one", len(ready))
+            for job, message, plan in ready:
+                try:
+                    async with self.db.begin() as session:
+                        await jobs.finish(session, job, now=now)
+                        await self._write_plan(session, message, plan, now)
+                except Exception as exc:
+                    await self._on_error(job, exc)
 
     def _plan_canonical(self, message: Any) -> _Plan:
         from pydantic import ValidationError
@@ -468,9 +588,12 @@ class Pipeline:
             await _set_status(session, message.id, "duplicate", now, reason, None, **values)
             return
         dup_indexes = {i.outcome.header.index for i in dup_interchanges}
-        documents = [d for d in plan.documents if d.pop("_isa_index", None) not in dup_indexes]
-        for row in documents:
-            row["created_at"] = now
+        # Copies: a plan may be written twice (batch transaction failed, then alone).
+        documents = [
+            {**{k: v for k, v in d.items() if k != "_isa_index"}, "created_at": now}
+            for d in plan.documents
+            if d.get("_isa_index") not in dup_indexes
+        ]
         await _store_documents(session, documents)
         await self._issue_acks(
             session, message, fresh, dup_interchanges, now, release=plan.status == "failed"
@@ -611,66 +734,122 @@ class Pipeline:
     # ------------------------------------------------------------------ step: deliver
 
     async def _deliver(self, job: jobs.ClaimedJob) -> None:
+        await self._deliver_batch([job])
+
+    async def _deliver_batch(self, batch: list[jobs.ClaimedJob]) -> None:
+        """Hand the waiting documents of several messages to the sink (messages side by
+        side, each message's documents in order) and record every outcome in one
+        transaction: document statuses, delivery attempts, and per message either the
+        retry, the failure, or ``delivered`` and ``acknowledged`` together (the acks
+        are released in the same commit, so no separate acknowledge job)."""
         async with self.db.read() as conn:
             rows = (
                 await conn.execute(
                     select(Document)
-                    .where(Document.message_id == job.message_id, Document.status != "delivered")
-                    .order_by(Document.seq)
+                    .where(Document.message_id.in_([j.message_id for j in batch]), Document.status != "delivered")
+                    .order_by(Document.message_id, Document.seq)
                 )
             ).all()
-        parked = 0
+        per_message: dict[str, list[DocumentRecord]] = {j.message_id: [] for j in batch}
         for doc in rows:
-            record = DocumentRecord(
-                id=doc.id,
-                message_id=doc.message_id,
-                seq=doc.seq,
-                partner_id=doc.partner_id,
-                kind=doc.kind,
-                business_number=doc.business_number,
-                idempotency_key=doc.idempotency_key,
-                canonical=doc.canonical,
-                set_control=doc.set_control,
-                group_control=doc.group_control,
-                interchange_control=doc.interchange_control,
+            per_message[doc.message_id].append(
+                DocumentRecord(
+                    id=doc.id,
+                    message_id=doc.message_id,
+                    seq=doc.seq,
+                    partner_id=doc.partner_id,
+                    kind=doc.kind,
+                    business_number=doc.business_number,
+                    idempotency_key=doc.idempotency_key,
+                    canonical=doc.canonical,
+                    set_control=doc.set_control,
+                    group_control=doc.group_control,
+                    interchange_control=doc.interchange_control,
+                )
             )
-            result = await self.sink.deliver(record)
-            parked += result.ok and result.parked
-            now = self.clock()
-            async with self.db.begin() as session:
-                if result.ok:
-                    await session.execute(
-                        update(Document)
-                        .where(Document.id == doc.id)
-                        .values(
-                            status="available" if result.parked else "delivered",
-                            delivered_at=None if result.parked else now,
-                            attempts=Document.attempts + 1,
-                            last_error=None,
-                        )
-                    )
-                else:
-                    await session.execute(
-                        update(Document)
-                        .where(Document.id == doc.id)
-                        .values(attempts=Document.attempts + 1, last_error=result.detail)
-                    )
-            if not result.ok:
-                message = f"document {doc.seq} ({doc.kind} {doc.business_number or ''}): {result.detail}"
-                if result.transient:
-                    raise TransientError(message, result.retry_after)
-                raise StepFailed(f"ERP refused {message}")
+        records = [per_message[j.message_id] for j in batch]
+        deliver_batch = getattr(self.sink, "deliver_batch", None)
+        if deliver_batch is not None:
+            results: list[list[DeliveryResult]] = await deliver_batch(records)
+        else:
+            results = list(await asyncio.gather(*(self._hand_over(docs) for docs in records)))
+
+        from gateway.db.models_delivery import DeliveryAttempt
+
         now = self.clock()
         async with self.db.begin() as session:
-            await jobs.finish(session, job, now=now)
-            if parked:
-                # The ERP confirms through the feed; gateway.erp moves the message on then.
-                _event(session, job.message_id, now, "available_in_feed", {"documents": parked})
-                return
-            await _set_status(
-                session, job.message_id, "delivered", now, None, {"documents": len(rows)}, keep_reason=True
+            attempts = [r.attempt for done in results for r in done if r.attempt is not None]
+            if attempts:
+                await session.execute(insert(DeliveryAttempt), attempts)
+            for job, docs, done in zip(batch, records, results, strict=True):
+                try:
+                    await self._record_delivery(session, job, docs, done, now)
+                except jobs.LostLease as exc:
+                    await self._on_error(job, exc)  # its new owner hands the documents over again
+
+    async def _hand_over(self, documents: list[DocumentRecord]) -> list[DeliveryResult]:
+        """One message's documents to a plain sink, in order, up to the first failure."""
+        results: list[DeliveryResult] = []
+        for record in documents:
+            result = await self.sink.deliver(record)
+            results.append(result)
+            if not result.ok:
+                break
+        return results
+
+    async def _record_delivery(
+        self,
+        session: AsyncSession,
+        job: jobs.ClaimedJob,
+        documents: list[DocumentRecord],
+        results: list[DeliveryResult],
+        now: datetime,
+    ) -> None:
+        """Write one message's delivery outcome into ``session``. The job's own row is
+        written first, so a lost lease (LostLease) leaves nothing else written."""
+        failure = results[-1] if results and not results[-1].ok else None
+        handed = [(d, r) for d, r in zip(documents, results, strict=False) if r.ok]
+        if failure is not None:
+            doc = documents[len(results) - 1]
+            what = f"document {doc.seq} ({doc.kind} {doc.business_number or ''}): {failure.detail}"
+            if failure.transient:
+                await self._retry_in(session, job, f"TransientError: {what}", failure.retry_after, now)
+            else:
+                await self._fail_in(session, job, f"ERP refused {what}", now)
+            await session.execute(
+                update(Document)
+                .where(Document.id == doc.id)
+                .values(attempts=Document.attempts + 1, last_error=failure.detail)
             )
-            await jobs.enqueue(session, job.message_id, "acknowledge", now=now)
+        else:
+            await jobs.finish(session, job, now=now)
+        for parked in (False, True):
+            ids = [d.id for d, r in handed if r.parked == parked]
+            if ids:
+                await session.execute(
+                    update(Document)
+                    .where(Document.id.in_(ids))
+                    .values(
+                        status="available" if parked else "delivered",
+                        delivered_at=None if parked else now,
+                        attempts=Document.attempts + 1,
+                        last_error=None,
+                    )
+                )
+        if failure is not None:
+            return
+        parked_count = sum(1 for _, r in handed if r.parked)
+        if parked_count:
+            # The ERP confirms through the feed; gateway.erp moves the message on then.
+            _event(session, job.message_id, now, "available_in_feed", {"documents": parked_count})
+            return
+        await _set_status(
+            session, job.message_id, "delivered", now, None, {"documents": len(documents)}, keep_reason=True
+        )
+        released = await _release_acks(session, job.message_id)
+        await _set_status(
+            session, job.message_id, "acknowledged", now, None, {"acks_released": released}, keep_reason=True
+        )
 
     # ------------------------------------------------------------------ step: acknowledge
 

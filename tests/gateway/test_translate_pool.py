@@ -1,0 +1,83 @@
+"""The translate pool: plans computed in worker processes match the in-thread
+plans, follow partner reloads, and survive a worker being killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gwsamples import order_850, profile_toml
+
+from gateway.partners import PartnerDirectory, load_partners
+from gateway.pipeline import Pipeline
+from gateway.rawstore import RawStore
+from gateway.translate_pool import TranslatePool
+from translators.profile import OurIdentity
+
+IDENTITY = OurIdentity(interchange_qualifier="ZZ", interchange_id="OURCOMPANY", group_id="OURCOMPANY")
+
+
+def directory(tmp_path: Path, *partners: str) -> PartnerDirectory:
+    root = tmp_path / f"partners-{'-'.join(partners) or 'none'}"
+    root.mkdir()
+    for name in partners:
+        (root / name.lower()).mkdir()
+        (root / name.lower() / "profile.toml").write_text(profile_toml(name.lower(), name, "key"))
+    return load_partners(root, identity=IDENTITY)
+
+
+async def stored(store: RawStore, body: bytes) -> Any:
+    ref = await store.write_bytes(body, limit=1 << 20)
+    return types.SimpleNamespace(id="01MESSAGE", partner_id="acme", kind="x12", raw_sha256=ref.sha256)
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> Any:
+    store = RawStore(tmp_path / "raw")
+    store.open_store()
+    pool = TranslatePool(1, tmp_path / "raw")
+    yield store, pool
+    pool.close()
+    store.close()
+
+
+async def test_plan_in_a_process_matches_the_plan_in_a_thread(tmp_path: Path, setup: Any) -> None:
+    store, pool = setup
+    partners = directory(tmp_path, "ACME")
+    message = await stored(store, order_850("ACME", 7, sets=3))
+    here = Pipeline._plan_x12(types.SimpleNamespace(rawstore=store, partners=lambda: partners), message)  # type: ignore[arg-type]
+    there = await pool.plan(message, partners)
+    assert there.status == here.status == "translated"
+    assert [d["canonical"] for d in there.documents] == [d["canonical"] for d in here.documents]
+    assert [d["idempotency_key"] for d in there.documents] == [d["idempotency_key"] for d in here.documents]
+    # ids are issued again here, in order, so they keep this process's ordering promise
+    ids = [d["id"] for d in there.documents]
+    assert ids == sorted(ids) and not set(ids) & {d["id"] for d in here.documents}
+    assert [i.profile.id for i in there.interchanges] == ["acme"]
+
+
+async def test_worker_follows_a_partner_reload(tmp_path: Path, setup: Any) -> None:
+    store, pool = setup
+    message = await stored(store, order_850("ACME", 8))
+    before = await pool.plan(message, directory(tmp_path))
+    assert before.status == "quarantined"
+    after = await pool.plan(message, directory(tmp_path, "ACME"))
+    assert after.status == "translated" and len(after.documents) == 1
+
+
+async def test_killed_worker_is_replaced_and_the_job_runs(tmp_path: Path, setup: Any) -> None:
+    store, pool = setup
+    partners = directory(tmp_path, "ACME")
+    message = await stored(store, order_850("ACME", 9))
+    assert (await pool.plan(message, partners)).status == "translated"
+    executor = pool._executor
+    assert executor is not None
+    for pid in list(executor._processes):  # the worker processes of this pool
+        os.kill(pid, signal.SIGKILL)
+    plan = await pool.plan(message, partners)
+    assert plan.status == "translated"
+    assert pool.rebuilds == 1 and pool._executor is not executor
