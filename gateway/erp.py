@@ -26,6 +26,7 @@ This module never decides a message's translation and never talks to partners.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -164,7 +165,34 @@ class WebhookSink:
         return self._http
 
     async def deliver(self, document: DocumentRecord) -> DeliveryResult:
-        attempt, first_at, received_at = await self._history(document)
+        """One document, its attempt recorded in a transaction of its own."""
+        history = await self._histories([document])
+        result = await self._post(document, *history[document.id])
+        if result.attempt is not None:
+            async with self.db.begin() as session:
+                await session.execute(insert(DeliveryAttempt).values(**result.attempt))
+        return result
+
+    async def deliver_batch(self, messages: list[list[DocumentRecord]]) -> list[list[DeliveryResult]]:
+        """Several messages' documents: one read for all their histories, the messages
+        posted side by side over the shared connection pool, each message's documents
+        in order up to its first failure. The caller records ``attempt`` rows."""
+        histories = await self._histories([d for documents in messages for d in documents])
+
+        async def one_message(documents: list[DocumentRecord]) -> list[DeliveryResult]:
+            results: list[DeliveryResult] = []
+            for document in documents:
+                result = await self._post(document, *histories[document.id])
+                results.append(result)
+                if not result.ok:
+                    break
+            return results
+
+        return list(await asyncio.gather(*(one_message(documents) for documents in messages)))
+
+    async def _post(
+        self, document: DocumentRecord, attempt: int, first_at: datetime | None, received_at: datetime | None
+    ) -> DeliveryResult:
         body = json.dumps(document.canonical, separators=(",", ":"), ensure_ascii=False).encode()
         timestamp = str(int(time.time()))
         headers = {
@@ -192,11 +220,13 @@ class WebhookSink:
         now = self.clock()
         first_at = first_at or now
 
+        def attempt_row(outcome: str, error: str | None) -> dict[str, Any]:
+            return _attempt_row(document, now, outcome, status, error, duration_ms)
+
         if status is not None and 200 <= status < 300:
-            await self._record(document, now, "delivered", status, None, duration_ms)
             if self.metrics is not None and received_at is not None:
                 self.metrics.observe_latency((now - received_at).total_seconds())
-            return DeliveryResult(ok=True, detail=f"ERP answered {status}")
+            return DeliveryResult(ok=True, detail=f"ERP answered {status}", attempt=attempt_row("delivered", None))
 
         what = f"HTTP {status}: {answer}" if status is not None else answer
         if self.metrics is not None:
@@ -204,51 +234,69 @@ class WebhookSink:
         retryable = status is None or status >= 500 or status in RETRYABLE_STATUS
         if retryable and not self.policy.gives_up(attempt, first_at, now):
             delay = self.policy.delay(attempt, retry_after, self.rng)
-            await self._record(document, now, "retry", status, what, duration_ms)
-            return DeliveryResult(ok=False, transient=True, retry_after=delay, detail=truncate(what))
+            return DeliveryResult(
+                ok=False, transient=True, retry_after=delay, detail=truncate(what), attempt=attempt_row("retry", what)
+            )
         if retryable:
             what = f"gave up after {attempt} attempt(s) over {now - first_at}: {what}"
-        await self._record(document, now, "dead", status, what, duration_ms)
         if self.metrics is not None:
             self.metrics.erp_dead_letter()
-        return DeliveryResult(ok=False, transient=False, detail=truncate(what))
+        return DeliveryResult(ok=False, transient=False, detail=truncate(what), attempt=attempt_row("dead", what))
 
-    async def _history(self, document: DocumentRecord) -> tuple[int, datetime | None, datetime | None]:
-        """(number of this attempt, time of the first attempt since the last dead
-        letter, when the message was received). A replay starts a fresh count."""
+    async def _histories(
+        self, documents: list[DocumentRecord]
+    ) -> dict[str, tuple[int, datetime | None, datetime | None]]:
+        """Per document id: (number of this attempt, time of the first attempt since
+        the last dead letter, when the message was received). A replay starts a fresh
+        count. One read for all of them."""
+        result: dict[str, tuple[int, datetime | None, datetime | None]] = {}
+        if not documents:
+            return result
+        ids = [d.id for d in documents]
         async with self.db.read() as conn:
             rows = (
                 await conn.execute(
-                    select(DeliveryAttempt.outcome, DeliveryAttempt.at)
-                    .where(DeliveryAttempt.document_id == document.id)
+                    select(DeliveryAttempt.document_id, DeliveryAttempt.outcome, DeliveryAttempt.at)
+                    .where(DeliveryAttempt.document_id.in_(ids))
                     .order_by(DeliveryAttempt.id)
                 )
             ).all()
-            received = (
-                await conn.execute(select(Message.received_at).where(Message.id == document.message_id))
-            ).scalar_one_or_none()
-        run: list[datetime] = []
-        for outcome, at in rows:
-            run = [] if outcome in ("dead", "delivered") else [*run, at]
-        return len(run) + 1, (run[0] if run else None), received
-
-    async def _record(
-        self, document: DocumentRecord, now: datetime, outcome: str, status: int | None, error: str | None,
-        duration_ms: float,
-    ) -> None:
-        async with self.db.begin() as session:
-            await session.execute(
-                insert(DeliveryAttempt).values(
-                    message_id=document.message_id,
-                    document_id=document.id,
-                    target="erp",
-                    at=now,
-                    outcome=outcome,
-                    status_code=status,
-                    error=truncate(error) if error else None,
-                    duration_ms=round(duration_ms, 3),
-                )
+            received = dict(
+                (
+                    await conn.execute(
+                        select(Message.id, Message.received_at).where(
+                            Message.id.in_({d.message_id for d in documents})
+                        )
+                    )
+                ).all()
             )
+        runs: dict[str, list[datetime]] = {}
+        for document_id, outcome, at in rows:
+            run = runs.setdefault(document_id, [])
+            if outcome in ("dead", "delivered"):
+                run.clear()
+            else:
+                run.append(at)
+        for d in documents:
+            run = runs.get(d.id, [])
+            result[d.id] = (len(run) + 1, (run[0] if run else None), received.get(d.message_id))
+        return result
+
+def _attempt_row(
+    document: DocumentRecord, now: datetime, outcome: str, status: int | None, error: str | None,
+    duration_ms: float,
+) -> dict[str, Any]:
+    """A ``delivery_attempts`` row for one try at ``document``."""
+    return {
+        "message_id": document.message_id,
+        "document_id": document.id,
+        "target": "erp",
+        "at": now,
+        "outcome": outcome,
+        "status_code": status,
+        "error": truncate(error) if error else None,
+        "duration_ms": round(duration_ms, 3),
+    }
 
 
 def build_sink(settings: ErpSettings, db: Database, *, metrics: Metrics | None, clock: Callable[[], datetime]) -> Any:

@@ -55,20 +55,40 @@ def _claimable(now: datetime):  # type: ignore[no-untyped-def]
 
 async def claim(conn: AsyncConnection, *, worker: str, now: datetime, lease: timedelta) -> ClaimedJob | None:
     """Claim the oldest due job, in the caller's transaction (commit it promptly)."""
-    candidate = (
-        select(Job.id)
+    claimed = await claim_many(conn, worker=worker, now=now, lease=lease, limit=1)
+    return claimed[0] if claimed else None
+
+
+async def claim_many(
+    conn: AsyncConnection, *, worker: str, now: datetime, lease: timedelta, limit: int
+) -> list[ClaimedJob]:
+    """Claim up to ``limit`` due jobs, oldest first and at most one per message, in
+    the caller's transaction (commit it promptly): one commit for a whole batch.
+
+    On PostgreSQL the candidates are locked with ``FOR UPDATE SKIP LOCKED``, so a
+    second process claiming at the same moment skips them instead of waiting or
+    taking them too."""
+    candidates = (
+        select(Job.id, Job.message_id)
         .where(_claimable(now))
         .order_by(Job.next_attempt_at, Job.id)
-        .limit(1)
+        .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    job_id = (await conn.execute(candidate)).scalar_one_or_none()
-    if job_id is None:
-        return None
-    row = (
+    seen: set[str] = set()
+    ids: list[int] = []
+    for job_id, message_id in (await conn.execute(candidates)).all():
+        # Two due jobs of one message (not expected, but cheap to rule out): the
+        # later one waits for the next claim, so a message never runs twice at once.
+        if message_id not in seen:
+            seen.add(message_id)
+            ids.append(job_id)
+    if not ids:
+        return []
+    rows = (
         await conn.execute(
             update(Job)
-            .where(Job.id == job_id)
+            .where(Job.id.in_(ids))
             .values(
                 state="running",
                 locked_by=worker,
@@ -78,10 +98,12 @@ async def claim(conn: AsyncConnection, *, worker: str, now: datetime, lease: tim
             )
             .returning(Job.id, Job.message_id, Job.step, Job.attempts)
         )
-    ).one()
-    return ClaimedJob(
-        id=row.id, message_id=row.message_id, step=row.step, attempts=row.attempts, worker=worker
-    )
+    ).all()
+    order = {job_id: n for n, job_id in enumerate(ids)}
+    return [
+        ClaimedJob(id=row.id, message_id=row.message_id, step=row.step, attempts=row.attempts, worker=worker)
+        for row in sorted(rows, key=lambda r: order[r.id])
+    ]
 
 
 async def finish(
@@ -100,9 +122,10 @@ async def finish(
 async def retry_later(
     session: AsyncSession, job: ClaimedJob, *, now: datetime, at: datetime, error: str
 ) -> None:
-    await session.execute(
+    """Put ``job`` back for another attempt at ``at``; raises LostLease like :func:`finish`."""
+    result = await session.execute(
         update(Job)
-        .where(Job.id == job.id, Job.locked_by == job.worker)
+        .where(Job.id == job.id, Job.locked_by == job.worker, Job.state == "running")
         .values(
             state="ready",
             locked_by=None,
@@ -112,6 +135,8 @@ async def retry_later(
             updated_at=now,
         )
     )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise LostLease(f"job {job.id} is no longer ours")
 
 
 async def enqueue(session: AsyncSession, message_id: str, step: str, *, now: datetime) -> None:
