@@ -9,12 +9,26 @@ Two ways to do that:
 
 - :meth:`RawStore.write` does it for one payload (fsync file, rename, fsync dir).
 - :meth:`RawStore.stage` + :meth:`RawStore.publish` split it for group commit
-  (see :mod:`gateway.intake`): each request stages its body (written, not synced),
-  then one ``publish`` for the whole batch syncs all data with a single
-  ``syncfs`` (Linux), renames every file and syncs again. Two journal commits per
-  batch instead of two per payload is what lets accepts reach thousands per second.
-  Without ``syncfs`` each file and directory is fsynced instead (same guarantees,
-  slower).
+  (see :mod:`gateway.intake`): each request stages its body, then one ``publish``
+  makes the whole batch durable.
+
+How ``publish`` makes a batch durable:
+
+- Small bodies (held in memory, up to ``spill_bytes``) are appended to a
+  write-ahead *journal* segment under ``<root>/journal`` with one write and one
+  ``fdatasync``, then written under their final names without a sync. Creating
+  and syncing one file per payload costs about a disk flush per file on this kind
+  of disk (30 small files: 5-25 ms; one 12 KB append: 0.2 ms), which capped
+  accepts near a thousand per second. Every few seconds (or megabytes) the segment
+  is rotated and, off the request path, the file system is synced (``syncfs``, or
+  an fsync per file) and the old segment deleted. On start, :meth:`open_store`
+  replays segments left by a crash: each record's final file is checked against
+  its SHA-256 and rewritten durably when missing or wrong, so a final name that a
+  committed message refers to always holds complete bytes. A segment is locked
+  (``flock``) by its writer, so processes sharing a raw directory never replay
+  each other's live segment.
+- Spilled bodies (temp files) are synced, renamed into place and synced again
+  (one ``syncfs`` each time on Linux, else an fsync per file and directory).
 
 A body is never held in memory twice, and never more than ``spill_bytes`` of it.
 This module never touches the database and never deletes a payload still in use:
@@ -26,10 +40,15 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import fcntl
 import functools
 import hashlib
+import itertools
+import logging
 import os
 import tempfile
+import threading
+import time
 from collections.abc import AsyncIterable, Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,6 +59,8 @@ from typing import BinaryIO, TypeVar
 from gateway.db.engine import StorageUnavailable
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+_RECORD = b"RAW1 "  # journal record: RAW1 <sha256 hex> <size>\n<bytes>
 
 
 class PayloadTooLarge(Exception):
@@ -69,28 +90,51 @@ class RawRef:
 
 class RawStore:
     def __init__(
-        self, root: Path, *, spill_bytes: int = 64 * 1024, io_threads: int = 16, use_syncfs: bool = True
+        self,
+        root: Path,
+        *,
+        spill_bytes: int = 64 * 1024,
+        io_threads: int = 16,
+        use_syncfs: bool = True,
+        journal_bytes: int = 32 * 1024 * 1024,
+        journal_seconds: float = 5.0,
     ) -> None:
         self.root = root
         self.spill_bytes = spill_bytes
+        self.journal_bytes = journal_bytes  # rotate the journal segment past this size...
+        self.journal_seconds = journal_seconds  # ...or this age
         self._tmp = root / "tmp"
+        self._journal_dir = root / "journal"
+        self._root_text = str(root)
+        self._tmp_text = str(self._tmp)
         self._pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="rawstore")
         self._syncfs = _load_syncfs() if use_syncfs else None
+        self._journal_lock = threading.Lock()
+        self._segment: _Segment | None = None
+        self._names = itertools.count()
+        self.checkpoints = 0  # journal segments synced and deleted, for tests
 
     def open_store(self) -> None:
-        """Create the directories and drop temp files a crash left behind (they were
-        never published, so no message refers to them)."""
+        """Create the directories, drop temp files a crash left behind (never
+        published, so no message refers to them) and replay journal segments a
+        crash left behind (see the module doc)."""
         self._tmp.mkdir(parents=True, exist_ok=True)
+        self._journal_dir.mkdir(exist_ok=True)
         for leftover in self._tmp.iterdir():
             leftover.unlink(missing_ok=True)
+        self._recover()
 
     def close(self) -> None:
+        with self._journal_lock:
+            segment, self._segment = self._segment, None
+        if segment is not None:
+            self._checkpoint(segment)
         self._pool.shutdown(wait=True)
 
     def path_for(self, sha256: str) -> Path:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
-        return self.root / sha256[:2] / sha256
+        return Path(f"{self._root_text}/{sha256[:2]}/{sha256}")
 
     def open(self, sha256: str) -> BinaryIO:
         return self.path_for(sha256).open("rb")
@@ -135,7 +179,8 @@ class RawStore:
             sha = digest.hexdigest()
             if temp is None:
                 # Small body: no thread hop now; publish writes it with its batch.
-                return RawRef(sha256=sha, size=size, path=self.path_for(sha), data=b"".join(buffered))
+                path = Path(f"{self._root_text}/{sha[:2]}/{sha}")
+                return RawRef(sha256=sha, size=size, path=path, data=b"".join(buffered))
             await self._io(temp.handle.close)
             staged, temp = temp.path, None
             return RawRef(sha256=sha, size=size, path=self.path_for(sha), staged=staged)
@@ -195,18 +240,12 @@ class RawStore:
         return temp
 
     def _publish(self, refs: list[RawRef]) -> None:
-        temps: list[tuple[RawRef, Path]] = []
-        try:
-            for ref in refs:
-                if ref.staged is not None:
-                    temps.append((ref, ref.staged))
-                elif ref.data is not None:
-                    temp = self._new_temp([ref.data])
-                    temp.handle.close()
-                    temps.append((ref, temp.path))
-        except BaseException:
-            _unlink_all([path for ref, path in temps if ref.staged is None])
-            raise
+        small = [r for r in refs if r.staged is None and r.data is not None]
+        if small:
+            self._publish_journaled(small)
+        temps = [(r, r.staged) for r in refs if r.staged is not None]
+        if not temps:
+            return
         self._sync_data([path for _, path in temps])
         touched: set[Path] = set()
         new_buckets = False
@@ -223,6 +262,140 @@ class RawStore:
         if new_buckets:
             touched.add(self.root)
         self._sync_names(touched)
+
+    # ------------------------------------------------------------------ journal
+
+    def _publish_journaled(self, refs: list[RawRef]) -> None:
+        record = b"".join(
+            b"%s%s %d\n%s" % (_RECORD, r.sha256.encode(), r.size, r.data)
+            for r in refs
+        )
+        full: _Segment | None = None
+        with self._journal_lock:
+            segment = self._segment
+            if segment is None:
+                segment = self._segment = self._new_segment()
+            try:
+                _write_all(segment.fd, record)
+                os.fdatasync(segment.fd)  # from here the batch is durable
+                for ref in refs:
+                    final = f"{self._root_text}/{ref.sha256[:2]}/{ref.sha256}"
+                    if os.path.exists(final):
+                        continue  # same content already stored (or journaled)
+                    self._place(final, ref.data)  # type: ignore[arg-type]
+                    segment.files.append(final)
+            except BaseException:
+                # Never append after a possibly torn record: replay stops at the first one.
+                self._segment = None
+                self._pool.submit(self._checkpoint, segment)
+                raise
+            segment.size += len(record)
+            if segment.size >= self.journal_bytes or time.monotonic() - segment.opened >= self.journal_seconds:
+                full, self._segment = segment, None
+        if full is not None:
+            # Off the request path: the next batch opens a new segment meanwhile.
+            self._pool.submit(self._checkpoint, full)
+
+    def _new_segment(self) -> _Segment:
+        path = f"{self._journal_dir}/{time.time_ns():020d}-{os.getpid()}-{next(self._names)}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # ours while we live; see _recover
+        _fsync_path(str(self._journal_dir))  # the segment's name must survive a crash too
+        return _Segment(path, fd, time.monotonic())
+
+    def _place(self, final: str, data: bytes) -> None:
+        """Write ``data`` under ``final`` (not synced: the journal covers it); readers
+        never see a partial file."""
+        temp = f"{self._tmp_text}/j-{os.getpid()}-{next(self._names)}"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+        try:
+            os.replace(temp, final)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(temp, final)
+
+    def _checkpoint(self, segment: _Segment) -> None:
+        """Make every file the segment covers durable, then drop the segment."""
+        try:
+            if self._syncfs is not None:
+                self._syncfs_root()
+            else:
+                for final in segment.files:
+                    _fsync_path(final)
+                for directory in sorted({os.path.dirname(f) for f in segment.files}):
+                    _fsync_path(directory)
+                _fsync_path(self._root_text)
+            os.unlink(segment.path)
+            self.checkpoints += 1
+        except OSError as exc:
+            # The segment stays; the next start replays it.
+            log.error("raw store: journal checkpoint of %s failed: %s", segment.path, exc)
+        finally:
+            os.close(segment.fd)
+
+    def _recover(self) -> None:
+        """Replay journal segments whose writer is gone (see the module doc)."""
+        for name in sorted(os.listdir(self._journal_dir)):
+            path = f"{self._journal_dir}/{name}"
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live process writes it
+                with os.fdopen(os.dup(fd), "rb") as fh:
+                    data = fh.read()
+                repaired = self._replay(data)
+                if repaired:
+                    log.warning("raw store: restored %d payload(s) from journal %s", repaired, name)
+                if self._syncfs is not None:
+                    self._syncfs_root()
+                os.unlink(path)
+            finally:
+                os.close(fd)
+
+    def _replay(self, data: bytes) -> int:
+        repaired = 0
+        at = 0
+        while at < len(data):
+            end = data.find(b"\n", at)
+            if end < 0 or not data.startswith(_RECORD, at):
+                break  # a torn tail: that batch was never acknowledged
+            try:
+                sha, size_text = data[at + len(_RECORD) : end].decode("ascii").split(" ")
+                size = int(size_text)
+            except ValueError:
+                break
+            body = data[end + 1 : end + 1 + size]
+            at = end + 1 + size
+            if len(body) != size or hashlib.sha256(body).hexdigest() != sha:
+                break
+            final = self.path_for(sha)
+            try:
+                intact = hashlib.sha256(final.read_bytes()).hexdigest() == sha
+            except OSError:
+                intact = False
+            if intact:
+                _fsync_path(str(final))
+                continue
+            final.parent.mkdir(exist_ok=True)
+            temp = self._new_temp([body])
+            temp.handle.flush()
+            os.fsync(temp.handle.fileno())
+            temp.handle.close()
+            os.replace(temp.path, final)
+            _fsync_path(str(final.parent))
+            repaired += 1
+        return repaired
+
+    # ------------------------------------------------------------------ syncing
 
     def _sync_data(self, files: list[Path]) -> None:
         if self._syncfs is not None:
@@ -263,6 +436,31 @@ class RawStore:
 class _Temp:
     path: Path
     handle: BinaryIO
+
+
+@dataclass(slots=True)
+class _Segment:
+    """The journal file being appended to, and the final files it covers."""
+
+    path: str
+    fd: int
+    opened: float
+    size: int = 0
+    files: list[str] = field(default_factory=list)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _discard(temp: _Temp) -> None:
