@@ -363,12 +363,17 @@ def run_ack(args: argparse.Namespace) -> int:
                      "the gateway quarantines it and sends no acknowledgment (use --partner to pick one)")
                 continue
             x12 = item.profile.x12
+            receiver = (header.sender_qualifier.strip(), header.sender_id.strip())
+            if not any(a.qualifier == receiver[0] and a.id == receiver[1] for a in x12.addresses):
+                # --partner picked a profile for a file from another ISA address (a sample
+                # from their test system, say): answer the partner's own address.
+                receiver = (x12.interchange_qualifier, x12.interchange_id)
             acks = render_acknowledgments(
                 item.outcome,
                 functional_ack=x12.functional_ack,
                 ta1=x12.ta1,
                 sender=(identity.interchange_qualifier, identity.interchange_id),
-                receiver=(header.sender_qualifier.strip(), header.sender_id.strip()),
+                receiver=receiver,
                 group_sender=identity.group_id,
                 group_receiver=x12.group_id,
                 interchange_control=control,

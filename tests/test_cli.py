@@ -380,3 +380,21 @@ def test_every_corpus_x12_file_gets_a_defined_exit_code(corpus: Path, capsys: py
                 assert err.strip(), path.name
             outcomes[f"{command} {path.name}"] = code
     assert outcomes  # the corpus was found and walked
+
+
+def test_ack_for_a_forced_partner_goes_to_the_partners_own_address(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--partner on a file from another ISA address (a damaged one here): the answer is
+    addressed to the partner's profile address, never to the foreign or broken one."""
+    path = tmp_path / "foreign.edi"
+    path.write_bytes(
+        b"ISA|00|          |00|          |~1|NORTHWIND3PL   |ZZ|OURCOMPANY     |261122|0930|^|00501|000000203|0|P|:~\r\n"
+        b"GS|IN|NW3PL|OURCOMPANY|20261122|0930|203|X|005010~\r\nST|810|0001|005010~\r\n"
+        b"BIG|20261122|INV-3001|20261120|PO-1001~\r\nSE|3|0001~\r\nGE|1|203~\r\nIEA|1|000000203~\r\n"
+    )
+    code, out, _err = run(capsys, "ack", str(path), "--partners", EXAMPLES, "--partner", "northwind3pl", "--now", NOW)
+    assert code == 1
+    isa = out.split("~", 1)[0].split("|")
+    assert (isa[7], isa[8].strip()) == ("01", "NORTHWIND3PL")
+    assert "IK5|R|5~" in out
