@@ -63,6 +63,7 @@ class TranslatePool:
         self._generation = 0
         self._blob: bytes | None = None
         self.rebuilds = 0  # pools replaced after a worker died, for tests and metrics
+        self._starting = asyncio.Lock()
 
     def close(self) -> None:
         if self._executor is not None:
@@ -99,7 +100,7 @@ class TranslatePool:
     async def _submit(self, fields: Any, generation: int, blob: bytes | None) -> Any:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._pool(), _plan_in_worker, fields, self.raw_root, generation, blob
+            await self._pool(), _plan_in_worker, fields, self.raw_root, generation, blob
         )
 
     def _partners_blob(self) -> bytes:
@@ -107,14 +108,24 @@ class TranslatePool:
             self._blob = pickle.dumps(self._partners_obj, protocol=pickle.HIGHEST_PROTOCOL)
         return self._blob
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            # forkserver: workers are forked from a clean helper, never from this
-            # process with its event loop and database threads.
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["translators.engine", "gateway.pipeline"])
-            self._executor = ProcessPoolExecutor(self.processes, mp_context=context, initializer=_init_worker)
-        return self._executor
+    async def _pool(self) -> ProcessPoolExecutor:
+        # Starting workers blocks until the forkserver has imported the translators
+        # (a second or more): done in a thread, or the event loop stalls and no
+        # request is answered meanwhile.
+        async with self._starting:
+            if self._executor is None:
+                self._executor = await asyncio.to_thread(self._start)
+            return self._executor
+
+    def _start(self) -> ProcessPoolExecutor:
+        # forkserver: workers are forked from a clean helper, never from this
+        # process with its event loop and database threads.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["translators.engine", "gateway.pipeline"])
+        executor = ProcessPoolExecutor(self.processes, mp_context=context, initializer=_init_worker)
+        for started in [executor.submit(os.getpid) for _ in range(self.processes)]:
+            started.result()
+        return executor
 
     def _rebuild(self) -> None:
         broken, self._executor = self._executor, None
