@@ -429,13 +429,16 @@ class Pipeline:
         now = self.clock()
         try:
             async with self.db.begin() as session:
+                _buffer_events(session)
+                ours = await jobs.finish_many(session, [job for job, _, _ in ready], now=now)
+                deliver_jobs: list[str] = []
                 for job, message, plan in ready:
-                    try:
-                        await jobs.finish(session, job, now=now)
-                    except jobs.LostLease as exc:
-                        await self._on_error(job, exc)  # nothing of it written: its new owner writes
+                    if job.id not in ours:  # nothing of it written: its new owner writes
+                        await self._on_error(job, jobs.LostLease(f"job {job.id} is no longer ours"))
                         continue
-                    await self._write_plan(session, message, plan, now)
+                    await self._write_plan(session, message, plan, now, deliver_jobs)
+                await _flush_events(session)
+                await jobs.enqueue_many(session, deliver_jobs, "deliver", now=now)
         except Exception:
             log.info("writing %d translations together failed; writing them one by one", len(ready))
             for job, message, plan in ready:
@@ -562,7 +565,16 @@ class Pipeline:
             plan.reason = f"{len(rejected)} set(s) rejected: " + "; ".join(rejected[:3])
         return plan
 
-    async def _write_plan(self, session: AsyncSession, message: Any, plan: _Plan, now: datetime) -> None:
+    async def _write_plan(
+        self,
+        session: AsyncSession,
+        message: Any,
+        plan: _Plan,
+        now: datetime,
+        deliver_jobs: list[str] | None = None,
+    ) -> None:
+        """Write what the translate step decided. With ``deliver_jobs`` the message ids
+        needing a deliver job are appended there (the caller inserts them together)."""
         values: dict[str, Any] = {}
         if plan.first_sender is not None:
             values = {"interchange_sender": plan.first_sender, "interchange_control": plan.first_control}
@@ -571,6 +583,7 @@ class Pipeline:
         if plan.acks:
             from gateway.reconcile import reconcile_report
 
+            await _flush_events(session)  # reconcile may add to this timeline: keep the order
             for partner_id, report in plan.acks:
                 await reconcile_report(session, partner_id, report, now=now, source_message_id=message.id)
         if plan.status in ("failed", "quarantined") and not plan.documents:
@@ -589,8 +602,10 @@ class Pipeline:
             return
         dup_indexes = {i.outcome.header.index for i in dup_interchanges}
         # Copies: a plan may be written twice (batch transaction failed, then alone).
+        # Fresh ids here, in write order: plans are made side by side (threads, a process
+        # pool), and the feed lists documents by id, i.e. in the order messages came.
         documents = [
-            {**{k: v for k, v in d.items() if k != "_isa_index"}, "created_at": now}
+            {**{k: v for k, v in d.items() if k != "_isa_index"}, "id": new_id(), "created_at": now}
             for d in plan.documents
             if d.get("_isa_index") not in dup_indexes
         ]
@@ -600,7 +615,10 @@ class Pipeline:
         )
         await _set_status(session, message.id, plan.status, now, plan.reason, plan.detail, **values)
         if plan.status != "failed":
-            await jobs.enqueue(session, message.id, "deliver", now=now)
+            if deliver_jobs is not None:
+                deliver_jobs.append(message.id)
+            else:
+                await jobs.enqueue(session, message.id, "deliver", now=now)
 
     async def _register_interchanges(
         self, session: AsyncSession, message: Any, plan: _Plan, now: datetime
@@ -781,11 +799,69 @@ class Pipeline:
             attempts = [r.attempt for done in results for r in done if r.attempt is not None]
             if attempts:
                 await session.execute(insert(DeliveryAttempt), attempts)
+            complete: list[tuple[jobs.ClaimedJob, list[DocumentRecord]]] = []
             for job, docs, done in zip(batch, records, results, strict=True):
+                if all(r.ok and not r.parked for r in done) and len(done) == len(docs):
+                    complete.append((job, docs))  # the common case: written together below
+                    continue
                 try:
                     await self._record_delivery(session, job, docs, done, now)
                 except jobs.LostLease as exc:
                     await self._on_error(job, exc)  # its new owner hands the documents over again
+            await self._record_complete(session, complete, now)
+
+    async def _record_complete(
+        self, session: AsyncSession, complete: list[tuple[jobs.ClaimedJob, list[DocumentRecord]]], now: datetime
+    ) -> None:
+        """Messages whose every document the ERP took: finish their jobs, mark the
+        documents delivered, release the held acks, and record ``delivered`` then
+        ``acknowledged`` for each, a handful of statements for the whole batch."""
+        if not complete:
+            return
+        ours = await jobs.finish_many(session, [job for job, _ in complete], now=now)
+        for job, _ in complete:
+            if job.id not in ours:
+                await self._on_error(job, jobs.LostLease(f"job {job.id} is no longer ours"))
+        complete = [(job, docs) for job, docs in complete if job.id in ours]
+        if not complete:
+            return
+        message_ids = [job.message_id for job, _ in complete]
+        doc_ids = [d.id for _, docs in complete for d in docs]
+        if doc_ids:
+            await session.execute(
+                update(Document)
+                .where(Document.id.in_(doc_ids))
+                .values(status="delivered", delivered_at=now, attempts=Document.attempts + 1, last_error=None)
+            )
+        released_rows = await session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.message_id.in_(message_ids), OutboxItem.status == "held")
+            .values(status="pending")
+            .returning(OutboxItem.message_id)
+        )
+        released: dict[str, int] = {}
+        for message_id in released_rows.scalars():
+            released[message_id] = released.get(message_id, 0) + 1
+        await session.execute(
+            update(Message)
+            .where(Message.id.in_(message_ids))
+            .values(status="acknowledged", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        events: list[dict[str, Any]] = []
+        for job, docs in complete:
+            events.append(
+                {"message_id": job.message_id, "at": now, "state": "delivered", "detail": {"documents": len(docs)}}
+            )
+            events.append(
+                {
+                    "message_id": job.message_id,
+                    "at": now,
+                    "state": "acknowledged",
+                    "detail": {"acks_released": released.get(job.message_id, 0)},
+                }
+            )
+        await session.execute(insert(MessageEvent), events)
 
     async def _hand_over(self, documents: list[DocumentRecord]) -> list[DeliveryResult]:
         """One message's documents to a plain sink, in order, up to the first failure."""
@@ -875,7 +951,28 @@ class Pipeline:
 def _event(
     session: AsyncSession, message_id: str, at: datetime, state: str, detail: dict[str, Any] | None
 ) -> None:
-    session.add(MessageEvent(message_id=message_id, at=at, state=state, detail=detail))
+    buffered = session.info.get(_EVENT_BUFFER)
+    if buffered is not None:
+        buffered.append({"message_id": message_id, "at": at, "state": state, "detail": detail})
+    else:
+        session.add(MessageEvent(message_id=message_id, at=at, state=state, detail=detail))
+
+
+_EVENT_BUFFER = "gateway.pipeline.events"
+
+
+def _buffer_events(session: AsyncSession) -> None:
+    """From now on :func:`_event` collects rows for :func:`_flush_events` (one
+    multi-row insert instead of one insert per event; order kept)."""
+    session.info.setdefault(_EVENT_BUFFER, [])
+
+
+async def _flush_events(session: AsyncSession) -> None:
+    buffered = session.info.get(_EVENT_BUFFER)
+    if buffered:
+        rows = list(buffered)
+        buffered.clear()
+        await session.execute(insert(MessageEvent), rows)
 
 
 async def _set_status(

@@ -119,6 +119,23 @@ async def finish(
         raise LostLease(f"job {job.id} is no longer ours")
 
 
+async def finish_many(
+    session: AsyncSession, claimed: list[ClaimedJob], *, now: datetime
+) -> set[int]:
+    """Mark ``claimed`` done in one statement; returns the ids still ours (the
+    others lost their lease: write nothing for them)."""
+    if not claimed:
+        return set()
+    worker = claimed[0].worker
+    result = await session.execute(
+        update(Job)
+        .where(Job.id.in_([j.id for j in claimed]), Job.locked_by == worker, Job.state == "running")
+        .values(state="done", locked_by=None, locked_until=None, last_error=None, updated_at=now)
+        .returning(Job.id)
+    )
+    return set(result.scalars().all())
+
+
 async def retry_later(
     session: AsyncSession, job: ClaimedJob, *, now: datetime, at: datetime, error: str
 ) -> None:
@@ -151,6 +168,26 @@ async def enqueue(session: AsyncSession, message_id: str, step: str, *, now: dat
             updated_at=now,
         )
     )
+
+
+async def enqueue_many(session: AsyncSession, message_ids: list[str], step: str, *, now: datetime) -> None:
+    """:func:`enqueue` for several messages in one statement."""
+    if message_ids:
+        await session.execute(
+            insert(Job),
+            [
+                {
+                    "message_id": message_id,
+                    "step": step,
+                    "state": "ready",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for message_id in message_ids
+            ],
+        )
 
 
 async def running_job(session: AsyncSession, message_id: str, *, now: datetime) -> int | None:
