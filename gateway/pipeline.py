@@ -431,6 +431,7 @@ class Pipeline:
             async with self.db.begin() as session:
                 _buffer_events(session)
                 _pool_control_numbers(session)
+                writes = await _BatchWrites.begin(session, [message.id for _, message, _ in ready])
                 ours = await jobs.finish_many(session, [job for job, _, _ in ready], now=now)
                 deliver_jobs: list[str] = []
                 for job, message, plan in ready:
@@ -439,6 +440,7 @@ class Pipeline:
                         continue
                     await self._write_plan(session, message, plan, now, deliver_jobs)
                 await _return_control_numbers(session)
+                await writes.flush(session)
                 await _flush_events(session)
                 await jobs.enqueue_many(session, deliver_jobs, "deliver", now=now)
         except Exception:
@@ -674,15 +676,20 @@ class Pipeline:
         from translators.x12.codes import InterchangeNote
         from translators.x12.model import InterchangeOutcome
 
-        issued = (
-            await session.execute(
-                select(OutboxItem.id)
-                .where(OutboxItem.message_id == message.id, OutboxItem.kind.in_(ACK_KINDS))
-                .limit(1)
-            )
-        ).first()
-        if issued is not None:
-            return
+        batch: _BatchWrites | None = session.info.get(_BATCH)
+        if batch is not None:
+            if message.id in batch.acks_issued:
+                return
+        else:
+            issued = (
+                await session.execute(
+                    select(OutboxItem.id)
+                    .where(OutboxItem.message_id == message.id, OutboxItem.kind.in_(ACK_KINDS))
+                    .limit(1)
+                )
+            ).first()
+            if issued is not None:
+                return
         todo: list[tuple[TranslatedInterchange, InterchangeOutcome, str]] = []
         for interchange in interchanges:
             todo.append(
@@ -721,21 +728,23 @@ class Pipeline:
             if ack is None:
                 continue
             kinds = sorted({a.kind for a in ack.acks})
-            session.add(
-                OutboxItem(
-                    id=new_id(),
-                    partner_id=profile.id,
-                    message_id=message.id,
-                    kind=kinds[-1] if kinds else "TA1",  # 999 > 997 > TA1: the most specific kind
-                    channel=profile.delivery.channel,
-                    payload=ack.text,
-                    interchange_control=isa13,
-                    status="pending" if release else "held",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
+            item = {
+                "id": new_id(),
+                "partner_id": profile.id,
+                "message_id": message.id,
+                "kind": kinds[-1] if kinds else "TA1",  # 999 > 997 > TA1: the most specific kind
+                "channel": profile.delivery.channel,
+                "payload": ack.text,
+                "interchange_control": isa13,
+                "status": "pending" if release else "held",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            if batch is not None:
+                batch.outbox.append(item)
+            else:
+                session.add(OutboxItem(**item))
             _event(
                 session,
                 message.id,
@@ -969,6 +978,42 @@ def _buffer_events(session: AsyncSession) -> None:
     session.info.setdefault(_EVENT_BUFFER, [])
 
 
+_BATCH = "gateway.pipeline.batch"
+
+
+@dataclass(slots=True)
+class _BatchWrites:
+    """A translate batch's writes done once for all its messages: what was looked up
+    at the start (acks already issued, documents already stored: replays) and the
+    rows inserted together at the end (:meth:`flush`)."""
+
+    acks_issued: set[str]
+    have_documents: set[str]
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    async def begin(cls, session: AsyncSession, message_ids: list[str]) -> _BatchWrites:
+        issued = await session.execute(
+            select(OutboxItem.message_id)
+            .where(OutboxItem.message_id.in_(message_ids), OutboxItem.kind.in_(ACK_KINDS))
+            .distinct()
+        )
+        stored = await session.execute(
+            select(Document.message_id).where(Document.message_id.in_(message_ids)).distinct()
+        )
+        batch = cls(set(issued.scalars()), set(stored.scalars()))
+        session.info[_BATCH] = batch
+        return batch
+
+    async def flush(self, session: AsyncSession) -> None:
+        if self.documents:
+            await session.execute(insert(Document), self.documents)
+        if self.outbox:
+            await session.execute(insert(OutboxItem), self.outbox)
+        self.documents, self.outbox = [], []
+
+
 _CONTROL_POOL = "gateway.pipeline.control_numbers"
 _POOL_CHUNK = 64
 
@@ -1048,6 +1093,12 @@ async def _release_acks(session: AsyncSession, message_id: str) -> int:
 async def _store_documents(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Insert new documents; on replay, refresh the ones not yet delivered and leave
     delivered ones alone (the ERP has them under the same idempotency key)."""
+    batch: _BatchWrites | None = session.info.get(_BATCH)
+    if batch is not None:
+        # Messages without stored documents (all but replays): inserted with the batch.
+        fresh = [row for row in rows if row["message_id"] not in batch.have_documents]
+        batch.documents += fresh
+        rows = [row for row in rows if row["message_id"] in batch.have_documents]
     for row in rows:
         existing = (
             await session.execute(
