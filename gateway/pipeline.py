@@ -431,7 +431,13 @@ class Pipeline:
             async with self.db.begin() as session:
                 _buffer_events(session)
                 _pool_control_numbers(session)
-                writes = await _BatchWrites.begin(session, [message.id for _, message, _ in ready])
+                keys = [
+                    key
+                    for _, _, plan in ready
+                    for key in map(_interchange_key, plan.interchanges)
+                    if key is not None
+                ]
+                writes = await _BatchWrites.begin(session, [message.id for _, message, _ in ready], keys)
                 ours = await jobs.finish_many(session, [job for job, _, _ in ready], now=now)
                 deliver_jobs: list[str] = []
                 for job, message, plan in ready:
@@ -638,10 +644,16 @@ class Pipeline:
             sender = f"{header.sender_qualifier.strip()}/{header.sender_id.strip()}"
             control = header.control_number.strip()
             key = {"partner_id": profile.id, "sender": sender, "control_number": control}
-            seen = await session.get(InterchangeSeen, key, with_for_update=True)
+            batch: _BatchWrites | None = session.info.get(_BATCH)
+            if batch is not None:
+                seen = batch.seen.get((profile.id, sender, control))
+            else:
+                seen = await session.get(InterchangeSeen, key, with_for_update=True)
             days = profile.x12.duplicate_window_days
             window = timedelta(days=self.settings.duplicate_window_days if days is None else days)
-            if seen is None:
+            if seen is None and batch is not None:
+                batch.seen[(profile.id, sender, control)] = _NewSeen(**key, first_message_id=message.id, seen_at=now)
+            elif seen is None:
                 session.add(InterchangeSeen(**key, first_message_id=message.id, seen_at=now))
                 await session.flush()
             elif seen.first_message_id == message.id:
@@ -982,6 +994,25 @@ _BATCH = "gateway.pipeline.batch"
 
 
 @dataclass(slots=True)
+class _NewSeen:
+    """An ``interchanges_seen`` row first seen in this batch (inserted at its flush)."""
+
+    partner_id: str
+    sender: str
+    control_number: str
+    first_message_id: str
+    seen_at: datetime
+
+
+def _interchange_key(interchange: Any) -> tuple[str, str, str] | None:
+    if interchange.profile is None:
+        return None
+    header = interchange.outcome.header
+    sender = f"{header.sender_qualifier.strip()}/{header.sender_id.strip()}"
+    return (interchange.profile.id, sender, header.control_number.strip())
+
+
+@dataclass(slots=True)
 class _BatchWrites:
     """A translate batch's writes done once for all its messages: what was looked up
     at the start (acks already issued, documents already stored: replays) and the
@@ -991,9 +1022,13 @@ class _BatchWrites:
     have_documents: set[str]
     documents: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    # (partner, sender, ISA13) -> the stored row (locked) or one new in this batch
+    seen: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
     @classmethod
-    async def begin(cls, session: AsyncSession, message_ids: list[str]) -> _BatchWrites:
+    async def begin(
+        cls, session: AsyncSession, message_ids: list[str], interchanges: list[tuple[str, str, str]]
+    ) -> _BatchWrites:
         issued = await session.execute(
             select(OutboxItem.message_id)
             .where(OutboxItem.message_id.in_(message_ids), OutboxItem.kind.in_(ACK_KINDS))
@@ -1003,10 +1038,38 @@ class _BatchWrites:
             select(Document.message_id).where(Document.message_id.in_(message_ids)).distinct()
         )
         batch = cls(set(issued.scalars()), set(stored.scalars()))
+        if interchanges:
+            wanted = set(interchanges)
+            rows = await session.execute(
+                select(InterchangeSeen)
+                .where(
+                    InterchangeSeen.partner_id.in_({k[0] for k in wanted}),
+                    InterchangeSeen.control_number.in_({k[2] for k in wanted}),
+                )
+                .with_for_update()
+            )
+            for row in rows.scalars():
+                key = (row.partner_id, row.sender, row.control_number)
+                if key in wanted:
+                    batch.seen[key] = row
         session.info[_BATCH] = batch
         return batch
 
     async def flush(self, session: AsyncSession) -> None:
+        new_seen = [
+            {
+                "partner_id": s.partner_id,
+                "sender": s.sender,
+                "control_number": s.control_number,
+                "first_message_id": s.first_message_id,
+                "seen_at": s.seen_at,
+            }
+            for s in self.seen.values()
+            if isinstance(s, _NewSeen)
+        ]
+        if new_seen:
+            await session.execute(insert(InterchangeSeen), new_seen)
+            self.seen = {k: v for k, v in self.seen.items() if not isinstance(v, _NewSeen)}
         if self.documents:
             await session.execute(insert(Document), self.documents)
         if self.outbox:
