@@ -1,0 +1,93 @@
+"""The pipeline runs claimed jobs in batches (one claim commit, one outcome commit):
+what must not change when several messages share a batch. Runs on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import GLOBEX_KEY
+from gwsamples import order_850
+from sqlalchemy import select
+from test_service_pipeline import RecordingErp, load, post, settle
+
+from gateway.app import DATABASE, PIPELINE, Overrides
+from gateway.db.models import ControlNumber, Job
+from gateway.pipeline import DeliveryResult, DocumentRecord
+
+
+@pytest.fixture
+def erp() -> RecordingErp:
+    return RecordingErp()
+
+
+@pytest.fixture
+def overrides(erp: RecordingErp) -> Overrides:
+    return Overrides(sink=erp)
+
+
+async def test_one_claim_runs_a_batch_and_numbers_stay_consecutive(client: Any, erp: RecordingErp) -> None:
+    ids = [await post(client, order_850("ACME", 400 + n, po=f"PO-B{n}")) for n in range(5)]
+    pipeline = client.app[PIPELINE]
+    assert await pipeline.run_one()  # one batch: all five translated
+    assert [(await load(client, i))[0].status for i in ids] == ["translated"] * 5
+    assert await pipeline.run_one()  # one batch: all five delivered and acknowledged
+    for message_id in ids:
+        message, events, _, _ = await load(client, message_id)
+        assert message.status == "acknowledged"
+        assert events == ["received", "parsed", "ack_issued", "translated", "delivered", "acknowledged"]
+    # Control numbers: in message order, no gaps, and the counter says exactly 5 were used.
+    assert [(await load(client, i))[3][0].interchange_control for i in ids] == [1, 2, 3, 4, 5]
+    async with client.app[DATABASE].read() as conn:
+        used = (
+            await conn.execute(
+                select(ControlNumber.last_value).where(
+                    ControlNumber.partner_id == "acme", ControlNumber.kind == "interchange"
+                )
+            )
+        ).scalar_one()
+        steps = (await conn.execute(select(Job.step).where(Job.message_id == ids[0]))).scalars().all()
+    assert used == 5
+    assert sorted(steps) == ["deliver", "translate"]  # acknowledged inside the deliver commit
+    assert [d.canonical["document"]["po_number"] for d in erp.deliveries] == [f"PO-B{n}-1" for n in range(5)]
+
+
+async def test_same_interchange_twice_in_one_batch_is_a_duplicate(client: Any, erp: RecordingErp) -> None:
+    first = await post(client, order_850("GLOBEX", 410), "globex", GLOBEX_KEY)
+    again = await post(client, order_850("GLOBEX", 410), "globex", GLOBEX_KEY)
+    await settle(client)
+    assert (await load(client, first))[0].status == "acknowledged"
+    message, events, documents, outbox = await load(client, again)
+    assert message.status == "duplicate" and first in message.reason
+    assert "duplicate_interchange" in events and documents == []
+    assert len(erp.deliveries) == 1
+    assert [o.kind for o in outbox] == ["TA1"]
+
+
+class HalfBrokenErp:
+    """Refuses the documents of one purchase order (not transient), takes the rest."""
+
+    def __init__(self, refuse: str) -> None:
+        self.refuse = refuse
+        self.deliveries: list[DocumentRecord] = []
+
+    async def deliver(self, document: DocumentRecord) -> DeliveryResult:
+        if document.business_number == self.refuse:
+            return DeliveryResult(ok=False, transient=False, detail="ERP says 422")
+        self.deliveries.append(document)
+        return DeliveryResult(ok=True)
+
+
+async def test_one_refused_message_does_not_hold_back_its_batch(aiohttp_client: Any, settings: Any) -> None:
+    from gateway.app import build_app
+
+    refusing = HalfBrokenErp("PO-R1-1")
+    client = await aiohttp_client(build_app(settings, overrides=Overrides(sink=refusing)))
+    ids = [await post(client, order_850("ACME", 420 + n, po=f"PO-R{n}")) for n in range(3)]
+    await settle(client)
+    statuses = [(await load(client, i))[0] for i in ids]
+    assert [m.status for m in statuses] == ["acknowledged", "failed", "acknowledged"]
+    assert "ERP refused" in statuses[1].reason
+    assert sorted(d.business_number for d in refusing.deliveries) == ["PO-R0-1", "PO-R2-1"]
+    assert [o.status for o in (await load(client, ids[1]))[3]] == ["pending"]  # a failed message's ack goes out
