@@ -14,9 +14,19 @@ timestamped row in ``message_events``::
 Steps (one job each): ``translate`` reads the raw file, stores one ``documents`` row
 per translated set, registers the interchange for duplicate detection and renders
 the TA1/997/999 into the outbox as *held*; ``deliver`` hands each document to the
-:class:`ErpSink`; ``acknowledge`` releases the held acknowledgments to the partner
-(so a 997 goes out once the documents are safe in the ERP). Acks of a message that
-ends failed or duplicate are released at once.
+:class:`ErpSink` and, once every document is with the ERP, releases the held
+acknowledgments to the partner in the same commit (events ``delivered`` then
+``acknowledged``: a 997 goes out once the documents are safe in the ERP). The
+``acknowledge`` step remains for feed mode, where the ERP's confirmation comes
+later (gateway.erp). Acks of a message that ends failed or duplicate are released
+at once.
+
+Batches: a worker claims up to ``batch_size`` due jobs in one transaction (at most
+one per message), translates the batch's messages side by side and writes all their
+outcomes in one transaction (falling back to one transaction per message if that
+fails), and delivers a batch's messages side by side (each message's documents in
+order) recording every outcome in one transaction. On SQLite, where each commit is
+an fsync, that is a few commits per batch instead of six per message.
 
 Each step is retried with exponential backoff on transient failures (storage,
 a sink saying "try later"); other errors fail the message with the reason, and an

@@ -2,7 +2,7 @@
 
 A job is one step of one message (``translate``, ``deliver``, ``acknowledge``...).
 Claiming sets ``state='running'`` with a lease (``locked_by``, ``locked_until``) and
-counts the attempt. On PostgreSQL the candidate row is picked with
+counts the attempt; :func:`claim_many` claims a whole batch in one statement pair. On PostgreSQL the candidate row is picked with
 ``FOR UPDATE SKIP LOCKED`` so several gateway processes share one queue without
 ever running a job twice; SQLite has one writer at a time anyway (``BEGIN
 IMMEDIATE``), and the service runs a single process on it.
