@@ -45,7 +45,8 @@ def damaged(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: CI must not turn red at random; widen max_examples locally to hunt
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(damaged())
 def test_damaged_input_only_raises_not_x12(data: bytes) -> None:
     try:
