@@ -263,7 +263,7 @@ class Intake:
             }
             for m in messages
         ]
-        async with self.db.engine.begin() as conn:
+        async with self.db.write() as conn:
             await conn.execute(insert(Message), messages)
             await conn.execute(insert(MessageEvent), events)
             await conn.execute(insert(Job), jobs)

@@ -209,7 +209,7 @@ class Pipeline:
 
     async def start(self) -> None:
         if self.db.is_sqlite:
-            async with self.db.engine.begin() as conn:
+            async with self.db.write() as conn:
                 released = await jobs.release_all_running(conn, now=self.clock())
             if released:
                 log.info("resumed %d job(s) interrupted by the previous run", released)
@@ -257,7 +257,7 @@ class Pipeline:
         none was due. One step per claimed job: a translated message's delivery is
         the next batch's work."""
         lease = timedelta(seconds=self.settings.lease_seconds)
-        async with self._claim_lock, self.db.engine.begin() as conn:
+        async with self._claim_lock, self.db.write() as conn:
             claimed = await jobs.claim_many(
                 conn, worker=self.worker_id, now=self.clock(), lease=lease, limit=self.batch_size
             )
@@ -1032,6 +1032,8 @@ class _BatchWrites:
     have_documents: set[str]
     documents: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    # message status updates (primary key + columns), written by one executemany per column set
+    statuses: list[dict[str, Any]] = field(default_factory=list)
     # (partner, sender, ISA13) -> the stored row (locked) or one new in this batch
     seen: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
@@ -1084,7 +1086,12 @@ class _BatchWrites:
             await session.execute(insert(Document), self.documents)
         if self.outbox:
             await session.execute(insert(OutboxItem), self.outbox)
-        self.documents, self.outbox = [], []
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in self.statuses:
+            by_columns.setdefault(tuple(sorted(row)), []).append(row)
+        for rows in by_columns.values():
+            await session.execute(update(Message), rows, execution_options={"synchronize_session": False})
+        self.documents, self.outbox, self.statuses = [], [], []
 
 
 _CONTROL_POOL = "gateway.pipeline.control_numbers"
@@ -1147,7 +1154,11 @@ async def _set_status(
     values: dict[str, Any] = {"status": status, "updated_at": now, **columns}
     if not keep_reason:
         values["reason"] = reason
-    await session.execute(update(Message).where(Message.id == message_id).values(**values))
+    batch: _BatchWrites | None = session.info.get(_BATCH)
+    if batch is not None:
+        batch.statuses.append({"id": message_id, **values})
+    else:
+        await session.execute(update(Message).where(Message.id == message_id).values(**values))
     event_detail = dict(detail or {})
     if reason:
         event_detail["reason"] = reason
@@ -1172,6 +1183,8 @@ async def _store_documents(session: AsyncSession, rows: list[dict[str, Any]]) ->
         fresh = [row for row in rows if row["message_id"] not in batch.have_documents]
         batch.documents += fresh
         rows = [row for row in rows if row["message_id"] in batch.have_documents]
+        if not rows:
+            return
     for row in rows:
         existing = (
             await session.execute(

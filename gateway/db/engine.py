@@ -12,9 +12,10 @@ PostgreSQL needs nothing special. Never create an engine at import time.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,12 @@ class StorageUnavailable(Exception):
 class Database:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # SQLite has one writer. Writers of this process queue here, in order, instead of
+    # on SQLite's busy handler, which sleeps in steps of up to 100 ms between tries and
+    # turned lock contention between pipeline workers and the intake into idle time.
+    # Other processes (a CLI next to the service) still meet the busy timeout.
+    _write_gate: asyncio.Lock | None = field(default=None, repr=False)
+    _gate_holder: asyncio.Task[Any] | None = field(default=None, repr=False)
 
     @property
     def dialect(self) -> str:
@@ -51,9 +58,33 @@ class Database:
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed on success, rolled back on error."""
-        async with self.sessions() as session, session.begin():
+        """A session inside one write transaction: committed on success, rolled back on error."""
+        async with self._gate(), self.sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A connection inside one write transaction (Core statements, no ORM session)."""
+        async with self._gate(), self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _gate(self) -> AsyncIterator[None]:
+        if not self.is_sqlite:
+            yield
+            return
+        if self._write_gate is None:
+            self._write_gate = asyncio.Lock()
+        task = asyncio.current_task()
+        if task is not None and task is self._gate_holder:
+            # Waiting here would wait for ourselves: fail loudly instead of hanging.
+            raise RuntimeError("a write transaction was opened inside another one on SQLite")
+        async with self._write_gate:
+            self._gate_holder = task
+            try:
+                yield
+            finally:
+                self._gate_holder = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
