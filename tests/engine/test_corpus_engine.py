@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from translators.canonical import Order, OrderAck
 from translators.engine import TranslatedInterchange, TranslatedSet, translate
 from translators.profile import PartnerProfile
 from translators.x12.acks import render_acknowledgments
+from translators.x12.envelope import read_events
 from translators.x12.errors import NotX12Error
+from translators.x12.events import SetRead
 
 CORPUS_X12 = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "x12"
 FILES = sorted(p for p in CORPUS_X12.rglob("*") if p.is_file()) if CORPUS_X12.is_dir() else []
@@ -58,10 +61,17 @@ def test_every_corpus_file_translates_or_is_acknowledged(path: Path) -> None:
     except NotX12Error:
         pytest.fail(f"{path.name}: every corpus file holds at least one ISA")
     assert interchanges, "each file yields at least one interchange outcome"
-    for item in sets:
+    # The engine yields one TranslatedSet per set read, in order.
+    read = [e.transaction_set for e in read_events(path.read_bytes()) if isinstance(e, SetRead)]
+    assert [t.control_number for t in read] == [s.outcome.control_number for s in sets]
+    for item, tset in zip(sets, read, strict=True):
         if item.accepted and item.outcome.set_id in {"850", "855", "856", "810"}:
             assert item.document is not None
             assert item.document.envelope.set_control == item.outcome.control_number
+            if isinstance(item.document.document, Order | OrderAck):
+                # Every PO1 loop becomes a line: nothing (e.g. an AMT) may end the lines early.
+                po1_count = sum(1 for segment in tset.segments if segment and segment[0] == "PO1")
+                assert len(item.document.document.lines) == po1_count, f"set {tset.control_number}"
         if not item.accepted:
             assert item.reason, "a rejected set always says why"
     for ix in interchanges:

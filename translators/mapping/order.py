@@ -5,9 +5,14 @@
 ``MappingRules.order``. Reading never raises anything but :class:`MappingError`;
 rendering raises :class:`RenderError` when a value X12 requires is missing.
 
-Layout read: header (BEG, CUR, REF, ITD, DTM, TD5, N1 loops) up to the first PO1;
-then one PO1 loop per line (PO1, PID, SDQ, DTM; other segments, line-level N1 loops
-and SLN sublines are not part of the contract) up to CTT/AMT/SE.
+Layout read: header (BEG, CUR, REF, ITD, DTM, TD5, N1 loops) up to the first PO1
+(or CTT/SE when there are no lines); then one PO1 loop per line (PO1, PID, SDQ, DTM;
+other segments, line-level N1 loops and SLN sublines are not part of the contract)
+up to the next PO1 or the summary (CTT/SE). AMT is not a boundary: the 850 grammar
+has an AMT loop in the heading (pos 320, before the N1 loops), one in each PO1 loop
+(pos 460) and an AMT in the CTT loop; amounts are not part of the contract, and the
+heading AMT loop's REF/DTM are the amount's, not the order's. CTT01, when present,
+must equal the number of PO1 loops read (see :func:`check_line_count`).
 Nothing here does I/O.
 """
 
@@ -27,6 +32,7 @@ from translators.mapping.common import (
     flatten_pairs,
     frame,
     inverse,
+    loop_end,
     party_segments,
     product_id_pairs,
     product_ids_at,
@@ -48,7 +54,7 @@ from translators.x12.codes import ElementSyntaxCode, SegmentSyntaxCode
 from translators.x12.errors import RenderError
 from translators.x12.model import Segment, TransactionSet
 
-__all__ = ["ORDER_DATE_NAMES", "order_from_x12", "render_order"]
+__all__ = ["ORDER_DATE_NAMES", "check_line_count", "order_from_x12", "render_order"]
 
 # Our DTM01 qualifiers for the contract's order dates.
 ORDER_DATE_NAMES: dict[str, str] = {
@@ -61,7 +67,12 @@ ORDER_DATE_NAMES: dict[str, str] = {
     "064": "delivery_not_before",
 }
 CODE_BY_PURPOSE: dict[str, str] = {word: code for code, word in PURPOSE_BY_CODE.items()}
-SUMMARY_TAGS = frozenset({"CTT", "AMT", "SE"})
+# The summary area starts at CTT (its AMT, CTT loop pos 020, comes after it). An AMT
+# before CTT is a heading or line amount (850.004010/005010 heading AMT loop pos 320,
+# PO1/AMT loop pos 460) and ends neither the header nor a line.
+SUMMARY_TAGS = frozenset({"CTT", "SE"})
+# The heading AMT loop's subordinate segments (AMT loop: AMT REF DTM PCT FA1 FA2).
+AMOUNT_LOOP_TAGS = frozenset({"REF", "DTM", "PCT", "FA1", "FA2"})
 SDQ_PAIRS = 10  # SDQ03..SDQ22
 SDQ_END = 3 + 2 * SDQ_PAIRS
 # Skip run-time validation: the values below already have the fields' exact types
@@ -82,7 +93,7 @@ def order_from_x12(tset: TransactionSet, rules: MappingRules) -> Order:
     doc_rules = rules.order
     segments = _body(tset.segments)
     first_line = next((i for i, s in enumerate(segments) if s[0] == "PO1" or s[0] in SUMMARY_TAGS), len(segments))
-    header = segments[:first_line]
+    header = _without_amount_loops(segments, first_line)
 
     beg = next((s for s in header if s[0] == "BEG"), None)
     if beg is None:
@@ -124,6 +135,8 @@ def order_from_x12(tset: TransactionSet, rules: MappingRules) -> Order:
     references.extend(loop_references)
     check_required_references(references, doc_rules, "850")
 
+    lines, end = _lines(segments, first_line, doc_rules)
+    check_line_count(segments, end, len(lines), "850")
     purpose_code = text(beg, 1)
     return Order(
         po_number=po_number,
@@ -137,7 +150,7 @@ def order_from_x12(tset: TransactionSet, rules: MappingRules) -> Order:
         parties=tuple(parties),
         terms=terms,
         carrier=carrier,
-        lines=_lines(segments, first_line, doc_rules),
+        lines=lines,
     )
 
 
@@ -149,6 +162,48 @@ def _body(segments: Sequence[Segment]) -> list[Segment]:
     if body and body[-1][0] == "SE":
         body = body[:-1]
     return body
+
+
+def _without_amount_loops(segments: Sequence[Segment], end: int) -> list[Segment]:
+    """``segments[:end]`` without the heading AMT loops (AMT and the REF/DTM/PCT/FA1/
+    FA2 after it): amounts are not in the contract, and those REFs and DTMs qualify
+    the amount, not the order."""
+    kept: list[Segment] = []
+    index = 0
+    while index < end:
+        if segments[index][0] == "AMT":
+            index = min(loop_end(segments, index, AMOUNT_LOOP_TAGS), end)
+            continue
+        kept.append(segments[index])
+        index += 1
+    return kept
+
+
+def check_line_count(segments: Sequence[Segment], end: int, lines: int, set_id: str) -> None:
+    """Reject the set when the CTT at ``segments[end]`` (where the PO1 loops stopped)
+    gives a CTT01 other than ``lines``, the number of PO1 loops read: a count that
+    disagrees means lines were lost or added on the way. No CTT, an empty CTT01 or a
+    non-numeric one (grammar validation reports that) is not checked here.
+
+    Reported as AK3 ``CTT`` with AK304 8 (segment has data element errors) and AK4 on
+    CTT01 with AK403 7. X12 has no code for "value inconsistent with the content";
+    7 (invalid code value) is the only AK403/IK403 code that says the value itself is
+    unacceptable (the others are about presence, length, characters or date/time
+    format). The set code stays AK502 5 (one or more segments in error): AK502 4 is
+    about SE01's segment count, not CTT.
+    """
+    if end >= len(segments) or segments[end][0] != "CTT":
+        return
+    declared = text(segments[end], 1)
+    if not (declared.isascii() and declared.isdigit()) or int(declared) == lines:
+        return
+    raise MappingError(
+        f"{set_id} CTT01 says {int(declared)} line items but the set has {lines} PO1 segments",
+        segment="CTT",
+        segment_code=SegmentSyntaxCode.HAS_ELEMENT_ERRORS,
+        element=1,
+        element_code=ElementSyntaxCode.INVALID_CODE,
+    )
 
 
 def _dates(segments: Sequence[Segment], rules: DocumentRules) -> OrderDates:
@@ -163,9 +218,10 @@ def _dates(segments: Sequence[Segment], rules: DocumentRules) -> OrderDates:
     return new_order_dates(**found) if found else NO_DATES
 
 
-def _lines(segments: Sequence[Segment], start: int, rules: DocumentRules) -> tuple[OrderLine, ...]:
-    """One OrderLine per PO1 loop from ``start``; a loop runs to the next PO1 or the
-    summary (CTT/AMT/SE). One pass, no slices: this is the hot part of an 850."""
+def _lines(segments: Sequence[Segment], start: int, rules: DocumentRules) -> tuple[tuple[OrderLine, ...], int]:
+    """One OrderLine per PO1 loop from ``start``, and the index where the loops end;
+    a loop runs to the next PO1 or the summary (CTT/SE): a line's own AMT loop does
+    not end it. One pass, no slices: this is the hot part of an 850."""
     lines: list[OrderLine] = []
     count = len(segments)
     index = start
@@ -214,7 +270,7 @@ def _lines(segments: Sequence[Segment], start: int, rules: DocumentRules) -> tup
                 dates=_dates(dtms, rules) if dtms else NO_DATES,
             )
         )
-    return tuple(lines)
+    return tuple(lines), index
 
 
 def _allocations(sdq: Segment, rules: DocumentRules) -> list[Allocation]:

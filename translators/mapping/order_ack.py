@@ -6,9 +6,12 @@ from ``MappingRules.order_ack``. Reading never raises anything but
 :class:`MappingError`; rendering raises :class:`RenderError` when a value X12
 requires is missing.
 
-Layout read: header (BAK, CUR, REF, N1 loops) up to the first PO1; then one PO1 loop
-per line (PO1, PID, ACK; segments after a line-level N1 or SCH are not the line's)
-up to CTT/AMT/SE. Nothing here does I/O.
+Layout read: header (BAK, CUR, REF, N1 loops) up to the first PO1 (or CTT/SE when
+there are no lines); then one PO1 loop per line (PO1, PID, ACK; segments after a
+line-level N1 or SCH are not the line's) up to the next PO1 or the summary (CTT/SE).
+AMT is not a boundary: the 855 grammar has an AMT in each PO1 loop (pos 310, after
+ACK) and one in the CTT loop; amounts are not part of the contract. CTT01, when
+present, must equal the number of PO1 loops read. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from translators.mapping.common import (
     value,
 )
 from translators.mapping.errors import MappingError
+from translators.mapping.order import check_line_count
 from translators.mapping.rules import MappingRules, OrderAckRules
 from translators.x12.codes import ElementSyntaxCode, SegmentSyntaxCode
 from translators.x12.errors import RenderError
@@ -45,7 +49,9 @@ from translators.x12.model import Segment, TransactionSet
 __all__ = ["order_ack_from_x12", "render_order_ack"]
 
 CODE_BY_PURPOSE: dict[str, str] = {word: code for code, word in PURPOSE_BY_CODE.items()}
-SUMMARY_TAGS = frozenset({"CTT", "AMT", "SE"})
+# The summary area starts at CTT (its AMT, CTT loop pos 020, comes after it); an AMT
+# before CTT is a line's (855.004010/005010 PO1 loop pos 310) and ends nothing.
+SUMMARY_TAGS = frozenset({"CTT", "SE"})
 LINE_END_TAGS = frozenset({"N1", "SCH", "SLN"})
 
 
@@ -85,6 +91,8 @@ def order_ack_from_x12(tset: TransactionSet, rules: MappingRules) -> OrderAck:
     references.extend(loop_references)
     check_required_references(references, doc_rules, "855")
 
+    loops, end = _line_loops(segments, first_line)
+    check_line_count(segments, end, len(loops), "855")
     purpose_code = text(bak, 1)
     return OrderAck(
         po_number=po_number,
@@ -96,7 +104,7 @@ def order_ack_from_x12(tset: TransactionSet, rules: MappingRules) -> OrderAck:
         currency=currency,
         references=tuple(references),
         parties=tuple(parties),
-        lines=tuple(_line(loop, doc_rules) for loop in _line_loops(segments, first_line)),
+        lines=tuple(_line(loop, doc_rules) for loop in loops),
     )
 
 
@@ -113,7 +121,9 @@ def _required(bak: Segment, position: int, what: str) -> str:
     return found
 
 
-def _line_loops(segments: Sequence[Segment], start: int) -> list[Sequence[Segment]]:
+def _line_loops(segments: Sequence[Segment], start: int) -> tuple[list[Sequence[Segment]], int]:
+    """The PO1 loops from ``start`` (each to the next PO1 or CTT/SE), and the index
+    where they end."""
     loops: list[Sequence[Segment]] = []
     index = start
     while index < len(segments) and segments[index][0] == "PO1":
@@ -122,7 +132,7 @@ def _line_loops(segments: Sequence[Segment], start: int) -> list[Sequence[Segmen
             end += 1
         loops.append(segments[index:end])
         index = end
-    return loops
+    return loops, index
 
 
 def _line(loop: Sequence[Segment], rules: OrderAckRules) -> OrderAckLine:
