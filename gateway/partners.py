@@ -50,6 +50,9 @@ class PartnerDirectory:
     """Loaded partner profiles, by id and by ISA sender address (exact match)."""
 
     entries: dict[str, PartnerEntry] = field(default_factory=dict)
+    # Our own ISA addresses (qualifier, id) when loaded with our identity: what the
+    # engine checks ISA07/ISA08 against. None: no receiver check.
+    receivers: frozenset[tuple[str, str]] | None = None
     _by_address: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     def get(self, partner_id: str) -> PartnerProfile | None:
@@ -98,6 +101,7 @@ def _scan(directory: Path, identity: OurIdentity | None) -> tuple[PartnerDirecto
 
     owners: dict[tuple[str, str], str] = {}
     if identity is not None:
+        partners.receivers = frozenset({(identity.interchange_qualifier, identity.interchange_id)})
         owners[(identity.interchange_qualifier, identity.interchange_id)] = "our own identity (gateway settings)"
 
     for folder in sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):

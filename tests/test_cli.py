@@ -216,7 +216,8 @@ def test_ack_partial_acceptance_and_identity_from_config(tmp_path: Path, capsys:
         '[identity]\ninterchange_qualifier = "01"\ninterchange_id = "123456789"\ngroup_id = "OURS"\n'
     )
     sets = [order_set("0001", "PO-1"), order_set("0002", "PO-2", wrong_count=True)]
-    source = write(tmp_path, "in.edi", interchange(HOLD, sets))
+    text = interchange(HOLD, sets).replace("*ZZ*GATEWAY        *", "*01*123456789      *")
+    source = write(tmp_path, "in.edi", text)
     code, out, _err = run(capsys, "ack", source, "--partners", EXAMPLES, "--now", NOW, "--control-number", "42")
     assert code == 1
     lines = out.splitlines()
@@ -398,3 +399,54 @@ def test_ack_for_a_forced_partner_goes_to_the_partners_own_address(
     isa = out.split("~", 1)[0].split("|")
     assert (isa[7], isa[8].strip()) == ("01", "NORTHWIND3PL")
     assert "IK5|R|5~" in out
+
+
+def test_configured_identity_rejects_an_interchange_for_someone_else(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With [identity] configured, an interchange addressed to another company is
+    answered TA1 009 and none of its documents is printed."""
+    (tmp_path / "gateway.toml").write_text(
+        '[identity]\ninterchange_qualifier = "01"\ninterchange_id = "123456789"\ngroup_id = "OURS"\n'
+    )
+    source = write(tmp_path, "in.edi", interchange(HOLD, [order_set("0001", "PO-1")]))  # to ZZ/GATEWAY
+    code, out, err = run(capsys, "translate", source, "--partners", EXAMPLES)
+    assert code == 1
+    assert out == ""
+    assert "TA1 note 009" in err
+    code, out, _ = run(capsys, "ack", source, "--partners", EXAMPLES, "--now", NOW)
+    assert code == 1
+    assert "TA1*000000101*240301*1230*R*009~" in out.splitlines()
+    assert "AK1" not in out
+
+
+def test_documents_of_a_rejected_group_are_not_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """GE01 says 3 sets, the group has 1: AK9 R, so its valid 850 is not used."""
+    text = interchange(HOLD, [order_set("0001", "PO-1")]).replace("GE*1*1~", "GE*3*1~")
+    source = write(tmp_path, "in.edi", text)
+    code, out, err = run(capsys, "translate", source, "--partners", EXAMPLES)
+    assert code == 1
+    assert out == ""
+    assert "not used: group 1 rejected: AK9 code 5" in err
+
+
+def test_translate_and_render_run_the_partners_hooks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    partners = tmp_path / "partners"
+    shutil.copytree(EXAMPLES, partners)
+    (partners / "holdretail" / "hooks.py").write_text(
+        "def inbound(document, context):\n"
+        "    document['document']['references'].append({'qualifier': 'ZZ', 'value': 'IN-HOOK', 'description': None})\n"
+        "def outbound(document, context):\n"
+        "    document['document']['po_number'] = document['document']['po_number'] + '-X'\n"
+    )
+    source = write(tmp_path, "in.edi", interchange(HOLD, [order_set("0001", "PO-1")]))
+    code, out, err = run(capsys, "translate", source, "--partners", str(partners))
+    assert (code, err) == (0, "")
+    [line] = out.splitlines()
+    assert {"qualifier": "ZZ", "value": "IN-HOOK", "description": None} in json.loads(line)["document"]["references"]
+    doc = write(tmp_path, "doc.json", line)
+    code, out, err = run(capsys, "render", "--partner", "holdretail", "--partners", str(partners), doc)
+    assert (code, err) == (0, "")
+    assert "BEG*00*SA*PO-1-X*" in out

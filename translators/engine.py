@@ -15,7 +15,7 @@ do with a document: storing, forwarding and acknowledging belong to the caller.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
@@ -25,7 +25,7 @@ from translators.mapping.errors import MappingError
 from translators.mapping.rules import MappingRules
 from translators.profile import PartnerProfile
 from translators.x12.ack_reader import AckReadError, FunctionalAckReport, read_functional_ack
-from translators.x12.codes import SetSyntaxCode
+from translators.x12.codes import InterchangeNote, SetSyntaxCode
 from translators.x12.envelope import read_events
 from translators.x12.events import (
     GroupEnd,
@@ -97,6 +97,28 @@ class TranslatedInterchange:
     interchange_segments: list[Segment] = field(default_factory=list)
     stray: list[str] = field(default_factory=list)
 
+    def rejection_of(self, tset: TranslatedSet) -> str | None:
+        """Why ``tset``'s document must not be used although the set itself is
+        valid: its interchange was rejected (TA1 notes) or its group was (AK9 R, e.g.
+        a GE01 count or GE02 control that does not match). The partner is told to
+        send the whole interchange or group again, so using its documents now would
+        make duplicates. None when nothing above the set is wrong.
+
+        Only known once the interchange has ended: sets are yielded as they are read,
+        before their GE and IEA, so a caller that forwards documents waits for this."""
+        if self.outcome.notes:
+            notes = ", ".join(f"{n.value} ({n.name.lower().replace('_', ' ')})" for n in self.outcome.notes)
+            return f"interchange {self.outcome.header.control_number.strip()} rejected: TA1 note {notes}"
+        for group in self.outcome.groups:
+            if group.header is tset.group:
+                if group.errors:
+                    codes = ", ".join(f"{e.value} ({e.name.lower().replace('_', ' ')})" for e in group.errors)
+                    return f"group {group.header.control_number.strip()} rejected: AK9 code {codes}"
+                return None
+        if tset.group is not None:  # its GE never came: the group is not complete
+            return f"group {tset.group.control_number.strip()} rejected: no GE trailer"
+        return None
+
 
 Translated = TranslatedSet | TranslatedInterchange
 
@@ -106,6 +128,7 @@ def translate(
     *,
     partners: PartnerLookup,
     partner_id: str | None = None,
+    receivers: Collection[tuple[str, str]] | None = None,
 ) -> Iterator[Translated]:
     """Translate every transaction set in ``source``.
 
@@ -115,6 +138,11 @@ def translate(
     sets are still read and validated, but nothing is mapped: whose rules would
     apply?). Raises :class:`translators.x12.errors.NotX12Error` when the input holds
     no interchange at all.
+
+    ``receivers`` are the ISA addresses (qualifier, id) that are us; with them, an
+    interchange addressed to anyone else (ISA07/ISA08), and not to one of the
+    ``our_ids`` of the sender's profile, is rejected with TA1 note 009 (unknown
+    interchange receiver): it was sent to the wrong company. None: no check.
     """
     fixed = partners.get(partner_id) if partner_id is not None else None
     profile: PartnerProfile | None = fixed
@@ -134,6 +162,8 @@ def translate(
             header = event.header
             profile = fixed or partners.by_interchange(header.sender_qualifier, header.sender_id)
             interchange = InterchangeOutcome(header=header)
+            if receivers is not None and not _addressed_to_us(header, receivers, profile):
+                interchange.notes.append(InterchangeNote.UNKNOWN_RECEIVER_ID)
             loose = []
         elif isinstance(event, GroupStart):
             group = GroupOutcome(header=event.header)
@@ -161,6 +191,15 @@ def translate(
             loose.append(event.segment)
         elif isinstance(event, Stray):
             stray.append(event.text)
+
+
+def _addressed_to_us(
+    header: InterchangeHeader, receivers: Collection[tuple[str, str]], profile: PartnerProfile | None
+) -> bool:
+    address = (header.receiver_qualifier.strip(), header.receiver_id.strip())
+    if address in receivers:
+        return True
+    return profile is not None and any((a.qualifier, a.id) == address for a in profile.x12.our_ids)
 
 
 def _translate_set(tset: TransactionSet, profile: PartnerProfile | None) -> TranslatedSet:

@@ -214,6 +214,10 @@ class X12Settings(_Strict):
     # Extra ISA addresses the partner sends from (a test id, a second division).
     # Each is matched exactly, like the main one.
     additional_ids: tuple[InterchangeAddress, ...] = ()
+    # ISA receivers (ISA07/08) this partner may address us by besides the gateway's
+    # own identity: a DUNS number, the id of an older system. Anything else is an
+    # interchange sent to the wrong company and is rejected (TA1 009).
+    our_ids: tuple[InterchangeAddress, ...] = ()
     functional_ack: Literal["auto", "997", "999", "none"] = "auto"
     ta1: Literal["always", "on-error", "never"] = "on-error"
     usage: Literal["P", "T"] = "P"  # ISA15 we write

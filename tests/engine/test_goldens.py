@@ -17,32 +17,40 @@ import pytest
 
 from gateway.partners import load_partners
 from translators.engine import TranslatedInterchange, TranslatedSet, translate
+from translators.profile import OurIdentity
 from translators.x12.acks import render_acknowledgments
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "fixtures" / "engine"
 INPUTS = sorted(GOLDEN.glob("*.edi"))
 NOW = datetime(2026, 11, 22, 10, 30)
+US = OurIdentity(interchange_qualifier="ZZ", interchange_id="OURCOMPANY", group_id="OURCOMPANY")
 
 
 def run(path: Path) -> tuple[str, str]:
-    partners = load_partners(ROOT / "partners")
+    partners = load_partners(ROOT / "partners", identity=US)
     lines: list[str] = []
     acks: list[str] = []
     control = 1
+    waiting: list[TranslatedSet] = []
     with path.open("rb") as stream:
-        for item in translate(stream, partners=partners):
+        for item in translate(stream, partners=partners, receivers=partners.receivers):
             if isinstance(item, TranslatedSet):
-                record = {
-                    "set": f"{item.outcome.set_id} {item.outcome.control_number}",
-                    "accepted": item.accepted,
-                    "ack_code": item.outcome.ack_code.value,
-                    "reason": item.reason,
-                    "canonical": item.document.model_dump(mode="json") if item.document else None,
-                }
-                lines.append(json.dumps(record, ensure_ascii=False, sort_keys=True))
+                waiting.append(item)
                 continue
             assert isinstance(item, TranslatedInterchange)
+            for tset in waiting:
+                record = {
+                    "set": f"{tset.outcome.set_id} {tset.outcome.control_number}",
+                    "accepted": tset.accepted,
+                    "ack_code": tset.outcome.ack_code.value,
+                    "reason": tset.reason,
+                    # what the gateway forwards: nothing of a rejected group or interchange
+                    "envelope_rejection": item.rejection_of(tset),
+                    "canonical": tset.document.model_dump(mode="json") if tset.document else None,
+                }
+                lines.append(json.dumps(record, ensure_ascii=False, sort_keys=True))
+            waiting = []
             profile = item.profile
             header = item.outcome.header
             ack = render_acknowledgments(
@@ -83,5 +91,6 @@ def test_goldens_cover_what_the_issue_names() -> None:
         "850_bad_se_count", "850_bad_se_control", "850_bad_ge_count", "850_bad_ge_control",
         "850_bad_iea_count", "850_bad_iea_control", "850_missing_iea", "850_bad_isa_date_and_control",
         "850_4010_two_interchanges_own_delimiters", "856_5010_northwind_sopi", "810_5010_northwind",
+        "850_wrong_receiver", "850_4010_newline_terminator",
     ):
         assert required in names
