@@ -17,9 +17,14 @@ a message is, moves the message to ``delivered`` and queues its acknowledgments.
 2xx is delivered. 5xx, 429 and network errors/timeouts are retried with
 exponential backoff and full jitter (never sooner than ``Retry-After``, seconds
 or HTTP date) until ``max_attempts`` or ``max_age_hours``, then the document is
-dead-lettered (its message fails, :func:`dead_letters` lists it, replay sends it
-again under the same key). Any other 4xx is dead-lettered at once with the ERP's
-answer (status and truncated body). Every try is a ``delivery_attempts`` row.
+dead-lettered and its message stops there (later documents are not sent; the
+message ends ``failed``, or ``partly_delivered`` if earlier ones were delivered).
+Any other 4xx dead-letters that one document at once with the ERP's answer
+(status and truncated body) and the message's next documents are still posted,
+in order; the message then ends ``partly_delivered`` (``failed`` if none was
+taken). Either way :func:`dead_letters` lists the document and a replay sends the
+not-yet-delivered documents again under their same keys. Every try is a
+``delivery_attempts`` row. Feed mode has no refusal: the ERP only confirms.
 
 This module never decides a message's translation and never talks to partners.
 """
@@ -56,6 +61,8 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Gateway-Signature"
 TIMESTAMP_HEADER = "X-Gateway-Timestamp"
 RETRYABLE_STATUS = frozenset({408, 425, 429})
+# Final message states whose undelivered documents with an error are dead letters.
+DEAD_LETTER_STATES = ("failed", "partly_delivered")
 
 
 # --------------------------------------------------------------------------- retry policy
@@ -167,7 +174,7 @@ class WebhookSink:
     async def deliver(self, document: DocumentRecord) -> DeliveryResult:
         """One document, its attempt recorded in a transaction of its own."""
         history = await self._histories([document])
-        result = await self._post(document, *history[document.id])
+        result, _ = await self._post(document, *history[document.id])
         if result.attempt is not None:
             async with self.db.begin() as session:
                 await session.execute(insert(DeliveryAttempt).values(**result.attempt))
@@ -176,15 +183,19 @@ class WebhookSink:
     async def deliver_batch(self, messages: list[list[DocumentRecord]]) -> list[list[DeliveryResult]]:
         """Several messages' documents: one read for all their histories, the messages
         posted side by side over the shared connection pool, each message's documents
-        in order up to its first failure. The caller records ``attempt`` rows."""
+        in order. A document refused for good (4xx) does not stop its message: the
+        next documents are posted. A transient failure stops the message there (its
+        results end with it: retried later from that document), and so does a
+        document given up on after retries (the ERP is unwell, not the document).
+        The caller records ``attempt`` rows."""
         histories = await self._histories([d for documents in messages for d in documents])
 
         async def one_message(documents: list[DocumentRecord]) -> list[DeliveryResult]:
             results: list[DeliveryResult] = []
             for document in documents:
-                result = await self._post(document, *histories[document.id])
+                result, stop = await self._post(document, *histories[document.id])
                 results.append(result)
-                if not result.ok:
+                if stop:
                     break
             return results
 
@@ -192,7 +203,9 @@ class WebhookSink:
 
     async def _post(
         self, document: DocumentRecord, attempt: int, first_at: datetime | None, received_at: datetime | None
-    ) -> DeliveryResult:
+    ) -> tuple[DeliveryResult, bool]:
+        """Post one document: its result, and whether its message must stop there
+        (a transient failure, or retries given up); a refusal does not stop it."""
         body = json.dumps(document.canonical, separators=(",", ":"), ensure_ascii=False).encode()
         timestamp = str(int(time.time()))
         headers = {
@@ -226,7 +239,7 @@ class WebhookSink:
         if status is not None and 200 <= status < 300:
             if self.metrics is not None and received_at is not None:
                 self.metrics.observe_latency((now - received_at).total_seconds())
-            return DeliveryResult(ok=True, detail=f"ERP answered {status}", attempt=attempt_row("delivered", None))
+            return DeliveryResult(ok=True, detail=f"ERP answered {status}", attempt=attempt_row("delivered", None)), False
 
         what = f"HTTP {status}: {answer}" if status is not None else answer
         if self.metrics is not None:
@@ -236,12 +249,13 @@ class WebhookSink:
             delay = self.policy.delay(attempt, retry_after, self.rng)
             return DeliveryResult(
                 ok=False, transient=True, retry_after=delay, detail=truncate(what), attempt=attempt_row("retry", what)
-            )
+            ), True
         if retryable:
             what = f"gave up after {attempt} attempt(s) over {now - first_at}: {what}"
         if self.metrics is not None:
             self.metrics.erp_dead_letter()
-        return DeliveryResult(ok=False, transient=False, detail=truncate(what), attempt=attempt_row("dead", what))
+        dead = DeliveryResult(ok=False, transient=False, detail=truncate(what), attempt=attempt_row("dead", what))
+        return dead, retryable
 
     async def _histories(
         self, documents: list[DocumentRecord]
@@ -376,8 +390,9 @@ async def _complete_message(
 
 
 async def dead_letters(db: Database, *, limit: int = 100, after: str | None = None) -> list[dict[str, Any]]:
-    """ERP documents given up on (their message failed while delivering) and partner
-    outbox items that failed, oldest first, as JSON-ready dicts."""
+    """ERP documents given up on (their message ended ``failed`` or
+    ``partly_delivered`` while delivering) and partner outbox items that failed,
+    oldest first, as JSON-ready dicts."""
     async with db.read() as conn:
         query = (
             select(Document)
@@ -386,7 +401,7 @@ async def dead_letters(db: Database, *, limit: int = 100, after: str | None = No
                 Document.direction == "in",
                 Document.status != "delivered",
                 Document.last_error.is_not(None),
-                Message.status == "failed",
+                Message.status.in_(DEAD_LETTER_STATES),
             )
             .order_by(Document.id)
             .limit(limit)

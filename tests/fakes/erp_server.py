@@ -3,14 +3,16 @@
 It counts every ``Idempotency-Key`` it accepted (so a test can assert "exactly once
 per key"), checks the gateway's HMAC signature, and can be told to misbehave: answer
 500, 429 with a Retry-After, 400, or hang past the client's timeout, for the next N
-requests or until told otherwise. It runs either on the caller's event loop
-(``await start()``) or in its own thread (``start_in_thread()``) for tests that drive
-a gateway subprocess from synchronous code.
+requests or until told otherwise, or answer one document (by PO number or
+Idempotency-Key) with a given status N times or until it recovers. It runs either on
+the caller's event loop (``await start()``) or in its own thread
+(``start_in_thread()``) for tests that drive a gateway subprocess from synchronous code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -50,6 +52,8 @@ class FakeErp:
     headers: list[dict[str, str]] = field(default_factory=list)
     _script: list[Failure] = field(default_factory=list)
     _always: Failure | None = None
+    # PO number or Idempotency-Key -> [answer, how many more times (None: until recover())]
+    _refusals: dict[str, list[Any]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -65,9 +69,22 @@ class FakeErp:
     def fail_always(self, status: int, *, retry_after: str | None = None, hang_seconds: float = 30.0) -> None:
         self._always = Failure(status, retry_after, hang_seconds=hang_seconds)
 
+    def refuse(
+        self, match: str, status: int = 422, *, body: str = "erp refuses this document", times: int | None = None
+    ) -> None:
+        """Answer ``status`` to the posts whose Idempotency-Key or ``document.po_number``
+        is ``match``: every time until :meth:`recover`, or the next ``times`` ones."""
+        self._refusals[match] = [Failure(status, body=body), times]
+
     def recover(self) -> None:
         self._script.clear()
         self._always = None
+        self._refusals.clear()
+
+    @property
+    def posted(self) -> list[str]:
+        """The Idempotency-Key of every request, in the order they came."""
+        return [h.get("Idempotency-Key", "") for h in self.headers]
 
     @property
     def duplicates(self) -> dict[str, int]:
@@ -86,6 +103,17 @@ class FakeErp:
                 self.bad_signatures += 1
                 return web.Response(status=401, text="bad signature")
         failure = self._script.pop(0) if self._script else self._always
+        if failure is None and self._refusals:
+            po = None
+            with contextlib.suppress(ValueError, AttributeError, TypeError):
+                po = json.loads(body).get("document", {}).get("po_number")
+            match = key if key in self._refusals else po if po in self._refusals else None
+            if match is not None:
+                failure, times = self._refusals[match]
+                if times is not None:
+                    self._refusals[match][1] = times - 1
+                    if times <= 1:
+                        del self._refusals[match]
         if failure is not None:
             if failure.status == 0:
                 await asyncio.sleep(failure.hang_seconds)
