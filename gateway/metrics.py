@@ -1,6 +1,6 @@
 """``GET /metrics``: the gateway's state in the Prometheus text exposition format (0.0.4).
 
-Two kinds of numbers:
+Three kinds of numbers:
 
 - counted in this process since it started (:class:`Metrics`): ERP delivery
   failures by reason, ERP dead letters, partner delivery failures, and the
@@ -8,7 +8,9 @@ Two kinds of numbers:
   the ERP, or confirmed through the feed);
 - read from the database at scrape time (shared by every process on one
   database): messages by partner/direction/status, jobs ready, outbox items by
-  status, dead letters, overdue acknowledgments.
+  status, dead letters, overdue acknowledgments;
+- and this process's state: ``gateway_partner_reload_failed`` (1 while the last
+  partner profile reload was refused).
 
 Written by hand (a few dozen lines) rather than adding prometheus_client. Never
 puts a secret or a payload in a label; label values are partner ids and statuses.
@@ -81,7 +83,7 @@ class _Out:
         self.lines.append(f"{name}{_labels(**labels)} {number}")
 
 
-async def render(db: Database, metrics: Metrics) -> str:
+async def render(db: Database, metrics: Metrics, *, partner_reload_failed: bool = False) -> str:
     out = _Out()
     async with db.read() as conn:
         by_status = (
@@ -104,7 +106,7 @@ async def render(db: Database, metrics: Metrics) -> str:
                     Document.direction == "in",
                     Document.status != "delivered",
                     Document.last_error.is_not(None),
-                    Message.status == "failed",
+                    Message.status.in_(("failed", "partly_delivered")),  # as gateway.erp.dead_letters
                 )
             )
         ).scalar_one()
@@ -128,6 +130,12 @@ async def render(db: Database, metrics: Metrics) -> str:
     out.family("gateway_dead_letters", "gauge", "Dead letters waiting for an operator (ERP documents, partner deliveries).")
     out.sample("gateway_dead_letters", dead_docs, target="erp")
     out.sample("gateway_dead_letters", outbox_counts.get("failed", 0), target="partner")
+
+    out.family(
+        "gateway_partner_reload_failed", "gauge",
+        "1 while the last partner profile reload was refused (the previous profiles stay in use; see /readyz).",
+    )
+    out.sample("gateway_partner_reload_failed", int(partner_reload_failed))
 
     out.family("gateway_erp_delivery_failures_total", "counter", "Failed ERP webhook attempts by reason (this process).")
     for reason, count in sorted(metrics.erp_failures.items()):
@@ -162,10 +170,11 @@ def of(app: web.Application) -> Metrics:
 
 async def metrics_handler(request: web.Request) -> web.Response:
     from gateway.api.internal import require_token
-    from gateway.app import DATABASE
+    from gateway.app import DATABASE, PARTNERS
 
     require_token(request)  # label values name partners: not for the open internet
-    text = await render(request.app[DATABASE], of(request.app))
+    reload_failed = request.app[PARTNERS].error is not None
+    text = await render(request.app[DATABASE], of(request.app), partner_reload_failed=reload_failed)
     return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -62,6 +62,18 @@ ACCEPTED = _json(
      "properties": {"message_id": {"type": "string"}, "status": {"type": "string"}}},
     "accepted and stored; processed asynchronously",
 )
+JSON_BODY_ERRORS = {"413": _error("larger than limits.max_json_bytes"),
+                    "415": _error("Content-Type is not application/json")}
+READY = {"type": "object", "required": ["status", "checks", "partners"], "properties": {
+    "status": {"enum": ["ready", "not ready"]},
+    "checks": {"type": "object", "properties": {"database": {"type": "string"}, "partners": {"type": "string"},
+                                                "storage": {"type": "string"}},
+               "additionalProperties": {"type": "string"}, "description": "each `ok` or what is wrong"},
+    "partners": {"type": "object", "required": ["loaded", "reload_error"], "properties": {
+        "loaded": {"type": "integer"},
+        "reload_error": {"type": ["string", "null"],
+                         "description": "why the last reload was refused (the previous profiles stay in use)"}}},
+    "reason": {"type": "string", "description": "present when not ready: the failed checks"}}}
 PAGE = {"type": "object", "required": ["items", "next"],
         "properties": {"items": {"type": "array", "items": {"type": "object"}}, "next": {"type": ["string", "null"]}}}
 
@@ -80,8 +92,9 @@ def _outbound(kind: str, model: str) -> dict[str, Any]:
                 "interchange_control": {"type": "string"}, "group_control": {"type": "string"}}},
                 "rendered, stored and queued for the partner's channel"),
             "200": _json({"type": "object"}, "Idempotency-Key seen before: the first message"),
-            "401": _error("bad token"), "409": _error("Idempotency-Key reused with another document"),
-            "422": _json(_ref("ValidationError"), "field errors, unknown partner, or not renderable"),
+            "400": _error("not JSON"), "401": _error("bad token"),
+            "409": _error("Idempotency-Key reused with another document"), **JSON_BODY_ERRORS,
+            "422": _error("field errors (`fields`), unknown partner, or not renderable"),
         },
     }
 
@@ -90,8 +103,8 @@ def _outbound(kind: str, model: str) -> dict[str, Any]:
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/healthz"): {"summary": "Liveness", "security": NO_AUTH,
                           "responses": {"200": _json({"type": "object"}, "the process answers")}},
-    ("get", "/readyz"): {"summary": "Readiness (database, partner profiles)", "security": NO_AUTH,
-                         "responses": {"200": _json({"type": "object"}, "ready"), "503": _json({"type": "object"}, "not ready")}},
+    ("get", "/readyz"): {"summary": "Readiness (database, partner profiles, raw store, free disk)", "security": NO_AUTH,
+                         "responses": {"200": _json(READY, "ready"), "503": _json(READY, "not ready")}},
     ("post", "/partners/{partner_id}/edi"): {
         "summary": "A partner posts one X12 interchange", "security": PARTNER_AUTH,
         "parameters": _params("partner_id", "Idempotency-Key"),
@@ -103,7 +116,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "A partner posts one canonical JSON document", "security": PARTNER_AUTH,
         "parameters": _params("partner_id", "Idempotency-Key"),
         "requestBody": {"required": True, "content": {JSON: {"schema": _ref("CanonicalDocument")}}},
-        "responses": {"202": ACCEPTED, "200": ACCEPTED, "401": _error("bad key"), "422": _error("invalid document")},
+        "responses": {"202": ACCEPTED, "200": ACCEPTED, "400": _error("empty or not JSON"), "401": _error("bad key"),
+                      "409": _error("Idempotency-Key reused"), **JSON_BODY_ERRORS,
+                      "422": _error("invalid document (field errors in `fields`)"), "503": _error("storage down")},
     },
     ("get", "/partners/{partner_id}/outbox"): {
         "summary": "Mailbox: the partner's pending items", "security": PARTNER_AUTH,
@@ -138,7 +153,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "properties": {"ids": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 1000}}}}}},
         "responses": {"200": _json({"type": "object", "properties": {
             "delivered": {"type": "array", "items": {"type": "string"}},
-            "unknown": {"type": "array", "items": {"type": "string"}}}}, "confirmed")},
+            "unknown": {"type": "array", "items": {"type": "string"}}}}, "confirmed"),
+            "400": _error("not JSON, or not 1 to 1000 ids"), **JSON_BODY_ERRORS},
     },
     ("get", "/api/v1/dead-letters"): {
         "summary": "Dead letters (ERP documents, partner deliveries)", "security": INTERNAL_AUTH,
@@ -201,13 +217,13 @@ def _spec() -> dict[str, Any]:
         schemas[name] = schema
     schemas["CanonicalDocument"] = canonical
     schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "required": ["code", "message"],
-        "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}}}}
-    schemas["ValidationError"] = {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"], "properties": {
             "code": {"type": "string"}, "message": {"type": "string"},
-            "fields": {"type": "array", "items": {"type": "object", "required": ["loc", "msg"],
-                       "properties": {"loc": {"type": "string"}, "msg": {"type": "string"}}}}}}}}
+            "details": {"description": "more about the error, e.g. one line per partner profile problem"},
+            "fields": {"type": "array", "description": "request validation errors: one per problem field",
+                       "items": {"type": "object", "required": ["loc", "msg"], "properties": {
+                           "loc": {"type": "string", "description": "dotted path in the body, e.g. document.po_number"},
+                           "msg": {"type": "string"}}}}}}}}
     text = _rewrite_refs(schemas)
     paths: dict[str, dict[str, Any]] = {}
     for (method, path), operation in OPERATIONS.items():

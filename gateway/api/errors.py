@@ -4,6 +4,12 @@ Every failure an HTTP client can see has the same shape::
 
     {"error": {"code": "payload_too_large", "message": "..."}}
 
+Request validation errors (partner ``/documents``, the internal API) add one entry
+per problem field, dotted paths into the request body::
+
+    {"error": {"code": "validation_failed", "message": "...",
+               "fields": [{"loc": "document.lines.0.quantity", "msg": "..."}]}}
+
 Handlers raise :class:`ApiError`; the middleware also turns aiohttp's own HTTP
 errors (404, 405, 413...) into that shape, storage outages into 503 (nothing was
 acknowledged), and anything unexpected into a 500 that names no internals. It never
@@ -46,6 +52,7 @@ class ApiError(Exception):
         message: str,
         *,
         details: Any = None,
+        fields: list[dict[str, str]] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -53,15 +60,24 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.details = details
+        self.fields = fields  # [{"loc": "document.po_number", "msg": "..."}]
         self.headers = headers
 
 
 def error_response(
-    status: int, code: str, message: str, *, details: Any = None, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: Any = None,
+    fields: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     body: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         body["details"] = details
+    if fields is not None:
+        body["fields"] = fields
     return web.json_response({"error": body}, status=status, headers=headers)
 
 
@@ -74,7 +90,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, details=exc.details, headers=exc.headers)
+        return error_response(
+            exc.status, exc.code, exc.message, details=exc.details, fields=exc.fields, headers=exc.headers
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -7,7 +7,8 @@
     nothing (``409`` if the key comes back with a different body).
 ``POST /partners/{partner_id}/documents``
     Body: one canonical JSON document (``translators.canonical.CanonicalDocument``)
-    for partners that do not speak X12; ``422`` lists the field errors.
+    for partners that do not speak X12; ``422`` lists the field errors under
+    ``fields`` (``[{"loc": "document.po_number", "msg": ...}]``, see gateway.api.errors).
 
 Decisions an EDI engineer should know:
 
@@ -37,6 +38,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from gateway.api.bodies import CHUNK, JSON_CONTENT_TYPES
+from gateway.api.bodies import check_length as _check_length
+from gateway.api.bodies import read_limited as _read_limited
+from gateway.api.bodies import require_content_type as _require_content_type
 from gateway.api.errors import ApiError
 from gateway.app import INTAKE, PARTNERS, SETTINGS
 from gateway.db.ids import new_id
@@ -53,8 +58,6 @@ EDI_CONTENT_TYPES = frozenset(
         "application/octet-stream",
     }
 )
-JSON_CONTENT_TYPES = frozenset({"application/json"})
-CHUNK = 64 * 1024
 _TOKEN = re.compile(r"[\x21-\x7e]{1,255}")
 _BOM = b"\xef\xbb\xbf"
 # Compared against when the partner is unknown, so both paths cost the same.
@@ -107,11 +110,11 @@ async def post_document(request: web.Request) -> web.Response:
         CanonicalDocument.model_validate(data)
     except ValidationError as exc:
         errors = [
-            {"field": ".".join(str(p) for p in err["loc"]) or "(document)", "message": err["msg"]}
+            {"loc": ".".join(str(p) for p in err["loc"]), "msg": err["msg"]}
             for err in exc.errors(include_url=False)
         ]
         raise ApiError(
-            422, "invalid_document", "the document does not match the canonical model", details=errors
+            422, "invalid_document", "the document does not match the canonical model", fields=errors
         ) from None
 
     async def once() -> AsyncIterator[bytes]:
@@ -173,19 +176,6 @@ def _authenticate(request: web.Request) -> str:
     )
 
 
-def _require_content_type(request: web.Request, allowed: frozenset[str], wanted: str) -> None:
-    given = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if given not in allowed:
-        raise ApiError(
-            415, "unsupported_media_type", f"Content-Type {given!r} is not accepted here; send {wanted}"
-        )
-
-
-def _check_length(request: web.Request, limit: int) -> None:
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
-
-
 def _idempotency_key(request: web.Request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
@@ -216,13 +206,3 @@ async def _chain(first: bytes, request: web.Request) -> AsyncIterator[bytes]:
     async for chunk in request.content.iter_chunked(CHUNK):
         yield chunk
 
-
-async def _read_limited(request: web.Request, limit: int) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
-        parts.append(chunk)
-    return b"".join(parts)

@@ -59,6 +59,36 @@ def test_unknown_keys_and_bad_toml_are_errors(tmp_path: Path, text: str, env: di
         load_settings(path, environ=env)
 
 
+@pytest.mark.parametrize(
+    ("erp", "key"),
+    [
+        ('mode = "webhook"', "erp.url is required"),
+        ('mode = "webhook"\nurl = "erp.example/in"', "erp.url must be an http"),
+        ('mode = "webhook"\nurl = "https://erp.example/in"', "erp.secret is required"),
+        ('mode = "webhook"\nurl = "https://erp.example/in"\nsecret = ""', "erp.secret is required"),
+    ],
+)
+def test_webhook_without_url_or_secret_is_a_config_error(tmp_path: Path, erp: str, key: str) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(f"[erp]\n{erp}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, environ={})
+    assert key in str(raised.value) and "Value error" not in str(raised.value)
+
+
+def test_unsigned_webhook_only_when_allowed_explicitly(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text('[erp]\nmode = "webhook"\nurl = "https://erp.example/in"\nallow_unsigned = true\n')
+    settings = load_settings(path, environ={})
+    assert settings.erp.allow_unsigned and settings.erp.secret is None
+    assert load_settings(None, environ={}).erp.allow_unsigned is False
+    env = {"GATEWAY_ERP__MODE": "webhook", "GATEWAY_ERP__URL": "http://erp/in", "GATEWAY_ERP__ALLOW_UNSIGNED": "true"}
+    assert load_settings(None, environ=env).erp.allow_unsigned
+    # Feed mode needs neither; the new keys have their defaults.
+    defaults = load_settings(None, environ={})
+    assert defaults.storage.min_free_mb == 64 and defaults.server.access_log is False
+
+
 def test_generated_token_is_private_and_stable(tmp_path: Path) -> None:
     settings = load_settings(None, environ={"GATEWAY_DATA_DIR": str(tmp_path / "var")})
     token, generated = ensure_api_token(settings)

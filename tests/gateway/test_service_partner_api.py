@@ -165,8 +165,10 @@ async def test_canonical_documents_endpoint(client: Any) -> None:
     resp = await client.post("/partners/acme/documents", data=json.dumps(bad), headers=headers)
     assert resp.status == 422
     error = (await resp.json())["error"]
-    assert error["code"] == "invalid_document" and error["details"]
-    assert "po_number" in json.dumps(error["details"])
+    # The one field-error shape of the whole API (docs/api.md): fields [{loc, msg}].
+    assert error["code"] == "invalid_document" and "details" not in error
+    assert error["fields"] and all(set(f) == {"loc", "msg"} for f in error["fields"])
+    assert "po_number" in json.dumps(error["fields"])
 
     resp = await client.post("/partners/acme/documents", data=b"{not json", headers=headers)
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_json"
@@ -184,7 +186,9 @@ async def test_health_and_readiness(client: Any) -> None:
     assert (await client.get("/healthz")).status == 200
     ready = await client.get("/readyz")
     assert ready.status == 200
-    assert (await ready.json())["checks"] == {"database": "ok", "partners": "ok"}
+    body = await ready.json()
+    assert body["checks"] == {"database": "ok", "partners": "ok", "storage": "ok"}
+    assert body["partners"] == {"loaded": 2, "reload_error": None} and "reason" not in body
 
 
 async def test_raw_store_failure_is_503_and_nothing_acknowledged(client: Any, tmp_path: Path) -> None:

@@ -45,6 +45,9 @@ def start(
         GATEWAY_SERVER__PORT=str(port),
         GATEWAY_PIPELINE__WORKERS=str(workers),
         GATEWAY_PIPELINE__POLL_SECONDS="0.1",
+        # the samples are addressed to ZZ/OURCOMPANY (ISA08): that is who we are here
+        GATEWAY_IDENTITY__INTERCHANGE_ID="OURCOMPANY",
+        GATEWAY_IDENTITY__GROUP_ID="OURCOMPANY",
         **(extra_env or {}),
     )
     return subprocess.Popen(
