@@ -32,7 +32,14 @@ How ``publish`` makes a batch durable:
 
 A body is never held in memory twice, and never more than ``spill_bytes`` of it.
 This module never touches the database and never deletes a payload still in use:
-:meth:`RawStore.prune` is told which hashes to keep.
+:meth:`RawStore.prune` is told which hashes to keep, and :meth:`RawStore.remove_unused`
+(called by :mod:`gateway.retention` once no message needs a payload) keeps one that
+``publish`` found already stored meanwhile: ``publish`` refreshes the mtime of such a
+file before its message commits, and ``remove_unused`` moves the file aside before
+looking at that mtime, so a racing ``publish`` either refreshed it first (the file
+is moved back) or finds it gone and writes it anew.
+
+Files are created 0600 and directories 0700: raw payloads are business documents.
 """
 
 from __future__ import annotations
@@ -105,6 +112,7 @@ class RawStore:
         self.journal_seconds = journal_seconds  # ...or this age
         self._tmp = root / "tmp"
         self._journal_dir = root / "journal"
+        self._pruning = root / "pruning"  # payloads being deleted by remove_unused
         self._root_text = str(root)
         self._tmp_text = str(self._tmp)
         self._pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="rawstore")
@@ -118,11 +126,13 @@ class RawStore:
         """Create the directories, drop temp files a crash left behind (never
         published, so no message refers to them) and replay journal segments a
         crash left behind (see the module doc)."""
-        self._tmp.mkdir(parents=True, exist_ok=True)
-        self._journal_dir.mkdir(exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for directory in (self._tmp, self._journal_dir, self._pruning):
+            directory.mkdir(mode=0o700, exist_ok=True)
         for leftover in self._tmp.iterdir():
             leftover.unlink(missing_ok=True)
         self._recover()
+        self._restore_pruning()
 
     def close(self) -> None:
         with self._journal_lock:
@@ -223,6 +233,78 @@ class RawStore:
                     removed += 1
         return removed
 
+    # ------------------------------------------------------------------ retention (blocking)
+
+    def buckets(self) -> list[str]:
+        """The names of the ``<h[:2]>`` directories, sorted."""
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return []
+        return sorted(e.name for e in entries if len(e.name) == 2 and e.is_dir(follow_symlinks=False))
+
+    def payloads_older_than(self, bucket: str, older_than: float) -> list[tuple[str, int]]:
+        """``(sha256, size)`` of the payloads in ``bucket`` last written (or received
+        again) before ``older_than`` (a ``time.time()`` value)."""
+        found: list[tuple[str, int]] = []
+        try:
+            entries = list(os.scandir(f"{self._root_text}/{bucket}"))
+        except FileNotFoundError:
+            return found
+        for entry in entries:
+            if len(entry.name) != 64 or not entry.name.startswith(bucket):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if st.st_mtime < older_than:
+                found.append((entry.name, st.st_size))
+        return found
+
+    def remove_unused(self, sha256: str, *, untouched_since: float) -> int | None:
+        """Delete payload ``sha256``, which the caller found no message needs, unless it
+        was written or received again at or after ``untouched_since`` (``time.time()``):
+        the bytes freed, or None when kept or already gone (see the module doc)."""
+        final = self.path_for(sha256)
+        aside = f"{self._pruning}/{sha256}.{os.getpid()}.{next(self._names)}"
+        os.makedirs(self._pruning, mode=0o700, exist_ok=True)  # `gateway prune` never opens the store
+        try:
+            os.rename(final, aside)
+        except FileNotFoundError:
+            return None
+        try:
+            st = os.stat(aside)
+            if st.st_mtime >= untouched_since:
+                os.replace(aside, final)  # received again: a fresh copy, if any, has the same bytes
+                _fsync_path(str(final.parent))
+                return None
+            os.unlink(aside)
+        except FileNotFoundError:
+            return None  # another process's open_store put it back meanwhile
+        return st.st_size
+
+    def _restore_pruning(self) -> None:
+        """Put back payloads a crashed :meth:`remove_unused` left aside: keeping an
+        unused file is harmless, losing a used one is not."""
+        for name in os.listdir(self._pruning):
+            sha = name.split(".", 1)[0]
+            aside = f"{self._pruning}/{name}"
+            try:
+                final = self.path_for(sha)
+            except ValueError:
+                os.unlink(aside)
+                continue
+            try:
+                if final.exists():
+                    os.unlink(aside)
+                    continue
+                final.parent.mkdir(mode=0o700, exist_ok=True)
+                os.replace(aside, final)
+            except FileNotFoundError:
+                continue  # its live pruner (another process) finished meanwhile
+            _fsync_path(str(final.parent))
+
     # ------------------------------------------------------------------ blocking helpers
 
     async def _io(self, func: Callable[..., T], *args: object) -> T:
@@ -250,12 +332,12 @@ class RawStore:
         touched: set[Path] = set()
         new_buckets = False
         for ref, path in temps:
-            if ref.path.exists():
+            if _refresh(str(ref.path)):
                 # Same content already stored (and durable): keep the first copy.
                 path.unlink(missing_ok=True)
                 continue
             if not ref.path.parent.is_dir():
-                ref.path.parent.mkdir(exist_ok=True)
+                ref.path.parent.mkdir(mode=0o700, exist_ok=True)
                 new_buckets = True
             os.replace(path, ref.path)
             touched.add(ref.path.parent)
@@ -280,7 +362,7 @@ class RawStore:
                 os.fdatasync(segment.fd)  # from here the batch is durable
                 for ref in refs:
                     final = f"{self._root_text}/{ref.sha256[:2]}/{ref.sha256}"
-                    if os.path.exists(final):
+                    if _refresh(final):
                         continue  # same content already stored (or journaled)
                     self._place(final, ref.data)  # type: ignore[arg-type]
                     segment.files.append(final)
@@ -307,7 +389,7 @@ class RawStore:
         """Write ``data`` under ``final`` (not synced: the journal covers it); readers
         never see a partial file."""
         temp = f"{self._tmp_text}/j-{os.getpid()}-{next(self._names)}"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             _write_all(fd, data)
         finally:
@@ -315,7 +397,7 @@ class RawStore:
         try:
             os.replace(temp, final)
         except FileNotFoundError:
-            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
             os.replace(temp, final)
 
     def _checkpoint(self, segment: _Segment) -> None:
@@ -385,7 +467,7 @@ class RawStore:
             if intact:
                 _fsync_path(str(final))
                 continue
-            final.parent.mkdir(exist_ok=True)
+            final.parent.mkdir(mode=0o700, exist_ok=True)
             temp = self._new_temp([body])
             temp.handle.flush()
             os.fsync(temp.handle.fileno())
@@ -461,6 +543,18 @@ def _fsync_path(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _refresh(path: str) -> bool:
+    """Whether payload ``path`` exists; if so its mtime becomes now, which tells a
+    concurrent :meth:`RawStore.remove_unused` it is wanted again."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    except PermissionError:
+        return os.path.exists(path)  # someone else's file on shared storage
+    return True
 
 
 def _discard(temp: _Temp) -> None:
