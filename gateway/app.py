@@ -73,11 +73,13 @@ def build_app(settings: Settings, *, overrides: Overrides | None = None) -> web.
     app[SETTINGS] = settings
     app[OVERRIDES] = overrides or Overrides()
     app[PARTNERS] = PartnersHolder()
+    app.cleanup_ctx.append(_data_dir)  # first: nothing opens before the data dir is ours
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_rawstore)
     app.cleanup_ctx.append(_partners)
     app.cleanup_ctx.append(_pipeline)
     app.cleanup_ctx.append(_intake)
+    app.cleanup_ctx.append(_retention)  # last: stops first
     health.add_routes(app)
     partner_inbound.add_routes(app)
     # Part 2 (ERP forwarding, outbound, mailbox, messages API, metrics, reload, OpenAPI).
@@ -85,6 +87,23 @@ def build_app(settings: Settings, *, overrides: Overrides | None = None) -> web.
 
     setup_internal_api(app)
     return app
+
+
+async def _data_dir(app: web.Application) -> AsyncIterator[None]:
+    """The data dir, made private, and on SQLite its lock (gateway.retention.DataDirLock)
+    for the life of the app: a second process exits 2 with one line instead of taking
+    over the first one's jobs."""
+    import sys
+
+    from gateway.retention import DataDirLock, DataDirLocked
+
+    try:
+        lock = DataDirLock.acquire(app[SETTINGS])
+    except DataDirLocked as exc:
+        print(f"gateway: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    with lock:
+        yield
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -128,8 +147,11 @@ def load_partner_directory(settings: Settings) -> Any:
     if not settings.partners_dir.exists():
         log.warning("partners directory %s does not exist: no partner can connect", settings.partners_dir)
         return PartnerDirectory()
-    identity = OurIdentity.model_validate(settings.identity.model_dump())
-    return load_partners(settings.partners_dir, identity=identity)
+    identity = OurIdentity.model_validate(settings.identity.model_dump(exclude={"check_receiver"}))
+    directory = load_partners(settings.partners_dir, identity=identity)
+    if not settings.identity.check_receiver:
+        directory.receivers = None
+    return directory
 
 
 async def _pipeline(app: web.Application) -> AsyncIterator[None]:
@@ -177,3 +199,25 @@ async def _intake(app: web.Application) -> AsyncIterator[None]:
     await intake.start()
     yield
     await intake.stop()
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    """The periodic prune (gateway.retention), unless ``storage.prune_interval_minutes`` is 0."""
+    import contextlib
+
+    from gateway.retention import run_periodically
+
+    settings = app[SETTINGS]
+    task = None
+    if settings.storage.prune_interval_minutes > 0:
+        task = asyncio.create_task(
+            run_periodically(
+                app[DATABASE], app[RAWSTORE], settings, partners=app[PARTNERS], clock=app[OVERRIDES].clock
+            ),
+            name="gateway-prune",
+        )
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

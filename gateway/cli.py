@@ -7,6 +7,10 @@ Offline commands, no server and no database needed:
     gateway ack FILE [--partner ID]               the TA1/997/999 the gateway would send
     gateway render --partner ID FILE.json         X12 for canonical document(s)
 
+Maintenance (reads the service's database and raw store):
+
+    gateway prune [--dry-run]                     apply the retention settings once
+
 Exit codes: 0 all accepted / valid, 1 something was rejected or invalid (explained on
 stderr, one line each), 2 unusable input or arguments (one line on stderr saying
 what and where, never a traceback), 3 an internal error (a bug: rerun with
@@ -30,6 +34,7 @@ import importlib
 import importlib.util
 import json
 import sys
+import tempfile
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_ack_command(commands)
     add_render_command(commands)
     add_service_commands(commands)
+    add_prune_command(commands)
     return parser
 
 
@@ -185,11 +191,21 @@ def _settings(args: argparse.Namespace) -> Any:
         raise UsageError(str(exc)) from None
 
 
+def _config_file(args: argparse.Namespace) -> Any:
+    """The configuration file in use, None on embedded defaults. Offline commands
+    check the ISA receiver only against an identity someone configured."""
+    from gateway.config import default_config_path
+
+    return args.config if args.config is not None else default_config_path()
+
+
 def _identity(settings: Any) -> OurIdentity:
     from translators.profile import ProfileError, parse_identity
 
     try:
-        identity = parse_identity(settings.identity.model_dump(), source="settings [identity]")
+        identity = parse_identity(
+            settings.identity.model_dump(exclude={"check_receiver"}), source="settings [identity]"
+        )
     except ProfileError as exc:
         raise UsageError(str(exc).replace("\n", "; ")) from None
     return identity
@@ -284,7 +300,12 @@ def _envelope_problem(item: Any) -> str | None:
     )
 
 
-def _translated(args: argparse.Namespace, partners: PartnerDirectory, source: IO[bytes]) -> Iterator[Any]:
+def _translated(
+    args: argparse.Namespace,
+    partners: PartnerDirectory,
+    source: IO[bytes],
+    receivers: Any = None,
+) -> Iterator[Any]:
     """The engine's results; unreadable input becomes a UsageError."""
     from translators.engine import translate
     from translators.x12.errors import NotX12Error
@@ -292,7 +313,7 @@ def _translated(args: argparse.Namespace, partners: PartnerDirectory, source: IO
     name = "stdin" if args.file == "-" else args.file
     seen = False
     try:
-        for item in translate(source, partners=partners, partner_id=args.partner):
+        for item in translate(source, partners=partners, partner_id=args.partner, receivers=receivers):
             seen = True
             yield item
     except NotX12Error as exc:
@@ -310,19 +331,47 @@ def run_translate(args: argparse.Namespace) -> int:
     partners = _partners(args, settings, _identity(settings))
     _fixed_partner(args, partners)
     rejected = 0
-    with _open_input(args.file) as source:
+    receivers = getattr(partners, "receivers", None) if _config_file(args) is not None else None
+    with _open_input(args.file) as source, tempfile.SpooledTemporaryFile(
+        max_size=16 << 20, mode="w+", encoding="utf-8"
+    ) as held:
         from translators.engine import TranslatedInterchange
 
-        for item in _translated(args, partners, source):
+        # Documents wait (spooled, bounded memory) until their interchange has ended:
+        # only then is it known whether its group or envelope was rejected.
+        waiting: list[Any] = []
+        for item in _translated(args, partners, source, receivers):
             if isinstance(item, TranslatedInterchange):
                 problem = _envelope_problem(item)
                 if problem is not None:
                     rejected += 1
                     _err(problem)
+                held.seek(0)
+                for tset in waiting:
+                    line = held.readline()
+                    why = item.rejection_of(tset)
+                    if why is None:
+                        sys.stdout.write(line)
+                    elif problem is None or not why.startswith("interchange"):
+                        rejected += 1
+                        _err(f"{_where(tset)}: not used: {why}")
+                held.seek(0)
+                held.truncate()
+                waiting = []
                 for text in item.stray:
                     _err(f"ignored data outside any interchange: {text.strip()[:40]!r}")
             elif item.document is not None:
-                sys.stdout.write(item.document.model_dump_json() + "\n")
+                entry = partners.entry(item.document.partner_id) if item.document.partner_id else None
+                if entry is not None and entry.hooks is not None:
+                    from gateway.hooks import HookError, inbound_document
+
+                    try:
+                        item.document = inbound_document(entry.hooks, item.document)
+                    except HookError as exc:
+                        raise UsageError(str(exc)) from None
+                held.write(item.document.model_dump_json() + "\n")
+                item.document = None  # kept: its place in the envelope, not the document
+                waiting.append(item)
             elif item.accepted:
                 # A 997/999 from the partner: it acknowledges our outbound, no document.
                 _err(f"{_where(item)}: functional acknowledgment, not a document (use the service to reconcile)")
@@ -348,14 +397,15 @@ def run_ack(args: argparse.Namespace) -> int:
         from translators.engine import TranslatedInterchange
         from translators.x12.acks import render_acknowledgments
 
-        for item in _translated(args, partners, source):
+        receivers = getattr(partners, "receivers", None) if _config_file(args) is not None else None
+        for item in _translated(args, partners, source, receivers):
             if not isinstance(item, TranslatedInterchange):
                 if not item.outcome.accepted:
                     rejected += 1
                 continue
             header = item.outcome.header
             sender = f"{header.sender_qualifier.strip()}/{header.sender_id.strip()}"
-            if item.outcome.notes:
+            if item.outcome.notes or any(g.errors for g in item.outcome.groups):
                 rejected += 1
             if item.profile is None:
                 # The service quarantines an unknown sender and answers nothing.
@@ -388,6 +438,100 @@ def run_ack(args: argparse.Namespace) -> int:
             control += 1
     sys.stdout.flush()
     return EXIT_REJECTED if rejected else EXIT_OK
+
+
+# --------------------------------------------------------------------------- prune
+
+
+def add_prune_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    prune = commands.add_parser("prune", help="delete what the retention settings ([storage]) let go, once")
+    prune.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
+    _add_settings_options(prune, partners=False)
+    prune.set_defaults(func=run_prune)
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    """Prune once (gateway.retention). On SQLite it takes the data dir lock, so it
+    refuses (exit 2) while ``gateway serve`` runs there (the service prunes itself
+    every ``storage.prune_interval_minutes``); ``--dry-run`` only reads and never
+    needs the lock."""
+    import asyncio
+
+    from gateway import retention
+
+    settings = _settings(args)
+    database = retention.sqlite_file(settings)
+    if database is not None and not database.exists():
+        print(f"nothing to prune: no database at {database}")
+        return EXIT_OK
+    lock = None
+    if not args.dry_run:
+        try:
+            lock = retention.DataDirLock.acquire(settings)
+        except retention.DataDirLocked as exc:
+            raise UsageError(f"{exc} (it prunes by itself; `gateway prune --dry-run` shows what it would do)") from None
+    try:
+        report = asyncio.run(_prune(args, settings))
+    finally:
+        if lock is not None:
+            lock.release()
+    if report is None:
+        print("nothing to prune: the database has no gateway schema yet")
+        return EXIT_OK
+    would = "would be deleted" if args.dry_run else "deleted"
+    storage = settings.storage
+    if args.dry_run:
+        print("dry run: nothing deleted")
+    kept = f"; {report.raw_in_use} older file(s) still in use" if report.raw_in_use else ""
+    print(
+        f"raw payloads: {report.raw_files} file(s), {report.raw_bytes} bytes "
+        f"({retention.format_size(report.raw_bytes)}) {would}{kept}"
+    )
+    if storage.message_retention_days is None:
+        print("messages: kept forever (storage.message_retention_days is not set)")
+        return EXIT_OK
+    print(
+        f"messages: {report.messages} {would}, with {report.events} event(s), {report.documents} document(s), "
+        f"{report.outbox} outbox item(s), {report.jobs} job(s), {report.delivery_attempts} delivery attempt(s)"
+    )
+    if report.seen_skipped:
+        print("interchanges_seen: kept (the partner profiles could not be loaded)")
+    else:
+        print(f"interchanges_seen: {report.interchanges_seen} row(s) {would}")
+    return EXIT_OK
+
+
+async def _prune(args: argparse.Namespace, settings: Any) -> Any:
+    from gateway import retention
+    from gateway.app import load_partner_directory
+    from gateway.db.engine import open_database
+    from gateway.db.schema import current_revision, head_revision
+    from gateway.rawstore import RawStore
+
+    db = open_database(settings.effective_database_url)
+    try:
+        revision, head = await current_revision(db), head_revision()
+        if revision is None:
+            return None
+        if revision != head:
+            raise UsageError(
+                f"the database schema is at revision {revision}, this gateway needs {head}: "
+                "run `gateway db upgrade` first; nothing pruned"
+            )
+        try:
+            partners = load_partner_directory(settings)
+        except Exception as exc:  # a broken profile must not stop retention of the rest
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            _err(f"gateway prune: partner profiles not loaded ({first}): outbound 'sent' messages and "
+                 "interchanges_seen are kept")
+            partners = None
+        store = RawStore(settings.raw_dir, io_threads=1)
+        try:
+            return await retention.prune(db, store, settings, partners=partners, dry_run=args.dry_run)
+        finally:
+            store.close()
+    finally:
+        await db.close()
 
 
 # --------------------------------------------------------------------------- render
@@ -455,6 +599,18 @@ def run_render(args: argparse.Namespace) -> int:
 
     # One group per functional id, in first-seen order; sets numbered 0001.. per group.
     grouped: dict[str, list[list[list[str]]]] = {}
+    entry = partners.entry(profile.id)
+    if entry is not None and entry.hooks is not None:
+        from gateway.hooks import HookError, outbound_document
+
+        try:
+            documents = [
+                d.model_copy(update={"document": outbound_document(entry.hooks, d.document, partner_id=profile.id)})
+                for d in documents
+            ]
+        except HookError as exc:
+            _err(f"cannot render for {profile.id}: {exc}")
+            return EXIT_REJECTED
     try:
         for doc in documents:
             sets = grouped.setdefault(FUNCTIONAL_ID_BY_KIND[doc.kind], [])

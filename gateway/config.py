@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 ENV_PREFIX = "GATEWAY_"
 API_TOKEN_FILE = "api-token"
@@ -41,6 +41,9 @@ class _Section(BaseModel):
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # aiohttp's access log (logger "aiohttp.access", level INFO) in ACCESS_LOG_FORMAT,
+    # which names no request header but User-Agent: never the Authorization header.
+    access_log: bool = False
 
 
 class IdentitySettings(_Section):
@@ -49,6 +52,10 @@ class IdentitySettings(_Section):
     interchange_qualifier: str = "ZZ"
     interchange_id: str = "GATEWAY"
     group_id: str = "GATEWAY"
+    # Reject interchanges whose ISA receiver is neither us nor one of the sender's
+    # profile ``our_ids`` (TA1 009, nothing forwarded). Off only behind a hub that
+    # rewrites envelopes.
+    check_receiver: bool = True
 
 
 class ApiSettings(_Section):
@@ -67,6 +74,23 @@ class ErpSettings(_Section):
     max_age_hours: float = Field(default=24.0, gt=0)
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_max_seconds: float = Field(default=900.0, gt=0)
+    # Webhook mode without a secret sends unsigned requests: only when this says so.
+    allow_unsigned: bool = False
+
+    @model_validator(mode="after")
+    def _webhook_needs_url_and_secret(self) -> ErpSettings:
+        if self.mode != "webhook":
+            return self
+        if not self.url:
+            raise ValueError('erp.url is required when erp.mode = "webhook"')
+        if not self.url.lower().startswith(("http://", "https://")):
+            raise ValueError(f"erp.url must be an http:// or https:// URL (got {self.url!r})")
+        if (self.secret is None or not self.secret.get_secret_value()) and not self.allow_unsigned:
+            raise ValueError(
+                'erp.secret is required when erp.mode = "webhook" (the HMAC key that signs every'
+                " request); set erp.allow_unsigned = true to send unsigned requests on purpose"
+            )
+        return self
 
 
 class OutboundSettings(_Section):
@@ -89,11 +113,18 @@ class LimitSettings(_Section):
 
 class StorageSettings(_Section):
     raw_retention_days: int = Field(default=365, ge=1)  # raw payloads older than this may be pruned
+    # Message rows (with their events, documents, jobs, sent outbox items and delivery
+    # attempts) in a final state and older than this are deleted; None keeps them forever.
+    message_retention_days: int | None = Field(default=None, ge=1)
+    # How often the service prunes (gateway.retention); 0 = never (run `gateway prune`).
+    prune_interval_minutes: float = Field(default=60.0, ge=0)
     # How a batch of raw files is made durable: one syncfs(2) per batch (Linux; falls
     # back to fsync elsewhere) or one fsync per file and directory.
     raw_sync: Literal["syncfs", "fsync"] = "syncfs"
     # Group commit: concurrent accepts share one transaction of at most this many messages.
     max_batch: int = Field(default=512, ge=1)
+    # /readyz answers 503 when the disk under data_dir (or raw/) has less free space than this.
+    min_free_mb: int = Field(default=64, ge=0)
 
 
 class PipelineSettings(_Section):
@@ -162,11 +193,21 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         where = f" in {path}" if path is not None else ""
         raise ConfigError(f"invalid configuration{where}: {problems}") from exc
+
+
+def _problem(err: Any) -> str:
+    """One validation error as ``key.path: message``; the checks across keys in this
+    module (model validators) already name their keys in the message."""
+    where = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "value_error" and "error" in err.get("ctx", {}):
+        message = str(err["ctx"]["error"])
+        if message.startswith(f"{where}."):
+            return message
+        return f"{where}: {message}"
+    return f"{where}: {err['msg']}"
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path | None:

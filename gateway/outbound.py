@@ -26,6 +26,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -129,9 +130,19 @@ async def submit(
     now: datetime,
     idempotency_key: str | None = None,
     request_id: str | None = None,
+    hooks: Path | None = None,
 ) -> Submitted:
-    """Store and queue ``document`` (a canonical document model) for ``profile``'s partner."""
+    """Store and queue ``document`` (a canonical document model) for ``profile``'s partner.
+
+    ``hooks`` is the partner's hooks.py: its ``outbound`` hook shapes what is
+    rendered; what is stored as canonical is what the ERP sent."""
+    from gateway.hooks import HookError, outbound_document
     from translators.canonical import CanonicalDocument, kind_of
+
+    try:
+        to_render = outbound_document(hooks, document, partner_id=profile.id)
+    except HookError as exc:
+        raise RenderRefused(str(exc)) from None
 
     kind = kind_of(document)
     canonical = CanonicalDocument.wrap(document, partner_id=profile.id).model_dump(mode="json")
@@ -145,7 +156,7 @@ async def submit(
         async with db.begin() as session:
             [isa13] = await allocate(session, profile.id, "interchange")
             [gs06] = await allocate(session, profile.id, "group")
-            text = render_interchange(document, profile, identity, interchange=isa13, group=gs06, at=now)
+            text = render_interchange(to_render, profile, identity, interchange=isa13, group=gs06, at=now)
             data = text.encode("utf-8")
             raw = await rawstore.write_bytes(data, limit=MAX_RAW)
             number = getattr(document, BUSINESS_NUMBER[kind], None)

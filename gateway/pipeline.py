@@ -19,7 +19,9 @@ acknowledgments to the partner in the same commit (events ``delivered`` then
 ``acknowledged``: a 997 goes out once the documents are safe in the ERP). The
 ``acknowledge`` step remains for feed mode, where the ERP's confirmation comes
 later (gateway.erp). Acks of a message that ends failed or duplicate are released
-at once.
+at once. A document the ERP refuses for good (4xx) is dead-lettered and the next
+ones are still delivered; the message ends ``partly_delivered`` and its acks go out
+once every document has its outcome (a 997 speaks for syntax, which was fine).
 
 Batches: a worker claims up to ``batch_size`` due jobs in one transaction (at most
 one per message), translates the batch's messages side by side and writes all their
@@ -71,7 +73,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FINAL_STATES = frozenset({"acknowledged", "failed", "quarantined", "duplicate"})
+FINAL_STATES = frozenset({"acknowledged", "partly_delivered", "failed", "quarantined", "duplicate"})
 ACK_KINDS = ("TA1", "997", "999")
 
 
@@ -117,8 +119,9 @@ class ErpSink(Protocol):
 
     A sink may also offer ``deliver_batch(messages: list[list[DocumentRecord]]) ->
     list[list[DeliveryResult]]``: each inner list is one message's documents in
-    order; deliver them in that order, stop at a message's first failure (its
-    results end there), and leave the recording to the pipeline (``attempt``)."""
+    order; deliver them in that order, stop at a message's first transient failure
+    (its results end there; a permanent refusal carries on with the next document),
+    and leave the recording to the pipeline (``attempt``)."""
 
     async def deliver(self, document: DocumentRecord) -> DeliveryResult: ...
 
@@ -496,7 +499,8 @@ class Pipeline:
         per_interchange: list[tuple[TranslatedInterchange, list[TranslatedSet]]] = []
         try:
             with self.rawstore.open(message.raw_sha256) as fh:
-                for item in translate(fh, partners=partners, partner_id=message.partner_id):
+                receivers = getattr(partners, "receivers", None)
+                for item in translate(fh, partners=partners, partner_id=message.partner_id, receivers=receivers):
                     if isinstance(item, TranslatedInterchange):
                         per_interchange.append((item, pending_sets))
                         pending_sets = []
@@ -552,11 +556,24 @@ class Pipeline:
                 )
             for tset in tsets:
                 seq += 1
-                if tset.document is not None and tset.accepted:
-                    canonical = tset.document.model_dump(mode="json")
-                    plan.documents.append(
-                        _document_row(message, seq, tset.document.kind, canonical, tset.document, tset)
-                    )
+                envelope_problem = interchange.rejection_of(tset) if tset.document is not None else None
+                if envelope_problem is not None:
+                    # A valid set in a rejected group or interchange: the partner is
+                    # told to send it all again, so it must not reach the ERP now.
+                    rejected.append(f"{tset.outcome.set_id} {tset.outcome.control_number} not used: {envelope_problem}")
+                elif tset.document is not None and tset.accepted:
+                    document = tset.document
+                    entry = partners.entry(document.partner_id) if hasattr(partners, "entry") else None
+                    if entry is not None and entry.hooks is not None:
+                        from gateway.hooks import HookError, inbound_document
+
+                        try:
+                            document = inbound_document(entry.hooks, document)
+                        except HookError as exc:
+                            # Fix the hook, then replay: nothing of this message is used.
+                            return _Plan(status="failed", reason=str(exc), events=plan.events)
+                    canonical = document.model_dump(mode="json")
+                    plan.documents.append(_document_row(message, seq, document.kind, canonical, document, tset))
                 elif tset.ack_report is not None:
                     if interchange.profile is not None:
                         plan.acks.append((interchange.profile.id, tset.ack_report))
@@ -792,17 +809,36 @@ class Pipeline:
         side, each message's documents in order) and record every outcome in one
         transaction: document statuses, delivery attempts, and per message either the
         retry, the failure, or ``delivered`` and ``acknowledged`` together (the acks
-        are released in the same commit, so no separate acknowledge job)."""
+        are released in the same commit, so no separate acknowledge job). Documents
+        dead-lettered since the message's last ``received`` (replay) are skipped."""
+        message_ids = [j.message_id for j in batch]
         async with self.db.read() as conn:
             rows = (
                 await conn.execute(
                     select(Document)
-                    .where(Document.message_id.in_([j.message_id for j in batch]), Document.status != "delivered")
+                    .where(Document.message_id.in_(message_ids))
                     .order_by(Document.message_id, Document.seq)
                 )
             ).all()
+            marks = (
+                await conn.execute(
+                    select(MessageEvent.message_id, MessageEvent.state, MessageEvent.detail)
+                    .where(MessageEvent.message_id.in_(message_ids), MessageEvent.state.in_(("received", _DEAD)))
+                    .order_by(MessageEvent.id)
+                )
+            ).all()
+        dead: dict[str, set[str]] = {j.message_id: set() for j in batch}
+        for message_id, state, detail in marks:
+            if state == "received":
+                dead[message_id].clear()
+            elif detail and detail.get("document_id"):
+                dead[message_id].add(detail["document_id"])
+        known: dict[str, list[Any]] = {j.message_id: [] for j in batch}
         per_message: dict[str, list[DocumentRecord]] = {j.message_id: [] for j in batch}
         for doc in rows:
+            known[doc.message_id].append(doc)
+            if doc.status == "delivered" or doc.id in dead[doc.message_id]:
+                continue
             per_message[doc.message_id].append(
                 DocumentRecord(
                     id=doc.id,
@@ -834,11 +870,13 @@ class Pipeline:
                 await session.execute(insert(DeliveryAttempt), attempts)
             complete: list[tuple[jobs.ClaimedJob, list[DocumentRecord]]] = []
             for job, docs, done in zip(batch, records, results, strict=True):
-                if all(r.ok and not r.parked for r in done) and len(done) == len(docs):
+                if not dead[job.message_id] and all(r.ok and not r.parked for r in done) and len(done) == len(docs):
                     complete.append((job, docs))  # the common case: written together below
                     continue
                 try:
-                    await self._record_delivery(session, job, docs, done, now)
+                    await self._record_delivery(
+                        session, job, docs, done, now, known[job.message_id], dead[job.message_id]
+                    )
                 except jobs.LostLease as exc:
                     await self._on_error(job, exc)  # its new owner hands the documents over again
             await self._record_complete(session, complete, now)
@@ -897,12 +935,13 @@ class Pipeline:
         await session.execute(insert(MessageEvent), events)
 
     async def _hand_over(self, documents: list[DocumentRecord]) -> list[DeliveryResult]:
-        """One message's documents to a plain sink, in order, up to the first failure."""
+        """One message's documents to a plain sink, in order. A refused document (not
+        ok, not transient) does not stop the message; a transient failure does."""
         results: list[DeliveryResult] = []
         for record in documents:
             result = await self.sink.deliver(record)
             results.append(result)
-            if not result.ok:
+            if not result.ok and result.transient:
                 break
         return results
 
@@ -913,25 +952,54 @@ class Pipeline:
         documents: list[DocumentRecord],
         results: list[DeliveryResult],
         now: datetime,
+        known: list[Any],
+        dead_before: set[str],
     ) -> None:
-        """Write one message's delivery outcome into ``session``. The job's own row is
-        written first, so a lost lease (LostLease) leaves nothing else written."""
-        failure = results[-1] if results and not results[-1].ok else None
-        handed = [(d, r) for d, r in zip(documents, results, strict=False) if r.ok]
-        if failure is not None:
+        """Write one message's delivery outcome into ``session``. ``results`` answer
+        ``documents`` in order; ``known`` is every stored document of the message,
+        ``dead_before`` those dead-lettered by earlier tries since the last replay.
+
+        A document refused for good (not ok, not transient) is dead-lettered on its
+        own: it stays ``pending`` with the ERP's answer in ``last_error`` (replayable)
+        and a ``dead_lettered`` event, and the next documents were still handed
+        over. The results end early at a transient failure (the job retries from
+        that document: order kept) or at a document the sink gave up on (the message
+        stops there; the later ones are not sent). Once nothing is left to try the
+        message ends ``partly_delivered`` (some documents delivered) or ``failed``,
+        and its held acks are released (they answer the X12 syntax). The job's own
+        row is written first, so a lost lease (LostLease) leaves nothing else written."""
+        pairs = list(zip(documents, results, strict=False))
+        last = results[-1] if results else None
+        retry: str | None = None
+        if last is not None and not last.ok and last.transient:
             doc = documents[len(results) - 1]
-            what = f"document {doc.seq} ({doc.kind} {doc.business_number or ''}): {failure.detail}"
-            if failure.transient:
-                await self._retry_in(session, job, f"TransientError: {what}", failure.retry_after, now)
-            else:
-                await self._fail_in(session, job, f"ERP refused {what}", now)
+            retry = f"document {doc.seq} ({doc.kind} {doc.business_number or ''}): {last.detail}"
+        elif len(results) < len(documents) and (last is None or last.ok):
+            doc = documents[len(results)]
+            retry = f"document {doc.seq} ({doc.kind} {doc.business_number or ''}): no outcome from the sink"
+        handed = [(d, r) for d, r in pairs if r.ok]
+        parked_count = sum(1 for _, r in handed if r.parked)
+        ending: tuple[str, str | None, dict[str, Any]] | None = None
+        if retry is not None:
+            after = last.retry_after if last is not None and not last.ok else None
+            await self._retry_in(session, job, f"TransientError: {retry}", after, now)
+        else:
+            ending = None if parked_count else _delivery_ending(known, pairs, dead_before)
+            failed = ending is not None and ending[0] == "failed"
+            await jobs.finish(
+                session, job, now=now, state="failed" if failed else "done", error=ending[1] if ending else None
+            )
+        for doc, result in pairs:
+            if result.ok:
+                continue
             await session.execute(
                 update(Document)
                 .where(Document.id == doc.id)
-                .values(attempts=Document.attempts + 1, last_error=failure.detail)
+                .values(attempts=Document.attempts + 1, last_error=result.detail)
             )
-        else:
-            await jobs.finish(session, job, now=now)
+            if not result.transient:
+                detail = {"document_id": doc.id, "seq": doc.seq, "business_number": doc.business_number}
+                _event(session, job.message_id, now, _DEAD, {**detail, "error": result.detail})
         for parked in (False, True):
             ids = [d.id for d, r in handed if r.parked == parked]
             if ids:
@@ -945,12 +1013,16 @@ class Pipeline:
                         last_error=None,
                     )
                 )
-        if failure is not None:
+        if retry is not None:
             return
-        parked_count = sum(1 for _, r in handed if r.parked)
-        if parked_count:
+        if parked_count or ending is None:
             # The ERP confirms through the feed; gateway.erp moves the message on then.
             _event(session, job.message_id, now, "available_in_feed", {"documents": parked_count})
+            return
+        status, reason, detail = ending
+        if status != "delivered":
+            released = await _release_acks(session, job.message_id)
+            await _set_status(session, job.message_id, status, now, reason, {**detail, "acks_released": released})
             return
         await _set_status(
             session, job.message_id, "delivered", now, None, {"documents": len(documents)}, keep_reason=True
@@ -976,6 +1048,37 @@ class Pipeline:
                 {"acks_released": released},
                 keep_reason=True,
             )
+
+
+_DEAD = "dead_lettered"  # event of a document given up on (detail: document_id, seq, error)
+
+
+def _delivery_ending(
+    known: list[Any], pairs: list[tuple[DocumentRecord, DeliveryResult]], dead_before: set[str]
+) -> tuple[str, str | None, dict[str, Any]]:
+    """(status, reason, event detail) of a message with nothing left to try:
+    ``delivered``, ``partly_delivered`` (some dead-lettered, some delivered) or
+    ``failed`` (none delivered); the reason names the dead-lettered documents."""
+    taken = {d.id for d, r in pairs if r.ok}
+    answers = {d.id: r.detail for d, r in pairs if not r.ok}
+    delivered = sum(1 for k in known if k.status == "delivered" or k.id in taken)
+    dead = [k for k in known if k.id in answers or k.id in dead_before]
+    if not dead:
+        return "delivered", None, {"documents": len(known)}
+    not_sent = len(known) - delivered - len(dead)
+    named = "; ".join(
+        f"{k.business_number or f'document {k.seq}'} ({(answers.get(k.id) or k.last_error or '')[:300]})"
+        for k in dead[:3]
+    )
+    reason = f"ERP refused {len(dead)} of {len(known)} document(s): {named}"
+    if len(dead) > 3:
+        reason += f"; and {len(dead) - 3} more"
+    if not_sent:
+        reason += f"; {not_sent} later document(s) not sent"
+    detail = {"documents": len(known), "delivered": delivered, "dead_lettered": [k.seq for k in dead]}
+    if not_sent:
+        detail["not_sent"] = not_sent
+    return ("partly_delivered" if delivered else "failed"), reason, detail
 
 
 # --------------------------------------------------------------------------- helpers

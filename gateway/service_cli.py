@@ -28,6 +28,10 @@ from gateway.config import (
 
 EXIT_CONFIG = 2
 EXIT_SCHEMA = 3
+# ``[server] access_log = true``: one line per request on the "aiohttp.access" logger
+# (INFO). Client address, request line, status, size, seconds, User-Agent: no other
+# request header, so never the Authorization header (partner keys, the API token).
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs "%{User-Agent}i"'
 
 
 def add_service_commands(subparsers: Any) -> None:
@@ -79,7 +83,6 @@ def run_serve(args: argparse.Namespace) -> int:
     token, generated = ensure_api_token(settings)
     host, port = settings.server.host, settings.server.port
     shown_host = f"[{host}]" if ":" in host else host
-    print(f"gateway: listening on http://{shown_host}:{port}", flush=True)
     print(
         f"gateway: data in {settings.data_dir.resolve()}, partners from {settings.partners_dir.resolve()}",
         flush=True,
@@ -98,8 +101,21 @@ def run_serve(args: argparse.Namespace) -> int:
     else:
         print("gateway: internal API: Authorization: Bearer <api.token from the configuration>", flush=True)
     print("gateway: partners post with Authorization: Bearer <partner key> to /partners/<id>/edi", flush=True)
+
+    def bound(_aiohttp_banner: str) -> None:
+        # run_app calls this once the app has started and the socket is bound.
+        print(f"gateway: listening on http://{shown_host}:{port}", flush=True)
+
+    access_log = logging.getLogger("aiohttp.access") if settings.server.access_log else None
     try:
-        web.run_app(build_app(settings), host=host, port=port, print=None, access_log=None)
+        web.run_app(
+            build_app(settings),
+            host=host,
+            port=port,
+            print=bound,
+            access_log=access_log,
+            access_log_format=ACCESS_LOG_FORMAT,
+        )
     except SchemaError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return EXIT_SCHEMA
@@ -126,11 +142,21 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
         finally:
             await db.close()
 
+    from gateway.retention import DataDirLock, DataDirLocked
+
+    try:
+        # Never under a running service (SQLite): it holds the data dir's lock.
+        lock = DataDirLock.acquire(settings)
+    except DataDirLocked as exc:
+        print(f"gateway: {exc}: stop it before upgrading the schema", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         before, after = asyncio.run(run())
     except SchemaError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return EXIT_SCHEMA
+    finally:
+        lock.release()
     if before == after:
         print(f"schema already at revision {after}")
     else:

@@ -8,8 +8,11 @@ generated one in ``<data_dir>/api-token``), compared in constant time.
     A repeated ``Idempotency-Key`` with the same document answers ``200`` with the
     first message and renders nothing; with another document ``409``. Invalid
     documents: ``422 validation_failed`` with ``fields`` [{"loc": "document.lines.0.quantity",
-    "msg": ...}]; a valid document the partner's conventions cannot express:
-    ``422 render_failed``; unknown partner: ``422`` on ``partner_id`` too.
+    "msg": ...}] (the shape of every field error, see gateway.api.errors); a body that is
+    not ``application/json``: ``415``; larger than ``limits.max_json_bytes``: ``413``
+    (also when chunked: the body is streamed and never read past the limit); a valid
+    document the partner's conventions cannot express: ``422 render_failed``; unknown
+    partner: ``422`` on ``partner_id`` too.
 
 :func:`setup_internal_api` wires everything of this part of the service into the
 app: routes (internal, feed, messages, dead letters, mailbox, reload, metrics,
@@ -21,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -29,6 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.api.bodies import read_json_body
 from gateway.api.errors import ApiError
 from gateway.app import DATABASE, OVERRIDES, PARTNERS, RAWSTORE, SETTINGS
 from gateway.config import ensure_api_token
@@ -57,36 +60,13 @@ def require_token(request: web.Request) -> None:
 
 
 async def read_json(request: web.Request) -> Any:
-    limit = request.app[SETTINGS].limits.max_json_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
-    body = await request.read()
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+    """The JSON body of an internal API request: ``415`` unless ``application/json``,
+    ``413`` past ``limits.max_json_bytes`` (streamed, never read beyond the limit)."""
+    return await read_json_body(request, request.app[SETTINGS].limits.max_json_bytes)
 
 
 def validation_failed(message: str, fields: list[dict[str, str]]) -> ApiError:
-    error = ApiError(422, "validation_failed", message)
-    error.details = None
-    error.fields = fields  # type: ignore[attr-defined]
-    return error
-
-
-@web.middleware
-async def fields_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Render ``validation_failed`` errors with a top-level ``fields`` list."""
-    try:
-        response: web.StreamResponse = await handler(request)
-        return response
-    except ApiError as exc:
-        fields = getattr(exc, "fields", None)
-        if fields is None:
-            raise
-        return web.json_response(
-            {"error": {"code": exc.code, "message": exc.message, "fields": fields}}, status=exc.status
-        )
+    return ApiError(422, "validation_failed", message, fields=fields)
 
 
 # --------------------------------------------------------------------------- outbound documents
@@ -140,6 +120,7 @@ async def post_outbound(request: web.Request) -> web.Response:
             now=request.app[OVERRIDES].clock(),
             idempotency_key=key,
             request_id=request.headers.get("X-Request-Id"),
+            hooks=_hooks_of(directory, profile.id),
         )
     except outbound.RenderRefused as exc:
         raise ApiError(422, "render_failed", str(exc)) from None
@@ -197,24 +178,50 @@ async def _delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     await delivery.stop()
 
 
-async def _sighup_ctx(app: web.Application) -> AsyncIterator[None]:
-    from gateway.api.admin import reload_partners
+async def reload_on_sighup(app: web.Application) -> None:
+    """SIGHUP: reload the partner profiles; a refusal is logged (one line naming each
+    file and problem) and kept in ``PartnersHolder.error`` for /readyz and /metrics,
+    never left as an unretrieved task exception."""
+    from gateway.api.admin import ReloadFailed, reload_partners
 
+    try:
+        await reload_partners(app)
+    except ReloadFailed as exc:
+        current = app[PARTNERS].current
+        log.error(
+            "SIGHUP: partner reload failed, still using the %d profile(s) loaded before: %s",
+            len(current) if current is not None else 0,
+            "; ".join(exc.errors),
+        )
+    except Exception:
+        log.exception("SIGHUP: partner reload failed unexpectedly; the profiles in use are kept")
+
+
+async def _sighup_ctx(app: web.Application) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
     installed = False
+    tasks: set[asyncio.Task[None]] = set()
+
+    def on_sighup() -> None:
+        task = asyncio.ensure_future(reload_on_sighup(app))
+        tasks.add(task)  # a reference until done, so the task is never garbage-collected mid-reload
+        task.add_done_callback(tasks.discard)
+
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload_partners(app)))
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
         installed = True
     yield
     if installed:
         loop.remove_signal_handler(signal.SIGHUP)
+    for task in list(tasks):
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def setup_internal_api(app: web.Application, *, sighup: bool = True) -> None:
     from gateway import metrics, openapi
     from gateway.api import admin, feed, mailbox, messages
 
-    app.middlewares.append(fields_middleware)
     app.cleanup_ctx.append(_token_ctx)
     app.cleanup_ctx.append(_delivery_ctx)
     if sighup:
@@ -227,3 +234,9 @@ def setup_internal_api(app: web.Application, *, sighup: bool = True) -> None:
     admin.add_routes(app)
     metrics.add_routes(app)
     openapi.add_routes(app)
+
+
+def _hooks_of(directory: Any, partner_id: str) -> Any:
+    """The partner's hooks.py (None without one)."""
+    entry = directory.entry(partner_id) if directory is not None and hasattr(directory, "entry") else None
+    return entry.hooks if entry is not None else None

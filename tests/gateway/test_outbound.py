@@ -168,7 +168,9 @@ async def test_control_numbers_unique_and_increasing_across_concurrency_and_rest
 ) -> None:
     client = await app_client(aiohttp_client, tmp_path, partners_dir, clock, database_url)
     answers = await asyncio.gather(*(send(client, "invoices", "acme", invoice()) for _ in range(20)))
-    numbers = sorted([int((await a.json())["interchange_control"]) for a in answers])
+    bodies = [await a.json() for a in answers]
+    assert [a.status for a in answers] == [202] * 20, bodies
+    numbers = sorted(int(b["interchange_control"]) for b in bodies)
     assert numbers == list(range(1, 21))
     await client.close()
     client = await app_client(aiohttp_client, tmp_path, partners_dir, clock, database_url)

@@ -189,6 +189,34 @@ async def test_duplicate_interchange_is_not_forwarded_and_gets_ta1_025(
     assert "TA1*000000106*" in ta1.payload and "*R*025" in ta1.payload
 
 
+async def test_interchange_for_another_company_is_refused_with_ta1_009(client: Any, erp: RecordingErp) -> None:
+    """ISA08 is not us: nothing reaches the ERP, the sender hears TA1 009 at once."""
+    message_id = await post(client, order_850("ACME", 120, receiver="SOMEONEELSE"))
+    await settle(client)
+    message, _events, documents, outbox = await load(client, message_id)
+    assert message.status == "failed"
+    assert "TA1 note 009" in message.reason
+    assert documents == [] and erp.deliveries == []
+    [ta1] = outbox
+    assert ta1.kind == "TA1" and ta1.status == "pending"
+    assert "TA1*000000120*" in ta1.payload and "*R*009" in ta1.payload
+    assert "AK1" not in ta1.payload
+
+
+async def test_valid_sets_of_a_rejected_group_are_not_forwarded(client: Any, erp: RecordingErp) -> None:
+    """GE01 claims 3 sets, 2 came: AK9 R for the group, so neither 850 goes to the ERP
+    (the partner resends the group and would otherwise make duplicates)."""
+    body = order_850("ACME", 121, sets=2).replace(b"GE*2*121", b"GE*3*121")
+    message_id = await post(client, body)
+    await settle(client)
+    message, _events, documents, outbox = await load(client, message_id)
+    assert message.status == "failed"
+    assert "group 121 rejected: AK9 code 5" in message.reason
+    assert documents == [] and erp.deliveries == []
+    [ack] = outbox
+    assert ack.kind == "997" and "AK9*R*3*2*0*5" in ack.payload
+
+
 async def test_replay_keeps_idempotency_keys_and_never_redelivers(client: Any, erp: RecordingErp) -> None:
     message_id = await post(client, order_850("ACME", 107, sets=2))
     await settle(client)
