@@ -46,7 +46,12 @@ MAX_RAW = 64 * 1024 * 1024
 
 
 class RenderRefused(Exception):
-    """The document is valid canonical JSON but cannot be written for this partner."""
+    """The document is valid canonical JSON but cannot be written for this partner.
+    ``fields`` names each canonical field and the X12 rule it breaks, when known."""
+
+    def __init__(self, message: str, fields: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.fields = fields or []
 
 
 class IdempotencyConflict(Exception):
@@ -81,7 +86,13 @@ def render_interchange(
     x12 = profile.x12
     kind = kind_of(document)
     try:
-        segments = render(document, rules=profile.mapping, control_number="0001")
+        segments = render(
+            document,
+            rules=profile.mapping,
+            control_number="0001",
+            version=x12.group_version,
+            delimiters=x12.outbound_delimiters,
+        )
         return write_interchange(
             sender=(identity.interchange_qualifier, identity.interchange_id),
             receiver=(x12.interchange_qualifier, x12.interchange_id),
@@ -93,7 +104,8 @@ def render_interchange(
             groups=[OutboundGroup(FUNCTIONAL_ID[kind], identity.group_id, x12.group_id, group, x12.group_version, [segments])],
         )
     except (RenderError, MappingError) as exc:
-        raise RenderRefused(f"cannot write this {kind} for partner {profile.id}: {exc}") from exc
+        fields = [{"loc": e.loc, "msg": e.msg} for e in getattr(exc, "errors", ())]
+        raise RenderRefused(f"cannot write this {kind} for partner {profile.id}: {exc}", fields) from exc
 
 
 async def find_existing(db: Database, partner_id: str, key: str, digest: str) -> Submitted | None:

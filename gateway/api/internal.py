@@ -123,7 +123,7 @@ async def post_outbound(request: web.Request) -> web.Response:
             hooks=_hooks_of(directory, profile.id),
         )
     except outbound.RenderRefused as exc:
-        raise ApiError(422, "render_failed", str(exc)) from None
+        raise ApiError(422, "render_failed", str(exc), fields=exc.fields or None) from None
     except outbound.IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_key_reused", str(exc)) from None
     delivery = request.app.get(DELIVERY)

@@ -59,7 +59,7 @@ def test_credit_invoice_fixture_values() -> None:
     )
     assert returned.line_number is None and returned.quantity == Decimal("-2")
     assert returned.description == "KETTLE RETURN"  # PID*F wins over an earlier PID*X
-    assert fee.uom is None and fee.unit_price == Decimal("-4.75") and fee.product_ids.other == {"ZZ": "FEE-ADJ"}
+    assert fee.uom == "EA" and fee.unit_price == Decimal("-4.75") and fee.product_ids.other == {"ZZ": "FEE-ADJ"}
     assert fee.allowances_charges == ()  # SAC*N is neither an allowance nor a charge
     assert [(a.type, a.code, a.amount, a.description) for a in doc.allowances_charges] == [
         ("charge", "D240", Decimal("15.00"), "FREIGHT"),

@@ -15,6 +15,7 @@ from translators.mapping import MappingError, MappingRules, render, to_canonical
 from translators.mapping.order import order_from_x12, render_order
 from translators.mapping.rules import OrderRules, ProductIdRules
 from translators.x12.errors import NotX12Error, RenderError
+from translators.x12.validation import validate_set
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "canonical"
 GOLDEN_INPUTS = sorted(FIXTURES.glob("850_*.edi"))
@@ -163,17 +164,19 @@ def test_corpus_850_translate_or_give_a_reason(corpus: Path) -> None:
         except NotX12Error:  # nothing readable: the reader's tests cover that
             continue
         for tset in sets:
+            if not validate_set(tset).accepted:
+                continue  # rejected X12 never becomes a document; its mapping is moot
             try:
                 doc = to_canonical(tset, partner_id=None, rules=MappingRules())
             except MappingError as exc:
                 assert exc.reason  # a reason a person can act on
                 continue
             translated += 1
-            again = interchange_text([render(doc, rules=MappingRules(), control_number="1")], functional_id="PO") if doc.document.po_date else None  # type: ignore[union-attr]
+            again = interchange_text([render(doc, rules=MappingRules(), control_number="0001")], functional_id="PO") if doc.document.po_date else None  # type: ignore[union-attr]
             if again:
                 (reread,) = read_sets(again)
                 assert to_canonical(reread, partner_id=None, rules=MappingRules()).document == doc.document, path.name
-    assert translated >= 40
+    assert translated >= 30  # valid corpus 850s (35 when this was written)
 
 
 def test_corpus_sdq_allocations(corpus: Path) -> None:

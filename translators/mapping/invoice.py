@@ -21,9 +21,11 @@ from datetime import date
 
 from pydantic import ValidationError
 
-from translators.canonical.common import AllowanceCharge, Party, Reference, Terms, format_date, trusted
+from translators.canonical.common import AllowanceCharge, Party, Reference, format_date, trusted
 from translators.canonical.invoice import Invoice, InvoiceLine
 from translators.mapping.common import (
+    LineLayout,
+    Location,
     allowance_charge_segment,
     check_required_references,
     date_name,
@@ -33,6 +35,7 @@ from translators.mapping.common import (
     flatten_pairs,
     frame,
     implied_at,
+    locate_line_document,
     n2,
     pairs,
     party_segments,
@@ -55,7 +58,7 @@ from translators.mapping.rules import InvoiceRules, MappingRules
 from translators.x12.errors import RenderError
 from translators.x12.model import Segment, TransactionSet
 
-__all__ = ["invoice_from_x12", "render_invoice"]
+__all__ = ["invoice_from_x12", "locate_invoice", "render_invoice"]
 
 # Skip run-time validation: every call passes values of the fields' exact types
 # (see translators.canonical.common.trusted).
@@ -201,7 +204,7 @@ def render_invoice(doc: Invoice, rules: MappingRules, control_number: str) -> li
     for party in doc.parties:
         body.extend(party_segments(party, doc_rules))
     if doc.terms is not None:
-        body.append(_terms_segment(doc.terms))
+        body.append(terms_segment(doc.terms))
     if doc.ship_date is not None:
         body.append(dtm_segment(date_qualifier("ship_date", DATE_NAMES, doc_rules), doc.ship_date))
     for line in doc.lines:
@@ -212,10 +215,19 @@ def render_invoice(doc: Invoice, rules: MappingRules, control_number: str) -> li
     return frame("810", control_number, body)
 
 
-def _terms_segment(terms: Terms) -> Segment:
-    segment = terms_segment(terms)
-    # An ITD with no element at all is not X12; 01 (basic) says "the usual terms".
-    return segment if len(segment) > 1 else ["ITD", "01"]
+INVOICE_LAYOUT = LineLayout(
+    header="BIG",
+    header_fields={1: "invoice_date", 2: "invoice_number", 3: "po_date", 4: "po_number"},
+    line="IT1",
+    line_fields={1: "line_number", 2: "quantity", 3: "uom", 4: "unit_price"},
+    ids_from=6,
+    date_names=DATE_NAMES,
+)
+
+
+def locate_invoice(segments: Sequence[Segment], doc: Invoice, rules: MappingRules) -> list[Location]:
+    """The canonical field behind each element of a rendered 810 (for error messages)."""
+    return locate_line_document(segments, INVOICE_LAYOUT, rules.invoice)
 
 
 def _line_segments(line: InvoiceLine, rules: InvoiceRules) -> list[Segment]:

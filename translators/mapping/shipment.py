@@ -21,7 +21,8 @@ It never does I/O and raises nothing but :class:`MappingError` while reading.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -38,6 +39,8 @@ from translators.canonical.shipment import (
     Tare,
 )
 from translators.mapping.common import (
+    Location,
+    SetLocations,
     carrier_segment,
     check_required_references,
     date_name,
@@ -49,6 +52,7 @@ from translators.mapping.common import (
     int_at,
     new_reference,
     party_segments,
+    product_id_fields,
     product_id_pairs,
     product_ids_at,
     r,
@@ -66,7 +70,7 @@ from translators.mapping.rules import MappingRules, ShipmentRules
 from translators.x12.errors import RenderError
 from translators.x12.model import Segment, TransactionSet
 
-__all__ = ["render_shipment", "shipment_from_x12"]
+__all__ = ["locate_shipment", "render_shipment", "shipment_from_x12"]
 
 # Skip run-time validation: every call passes values of the fields' exact types
 # (see translators.canonical.common.trusted).
@@ -293,8 +297,8 @@ def _read_header(
             td1 = segment
         index += 1
     carrier = None
-    if td5 is not None or bill_of_lading is not None or tracking is not None:
-        base = read_carrier(td5) if td5 is not None else None
+    base = read_carrier(td5) if td5 is not None else None
+    if base is not None or bill_of_lading is not None or tracking is not None:
         carrier = new_shipment_carrier(
             scac=base.scac if base else None,
             mode=base.mode if base else None,
@@ -507,10 +511,14 @@ def _write_pack(hls: _HLWriter, parent: str, pack: Pack, rules: ShipmentRules) -
 def _write_item(hls: _HLWriter, parent: str, item: ShipmentItem, rules: ShipmentRules) -> None:
     hls.open(parent, "I")
     ids = flatten_pairs(product_id_pairs(item.product_ids, rules))
-    if item.line_number is not None or ids:
+    shipped = item.quantity_shipped is not None or item.uom is not None
+    # A LIN needs a product id (LIN02/LIN03 are mandatory): without one, the line
+    # number goes in SN101, which reading falls back to.
+    in_sn1 = not ids and shipped
+    if ids or (item.line_number is not None and not in_sn1):
         hls.body.append(seg("LIN", item.line_number, *ids))
-    if item.quantity_shipped is not None or item.uom is not None:
-        hls.body.append(seg("SN1", None, r(item.quantity_shipped), item.uom))
+    if shipped:
+        hls.body.append(seg("SN1", item.line_number if in_sn1 else None, r(item.quantity_shipped), item.uom))
 
 
 def _sscc_segments(sscc: str | None) -> list[Segment]:
@@ -519,3 +527,58 @@ def _sscc_segments(sscc: str | None) -> list[Segment]:
 
 def _date_text(when: date | None) -> str | None:
     return format_date(when) if when is not None else None
+
+
+_LEVELS = {"O": "orders", "T": "tares", "P": "packs", "I": "items"}
+
+
+def locate_shipment(segments: Sequence[Segment], doc: Shipment, rules: MappingRules) -> list[Location]:
+    """The canonical field behind each element of a rendered 856 (for error
+    messages): HL levels become ``document.orders.0.tares.1.packs.0.items.2``."""
+    doc_rules = rules.shipment
+    where = SetLocations()
+    carrier = doc.carrier
+    carrier_refs = [
+        name
+        for name in ("bill_of_lading", "tracking_number")
+        if carrier is not None and getattr(carrier, name) is not None
+    ]
+    header_refs = 0
+    paths: dict[str, str] = {}  # HL01 → the level's path
+    counts: Counter[tuple[str, str]] = Counter()  # (parent path, collection) → levels so far
+    owner = "document"
+    for segment in segments:
+        tag = segment[0]
+        if tag == "BSN":
+            where.add("document", {1: "purpose", 2: "shipment_id", 3: "shipment_date", 5: "hierarchy"})
+        elif tag == "HL":
+            collection = _LEVELS.get(text(segment, 3))
+            owner = "document"
+            if collection is not None:
+                parent = paths.get(text(segment, 2), "document")
+                owner = f"{parent}.{collection}.{counts[parent, collection]}"
+                counts[parent, collection] += 1
+            paths[text(segment, 1)] = owner
+            where.add(owner)
+        elif tag == "PRF":
+            where.add(owner, {1: "po_number", 4: "po_date"})
+        elif tag == "MAN":
+            where.add(owner, {1: "sscc", 2: "sscc"})
+        elif tag == "LIN":
+            where.add(owner, product_id_fields(segment, 2, doc_rules, {1: "line_number"}))
+        elif tag == "SN1":
+            where.add(owner, {2: "quantity_shipped", 3: "uom"})
+        elif tag == "TD1":
+            where.add("document.packaging", {1: "code", 2: "lading_quantity", 6: "weight", 7: "weight", 8: "weight_uom"})
+        elif tag == "REF" and header_refs < len(carrier_refs):
+            name = carrier_refs[header_refs]
+            header_refs += 1
+            where.add("document.carrier", {1: name, 2: name})
+        elif tag == "DTM":
+            found = date_name(text(segment, 1), DATE_NAMES, doc_rules)
+            where.add("document", {1: found, 2: found} if found is not None else {})
+        elif tag == "CTT":
+            where.add("document.orders")
+        elif not where.common(segment):
+            where.add(owner)
+    return where.out
