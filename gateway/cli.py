@@ -99,6 +99,14 @@ def _add_envelope_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_duplicates_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-duplicates", action="store_true",
+        help="do not reject an interchange repeating the sender and ISA13 of an earlier one in the file "
+        "(TA1 025; by default rejected unless the partner profile sets x12.reject_duplicates = false)",
+    )
+
+
 def add_partners_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     partners = commands.add_parser("partners", help="partner profiles")
     sub = partners.add_subparsers(dest="partners_command", required=True, metavar="SUBCOMMAND")
@@ -112,6 +120,7 @@ def add_translate_command(commands: argparse._SubParsersAction[argparse.Argument
     translate = commands.add_parser("translate", help="X12 file to canonical JSON Lines")
     translate.add_argument("file", metavar="FILE", help="X12 input ('-' for stdin)")
     translate.add_argument("--partner", metavar="ID", help="partner id (default: found from each ISA sender)")
+    _add_duplicates_option(translate)
     _add_settings_options(translate)
     translate.set_defaults(func=run_translate)
 
@@ -120,6 +129,7 @@ def add_ack_command(commands: argparse._SubParsersAction[argparse.ArgumentParser
     ack = commands.add_parser("ack", help="the acknowledgments the gateway would send for an X12 file")
     ack.add_argument("file", metavar="FILE", help="X12 input ('-' for stdin)")
     ack.add_argument("--partner", metavar="ID", help="partner id (default: found from each ISA sender)")
+    _add_duplicates_option(ack)
     _add_settings_options(ack)
     _add_envelope_options(ack)
     ack.set_defaults(func=run_ack)
@@ -306,14 +316,22 @@ def _translated(
     source: IO[bytes],
     receivers: Any = None,
 ) -> Iterator[Any]:
-    """The engine's results; unreadable input becomes a UsageError."""
+    """The engine's results; unreadable input becomes a UsageError. An interchange
+    repeating an earlier one of the input is rejected (TA1 025) unless
+    ``--allow-duplicates`` or the sender's profile (``x12.reject_duplicates``) says not."""
     from translators.engine import translate
     from translators.x12.errors import NotX12Error
 
     name = "stdin" if args.file == "-" else args.file
     seen = False
     try:
-        for item in translate(source, partners=partners, partner_id=args.partner, receivers=receivers):
+        for item in translate(
+            source,
+            partners=partners,
+            partner_id=args.partner,
+            receivers=receivers,
+            reject_duplicates=not args.allow_duplicates,
+        ):
             seen = True
             yield item
     except NotX12Error as exc:
@@ -614,7 +632,15 @@ def run_render(args: argparse.Namespace) -> int:
     try:
         for doc in documents:
             sets = grouped.setdefault(FUNCTIONAL_ID_BY_KIND[doc.kind], [])
-            sets.append(render(doc, rules=profile.mapping, control_number=f"{len(sets) + 1:04d}"))
+            sets.append(
+                render(
+                    doc,
+                    rules=profile.mapping,
+                    control_number=f"{len(sets) + 1:04d}",
+                    version=x12.group_version,
+                    delimiters=x12.outbound_delimiters,
+                )
+            )
     except RenderError as exc:
         _err(f"cannot render for {profile.id}: {exc}")
         return EXIT_REJECTED

@@ -450,3 +450,44 @@ def test_translate_and_render_run_the_partners_hooks(tmp_path: Path, capsys: pyt
     code, out, err = run(capsys, "render", "--partner", "holdretail", "--partners", str(partners), doc)
     assert (code, err) == (0, "")
     assert "BEG*00*SA*PO-1-X*" in out
+
+
+def test_a_repeated_interchange_is_rejected_025_unless_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Same sender and ISA13 twice in one file: the second is a duplicate (TA1 025)."""
+    text = interchange(HOLD, [order_set("0001", "PO-1")]) + interchange(HOLD, [order_set("0001", "PO-1")])
+    source = write(tmp_path, "in.edi", text)
+    code, out, err = run(capsys, "translate", source, "--partners", EXAMPLES)
+    assert code == 1
+    assert len(out.splitlines()) == 1  # only the first interchange's order
+    assert err == "interchange 000000101 from ZZ/HOLDRETAIL rejected: TA1 note 025 (duplicate interchange)\n"
+    code, out, _err = run(capsys, "ack", source, "--partners", EXAMPLES, "--now", NOW)
+    assert code == 1
+    lines = out.splitlines()
+    assert "AK9*A*1*1*1~" in lines  # the first is acknowledged as usual
+    assert "TA1*000000101*240301*1230*R*025~" in lines
+    assert lines.count("ST*997*0001~") == 1
+    code, out, err = run(capsys, "translate", source, "--partners", EXAMPLES, "--allow-duplicates")
+    assert (code, err) == (0, "")
+    assert len(out.splitlines()) == 2
+    code, out, err = run(capsys, "ack", source, "--partners", EXAMPLES, "--now", NOW, "--allow-duplicates")
+    assert (code, err) == (0, "")
+    assert "TA1" not in out
+    assert out.splitlines().count("AK9*A*1*1*1~") == 2
+
+
+def test_a_profile_without_reject_duplicates_takes_a_repeated_interchange(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    partners = tmp_path / "partners"
+    shutil.copytree(EXAMPLES, partners)
+    profile = partners / "holdretail" / "profile.toml"
+    profile.write_text(profile.read_text().replace("reject_duplicates = true", "reject_duplicates = false"))
+    text = interchange(HOLD, [order_set("0001", "PO-1")]) + interchange(HOLD, [order_set("0001", "PO-1")])
+    source = write(tmp_path, "in.edi", text)
+    code, out, err = run(capsys, "translate", source, "--partners", str(partners))
+    assert (code, err) == (0, "")
+    assert len(out.splitlines()) == 2

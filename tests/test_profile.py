@@ -297,6 +297,10 @@ def test_valid_custom_delimiters() -> None:
             '[mapping.order]\nunknown_codes = "drop"',
             "mapping.order.unknown_codes: must be one of 'keep' or 'reject' (got 'drop')",
         ),
+        (
+            '[mapping.order_ack]\nline_count = "unique_items"',
+            "mapping.order_ack.line_count: must be one of 'reject' or 'ignore' (got 'unique_items')",
+        ),
     ],
 )
 def test_bad_sections(tables: str, expected: str) -> None:
@@ -366,3 +370,9 @@ def test_every_profile_key_is_in_the_reference() -> None:
 
     missing = [key for key in keys if not documented(key)]
     assert missing == []
+
+
+def test_line_count_rule_per_kind() -> None:
+    profile = parse_profile(profile_text(tables='[mapping.order]\nline_count = "ignore"'), source="acme")
+    assert profile.mapping.order.line_count == "ignore"
+    assert profile.mapping.order_ack.line_count == "reject"  # the default

@@ -129,6 +129,7 @@ def translate(
     partners: PartnerLookup,
     partner_id: str | None = None,
     receivers: Collection[tuple[str, str]] | None = None,
+    reject_duplicates: bool = False,
 ) -> Iterator[Translated]:
     """Translate every transaction set in ``source``.
 
@@ -143,6 +144,14 @@ def translate(
     interchange addressed to anyone else (ISA07/ISA08), and not to one of the
     ``our_ids`` of the sender's profile, is rejected with TA1 note 009 (unknown
     interchange receiver): it was sent to the wrong company. None: no check.
+
+    ``reject_duplicates``: an interchange whose sender (ISA05/ISA06) and control
+    number (ISA13) repeat those of an earlier interchange in this same input is
+    rejected with TA1 note 025 (duplicate interchange control number), so
+    :meth:`TranslatedInterchange.rejection_of` keeps all of its documents from use;
+    a sender whose profile sets ``x12.reject_duplicates = false`` is exempt. Only
+    this one input is known here: duplicates of earlier messages are the caller's
+    to find (the service keeps them in its database).
     """
     fixed = partners.get(partner_id) if partner_id is not None else None
     profile: PartnerProfile | None = fixed
@@ -150,6 +159,7 @@ def translate(
     group: GroupOutcome | None = None
     loose: list[Segment] = []
     stray: list[str] = []
+    received: set[tuple[str, str, str]] = set()
 
     for event in read_events(source):
         if isinstance(event, SetRead):
@@ -164,6 +174,11 @@ def translate(
             interchange = InterchangeOutcome(header=header)
             if receivers is not None and not _addressed_to_us(header, receivers, profile):
                 interchange.notes.append(InterchangeNote.UNKNOWN_RECEIVER_ID)
+            if reject_duplicates and (profile is None or profile.x12.reject_duplicates):
+                key = (header.sender_qualifier.strip(), header.sender_id.strip(), header.control_number.strip())
+                if key in received:
+                    interchange.notes.append(InterchangeNote.DUPLICATE_INTERCHANGE)
+                received.add(key)
             loose = []
         elif isinstance(event, GroupStart):
             group = GroupOutcome(header=event.header)

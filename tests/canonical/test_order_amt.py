@@ -1,6 +1,6 @@
 """AMT in 850/855 sets: heading and line amounts end neither the header nor a line;
 only the next PO1 or the summary (CTT, and the AMT after it) does. CTT01 must
-match the number of PO1 loops.
+match the number of PO1 loops, unless the partner's ``line_count`` rule is ``ignore``.
 
 The sets are small, grammar-valid X12 (checked with validate_set) read through the
 real envelope reader.
@@ -9,6 +9,7 @@ real envelope reader.
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 from x12util import interchange_text, read_sets
@@ -209,3 +210,87 @@ def test_ctt01_mismatch_is_acknowledged_on_ctt() -> None:
     )
     assert ack is not None
     assert "AK3*CTT*5**8~" in ack.text and "AK4*1**7~" in ack.text and "AK5*R*5~" in ack.text
+
+
+@pytest.mark.parametrize(
+    ("set_id", "head", "line_tail"),
+    [("850", BEG, []), ("855", BAK, [["ACK", "IA", "10", "EA"]])],
+)
+def test_ctt01_mismatch_ignored_when_the_partner_says_so(set_id: str, head: Segment, line_tail: list[Segment]) -> None:
+    """A partner whose CTT01 counts something else (unique items): ``line_count = "ignore"``."""
+    tset = one_set(set_id, [head, po1(1), *line_tail, po1(2), *line_tail, ["CTT", "1"]])
+    kind = "order" if set_id == "850" else "order_ack"
+    rules = MappingRules.model_validate({kind: {"line_count": "ignore"}})
+    document = to_canonical(tset, partner_id=None, rules=rules)
+    assert len(document.document.lines) == 2
+    # The rule is per kind: the other kind's setting does not relax this one.
+    other = MappingRules.model_validate({"order_ack" if kind == "order" else "order": {"line_count": "ignore"}})
+    with pytest.raises(MappingError, match="CTT01 says 1"):
+        to_canonical(tset, partner_id=None, rules=other)
+
+
+def test_unique_item_count_partner_from_the_corpus(corpus: Path) -> None:
+    """bots 'safeway style' 850: five PO1 loops, CTT01 = 1."""
+    path = corpus / "x12" / "850" / "bots_850_4010_grocery_safeway_style_SAC_CTP.edi"
+    if not path.is_file():
+        pytest.skip(f"{path.name} not in corpus")
+    (tset,) = read_sets(path)
+    with pytest.raises(MappingError, match="CTT01 says 1 line items but the set has 5 PO1"):
+        to_canonical(tset, partner_id=None, rules=MappingRules())
+    rules = MappingRules.model_validate({"order": {"line_count": "ignore"}})
+    order = to_canonical(tset, partner_id=None, rules=rules).document
+    assert isinstance(order, Order) and len(order.lines) == 5
+
+
+# --------------------------------------------------------------------------- DTM in loops
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_dtm_of_a_heading_n9_loop_is_not_an_order_date(version: str) -> None:
+    # Heading DTM pos 160; N9 loop (N9, DTM, MSG/MTX) pos 330: its DTM dates the note.
+    message = ["MSG", "DELIVER TO DOCK 4"] if version == "004010" else ["MTX", "", "DELIVER TO DOCK 4"]
+    order = valid_order(
+        [
+            BEG,
+            ["DTM", "010", "20240310"],
+            ["N9", "ZZ", "NOTE-1"],
+            ["DTM", "002", "20240320"],
+            message,
+            ["N9", "ZZ", "NOTE-2"],
+            ["DTM", "001", "20240330"],
+            *PARTIES,
+            po1(1),
+            ["CTT", "1"],
+        ],
+        version,
+    )
+    assert order.dates.requested_ship == date(2024, 3, 10)
+    assert order.dates.requested_delivery is None
+    assert order.dates.cancel_after is None
+
+
+def test_heading_dates_before_any_loop_still_count() -> None:
+    order = valid_order([BEG, ["DTM", "002", "20240320"], ["DTM", "001", "20240330"], *PARTIES, po1(1), ["CTT", "1"]])
+    assert (order.dates.requested_delivery, order.dates.cancel_after) == (date(2024, 3, 20), date(2024, 3, 30))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_dtm_of_a_line_n9_loop_is_not_a_line_date(version: str) -> None:
+    # PO1 loop: DTM pos 250 is the line's; N9 loop pos 430 (N9, DTM, ...) is a note's.
+    order = valid_order(
+        [
+            BEG,
+            *PARTIES,
+            po1(1),
+            ["DTM", "010", "20240311"],
+            ["N9", "ZZ", "LINE-NOTE"],
+            ["DTM", "002", "20240321"],
+            po1(2),
+            ["CTT", "2"],
+        ],
+        version,
+    )
+    first, second = order.lines
+    assert first.dates.requested_ship == date(2024, 3, 11)
+    assert first.dates.requested_delivery is None
+    assert order.dates.requested_delivery is None and second.dates.requested_delivery is None

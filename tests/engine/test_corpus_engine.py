@@ -44,11 +44,14 @@ class AnyPartner:
         return self.profile
 
 
-def run(path: Path) -> tuple[list[TranslatedSet], list[TranslatedInterchange]]:
+def run(
+    path: Path, *, reject_duplicates: bool = True
+) -> tuple[list[TranslatedSet], list[TranslatedInterchange]]:
+    """As ``gateway translate`` runs by default: a repeated interchange is rejected (025)."""
     sets: list[TranslatedSet] = []
     interchanges: list[TranslatedInterchange] = []
     with path.open("rb") as stream:
-        for item in translate(stream, partners=AnyPartner()):
+        for item in translate(stream, partners=AnyPartner(), reject_duplicates=reject_duplicates):
             (sets if isinstance(item, TranslatedSet) else interchanges).append(item)
     return sets, interchanges
 
@@ -120,3 +123,40 @@ def test_control_number_mismatches_are_coded() -> None:
     (group,) = ix.outcome.groups
     assert "4" in {e.value for e in group.errors}
     assert "3" in {e.value for s in group.sets for e in s.set_errors}
+
+
+# Files holding an interchange that repeats the sender and ISA13 of an earlier one:
+# index (in file order) of each interchange that gets TA1 note 025.
+DUPLICATE_INTERCHANGES = {
+    "nodex12_850_two_interchanges_duplicate_ctrl.edi": [1],
+    "edweave_810_three_isa_missing_iea_corrupt_isa_pipe.edi": [2],  # the third repeats the first
+}
+
+
+@pytest.mark.parametrize("name", sorted(DUPLICATE_INTERCHANGES))
+def test_repeated_interchange_is_rejected_025(name: str) -> None:
+    path = corpus_file(name)
+    sets, interchanges = run(path)
+    duplicates = [i for i, ix in enumerate(interchanges) if "025" in {n.value for n in ix.outcome.notes}]
+    assert duplicates == DUPLICATE_INTERCHANGES[name]
+    for i in duplicates:
+        ix = interchanges[i]
+        header = ix.outcome.header
+        mine = [s for s in sets if s.interchange is header]
+        assert mine and all(ix.rejection_of(s) for s in mine), "nothing of a duplicate interchange is used"
+    first = interchanges[0]
+    if not first.outcome.notes:  # the original is used as usual
+        assert all(first.rejection_of(s) is None for s in sets if s.interchange is first.outcome.header)
+    _sets, allowed = run(path, reject_duplicates=False)
+    assert not any("025" in {n.value for n in ix.outcome.notes} for ix in allowed)
+
+
+def test_no_other_corpus_file_has_a_duplicate_interchange() -> None:
+    for path in FILES:
+        if path.name in DUPLICATE_INTERCHANGES:
+            continue
+        try:
+            _sets, interchanges = run(path)
+        except NotX12Error:
+            continue
+        assert not any("025" in {n.value for n in ix.outcome.notes} for ix in interchanges), path.name

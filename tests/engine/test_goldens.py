@@ -4,7 +4,8 @@ profiles under partners/. `pytest --regen-golden` rewrites the expected files.
 
 The inputs cover 850/855/856/810 in 004010 and 005010, several delimiter styles,
 two interchanges with their own delimiters in one file, Latin-1 text, partner rules
-(a required reference), and each envelope malformation the reader codes.
+(a required reference), each envelope malformation the reader codes, and an
+interchange repeated in one file (TA1 025, as `gateway ack` answers by default).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def run(path: Path) -> tuple[str, str]:
     control = 1
     waiting: list[TranslatedSet] = []
     with path.open("rb") as stream:
-        for item in translate(stream, partners=partners, receivers=partners.receivers):
+        for item in translate(stream, partners=partners, receivers=partners.receivers, reject_duplicates=True):
             if isinstance(item, TranslatedSet):
                 waiting.append(item)
                 continue
@@ -91,6 +92,6 @@ def test_goldens_cover_what_the_issue_names() -> None:
         "850_bad_se_count", "850_bad_se_control", "850_bad_ge_count", "850_bad_ge_control",
         "850_bad_iea_count", "850_bad_iea_control", "850_missing_iea", "850_bad_isa_date_and_control",
         "850_4010_two_interchanges_own_delimiters", "856_5010_northwind_sopi", "810_5010_northwind",
-        "850_wrong_receiver", "850_4010_newline_terminator",
+        "850_wrong_receiver", "850_4010_newline_terminator", "850_duplicate_interchange",
     ):
         assert required in names

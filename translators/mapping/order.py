@@ -7,12 +7,16 @@ rendering raises :class:`RenderError` when a value X12 requires is missing.
 
 Layout read: header (BEG, CUR, REF, ITD, DTM, TD5, N1 loops) up to the first PO1
 (or CTT/SE when there are no lines); then one PO1 loop per line (PO1, PID, SDQ, DTM;
-other segments, line-level N1 loops and SLN sublines are not part of the contract)
-up to the next PO1 or the summary (CTT/SE). AMT is not a boundary: the 850 grammar
+other segments, line-level N9 and N1 loops and SLN sublines are not part of the
+contract) up to the next PO1 or the summary (CTT/SE). Only a DTM at heading level
+(pos 160, before the heading loops) is an order date, and only a DTM of the PO1 loop
+itself (pos 250) a line date: the DTMs of N9, SPI, CB1 and ADV loops date a note, a
+specification or an advertisement, not the order. AMT is not a boundary: the 850 grammar
 has an AMT loop in the heading (pos 320, before the N1 loops), one in each PO1 loop
 (pos 460) and an AMT in the CTT loop; amounts are not part of the contract, and the
 heading AMT loop's REF/DTM are the amount's, not the order's. CTT01, when present,
-must equal the number of PO1 loops read (see :func:`check_line_count`).
+must equal the number of PO1 loops read (see :func:`check_line_count`) unless the
+partner's ``line_count`` rule is ``ignore``.
 Nothing here does I/O.
 """
 
@@ -49,7 +53,7 @@ from translators.mapping.common import (
     value,
 )
 from translators.mapping.errors import MappingError
-from translators.mapping.rules import DocumentRules, MappingRules
+from translators.mapping.rules import DocumentRules, LineCountPolicy, MappingRules
 from translators.x12.codes import ElementSyntaxCode, SegmentSyntaxCode
 from translators.x12.errors import RenderError
 from translators.x12.model import Segment, TransactionSet
@@ -73,6 +77,13 @@ CODE_BY_PURPOSE: dict[str, str] = {word: code for code, word in PURPOSE_BY_CODE.
 SUMMARY_TAGS = frozenset({"CTT", "SE"})
 # The heading AMT loop's subordinate segments (AMT loop: AMT REF DTM PCT FA1 FA2).
 AMOUNT_LOOP_TAGS = frozenset({"REF", "DTM", "PCT", "FA1", "FA2"})
+# Heading loops after the heading DTM (850.004010/005010 pos 160): N9 (330, with its
+# own DTM), N1 (340), LM (350), SPI (360, DTM in it and in its CB1 loop), ADV (370,
+# DTM). From the first of them on, a DTM is a loop's, not the order's.
+HEADING_LOOP_TAGS = frozenset({"N9", "N1", "LM", "SPI", "ADV"})
+# Loops of the PO1 loop after the line DTM (004010 pos 250) whose segments are not
+# the line's: N9 (430, with its own DTM), N1 (440, DTM), SLN (450, DTM).
+LINE_LOOP_TAGS = frozenset({"N9", "N1", "SLN"})
 SDQ_PAIRS = 10  # SDQ03..SDQ22
 SDQ_END = 3 + 2 * SDQ_PAIRS
 # Skip run-time validation: the values below already have the fields' exact types
@@ -136,7 +147,7 @@ def order_from_x12(tset: TransactionSet, rules: MappingRules) -> Order:
     check_required_references(references, doc_rules, "850")
 
     lines, end = _lines(segments, first_line, doc_rules)
-    check_line_count(segments, end, len(lines), "850")
+    check_line_count(segments, end, len(lines), "850", policy=doc_rules.line_count)
     purpose_code = text(beg, 1)
     return Order(
         po_number=po_number,
@@ -146,7 +157,7 @@ def order_from_x12(tset: TransactionSet, rules: MappingRules) -> Order:
         release_number=value(beg, 4),
         currency=currency,
         references=tuple(references),
-        dates=_dates(header, doc_rules),
+        dates=_dates(_heading_level(header), doc_rules),
         parties=tuple(parties),
         terms=terms,
         carrier=carrier,
@@ -179,11 +190,21 @@ def _without_amount_loops(segments: Sequence[Segment], end: int) -> list[Segment
     return kept
 
 
-def check_line_count(segments: Sequence[Segment], end: int, lines: int, set_id: str) -> None:
+def _heading_level(header: Sequence[Segment]) -> Sequence[Segment]:
+    """The header up to its first heading loop (N9, N1, LM, SPI, ADV): where the
+    order's own DTMs are."""
+    end = next((i for i, s in enumerate(header) if s[0] in HEADING_LOOP_TAGS), len(header))
+    return header[:end]
+
+
+def check_line_count(
+    segments: Sequence[Segment], end: int, lines: int, set_id: str, *, policy: LineCountPolicy = "reject"
+) -> None:
     """Reject the set when the CTT at ``segments[end]`` (where the PO1 loops stopped)
     gives a CTT01 other than ``lines``, the number of PO1 loops read: a count that
     disagrees means lines were lost or added on the way. No CTT, an empty CTT01 or a
-    non-numeric one (grammar validation reports that) is not checked here.
+    non-numeric one (grammar validation reports that) is not checked here, nor is
+    anything when ``policy`` (the partner's ``line_count`` rule) is ``ignore``.
 
     Reported as AK3 ``CTT`` with AK304 8 (segment has data element errors) and AK4 on
     CTT01 with AK403 7. X12 has no code for "value inconsistent with the content";
@@ -192,7 +213,7 @@ def check_line_count(segments: Sequence[Segment], end: int, lines: int, set_id: 
     format). The set code stays AK502 5 (one or more segments in error): AK502 4 is
     about SE01's segment count, not CTT.
     """
-    if end >= len(segments) or segments[end][0] != "CTT":
+    if policy == "ignore" or end >= len(segments) or segments[end][0] != "CTT":
         return
     declared = text(segments[end], 1)
     if not (declared.isascii() and declared.isdigit()) or int(declared) == lines:
@@ -230,8 +251,8 @@ def _lines(segments: Sequence[Segment], start: int, rules: DocumentRules) -> tup
         descriptions: list[str] = []
         allocations: list[Allocation] = []
         dtms: list[Segment] = []
-        # Segments after a line-level N1 or an SLN belong to that party or subline
-        # (their DTMs are not the line's dates): ``own`` turns off there.
+        # Segments after a line-level N9 or N1 or an SLN belong to that note, party
+        # or subline (their DTMs are not the line's dates): ``own`` turns off there.
         own = True
         index += 1
         while index < count:
@@ -251,7 +272,7 @@ def _lines(segments: Sequence[Segment], start: int, rules: DocumentRules) -> tup
                 allocations.extend(_allocations(segment, rules))
             elif tag == "DTM":
                 dtms.append(segment)
-            elif tag == "N1" or tag == "SLN":
+            elif tag in LINE_LOOP_TAGS:
                 own = False
         # PO101..PO105 stripped, None when empty
         head = [v.strip() or None for v in po1[1:6]]

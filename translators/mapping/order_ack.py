@@ -11,7 +11,8 @@ there are no lines); then one PO1 loop per line (PO1, PID, ACK; segments after a
 line-level N1 or SCH are not the line's) up to the next PO1 or the summary (CTT/SE).
 AMT is not a boundary: the 855 grammar has an AMT in each PO1 loop (pos 310, after
 ACK) and one in the CTT loop; amounts are not part of the contract. CTT01, when
-present, must equal the number of PO1 loops read. Nothing here does I/O.
+present, must equal the number of PO1 loops read unless the partner's
+``line_count`` rule is ``ignore``. Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def order_ack_from_x12(tset: TransactionSet, rules: MappingRules) -> OrderAck:
     check_required_references(references, doc_rules, "855")
 
     loops, end = _line_loops(segments, first_line)
-    check_line_count(segments, end, len(loops), "855")
+    check_line_count(segments, end, len(loops), "855", policy=doc_rules.line_count)
     purpose_code = text(bak, 1)
     return OrderAck(
         po_number=po_number,

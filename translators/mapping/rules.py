@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "DocumentRules",
     "InvoiceRules",
+    "LineCountPolicy",
     "MappingRules",
     "OrderAckRules",
     "OrderRules",
@@ -30,6 +31,10 @@ __all__ = [
 ]
 
 UnknownCodePolicy = Literal["keep", "reject"]
+# What a CTT01 other than the number of PO1 loops does to an 850/855: ``reject`` the
+# set (lines were lost or added on the way), or ``ignore`` it (partners that count
+# something else there, e.g. unique items).
+LineCountPolicy = Literal["reject", "ignore"]
 
 
 class _Rules(BaseModel):
@@ -77,7 +82,14 @@ class DocumentRules(_Rules):
 
 
 class OrderRules(DocumentRules):
-    """850 purchase order overrides (inbound and outbound)."""
+    """850 purchase order overrides (inbound and outbound).
+
+    ``line_count``: what an inbound CTT01 that differs from the number of PO1 loops
+    does: ``reject`` the set (the default) or ``ignore`` the count (a partner that
+    puts something else there, such as the number of unique items).
+    """
+
+    line_count: LineCountPolicy = "reject"
 
 
 class OrderAckRules(DocumentRules):
@@ -85,9 +97,11 @@ class OrderAckRules(DocumentRules):
 
     ``ack_date_qualifier``: the ACK04 qualifier to write with a line's scheduled date
     when the canonical line does not say (default 068, current schedule ship).
+    ``line_count``: as :attr:`OrderRules.line_count`, for the 855's CTT01.
     """
 
     ack_date_qualifier: str = "068"
+    line_count: LineCountPolicy = "reject"
 
 
 class ShipmentRules(DocumentRules):
