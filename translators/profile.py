@@ -220,6 +220,10 @@ class X12Settings(_Strict):
     our_ids: tuple[InterchangeAddress, ...] = ()
     functional_ack: Literal["auto", "997", "999", "none"] = "auto"
     ta1: Literal["always", "on-error", "never"] = "on-error"
+    # When our TA1/997/999 may leave: "erp" once every document is with the ERP (a
+    # positive 997 means "we have it"); "translation" as soon as the message is
+    # durably translated (partners that resend when the 997 is late).
+    ack_after: Literal["translation", "erp"] = "erp"
     usage: Literal["P", "T"] = "P"  # ISA15 we write
     request_ta1: StrictBool = False  # ISA14 we write
     reject_duplicates: StrictBool = True

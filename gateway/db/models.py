@@ -126,7 +126,10 @@ class Document(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
     delivered_at: Mapped[datetime | None]
 
-    __table_args__ = (UniqueConstraint("message_id", "seq", name="uq_documents_message_seq"),)
+    __table_args__ = (
+        UniqueConstraint("message_id", "seq", name="uq_documents_message_seq"),
+        Index("ix_documents_status_id", "status", "id"),  # 0002: the feed
+    )
 
 
 class InterchangeSeen(Base):
@@ -186,4 +189,8 @@ class OutboxItem(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_partner_status", "partner_id", "status", "id"),  # 0002: the mailbox
+        Index("ix_outbox_message", "message_id"),  # 0003: a message's acks, retention
+    )

@@ -10,7 +10,13 @@ def key_sha(key: str) -> str:
 
 
 def profile_toml(
-    partner_id: str, interchange_id: str, key: str, *, ta1: str = "on-error", window: float | None = None
+    partner_id: str,
+    interchange_id: str,
+    key: str,
+    *,
+    ta1: str = "on-error",
+    window: float | None = None,
+    ack_after: str | None = None,
 ) -> str:
     lines = [
         f'id = "{partner_id}"',
@@ -25,6 +31,8 @@ def profile_toml(
     ]
     if window is not None:
         lines.append(f"duplicate_window_days = {window}")
+    if ack_after is not None:
+        lines.append(f'ack_after = "{ack_after}"')
     lines += ["[rest]", f'api_key_sha256 = "{key_sha(key)}"']
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,116 @@
+"""Schema revisions on SQLite and PostgreSQL: the models match what the migrations
+build, and a database at 0002 (with data) is refused at start until
+``gateway db upgrade`` brings it to 0003 (index on outbox.message_id)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, insert, inspect, select
+
+import gateway.db.models_delivery  # noqa: F401  (its table is part of the metadata)
+from gateway.db import schema
+from gateway.db.engine import open_database
+from gateway.db.models import Base, Message, OutboxItem, utcnow
+
+
+def _url(database_url: str | None, tmp_path: Path) -> str:
+    return database_url or f"sqlite+aiosqlite:///{tmp_path / 'var' / 'gateway.db'}"
+
+
+def _differences(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+def _indexes(connection: Connection, table: str) -> dict[str, list[str | None]]:
+    return {ix["name"]: ix["column_names"] for ix in inspect(connection).get_indexes(table) if ix["name"]}
+
+
+async def test_models_match_the_migrations(database_url: str | None, tmp_path: Path) -> None:
+    db = open_database(_url(database_url, tmp_path))
+    try:
+        await schema.upgrade(db)
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(_differences) == []
+            assert (await conn.run_sync(_indexes, "outbox"))["ix_outbox_message"] == ["message_id"]
+    finally:
+        await db.close()
+
+
+async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(database_url: str | None, tmp_path: Path) -> None:
+    assert schema.head_revision() == "0003"
+    url = _url(database_url, tmp_path)
+    db = open_database(url)
+    now = utcnow()
+    try:
+        await schema.upgrade(db, "0002")
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                insert(Message).values(
+                    id="01HZZZZZZZZZZZZZZZZZZZZZZZ",
+                    direction="in",
+                    partner_id="acme",
+                    channel="rest",
+                    kind="x12",
+                    status="acknowledged",
+                    raw_sha256="0" * 64,
+                    raw_size=1,
+                    received_at=now,
+                    updated_at=now,
+                )
+            )
+            await conn.execute(
+                insert(OutboxItem).values(
+                    id="01HZZZZZZZZZZZZZZZZZZZZZZY",
+                    partner_id="acme",
+                    message_id="01HZZZZZZZZZZZZZZZZZZZZZZZ",
+                    kind="997",
+                    channel="mailbox",
+                    payload="ISA...",
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+        with pytest.raises(schema.SchemaError, match="revision 0002, this gateway needs 0003"):
+            await schema.prepare_schema(db)
+    finally:
+        await db.close()
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env["GATEWAY_DATA_DIR"] = str(tmp_path / "var")
+    env["GATEWAY_DATABASE_URL"] = url
+    up = subprocess.run(
+        [sys.executable, "-m", "gateway.service_cli", "db", "upgrade"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert up.returncode == 0, up.stderr
+    assert "schema upgraded from 0002 to 0003" in up.stdout
+
+    db = open_database(url)
+    try:
+        assert await schema.prepare_schema(db) == "schema at revision 0003"
+        async with db.engine.connect() as conn:
+            assert (await conn.run_sync(_indexes, "outbox"))["ix_outbox_message"] == ["message_id"]
+            kept = (await conn.execute(select(OutboxItem.message_id, OutboxItem.kind))).all()
+            assert [tuple(r) for r in kept] == [("01HZZZZZZZZZZZZZZZZZZZZZZZ", "997")]
+        # And back: 0003's downgrade drops only its index.
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(schema.alembic_config(c), "0002"))
+            assert "ix_outbox_message" not in await conn.run_sync(_indexes, "outbox")
+    finally:
+        await db.close()
