@@ -19,8 +19,10 @@ acknowledgments to the partner in the same commit (events ``delivered`` then
 ``acknowledged``: a 997 goes out once the documents are safe in the ERP). The
 ``acknowledge`` step remains for feed mode, where the ERP's confirmation comes
 later (gateway.erp). Acks of a message that ends failed or duplicate are released
-at once. A document the ERP refuses for good (4xx) is dead-lettered and the next
-ones are still delivered; the message ends ``partly_delivered`` and its acks go out
+at once, and so are those of a partner whose profile says ``x12.ack_after =
+"translation"``: they are ``pending`` in the translate step's own commit, and the
+later releases find nothing held. A document the ERP refuses for good (4xx) is
+dead-lettered and the next ones are still delivered; the message ends ``partly_delivered`` and its acks go out
 once every document has its outcome (a 997 speaks for syntax, which was fine).
 
 Batches: a worker claims up to ``batch_size`` due jobs in one transaction (at most
@@ -461,7 +463,15 @@ class Pipeline:
                 await _return_control_numbers(session)
                 await writes.flush(session)
                 await _flush_events(session)
-                await jobs.enqueue_many(session, deliver_jobs, "deliver", now=now)
+                # This worker delivers them next, with no claim in between.
+                handed = await jobs.enqueue_claimed(
+                    session,
+                    deliver_jobs,
+                    "deliver",
+                    worker=self.worker_id,
+                    now=now,
+                    lease=timedelta(seconds=self.settings.lease_seconds),
+                )
         except Exception:
             log.info("writing %d translations together failed; writing them one by one", len(ready))
             for job, message, plan in ready:
@@ -471,6 +481,9 @@ class Pipeline:
                         await self._write_plan(session, message, plan, now)
                 except Exception as exc:
                     await self._on_error(job, exc)
+        else:
+            if handed:
+                await self._guarded(handed, self._deliver_batch(handed))
 
     def _plan_canonical(self, message: Any) -> _Plan:
         from pydantic import ValidationError
@@ -500,7 +513,11 @@ class Pipeline:
         try:
             with self.rawstore.open(message.raw_sha256) as fh:
                 receivers = getattr(partners, "receivers", None)
-                for item in translate(fh, partners=partners, partner_id=message.partner_id, receivers=receivers):
+                # reject_duplicates: a repeat inside this one message (the database
+                # catches repeats across messages, in _register_interchanges)
+                for item in translate(
+                    fh, partners=partners, partner_id=message.partner_id, receivers=receivers, reject_duplicates=True
+                ):
                     if isinstance(item, TranslatedInterchange):
                         per_interchange.append((item, pending_sets))
                         pending_sets = []
@@ -675,15 +692,12 @@ class Pipeline:
             if batch is not None:
                 seen = batch.seen.get((profile.id, sender, control))
             else:
-                seen = await session.get(InterchangeSeen, key, with_for_update=True)
+                seen = await _seen_or_insert(session, key, message.id, now)
             days = profile.x12.duplicate_window_days
             window = timedelta(days=self.settings.duplicate_window_days if days is None else days)
             if seen is None and batch is not None:
                 batch.seen[(profile.id, sender, control)] = _NewSeen(**key, first_message_id=message.id, seen_at=now)
-            elif seen is None:
-                session.add(InterchangeSeen(**key, first_message_id=message.id, seen_at=now))
-                await session.flush()
-            elif seen.first_message_id == message.id:
+            elif seen is None or seen.first_message_id == message.id:
                 continue
             elif profile.x12.reject_duplicates and now - seen.seen_at <= window:
                 duplicates.append((interchange, seen.first_message_id))
@@ -710,25 +724,41 @@ class Pipeline:
         release: bool,
     ) -> None:
         """Render the TA1/997/999 due for each interchange into the outbox, once per
-        message: a replay finds them already issued and adds none."""
+        message: a replay finds them already issued and adds none. Each is *held*
+        (released when the documents are with the ERP) unless ``release`` (failed,
+        duplicate) or its partner's profile says ``ack_after = "translation"``: then
+        it is ``pending`` in this very transaction, the translate step's commit."""
         from translators.x12.acks import render_acknowledgments
         from translators.x12.codes import InterchangeNote
         from translators.x12.model import InterchangeOutcome
 
         batch: _BatchWrites | None = session.info.get(_BATCH)
         if batch is not None:
-            if message.id in batch.acks_issued:
-                return
+            already = message.id in batch.acks_issued
         else:
-            issued = (
+            already = (
                 await session.execute(
                     select(OutboxItem.id)
                     .where(OutboxItem.message_id == message.id, OutboxItem.kind.in_(ACK_KINDS))
                     .limit(1)
                 )
-            ).first()
-            if issued is not None:
-                return
+            ).first() is not None
+        if already:
+            # A replay: nothing new. Acks still held from a run under ack_after = "erp"
+            # go now if the partner has since moved to "translation".
+            early = {i.profile.id for i in interchanges if i.profile and i.profile.x12.ack_after == "translation"}
+            if early and not release:
+                await session.execute(
+                    update(OutboxItem)
+                    .where(
+                        OutboxItem.message_id == message.id,
+                        OutboxItem.partner_id.in_(early),
+                        OutboxItem.status == "held",
+                    )
+                    .values(status="pending")
+                    .execution_options(synchronize_session=False)
+                )
+            return
         todo: list[tuple[TranslatedInterchange, InterchangeOutcome, str]] = []
         for interchange in interchanges:
             todo.append(
@@ -766,6 +796,7 @@ class Pipeline:
             )
             if ack is None:
                 continue
+            held = not release and profile.x12.ack_after == "erp"
             kinds = sorted({a.kind for a in ack.acks})
             item = {
                 "id": new_id(),
@@ -775,7 +806,7 @@ class Pipeline:
                 "channel": profile.delivery.channel,
                 "payload": ack.text,
                 "interchange_control": isa13,
-                "status": "pending" if release else "held",
+                "status": "held" if held else "pending",
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,
@@ -795,7 +826,7 @@ class Pipeline:
                     "acks": [
                         {"kind": a.kind, "acknowledges": a.acknowledges, "code": a.code} for a in ack.acks
                     ],
-                    "held": not release,
+                    "held": held,
                 },
             )
 
@@ -1115,6 +1146,33 @@ class _NewSeen:
     control_number: str
     first_message_id: str
     seen_at: datetime
+
+
+async def _seen_or_insert(
+    session: AsyncSession, key: dict[str, str], message_id: str, now: datetime
+) -> InterchangeSeen | None:
+    """The ``interchanges_seen`` row of ``key``, locked; None when there was none and
+    this message's row was inserted. Another process may be inserting the same key
+    at this moment (PostgreSQL: two gateways translating one interchange). The
+    insert then waits for that transaction and, once it commits, does nothing; the
+    re-read finds its row, so this message is the duplicate instead of failing on
+    the primary key."""
+    seen = await session.get(InterchangeSeen, key, with_for_update=True)
+    if seen is not None:
+        return seen
+    dialect: Any
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql as dialect
+    else:
+        from sqlalchemy.dialects import sqlite as dialect
+    inserted = await session.execute(
+        dialect.insert(InterchangeSeen)
+        .values(**key, first_message_id=message_id, seen_at=now)
+        .on_conflict_do_nothing()
+    )
+    if inserted.rowcount == 1:  # type: ignore[attr-defined]
+        return None
+    return await session.get(InterchangeSeen, key, with_for_update=True)
 
 
 def _interchange_key(interchange: Any) -> tuple[str, str, str] | None:

@@ -170,6 +170,37 @@ async def enqueue(session: AsyncSession, message_id: str, step: str, *, now: dat
     )
 
 
+async def enqueue_claimed(
+    session: AsyncSession, message_ids: list[str], step: str, *, worker: str, now: datetime, lease: timedelta
+) -> list[ClaimedJob]:
+    """Insert the next step of several messages already claimed by ``worker``, in
+    one statement: the worker that wrote the previous step runs them straight after
+    its commit, with no claim transaction and no wake-up in between. If it dies
+    first, the lease runs out and they are claimable like any other."""
+    if not message_ids:
+        return []
+    rows = (
+        await session.execute(
+            insert(Job).returning(Job.id, Job.message_id, sort_by_parameter_order=True),
+            [
+                {
+                    "message_id": message_id,
+                    "step": step,
+                    "state": "running",
+                    "attempts": 1,
+                    "locked_by": worker,
+                    "locked_until": now + lease,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for message_id in message_ids
+            ],
+        )
+    ).all()
+    return [ClaimedJob(id=r.id, message_id=r.message_id, step=step, attempts=1, worker=worker) for r in rows]
+
+
 async def enqueue_many(session: AsyncSession, message_ids: list[str], step: str, *, now: datetime) -> None:
     """:func:`enqueue` for several messages in one statement."""
     if message_ids:

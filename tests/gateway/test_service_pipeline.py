@@ -217,6 +217,17 @@ async def test_valid_sets_of_a_rejected_group_are_not_forwarded(client: Any, erp
     assert ack.kind == "997" and "AK9*R*3*2*0*5" in ack.payload
 
 
+async def test_the_same_interchange_twice_in_one_message_is_forwarded_once(client: Any, erp: RecordingErp) -> None:
+    body = order_850("ACME", 122)
+    message_id = await post(client, body + body)
+    await settle(client)
+    message, _events, documents, outbox = await load(client, message_id)
+    assert len(documents) == 1 and len(erp.deliveries) == 1
+    assert "TA1 note 025" in (message.reason or "")
+    payloads = "".join(o.payload for o in outbox)
+    assert "TA1*000000122*" in payloads and "*R*025" in payloads  # the repeat, answered once
+
+
 async def test_replay_keeps_idempotency_keys_and_never_redelivers(client: Any, erp: RecordingErp) -> None:
     message_id = await post(client, order_850("ACME", 107, sets=2))
     await settle(client)
