@@ -200,6 +200,7 @@ class Pipeline:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._stranded: set[int] = set()  # jobs whose retry could not be written
         # SQLite has one writer: claims from this process queue here instead of on the file lock.
         self._claim_lock = asyncio.Lock()
         self.processed = 0
@@ -232,7 +233,19 @@ class Pipeline:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        had_workers = bool(self._tasks)
         self._tasks = []
+        if had_workers:
+            # Hand back what was in flight so another process (PostgreSQL) or the next
+            # start takes it at once instead of after the lease; the work of a cancelled
+            # step was rolled back, and the ERP dedupes a document handed over twice.
+            try:
+                async with self.db.write() as conn:
+                    released = await jobs.release_mine(conn, worker=self.worker_id, now=self.clock())
+                if released:
+                    log.info("released %d job(s) in flight at stop", released)
+            except Exception as exc:
+                log.warning("could not release jobs at stop (their lease runs out): %s", exc)
 
     async def _worker(self) -> None:
         while not self._stopping:
@@ -261,6 +274,8 @@ class Pipeline:
         """Claim a batch of due jobs (at most one per message) and run it; False when
         none was due. One step per claimed job: a translated message's delivery is
         the next batch's work."""
+        if self._stranded:
+            await self._release_stranded()
         lease = timedelta(seconds=self.settings.lease_seconds)
         async with self._claim_lock, self.db.write() as conn:
             claimed = await jobs.claim_many(
@@ -324,9 +339,25 @@ class Pipeline:
 
     async def _retry(self, job: jobs.ClaimedJob, exc: Exception) -> None:
         text = f"{type(exc).__name__}: {exc}"
-        with contextlib.suppress(Exception):  # the database may be the thing that is down
+        try:
             async with self.db.begin() as session:
                 await self._retry_in(session, job, text, getattr(exc, "retry_after", None), self.clock())
+        except jobs.LostLease:
+            pass
+        except Exception:
+            # The database may be the thing that is down: remember the job and give it
+            # back as soon as a write works again, not only when its lease runs out.
+            self._stranded.add(job.id)
+
+    async def _release_stranded(self) -> None:
+        ids = sorted(self._stranded)
+        try:
+            async with self.db.write() as conn:
+                await jobs.release_mine(conn, worker=self.worker_id, now=self.clock(), ids=ids)
+        except Exception:
+            return
+        self._stranded.difference_update(ids)
+        log.info("released %d job(s) whose retry could not be recorded", len(ids))
 
     async def _retry_in(
         self, session: AsyncSession, job: jobs.ClaimedJob, text: str, retry_after: float | None, now: datetime

@@ -251,3 +251,17 @@ async def release_all_running(conn: AsyncConnection, *, now: datetime) -> int:
         .values(state="ready", locked_by=None, locked_until=None, updated_at=now)
     )
     return int(result.rowcount)
+
+
+async def release_mine(
+    conn: AsyncConnection, *, worker: str, now: datetime, ids: list[int] | None = None
+) -> int:
+    """Give back jobs ``worker`` still holds (all, or ``ids``): at a graceful stop, or
+    when recording a retry failed, so they need not wait for their lease to run out."""
+    where = [Job.state == "running", Job.locked_by == worker]
+    if ids is not None:
+        where.append(Job.id.in_(ids))
+    result = await conn.execute(
+        update(Job).where(*where).values(state="ready", locked_by=None, locked_until=None, updated_at=now)
+    )
+    return int(result.rowcount)

@@ -320,3 +320,44 @@ async def test_two_pipelines_share_the_queue_without_double_processing(client: A
         assert message.status == "acknowledged"
         assert events.count("parsed") == 1 and events.count("delivered") == 1
         assert len(documents) == 1 and len(outbox) == 1
+
+
+class StuckErp:
+    """An ERP that never answers: its delivery is in flight until the gateway stops."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+
+    async def deliver(self, document: DocumentRecord) -> DeliveryResult:
+        self.started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_graceful_stop_hands_back_the_jobs_in_flight(
+    aiohttp_client: Any, tmp_path: Any, partners_dir: Any, database_url: str | None
+) -> None:
+    """Stopping with a delivery in flight leaves its job claimable at once (not
+    after its lease) for the next start or another process."""
+    from conftest import make_settings
+
+    from gateway.app import build_app
+    from gateway.db.engine import open_database
+
+    settings = make_settings(tmp_path, partners_dir, database_url, pipeline={"workers": 1, "lease_seconds": 3600})
+    stuck = StuckErp()
+    client = await aiohttp_client(build_app(settings, overrides=Overrides(sink=stuck)))
+    message_id = await post(client, order_850("ACME", 130))
+    await asyncio.wait_for(stuck.started.wait(), 20)
+    await client.close()  # the app's cleanup stops the pipeline
+
+    db = open_database(settings.effective_database_url)
+    try:
+        async with db.read() as conn:
+            rows = (
+                await conn.execute(select(Job.step, Job.state, Job.locked_by).where(Job.message_id == message_id))
+            ).all()
+    finally:
+        await db.close()
+    assert ("deliver", "ready", None) in [tuple(r) for r in rows]
+    assert all(r.state != "running" for r in rows)
