@@ -440,9 +440,6 @@ class Pipeline:
         """Translate several messages and write every plan in one transaction. If
         that transaction fails (a constraint race, a bad plan), each plan is written
         on its own so one message cannot hold the others back."""
-        if len(batch) == 1:
-            await self._run_job(batch[0])
-            return
         try:
             async with self.db.read() as conn:
                 found = (

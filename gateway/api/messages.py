@@ -29,7 +29,7 @@ from gateway.api.errors import ApiError
 from gateway.api.feed import page_limit
 from gateway.api.internal import require_token
 from gateway.app import DATABASE, PIPELINE, RAWSTORE
-from gateway.db.models import Document, Message, MessageEvent, OutboxItem
+from gateway.db.models import Document, Job, Message, MessageEvent, OutboxItem
 from gateway.db.models_delivery import DeliveryAttempt
 
 DOCUMENT_KINDS = frozenset({"order", "order_ack", "shipment", "invoice"})
@@ -144,7 +144,28 @@ async def get_message(request: web.Request) -> web.Response:
                 select(DeliveryAttempt).where(DeliveryAttempt.message_id == message_id).order_by(DeliveryAttempt.id)
             )
         ).all()
+        waiting = (
+            await conn.execute(
+                select(Job)
+                .where(Job.message_id == message_id, Job.state.in_(("ready", "running")))
+                .order_by(Job.id.desc())
+                .limit(1)
+            )
+        ).first()
     body = _summary(message)
+    # What the message waits for, and why it is not moving (a retrying delivery shows
+    # the ERP's last answer here while its status stays "translated").
+    body["next_step"] = (
+        {
+            "step": waiting.step,
+            "state": waiting.state,
+            "attempts": waiting.attempts,
+            "next_attempt_at": waiting.next_attempt_at.isoformat() if waiting.next_attempt_at else None,
+            "last_error": waiting.last_error,
+        }
+        if waiting is not None
+        else None
+    )
     body["timeline"] = [{"at": e.at.isoformat(), "state": e.state, "detail": e.detail} for e in events]
     body["documents"] = [
         {

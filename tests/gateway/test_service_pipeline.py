@@ -115,8 +115,7 @@ async def test_ack_is_held_until_documents_are_delivered(client: Any, erp: Recor
     erp.fail_next, erp.transient = 1, True
     message_id = await post(client, order_850("ACME", 102))
     pipeline = client.app[PIPELINE]
-    assert await pipeline.run_one()  # translate
-    assert await pipeline.run_one()  # a failed delivery attempt
+    assert await pipeline.run_one()  # translated, then a failed delivery attempt
     message, _, _, outbox = await load(client, message_id)
     assert message.status == "translated"
     assert [o.status for o in outbox] == ["held"]
@@ -361,3 +360,18 @@ async def test_a_graceful_stop_hands_back_the_jobs_in_flight(
         await db.close()
     assert ("deliver", "ready", None) in [tuple(r) for r in rows]
     assert all(r.state != "running" for r in rows)
+
+
+async def test_a_retrying_message_shows_its_next_step_and_the_last_error(client: Any, erp: RecordingErp) -> None:
+    erp.fail_next = 1
+    message_id = await post(client, order_850("ACME", 131))
+    assert await client.app[PIPELINE].run_one()  # translated, then the delivery fails once
+    headers = {"Authorization": "Bearer internal-test-token"}
+    body = await (await client.get(f"/api/v1/messages/{message_id}", headers=headers)).json()
+    assert body["status"] == "translated"
+    step = body["next_step"]
+    assert (step["step"], step["state"], step["attempts"]) == ("deliver", "ready", 1)
+    assert "ERP says 503" in step["last_error"]
+    await settle(client)
+    body = await (await client.get(f"/api/v1/messages/{message_id}", headers=headers)).json()
+    assert body["status"] == "acknowledged" and body["next_step"] is None
