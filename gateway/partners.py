@@ -12,7 +12,8 @@ Rules enforced here, beyond each profile's own validation:
 - no ISA address (qualifier + id) belongs to two partners, and none is ours: one
   partner's interchange can never be taken for another's.
 
-``hooks.py`` is only recorded as present; this module never imports partner code.
+``hooks.py`` is compiled to catch syntax errors but never run here; this module
+never imports partner code (gateway.hooks loads it where it is used).
 Reading happens when a function is called, never at import.
 """
 
@@ -134,7 +135,25 @@ def _scan(directory: Path, identity: OurIdentity | None) -> tuple[PartnerDirecto
         if clashes:
             continue
         hooks = folder / HOOKS_FILE
+        if hooks.is_file():
+            problem = _hooks_problem(hooks)
+            if problem is not None:
+                errors.append(problem)
+                continue
         partners.entries[profile.id] = PartnerEntry(profile, folder, hooks if hooks.is_file() else None)
         for address in profile.x12.addresses:
             partners._by_address[(address.qualifier, address.id)] = profile.id
     return partners, errors
+
+
+def _hooks_problem(path: Path) -> str | None:
+    """A hooks file that does not even compile is reported like a broken profile
+    (and so never replaces a working partner on reload). Compiled, never run: the
+    functions are loaded where they are used (gateway.hooks)."""
+    try:
+        compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return f"{path}:{exc.lineno or 0}: hooks.py does not compile: {exc.msg}"
+    except (OSError, ValueError) as exc:
+        return f"{path}: cannot read hooks.py: {exc}"
+    return None

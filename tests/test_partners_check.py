@@ -91,6 +91,14 @@ def test_hooks_file_is_recorded_not_imported(tmp_path: Path) -> None:
     assert alpha.folder == folder
 
 
+def test_a_hooks_file_that_does_not_compile_is_a_partner_error(tmp_path: Path) -> None:
+    folder = write_partner(tmp_path / "p", "alpha")
+    (folder / "hooks.py").write_text("def inbound(document, context)\n    return document\n")
+    write_partner(tmp_path / "p", "beta")
+    [problem] = check_partners(tmp_path / "p")
+    assert problem.startswith(f"{folder / 'hooks.py'}:1: hooks.py does not compile:")
+
+
 def test_folder_name_must_equal_id(tmp_path: Path) -> None:
     write_partner(tmp_path / "p", "alpha", pid="alfa")
     source = tmp_path / "p" / "alpha" / "profile.toml"
