@@ -45,6 +45,7 @@ Files are created 0600 and directories 0700: raw payloads are business documents
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import fcntl
@@ -392,8 +393,12 @@ class RawStore:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             _write_all(fd, data)
-        finally:
+        except BaseException:
             os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)  # a full disk must not keep the partial copy
+            raise
+        os.close(fd)
         try:
             os.replace(temp, final)
         except FileNotFoundError:
