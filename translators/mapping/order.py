@@ -5,13 +5,19 @@
 ``MappingRules.order``. Reading never raises anything but :class:`MappingError`;
 rendering raises :class:`RenderError` when a value X12 requires is missing.
 
-Layout read: header (BEG, CUR, REF, ITD, DTM, TD5, N1 loops) up to the first PO1
-(or CTT/SE when there are no lines); then one PO1 loop per line (PO1, PID, SDQ, DTM;
-other segments, line-level N9 and N1 loops and SLN sublines are not part of the
-contract) up to the next PO1 or the summary (CTT/SE). Only a DTM at heading level
-(pos 160, before the heading loops) is an order date, and only a DTM of the PO1 loop
-itself (pos 250) a line date: the DTMs of N9, SPI, CB1 and ADV loops date a note, a
-specification or an advertisement, not the order. AMT is not a boundary: the 850 grammar
+Layout read (850.004010/005010): the heading level (BEG, CUR, REF, ITD, DTM, TD5:
+the heading segments before its N9, N1, LM, SPI and ADV loops, without the SAC, LDT
+and AMT loops among them) and the heading N1 loops, up to the first PO1 (or CTT/SE
+when there are no lines); then one PO1 loop per line (PO1, PID, SDQ, DTM; other
+segments, line-level N9 and N1 loops and SLN sublines are not part of the contract) up
+to the next PO1 or the summary (CTT/SE). A segment belongs to the loop it sits in:
+only heading-level REFs (pos 040) and the REFs of heading N1 loops (pos 340) are order
+references, only heading N1 loops are parties (an N1 in the SPI loop names a party to
+the specification), only heading-level DTMs (pos 160) are order dates, and only a DTM
+of the PO1 loop itself (pos 250) a line date: the DTMs of N9, SPI, CB1 and ADV loops
+date a note, a specification or an advertisement, not the order. The CUR of a heading
+SAC loop is the charge's, not the order's currency; a TD5 inside an N1 loop routes to
+that party, it is not the order's carrier. AMT is not a boundary: the 850 grammar
 has an AMT loop in the heading (pos 320, before the N1 loops), one in each PO1 loop
 (pos 460) and an AMT in the CTT loop; amounts are not part of the contract, and the
 heading AMT loop's REF/DTM are the amount's, not the order's. CTT01, when present,
@@ -22,7 +28,7 @@ Nothing here does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from translators.canonical.common import Carrier, Party, Reference, Terms, format_date, parse_decimal, trusted
@@ -43,7 +49,7 @@ from translators.mapping.common import (
     r,
     read_carrier,
     read_dtm,
-    read_party_at,
+    read_party,
     read_reference,
     read_terms,
     reference_segment,
@@ -58,7 +64,7 @@ from translators.x12.codes import ElementSyntaxCode, SegmentSyntaxCode
 from translators.x12.errors import RenderError
 from translators.x12.model import Segment, TransactionSet
 
-__all__ = ["ORDER_DATE_NAMES", "check_line_count", "order_from_x12", "render_order"]
+__all__ = ["ORDER_DATE_NAMES", "check_line_count", "order_from_x12", "render_order", "split_heading"]
 
 # Our DTM01 qualifiers for the contract's order dates.
 ORDER_DATE_NAMES: dict[str, str] = {
@@ -75,12 +81,27 @@ CODE_BY_PURPOSE: dict[str, str] = {word: code for code, word in PURPOSE_BY_CODE.
 # before CTT is a heading or line amount (850.004010/005010 heading AMT loop pos 320,
 # PO1/AMT loop pos 460) and ends neither the header nor a line.
 SUMMARY_TAGS = frozenset({"CTT", "SE"})
-# The heading AMT loop's subordinate segments (AMT loop: AMT REF DTM PCT FA1 FA2).
-AMOUNT_LOOP_TAGS = frozenset({"REF", "DTM", "PCT", "FA1", "FA2"})
-# Heading loops after the heading DTM (850.004010/005010 pos 160): N9 (330, with its
-# own DTM), N1 (340), LM (350), SPI (360, DTM in it and in its CB1 loop), ADV (370,
-# DTM). From the first of them on, a DTM is a loop's, not the order's.
+# Loops among the heading-level segments (850.004010/005010), each with the segments
+# that follow its first one inside it: SAC (pos 120: SAC CUR), LDT (005010 pos 310:
+# LDT QTY MTX REF; in 004010 LDT is a heading segment, pos 170, and none of QTY, MTX
+# or REF may follow it there) and AMT (pos 320: AMT REF DTM PCT, FA1 loop FA1 FA2).
+# Their CUR, REF and DTM are the charge's, the lead time's and the amount's.
+HEADING_INNER_LOOPS: dict[str, frozenset[str]] = {
+    "SAC": frozenset({"CUR"}),
+    "LDT": frozenset({"QTY", "MTX", "REF"}),
+    "AMT": frozenset({"REF", "DTM", "PCT", "FA1", "FA2"}),
+}
+# The heading loops after the heading level, in grammar order: N9 (330), N1 (340),
+# LM (350), SPI (360), ADV (370). The heading level ends at the first of them; the
+# heading N1 loops (the parties) sit before any LM, SPI or ADV: an N1 after an SPI
+# is the SPI loop's (pos 360/050), not a heading party.
 HEADING_LOOP_TAGS = frozenset({"N9", "N1", "LM", "SPI", "ADV"})
+AFTER_PARTY_LOOP_TAGS = frozenset({"LM", "SPI", "ADV"})
+# The heading N1 loop's segments after its N1 (004010: N2 N3 N4 NX2 REF PER SI FOB
+# TD1 TD5 TD3 TD4 PKG; 005010 adds IN2 after N2).
+PARTY_MEMBER_TAGS = frozenset(
+    {"N2", "IN2", "N3", "N4", "NX2", "REF", "PER", "SI", "FOB", "TD1", "TD5", "TD3", "TD4", "PKG"}
+)
 # Loops of the PO1 loop after the line DTM (004010 pos 250) whose segments are not
 # the line's: N9 (430, with its own DTM), N1 (440, DTM), SLN (450, DTM).
 LINE_LOOP_TAGS = frozenset({"N9", "N1", "SLN"})
@@ -104,7 +125,10 @@ def order_from_x12(tset: TransactionSet, rules: MappingRules) -> Order:
     doc_rules = rules.order
     segments = _body(tset.segments)
     first_line = next((i for i, s in enumerate(segments) if s[0] == "PO1" or s[0] in SUMMARY_TAGS), len(segments))
-    header = _without_amount_loops(segments, first_line)
+    header = segments[:first_line]
+    heading, party_loops = split_heading(
+        header, HEADING_INNER_LOOPS, HEADING_LOOP_TAGS, AFTER_PARTY_LOOP_TAGS, PARTY_MEMBER_TAGS
+    )
 
     beg = next((s for s in header if s[0] == "BEG"), None)
     if beg is None:
@@ -120,20 +144,11 @@ def order_from_x12(tset: TransactionSet, rules: MappingRules) -> Order:
         )
 
     references: list[Reference] = []
-    loop_references: list[Reference] = []
-    parties: list[Party] = []
     currency: str | None = None
     terms: Terms | None = None
     carrier: Carrier | None = None
-    index = 0
-    while index < len(header):
-        segment = header[index]
+    for segment in heading:
         tag = segment[0]
-        if tag == "N1":
-            party, party_refs, index = read_party_at(header, index, doc_rules)
-            parties.append(party)
-            loop_references.extend(party_refs)
-            continue
         if tag == "REF":
             references.append(read_reference(segment, doc_rules))
         elif tag == "CUR" and currency is None:
@@ -142,8 +157,11 @@ def order_from_x12(tset: TransactionSet, rules: MappingRules) -> Order:
             terms = read_terms(segment)
         elif tag == "TD5" and carrier is None:
             carrier = read_carrier(segment)
-        index += 1
-    references.extend(loop_references)
+    parties: list[Party] = []
+    for loop in party_loops:
+        party, party_refs = read_party(loop, doc_rules)
+        parties.append(party)
+        references.extend(party_refs)
     check_required_references(references, doc_rules, "850")
 
     lines, end = _lines(segments, first_line, doc_rules)
@@ -157,7 +175,7 @@ def order_from_x12(tset: TransactionSet, rules: MappingRules) -> Order:
         release_number=value(beg, 4),
         currency=currency,
         references=tuple(references),
-        dates=_dates(_heading_level(header), doc_rules),
+        dates=_dates(heading, doc_rules),
         parties=tuple(parties),
         terms=terms,
         carrier=carrier,
@@ -175,26 +193,43 @@ def _body(segments: Sequence[Segment]) -> list[Segment]:
     return body
 
 
-def _without_amount_loops(segments: Sequence[Segment], end: int) -> list[Segment]:
-    """``segments[:end]`` without the heading AMT loops (AMT and the REF/DTM/PCT/FA1/
-    FA2 after it): amounts are not in the contract, and those REFs and DTMs qualify
-    the amount, not the order."""
-    kept: list[Segment] = []
+def split_heading(
+    header: Sequence[Segment],
+    inner_loops: Mapping[str, frozenset[str]],
+    loop_tags: frozenset[str],
+    after_party_tags: frozenset[str],
+    party_members: frozenset[str],
+) -> tuple[list[Segment], list[Sequence[Segment]]]:
+    """The heading level of ``header`` (the segments before its first loop in
+    ``loop_tags``, without the ``inner_loops`` among them: a loop's first tag → the
+    tags of the rest of it) and its N1 loops (each N1 with the ``party_members`` after
+    it) from there up to the first loop in ``after_party_tags``. Everything else (N9
+    loops, the loops after the N1 loops and whatever sits inside them) is neither."""
+    level: list[Segment] = []
+    count = len(header)
     index = 0
-    while index < end:
-        if segments[index][0] == "AMT":
-            index = min(loop_end(segments, index, AMOUNT_LOOP_TAGS), end)
+    while index < count:
+        tag = header[index][0]
+        if tag in loop_tags:
+            break
+        members = inner_loops.get(tag)
+        if members is not None:
+            index = loop_end(header, index, members)
             continue
-        kept.append(segments[index])
+        level.append(header[index])
         index += 1
-    return kept
-
-
-def _heading_level(header: Sequence[Segment]) -> Sequence[Segment]:
-    """The header up to its first heading loop (N9, N1, LM, SPI, ADV): where the
-    order's own DTMs are."""
-    end = next((i for i, s in enumerate(header) if s[0] in HEADING_LOOP_TAGS), len(header))
-    return header[:end]
+    party_loops: list[Sequence[Segment]] = []
+    while index < count:
+        tag = header[index][0]
+        if tag in after_party_tags:
+            break
+        if tag == "N1":
+            end = loop_end(header, index, party_members)
+            party_loops.append(header[index:end])
+            index = end
+            continue
+        index += 1
+    return level, party_loops
 
 
 def check_line_count(

@@ -6,9 +6,12 @@ from ``MappingRules.order_ack``. Reading never raises anything but
 :class:`MappingError`; rendering raises :class:`RenderError` when a value X12
 requires is missing.
 
-Layout read: header (BAK, CUR, REF, N1 loops) up to the first PO1 (or CTT/SE when
-there are no lines); then one PO1 loop per line (PO1, PID, ACK; segments after a
-line-level N1 or SCH are not the line's) up to the next PO1 or the summary (CTT/SE).
+Layout read (855.004010/005010): the heading level (BAK, CUR, REF: the heading
+segments before its N9, N1 and ADV loops, without the SAC loop among them, whose CUR
+is the charge's currency) and the heading N1 loops (pos 310; their REFs follow the
+heading ones in ``references``), up to the first PO1 (or CTT/SE when there are no
+lines); then one PO1 loop per line (PO1, PID, ACK; segments after a line-level N1 or
+SCH are not the line's) up to the next PO1 or the summary (CTT/SE).
 AMT is not a boundary: the 855 grammar has an AMT in each PO1 loop (pos 310, after
 ACK) and one in the CTT loop; amounts are not part of the contract. CTT01, when
 present, must equal the number of PO1 loops read unless the partner's
@@ -32,7 +35,7 @@ from translators.mapping.common import (
     product_id_pairs,
     r,
     read_dtm,
-    read_party_at,
+    read_party,
     read_product_ids,
     read_reference,
     reference_segment,
@@ -41,7 +44,7 @@ from translators.mapping.common import (
     value,
 )
 from translators.mapping.errors import MappingError
-from translators.mapping.order import check_line_count
+from translators.mapping.order import check_line_count, split_heading
 from translators.mapping.rules import MappingRules, OrderAckRules
 from translators.x12.codes import ElementSyntaxCode, SegmentSyntaxCode
 from translators.x12.errors import RenderError
@@ -54,6 +57,16 @@ CODE_BY_PURPOSE: dict[str, str] = {word: code for code, word in PURPOSE_BY_CODE.
 # before CTT is a line's (855.004010/005010 PO1 loop pos 310) and ends nothing.
 SUMMARY_TAGS = frozenset({"CTT", "SE"})
 LINE_END_TAGS = frozenset({"N1", "SCH", "SLN"})
+# The heading SAC loop (pos 110: SAC CUR) sits among the heading-level segments; the
+# N9 (300), N1 (310) and ADV (320) loops come after them, the N1 loops before ADV.
+HEADING_INNER_LOOPS: dict[str, frozenset[str]] = {"SAC": frozenset({"CUR"})}
+HEADING_LOOP_TAGS = frozenset({"N9", "N1", "ADV"})
+AFTER_PARTY_LOOP_TAGS = frozenset({"ADV"})
+# The heading N1 loop's segments after its N1 (004010: N2 N3 N4 NX2 REF PER SI FOB
+# TD1 TD5 TD3 TD4 PKG MSG; 005010 adds IN2 after N2 and has MTX for MSG).
+PARTY_MEMBER_TAGS = frozenset(
+    {"N2", "IN2", "N3", "N4", "NX2", "REF", "PER", "SI", "FOB", "TD1", "TD5", "TD3", "TD4", "PKG", "MSG", "MTX"}
+)
 
 
 # --------------------------------------------------------------------------- X12 → canonical
@@ -72,24 +85,21 @@ def order_ack_from_x12(tset: TransactionSet, rules: MappingRules) -> OrderAck:
     po_number = _required(bak, 3, "purchase order number")
     ack_type = _required(bak, 2, "acknowledgment type")
 
+    heading, party_loops = split_heading(
+        header, HEADING_INNER_LOOPS, HEADING_LOOP_TAGS, AFTER_PARTY_LOOP_TAGS, PARTY_MEMBER_TAGS
+    )
     references: list[Reference] = []
-    loop_references: list[Reference] = []
-    parties: list[Party] = []
     currency: str | None = None
-    index = 0
-    while index < len(header):
-        segment = header[index]
-        if segment[0] == "N1":
-            party, party_refs, index = read_party_at(header, index, doc_rules)
-            parties.append(party)
-            loop_references.extend(party_refs)
-            continue
+    for segment in heading:
         if segment[0] == "REF":
             references.append(read_reference(segment, doc_rules))
         elif segment[0] == "CUR" and currency is None:
             currency = value(segment, 2)
-        index += 1
-    references.extend(loop_references)
+    parties: list[Party] = []
+    for loop in party_loops:
+        party, party_refs = read_party(loop, doc_rules)
+        parties.append(party)
+        references.extend(party_refs)
     check_required_references(references, doc_rules, "855")
 
     loops, end = _line_loops(segments, first_line)
