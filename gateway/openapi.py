@@ -3,8 +3,11 @@
 Built in code (not a hand-kept JSON file) so the canonical document schemas are
 always those of ``translators.canonical.json_schema()``; tests/gateway/test_openapi.py
 compares the app's routes with :data:`OPERATIONS` both ways, so a route added
-without documentation (or documentation for a route that is gone) fails the build.
-Nothing here touches the database or the settings.
+without documentation (or documentation for a route that is gone) fails the build;
+tests/gateway/test_openapi_responses.py drives the real service and checks every
+answer's status against the operation's responses and its body against their schema,
+and that every declared response is answered by some request. Every error body is the
+``Error`` schema (gateway.api.errors). Nothing here touches the database or the settings.
 """
 
 from __future__ import annotations
@@ -27,8 +30,19 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
+def _header(description: str) -> dict[str, Any]:
+    return {"required": True, "schema": {"type": "string"}, "description": description}
+
+
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response = _json(_ref("Error"), description)
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _object(required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"type": "object", "required": list(required), "properties": {**required, **(optional or {})}}
 
 
 def _params(*names: str) -> list[dict[str, Any]]:
@@ -57,13 +71,32 @@ PARTNER_AUTH: list[dict[str, list[str]]] = [{"partnerKey": []}]
 INTERNAL_AUTH: list[dict[str, list[str]]] = [{"apiToken": []}]
 NO_AUTH: list[dict[str, list[str]]] = []
 
-ACCEPTED = _json(
-    {"type": "object", "required": ["message_id", "status"],
-     "properties": {"message_id": {"type": "string"}, "status": {"type": "string"}}},
-    "accepted and stored; processed asynchronously",
-)
+STR = {"type": "string"}
+NULL_STR = {"type": ["string", "null"]}
+INT = {"type": "integer"}
+TIME = {"type": "string", "format": "date-time"}
+NULL_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+# Answers shared by many operations. Every error body is the Error schema: the
+# middleware in gateway.api.errors turns every failure into one.
+PARTNER_401 = _error("missing or invalid partner key (unknown partner, partner without REST, wrong key: the same answer)",
+                     {"WWW-Authenticate": _header('Bearer realm="partners"')})
+TOKEN_401 = _error("missing or invalid API token", {"WWW-Authenticate": _header('Bearer realm="gateway"')})
+UNAVAILABLE = _error("storage (database or raw store) unavailable: nothing was stored or changed; retry later",
+                     {"Retry-After": _header("seconds")})
+INTERNAL = _error("unexpected error (`internal_error`); nothing about it is in the body")
+BAD_LIMIT = _error("limit is not an integer from 1 to 500")
 JSON_BODY_ERRORS = {"413": _error("larger than limits.max_json_bytes"),
                     "415": _error("Content-Type is not application/json")}
+REQUEST_ID = {"X-Request-Id": _header("the request's X-Request-Id, or one made up; the message's transport id")}
+
+
+def _accepted(status: str, description: str) -> dict[str, Any]:
+    response = _json(_object({"message_id": STR, "status": {"const": status}}), description)
+    response["headers"] = REQUEST_ID
+    return response
+
+
 READY = {"type": "object", "required": ["status", "checks", "partners"], "properties": {
     "status": {"enum": ["ready", "not ready"]},
     "checks": {"type": "object", "properties": {"database": {"type": "string"}, "partners": {"type": "string"},
@@ -74,8 +107,44 @@ READY = {"type": "object", "required": ["status", "checks", "partners"], "proper
         "reload_error": {"type": ["string", "null"],
                          "description": "why the last reload was refused (the previous profiles stay in use)"}}},
     "reason": {"type": "string", "description": "present when not ready: the failed checks"}}}
-PAGE = {"type": "object", "required": ["items", "next"],
-        "properties": {"items": {"type": "array", "items": {"type": "object"}}, "next": {"type": ["string", "null"]}}}
+
+
+def _page(item: dict[str, Any]) -> dict[str, Any]:
+    return _object({"items": {"type": "array", "items": item}, "next": NULL_STR})
+
+
+FEED_ITEM = _object({"id": STR, "message_id": STR, "idempotency_key": STR, "kind": STR, "partner_id": NULL_STR,
+                     "business_number": NULL_STR, "created_at": TIME, "document": _ref("CanonicalDocument")})
+DEAD_LETTER = _object({"id": STR, "type": {"enum": ["erp_document", "partner_delivery"]}, "message_id": NULL_STR,
+                       "partner_id": NULL_STR, "kind": STR, "business_number": NULL_STR,
+                       "idempotency_key": STR, "attempts": INT, "last_error": NULL_STR, "created_at": TIME})
+MESSAGE_FIELDS = {"id": STR, "direction": {"enum": ["in", "out"]}, "partner_id": NULL_STR, "channel": STR,
+                  "kind": STR, "status": STR, "reason": NULL_STR, "interchange_sender": NULL_STR,
+                  "interchange_control": NULL_STR, "size": INT, "received_at": TIME, "updated_at": TIME}
+EVENT = _object({"at": TIME, "state": STR, "detail": {"type": ["object", "null"]}})
+MESSAGE_OUTBOX_ITEM = _object({"id": STR, "kind": STR, "channel": STR, "status": STR,
+                               "interchange_control": NULL_STR, "attempts": INT, "last_error": NULL_STR,
+                               "created_at": TIME, "sent_at": NULL_TIME})
+MESSAGE = _object({
+    **MESSAGE_FIELDS,
+    "next_step": {"oneOf": [{"type": "null"}, _object({
+        "step": STR, "state": STR, "attempts": INT, "next_attempt_at": NULL_TIME, "last_error": NULL_STR})],
+        "description": "the job the message waits for, and its last error"},
+    "timeline": {"type": "array", "items": EVENT},
+    "documents": {"type": "array", "items": _object({
+        "id": STR, "seq": INT, "kind": STR, "set_id": NULL_STR, "business_number": NULL_STR,
+        "interchange_control": NULL_STR, "group_control": NULL_STR, "set_control": NULL_STR,
+        "idempotency_key": STR, "status": STR, "attempts": INT, "last_error": NULL_STR,
+        "delivered_at": NULL_TIME, "document": _ref("CanonicalDocument")})},
+    "outbox": {"type": "array", "items": MESSAGE_OUTBOX_ITEM},
+    "acks": _object({"issued": {"type": "array", "items": MESSAGE_OUTBOX_ITEM},
+                     "received": {"type": "array", "items": EVENT}}),
+    "delivery_attempts": {"type": "array", "items": _object({
+        "at": TIME, "target": STR, "document_id": NULL_STR, "outbox_id": NULL_STR, "outcome": STR,
+        "status_code": {"type": ["integer", "null"]}, "error": NULL_STR, "duration_ms": {"type": ["integer", "null"]}})},
+})
+MAILBOX_ITEM = _object({"id": STR, "kind": STR, "interchange_control": NULL_STR, "created_at": TIME,
+                        "size": INT, "payload": STR})
 
 
 def _outbound(kind: str, model: str) -> dict[str, Any]:
@@ -87,57 +156,69 @@ def _outbound(kind: str, model: str) -> dict[str, Any]:
             "type": "object", "required": ["partner_id", "document"], "additionalProperties": False,
             "properties": {"partner_id": {"type": "string"}, "document": _ref(model)}}}}},
         "responses": {
-            "202": _json({"type": "object", "required": ["message_id", "status"], "properties": {
-                "message_id": {"type": "string"}, "status": {"const": "queued"},
-                "interchange_control": {"type": "string"}, "group_control": {"type": "string"}}},
-                "rendered, stored and queued for the partner's channel"),
-            "200": _json({"type": "object"}, "Idempotency-Key seen before: the first message"),
-            "400": _error("not JSON"), "401": _error("bad token"),
+            "202": _json(_object({"message_id": STR, "status": {"const": "queued"}, "interchange_control": STR,
+                                  "group_control": STR}),
+                         "rendered, stored and queued for the partner's channel"),
+            "200": _json(_object({"message_id": STR, "status": {"const": "already_received"}}),
+                         "Idempotency-Key seen before with the same document: the first message, nothing rendered"),
+            "400": _error("not JSON (`bad_json`), or a bad Idempotency-Key"), "401": TOKEN_401,
             "409": _error("Idempotency-Key reused with another document"), **JSON_BODY_ERRORS,
-            "422": _error("field errors (`fields`), unknown partner, or not renderable"),
+            "422": _error("field errors (`fields`), unknown partner, or not renderable (`render_failed`)"),
+            "503": UNAVAILABLE,
         },
     }
 
 
-# (method, path) -> operation. The route test checks this against the app's router.
+# (method, path) -> operation. The route test checks this against the app's router;
+# tests/gateway/test_openapi_responses.py checks the answers against the responses.
+# Every operation also declares 500 (added in _spec).
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/healthz"): {"summary": "Liveness", "security": NO_AUTH,
-                          "responses": {"200": _json({"type": "object"}, "the process answers")}},
+                          "responses": {"200": _json(_object({"status": {"const": "ok"}}), "the process answers")}},
     ("get", "/readyz"): {"summary": "Readiness (database, partner profiles, raw store, free disk)", "security": NO_AUTH,
                          "responses": {"200": _json(READY, "ready"), "503": _json(READY, "not ready")}},
     ("post", "/partners/{partner_id}/edi"): {
         "summary": "A partner posts one X12 interchange", "security": PARTNER_AUTH,
         "parameters": _params("partner_id", "Idempotency-Key"),
         "requestBody": {"required": True, "content": {X12: {"schema": {"type": "string"}}}},
-        "responses": {"202": ACCEPTED, "200": ACCEPTED, "400": _error("empty or not X12"), "401": _error("bad key"),
-                      "409": _error("Idempotency-Key reused"), "413": _error("too large"), "503": _error("storage down")},
+        "responses": {"202": _accepted("received", "accepted and stored; processed asynchronously"),
+                      "200": _accepted("already_received", "Idempotency-Key seen before: the first message"),
+                      "400": _error("empty (`empty_body`), not X12 (`not_x12`), or a bad Idempotency-Key"),
+                      "401": PARTNER_401, "409": _error("Idempotency-Key reused with another body"),
+                      "413": _error("larger than limits.max_edi_bytes"),
+                      "415": _error("Content-Type is not one for X12 (application/edi-x12, application/edi, "
+                                    "application/edi-consent, text/plain, application/octet-stream, or none)"),
+                      "503": UNAVAILABLE},
     },
     ("post", "/partners/{partner_id}/documents"): {
         "summary": "A partner posts one canonical JSON document", "security": PARTNER_AUTH,
         "parameters": _params("partner_id", "Idempotency-Key"),
         "requestBody": {"required": True, "content": {JSON: {"schema": _ref("CanonicalDocument")}}},
-        "responses": {"202": ACCEPTED, "200": ACCEPTED, "400": _error("empty or not JSON"), "401": _error("bad key"),
-                      "409": _error("Idempotency-Key reused"), **JSON_BODY_ERRORS,
-                      "422": _error("invalid document (field errors in `fields`)"), "503": _error("storage down")},
+        "responses": {"202": _accepted("received", "accepted and stored; processed asynchronously"),
+                      "200": _accepted("already_received", "Idempotency-Key seen before: the first message"),
+                      "400": _error("empty (`empty_body`), not JSON (`bad_json`), or a bad Idempotency-Key"),
+                      "401": PARTNER_401, "409": _error("Idempotency-Key reused with another body"),
+                      **JSON_BODY_ERRORS,
+                      "422": _error("invalid document (field errors in `fields`), or another partner_id"),
+                      "503": UNAVAILABLE},
     },
     ("get", "/partners/{partner_id}/outbox"): {
         "summary": "Mailbox: the partner's pending items", "security": PARTNER_AUTH,
         "parameters": _params("partner_id", "limit"),
-        "responses": {"200": _json({"type": "object", "properties": {"items": {"type": "array", "items": {
-            "type": "object", "properties": {"id": {"type": "string"}, "kind": {"type": "string"},
-                                             "interchange_control": {"type": ["string", "null"]},
-                                             "created_at": {"type": "string"}, "size": {"type": "integer"},
-                                             "payload": {"type": "string"}}}}}}, "pending items, oldest first"),
-                      "401": _error("bad key")},
+        "responses": {"200": _json(_object({"items": {"type": "array", "items": MAILBOX_ITEM}}),
+                                   "pending items, oldest first"),
+                      "400": BAD_LIMIT, "401": PARTNER_401, "503": UNAVAILABLE},
     },
     ("get", "/partners/{partner_id}/outbox/{item}"): {
         "summary": "Mailbox: one item's bytes", "security": PARTNER_AUTH, "parameters": _params("partner_id", "item"),
         "responses": {"200": {"description": "the X12", "content": {X12: {"schema": {"type": "string"}}}},
-                      "404": _error("no such item in this mailbox")},
+                      "401": PARTNER_401, "404": _error("no such pending item in this mailbox"),
+                      "503": UNAVAILABLE},
     },
     ("delete", "/partners/{partner_id}/outbox/{item}"): {
         "summary": "Mailbox: confirm receipt", "security": PARTNER_AUTH, "parameters": _params("partner_id", "item"),
-        "responses": {"204": {"description": "confirmed"}, "404": _error("no such item in this mailbox")},
+        "responses": {"204": {"description": "confirmed (again: also 204)"}, "401": PARTNER_401,
+                      "404": _error("no such item in this mailbox"), "503": UNAVAILABLE},
     },
     ("post", "/api/v1/shipments"): _outbound("shipment (856)", "Shipment"),
     ("post", "/api/v1/invoices"): _outbound("invoice (810)", "Invoice"),
@@ -145,63 +226,80 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/v1/feed"): {
         "summary": "ERP feed: documents waiting for the ERP", "security": INTERNAL_AUTH,
         "parameters": _params("after", "limit"),
-        "responses": {"200": _json(PAGE, "items carry the canonical document under `document`")},
+        "responses": {"200": _json(_page(FEED_ITEM), "items carry the canonical document under `document`"),
+                      "400": BAD_LIMIT, "401": TOKEN_401, "503": UNAVAILABLE},
     },
     ("post", "/api/v1/feed/ack"): {
         "summary": "ERP feed: confirm documents (they become delivered)", "security": INTERNAL_AUTH,
         "requestBody": {"required": True, "content": {JSON: {"schema": {"type": "object", "required": ["ids"],
             "properties": {"ids": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 1000}}}}}},
-        "responses": {"200": _json({"type": "object", "properties": {
-            "delivered": {"type": "array", "items": {"type": "string"}},
-            "unknown": {"type": "array", "items": {"type": "string"}}}}, "confirmed"),
-            "400": _error("not JSON, or not 1 to 1000 ids"), **JSON_BODY_ERRORS},
+        "responses": {"200": _json(_object({"delivered": {"type": "array", "items": STR},
+                                            "unknown": {"type": "array", "items": STR}}), "confirmed"),
+                      "400": _error("not JSON, or not 1 to 1000 ids"), "401": TOKEN_401, **JSON_BODY_ERRORS,
+                      "503": UNAVAILABLE},
     },
     ("get", "/api/v1/dead-letters"): {
         "summary": "Dead letters (ERP documents, partner deliveries)", "security": INTERNAL_AUTH,
-        "parameters": _params("after", "limit"), "responses": {"200": _json(PAGE, "oldest first")},
+        "parameters": _params("after", "limit"),
+        "responses": {"200": _json(_page(DEAD_LETTER), "oldest first"), "400": BAD_LIMIT, "401": TOKEN_401,
+                      "503": UNAVAILABLE},
     },
     ("post", "/api/v1/dead-letters/{id}/replay"): {
         "summary": "Replay a dead letter", "security": INTERNAL_AUTH, "parameters": _params("id"),
-        "responses": {"202": _json({"type": "object"}, "queued again"), "404": _error("no such dead letter"),
-                      "409": _error("not replayable now")},
+        "responses": {"202": _json({"oneOf": [
+                          _object({"id": STR, "message_id": STR, "status": {"const": "replaying"}}),
+                          _object({"id": STR, "status": {"const": "pending"}})]},
+                          "queued again: an ERP document's message is replayed, a partner delivery is pending again"),
+                      "401": TOKEN_401, "404": _error("no such dead letter"),
+                      "409": _error("not replayable now (`replay_refused`)"), "503": UNAVAILABLE},
     },
     ("get", "/api/v1/messages"): {
         "summary": "Search messages (newest first)", "security": INTERNAL_AUTH,
         "parameters": _params("partner", "direction", "kind", "status", "since", "until", "q", "limit", "cursor"),
-        "responses": {"200": _json(PAGE, "a page of message summaries")},
+        "responses": {"200": _json(_page(_object(MESSAGE_FIELDS)), "a page of message summaries"),
+                      "400": _error("bad limit, direction, or since/until (ISO 8601 with a time zone)"),
+                      "401": TOKEN_401, "503": UNAVAILABLE},
     },
     ("get", "/api/v1/messages/{id}"): {
         "summary": "One message: timeline, documents, acks, delivery attempts, outbox", "security": INTERNAL_AUTH,
         "parameters": _params("id"),
-        "responses": {"200": _json({"type": "object"}, "the message"), "404": _error("unknown message")},
+        "responses": {"200": _json(MESSAGE, "the message"), "401": TOKEN_401, "404": _error("unknown message"),
+                      "503": UNAVAILABLE},
     },
     ("get", "/api/v1/messages/{id}/raw"): {
         "summary": "The exact stored bytes", "security": INTERNAL_AUTH, "parameters": _params("id"),
         "responses": {"200": {"description": "raw payload", "content": {X12: {"schema": {"type": "string"}},
                                                                         JSON: {"schema": {"type": "object"}}}},
-                      "404": _error("unknown message"), "410": _error("pruned")},
+                      "401": TOKEN_401, "404": _error("unknown message"), "410": _error("pruned"),
+                      "503": UNAVAILABLE},
     },
     ("post", "/api/v1/messages/{id}/replay"): {
         "summary": "Run an inbound message again", "security": INTERNAL_AUTH, "parameters": _params("id"),
-        "responses": {"202": _json({"type": "object"}, "queued"), "404": _error("unknown message"),
-                      "409": _error("being processed or pruned")},
+        "responses": {"202": _json(_object({"message_id": STR, "status": {"const": "received"}}), "queued"),
+                      "401": TOKEN_401, "404": _error("unknown message"),
+                      "409": _error("being processed, pruned, or not an inbound message (`replay_refused`)"),
+                      "503": UNAVAILABLE},
     },
     ("post", "/api/v1/partners/reload"): {
         "summary": "Reload partner profiles (also on SIGHUP)", "security": INTERNAL_AUTH,
-        "responses": {"200": _json({"type": "object", "properties": {"partners": {"type": "array", "items": {"type": "string"}}}},
-                                   "reloaded"),
-                      "422": _error("problems found; the profiles in use are kept")},
+        "responses": {"200": _json(_object({"partners": {"type": "array", "items": STR}}), "reloaded"),
+                      "401": TOKEN_401,
+                      "422": _error("problems found (`invalid_profiles`, one line each in `details`); "
+                                    "the profiles in use are kept")},
     },
     ("get", "/metrics"): {
         "summary": "Prometheus metrics", "security": INTERNAL_AUTH,
         "responses": {"200": {"description": "text exposition format 0.0.4",
-                              "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                              "content": {"text/plain": {"schema": {"type": "string"}}}},
+                      "401": TOKEN_401, "503": UNAVAILABLE},
     },
     ("get", "/api/v1/openapi.json"): {
         "summary": "This document", "security": NO_AUTH,
         "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")},
     },
 }
+for _operation in OPERATIONS.values():
+    _operation["responses"].setdefault("500", INTERNAL)
 
 
 @cache
@@ -216,14 +314,20 @@ def _spec() -> dict[str, Any]:
     for name, schema in defs.items():
         schemas[name] = schema
     schemas["CanonicalDocument"] = canonical
-    schemas["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "required": ["code", "message"], "properties": {
-            "code": {"type": "string"}, "message": {"type": "string"},
-            "details": {"description": "more about the error, e.g. one line per partner profile problem"},
-            "fields": {"type": "array", "description": "request validation errors: one per problem field",
-                       "items": {"type": "object", "required": ["loc", "msg"], "properties": {
-                           "loc": {"type": "string", "description": "dotted path in the body, e.g. document.po_number"},
-                           "msg": {"type": "string"}}}}}}}}
+    schemas["Error"] = {"type": "object", "required": ["error"], "additionalProperties": False, "properties": {
+        "error": {
+            "type": "object", "required": ["code", "message"], "additionalProperties": False, "properties": {
+                "code": {"type": "string", "description": "machine-readable, e.g. unauthorized, bad_json, "
+                         "payload_too_large, unsupported_media_type, invalid_document, validation_failed, "
+                         "idempotency_key_reused, not_found, storage_unavailable, internal_error"},
+                "message": {"type": "string"},
+                "details": {"description": "more about the error, e.g. one line per partner profile problem"},
+                "fields": {"type": "array", "description": "request validation errors: one per problem field",
+                           "items": {"type": "object", "required": ["loc", "msg"], "additionalProperties": False,
+                                     "properties": {
+                                         "loc": {"type": "string",
+                                                 "description": "dotted path in the body, e.g. document.po_number"},
+                                         "msg": {"type": "string"}}}}}}}}
     text = _rewrite_refs(schemas)
     paths: dict[str, dict[str, Any]] = {}
     for (method, path), operation in OPERATIONS.items():
@@ -231,7 +335,9 @@ def _spec() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Gateway EDI partner gateway", "version": "1",
-                 "description": "Partner endpoints (partner key), internal API (API token), probes, metrics."},
+                 "description": "Partner endpoints (partner key), internal API (API token), probes, metrics. "
+                 "Every error answer is an Error body, also those no operation lists: 404 for a "
+                 "path that does not exist and 405 (with Allow) for a method a path does not have."},
         "paths": paths,
         "components": {
             "schemas": text,

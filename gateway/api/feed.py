@@ -31,7 +31,7 @@ MAX_LIMIT = 500
 
 def page_limit(request: web.Request, default: int = 100) -> int:
     raw = request.query.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise ApiError(400, "bad_request", f"limit must be an integer from 1 to {MAX_LIMIT}")
     return int(raw)
 
@@ -77,12 +77,18 @@ async def post_feed_ack(request: web.Request) -> web.Response:
     ids = data.get("ids") if isinstance(data, dict) else None
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids) or len(ids) > 1000:
         raise ApiError(400, "bad_request", 'send {"ids": [document ids]} (1 to 1000 strings)')
+    # Document ids are 26-character ASCII: anything else (a lone surrogate included,
+    # which no database driver takes) is simply unknown.
+    unknown = [i for i in ids if not (i.isascii() and i.isalnum() and len(i) <= 64)]
+    ids = [i for i in ids if i not in unknown]
+    if not ids:
+        return web.json_response({"delivered": [], "unknown": unknown})
     done = await confirm_documents(
         request.app[DATABASE], ids, now=request.app[OVERRIDES].clock(), metrics=metrics.of(request.app)
     )
     if done.messages_delivered:
         request.app[PIPELINE].wake()
-    return web.json_response({"delivered": done.delivered, "unknown": done.unknown})
+    return web.json_response({"delivered": done.delivered, "unknown": [*done.unknown, *unknown]})
 
 
 async def get_dead_letters(request: web.Request) -> web.Response:
@@ -105,8 +111,11 @@ async def replay_dead_letter(request: web.Request) -> web.Response:
     item_id = request.match_info["id"]
     db = request.app[DATABASE]
     async with db.read() as conn:
-        doc = (await conn.execute(select(Document.message_id).where(Document.id == item_id))).scalar_one_or_none()
+        found = (await conn.execute(select(Document.message_id, Document.status).where(Document.id == item_id))).first()
         box = (await conn.execute(select(OutboxItem.id).where(OutboxItem.id == item_id))).scalar_one_or_none()
+    doc = found[0] if found is not None else None
+    if found is not None and found[1] == "delivered":
+        raise ApiError(409, "replay_refused", f"document {item_id} is with the ERP already: not a dead letter")
     if doc is not None:
         try:
             await request.app[PIPELINE].replay(doc, requested_by="dead-letter replay")

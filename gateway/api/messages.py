@@ -92,7 +92,7 @@ async def list_messages(request: web.Request) -> web.Response:
         query = query.where(Message.received_at < until)
     if q.get("q"):
         term = q["q"].strip()
-        number = str(int(term)) if term.isdigit() else term
+        number = str(int(term)) if term.isascii() and term.isdigit() else term
         query = query.where(
             or_(
                 Message.interchange_control.in_({term, number, number.zfill(9)}),

@@ -324,3 +324,35 @@ def test_access_log_setting_defaults_off() -> None:
 
     assert load_settings(None, environ={}).server.access_log is False
     assert "%{Authorization}i" not in ACCESS_LOG_FORMAT and ACCESS_LOG_FORMAT.count("%{") == 1
+
+
+async def test_feed_ack_with_ids_no_document_can_have_is_answered_unknown(client: Any) -> None:
+    """A lone surrogate once reached the database driver and answered 500."""
+    body = '{"ids": ["\\ud800", "not/an id", "01M8SN504CY8RTZZ7RJVRQW2FY"]}'
+    resp = await client.post(
+        "/api/v1/feed/ack",
+        data=body,
+        headers={"Authorization": "Bearer internal-test-token", "Content-Type": "application/json"},
+    )
+    assert resp.status == 200, await resp.text()
+    answer = await resp.json()
+    assert answer["delivered"] == []
+    assert sorted(answer["unknown"]) == sorted(["\ud800", "not/an id", "01M8SN504CY8RTZZ7RJVRQW2FY"])
+
+
+async def test_replaying_a_delivered_document_as_a_dead_letter_is_refused(client: Any) -> None:
+    from conftest import ACME_KEY, auth
+    from gwsamples import order_850
+
+    from gateway.app import PIPELINE
+
+    token = {"Authorization": "Bearer internal-test-token"}
+    resp = await client.post("/partners/acme/edi", data=order_850("ACME", 140), headers=auth(ACME_KEY))
+    assert resp.status == 202
+    await client.app[PIPELINE].run_until_idle()
+    [item] = (await (await client.get("/api/v1/feed", headers=token)).json())["items"]
+    confirm = await client.post("/api/v1/feed/ack", json={"ids": [item["id"]]}, headers=token)
+    assert (await confirm.json())["delivered"] == [item["id"]]
+    resp = await client.post(f"/api/v1/dead-letters/{item['id']}/replay", headers=token)
+    assert resp.status == 409
+    assert (await resp.json())["error"]["code"] == "replay_refused"
