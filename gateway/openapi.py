@@ -154,7 +154,7 @@ def _outbound(kind: str, model: str) -> dict[str, Any]:
         "parameters": _params("Idempotency-Key"),
         "requestBody": {"required": True, "content": {JSON: {"schema": {
             "type": "object", "required": ["partner_id", "document"], "additionalProperties": False,
-            "properties": {"partner_id": {"type": "string"}, "document": _ref(model)}}}}},
+            "properties": {"partner_id": {"type": "string"}, "document": _ref(model + "Input")}}}}},
         "responses": {
             "202": _json(_object({"message_id": STR, "status": {"const": "queued"}, "interchange_control": STR,
                                   "group_control": STR}),
@@ -193,7 +193,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/partners/{partner_id}/documents"): {
         "summary": "A partner posts one canonical JSON document", "security": PARTNER_AUTH,
         "parameters": _params("partner_id", "Idempotency-Key"),
-        "requestBody": {"required": True, "content": {JSON: {"schema": _ref("CanonicalDocument")}}},
+        "requestBody": {"required": True, "content": {JSON: {"schema": _ref("CanonicalDocumentInput")}}},
         "responses": {"202": _accepted("received", "accepted and stored; processed asynchronously"),
                       "200": _accepted("already_received", "Idempotency-Key seen before: the first message"),
                       "400": _error("empty (`empty_body`), not JSON (`bad_json`), or a bad Idempotency-Key"),
@@ -314,6 +314,14 @@ def _spec() -> dict[str, Any]:
     for name, schema in defs.items():
         schemas[name] = schema
     schemas["CanonicalDocument"] = canonical
+    # What the service accepts (fields with defaults may be left out): the same
+    # models in validation mode, each as <Name>Input, for request bodies.
+    accepted = _input_refs(json_schema(mode="validation"))
+    for name, schema in accepted.pop("$defs", {}).items():
+        schemas[name + "Input"] = schema
+    accepted.pop("$schema", None)
+    accepted.pop("$id", None)
+    schemas["CanonicalDocumentInput"] = accepted
     schemas["Error"] = {"type": "object", "required": ["error"], "additionalProperties": False, "properties": {
         "error": {
             "type": "object", "required": ["code", "message"], "additionalProperties": False, "properties": {
@@ -347,6 +355,20 @@ def _spec() -> dict[str, Any]:
             },
         },
     }
+
+
+def _input_refs(node: Any) -> Any:
+    """``#/$defs/X`` -> ``#/$defs/XInput`` (the validation-mode copies)."""
+    if isinstance(node, dict):
+        return {
+            key: value + "Input"
+            if key == "$ref" and isinstance(value, str) and value.startswith("#/$defs/")
+            else _input_refs(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_input_refs(v) for v in node]
+    return node
 
 
 def _rewrite_refs(node: Any) -> Any:

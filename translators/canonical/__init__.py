@@ -13,7 +13,7 @@ Nothing in this package reads X12 or does I/O.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from translators.canonical.common import (
     AllowanceCharge,
@@ -79,13 +79,15 @@ __all__ = [
 SCHEMA_ID = "https://gateway.example/schema/canonical.schema.json"
 
 
-def json_schema() -> dict[str, Any]:
+def json_schema(mode: Literal["serialization", "validation"] = "serialization") -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a serialized :class:`CanonicalDocument`.
 
-    It is the serialization schema (what the gateway emits: every field required,
-    decimals as strings), and it ties ``document`` to ``kind`` with if/then rules.
+    By default the serialization schema (what the gateway emits: every field
+    required, decimals as strings); ``mode="validation"`` gives what the gateway
+    accepts (fields with defaults may be left out). Both tie ``document`` to
+    ``kind`` with if/then rules.
     """
-    schema = CanonicalDocument.model_json_schema(mode="serialization")
+    schema = CanonicalDocument.model_json_schema(mode=mode)
     schema["allOf"] = [
         {
             "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
