@@ -120,6 +120,11 @@ def add_translate_command(commands: argparse._SubParsersAction[argparse.Argument
     translate = commands.add_parser("translate", help="X12 file to canonical JSON Lines")
     translate.add_argument("file", metavar="FILE", help="X12 input ('-' for stdin)")
     translate.add_argument("--partner", metavar="ID", help="partner id (default: found from each ISA sender)")
+    translate.add_argument(
+        "--unknown-senders", action="store_true",
+        help="map the sets of senders no profile matches with default rules (partner_id null): "
+        "a first look at a new partner's samples",
+    )
     _add_duplicates_option(translate)
     _add_settings_options(translate)
     translate.set_defaults(func=run_translate)
@@ -310,6 +315,12 @@ def _envelope_problem(item: Any) -> str | None:
     )
 
 
+def _default_rules() -> Any:
+    from translators.mapping.rules import MappingRules
+
+    return MappingRules()
+
+
 def _translated(
     args: argparse.Namespace,
     partners: PartnerDirectory,
@@ -331,6 +342,7 @@ def _translated(
             partner_id=args.partner,
             receivers=receivers,
             reject_duplicates=not args.allow_duplicates,
+            unknown_sender_rules=_default_rules() if getattr(args, "unknown_senders", False) else None,
         ):
             seen = True
             yield item

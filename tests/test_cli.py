@@ -491,3 +491,18 @@ def test_a_profile_without_reject_duplicates_takes_a_repeated_interchange(
     code, out, err = run(capsys, "translate", source, "--partners", str(partners))
     assert (code, err) == (0, "")
     assert len(out.splitlines()) == 2
+
+
+def test_unknown_senders_are_mapped_with_default_rules_on_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Onboarding: a first look at a new partner's sample before its profile exists."""
+    stranger = ("ZZ", "NEWPARTNER")
+    source = write(tmp_path, "in.edi", interchange(stranger, [order_set("0001", "PO-9")]))
+    code, out, err = run(capsys, "translate", source, "--partners", EXAMPLES)
+    assert code == 1 and out == "" and "no partner profile for sender ZZ/NEWPARTNER" in err
+    code, out, err = run(capsys, "translate", source, "--partners", EXAMPLES, "--unknown-senders")
+    assert (code, err) == (0, "")
+    [line] = out.splitlines()
+    document = json.loads(line)
+    assert document["partner_id"] is None and document["document"]["po_number"] == "PO-9"

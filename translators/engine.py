@@ -130,6 +130,7 @@ def translate(
     partner_id: str | None = None,
     receivers: Collection[tuple[str, str]] | None = None,
     reject_duplicates: bool = False,
+    unknown_sender_rules: MappingRules | None = None,
 ) -> Iterator[Translated]:
     """Translate every transaction set in ``source``.
 
@@ -139,6 +140,10 @@ def translate(
     sets are still read and validated, but nothing is mapped: whose rules would
     apply?). Raises :class:`translators.x12.errors.NotX12Error` when the input holds
     no interchange at all.
+
+    ``unknown_sender_rules``: map the sets of a sender no profile matches with these
+    rules (``partner_id`` null) instead of leaving them untranslated; for looking at
+    a new partner's samples before its profile exists. The service never does this.
 
     ``receivers`` are the ISA addresses (qualifier, id) that are us; with them, an
     interchange addressed to anyone else (ISA07/ISA08), and not to one of the
@@ -164,7 +169,7 @@ def translate(
     for event in read_events(source):
         if isinstance(event, SetRead):
             tset = event.transaction_set
-            result = _translate_set(tset, profile)
+            result = _translate_set(tset, profile, unknown_sender_rules)
             if group is not None:
                 group.sets.append(result.outcome)
             yield result
@@ -217,7 +222,9 @@ def _addressed_to_us(
     return profile is not None and any((a.qualifier, a.id) == address for a in profile.x12.our_ids)
 
 
-def _translate_set(tset: TransactionSet, profile: PartnerProfile | None) -> TranslatedSet:
+def _translate_set(
+    tset: TransactionSet, profile: PartnerProfile | None, unknown_sender_rules: MappingRules | None = None
+) -> TranslatedSet:
     outcome = validate_set(tset)
     result = TranslatedSet(
         outcome=outcome,
@@ -237,14 +244,18 @@ def _translate_set(tset: TransactionSet, profile: PartnerProfile | None) -> Tran
     if tset.set_id not in KIND_BY_SET:
         result.reason = f"transaction set {tset.set_id} is not translated by this gateway"
         return result
-    if profile is None:
+    if profile is None and unknown_sender_rules is None:
         result.reason = (
             f"no partner profile for sender {tset.interchange.sender_qualifier}/"
             f"{tset.interchange.sender_id}"
         )
         return result
     try:
-        result.document = to_canonical(tset, partner_id=profile.id, rules=profile.mapping or _NO_RULES)
+        if profile is None:
+            # A first look at a new partner's sample: default rules, partner_id null.
+            result.document = to_canonical(tset, partner_id=None, rules=unknown_sender_rules or _NO_RULES)
+        else:
+            result.document = to_canonical(tset, partner_id=profile.id, rules=profile.mapping or _NO_RULES)
     except MappingError as exc:
         result.reason = exc.reason
         _record_mapping_error(outcome, tset, exc)
