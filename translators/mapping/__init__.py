@@ -13,7 +13,7 @@
 The mappers live in one module per kind (``order``, ``order_ack``, ``shipment``,
 ``invoice``), each exposing ``<kind>_from_x12`` and ``render_<kind>``; they are
 imported when first used; a module may also expose ``locate_<kind>`` (see
-:func:`translators.mapping.common.check_rendered`), else the layout below is used.
+:func:`translators.mapping.rendercheck.check_rendered`), else the layout below is used.
 :func:`to_canonical` never raises anything but :class:`MappingError`. Nothing here
 does I/O.
 """
@@ -28,7 +28,8 @@ from pydantic import ValidationError
 
 from translators.canonical import CanonicalDocument, DocumentModel, Envelope, kind_of
 from translators.canonical.common import trusted
-from translators.mapping.common import (
+from translators.mapping.errors import FieldError, MappingError, RenderValidationError
+from translators.mapping.rendercheck import (
     DEFAULT_VERSION,
     LineLayout,
     Location,
@@ -36,7 +37,6 @@ from translators.mapping.common import (
     check_rendered,
     locate_line_document,
 )
-from translators.mapping.errors import FieldError, MappingError, RenderValidationError
 from translators.mapping.rules import MappingRules
 from translators.x12.codes import SetSyntaxCode
 from translators.x12.errors import RenderError

@@ -24,8 +24,6 @@ from pydantic import ValidationError
 from translators.canonical.common import AllowanceCharge, Party, Reference, format_date, trusted
 from translators.canonical.invoice import Invoice, InvoiceLine
 from translators.mapping.common import (
-    LineLayout,
-    Location,
     allowance_charge_segment,
     check_required_references,
     date_name,
@@ -35,7 +33,6 @@ from translators.mapping.common import (
     flatten_pairs,
     frame,
     implied_at,
-    locate_line_document,
     n2,
     pairs,
     party_segments,
@@ -54,6 +51,11 @@ from translators.mapping.common import (
     value,
 )
 from translators.mapping.errors import MappingError
+from translators.mapping.rendercheck import (
+    LineLayout,
+    Location,
+    locate_line_document,
+)
 from translators.mapping.rules import InvoiceRules, MappingRules
 from translators.x12.errors import RenderError
 from translators.x12.model import Segment, TransactionSet

@@ -39,8 +39,6 @@ from translators.canonical.shipment import (
     Tare,
 )
 from translators.mapping.common import (
-    Location,
-    SetLocations,
     carrier_segment,
     check_required_references,
     date_name,
@@ -52,7 +50,6 @@ from translators.mapping.common import (
     int_at,
     new_reference,
     party_segments,
-    product_id_fields,
     product_id_pairs,
     product_ids_at,
     r,
@@ -66,6 +63,11 @@ from translators.mapping.common import (
     value,
 )
 from translators.mapping.errors import MappingError
+from translators.mapping.rendercheck import (
+    Location,
+    SetLocations,
+    product_id_fields,
+)
 from translators.mapping.rules import MappingRules, ShipmentRules
 from translators.x12.errors import RenderError
 from translators.x12.model import Segment, TransactionSet
