@@ -48,8 +48,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import socket
@@ -61,12 +59,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway import pipeline_rows as rows
 from gateway.config import IdentitySettings, PipelineSettings
 from gateway.db import jobs
-from gateway.db.control_numbers import allocate
 from gateway.db.engine import Database, is_storage_error
 from gateway.db.ids import new_id
-from gateway.db.models import Document, InterchangeSeen, Message, MessageEvent, OutboxItem, utcnow
+from gateway.db.models import Document, Message, MessageEvent, OutboxItem, utcnow
 from gateway.rawstore import RawStore
 
 if TYPE_CHECKING:
@@ -76,7 +74,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FINAL_STATES = frozenset({"acknowledged", "partly_delivered", "failed", "quarantined", "duplicate"})
-ACK_KINDS = ("TA1", "997", "999")
+ACK_KINDS = rows.ACK_KINDS
 
 
 # --------------------------------------------------------------------------- ERP port
@@ -372,7 +370,7 @@ class Pipeline:
             self.settings.retry_base_seconds * 2 ** (job.attempts - 1), self.settings.retry_max_seconds
         )
         await jobs.retry_later(session, job, now=now, at=now + timedelta(seconds=delay), error=text)
-        _event(
+        rows.add_event(
             session,
             job.message_id,
             now,
@@ -394,8 +392,8 @@ class Pipeline:
 
     async def _fail_in(self, session: AsyncSession, job: jobs.ClaimedJob, reason: str, now: datetime) -> None:
         await jobs.finish(session, job, now=now, state="failed", error=reason)
-        await _set_status(session, job.message_id, "failed", now, reason, {"step": job.step})
-        await _release_acks(session, job.message_id)
+        await rows.set_status(session, job.message_id, "failed", now, reason, {"step": job.step})
+        await rows.release_acks(session, job.message_id)
 
     # ------------------------------------------------------------------ replay
 
@@ -411,7 +409,7 @@ class Pipeline:
             if not self.rawstore.exists(message.raw_sha256):
                 raise ReplayRefused(f"the raw payload of {message_id} is gone (pruned by retention)")
             await jobs.cancel_pending(session, message_id, now=now)
-            await _set_status(
+            await rows.set_status(
                 session, message_id, "received", now, None, {"replay": True, "requested_by": requested_by}
             )
             await jobs.enqueue(session, message_id, "translate", now=now)
@@ -472,15 +470,15 @@ class Pipeline:
         now = self.clock()
         try:
             async with self.db.begin() as session:
-                _buffer_events(session)
-                _pool_control_numbers(session)
+                rows.buffer_events(session)
+                rows.pool_control_numbers(session)
                 keys = [
                     key
                     for _, _, plan in ready
-                    for key in map(_interchange_key, plan.interchanges)
+                    for key in map(rows.interchange_key, plan.interchanges)
                     if key is not None
                 ]
-                writes = await _BatchWrites.begin(session, [message.id for _, message, _ in ready], keys)
+                writes = await rows.BatchWrites.begin(session, [message.id for _, message, _ in ready], keys)
                 ours = await jobs.finish_many(session, [job for job, _, _ in ready], now=now)
                 deliver_jobs: list[str] = []
                 for job, message, plan in ready:
@@ -488,9 +486,9 @@ class Pipeline:
                         await self._on_error(job, jobs.LostLease(f"job {job.id} is no longer ours"))
                         continue
                     await self._write_plan(session, message, plan, now, deliver_jobs)
-                await _return_control_numbers(session)
+                await rows.return_control_numbers(session)
                 await writes.flush(session)
-                await _flush_events(session)
+                await rows.flush_events(session)
                 # This worker delivers them next, with no claim in between.
                 handed = await jobs.enqueue_claimed(
                     session,
@@ -527,7 +525,7 @@ class Pipeline:
         canonical = doc.model_dump(mode="json")
         canonical["partner_id"] = message.partner_id
         plan = _Plan(status="translated", detail={"documents": 1})
-        plan.documents.append(_document_row(message, 1, doc.kind, canonical, doc, None))
+        plan.documents.append(rows.document_row(message, 1, doc.kind, canonical, doc, None))
         return plan
 
     def _plan_x12(self, message: Any) -> _Plan:
@@ -618,7 +616,7 @@ class Pipeline:
                             # Fix the hook, then replay: nothing of this message is used.
                             return _Plan(status="failed", reason=str(exc), events=plan.events)
                     canonical = document.model_dump(mode="json")
-                    plan.documents.append(_document_row(message, seq, document.kind, canonical, document, tset))
+                    plan.documents.append(rows.document_row(message, seq, document.kind, canonical, document, tset))
                 elif tset.ack_report is not None:
                     if interchange.profile is not None:
                         plan.acks.append((interchange.profile.id, tset.ack_report))
@@ -661,15 +659,15 @@ class Pipeline:
         if plan.first_sender is not None:
             values = {"interchange_sender": plan.first_sender, "interchange_control": plan.first_control}
         for state, detail in plan.events:
-            _event(session, message.id, now, state, detail)
+            rows.add_event(session, message.id, now, state, detail)
         if plan.acks:
             from gateway.reconcile import reconcile_report
 
-            await _flush_events(session)  # reconcile may add to this timeline: keep the order
+            await rows.flush_events(session)  # reconcile may add to this timeline: keep the order
             for partner_id, report in plan.acks:
                 await reconcile_report(session, partner_id, report, now=now, source_message_id=message.id)
         if plan.status in ("failed", "quarantined") and not plan.documents:
-            await _set_status(session, message.id, plan.status, now, plan.reason, plan.detail, **values)
+            await rows.set_status(session, message.id, plan.status, now, plan.reason, plan.detail, **values)
             if plan.status == "failed":
                 await self._issue_acks(session, message, plan.interchanges, [], now, release=True)
             return
@@ -680,7 +678,7 @@ class Pipeline:
         if plan.interchanges and not fresh:
             await self._issue_acks(session, message, [], dup_interchanges, now, release=True)
             reason = "duplicate of message " + ", ".join(sorted({first for _, first in duplicates}))
-            await _set_status(session, message.id, "duplicate", now, reason, None, **values)
+            await rows.set_status(session, message.id, "duplicate", now, reason, None, **values)
             return
         dup_indexes = {i.outcome.header.index for i in dup_interchanges}
         # Copies: a plan may be written twice (batch transaction failed, then alone).
@@ -691,11 +689,11 @@ class Pipeline:
             for d in plan.documents
             if d.get("_isa_index") not in dup_indexes
         ]
-        await _store_documents(session, documents)
+        await rows.store_documents(session, documents)
         await self._issue_acks(
             session, message, fresh, dup_interchanges, now, release=plan.status == "failed"
         )
-        await _set_status(session, message.id, plan.status, now, plan.reason, plan.detail, **values)
+        await rows.set_status(session, message.id, plan.status, now, plan.reason, plan.detail, **values)
         if plan.status != "failed":
             if deliver_jobs is not None:
                 deliver_jobs.append(message.id)
@@ -716,20 +714,20 @@ class Pipeline:
             sender = f"{header.sender_qualifier.strip()}/{header.sender_id.strip()}"
             control = header.control_number.strip()
             key = {"partner_id": profile.id, "sender": sender, "control_number": control}
-            batch: _BatchWrites | None = session.info.get(_BATCH)
+            batch: rows.BatchWrites | None = session.info.get(rows.BATCH)
             if batch is not None:
                 seen = batch.seen.get((profile.id, sender, control))
             else:
-                seen = await _seen_or_insert(session, key, message.id, now)
+                seen = await rows.seen_or_insert(session, key, message.id, now)
             days = profile.x12.duplicate_window_days
             window = timedelta(days=self.settings.duplicate_window_days if days is None else days)
             if seen is None and batch is not None:
-                batch.seen[(profile.id, sender, control)] = _NewSeen(**key, first_message_id=message.id, seen_at=now)
+                batch.seen[(profile.id, sender, control)] = rows.NewSeen(**key, first_message_id=message.id, seen_at=now)
             elif seen is None or seen.first_message_id == message.id:
                 continue
             elif profile.x12.reject_duplicates and now - seen.seen_at <= window:
                 duplicates.append((interchange, seen.first_message_id))
-                _event(
+                rows.add_event(
                     session,
                     message.id,
                     now,
@@ -760,7 +758,7 @@ class Pipeline:
         from translators.x12.codes import InterchangeNote
         from translators.x12.model import InterchangeOutcome
 
-        batch: _BatchWrites | None = session.info.get(_BATCH)
+        batch: rows.BatchWrites | None = session.info.get(rows.BATCH)
         if batch is not None:
             already = message.id in batch.acks_issued
         else:
@@ -807,8 +805,8 @@ class Pipeline:
             if profile is None:
                 continue
             header = outcome.header
-            [isa13] = await _allocate(session, profile.id, "interchange")
-            group_numbers = await _allocate(session, profile.id, "group", max(1, len(outcome.groups)))
+            [isa13] = await rows.allocate_pooled(session, profile.id, "interchange")
+            group_numbers = await rows.allocate_pooled(session, profile.id, "group", max(1, len(outcome.groups)))
             ack = render_acknowledgments(
                 outcome,
                 functional_ack=functional_ack,
@@ -843,7 +841,7 @@ class Pipeline:
                 batch.outbox.append(item)
             else:
                 session.add(OutboxItem(**item))
-            _event(
+            rows.add_event(
                 session,
                 message.id,
                 now,
@@ -872,7 +870,7 @@ class Pipeline:
         dead-lettered since the message's last ``received`` (replay) are skipped."""
         message_ids = [j.message_id for j in batch]
         async with self.db.read() as conn:
-            rows = (
+            stored = (
                 await conn.execute(
                     select(Document)
                     .where(Document.message_id.in_(message_ids))
@@ -894,7 +892,7 @@ class Pipeline:
                 dead[message_id].add(detail["document_id"])
         known: dict[str, list[Any]] = {j.message_id: [] for j in batch}
         per_message: dict[str, list[DocumentRecord]] = {j.message_id: [] for j in batch}
-        for doc in rows:
+        for doc in stored:
             known[doc.message_id].append(doc)
             if doc.status == "delivered" or doc.id in dead[doc.message_id]:
                 continue
@@ -1058,7 +1056,7 @@ class Pipeline:
             )
             if not result.transient:
                 detail = {"document_id": doc.id, "seq": doc.seq, "business_number": doc.business_number}
-                _event(session, job.message_id, now, _DEAD, {**detail, "error": result.detail})
+                rows.add_event(session, job.message_id, now, _DEAD, {**detail, "error": result.detail})
         for parked in (False, True):
             ids = [d.id for d, r in handed if r.parked == parked]
             if ids:
@@ -1076,18 +1074,18 @@ class Pipeline:
             return
         if parked_count or ending is None:
             # The ERP confirms through the feed; gateway.erp moves the message on then.
-            _event(session, job.message_id, now, "available_in_feed", {"documents": parked_count})
+            rows.add_event(session, job.message_id, now, "available_in_feed", {"documents": parked_count})
             return
         status, reason, detail = ending
         if status != "delivered":
-            released = await _release_acks(session, job.message_id)
-            await _set_status(session, job.message_id, status, now, reason, {**detail, "acks_released": released})
+            released = await rows.release_acks(session, job.message_id)
+            await rows.set_status(session, job.message_id, status, now, reason, {**detail, "acks_released": released})
             return
-        await _set_status(
+        await rows.set_status(
             session, job.message_id, "delivered", now, None, {"documents": len(documents)}, keep_reason=True
         )
-        released = await _release_acks(session, job.message_id)
-        await _set_status(
+        released = await rows.release_acks(session, job.message_id)
+        await rows.set_status(
             session, job.message_id, "acknowledged", now, None, {"acks_released": released}, keep_reason=True
         )
 
@@ -1097,8 +1095,8 @@ class Pipeline:
         now = self.clock()
         async with self.db.begin() as session:
             await jobs.finish(session, job, now=now)
-            released = await _release_acks(session, job.message_id)
-            await _set_status(
+            released = await rows.release_acks(session, job.message_id)
+            await rows.set_status(
                 session,
                 job.message_id,
                 "acknowledged",
@@ -1138,301 +1136,3 @@ def _delivery_ending(
     if not_sent:
         detail["not_sent"] = not_sent
     return ("partly_delivered" if delivered else "failed"), reason, detail
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _event(
-    session: AsyncSession, message_id: str, at: datetime, state: str, detail: dict[str, Any] | None
-) -> None:
-    buffered = session.info.get(_EVENT_BUFFER)
-    if buffered is not None:
-        buffered.append({"message_id": message_id, "at": at, "state": state, "detail": detail})
-    else:
-        session.add(MessageEvent(message_id=message_id, at=at, state=state, detail=detail))
-
-
-_EVENT_BUFFER = "gateway.pipeline.events"
-
-
-def _buffer_events(session: AsyncSession) -> None:
-    """From now on :func:`_event` collects rows for :func:`_flush_events` (one
-    multi-row insert instead of one insert per event; order kept)."""
-    session.info.setdefault(_EVENT_BUFFER, [])
-
-
-_BATCH = "gateway.pipeline.batch"
-
-
-@dataclass(slots=True)
-class _NewSeen:
-    """An ``interchanges_seen`` row first seen in this batch (inserted at its flush)."""
-
-    partner_id: str
-    sender: str
-    control_number: str
-    first_message_id: str
-    seen_at: datetime
-
-
-async def _seen_or_insert(
-    session: AsyncSession, key: dict[str, str], message_id: str, now: datetime
-) -> InterchangeSeen | None:
-    """The ``interchanges_seen`` row of ``key``, locked; None when there was none and
-    this message's row was inserted. Another process may be inserting the same key
-    at this moment (PostgreSQL: two gateways translating one interchange). The
-    insert then waits for that transaction and, once it commits, does nothing; the
-    re-read finds its row, so this message is the duplicate instead of failing on
-    the primary key."""
-    seen = await session.get(InterchangeSeen, key, with_for_update=True)
-    if seen is not None:
-        return seen
-    dialect: Any
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects import postgresql as dialect
-    else:
-        from sqlalchemy.dialects import sqlite as dialect
-    inserted = await session.execute(
-        dialect.insert(InterchangeSeen)
-        .values(**key, first_message_id=message_id, seen_at=now)
-        .on_conflict_do_nothing()
-    )
-    if inserted.rowcount == 1:  # type: ignore[attr-defined]
-        return None
-    return await session.get(InterchangeSeen, key, with_for_update=True)
-
-
-def _interchange_key(interchange: Any) -> tuple[str, str, str] | None:
-    if interchange.profile is None:
-        return None
-    header = interchange.outcome.header
-    sender = f"{header.sender_qualifier.strip()}/{header.sender_id.strip()}"
-    return (interchange.profile.id, sender, header.control_number.strip())
-
-
-@dataclass(slots=True)
-class _BatchWrites:
-    """A translate batch's writes done once for all its messages: what was looked up
-    at the start (acks already issued, documents already stored: replays) and the
-    rows inserted together at the end (:meth:`flush`)."""
-
-    acks_issued: set[str]
-    have_documents: set[str]
-    documents: list[dict[str, Any]] = field(default_factory=list)
-    outbox: list[dict[str, Any]] = field(default_factory=list)
-    # message status updates (primary key + columns), written by one executemany per column set
-    statuses: list[dict[str, Any]] = field(default_factory=list)
-    # (partner, sender, ISA13) -> the stored row (locked) or one new in this batch
-    seen: dict[tuple[str, str, str], Any] = field(default_factory=dict)
-
-    @classmethod
-    async def begin(
-        cls, session: AsyncSession, message_ids: list[str], interchanges: list[tuple[str, str, str]]
-    ) -> _BatchWrites:
-        issued = await session.execute(
-            select(OutboxItem.message_id)
-            .where(OutboxItem.message_id.in_(message_ids), OutboxItem.kind.in_(ACK_KINDS))
-            .distinct()
-        )
-        stored = await session.execute(
-            select(Document.message_id).where(Document.message_id.in_(message_ids)).distinct()
-        )
-        batch = cls(set(issued.scalars()), set(stored.scalars()))
-        if interchanges:
-            wanted = set(interchanges)
-            rows = await session.execute(
-                select(InterchangeSeen)
-                .where(
-                    InterchangeSeen.partner_id.in_({k[0] for k in wanted}),
-                    InterchangeSeen.control_number.in_({k[2] for k in wanted}),
-                )
-                .with_for_update()
-            )
-            for row in rows.scalars():
-                key = (row.partner_id, row.sender, row.control_number)
-                if key in wanted:
-                    batch.seen[key] = row
-        session.info[_BATCH] = batch
-        return batch
-
-    async def flush(self, session: AsyncSession) -> None:
-        new_seen = [
-            {
-                "partner_id": s.partner_id,
-                "sender": s.sender,
-                "control_number": s.control_number,
-                "first_message_id": s.first_message_id,
-                "seen_at": s.seen_at,
-            }
-            for s in self.seen.values()
-            if isinstance(s, _NewSeen)
-        ]
-        if new_seen:
-            await session.execute(insert(InterchangeSeen), new_seen)
-            self.seen = {k: v for k, v in self.seen.items() if not isinstance(v, _NewSeen)}
-        if self.documents:
-            await session.execute(insert(Document), self.documents)
-        if self.outbox:
-            await session.execute(insert(OutboxItem), self.outbox)
-        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for row in self.statuses:
-            by_columns.setdefault(tuple(sorted(row)), []).append(row)
-        for rows in by_columns.values():
-            await session.execute(update(Message), rows, execution_options={"synchronize_session": False})
-        self.documents, self.outbox, self.statuses = [], [], []
-
-
-_CONTROL_POOL = "gateway.pipeline.control_numbers"
-_POOL_CHUNK = 64
-
-
-def _pool_control_numbers(session: AsyncSession) -> None:
-    """From now on :func:`_allocate` takes control numbers in chunks; call
-    :func:`_return_control_numbers` before the commit. The chunk is allocated under
-    the counter's row lock, which this transaction then holds to its end, so handing
-    back what was not used leaves exactly the numbers one-by-one allocation would:
-    consecutive, no gaps."""
-    session.info.setdefault(_CONTROL_POOL, {})
-
-
-async def _allocate(session: AsyncSession, partner_id: str, kind: str, count: int = 1) -> list[int]:
-    pool: dict[tuple[str, str], list[int]] | None = session.info.get(_CONTROL_POOL)
-    if pool is None:
-        return await allocate(session, partner_id, kind, count)
-    free = pool.setdefault((partner_id, kind), [])
-    if len(free) < count:
-        free += await allocate(session, partner_id, kind, max(_POOL_CHUNK, count - len(free)))
-    taken, free[:] = free[:count], free[count:]
-    return taken
-
-
-async def _return_control_numbers(session: AsyncSession) -> None:
-    from gateway.db.models import ControlNumber
-
-    pool: dict[tuple[str, str], list[int]] = session.info.get(_CONTROL_POOL) or {}
-    for (partner_id, kind), free in pool.items():
-        if free:
-            await session.execute(
-                update(ControlNumber)
-                .where(ControlNumber.partner_id == partner_id, ControlNumber.kind == kind)
-                .values(last_value=ControlNumber.last_value - len(free))
-            )
-            free.clear()
-
-
-async def _flush_events(session: AsyncSession) -> None:
-    buffered = session.info.get(_EVENT_BUFFER)
-    if buffered:
-        rows = list(buffered)
-        buffered.clear()
-        await session.execute(insert(MessageEvent), rows)
-
-
-async def _set_status(
-    session: AsyncSession,
-    message_id: str,
-    status: str,
-    now: datetime,
-    reason: str | None,
-    detail: dict[str, Any] | None,
-    *,
-    keep_reason: bool = False,
-    **columns: Any,
-) -> None:
-    values: dict[str, Any] = {"status": status, "updated_at": now, **columns}
-    if not keep_reason:
-        values["reason"] = reason
-    batch: _BatchWrites | None = session.info.get(_BATCH)
-    if batch is not None:
-        batch.statuses.append({"id": message_id, **values})
-    else:
-        await session.execute(update(Message).where(Message.id == message_id).values(**values))
-    event_detail = dict(detail or {})
-    if reason:
-        event_detail["reason"] = reason
-    _event(session, message_id, now, status, event_detail or None)
-
-
-async def _release_acks(session: AsyncSession, message_id: str) -> int:
-    result = await session.execute(
-        update(OutboxItem)
-        .where(OutboxItem.message_id == message_id, OutboxItem.status == "held")
-        .values(status="pending")
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def _store_documents(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Insert new documents; on replay, refresh the ones not yet delivered and leave
-    delivered ones alone (the ERP has them under the same idempotency key)."""
-    batch: _BatchWrites | None = session.info.get(_BATCH)
-    if batch is not None:
-        # Messages without stored documents (all but replays): inserted with the batch.
-        fresh = [row for row in rows if row["message_id"] not in batch.have_documents]
-        batch.documents += fresh
-        rows = [row for row in rows if row["message_id"] in batch.have_documents]
-        if not rows:
-            return
-    for row in rows:
-        existing = (
-            await session.execute(
-                select(Document).where(Document.message_id == row["message_id"], Document.seq == row["seq"])
-            )
-        ).scalar_one_or_none()
-        if existing is None:
-            session.add(Document(**row))
-        elif existing.status != "delivered":
-            for key in (
-                "kind",
-                "set_id",
-                "set_control",
-                "group_control",
-                "interchange_control",
-                "business_number",
-                "canonical",
-            ):
-                setattr(existing, key, row[key])
-            existing.status = "pending"
-    await session.flush()
-
-
-def document_idempotency_key(message_id: str, seq: int) -> str:
-    """Stable across retries and replays of one message; distinct for every other."""
-    return hashlib.sha256(f"gateway-document:{message_id}:{seq}".encode()).hexdigest()
-
-
-_BUSINESS_NUMBER = {
-    "order": "po_number",
-    "order_ack": "po_number",
-    "invoice": "invoice_number",
-    "shipment": "shipment_id",
-}
-
-
-def _document_row(
-    message: Any, seq: int, kind: str, canonical: dict[str, Any], doc: Any, tset: Any
-) -> dict[str, Any]:
-    number = getattr(getattr(doc, "document", None), _BUSINESS_NUMBER.get(kind, ""), None)
-    row: dict[str, Any] = {
-        "id": new_id(),
-        "message_id": message.id,
-        "seq": seq,
-        "partner_id": message.partner_id or getattr(tset, "partner_id", None),
-        "direction": "in",
-        "kind": kind,
-        "set_id": tset.outcome.set_id if tset is not None else None,
-        "set_control": tset.outcome.control_number if tset is not None else None,
-        "group_control": tset.group.control_number.strip()
-        if tset is not None and tset.group is not None
-        else None,
-        "interchange_control": tset.interchange.control_number.strip() if tset is not None else None,
-        "business_number": str(number)[:80] if number else None,
-        "canonical": json.loads(json.dumps(canonical)),
-        "idempotency_key": document_idempotency_key(message.id, seq),
-        "status": "pending",
-        "attempts": 0,
-    }
-    if tset is not None:
-        row["_isa_index"] = tset.interchange.index
-    return row

@@ -1,0 +1,319 @@
+"""The rows a pipeline step writes, and the batching that keeps them few: timeline
+events buffered into one insert, a translate batch's documents, outbox acks, new
+``interchanges_seen`` and status updates written together, control numbers taken
+in chunks under the counter's row lock, documents stored idempotently on replay.
+
+Everything here runs inside the caller's transaction (an ``AsyncSession``) and
+never commits; :mod:`gateway.pipeline` decides what is written when.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.db.control_numbers import allocate
+from gateway.db.ids import new_id
+from gateway.db.models import Document, InterchangeSeen, Message, MessageEvent, OutboxItem
+
+ACK_KINDS = ("TA1", "997", "999")
+
+def add_event(
+    session: AsyncSession, message_id: str, at: datetime, state: str, detail: dict[str, Any] | None
+) -> None:
+    buffered = session.info.get(EVENT_BUFFER)
+    if buffered is not None:
+        buffered.append({"message_id": message_id, "at": at, "state": state, "detail": detail})
+    else:
+        session.add(MessageEvent(message_id=message_id, at=at, state=state, detail=detail))
+
+
+EVENT_BUFFER = "gateway.pipeline.events"
+
+
+def buffer_events(session: AsyncSession) -> None:
+    """From now on :func:`add_event` collects rows for :func:`flush_events` (one
+    multi-row insert instead of one insert per event; order kept)."""
+    session.info.setdefault(EVENT_BUFFER, [])
+
+
+BATCH = "gateway.pipeline.batch"
+
+
+@dataclass(slots=True)
+class NewSeen:
+    """An ``interchanges_seen`` row first seen in this batch (inserted at its flush)."""
+
+    partner_id: str
+    sender: str
+    control_number: str
+    first_message_id: str
+    seen_at: datetime
+
+
+async def seen_or_insert(
+    session: AsyncSession, key: dict[str, str], message_id: str, now: datetime
+) -> InterchangeSeen | None:
+    """The ``interchanges_seen`` row of ``key``, locked; None when there was none and
+    this message's row was inserted. Another process may be inserting the same key
+    at this moment (PostgreSQL: two gateways translating one interchange). The
+    insert then waits for that transaction and, once it commits, does nothing; the
+    re-read finds its row, so this message is the duplicate instead of failing on
+    the primary key."""
+    seen = await session.get(InterchangeSeen, key, with_for_update=True)
+    if seen is not None:
+        return seen
+    dialect: Any
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql as dialect
+    else:
+        from sqlalchemy.dialects import sqlite as dialect
+    inserted = await session.execute(
+        dialect.insert(InterchangeSeen)
+        .values(**key, first_message_id=message_id, seen_at=now)
+        .on_conflict_do_nothing()
+    )
+    if inserted.rowcount == 1:  # type: ignore[attr-defined]
+        return None
+    return await session.get(InterchangeSeen, key, with_for_update=True)
+
+
+def interchange_key(interchange: Any) -> tuple[str, str, str] | None:
+    if interchange.profile is None:
+        return None
+    header = interchange.outcome.header
+    sender = f"{header.sender_qualifier.strip()}/{header.sender_id.strip()}"
+    return (interchange.profile.id, sender, header.control_number.strip())
+
+
+@dataclass(slots=True)
+class BatchWrites:
+    """A translate batch's writes done once for all its messages: what was looked up
+    at the start (acks already issued, documents already stored: replays) and the
+    rows inserted together at the end (:meth:`flush`)."""
+
+    acks_issued: set[str]
+    have_documents: set[str]
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    # message status updates (primary key + columns), written by one executemany per column set
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    # (partner, sender, ISA13) -> the stored row (locked) or one new in this batch
+    seen: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+
+    @classmethod
+    async def begin(
+        cls, session: AsyncSession, message_ids: list[str], interchanges: list[tuple[str, str, str]]
+    ) -> BatchWrites:
+        issued = await session.execute(
+            select(OutboxItem.message_id)
+            .where(OutboxItem.message_id.in_(message_ids), OutboxItem.kind.in_(ACK_KINDS))
+            .distinct()
+        )
+        stored = await session.execute(
+            select(Document.message_id).where(Document.message_id.in_(message_ids)).distinct()
+        )
+        batch = cls(set(issued.scalars()), set(stored.scalars()))
+        if interchanges:
+            wanted = set(interchanges)
+            rows = await session.execute(
+                select(InterchangeSeen)
+                .where(
+                    InterchangeSeen.partner_id.in_({k[0] for k in wanted}),
+                    InterchangeSeen.control_number.in_({k[2] for k in wanted}),
+                )
+                .with_for_update()
+            )
+            for row in rows.scalars():
+                key = (row.partner_id, row.sender, row.control_number)
+                if key in wanted:
+                    batch.seen[key] = row
+        session.info[BATCH] = batch
+        return batch
+
+    async def flush(self, session: AsyncSession) -> None:
+        new_seen = [
+            {
+                "partner_id": s.partner_id,
+                "sender": s.sender,
+                "control_number": s.control_number,
+                "first_message_id": s.first_message_id,
+                "seen_at": s.seen_at,
+            }
+            for s in self.seen.values()
+            if isinstance(s, NewSeen)
+        ]
+        if new_seen:
+            await session.execute(insert(InterchangeSeen), new_seen)
+            self.seen = {k: v for k, v in self.seen.items() if not isinstance(v, NewSeen)}
+        if self.documents:
+            await session.execute(insert(Document), self.documents)
+        if self.outbox:
+            await session.execute(insert(OutboxItem), self.outbox)
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in self.statuses:
+            by_columns.setdefault(tuple(sorted(row)), []).append(row)
+        for rows in by_columns.values():
+            await session.execute(update(Message), rows, execution_options={"synchronize_session": False})
+        self.documents, self.outbox, self.statuses = [], [], []
+
+
+CONTROL_POOL = "gateway.pipeline.control_numbers"
+POOL_CHUNK = 64
+
+
+def pool_control_numbers(session: AsyncSession) -> None:
+    """From now on :func:`allocate_pooled` takes control numbers in chunks; call
+    :func:`return_control_numbers` before the commit. The chunk is allocated under
+    the counter's row lock, which this transaction then holds to its end, so handing
+    back what was not used leaves exactly the numbers one-by-one allocation would:
+    consecutive, no gaps."""
+    session.info.setdefault(CONTROL_POOL, {})
+
+
+async def allocate_pooled(session: AsyncSession, partner_id: str, kind: str, count: int = 1) -> list[int]:
+    pool: dict[tuple[str, str], list[int]] | None = session.info.get(CONTROL_POOL)
+    if pool is None:
+        return await allocate(session, partner_id, kind, count)
+    free = pool.setdefault((partner_id, kind), [])
+    if len(free) < count:
+        free += await allocate(session, partner_id, kind, max(POOL_CHUNK, count - len(free)))
+    taken, free[:] = free[:count], free[count:]
+    return taken
+
+
+async def return_control_numbers(session: AsyncSession) -> None:
+    from gateway.db.models import ControlNumber
+
+    pool: dict[tuple[str, str], list[int]] = session.info.get(CONTROL_POOL) or {}
+    for (partner_id, kind), free in pool.items():
+        if free:
+            await session.execute(
+                update(ControlNumber)
+                .where(ControlNumber.partner_id == partner_id, ControlNumber.kind == kind)
+                .values(last_value=ControlNumber.last_value - len(free))
+            )
+            free.clear()
+
+
+async def flush_events(session: AsyncSession) -> None:
+    buffered = session.info.get(EVENT_BUFFER)
+    if buffered:
+        rows = list(buffered)
+        buffered.clear()
+        await session.execute(insert(MessageEvent), rows)
+
+
+async def set_status(
+    session: AsyncSession,
+    message_id: str,
+    status: str,
+    now: datetime,
+    reason: str | None,
+    detail: dict[str, Any] | None,
+    *,
+    keep_reason: bool = False,
+    **columns: Any,
+) -> None:
+    values: dict[str, Any] = {"status": status, "updated_at": now, **columns}
+    if not keep_reason:
+        values["reason"] = reason
+    batch: BatchWrites | None = session.info.get(BATCH)
+    if batch is not None:
+        batch.statuses.append({"id": message_id, **values})
+    else:
+        await session.execute(update(Message).where(Message.id == message_id).values(**values))
+    event_detail = dict(detail or {})
+    if reason:
+        event_detail["reason"] = reason
+    add_event(session, message_id, now, status, event_detail or None)
+
+
+async def release_acks(session: AsyncSession, message_id: str) -> int:
+    result = await session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.message_id == message_id, OutboxItem.status == "held")
+        .values(status="pending")
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def store_documents(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert new documents; on replay, refresh the ones not yet delivered and leave
+    delivered ones alone (the ERP has them under the same idempotency key)."""
+    batch: BatchWrites | None = session.info.get(BATCH)
+    if batch is not None:
+        # Messages without stored documents (all but replays): inserted with the batch.
+        fresh = [row for row in rows if row["message_id"] not in batch.have_documents]
+        batch.documents += fresh
+        rows = [row for row in rows if row["message_id"] in batch.have_documents]
+        if not rows:
+            return
+    for row in rows:
+        existing = (
+            await session.execute(
+                select(Document).where(Document.message_id == row["message_id"], Document.seq == row["seq"])
+            )
+        ).scalar_one_or_none()
+        if existing is None:
+            session.add(Document(**row))
+        elif existing.status != "delivered":
+            for key in (
+                "kind",
+                "set_id",
+                "set_control",
+                "group_control",
+                "interchange_control",
+                "business_number",
+                "canonical",
+            ):
+                setattr(existing, key, row[key])
+            existing.status = "pending"
+    await session.flush()
+
+
+def document_idempotency_key(message_id: str, seq: int) -> str:
+    """Stable across retries and replays of one message; distinct for every other."""
+    return hashlib.sha256(f"gateway-document:{message_id}:{seq}".encode()).hexdigest()
+
+
+BUSINESS_NUMBER = {
+    "order": "po_number",
+    "order_ack": "po_number",
+    "invoice": "invoice_number",
+    "shipment": "shipment_id",
+}
+
+
+def document_row(
+    message: Any, seq: int, kind: str, canonical: dict[str, Any], doc: Any, tset: Any
+) -> dict[str, Any]:
+    number = getattr(getattr(doc, "document", None), BUSINESS_NUMBER.get(kind, ""), None)
+    row: dict[str, Any] = {
+        "id": new_id(),
+        "message_id": message.id,
+        "seq": seq,
+        "partner_id": message.partner_id or getattr(tset, "partner_id", None),
+        "direction": "in",
+        "kind": kind,
+        "set_id": tset.outcome.set_id if tset is not None else None,
+        "set_control": tset.outcome.control_number if tset is not None else None,
+        "group_control": tset.group.control_number.strip()
+        if tset is not None and tset.group is not None
+        else None,
+        "interchange_control": tset.interchange.control_number.strip() if tset is not None else None,
+        "business_number": str(number)[:80] if number else None,
+        "canonical": json.loads(json.dumps(canonical)),
+        "idempotency_key": document_idempotency_key(message.id, seq),
+        "status": "pending",
+        "attempts": 0,
+    }
+    if tset is not None:
+        row["_isa_index"] = tset.interchange.index
+    return row
