@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Protocol
 
 from translators.canonical.common import (
     PRODUCT_ID_FIELDS,
@@ -455,6 +456,43 @@ def product_id_pairs(ids: ProductIds, rules: DocumentRules) -> list[tuple[str, s
             found.append((qualifier, data))
     found.extend(ids.other.items())
     return found
+
+
+class LineItem(Protocol):
+    """What a PO1 line of an 850 and of an 855 share."""
+
+    @property
+    def line_number(self) -> str | None: ...
+    @property
+    def quantity(self) -> Decimal | None: ...
+    @property
+    def uom(self) -> str | None: ...
+    @property
+    def unit_price(self) -> Decimal | None: ...
+    @property
+    def price_basis(self) -> str | None: ...
+    @property
+    def product_ids(self) -> ProductIds: ...
+    @property
+    def description(self) -> str | None: ...
+
+
+def po1_segments(line: LineItem, rules: DocumentRules) -> list[Segment]:
+    """PO1 (and PID when the line has a description), as 850 and 855 write them."""
+    segments = [
+        seg(
+            "PO1",
+            line.line_number,
+            r(line.quantity),
+            line.uom,
+            r(line.unit_price),
+            line.price_basis,
+            *flatten_pairs(product_id_pairs(line.product_ids, rules)),
+        )
+    ]
+    if line.description:
+        segments.append(seg("PID", "F", None, None, None, line.description))
+    return segments
 
 
 def flatten_pairs(found: Iterable[tuple[str, str]]) -> list[str]:

@@ -39,12 +39,11 @@ from translators.mapping.common import (
     date_name,
     date_qualifier,
     dtm_segment,
-    flatten_pairs,
     frame,
     inverse,
     loop_end,
     party_segments,
-    product_id_pairs,
+    po1_segments,
     product_ids_at,
     r,
     read_carrier,
@@ -385,19 +384,7 @@ def _date_segments(dates: OrderDates, rules: DocumentRules) -> list[Segment]:
 
 
 def _line_segments(line: OrderLine, rules: DocumentRules) -> list[Segment]:
-    segments = [
-        seg(
-            "PO1",
-            line.line_number,
-            r(line.quantity),
-            line.uom,
-            r(line.unit_price),
-            line.price_basis,
-            *flatten_pairs(product_id_pairs(line.product_ids, rules)),
-        )
-    ]
-    if line.description:
-        segments.append(seg("PID", "F", None, None, None, line.description))
+    segments = po1_segments(line, rules)
     outbound = inverse(rules.locations)
     allocations = list(line.allocations)
     for start in range(0, len(allocations), SDQ_PAIRS):

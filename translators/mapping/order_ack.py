@@ -28,11 +28,10 @@ from translators.canonical.order_ack import LineAcknowledgment, OrderAck, OrderA
 from translators.mapping.common import (
     check_required_references,
     decimal_at,
-    flatten_pairs,
     frame,
     pairs,
     party_segments,
-    product_id_pairs,
+    po1_segments,
     r,
     read_dtm,
     read_party,
@@ -213,19 +212,7 @@ def render_order_ack(doc: OrderAck, rules: MappingRules, control_number: str) ->
 
 
 def _line_segments(line: OrderAckLine, rules: OrderAckRules) -> list[Segment]:
-    segments = [
-        seg(
-            "PO1",
-            line.line_number,
-            r(line.quantity),
-            line.uom,
-            r(line.unit_price),
-            line.price_basis,
-            *flatten_pairs(product_id_pairs(line.product_ids, rules)),
-        )
-    ]
-    if line.description:
-        segments.append(seg("PID", "F", None, None, None, line.description))
+    segments = po1_segments(line, rules)
     for ack in line.acknowledgments:
         qualifier = ack.date_qualifier or (rules.ack_date_qualifier if ack.date else None)
         segments.append(
