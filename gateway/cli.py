@@ -206,12 +206,16 @@ def _settings(args: argparse.Namespace) -> Any:
         raise UsageError(str(exc)) from None
 
 
-def _config_file(args: argparse.Namespace) -> Any:
-    """The configuration file in use, None on embedded defaults. Offline commands
-    check the ISA receiver only against an identity someone configured."""
+def _receivers(args: argparse.Namespace, settings: Any, partners: PartnerDirectory) -> Any:
+    """Our ISA addresses for the receiver check, or None for no check. Offline
+    commands check only against an identity someone configured (a configuration
+    file is in use) and, like the service, not with ``[identity] check_receiver = false``."""
     from gateway.config import default_config_path
 
-    return args.config if args.config is not None else default_config_path()
+    configured = args.config is not None or default_config_path() is not None
+    if not configured or not settings.identity.check_receiver:
+        return None
+    return partners.receivers
 
 
 def _identity(settings: Any) -> OurIdentity:
@@ -303,18 +307,6 @@ def _where(item: Any) -> str:
     )
 
 
-def _envelope_problem(item: Any) -> str | None:
-    notes = item.outcome.notes
-    if not notes:
-        return None
-    header = item.outcome.header
-    described = ", ".join(f"{n.value} ({n.name.lower().replace('_', ' ')})" for n in notes)
-    return (
-        f"interchange {header.control_number.strip()} from {header.sender_qualifier.strip()}/"
-        f"{header.sender_id.strip()} rejected: TA1 note {described}"
-    )
-
-
 def _default_rules() -> Any:
     from translators.mapping.rules import MappingRules
 
@@ -361,7 +353,7 @@ def run_translate(args: argparse.Namespace) -> int:
     partners = _partners(args, settings, _identity(settings))
     _fixed_partner(args, partners)
     rejected = 0
-    receivers = getattr(partners, "receivers", None) if _config_file(args) is not None else None
+    receivers = _receivers(args, settings, partners)
     with _open_input(args.file) as source, tempfile.SpooledTemporaryFile(
         max_size=16 << 20, mode="w+", encoding="utf-8"
     ) as held:
@@ -372,7 +364,7 @@ def run_translate(args: argparse.Namespace) -> int:
         waiting: list[Any] = []
         for item in _translated(args, partners, source, receivers):
             if isinstance(item, TranslatedInterchange):
-                problem = _envelope_problem(item)
+                problem = item.envelope_rejection()
                 if problem is not None:
                     rejected += 1
                     _err(problem)
@@ -382,7 +374,7 @@ def run_translate(args: argparse.Namespace) -> int:
                     why = item.rejection_of(tset)
                     if why is None:
                         sys.stdout.write(line)
-                    elif problem is None or not why.startswith("interchange"):
+                    elif problem is None:  # a rejected interchange was said once, above
                         rejected += 1
                         _err(f"{_where(tset)}: not used: {why}")
                 held.seek(0)
@@ -427,7 +419,7 @@ def run_ack(args: argparse.Namespace) -> int:
         from translators.engine import TranslatedInterchange
         from translators.x12.acks import render_acknowledgments
 
-        receivers = getattr(partners, "receivers", None) if _config_file(args) is not None else None
+        receivers = _receivers(args, settings, partners)
         for item in _translated(args, partners, source, receivers):
             if not isinstance(item, TranslatedInterchange):
                 if not item.outcome.accepted:

@@ -22,8 +22,9 @@ later (gateway.erp). Acks of a message that ends failed or duplicate are release
 at once, and so are those of a partner whose profile says ``x12.ack_after =
 "translation"``: they are ``pending`` in the translate step's own commit, and the
 later releases find nothing held. A document the ERP refuses for good (4xx) is
-dead-lettered and the next ones are still delivered; the message ends ``partly_delivered`` and its acks go out
-once every document has its outcome (a 997 speaks for syntax, which was fine).
+dead-lettered and the next ones are still delivered; the message ends
+``partly_delivered`` and its acks go out once every document has its outcome (a
+997 speaks for syntax, which was fine).
 
 Batches: a worker claims up to ``batch_size`` due jobs in one transaction (at most
 one per message), translates the batch's messages side by side and writes all their
@@ -270,8 +271,9 @@ class Pipeline:
 
     async def run_one(self) -> bool:
         """Claim a batch of due jobs (at most one per message) and run it; False when
-        none was due. One step per claimed job: a translated message's delivery is
-        the next batch's work."""
+        none was due. A translate batch delivers what it translated straight after
+        its commit (the deliver jobs are inserted already claimed); other steps run
+        once per claimed job."""
         if self._stranded:
             await self._release_stranded()
         lease = timedelta(seconds=self.settings.lease_seconds)
@@ -602,8 +604,10 @@ class Pipeline:
                 envelope_problem = interchange.rejection_of(tset) if tset.document is not None else None
                 if envelope_problem is not None:
                     # A valid set in a rejected group or interchange: the partner is
-                    # told to send it all again, so it must not reach the ERP now.
-                    rejected.append(f"{tset.outcome.set_id} {tset.outcome.control_number} not used: {envelope_problem}")
+                    # told to send it all again, so it must not reach the ERP now. A
+                    # rejected interchange is said once, below, for all its sets.
+                    if not interchange.outcome.notes:
+                        rejected.append(f"{tset.outcome.set_id} {tset.outcome.control_number} not used: {envelope_problem}")
                 elif tset.document is not None and tset.accepted:
                     document = tset.document
                     entry = partners.entry(document.partner_id) if hasattr(partners, "entry") else None
@@ -614,7 +618,13 @@ class Pipeline:
                             document = inbound_document(entry.hooks, document)
                         except HookError as exc:
                             # Fix the hook, then replay: nothing of this message is used.
-                            return _Plan(status="failed", reason=str(exc), events=plan.events)
+                            return _Plan(
+                                status="failed",
+                                reason=str(exc),
+                                events=plan.events,
+                                first_sender=plan.first_sender,
+                                first_control=plan.first_control,
+                            )
                     canonical = document.model_dump(mode="json")
                     plan.documents.append(rows.document_row(message, seq, document.kind, canonical, document, tset))
                 elif tset.ack_report is not None:
@@ -630,11 +640,9 @@ class Pipeline:
                     rejected.append(
                         tset.reason or f"{tset.outcome.set_id} {tset.outcome.control_number} not translated"
                     )
-            if interchange.outcome.notes:
-                notes = ", ".join(n.value for n in interchange.outcome.notes)
-                rejected.append(
-                    f"interchange {interchange.outcome.header.control_number.strip()} rejected (TA1 notes {notes})"
-                )
+            envelope = interchange.envelope_rejection()
+            if envelope is not None:
+                rejected.append(envelope)
         detail: dict[str, Any] = {"documents": len(plan.documents)}
         if rejected:
             detail["rejected"] = rejected[:20]

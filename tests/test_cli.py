@@ -506,3 +506,16 @@ def test_unknown_senders_are_mapped_with_default_rules_on_request(
     [line] = out.splitlines()
     document = json.loads(line)
     assert document["partner_id"] is None and document["document"]["po_number"] == "PO-9"
+
+
+def test_check_receiver_false_turns_the_receiver_check_off_offline_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gateway.toml").write_text(
+        '[identity]\ninterchange_qualifier = "01"\ninterchange_id = "123456789"\ngroup_id = "OURS"\n'
+        "check_receiver = false\n"
+    )
+    source = write(tmp_path, "in.edi", interchange(HOLD, [order_set("0001", "PO-1")]))  # to ZZ/GATEWAY
+    code, out, err = run(capsys, "translate", source, "--partners", EXAMPLES)
+    assert (code, err) == (0, "")
+    assert len(out.splitlines()) == 1

@@ -97,6 +97,18 @@ class TranslatedInterchange:
     interchange_segments: list[Segment] = field(default_factory=list)
     stray: list[str] = field(default_factory=list)
 
+    def envelope_rejection(self) -> str | None:
+        """One line saying why the whole interchange was rejected (its TA1 notes),
+        None when its envelope is sound."""
+        if not self.outcome.notes:
+            return None
+        header = self.outcome.header
+        notes = ", ".join(f"{n.value} ({n.name.lower().replace('_', ' ')})" for n in self.outcome.notes)
+        return (
+            f"interchange {header.control_number.strip()} from {header.sender_qualifier.strip()}/"
+            f"{header.sender_id.strip()} rejected: TA1 note {notes}"
+        )
+
     def rejection_of(self, tset: TranslatedSet) -> str | None:
         """Why ``tset``'s document must not be used although the set itself is
         valid: its interchange was rejected (TA1 notes) or its group was (AK9 R, e.g.
@@ -106,9 +118,9 @@ class TranslatedInterchange:
 
         Only known once the interchange has ended: sets are yielded as they are read,
         before their GE and IEA, so a caller that forwards documents waits for this."""
-        if self.outcome.notes:
-            notes = ", ".join(f"{n.value} ({n.name.lower().replace('_', ' ')})" for n in self.outcome.notes)
-            return f"interchange {self.outcome.header.control_number.strip()} rejected: TA1 note {notes}"
+        rejected = self.envelope_rejection()
+        if rejected is not None:
+            return rejected
         for group in self.outcome.groups:
             if group.header is tset.group:
                 if group.errors:
