@@ -12,19 +12,18 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from ordersets import one_set, po1, valid_ack, valid_order
 from x12util import interchange_text, read_sets
 
-from translators.canonical import Order, OrderAck
+from translators.canonical import Order
 from translators.engine import TranslatedInterchange, TranslatedSet, translate
 from translators.mapping import MappingError, MappingRules, to_canonical
 from translators.mapping.common import frame
 from translators.mapping.order import order_from_x12
-from translators.mapping.order_ack import order_ack_from_x12
 from translators.profile import PartnerProfile
 from translators.x12.acks import render_acknowledgments
 from translators.x12.codes import ElementSyntaxCode, SegmentSyntaxCode, SetSyntaxCode
-from translators.x12.model import Segment, TransactionSet
-from translators.x12.validation import validate_set
+from translators.x12.model import Segment
 
 VERSIONS = ["004010", "005010"]
 
@@ -35,31 +34,6 @@ PARTIES = [
     ["N3", "1 MAIN ST"],
     ["N1", "BY", "BUYER CO", "92", "B1"],
 ]
-
-
-def po1(number: int) -> Segment:
-    return ["PO1", str(number), "10", "EA", "2.50", "PE", "UP", f"01234567890{number}"]
-
-
-def one_set(set_id: str, body: list[Segment], version: str = "004010") -> TransactionSet:
-    functional_id = "PO" if set_id == "850" else "PR"
-    text = interchange_text([frame(set_id, "0001", body)], functional_id=functional_id, version=version)
-    (tset,) = read_sets(text)
-    return tset
-
-
-def valid_order(body: list[Segment], version: str = "004010") -> Order:
-    tset = one_set("850", body, version)
-    outcome = validate_set(tset)
-    assert outcome.accepted, outcome.segment_errors  # the test input is grammar-valid
-    return order_from_x12(tset, MappingRules())
-
-
-def valid_ack(body: list[Segment]) -> OrderAck:
-    tset = one_set("855", body)
-    outcome = validate_set(tset)
-    assert outcome.accepted, outcome.segment_errors
-    return order_ack_from_x12(tset, MappingRules())
 
 
 # --------------------------------------------------------------------------- 850

@@ -17,15 +17,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from x12util import interchange_text, read_sets
+from ordersets import one_set, po1, valid_ack, valid_order
+from x12util import read_sets
 
-from translators.canonical import Order, OrderAck
+from translators.canonical import Order
 from translators.canonical.common import Reference
 from translators.mapping import MappingRules, to_canonical
-from translators.mapping.common import frame
 from translators.mapping.order import order_from_x12
-from translators.mapping.order_ack import order_ack_from_x12
-from translators.x12.model import Segment, TransactionSet
+from translators.x12.model import Segment
 from translators.x12.validation import validate_set
 
 VERSIONS = ["004010", "005010"]
@@ -42,33 +41,8 @@ SHIP_TO = [
 ]
 
 
-def po1(number: int) -> Segment:
-    return ["PO1", str(number), "10", "EA", "2.50", "PE", "UP", f"01234567890{number}"]
-
-
 def message(version: str, words: str) -> Segment:
     return ["MSG", words] if version == "004010" else ["MTX", "", words]
-
-
-def one_set(set_id: str, body: list[Segment], version: str) -> TransactionSet:
-    functional_id = "PO" if set_id == "850" else "PR"
-    text = interchange_text([frame(set_id, "0001", body)], functional_id=functional_id, version=version)
-    (tset,) = read_sets(text)
-    return tset
-
-
-def valid_order(body: list[Segment], version: str = "004010") -> Order:
-    tset = one_set("850", body, version)
-    outcome = validate_set(tset)
-    assert outcome.accepted, outcome.segment_errors  # the test input is grammar-valid
-    return order_from_x12(tset, MappingRules())
-
-
-def valid_ack(body: list[Segment], version: str = "004010") -> OrderAck:
-    tset = one_set("855", body, version)
-    outcome = validate_set(tset)
-    assert outcome.accepted, outcome.segment_errors
-    return order_ack_from_x12(tset, MappingRules())
 
 
 def pairs(references: tuple[Reference, ...]) -> list[tuple[str, str | None]]:
