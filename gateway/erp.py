@@ -53,16 +53,15 @@ from gateway.db import jobs
 from gateway.db.engine import Database
 from gateway.db.models import Document, Message, MessageEvent, OutboxItem, utcnow
 from gateway.db.models_delivery import MAX_ANSWER, DeliveryAttempt
+from gateway.domain.states import DEAD_LETTER_STATES, INBOUND, InboundStatus
 from gateway.metrics import Metrics
-from gateway.pipeline import FINAL_STATES, DeliveryResult, DocumentRecord
+from gateway.pipeline import DeliveryResult, DocumentRecord
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Gateway-Signature"
 TIMESTAMP_HEADER = "X-Gateway-Timestamp"
 RETRYABLE_STATUS = frozenset({408, 425, 429})
-# Final message states whose undelivered documents with an error are dead letters.
-DEAD_LETTER_STATES = ("failed", "partly_delivered")
 
 
 # --------------------------------------------------------------------------- retry policy
@@ -376,9 +375,9 @@ async def _complete_message(
             select(Document.id).where(Document.message_id == message_id, Document.status != "delivered").limit(1)
         )
     ).first()
-    if waiting is not None or message.status in FINAL_STATES or message.status == "delivered":
+    if waiting is not None or not INBOUND.allowed(message.status, InboundStatus.DELIVERED):
         return False
-    message.status, message.updated_at = "delivered", now
+    message.status, message.updated_at = InboundStatus.DELIVERED, now
     session.add(MessageEvent(message_id=message_id, at=now, state="delivered", detail={"via": "feed"}))
     await jobs.enqueue(session, message_id, "acknowledge", now=now)
     if metrics is not None:

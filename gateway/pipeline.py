@@ -66,6 +66,7 @@ from gateway.db import jobs
 from gateway.db.engine import Database, is_storage_error
 from gateway.db.ids import new_id
 from gateway.db.models import Document, Message, MessageEvent, OutboxItem, utcnow
+from gateway.domain.states import INBOUND, IllegalTransition, InboundStatus
 from gateway.rawstore import RawStore
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FINAL_STATES = frozenset({"acknowledged", "partly_delivered", "failed", "quarantined", "duplicate"})
+FINAL_STATES = INBOUND.final
 ACK_KINDS = rows.ACK_KINDS
 
 
@@ -675,7 +676,9 @@ class Pipeline:
             for partner_id, report in plan.acks:
                 await reconcile_report(session, partner_id, report, now=now, source_message_id=message.id)
         if plan.status in ("failed", "quarantined") and not plan.documents:
-            await rows.set_status(session, message.id, plan.status, now, plan.reason, plan.detail, **values)
+            await rows.set_status(
+                session, message.id, plan.status, now, plan.reason, plan.detail, old=message.status, **values
+            )
             if plan.status == "failed":
                 await self._issue_acks(session, message, plan.interchanges, [], now, release=True)
             return
@@ -686,7 +689,7 @@ class Pipeline:
         if plan.interchanges and not fresh:
             await self._issue_acks(session, message, [], dup_interchanges, now, release=True)
             reason = "duplicate of message " + ", ".join(sorted({first for _, first in duplicates}))
-            await rows.set_status(session, message.id, "duplicate", now, reason, None, **values)
+            await rows.set_status(session, message.id, "duplicate", now, reason, None, old=message.status, **values)
             return
         dup_indexes = {i.outcome.header.index for i in dup_interchanges}
         # Copies: a plan may be written twice (batch transaction failed, then alone).
@@ -701,7 +704,9 @@ class Pipeline:
         await self._issue_acks(
             session, message, fresh, dup_interchanges, now, release=plan.status == "failed"
         )
-        await rows.set_status(session, message.id, plan.status, now, plan.reason, plan.detail, **values)
+        await rows.set_status(
+            session, message.id, plan.status, now, plan.reason, plan.detail, old=message.status, **values
+        )
         if plan.status != "failed":
             if deliver_jobs is not None:
                 deliver_jobs.append(message.id)
@@ -978,12 +983,14 @@ class Pipeline:
         released: dict[str, int] = {}
         for message_id in released_rows.scalars():
             released[message_id] = released.get(message_id, 0) + 1
-        await session.execute(
+        moved = await session.execute(
             update(Message)
-            .where(Message.id.in_(message_ids))
-            .values(status="acknowledged", updated_at=now)
+            .where(Message.id.in_(message_ids), Message.status.in_(INBOUND.sources(InboundStatus.ACKNOWLEDGED)))
+            .values(status=InboundStatus.ACKNOWLEDGED, updated_at=now)
             .execution_options(synchronize_session=False)
         )
+        if moved.rowcount != len(message_ids):  # type: ignore[attr-defined]
+            raise IllegalTransition(INBOUND.name, None, InboundStatus.ACKNOWLEDGED, ", ".join(message_ids))
         events: list[dict[str, Any]] = []
         for job, docs in complete:
             events.append(

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.db.control_numbers import allocate
 from gateway.db.ids import new_id
 from gateway.db.models import Document, InterchangeSeen, Message, MessageEvent, OutboxItem
+from gateway.domain.states import INBOUND, IllegalTransition, OutboxStatus
 
 ACK_KINDS = ("TA1", "997", "999")
 
@@ -219,16 +220,33 @@ async def set_status(
     detail: dict[str, Any] | None,
     *,
     keep_reason: bool = False,
+    old: str | None = None,
     **columns: Any,
 ) -> None:
+    """Move inbound message ``message_id`` to ``status`` (gateway.domain.states.INBOUND).
+    ``old``, when the caller knows it, is checked against the table before anything
+    is written; otherwise the UPDATE itself is guarded and a message found in a state
+    that may not move to ``status`` raises IllegalTransition."""
     values: dict[str, Any] = {"status": status, "updated_at": now, **columns}
     if not keep_reason:
         values["reason"] = reason
+    if old is not None:
+        INBOUND.check(old, status, message_id)
     batch: BatchWrites | None = session.info.get(BATCH)
     if batch is not None:
+        if old is None:
+            raise IllegalTransition(INBOUND.name, None, status, f"{message_id}: a batched write needs the old state")
         batch.statuses.append({"id": message_id, **values})
     else:
-        await session.execute(update(Message).where(Message.id == message_id).values(**values))
+        result = await session.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.status.in_(INBOUND.sources(status)))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            found = await session.scalar(select(Message.status).where(Message.id == message_id))
+            raise IllegalTransition(INBOUND.name, found, status, message_id)
     event_detail = dict(detail or {})
     if reason:
         event_detail["reason"] = reason
@@ -238,8 +256,8 @@ async def set_status(
 async def release_acks(session: AsyncSession, message_id: str) -> int:
     result = await session.execute(
         update(OutboxItem)
-        .where(OutboxItem.message_id == message_id, OutboxItem.status == "held")
-        .values(status="pending")
+        .where(OutboxItem.message_id == message_id, OutboxItem.status == OutboxStatus.HELD)
+        .values(status=OutboxStatus.PENDING)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.engine import Database
 from gateway.db.models import Document, Message, MessageEvent
+from gateway.domain.states import OUTBOUND, OutboundStatus
 
 DEFAULT_OVERDUE_HOURS = 24.0
 # Verdicts (translators.x12.ack_reader) -> outbound message status.
@@ -79,10 +80,13 @@ async def reconcile_functional_ack(
     for message_id, found in verdicts.items():
         status = _combine(found)
         values: dict[str, Any] = {"updated_at": now}
+        where = [Message.id == message_id]
         if status is not None:
             values["status"] = status
             values["reason"] = _reason(report) if status != "accepted" else None
-        await session.execute(update(Message).where(Message.id == message_id).values(**values))
+            # A message not yet sent (or failed) keeps its state; the event still records the ack.
+            where.append(Message.status.in_(OUTBOUND.sources(status)))
+        await session.execute(update(Message).where(*where).values(**values))
         _event(session, message_id, now, status or "ack_unclear", {**detail, "verdicts": found})
         matched.append(message_id)
     _event(session, source_message_id, now, "reconciled", {**detail, "matched": matched})
@@ -106,8 +110,9 @@ async def reconcile_ta1(
         _event(session, source_message_id, now, "unmatched_ack", {**detail, "partner_id": partner_id})
         return []
     for message in rows:
-        if report.verdict == "rejected":
-            message.status, message.reason = "rejected", f"TA1 note {report.note}: {report.note_name or 'rejected'}"
+        if report.verdict == "rejected" and OUTBOUND.allowed(message.status, OutboundStatus.REJECTED):
+            message.status = OutboundStatus.REJECTED
+            message.reason = f"TA1 note {report.note}: {report.note_name or 'rejected'}"
         message.updated_at = now
         _event(session, message.id, now, "ta1_received", detail)
     _event(session, source_message_id, now, "reconciled", {**detail, "matched": [m.id for m in rows]})
@@ -162,8 +167,9 @@ async def mark_overdue(db: Database, partners: Callable[[], Any], *, now: dateti
                 late.append(message_id)
         if late:
             await session.execute(
-                update(Message).where(Message.id.in_(late), Message.status == "sent").values(
-                    status="overdue", updated_at=now, reason="no functional acknowledgment in time"
+                update(Message)
+                .where(Message.id.in_(late), Message.status.in_(OUTBOUND.sources(OutboundStatus.OVERDUE)))
+                .values(status=OutboundStatus.OVERDUE, updated_at=now, reason="no functional acknowledgment in time"
                 )
             )
             for message_id in late:

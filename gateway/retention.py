@@ -19,7 +19,7 @@ What a prune deletes, in this order:
    window (``pipeline.duplicate_window_days`` and every profile's
    ``x12.duplicate_window_days``), so duplicate detection is unchanged.
 
-*Settled* means: in a final state (inbound: :data:`gateway.pipeline.FINAL_STATES`;
+*Settled* means: in a final state (inbound: :data:`gateway.domain.states.INBOUND` final states;
 outbound: :data:`OUTBOUND_FINAL`, plus ``sent`` for partners whose profile expects
 no functional acknowledgment), no document still waiting for delivery (every one
 in :data:`SETTLED_DOCUMENTS`), no outbox item not yet sent (:data:`UNSENT_OUTBOX`:
@@ -55,26 +55,15 @@ from gateway.config import Settings
 from gateway.db.engine import Database
 from gateway.db.models import Document, InterchangeSeen, Job, Message, MessageEvent, OutboxItem, utcnow
 from gateway.db.models_delivery import DeliveryAttempt
-from gateway.pipeline import FINAL_STATES
+from gateway.domain.states import IDLE_JOBS, INBOUND, OUTBOUND, SETTLED_DOCUMENTS, UNSENT_OUTBOX
 from gateway.rawstore import RawStore
 
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "gateway.lock"
-INBOUND_FINAL = FINAL_STATES
-# gateway.outbound / gateway.reconcile: queued -> sent -> a verdict, or failed. "overdue"
-# is not final: a late acknowledgment still sets the verdict.
-OUTBOUND_FINAL = frozenset({"accepted", "accepted_with_errors", "partially_accepted", "rejected", "failed"})
-SETTLED_DOCUMENTS = (
-    "delivered",
-    "sent",
-    "accepted",
-    "accepted_with_errors",
-    "partially_accepted",
-    "rejected",
-)
-UNSENT_OUTBOX = ("held", "pending", "sending", "failed")
-IDLE_JOBS = ("done", "failed", "cancelled")
+INBOUND_FINAL = INBOUND.final
+# "overdue" is not final: a late acknowledgment still sets the verdict.
+OUTBOUND_FINAL = OUTBOUND.final
 LOOKUP_BATCH = 500  # hashes or ids per IN (...) query
 FIRST_RUN_SECONDS = 60.0  # the service's first prune, at most this long after start
 TARGET_SECONDS = 0.2  # aim of one deleting transaction

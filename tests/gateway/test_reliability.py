@@ -135,6 +135,11 @@ async def post_orders(urls: list[str], numbers: range, *, kill: Any = None, kill
         for n in numbers:
             tasks.append(asyncio.create_task(one(n)))
             if n == kill_at and kill is not None:
+                # Kill once some posts have been answered (on a loaded machine none may
+                # have been by now), so the stream is always split in two.
+                deadline = time.monotonic() + 30
+                while sum(1 for s in result.values() if s) < kill_at // 2 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
                 kill()
             await asyncio.sleep(0.003)
         await asyncio.gather(*tasks)
