@@ -29,7 +29,8 @@ from gateway.db.engine import Database, open_database
 from gateway.db.models import utcnow
 from gateway.db.schema import prepare_schema
 from gateway.intake import Intake
-from gateway.pipeline import ErpSink, Pipeline
+from gateway.pipeline import Pipeline
+from gateway.ports import ErpSink
 from gateway.rawstore import RawStore
 
 log = logging.getLogger(__name__)
@@ -183,7 +184,7 @@ async def _pipeline(app: web.Application) -> AsyncIterator[None]:
     await pipeline.stop()
     if pool is not None:
         await asyncio.to_thread(pool.close)
-    await erp.close_sink(sink)
+    await sink.close()
 
 
 async def _intake(app: web.Application) -> AsyncIterator[None]:

@@ -1,4 +1,4 @@
-"""ERP forwarding: the two :class:`~gateway.pipeline.ErpSink` modes and the retry policy.
+"""ERP forwarding: the two :class:`~gateway.ports.ErpSink` modes and the retry policy.
 
 ``[erp] mode = "feed"`` (the default, so a fresh install works with no ERP):
 :class:`FeedParkingSink` parks each document as ``available``; the ERP pulls
@@ -55,7 +55,7 @@ from gateway.db.models import Document, Message, MessageEvent, OutboxItem, utcno
 from gateway.db.models_delivery import MAX_ANSWER, DeliveryAttempt
 from gateway.domain.states import DEAD_LETTER_STATES, INBOUND, InboundStatus
 from gateway.metrics import Metrics
-from gateway.pipeline import DeliveryResult, DocumentRecord
+from gateway.ports import DeliveryResult, DocumentRecord, ErpSink
 
 log = logging.getLogger(__name__)
 
@@ -121,14 +121,44 @@ def truncate(text: str, limit: int = MAX_ANSWER) -> str:
 # --------------------------------------------------------------------------- sinks
 
 
-class FeedParkingSink:
+class OrderedSink:
+    """A sink that hands documents over one at a time: ``deliver_batch`` runs the
+    messages side by side, each message's documents in order. A refused document
+    (not ok, not transient) does not stop its message; a transient failure does.
+    Subclasses write ``deliver`` (and ``close`` when they hold resources)."""
+
+    async def deliver(self, document: DocumentRecord) -> DeliveryResult:
+        raise NotImplementedError
+
+    async def deliver_batch(self, messages: list[list[DocumentRecord]]) -> list[list[DeliveryResult]]:
+        return list(await asyncio.gather(*(self._in_order(docs) for docs in messages)))
+
+    async def _in_order(self, documents: list[DocumentRecord]) -> list[DeliveryResult]:
+        results: list[DeliveryResult] = []
+        for record in documents:
+            result = await self.deliver(record)
+            results.append(result)
+            if not result.ok and result.transient:
+                break
+        return results
+
+    async def close(self) -> None:
+        return None
+
+
+class FeedSink(OrderedSink):
+    """Every document is simply available to the ERP's feed reader, delivered at once
+    (tests and embedding; the service's feed mode parks documents instead)."""
+
+    async def deliver(self, document: DocumentRecord) -> DeliveryResult:
+        return DeliveryResult(ok=True, detail="available in the ERP feed")
+
+
+class FeedParkingSink(OrderedSink):
     """Feed mode: documents wait, ``available``, until the ERP confirms them."""
 
     async def deliver(self, document: DocumentRecord) -> DeliveryResult:
         return DeliveryResult(ok=True, parked=True, detail="available in the ERP feed")
-
-    async def close(self) -> None:
-        return None
 
 
 class WebhookSink:
@@ -312,16 +342,12 @@ def _attempt_row(
     }
 
 
-def build_sink(settings: ErpSettings, db: Database, *, metrics: Metrics | None, clock: Callable[[], datetime]) -> Any:
+def build_sink(
+    settings: ErpSettings, db: Database, *, metrics: Metrics | None, clock: Callable[[], datetime]
+) -> ErpSink:
     if settings.mode == "webhook":
         return WebhookSink(settings, db, metrics=metrics, clock=clock)
     return FeedParkingSink()
-
-
-async def close_sink(sink: Any) -> None:
-    close = getattr(sink, "close", None)
-    if close is not None:
-        await close()
 
 
 # --------------------------------------------------------------------------- feed

@@ -55,7 +55,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,6 +67,7 @@ from gateway.db.engine import Database, is_storage_error
 from gateway.db.ids import new_id
 from gateway.db.models import Document, Message, MessageEvent, OutboxItem, utcnow
 from gateway.domain.states import INBOUND, IllegalTransition, InboundStatus
+from gateway.ports import DeliveryResult, DocumentRecord, ErpSink
 from gateway.rawstore import RawStore
 
 if TYPE_CHECKING:
@@ -77,63 +78,6 @@ log = logging.getLogger(__name__)
 
 FINAL_STATES = INBOUND.final
 ACK_KINDS = rows.ACK_KINDS
-
-
-# --------------------------------------------------------------------------- ERP port
-
-
-@dataclass(frozen=True, slots=True)
-class DocumentRecord:
-    """What the ERP side receives for one stored document."""
-
-    id: str
-    message_id: str
-    seq: int
-    partner_id: str | None
-    kind: str
-    business_number: str | None
-    idempotency_key: str  # the same on every retry and replay: the ERP dedupes on it
-    canonical: dict[str, Any]
-    set_control: str | None = None
-    group_control: str | None = None
-    interchange_control: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryResult:
-    ok: bool
-    transient: bool = True  # when not ok: retry later (True) or fail the message (False)
-    detail: str = ""
-    # When transient: the sink's own delay (backoff, Retry-After); the sink then owns
-    # the give-up decision and the pipeline's max_attempts does not apply.
-    retry_after: float | None = None
-    # When ok: the document waits for the ERP to confirm it (feed mode). It becomes
-    # "available"; gateway.erp.confirm_documents later makes it (and the message) delivered.
-    parked: bool = False
-    # A ``delivery_attempts`` row (column -> value) the pipeline inserts in the same
-    # transaction that records the outcome (sinks answering ``deliver_batch``).
-    attempt: dict[str, Any] | None = None
-
-
-class ErpSink(Protocol):
-    """Where translated documents go. Must be idempotent on ``idempotency_key``:
-    after a crash a document may be handed over again.
-
-    A sink may also offer ``deliver_batch(messages: list[list[DocumentRecord]]) ->
-    list[list[DeliveryResult]]``: each inner list is one message's documents in
-    order; deliver them in that order, stop at a message's first transient failure
-    (its results end there; a permanent refusal carries on with the next document),
-    and leave the recording to the pipeline (``attempt``)."""
-
-    async def deliver(self, document: DocumentRecord) -> DeliveryResult: ...
-
-
-class FeedSink:
-    """The default sink (``erp.mode = "feed"``): a delivered document is simply
-    available to the ERP's feed reader; nothing leaves the gateway."""
-
-    async def deliver(self, document: DocumentRecord) -> DeliveryResult:
-        return DeliveryResult(ok=True, detail="available in the ERP feed")
 
 
 class TransientError(Exception):
@@ -180,7 +124,7 @@ class Pipeline:
         rawstore: RawStore,
         *,
         partners: Callable[[], PartnerLookup],
-        sink: ErpSink | None = None,
+        sink: ErpSink,
         settings: PipelineSettings | None = None,
         identity: IdentitySettings | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -190,7 +134,7 @@ class Pipeline:
         self.db = db
         self.rawstore = rawstore
         self.partners = partners
-        self.sink: ErpSink = sink or FeedSink()
+        self.sink = sink
         self.settings = settings or PipelineSettings()
         self.identity = identity or IdentitySettings()
         self.clock = clock
@@ -925,11 +869,7 @@ class Pipeline:
                 )
             )
         records = [per_message[j.message_id] for j in batch]
-        deliver_batch = getattr(self.sink, "deliver_batch", None)
-        if deliver_batch is not None:
-            results: list[list[DeliveryResult]] = await deliver_batch(records)
-        else:
-            results = list(await asyncio.gather(*(self._hand_over(docs) for docs in records)))
+        results: list[list[DeliveryResult]] = await self.sink.deliver_batch(records)
 
         from gateway.db.models_delivery import DeliveryAttempt
 
@@ -1005,17 +945,6 @@ class Pipeline:
                 }
             )
         await session.execute(insert(MessageEvent), events)
-
-    async def _hand_over(self, documents: list[DocumentRecord]) -> list[DeliveryResult]:
-        """One message's documents to a plain sink, in order. A refused document (not
-        ok, not transient) does not stop the message; a transient failure does."""
-        results: list[DeliveryResult] = []
-        for record in documents:
-            result = await self.sink.deliver(record)
-            results.append(result)
-            if not result.ok and result.transient:
-                break
-        return results
 
     async def _record_delivery(
         self,

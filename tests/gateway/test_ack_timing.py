@@ -15,12 +15,13 @@ from sqlalchemy import select, update
 
 from gateway.app import DATABASE, PIPELINE, Overrides
 from gateway.db.models import Document, Job, Message, MessageEvent, OutboxItem
-from gateway.pipeline import DeliveryResult, DocumentRecord
+from gateway.erp import OrderedSink
+from gateway.ports import DeliveryResult, DocumentRecord
 
 TOKEN = {"Authorization": "Bearer internal-test-token"}
 
 
-class ErpDown:
+class ErpDown(OrderedSink):
     """An ERP that answers "try later" while ``down``."""
 
     def __init__(self) -> None:

@@ -19,7 +19,8 @@ from test_erp import SECRET, TOKEN, Clock
 
 from gateway.app import DATABASE, PIPELINE, Overrides, build_app
 from gateway.db.models import Document, Job, Message, MessageEvent, OutboxItem
-from gateway.pipeline import DeliveryResult, DocumentRecord
+from gateway.erp import OrderedSink
+from gateway.ports import DeliveryResult, DocumentRecord
 
 ERP = {"mode": "webhook", "secret": SECRET, "timeout_seconds": 0.5, "max_attempts": 4,
        "retry_base_seconds": 10, "retry_max_seconds": 60}
@@ -195,7 +196,7 @@ async def test_retries_given_up_stop_the_message_and_replay_sends_the_rest(
     assert message.status == "acknowledged" and [d.status for d in docs] == ["delivered", "delivered"]
 
 
-class RefusingSink:
+class RefusingSink(OrderedSink):
     """A plain sink (no ``deliver_batch``): refuses one PO for good until told otherwise."""
 
     def __init__(self, refuse: str) -> None:

@@ -14,7 +14,8 @@ from test_service_pipeline import RecordingErp, load, post, settle
 
 from gateway.app import DATABASE, PIPELINE, Overrides
 from gateway.db.models import ControlNumber, Job
-from gateway.pipeline import DeliveryResult, DocumentRecord
+from gateway.erp import OrderedSink
+from gateway.ports import DeliveryResult, DocumentRecord
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ async def test_same_interchange_twice_in_one_batch_is_a_duplicate(client: Any, e
     assert [o.kind for o in outbox] == ["TA1"]
 
 
-class HalfBrokenErp:
+class HalfBrokenErp(OrderedSink):
     """Refuses the documents of one purchase order (not transient), takes the rest."""
 
     def __init__(self, refuse: str) -> None:

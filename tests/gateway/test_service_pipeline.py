@@ -15,10 +15,12 @@ from sqlalchemy import select
 
 from gateway.app import DATABASE, INTAKE, PIPELINE, Overrides
 from gateway.db.models import Document, Job, Message, MessageEvent, OutboxItem
-from gateway.pipeline import DeliveryResult, DocumentRecord, ReplayRefused
+from gateway.erp import OrderedSink
+from gateway.pipeline import ReplayRefused
+from gateway.ports import DeliveryResult, DocumentRecord
 
 
-class RecordingErp:
+class RecordingErp(OrderedSink):
     """Stands in for the ERP: remembers every delivery and the idempotency keys it saw.
     ``fail_next`` makes the next deliveries fail (transient or not)."""
 
@@ -321,7 +323,7 @@ async def test_two_pipelines_share_the_queue_without_double_processing(client: A
         assert len(documents) == 1 and len(outbox) == 1
 
 
-class StuckErp:
+class StuckErp(OrderedSink):
     """An ERP that never answers: its delivery is in flight until the gateway stops."""
 
     def __init__(self) -> None:
