@@ -34,7 +34,6 @@ class OnePartner:
                 "id": "bench",
                 "name": "Bench",
                 "x12": {"interchange_qualifier": "ZZ", "interchange_id": "BENCH", "group_id": "BENCH", "version": "004010"},
-                "delivery": {"channel": "mailbox"},
             }
         )
 

@@ -219,15 +219,8 @@ def _receivers(args: argparse.Namespace, settings: Any, partners: PartnerDirecto
 
 
 def _identity(settings: Any) -> OurIdentity:
-    from translators.profile import ProfileError, parse_identity
-
-    try:
-        identity = parse_identity(
-            settings.identity.model_dump(exclude={"check_receiver"}), source="settings [identity]"
-        )
-    except ProfileError as exc:
-        raise UsageError(str(exc).replace("\n", "; ")) from None
-    return identity
+    # Validated with the settings (gateway.config.IdentitySettings is the engine's model).
+    return settings.identity.ours  # type: ignore[no-any-return]
 
 
 def _partners(args: argparse.Namespace, settings: Any, identity: OurIdentity) -> PartnerDirectory:
@@ -525,7 +518,7 @@ def run_prune(args: argparse.Namespace) -> int:
 
 async def _prune(args: argparse.Namespace, settings: Any) -> Any:
     from gateway import retention
-    from gateway.app import load_partner_directory
+    from gateway.bootstrap import load_partner_directory
     from gateway.db.engine import open_database
     from gateway.db.schema import current_revision, head_revision
     from gateway.rawstore import RawStore

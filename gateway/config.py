@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from translators.profile import GroupId, InterchangeId, OurIdentity, Qualifier
+
 ENV_PREFIX = "GATEWAY_"
 API_TOKEN_FILE = "api-token"
 
@@ -46,16 +48,29 @@ class ServerSettings(_Section):
     access_log: bool = False
 
 
-class IdentitySettings(_Section):
-    """Who we are in the ISA/GS envelopes we write."""
+class IdentitySettings(OurIdentity):
+    """Who we are in the ISA/GS envelopes we write: the engine's
+    :class:`~translators.profile.OurIdentity` (modelled once, validated the same
+    way), with the service's defaults and its receiver-check switch."""
 
-    interchange_qualifier: str = "ZZ"
-    interchange_id: str = "GATEWAY"
-    group_id: str = "GATEWAY"
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    interchange_qualifier: Qualifier = "ZZ"
+    interchange_id: InterchangeId = "GATEWAY"
+    group_id: GroupId = "GATEWAY"
     # Reject interchanges whose ISA receiver is neither us nor one of the sender's
     # profile ``our_ids`` (TA1 009, nothing forwarded). Off only behind a hub that
     # rewrites envelopes.
     check_receiver: bool = True
+
+    @property
+    def ours(self) -> OurIdentity:
+        """The identity alone, as the engine takes it."""
+        return OurIdentity(
+            interchange_qualifier=self.interchange_qualifier,
+            interchange_id=self.interchange_id,
+            group_id=self.group_id,
+        )
 
 
 class ApiSettings(_Section):
@@ -134,7 +149,13 @@ class PipelineSettings(_Section):
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_max_seconds: float = Field(default=600.0, gt=0)
     lease_seconds: float = Field(default=300.0, gt=0)  # a claimed job is reclaimable after this
+    # Every instance renews the leases it holds this often (gateway.runner), and a peer
+    # silent for instance_dead_seconds is dead: its leases are released at once.
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    instance_dead_seconds: float = Field(default=20.0, gt=0)
     poll_seconds: float = Field(default=1.0, gt=0)  # idle workers look for due retries this often
+    # Jobs one worker claims (and commits) together; on SQLite each commit is an fsync.
+    batch_size: int = Field(default=64, ge=1, le=10_000)
     # Translation runs in this many worker processes (gateway.translate_pool), so it never
     # holds the event loop's GIL; 0 translates in a thread of this process (tests, debugging).
     translate_processes: int = Field(default=1, ge=0)

@@ -1,21 +1,27 @@
-"""Partner delivery: moving outbox items (our acks, 855/856/810) to the partner.
+"""Partner delivery: moving outbox items (our acks, 855/856/810) to partners.
 
-``channel = "rest"``: :class:`PartnerDelivery` workers claim due items and POST the
-X12 to the profile's ``delivery.url`` (``Content-Type: application/edi-x12``,
-``Idempotency-Key: <outbox item id>`` so a partner can drop a re-delivery after a
-crash). 2xx: sent. 5xx, 408/425/429 and network errors: retried with backoff and
-jitter, honouring Retry-After, until ``[outbound] max_attempts`` / ``max_age_hours``;
-then, like any other 4xx at once, the item is ``failed`` (a dead letter an
-operator can replay).
+:class:`OutboxSender` claims due items and hands each to the
+:class:`~gateway.ports.PartnerTransport` of the partner's delivery channel *as the
+profile says now* (a partner moved from mailbox to REST gets its waiting items over
+REST). Channels whose transport does not push (``mailbox``) are never claimed: the
+partner collects through gateway.api.mailbox, which calls :func:`mark_sent`.
 
-``channel = "mailbox"``: nothing is pushed; the partner lists and confirms its
-items through gateway.api.mailbox, which calls :func:`mark_sent`.
+Fair across partners: a claim round takes at most ``per_partner`` items of each
+partner that has something due, rotating which partner comes first, so a flood of
+one partner's acks never starves another's ASN. A partner found with nothing due
+is not asked again until something is queued (:meth:`OutboxSender.wake`) or the
+poll interval passes.
 
-Claiming takes a lease (status ``sending``, ``next_attempt_at`` = lease end) with
-``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so processes sharing a database never send
-one item at the same time, and an item whose sender died is sent again after the
-lease: at least once, with the Idempotency-Key for the partner to deduplicate.
-Items that are ``held`` (acks waiting for their message) are never touched here.
+Claiming takes a lease (status ``sending``, ``locked_by`` = this instance,
+``next_attempt_at`` = lease end, renewed by the instance heartbeat while the send
+runs; gateway.runner) with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so processes
+sharing a database never send one item at the same time; an item whose sender died
+is released by the others' heartbeat and sent again: at least once, with the
+Idempotency-Key (the outbox id) for the partner to deduplicate. Transient failures
+are retried with :class:`gateway.runner.Backoff` (jitter, Retry-After honoured)
+until ``[outbound] max_attempts`` / ``max_age_hours``; then, like a permanent
+refusal at once, the item is ``failed``: a dead letter an operator can replay.
+``held`` items (acks waiting for their message) are never touched here.
 """
 
 from __future__ import annotations
@@ -23,24 +29,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-import aiohttp
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.config import OutboundSettings
 from gateway.db.engine import Database
-from gateway.db.ids import new_id
 from gateway.db.models import Document, Message, MessageEvent, OutboxItem, utcnow
 from gateway.db.models_delivery import DeliveryAttempt
-from gateway.erp import RETRYABLE_STATUS, RetryPolicy, parse_retry_after, truncate
+from gateway.domain.states import OUTBOUND, OUTBOX, OutboundStatus, OutboxStatus
+from gateway.erp import truncate
 from gateway.metrics import Metrics
+from gateway.ports import OutboundItem, PartnerTransport, SendOutcome, SendResult
+from gateway.runner import Backoff, new_instance_id
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +55,8 @@ async def mark_sent(session: AsyncSession, item_id: str, now: datetime, *, via: 
     becomes ``sent`` (waiting for the partner's 997/999). False if it was not pending."""
     result = await session.execute(
         update(OutboxItem)
-        .where(OutboxItem.id == item_id, OutboxItem.status.in_(("pending", "sending")))
-        .values(status="sent", sent_at=now, last_error=None)
+        .where(OutboxItem.id == item_id, OutboxItem.status.in_(OUTBOX.sources(OutboxStatus.SENT)))
+        .values(status=OutboxStatus.SENT, sent_at=now, last_error=None, locked_by=None)
         .returning(OutboxItem.message_id, OutboxItem.kind)
     )
     row = result.first()
@@ -61,8 +66,8 @@ async def mark_sent(session: AsyncSession, item_id: str, now: datetime, *, via: 
     if message_id is None:
         return True
     message = await session.get(Message, message_id)
-    if message is not None and message.direction == "out" and message.status in ("queued", "failed"):
-        message.status, message.updated_at, message.reason = "sent", now, None
+    if message is not None and message.direction == "out" and OUTBOUND.allowed(message.status, OutboundStatus.SENT):
+        message.status, message.updated_at, message.reason = OutboundStatus.SENT, now, None
         await session.execute(
             update(Document).where(Document.message_id == message_id).values(status="sent", delivered_at=now)
         )
@@ -76,15 +81,20 @@ async def mark_sent(session: AsyncSession, item_id: str, now: datetime, *, via: 
 
 async def mark_failed(session: AsyncSession, item: Any, now: datetime, reason: str) -> None:
     await session.execute(
-        update(OutboxItem).where(OutboxItem.id == item.id).values(status="failed", last_error=reason)
+        update(OutboxItem)
+        .where(OutboxItem.id == item.id, OutboxItem.status.in_(OUTBOX.sources(OutboxStatus.FAILED)))
+        .values(status=OutboxStatus.FAILED, last_error=reason, locked_by=None)
     )
     if item.message_id is None:
         return
     message = await session.get(Message, item.message_id)
-    if message is not None and message.direction == "out":
-        message.status, message.updated_at, message.reason = "failed", now, reason
+    if message is None:
+        return
+    if message.direction == "out":
+        if OUTBOUND.allowed(message.status, OutboundStatus.FAILED):
+            message.status, message.updated_at, message.reason = OutboundStatus.FAILED, now, reason
         session.add(MessageEvent(message_id=message.id, at=now, state="failed", detail={"reason": reason, "outbox_id": item.id}))
-    elif message is not None:
+    else:
         session.add(
             MessageEvent(message_id=message.id, at=now, state="ack_delivery_failed", detail={"reason": reason, "outbox_id": item.id})
         )
@@ -94,167 +104,215 @@ async def requeue(db: Database, item_id: str, now: datetime) -> bool:
     """Replay a failed outbox item: pending again with a fresh attempt count."""
     async with db.begin() as session:
         item = await session.get(OutboxItem, item_id, with_for_update=True)
-        if item is None or item.status != "failed":
+        if item is None or not OUTBOX.allowed(item.status, OutboxStatus.PENDING) or item.status != OutboxStatus.FAILED:
             return False
-        item.status, item.attempts, item.next_attempt_at, item.last_error = "pending", 0, now, None
+        item.status, item.attempts, item.next_attempt_at, item.last_error = OutboxStatus.PENDING, 0, now, None
         if item.message_id is not None:
             message = await session.get(Message, item.message_id)
-            if message is not None and message.direction == "out" and message.status == "failed":
-                message.status, message.updated_at, message.reason = "queued", now, None
+            if message is not None and message.direction == "out" and message.status == OutboundStatus.FAILED:
+                message.status, message.updated_at, message.reason = OutboundStatus.QUEUED, now, None
             session.add(MessageEvent(message_id=item.message_id, at=now, state="requeued", detail={"outbox_id": item_id}))
     return True
 
 
-class PartnerDelivery:
-    """REST delivery workers for this process."""
+class OutboxSender:
+    """Sends due outbox items through the partners' transports (see the module doc)."""
 
     def __init__(
         self,
         db: Database,
         partners: Callable[[], Any],
         settings: OutboundSettings,
+        transports: Mapping[str, PartnerTransport],
         *,
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] = utcnow,
+        worker_id: str | None = None,
+        per_partner: int = 4,
     ) -> None:
         self.db = db
         self.partners = partners
         self.settings = settings
+        self.transports = dict(transports)
         self.metrics = metrics
         self.clock = clock
-        self.policy = RetryPolicy(
+        self.per_partner = per_partner
+        self.backoff = Backoff(
             settings.max_attempts, timedelta(hours=settings.max_age_hours), settings.retry_base_seconds,
             settings.retry_max_seconds,
         )
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
+        self.worker_id = worker_id or new_instance_id()
         self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._http: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
         self._claim_lock = asyncio.Lock()
+        # partner -> when (monotonic) it was found with nothing due; not asked again
+        # until a wake() or for poll_seconds (its retries come due by time)
+        self._idle: dict[str, float] = {}
+        self._turn = 0  # which partner goes first in the next round
 
     def wake(self) -> None:
+        self._idle.clear()
         self._wake.set()
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._worker(), name=f"delivery-{i}") for i in range(self.settings.workers)]
+        if self.settings.workers > 0:
+            self._task = asyncio.create_task(self._forever(), name="outbox-sender")
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+                await self._task
+            self._task = None
+        # Hand back what was in flight: the next sender need not wait for the lease.
+        with contextlib.suppress(Exception):
+            async with self.db.write() as conn:
+                await conn.execute(
+                    update(OutboxItem)
+                    .where(OutboxItem.locked_by == self.worker_id, OutboxItem.status == OutboxStatus.SENDING)
+                    .values(status=OutboxStatus.PENDING, locked_by=None, next_attempt_at=self.clock())
+                )
 
-    async def _worker(self) -> None:
+    async def _forever(self) -> None:
         while True:
+            self._wake.clear()
             try:
                 did = await self.run_one()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("partner delivery worker error")
+                log.exception("outbox sender error")
                 did = False
             if not did:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
 
     async def run_until_idle(self, limit: int = 1000) -> int:
+        self._idle.clear()
         done = 0
         while done < limit and await self.run_one():
             done += 1
         return done
 
-    async def _claim(self) -> Any:
+    def _push_partners(self) -> tuple[list[str], list[str]]:
+        """(partners whose channel pushes, partners with no profile now)."""
+        directory = self.partners()
+        push: list[str] = []
+        if directory is not None:
+            for entry in directory.entries.values():
+                transport = self.transports.get(entry.transport.delivery.channel)
+                if transport is not None and transport.push:
+                    push.append(entry.profile.id)
+        known = list(directory.entries) if directory is not None else []
+        return push, known
+
+    async def claim(self) -> list[Any]:
+        """One fair round: up to ``per_partner`` due items of each partner with work,
+        at most ``workers * per_partner`` in all."""
+        push, known = self._push_partners()
         now = self.clock()
+        limit = max(1, self.settings.workers) * self.per_partner
+        due = and_(
+            OutboxItem.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING)),
+            OutboxItem.next_attempt_at <= now,
+        )
+        claimed: list[Any] = []
         async with self._claim_lock, self.db.begin() as session:
-            due = or_(
-                and_(OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now),
-                and_(OutboxItem.status == "sending", OutboxItem.next_attempt_at <= now),
-            )
-            item = (
+            # Items of partners removed from the directory fail at once (below).
+            orphans = (
                 await session.execute(
                     select(OutboxItem)
-                    .where(OutboxItem.channel == "rest", due)
-                    .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
-                    .limit(1)
+                    .where(due, OutboxItem.channel != "mailbox", OutboxItem.partner_id.not_in(known))
+                    .limit(limit)
                     .with_for_update(skip_locked=True)
                 )
-            ).scalar_one_or_none()
-            if item is None:
-                return None
-            item.status = "sending"
-            item.attempts += 1
-            item.next_attempt_at = now + timedelta(seconds=self.settings.lease_seconds)
-            return item
+            ).scalars().all()
+            claimed += orphans
+            if push:
+                start = self._turn % len(push)
+                self._turn += 1
+                for partner_id in push[start:] + push[:start]:
+                    if len(claimed) >= limit:
+                        break
+                    if time.monotonic() - self._idle.get(partner_id, -1e9) < self.settings.poll_seconds:
+                        continue
+                    rows = (
+                        await session.execute(
+                            select(OutboxItem)
+                            .where(OutboxItem.partner_id == partner_id, due)
+                            .order_by(OutboxItem.id)
+                            .limit(min(self.per_partner, limit - len(claimed)))
+                            .with_for_update(skip_locked=True)
+                        )
+                    ).scalars().all()
+                    if not rows:
+                        self._idle[partner_id] = time.monotonic()
+                    claimed += rows
+            for item in claimed:
+                OUTBOX.check(item.status, OutboxStatus.SENDING, item.id)
+                item.status = OutboxStatus.SENDING
+                item.locked_by = self.worker_id
+                item.attempts += 1
+                item.next_attempt_at = now + timedelta(seconds=self.settings.lease_seconds)
+        return claimed
 
     async def run_one(self) -> bool:
-        item = await self._claim()
-        if item is None:
+        """Claim one fair round and send it (``workers`` at a time); False when idle."""
+        claimed = await self.claim()
+        if not claimed:
             return False
-        profile = self.partners().get(item.partner_id) if self.partners() is not None else None
-        now = self.clock()
-        if profile is None or profile.delivery.channel != "rest" or not profile.delivery.url:
-            async with self.db.begin() as session:
-                await mark_failed(session, item, now, f"partner {item.partner_id} has no REST delivery URL now")
-            return True
-        status, answer, retry_after, duration_ms = await self._post(item, profile)
-        now = self.clock()
-        async with self.db.begin() as session:
-            if status is not None and 200 <= status < 300:
-                await mark_sent(session, item.id, now, via="rest")
-                await self._record(session, item, now, "delivered", status, None, duration_ms)
-                return True
-            what = f"HTTP {status}: {answer}" if status is not None else answer
-            if self.metrics is not None:
-                self.metrics.partner_failure(item.partner_id)
-            retryable = status is None or status >= 500 or status in RETRYABLE_STATUS
-            if retryable and not self.policy.gives_up(item.attempts, item.created_at, now):
-                delay = self.policy.delay(item.attempts, retry_after)
-                await session.execute(
-                    update(OutboxItem)
-                    .where(OutboxItem.id == item.id, OutboxItem.status == "sending")
-                    .values(status="pending", next_attempt_at=now + timedelta(seconds=delay), last_error=truncate(what))
-                )
-                await self._record(session, item, now, "retry", status, what, duration_ms)
-                return True
-            if retryable:
-                what = f"gave up after {item.attempts} attempt(s): {what}"
-            await mark_failed(session, item, now, truncate(what))
-            await self._record(session, item, now, "dead", status, what, duration_ms)
+        gate = asyncio.Semaphore(max(1, self.settings.workers))
+
+        async def one(item: Any) -> None:
+            async with gate:
+                try:
+                    await self._send(item)
+                except Exception:
+                    log.exception("sending outbox item %s failed; its lease runs out", item.id)
+
+        await asyncio.gather(*(one(item) for item in claimed))
         return True
 
-    async def _post(self, item: Any, profile: Any) -> tuple[int | None, str, float | None, float]:
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession()
-        headers = {
-            "Content-Type": "application/edi-x12",
-            "Idempotency-Key": item.id,
-            "X-Gateway-Kind": item.kind,
-            "X-Gateway-Interchange-Control": f"{item.interchange_control or 0:09d}",
-        }
-        started = time.perf_counter()
-        try:
-            async with self._http.post(
-                profile.delivery.url,
-                data=item.payload.encode("utf-8"),
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=profile.delivery.timeout_seconds),
-            ) as resp:
-                answer = truncate(await resp.text(errors="replace"))
-                return resp.status, answer, parse_retry_after(resp.headers.get("Retry-After"), self.clock()), (
-                    time.perf_counter() - started
-                ) * 1000
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return None, f"{type(exc).__name__}: {exc}", None, (time.perf_counter() - started) * 1000
+    async def _send(self, item: Any) -> None:
+        directory = self.partners()
+        entry = directory.entry(item.partner_id) if directory is not None else None
+        transport = self.transports.get(entry.transport.delivery.channel) if entry is not None else None
+        if entry is None or transport is None or not transport.push:
+            result = SendResult(SendOutcome.PERMANENT, f"partner {item.partner_id} has no push delivery channel now")
+        else:
+            result = await transport.send(_outbound(item), entry.transport)
+        now = self.clock()
+        via = transport.channel if transport is not None else "none"
+        async with self.db.begin() as session:
+            if result.outcome is SendOutcome.SENT:
+                await mark_sent(session, item.id, now, via=via)
+                await self._record(session, item, now, "delivered", result, None)
+                return
+            if self.metrics is not None:
+                self.metrics.partner_failure(item.partner_id)
+            what = result.detail
+            if result.outcome is SendOutcome.TRANSIENT and not self.backoff.gives_up(item.attempts, item.created_at, now):
+                delay = self.backoff.delay(item.attempts, result.retry_after)
+                await session.execute(
+                    update(OutboxItem)
+                    .where(OutboxItem.id == item.id, OutboxItem.status == OutboxStatus.SENDING)
+                    .values(
+                        status=OutboxStatus.PENDING,
+                        locked_by=None,
+                        next_attempt_at=now + timedelta(seconds=delay),
+                        last_error=truncate(what),
+                    )
+                )
+                await self._record(session, item, now, "retry", result, what)
+                return
+            if result.outcome is SendOutcome.TRANSIENT:
+                what = f"gave up after {item.attempts} attempt(s): {what}"
+            log.warning("outbox item %s to %s dead-lettered: %s", item.id, item.partner_id, truncate(what, 300))
+            await mark_failed(session, item, now, truncate(what))
+            await self._record(session, item, now, "dead", result, what)
 
     async def _record(
-        self, session: AsyncSession, item: Any, now: datetime, outcome: str, status: int | None,
-        error: str | None, duration_ms: float,
+        self, session: AsyncSession, item: Any, now: datetime, outcome: str, result: SendResult, error: str | None
     ) -> None:
         if item.message_id is None:
             return
@@ -265,8 +323,21 @@ class PartnerDelivery:
                 target="partner",
                 at=now,
                 outcome=outcome,
-                status_code=status,
+                status_code=result.status_code,
                 error=truncate(error) if error else None,
-                duration_ms=round(duration_ms, 3),
+                duration_ms=round(result.duration_ms, 3),
             )
         )
+
+
+def _outbound(item: Any) -> OutboundItem:
+    return OutboundItem(
+        id=item.id,
+        partner_id=item.partner_id,
+        kind=item.kind,
+        payload=item.payload.encode("utf-8"),
+        interchange_control=item.interchange_control,
+        message_id=item.message_id,
+        attempts=item.attempts,
+        created_at=item.created_at,
+    )

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from aiohttp import web
 from sqlalchemy import func, select
 
 from gateway.db.engine import Database
@@ -156,28 +155,3 @@ async def render(db: Database, metrics: Metrics, *, partner_reload_failed: bool 
     out.sample(f"{name}_sum", round(metrics.latency_sum, 6))
     out.sample(f"{name}_count", metrics.latency_count)
     return "\n".join(out.lines) + "\n"
-
-
-METRICS = web.AppKey("metrics", Metrics)
-
-
-def of(app: web.Application) -> Metrics:
-    """The app's metrics registry, created on first use."""
-    if METRICS not in app:
-        app[METRICS] = Metrics()
-    return app[METRICS]
-
-
-async def metrics_handler(request: web.Request) -> web.Response:
-    from gateway.api.internal import require_token
-    from gateway.app import DATABASE, PARTNERS
-
-    require_token(request)  # label values name partners: not for the open internet
-    reload_failed = request.app[PARTNERS].error is not None
-    text = await render(request.app[DATABASE], of(request.app), partner_reload_failed=reload_failed)
-    return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
-
-
-def add_routes(app: web.Application) -> None:
-    of(app)
-    app.router.add_get("/metrics", metrics_handler)

@@ -143,6 +143,7 @@ async def submit(
     idempotency_key: str | None = None,
     request_id: str | None = None,
     hooks: Path | None = None,
+    channel: str = "mailbox",
 ) -> Submitted:
     """Store and queue ``document`` (a canonical document model) for ``profile``'s partner.
 
@@ -219,7 +220,7 @@ async def submit(
                     partner_id=profile.id,
                     message_id=message_id,
                     kind=set_id,
-                    channel=profile.delivery.channel,
+                    channel=channel,
                     payload=text,
                     interchange_control=isa13,
                     status="pending",
@@ -244,7 +245,7 @@ async def submit(
                             "interchange_control": f"{isa13:09d}",
                             "group_control": str(gs06),
                             "set_id": set_id,
-                            "channel": profile.delivery.channel,
+                            "channel": channel,
                             "size": raw.size,
                         },
                     ),

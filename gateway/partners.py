@@ -19,11 +19,13 @@ Reading happens when a function is called, never at import.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from translators.profile import OurIdentity, PartnerProfile, ProfileError, parse_profile
+from gateway.partner_settings import TransportSettings, parse_transport, split_profile
+from translators.profile import OurIdentity, PartnerProfile, ProfileError, parse_profile_data
 
 PROFILE_FILE = "profile.toml"
 HOOKS_FILE = "hooks.py"
@@ -41,9 +43,10 @@ class PartnersError(Exception):
 class PartnerEntry:
     """One loaded partner: its profile and where it came from."""
 
-    profile: PartnerProfile
+    profile: PartnerProfile  # the X12 partnership (translators.profile)
     folder: Path
     hooks: Path | None = None  # hooks.py beside the profile, not imported here
+    transport: TransportSettings = field(default_factory=TransportSettings)  # channels (gateway.partner_settings)
 
 
 @dataclass(slots=True)
@@ -62,6 +65,11 @@ class PartnerDirectory:
 
     def entry(self, partner_id: str) -> PartnerEntry | None:
         return self.entries.get(partner_id)
+
+    def transport(self, partner_id: str) -> TransportSettings | None:
+        """The partner's channel settings (REST key, delivery), None for an unknown id."""
+        entry = self.entries.get(partner_id)
+        return entry.transport if entry is not None else None
 
     def by_interchange(self, qualifier: str, interchange_id: str) -> PartnerProfile | None:
         """The partner whose ISA address is ``qualifier``/``interchange_id`` (ISA05/06,
@@ -116,7 +124,7 @@ def _scan(directory: Path, identity: OurIdentity | None) -> tuple[PartnerDirecto
             errors.append(f"{source}: cannot read: {exc}")
             continue
         try:
-            profile = parse_profile(text, source=str(source))
+            profile, transport = parse_partner(text, source=str(source))
         except ProfileError as exc:
             errors.extend(exc.errors)
             continue
@@ -140,10 +148,34 @@ def _scan(directory: Path, identity: OurIdentity | None) -> tuple[PartnerDirecto
             if problem is not None:
                 errors.append(problem)
                 continue
-        partners.entries[profile.id] = PartnerEntry(profile, folder, hooks if hooks.is_file() else None)
+        partners.entries[profile.id] = PartnerEntry(profile, folder, hooks if hooks.is_file() else None, transport)
         for address in profile.x12.addresses:
             partners._by_address[(address.qualifier, address.id)] = profile.id
     return partners, errors
+
+
+def parse_partner(text: str, *, source: str = PROFILE_FILE) -> tuple[PartnerProfile, TransportSettings]:
+    """One profile file: its X12 partnership and its transport settings. Raises
+    ProfileError listing the problems of both halves, in file order of the keys."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError([f"{source}: not valid TOML: {exc}"]) from None
+    x12_part, transport_part = split_profile(data)
+    errors: list[str] = []
+    profile: PartnerProfile | None = None
+    transport: TransportSettings | None = None
+    try:
+        profile = parse_profile_data(x12_part, source=source)
+    except ProfileError as exc:
+        errors += exc.errors
+    try:
+        transport = parse_transport(transport_part, source=source)
+    except ProfileError as exc:
+        errors += exc.errors
+    if errors or profile is None or transport is None:
+        raise ProfileError(errors)
+    return profile, transport
 
 
 def _hooks_problem(path: Path) -> str | None:

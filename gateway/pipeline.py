@@ -150,7 +150,7 @@ class Pipeline:
         self.processed = 0
         # Jobs claimed (and their outcomes committed) together: on SQLite each commit
         # is an fsync, so one claim and one write per batch instead of per job.
-        self.batch_size = max(1, getattr(self.settings, "batch_size", 64))
+        self.batch_size = self.settings.batch_size
 
     # ------------------------------------------------------------------ running
 
@@ -786,7 +786,7 @@ class Pipeline:
                 "partner_id": profile.id,
                 "message_id": message.id,
                 "kind": kinds[-1] if kinds else "TA1",  # 999 > 997 > TA1: the most specific kind
-                "channel": profile.delivery.channel,
+                "channel": self._channel_of(profile.id),
                 "payload": ack.text,
                 "interchange_control": isa13,
                 "status": "held" if held else "pending",
@@ -812,6 +812,13 @@ class Pipeline:
                     "held": held,
                 },
             )
+
+    def _channel_of(self, partner_id: str) -> str:
+        """The partner's delivery channel now (recorded on the outbox row; the sender
+        reads the profile again when it sends)."""
+        directory = self.partners()
+        transport = directory.transport(partner_id) if hasattr(directory, "transport") else None
+        return transport.delivery.channel if transport is not None else "mailbox"
 
     # ------------------------------------------------------------------ step: deliver
 

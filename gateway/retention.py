@@ -42,7 +42,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -426,24 +426,16 @@ async def _prune_seen(db: Database, cutoff: datetime, report: PruneReport, dry_r
 # --------------------------------------------------------------------------- the service's task
 
 
-async def run_periodically(
-    db: Database,
-    store: RawStore,
-    settings: Settings,
-    *,
-    partners: Callable[[], Any],
-    clock: Callable[[], datetime] = utcnow,
+async def prune_and_log(
+    db: Database, store: RawStore, settings: Settings, *, partners: Any, now: datetime
 ) -> None:
-    """Prune every ``storage.prune_interval_minutes`` (the first run at most a minute
-    after start), logging one line per run; errors are logged and retried next time."""
-    interval = settings.storage.prune_interval_minutes * 60
-    delay = min(interval, FIRST_RUN_SECONDS)
-    while True:
-        await asyncio.sleep(delay)
-        delay = interval
-        try:
-            report = await prune(db, store, settings, partners=partners(), now=clock())
-        except Exception as exc:
-            log.error("prune failed (next try in %.0f s): %s: %s", interval, type(exc).__name__, exc)
-            continue
-        log.info("%s", report.summary())
+    """One scheduled prune (gateway.bootstrap runs it every
+    ``storage.prune_interval_minutes``, the first at most a minute after start, on one
+    instance at a time), logging one line; an error is logged and tried next time."""
+    try:
+        report = await prune(db, store, settings, partners=partners, now=now)
+    except Exception as exc:
+        log.error("prune failed (next try in %.0f s): %s: %s", settings.storage.prune_interval_minutes * 60,
+                  type(exc).__name__, exc)
+        return
+    log.info("%s", report.summary())

@@ -1,4 +1,5 @@
-"""The service's commands: ``gateway serve``, ``gateway db upgrade``, ``gateway db current``.
+"""The service's commands: ``gateway serve``, ``gateway worker``, ``gateway db upgrade``,
+``gateway db current``.
 
 ``add_service_commands(subparsers)`` registers them on the main parser (see
 gateway.cli); each sets ``func`` on its namespace to a callable returning the exit
@@ -45,6 +46,14 @@ def add_service_commands(subparsers: Any) -> None:
     serve.add_argument("--port", type=int, help="override server.port")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     serve.set_defaults(func=run_serve)
+
+    worker = subparsers.add_parser(
+        "worker",
+        help="run the job runner, partner transports and schedules without HTTP (a second instance on PostgreSQL)",
+    )
+    worker.add_argument("--config", type=Path, help="gateway.toml (as for serve)")
+    worker.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    worker.set_defaults(func=run_worker)
 
     db = subparsers.add_parser("db", help="database schema commands")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -122,6 +131,30 @@ def run_serve(args: argparse.Namespace) -> int:
     except PartnersError as exc:
         print("gateway: the partner profiles have problems:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
         return EXIT_CONFIG
+    return 0
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from gateway.bootstrap import run_worker as work
+    from gateway.db.schema import SchemaError
+    from gateway.partners import PartnersError
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        asyncio.run(work(settings))
+    except SchemaError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return EXIT_SCHEMA
+    except PartnersError as exc:
+        print("gateway: the partner profiles have problems:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

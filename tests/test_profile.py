@@ -10,6 +10,8 @@ from typing import get_args
 import pytest
 from pydantic import BaseModel
 
+from gateway.partner_settings import MailboxDelivery
+from gateway.partners import parse_partner
 from translators.mapping.rules import MappingRules
 from translators.profile import (
     OurIdentity,
@@ -59,13 +61,13 @@ def profile_text(version: str = "004010", x12_extra: str = "", tables: str = "")
 
 def errors_of(text: str, source: str = "partners/acme/profile.toml") -> list[str]:
     with pytest.raises(ProfileError) as caught:
-        parse_profile(text, source=source)
+        parse_partner(text, source=source)
     assert str(caught.value) == "\n".join(caught.value.errors)
     return caught.value.errors
 
 
 def test_minimal_profile_parses_with_documented_defaults() -> None:
-    profile = parse_profile(MINIMAL)
+    profile, transport = parse_partner(MINIMAL)
     assert isinstance(profile, PartnerProfile)
     assert profile.id == "holdretail"
     x12 = profile.x12
@@ -82,23 +84,22 @@ def test_minimal_profile_parses_with_documented_defaults() -> None:
     assert x12.group_version == "004010"
     # 004010 has no repetition separator: ISA11 stays "U".
     assert x12.outbound_delimiters == Delimiters("*", ">", None, "~", "\n")
-    assert profile.delivery.channel == "rest"
-    assert profile.delivery.url == "http://127.0.0.1:9001/edi"
+    assert transport.delivery.channel == "rest"
+    assert transport.delivery.url == "http://127.0.0.1:9001/edi"
     assert profile.mapping == MappingRules()
 
 
 def test_profile_is_frozen() -> None:
-    profile = parse_profile(MINIMAL)
+    profile, _ = parse_partner(MINIMAL)
     with pytest.raises(ValueError, match="frozen"):
         profile.x12.ta1 = "never"  # type: ignore[misc]
 
 
 def test_functional_ack_defaults_to_auto_and_delivery_to_mailbox() -> None:
-    profile = parse_profile(profile_text())
+    profile, transport = parse_partner(profile_text())
     assert profile.x12.functional_ack == "auto"
-    assert profile.rest is None
-    assert profile.delivery.channel == "mailbox"
-    assert profile.delivery.url is None
+    assert transport.rest is None
+    assert transport.delivery == MailboxDelivery()
 
 
 def test_5010_gets_a_caret_repetition_separator_and_gs08_carries_the_industry_id() -> None:
@@ -110,25 +111,26 @@ def test_5010_gets_a_caret_repetition_separator_and_gs08_carries_the_industry_id
 
 def test_rest_key_is_checked_against_its_sha256_and_previous_key_during_rotation() -> None:
     old = hashlib.sha256(b"old-key").hexdigest()
-    profile = parse_profile(
+    _, transport = parse_partner(
         profile_text(tables=f'[rest]\napi_key_sha256 = "{KEY_SHA.upper()}"\nprevious_api_key_sha256 = "{old}"')
     )
-    assert profile.rest is not None
-    assert profile.rest.api_key_sha256 == KEY_SHA  # stored lowercased
-    assert profile.rest.accepts(KEY)
-    assert profile.rest.accepts("old-key")
-    assert not profile.rest.accepts("holdretail-example-key ")
-    assert not profile.rest.accepts(KEY_SHA)
+    rest = transport.rest
+    assert rest is not None
+    assert rest.api_key_sha256 == KEY_SHA  # stored lowercased
+    assert rest.accepts(KEY)
+    assert rest.accepts("old-key")
+    assert not rest.accepts("holdretail-example-key ")
+    assert not rest.accepts(KEY_SHA)
 
 
 def test_example_partners_parse_and_differ() -> None:
-    hold = parse_profile((ROOT / "partners/holdretail/profile.toml").read_text())
-    north = parse_profile((ROOT / "partners/northwind3pl/profile.toml").read_text())
-    assert hold.rest is not None and hold.rest.accepts("holdretail-example-key")
-    assert north.rest is not None and north.rest.accepts("northwind3pl-example-key")
-    assert north.rest.accepts("northwind3pl-old-example-key")
-    assert (hold.x12.version, hold.x12.functional_ack, hold.delivery.channel) == ("004010", "997", "rest")
-    assert (north.x12.version, north.x12.functional_ack, north.delivery.channel) == ("005010", "999", "mailbox")
+    hold, hold_t = parse_partner((ROOT / "partners/holdretail/profile.toml").read_text())
+    north, north_t = parse_partner((ROOT / "partners/northwind3pl/profile.toml").read_text())
+    assert hold_t.rest is not None and hold_t.rest.accepts("holdretail-example-key")
+    assert north_t.rest is not None and north_t.rest.accepts("northwind3pl-example-key")
+    assert north_t.rest.accepts("northwind3pl-old-example-key")
+    assert (hold.x12.version, hold.x12.functional_ack, hold_t.delivery.channel) == ("004010", "997", "rest")
+    assert (north.x12.version, north.x12.functional_ack, north_t.delivery.channel) == ("005010", "999", "mailbox")
     assert north.x12.outbound_delimiters == Delimiters("|", ":", "^", "~", "\r\n")
     assert [str(a) for a in north.x12.addresses] == ["01/NORTHWIND3PL", "ZZ/NW3PLTEST"]
     assert north.mapping.shipment.required_references == ("BM",)

@@ -1,5 +1,7 @@
-"""Partner profiles: one trading partner's identity, X12 conventions, REST key,
-delivery channel and mapping overrides, parsed from ``partners/<id>/profile.toml``.
+"""Partner profiles: one trading partner's identity, X12 conventions and mapping
+overrides (the X12 partnership), parsed from ``partners/<id>/profile.toml``. The
+file's transport tables (``[rest]``, ``[delivery]``, ...) are the service's and are
+parsed by ``gateway.partner_settings``; this module never sees them.
 
 :func:`parse_profile` turns TOML text into a frozen :class:`PartnerProfile` or raises
 :class:`ProfileError` listing every problem as ``file: dotted.key: what is wrong``,
@@ -15,8 +17,6 @@ imports ``gateway``. See docs/profile-reference.md for every key.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import tomllib
 from typing import Annotated, Any, Literal
@@ -36,16 +36,15 @@ from translators.x12.model import Delimiters
 
 __all__ = [
     "DelimiterSettings",
-    "DeliverySettings",
     "InterchangeAddress",
     "OurIdentity",
     "PartnerProfile",
     "ProfileError",
-    "RestSettings",
     "X12Settings",
     "format_validation_error",
     "parse_identity",
     "parse_profile",
+    "parse_profile_data",
 ]
 
 # 00VRR0 from 003010 to 008070: the releases whose envelopes (ISA/GS) we read and
@@ -54,7 +53,6 @@ __all__ = [
 _VERSION = re.compile(r"00[3-8]0[1-7]0")
 _PARTNER_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _QUALIFIER = re.compile(r"[0-9A-Z]{2}")
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _INDUSTRY_ID = re.compile(r"[0-9A-Z]{0,6}")
 # X12 basic and extended character sets are printable ASCII; control characters are
 # what delimiters are made of, so they never belong in an identifier.
@@ -118,16 +116,6 @@ def _industry_id(value: str) -> str:
     return value
 
 
-def _sha256_hex(value: str) -> str:
-    lowered = value.lower()
-    if not _SHA256_HEX.fullmatch(lowered):
-        # Never echo the value: someone may have pasted the key itself.
-        raise ValueError(
-            f"must be the SHA-256 of the key as 64 hex characters, never the key itself (got {len(value)} characters)"
-        )
-    return lowered
-
-
 def _delimiter(value: str) -> str:
     if len(value) != 1:
         raise ValueError(f"must be exactly one character (got {value!r})")
@@ -142,22 +130,14 @@ def _suffix(value: str) -> str:
     return value
 
 
-def _http_url(value: str) -> str:
-    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
-        raise ValueError(f"must be an http:// or https:// URL (got {value!r})")
-    return value
-
-
 PartnerId = Annotated[str, AfterValidator(_partner_id)]
 Qualifier = Annotated[str, AfterValidator(_qualifier)]
 InterchangeId = Annotated[str, _envelope_id(15)]
 GroupId = Annotated[str, _envelope_id(15)]
 Version = Annotated[str, AfterValidator(_version)]
 IndustryId = Annotated[str, AfterValidator(_industry_id)]
-Sha256Hex = Annotated[str, AfterValidator(_sha256_hex)]
 Delimiter = Annotated[str, AfterValidator(_delimiter)]
 Suffix = Annotated[str, AfterValidator(_suffix)]
-HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 class _Strict(BaseModel):
@@ -284,48 +264,12 @@ class X12Settings(_Strict):
         return self
 
 
-class RestSettings(_Strict):
-    """Inbound REST: the partner authenticates with a bearer key; we keep its SHA-256."""
-
-    api_key_sha256: Sha256Hex
-    previous_api_key_sha256: Sha256Hex | None = None  # still accepted during a key rotation
-
-    def accepts(self, key: str) -> bool:
-        """Whether ``key`` is this partner's key (constant-time comparison)."""
-        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
-        ok = hmac.compare_digest(digest, self.api_key_sha256)
-        if self.previous_api_key_sha256 is not None:
-            ok = hmac.compare_digest(digest, self.previous_api_key_sha256) or ok
-        return ok
-
-
-class DeliverySettings(_Strict):
-    """How documents and acks we send reach the partner.
-
-    ``rest``: we POST the X12 to ``url``. ``mailbox``: it waits in the partner's
-    mailbox until they fetch it (no ``url``)."""
-
-    channel: Literal["rest", "mailbox"] = "mailbox"
-    url: HttpUrl | None = None
-    timeout_seconds: float = Field(default=30.0, gt=0)
-
-    @model_validator(mode="after")
-    def _url_matches_channel(self) -> DeliverySettings:
-        if self.channel == "rest" and self.url is None:
-            raise ValueError('url: required when channel = "rest"')
-        if self.channel == "mailbox" and self.url is not None:
-            raise ValueError('url: not used with channel = "mailbox" (the partner fetches); remove it')
-        return self
-
-
 class PartnerProfile(_Strict):
     """Everything the gateway knows about one trading partner."""
 
     id: PartnerId
     name: str = Field(min_length=1, max_length=200)
     x12: X12Settings
-    rest: RestSettings | None = None  # None: the partner cannot post over REST
-    delivery: DeliverySettings = DeliverySettings()
     mapping: MappingRules = MappingRules()
 
 
@@ -338,6 +282,12 @@ def parse_profile(text: str, *, source: str = "profile.toml") -> PartnerProfile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError([f"{source}: not valid TOML: {exc}"]) from None
+    return parse_profile_data(data, source=source)
+
+
+def parse_profile_data(data: dict[str, Any], *, source: str = "profile.toml") -> PartnerProfile:
+    """Validate an already parsed profile table (the service takes its transport
+    tables out first: they are not the X12 partnership's business)."""
     try:
         return PartnerProfile.model_validate(data)
     except ValidationError as exc:

@@ -11,46 +11,22 @@ current directory once per request.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import web
 
 from gateway.api.errors import ApiError
 from gateway.api.internal import require_token
-from gateway.app import OVERRIDES, PARTNERS, SETTINGS, load_partner_directory
+from gateway.api.keys import GATEWAY
+from gateway.bootstrap import ReloadFailed
 
 log = logging.getLogger(__name__)
-
-
-class ReloadFailed(Exception):
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
-
-
-async def reload_partners(app: web.Application) -> list[str]:
-    """Load the directory again; on success swap it in and return the partner ids."""
-    from gateway.partners import PartnersError
-
-    loader = app[OVERRIDES].load_partners or load_partner_directory
-    holder = app[PARTNERS]
-    try:
-        fresh = await asyncio.to_thread(loader, app[SETTINGS])
-    except PartnersError as exc:
-        holder.error = "\n".join(exc.errors)
-        log.error("partner reload refused, keeping the profiles in use:\n  %s", "\n  ".join(exc.errors))
-        raise ReloadFailed(exc.errors) from None
-    holder.current, holder.error = fresh, None
-    ids = sorted(p.id for p in fresh)
-    log.info("reloaded %d partner profile(s)", len(ids))
-    return ids
 
 
 async def post_reload(request: web.Request) -> web.Response:
     require_token(request)
     try:
-        ids = await reload_partners(request.app)
+        ids = await request.app[GATEWAY].reload_partners()
     except ReloadFailed as exc:
         raise ApiError(
             422, "invalid_profiles", "the partner profiles have problems; the previous ones stay in use",

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from gateway.api.errors import ApiError
 from gateway.api.internal import read_json, require_token
-from gateway.app import DATABASE, OVERRIDES, PIPELINE
+from gateway.api.keys import DATABASE, DELIVERY, METRICS, OVERRIDES, PIPELINE
 from gateway.db.models import Document, OutboxItem
 
 MAX_LIMIT = 500
@@ -69,7 +69,6 @@ async def get_feed(request: web.Request) -> web.Response:
 
 
 async def post_feed_ack(request: web.Request) -> web.Response:
-    from gateway import metrics
     from gateway.erp import confirm_documents
 
     require_token(request)
@@ -84,7 +83,7 @@ async def post_feed_ack(request: web.Request) -> web.Response:
     if not ids:
         return web.json_response({"delivered": [], "unknown": unknown})
     done = await confirm_documents(
-        request.app[DATABASE], ids, now=request.app[OVERRIDES].clock(), metrics=metrics.of(request.app)
+        request.app[DATABASE], ids, now=request.app[OVERRIDES].clock(), metrics=request.app[METRICS]
     )
     if done.messages_delivered:
         request.app[PIPELINE].wake()
@@ -103,7 +102,6 @@ async def get_dead_letters(request: web.Request) -> web.Response:
 
 
 async def replay_dead_letter(request: web.Request) -> web.Response:
-    from gateway.api.internal import DELIVERY
     from gateway.delivery import requeue
     from gateway.pipeline import ReplayRefused
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.app import DATABASE, PARTNERS, SETTINGS
+from gateway.api.keys import DATABASE, PARTNERS, SETTINGS
 
 log = logging.getLogger(__name__)
 _probes = itertools.count()

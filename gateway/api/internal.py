@@ -14,9 +14,8 @@ generated one in ``<data_dir>/api-token``), compared in constant time.
     document the partner's conventions cannot express: ``422 render_failed``; unknown
     partner: ``422`` on ``partner_id`` too.
 
-:func:`setup_internal_api` wires everything of this part of the service into the
-app: routes (internal, feed, messages, dead letters, mailbox, reload, metrics,
-OpenAPI) and the partner delivery workers and the overdue-ack check.
+:func:`add_routes` adds the outbound document routes; the token and the SIGHUP
+reload are ``cleanup_ctx`` generators gateway.app installs.
 """
 
 from __future__ import annotations
@@ -33,12 +32,12 @@ from aiohttp import web
 
 from gateway.api.bodies import read_json_body
 from gateway.api.errors import ApiError
-from gateway.app import DATABASE, OVERRIDES, PARTNERS, RAWSTORE, SETTINGS
+from gateway.api.keys import API_TOKEN, DATABASE, DELIVERY, GATEWAY, OVERRIDES, PARTNERS, RAWSTORE, SETTINGS
+from gateway.bootstrap import ReloadFailed
 from gateway.config import ensure_api_token
 
 log = logging.getLogger(__name__)
 
-API_TOKEN = web.AppKey("api_token", str)
 KIND_BY_ROUTE = {"shipments": "shipment", "invoices": "invoice", "order-acks": "order_ack"}
 
 
@@ -121,14 +120,13 @@ async def post_outbound(request: web.Request) -> web.Response:
             idempotency_key=key,
             request_id=request.headers.get("X-Request-Id"),
             hooks=_hooks_of(directory, profile.id),
+            channel=_channel_of(directory, profile.id),
         )
     except outbound.RenderRefused as exc:
         raise ApiError(422, "render_failed", str(exc), fields=exc.fields or None) from None
     except outbound.IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_key_reused", str(exc)) from None
-    delivery = request.app.get(DELIVERY)
-    if delivery is not None:
-        delivery.wake()
+    request.app[DELIVERY].wake()
     body: dict[str, Any] = {"message_id": result.message_id, "status": "queued" if result.created else "already_received"}
     if result.created:
         body["interchange_control"] = f"{result.interchange_control:09d}"
@@ -138,54 +136,19 @@ async def post_outbound(request: web.Request) -> web.Response:
 
 # --------------------------------------------------------------------------- wiring
 
-from gateway.delivery import PartnerDelivery  # noqa: E402  (after the handlers it serves)
 
-DELIVERY = web.AppKey("partner_delivery", PartnerDelivery)
-
-
-async def _token_ctx(app: web.Application) -> AsyncIterator[None]:
+async def token_ctx(app: web.Application) -> AsyncIterator[None]:
     token, _ = ensure_api_token(app[SETTINGS])
     app[API_TOKEN] = token
     yield
-
-
-async def _delivery_ctx(app: web.Application) -> AsyncIterator[None]:
-    from gateway import metrics, reconcile
-
-    settings = app[SETTINGS]
-    clock = app[OVERRIDES].clock
-    delivery = PartnerDelivery(
-        app[DATABASE], app[PARTNERS], settings.outbound, metrics=metrics.of(app), clock=clock
-    )
-    app[DELIVERY] = delivery
-    await delivery.start()
-
-    async def overdue_loop() -> None:
-        while True:
-            await asyncio.sleep(settings.outbound.overdue_check_seconds)
-            try:
-                late = await reconcile.mark_overdue(app[DATABASE], app[PARTNERS], now=clock())
-                if late:
-                    log.warning("%d outbound message(s) have overdue acknowledgments", len(late))
-            except Exception:
-                log.exception("overdue acknowledgment check failed")
-
-    checker = asyncio.create_task(overdue_loop(), name="overdue-acks")
-    yield
-    checker.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await checker
-    await delivery.stop()
 
 
 async def reload_on_sighup(app: web.Application) -> None:
     """SIGHUP: reload the partner profiles; a refusal is logged (one line naming each
     file and problem) and kept in ``PartnersHolder.error`` for /readyz and /metrics,
     never left as an unretrieved task exception."""
-    from gateway.api.admin import ReloadFailed, reload_partners
-
     try:
-        await reload_partners(app)
+        await app[GATEWAY].reload_partners()
     except ReloadFailed as exc:
         current = app[PARTNERS].current
         log.error(
@@ -197,7 +160,7 @@ async def reload_on_sighup(app: web.Application) -> None:
         log.exception("SIGHUP: partner reload failed unexpectedly; the profiles in use are kept")
 
 
-async def _sighup_ctx(app: web.Application) -> AsyncIterator[None]:
+async def sighup_ctx(app: web.Application) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
     installed = False
     tasks: set[asyncio.Task[None]] = set()
@@ -218,22 +181,14 @@ async def _sighup_ctx(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
-def setup_internal_api(app: web.Application, *, sighup: bool = True) -> None:
-    from gateway import metrics, openapi
-    from gateway.api import admin, feed, mailbox, messages
-
-    app.cleanup_ctx.append(_token_ctx)
-    app.cleanup_ctx.append(_delivery_ctx)
-    if sighup:
-        app.cleanup_ctx.append(_sighup_ctx)
+def add_routes(app: web.Application) -> None:
     for route in KIND_BY_ROUTE:
         app.router.add_post(f"/api/v1/{route}", post_outbound)
-    feed.add_routes(app)
-    messages.add_routes(app)
-    mailbox.add_routes(app)
-    admin.add_routes(app)
-    metrics.add_routes(app)
-    openapi.add_routes(app)
+
+
+def _channel_of(directory: Any, partner_id: str) -> str:
+    transport = directory.transport(partner_id) if directory is not None else None
+    return transport.delivery.channel if transport is not None else "mailbox"
 
 
 def _hooks_of(directory: Any, partner_id: str) -> Any:

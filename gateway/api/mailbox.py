@@ -23,8 +23,8 @@ from sqlalchemy import select
 
 from gateway.api.errors import ApiError
 from gateway.api.feed import page_limit
+from gateway.api.keys import DATABASE, OVERRIDES
 from gateway.api.partner_inbound import _authenticate
-from gateway.app import DATABASE, OVERRIDES
 from gateway.db.models import OutboxItem
 from gateway.delivery import mark_sent
 

@@ -28,7 +28,7 @@ from sqlalchemy import exists, or_, select
 from gateway.api.errors import ApiError
 from gateway.api.feed import page_limit
 from gateway.api.internal import require_token
-from gateway.app import DATABASE, PIPELINE, RAWSTORE
+from gateway.api.keys import DATABASE, PIPELINE, RAWSTORE
 from gateway.db.models import Document, Job, Message, MessageEvent, OutboxItem
 from gateway.db.models_delivery import DeliveryAttempt
 

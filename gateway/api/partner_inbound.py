@@ -43,7 +43,7 @@ from gateway.api.bodies import check_length as _check_length
 from gateway.api.bodies import read_limited as _read_limited
 from gateway.api.bodies import require_content_type as _require_content_type
 from gateway.api.errors import ApiError
-from gateway.app import INTAKE, PARTNERS, SETTINGS
+from gateway.api.keys import INTAKE, PARTNERS, SETTINGS
 from gateway.db.ids import new_id
 from gateway.intake import IdempotencyConflict
 from gateway.rawstore import PayloadTooLarge
@@ -161,8 +161,9 @@ def _authenticate(request: web.Request) -> str:
     partner_id = request.match_info["partner_id"]
     header = request.headers.get("Authorization", "")
     scheme, _, presented = header.partition(" ")
-    profile = request.app[PARTNERS].current.get(partner_id) if request.app[PARTNERS].current else None
-    rest = getattr(profile, "rest", None)
+    directory = request.app[PARTNERS].current
+    transport = directory.transport(partner_id) if directory is not None else None
+    rest = transport.rest if transport is not None else None
     if rest is not None and scheme.lower() == "bearer" and presented.strip():
         if rest.accepts(presented.strip()):
             return partner_id

@@ -113,7 +113,8 @@ async def finish(
     result = await session.execute(
         update(Job)
         .where(Job.id == job.id, Job.locked_by == job.worker, Job.state == "running")
-        .values(state=state, locked_by=None, locked_until=None, last_error=error, updated_at=now)
+        # locked_by stays: which instance ran the step (traceability, gateway worker tests)
+        .values(state=state, locked_until=None, last_error=error, updated_at=now)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise LostLease(f"job {job.id} is no longer ours")
@@ -130,7 +131,7 @@ async def finish_many(
     result = await session.execute(
         update(Job)
         .where(Job.id.in_([j.id for j in claimed]), Job.locked_by == worker, Job.state == "running")
-        .values(state="done", locked_by=None, locked_until=None, last_error=None, updated_at=now)
+        .values(state="done", locked_until=None, last_error=None, updated_at=now)
         .returning(Job.id)
     )
     return set(result.scalars().all())

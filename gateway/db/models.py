@@ -160,6 +160,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_claim", "state", "next_attempt_at"),
         Index("ix_jobs_message", "message_id"),
+        Index("ix_jobs_locked_by", "locked_by"),  # 0004: lease renewal and release per instance
     )
 
 
@@ -188,9 +189,36 @@ class OutboxItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    locked_by: Mapped[str | None] = mapped_column(String(64))  # 0004: the instance sending it
 
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_partner_status", "partner_id", "status", "id"),  # 0002: the mailbox
         Index("ix_outbox_message", "message_id"),  # 0003: a message's acks, retention
     )
+
+
+class Instance(Base):
+    """A running gateway process (serve or worker) and its heartbeat (0004)."""
+
+    __tablename__ = "instances"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))  # serve | worker | cli
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+
+
+class Schedule(Base):
+    """Periodic work run by one instance at a time under a lease (0004)."""
+
+    __tablename__ = "schedules"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    next_run_at: Mapped[datetime]
+    locked_by: Mapped[str | None] = mapped_column(String(64))
+    locked_until: Mapped[datetime | None]
+    last_run_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -154,7 +154,6 @@ def test_ctt01_mismatch_is_acknowledged_on_ctt() -> None:
                 "id": "p",
                 "name": "P",
                 "x12": {"interchange_qualifier": "ZZ", "interchange_id": "GATEWAYTEST", "group_id": "GATEWAYTEST", "version": "004010"},
-                "delivery": {"channel": "mailbox"},
             }
         )
 

@@ -50,6 +50,7 @@ class FakeErp:
     bad_signatures: int = 0
     received_at: dict[str, float] = field(default_factory=dict)  # key -> time.monotonic() of first 2xx
     headers: list[dict[str, str]] = field(default_factory=list)
+    delay_seconds: float = 0.0  # every successful answer waits this long (a slow ERP)
     _script: list[Failure] = field(default_factory=list)
     _always: Failure | None = None
     # PO number or Idempotency-Key -> [answer, how many more times (None: until recover())]
@@ -120,6 +121,8 @@ class FakeErp:
                 return web.Response(status=504)
             headers = {"Retry-After": failure.retry_after} if failure.retry_after else None
             return web.Response(status=failure.status, text=failure.body, headers=headers)
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         if key not in self.accepted:
             self.received_at[key] = time.monotonic()
         self.accepted[key] += 1

@@ -1,6 +1,7 @@
 """Schema revisions on SQLite and PostgreSQL: the models match what the migrations
 build, and a database at 0002 (with data) is refused at start until
-``gateway db upgrade`` brings it to 0003 (index on outbox.message_id)."""
+``gateway db upgrade`` brings it to the head (0003: index on outbox.message_id; 0004:
+instances, schedules, outbox.locked_by)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ async def test_models_match_the_migrations(database_url: str | None, tmp_path: P
 
 
 async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(database_url: str | None, tmp_path: Path) -> None:
-    assert schema.head_revision() == "0003"
+    assert schema.head_revision() == "0004"
     url = _url(database_url, tmp_path)
     db = open_database(url)
     now = utcnow()
@@ -82,7 +83,7 @@ async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(database_url
                     created_at=now,
                 )
             )
-        with pytest.raises(schema.SchemaError, match="revision 0002, this gateway needs 0003"):
+        with pytest.raises(schema.SchemaError, match="revision 0002, this gateway needs 0004"):
             await schema.prepare_schema(db)
     finally:
         await db.close()
@@ -99,16 +100,17 @@ async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(database_url
         timeout=60,
     )
     assert up.returncode == 0, up.stderr
-    assert "schema upgraded from 0002 to 0003" in up.stdout
+    assert "schema upgraded from 0002 to 0004" in up.stdout
 
     db = open_database(url)
     try:
-        assert await schema.prepare_schema(db) == "schema at revision 0003"
+        assert await schema.prepare_schema(db) == "schema at revision 0004"
         async with db.engine.connect() as conn:
             assert (await conn.run_sync(_indexes, "outbox"))["ix_outbox_message"] == ["message_id"]
             kept = (await conn.execute(select(OutboxItem.message_id, OutboxItem.kind))).all()
             assert [tuple(r) for r in kept] == [("01HZZZZZZZZZZZZZZZZZZZZZZZ", "997")]
-        # And back: 0003's downgrade drops only its index.
+            assert {"instances", "schedules"} <= set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        # And back: 0004's downgrade drops its tables and column, 0003's only its index.
         async with db.engine.begin() as conn:
             await conn.run_sync(lambda c: command.downgrade(schema.alembic_config(c), "0002"))
             assert "ix_outbox_message" not in await conn.run_sync(_indexes, "outbox")

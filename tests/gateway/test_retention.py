@@ -20,7 +20,7 @@ from conftest import make_settings
 from sqlalchemy import func, select
 
 from gateway import retention
-from gateway.app import DATABASE, PARTNERS, RAWSTORE, build_app
+from gateway.app import DATABASE, GATEWAY, PARTNERS, RAWSTORE, build_app
 from gateway.cli import main as cli_main
 from gateway.config import Settings
 from gateway.db.engine import Database
@@ -394,8 +394,9 @@ async def test_the_service_prunes_periodically_and_logs_one_line(
 async def test_no_periodic_prune_when_the_interval_is_zero(
     aiohttp_client: Any, tmp_path: Path, partners_dir: Path
 ) -> None:
-    await aiohttp_client(build_app(make_settings(tmp_path, partners_dir, None, **storage())))
-    assert not [t for t in asyncio.all_tasks() if t.get_name() == "gateway-prune"]
+    client = await aiohttp_client(build_app(make_settings(tmp_path, partners_dir, None, **storage())))
+    assert "retention" not in client.app[GATEWAY].scheduler.tasks
+    assert "overdue-acks" in client.app[GATEWAY].scheduler.tasks
 
 
 def test_prune_command_dry_run_then_real_and_refused_while_locked(

@@ -1,0 +1,21 @@
+"""``GET /metrics``: the Prometheus text of gateway.metrics, behind the internal token
+(label values name partners: not for the open internet)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.api.internal import require_token
+from gateway.api.keys import DATABASE, METRICS, PARTNERS
+from gateway.metrics import CONTENT_TYPE, render
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    require_token(request)
+    reload_failed = request.app[PARTNERS].error is not None
+    text = await render(request.app[DATABASE], request.app[METRICS], partner_reload_failed=reload_failed)
+    return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/metrics", metrics_handler)

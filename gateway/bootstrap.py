@@ -1,0 +1,310 @@
+"""The composition root: the one place that builds and wires the gateway's parts.
+
+:func:`running` opens, in order, the data dir (and on SQLite its lock), the
+database (schema checked), the raw store, the partner profiles, this process's
+instance and heartbeat, the ERP sink and partner transports, the pipeline, the
+outbox sender, the intake (``serve`` only) and the scheduler (retention, the
+overdue-ack check); it closes them backwards, so the intake commits what it holds
+before the pipeline and the database go away.
+
+Three entry points use it and nothing else builds these objects:
+
+- ``gateway serve`` (gateway.app wraps it in an aiohttp app: HTTP in front);
+- ``gateway worker`` (:func:`run_worker`): the same runner, transports and
+  schedules without HTTP: what a second instance on PostgreSQL runs;
+- tests, through either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gateway.config import Settings
+from gateway.db import jobs
+from gateway.db.engine import Database, open_database
+from gateway.db.models import utcnow
+from gateway.db.schema import prepare_schema
+from gateway.delivery import OutboxSender
+from gateway.intake import Intake
+from gateway.metrics import Metrics
+from gateway.pipeline import Pipeline
+from gateway.ports import ErpSink, PartnerTransport
+from gateway.rawstore import RawStore
+from gateway.runner import Instance, Scheduler, Task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class PartnersHolder:
+    """The loaded partner directory, replaceable at runtime (a reload swaps ``current``)."""
+
+    current: Any = None  # gateway.partners.PartnerDirectory once loaded
+    error: str | None = None
+
+    def __call__(self) -> Any:
+        return self.current
+
+
+@dataclass(slots=True)
+class Overrides:
+    """Test and embedding seams: a different ERP sink, clock, partners loader or
+    partner transports (keyed by channel)."""
+
+    sink: ErpSink | None = None
+    clock: Callable[[], datetime] = utcnow
+    load_partners: Callable[[Settings], Any] | None = None
+    transports: dict[str, PartnerTransport] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ReloadFailed(Exception):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+@dataclass(slots=True)
+class Gateway:
+    """The running parts of one process."""
+
+    settings: Settings
+    overrides: Overrides
+    role: str
+    partners: PartnersHolder
+    metrics: Metrics
+    db: Database = field(init=False)
+    rawstore: RawStore = field(init=False)
+    instance: Instance = field(init=False)
+    sink: ErpSink = field(init=False)
+    transports: dict[str, PartnerTransport] = field(init=False)
+    pipeline: Pipeline = field(init=False)
+    sender: OutboxSender = field(init=False)
+    scheduler: Scheduler = field(init=False)
+    intake: Intake | None = None
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self.overrides.clock
+
+    async def reload_partners(self) -> list[str]:
+        """Load the profiles again; on success swap them in and return the partner ids.
+        A refusal keeps the profiles in use and is kept for /readyz and /metrics."""
+        from gateway.partners import PartnersError
+
+        loader = self.overrides.load_partners or load_partner_directory
+        try:
+            fresh = await asyncio.to_thread(loader, self.settings)
+        except PartnersError as exc:
+            self.partners.error = "\n".join(exc.errors)
+            log.error("partner reload refused, keeping the profiles in use:\n  %s", "\n  ".join(exc.errors))
+            raise ReloadFailed(exc.errors) from None
+        self.partners.current, self.partners.error = fresh, None
+        self.sender.wake()
+        ids = sorted(p.id for p in fresh)
+        log.info("reloaded %d partner profile(s)", len(ids))
+        return ids
+
+
+def load_partner_directory(settings: Settings) -> Any:
+    """The partners under ``settings.partners_dir``; a missing directory means no
+    partners yet (a fresh install), any other problem stops the start."""
+    from gateway.partners import PartnerDirectory, load_partners
+
+    if not settings.partners_dir.exists():
+        log.warning("partners directory %s does not exist: no partner can connect", settings.partners_dir)
+        return PartnerDirectory()
+    directory = load_partners(settings.partners_dir, identity=settings.identity.ours)
+    if not settings.identity.check_receiver:
+        directory.receivers = None
+    return directory
+
+
+def default_transports(clock: Callable[[], datetime]) -> dict[str, PartnerTransport]:
+    from gateway.transports.mailbox import MailboxTransport
+    from gateway.transports.rest import RestTransport
+
+    return {"rest": RestTransport(clock), "mailbox": MailboxTransport()}
+
+
+@contextlib.asynccontextmanager
+async def running(
+    settings: Settings,
+    overrides: Overrides | None = None,
+    *,
+    role: str = "serve",
+    partners: PartnersHolder | None = None,
+    metrics: Metrics | None = None,
+) -> AsyncIterator[Gateway]:
+    """Open every part in order, yield the running :class:`Gateway`, close backwards."""
+    from gateway import erp, reconcile, retention
+
+    overrides = overrides or Overrides()
+    gw = Gateway(settings, overrides, role, partners or PartnersHolder(), metrics or Metrics())
+    clock = overrides.clock
+    async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(_data_dir_lock(settings))
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        gw.db = open_database(settings.effective_database_url)
+        stack.push_async_callback(gw.db.close)
+        log.info("%s", await prepare_schema(gw.db))
+
+        gw.rawstore = RawStore(settings.raw_dir, use_syncfs=settings.storage.raw_sync == "syncfs")
+        gw.rawstore.open_store()
+        stack.callback(gw.rawstore.close)
+
+        loader = overrides.load_partners or load_partner_directory
+        gw.partners.current = loader(settings)
+        log.info("loaded %d partner profile(s) from %s", len(gw.partners.current), settings.partners_dir)
+
+        gw.instance = Instance(
+            gw.db,
+            clock,
+            role=role,
+            heartbeat_seconds=settings.pipeline.heartbeat_seconds,
+            lease_seconds=max(settings.pipeline.lease_seconds, 3 * settings.pipeline.heartbeat_seconds),
+            dead_after_seconds=settings.pipeline.instance_dead_seconds,
+        )
+        if gw.db.is_sqlite:
+            # One process per SQLite file (the data-dir lock): whatever ran died with the last one.
+            async with gw.db.write() as conn:
+                released = await jobs.release_all_running(conn, now=clock())
+                from gateway.runner import release_instances
+
+                await release_instances(conn, await _all_instances(conn), now=clock())
+            if released:
+                log.info("resumed %d job(s) interrupted by the previous run", released)
+        await gw.instance.start()
+        stack.push_async_callback(gw.instance.stop)
+
+        gw.sink = overrides.sink or erp.build_sink(settings.erp, gw.db, metrics=gw.metrics, clock=clock)
+        stack.push_async_callback(gw.sink.close)
+        gw.transports = {**default_transports(clock), **overrides.transports}
+        for transport in gw.transports.values():
+            stack.push_async_callback(transport.close)
+
+        pool = None
+        if settings.pipeline.translate_processes and settings.pipeline.workers:
+            from gateway.translate_pool import TranslatePool
+
+            pool = TranslatePool(settings.pipeline.translate_processes, settings.raw_dir)
+            stack.push_async_callback(asyncio.to_thread, pool.close)
+        gw.pipeline = Pipeline(
+            gw.db,
+            gw.rawstore,
+            partners=gw.partners,
+            sink=gw.sink,
+            settings=settings.pipeline,
+            identity=settings.identity,
+            clock=clock,
+            translate_pool=pool,
+            worker_id=gw.instance.id,
+        )
+        await gw.pipeline.start()
+        stack.push_async_callback(gw.pipeline.stop)
+
+        gw.sender = OutboxSender(
+            gw.db, gw.partners, settings.outbound, gw.transports, metrics=gw.metrics, clock=clock,
+            worker_id=gw.instance.id,
+        )
+        await gw.sender.start()
+        stack.push_async_callback(gw.sender.stop)
+
+        if role == "serve":
+            gw.intake = Intake(
+                gw.db, gw.rawstore, max_batch=settings.storage.max_batch, clock=clock, on_enqueued=gw.pipeline.wake
+            )
+            await gw.intake.start()
+            stack.push_async_callback(gw.intake.stop)
+
+        gw.scheduler = Scheduler(gw.db, gw.instance, clock)
+        if settings.storage.prune_interval_minutes > 0:
+
+            async def prune() -> None:
+                await retention.prune_and_log(gw.db, gw.rawstore, settings, partners=gw.partners(), now=clock())
+
+            gw.scheduler.add(
+                Task(
+                    "retention",
+                    settings.storage.prune_interval_minutes * 60,
+                    prune,
+                    first_delay=min(settings.storage.prune_interval_minutes * 60, retention.FIRST_RUN_SECONDS),
+                )
+            )
+
+        async def overdue() -> None:
+            late = await reconcile.mark_overdue(gw.db, gw.partners, now=clock())
+            if late:
+                log.warning("%d outbound message(s) have overdue acknowledgments", len(late))
+
+        gw.scheduler.add(
+            Task("overdue-acks", settings.outbound.overdue_check_seconds, overdue,
+                 first_delay=settings.outbound.overdue_check_seconds)
+        )
+        await gw.scheduler.start()
+        stack.push_async_callback(gw.scheduler.stop)
+        yield gw
+    log.info("gateway %s stopped", role)
+
+
+async def _all_instances(conn: Any) -> list[str]:
+    from sqlalchemy import select
+
+    from gateway.db.models import Instance as InstanceRow
+
+    return list((await conn.execute(select(InstanceRow.id))).scalars().all())
+
+
+@contextlib.contextmanager
+def _data_dir_lock(settings: Settings) -> Any:
+    """The data dir, made private, and on SQLite its lock (gateway.retention.DataDirLock)
+    for the life of the process: a second process exits 2 with one line instead of
+    taking over the first one's jobs."""
+    from gateway.retention import DataDirLock, DataDirLocked
+
+    try:
+        lock = DataDirLock.acquire(settings)
+    except DataDirLocked as exc:
+        print(f"gateway: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    with lock:
+        yield
+
+
+async def run_worker(settings: Settings, overrides: Overrides | None = None) -> None:
+    """``gateway worker``: the runner, transports and schedules without HTTP, until
+    SIGTERM or SIGINT. SIGHUP reloads the partner profiles."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    async with running(settings, overrides, role="worker") as gw:
+        reloads: set[asyncio.Task[Any]] = set()
+
+        def on_sighup() -> None:
+            task = asyncio.ensure_future(_reload_quietly(gw))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        for signum, handler in ((signal.SIGTERM, stop.set), (signal.SIGINT, stop.set), (signal.SIGHUP, on_sighup)):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, handler)
+        print(
+            f"gateway worker {gw.instance.id}: data in {settings.data_dir}, partners from {settings.partners_dir}",
+            file=sys.stderr,
+            flush=True,
+        )
+        await stop.wait()
+        log.info("gateway worker %s stopping", gw.instance.id)
+
+
+async def _reload_quietly(gw: Gateway) -> None:
+    with contextlib.suppress(ReloadFailed):
+        await gw.reload_partners()

@@ -1,0 +1,66 @@
+"""``channel = "rest"``: we POST the X12 to the partner's ``delivery.url``.
+
+``Content-Type: application/edi-x12`` and ``Idempotency-Key: <outbox item id>``, so
+a partner can drop a re-delivery after a crash. 2xx: sent. 5xx, 408/425/429 and
+network errors: transient (Retry-After honoured). Any other 4xx: permanent.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import aiohttp
+
+from gateway.erp import RETRYABLE_STATUS, parse_retry_after, truncate
+from gateway.ports import Clock, OutboundItem, SendOutcome, SendResult
+
+
+class RestTransport:
+    channel: ClassVar[str] = "rest"
+    push: ClassVar[bool] = True
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._http: aiohttp.ClientSession | None = None
+
+    async def send(self, item: OutboundItem, partner: Any) -> SendResult:
+        delivery = partner.delivery
+        if delivery.channel != self.channel:
+            return SendResult(SendOutcome.PERMANENT, f"partner {item.partner_id} has no REST delivery URL now")
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        headers = {
+            "Content-Type": "application/edi-x12",
+            "Idempotency-Key": item.id,
+            "X-Gateway-Kind": item.kind,
+            "X-Gateway-Interchange-Control": f"{item.interchange_control or 0:09d}",
+        }
+        started = time.perf_counter()
+        try:
+            async with self._http.post(
+                delivery.url,
+                data=item.payload,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=delivery.timeout_seconds),
+            ) as resp:
+                answer = truncate(await resp.text(errors="replace"))
+                took = (time.perf_counter() - started) * 1000
+                if 200 <= resp.status < 300:
+                    return SendResult(SendOutcome.SENT, answer, status_code=resp.status, duration_ms=took)
+                retryable = resp.status >= 500 or resp.status in RETRYABLE_STATUS
+                return SendResult(
+                    SendOutcome.TRANSIENT if retryable else SendOutcome.PERMANENT,
+                    f"HTTP {resp.status}: {answer}",
+                    retry_after=parse_retry_after(resp.headers.get("Retry-After"), self.clock()),
+                    status_code=resp.status,
+                    duration_ms=took,
+                )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            took = (time.perf_counter() - started) * 1000
+            return SendResult(SendOutcome.TRANSIENT, f"{type(exc).__name__}: {exc}", duration_ms=took)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
