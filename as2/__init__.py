@@ -1,0 +1,1 @@
+"""AS2 messages (placeholder)."""
