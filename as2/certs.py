@@ -70,7 +70,11 @@ def load_key_pair(key: bytes, certificate: bytes, password: bytes | None = None)
     """A key and its certificate; raises when the certificate is not the key's."""
     private = load_private_key(key, password)
     cert = load_certificates(certificate)[0]
-    if cert.public_key().public_numbers() != private.public_key().public_numbers():
+    public = cert.public_key()
+    if (
+        not isinstance(public, rsa.RSAPublicKey)
+        or public.public_numbers() != private.public_key().public_numbers()
+    ):
         raise CertificateError("certificate does not match the private key")
     return KeyPair(private, cert)
 
@@ -85,7 +89,9 @@ def is_valid_at(cert: x509.Certificate, now: dt.datetime) -> bool:
     return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
 
 
-def valid_certificates(certs: Sequence[x509.Certificate], now: dt.datetime | None = None) -> list[x509.Certificate]:
+def valid_certificates(
+    certs: Sequence[x509.Certificate], now: dt.datetime | None = None
+) -> list[x509.Certificate]:
     now = now or utcnow()
     return [c for c in certs if is_valid_at(c, now)]
 

@@ -60,10 +60,18 @@ CBC_CIPHERS: dict[str, tuple[int, int]] = {
 }
 KEY_TRANSPORTS = ("rsaes_pkcs1v15", "rsaes_oaep")
 
-_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, NotImplementedError)
+_PARSE_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    NotImplementedError,
+)
 
 
-class _GcmParameters(core.Sequence):  # RFC 5084; asn1crypto does not map it
+class _GcmParameters(core.Sequence):  # type: ignore[misc]  # RFC 5084; asn1crypto does not map it
     _fields = [("aes_nonce", core.OctetString), ("aes_icv_len", core.Integer, {"default": 12})]
 
 
@@ -458,7 +466,9 @@ def decrypt(der: bytes, keys: Sequence[KeyPair]) -> Decrypted:
                     last = exc
                     continue
                 return Decrypted(content, name, ktri["key_encryption_algorithm"]["algorithm"].native)
-    raise DecryptionFailed(f"none of our keys opens the envelope ({last})" if last else "no key-transport recipient")
+    raise DecryptionFailed(
+        f"none of our keys opens the envelope ({last})" if last else "no key-transport recipient"
+    )
 
 
 # --- compression -----------------------------------------------------------

@@ -13,9 +13,10 @@ headers) and never decode a body as text.
 from __future__ import annotations
 
 import binascii
+import itertools
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from as2.errors import LimitExceeded, MimeError
@@ -56,11 +57,6 @@ class Headers:
                 return value
         return default
 
-    @classmethod
-    def of(cls, mapping: Iterable[tuple[str, str]] | dict[str, str]) -> Headers:
-        items = mapping.items() if isinstance(mapping, dict) else mapping
-        return cls(tuple((str(k), str(v)) for k, v in items))
-
 
 @dataclass(frozen=True, slots=True)
 class MimeEntity:
@@ -86,6 +82,18 @@ class MimeEntity:
             if name:
                 return name
         return self.content_type.param("name")
+
+
+HeadersLike = Headers | Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+def as_headers(value: HeadersLike) -> Headers:
+    """Headers from a ``Headers``, a mapping (HTTP headers) or (name, value) pairs."""
+    if isinstance(value, Headers):
+        return value
+    if isinstance(value, Mapping):
+        return Headers(tuple((str(k), str(v)) for k, v in value.items()))
+    return Headers(tuple((str(k), str(v)) for k, v in value))
 
 
 def parse_content_type(value: str) -> ContentType:
@@ -185,7 +193,9 @@ def entity_from_headers(headers: Headers, body: bytes) -> MimeEntity:
     return MimeEntity(headers, body, body)
 
 
-def split_multipart(body: bytes, boundary: str, *, max_header_bytes: int = MAX_HEADER_BYTES) -> list[MimeEntity]:
+def split_multipart(
+    body: bytes, boundary: str, *, max_header_bytes: int = MAX_HEADER_BYTES
+) -> list[MimeEntity]:
     """The parts of a multipart body, each with its exact bytes.
 
     A part ends before the line break that precedes the next delimiter (CRLF, or a
@@ -208,7 +218,7 @@ def split_multipart(body: bytes, boundary: str, *, max_header_bytes: int = MAX_H
     if len(positions) < 2 or body[positions[-1] + len(delim) : positions[-1] + len(delim) + 2] != b"--":
         raise MimeError("multipart body has no closing boundary (truncated?)")
     parts: list[MimeEntity] = []
-    for start, nxt in zip(positions, positions[1:], strict=False):
+    for start, nxt in itertools.pairwise(positions):
         line_end = body.find(b"\n", start + len(delim))
         if line_end < 0 or line_end >= nxt:
             raise MimeError("malformed boundary line")
@@ -236,7 +246,9 @@ def decode_transfer_encoding(body: bytes, encoding: str | None) -> bytes:
 
 def encode_base64(data: bytes) -> bytes:
     """Base64 in 76-character CRLF lines, as MIME wants."""
-    return b"".join(binascii.b2a_base64(data[i : i + 57]).replace(b"\n", b"\r\n") for i in range(0, len(data), 57))
+    return b"".join(
+        binascii.b2a_base64(data[i : i + 57]).replace(b"\n", b"\r\n") for i in range(0, len(data), 57)
+    )
 
 
 def to_crlf(data: bytes) -> bytes:
