@@ -8,10 +8,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from as2_helpers import entity_bytes, openssl, split_http, write_pair
 
 from as2 import AuthenticationFailed, SendOptions, TransferEncoding, build_message, unwrap
 from as2.mime import parse_entity, split_multipart
-from as2_helpers import entity_bytes, openssl, split_http, write_pair
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
 
