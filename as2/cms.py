@@ -244,11 +244,17 @@ def _check_signature(
     name = algorithm["algorithm"].native
     if name == "rsassa_pss":
         params = algorithm["parameters"]
-        hash_alg = _hash(params["hash_algorithm"]["algorithm"].native)
-        mgf_hash = _hash(params["mask_gen_algorithm"]["parameters"]["algorithm"].native)
-        pad: asym_padding.AsymmetricPadding = asym_padding.PSS(
-            asym_padding.MGF1(mgf_hash), int(params["salt_length"].native)
-        )
+        if isinstance(params, core.Void) or params.native is None:
+            # RSASSA-PSS without parameters (pyas2lib): it hashes and masks with the
+            # signer's digest; the salt length is recovered from the signature
+            hash_alg = _hash(digest_name)
+            pad: asym_padding.AsymmetricPadding = asym_padding.PSS(
+                asym_padding.MGF1(_hash(digest_name)), asym_padding.PSS.AUTO
+            )
+        else:
+            hash_alg = _hash(params["hash_algorithm"]["algorithm"].native)
+            mgf_hash = _hash(params["mask_gen_algorithm"]["parameters"]["algorithm"].native)
+            pad = asym_padding.PSS(asym_padding.MGF1(mgf_hash), int(params["salt_length"].native))
     elif name in ("rsassa_pkcs1v15", "rsa") or name.endswith("_rsa"):
         hash_alg = _hash(digest_name if not name.endswith("_rsa") else algorithm.hash_algo)
         pad = asym_padding.PKCS1v15()
@@ -281,6 +287,8 @@ def verify(
             content = bytes(inner.native)
         for info in signed["signer_infos"]:
             digest_name = info["digest_algorithm"]["algorithm"].native
+            if digest_name not in SIGNING_DIGESTS:
+                raise AuthenticationFailed(f"signatures with {digest_name} are not accepted")
             computed = digest(digest_name, content)
             attrs = info["signed_attrs"]
             if isinstance(attrs, core.Void) or not len(attrs):
@@ -329,16 +337,14 @@ def encrypt(
     if not isinstance(public, rsa.RSAPublicKey):
         raise ValueError("recipient certificate is not RSA")
     if key_transport == "rsaes_oaep":
-        # SHA-256 spelled out: asn1crypto cannot encode the all-defaults (SHA-1) form
+        # RFC 3560 default parameters (SHA-1, MGF1-SHA-1): what OpenSSL and most AS2
+        # software expect; asn1crypto cannot build the empty SEQUENCE, so it is parsed
         wrapped = public.encrypt(
-            cek, asym_padding.OAEP(asym_padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
+            cek, asym_padding.OAEP(asym_padding.MGF1(hashes.SHA1()), hashes.SHA1(), None)
         )
         kea: dict[str, Any] = {
             "algorithm": "rsaes_oaep",
-            "parameters": {
-                "hash_algorithm": {"algorithm": "sha256"},
-                "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": "sha256"}},
-            },
+            "parameters": algos.RSAESOAEPParams.load(b"\x30\x00"),
         }
     else:
         wrapped = public.encrypt(cek, asym_padding.PKCS1v15())
