@@ -201,7 +201,7 @@ def test_we_read_pyas2lib_error_mdn(us, them):
         **out.headers,
     }
     incoming = pyas2.Message()
-    status, _, mdn = incoming.parse(
+    _status, _, mdn = incoming.parse(
         entity_bytes(headers, out.body),
         find_org_cb=lambda name: _org("THEM", them),
         find_partner_cb=lambda name: _partner("GATEWAY", us, sign=True),
