@@ -14,6 +14,7 @@ never trust a certificate that arrives inside the message.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from as2.certs import KeyPair, valid_certificates
 from as2.errors import (
@@ -60,6 +62,8 @@ CBC_CIPHERS: dict[str, tuple[int, int]] = {
 }
 KEY_TRANSPORTS = ("rsaes_pkcs1v15", "rsaes_oaep")
 
+_OID_DATA = bytes.fromhex("2a864886f70d010701")
+_OID_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")
 _PARSE_ERRORS = (
     ValueError,
     TypeError,
@@ -132,22 +136,40 @@ def digest(name: str, data: bytes) -> bytes:
     return h.finalize()
 
 
-def _asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
-    from cryptography.hazmat.primitives.serialization import Encoding
+@functools.lru_cache(maxsize=256)
+def _cert_der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(Encoding.DER)
 
-    return asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
+
+@functools.lru_cache(maxsize=256)
+def _cert_ids(cert: x509.Certificate) -> tuple[bytes, int, bytes | None]:
+    """(issuer DER as encoded in the certificate, serial, subject key identifier);
+    cached because every sign, verify and decrypt asks for them."""
+    asn1 = asn1_x509.Certificate.load(_cert_der(cert))
+    return asn1["tbs_certificate"]["issuer"].dump(), cert.serial_number, asn1.key_identifier
+
+
+def _issuer_and_serial(cert: x509.Certificate) -> cms.IssuerAndSerialNumber:
+    issuer, serial, _ = _cert_ids(cert)
+    return cms.IssuerAndSerialNumber({"issuer": asn1_x509.Name.load(issuer), "serial_number": serial})
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    """One DER TLV (asn1crypto deep-copies an embedded certificate; this does not)."""
+    size = len(content)
+    if size < 0x80:
+        return bytes((tag, size)) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(length))) + length + content
 
 
 def _identifies(identifier: Any, cert: x509.Certificate) -> bool:
     """Whether a SignerIdentifier / RecipientIdentifier names ``cert``."""
-    asn1 = _asn1_cert(cert)
+    issuer, serial, key_id = _cert_ids(cert)
     if identifier.name == "issuer_and_serial_number":
         chosen = identifier.chosen
-        return bool(
-            chosen["serial_number"].native == cert.serial_number
-            and chosen["issuer"].dump() == asn1["tbs_certificate"]["issuer"].dump()
-        )
-    return bool(identifier.chosen.native == asn1.key_identifier)
+        return bool(chosen["serial_number"].native == serial and chosen["issuer"].dump() == issuer)
+    return bool(key_id is not None and identifier.chosen.native == key_id)
 
 
 def _set_of(attrs: Any) -> bytes:
@@ -172,7 +194,6 @@ def sign(
     if digest_algorithm not in SIGNING_DIGESTS:
         raise ValueError(f"cannot sign with {digest_algorithm}")
     now = now or dt.datetime.now(dt.UTC)
-    asn1 = _asn1_cert(signer.certificate)
     attrs = cms.CMSAttributes(
         [
             cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
@@ -209,10 +230,7 @@ def sign(
         {
             "version": "v1",
             "sid": cms.SignerIdentifier(
-                name="issuer_and_serial_number",
-                value=cms.IssuerAndSerialNumber(
-                    {"issuer": asn1["tbs_certificate"]["issuer"], "serial_number": asn1.serial_number}
-                ),
+                name="issuer_and_serial_number", value=_issuer_and_serial(signer.certificate)
             ),
             "digest_algorithm": {"algorithm": digest_algorithm},
             "signed_attrs": attrs,
@@ -220,20 +238,18 @@ def sign(
             "signature": signature,
         }
     )
-    encap: dict[str, Any] = {"content_type": "data"}
+    encap = _der(0x06, _OID_DATA)
     if not detached:
-        encap["content"] = content
-    signed = cms.SignedData(
-        {
-            "version": "v1",
-            "digest_algorithms": [{"algorithm": digest_algorithm}],
-            "encap_content_info": encap,
-            "certificates": [asn1],
-            "signer_infos": [signer_info],
-        }
+        encap += _der(0xA0, _der(0x04, content))
+    signed_data = _der(
+        0x30,
+        b"\x02\x01\x01"
+        + _der(0x31, algos.DigestAlgorithm({"algorithm": digest_algorithm}).dump())
+        + _der(0x30, encap)
+        + _der(0xA0, _cert_der(signer.certificate))
+        + _der(0x31, signer_info.dump()),
     )
-    result: bytes = cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
-    return result
+    return _der(0x30, _der(0x06, _OID_SIGNED_DATA) + _der(0xA0, signed_data))
 
 
 def _check_signature(
@@ -349,17 +365,13 @@ def encrypt(
     else:
         wrapped = public.encrypt(cek, asym_padding.PKCS1v15())
         kea = {"algorithm": "rsaes_pkcs1v15"}
-    asn1 = _asn1_cert(recipient)
     recipient_info = cms.RecipientInfo(
         name="ktri",
         value=cms.KeyTransRecipientInfo(
             {
                 "version": "v0",
                 "rid": cms.RecipientIdentifier(
-                    name="issuer_and_serial_number",
-                    value=cms.IssuerAndSerialNumber(
-                        {"issuer": asn1["tbs_certificate"]["issuer"], "serial_number": asn1.serial_number}
-                    ),
+                    name="issuer_and_serial_number", value=_issuer_and_serial(recipient)
                 ),
                 "key_encryption_algorithm": kea,
                 "encrypted_key": wrapped,
