@@ -64,6 +64,17 @@ KEY_TRANSPORTS = ("rsaes_pkcs1v15", "rsaes_oaep")
 
 _OID_DATA = bytes.fromhex("2a864886f70d010701")
 _OID_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")
+_OID_CONTENT_TYPE = bytes.fromhex("2a864886f70d010903")
+_OID_MESSAGE_DIGEST = bytes.fromhex("2a864886f70d010904")
+_OID_SIGNING_TIME = bytes.fromhex("2a864886f70d010905")
+_OID_RSA = bytes.fromhex("2a864886f70d010101")
+_DIGEST_OIDS = {
+    "sha1": bytes.fromhex("2b0e03021a"),
+    "sha224": bytes.fromhex("608648016503040204"),
+    "sha256": bytes.fromhex("608648016503040201"),
+    "sha384": bytes.fromhex("608648016503040202"),
+    "sha512": bytes.fromhex("608648016503040203"),
+}
 _PARSE_ERRORS = (
     ValueError,
     TypeError,
@@ -193,22 +204,31 @@ def sign(
     """A SignedData ContentInfo over ``content`` (detached unless told otherwise)."""
     if digest_algorithm not in SIGNING_DIGESTS:
         raise ValueError(f"cannot sign with {digest_algorithm}")
-    now = now or dt.datetime.now(dt.UTC)
-    attrs = cms.CMSAttributes(
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    # Built as DER by hand: this runs for every MDN, and asn1crypto's object building
+    # cost more than the RSA signature itself. SET OF members are sorted (DER).
+    attributes = sorted(
         [
-            cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
-            cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": core.UTCTime(now)})]}),
-            cms.CMSAttribute({"type": "message_digest", "values": [digest(digest_algorithm, content)]}),
+            _der(0x30, _der(0x06, _OID_CONTENT_TYPE) + _der(0x31, _der(0x06, _OID_DATA))),
+            _der(
+                0x30,
+                _der(0x06, _OID_SIGNING_TIME)
+                + _der(0x31, _der(0x17, now.strftime("%y%m%d%H%M%SZ").encode())),
+            ),
+            _der(
+                0x30,
+                _der(0x06, _OID_MESSAGE_DIGEST) + _der(0x31, _der(0x04, digest(digest_algorithm, content))),
+            ),
         ]
     )
+    signed_attrs = b"".join(attributes)
     hash_alg = _hash(digest_algorithm)
-    signed_bytes = _set_of(attrs)
     if pss:
         salt = hash_alg.digest_size
         signature = signer.key.sign(
-            signed_bytes, asym_padding.PSS(asym_padding.MGF1(hash_alg), salt), hash_alg
+            _der(0x31, signed_attrs), asym_padding.PSS(asym_padding.MGF1(hash_alg), salt), hash_alg
         )
-        sig_alg = algos.SignedDigestAlgorithm(
+        sig_alg: bytes = algos.SignedDigestAlgorithm(
             {
                 "algorithm": "rsassa_pss",
                 "parameters": algos.RSASSAPSSParams(
@@ -222,21 +242,20 @@ def sign(
                     }
                 ),
             }
-        )
+        ).dump()
     else:
-        signature = signer.key.sign(signed_bytes, asym_padding.PKCS1v15(), hash_alg)
-        sig_alg = algos.SignedDigestAlgorithm({"algorithm": "rsassa_pkcs1v15"})
-    signer_info = cms.SignerInfo(
-        {
-            "version": "v1",
-            "sid": cms.SignerIdentifier(
-                name="issuer_and_serial_number", value=_issuer_and_serial(signer.certificate)
-            ),
-            "digest_algorithm": {"algorithm": digest_algorithm},
-            "signed_attrs": attrs,
-            "signature_algorithm": sig_alg,
-            "signature": signature,
-        }
+        signature = signer.key.sign(_der(0x31, signed_attrs), asym_padding.PKCS1v15(), hash_alg)
+        sig_alg = _der(0x30, _der(0x06, _OID_RSA) + b"\x05\x00")
+    issuer, serial, _ = _cert_ids(signer.certificate)
+    digest_alg = _der(0x30, _der(0x06, _DIGEST_OIDS[digest_algorithm]) + b"\x05\x00")
+    signer_info = _der(
+        0x30,
+        b"\x02\x01\x01"
+        + _der(0x30, issuer + _der(0x02, serial.to_bytes((serial.bit_length() + 8) // 8, "big")))
+        + digest_alg
+        + _der(0xA0, signed_attrs)
+        + sig_alg
+        + _der(0x04, signature),
     )
     encap = _der(0x06, _OID_DATA)
     if not detached:
@@ -244,10 +263,10 @@ def sign(
     signed_data = _der(
         0x30,
         b"\x02\x01\x01"
-        + _der(0x31, algos.DigestAlgorithm({"algorithm": digest_algorithm}).dump())
+        + _der(0x31, digest_alg)
         + _der(0x30, encap)
         + _der(0xA0, _cert_der(signer.certificate))
-        + _der(0x31, signer_info.dump()),
+        + _der(0x31, signer_info),
     )
     return _der(0x30, _der(0x06, _OID_SIGNED_DATA) + _der(0xA0, signed_data))
 
