@@ -95,17 +95,21 @@ def verify_detached(
 ) -> tuple[cms.Verified, bytes]:
     """Verify a multipart/signed content part: exact bytes, then CRLF-canonical.
     Returns the verification and the bytes it covered (what the MIC is over)."""
-    candidates = [part.raw]
-    if has_bare_lf(part.raw):
-        candidates.append(to_crlf(part.raw))
-    failures: list[AuthenticationFailed | IntegrityCheckFailed] = []
-    for candidate in candidates:
+    try:
+        return cms.verify(signature, part.raw, certs, now), part.raw
+    except (AuthenticationFailed, IntegrityCheckFailed) as exact_failure:
+        if not has_bare_lf(part.raw):
+            raise
+        canonical = to_crlf(part.raw)
         try:
-            return cms.verify(signature, candidate, certs, now), candidate
-        except (AuthenticationFailed, IntegrityCheckFailed) as exc:
-            failures.append(exc)
-    auth = [f for f in failures if isinstance(f, AuthenticationFailed)]
-    raise (auth or failures)[0]
+            return cms.verify(signature, canonical, certs, now), canonical
+        except AuthenticationFailed as canonical_failure:
+            # a signature that matched one form's digest but not the key says more
+            if isinstance(exact_failure, AuthenticationFailed):
+                raise exact_failure from None
+            raise canonical_failure from None
+        except IntegrityCheckFailed:
+            raise exact_failure from None
 
 
 def unwrap(
