@@ -12,7 +12,6 @@ it returns headers and bytes.
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import os
 import re
 from collections.abc import Sequence
@@ -202,6 +201,16 @@ def unquote_as2_name(value: str) -> str:
     return value
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(when: dt.datetime) -> str:
+    """RFC 7231 IMF-fixdate (``Mon, 07 Dec 2026 06:00:00 GMT``), locale-independent."""
+    t = when.astimezone(dt.UTC)
+    return f"{_DAYS[t.weekday()]}, {t.day:02d} {_MONTHS[t.month - 1]} {t.year} {t:%H:%M:%S} GMT"
+
+
 def make_message_id(domain: str, token: str | None = None) -> str:
     """``<token@domain>``; the token is random unless given (tests)."""
     return f"<{token or os.urandom(16).hex()}@{domain}>"
@@ -232,7 +241,7 @@ def as2_headers(
         "AS2-To": quote_as2_name(as2_to),
         "Message-ID": message_id,
         "Subject": subject,
-        "Date": email.utils.format_datetime(date or dt.datetime.now(dt.UTC), usegmt=True),
+        "Date": http_date(date or dt.datetime.now(dt.UTC)),
     }
     if receipt_to:
         headers["Disposition-Notification-To"] = receipt_to

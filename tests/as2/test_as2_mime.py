@@ -116,3 +116,11 @@ def test_disposition_options_parsing():
         "signed-receipt-protocol=required,pkcs7-signature;signed-receipt-micalg=required,md2,SHA-512"
     )
     assert odd.required and odd.chosen_micalg() == "SHA-512"
+
+
+def test_http_date_is_imf_fixdate():
+    import datetime as dt
+
+    from as2.build import http_date
+
+    assert http_date(dt.datetime(2026, 12, 7, 6, 5, 9, tzinfo=dt.UTC)) == "Mon, 07 Dec 2026 06:05:09 GMT"
