@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import zlib
@@ -222,3 +223,54 @@ def test_mutations_raise_only_package_errors(which, edits):
             )
     except AS2Error:
         pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    content_type=st.sampled_from(
+        [
+            "multipart/signed; boundary=b",
+            "multipart/signed",
+            "application/pkcs7-mime",
+            "application/pkcs7-mime; smime-type=enveloped-data",
+            "application/pkcs7-mime; smime-type=signed-data",
+            "application/pkcs7-mime; smime-type=compressed-data",
+            "multipart/report; boundary=b",
+            "text/plain",
+        ]
+    ),
+    cte=st.sampled_from([None, "base64", "binary", "quoted-printable", "x-unknown"]),
+    body=st.one_of(
+        st.binary(max_size=600),
+        st.lists(
+            st.sampled_from(
+                [
+                    b"--b",
+                    b"\r\n",
+                    b"\n",
+                    b"Content-Type: ",
+                    b"application/pkcs7-signature",
+                    b"multipart/signed; boundary=c",
+                    b"--c",
+                    b"--b--",
+                    b":",
+                    b" ",
+                    b"\x30\x80",
+                    b"x",
+                ]
+            ),
+            max_size=40,
+        ).map(b"".join),
+    ),
+)
+def test_random_input_raises_only_package_errors(content_type, cte, body):
+    us, them, _, _ = _samples()
+    headers = {"Content-Type": content_type}
+    if cte:
+        headers["Content-Transfer-Encoding"] = cte
+    for call in (
+        lambda: unwrap(headers, body, partner_certs=[us.certificate], our_keys=[them]),
+        lambda: parse_mdn(headers, body, partner_certs=[us.certificate]),
+    ):
+        with contextlib.suppress(AS2Error):
+            call()

@@ -210,3 +210,24 @@ def test_we_read_pyas2lib_error_mdn(us, them):
     assert not report.disposition.ok
     assert report.disposition.kind == "error"
     assert report.disposition.modifier == "authentication-failed"
+
+
+def test_we_read_pyas2lib_unsigned_mdn(us, them):
+    out = build_message(
+        PAYLOAD, content_type="application/octet-stream", our_keys=[us], partner_certs=[them.certificate]
+    )
+    headers = {
+        **as2_headers(as2_from="GATEWAY", as2_to="THEM", message_id="<u1@gw>", receipt_to="as2@gw"),
+        **out.headers,
+    }
+    incoming = pyas2.Message()
+    status, _, mdn = incoming.parse(
+        entity_bytes(headers, out.body),
+        find_org_cb=lambda name: _org("THEM", them),
+        find_partner_cb=lambda name: _partner("GATEWAY", us, sign=True, encrypt=True),
+    )
+    assert status == "processed"
+    report = parse_mdn(mdn.headers, mdn.content)
+    assert report.disposition.ok and not report.signed and report.signature_verified is None
+    assert report.original_message_id == "<u1@gw>"
+    assert report.mic is not None and report.mic.matches(out.mic)
