@@ -102,9 +102,14 @@ class Verified:
 
 @dataclass(frozen=True, slots=True)
 class Decrypted:
+    """Opened content. ``addressed`` is False when the envelope named none of our
+    certificates and a key was found by trying: with RSA PKCS#1 v1.5 implicit
+    rejection a wrong key yields random bytes, so such content needs more proof."""
+
     content: bytes
     content_algorithm: str
     key_transport: str
+    addressed: bool = True
 
 
 @contextmanager
@@ -502,7 +507,9 @@ def decrypt(der: bytes, keys: Sequence[KeyPair]) -> Decrypted:
                 except (ValueError, DecryptionFailed) as exc:
                     last = exc
                     continue
-                return Decrypted(content, name, ktri["key_encryption_algorithm"]["algorithm"].native)
+                return Decrypted(
+                    content, name, ktri["key_encryption_algorithm"]["algorithm"].native, bool(matching)
+                )
     raise DecryptionFailed(
         f"none of our keys opens the envelope ({last})" if last else "no key-transport recipient"
     )

@@ -23,6 +23,7 @@ from as2 import cms
 from as2.certs import KeyPair
 from as2.errors import (
     AuthenticationFailed,
+    DecryptionFailed,
     InsufficientSecurity,
     IntegrityCheckFailed,
     LimitExceeded,
@@ -79,14 +80,16 @@ class ReceivedMessage:
     key_transport: str | None = None
 
 
-def _parse_inner(data: bytes, limits: ReceiveLimits) -> MimeEntity:
+def _parse_inner(data: bytes, limits: ReceiveLimits, *, allow_bare: bool = True) -> MimeEntity:
     """The entity inside a CMS layer; bare content without MIME headers (some senders
-    encrypt the raw EDI) becomes an application/octet-stream entity."""
+    encrypt the raw EDI) becomes an application/octet-stream entity when allowed."""
     try:
         return parse_entity(data, max_header_bytes=limits.max_header_bytes)
     except LimitExceeded:
         raise
     except MimeError:
+        if not allow_bare:
+            raise DecryptionFailed("decrypted content is not MIME (wrong key?)") from None
         return MimeEntity(Headers((("Content-Type", "application/octet-stream"),)), data, data)
 
 
@@ -160,7 +163,7 @@ def unwrap(
                 if decrypted is None:
                     decrypted, decrypted_bytes = opened, opened.content
                 layers.append("encrypted")
-                entity = _parse_inner(opened.content, limits)
+                entity = _parse_inner(opened.content, limits, allow_bare=opened.addressed)
             elif smime_type == "compressed-data":
                 layers.append("compressed")
                 entity = _parse_inner(cms.decompress(der, limits.max_decompressed_bytes), limits)

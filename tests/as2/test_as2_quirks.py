@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from as2 import cms, parse_mdn, unwrap
+import pytest
+
+from as2 import DecryptionFailed, KeyPair, cms, parse_mdn, unwrap
 from as2.mime import build_entity, build_multipart, encode_base64
 
 PAYLOAD = b"ISA*00*~\r\nGS*PO~\r\n\x00\xfe binary tail"
@@ -158,3 +160,18 @@ def test_mdn_disposition_with_capitalised_error_and_spaces():
     report = parse_mdn({"Content-Type": 'multipart/report; boundary="r"'}, body)
     assert report.disposition.kind == "error"
     assert report.disposition.modifier == "decryption-failed"
+
+
+def test_key_rotation_envelope_to_an_unnamed_certificate(us, them):
+    """Encrypted to a certificate we no longer list, but with a key we still hold:
+    tried anyway; its content must then be MIME (a wrong key gives random bytes)."""
+    renamed = KeyPair(them.key, us.certificate)  # same key, certificate the envelope does not name
+    inner = b"Content-Type: application/octet-stream\r\n\r\n" + PAYLOAD
+    der = cms.encrypt(inner, them.certificate)
+    msg = unwrap(
+        {"Content-Type": "application/pkcs7-mime; smime-type=enveloped-data"}, der, our_keys=[renamed]
+    )
+    assert msg.payload == PAYLOAD
+    raw = cms.encrypt(PAYLOAD, them.certificate)
+    with pytest.raises(DecryptionFailed):
+        unwrap({"Content-Type": "application/pkcs7-mime; smime-type=enveloped-data"}, raw, our_keys=[renamed])
