@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from as2 import (
     Compression,
@@ -14,10 +17,17 @@ from as2 import (
     TransferEncoding,
     build_mdn,
     build_message,
+    generate_self_signed,
     parse_mdn,
     unwrap,
 )
 from as2.mic import disposition_options
+
+
+@functools.cache
+def _keys():
+    return generate_self_signed("rt-us", key_size=1024), generate_self_signed("rt-them", key_size=1024)
+
 
 PAYLOAD = b"ISA*00*          *00*          *ZZ*SENDER\nGS*PO*A*B~\r\nbinary\x00\xff\n"
 
@@ -135,3 +145,31 @@ def test_error_mdn_carries_the_modifier():
     assert report.disposition.modifier == "authentication-failed"
     assert not report.disposition.ok
     assert report.mic is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    payload=st.binary(max_size=3000),
+    sign=st.booleans(),
+    encrypt=st.booleans(),
+    compression=st.sampled_from(list(Compression)),
+    cte=st.sampled_from(list(TransferEncoding)),
+    digest=st.sampled_from(["sha1", "sha256", "sha512"]),
+)
+def test_any_payload_round_trips(payload, sign, encrypt, compression, cte, digest):
+    us, them = _keys()
+    options = SendOptions(
+        sign=sign, encrypt=encrypt, compression=compression, transfer_encoding=cte, digest=digest
+    )
+    out = build_message(
+        payload,
+        content_type="application/octet-stream",
+        options=options,
+        our_keys=[us],
+        partner_certs=[them.certificate],
+    )
+    headers = {**out.headers, "Disposition-Notification-Options": disposition_options(out.mic.algorithm)}
+    msg = unwrap(headers, out.body, partner_certs=[us.certificate], our_keys=[them])
+    assert msg.payload == payload
+    assert (msg.signed, msg.encrypted) == (sign, encrypt)
+    assert msg.mic == out.mic
