@@ -57,7 +57,7 @@ class SendOptions:
     def __post_init__(self) -> None:
         if self.digest not in cms.SIGNING_DIGESTS:
             raise ValueError(f"unsupported digest {self.digest!r}")
-        if self.cipher not in cms.CBC_CIPHERS:
+        if self.cipher not in cms.CBC_CIPHERS and self.cipher not in cms.GCM_CIPHERS:
             raise ValueError(f"unsupported cipher {self.cipher!r}")
         if self.key_transport not in cms.KEY_TRANSPORTS:
             raise ValueError(f"unsupported key transport {self.key_transport!r}")
@@ -174,7 +174,8 @@ def build_message(
         if not options.sign:
             mic = compute(entity, options.digest, micalg)
         der = cms.encrypt(entity, recipient, options.cipher, key_transport=options.key_transport)
-        headers, body = _cms_entity(der, "enveloped-data", "smime.p7m", options)
+        smime_type = "authEnveloped-data" if options.cipher in cms.GCM_CIPHERS else "enveloped-data"
+        headers, body = _cms_entity(der, smime_type, "smime.p7m", options)
     result = dict(headers)
     result.setdefault("MIME-Version", "1.0")
     return OutgoingMessage(result, body, mic)

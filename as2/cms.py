@@ -3,7 +3,7 @@
 asn1crypto reads and writes the ASN.1; ``cryptography`` does every primitive (hash,
 RSA, AES, 3DES). Covered: SignedData (detached or opaque; RSA PKCS#1 v1.5 and
 RSASSA-PSS; SHA-1 and SHA-2), EnvelopedData (AES-CBC, 3DES-CBC; RSA PKCS#1 v1.5 or
-RSAES-OAEP key transport), AuthEnvelopedData with AES-GCM (receive only) and
+RSAES-OAEP key transport), AuthEnvelopedData with AES-GCM (RFC 5083/5084) and
 CompressedData (RFC 3274, zlib, inflated with a size cap).
 
 Every failure leaves as one of the package's errors with its MDN disposition; this
@@ -60,6 +60,8 @@ CBC_CIPHERS: dict[str, tuple[int, int]] = {
     "aes256_cbc": (32, 16),
     "tripledes_3key": (24, 8),
 }
+#: AES-GCM cipher name -> key bytes (AuthEnvelopedData)
+GCM_CIPHERS: dict[str, int] = {"aes128_gcm": 16, "aes192_gcm": 24, "aes256_gcm": 32}
 KEY_TRANSPORTS = ("rsaes_pkcs1v15", "rsaes_oaep")
 
 _OID_DATA = bytes.fromhex("2a864886f70d010701")
@@ -364,15 +366,23 @@ def encrypt(
     *,
     key_transport: str = "rsaes_pkcs1v15",
 ) -> bytes:
-    """An EnvelopedData ContentInfo of ``content`` for ``recipient``'s RSA key."""
-    if cipher not in CBC_CIPHERS:
+    """An EnvelopedData ContentInfo of ``content`` for ``recipient``'s RSA key
+    (AuthEnvelopedData, RFC 5083/5084, for the AES-GCM ciphers)."""
+    if cipher in CBC_CIPHERS:
+        key_len, block = CBC_CIPHERS[cipher]
+        cek, iv = os.urandom(key_len), os.urandom(block)
+        padder = padding.PKCS7(block * 8).padder()
+        padded = padder.update(content) + padder.finalize()
+        encryptor = Cipher(_block_cipher(cipher, cek), modes.CBC(iv)).encryptor()
+        encrypted, mac = encryptor.update(padded) + encryptor.finalize(), None
+        parameters: Any = iv
+    elif cipher in GCM_CIPHERS:
+        cek, nonce = os.urandom(GCM_CIPHERS[cipher]), os.urandom(12)
+        sealed = AESGCM(cek).encrypt(nonce, content, None)
+        encrypted, mac = sealed[:-16], sealed[-16:]
+        parameters = _GcmParameters({"aes_nonce": nonce, "aes_icv_len": 16})
+    else:
         raise ValueError(f"cannot encrypt with {cipher}")
-    key_len, block = CBC_CIPHERS[cipher]
-    cek, iv = os.urandom(key_len), os.urandom(block)
-    padder = padding.PKCS7(block * 8).padder()
-    padded = padder.update(content) + padder.finalize()
-    encryptor = Cipher(_block_cipher(cipher, cek), modes.CBC(iv)).encryptor()
-    encrypted = encryptor.update(padded) + encryptor.finalize()
     public = recipient.public_key()
     if not isinstance(public, rsa.RSAPublicKey):
         raise ValueError("recipient certificate is not RSA")
@@ -402,16 +412,26 @@ def encrypt(
             }
         ),
     )
+    content_info = {
+        "content_type": "data",
+        "content_encryption_algorithm": {"algorithm": cipher, "parameters": parameters},
+        "encrypted_content": encrypted,
+    }
+    if mac is not None:
+        auth = cms.AuthEnvelopedData(
+            {
+                "version": "v0",
+                "recipient_infos": [recipient_info],
+                "auth_encrypted_content_info": content_info,
+                "mac": mac,
+            }
+        )
+        sealed_info: bytes = cms.ContentInfo(
+            {"content_type": "authenticated_enveloped_data", "content": auth}
+        ).dump()
+        return sealed_info
     enveloped = cms.EnvelopedData(
-        {
-            "version": "v0",
-            "recipient_infos": [recipient_info],
-            "encrypted_content_info": {
-                "content_type": "data",
-                "content_encryption_algorithm": {"algorithm": cipher, "parameters": iv},
-                "encrypted_content": encrypted,
-            },
-        }
+        {"version": "v0", "recipient_infos": [recipient_info], "encrypted_content_info": content_info}
     )
     result: bytes = cms.ContentInfo({"content_type": "enveloped_data", "content": enveloped}).dump()
     return result
@@ -464,7 +484,7 @@ def _open_content(info: Any, cek: bytes, mac: bytes | None, aad: bytes) -> tuple
             return unpadder.update(padded) + unpadder.finalize(), name
         except ValueError:
             raise DecryptionFailed("bad padding after decryption (wrong key?)") from None
-    if name in ("aes128_gcm", "aes192_gcm", "aes256_gcm"):
+    if name in GCM_CIPHERS:
         if mac is None:
             raise DecryptionFailed("GCM content outside AuthEnvelopedData")
         params = _GcmParameters.load(algorithm["parameters"].dump())

@@ -156,6 +156,8 @@ def unwrap(
         if media in PKCS7_MIME_TYPES:
             der = entity.decoded_body()
             smime_type = (content_type.param("smime-type") or "").lower()
+            if smime_type == "authenveloped-data":  # RFC 8551
+                smime_type = "enveloped-data"
             if smime_type not in ("signed-data", "enveloped-data", "compressed-data"):
                 smime_type = _SMIME_TYPES.get(cms.content_type_of(der) or "", "")
             if smime_type == "enveloped-data":

@@ -274,3 +274,16 @@ def test_random_input_raises_only_package_errors(content_type, cte, body):
     ):
         with contextlib.suppress(AS2Error):
             call()
+
+
+def test_gcm_tag_or_ciphertext_tampering_is_decryption_failed(them):
+    der = bytearray(cms.encrypt(b"Content-Type: text/plain\r\n\r\nsecret", them.certificate, "aes256_gcm"))
+    for position in (len(der) - 1, len(der) - 40):  # in the tag, in the ciphertext
+        tampered = bytearray(der)
+        tampered[position] ^= 0x01
+        with pytest.raises(DecryptionFailed):
+            unwrap(
+                {"Content-Type": "application/pkcs7-mime; smime-type=authEnveloped-data"},
+                bytes(tampered),
+                our_keys=[them],
+            )

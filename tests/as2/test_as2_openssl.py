@@ -86,7 +86,9 @@ def test_openssl_verifies_our_binary_signature_over_exact_bytes(files, us, diges
     assert parse_entity(verified).decoded_body() == PAYLOAD
 
 
-@pytest.mark.parametrize("cipher", ["aes128_cbc", "aes192_cbc", "aes256_cbc", "tripledes_3key"])
+@pytest.mark.parametrize(
+    "cipher", ["aes128_cbc", "aes192_cbc", "aes256_cbc", "tripledes_3key", "aes128_gcm", "aes256_gcm"]
+)
 @pytest.mark.parametrize("key_transport", ["rsaes_pkcs1v15", "rsaes_oaep"])
 @pytest.mark.parametrize("cte", [TransferEncoding.BINARY, TransferEncoding.BASE64])
 def test_openssl_decrypts_and_verifies_ours(files, us, them, cipher, key_transport, cte):

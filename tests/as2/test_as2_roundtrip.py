@@ -42,6 +42,8 @@ PAYLOAD = b"ISA*00*          *00*          *ZZ*SENDER\nGS*PO*A*B~\r\nbinary\x00\
             [TransferEncoding.BINARY],
         ),
         ("sha384", "aes192_cbc", Compression.BEFORE_SIGNING, TransferEncoding.BASE64),
+        ("sha256", "aes128_gcm", Compression.NONE, TransferEncoding.BINARY),
+        ("sha512", "aes256_gcm", Compression.BEFORE_SIGNING, TransferEncoding.BASE64),
         ("sha224", "aes128_cbc", Compression.AFTER_SIGNING, TransferEncoding.BINARY),
         ("sha256", "aes256_cbc", Compression.AFTER_SIGNING, TransferEncoding.BASE64),
     ],
