@@ -231,13 +231,14 @@ def as2_headers(
     """The AS2 request headers besides the entity headers from ``build_message``.
 
     ``receipt_to`` requests an MDN; ``signed_receipt_micalg`` (e.g. ``sha-256``)
-    asks for it signed; ``async_receipt_url`` makes it asynchronous.
+    asks for it signed; ``async_receipt_url`` makes it asynchronous. No
+    EDIINT-Features header: announcing multiple-attachments or AS2-Reliability
+    would invite what the service does not handle yet.
     """
     if not message_id.startswith("<"):
         message_id = f"<{message_id}>"
     headers = {
         "AS2-Version": AS2_VERSION,
-        "EDIINT-Features": "CMS, multiple-attachments, AS2-Reliability",
         "AS2-From": quote_as2_name(as2_from),
         "AS2-To": quote_as2_name(as2_to),
         "Message-ID": message_id,
