@@ -322,7 +322,7 @@ def _translated(
     seen = False
     try:
         for item in translate(
-            source,
+            source,  # type: ignore[arg-type]  # a binary file object, read like BinaryIO
             partners=partners,
             partner_id=args.partner,
             receivers=receivers,

@@ -315,6 +315,8 @@ class WebhookSink:
             )
         runs: dict[str, list[datetime]] = {}
         for document_id, outcome, at in rows:
+            if document_id is None:
+                continue
             run = runs.setdefault(document_id, [])
             if outcome in ("dead", "delivered"):
                 run.clear()

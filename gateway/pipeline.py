@@ -929,7 +929,8 @@ class Pipeline:
         )
         released: dict[str, int] = {}
         for message_id in released_rows.scalars():
-            released[message_id] = released.get(message_id, 0) + 1
+            if message_id is not None:
+                released[message_id] = released.get(message_id, 0) + 1
         moved = await session.execute(
             update(Message)
             .where(Message.id.in_(message_ids), Message.status.in_(INBOUND.sources(InboundStatus.ACKNOWLEDGED)))

@@ -120,7 +120,7 @@ class BatchWrites:
         stored = await session.execute(
             select(Document.message_id).where(Document.message_id.in_(message_ids)).distinct()
         )
-        batch = cls(set(issued.scalars()), set(stored.scalars()))
+        batch = cls({m for m in issued.scalars() if m is not None}, set(stored.scalars()))
         if interchanges:
             wanted = set(interchanges)
             rows = await session.execute(

@@ -283,7 +283,7 @@ class Scheduler:
                 await conn.execute(select(Schedule.next_run_at).where(Schedule.name == task.name))
             ).first()
             if found is None:
-                dialect = conn.dialect.name  # type: ignore[attr-defined]
+                dialect = conn.dialect.name
                 values = {"name": task.name, "next_run_at": now + timedelta(seconds=task.first_delay)}
                 if dialect == "postgresql":
                     from sqlalchemy.dialects.postgresql import insert as upsert

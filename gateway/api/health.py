@@ -45,12 +45,13 @@ async def readyz(request: web.Request) -> web.Response:
     checks["partners"] = "ok" if holder.current is not None else "not loaded"
     settings = request.app[SETTINGS]
     try:
-        checks["storage"] = await asyncio.wait_for(
+        problem: str | None = await asyncio.wait_for(
             asyncio.to_thread(
                 storage_problem, settings.raw_dir, settings.data_dir, settings.storage.min_free_mb
             ),
             timeout=5,
-        ) or "ok"
+        )
+        checks["storage"] = problem or "ok"
     except TimeoutError:
         checks["storage"] = "the raw store did not answer within 5 s"
     if checks["storage"] != "ok":

@@ -104,7 +104,7 @@ async def post_outbound(request: web.Request) -> web.Response:
                 {"loc": ".".join(["document", *(str(p) for p in err["loc"])]), "msg": err["msg"]}
                 for err in exc.errors(include_url=False)
             ]
-    if fields:
+    if fields or profile is None:
         raise validation_failed(f"the {kind} request is not valid", fields)
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (0 < len(key) <= 255 and key.isprintable() and key.isascii()):

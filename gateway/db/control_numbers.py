@@ -26,7 +26,7 @@ async def allocate(session: AsyncSession, partner_id: str, kind: str, count: int
         raise ValueError(f"unknown control number kind {kind!r}")
     if count < 1:
         return []
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     await session.execute(
         insert(ControlNumber).values(partner_id=partner_id, kind=kind, last_value=0).on_conflict_do_nothing()
