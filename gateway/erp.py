@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import random
 import time
@@ -45,6 +44,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
+import orjson
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -235,7 +235,7 @@ class WebhookSink:
     ) -> tuple[DeliveryResult, bool]:
         """Post one document: its result, and whether its message must stop there
         (a transient failure, or retries given up); a refusal does not stop it."""
-        body = json.dumps(document.canonical, separators=(",", ":"), ensure_ascii=False).encode()
+        body = orjson.dumps(document.canonical)
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",

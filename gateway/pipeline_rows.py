@@ -10,11 +10,11 @@ never commits; :mod:`gateway.pipeline` decides what is written when.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -327,7 +327,7 @@ def document_row(
         else None,
         "interchange_control": tset.interchange.control_number.strip() if tset is not None else None,
         "business_number": str(number)[:80] if number else None,
-        "canonical": json.loads(json.dumps(canonical)),
+        "canonical": orjson.loads(orjson.dumps(canonical)),
         "idempotency_key": document_idempotency_key(message.id, seq),
         "status": "pending",
         "attempts": 0,

@@ -180,24 +180,42 @@ async def enqueue_claimed(
     first, the lease runs out and they are claimable like any other."""
     if not message_ids:
         return []
+    values = [
+        {
+            "message_id": message_id,
+            "step": step,
+            "state": "running",
+            "attempts": 1,
+            "locked_by": worker,
+            "locked_until": now + lease,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for message_id in message_ids
+    ]
+    if session.get_bind().dialect.name == "sqlite":
+        # INSERT ... RETURNING in parameter order runs one statement per row on SQLite:
+        # insert them all in one executemany, then read the ids back in one query
+        # (only this transaction can have written running jobs of these messages now).
+        await session.execute(insert(Job), values)
+        found = (
+            await session.execute(
+                select(Job.id, Job.message_id).where(
+                    Job.message_id.in_(message_ids),
+                    Job.step == step,
+                    Job.state == "running",
+                    Job.locked_by == worker,
+                    Job.created_at == now,
+                )
+            )
+        ).all()
+        by_message = {r.message_id: r.id for r in found}
+        return [
+            ClaimedJob(id=by_message[m], message_id=m, step=step, attempts=1, worker=worker) for m in message_ids
+        ]
     rows = (
-        await session.execute(
-            insert(Job).returning(Job.id, Job.message_id, sort_by_parameter_order=True),
-            [
-                {
-                    "message_id": message_id,
-                    "step": step,
-                    "state": "running",
-                    "attempts": 1,
-                    "locked_by": worker,
-                    "locked_until": now + lease,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for message_id in message_ids
-            ],
-        )
+        await session.execute(insert(Job).returning(Job.id, Job.message_id, sort_by_parameter_order=True), values)
     ).all()
     return [ClaimedJob(id=r.id, message_id=r.message_id, step=step, attempts=1, worker=worker) for r in rows]
 
