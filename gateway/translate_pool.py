@@ -180,40 +180,53 @@ _held: dict[str, Any] = {"generation": None, "partners": None}
 
 def _init_worker(gateway_pid: int) -> None:
     """Die with the gateway: one killed with SIGKILL must not leave workers behind
-    (they would hold its pipes, its memory and its data directory).
+    (each holds memory, pipes and the data directory; a crash-looping service piled
+    up dozens).
 
-    A worker's parent is the forkserver, which exits when the gateway goes;
-    PR_SET_PDEATHSIG (Linux) turns that into a SIGKILL for us. A watchdog thread
-    also polls the gateway itself (every platform, and the case of a forkserver
-    that outlives it)."""
+    PR_SET_PDEATHSIG (Linux) is not enough on its own: a worker's parent is the
+    forkserver, and the forkserver only exits once every process holding its
+    "alive" pipe is gone, which includes the workers themselves. So a watchdog
+    thread polls the gateway's pid (and our parent) every second and exits; the
+    forkserver follows when it can no longer report to the gateway. PDEATHSIG
+    still covers a forkserver killed on its own."""
     with contextlib.suppress(OSError, AttributeError, TypeError):
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    parent = os.getppid()
-    if parent == 1 or not _alive(gateway_pid):
+    parent, started = os.getppid(), _started(gateway_pid)
+    if parent == 1 or not _alive(gateway_pid, started):
         os._exit(1)
-    threading.Thread(target=_watch, args=(parent, gateway_pid), name="gateway-watchdog", daemon=True).start()
+    threading.Thread(
+        target=_watch, args=(parent, gateway_pid, started), name="gateway-watchdog", daemon=True
+    ).start()
 
 
-def _watch(parent: int, gateway_pid: int) -> None:
-    while os.getppid() == parent and _alive(gateway_pid):
+def _watch(parent: int, gateway_pid: int, started: bytes | None) -> None:
+    while os.getppid() == parent and _alive(gateway_pid, started):
         time.sleep(_WATCH_SECONDS)
     os._exit(1)
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
+def _started(pid: int) -> bytes | None:
+    """The start time of ``pid`` (/proc, Linux), None when unknown: with it a pid
+    taken over by another process after the gateway died is not the gateway."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == b"Z" else fields[19]  # state, ..., starttime (field 22)
+
+
+def _alive(pid: int, started: bytes | None) -> bool:
+    """Whether the process ``pid`` that started at ``started`` still runs (a zombie,
+    killed but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
+        pass
+    return started is None or _started(pid) == started
 
 
 def _plan_in_worker(message: InboundMessage, raw_root: str, generation: int, blob: bytes | None) -> InboundPlan:
