@@ -423,7 +423,9 @@ class Pipeline:
             return await self.translate_pool.plan(message, self.partners())
         from gateway.translate_pool import plan_stored
 
-        return await asyncio.to_thread(plan_stored, InboundMessage.of(message), self.partners(), self.rawstore.open)
+        return await asyncio.to_thread(
+            plan_stored, InboundMessage.of(message), self.partners(), self.rawstore.open
+        )
 
     async def _translate_batch(self, batch: list[jobs.ClaimedJob]) -> None:
         """Translate several messages and write every plan in one transaction. If
@@ -526,7 +528,9 @@ class Pipeline:
         if plan.status in ("failed", "quarantined") and not plan.documents:
             unanswered = None
             if plan.status == "failed":
-                unanswered = await self._issue_acks(session, message, plan.interchanges, [], now, release=True)
+                unanswered = await self._issue_acks(
+                    session, message, plan.interchanges, [], now, release=True
+                )
             reason = _with_note(plan.reason, unanswered)
             await rows.set_status(session, message.id, plan.status, now, reason, plan.detail, **values)
             return

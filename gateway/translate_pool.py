@@ -126,7 +126,9 @@ class TranslatePool:
         # forkserver: workers are forked from a clean helper, never from this
         # process with its event loop and database threads.
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["translators.engine", "gateway.domain.inbound", "gateway.translate_pool"])
+        context.set_forkserver_preload(
+            ["translators.engine", "gateway.domain.inbound", "gateway.translate_pool"]
+        )
         executor = ProcessPoolExecutor(
             self.processes, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
         )
@@ -143,13 +145,13 @@ class TranslatePool:
 
 # --------------------------------------------------------------------------- planning
 
-def plan_stored(
-    message: InboundMessage, partners: Any, open_payload: Callable[[str], BinaryIO]
-) -> InboundPlan:
-    """The domain plan of a stored message: open its payload with ``open_payload``
-    (a sha256 -> open binary file function) and plan it with the partners' inbound
-    hooks. The pipeline calls it in a thread, a worker process in the pool."""
-    with open_payload(message.raw_sha256) as payload:
+
+def plan_stored(message: InboundMessage, partners: Any, opener: Callable[[str], BinaryIO]) -> InboundPlan:
+    """The domain plan of a stored message: open its payload with ``opener`` (sha256
+    -> open binary file: ``RawStore.open``, or :func:`gateway.rawstore.open_payload`
+    bound to the root) and plan it with the partners' inbound hooks. The pipeline
+    calls it in a thread, a worker process in the pool."""
+    with opener(message.raw_sha256) as payload:
         return plan_inbound(message, payload, partners, inbound_hook(partners))
 
 
@@ -229,7 +231,9 @@ def _alive(pid: int, started: bytes | None) -> bool:
     return started is None or _started(pid) == started
 
 
-def _plan_in_worker(message: InboundMessage, raw_root: str, generation: int, blob: bytes | None) -> InboundPlan:
+def _plan_in_worker(
+    message: InboundMessage, raw_root: str, generation: int, blob: bytes | None
+) -> InboundPlan:
     if blob is not None:
         _held["partners"], _held["generation"] = pickle.loads(blob), generation
     elif _held["generation"] != generation:
