@@ -102,7 +102,7 @@ class TranslatePool:
                 log.warning("translation worker died on message %s; pool rebuilt, trying again", message.id)
         return plan
 
-    async def _submit(self, fields: InboundMessage, generation: int, blob: bytes | None) -> Any:
+    async def _submit(self, fields: InboundMessage, generation: int, blob: bytes | None) -> InboundPlan:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             await self._pool(), _plan_in_worker, fields, self.raw_root, generation, blob

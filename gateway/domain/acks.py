@@ -232,8 +232,8 @@ def _assemble_many(
         acks.append(IssuedAck("TA1", segment[1], segment[4]))
 
     order = _functional_groups(due)
-    sets: dict[tuple[str, str], list[list[list[str]]]] = {key: [] for key in order}
-    group_acks: dict[tuple[str, str], list[IssuedAck]] = {key: [] for key in order}
+    sets: dict[tuple[str, str], list[list[list[str]]]] = {fa_group: [] for fa_group in order}
+    group_acks: dict[tuple[str, str], list[IssuedAck]] = {fa_group: [] for fa_group in order}
     set_number = 0
     for item in due:
         if not item.outcome.accepted:
@@ -256,8 +256,8 @@ def _assemble_many(
     if not ta1_segments and not order:
         return AssembledAck(None, unanswered)
     group_controls = tuple(str(group_control + i) for i in range(len(order)))
-    for control, key in zip(group_controls, order, strict=True):
-        acks.extend(a._replace(group_control=control) for a in group_acks[key])
+    for control, fa_group in zip(group_controls, order, strict=True):
+        acks.extend(a._replace(group_control=control) for a in group_acks[fa_group])
     text = write_interchange(
         sender=sender,
         receiver=receiver,
