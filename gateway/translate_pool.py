@@ -195,6 +195,8 @@ def _init_worker(gateway_pid: int) -> None:
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     parent, started = os.getppid(), _started(gateway_pid)
+    # Already gone: the gateway may have died (a zombie nobody reaped yet) between
+    # asking the forkserver for us and our start.
     if parent == 1 or not _alive(gateway_pid, started):
         os._exit(1)
     threading.Thread(
@@ -208,27 +210,35 @@ def _watch(parent: int, gateway_pid: int, started: bytes | None) -> None:
     os._exit(1)
 
 
+_GONE = b""
+
+
 def _started(pid: int) -> bytes | None:
-    """The start time of ``pid`` (/proc, Linux), None when unknown: with it a pid
-    taken over by another process after the gateway died is not the gateway."""
+    """The start time of ``pid`` from /proc (Linux): a pid taken over by another
+    process after the gateway died is then not the gateway. ``_GONE`` when it does
+    not run (a zombie, killed but not yet reaped, does not); None when /proc cannot
+    say."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
             fields = stat.read().rsplit(b")", 1)[1].split()
+    except FileNotFoundError:
+        return _GONE
     except (OSError, IndexError):
         return None
-    return None if fields[0] == b"Z" else fields[19]  # state, ..., starttime (field 22)
+    return _GONE if fields[0] in (b"Z", b"X") else fields[19]  # state, ..., starttime (field 22)
 
 
 def _alive(pid: int, started: bytes | None) -> bool:
-    """Whether the process ``pid`` that started at ``started`` still runs (a zombie,
-    killed but not yet reaped, does not)."""
-    try:
+    """Whether the process ``pid`` that started at ``started`` still runs."""
+    if started is not None:
+        return started != _GONE and _started(pid) == started
+    try:  # no /proc: ask the kernel (a zombie counts as running here)
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass
-    return started is None or _started(pid) == started
+    return True
 
 
 def _plan_in_worker(

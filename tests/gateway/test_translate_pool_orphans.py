@@ -57,3 +57,20 @@ def test_workers_exit_when_the_gateway_is_killed(tmp_path: Path) -> None:
     for pid in left:  # do not leave them to the next test either
         os.kill(pid, signal.SIGKILL)
     assert left == [], f"translation processes outlived the gateway: {left}"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_gateway_not_yet_reaped_counts_as_gone() -> None:
+    """A worker the forkserver starts after the gateway died finds a zombie where the
+    gateway was: it must not wait for it (the zombie is reaped only once every
+    holder of the gateway's pipes, the worker included, is gone)."""
+    from gateway.translate_pool import _alive, _started
+
+    me = _started(os.getpid())
+    assert me and _alive(os.getpid(), me)
+    with subprocess.Popen([sys.executable, "-c", "pass"]) as child:
+        deadline = time.monotonic() + 10
+        while running(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _alive(child.pid, _started(child.pid))  # a zombie: not reaped yet
+        assert not _alive(child.pid, me)  # nor does a pid that was someone else's count
