@@ -55,7 +55,6 @@ EXIT_UNUSABLE = 2
 EXIT_INTERNAL = 3
 
 
-
 class UsageError(Exception):
     """Input or arguments the command cannot use: one line, exit 2."""
 
