@@ -38,10 +38,9 @@ from gateway.db.engine import Database
 from gateway.db.ids import new_id
 from gateway.db.models import Document, Message, MessageEvent, OutboxItem
 from gateway.domain.errors import RenderRefused
-from gateway.domain.interchanges import BUSINESS_NUMBER_FIELD, FUNCTIONAL_ID_BY_KIND, assemble_interchange
+from gateway.domain.interchanges import BUSINESS_NUMBER_FIELD, assemble_interchange
 from gateway.rawstore import RawStore
 
-FUNCTIONAL_ID = FUNCTIONAL_ID_BY_KIND  # kind -> GS01, kept here for callers of this module
 BUSINESS_NUMBER = BUSINESS_NUMBER_FIELD
 CHANNEL = "api"
 MAX_RAW = 64 * 1024 * 1024
