@@ -38,7 +38,7 @@ from gateway.db.engine import Database
 from gateway.db.ids import new_id
 from gateway.db.models import Document, Message, MessageEvent, OutboxItem
 from gateway.domain.errors import RenderRefused
-from gateway.domain.interchanges import BUSINESS_NUMBER_FIELD, assemble_interchange
+from gateway.domain.interchanges import BUSINESS_NUMBER_FIELD, SET_ID_BY_KIND, assemble_interchange
 from gateway.rawstore import RawStore
 
 BUSINESS_NUMBER = BUSINESS_NUMBER_FIELD
@@ -140,7 +140,7 @@ async def submit(
             data = text.encode("utf-8")
             raw = await rawstore.write_bytes(data, limit=MAX_RAW)
             number = getattr(document, BUSINESS_NUMBER[kind], None)
-            set_id = {"order": "850", "order_ack": "855", "shipment": "856", "invoice": "810"}[kind]
+            set_id = SET_ID_BY_KIND[kind]
             session.add(
                 Message(
                     id=message_id,
