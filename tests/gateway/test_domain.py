@@ -152,6 +152,12 @@ def test_several_interchanges_share_one_answer_and_the_ta1_cap(partners: Partner
         ("997", "23"),
     ]
     assert assembled.ack.interchange_control == "000000005" and assembled.ack.group_controls == ("5",)
+    # and it reads back as one sound interchange: TA1s after the ISA, one FA group
+    items = list(translate(io.BytesIO(text.encode()), partners=partners))
+    [back] = [i for i in items if isinstance(i, TranslatedInterchange)]
+    assert back.outcome.notes == [] and [g.errors for g in back.outcome.groups] == [[]]
+    assert [seg[0] for seg in back.interchange_segments] == ["TA1", "TA1"]
+    assert [i.accepted for i in items if not isinstance(i, TranslatedInterchange)] == [True] * 3
 
 
 def test_a_duplicate_gets_its_ta1_025_only(partners: PartnerDirectory) -> None:
