@@ -42,6 +42,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from gateway.domain.interchanges import FUNCTIONAL_ID_BY_KIND
+
 if TYPE_CHECKING:
     from gateway.partners import PartnerDirectory
     from translators.canonical import CanonicalDocument
@@ -51,8 +53,6 @@ EXIT_OK = 0
 EXIT_REJECTED = 1
 EXIT_UNUSABLE = 2
 EXIT_INTERNAL = 3
-
-FUNCTIONAL_ID_BY_KIND = {"order": "PO", "order_ack": "PR", "shipment": "SH", "invoice": "IN"}
 
 
 class UsageError(Exception):
@@ -409,8 +409,8 @@ def run_ack(args: argparse.Namespace) -> int:
     control = args.control_number
     rejected = 0
     with _open_input(args.file) as source:
+        from gateway.domain.acks import AckDue, ack_receiver, assemble_acks
         from translators.engine import TranslatedInterchange
-        from translators.x12.acks import render_acknowledgments
 
         receivers = _receivers(args, settings, partners)
         for item in _translated(args, partners, source, receivers):
@@ -428,24 +428,21 @@ def run_ack(args: argparse.Namespace) -> int:
                      "the gateway quarantines it and sends no acknowledgment (use --partner to pick one)")
                 continue
             x12 = item.profile.x12
-            receiver = (header.sender_qualifier.strip(), header.sender_id.strip())
-            if not any(a.qualifier == receiver[0] and a.id == receiver[1] for a in x12.addresses):
-                # --partner picked a profile for a file from another ISA address (a sample
-                # from their test system, say): answer the partner's own address.
-                receiver = (x12.interchange_qualifier, x12.interchange_id)
-            acks = render_acknowledgments(
-                item.outcome,
-                functional_ack=x12.functional_ack,
+            # Each interchange of the file is answered on its own, numbered from
+            # --control-number (the service answers a whole message at once).
+            acks = assemble_acks(
+                [AckDue.of(item)],
                 ta1=x12.ta1,
                 sender=(identity.interchange_qualifier, identity.interchange_id),
-                receiver=receiver,
+                # --partner may pick a profile for a file from another ISA address (a
+                # sample from their test system, say): then the partner's own address.
+                receiver=ack_receiver(header, item.profile),
                 group_sender=identity.group_id,
                 group_receiver=x12.group_id,
                 interchange_control=control,
                 group_control=control,
                 now=now,
-                replies_to_ta1=any(seg and seg[0] == "TA1" for seg in item.interchange_segments),
-            )
+            ).ack
             if acks is None:
                 _err(f"interchange {header.control_number.strip()} from {sender}: no acknowledgment due")
                 continue
@@ -599,9 +596,8 @@ def _read_documents(args: argparse.Namespace) -> list[CanonicalDocument]:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from translators.mapping import render
-    from translators.x12.errors import RenderError
-    from translators.x12.writer import OutboundGroup, write_interchange
+    from gateway.domain.errors import RenderRefused
+    from gateway.domain.interchanges import assemble_interchange
 
     settings = _settings(args)
     identity = _identity(settings)
@@ -609,11 +605,8 @@ def run_render(args: argparse.Namespace) -> int:
     profile = _fixed_partner(args, partners)
     assert profile is not None  # --partner is required
     documents = _read_documents(args)
-    x12 = profile.x12
     control = args.control_number
 
-    # One group per functional id, in first-seen order; sets numbered 0001.. per group.
-    grouped: dict[str, list[list[list[str]]]] = {}
     entry = partners.entry(profile.id)
     if entry is not None and entry.hooks is not None:
         from gateway.hooks import HookError, outbound_document
@@ -626,38 +619,18 @@ def run_render(args: argparse.Namespace) -> int:
         except HookError as exc:
             _err(f"cannot render for {profile.id}: {exc}")
             return EXIT_REJECTED
+    # One group per functional id, in first-seen order; sets numbered 0001.. per group.
     try:
-        for doc in documents:
-            sets = grouped.setdefault(FUNCTIONAL_ID_BY_KIND[doc.kind], [])
-            sets.append(
-                render(
-                    doc,
-                    rules=profile.mapping,
-                    control_number=f"{len(sets) + 1:04d}",
-                    version=x12.group_version,
-                    delimiters=x12.outbound_delimiters,
-                )
-            )
-    except RenderError as exc:
-        _err(f"cannot render for {profile.id}: {exc}")
-        return EXIT_REJECTED
-    groups = [
-        OutboundGroup(functional_id, identity.group_id, x12.group_id, control + i, x12.group_version, sets)
-        for i, (functional_id, sets) in enumerate(grouped.items())
-    ]
-    try:
-        text = write_interchange(
-            sender=(identity.interchange_qualifier, identity.interchange_id),
-            receiver=(x12.interchange_qualifier, x12.interchange_id),
-            control_number=control,
+        text = assemble_interchange(
+            documents,
+            profile,
+            identity,
+            interchange_control=control,
+            group_control=control,
             at=args.now or datetime.now().astimezone(),
-            usage=x12.usage,
-            ack_requested=x12.request_ta1,
-            delimiters=x12.outbound_delimiters,
-            groups=groups,
         )
-    except RenderError as exc:
-        _err(f"cannot render for {profile.id}: {exc}")
+    except RenderRefused as exc:
+        _err(f"cannot render for {profile.id}: {exc.__cause__}")
         return EXIT_REJECTED
     sys.stdout.write(text)
     sys.stdout.flush()
