@@ -17,7 +17,7 @@ ELEMENTS: dict[str, tuple[str, int, int, str]] = {
     "19": ("AN", 2, 30, "City Name"),
     "22": ("AN", 1, 30, "Commodity Code"),
     "23": ("ID", 1, 1, "Commodity Code Qualifier"),
-    "24": ("ID", 2, 4, "Equipment Description Code"),
+    "24": ("ID", 4, 4, "Equipment Type"),
     "26": ("ID", 2, 3, "Country Code"),
     "40": ("ID", 2, 2, "Equipment Description Code"),
     "54": ("ID", 2, 2, "Risk of Loss Code"),
@@ -120,6 +120,7 @@ ELEMENTS: dict[str, tuple[str, int, int, str]] = {
     "389": ("N2", 1, 10, "Deferred Amount Due"),
     "396": ("AN", 2, 30, "Shipment Identification"),
     "400": ("ID", 2, 2, "Unit Load Option Code"),
+    "407": ("ID", 2, 2, "Seal Status Code"),
     "441": ("ID", 1, 1, "Tax Exempt Code"),
     "443": ("AN", 1, 20, "Contact Inquiry Reference"),
     "446": ("DT", 8, 8, "Terms Net Due Date"),
@@ -133,6 +134,7 @@ ELEMENTS: dict[str, tuple[str, int, int, str]] = {
     "559": ("ID", 2, 2, "Agency Qualifier Code"),
     "560": ("ID", 2, 10, "Special Services Code"),
     "563": ("ID", 1, 2, "Sales Requirement Code"),
+    "566": ("ID", 1, 2, "Product/Service Substitution Code"),
     "587": ("ID", 2, 2, "Acknowledgment Type"),
     "610": ("N2", 1, 15, "Amount"),
     "623": ("ID", 2, 2, "Time Code"),
@@ -379,8 +381,8 @@ SEGMENTS: dict[str, tuple[str, list[str] | None, list[str]]] = {
     ),
     "CSH": (
         "Sales Requirements",
-        ["563 O", "306 X", "610 X", "508 X", "373 O", "559 X", "560 X", "1004 X", "954 X"],
-        ["C0406", "P0607", "P0809"],
+        ["563 O", "306 X", "610 X", "508 O", "373 O", "559 X", "560 X", "566 O", "954 X", "1004 X"],
+        ["C0203", "P0607", "P0910"],
     ),
     "TC2": ("Commodity", ["23 M", "22 M"], []),
     "SAC": (
@@ -488,7 +490,7 @@ SEGMENTS: dict[str, tuple[str, list[str] | None, list[str]]] = {
     ),
     "TD3": (
         "Carrier Details (Equipment)",
-        ["40 X", "206 O", "207 X", "187 O", "81 X", "355 X", "102 O", "225 O", "24 X"],
+        ["40 X", "206 O", "207 X", "187 O", "81 X", "355 X", "102 O", "407 O", "225 O", "24 X"],
         ["E0110", "C0203", "C0405", "P0506"],
     ),
     "TD4": (
@@ -575,8 +577,8 @@ SEGMENTS: dict[str, tuple[str, list[str] | None, list[str]]] = {
     ),
     "IT3": (
         "Additional Item Data",
-        ["382 X", "355 X", "368 X", "383 X", "371 O"],
-        ["P0102", "C0102", "P0304"],
+        ["382 X", "355 X", "368 X", "383 X", "371 X"],
+        ["P0102", "R01030405"],
     ),
     "QTY": ("Quantity", ["673 M", "380 X", "C001 X", "61 X"], ["R0204", "E0204", "E0304"]),
     "SCH": (
