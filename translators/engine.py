@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import BinaryIO, Protocol
 
-from translators.canonical import CanonicalDocument
+from translators.canonical import CanonicalDocument, DocumentWarning
 from translators.mapping import KIND_BY_SET, to_canonical
 from translators.mapping.errors import MappingError
 from translators.mapping.rules import MappingRules
@@ -271,7 +272,55 @@ def _translate_set(
     except MappingError as exc:
         result.reason = exc.reason
         _record_mapping_error(outcome, tset, exc)
+        return result
+    warnings = document_warnings(outcome, tset)
+    if warnings:
+        result.document = result.document.model_copy(update={"warnings": warnings})
     return result
+
+
+def document_warnings(outcome: SetOutcome, tset: TransactionSet) -> tuple[DocumentWarning, ...]:
+    """What validation noted but accepted, as the document's ``warnings``: first
+    which grammar was used when it was not the set's own release (decision 0004),
+    then one entry per noted segment or element error."""
+    warnings: list[DocumentWarning] = []
+    if outcome.grammar_version is not None and not outcome.grammar_exact:
+        version = (tset.group.version if tset.group is not None else tset.interchange.version).strip()
+        warnings.append(
+            DocumentWarning(
+                segment="GS" if tset.group is not None else "ISA",
+                element=8 if tset.group is not None else 12,
+                code="grammar",
+                text=(
+                    f"no {tset.set_id} grammar for version {version}: validated with the nearest, "
+                    f"{tset.set_id} {outcome.grammar_version}; what it does not know is noted, not rejected"
+                ),
+            )
+        )
+    for error in outcome.noted:
+        if not error.elements:
+            text = f"{error.tag} at segment {error.position}: {_label(error.code)}"
+            warnings.append(
+                DocumentWarning(segment=error.tag, position=error.position, code=error.code.value, text=text)
+            )
+        for element in error.elements:
+            text = f"{error.tag}{element.position:02d}: {_label(element.code)}"
+            if element.value:
+                text += f" {element.value!r}"
+            warnings.append(
+                DocumentWarning(
+                    segment=error.tag,
+                    position=error.position,
+                    element=element.position,
+                    code=element.code.value,
+                    text=text,
+                )
+            )
+    return tuple(warnings)
+
+
+def _label(code: Enum) -> str:
+    return f"code {code.value} ({code.name.lower().replace('_', ' ')})"
 
 
 def _record_mapping_error(outcome: SetOutcome, tset: TransactionSet, exc: MappingError) -> None:
