@@ -100,3 +100,23 @@ def test_it3_in_the_850_line(version: str) -> None:
     head, _ = BODY_850
     body = head + "PO1*1*10*EA*9.99**VP*ABC~IT3****7~CTT*1~"
     assert _errors("850", version, body) == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_n9_note_is_c0605(version: str) -> None:
+    head, tail = BODY_850
+    # a time without a date is allowed (there is no C0504) ...
+    assert _errors("850", version, head + "N9*PO*123***1200~" + tail) == []
+    # ... a time code without a time is not
+    assert ("N9", 5, "CONDITIONAL_MISSING", None) in _errors("850", version, head + "N9*PO*123****ET~" + tail)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_cur_fourth_and_fifth_date_groups_have_their_notes(version: str) -> None:
+    head, tail = BODY_850
+    # C1716: a date in CUR17 needs its qualifier in CUR16
+    body = head + "CUR*BY*USD" + "*" * 15 + "20240101~" + tail
+    assert ("CUR", 16, "CONDITIONAL_MISSING", None) in _errors("850", version, body)
+    # L192021: a qualifier in CUR19 needs a date or a time
+    body = head + "CUR*BY*USD" + "*" * 17 + "007~" + tail
+    assert ("CUR", 20, "CONDITIONAL_MISSING", None) in _errors("850", version, body)
