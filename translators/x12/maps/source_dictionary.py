@@ -286,6 +286,7 @@ ELEMENTS_5010: dict[str, tuple[str, int, int, str]] = {
     "719": ("N0", 1, 10, "Segment Position in Transaction Set"),
     "1000": ("ID", 2, 3, "Service Characteristics Qualifier"),
     "1321": ("ID", 2, 3, "Condition Indicator"),
+    "I65": ("AN", 1, 1, "Repetition Separator"),
 }
 
 # Composite data structures: id -> (name, [(ele_num, requirement), ...]).
@@ -771,6 +772,13 @@ STRUCTURE_ONLY: dict[str, str] = {
 
 # 005010 segment differences (whole replacement of the entry).
 SEGMENTS_5010: dict[str, tuple[str, list[str] | None, list[str]]] = {
+    # ISA11 became the Repetition Separator (I65) in 00402
+    "ISA": (
+        "Interchange Control Header",
+        [f"{e} M" for e in ("I01", "I02", "I03", "I04", "I05", "I06", "I05", "I07", "I08", "I09")]
+        + [f"{e} M" for e in ("I65", "I11", "I12", "I13", "I14", "I15")],
+        [],
+    ),
     "ST": ("Transaction Set Header", ["143 M", "329 M", "1705 O"], []),
     "N4": (
         "Geographic Location",
