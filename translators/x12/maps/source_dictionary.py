@@ -413,7 +413,7 @@ SEGMENTS: dict[str, tuple[str, list[str] | None, list[str]]] = {
             "352 X",
             "819 O",
         ],
-        ["R0203", "P0304", "P0607", "P0910", "C1110", "C1413", "C1615"],
+        ["R0203", "P0304", "P0607", "P0910", "C1110", "L130204", "C1413", "C1615"],
     ),
     "ITD": (
         "Terms of Sale/Deferred Terms of Sale",
@@ -772,6 +772,8 @@ STRUCTURE_ONLY: dict[str, str] = {
 
 # 005010 segment differences (whole replacement of the entry).
 SEGMENTS_5010: dict[str, tuple[str, list[str] | None, list[str]]] = {
+    # SAC: L130204 is a 004010 note that 005010 no longer has (pyx12's 005010 maps agree)
+    "SAC": (SEGMENTS["SAC"][0], SEGMENTS["SAC"][1], [n for n in SEGMENTS["SAC"][2] if n != "L130204"]),
     # ISA11 became the Repetition Separator (I65) in 00402
     "ISA": (
         "Interchange Control Header",
