@@ -126,6 +126,7 @@ def add_translate_command(commands: argparse._SubParsersAction[argparse.Argument
         "a first look at a new partner's samples",
     )
     _add_duplicates_option(translate)
+    _add_all_errors_option(translate)
     _add_settings_options(translate)
     translate.set_defaults(func=run_translate)
 
@@ -135,9 +136,27 @@ def add_ack_command(commands: argparse._SubParsersAction[argparse.ArgumentParser
     ack.add_argument("file", metavar="FILE", help="X12 input ('-' for stdin)")
     ack.add_argument("--partner", metavar="ID", help="partner id (default: found from each ISA sender)")
     _add_duplicates_option(ack)
+    _add_all_errors_option(ack)
     _add_settings_options(ack)
     _add_envelope_options(ack)
     ack.set_defaults(func=run_ack)
+
+
+def _add_all_errors_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--all-errors", action="store_true",
+        help="print every segment and element error of a rejected set (default: the first three)",
+    )
+
+
+def _rejection(item: Any, args: argparse.Namespace) -> str:
+    """Why a set was rejected: the engine's line, or every error with --all-errors."""
+    outcome = getattr(item, "outcome", None)
+    if getattr(args, "all_errors", False) and outcome is not None:
+        from translators.engine import describe_rejection
+
+        return describe_rejection(outcome, limit=None)
+    return str(item.reason or "rejected")
 
 
 def add_render_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -392,7 +411,7 @@ def run_translate(args: argparse.Namespace) -> int:
                 _err(f"{_where(item)}: functional acknowledgment, not a document (use the service to reconcile)")
             else:
                 rejected += 1
-                _err(f"{_where(item)}: {item.reason or 'rejected'}")
+                _err(f"{_where(item)}: {_rejection(item, args)}")
     sys.stdout.flush()
     return EXIT_REJECTED if rejected else EXIT_OK
 
@@ -417,6 +436,8 @@ def run_ack(args: argparse.Namespace) -> int:
             if not isinstance(item, TranslatedInterchange):
                 if not item.outcome.accepted:
                     rejected += 1
+                    if args.all_errors:
+                        _err(f"{_where(item)}: {_rejection(item, args)}")
                 continue
             header = item.outcome.header
             sender = f"{header.sender_qualifier.strip()}/{header.sender_id.strip()}"
