@@ -72,6 +72,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from gateway.app import build_app
     from gateway.db.schema import SchemaError
+    from gateway.logsafe import SafeAccessLogger
     from gateway.partners import PartnersError
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -114,6 +115,7 @@ def run_serve(args: argparse.Namespace) -> int:
             port=port,
             print=bound,
             access_log=access_log,
+            access_log_class=SafeAccessLogger,  # control characters escaped: no forged lines
             access_log_format=ACCESS_LOG_FORMAT,
         )
     except SchemaError as exc:
