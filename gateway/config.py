@@ -109,6 +109,10 @@ class OutboundSettings(_Section):
 class LimitSettings(_Section):
     max_edi_bytes: int = Field(default=64 * 1024 * 1024, gt=0)  # one posted X12 body
     max_json_bytes: int = Field(default=8 * 1024 * 1024, gt=0)  # one posted canonical document
+    # A request body must arrive within body_timeout_seconds of the first read, plus
+    # one second per min_body_bytes_per_second received; otherwise 408 (gateway.api.bodies).
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    min_body_bytes_per_second: int = Field(default=16 * 1024, gt=0)
 
 
 class StorageSettings(_Section):
