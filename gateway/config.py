@@ -44,6 +44,9 @@ class ServerSettings(_Section):
     # aiohttp's access log (logger "aiohttp.access", level INFO) in ACCESS_LOG_FORMAT,
     # which names no request header but User-Agent: never the Authorization header.
     access_log: bool = False
+    # SIGTERM: how long requests in flight may still finish before they are cancelled
+    # (bodies still arriving are cut at once with 503, see gateway.api.bodies).
+    shutdown_timeout_seconds: float = Field(default=10.0, ge=0)
 
 
 class IdentitySettings(_Section):

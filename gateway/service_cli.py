@@ -117,6 +117,7 @@ def run_serve(args: argparse.Namespace) -> int:
             access_log=access_log,
             access_log_class=SafeAccessLogger,  # control characters escaped: no forged lines
             access_log_format=ACCESS_LOG_FORMAT,
+            shutdown_timeout=settings.server.shutdown_timeout_seconds,
         )
     except SchemaError as exc:
         print(f"gateway: {exc}", file=sys.stderr)

@@ -10,6 +10,10 @@ every ``limits.min_body_bytes_per_second`` bytes received, so a large body on a
 slow line is fine but a client trickling a byte a minute does not hold a
 connection (and a request slot) for hours. :class:`BodyReader` does the
 reading for every endpoint, the partner X12 stream included.
+
+At shutdown (SIGTERM) every body still being read is cut at once with ``503
+shutting_down`` (nothing was stored; the client retries against the restarted
+service) instead of holding the graceful stop until the client finishes.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import json
 import re
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,6 +35,24 @@ CHUNK = 64 * 1024
 # When the app has no settings (a mocked request in a test): the config defaults.
 DEFAULT_BODY_TIMEOUT = 30.0
 DEFAULT_MIN_RATE = 16 * 1024
+
+
+READERS = web.AppKey("body_readers", weakref.WeakSet)
+
+
+class ShuttingDown(Exception):
+    """Set on the body streams still being read when the app shuts down."""
+
+
+def setup(app: web.Application) -> None:
+    """Track the bodies being read, and cut them at shutdown (module doc)."""
+    app[READERS] = weakref.WeakSet()
+    app.on_shutdown.append(_stop_reading)
+
+
+async def _stop_reading(app: web.Application) -> None:
+    for reader in list(app[READERS]):
+        reader.content.set_exception(ShuttingDown())
 
 
 class BodyReader:
@@ -47,6 +70,9 @@ class BodyReader:
         self.content = request.content
         self.received = 0
         self.started = time.monotonic()
+        readers = request.app.get(READERS) if hasattr(request.app, "get") else None
+        if readers is not None:
+            readers.add(self)
 
     def _remaining(self) -> float:
         return self.started + self.timeout + self.received / self.min_rate - time.monotonic()
@@ -57,6 +83,14 @@ class BodyReader:
             if remaining <= 0:
                 raise TimeoutError
             chunk: bytes = await asyncio.wait_for(read, remaining)
+        except ShuttingDown:
+            raise ApiError(
+                503,
+                "shutting_down",
+                "the gateway is shutting down; nothing was stored, retry",
+                headers={"Retry-After": "5"},
+                close=True,
+            ) from None
         except TimeoutError:
             if asyncio.iscoroutine(read):
                 read.close()

@@ -47,6 +47,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.api import bodies
 from gateway.api.bodies import CHUNK, JSON_CONTENT_TYPES, BodyReader, request_id_header
 from gateway.api.bodies import check_length as _check_length
 from gateway.api.bodies import read_limited as _read_limited
@@ -74,6 +75,7 @@ _NO_KEY = hashlib.sha256(b"no partner has this key").hexdigest()
 
 
 def add_routes(app: web.Application) -> None:
+    bodies.setup(app)  # every endpoint's body reads: deadline, and cut at shutdown
     app.router.add_post("/partners/{partner_id}/edi", post_edi)
     app.router.add_post("/partners/{partner_id}/documents", post_document)
 

@@ -454,3 +454,44 @@ async def test_a_fast_large_body_is_not_cut_by_the_deadline(aiohttp_client: Any,
     resp = await client.post("/partners/acme/edi", data=paced(), headers=auth(ACME_KEY))
     assert resp.status == 202, await resp.text()
     assert time.monotonic() - started > 0.3  # longer than the allowance without the rate credit
+
+
+def test_sigterm_does_not_wait_for_bodies_still_arriving(tmp_path: Path, partners_dir: Path) -> None:
+    """SIGTERM once waited for every request in flight (aiohttp's graceful stop, 60 s):
+    a few slow uploads kept the service from stopping for half a minute and more.
+    Bodies still arriving are cut at once with 503 (nothing stored, retry)."""
+    import signal
+    import socket
+
+    from test_service_process import free_port, start, wait_ready
+
+    port = free_port()
+    proc = start(tmp_path, port, extra_env={"GATEWAY_PARTNERS_DIR": str(partners_dir)})
+    socks = []
+    try:
+        wait_ready(port, proc)
+        head = request_head("POST", "/partners/acme/edi", auth(ACME_KEY), length=100_000)
+        for _ in range(10):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(head + b"ISA*00*")
+            socks.append(sock)
+        time.sleep(0.5)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        elapsed = time.monotonic() - started
+        answers = []
+        for sock in socks:
+            sock.settimeout(5)
+            answers.append(sock.recv(65536))
+    finally:
+        for sock in socks:
+            sock.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert elapsed < 8, elapsed
+    for answer in answers:
+        header, _, payload = answer.partition(b"\r\n\r\n")
+        assert header.split(b" ")[1] == b"503", answer
+        assert_error(503, json.loads(payload), "shutting_down")
