@@ -136,14 +136,16 @@ def _check_document(request: web.Request, partner_id: str, body: bytes) -> None:
             raise ApiError(
                 400, "bad_json", f"the body is not valid UTF-8 JSON: {errors[0]['msg']}; nothing was stored"
             ) from None
-        fields = [{"loc": ".".join(str(p) for p in err["loc"]), "msg": err["msg"]} for err in errors]
+        fields = _document_field_errors(body) or [
+            {"loc": ".".join(str(p) for p in err["loc"]), "msg": err["msg"]} for err in errors
+        ]
         raise ApiError(
             422, "invalid_document", "the document does not match the canonical model", fields=fields
         ) from None
     fields = [
         {"loc": f"document.{name}", "msg": f"required in a partner's {doc.kind}"}
         for name in REQUIRED_BY_KIND[doc.kind]
-        if getattr(doc.document, name) in (None, "")
+        if _blank(getattr(doc.document, name))
     ]
     if fields:
         raise ApiError(422, "invalid_document", f"the {doc.kind} lacks required fields", fields=fields)
@@ -156,6 +158,33 @@ def _check_document(request: web.Request, partner_id: str, body: bytes) -> None:
         )
     if doc.envelope is not None:
         _check_envelope(request, partner_id, doc.envelope)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _document_field_errors(body: bytes) -> list[dict[str, str]]:
+    """One entry per problem of ``document`` ("document.lines.0.quantity"), when the
+    body names a known kind (the wrapper's own check folds them into one message)."""
+    from pydantic import ValidationError
+    from pydantic_core import from_json
+
+    from translators.canonical import MODEL_BY_KIND
+
+    data = from_json(body)  # parsed once already: valid, and within the nesting bound
+    kind = data.get("kind") if isinstance(data, dict) else None
+    model = MODEL_BY_KIND.get(kind) if isinstance(kind, str) else None
+    if model is None or not isinstance(data.get("document"), dict):
+        return []
+    try:
+        model.model_validate(data["document"])
+    except ValidationError as exc:
+        return [
+            {"loc": ".".join(["document", *(str(p) for p in err["loc"])]), "msg": err["msg"]}
+            for err in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+    return []
 
 
 def _check_envelope(request: web.Request, partner_id: str, envelope: Any) -> None:

@@ -180,6 +180,7 @@ async def test_json_the_pipeline_would_fail_is_refused_at_intake(client: Any, bo
         pytest.param({"kind": "shipment", "document": {}}, id="empty-shipment"),
         pytest.param({"kind": "order_ack", "document": {"po_number": "PO-1"}}, id="ack-without-type"),
         pytest.param({"kind": "order", "document": {"po_number": "", "po_date": "2024-03-12"}}, id="blank-po"),
+        pytest.param({"kind": "order", "document": {"po_number": "  ", "po_date": "2024-03-12"}}, id="spaces-po"),
         pytest.param([], id="array"),
     ],
 )
@@ -196,6 +197,16 @@ async def test_empty_invoice_names_its_missing_fields(client: Any) -> None:
     resp = await client.post("/partners/acme/documents", json={"kind": "invoice", "document": {}}, headers=JSON_ACME)
     locs = {f["loc"] for f in (await resp.json())["error"]["fields"]}
     assert locs == {"document.invoice_number", "document.invoice_date"}
+
+
+async def test_field_errors_name_the_documents_own_fields(client: Any) -> None:
+    order = canonical_order()
+    order["document"]["lines"][0]["quantity"] = "lots"
+    del order["document"]["po_number"]
+    resp = await client.post("/partners/acme/documents", json=order, headers=JSON_ACME)
+    assert resp.status == 422
+    locs = {f["loc"] for f in (await resp.json())["error"]["fields"]}
+    assert locs == {"document.po_number", "document.lines.0.quantity"}
 
 
 def _envelope(sender: str, receiver: str = "OURCOMPANY") -> dict[str, Any]:
