@@ -313,6 +313,10 @@ async def test_ids_the_database_would_refuse_are_404(client: Any, path: str) -> 
     assert_error(resp.status, await resp.json(), "not_found")
     resp = await client.post("/api/v1/dead-letters/a%00b/replay", headers=TOKEN)
     assert resp.status == 404
+    for method in ("GET", "DELETE"):
+        resp = await client.request(method, "/partners/acme/outbox/a%00b", headers=auth(ACME_KEY))
+        assert resp.status == 404
+        assert_error(resp.status, await resp.json(), "not_found")
 
 
 async def test_long_request_ids_never_reach_the_database(client: Any) -> None:
