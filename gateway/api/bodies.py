@@ -77,12 +77,14 @@ class BodyReader:
     def _remaining(self) -> float:
         return self.started + self.timeout + self.received / self.min_rate - time.monotonic()
 
-    async def _timed(self, read: Any) -> bytes:
+    async def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes; b"" at the end of the body."""
         remaining = self._remaining()
         try:
             if remaining <= 0:
                 raise TimeoutError
-            chunk: bytes = await asyncio.wait_for(read, remaining)
+            async with asyncio.timeout(remaining):  # no task per read, unlike wait_for
+                chunk = await self.content.read(size)
         except ShuttingDown:
             raise ApiError(
                 503,
@@ -92,8 +94,6 @@ class BodyReader:
                 close=True,
             ) from None
         except TimeoutError:
-            if asyncio.iscoroutine(read):
-                read.close()
             raise ApiError(
                 408,
                 "body_timeout",
@@ -103,10 +103,6 @@ class BodyReader:
             ) from None
         self.received += len(chunk)
         return chunk
-
-    async def read(self, size: int) -> bytes:
-        """Up to ``size`` bytes; b"" at the end of the body."""
-        return await self._timed(self.content.read(size))
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The rest of the body, in chunks of at most CHUNK bytes."""
