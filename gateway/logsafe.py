@@ -8,17 +8,22 @@ line passes through :func:`printable`, which escapes control characters
 (C0, DEL, C1, the Unicode line and paragraph separators) and lone surrogates
 (bytes that were not UTF-8) the way Python writes them in a string literal, and
 shortens very long values. :class:`SafeAccessLogger` is aiohttp's access logger
-with every field so escaped.
+with every field so escaped; :class:`EscapeArgs`, installed on the service's log
+handlers (``gateway serve``), escapes the text arguments of every log call, so a
+module that logs a partner value (an ISA id, an exception quoting a SQL parameter)
+cannot be made to write two lines either. Format strings are ours and keep their
+layout; tracebacks stay multi-line.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from aiohttp.web_log import AccessLogger
 
-__all__ = ["SafeAccessLogger", "printable"]
+__all__ = ["EscapeArgs", "SafeAccessLogger", "printable"]
 
 # C0 controls, DEL, C1 controls, line/paragraph separators, lone surrogates.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\\\\]")
@@ -52,3 +57,23 @@ class SafeAccessLogger(AccessLogger):
             (key, printable(value) if isinstance(value, str) else value)
             for key, value in super()._format_line(request, response, time)
         ]
+
+
+class EscapeArgs(logging.Filter):
+    """Escapes the text (and exception) arguments of every record it sees."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(_escaped_arg(a) for a in record.args)
+        return True
+
+
+def _escaped_arg(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value, limit=MAX_ARG)
+    if isinstance(value, BaseException):
+        return printable(str(value), limit=MAX_ARG)
+    return value
+
+
+MAX_ARG = 20_000  # a log argument is cut here (a SQL error can quote a whole batch)

@@ -72,10 +72,12 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from gateway.app import build_app
     from gateway.db.schema import SchemaError
-    from gateway.logsafe import SafeAccessLogger
+    from gateway.logsafe import EscapeArgs, SafeAccessLogger
     from gateway.partners import PartnersError
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(EscapeArgs())  # no partner value can start a line of its own
     try:
         settings = _settings(args)
     except ConfigError as exc:

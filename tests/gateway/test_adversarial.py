@@ -25,7 +25,7 @@ from gateway.api.errors import ApiError
 from gateway.api.partner_inbound import MAX_LEADING_WHITESPACE, _first_bytes
 from gateway.app import DATABASE, PIPELINE, build_app
 from gateway.db.models import Document, Message
-from gateway.logsafe import SafeAccessLogger, printable
+from gateway.logsafe import EscapeArgs, SafeAccessLogger, printable
 
 TOKEN = {"Authorization": "Bearer internal-test-token"}
 JSON_ACME = {"Authorization": f"Bearer {ACME_KEY}", "Content-Type": "application/json"}
@@ -384,12 +384,28 @@ def test_access_log_lines_cannot_be_forged(caplog: pytest.LogCaptureFixture) -> 
     assert "x\\x0d\\x0aFORGED" in line
 
 
-def test_the_service_uses_the_safe_access_logger() -> None:
+def test_the_service_uses_the_safe_access_logger_and_escapes_every_log_argument() -> None:
     import inspect
 
     from gateway import service_cli
 
-    assert "access_log_class=SafeAccessLogger" in inspect.getsource(service_cli.run_serve)
+    source = inspect.getsource(service_cli.run_serve)
+    assert "access_log_class=SafeAccessLogger" in source and "addFilter(EscapeArgs())" in source
+
+
+def test_log_arguments_are_escaped_but_format_and_tracebacks_kept() -> None:
+    try:
+        raise ValueError("bad ISA sender ACME\n2026-01-01 INFO gateway: forged")
+    except ValueError as exc:
+        error = exc
+    record = logging.LogRecord(
+        "gateway.pipeline", logging.ERROR, __file__, 1, "step %s of %s failed: %s\n  detail %d",
+        ("translate", "msg\r\nX", error, 7), None,
+    )
+    assert EscapeArgs().filter(record)
+    assert record.getMessage() == (
+        "step translate of msg\\x0d\\x0aX failed: bad ISA sender ACME\\x0a2026-01-01 INFO gateway: forged\n  detail 7"
+    )
 
 
 async def test_errors_log_partner_paths_escaped(
