@@ -46,6 +46,9 @@ class ServerSettings(_Section):
     # aiohttp's access log (logger "aiohttp.access", level INFO) in ACCESS_LOG_FORMAT,
     # which names no request header but User-Agent: never the Authorization header.
     access_log: bool = False
+    # SIGTERM: how long requests in flight may still finish before they are cancelled
+    # (bodies still arriving are cut at once with 503, see gateway.api.bodies).
+    shutdown_timeout_seconds: float = Field(default=10.0, ge=0)
 
 
 class IdentitySettings(OurIdentity):
@@ -124,6 +127,10 @@ class OutboundSettings(_Section):
 class LimitSettings(_Section):
     max_edi_bytes: int = Field(default=64 * 1024 * 1024, gt=0)  # one posted X12 body
     max_json_bytes: int = Field(default=8 * 1024 * 1024, gt=0)  # one posted canonical document
+    # A request body must arrive within body_timeout_seconds of the first read, plus
+    # one second per min_body_bytes_per_second received; otherwise 408 (gateway.api.bodies).
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    min_body_bytes_per_second: int = Field(default=16 * 1024, gt=0)
 
 
 class StorageSettings(_Section):

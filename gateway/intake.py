@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.db.engine import Database, StorageUnavailable, is_storage_error
 from gateway.db.ids import new_id
 from gateway.db.models import Job, Message, MessageEvent, utcnow
+from gateway.logsafe import printable
 from gateway.rawstore import RawRef, RawStore
 
 log = logging.getLogger(__name__)
@@ -269,7 +270,7 @@ class Intake:
             await conn.execute(insert(Job), jobs)
 
     def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
-        log.error("intake commit failed for %d message(s): %s", len(batch), exc)
+        log.error("intake commit failed for %d message(s): %s", len(batch), printable(exc))
         error: BaseException = StorageUnavailable(str(exc)) if is_storage_error(exc) else exc
         for pending in batch:
             if not pending.future.done():

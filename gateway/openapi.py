@@ -86,7 +86,9 @@ UNAVAILABLE = _error("storage (database or raw store) unavailable: nothing was s
                      {"Retry-After": _header("seconds")})
 INTERNAL = _error("unexpected error (`internal_error`); nothing about it is in the body")
 BAD_LIMIT = _error("limit is not an integer from 1 to 500")
-JSON_BODY_ERRORS = {"413": _error("larger than limits.max_json_bytes"),
+BODY_TIMEOUT = _error("the body did not arrive in time (`body_timeout`: limits.body_timeout_seconds, "
+                      "then limits.min_body_bytes_per_second); the connection is closed")
+JSON_BODY_ERRORS = {"408": BODY_TIMEOUT, "413": _error("larger than limits.max_json_bytes"),
                     "415": _error("Content-Type is not application/json")}
 REQUEST_ID = {"X-Request-Id": _header("the request's X-Request-Id, or one made up; the message's transport id")}
 
@@ -184,7 +186,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {"202": _accepted("received", "accepted and stored; processed asynchronously"),
                       "200": _accepted("already_received", "Idempotency-Key seen before: the first message"),
                       "400": _error("empty (`empty_body`), not X12 (`not_x12`), or a bad Idempotency-Key"),
-                      "401": PARTNER_401, "409": _error("Idempotency-Key reused with another body"),
+                      "401": PARTNER_401, "408": BODY_TIMEOUT,
+                      "409": _error("Idempotency-Key reused with another body"),
                       "413": _error("larger than limits.max_edi_bytes"),
                       "415": _error("Content-Type is not one for X12 (application/edi-x12, application/edi, "
                                     "application/edi-consent, text/plain, application/octet-stream, or none)"),
@@ -199,7 +202,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                       "400": _error("empty (`empty_body`), not JSON (`bad_json`), or a bad Idempotency-Key"),
                       "401": PARTNER_401, "409": _error("Idempotency-Key reused with another body"),
                       **JSON_BODY_ERRORS,
-                      "422": _error("invalid document (field errors in `fields`), or another partner_id"),
+                      "422": _error("invalid document or a required field of its kind missing (field errors in "
+                                    "`fields`), another partner_id, or an envelope naming another sender "
+                                    "(`envelope_mismatch`)"),
                       "503": UNAVAILABLE},
     },
     ("get", "/partners/{partner_id}/outbox"): {

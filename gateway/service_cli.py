@@ -91,9 +91,12 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from gateway.app import build_app
     from gateway.db.schema import SchemaError
+    from gateway.logsafe import EscapeArgs, SafeAccessLogger
     from gateway.partners import PartnersError
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(EscapeArgs())  # no partner value can start a line of its own
     try:
         settings = _settings(args)
     except ConfigError as exc:
@@ -134,7 +137,9 @@ def run_serve(args: argparse.Namespace) -> int:
             port=port,
             print=bound,
             access_log=access_log,
+            access_log_class=SafeAccessLogger,  # control characters escaped: no forged lines
             access_log_format=ACCESS_LOG_FORMAT,
+            shutdown_timeout=settings.server.shutdown_timeout_seconds,
         )
     except SchemaError as exc:
         print(f"gateway: {exc}", file=sys.stderr)

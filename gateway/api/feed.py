@@ -27,6 +27,31 @@ from gateway.api.keys import DATABASE, DELIVERY, METRICS, OVERRIDES, PIPELINE
 from gateway.db.models import Document, OutboxItem
 
 MAX_LIMIT = 500
+MAX_QUERY_TEXT = 255  # the widest column a query value is compared with
+
+
+def check_query_text(request: web.Request) -> None:
+    """Every query value is compared with a bounded text column: at most
+    MAX_QUERY_TEXT printable characters, else ``400`` (a NUL or a lone surrogate
+    would reach the database driver, which refuses it: a 503, retried forever)."""
+    for name, value in request.query.items():
+        if len(value) > MAX_QUERY_TEXT or not value.isprintable() or _has_surrogate(value):
+            raise ApiError(
+                400, "bad_request", f"{name} must be at most {MAX_QUERY_TEXT} printable characters"
+            )
+
+
+def plausible_id(value: str) -> bool:
+    """Could be one of our ids (26-character ASCII): anything else is simply unknown."""
+    return value.isascii() and value.isalnum() and len(value) <= 64
+
+
+def _has_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def page_limit(request: web.Request, default: int = 100) -> int:
@@ -38,6 +63,7 @@ def page_limit(request: web.Request, default: int = 100) -> int:
 
 async def get_feed(request: web.Request) -> web.Response:
     require_token(request)
+    check_query_text(request)
     limit = page_limit(request)
     after = request.query.get("after")
     query = (
@@ -78,7 +104,7 @@ async def post_feed_ack(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", 'send {"ids": [document ids]} (1 to 1000 strings)')
     # Document ids are 26-character ASCII: anything else (a lone surrogate included,
     # which no database driver takes) is simply unknown.
-    unknown = [i for i in ids if not (i.isascii() and i.isalnum() and len(i) <= 64)]
+    unknown = [i for i in ids if not plausible_id(i)]
     ids = [i for i in ids if i not in unknown]
     if not ids:
         return web.json_response({"delivered": [], "unknown": unknown})
@@ -94,6 +120,7 @@ async def get_dead_letters(request: web.Request) -> web.Response:
     from gateway.erp import dead_letters
 
     require_token(request)
+    check_query_text(request)
     limit = page_limit(request)
     items = await dead_letters(request.app[DATABASE], limit=limit + 1, after=request.query.get("after"))
     more = len(items) > limit
@@ -107,6 +134,8 @@ async def replay_dead_letter(request: web.Request) -> web.Response:
 
     require_token(request)
     item_id = request.match_info["id"]
+    if not plausible_id(item_id):
+        raise ApiError(404, "not_found", "no such dead letter")
     db = request.app[DATABASE]
     async with db.read() as conn:
         found = (await conn.execute(select(Document.message_id, Document.status).where(Document.id == item_id))).first()

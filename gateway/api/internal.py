@@ -30,7 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api.bodies import read_json_body
+from gateway.api.bodies import read_json_body, request_id_header
 from gateway.api.errors import ApiError
 from gateway.api.keys import API_TOKEN, DATABASE, DELIVERY, GATEWAY, OVERRIDES, PARTNERS, RAWSTORE, SETTINGS
 from gateway.bootstrap import ReloadFailed
@@ -118,7 +118,7 @@ async def post_outbound(request: web.Request) -> web.Response:
             document=document,
             now=request.app[OVERRIDES].clock(),
             idempotency_key=key,
-            request_id=request.headers.get("X-Request-Id"),
+            request_id=request_id_header(request),
             hooks=_hooks_of(directory, profile.id),
             channel=_channel_of(directory, profile.id),
         )

@@ -22,7 +22,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from gateway.api.errors import ApiError
-from gateway.api.feed import page_limit
+from gateway.api.feed import page_limit, plausible_id
 from gateway.api.keys import DATABASE, OVERRIDES
 from gateway.api.partner_inbound import _authenticate
 from gateway.db.models import OutboxItem
@@ -65,6 +65,8 @@ async def list_outbox(request: web.Request) -> web.Response:
 
 async def _own_item(request: web.Request, partner_id: str, *, pending_only: bool) -> Any:
     item_id = request.match_info["item"]
+    if not plausible_id(item_id):  # a NUL or a long id never reaches the database driver
+        raise ApiError(404, "not_found", "no such item in this mailbox")
     async with request.app[DATABASE].read() as conn:
         item = (
             await conn.execute(

@@ -26,7 +26,7 @@ from aiohttp import web
 from sqlalchemy import exists, or_, select
 
 from gateway.api.errors import ApiError
-from gateway.api.feed import page_limit
+from gateway.api.feed import check_query_text, page_limit, plausible_id
 from gateway.api.internal import require_token
 from gateway.api.keys import DATABASE, PIPELINE, RAWSTORE
 from gateway.db.models import Document, Job, Message, MessageEvent, OutboxItem
@@ -67,6 +67,7 @@ def _summary(m: Any) -> dict[str, Any]:
 
 async def list_messages(request: web.Request) -> web.Response:
     require_token(request)
+    check_query_text(request)
     limit = page_limit(request, 50)
     query = select(Message).order_by(Message.id.desc()).limit(limit + 1)
     q = request.query
@@ -92,7 +93,8 @@ async def list_messages(request: web.Request) -> web.Response:
         query = query.where(Message.received_at < until)
     if q.get("q"):
         term = q["q"].strip()
-        number = str(int(term)) if term.isascii() and term.isdigit() else term
+        # Leading zeros dropped as text: int() refuses more than 4,300 digits.
+        number = (term.lstrip("0") or "0") if term.isascii() and term.isdigit() else term
         query = query.where(
             or_(
                 Message.interchange_control.in_({term, number, number.zfill(9)}),
@@ -117,6 +119,8 @@ async def list_messages(request: web.Request) -> web.Response:
 
 
 async def _message(conn: Any, message_id: str) -> Any:
+    if not plausible_id(message_id):  # never hand a NUL or a megabyte to the driver
+        raise ApiError(404, "not_found", "no such message")
     message = (await conn.execute(select(Message).where(Message.id == message_id))).one_or_none()
     if message is None:
         raise ApiError(404, "not_found", f"no message {message_id}")
@@ -243,6 +247,8 @@ async def post_replay(request: web.Request) -> web.Response:
 
     require_token(request)
     message_id = request.match_info["id"]
+    if not plausible_id(message_id):
+        raise ApiError(404, "not_found", "no such message")
     try:
         await request.app[PIPELINE].replay(message_id, requested_by="api")
     except ReplayRefused as exc:

@@ -111,7 +111,7 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
 def po_numbers(erp: FakeErp) -> dict[str, list[str]]:
     """PO number -> the Idempotency-Keys it arrived under."""
     found: dict[str, list[str]] = {}
-    for key, doc in erp.documents.items():
+    for key, doc in dict(erp.documents).items():  # a copy: the ERP thread adds to it
         found.setdefault(doc["document"]["po_number"], []).append(key)
     return found
 

@@ -58,7 +58,8 @@ class CanonicalDocument(CanonicalModel):
         # Validate the document against the model its kind names, so an all-optional
         # model (Shipment) never captures another kind's object.
         if isinstance(data, dict):
-            model = MODEL_BY_KIND.get(data.get("kind"))  # type: ignore[arg-type]
+            kind = data.get("kind")
+            model = MODEL_BY_KIND.get(kind) if isinstance(kind, str) else None
             raw = data.get("document")
             if model is not None and isinstance(raw, dict):
                 try:
