@@ -37,7 +37,7 @@ DEFAULT_BODY_TIMEOUT = 30.0
 DEFAULT_MIN_RATE = 16 * 1024
 
 
-READERS = web.AppKey("body_readers", weakref.WeakSet)
+READERS: web.AppKey[weakref.WeakSet[Any]] = web.AppKey("body_readers", weakref.WeakSet)
 
 
 class ShuttingDown(Exception):
@@ -51,7 +51,7 @@ def setup(app: web.Application) -> None:
 
 
 async def _stop_reading(app: web.Application) -> None:
-    for reader in list(app[READERS]):
+    for reader in list(app[READERS]):  # type: ignore[index]  # aiohttp picks the wrong overload
         reader.content.set_exception(ShuttingDown())
 
 

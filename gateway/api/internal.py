@@ -34,6 +34,7 @@ from gateway.api.bodies import read_json_body, request_id_header
 from gateway.api.errors import ApiError
 from gateway.api.keys import API_TOKEN, DATABASE, DELIVERY, GATEWAY, OVERRIDES, PARTNERS, RAWSTORE, SETTINGS
 from gateway.bootstrap import ReloadFailed
+from gateway.domain.errors import RenderRefused
 from gateway.config import ensure_api_token
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ async def post_outbound(request: web.Request) -> web.Response:
             hooks=_hooks_of(directory, profile.id),
             channel=_channel_of(directory, profile.id),
         )
-    except outbound.RenderRefused as exc:
+    except RenderRefused as exc:
         raise ApiError(422, "render_failed", str(exc), fields=exc.fields or None) from None
     except outbound.IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_key_reused", str(exc)) from None
