@@ -34,8 +34,8 @@ from gateway.api.bodies import read_json_body, request_id_header
 from gateway.api.errors import ApiError
 from gateway.api.keys import API_TOKEN, DATABASE, DELIVERY, GATEWAY, OVERRIDES, PARTNERS, RAWSTORE, SETTINGS
 from gateway.bootstrap import ReloadFailed
-from gateway.domain.errors import RenderRefused
 from gateway.config import ensure_api_token
+from gateway.domain.errors import RenderRefused
 
 log = logging.getLogger(__name__)
 

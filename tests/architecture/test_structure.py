@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 600
 # Modules still over the limit, each capped at its size today: they may shrink, never grow.
 OVERSIZED = {
-    "gateway/pipeline.py": 1150,
+    "gateway/pipeline.py": 700,
     "gateway/cli.py": 700,
     "gateway/rawstore.py": 620,
     "translators/x12/maps/source_dictionary.py": 1010,  # data
@@ -93,3 +93,15 @@ def test_modules_stay_small() -> None:
         if lines > OVERSIZED.get(name, LIMIT):
             too_big[name] = lines
     assert too_big == {}, f"split these modules (limit {LIMIT} lines): {too_big}"
+
+
+def test_every_gateway_module_has_a_layer() -> None:
+    """A module the layers contract does not name is not checked by it: name it."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    [layers] = [c for c in config["tool"]["importlinter"]["contracts"] if c.get("type") == "layers"]
+    named = {part.strip() for layer in layers["layers"] for part in layer.replace("|", ":").split(":")}
+    found = {f"gateway.{p.stem}" for p in (ROOT / "gateway").glob("*.py") if p.stem != "__init__"}
+    found |= {f"gateway.{p.name}" for p in (ROOT / "gateway").iterdir() if (p / "__init__.py").is_file()}
+    assert found - named == set()
