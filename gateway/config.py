@@ -171,6 +171,11 @@ class PipelineSettings(_Section):
     max_ta1_per_ack: int = Field(default=100, ge=1)
 
 
+class LoggingSettings(_Section):
+    # "text" for a terminal, "json" (one object a line) for a log shipper (gateway.logsetup)
+    format: Literal["text", "json"] = "text"
+
+
 class Settings(_Section):
     data_dir: Path = Path("var")
     partners_dir: Path = Path("partners")
@@ -183,6 +188,7 @@ class Settings(_Section):
     storage: StorageSettings = StorageSettings()
     pipeline: PipelineSettings = PipelineSettings()
     outbound: OutboundSettings = OutboundSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     @property
     def effective_database_url(self) -> str:

@@ -307,7 +307,10 @@ class OutboxSender:
                 return
             if result.outcome is SendOutcome.TRANSIENT:
                 what = f"gave up after {item.attempts} attempt(s): {what}"
-            log.warning("outbox item %s to %s dead-lettered: %s", item.id, item.partner_id, truncate(what, 300))
+            log.warning(
+                "outbox item %s to %s dead-lettered: %s", item.id, item.partner_id, truncate(what, 300),
+                extra={"outbox_id": item.id, "partner_id": item.partner_id, "message_id": item.message_id},
+            )
             await mark_failed(session, item, now, truncate(what))
             await self._record(session, item, now, "dead", result, what)
 

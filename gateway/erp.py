@@ -56,6 +56,7 @@ from gateway.db.models_delivery import MAX_ANSWER, DeliveryAttempt
 from gateway.domain.states import DEAD_LETTER_STATES, INBOUND, InboundStatus
 from gateway.metrics import Metrics
 from gateway.ports import DeliveryResult, DocumentRecord, ErpSink
+from gateway.runner import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -67,24 +68,8 @@ RETRYABLE_STATUS = frozenset({408, 425, 429})
 # --------------------------------------------------------------------------- retry policy
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    max_attempts: int
-    max_age: timedelta
-    base_seconds: float
-    max_seconds: float
-
-    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
-        """Seconds before try ``attempt + 1``: full jitter over an exponential ceiling,
-        never less than what the far side asked for."""
-        ceiling = min(self.base_seconds * 2 ** (attempt - 1), self.max_seconds)
-        # Jitter spreads a recovering ERP's load; keep at least half the ceiling so
-        # retries never pile up right after a failure.
-        jittered = ceiling * (0.5 + 0.5 * (rng or random).random())
-        return float(max(jittered, retry_after or 0.0))
-
-    def gives_up(self, attempt: int, first_at: datetime, now: datetime) -> bool:
-        return attempt >= self.max_attempts or now - first_at >= self.max_age
+# One retry policy for every leased kind of work (gateway.runner.Backoff).
+RetryPolicy = Backoff
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

@@ -70,7 +70,7 @@ from gateway.domain.states import INBOUND
 from gateway.pipeline_deliver import DeliverStep
 from gateway.ports import ErpSink
 from gateway.rawstore import RawStore
-from gateway.runner import TransientError
+from gateway.runner import Backoff, TransientError
 
 if TYPE_CHECKING:
     from gateway.translate_pool import TranslatePool
@@ -131,6 +131,12 @@ class Pipeline(DeliverStep):
         # Jobs claimed (and their outcomes committed) together: on SQLite each commit
         # is an fsync, so one claim and one write per batch instead of per job.
         self.batch_size = self.settings.batch_size
+        self.backoff = Backoff(
+            self.settings.max_attempts,
+            timedelta(days=3650),  # steps give up by attempts; a sink with its own delay by its own rule
+            self.settings.retry_base_seconds,
+            self.settings.retry_max_seconds,
+        )
 
     # ------------------------------------------------------------------ running
 
@@ -293,9 +299,8 @@ class Pipeline(DeliverStep):
         if retry_after is None and job.attempts >= self.settings.max_attempts:
             await self._fail_in(session, job, f"{job.step} gave up after {job.attempts} attempts: {text}", now)
             return
-        delay = retry_after if retry_after is not None else min(
-            self.settings.retry_base_seconds * 2 ** (job.attempts - 1), self.settings.retry_max_seconds
-        )
+        # The sink's own delay when it gave one, else the one backoff with jitter.
+        delay = retry_after if retry_after is not None else self.backoff.delay(job.attempts)
         await jobs.retry_later(session, job, now=now, at=now + timedelta(seconds=delay), error=text)
         rows.add_event(
             session,
@@ -311,6 +316,7 @@ class Pipeline(DeliverStep):
             job.attempts,
             text,
             delay,
+            extra={"message_id": job.message_id, "job_id": job.id},
         )
 
     async def _fail(self, job: jobs.ClaimedJob, reason: str) -> None:

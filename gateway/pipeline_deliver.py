@@ -227,6 +227,7 @@ class DeliverStep:
                 log.warning(
                     "ERP refused document %s (%s %s) of message %s from partner %s, dead-lettered: %s",
                     doc.id, doc.kind, doc.business_number or "-", job.message_id, doc.partner_id, answer,
+                    extra={"message_id": job.message_id, "document_id": doc.id, "partner_id": doc.partner_id},
                 )
         for parked in (False, True):
             ids = [d.id for d, r in handed if r.parked == parked]

@@ -26,6 +26,7 @@ from gateway.config import (
     ensure_api_token,
     load_settings,
 )
+from gateway.logsetup import configure_logging
 
 EXIT_CONFIG = 2
 EXIT_SCHEMA = 3
@@ -91,17 +92,16 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from gateway.app import build_app
     from gateway.db.schema import SchemaError
-    from gateway.logsafe import EscapeArgs, SafeAccessLogger
+    from gateway.logsafe import SafeAccessLogger
     from gateway.partners import PartnersError
 
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(EscapeArgs())  # no partner value can start a line of its own
+    configure_logging(args.log_level)
     try:
         settings = _settings(args)
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    configure_logging(args.log_level, settings.logging.format)
     token, generated = ensure_api_token(settings)
     host, port = settings.server.host, settings.server.port
     shown_host = f"[{host}]" if ":" in host else host
@@ -155,12 +155,13 @@ def run_worker(args: argparse.Namespace) -> int:
     from gateway.db.schema import SchemaError
     from gateway.partners import PartnersError
 
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
     try:
         settings = _settings(args)
     except ConfigError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    configure_logging(args.log_level, settings.logging.format)
     _fast_event_loop()
     try:
         asyncio.run(work(settings))
