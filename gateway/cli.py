@@ -65,6 +65,7 @@ class UsageError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="B2B/EDI partner gateway")
     parser.add_argument("--debug", action="store_true", help="show the traceback of internal errors")
+    parser.add_argument("--version", action="version", version=f"gateway {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_partners_command(commands)
     add_translate_command(commands)
@@ -72,7 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_render_command(commands)
     add_service_commands(commands)
     add_prune_command(commands)
+    from gateway.ops_cli import add_ops_commands
+
+    add_ops_commands(commands)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("edi-gateway")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def add_service_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
