@@ -1,0 +1,30 @@
+"""What a new user meets first: a service that refuses to run without partners
+unless asked (gateway.bootstrap.load_partner_directory)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import make_settings
+
+from gateway.bootstrap import load_partner_directory
+from gateway.partners import PartnersError
+
+
+def test_missing_or_empty_partners_dir_is_refused_unless_allowed(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, tmp_path / "partners")
+    with pytest.raises(PartnersError) as missing:
+        load_partner_directory(settings)
+    assert missing.value.errors == [f"partners directory {tmp_path / 'partners'} does not exist"]
+    assert len(load_partner_directory(settings, allow_empty=True)) == 0
+
+    (tmp_path / "partners" / ".git").mkdir(parents=True)  # not a partner folder
+    with pytest.raises(PartnersError) as empty:
+        load_partner_directory(settings)
+    assert empty.value.errors == [f"partners directory {tmp_path / 'partners'} has no partner folders"]
+    assert len(load_partner_directory(settings, allow_empty=True)) == 0
+
+
+def test_partners_load(tmp_path: Path, partners_dir: Path) -> None:
+    assert sorted(p.id for p in load_partner_directory(make_settings(tmp_path, partners_dir))) == ["acme", "globex"]
