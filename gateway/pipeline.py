@@ -1009,6 +1009,11 @@ class Pipeline:
             if not result.transient:
                 detail = {"document_id": doc.id, "seq": doc.seq, "business_number": doc.business_number}
                 rows.add_event(session, job.message_id, now, _DEAD, {**detail, "error": result.detail})
+                answer = result.detail if len(result.detail) <= 300 else result.detail[:300] + "..."
+                log.warning(
+                    "ERP refused document %s (%s %s) of message %s from partner %s, dead-lettered: %s",
+                    doc.id, doc.kind, doc.business_number or "-", job.message_id, doc.partner_id, answer,
+                )
         for parked in (False, True):
             ids = [d.id for d, r in handed if r.parked == parked]
             if ids:

@@ -118,6 +118,18 @@ def test_serve_on_embedded_defaults_prints_where_and_token_once(tmp_path: Path) 
     assert token not in out and API_TOKEN_FILE in out
 
 
+def test_start_and_stop_are_logged_without_alembic_chatter(tmp_path: Path) -> None:
+    port = free_port()
+    proc = start(tmp_path, port, args=["--log-level", "INFO"])  # the last --log-level wins
+    try:
+        wait_ready(port, proc)
+    finally:
+        _, err = stop(proc)
+    assert proc.returncode == 0, err
+    assert "Running upgrade" in err and "Context impl" not in err and "Will assume" not in err
+    assert err.rstrip().endswith("INFO gateway.bootstrap: gateway serve stopped")
+
+
 def test_a_taken_port_exits_4_before_touching_the_data_dir(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
