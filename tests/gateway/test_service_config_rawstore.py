@@ -50,6 +50,35 @@ def test_defaults_without_a_file() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("[server]\nprot = 1\n", {}, "{file}: server.prot: unknown key (did you mean server.port?)"),
+        ("[servr]\nport = 1\n", {}, "{file}: servr: unknown section (did you mean server?)"),
+        ("[server]\nzzz = 1\n", {}, "{file}: server.zzz: unknown key (known here: host, port, access_log)"),
+        ("", {"GATEWAY_SERVR__PORT": "1"}, "GATEWAY_SERVR__PORT: servr: unknown section (did you mean GATEWAY_SERVER__PORT?)"),
+        ("", {"GATEWAY_PIPELINE__BATCHSIZE": "9"},
+         "GATEWAY_PIPELINE__BATCHSIZE: pipeline.batchsize: unknown key (did you mean GATEWAY_PIPELINE__BATCH_SIZE?)"),
+        ("[server]\nport = 1\n", {"GATEWAY_SERVER__PORT": "abc"}, "GATEWAY_SERVER__PORT: server.port: must be an integer (got 'abc')"),
+        ("[server]\nport = 99999\n", {}, "{file}: server.port: must be less than or equal to 65535 (got 99999)"),
+        ('[erp]\nmode = "hook"\n', {}, "{file}: erp.mode: must be one of 'feed' or 'webhook' (got 'hook')"),
+        ("", {"GATEWAY_ERP__MODE": "webhook"}, 'GATEWAY_ERP__MODE: erp.url is required when erp.mode = "webhook"'),
+        ("[api]\ntoken = 12345\n", {}, "{file}: api.token: must be a string"),  # a secret is never echoed
+        ("[pipeline]\nbatch_size = 0\nheartbeat = 3\n", {},
+         "2 configuration problems:\n  {file}: pipeline.batch_size: must be greater than or equal to 1 (got 0)"
+         "\n  {file}: pipeline.heartbeat: unknown key (did you mean pipeline.heartbeat_seconds?)"),
+    ],
+)
+def test_errors_name_the_file_or_variable_the_key_and_a_near_key(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, environ=env)
+    assert str(raised.value) == message.format(file=path)
+
+
+@pytest.mark.parametrize(
     ("text", "env"), [("[server]\nprot = 1\n", {}), ("", {"GATEWAY_SERVR__PORT": "1"}), ("data_dir = [", {})]
 )
 def test_unknown_keys_and_bad_toml_are_errors(tmp_path: Path, text: str, env: dict[str, str]) -> None:
