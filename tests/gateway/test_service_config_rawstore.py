@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,6 +41,29 @@ def test_contract_file_loads_and_env_overrides(tmp_path: Path) -> None:
     assert settings.effective_database_url == "postgresql+asyncpg://x/y"
     assert settings.erp.mode == "webhook" and settings.erp.secret is not None
     assert "hmac-key" not in repr(settings) and "change-me" not in repr(settings)
+
+
+def test_configuration_reference_is_complete_and_loads_to_the_defaults(tmp_path: Path) -> None:
+    from pydantic import BaseModel
+
+    from gateway.config import Settings
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", text, re.S)
+    assert example is not None
+    path = tmp_path / "gateway.toml"
+    path.write_text(example.group(1))
+    assert load_settings(path, environ={}) == load_settings(None, environ={})
+    sections = re.split(r"^\[(\w+)\]$", example.group(1), flags=re.M)
+    written = {"": sections[0], **dict(zip(sections[1::2], sections[2::2], strict=True))}
+    missing = []
+    for name, field in Settings.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            keys = [(name, key) for key in field.annotation.model_fields]
+        else:
+            keys = [("", name)]
+        missing += [f"{s}.{k}" for s, k in keys if not re.search(rf"^#? ?{k} = ", written.get(s, ""), re.M)]
+    assert missing == []
 
 
 def test_defaults_without_a_file() -> None:
