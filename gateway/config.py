@@ -31,6 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from translators.profile import GroupId, InterchangeId, OurIdentity, Qualifier
 
 ENV_PREFIX = "GATEWAY_"
+# GATEWAY_* variables that are not settings: the file to read, the test suite's PostgreSQL.
+NOT_SETTINGS = frozenset({"GATEWAY_CONFIG", "GATEWAY_TEST_DATABASE_URL"})
 API_TOKEN_FILE = "api-token"
 
 
@@ -205,7 +207,7 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
     from_file = copy.deepcopy(data)
     variables: dict[tuple[str, ...], str] = {}  # key path -> the GATEWAY_* variable that set it
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name == "GATEWAY_CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
             continue
         keys = name[len(ENV_PREFIX) :].lower().split("__")
         target = data

@@ -66,6 +66,11 @@ def test_configuration_reference_is_complete_and_loads_to_the_defaults(tmp_path:
     assert missing == []
 
 
+def test_variables_that_are_not_settings_are_ignored() -> None:
+    env = {"GATEWAY_CONFIG": "x.toml", "GATEWAY_TEST_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432"}
+    assert load_settings(None, environ=env) == load_settings(None, environ={})
+
+
 def test_defaults_without_a_file() -> None:
     settings = load_settings(None, environ={})
     assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8080)
