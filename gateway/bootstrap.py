@@ -312,7 +312,7 @@ async def run_worker(settings: Settings, overrides: Overrides | None = None) -> 
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signum, handler)
         print(
-            f"gateway worker {gw.instance.id}: data in {settings.data_dir}, partners from {settings.partners_dir}",
+            f"gateway worker {gw.instance.id}: data in {settings.data_dir.resolve()}, partners from {settings.partners_dir.resolve()}",
             file=sys.stderr,
             flush=True,
         )

@@ -47,3 +47,18 @@ async def test_creating_the_schema_logs_the_revisions_not_the_dialect(
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("alembic")]
     assert any(line.startswith("Running upgrade  -> 0001") for line in lines)
     assert not [line for line in lines if line.startswith(("Context impl", "Will assume"))]
+
+
+def test_worker_without_partners_is_refused_before_touching_the_data_dir(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    run = subprocess.run(
+        [sys.executable, "-m", "gateway.service_cli", "worker"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith(f"gateway: partners directory {tmp_path / 'partners'} does not exist")
+    assert not (tmp_path / "var").exists()
