@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import sys
 from pathlib import Path
@@ -30,10 +31,10 @@ from gateway.config import (
 EXIT_CONFIG = 2
 EXIT_SCHEMA = 3
 EXIT_PORT = 4  # serve: the listening address is taken or cannot be bound
+ALLOW_EMPTY_HELP = "start even when partners_dir is missing or holds no partner (none can connect)"
 # ``[server] access_log = true``: one line per request on the "aiohttp.access" logger
 # (INFO). Client address, request line, status, size, seconds, User-Agent: no other
 # request header, so never the Authorization header (partner keys, the API token).
-ALLOW_EMPTY_HELP = "start even when partners_dir is missing or holds no partner (none can connect)"
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs "%{User-Agent}i"'
 
 
@@ -142,6 +143,12 @@ def run_serve(args: argparse.Namespace) -> int:
     except PartnersError as exc:
         print("gateway: the partner profiles have problems:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
         return EXIT_CONFIG
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        # taken between the check above and the bind
+        print(f"gateway: cannot listen on {host}:{port}: address already in use", file=sys.stderr)
+        return EXIT_PORT
     return 0
 
 
@@ -174,7 +181,6 @@ def _partners_loader(allow_empty: bool) -> Any:
 def _cannot_listen(host: str, port: int) -> str | None:
     """Why ``host:port`` cannot be bound right now (None: it can), by binding a socket
     to every address the host resolves to, as the server will, and closing it."""
-    import errno
     import socket
 
     if port == 0:
