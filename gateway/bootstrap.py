@@ -114,11 +114,16 @@ class Gateway:
         return ids
 
 
-def load_partner_directory(settings: Settings) -> Any:
-    """The partners under ``settings.partners_dir``; a missing directory means no
-    partners yet (a fresh install), any other problem stops the start."""
-    from gateway.partners import PartnerDirectory, load_partners
+def load_partner_directory(settings: Settings, *, allow_empty: bool = False) -> Any:
+    """The partners under ``settings.partners_dir``. A missing or empty directory is a
+    :class:`~gateway.partners.PartnersError` (a service started in the wrong directory
+    must not run on a new empty database) unless ``allow_empty`` (``--allow-empty``);
+    any problem in a profile stops the start."""
+    from gateway.partners import PartnerDirectory, PartnersError, load_partners
 
+    missing = partners_missing(settings)
+    if missing and not allow_empty:
+        raise PartnersError([missing])
     if not settings.partners_dir.exists():
         log.warning("partners directory %s does not exist: no partner can connect", settings.partners_dir)
         return PartnerDirectory()
@@ -126,6 +131,16 @@ def load_partner_directory(settings: Settings) -> Any:
     if not settings.identity.check_receiver:
         directory.receivers = None
     return directory
+
+
+def partners_missing(settings: Settings) -> str | None:
+    """Why ``partners_dir`` holds no partner at all (None: it has partner folders)."""
+    folder = settings.partners_dir
+    if not folder.is_dir():
+        return f"partners directory {folder.resolve()} does not exist"
+    if not any(p.is_dir() and not p.name.startswith((".", "_")) for p in folder.iterdir()):
+        return f"partners directory {folder.resolve()} has no partner folders"
+    return None
 
 
 def default_transports(clock: Callable[[], datetime]) -> dict[str, PartnerTransport]:
@@ -297,7 +312,7 @@ async def run_worker(settings: Settings, overrides: Overrides | None = None) -> 
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signum, handler)
         print(
-            f"gateway worker {gw.instance.id}: data in {settings.data_dir}, partners from {settings.partners_dir}",
+            f"gateway worker {gw.instance.id}: data in {settings.data_dir.resolve()}, partners from {settings.partners_dir.resolve()}",
             file=sys.stderr,
             flush=True,
         )

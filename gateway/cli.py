@@ -565,7 +565,7 @@ async def _prune(args: argparse.Namespace, settings: Any) -> Any:
                 "run `gateway db upgrade` first; nothing pruned"
             )
         try:
-            partners = load_partner_directory(settings)
+            partners = load_partner_directory(settings, allow_empty=True)
         except Exception as exc:  # a broken profile must not stop retention of the rest
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             _err(f"gateway prune: partner profiles not loaded ({first}): outbound 'sent' messages and "

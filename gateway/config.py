@@ -17,6 +17,8 @@ reprs.
 
 from __future__ import annotations
 
+import copy
+import difflib
 import os
 import secrets
 import tomllib
@@ -29,6 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from translators.profile import GroupId, InterchangeId, OurIdentity, Qualifier
 
 ENV_PREFIX = "GATEWAY_"
+# GATEWAY_* variables that are not settings: the file to read, the test suite's PostgreSQL.
+NOT_SETTINGS = frozenset({"GATEWAY_CONFIG", "GATEWAY_TEST_DATABASE_URL"})
 API_TOKEN_FILE = "api-token"
 
 
@@ -216,8 +220,10 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
             raise ConfigError(f"configuration file {file} not found") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+    from_file = copy.deepcopy(data)
+    variables: dict[tuple[str, ...], str] = {}  # key path -> the GATEWAY_* variable that set it
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name == "GATEWAY_CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
             continue
         keys = name[len(ENV_PREFIX) :].lower().split("__")
         target = data
@@ -227,24 +233,97 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
                 raise ConfigError(f"{name}: {key} is not a section")
             target = node
         target[keys[-1]] = value
+        variables[tuple(keys)] = name
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(_problem(err) for err in exc.errors())
-        where = f" in {path}" if path is not None else ""
-        raise ConfigError(f"invalid configuration{where}: {problems}") from exc
+        problems = [_problem(err, path, from_file, variables) for err in exc.errors(include_url=False)]
+        if len(problems) == 1:
+            raise ConfigError(problems[0]) from exc
+        raise ConfigError(f"{len(problems)} configuration problems:\n  " + "\n  ".join(problems)) from exc
 
 
-def _problem(err: Any) -> str:
-    """One validation error as ``key.path: message``; the checks across keys in this
-    module (model validators) already name their keys in the message."""
-    where = ".".join(str(p) for p in err["loc"])
-    if err["type"] == "value_error" and "error" in err.get("ctx", {}):
-        message = str(err["ctx"]["error"])
-        if message.startswith(f"{where}."):
-            return message
-        return f"{where}: {message}"
-    return f"{where}: {err['msg']}"
+def _problem(
+    err: Any, path: Path | str | None, from_file: dict[str, Any], variables: dict[tuple[str, ...], str]
+) -> str:
+    """One validation error as ``where: key: what is wrong``, like ``gateway partners
+    check`` words a profile's: ``where`` is the file or the ``GATEWAY_*`` variable the
+    value came from, an unknown key gets the nearest known ones of its section."""
+    loc = tuple(str(p) for p in err["loc"])
+    variable = next((name for keys, name in variables.items() if loc[: len(keys)] == keys), None)
+    if variable is None and (path is None or not _holds(from_file, loc)):
+        # a key or section only variables wrote (an unknown section, a cross-key check)
+        variable = next((name for keys, name in sorted(variables.items()) if keys[: len(loc)] == loc), None)
+    key = ".".join(loc)
+    if err["type"] == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        near = difflib.get_close_matches(loc[-1], known, n=3, cutoff=0.6)
+        what = "unknown section" if isinstance(err.get("input"), dict) else "unknown key"
+        if variable is not None:
+            rest = next(keys for keys, name in variables.items() if name == variable)[len(loc) :]
+            spell = [ENV_PREFIX + "__".join(part.upper() for part in (*loc[:-1], n, *rest)) for n in near]
+        else:
+            spell = [".".join((*loc[:-1], n)) for n in near]
+        hint = f" (did you mean {' or '.join(spell)}?)" if near else f" (known here: {', '.join(known)})"
+        return f"{variable or path}: {key}: {what}{hint}"
+    where = variable or (str(path) if path is not None else "configuration")
+    message = _describe(err)
+    if err["type"] == "value_error" and message.startswith(f"{key}."):
+        return f"{where}: {message}"  # a check across keys (model validator) names its keys
+    return f"{where}: {key or '(top level)'}: {message}"
+
+
+def _holds(data: dict[str, Any], loc: tuple[str, ...]) -> bool:
+    node: Any = data
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _known_keys(section: tuple[str, ...]) -> list[str]:
+    model: Any = Settings
+    for part in section:
+        field = model.model_fields.get(part)
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return []
+        model = field.annotation
+    return list(model.model_fields)
+
+
+_KINDS = {
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "dict_type": "a table (a [section])",
+    "model_type": "a table (a [section])",
+}
+
+
+_SECRET_KEYS = frozenset({"token", "secret", "database_url"})  # never echoed: they may hold credentials
+
+
+def _describe(err: Any) -> str:
+    kind = err["type"]
+    if kind == "value_error":
+        return str(err.get("ctx", {}).get("error") or err["msg"]).removeprefix("Value error, ")
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error":
+        message = f"must be one of {err['ctx']['expected']}"
+    elif kind in _KINDS:
+        message = f"must be {_KINDS[kind]}"
+    else:
+        message = "must be " + str(err["msg"]).removeprefix("Input should be ")
+    if err["loc"] and str(err["loc"][-1]) in _SECRET_KEYS:
+        return message
+    return f"{message} (got {err.get('input')!r})"
 
 
 def default_config_path(environ: Mapping[str, str] | None = None) -> Path | None:

@@ -5,8 +5,8 @@ A JSON line has ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message`` and
 where the code knows them (``extra={...}`` on the call), ``message_id``,
 ``partner_id``, ``correlation_id``, ``document_id``, ``job_id``, ``outbox_id``;
 ``exception`` holds a traceback. Either way every handler escapes the arguments of
-each record (gateway.logsafe), so no partner value can start a line of its own, and
-alembic's start-up chatter is kept below INFO.
+each record (gateway.logsafe), so no partner value can start a line of its own
+(alembic's dialect chatter is filtered in gateway.db.schema).
 """
 
 from __future__ import annotations
@@ -50,4 +50,3 @@ def configure_logging(level: str | int = "INFO", fmt: str = "text") -> None:
     handler.addFilter(EscapeArgs())
     root.addHandler(handler)
     root.setLevel(level)
-    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)

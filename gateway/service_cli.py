@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import sys
 from pathlib import Path
@@ -30,6 +31,8 @@ from gateway.logsetup import configure_logging
 
 EXIT_CONFIG = 2
 EXIT_SCHEMA = 3
+EXIT_PORT = 4  # serve: the listening address is taken or cannot be bound
+ALLOW_EMPTY_HELP = "start even when partners_dir is missing or holds no partner (none can connect)"
 # ``[server] access_log = true``: one line per request on the "aiohttp.access" logger
 # (INFO). Client address, request line, status, size, seconds, User-Agent: no other
 # request header, so never the Authorization header (partner keys, the API token).
@@ -46,6 +49,7 @@ def add_service_commands(subparsers: Any) -> None:
     serve.add_argument("--host", help="override server.host")
     serve.add_argument("--port", type=int, help="override server.port")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument("--allow-empty", action="store_true", help=ALLOW_EMPTY_HELP)
     serve.set_defaults(func=run_serve)
 
     worker = subparsers.add_parser(
@@ -54,6 +58,7 @@ def add_service_commands(subparsers: Any) -> None:
     )
     worker.add_argument("--config", type=Path, help="gateway.toml (as for serve)")
     worker.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    worker.add_argument("--allow-empty", action="store_true", help=ALLOW_EMPTY_HELP)
     worker.set_defaults(func=run_worker)
 
     db = subparsers.add_parser("db", help="database schema commands")
@@ -102,8 +107,15 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"gateway: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(args.log_level, settings.logging.format)
-    token, generated = ensure_api_token(settings)
     host, port = settings.server.host, settings.server.port
+    # Before anything touches the data dir: a taken port must not leave a fresh ./var behind.
+    problem = _cannot_listen(host, port)
+    if problem:
+        print(f"gateway: cannot listen on {host}:{port}: {problem}", file=sys.stderr)
+        return EXIT_PORT
+    if _no_partners(settings, args.allow_empty):
+        return EXIT_CONFIG
+    token, generated = ensure_api_token(settings)
     shown_host = f"[{host}]" if ":" in host else host
     print(
         f"gateway: data in {settings.data_dir.resolve()}, partners from {settings.partners_dir.resolve()}",
@@ -132,7 +144,7 @@ def run_serve(args: argparse.Namespace) -> int:
     _fast_event_loop()
     try:
         web.run_app(
-            build_app(settings),
+            build_app(settings, overrides=_partners_loader(args.allow_empty)),
             host=host,
             port=port,
             print=bound,
@@ -147,7 +159,65 @@ def run_serve(args: argparse.Namespace) -> int:
     except PartnersError as exc:
         print("gateway: the partner profiles have problems:\n  " + "\n  ".join(exc.errors), file=sys.stderr)
         return EXIT_CONFIG
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        # taken between the check above and the bind
+        print(f"gateway: cannot listen on {host}:{port}: address already in use", file=sys.stderr)
+        return EXIT_PORT
     return 0
+
+
+def _no_partners(settings: Settings, allow_empty: bool) -> bool:
+    """Refuse (True, with one message) to start without partners unless asked to:
+    checked before the data dir is touched, so a start in the wrong directory leaves
+    nothing behind."""
+    from gateway.bootstrap import partners_missing
+
+    missing = None if allow_empty else partners_missing(settings)
+    if missing:
+        print(
+            f"gateway: {missing}: no partner could connect. Add partners/<id>/profile.toml"
+            " (docs/partners.md), set partners_dir (gateway.toml or GATEWAY_PARTNERS_DIR),"
+            " or start without partners with --allow-empty",
+            file=sys.stderr,
+        )
+    return missing is not None
+
+
+def _partners_loader(allow_empty: bool) -> Any:
+    """Overrides whose partner loader (start and every reload) honours --allow-empty."""
+    from functools import partial
+
+    from gateway.bootstrap import Overrides, load_partner_directory
+
+    return Overrides(load_partners=partial(load_partner_directory, allow_empty=allow_empty))
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound right now (None: it can), by binding a socket
+    to every address the host resolves to, as the server will, and closing it."""
+    import socket
+
+    if port == 0:
+        return None
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"unknown host ({exc.strerror})"
+    for family, kind, proto, _name, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            # as the server binds: SO_REUSEADDR, so a port in TIME_WAIT is not "taken"
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return "address already in use (another process listens there; choose another with --port or server.port)"
+                return exc.strerror or str(exc)
+    return None
 
 
 def run_worker(args: argparse.Namespace) -> int:
@@ -162,9 +232,11 @@ def run_worker(args: argparse.Namespace) -> int:
         print(f"gateway: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(args.log_level, settings.logging.format)
+    if _no_partners(settings, args.allow_empty):
+        return EXIT_CONFIG
     _fast_event_loop()
     try:
-        asyncio.run(work(settings))
+        asyncio.run(work(settings, _partners_loader(args.allow_empty)))
     except SchemaError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return EXIT_SCHEMA

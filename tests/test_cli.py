@@ -14,7 +14,7 @@ import pytest
 from gateway.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = str(ROOT / "partners")
+EXAMPLES = str(ROOT / "examples" / "partners")
 NOW = "2024-03-01T12:30:00"
 
 

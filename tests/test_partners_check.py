@@ -16,7 +16,7 @@ from gateway.partners import PartnersError, check_partners, load_partners
 from translators.profile import OurIdentity
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "partners"
+EXAMPLES = ROOT / "examples" / "partners"
 US = OurIdentity(interchange_qualifier="ZZ", interchange_id="GATEWAY", group_id="GATEWAY")
 
 

@@ -124,8 +124,8 @@ def test_rest_key_is_checked_against_its_sha256_and_previous_key_during_rotation
 
 
 def test_example_partners_parse_and_differ() -> None:
-    hold, hold_t = parse_partner((ROOT / "partners/holdretail/profile.toml").read_text())
-    north, north_t = parse_partner((ROOT / "partners/northwind3pl/profile.toml").read_text())
+    hold, hold_t = parse_partner((ROOT / "examples/partners/holdretail/profile.toml").read_text())
+    north, north_t = parse_partner((ROOT / "examples/partners/northwind3pl/profile.toml").read_text())
     assert hold_t.rest is not None and hold_t.rest.accepts("holdretail-example-key")
     assert north_t.rest is not None and north_t.rest.accepts("northwind3pl-example-key")
     assert north_t.rest.accepts("northwind3pl-old-example-key")

@@ -16,6 +16,7 @@ Alembic runs synchronously on the connection handed to it through
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -28,6 +29,22 @@ from gateway.db.engine import Database
 from gateway.db.models import Base
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class _DialectChatter(logging.Filter):
+    """Alembic announces its dialect ("Context impl SQLiteImpl.", "Will assume
+    non-transactional DDL.") at INFO on every migration context, four times per start;
+    the revisions it runs stay in the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
+_DIALECT_CHATTER = _DialectChatter()
+
+
+def _quiet_alembic() -> None:
+    logging.getLogger("alembic.runtime.migration").addFilter(_DIALECT_CHATTER)  # once: addFilter dedupes
 
 
 class SchemaError(Exception):
@@ -72,6 +89,7 @@ async def current_revision(db: Database) -> str | None:
 
 async def upgrade(db: Database, target: str = "head") -> tuple[str | None, str | None]:
     """Upgrade to ``target``; returns (revision before, revision after)."""
+    _quiet_alembic()
     async with db.engine.begin() as conn:
         before = await conn.run_sync(_current)
         if before is not None and before not in known_revisions():
@@ -83,6 +101,7 @@ async def upgrade(db: Database, target: str = "head") -> tuple[str | None, str |
 
 async def prepare_schema(db: Database) -> str:
     """Apply the start-up policy above; returns what was done, for the log."""
+    _quiet_alembic()
     async with db.engine.connect() as conn:
         current = await conn.run_sync(_current)
         has_tables = await conn.run_sync(_has_our_tables)

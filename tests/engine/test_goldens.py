@@ -29,7 +29,7 @@ US = OurIdentity(interchange_qualifier="ZZ", interchange_id="OURCOMPANY", group_
 
 
 def run(path: Path) -> tuple[str, str]:
-    partners = load_partners(ROOT / "partners", identity=US)
+    partners = load_partners(ROOT / "examples" / "partners", identity=US)
     lines: list[str] = []
     acks: list[str] = []
     control = 1

@@ -17,7 +17,7 @@ from translators.x12.errors import NotX12Error
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = [p.read_bytes() for p in sorted((ROOT / "fixtures" / "engine").glob("*.edi"))]
-PARTNERS = load_partners(ROOT / "partners")
+PARTNERS = load_partners(ROOT / "examples" / "partners")
 # bytes that matter to X12: delimiters, digits, letters of envelope tags, line breaks, high bytes
 INTERESTING = b"*~>^|:!\r\n 0123456789ISAGSTEIE\x00\x85\xc3\xa9\xff"
 

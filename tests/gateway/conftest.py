@@ -1,11 +1,13 @@
 """Fixtures for the service tests: real SQLite files in tmp_path, real PostgreSQL
-databases (one throwaway database per test) when something listens on 5432,
-partner folders written per test, and the real app from ``build_app``."""
+databases (one throwaway database per test) when the server of
+``$GATEWAY_TEST_DATABASE_URL`` (default ``postgresql+asyncpg://postgres@127.0.0.1:5432/test``)
+answers, partner folders written per test, and the real app from ``build_app``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import socket
 from collections.abc import Iterator
@@ -14,11 +16,19 @@ from typing import Any
 
 import pytest
 from gwsamples import profile_toml
+from sqlalchemy.engine import make_url
 
 from gateway.app import Overrides, build_app
 from gateway.config import Settings
 
-PG_HOST, PG_PORT = "127.0.0.1", 5432
+# The server the PostgreSQL tests use; its database is the one connected to while
+# creating and dropping a throwaway database per test (default: "test").
+PG_URL = make_url(os.environ.get("GATEWAY_TEST_DATABASE_URL") or "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+PG_HOST, PG_PORT = PG_URL.host or "127.0.0.1", PG_URL.port or 5432
+PG_ABSENT = (
+    f"PostgreSQL does not answer at {PG_HOST}:{PG_PORT} (set GATEWAY_TEST_DATABASE_URL, "
+    "e.g. postgresql+asyncpg://postgres@127.0.0.1:5432, to use another server)"
+)
 ACME_KEY = "acme-secret-key"
 GLOBEX_KEY = "globex-secret-key"
 
@@ -33,7 +43,10 @@ def _pg(sql: str) -> None:
     import asyncpg
 
     async def run() -> None:
-        conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user="postgres", database="test")
+        conn = await asyncpg.connect(
+            host=PG_HOST, port=PG_PORT, user=PG_URL.username or "postgres", password=PG_URL.password,
+            database=PG_URL.database or "postgres",
+        )
         try:
             await conn.execute(sql)
         finally:
@@ -48,7 +61,7 @@ def throwaway_postgres() -> Iterator[tuple[str, str]]:
     name = f"gw_test_{secrets.token_hex(6)}"
     _pg(f"CREATE DATABASE {name}")
     try:
-        yield f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}", name
+        yield PG_URL.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False), name
     finally:
         _pg(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
@@ -60,7 +73,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield None
         return
     if not postgres_available():
-        pytest.skip("nothing listens on 127.0.0.1:5432")
+        pytest.skip(PG_ABSENT)
     with throwaway_postgres() as (url, _name):
         yield url
 
@@ -68,7 +81,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def pg_database() -> Iterator[tuple[str, str]]:
     if not postgres_available():
-        pytest.skip("nothing listens on 127.0.0.1:5432")
+        pytest.skip(PG_ABSENT)
     with throwaway_postgres() as found:
         yield found
 

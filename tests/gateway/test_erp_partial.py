@@ -6,6 +6,7 @@ transient failure stops the message in order; retries given up stop it too."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,22 @@ async def dead_letters(client: Any) -> list[dict[str, Any]]:
     resp = await client.get("/api/v1/dead-letters", headers=TOKEN)
     assert resp.status == 200
     return list((await resp.json())["items"])
+
+
+async def test_a_refusal_is_logged_with_message_document_partner_and_answer(
+    gateway: Any, fake_erp: FakeErp, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await gateway()
+    fake_erp.refuse("PO-7-1", 422, body='{"error": "unknown ship-to 0042", "trace": "' + "x" * 2000 + '"}')
+    message_id = await post(client, 502, "PO-7", sets=2)
+    with caplog.at_level(logging.WARNING, logger="gateway.pipeline"):
+        await run(client)
+    _message, (first, _second), *_ = await state(client, message_id)
+    [record] = [r for r in caplog.records if r.name == "gateway.pipeline"]
+    line = record.getMessage()
+    assert record.levelno == logging.WARNING
+    assert line.startswith(f"ERP refused document {first.id} (order PO-7-1) of message {message_id} from partner acme")
+    assert "HTTP 422" in line and "unknown ship-to 0042" in line and len(line) < 600
 
 
 async def test_refused_document_is_dead_lettered_alone_and_replay_sends_only_it(

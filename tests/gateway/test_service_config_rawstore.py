@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,11 +43,68 @@ def test_contract_file_loads_and_env_overrides(tmp_path: Path) -> None:
     assert "hmac-key" not in repr(settings) and "change-me" not in repr(settings)
 
 
+def test_configuration_reference_is_complete_and_loads_to_the_defaults(tmp_path: Path) -> None:
+    from pydantic import BaseModel
+
+    from gateway.config import Settings
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", text, re.S)
+    assert example is not None
+    path = tmp_path / "gateway.toml"
+    path.write_text(example.group(1))
+    assert load_settings(path, environ={}) == load_settings(None, environ={})
+    sections = re.split(r"^\[(\w+)\]$", example.group(1), flags=re.M)
+    written = {"": sections[0], **dict(zip(sections[1::2], sections[2::2], strict=True))}
+    missing = []
+    for name, field in Settings.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            keys = [(name, key) for key in field.annotation.model_fields]
+        else:
+            keys = [("", name)]
+        missing += [f"{s}.{k}" for s, k in keys if not re.search(rf"^#? ?{k} = ", written.get(s, ""), re.M)]
+    assert missing == []
+
+
+def test_variables_that_are_not_settings_are_ignored() -> None:
+    env = {"GATEWAY_CONFIG": "x.toml", "GATEWAY_TEST_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432"}
+    assert load_settings(None, environ=env) == load_settings(None, environ={})
+
+
 def test_defaults_without_a_file() -> None:
     settings = load_settings(None, environ={})
     assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8080)
     assert settings.effective_database_url.endswith("/var/gateway.db")
     assert settings.erp.mode == "feed"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("[server]\nprot = 1\n", {}, "{file}: server.prot: unknown key (did you mean server.port?)"),
+        ("[servr]\nport = 1\n", {}, "{file}: servr: unknown section (did you mean server?)"),
+        ("[server]\nzzz = 1\n", {}, "{file}: server.zzz: unknown key (known here: host, port, access_log, shutdown_timeout_seconds)"),
+        ("", {"GATEWAY_SERVR__PORT": "1"}, "GATEWAY_SERVR__PORT: servr: unknown section (did you mean GATEWAY_SERVER__PORT?)"),
+        ("", {"GATEWAY_PIPELINE__BATCHSIZE": "9"},
+         "GATEWAY_PIPELINE__BATCHSIZE: pipeline.batchsize: unknown key (did you mean GATEWAY_PIPELINE__BATCH_SIZE?)"),
+        ("[server]\nport = 1\n", {"GATEWAY_SERVER__PORT": "abc"}, "GATEWAY_SERVER__PORT: server.port: must be an integer (got 'abc')"),
+        ("[server]\nport = 99999\n", {}, "{file}: server.port: must be less than or equal to 65535 (got 99999)"),
+        ('[erp]\nmode = "hook"\n', {}, "{file}: erp.mode: must be one of 'feed' or 'webhook' (got 'hook')"),
+        ("", {"GATEWAY_ERP__MODE": "webhook"}, 'GATEWAY_ERP__MODE: erp.url is required when erp.mode = "webhook"'),
+        ("[api]\ntoken = 12345\n", {}, "{file}: api.token: must be a string"),  # a secret is never echoed
+        ("[pipeline]\nbatch_size = 0\nheartbeat = 3\n", {},
+         "2 configuration problems:\n  {file}: pipeline.batch_size: must be greater than or equal to 1 (got 0)"
+         "\n  {file}: pipeline.heartbeat: unknown key (did you mean pipeline.heartbeat_seconds?)"),
+    ],
+)
+def test_errors_name_the_file_or_variable_the_key_and_a_near_key(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, environ=env)
+    assert str(raised.value) == message.format(file=path)
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 from conftest import ACME_KEY, auth, make_settings
-from gwsamples import order_850
+from gwsamples import order_850, profile_toml
 
 from gateway.app import build_app
 from gateway.config import API_TOKEN_FILE
@@ -39,8 +39,12 @@ def start(
     workers: int = 2,
     extra_env: dict[str, str] | None = None,
     args: list[str] | None = None,
+    allow_empty: bool | None = None,
 ) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    if allow_empty is None:  # default: only where the test gives the process no partner at all
+        allow_empty = "GATEWAY_PARTNERS_DIR" not in (extra_env or {}) and not (tmp_path / "partners").is_dir()
+    args = [*(args or []), *(["--allow-empty"] if allow_empty else [])]
     env.update(
         GATEWAY_SERVER__PORT=str(port),
         GATEWAY_PIPELINE__WORKERS=str(workers),
@@ -51,7 +55,7 @@ def start(
         **(extra_env or {}),
     )
     return subprocess.Popen(
-        [sys.executable, "-m", "gateway.service_cli", "serve", "--log-level", "WARNING", *(args or [])],
+        [sys.executable, "-m", "gateway.service_cli", "serve", "--log-level", "WARNING", *args],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -85,16 +89,21 @@ def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
 
 
 def test_serve_on_embedded_defaults_prints_where_and_token_once(tmp_path: Path) -> None:
+    (tmp_path / "partners" / "acme").mkdir(parents=True)
+    (tmp_path / "partners" / "acme" / "profile.toml").write_text(profile_toml("acme", "ACME", ACME_KEY))
     port = free_port()
     proc = start(tmp_path, port)  # no config file at all: ./var, ./partners
     try:
         wait_ready(port, proc)
+        import json
         import urllib.request
 
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as resp:
             assert resp.status == 200
+            assert json.loads(resp.read())["partners"]["loaded"] == 1
     finally:
         out, _ = stop(proc)
+    assert f"data in {tmp_path / 'var'}, partners from {tmp_path / 'partners'}" in out
     token_file = tmp_path / "var" / API_TOKEN_FILE
     token = token_file.read_text().strip()
     assert (token_file.stat().st_mode & 0o777) == 0o600
@@ -107,6 +116,50 @@ def test_serve_on_embedded_defaults_prints_where_and_token_once(tmp_path: Path) 
     finally:
         out, _ = stop(proc)
     assert token not in out and API_TOKEN_FILE in out
+
+
+def test_start_and_stop_are_logged_without_alembic_chatter(tmp_path: Path) -> None:
+    port = free_port()
+    proc = start(tmp_path, port, args=["--log-level", "INFO"])  # the last --log-level wins
+    try:
+        wait_ready(port, proc)
+    finally:
+        _, err = stop(proc)
+    assert proc.returncode == 0, err
+    assert "Running upgrade" in err and "Context impl" not in err and "Will assume" not in err
+    assert err.rstrip().endswith("INFO gateway.bootstrap: gateway serve stopped")
+
+
+def test_a_taken_port_exits_4_before_touching_the_data_dir(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = start(tmp_path, port)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 4, err
+    assert err == f"gateway: cannot listen on 127.0.0.1:{port}: address already in use (another process listens there; choose another with --port or server.port)\n"
+    assert out == "" and not (tmp_path / "var").exists()
+
+
+@pytest.mark.parametrize("empty", [False, True])
+def test_no_partners_is_refused_before_touching_the_data_dir_unless_allowed(tmp_path: Path, empty: bool) -> None:
+    if empty:
+        (tmp_path / "partners").mkdir()
+    proc = start(tmp_path, free_port(), allow_empty=False)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2, err
+    why = "has no partner folders" if empty else "does not exist"
+    assert err.startswith(f"gateway: partners directory {tmp_path / 'partners'} {why}: no partner could connect.")
+    assert "--allow-empty" in err and len(err.splitlines()) == 1
+    assert out == "" and not (tmp_path / "var").exists()
+    port = free_port()
+    proc = start(tmp_path, port, allow_empty=True)
+    try:
+        wait_ready(port, proc)
+    finally:
+        out, _ = stop(proc)
+    assert f"partners from {tmp_path / 'partners'}" in out
 
 
 def test_unknown_schema_revision_is_refused(tmp_path: Path) -> None:
