@@ -90,6 +90,7 @@ class Gateway:
     sender: OutboxSender = field(init=False)
     scheduler: Scheduler = field(init=False)
     intake: Intake | None = None
+    as2: Any = None  # gateway.as2_settings.As2Local: our AS2 name and keys, None without [as2]
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -128,11 +129,12 @@ def load_partner_directory(settings: Settings) -> Any:
     return directory
 
 
-def default_transports(clock: Callable[[], datetime]) -> dict[str, PartnerTransport]:
+def default_transports(clock: Callable[[], datetime], *, as2: Any = None) -> dict[str, PartnerTransport]:
+    from gateway.transports.as2 import As2Transport
     from gateway.transports.mailbox import MailboxTransport
     from gateway.transports.rest import RestTransport
 
-    return {"rest": RestTransport(clock), "mailbox": MailboxTransport()}
+    return {"rest": RestTransport(clock), "mailbox": MailboxTransport(), "as2": As2Transport(clock, as2)}
 
 
 @contextlib.asynccontextmanager
@@ -188,7 +190,8 @@ async def running(
 
         gw.sink = overrides.sink or erp.build_sink(settings.erp, gw.db, metrics=gw.metrics, clock=clock)
         stack.push_async_callback(gw.sink.close)
-        gw.transports = {**default_transports(clock), **overrides.transports}
+        gw.as2 = _load_as2(settings)
+        gw.transports = {**default_transports(clock, as2=gw.as2), **overrides.transports}
         for transport in gw.transports.values():
             stack.push_async_callback(transport.close)
 
@@ -254,6 +257,20 @@ async def running(
         stack.push_async_callback(gw.scheduler.stop)
         yield gw
     log.info("gateway %s stopped", role)
+
+
+def _load_as2(settings: Settings) -> Any:
+    """Our AS2 keys, loaded once at start; a bad key file stops the start."""
+    from gateway.as2_settings import As2ConfigError, load_local
+    from gateway.config import ConfigError
+
+    try:
+        local = load_local(settings.as2)
+    except As2ConfigError as exc:
+        raise ConfigError("; ".join(exc.errors)) from None
+    for warning in local.warnings if local is not None else ():
+        log.warning("%s", warning)
+    return local
 
 
 async def _all_instances(conn: Any) -> list[str]:

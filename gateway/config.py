@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from gateway.as2_settings import As2Settings
 from translators.profile import GroupId, InterchangeId, OurIdentity, Qualifier
 
 ENV_PREFIX = "GATEWAY_"
@@ -173,6 +174,7 @@ class Settings(_Section):
     storage: StorageSettings = StorageSettings()
     pipeline: PipelineSettings = PipelineSettings()
     outbound: OutboundSettings = OutboundSettings()
+    as2: As2Settings | None = None  # None: no AS2 (gateway.as2_settings)
 
     @property
     def effective_database_url(self) -> str:
@@ -212,11 +214,15 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
             target = node
         target[keys[-1]] = value
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(_problem(err) for err in exc.errors())
         where = f" in {path}" if path is not None else ""
         raise ConfigError(f"invalid configuration{where}: {problems}") from exc
+    if settings.as2 is not None and path is not None:
+        # [[as2.keys]] paths are relative to the config file's folder
+        settings = settings.model_copy(update={"as2": settings.as2.resolved(Path(path).parent)})
+    return settings
 
 
 def _problem(err: Any) -> str:

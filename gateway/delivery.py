@@ -284,6 +284,9 @@ class OutboxSender:
         now = self.clock()
         via = transport.channel if transport is not None else "none"
         async with self.db.begin() as session:
+            if item.message_id is not None:
+                for state, detail in result.events:
+                    session.add(MessageEvent(message_id=item.message_id, at=now, state=state, detail=detail))
             if result.outcome is SendOutcome.SENT:
                 await mark_sent(session, item.id, now, via=via)
                 await self._record(session, item, now, "delivered", result, None)

@@ -1,0 +1,200 @@
+"""AS2 receive end to end: pyas2lib, as the partner, posts to ``POST /as2`` of the
+real app on loopback; the MDN we answer is read back by pyas2lib (signature and MIC)
+and by our own parser; the X12 reaches the pipeline and the ERP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from as2peer import (
+    OUR_AS2,
+    THEIR_AS2,
+    add_as2_partner,
+    as2_settings,
+    http_bytes,
+    pyas2,
+    their_org,
+    us_as_partner,
+)
+from conftest import make_settings
+from gwsamples import order_850
+from sqlalchemy import func, select
+from test_service_pipeline import RecordingErp, load, settle
+
+import as2
+from gateway.app import DATABASE, RAWSTORE, Overrides, build_app
+from gateway.db.models import Message, MessageEvent
+
+TOKEN = {"Authorization": "Bearer internal-test-token"}
+
+
+@pytest.fixture(scope="module")
+def us() -> as2.KeyPair:
+    return as2.generate_self_signed("ourcompany-test")
+
+
+@pytest.fixture(scope="module")
+def them() -> as2.KeyPair:
+    return as2.generate_self_signed("holdretail-test")
+
+
+@pytest.fixture(scope="module")
+def stranger() -> as2.KeyPair:
+    return as2.generate_self_signed("stranger")
+
+
+@pytest.fixture
+def erp() -> RecordingErp:
+    return RecordingErp()
+
+
+async def make_client(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, erp: RecordingErp, **profile: Any) -> Any:
+    add_as2_partner(partners_dir, them, **profile)
+    settings = make_settings(tmp_path, partners_dir, as2=as2_settings(tmp_path, us))
+    return await aiohttp_client(build_app(settings, overrides=Overrides(sink=erp)))
+
+
+def outgoing(
+    them: as2.KeyPair, us: as2.KeyPair, payload: bytes, *, signer: as2.KeyPair | None = None, encrypt_to: as2.KeyPair | None = None, **partner: Any
+) -> Any:
+    partner.setdefault("sign", True)
+    partner.setdefault("encrypt", True)
+    partner.setdefault("mdn_mode", "SYNC")
+    partner.setdefault("mdn_digest_alg", "sha256")
+    message = pyas2.Message(their_org(signer or them), us_as_partner(us, encrypt_to, **partner))
+    message.build(payload, filename="po.edi", content_type="application/edi-x12")
+    return message
+
+
+async def post(client: Any, message: Any, body: bytes | None = None, **extra: str) -> Any:
+    headers = {**dict(message.headers), **extra}
+    return await client.post("/as2", data=message.content if body is None else body, headers=headers)
+
+
+async def read_mdn(resp: Any, message: Any, them: as2.KeyPair, us: as2.KeyPair) -> tuple[str, str | None, as2.MdnReport]:
+    assert resp.status == 200, await resp.text()
+    body = await resp.read()
+    status, detail = pyas2.Mdn().parse(http_bytes(resp.headers, body), find_message_cb=lambda mid, rcpt: message)
+    report = as2.parse_mdn(dict(resp.headers), body, partner_certs=[us.certificate])
+    return status, detail, report
+
+
+async def as2_messages(client: Any) -> list[Any]:
+    async with client.app[DATABASE].read() as conn:
+        return list((await conn.execute(select(Message).where(Message.channel == "as2"))).all())
+
+
+@pytest.mark.parametrize(
+    "security",
+    [dict(sign=True, encrypt=True), dict(sign=True, encrypt=False), dict(sign=True, encrypt=True, compress=True)],
+    ids=["signed+encrypted", "signed", "compressed"],
+)
+async def test_pyas2lib_message_is_accepted_mdn_verifies_and_reaches_the_erp(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, erp: RecordingErp, security: dict[str, bool]
+) -> None:
+    profile = {} if security["encrypt"] else {"accept_unencrypted": True}
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp, **profile)
+    message = outgoing(them, us, order_850(THEIR_AS2, 7), **security)
+    resp = await post(client, message)
+    status, detail, report = await read_mdn(resp, message, them, us)
+    assert (status, detail) == ("processed", None)
+    assert report.signed and report.signature_verified and report.disposition.ok
+    assert report.mic is not None and report.mic.value == message.mic.decode()
+    assert resp.headers["AS2-From"] == OUR_AS2 and resp.headers["AS2-To"] == THEIR_AS2
+
+    [stored] = await as2_messages(client)
+    assert stored.partner_id == "holdretail" and stored.transport_id == f"<{message.message_id}>"
+    await settle(client)
+    row, events, documents, outbox = await load(client, stored.id)
+    assert row.status == "acknowledged", row.reason
+    assert "mdn_sent" in events and events[0] == "received"
+    assert [d.business_number for d in documents] == ["PO-1001-1"]
+    assert len(erp.deliveries) == 1
+    assert [o.kind for o in outbox] == ["997"]
+
+    detail_json = await (await client.get(f"/api/v1/messages/{stored.id}", headers=TOKEN)).json()
+    [mdn_event] = [e for e in detail_json["timeline"] if e["state"] == "mdn_sent"]
+    assert mdn_event["detail"]["mic"].startswith(message.mic.decode())
+    assert mdn_event["detail"]["disposition"].endswith("processed")
+    assert client.app[RAWSTORE].exists(mdn_event["detail"]["received_sha256"])
+
+
+async def test_duplicate_message_id_gets_the_same_mdn_and_is_not_processed_again(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, erp: RecordingErp
+) -> None:
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp)
+    message = outgoing(them, us, order_850(THEIR_AS2, 8))
+    first = await post(client, message)
+    first_body = await first.read()
+    await settle(client)
+    again = await post(client, message)
+    assert again.status == 200
+    assert await again.read() == first_body
+    assert again.headers["Message-ID"] == first.headers["Message-ID"]
+    await settle(client)
+    assert len(await as2_messages(client)) == 1
+    assert len(erp.deliveries) == 1
+    async with client.app[DATABASE].read() as conn:
+        count = (await conn.execute(select(func.count()).select_from(MessageEvent).where(MessageEvent.state == "mdn_sent"))).scalar_one()
+    assert count == 1
+
+
+async def refused(client: Any, message: Any, them: as2.KeyPair, us: as2.KeyPair, body: bytes | None = None, **extra: str) -> tuple[str, str | None]:
+    resp = await post(client, message, body, **extra)
+    status, detail, report = await read_mdn(resp, message, them, us)
+    assert not report.disposition.ok and report.mic is None
+    assert await as2_messages(client) == []
+    return status, detail
+
+
+async def test_wrong_certificate_tampered_unknown_partner_and_unsigned_get_error_mdns(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, stranger: as2.KeyPair, erp: RecordingErp
+) -> None:
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp)
+    # signed by a key whose certificate is not in the partner's profile
+    wrong = outgoing(them, us, order_850(THEIR_AS2, 9), signer=stranger, sign=True, encrypt=False)
+    assert await refused(client, wrong, them, us) == ("processed/error", "authentication-failed")
+
+    # one payload byte changed in a signed (not encrypted) message
+    tampered = outgoing(them, us, order_850(THEIR_AS2, 10), sign=True, encrypt=False)
+    changed = tampered.content.replace(b"PO-1001", b"PO-9001", 1)
+    assert changed != tampered.content
+    assert await refused(client, tampered, them, us, changed) == ("processed/error", "integrity-check-failed")
+
+    # encrypted for someone else
+    other = outgoing(them, us, order_850(THEIR_AS2, 11), sign=True, encrypt=True, encrypt_to=stranger)
+    status, detail = await refused(client, other, them, us)
+    assert (status, detail) == ("processed/error", "decryption-failed")
+
+    # signed only, but the profile requires encryption
+    plain = outgoing(them, us, order_850(THEIR_AS2, 12), sign=True, encrypt=False)
+    assert await refused(client, plain, them, us) == ("processed/error", "insufficient-message-security")
+
+    # unknown AS2-From
+    unknown = outgoing(them, us, order_850(THEIR_AS2, 13))
+    assert await refused(client, unknown, them, us, **{"AS2-From": "NOBODY"}) == ("processed/error", "authentication-failed")
+
+    # unsigned and unencrypted: insufficient-message-security
+    bare = outgoing(them, us, order_850(THEIR_AS2, 14), sign=False, encrypt=False, mdn_digest_alg=None)
+    resp = await post(client, bare)
+    report = as2.parse_mdn(dict(resp.headers), await resp.read())
+    assert report.disposition.modifier == "insufficient-message-security"
+    assert not report.signed
+
+    # garbage body with AS2 headers: an error MDN, never a 500
+    resp = await client.post("/as2", data=b"\x00garbage", headers={**dict(unknown.headers), "Content-Type": "multipart/signed; boundary=x"})
+    assert resp.status == 200
+    report = as2.parse_mdn(dict(resp.headers), await resp.read(), partner_certs=[us.certificate])
+    assert report.disposition.modifier == "unexpected-processing-error"
+
+    # no AS2 headers at all: a JSON 4xx
+    resp = await client.post("/as2", data=b"hello")
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "not_as2"
+    assert await as2_messages(client) == [] and erp.deliveries == []
+
+    # and the service still serves
+    good = outgoing(them, us, order_850(THEIR_AS2, 15))
+    status, _, _ = await read_mdn(await post(client, good), good, them, us)
+    assert status == "processed"
