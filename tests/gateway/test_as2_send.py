@@ -1,0 +1,117 @@
+"""AS2 send end to end: our outbound 856 and our 997s go through the OutboxSender
+and ``As2Transport`` to a real AS2 server built with pyas2lib (loopback), which
+opens them and answers a signed synchronous MDN; we verify it (signature, MIC,
+disposition) before marking the item sent. An error MDN is a dead letter with its
+text; a 503 is retried."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from as2peer import THEIR_AS2, FakeAs2Partner, add_as2_partner, as2_settings
+from conftest import make_settings
+from gwsamples import order_850
+from test_outbound import shipment, status_of
+from test_service_pipeline import RecordingErp, settle
+
+import as2
+from gateway.app import DELIVERY, Overrides, build_app
+
+TOKEN = {"Authorization": "Bearer internal-test-token"}
+
+
+@pytest.fixture(scope="module")
+def us() -> as2.KeyPair:
+    return as2.generate_self_signed("ourcompany-test")
+
+
+@pytest.fixture(scope="module")
+def them() -> as2.KeyPair:
+    return as2.generate_self_signed("holdretail-test")
+
+
+@pytest.fixture
+async def peer(us: as2.KeyPair, them: as2.KeyPair) -> AsyncIterator[FakeAs2Partner]:
+    server = FakeAs2Partner(us, them)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def make_client(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner, **profile: Any) -> Any:
+    add_as2_partner(partners_dir, them, url=peer.url, delivery=True, **profile)
+    settings = make_settings(
+        tmp_path, partners_dir, as2=as2_settings(tmp_path, us),
+        outbound={"workers": 0, "retry_base_seconds": 10, "max_attempts": 3},
+    )
+    return await aiohttp_client(build_app(settings, overrides=Overrides(sink=RecordingErp())))
+
+
+async def post_shipment(client: Any) -> str:
+    resp = await client.post("/api/v1/shipments", json={"partner_id": "holdretail", "document": shipment()}, headers=TOKEN)
+    assert resp.status == 202, await resp.text()
+    return str((await resp.json())["message_id"])
+
+
+async def timeline(client: Any, message_id: str) -> list[dict[str, Any]]:
+    detail = await (await client.get(f"/api/v1/messages/{message_id}", headers=TOKEN)).json()
+    return list(detail["timeline"])
+
+
+@pytest.mark.parametrize("profile", [{}, {"compress": True, "signature_algorithm": "sha512", "encryption_algorithm": "3des"}], ids=["default", "compressed-sha512-3des"])
+async def test_outbound_856_is_sent_over_as2_and_the_mdn_verified(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner, profile: dict[str, Any]
+) -> None:
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer, **profile)
+    message_id = await post_shipment(client)
+    await client.app[DELIVERY].run_until_idle()
+    assert peer.statuses == ["processed"]
+    [payload] = peer.received
+    assert payload.startswith(b"ISA*") and b"ST*856*0001~" in payload
+    assert await status_of(client, message_id) == "sent"
+    events = await timeline(client, message_id)
+    [mdn] = [e["detail"] for e in events if e["state"] == "mdn_received"]
+    assert mdn["mic_matches"] and mdn["signature_verified"] and mdn["disposition"].endswith("processed")
+    assert mdn["message_id"] == peer.message_ids[0]
+    detail = await (await client.get(f"/api/v1/messages/{message_id}", headers=TOKEN)).json()
+    assert [o["channel"] for o in detail["outbox"]] == ["as2"]
+
+
+async def test_our_997_for_an_as2_order_goes_back_over_as2(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner
+) -> None:
+    from as2peer import pyas2, their_org, us_as_partner
+
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer)
+    order = pyas2.Message(their_org(them), us_as_partner(us, sign=True, encrypt=True, mdn_mode="SYNC", mdn_digest_alg="sha256"))
+    order.build(order_850(THEIR_AS2, 31), content_type="application/edi-x12")
+    resp = await client.post("/as2", data=order.content, headers=dict(order.headers))
+    assert resp.status == 200
+    await settle(client)
+    await client.app[DELIVERY].run_until_idle()
+    assert peer.statuses == ["processed"]
+    [ack] = peer.received
+    assert b"ST*997*" in ack and b"AK1*PO*31" in ack
+
+
+async def test_error_mdn_is_a_dead_letter_with_its_text_and_503_is_retried(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner
+) -> None:
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer)
+    peer.fail_with = [503]
+    first = await post_shipment(client)
+    await client.app[DELIVERY].run_until_idle()
+    assert await status_of(client, first) == "queued" and not peer.statuses
+
+    # the partner verifies our signature against a certificate that is not ours
+    peer.verify_with = as2.generate_self_signed("not-ours")
+    second = await post_shipment(client)
+    await client.app[DELIVERY].run_until_idle()
+    assert await status_of(client, second) == "failed"
+    [dead] = (await (await client.get("/api/v1/dead-letters", headers=TOKEN)).json())["items"]
+    assert dead["message_id"] == second and "authentication-failed" in dead["last_error"]
+    [mdn] = [e["detail"] for e in await timeline(client, second) if e["state"] == "mdn_received"]
+    assert "error" in mdn["disposition"]
