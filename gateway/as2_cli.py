@@ -71,7 +71,7 @@ def certificate_lines(settings: Any, directory: Any, now: dt.datetime | None = N
     lines: list[str] = []
     problems: list[str] = []
     try:
-        local = load_local(settings.as2, now)
+        local = load_local(settings.as2)
     except As2ConfigError as exc:
         problems += [f"gateway settings: {e}" for e in exc.errors]
         local = None

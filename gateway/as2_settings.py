@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -188,7 +188,6 @@ class As2Local:
     id: str
     public_url: str | None
     keys: tuple[as2.KeyPair, ...] = ()
-    warnings: tuple[str, ...] = field(default=())
 
     @property
     def domain(self) -> str:
@@ -202,13 +201,12 @@ class As2ConfigError(Exception):
         self.errors = errors
 
 
-def load_local(settings: As2Settings | None, now: dt.datetime | None = None) -> As2Local | None:
+def load_local(settings: As2Settings | None) -> As2Local | None:
     """Our keys loaded; raises As2ConfigError naming each bad file."""
     if settings is None:
         return None
     pairs: list[as2.KeyPair] = []
     errors: list[str] = []
-    warnings: list[str] = []
     for n, entry in enumerate(settings.keys):
         where = f"as2.keys[{n + 1}]"
         try:
@@ -220,7 +218,21 @@ def load_local(settings: As2Settings | None, now: dt.datetime | None = None) -> 
             errors.append(f"{where}: {entry.key} / {entry.certificate}: {exc.reason}")
             continue
         pairs.append(pair)
-        warnings += [f"{where}: {line}" for line in expiry_lines([pair.certificate], now)]
     if errors:
         raise As2ConfigError(errors)
-    return As2Local(settings.id, settings.public_url, tuple(pairs), tuple(warnings))
+    return As2Local(settings.id, settings.public_url, tuple(pairs))
+
+
+def certificate_expiry(
+    local: As2Local | None, directory: Any, now: dt.datetime | None = None
+) -> list[tuple[str, str, int]]:
+    """(owner, subject, days to expiry) for our certificates (owner ``ours``) and every
+    partner's (owner = partner id): what /metrics and the start-up warning show."""
+    now = now or dt.datetime.now(dt.UTC)
+    rows = [("ours", p.certificate.subject.rfc4514_string(), as2.days_until_expiry(p.certificate, now))
+            for p in (local.keys if local is not None else ())]
+    for entry in directory.entries.values() if directory is not None else ():
+        settings = entry.transport.as2
+        for cert in settings.loaded_certificates() if settings is not None else ():
+            rows.append((entry.profile.id, cert.subject.rfc4514_string(), as2.days_until_expiry(cert, now)))
+    return rows

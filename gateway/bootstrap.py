@@ -190,7 +190,7 @@ async def running(
 
         gw.sink = overrides.sink or erp.build_sink(settings.erp, gw.db, metrics=gw.metrics, clock=clock)
         stack.push_async_callback(gw.sink.close)
-        gw.as2 = _load_as2(settings)
+        gw.as2 = _load_as2(settings, gw.partners.current)
         gw.transports = {**default_transports(clock, as2=gw.as2), **overrides.transports}
         for transport in gw.transports.values():
             stack.push_async_callback(transport.close)
@@ -259,17 +259,20 @@ async def running(
     log.info("gateway %s stopped", role)
 
 
-def _load_as2(settings: Settings) -> Any:
-    """Our AS2 keys, loaded once at start; a bad key file stops the start."""
-    from gateway.as2_settings import As2ConfigError, load_local
+def _load_as2(settings: Settings, partners: Any) -> Any:
+    """Our AS2 keys, loaded once at start (a bad key file stops the start); a warning
+    for every certificate, ours or a partner's, with less than 30 days left."""
+    from gateway.as2_settings import EXPIRY_WARNING_DAYS, As2ConfigError, certificate_expiry, load_local
     from gateway.config import ConfigError
 
     try:
         local = load_local(settings.as2)
     except As2ConfigError as exc:
         raise ConfigError("; ".join(exc.errors)) from None
-    for warning in local.warnings if local is not None else ():
-        log.warning("%s", warning)
+    for owner, subject, days in certificate_expiry(local, partners):
+        if days < EXPIRY_WARNING_DAYS:
+            log.warning("AS2 certificate %s (%s) %s", subject, owner,
+                        "has expired" if days < 0 else f"expires in {days} day(s)")
     return local
 
 

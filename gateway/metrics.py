@@ -19,6 +19,7 @@ puts a secret or a payload in a label; label values are partner ids and statuses
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -82,7 +83,13 @@ class _Out:
         self.lines.append(f"{name}{_labels(**labels)} {number}")
 
 
-async def render(db: Database, metrics: Metrics, *, partner_reload_failed: bool = False) -> str:
+async def render(
+    db: Database,
+    metrics: Metrics,
+    *,
+    partner_reload_failed: bool = False,
+    certificates: Sequence[tuple[str, str, int]] = (),
+) -> str:
     out = _Out()
     async with db.read() as conn:
         by_status = (
@@ -144,6 +151,11 @@ async def render(db: Database, metrics: Metrics, *, partner_reload_failed: bool 
     out.family("gateway_partner_delivery_failures_total", "counter", "Failed REST deliveries to partners (this process).")
     for partner_id, count in sorted(metrics.partner_failures.items()):
         out.sample("gateway_partner_delivery_failures_total", count, partner=partner_id)
+
+    if certificates:
+        out.family("gateway_certificate_expiry_days", "gauge", "Days until each AS2 certificate expires (ours and partners').")
+        for owner, subject, days in certificates:
+            out.sample("gateway_certificate_expiry_days", days, owner=owner, subject=subject)
 
     name = "gateway_processing_seconds"
     out.family(name, "histogram", "Time from receiving a message to its delivery into the ERP.")

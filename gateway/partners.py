@@ -132,9 +132,9 @@ def _scan(directory: Path, identity: OurIdentity | None) -> tuple[PartnerDirecto
             continue
         if transport.as2 is not None:
             cert_errors, _ = load_partner_certificates(transport.as2, folder, str(source))
-            owner = as2_owners.setdefault(transport.as2.id, folder.name)
-            if owner != folder.name:
-                cert_errors.append(f"{source}: as2.id: {transport.as2.id!r} is already used by partner {owner!r}")
+            as2_owner = as2_owners.setdefault(transport.as2.id, folder.name)
+            if as2_owner != folder.name:
+                cert_errors.append(f"{source}: as2.id: {transport.as2.id!r} is already used by partner {as2_owner!r}")
             if cert_errors:
                 errors.extend(cert_errors)
                 continue

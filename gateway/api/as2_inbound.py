@@ -86,7 +86,7 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
     partnership = _find(request, as2_from, as2_to, local)
     if partnership is None:
         log.warning("AS2 message %s refused: no partnership %r -> %r", message_id, as2_from, as2_to)
-        error = as2.UnknownPartnership(f"no partnership from {as2_from!r} to {as2_to!r}")
+        error: as2.AS2Error = as2.UnknownPartnership(f"no partnership from {as2_from!r} to {as2_to!r}")
         return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, error), wants_mdn)
 
     settings = partnership.settings

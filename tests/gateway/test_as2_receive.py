@@ -119,6 +119,9 @@ async def test_pyas2lib_message_is_accepted_mdn_verifies_and_reaches_the_erp(
     assert mdn_event["detail"]["mic"].startswith(message.mic.decode())
     assert mdn_event["detail"]["disposition"].endswith("processed")
     assert client.app[RAWSTORE].exists(mdn_event["detail"]["received_sha256"])
+    metrics = await (await client.get("/metrics", headers=TOKEN)).text()
+    assert 'gateway_certificate_expiry_days{owner="holdretail",subject="CN=holdretail-test"} 36' in metrics
+    assert 'gateway_certificate_expiry_days{owner="ours",subject="CN=ourcompany-test"} 36' in metrics
 
 
 async def test_duplicate_message_id_gets_the_same_mdn_and_is_not_processed_again(
