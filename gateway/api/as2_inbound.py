@@ -17,7 +17,8 @@ disposition modifier of the ``as2`` error (HTTP 200, as AS2 senders expect), nev
 500; a request no MDN can answer (no Message-ID, no AS2 headers) is a JSON 4xx.
 Storage down is a 503 without an MDN: nothing was acknowledged, the partner resends.
 Asynchronous MDNs are not sent yet: a request asking for one is answered with a
-synchronous MDN. This module never parses X12: the pipeline does.
+synchronous MDN. An MDN posted here (for what we sent with ``mdn = "async"``) goes to
+gateway.api.as2_mdn_inbound. This module never parses X12: the pipeline does.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 import as2
+from gateway.api.as2_mdn_inbound import is_mdn, receive_mdn
 from gateway.api.bodies import check_length, read_limited
 from gateway.api.errors import ApiError
 from gateway.api.keys import DATABASE, GATEWAY, INTAKE, PARTNERS, RAWSTORE, SETTINGS
@@ -84,6 +86,13 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
     wants_mdn = "Disposition-Notification-To" in request.headers
 
     partnership = _find(request, as2_from, as2_to, local)
+    if is_mdn(headers, body):  # an asynchronous MDN for something we sent
+        if partnership is None:
+            raise ApiError(403, "unknown_partnership", f"no partnership from {as2_from!r} to {as2_to!r}")
+        return await receive_mdn(
+            request.app[DATABASE], request.app[GATEWAY].clock, partnership.partner_id, partnership.settings,
+            local, headers, body,
+        )
     if partnership is None:
         log.warning("AS2 message %s refused: no partnership %r -> %r", message_id, as2_from, as2_to)
         error: as2.AS2Error = as2.UnknownPartnership(f"no partnership from {as2_from!r} to {as2_to!r}")

@@ -108,9 +108,11 @@ class As2Transport:
                         duration_ms=took,
                     )
                 if settings.mdn != "sync":
+                    # what an asynchronous MDN is judged against (gateway.api.as2_mdn_inbound)
+                    sent = {"message_id": message_id, "mic": out.mic.header_value(), "mdn": settings.mdn}
                     return SendResult(
                         SendOutcome.SENT, f"HTTP {resp.status}", status_code=resp.status,
-                        transport_id=message_id, duration_ms=took,
+                        transport_id=message_id, duration_ms=took, events=(("as2_sent", sent),),
                     )
                 return judge_mdn(
                     dict(resp.headers), answer, settings, out.mic, message_id, resp.status, took, now

@@ -96,6 +96,7 @@ class FakeAs2Partner:
     message_ids: list[str] = field(default_factory=list)
     fail_with: list[int] = field(default_factory=list)
     verify_with: KeyPair | None = None  # a different certificate to verify our signature with
+    async_mdns: list[Any] = field(default_factory=list)
     _runner: web.AppRunner | None = None
 
     @property
@@ -119,6 +120,9 @@ class FakeAs2Partner:
         if status == "processed":
             self.received.append(incoming.content)
         if mdn is None:
+            return web.Response(status=200)
+        if mdn.mdn_mode == "ASYNC":  # the test posts it to mdn.mdn_url
+            self.async_mdns.append(mdn)
             return web.Response(status=200)
         return web.Response(status=200, body=mdn.content, headers=dict(mdn.headers))
 

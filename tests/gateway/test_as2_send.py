@@ -115,3 +115,29 @@ async def test_error_mdn_is_a_dead_letter_with_its_text_and_503_is_retried(
     assert dead["message_id"] == second and "authentication-failed" in dead["last_error"]
     [mdn] = [e["detail"] for e in await timeline(client, second) if e["state"] == "mdn_received"]
     assert "error" in mdn["disposition"]
+
+
+async def test_async_mdn_arriving_later_is_recorded_and_an_error_one_fails_the_message(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner
+) -> None:
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer, mdn="async")
+    first = await post_shipment(client)
+    await client.app[DELIVERY].run_until_idle()
+    assert await status_of(client, first) == "sent" and peer.statuses == ["processed"]
+    [mdn] = peer.async_mdns
+    assert mdn.mdn_url == "http://127.0.0.1:1/as2"  # our [as2] public_url
+    resp = await client.post("/as2", data=mdn.content, headers=dict(mdn.headers))
+    assert resp.status == 200 and await resp.read() == b""
+    [event] = [e["detail"] for e in await timeline(client, first) if e["state"] == "mdn_received"]
+    assert event["async"] and event["mic_matches"] and event["signature_verified"]
+    assert await status_of(client, first) == "sent"
+
+    peer.verify_with = as2.generate_self_signed("not-ours")
+    second = await post_shipment(client)
+    await client.app[DELIVERY].run_until_idle()
+    refusal = peer.async_mdns[-1]
+    resp = await client.post("/as2", data=refusal.content, headers=dict(refusal.headers))
+    assert resp.status == 200
+    assert await status_of(client, second) == "failed"
+    [event] = [e["detail"] for e in await timeline(client, second) if e["state"] == "mdn_received"]
+    assert "authentication-failed" in event["disposition"]
