@@ -91,6 +91,7 @@ class Gateway:
     scheduler: Scheduler = field(init=False)
     intake: Intake | None = None
     as2: Any = None  # gateway.as2_settings.As2Local: our AS2 name and keys, None without [as2]
+    as2_mdn: Any = None  # gateway.as2_async_mdn.AsyncMdnSender when [as2] is set
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -243,6 +244,13 @@ async def running(
                     first_delay=min(settings.storage.prune_interval_minutes * 60, retention.FIRST_RUN_SECONDS),
                 )
             )
+
+        if gw.as2 is not None:
+            from gateway.as2_async_mdn import AsyncMdnSender
+
+            gw.as2_mdn = AsyncMdnSender(gw.db, clock, gw.sender.backoff)
+            stack.push_async_callback(gw.as2_mdn.close)
+            gw.scheduler.add(Task("as2-mdn", settings.outbound.poll_seconds * 5, gw.as2_mdn.run))
 
         async def overdue() -> None:
             late = await reconcile.mark_overdue(gw.db, gw.partners, now=clock())

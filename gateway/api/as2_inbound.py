@@ -16,8 +16,9 @@ Failures to open the message are answered with an error MDN carrying the RFC
 disposition modifier of the ``as2`` error (HTTP 200, as AS2 senders expect), never a
 500; a request no MDN can answer (no Message-ID, no AS2 headers) is a JSON 4xx.
 Storage down is a 503 without an MDN: nothing was acknowledged, the partner resends.
-Asynchronous MDNs are not sent yet: a request asking for one is answered with a
-synchronous MDN. An MDN posted here (for what we sent with ``mdn = "async"``) goes to
+A signed message asking for an asynchronous MDN (``Receipt-Delivery-Option``) gets
+an empty 200 and its MDN is queued (gateway.as2_async_mdn); an error MDN is always
+synchronous (the sender is not authenticated). An MDN posted here (for what we sent with ``mdn = "async"``) goes to
 gateway.api.as2_mdn_inbound. This module never parses X12: the pipeline does.
 """
 
@@ -35,6 +36,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 import as2
+from gateway import as2_async_mdn
 from gateway.api.as2_mdn_inbound import is_mdn, receive_mdn
 from gateway.api.bodies import check_length, read_limited
 from gateway.api.errors import ApiError
@@ -149,11 +151,13 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
         return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, error), wants_mdn)
 
     db = request.app[DATABASE]
+    # asynchronous only for a verified sender: the URL is the partner's to choose
+    async_url = as2_async_mdn.usable_url(request.headers.get("Receipt-Delivery-Option")) if msg.signed else None
     if not accepted.created:
         stored = await _stored_mdn(db, accepted.message_id)
         if stored is not None:
             log.info("AS2 Message-ID %s from %s again: the same MDN answered", message_id, partnership.partner_id)
-            return _answer(stored, wants_mdn)
+            return _answer(stored, wants_mdn and async_url is None)
     mdn = _build(local, message_id, as2_from, as2_to, receipt, as2.Disposition(), msg.mic)
     detail = {
         "as2_message_id": message_id,
@@ -165,6 +169,7 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
         "disposition": as2.Disposition().render(),
         "mdn_message_id": mdn.headers["Message-ID"],
         "mdn_requested": wants_mdn,
+        "mdn_async_url": async_url if wants_mdn else None,
         "mdn_signed": "multipart/signed" in mdn.headers["Content-Type"],
         "mdn_headers": mdn.headers,
         "mdn_body": base64.b64encode(mdn.body).decode("ascii"),
@@ -173,6 +178,13 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
     }
     async with db.begin() as session:
         session.add(MessageEvent(message_id=accepted.message_id, at=clock(), state="mdn_sent", detail=detail))
+        if wants_mdn and async_url is not None:
+            as2_async_mdn.queue(
+                session, partner_id=partnership.partner_id, message_id=accepted.message_id, url=async_url,
+                headers=mdn.headers, body=mdn.body, now=clock(),
+            )
+    if wants_mdn and async_url is not None:
+        return web.Response(status=200)  # the as2-mdn schedule sends it within seconds
     return _answer(mdn, wants_mdn)
 
 

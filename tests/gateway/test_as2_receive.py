@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 from test_service_pipeline import RecordingErp, load, settle
 
 import as2
-from gateway.app import DATABASE, RAWSTORE, Overrides, build_app
-from gateway.db.models import Message, MessageEvent
+from gateway.app import DATABASE, GATEWAY, RAWSTORE, Overrides, build_app
+from gateway.db.models import Message, MessageEvent, OutboxItem
 
 TOKEN = {"Authorization": "Bearer internal-test-token"}
 
@@ -201,3 +201,50 @@ async def test_wrong_certificate_tampered_unknown_partner_and_unsigned_get_error
     good = outgoing(them, us, order_850(THEIR_AS2, 15))
     status, _, _ = await read_mdn(await post(client, good), good, them, us)
     assert status == "processed"
+
+
+async def test_async_mdn_is_queued_and_posted_to_the_partners_url_with_retries(
+    aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, erp: RecordingErp
+) -> None:
+    from aiohttp import web
+
+    answers = [503]
+    received: list[tuple[str | None, str | None]] = []
+    message: Any = None
+
+    async def mdn_inbox(request: web.Request) -> web.Response:
+        body = await request.read()
+        if answers:
+            return web.Response(status=answers.pop(0))
+        received.append(pyas2.Mdn().parse(http_bytes(request.headers, body), find_message_cb=lambda mid, rcpt: message))
+        return web.Response(status=200)
+
+    inbox = web.Application()
+    inbox.router.add_post("/mdn", mdn_inbox)
+    server = await aiohttp_server(inbox)
+    # delivery over AS2: the outbox sender claims this partner's items, but never its MDNs
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp, delivery=True)
+    org = their_org(them)
+    org.mdn_url = str(server.make_url("/mdn"))
+    message = pyas2.Message(org, us_as_partner(us, sign=True, encrypt=True, mdn_mode="ASYNC", mdn_digest_alg="sha256"))
+    message.build(order_850(THEIR_AS2, 21), content_type="application/edi-x12")
+    resp = await post(client, message)
+    assert resp.status == 200 and await resp.read() == b""
+    again = await post(client, message)  # a resend before the MDN arrived: nothing new queued
+    assert again.status == 200 and await again.read() == b""
+
+    sender = client.app[GATEWAY].as2_mdn
+    assert await client.app[GATEWAY].sender.run_until_idle() == 0  # not the outbox sender's
+    assert await sender.run() == 1 and received == []  # 503: retried later
+    async with client.app[DATABASE].read() as conn:
+        [item] = (await conn.execute(select(OutboxItem).where(OutboxItem.kind == "MDN"))).all()
+    assert item.status == "pending" and item.last_error.startswith("HTTP 503") and item.channel == "as2-mdn"
+    async with client.app[DATABASE].begin() as session:
+        row = await session.get(OutboxItem, item.id)
+        row.next_attempt_at = row.created_at
+    assert await sender.run() == 1
+    assert received == [("processed", None)]
+    [stored] = await as2_messages(client)
+    _, events, _, _ = await load(client, stored.id)
+    assert events.count("mdn_sent") == 1 and "mdn_delivered" in events
+    assert await client.app[GATEWAY].sender.run_until_idle() == 0
