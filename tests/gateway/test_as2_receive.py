@@ -50,9 +50,12 @@ def erp() -> RecordingErp:
     return RecordingErp()
 
 
-async def make_client(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, erp: RecordingErp, **profile: Any) -> Any:
+async def make_client(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, erp: RecordingErp,
+    limits: dict[str, int] | None = None, **profile: Any,
+) -> Any:
     add_as2_partner(partners_dir, them, **profile)
-    settings = make_settings(tmp_path, partners_dir, as2=as2_settings(tmp_path, us))
+    settings = make_settings(tmp_path, partners_dir, as2=as2_settings(tmp_path, us), limits=limits or {})
     return await aiohttp_client(build_app(settings, overrides=Overrides(sink=erp)))
 
 
@@ -248,3 +251,22 @@ async def test_async_mdn_is_queued_and_posted_to_the_partners_url_with_retries(
     _, events, _, _ = await load(client, stored.id)
     assert events.count("mdn_sent") == 1 and "mdn_delivered" in events
     assert await client.app[GATEWAY].sender.run_until_idle() == 0
+
+
+async def test_body_and_decompressed_size_limits(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, erp: RecordingErp
+) -> None:
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp, limits={"max_edi_bytes": 16_000})
+    big = order_850(THEIR_AS2, 41, sets=200)
+    assert len(big) > 16_000
+    # compressed it fits the body limit, but inflates past it: an error MDN, nothing stored
+    bomb = outgoing(them, us, big, compress=True)
+    assert len(bomb.content) < 16_000
+    resp = await post(client, bomb)
+    status, detail, _ = await read_mdn(resp, bomb, them, us)
+    assert (status, detail) == ("processed/error", "unexpected-processing-error")
+    # uncompressed the body itself is too large: 413 before anything is opened
+    plain = outgoing(them, us, big)
+    resp = await post(client, plain)
+    assert resp.status == 413
+    assert await as2_messages(client) == []
