@@ -52,10 +52,10 @@ def erp() -> RecordingErp:
 
 async def make_client(
     aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, erp: RecordingErp,
-    limits: dict[str, int] | None = None, **profile: Any,
+    limits: dict[str, int] | None = None, database_url: str | None = None, **profile: Any,
 ) -> Any:
     add_as2_partner(partners_dir, them, **profile)
-    settings = make_settings(tmp_path, partners_dir, as2=as2_settings(tmp_path, us), limits=limits or {})
+    settings = make_settings(tmp_path, partners_dir, database_url, as2=as2_settings(tmp_path, us), limits=limits or {})
     return await aiohttp_client(build_app(settings, overrides=Overrides(sink=erp)))
 
 
@@ -128,9 +128,10 @@ async def test_pyas2lib_message_is_accepted_mdn_verifies_and_reaches_the_erp(
 
 
 async def test_duplicate_message_id_gets_the_same_mdn_and_is_not_processed_again(
-    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, erp: RecordingErp
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, erp: RecordingErp,
+    database_url: str | None,
 ) -> None:
-    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp)
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp, database_url=database_url)
     message = outgoing(them, us, order_850(THEIR_AS2, 8))
     first = await post(client, message)
     first_body = await first.read()
@@ -207,7 +208,8 @@ async def test_wrong_certificate_tampered_unknown_partner_and_unsigned_get_error
 
 
 async def test_async_mdn_is_queued_and_posted_to_the_partners_url_with_retries(
-    aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, erp: RecordingErp
+    aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair,
+    erp: RecordingErp, database_url: str | None,
 ) -> None:
     from aiohttp import web
 
@@ -226,7 +228,7 @@ async def test_async_mdn_is_queued_and_posted_to_the_partners_url_with_retries(
     inbox.router.add_post("/mdn", mdn_inbox)
     server = await aiohttp_server(inbox)
     # delivery over AS2: the outbox sender claims this partner's items, but never its MDNs
-    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp, delivery=True)
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp, database_url=database_url, delivery=True)
     org = their_org(them)
     org.mdn_url = str(server.make_url("/mdn"))
     message = pyas2.Message(org, us_as_partner(us, sign=True, encrypt=True, mdn_mode="ASYNC", mdn_digest_alg="sha256"))

@@ -41,10 +41,13 @@ async def peer(us: as2.KeyPair, them: as2.KeyPair) -> AsyncIterator[FakeAs2Partn
     await server.stop()
 
 
-async def make_client(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner, **profile: Any) -> Any:
+async def make_client(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner,
+    database_url: str | None = None, **profile: Any,
+) -> Any:
     add_as2_partner(partners_dir, them, url=peer.url, delivery=True, **profile)
     settings = make_settings(
-        tmp_path, partners_dir, as2=as2_settings(tmp_path, us),
+        tmp_path, partners_dir, database_url, as2=as2_settings(tmp_path, us),
         outbound={"workers": 0, "retry_base_seconds": 10, "max_attempts": 3},
     )
     return await aiohttp_client(build_app(settings, overrides=Overrides(sink=RecordingErp())))
@@ -98,9 +101,10 @@ async def test_our_997_for_an_as2_order_goes_back_over_as2(
 
 
 async def test_error_mdn_is_a_dead_letter_with_its_text_and_503_is_retried(
-    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner,
+    database_url: str | None,
 ) -> None:
-    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer)
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer, database_url)
     peer.fail_with = [503]
     first = await post_shipment(client)
     await client.app[DELIVERY].run_until_idle()
