@@ -145,3 +145,40 @@ async def test_async_mdn_arriving_later_is_recorded_and_an_error_one_fails_the_m
     assert await status_of(client, second) == "failed"
     [event] = [e["detail"] for e in await timeline(client, second) if e["state"] == "mdn_received"]
     assert "authentication-failed" in event["disposition"]
+
+
+async def test_https_partner_with_a_ca_bundle_from_the_profile(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair
+) -> None:
+    from as2peer import tls_server
+
+    context, ca = tls_server(tmp_path / "tls")
+    peer = FakeAs2Partner(us, them, tls=context)
+    await peer.start()
+    try:
+        (partners_dir / "holdretail" / "tls").mkdir(parents=True)
+        (partners_dir / "holdretail" / "tls" / "ca.pem").write_bytes(ca.read_bytes())
+        client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer, ca_bundle="tls/ca.pem")
+        message_id = await post_shipment(client)
+        await client.app[DELIVERY].run_until_idle()
+        assert peer.url.startswith("https://") and peer.statuses == ["processed"]
+        assert await status_of(client, message_id) == "sent"
+    finally:
+        await peer.stop()
+
+
+async def test_https_partner_not_trusted_without_its_ca_is_retried(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair
+) -> None:
+    from as2peer import tls_server
+
+    context, _ = tls_server(tmp_path / "tls")
+    peer = FakeAs2Partner(us, them, tls=context)
+    await peer.start()
+    try:
+        client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer)
+        message_id = await post_shipment(client)
+        await client.app[DELIVERY].run_until_idle()
+        assert peer.statuses == [] and await status_of(client, message_id) == "queued"
+    finally:
+        await peer.stop()
