@@ -83,6 +83,9 @@ def certificate_lines(settings: Any, directory: Any, now: dt.datetime | None = N
         settings_as2 = entry.transport.as2
         if settings_as2 is None:
             continue
+        if settings.as2 is None:
+            problems.append(f"{entry.folder}: as2: partner {entry.profile.id!r} uses AS2 but gateway settings have "
+                            "no [as2] table (our AS2 id and keys)")
         for cert in settings_as2.loaded_certificates():
             lines.append(f"{entry.profile.id} ({settings_as2.id}): {describe(cert, now)}")
     return lines, problems

@@ -277,6 +277,8 @@ def _load_as2(settings: Settings, partners: Any) -> Any:
         local = load_local(settings.as2)
     except As2ConfigError as exc:
         raise ConfigError("; ".join(exc.errors)) from None
+    if local is None and partners is not None and any(e.transport.as2 for e in partners.entries.values()):
+        log.warning("partner profiles have [as2] tables but the gateway settings have no [as2]: AS2 is off")
     for owner, subject, days in certificate_expiry(local, partners):
         if days < EXPIRY_WARNING_DAYS:
             log.warning("AS2 certificate %s (%s) %s", subject, owner,

@@ -88,3 +88,11 @@ def test_missing_or_bad_certificate_is_reported_with_file_and_key(tmp_path: Path
         load_partners(tmp_path / "partners")
     assert "as2.certificates[1]" in bad.value.errors[0] and "cannot load certificate" in bad.value.errors[0]
     assert main(["partners", "check"]) == 1
+
+
+def test_partner_with_as2_needs_our_as2_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    setup_tree(tmp_path)
+    (tmp_path / "gateway.toml").write_text("")
+    capsys.readouterr()
+    assert main(["partners", "check"]) == 1
+    assert "gateway settings have no [as2] table" in capsys.readouterr().err
