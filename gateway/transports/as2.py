@@ -53,6 +53,8 @@ class As2Transport:
             return SendResult(SendOutcome.PERMANENT, f"partner {item.partner_id} has no AS2 delivery now")
         if local is None:
             return SendResult(SendOutcome.PERMANENT, "no [as2] table in the gateway configuration (our AS2 id)")
+        if settings.mdn == "async" and not local.public_url:
+            return SendResult(SendOutcome.PERMANENT, 'mdn = "async" needs as2.public_url in the gateway configuration')
         now = self.clock()
         message_id = as2.make_message_id(local.domain, item.id)
         try:
@@ -84,8 +86,6 @@ class As2Transport:
             ),
             **out.headers,
         }
-        if settings.mdn == "async" and not local.public_url:
-            return SendResult(SendOutcome.PERMANENT, 'mdn = "async" needs as2.public_url in the gateway configuration')
         started = time.perf_counter()
         try:
             async with self._session().post(
@@ -95,7 +95,7 @@ class As2Transport:
                 ssl=self._ssl_for(settings),
                 timeout=aiohttp.ClientTimeout(total=settings.timeout_seconds),
             ) as resp:
-                answer = await resp.content.read(MAX_MDN_BYTES)
+                answer = await _read_capped(resp, MAX_MDN_BYTES)
                 took = (time.perf_counter() - started) * 1000
                 if not 200 <= resp.status < 300:
                     retryable = resp.status >= 500 or resp.status in RETRYABLE_STATUS
@@ -196,3 +196,16 @@ async def _maybe_in_thread(size: int, build: Any) -> as2.OutgoingMessage:
         return await asyncio.to_thread(build)
     result: as2.OutgoingMessage = build()
     return result
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole answer, at most ``limit`` bytes (an MDN is a few KB)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await resp.content.read(min(65536, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
