@@ -40,10 +40,11 @@ from gateway import as2_async_mdn
 from gateway.api.as2_mdn_inbound import is_mdn, receive_mdn
 from gateway.api.bodies import check_length, read_limited
 from gateway.api.errors import ApiError
-from gateway.api.keys import DATABASE, GATEWAY, INTAKE, PARTNERS, RAWSTORE, SETTINGS
+from gateway.api.keys import DATABASE, GATEWAY, INTAKE, METRICS, PARTNERS, RAWSTORE, SETTINGS
 from gateway.as2_settings import As2Local, As2PartnerSettings
 from gateway.db.models import MessageEvent
 from gateway.intake import IdempotencyConflict
+from gateway.metrics import Metrics
 from gateway.rawstore import PayloadTooLarge
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
     wants_mdn = "Disposition-Notification-To" in request.headers
 
     partnership = _find(request, as2_from, as2_to, local)
+    metrics = request.app[METRICS]
     if is_mdn(headers, body):  # an asynchronous MDN for something we sent
         if partnership is None:
             raise ApiError(403, "unknown_partnership", f"no partnership from {as2_from!r} to {as2_to!r}")
@@ -98,7 +100,7 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
     if partnership is None:
         log.warning("AS2 message %s refused: no partnership %r -> %r", message_id, as2_from, as2_to)
         error: as2.AS2Error = as2.UnknownPartnership(f"no partnership from {as2_from!r} to {as2_to!r}")
-        return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, error), wants_mdn)
+        return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, error, metrics), wants_mdn)
 
     settings = partnership.settings
     clock = request.app[GATEWAY].clock
@@ -121,11 +123,11 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
         log.warning(
             "AS2 message %s from %s refused: %s (%s)", message_id, partnership.partner_id, exc.reason, exc.disposition
         )
-        return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, exc), wants_mdn)
+        return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, exc, metrics, partnership.partner_id), wants_mdn)
     except Exception as exc:  # the package promises AS2Error only; never answer a 500 for a partner's bytes
         log.exception("AS2 message %s from %s could not be opened", message_id, partnership.partner_id)
         error = as2.AS2Error(f"{type(exc).__name__}")
-        return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, error), wants_mdn)
+        return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, error, metrics, partnership.partner_id), wants_mdn)
 
     evidence_ref = await request.app[RAWSTORE].write_bytes(body, limit=limit)
 
@@ -144,11 +146,11 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
         )
     except PayloadTooLarge as exc:
         error = as2.LimitExceeded(f"the payload is larger than {exc.limit} bytes")
-        return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, error), wants_mdn)
+        return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, error, metrics, partnership.partner_id), wants_mdn)
     except IdempotencyConflict as exc:
         log.warning("AS2 Message-ID %s from %s reused for different content", message_id, partnership.partner_id)
         error = as2.AS2Error(f"Message-ID already used for message {exc.message_id} with different content")
-        return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, error), wants_mdn)
+        return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, error, metrics, partnership.partner_id), wants_mdn)
 
     db = request.app[DATABASE]
     # asynchronous only for a verified sender: the URL is the partner's to choose
@@ -256,8 +258,10 @@ def _build(
 
 
 def _error_mdn(
-    local: As2Local, message_id: str, as2_from: str, as2_to: str, receipt: as2.ReceiptRequest, error: as2.AS2Error
+    local: As2Local, message_id: str, as2_from: str, as2_to: str, receipt: as2.ReceiptRequest, error: as2.AS2Error,
+    metrics: Metrics, partner_id: str | None = None,
 ) -> as2.OutgoingMdn:
+    metrics.as2_refusal(partner_id or "unknown", error.disposition.value)
     return _build(local, message_id, as2_from, as2_to, receipt, as2.Disposition.for_error(error), None)
 
 

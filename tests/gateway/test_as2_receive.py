@@ -205,6 +205,10 @@ async def test_wrong_certificate_tampered_unknown_partner_and_unsigned_get_error
     good = outgoing(them, us, order_850(THEIR_AS2, 15))
     status, _, _ = await read_mdn(await post(client, good), good, them, us)
     assert status == "processed"
+    metrics = await (await client.get("/metrics", headers=TOKEN)).text()
+    assert 'gateway_as2_refused_total{partner="holdretail",reason="authentication-failed"} 1' in metrics
+    assert 'gateway_as2_refused_total{partner="unknown",reason="authentication-failed"} 1' in metrics
+    assert 'gateway_as2_refused_total{partner="holdretail",reason="insufficient-message-security"} 2' in metrics
 
 
 async def test_async_mdn_is_queued_and_posted_to_the_partners_url_with_retries(
