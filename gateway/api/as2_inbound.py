@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 # Open payloads above this size in a thread, off the event loop.
 THREAD_THRESHOLD = 100 * 1024
+DUPLICATE_WAIT_SECONDS = 2.0
 _MESSAGE_ID = re.compile(r"<?[\x21-\x7e]{1,250}>?")
 # Request headers kept with the received body: with it, the evidence of what was signed.
 EVIDENCE_HEADERS = (
@@ -156,7 +157,7 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
     # asynchronous only for a verified sender: the URL is the partner's to choose
     async_url = as2_async_mdn.usable_url(request.headers.get("Receipt-Delivery-Option")) if msg.signed else None
     if not accepted.created:
-        stored = await _stored_mdn(db, accepted.message_id)
+        stored = await _stored_mdn(db, accepted.message_id, wait=DUPLICATE_WAIT_SECONDS)
         if stored is not None:
             log.info("AS2 Message-ID %s from %s again: the same MDN answered", message_id, partnership.partner_id)
             return _answer(stored, wants_mdn and async_url is None)
@@ -201,16 +202,25 @@ def _find(request: web.Request, as2_from: str, as2_to: str, local: As2Local) -> 
     return None
 
 
-async def _stored_mdn(db: Any, message_id: str) -> as2.OutgoingMdn | None:
-    async with db.read() as conn:
-        row = (
-            await conn.execute(
-                select(MessageEvent.detail)
-                .where(MessageEvent.message_id == message_id, MessageEvent.state == "mdn_sent")
-                .order_by(MessageEvent.id)
-                .limit(1)
-            )
-        ).first()
+async def _stored_mdn(db: Any, message_id: str, *, wait: float = 0.0) -> as2.OutgoingMdn | None:
+    """The MDN first answered for ``message_id``. A resend racing the first request
+    (accepted, MDN not yet recorded) waits up to ``wait`` seconds for it; after a
+    crash between the two there is none, and a new one is built and kept."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        async with db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(MessageEvent.detail)
+                    .where(MessageEvent.message_id == message_id, MessageEvent.state == "mdn_sent")
+                    .order_by(MessageEvent.id)
+                    .limit(1)
+                )
+            ).first()
+        if row is not None or loop.time() >= deadline:
+            break
+        await asyncio.sleep(0.1)
     if row is None or not row[0]:
         return None
     detail = row[0]

@@ -4,6 +4,7 @@ and by our own parser; the X12 reaches the pipeline and the ERP."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,12 @@ async def test_duplicate_message_id_gets_the_same_mdn_and_is_not_processed_again
     async with client.app[DATABASE].read() as conn:
         count = (await conn.execute(select(func.count()).select_from(MessageEvent).where(MessageEvent.state == "mdn_sent"))).scalar_one()
     assert count == 1
+
+    # two copies at once (a resend racing the first): one message, one MDN, both answers equal
+    racing = outgoing(them, us, order_850(THEIR_AS2, 18))
+    one, two = await asyncio.gather(post(client, racing), post(client, racing))
+    assert await one.read() == await two.read()
+    assert len(await as2_messages(client)) == 2
 
 
 async def refused(client: Any, message: Any, them: as2.KeyPair, us: as2.KeyPair, body: bytes | None = None, **extra: str) -> tuple[str, str | None]:
