@@ -4,9 +4,11 @@ Our Message-ID is ``<outbox item id@our host>``, so the MDN's Original-Message-I
 names the outbox item, and through it the message. The MDN is read with the
 partner's certificates and judged against the MIC recorded when we sent
 (``as2_sent`` event); the verdict is an ``mdn_received`` event on the message. An
-error disposition, a wrong MIC or (``mdn_signed``) an unverified signature makes an
-outbound message ``failed`` with the reason, as a sync MDN would have. The partner
-always gets an empty 200 for a readable MDN: there is nothing to answer an MDN with.
+error disposition or a wrong MIC makes an outbound message ``failed`` with the
+reason, as a sync MDN would have, but only when the MDN itself verified with the
+partner's certificates (or the profile says ``mdn_signed = false``): anyone can post
+here, and a forged MDN must not fail a message. The partner always gets an empty
+200 for a readable MDN: there is nothing to answer an MDN with.
 """
 
 from __future__ import annotations
@@ -74,7 +76,12 @@ async def receive_mdn(
         verdict = judge_mdn(headers, body, settings, mic, f"<{original}>", 200, 0.0, now)
         for state, detail in verdict.events:
             session.add(MessageEvent(message_id=item.message_id, at=now, state=state, detail={**detail, "async": True}))
-        if verdict.outcome.value == "permanent":
+        # Only an MDN the partner can be held to changes the message: an unverified
+        # one (anyone can post to /as2) is recorded, nothing more.
+        trusted = report.signature_verified is True or not settings.mdn_signed
+        if verdict.outcome.value == "permanent" and not trusted:
+            log.warning("AS2 MDN for %s claiming to be from %s does not verify: recorded only", original, partner_id)
+        elif verdict.outcome.value == "permanent":
             log.warning("AS2 MDN from %s refuses %s: %s", partner_id, original, verdict.detail)
             message = await session.get(Message, item.message_id)
             if message is not None and message.direction == "out" and OUTBOUND.allowed(message.status, OutboundStatus.FAILED):

@@ -136,6 +136,17 @@ async def test_async_mdn_arriving_later_is_recorded_and_an_error_one_fails_the_m
     assert event["async"] and event["mic_matches"] and event["signature_verified"]
     assert await status_of(client, first) == "sent"
 
+    # a forged (unsigned) error MDN for the same message is recorded, and changes nothing
+    forged = as2.build_mdn(
+        original_message_id=peer.message_ids[0], final_recipient=THEIR_AS2,
+        disposition=as2.Disposition.for_error(as2.DispositionModifier.DECRYPTION_FAILED),
+    )
+    headers = {**forged.headers, "AS2-From": THEIR_AS2, "AS2-To": "OURCOMPANY", "Message-ID": "<forged@x>"}
+    assert (await client.post("/as2", data=forged.body, headers=headers)).status == 200
+    assert await status_of(client, first) == "sent"
+    events = [e["detail"] for e in await timeline(client, first) if e["state"] == "mdn_received"]
+    assert len(events) == 2 and events[1]["signature_verified"] is None
+
     peer.verify_with = as2.generate_self_signed("not-ours")
     second = await post_shipment(client)
     await client.app[DELIVERY].run_until_idle()
