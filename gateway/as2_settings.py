@@ -11,6 +11,7 @@ This module reads files; it never sends, receives or touches the database.
 from __future__ import annotations
 
 import datetime as dt
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 import as2
 
@@ -64,6 +73,9 @@ class As2PartnerSettings(BaseModel):
     accept_unsigned: bool = False
     accept_unencrypted: bool = False
     ca_bundle: str | None = None  # PEM file of CAs for https://, relative to the partner folder
+    # A TLS client certificate for partners that require one (PEM files, relative to the partner folder).
+    client_certificate: str | None = None
+    client_key: str | None = None
     timeout_seconds: float = Field(default=60.0, gt=0)
 
     _certs: tuple[x509.Certificate, ...] = PrivateAttr(default=())
@@ -88,10 +100,23 @@ class As2PartnerSettings(BaseModel):
         return self._certs
 
     def ca_bundle_path(self) -> Path | None:
-        if self.ca_bundle is None:
+        return self._path(self.ca_bundle)
+
+    def client_cert_paths(self) -> tuple[Path, Path] | None:
+        cert, key = self._path(self.client_certificate), self._path(self.client_key)
+        return (cert, key) if cert is not None and key is not None else None
+
+    def _path(self, name: str | None) -> Path | None:
+        if name is None:
             return None
-        path = Path(self.ca_bundle)
+        path = Path(name)
         return path if path.is_absolute() or self._folder is None else self._folder / path
+
+    @model_validator(mode="after")
+    def _client_pair(self) -> As2PartnerSettings:
+        if (self.client_certificate is None) != (self.client_key is None):
+            raise ValueError("client_certificate: needs client_key as well (both or neither)")
+        return self
 
     def send_options(self) -> as2.SendOptions:
         return as2.SendOptions(
@@ -128,6 +153,12 @@ def load_partner_certificates(
     ca = settings.ca_bundle_path()
     if ca is not None and not ca.is_file():
         errors.append(f"{source}: as2.ca_bundle: {ca} not found")
+    client = settings.client_cert_paths()
+    if client is not None:
+        try:
+            ssl.create_default_context().load_cert_chain(*client)
+        except (OSError, ssl.SSLError) as exc:
+            errors.append(f"{source}: as2.client_certificate: {client[0]} / {client[1]}: {exc}")
     if certs and not as2.valid_certificates(certs, now):
         errors.append(f"{source}: as2.certificates: none of the certificates is valid now")
     settings._certs = tuple(certs)

@@ -129,12 +129,15 @@ class As2Transport:
         return self._http
 
     def _ssl_for(self, settings: As2PartnerSettings) -> ssl.SSLContext | bool:
-        bundle = settings.ca_bundle_path()
-        if bundle is None:
+        bundle, client = settings.ca_bundle_path(), settings.client_cert_paths()
+        if bundle is None and client is None:
             return True
-        key = str(bundle)
+        key = f"{bundle}|{client}"
         if key not in self._ssl:
-            self._ssl[key] = ssl.create_default_context(cafile=key)
+            context = ssl.create_default_context(cafile=str(bundle) if bundle is not None else None)
+            if client is not None:
+                context.load_cert_chain(*client)
+            self._ssl[key] = context
         return self._ssl[key]
 
     async def close(self) -> None:

@@ -193,3 +193,34 @@ async def test_https_partner_not_trusted_without_its_ca_is_retried(
         assert peer.statuses == [] and await status_of(client, message_id) == "queued"
     finally:
         await peer.stop()
+
+
+async def test_https_partner_requiring_a_client_certificate(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair
+) -> None:
+    import ssl
+
+    from as2peer import tls_server
+
+    context, ca = tls_server(tmp_path / "tls")
+    client_pair = as2.generate_self_signed("ourcompany-tls-client")
+    key_pem, cert_pem = as2.key_pair_pem(client_pair)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cadata=cert_pem.decode())
+    peer = FakeAs2Partner(us, them, tls=context)
+    await peer.start()
+    try:
+        folder = partners_dir / "holdretail" / "tls"
+        folder.mkdir(parents=True)
+        (folder / "ca.pem").write_bytes(ca.read_bytes())
+        (folder / "client.pem").write_bytes(cert_pem)
+        (folder / "client.key").write_bytes(key_pem)
+        client = await make_client(
+            aiohttp_client, tmp_path, partners_dir, us, them, peer,
+            ca_bundle="tls/ca.pem", client_certificate="tls/client.pem", client_key="tls/client.key",
+        )
+        message_id = await post_shipment(client)
+        await client.app[DELIVERY].run_until_idle()
+        assert peer.statuses == ["processed"] and await status_of(client, message_id) == "sent"
+    finally:
+        await peer.stop()
