@@ -91,6 +91,12 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
 
     partnership = _find(request, as2_from, as2_to, local)
     metrics = request.app[METRICS]
+
+    def refuse(error: as2.AS2Error) -> web.Response:
+        partner_id = partnership.partner_id if partnership is not None else None
+        mdn = _error_mdn(local, message_id, as2_from, as2_to, receipt, error, metrics, partner_id)
+        return _answer(mdn, wants_mdn)
+
     if is_mdn(headers, body):  # an asynchronous MDN for something we sent
         if partnership is None:
             raise ApiError(403, "unknown_partnership", f"no partnership from {as2_from!r} to {as2_to!r}")
@@ -100,8 +106,7 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
         )
     if partnership is None:
         log.warning("AS2 message %s refused: no partnership %r -> %r", message_id, as2_from, as2_to)
-        error: as2.AS2Error = as2.UnknownPartnership(f"no partnership from {as2_from!r} to {as2_to!r}")
-        return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, error, metrics), wants_mdn)
+        return refuse(as2.UnknownPartnership(f"no partnership from {as2_from!r} to {as2_to!r}"))
 
     settings = partnership.settings
     clock = request.app[GATEWAY].clock
@@ -124,11 +129,10 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
         log.warning(
             "AS2 message %s from %s refused: %s (%s)", message_id, partnership.partner_id, exc.reason, exc.disposition
         )
-        return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, exc, metrics, partnership.partner_id), wants_mdn)
+        return refuse(exc)
     except Exception as exc:  # the package promises AS2Error only; never answer a 500 for a partner's bytes
         log.exception("AS2 message %s from %s could not be opened", message_id, partnership.partner_id)
-        error = as2.AS2Error(f"{type(exc).__name__}")
-        return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, error, metrics, partnership.partner_id), wants_mdn)
+        return refuse(as2.AS2Error(type(exc).__name__))
 
     evidence_ref = await request.app[RAWSTORE].write_bytes(body, limit=limit)
 
@@ -146,12 +150,10 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
             kind="x12",
         )
     except PayloadTooLarge as exc:
-        error = as2.LimitExceeded(f"the payload is larger than {exc.limit} bytes")
-        return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, error, metrics, partnership.partner_id), wants_mdn)
+        return refuse(as2.LimitExceeded(f"the payload is larger than {exc.limit} bytes"))
     except IdempotencyConflict as exc:
         log.warning("AS2 Message-ID %s from %s reused for different content", message_id, partnership.partner_id)
-        error = as2.AS2Error(f"Message-ID already used for message {exc.message_id} with different content")
-        return _answer(_error_mdn(local, message_id, as2_from, as2_to, receipt, error, metrics, partnership.partner_id), wants_mdn)
+        return refuse(as2.AS2Error(f"Message-ID already used for message {exc.message_id} with different content"))
 
     db = request.app[DATABASE]
     # asynchronous only for a verified sender: the URL is the partner's to choose
