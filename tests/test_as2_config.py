@@ -96,3 +96,25 @@ def test_partner_with_as2_needs_our_as2_settings(tmp_path: Path, capsys: pytest.
     capsys.readouterr()
     assert main(["partners", "check"]) == 1
     assert "gateway settings have no [as2] table" in capsys.readouterr().err
+
+
+def test_expired_partner_certificate_refuses_the_profile(tmp_path: Path) -> None:
+    import datetime as dt
+
+    import as2
+
+    setup_tree(tmp_path)
+    old = as2.generate_self_signed("HOLDRETAIL-OLD", days=10, now=dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
+    (tmp_path / "partners" / "holdretail" / "as2" / "HOLDRETAIL.pem").write_bytes(as2.key_pair_pem(old)[1])
+    with pytest.raises(PartnersError) as expired:
+        load_partners(tmp_path / "partners")
+    assert expired.value.errors[0].endswith("as2.certificates: none of the certificates is valid now")
+
+
+def test_client_certificate_needs_its_key(tmp_path: Path) -> None:
+    setup_tree(tmp_path)
+    profile = tmp_path / "partners" / "holdretail" / "profile.toml"
+    profile.write_text(profile.read_text().replace("[delivery]", 'client_certificate = "as2/x.pem"\n[delivery]'))
+    with pytest.raises(PartnersError) as missing:
+        load_partners(tmp_path / "partners")
+    assert missing.value.errors[0].endswith("as2.client_certificate: needs client_key as well (both or neither)")

@@ -64,7 +64,11 @@ async def timeline(client: Any, message_id: str) -> list[dict[str, Any]]:
     return list(detail["timeline"])
 
 
-@pytest.mark.parametrize("profile", [{}, {"compress": True, "signature_algorithm": "sha512", "encryption_algorithm": "3des"}], ids=["default", "compressed-sha512-3des"])
+@pytest.mark.parametrize(
+    "profile",
+    [{}, {"compress": True, "signature_algorithm": "sha512", "encryption_algorithm": "3des"}, {"encryption_algorithm": "aes128-cbc", "signature_algorithm": "sha1"}],
+    ids=["default", "compressed-sha512-3des", "sha1-aes128"],
+)
 async def test_outbound_856_is_sent_over_as2_and_the_mdn_verified(
     aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner, profile: dict[str, Any]
 ) -> None:
@@ -224,3 +228,14 @@ async def test_https_partner_requiring_a_client_certificate(
         assert peer.statuses == ["processed"] and await status_of(client, message_id) == "sent"
     finally:
         await peer.stop()
+
+
+async def test_mdn_none_is_sent_on_http_2xx(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner
+) -> None:
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer, mdn="none")
+    message_id = await post_shipment(client)
+    await client.app[DELIVERY].run_until_idle()
+    assert peer.statuses == ["processed"] and await status_of(client, message_id) == "sent"
+    [sent] = [e["detail"] for e in await timeline(client, message_id) if e["state"] == "as2_sent"]
+    assert sent["mdn"] == "none" and sent["message_id"] == peer.message_ids[0]
