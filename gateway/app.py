@@ -16,6 +16,7 @@ from aiohttp import web
 from gateway import bootstrap, openapi
 from gateway.api import (
     admin,
+    as2_inbound,
     feed,
     health,
     internal,
@@ -71,6 +72,7 @@ def build_app(settings: Settings, *, overrides: Overrides | None = None, sighup:
         app.cleanup_ctx.append(internal.sighup_ctx)
     health.add_routes(app)
     partner_inbound.add_routes(app)
+    as2_inbound.add_routes(app)
     internal.add_routes(app)
     feed.add_routes(app)
     messages.add_routes(app)

@@ -90,6 +90,8 @@ class Gateway:
     sender: OutboxSender = field(init=False)
     scheduler: Scheduler = field(init=False)
     intake: Intake | None = None
+    as2: Any = None  # gateway.as2_settings.As2Local: our AS2 name and keys, None without [as2]
+    as2_mdn: Any = None  # gateway.as2_async_mdn.AsyncMdnSender when [as2] is set
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -143,11 +145,12 @@ def partners_missing(settings: Settings) -> str | None:
     return None
 
 
-def default_transports(clock: Callable[[], datetime]) -> dict[str, PartnerTransport]:
+def default_transports(clock: Callable[[], datetime], *, as2: Any = None) -> dict[str, PartnerTransport]:
+    from gateway.transports.as2 import As2Transport
     from gateway.transports.mailbox import MailboxTransport
     from gateway.transports.rest import RestTransport
 
-    return {"rest": RestTransport(clock), "mailbox": MailboxTransport()}
+    return {"rest": RestTransport(clock), "mailbox": MailboxTransport(), "as2": As2Transport(clock, as2)}
 
 
 @contextlib.asynccontextmanager
@@ -203,7 +206,8 @@ async def running(
 
         gw.sink = overrides.sink or erp.build_sink(settings.erp, gw.db, metrics=gw.metrics, clock=clock)
         stack.push_async_callback(gw.sink.close)
-        gw.transports = {**default_transports(clock), **overrides.transports}
+        gw.as2 = _load_as2(settings, gw.partners.current)
+        gw.transports = {**default_transports(clock, as2=gw.as2), **overrides.transports}
         for transport in gw.transports.values():
             stack.push_async_callback(transport.close)
 
@@ -256,6 +260,13 @@ async def running(
                 )
             )
 
+        if gw.as2 is not None:
+            from gateway.as2_async_mdn import AsyncMdnSender
+
+            gw.as2_mdn = AsyncMdnSender(gw.db, clock, gw.sender.backoff)
+            stack.push_async_callback(gw.as2_mdn.close)
+            gw.scheduler.add(Task("as2-mdn", settings.outbound.poll_seconds * 5, gw.as2_mdn.run))
+
         async def overdue() -> None:
             late = await reconcile.mark_overdue(gw.db, gw.partners, now=clock())
             if late:
@@ -269,6 +280,25 @@ async def running(
         stack.push_async_callback(gw.scheduler.stop)
         yield gw
     log.info("gateway %s stopped", role)
+
+
+def _load_as2(settings: Settings, partners: Any) -> Any:
+    """Our AS2 keys, loaded once at start (a bad key file stops the start); a warning
+    for every certificate, ours or a partner's, with less than 30 days left."""
+    from gateway.as2_settings import EXPIRY_WARNING_DAYS, As2ConfigError, certificate_expiry, load_local
+    from gateway.config import ConfigError
+
+    try:
+        local = load_local(settings.as2)
+    except As2ConfigError as exc:
+        raise ConfigError("; ".join(exc.errors)) from None
+    if local is None and partners is not None and any(e.transport.as2 for e in partners.entries.values()):
+        log.warning("partner profiles have [as2] tables but the gateway settings have no [as2]: AS2 is off")
+    for owner, subject, days in certificate_expiry(local, partners):
+        if days < EXPIRY_WARNING_DAYS:
+            log.warning("AS2 certificate %s (%s) %s", subject, owner,
+                        "has expired" if days < 0 else f"expires in {days} day(s)")
+    return local
 
 
 async def _all_instances(conn: Any) -> list[str]:

@@ -6,6 +6,8 @@ Offline commands, no server and no database needed:
     gateway translate FILE [--partner ID]         canonical JSON Lines on stdout
     gateway ack FILE [--partner ID]               the TA1/997/999 the gateway would send
     gateway render --partner ID FILE.json         X12 for canonical document(s)
+    gateway certs new --cn NAME [--days N] [--out DIR]   an AS2 key and self-signed certificate
+    gateway certs show                            our and partners' AS2 certificates, days to expiry
 
 Maintenance (reads the service's database and raw store):
 
@@ -76,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.ops_cli import add_ops_commands
 
     add_ops_commands(commands)
+    from gateway.as2_cli import add_certs_command
+
+    add_certs_command(commands)
     return parser
 
 
@@ -316,7 +321,14 @@ def run_partners_check(args: argparse.Namespace) -> int:
     partners = load_partners(directory, identity=identity)
     names = ", ".join(p.id for p in partners) or "none"
     print(f"{directory}: {len(partners)} partner profile(s) OK ({names})")
-    return EXIT_OK
+    from gateway.as2_cli import certificate_lines
+
+    certificates, problems = certificate_lines(settings, partners)
+    for line in certificates:
+        print(f"  certificate {line}")
+    for line in problems:
+        _err(line)
+    return EXIT_REJECTED if problems else EXIT_OK
 
 
 # --------------------------------------------------------------------------- translate

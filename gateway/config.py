@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from gateway.as2_settings import As2Settings
 from translators.profile import GroupId, InterchangeId, OurIdentity, Qualifier
 
 ENV_PREFIX = "GATEWAY_"
@@ -193,6 +194,7 @@ class Settings(_Section):
     pipeline: PipelineSettings = PipelineSettings()
     outbound: OutboundSettings = OutboundSettings()
     logging: LoggingSettings = LoggingSettings()
+    as2: As2Settings | None = None  # None: no AS2 (gateway.as2_settings)
 
     @property
     def effective_database_url(self) -> str:
@@ -235,12 +237,16 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
         target[keys[-1]] = value
         variables[tuple(keys)] = name
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         problems = [_problem(err, path, from_file, variables) for err in exc.errors(include_url=False)]
         if len(problems) == 1:
             raise ConfigError(problems[0]) from exc
         raise ConfigError(f"{len(problems)} configuration problems:\n  " + "\n  ".join(problems)) from exc
+    if settings.as2 is not None and path is not None:
+        # [[as2.keys]] paths are relative to the config file's folder
+        settings = settings.model_copy(update={"as2": settings.as2.resolved(Path(path).parent)})
+    return settings
 
 
 def _problem(

@@ -49,6 +49,11 @@ from gateway.runner import Backoff, new_instance_id
 
 log = logging.getLogger(__name__)
 
+# Outbox channels this sender never claims: the partner collects (mailbox), or another
+# loop sends them (AS2 asynchronous MDNs, gateway.as2_async_mdn).
+ASYNC_MDN = "as2-mdn"
+SENT_ELSEWHERE = ("mailbox", ASYNC_MDN)
+
 
 async def mark_sent(session: AsyncSession, item_id: str, now: datetime, *, via: str) -> bool:
     """Record that outbox item ``item_id`` reached the partner; an outbound message
@@ -222,7 +227,7 @@ class OutboxSender:
             orphans = (
                 await session.execute(
                     select(OutboxItem)
-                    .where(due, OutboxItem.channel != "mailbox", OutboxItem.partner_id.not_in(known))
+                    .where(due, OutboxItem.channel.not_in(SENT_ELSEWHERE), OutboxItem.partner_id.not_in(known))
                     .limit(limit)
                     .with_for_update(skip_locked=True)
                 )
@@ -239,7 +244,7 @@ class OutboxSender:
                     rows = (
                         await session.execute(
                             select(OutboxItem)
-                            .where(OutboxItem.partner_id == partner_id, due)
+                            .where(OutboxItem.partner_id == partner_id, due, OutboxItem.channel != ASYNC_MDN)
                             .order_by(OutboxItem.id)
                             .limit(min(self.per_partner, limit - len(claimed)))
                             .with_for_update(skip_locked=True)
@@ -284,6 +289,9 @@ class OutboxSender:
         now = self.clock()
         via = transport.channel if transport is not None else "none"
         async with self.db.begin() as session:
+            if item.message_id is not None:
+                for state, detail in result.events:
+                    session.add(MessageEvent(message_id=item.message_id, at=now, state=state, detail=detail))
             if result.outcome is SendOutcome.SENT:
                 await mark_sent(session, item.id, now, via=via)
                 await self._record(session, item, now, "delivered", result, None)

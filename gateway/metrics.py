@@ -19,6 +19,7 @@ puts a secret or a payload in a label; label values are partner ids and statuses
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -37,6 +38,7 @@ class Metrics:
     erp_failures: Counter[str] = field(default_factory=Counter)
     erp_dead: int = 0
     partner_failures: Counter[str] = field(default_factory=Counter)
+    as2_refused: Counter[tuple[str, str]] = field(default_factory=Counter)  # (partner, MDN modifier)
     latency_counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     latency_sum: float = 0.0
     latency_count: int = 0
@@ -49,6 +51,9 @@ class Metrics:
 
     def partner_failure(self, partner_id: str) -> None:
         self.partner_failures[partner_id] += 1
+
+    def as2_refusal(self, partner_id: str, modifier: str) -> None:
+        self.as2_refused[(partner_id, modifier)] += 1
 
     def observe_latency(self, seconds: float) -> None:
         seconds = max(0.0, seconds)
@@ -82,7 +87,13 @@ class _Out:
         self.lines.append(f"{name}{_labels(**labels)} {number}")
 
 
-async def render(db: Database, metrics: Metrics, *, partner_reload_failed: bool = False) -> str:
+async def render(
+    db: Database,
+    metrics: Metrics,
+    *,
+    partner_reload_failed: bool = False,
+    certificates: Sequence[tuple[str, str, int]] = (),
+) -> str:
     out = _Out()
     async with db.read() as conn:
         by_status = (
@@ -144,6 +155,14 @@ async def render(db: Database, metrics: Metrics, *, partner_reload_failed: bool 
     out.family("gateway_partner_delivery_failures_total", "counter", "Failed REST deliveries to partners (this process).")
     for partner_id, count in sorted(metrics.partner_failures.items()):
         out.sample("gateway_partner_delivery_failures_total", count, partner=partner_id)
+
+    out.family("gateway_as2_refused_total", "counter", "AS2 messages answered with an error MDN (this process).")
+    for (partner_id, reason), count in sorted(metrics.as2_refused.items()):
+        out.sample("gateway_as2_refused_total", count, partner=partner_id, reason=reason)
+    if certificates:
+        out.family("gateway_certificate_expiry_days", "gauge", "Days until each AS2 certificate expires (ours and partners').")
+        for owner, subject, days in certificates:
+            out.sample("gateway_certificate_expiry_days", days, owner=owner, subject=subject)
 
     name = "gateway_processing_seconds"
     out.family(name, "histogram", "Time from receiving a message to its delivery into the ERP.")

@@ -193,6 +193,21 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                                     "application/edi-consent, text/plain, application/octet-stream, or none)"),
                       "503": UNAVAILABLE},
     },
+    ("post", "/as2"): {
+        "summary": "A partner posts one AS2 message (or an asynchronous MDN for one of ours)", "security": NO_AUTH,
+        "description": "Authenticated by the partner's S/MIME signature, not by a key; see docs/as2.md.",
+        "requestBody": {"required": True, "content": {"application/pkcs7-mime": {"schema": {"type": "string"}},
+                                                      "multipart/signed": {"schema": {"type": "string"}}}},
+        "responses": {"200": {"description": "the MDN (multipart/report, or multipart/signed around it): "
+                                             "processed once the payload is stored, or processed/error with the "
+                                             "RFC 4130 modifier; empty when no MDN or an asynchronous one was asked"},
+                      "400": _error("no AS2-From/AS2-To (`not_as2`), no usable Message-ID (`bad_message_id`), "
+                                    "or an unreadable MDN (`bad_mdn`)"),
+                      "403": _error("an MDN from an unknown partnership (`unknown_partnership`)"),
+                      "404": _error("no [as2] in the gateway configuration (`as2_not_configured`)"),
+                      "413": _error("larger than limits.max_edi_bytes"),
+                      "503": UNAVAILABLE},
+    },
     ("post", "/partners/{partner_id}/documents"): {
         "summary": "A partner posts one canonical JSON document", "security": PARTNER_AUTH,
         "parameters": _params("partner_id", "Idempotency-Key"),

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gateway.as2_settings import As2PartnerSettings
 from translators.profile import ProfileError, format_validation_error
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -45,7 +46,7 @@ Sha256Hex = Annotated[str, AfterValidator(_sha256_hex)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 # Top-level profile tables that belong to the service, not to the X12 partnership.
-TRANSPORT_KEYS = ("rest", "delivery")
+TRANSPORT_KEYS = ("rest", "delivery", "as2")
 
 
 class _Strict(BaseModel):
@@ -81,12 +82,25 @@ class MailboxDelivery(_Strict):
     channel: Literal["mailbox"] = "mailbox"
 
 
-DeliverySettings = Annotated[RestDelivery | MailboxDelivery, Field(discriminator="channel")]
+class As2Delivery(_Strict):
+    """We send over AS2 to the partner's ``[as2] url`` (gateway.transports.as2)."""
+
+    channel: Literal["as2"]
+
+
+DeliverySettings = Annotated[RestDelivery | MailboxDelivery | As2Delivery, Field(discriminator="channel")]
 
 
 class TransportSettings(_Strict):
     rest: RestSettings | None = None  # None: the partner cannot post over REST
     delivery: DeliverySettings = MailboxDelivery()
+    as2: As2PartnerSettings | None = None  # None: no AS2 with this partner
+
+    @model_validator(mode="after")
+    def _as2_delivery_needs_as2(self) -> TransportSettings:
+        if self.delivery.channel == "as2" and self.as2 is None:
+            raise ValueError('delivery.channel: "as2" needs an [as2] table (id, url, certificates)')
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -137,4 +151,4 @@ def _channel_wording(line: str, err: Any) -> str:
     return line
 
 
-_CHANNELS = ("rest", "mailbox")
+_CHANNELS = ("rest", "mailbox", "as2")

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.as2_settings import load_partner_certificates
 from gateway.partner_settings import TransportSettings, parse_transport, split_profile
 from translators.profile import OurIdentity, PartnerProfile, ProfileError, parse_profile_data
 
@@ -109,6 +110,7 @@ def _scan(directory: Path, identity: OurIdentity | None) -> tuple[PartnerDirecto
         return partners, [f"{directory}: partners directory {what}"]
 
     owners: dict[tuple[str, str], str] = {}
+    as2_owners: dict[str, str] = {}
     if identity is not None:
         partners.receivers = frozenset({(identity.interchange_qualifier, identity.interchange_id)})
         owners[(identity.interchange_qualifier, identity.interchange_id)] = "our own identity (gateway settings)"
@@ -128,6 +130,14 @@ def _scan(directory: Path, identity: OurIdentity | None) -> tuple[PartnerDirecto
         except ProfileError as exc:
             errors.extend(exc.errors)
             continue
+        if transport.as2 is not None:
+            cert_errors, _ = load_partner_certificates(transport.as2, folder, str(source))
+            as2_owner = as2_owners.setdefault(transport.as2.id, folder.name)
+            if as2_owner != folder.name:
+                cert_errors.append(f"{source}: as2.id: {transport.as2.id!r} is already used by partner {as2_owner!r}")
+            if cert_errors:
+                errors.extend(cert_errors)
+                continue
         if profile.id != folder.name:
             errors.append(f"{source}: id: must equal the folder name {folder.name!r} (got {profile.id!r})")
             continue

@@ -112,6 +112,9 @@ class SendResult:
     status_code: int | None = None  # the protocol's answer code, when it has one
     transport_id: str | None = None  # e.g. the AS2 Message-ID or the remote file name
     duration_ms: float = 0.0
+    # Evidence for the message's timeline, whatever the outcome: (state, detail) pairs
+    # the sender records as message events (e.g. AS2 ``mdn_received``).
+    events: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 class PartnerTransport(Protocol):

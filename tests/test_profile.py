@@ -288,8 +288,16 @@ def test_valid_custom_delimiters() -> None:
             "delivery.url: must be an http:// or https:// URL (got 'ftp://x.example/edi')",
         ),
         (
+            '[delivery]\nchannel = "sftp2"',
+            "delivery.channel: must be one of 'rest' or 'mailbox' or 'as2' (got 'sftp2')",
+        ),
+        (
             '[delivery]\nchannel = "as2"',
-            "delivery.channel: must be one of 'rest' or 'mailbox' (got 'as2')",
+            'delivery.channel: "as2" needs an [as2] table (id, url, certificates)',
+        ),
+        (
+            '[as2]\nid = "THEM"\nurl = "https://x.example/as2"\ncertificates = []',
+            "as2.certificates: must name at least one certificate file of the partner's (PEM or DER)",
         ),
         (
             "[mapping.order]\nlocation = {}",

@@ -6,14 +6,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api.internal import require_token
-from gateway.api.keys import DATABASE, METRICS, PARTNERS
+from gateway.api.keys import DATABASE, GATEWAY, METRICS, PARTNERS
+from gateway.as2_settings import certificate_expiry
 from gateway.metrics import CONTENT_TYPE, render
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
     require_token(request)
     reload_failed = request.app[PARTNERS].error is not None
-    text = await render(request.app[DATABASE], request.app[METRICS], partner_reload_failed=reload_failed)
+    certificates = certificate_expiry(request.app[GATEWAY].as2, request.app[PARTNERS].current)
+    text = await render(
+        request.app[DATABASE], request.app[METRICS], partner_reload_failed=reload_failed, certificates=certificates
+    )
     return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
 

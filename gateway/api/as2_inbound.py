@@ -1,0 +1,291 @@
+"""AS2 receive: ``POST /as2`` on the gateway's HTTP port.
+
+1. The partnership is found from AS2-From (a partner's ``[as2] id``) and AS2-To (our
+   ``[as2] id``); an unknown pair gets an ``authentication-failed`` MDN.
+2. The body is opened with :func:`as2.unwrap` (verified against the partner's
+   certificates valid now, decrypted with any of our keys, signing and encryption
+   required unless the profile accepts less), in a thread when it is large.
+3. Durable first: the payload goes through :meth:`gateway.intake.Intake.accept`
+   (channel ``as2``, idempotency key = Message-ID) and only then is the MDN returned.
+4. The MDN we return is kept on the message's timeline (event ``mdn_sent``: its
+   Message-ID, MIC, disposition, headers and bytes, and the sha256 of the received
+   AS2 body, which the raw store keeps). A repeated Message-ID from the same partner
+   stores nothing new and gets the very same MDN back.
+
+Failures to open the message are answered with an error MDN carrying the RFC
+disposition modifier of the ``as2`` error (HTTP 200, as AS2 senders expect), never a
+500; a request no MDN can answer (no Message-ID, no AS2 headers) is a JSON 4xx.
+Storage down is a 503 without an MDN: nothing was acknowledged, the partner resends.
+A signed message asking for an asynchronous MDN (``Receipt-Delivery-Option``) gets
+an empty 200 and its MDN is queued (gateway.as2_async_mdn); an error MDN is always
+synchronous (the sender is not authenticated). An MDN posted here (for what we sent with ``mdn = "async"``) goes to
+gateway.api.as2_mdn_inbound. This module never parses X12: the pipeline does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+import as2
+from gateway import as2_async_mdn
+from gateway.api.as2_mdn_inbound import is_mdn, receive_mdn
+from gateway.api.bodies import check_length, read_limited
+from gateway.api.errors import ApiError
+from gateway.api.keys import DATABASE, GATEWAY, INTAKE, METRICS, PARTNERS, RAWSTORE, SETTINGS
+from gateway.as2_settings import As2Local, As2PartnerSettings
+from gateway.db.models import MessageEvent
+from gateway.intake import IdempotencyConflict
+from gateway.metrics import Metrics
+from gateway.rawstore import PayloadTooLarge
+
+log = logging.getLogger(__name__)
+
+# Open payloads above this size in a thread, off the event loop.
+THREAD_THRESHOLD = 100 * 1024
+DUPLICATE_WAIT_SECONDS = 2.0
+_MESSAGE_ID = re.compile(r"<?[\x21-\x7e]{1,250}>?")
+# Request headers kept with the received body: with it, the evidence of what was signed.
+EVIDENCE_HEADERS = (
+    "AS2-Version", "AS2-From", "AS2-To", "Message-ID", "Date", "Subject", "Content-Type",
+    "Content-Transfer-Encoding", "Content-Disposition", "MIME-Version", "Disposition-Notification-To",
+    "Disposition-Notification-Options", "Receipt-Delivery-Option",
+)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/as2", post_as2)
+
+
+@dataclass(frozen=True, slots=True)
+class _Partnership:
+    partner_id: str
+    settings: As2PartnerSettings
+
+
+async def post_as2(request: web.Request) -> web.StreamResponse:
+    local: As2Local | None = request.app[GATEWAY].as2
+    if local is None:
+        raise ApiError(404, "as2_not_configured", "this gateway has no [as2] configuration")
+    as2_from = as2.unquote_as2_name(request.headers.get("AS2-From", ""))
+    as2_to = as2.unquote_as2_name(request.headers.get("AS2-To", ""))
+    message_id = request.headers.get("Message-ID", "").strip()
+    if not as2_from or not as2_to:
+        raise ApiError(400, "not_as2", "an AS2 request needs AS2-From and AS2-To headers")
+    if not _MESSAGE_ID.fullmatch(message_id):
+        raise ApiError(400, "bad_message_id", "an AS2 request needs a Message-ID of 1-250 visible characters")
+    limit = request.app[SETTINGS].limits.max_edi_bytes
+    check_length(request, limit)
+    body = await read_limited(request, limit)
+    headers = {name: value for name, value in request.headers.items()}
+    receipt = as2.parse_disposition_options(request.headers.get("Disposition-Notification-Options"))
+    wants_mdn = "Disposition-Notification-To" in request.headers
+
+    partnership = _find(request, as2_from, as2_to, local)
+    metrics = request.app[METRICS]
+
+    def refuse(error: as2.AS2Error) -> web.Response:
+        partner_id = partnership.partner_id if partnership is not None else None
+        mdn = _error_mdn(local, message_id, as2_from, as2_to, receipt, error, metrics, partner_id)
+        return _answer(mdn, wants_mdn)
+
+    if is_mdn(headers, body):  # an asynchronous MDN for something we sent
+        if partnership is None:
+            raise ApiError(403, "unknown_partnership", f"no partnership from {as2_from!r} to {as2_to!r}")
+        return await receive_mdn(
+            request.app[DATABASE], request.app[GATEWAY].clock, partnership.partner_id, partnership.settings,
+            local, headers, body,
+        )
+    if partnership is None:
+        log.warning("AS2 message %s refused: no partnership %r -> %r", message_id, as2_from, as2_to)
+        return refuse(as2.UnknownPartnership(f"no partnership from {as2_from!r} to {as2_to!r}"))
+
+    settings = partnership.settings
+    clock = request.app[GATEWAY].clock
+
+    def open_message() -> as2.ReceivedMessage:
+        return as2.unwrap(
+            headers,
+            body,
+            partner_certs=settings.loaded_certificates(),
+            our_keys=local.keys,
+            require_signature=not settings.accept_unsigned,
+            require_encryption=not settings.accept_unencrypted,
+            limits=as2.ReceiveLimits(max_decompressed_bytes=limit),
+            now=clock(),
+        )
+
+    try:
+        msg = await asyncio.to_thread(open_message) if len(body) > THREAD_THRESHOLD else open_message()
+    except as2.AS2Error as exc:
+        log.warning(
+            "AS2 message %s from %s refused: %s (%s)", message_id, partnership.partner_id, exc.reason, exc.disposition
+        )
+        return refuse(exc)
+    except Exception as exc:  # the package promises AS2Error only; never answer a 500 for a partner's bytes
+        log.exception("AS2 message %s from %s could not be opened", message_id, partnership.partner_id)
+        return refuse(as2.AS2Error(type(exc).__name__))
+
+    evidence_ref = await request.app[RAWSTORE].write_bytes(body, limit=limit)
+
+    async def once() -> AsyncIterator[bytes]:
+        yield msg.payload
+
+    try:
+        accepted = await request.app[INTAKE].accept(
+            partner_id=partnership.partner_id,
+            channel="as2",
+            transport_id=message_id,
+            idempotency_key=message_id,
+            body=once(),
+            limit=limit,
+            kind="x12",
+        )
+    except PayloadTooLarge as exc:
+        return refuse(as2.LimitExceeded(f"the payload is larger than {exc.limit} bytes"))
+    except IdempotencyConflict as exc:
+        log.warning("AS2 Message-ID %s from %s reused for different content", message_id, partnership.partner_id)
+        return refuse(as2.AS2Error(f"Message-ID already used for message {exc.message_id} with different content"))
+
+    db = request.app[DATABASE]
+    # asynchronous only for a verified sender: the URL is the partner's to choose
+    async_url = as2_async_mdn.usable_url(request.headers.get("Receipt-Delivery-Option")) if msg.signed else None
+    if not accepted.created:
+        stored = await _stored_mdn(db, accepted.message_id, wait=DUPLICATE_WAIT_SECONDS)
+        if stored is not None:
+            log.info("AS2 Message-ID %s from %s again: the same MDN answered", message_id, partnership.partner_id)
+            return _answer(stored, wants_mdn and async_url is None)
+    mdn = _build(local, message_id, as2_from, as2_to, receipt, as2.Disposition(), msg.mic)
+    detail = {
+        "as2_message_id": message_id,
+        "as2_from": as2_from,
+        "as2_to": as2_to,
+        "layers": list(msg.layers),
+        "signer": msg.signer.subject.rfc4514_string() if msg.signer is not None else None,
+        "mic": msg.mic.header_value(),
+        "disposition": as2.Disposition().render(),
+        "mdn_message_id": mdn.headers["Message-ID"],
+        "mdn_requested": wants_mdn,
+        "mdn_async_url": async_url if wants_mdn else None,
+        "mdn_signed": "multipart/signed" in mdn.headers["Content-Type"],
+        "mdn_headers": mdn.headers,
+        "mdn_body": base64.b64encode(mdn.body).decode("ascii"),
+        "received_sha256": evidence_ref.sha256,
+        "received_headers": {k: v for k in EVIDENCE_HEADERS if (v := request.headers.get(k)) is not None},
+    }
+    async with db.begin() as session:
+        session.add(MessageEvent(message_id=accepted.message_id, at=clock(), state="mdn_sent", detail=detail))
+        if wants_mdn and async_url is not None:
+            as2_async_mdn.queue(
+                session, partner_id=partnership.partner_id, message_id=accepted.message_id, url=async_url,
+                headers=mdn.headers, body=mdn.body, now=clock(),
+            )
+    if wants_mdn and async_url is not None:
+        return web.Response(status=200)  # the as2-mdn schedule sends it within seconds
+    return _answer(mdn, wants_mdn)
+
+
+def _find(request: web.Request, as2_from: str, as2_to: str, local: As2Local) -> _Partnership | None:
+    if as2_to != local.id:
+        return None
+    directory = request.app[PARTNERS].current
+    for entry in directory.entries.values() if directory is not None else ():
+        settings = entry.transport.as2
+        if settings is not None and settings.id == as2_from:
+            return _Partnership(entry.profile.id, settings)
+    return None
+
+
+async def _stored_mdn(db: Any, message_id: str, *, wait: float = 0.0) -> as2.OutgoingMdn | None:
+    """The MDN first answered for ``message_id``. A resend racing the first request
+    (accepted, MDN not yet recorded) waits up to ``wait`` seconds for it; after a
+    crash between the two there is none, and a new one is built and kept."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        async with db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(MessageEvent.detail)
+                    .where(MessageEvent.message_id == message_id, MessageEvent.state == "mdn_sent")
+                    .order_by(MessageEvent.id)
+                    .limit(1)
+                )
+            ).first()
+        if row is not None or loop.time() >= deadline:
+            break
+        await asyncio.sleep(0.1)
+    if row is None or not row[0]:
+        return None
+    detail = row[0]
+    return as2.OutgoingMdn(dict(detail["mdn_headers"]), base64.b64decode(detail["mdn_body"]))
+
+
+def _build(
+    local: As2Local,
+    message_id: str,
+    as2_from: str,
+    as2_to: str,
+    receipt: as2.ReceiptRequest,
+    disposition: as2.Disposition,
+    mic: as2.Mic | None,
+) -> as2.OutgoingMdn:
+    sign = receipt.signed and bool(local.keys)
+    try:
+        mdn = as2.build_mdn(
+            original_message_id=message_id,
+            final_recipient=local.id,
+            original_recipient=as2_to if _printable(as2_to) else None,
+            disposition=disposition,
+            mic=mic,
+            sign_with=local.keys if sign else (),
+            micalg=receipt.chosen_micalg(),
+        )
+    except as2.CertificateError:
+        # none of our keys is valid now: an unsigned MDN still tells the partner
+        log.error("no valid AS2 key of ours to sign the MDN for %s; answering unsigned", message_id)
+        mdn = as2.build_mdn(
+            original_message_id=message_id,
+            final_recipient=local.id,
+            original_recipient=as2_to if _printable(as2_to) else None,
+            disposition=disposition,
+            mic=mic,
+        )
+    headers = {
+        **mdn.headers,
+        "AS2-Version": as2.AS2_VERSION,
+        "AS2-From": as2.quote_as2_name(local.id),
+        "AS2-To": as2.quote_as2_name(as2_from) if _printable(as2_from) else "unknown",
+        "Message-ID": as2.make_message_id(local.domain),
+    }
+    return as2.OutgoingMdn(headers, mdn.body)
+
+
+def _error_mdn(
+    local: As2Local, message_id: str, as2_from: str, as2_to: str, receipt: as2.ReceiptRequest, error: as2.AS2Error,
+    metrics: Metrics, partner_id: str | None = None,
+) -> as2.OutgoingMdn:
+    metrics.as2_refusal(partner_id or "unknown", error.disposition.value)
+    return _build(local, message_id, as2_from, as2_to, receipt, as2.Disposition.for_error(error), None)
+
+
+def _answer(mdn: as2.OutgoingMdn, wants_mdn: bool) -> web.Response:
+    if not wants_mdn:
+        return web.Response(status=200)
+    return web.Response(status=200, body=mdn.body, headers=mdn.headers)
+
+
+def _printable(name: str) -> bool:
+    try:
+        as2.quote_as2_name(name)
+    except ValueError:
+        return False
+    return True

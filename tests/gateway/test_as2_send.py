@@ -1,0 +1,241 @@
+"""AS2 send end to end: our outbound 856 and our 997s go through the OutboxSender
+and ``As2Transport`` to a real AS2 server built with pyas2lib (loopback), which
+opens them and answers a signed synchronous MDN; we verify it (signature, MIC,
+disposition) before marking the item sent. An error MDN is a dead letter with its
+text; a 503 is retried."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from as2peer import THEIR_AS2, FakeAs2Partner, add_as2_partner, as2_settings
+from conftest import make_settings
+from gwsamples import order_850
+from test_outbound import shipment, status_of
+from test_service_pipeline import RecordingErp, settle
+
+import as2
+from gateway.app import DELIVERY, Overrides, build_app
+
+TOKEN = {"Authorization": "Bearer internal-test-token"}
+
+
+@pytest.fixture(scope="module")
+def us() -> as2.KeyPair:
+    return as2.generate_self_signed("ourcompany-test")
+
+
+@pytest.fixture(scope="module")
+def them() -> as2.KeyPair:
+    return as2.generate_self_signed("holdretail-test")
+
+
+@pytest.fixture
+async def peer(us: as2.KeyPair, them: as2.KeyPair) -> AsyncIterator[FakeAs2Partner]:
+    server = FakeAs2Partner(us, them)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def make_client(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner,
+    database_url: str | None = None, **profile: Any,
+) -> Any:
+    add_as2_partner(partners_dir, them, url=peer.url, delivery=True, **profile)
+    settings = make_settings(
+        tmp_path, partners_dir, database_url, as2=as2_settings(tmp_path, us),
+        outbound={"workers": 0, "retry_base_seconds": 10, "max_attempts": 3},
+    )
+    return await aiohttp_client(build_app(settings, overrides=Overrides(sink=RecordingErp())))
+
+
+async def post_shipment(client: Any) -> str:
+    resp = await client.post("/api/v1/shipments", json={"partner_id": "holdretail", "document": shipment()}, headers=TOKEN)
+    assert resp.status == 202, await resp.text()
+    return str((await resp.json())["message_id"])
+
+
+async def timeline(client: Any, message_id: str) -> list[dict[str, Any]]:
+    detail = await (await client.get(f"/api/v1/messages/{message_id}", headers=TOKEN)).json()
+    return list(detail["timeline"])
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [{}, {"compress": True, "signature_algorithm": "sha512", "encryption_algorithm": "3des"}, {"encryption_algorithm": "aes128-cbc", "signature_algorithm": "sha1"}],
+    ids=["default", "compressed-sha512-3des", "sha1-aes128"],
+)
+async def test_outbound_856_is_sent_over_as2_and_the_mdn_verified(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner, profile: dict[str, Any]
+) -> None:
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer, **profile)
+    message_id = await post_shipment(client)
+    await client.app[DELIVERY].run_until_idle()
+    assert peer.statuses == ["processed"]
+    [payload] = peer.received
+    assert payload.startswith(b"ISA*") and b"ST*856*0001~" in payload
+    assert await status_of(client, message_id) == "sent"
+    events = await timeline(client, message_id)
+    [mdn] = [e["detail"] for e in events if e["state"] == "mdn_received"]
+    assert mdn["mic_matches"] and mdn["signature_verified"] and mdn["disposition"].endswith("processed")
+    assert mdn["message_id"] == peer.message_ids[0]
+    detail = await (await client.get(f"/api/v1/messages/{message_id}", headers=TOKEN)).json()
+    assert [o["channel"] for o in detail["outbox"]] == ["as2"]
+
+
+async def test_our_997_for_an_as2_order_goes_back_over_as2(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner
+) -> None:
+    from as2peer import pyas2, their_org, us_as_partner
+
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer)
+    order = pyas2.Message(their_org(them), us_as_partner(us, sign=True, encrypt=True, mdn_mode="SYNC", mdn_digest_alg="sha256"))
+    order.build(order_850(THEIR_AS2, 31), content_type="application/edi-x12")
+    resp = await client.post("/as2", data=order.content, headers=dict(order.headers))
+    assert resp.status == 200
+    await settle(client)
+    await client.app[DELIVERY].run_until_idle()
+    assert peer.statuses == ["processed"]
+    [ack] = peer.received
+    assert b"ST*997*" in ack and b"AK1*PO*31" in ack
+
+
+async def test_error_mdn_is_a_dead_letter_with_its_text_and_503_is_retried(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner,
+    database_url: str | None,
+) -> None:
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer, database_url)
+    peer.fail_with = [503]
+    first = await post_shipment(client)
+    await client.app[DELIVERY].run_until_idle()
+    assert await status_of(client, first) == "queued" and not peer.statuses
+
+    # the partner verifies our signature against a certificate that is not ours
+    peer.verify_with = as2.generate_self_signed("not-ours")
+    second = await post_shipment(client)
+    await client.app[DELIVERY].run_until_idle()
+    assert await status_of(client, second) == "failed"
+    [dead] = (await (await client.get("/api/v1/dead-letters", headers=TOKEN)).json())["items"]
+    assert dead["message_id"] == second and "authentication-failed" in dead["last_error"]
+    [mdn] = [e["detail"] for e in await timeline(client, second) if e["state"] == "mdn_received"]
+    assert "error" in mdn["disposition"]
+
+
+async def test_async_mdn_arriving_later_is_recorded_and_an_error_one_fails_the_message(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner
+) -> None:
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer, mdn="async")
+    first = await post_shipment(client)
+    await client.app[DELIVERY].run_until_idle()
+    assert await status_of(client, first) == "sent" and peer.statuses == ["processed"]
+    [mdn] = peer.async_mdns
+    assert mdn.mdn_url == "http://127.0.0.1:1/as2"  # our [as2] public_url
+    resp = await client.post("/as2", data=mdn.content, headers=dict(mdn.headers))
+    assert resp.status == 200 and await resp.read() == b""
+    [event] = [e["detail"] for e in await timeline(client, first) if e["state"] == "mdn_received"]
+    assert event["async"] and event["mic_matches"] and event["signature_verified"]
+    assert await status_of(client, first) == "sent"
+
+    # a forged (unsigned) error MDN for the same message is recorded, and changes nothing
+    forged = as2.build_mdn(
+        original_message_id=peer.message_ids[0], final_recipient=THEIR_AS2,
+        disposition=as2.Disposition.for_error(as2.DispositionModifier.DECRYPTION_FAILED),
+    )
+    headers = {**forged.headers, "AS2-From": THEIR_AS2, "AS2-To": "OURCOMPANY", "Message-ID": "<forged@x>"}
+    assert (await client.post("/as2", data=forged.body, headers=headers)).status == 200
+    assert await status_of(client, first) == "sent"
+    events = [e["detail"] for e in await timeline(client, first) if e["state"] == "mdn_received"]
+    assert len(events) == 2 and events[1]["signature_verified"] is None
+
+    peer.verify_with = as2.generate_self_signed("not-ours")
+    second = await post_shipment(client)
+    await client.app[DELIVERY].run_until_idle()
+    refusal = peer.async_mdns[-1]
+    resp = await client.post("/as2", data=refusal.content, headers=dict(refusal.headers))
+    assert resp.status == 200
+    assert await status_of(client, second) == "failed"
+    [event] = [e["detail"] for e in await timeline(client, second) if e["state"] == "mdn_received"]
+    assert "authentication-failed" in event["disposition"]
+
+
+async def test_https_partner_with_a_ca_bundle_from_the_profile(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair
+) -> None:
+    from as2peer import tls_server
+
+    context, ca = tls_server(tmp_path / "tls")
+    peer = FakeAs2Partner(us, them, tls=context)
+    await peer.start()
+    try:
+        (partners_dir / "holdretail" / "tls").mkdir(parents=True)
+        (partners_dir / "holdretail" / "tls" / "ca.pem").write_bytes(ca.read_bytes())
+        client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer, ca_bundle="tls/ca.pem")
+        message_id = await post_shipment(client)
+        await client.app[DELIVERY].run_until_idle()
+        assert peer.url.startswith("https://") and peer.statuses == ["processed"]
+        assert await status_of(client, message_id) == "sent"
+    finally:
+        await peer.stop()
+
+
+async def test_https_partner_not_trusted_without_its_ca_is_retried(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair
+) -> None:
+    from as2peer import tls_server
+
+    context, _ = tls_server(tmp_path / "tls")
+    peer = FakeAs2Partner(us, them, tls=context)
+    await peer.start()
+    try:
+        client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer)
+        message_id = await post_shipment(client)
+        await client.app[DELIVERY].run_until_idle()
+        assert peer.statuses == [] and await status_of(client, message_id) == "queued"
+    finally:
+        await peer.stop()
+
+
+async def test_https_partner_requiring_a_client_certificate(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair
+) -> None:
+    import ssl
+
+    from as2peer import tls_server
+
+    context, ca = tls_server(tmp_path / "tls")
+    client_pair = as2.generate_self_signed("ourcompany-tls-client")
+    key_pem, cert_pem = as2.key_pair_pem(client_pair)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cadata=cert_pem.decode())
+    peer = FakeAs2Partner(us, them, tls=context)
+    await peer.start()
+    try:
+        folder = partners_dir / "holdretail" / "tls"
+        folder.mkdir(parents=True)
+        (folder / "ca.pem").write_bytes(ca.read_bytes())
+        (folder / "client.pem").write_bytes(cert_pem)
+        (folder / "client.key").write_bytes(key_pem)
+        client = await make_client(
+            aiohttp_client, tmp_path, partners_dir, us, them, peer,
+            ca_bundle="tls/ca.pem", client_certificate="tls/client.pem", client_key="tls/client.key",
+        )
+        message_id = await post_shipment(client)
+        await client.app[DELIVERY].run_until_idle()
+        assert peer.statuses == ["processed"] and await status_of(client, message_id) == "sent"
+    finally:
+        await peer.stop()
+
+
+async def test_mdn_none_is_sent_on_http_2xx(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner
+) -> None:
+    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer, mdn="none")
+    message_id = await post_shipment(client)
+    await client.app[DELIVERY].run_until_idle()
+    assert peer.statuses == ["processed"] and await status_of(client, message_id) == "sent"
+    [sent] = [e["detail"] for e in await timeline(client, message_id) if e["state"] == "as2_sent"]
+    assert sent["mdn"] == "none" and sent["message_id"] == peer.message_ids[0]
