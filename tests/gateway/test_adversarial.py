@@ -388,9 +388,23 @@ def test_the_service_uses_the_safe_access_logger_and_escapes_every_log_argument(
     import inspect
 
     from gateway import service_cli
+    from gateway.logsetup import configure_logging
 
     source = inspect.getsource(service_cli.run_serve)
-    assert "access_log_class=SafeAccessLogger" in source and "addFilter(EscapeArgs())" in source
+    assert "access_log_class=SafeAccessLogger" in source and "configure_logging(" in source
+    root = logging.getLogger()
+    saved = list(root.handlers)
+    try:
+        for fmt in ("text", "json"):
+            configure_logging("INFO", fmt)
+            assert root.handlers and all(
+                any(isinstance(f, EscapeArgs) for f in h.filters) for h in root.handlers
+            ), fmt
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved:
+            root.addHandler(handler)
 
 
 def test_log_arguments_are_escaped_but_format_and_tracebacks_kept() -> None:
