@@ -90,6 +90,7 @@ class Gateway:
     sender: OutboxSender = field(init=False)
     scheduler: Scheduler = field(init=False)
     intake: Intake | None = None
+    sftp_server: Any = None  # gateway.transports.sftp_server.DropBox when [sftp] is set (serve)
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -225,6 +226,12 @@ async def running(
             )
             await gw.intake.start()
             stack.push_async_callback(gw.intake.stop)
+            if settings.sftp is not None:
+                from gateway.transports.sftp_server import drop_box_for
+
+                gw.sftp_server = drop_box_for(gw)
+                await asyncio.to_thread(gw.sftp_server.start)
+                stack.push_async_callback(asyncio.to_thread, gw.sftp_server.close)
 
         gw.scheduler = Scheduler(gw.db, gw.instance, clock)
         if settings.storage.prune_interval_minutes > 0:

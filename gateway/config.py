@@ -161,6 +161,15 @@ class PipelineSettings(_Section):
     translate_processes: int = Field(default=1, ge=0)
 
 
+class SftpServerSettings(_Section):
+    """The hosted SFTP drop box (gateway.transports.sftp_server); present = it runs
+    with ``gateway serve``. Its host key is made on first start under data_dir/sftp."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=2222, ge=0, le=65535)  # 0: any free port (tests)
+    idle_timeout_seconds: float = Field(default=300.0, gt=0)  # a silent session is closed
+
+
 class Settings(_Section):
     data_dir: Path = Path("var")
     partners_dir: Path = Path("partners")
@@ -173,6 +182,7 @@ class Settings(_Section):
     storage: StorageSettings = StorageSettings()
     pipeline: PipelineSettings = PipelineSettings()
     outbound: OutboundSettings = OutboundSettings()
+    sftp: SftpServerSettings | None = None  # None: no hosted SFTP drop box
 
     @property
     def effective_database_url(self) -> str:
