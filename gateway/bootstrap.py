@@ -25,6 +25,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from gateway.config import Settings
@@ -129,11 +130,19 @@ def load_partner_directory(settings: Settings) -> Any:
     return directory
 
 
-def default_transports(clock: Callable[[], datetime]) -> dict[str, PartnerTransport]:
+def default_transports(
+    clock: Callable[[], datetime], settings: Settings | None = None, metrics: Metrics | None = None
+) -> dict[str, PartnerTransport]:
     from gateway.transports.mailbox import MailboxTransport
     from gateway.transports.rest import RestTransport
+    from gateway.transports.sftp import SftpTransport
 
-    return {"rest": RestTransport(clock), "mailbox": MailboxTransport()}
+    sftp_root = (settings.data_dir if settings is not None else Path("var")) / "sftp"
+    return {
+        "rest": RestTransport(clock),
+        "mailbox": MailboxTransport(),
+        "sftp": SftpTransport(clock, sftp_root, metrics),
+    }
 
 
 @contextlib.asynccontextmanager
@@ -189,7 +198,7 @@ async def running(
 
         gw.sink = overrides.sink or erp.build_sink(settings.erp, gw.db, metrics=gw.metrics, clock=clock)
         stack.push_async_callback(gw.sink.close)
-        gw.transports = {**default_transports(clock), **overrides.transports}
+        gw.transports = {**default_transports(clock, settings, gw.metrics), **overrides.transports}
         for transport in gw.transports.values():
             stack.push_async_callback(transport.close)
 

@@ -37,6 +37,7 @@ class Metrics:
     erp_failures: Counter[str] = field(default_factory=Counter)
     erp_dead: int = 0
     partner_failures: Counter[str] = field(default_factory=Counter)
+    sftp_host_key_refused: Counter[str] = field(default_factory=Counter)  # by partner id
     latency_counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     latency_sum: float = 0.0
     latency_count: int = 0
@@ -144,6 +145,13 @@ async def render(db: Database, metrics: Metrics, *, partner_reload_failed: bool 
     out.family("gateway_partner_delivery_failures_total", "counter", "Failed REST deliveries to partners (this process).")
     for partner_id, count in sorted(metrics.partner_failures.items()):
         out.sample("gateway_partner_delivery_failures_total", count, partner=partner_id)
+
+    out.family(
+        "gateway_sftp_host_key_refused_total", "counter",
+        "Connections to a partner's SFTP server refused because its host key is not the pinned one.",
+    )  # fmt: skip
+    for partner_id, count in sorted(metrics.sftp_host_key_refused.items()):
+        out.sample("gateway_sftp_host_key_refused_total", count, partner=partner_id)
 
     name = "gateway_processing_seconds"
     out.family(name, "histogram", "Time from receiving a message to its delivery into the ERP.")

@@ -125,6 +125,8 @@ async def test_the_jail_refuses_everything_outside_the_partners_tree(aiohttp_cli
     port = client.app[GATEWAY].sftp_server.port
     (box(tmp_path, "globex") / "outbound").mkdir(parents=True)
     (box(tmp_path, "globex") / "outbound" / "theirs.edi").write_text("globex only")
+    (box(tmp_path, "acme") / "outbound").mkdir(parents=True)
+    (box(tmp_path, "acme") / "outbound" / "link.edi").symlink_to("/etc/passwd")
 
     def attempts() -> dict[str, Any]:
         transport, sftp = paramiko_sftp(port, "acme", keys["acme"][0])
@@ -140,6 +142,7 @@ async def test_the_jail_refuses_everything_outside_the_partners_tree(aiohttp_cli
                 ("mkdir", lambda: sftp.mkdir("/inbound/sub")),
                 ("write_outbound", lambda: sftp.open("/outbound/x.edi", "w").write(b"x")),
                 ("hidden", lambda: sftp.listdir("/.incoming")),
+                ("follow_symlink", lambda: sftp.open("/outbound/link.edi").read()),
             ):
                 try:
                     action()
@@ -161,10 +164,11 @@ async def test_the_jail_refuses_everything_outside_the_partners_tree(aiohttp_cli
         return seen
 
     seen = await asyncio.to_thread(attempts)
-    for label in ("dotdot", "dotdot_put", "absolute", "other_partner", "mkdir", "write_outbound", "hidden"):
+    for label in ("dotdot", "dotdot_put", "absolute", "other_partner", "mkdir", "write_outbound", "hidden", "follow_symlink"):
         assert seen[label] == 13, (label, seen)  # EACCES: SFTP permission denied
-    assert "allowed" not in (seen["symlink"], seen["readlink"]), seen
-    assert "limit" in str(seen["oversized"]) or seen["oversized"] != "allowed", seen
+    assert seen["symlink"] == seen["readlink"] == "Operation unsupported", seen
+    assert seen["oversized"] == "file larger than the limit of 10000 bytes: refused", seen
+    assert seen["root"] == ["inbound", "outbound"]
     assert await messages(client) == []
     assert list((box(tmp_path, "acme") / ".incoming").iterdir()) == []
     # A key that is not in the profile, or another partner's key, is refused at login.
@@ -193,3 +197,29 @@ async def test_a_dropped_connection_mid_upload_stores_nothing(aiohttp_client: An
         await asyncio.sleep(0.05)
     assert list((box(tmp_path, "acme") / ".incoming").iterdir()) == []
     assert await messages(client) == []
+
+
+async def test_outbound_documents_wait_in_outbound_until_the_partner_collects_them(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
+    from test_outbound import TOKEN, invoice
+
+    from gateway.app import DELIVERY
+    from gateway.db.models import OutboxItem
+
+    client = await start(aiohttp_client, tmp_path, hosted_partners, outbound={"workers": 0})
+    port = client.app[GATEWAY].sftp_server.port
+    resp = await client.post("/api/v1/invoices", json={"partner_id": "acme", "document": invoice()}, headers=TOKEN)
+    assert resp.status == 202, await resp.text()
+    await client.app[DELIVERY].run_until_idle()
+    [name] = [p.name for p in (box(tmp_path, "acme") / "outbound").iterdir()]
+    assert name.startswith("810_") and name.endswith(".edi"), name
+    assert list((box(tmp_path, "acme") / ".outgoing").iterdir()) == []
+    async with client.app[DATABASE].read() as conn:
+        [status] = (await conn.execute(select(OutboxItem.status).where(OutboxItem.partner_id == "acme"))).scalars().all()
+    assert status == "sent"
+    # The partner lists, fetches and deletes it; globex never sees it.
+    run = await sftp_batch(port, "acme", keys["acme"][0], ["ls -1 /outbound", f"get /outbound/{name} got.edi", f"rm /outbound/{name}"], tmp_path)
+    assert run.returncode == 0, run.output
+    assert (tmp_path / "got.edi").read_bytes().startswith(b"ISA*")
+    assert list((box(tmp_path, "acme") / "outbound").iterdir()) == []
+    run = await sftp_batch(port, "globex", keys["globex"][0], ["ls -1 /outbound"], tmp_path)
+    assert run.returncode == 0 and name not in run.output
