@@ -92,6 +92,7 @@ class Gateway:
     scheduler: Scheduler = field(init=False)
     intake: Intake | None = None
     sftp_server: Any = None  # gateway.transports.sftp_server.DropBox when [sftp] is set (serve)
+    sftp_poller: Any = None  # gateway.transports.sftp_poll.Poller (serve)
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -111,6 +112,9 @@ class Gateway:
             raise ReloadFailed(exc.errors) from None
         self.partners.current, self.partners.error = fresh, None
         self.sender.wake()
+        from gateway.transports.sftp_poll import sync_poll_tasks
+
+        sync_poll_tasks(self)
         ids = sorted(p.id for p in fresh)
         log.info("reloaded %d partner profile(s)", len(ids))
         return ids
@@ -266,6 +270,9 @@ async def running(
             Task("overdue-acks", settings.outbound.overdue_check_seconds, overdue,
                  first_delay=settings.outbound.overdue_check_seconds)
         )
+        from gateway.transports.sftp_poll import sync_poll_tasks
+
+        sync_poll_tasks(gw)
         await gw.scheduler.start()
         stack.push_async_callback(gw.scheduler.stop)
         yield gw

@@ -289,7 +289,7 @@ def test_valid_custom_delimiters() -> None:
         ),
         (
             '[delivery]\nchannel = "as2"',
-            "delivery.channel: must be one of 'rest' or 'mailbox' (got 'as2')",
+            "delivery.channel: must be one of 'rest' or 'mailbox' or 'sftp' (got 'as2')",
         ),
         (
             "[mapping.order]\nlocation = {}",
