@@ -150,3 +150,16 @@ async def test_outbound_to_a_server_with_another_host_key_is_not_sent(aiohttp_cl
     async with client.app[DATABASE].read() as conn:
         [status] = (await conn.execute(select(OutboxItem.status).where(OutboxItem.partner_id == "initech"))).scalars().all()
     assert status == "pending"  # retried later; dead-lettered by max_attempts if nobody fixes the profile
+
+
+async def test_poll_tasks_follow_profile_reloads(aiohttp_client: Any, tmp_path: Path, sshd: Sshd) -> None:
+    partners = partner_folder(tmp_path, sshd)
+    client = await start(aiohttp_client, tmp_path, partners)
+    gw = client.app[GATEWAY]
+    assert "sftp-poll:initech" in gw.scheduler.tasks
+    (partners / "initech" / "profile.toml").write_text(profile_toml("initech", "INITECH", "initech-key"))
+    await gw.reload_partners()
+    assert "sftp-poll:initech" not in gw.scheduler.tasks
+    partner_folder(tmp_path, sshd)
+    await gw.reload_partners()
+    assert gw.scheduler.tasks["sftp-poll:initech"].interval == 3600
