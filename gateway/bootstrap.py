@@ -244,7 +244,7 @@ async def running(
 
                 gw.sftp_server = drop_box_for(gw)
                 await asyncio.to_thread(gw.sftp_server.start)
-                stack.push_async_callback(asyncio.to_thread, gw.sftp_server.close)
+                stack.push_async_callback(gw.sftp_server.aclose)
 
         gw.scheduler = Scheduler(gw.db, gw.instance, clock)
         if settings.storage.prune_interval_minutes > 0:

@@ -168,6 +168,10 @@ class SftpServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=2222, ge=0, le=65535)  # 0: any free port (tests)
     idle_timeout_seconds: float = Field(default=300.0, gt=0)  # a silent session is closed
+    # Answer an upload's CLOSE only once the file is stored durably (one disk sync per
+    # file for a client that uploads one file at a time); by default the CLOSE is
+    # answered when the file is in /inbound, as OpenSSH does (see docs/sftp.md).
+    close_after_store: bool = False
 
 
 class Settings(_Section):

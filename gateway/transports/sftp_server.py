@@ -1,19 +1,29 @@
 """The hosted SFTP drop box: partners log in with their partner id and a key from
 their profile's ``authorized_keys`` and see only their own tree (gateway.transports.sftp_jail).
 
-Threads: one thread accepts connections; paramiko runs each connection (and its
-SFTP session) in threads of its own. Those threads never touch the database or
-the event loop's objects: a finished upload is handed to the loop with
-``asyncio.run_coroutine_threadsafe`` and the session thread waits for the durable
-accept (gateway.intake) before it answers the client's CLOSE. Concurrent uploads
-therefore share the intake's group commits.
+Threads: one thread accepts connections (and sweeps /inbound); paramiko runs each
+connection and its SFTP session in threads of its own. Those threads never touch
+the database: a closed upload is handed to the event loop with
+``asyncio.run_coroutine_threadsafe`` and taken there, so files from many sessions
+share the intake's group commits.
 
-Exactly once, inbound: an upload is written to a hidden temporary file and is
-taken only when the client closes it. Only after the intake returned (raw bytes
-and row committed) is the file removed (or moved to /archive) and the CLOSE
-answered with OK. A connection that drops mid-upload never closes its file: the
-temporary file is deleted, nothing is stored. A failed accept answers the CLOSE
-with a failure and stores nothing the partner was told about; it uploads again.
+Exactly once, inbound:
+
+1. An upload is written to a hidden temporary file (``.incoming``). A connection
+   that drops before the client's CLOSE leaves it unclosed: it is deleted, never taken.
+2. On CLOSE the complete file is linked into ``/inbound/<name>`` (never over a
+   same-name file still waiting) and a take is scheduled. By default the CLOSE is
+   answered now, as OpenSSH's server would answer it; with ``[sftp]
+   close_after_store = true`` only after step 3 (one disk sync per file when a
+   client sends one file at a time).
+3. The take stores the file through the intake (raw bytes synced, row committed)
+   with an idempotency key of its name and content hash, and only then removes it
+   from /inbound (or moves it to /archive). A failed take leaves the file; the sweep
+   retries it. A crash between the commit and the removal leaves it too; the retry
+   finds the key and only removes it.
+
+So a file in /inbound is a file not yet stored durably, and a file gone from
+/inbound is stored once: partners may watch for that.
 
 This module never parses payloads; the pipeline decides what a file is.
 """
@@ -52,7 +62,10 @@ from gateway.transports.sftp_keys import ensure_host_key, matches
 
 log = logging.getLogger(__name__)
 
-ACCEPT_TIMEOUT_SECONDS = 120.0  # a CLOSE waits this long for the durable accept at most
+ACCEPT_TIMEOUT_SECONDS = 120.0  # with close_after_store: a CLOSE waits this long at most
+LINK_WAIT_SECONDS = 10.0  # an upload waits this long for a same-name file in /inbound to be taken
+SWEEP_SECONDS = 5.0  # files left in /inbound (a failed or interrupted take) are retried this often
+TAKERS = 64  # files read and accepted at once
 SMALL_FILE = 4 * 1024 * 1024  # read whole in the session thread; larger files are streamed
 
 
@@ -69,6 +82,7 @@ class DropBoxConfig:
     # async accept(partner_id, name, body, key) -> AcceptResult, run on the loop
     accept: Callable[..., Any]
     loop: asyncio.AbstractEventLoop
+    close_after_store: bool = False  # answer an upload's CLOSE only once it is stored durably
 
 
 @dataclass(slots=True)
@@ -150,15 +164,24 @@ class _Upload(paramiko.SFTPHandle):
         """CLOSE from the client: take the file (see the module doc)."""
         os.close(self.fd)
         self.fd = -1
-        if self.refused is not None:
-            self.temp.unlink(missing_ok=True)
-            return SFTP_FAILURE, self.refused
+        box = self.jailed.box
         try:
-            self.jailed.take(self.name, self.temp, self.size)
-        except Exception as exc:
+            if self.refused is not None:
+                return SFTP_FAILURE, self.refused
+            if not _link_when_free(self.temp, self.jailed.dir / jail.INBOUND / self.name):
+                return SFTP_FAILURE, "a file of this name is still being taken: upload it again"
+        except OSError as exc:
+            log.error("sftp: %s/inbound/%s not placed: %s", self.jailed.partner_id, self.name, exc)
+            return SFTP_FAILURE, "not stored: upload it again"
+        finally:
             self.temp.unlink(missing_ok=True)
-            log.error("sftp: %s/inbound/%s not accepted: %s", self.jailed.partner_id, self.name, exc)
-            return SFTP_FAILURE, "not stored, upload again"
+        future = box.schedule(self.jailed.partner_id, self.name)
+        if box.config.close_after_store:
+            try:
+                future.result(timeout=ACCEPT_TIMEOUT_SECONDS)
+            except Exception as exc:
+                log.error("sftp: %s/inbound/%s not stored yet: %s", self.jailed.partner_id, self.name, exc)
+                return SFTP_FAILURE, "not stored yet: it stays in /inbound and is retried"
         return SFTP_OK, None
 
     def abort(self) -> None:
@@ -288,7 +311,7 @@ class _Jailed(paramiko.SFTPServerInterface):
     def remove(self, path: str) -> int:
         place = self._place(path)
         if not place.name or place.area == jail.INBOUND:
-            raise jail.Refused(SFTP_PERMISSION_DENIED if not place.name else SFTP_NO_SUCH_FILE, "nothing to remove")
+            raise jail.Refused(SFTP_PERMISSION_DENIED, "files in /inbound are ours to take")
         jail.regular_file(place.path)
         os.unlink(place.path)
         return SFTP_OK
@@ -318,34 +341,42 @@ class _Jailed(paramiko.SFTPServerInterface):
     def readlink(self, path: str) -> int:
         return SFTP_OP_UNSUPPORTED
 
-    # ------------------------------------------------------------------ taking
 
-    def take(self, name: str, temp: Path, size: int) -> None:
-        """Store the closed upload durably, then remove (or archive) it. Raises when
-        the accept failed; the caller answers the CLOSE with a failure."""
-        sha = hashlib.sha256()
-        with open(temp, "rb") as fh:
-            data = fh.read() if size <= SMALL_FILE else None
-            if data is not None:
-                sha.update(data)
-            else:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    sha.update(chunk)
-        # The same name and content uploaded again (the partner's retry after a lost
-        # answer) is the same message: the intake returns the first one.
-        key = hashlib.sha256(f"hosted\0{name}\0{sha.hexdigest()}".encode()).hexdigest()
-        body = _once(data) if data is not None else _streamed(temp)
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(
-            self.box.config.accept(self.partner_id, name, body, key), self.box.config.loop
-        )
-        future.result(timeout=ACCEPT_TIMEOUT_SECONDS)
-        if self.archive:
-            target = self.dir / jail.ARCHIVE / name
-            if target.exists():
-                target = target.with_name(f"{name}.{uuid.uuid4().hex[:8]}")
-            os.replace(temp, target)
-        else:
-            temp.unlink()
+def _link_when_free(temp: Path, target: Path) -> bool:
+    """Put the closed upload in /inbound under its name, never over a file of the
+    same name that is still waiting to be taken (wait a little for it instead)."""
+    deadline = time.monotonic() + LINK_WAIT_SECONDS
+    while True:
+        try:
+            os.link(temp, target)
+            return True
+        except FileExistsError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+
+
+def _read(path: Path) -> tuple[bytes | None, str]:
+    """(the bytes when small, else None; their SHA-256)."""
+    sha = hashlib.sha256()
+    with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as fh:
+        if os.fstat(fh.fileno()).st_size <= SMALL_FILE:
+            data = fh.read()
+            sha.update(data)
+            return data, sha.hexdigest()
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(chunk)
+    return None, sha.hexdigest()
+
+
+def _remove(box: Path, path: Path, name: str, archive: bool) -> None:
+    if archive:
+        target = box / jail.ARCHIVE / name
+        if target.exists():
+            target = target.with_name(f"{name}.{uuid.uuid4().hex[:8]}")
+        os.replace(path, target)
+    else:
+        path.unlink(missing_ok=True)
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
@@ -400,6 +431,81 @@ class DropBox:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.port = config.port
+        self._inflight: dict[tuple[str, str], Future[None]] = {}
+        self._slots: asyncio.Semaphore | None = None
+        self._swept = 0.0
+        self.taken = 0  # files stored and removed from /inbound (tests, bench)
+
+    # ------------------------------------------------------------------ taking
+
+    def schedule(self, partner_id: str, name: str) -> Future[None]:
+        """Take ``/inbound/<name>`` of the partner on the event loop, once at a time."""
+        key = (partner_id, name)
+        with self._lock:
+            running = self._inflight.get(key)
+            if running is not None:
+                return running
+            future = asyncio.run_coroutine_threadsafe(self._take(partner_id, name), self.config.loop)
+            self._inflight[key] = future
+
+        def done(_: Future[None]) -> None:
+            with self._lock:
+                if self._inflight.get(key) is future:
+                    del self._inflight[key]
+
+        future.add_done_callback(done)
+        return future
+
+    async def _take(self, partner_id: str, name: str) -> None:
+        """Store one closed upload durably, then remove it from /inbound (or move it
+        to /archive). On failure the file stays and the sweep retries it."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(TAKERS)
+        box = jail.box_dir(self.config.root, partner_id)
+        path = box / jail.INBOUND / name
+        async with self._slots:
+            try:
+                data, sha = await asyncio.to_thread(_read, path)
+            except FileNotFoundError:
+                return  # taken by an earlier run of this name
+            # The same name and content again (the partner's retry after a lost
+            # answer, or a take interrupted after its commit) is the same message.
+            key = hashlib.sha256(f"hosted\0{name}\0{sha}".encode()).hexdigest()
+            body = _once(data) if data is not None else _streamed(path)
+            try:
+                await self.config.accept(partner_id, name, body, key)
+            except Exception as exc:
+                log.error("sftp: %s/inbound/%s not stored, retried later: %s", partner_id, name, exc)
+                raise
+            sftp = hosted_settings(self.config.partners(), partner_id)
+            await asyncio.to_thread(_remove, box, path, name, bool(sftp is not None and sftp.archive))
+            self.taken += 1
+
+    def _sweep(self) -> None:
+        """Schedule every file waiting in a hosted partner's /inbound (after a restart,
+        or a take that failed)."""
+        self._swept = time.monotonic()
+        partners = self.config.partners()
+        if not self.config.root.is_dir():
+            return
+        for box in self.config.root.iterdir():
+            inbound = box / jail.INBOUND
+            if box.name.startswith(".") or not inbound.is_dir() or hosted_settings(partners, box.name) is None:
+                continue
+            for entry in os.scandir(inbound):
+                if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
+                    self.schedule(box.name, entry.name)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait for the takes under way (the intake must still be running)."""
+        with self._lock:
+            pending = [asyncio.wrap_future(f) for f in self._inflight.values()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+        await self.drain()
 
     def start(self) -> None:
         sock = socket.create_server((self.config.host, self.config.port), reuse_port=False, backlog=64)
@@ -413,6 +519,11 @@ class DropBox:
     def _serve(self) -> None:
         assert self._listener is not None
         while not self._stopping.is_set():
+            if time.monotonic() - self._swept > SWEEP_SECONDS:
+                try:
+                    self._sweep()
+                except Exception:
+                    log.exception("sftp: sweeping /inbound failed")
             try:
                 conn, _ = self._listener.accept()
             except TimeoutError:
@@ -492,6 +603,7 @@ def drop_box_for(gw: Any) -> DropBox:
             root=settings.data_dir / "sftp",
             max_bytes=settings.limits.max_edi_bytes,
             idle_timeout=settings.sftp.idle_timeout_seconds,
+            close_after_store=settings.sftp.close_after_store,
             partners=gw.partners,
             accept=accept,
             loop=asyncio.get_running_loop(),

@@ -54,14 +54,24 @@ def box(tmp_path: Path, partner: str) -> Path:
     return tmp_path / "var" / "sftp" / partner
 
 
+async def gone_from_inbound(tmp_path: Path, partner: str) -> None:
+    """Files leave /inbound once stored durably."""
+    import asyncio
+
+    for _ in range(200):
+        if not any((box(tmp_path, partner) / "inbound").iterdir()):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"files still in /inbound: {list((box(tmp_path, partner) / 'inbound').iterdir())}")
+
+
 async def test_openssh_drops_an_850_that_reaches_the_pipeline(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
     client = await start(aiohttp_client, tmp_path, hosted_partners)
     port = client.app[GATEWAY].sftp_server.port
     (tmp_path / "po-77.edi").write_bytes(order_850("ACME", 77))
-    run = await sftp_batch(port, "acme", keys["acme"][0], ["cd /inbound", "put po-77.edi", "ls -1 /inbound"], tmp_path)
+    run = await sftp_batch(port, "acme", keys["acme"][0], ["cd /inbound", "put po-77.edi"], tmp_path)
     assert run.returncode == 0, run.output
-    assert "po-77.edi" not in run.output.split("ls -1 /inbound", 1)[1]  # taken before the CLOSE was answered
-    assert list((box(tmp_path, "acme") / "inbound").iterdir()) == []
+    await gone_from_inbound(tmp_path, "acme")
     assert list((box(tmp_path, "acme") / ".incoming").iterdir()) == []
     [msg] = await messages(client)
     assert (msg.partner_id, msg.channel, msg.transport_id) == ("acme", "sftp", "po-77.edi")
@@ -77,6 +87,7 @@ async def test_the_same_file_uploaded_twice_is_one_message(aiohttp_client: Any, 
     for _ in range(2):
         run = await sftp_batch(port, "acme", keys["acme"][0], ["put po.edi /inbound/po.edi"], tmp_path)
         assert run.returncode == 0, run.output
+        await gone_from_inbound(tmp_path, "acme")
     assert len(await messages(client)) == 1
 
 
@@ -84,9 +95,10 @@ async def test_archive_keeps_taken_files_readable(aiohttp_client: Any, tmp_path:
     client = await start(aiohttp_client, tmp_path, hosted_partners)
     port = client.app[GATEWAY].sftp_server.port
     (tmp_path / "g.edi").write_bytes(order_850("GLOBEX", 5))
-    run = await sftp_batch(
-        port, "globex", keys["globex"][0], ["put g.edi /inbound/g.edi", "ls -1 /archive", "get /archive/g.edi back.edi"], tmp_path
-    )
+    run = await sftp_batch(port, "globex", keys["globex"][0], ["put g.edi /inbound/g.edi"], tmp_path)
+    assert run.returncode == 0, run.output
+    await gone_from_inbound(tmp_path, "globex")
+    run = await sftp_batch(port, "globex", keys["globex"][0], ["ls -1 /archive", "get /archive/g.edi back.edi"], tmp_path)
     assert run.returncode == 0, run.output
     assert (tmp_path / "back.edi").read_bytes() == order_850("GLOBEX", 5)
     assert list((box(tmp_path, "globex") / "inbound").iterdir()) == []
@@ -99,6 +111,7 @@ async def test_empty_and_non_x12_files_are_stored_and_failed_with_a_record(aioht
     (tmp_path / "notes.txt").write_bytes(b"hello, this is not X12\n")
     run = await sftp_batch(port, "acme", keys["acme"][0], ["put empty.edi /inbound/", "put notes.txt /inbound/"], tmp_path)
     assert run.returncode == 0, run.output
+    await gone_from_inbound(tmp_path, "acme")
     await client.app[PIPELINE].run_until_idle()
     found = {m.transport_id: m for m in await messages(client)}
     assert set(found) == {"empty.edi", "notes.txt"}
@@ -223,3 +236,34 @@ async def test_outbound_documents_wait_in_outbound_until_the_partner_collects_th
     assert list((box(tmp_path, "acme") / "outbound").iterdir()) == []
     run = await sftp_batch(port, "globex", keys["globex"][0], ["ls -1 /outbound"], tmp_path)
     assert run.returncode == 0 and name not in run.output
+
+
+async def test_close_after_store_answers_the_close_only_once_stored(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
+    settings = make_settings(tmp_path, hosted_partners, sftp={"host": "127.0.0.1", "port": 0, "close_after_store": True})
+    client = await aiohttp_client(build_app(settings, overrides=Overrides()))
+    port = client.app[GATEWAY].sftp_server.port
+    (tmp_path / "po.edi").write_bytes(order_850("ACME", 31))
+    run = await sftp_batch(port, "acme", keys["acme"][0], ["put po.edi /inbound/", "ls -1 /inbound"], tmp_path)
+    assert run.returncode == 0, run.output
+    assert "po.edi" not in run.output.split("ls -1 /inbound", 1)[1]
+    assert [m.transport_id for m in await messages(client)] == ["po.edi"]
+
+
+async def test_files_left_in_inbound_are_taken_at_start_once(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
+    """A crash after the CLOSE (file in /inbound, not stored) and a crash after the
+    commit but before the removal (file stored, still in /inbound): the next start
+    takes the first and only removes the second."""
+    client = await start(aiohttp_client, tmp_path, hosted_partners)
+    port = client.app[GATEWAY].sftp_server.port
+    (tmp_path / "stored.edi").write_bytes(order_850("ACME", 41))
+    run = await sftp_batch(port, "acme", keys["acme"][0], ["put stored.edi /inbound/"], tmp_path)
+    assert run.returncode == 0, run.output
+    await gone_from_inbound(tmp_path, "acme")
+    await client.close()
+
+    inbound = box(tmp_path, "acme") / "inbound"
+    (inbound / "stored.edi").write_bytes(order_850("ACME", 41))  # the removal never happened
+    (inbound / "waiting.edi").write_bytes(order_850("ACME", 42))  # closed, never taken
+    client = await start(aiohttp_client, tmp_path, hosted_partners)
+    await gone_from_inbound(tmp_path, "acme")
+    assert sorted(m.transport_id for m in await messages(client)) == ["stored.edi", "waiting.edi"]
