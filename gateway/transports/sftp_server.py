@@ -11,7 +11,7 @@ Exactly once, inbound:
 
 1. An upload is written to a hidden temporary file (``.incoming``). A connection
    that drops before the client's CLOSE leaves it unclosed: it is deleted, never taken.
-2. On CLOSE the complete file is linked into ``/inbound/<name>`` (never over a
+2. On CLOSE the complete file is renamed into ``/inbound/<name>`` (never over a
    same-name file still waiting) and a take is scheduled. By default the CLOSE is
    answered now, as OpenSSH's server would answer it; with ``[sftp]
    close_after_store = true`` only after step 3 (one disk sync per file when a
@@ -168,14 +168,19 @@ class _Upload(paramiko.SFTPHandle):
         try:
             if self.refused is not None:
                 return SFTP_FAILURE, self.refused
-            if not _link_when_free(self.temp, self.jailed.dir / jail.INBOUND / self.name):
+            if not box.place(self.temp, self.jailed.dir / jail.INBOUND / self.name):
                 return SFTP_FAILURE, "a file of this name is still being taken: upload it again"
         except OSError as exc:
             log.error("sftp: %s/inbound/%s not placed: %s", self.jailed.partner_id, self.name, exc)
             return SFTP_FAILURE, "not stored: upload it again"
         finally:
             self.temp.unlink(missing_ok=True)
-        future = box.schedule(self.jailed.partner_id, self.name)
+        # Read back here (page cache, the GIL released): the loop then has nothing to read.
+        content = None
+        if self.size <= SMALL_FILE:
+            with contextlib.suppress(OSError):  # the take reads it itself then
+                content = _read(self.jailed.dir / jail.INBOUND / self.name)
+        future = box.schedule(self.jailed.partner_id, self.name, content)
         if box.config.close_after_store:
             try:
                 future.result(timeout=ACCEPT_TIMEOUT_SECONDS)
@@ -342,20 +347,6 @@ class _Jailed(paramiko.SFTPServerInterface):
         return SFTP_OP_UNSUPPORTED
 
 
-def _link_when_free(temp: Path, target: Path) -> bool:
-    """Put the closed upload in /inbound under its name, never over a file of the
-    same name that is still waiting to be taken (wait a little for it instead)."""
-    deadline = time.monotonic() + LINK_WAIT_SECONDS
-    while True:
-        try:
-            os.link(temp, target)
-            return True
-        except FileExistsError:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
-
-
 def _read(path: Path) -> tuple[bytes | None, str]:
     """(the bytes when small, else None; their SHA-256)."""
     sha = hashlib.sha256()
@@ -429,6 +420,7 @@ class DropBox:
         self._thread: threading.Thread | None = None
         self._sessions: list[_Session] = []
         self._lock = threading.Lock()
+        self._place_lock = threading.Lock()
         self._stopping = threading.Event()
         self.port = config.port
         self._inflight: dict[tuple[str, str], Future[None]] = {}
@@ -438,14 +430,31 @@ class DropBox:
 
     # ------------------------------------------------------------------ taking
 
-    def schedule(self, partner_id: str, name: str) -> Future[None]:
+    def place(self, temp: Path, target: Path) -> bool:
+        """Move a closed upload into /inbound under its name, never over a file of
+        the same name still waiting to be taken (wait a little for it instead).
+        Only closes put files there and takes only remove them, so checking and
+        renaming under one lock is enough (one rename: metadata is costly here)."""
+        deadline = time.monotonic() + LINK_WAIT_SECONDS
+        while True:
+            with self._place_lock:
+                if not os.path.lexists(target):
+                    os.rename(temp, target)
+                    return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+
+    def schedule(
+        self, partner_id: str, name: str, content: tuple[bytes | None, str] | None = None
+    ) -> Future[None]:
         """Take ``/inbound/<name>`` of the partner on the event loop, once at a time."""
         key = (partner_id, name)
         with self._lock:
             running = self._inflight.get(key)
             if running is not None:
                 return running
-            future = asyncio.run_coroutine_threadsafe(self._take(partner_id, name), self.config.loop)
+            future = asyncio.run_coroutine_threadsafe(self._take(partner_id, name, content), self.config.loop)
             self._inflight[key] = future
 
         def done(_: Future[None]) -> None:
@@ -456,7 +465,7 @@ class DropBox:
         future.add_done_callback(done)
         return future
 
-    async def _take(self, partner_id: str, name: str) -> None:
+    async def _take(self, partner_id: str, name: str, content: tuple[bytes | None, str] | None) -> None:
         """Store one closed upload durably, then remove it from /inbound (or move it
         to /archive). On failure the file stays and the sweep retries it."""
         if self._slots is None:
@@ -465,7 +474,7 @@ class DropBox:
         path = box / jail.INBOUND / name
         async with self._slots:
             try:
-                data, sha = await asyncio.to_thread(_read, path)
+                data, sha = content if content is not None else await asyncio.to_thread(_read, path)
             except FileNotFoundError:
                 return  # taken by an earlier run of this name
             # The same name and content again (the partner's retry after a lost
@@ -478,7 +487,8 @@ class DropBox:
                 log.error("sftp: %s/inbound/%s not stored, retried later: %s", partner_id, name, exc)
                 raise
             sftp = hosted_settings(self.config.partners(), partner_id)
-            await asyncio.to_thread(_remove, box, path, name, bool(sftp is not None and sftp.archive))
+            archive = bool(sftp is not None and sftp.archive)
+            await asyncio.to_thread(_remove, box, path, name, archive)
             self.taken += 1
 
     def _sweep(self) -> None:
