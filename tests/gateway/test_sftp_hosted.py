@@ -267,3 +267,24 @@ async def test_files_left_in_inbound_are_taken_at_start_once(aiohttp_client: Any
     client = await start(aiohttp_client, tmp_path, hosted_partners)
     await gone_from_inbound(tmp_path, "acme")
     assert sorted(m.transport_id for m in await messages(client)) == ["stored.edi", "waiting.edi"]
+
+
+async def test_many_files_from_several_sessions_share_commits(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
+    import asyncio
+
+    client = await start(aiohttp_client, tmp_path, hosted_partners)
+    gw = client.app[GATEWAY]
+    before = (gw.intake.batches, gw.intake.accepted)
+    for session in range(3):
+        folder = tmp_path / f"s{session}"
+        folder.mkdir()
+        for n in range(20):
+            (folder / f"s{session}-{n:02d}.edi").write_bytes(order_850("ACME", 1000 + session * 100 + n))
+    runs = await asyncio.gather(
+        *(sftp_batch(gw.sftp_server.port, "acme", keys["acme"][0], [f"put s{s}/* /inbound/"], tmp_path) for s in range(3))
+    )
+    assert all(r.returncode == 0 for r in runs), [r.output for r in runs]
+    await gone_from_inbound(tmp_path, "acme")
+    assert gw.intake.accepted - before[1] == 60
+    assert gw.intake.batches - before[0] < 60  # group commits
+    assert len(await messages(client)) == 60
