@@ -288,3 +288,21 @@ async def test_many_files_from_several_sessions_share_commits(aiohttp_client: An
     assert gw.intake.accepted - before[1] == 60
     assert gw.intake.batches - before[0] < 60  # group commits
     assert len(await messages(client)) == 60
+
+
+async def test_idle_sessions_are_closed(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
+    import asyncio
+
+    settings = make_settings(tmp_path, hosted_partners, sftp={"host": "127.0.0.1", "port": 0, "idle_timeout_seconds": 0.5})
+    client = await aiohttp_client(build_app(settings, overrides=Overrides()))
+    port = client.app[GATEWAY].sftp_server.port
+    transport, sftp = await asyncio.to_thread(paramiko_sftp, port, "acme", keys["acme"][0])
+    try:
+        assert await asyncio.to_thread(sftp.listdir, "/") == ["inbound", "outbound"]
+        for _ in range(60):
+            if not transport.is_active():
+                break
+            await asyncio.sleep(0.1)
+        assert not transport.is_active()
+    finally:
+        transport.close()
