@@ -35,8 +35,8 @@ def hosted_partners(tmp_path: Path, keys: dict[str, tuple[Path, str]]) -> Path:
     return root
 
 
-async def start(aiohttp_client: Any, tmp_path: Path, partners: Path, **sections: Any) -> Any:
-    settings = make_settings(tmp_path, partners, sftp={"host": "127.0.0.1", "port": 0}, **sections)
+async def start(aiohttp_client: Any, tmp_path: Path, partners: Path, database_url: str | None = None, **sections: Any) -> Any:
+    settings = make_settings(tmp_path, partners, database_url, sftp={"host": "127.0.0.1", "port": 0}, **sections)
     return await aiohttp_client(build_app(settings, overrides=Overrides()))
 
 
@@ -65,8 +65,8 @@ async def gone_from_inbound(tmp_path: Path, partner: str) -> None:
     raise AssertionError(f"files still in /inbound: {list((box(tmp_path, partner) / 'inbound').iterdir())}")
 
 
-async def test_openssh_drops_an_850_that_reaches_the_pipeline(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
-    client = await start(aiohttp_client, tmp_path, hosted_partners)
+async def test_openssh_drops_an_850_that_reaches_the_pipeline(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any, database_url: str | None) -> None:
+    client = await start(aiohttp_client, tmp_path, hosted_partners, database_url)
     port = client.app[GATEWAY].sftp_server.port
     (tmp_path / "po-77.edi").write_bytes(order_850("ACME", 77))
     run = await sftp_batch(port, "acme", keys["acme"][0], ["cd /inbound", "put po-77.edi"], tmp_path)

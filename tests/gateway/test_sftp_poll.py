@@ -43,8 +43,10 @@ def partner_folder(tmp_path: Path, sshd: Sshd, *, host_key: str | None = None) -
     return root
 
 
-async def start(aiohttp_client: Any, tmp_path: Path, partners: Path, overrides: Overrides | None = None) -> Any:
-    settings = make_settings(tmp_path, partners, outbound={"workers": 0})
+async def start(
+    aiohttp_client: Any, tmp_path: Path, partners: Path, overrides: Overrides | None = None, database_url: str | None = None
+) -> Any:
+    settings = make_settings(tmp_path, partners, database_url, outbound={"workers": 0})
     return await aiohttp_client(build_app(settings, overrides=overrides or Overrides()))
 
 
@@ -64,12 +66,12 @@ async def wait_until(check: Any, seconds: float = 20.0) -> None:
     raise AssertionError("timed out")
 
 
-async def test_scheduled_poll_takes_stable_files_once_and_deletes_them(aiohttp_client: Any, tmp_path: Path, sshd: Sshd) -> None:
+async def test_scheduled_poll_takes_stable_files_once_and_deletes_them(aiohttp_client: Any, tmp_path: Path, sshd: Sshd, database_url: str | None) -> None:
     out = sshd.home / "out"
     (out / "po-1.edi").write_bytes(order_850("INITECH", 1))
     (out / "po-2.edi").write_bytes(order_850("INITECH", 2))
     (out / ".uploading.edi").write_bytes(b"partial")  # hidden: never taken
-    client = await start(aiohttp_client, tmp_path, partner_folder(tmp_path, sshd))
+    client = await start(aiohttp_client, tmp_path, partner_folder(tmp_path, sshd), database_url=database_url)
     gw = client.app[GATEWAY]
     assert "sftp-poll:initech" in gw.scheduler.tasks
     await wait_until(lambda: not (out / "po-1.edi").exists() and not (out / "po-2.edi").exists())
