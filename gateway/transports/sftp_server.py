@@ -296,6 +296,7 @@ def drop_box_for(gw: Any) -> DropBox:
             body=body,
             limit=settings.limits.max_edi_bytes,
             kind="x12",
+            look_up_key=False,  # a repeat only follows a crash before the removal
         )
 
     return DropBox(
