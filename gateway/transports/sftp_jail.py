@@ -26,7 +26,10 @@ from pathlib import Path
 from paramiko.sftp import SFTP_NO_SUCH_FILE, SFTP_PERMISSION_DENIED
 
 INBOUND, OUTBOUND, ARCHIVE = "inbound", "outbound", "archive"
-INCOMING, OUTGOING = ".incoming", ".outgoing"
+INCOMING, OUTGOING, HELD = ".incoming", ".outgoing", ".held"
+# An upload under this suffix is held (not taken) until the client renames it to
+# its final name: WinSCP's "transfer to temporary filename".
+TEMP_SUFFIX = ".filepart"
 
 
 class Refused(Exception):
@@ -55,7 +58,7 @@ def box_dir(sftp_root: Path, partner_id: str) -> Path:
 
 
 def ensure_box(box: Path, *, archive: bool) -> None:
-    for area in (INBOUND, OUTBOUND, INCOMING, OUTGOING, *((ARCHIVE,) if archive else ())):
+    for area in (INBOUND, OUTBOUND, INCOMING, OUTGOING, HELD, *((ARCHIVE,) if archive else ())):
         (box / area).mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
@@ -80,6 +83,8 @@ def resolve(box: Path, path: str, *, archive: bool) -> Place:
     if len(parts) > 2:
         raise Refused(SFTP_PERMISSION_DENIED, "no sub-folders")
     name = parts[1] if len(parts) == 2 else ""
+    if area == INBOUND and name.endswith(TEMP_SUFFIX):
+        return Place(area, name, box / HELD / name)
     return Place(area, name, box / area / name if name else box / area)
 
 

@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 
 LINK_WAIT_SECONDS = 10.0  # an upload waits this long for a same-name file in /inbound to be taken
 SWEEP_SECONDS = 5.0  # files left in /inbound (a failed or interrupted take) are retried this often
+HELD_SECONDS = 24 * 3600  # a held *.filepart upload is deleted when never renamed for this long
 TAKERS = 64  # files read and accepted at once
 
 
@@ -197,6 +198,12 @@ class DropBox:
             for entry in os.scandir(inbound):
                 if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
                     self.schedule(box.name, entry.name)
+            held = box / jail.HELD
+            for entry in os.scandir(held) if held.is_dir() else ():
+                # A *.filepart upload never renamed (the client gave up): not kept forever.
+                if time.time() - entry.stat(follow_symlinks=False).st_mtime > HELD_SECONDS:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for the takes under way (the intake must still be running)."""

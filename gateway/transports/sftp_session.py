@@ -129,6 +129,9 @@ class Upload(paramiko.SFTPHandle):
         try:
             if self.refused is not None:
                 return SFTP_FAILURE, self.refused
+            if self.name.endswith(jail.TEMP_SUFFIX):
+                os.replace(self.temp, self.jailed.dir / jail.HELD / self.name)
+                return SFTP_OK, None  # taken when renamed to its final name
             if not box.place(self.temp, self.jailed.dir / jail.INBOUND / self.name):
                 return SFTP_FAILURE, "a file of this name is still being taken: upload it again"
         except OSError as exc:
@@ -136,19 +139,7 @@ class Upload(paramiko.SFTPHandle):
             return SFTP_FAILURE, "not stored: upload it again"
         finally:
             self.temp.unlink(missing_ok=True)
-        # Read back here (page cache, the GIL released): the loop then has nothing to read.
-        content = None
-        if self.size <= SMALL_FILE:
-            with contextlib.suppress(OSError):  # the take reads it itself then
-                content = read_file(self.jailed.dir / jail.INBOUND / self.name)
-        future = box.schedule(self.jailed.partner_id, self.name, content)
-        if box.config.close_after_store:
-            try:
-                future.result(timeout=ACCEPT_TIMEOUT_SECONDS)
-            except Exception as exc:
-                log.error("sftp: %s/inbound/%s not stored yet: %s", self.jailed.partner_id, self.name, exc)
-                return SFTP_FAILURE, "not stored yet: it stays in /inbound and is retried"
-        return SFTP_OK, None
+        return self.jailed.hand_over(self.name, self.size)
 
     def abort(self) -> None:
         """The session ended with the file still open: a partial upload, never taken."""
@@ -273,9 +264,29 @@ class JailedSftp(paramiko.SFTPServerInterface):
         handle.filename = place.virtual
         return handle
 
+    def hand_over(self, name: str, size: int) -> tuple[int, str | None]:
+        """A file just put in /inbound: schedule its take; with close_after_store wait for it."""
+        # Read back here (page cache, the GIL released): the loop then has nothing to read.
+        content = None
+        if size <= SMALL_FILE:
+            with contextlib.suppress(OSError):  # the take reads it itself then
+                content = read_file(self.dir / jail.INBOUND / name)
+        future = self.box.schedule(self.partner_id, name, content)
+        if self.box.config.close_after_store:
+            try:
+                future.result(timeout=ACCEPT_TIMEOUT_SECONDS)
+            except Exception as exc:
+                log.error("sftp: %s/inbound/%s not stored yet: %s", self.partner_id, name, exc)
+                return SFTP_FAILURE, "not stored yet: it stays in /inbound and is retried"
+        return SFTP_OK, None
+
     @_refusals
     def remove(self, path: str) -> int:
         place = self._place(path)
+        if place.area == jail.INBOUND and place.name.endswith(jail.TEMP_SUFFIX):
+            jail.regular_file(place.path)
+            os.unlink(place.path)  # the client gives up a held upload
+            return SFTP_OK
         if not place.name or place.area == jail.INBOUND:
             raise jail.Refused(SFTP_PERMISSION_DENIED, "files in /inbound are ours to take")
         jail.regular_file(place.path)
@@ -289,11 +300,22 @@ class JailedSftp(paramiko.SFTPServerInterface):
             jail.regular_file(place.path)
         return SFTP_OK  # accepted and ignored: modes and times are ours to keep
 
+    @_refusals
     def rename(self, oldpath: str, newpath: str) -> int:
-        return SFTP_PERMISSION_DENIED
+        """Only a held ``/inbound/<name>.filepart`` to ``/inbound/<name>``: the file
+        is then handed over like a closed upload."""
+        old, new = self._place(oldpath), self._place(newpath)
+        if not (old.area == new.area == jail.INBOUND and old.name.endswith(jail.TEMP_SUFFIX)):
+            raise jail.Refused(SFTP_PERMISSION_DENIED, "only /inbound/<name>.filepart -> /inbound/<name>")
+        if not new.name or new.name.endswith(jail.TEMP_SUFFIX):
+            raise jail.Refused(SFTP_PERMISSION_DENIED, "rename to the final name")
+        size = jail.regular_file(old.path).st_size
+        if not self.box.place(old.path, new.path):
+            return SFTP_FAILURE
+        code, _ = self.hand_over(new.name, size)
+        return code
 
-    def posix_rename(self, oldpath: str, newpath: str) -> int:
-        return SFTP_PERMISSION_DENIED
+    posix_rename = rename
 
     def mkdir(self, path: str, attr: Any) -> int:
         return SFTP_PERMISSION_DENIED

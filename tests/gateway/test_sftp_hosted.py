@@ -306,3 +306,35 @@ async def test_idle_sessions_are_closed(aiohttp_client: Any, tmp_path: Path, hos
         assert not transport.is_active()
     finally:
         transport.close()
+
+
+async def test_a_filepart_upload_is_taken_when_renamed_to_its_final_name(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
+    """WinSCP's "transfer to temporary filename": upload x.filepart, then rename."""
+    import asyncio
+
+    client = await start(aiohttp_client, tmp_path, hosted_partners)
+    port = client.app[GATEWAY].sftp_server.port
+
+    def upload() -> dict[str, Any]:
+        transport, sftp = paramiko_sftp(port, "acme", keys["acme"][0])
+        try:
+            with sftp.open("/inbound/po.edi.filepart", "w") as fh:
+                fh.write(order_850("ACME", 51))
+            seen: dict[str, Any] = {"size": sftp.stat("/inbound/po.edi.filepart").st_size, "listed": sftp.listdir("/inbound")}
+            for label, old, new in (("to_outbound", "/inbound/po.edi.filepart", "/outbound/po.edi"), ("plain", "/inbound/a.edi", "/inbound/b.edi")):
+                try:
+                    sftp.rename(old, new)
+                    seen[label] = "allowed"
+                except OSError as exc:
+                    seen[label] = exc.errno
+            sftp.rename("/inbound/po.edi.filepart", "/inbound/po.edi")
+            return seen
+        finally:
+            transport.close()
+
+    seen = await asyncio.to_thread(upload)
+    assert seen["size"] == len(order_850("ACME", 51)) and seen["listed"] == []
+    assert seen["to_outbound"] == seen["plain"] == 13
+    await gone_from_inbound(tmp_path, "acme")
+    assert [m.transport_id for m in await messages(client)] == ["po.edi"]
+    assert list((box(tmp_path, "acme") / ".held").iterdir()) == []
