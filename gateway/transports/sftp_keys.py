@@ -15,7 +15,7 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-HOST_KEY_FILE = "host_key"
+HOST_KEY_FILE = ".host_key"  # a dot: never a partner id (their boxes share the folder)
 
 
 class SshKeyError(Exception):

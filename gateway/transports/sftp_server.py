@@ -223,7 +223,9 @@ class DropBox:
         self.port = sock.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, name="sftp-dropbox", daemon=True)
         self._thread.start()
-        log.info("sftp drop box listening on %s:%d", self.config.host, self.port)
+        log.info(
+            "sftp drop box listening on %s:%d, host key %s", self.config.host, self.port, self.host_key.fingerprint
+        )
 
     def _serve(self) -> None:
         assert self._listener is not None
