@@ -112,9 +112,9 @@ class Gateway:
             raise ReloadFailed(exc.errors) from None
         self.partners.current, self.partners.error = fresh, None
         self.sender.wake()
-        from gateway.transports.sftp_poll import sync_poll_tasks
+        from gateway.transports.sftp_poll import follow_profiles
 
-        sync_poll_tasks(self)
+        follow_profiles(self)
         ids = sorted(p.id for p in fresh)
         log.info("reloaded %d partner profile(s)", len(ids))
         return ids
@@ -270,9 +270,9 @@ async def running(
             Task("overdue-acks", settings.outbound.overdue_check_seconds, overdue,
                  first_delay=settings.outbound.overdue_check_seconds)
         )
-        from gateway.transports.sftp_poll import sync_poll_tasks
+        from gateway.transports.sftp_poll import follow_profiles
 
-        sync_poll_tasks(gw)
+        follow_profiles(gw)
         await gw.scheduler.start()
         stack.push_async_callback(gw.scheduler.stop)
         yield gw

@@ -154,9 +154,19 @@ async def _once(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-def sync_poll_tasks(gw: Any) -> list[str]:
-    """Make the scheduler's ``sftp-poll:*`` tasks match the loaded profiles (at start
-    and after every reload); the partner ids polled. Only where there is an intake."""
+def follow_profiles(gw: Any) -> list[str]:
+    """Make SFTP follow the loaded profiles (at start and after every reload): the
+    scheduler's ``sftp-poll:*`` tasks match the polled partners (only where there is
+    an intake), and hosted partners without a drop box are reported. Returns the
+    partner ids polled."""
+    directory = gw.partners()
+    entries = list(directory.entries.values()) if directory is not None else []
+    hosted = [e.profile.id for e in entries if e.transport.sftp is not None and e.transport.sftp.mode == "hosted"]
+    if hosted and gw.settings.sftp is None and gw.intake is not None:
+        log.warning(
+            "partner(s) %s use the hosted SFTP drop box, but gateway.toml has no [sftp] table: it does not run",
+            ", ".join(sorted(hosted)),
+        )
     if gw.intake is None:
         return []
     if gw.sftp_poller is None:
@@ -166,8 +176,7 @@ def sync_poll_tasks(gw: Any) -> list[str]:
         )  # fmt: skip
     poller: Poller = gw.sftp_poller
     wanted: dict[str, float] = {}
-    directory = gw.partners()
-    for entry in directory.entries.values() if directory is not None else ():
+    for entry in entries:
         sftp = entry.transport.sftp
         if sftp is not None and sftp.mode == "poll":
             wanted[entry.profile.id] = sftp.interval_seconds

@@ -74,3 +74,18 @@ def test_file_names_come_from_the_template_and_are_safe() -> None:
     item = OutboundItem("01ITEM", "acme", "997", b"", 42, None, 1, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
     assert file_name("{kind}_{interchange_control}_{timestamp}.edi", item) == "997_000000042_20260102T030405000000Z.edi"
     assert file_name("{partner} {id}/x.edi", item) == "acme_01ITEM_x.edi"
+
+
+async def test_hosted_partners_without_a_drop_box_are_reported(aiohttp_client: object, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from conftest import make_settings
+
+    from gateway.app import build_app
+
+    folder = tmp_path / "partners" / "acme"
+    folder.mkdir(parents=True)
+    (folder / "profile.toml").write_text(profile_toml("acme", "ACME", "k") + hosted_table(ED25519))
+    with caplog.at_level(logging.WARNING, logger="gateway.transports.sftp_poll"):
+        await aiohttp_client(build_app(make_settings(tmp_path, tmp_path / "partners")))  # type: ignore[operator]
+    assert any("acme" in r.getMessage() and "no [sftp] table" in r.getMessage() for r in caplog.records)
