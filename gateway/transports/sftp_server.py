@@ -1,5 +1,6 @@
 """The hosted SFTP drop box: partners log in with their partner id and a key from
-their profile's ``authorized_keys`` and see only their own tree (gateway.transports.sftp_jail).
+their profile's ``authorized_keys`` and see only their own tree (gateway.transports.sftp_jail);
+one session's work is gateway.transports.sftp_session, this module listens and takes files.
 
 Threads: one thread accepts connections (and sweeps /inbound); paramiko runs each
 connection and its SFTP session in threads of its own. Those threads never touch
