@@ -83,6 +83,17 @@ class DropBoxConfig:
     close_after_store: bool = False  # answer an upload's CLOSE only once it is stored durably
 
 
+def _remove_all(items: list[tuple[Path, Path, str, bool]]) -> list[BaseException | None]:
+    found: list[BaseException | None] = []
+    for item in items:
+        try:
+            _remove(*item)
+            found.append(None)
+        except OSError as exc:
+            found.append(exc)
+    return found
+
+
 def _remove(box: Path, path: Path, name: str, archive: bool) -> None:
     if archive:
         target = box / jail.ARCHIVE / name
@@ -119,6 +130,8 @@ class DropBox:
         self.port = config.port
         self._inflight: dict[tuple[str, str], Future[None]] = {}
         self._slots: asyncio.Semaphore | None = None
+        self._removals: list[tuple[tuple[Path, Path, str, bool], asyncio.Future[None]]] = []
+        self._remover: asyncio.Task[None] | None = None
         self._swept = 0.0
         self.taken = 0  # files stored and removed from /inbound (tests, bench)
 
@@ -182,8 +195,33 @@ class DropBox:
                 raise
             sftp = hosted_settings(self.config.partners(), partner_id)
             archive = bool(sftp is not None and sftp.archive)
-            await asyncio.to_thread(_remove, box, path, name, archive)
+            await self._remove_soon((box, path, name, archive))
             self.taken += 1
+
+    async def _remove_soon(self, item: tuple[Path, Path, str, bool]) -> None:
+        """Remove a stored file from /inbound; the removals of takes that finish
+        together (one group commit) share one thread hop."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._removals.append((item, future))
+        if self._remover is None or self._remover.done():
+            self._remover = asyncio.create_task(self._remove_batches())
+        await future
+
+    async def _remove_batches(self) -> None:
+        await asyncio.sleep(0)  # the other takes of this commit queue theirs first
+        while self._removals:
+            batch, self._removals = self._removals, []
+            try:
+                results = await asyncio.to_thread(_remove_all, [item for item, _ in batch])
+            except Exception as exc:  # the files stay; the sweep retries them
+                results = [exc] * len(batch)
+            for (_, future), error in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
 
     def _sweep(self) -> None:
         """Schedule every file waiting in a hosted partner's /inbound (after a restart,
