@@ -166,3 +166,17 @@ async def test_poll_tasks_follow_profile_reloads(aiohttp_client: Any, tmp_path: 
     partner_folder(tmp_path, sshd)
     await gw.reload_partners()
     assert gw.scheduler.tasks["sftp-poll:initech"].interval == 3600
+
+
+async def test_outbound_to_a_folder_the_server_refuses_is_dead_lettered(aiohttp_client: Any, tmp_path: Path, sshd: Sshd) -> None:
+    from test_outbound import TOKEN, invoice
+
+    partners = partner_folder(tmp_path, sshd)
+    profile = partners / "initech" / "profile.toml"
+    profile.write_text(profile.read_text().replace(str(sshd.home / "in"), str(sshd.home / "missing")))
+    client = await start(aiohttp_client, tmp_path, partners)
+    await client.post("/api/v1/invoices", json={"partner_id": "initech", "document": invoice()}, headers=TOKEN)
+    await client.app[DELIVERY].run_until_idle()
+    async with client.app[DATABASE].read() as conn:
+        [status] = (await conn.execute(select(OutboxItem.status).where(OutboxItem.partner_id == "initech"))).scalars().all()
+    assert status == "failed"  # permanent: the server refuses that path as configured
