@@ -114,19 +114,27 @@ class Sshd:
     home: Path  # absolute paths on the server are real paths (no chroot)
 
 
+def _key(directory: Path, name: str) -> tuple[Path, str]:
+    if (directory / name).exists():  # a restarted server keeps its keys
+        return directory / name, (directory / f"{name}.pub").read_text().strip()
+    return keygen(directory, name)
+
+
 @contextlib.contextmanager
-def running_sshd(directory: Path) -> Iterator[Sshd]:
+def running_sshd(directory: Path, *, port: int | None = None, sftp_args: str = "") -> Iterator[Sshd]:
     """A real OpenSSH sshd on a loopback port, running as root with its own config,
-    host key and authorized keys; sftp via internal-sftp."""
+    host key and authorized keys; sftp via internal-sftp (``sftp_args``, e.g.
+    ``-P remove`` to refuse deletes). Started again in the same ``directory`` it
+    keeps its keys and files."""
     need_sshd()
     directory.mkdir(parents=True, exist_ok=True)
-    host_key, host_line = keygen(directory, "ssh_host_ed25519_key")
-    client_key, client_line = keygen(directory, "gateway_client")
+    host_key, host_line = _key(directory, "ssh_host_ed25519_key")
+    client_key, client_line = _key(directory, "gateway_client")
     authorized = directory / "authorized_keys"
     authorized.write_text(client_line + "\n")
     home = directory / "home"
-    home.mkdir()
-    port = free_port()
+    home.mkdir(exist_ok=True)
+    port = port or free_port()
     config = directory / "sshd_config"
     config.write_text(
         "\n".join(
@@ -142,7 +150,7 @@ def running_sshd(directory: Path) -> Iterator[Sshd]:
                 "KbdInteractiveAuthentication no",
                 "PubkeyAuthentication yes",
                 "PermitRootLogin yes",
-                "Subsystem sftp internal-sftp",
+                f"Subsystem sftp internal-sftp {sftp_args}".rstrip(),
                 "LogLevel ERROR",
             ]
         )
