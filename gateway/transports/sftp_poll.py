@@ -71,8 +71,13 @@ class Poller:
         sftp = entry.transport.sftp if entry is not None else None
         if sftp is None or sftp.mode != "poll":
             return report
+        connecting = asyncio.ensure_future(asyncio.to_thread(connect, sftp))
         try:
-            conn = await asyncio.to_thread(connect, sftp)
+            conn = await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            # Stopped while logging in: close the session once the thread has it.
+            connecting.add_done_callback(_close_when_connected)
+            raise
         except HostKeyRefused as exc:
             log.warning("sftp poll %s: host key refused, not logged in: %s", partner_id, exc)
             if self.metrics is not None:
@@ -131,6 +136,11 @@ class Poller:
             with contextlib.suppress(FileNotFoundError):
                 await asyncio.to_thread(conn.sftp.remove, path)
             report.taken.append(name)
+
+
+def _close_when_connected(connecting: asyncio.Future[Connection]) -> None:
+    if not connecting.cancelled() and connecting.exception() is None:
+        connecting.result().close()
 
 
 def _look(conn: Connection, sftp: Any) -> dict[str, RemoteFile]:
