@@ -25,6 +25,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from gateway.config import Settings
@@ -92,6 +93,8 @@ class Gateway:
     intake: Intake | None = None
     as2: Any = None  # gateway.as2_settings.As2Local: our AS2 name and keys, None without [as2]
     as2_mdn: Any = None  # gateway.as2_async_mdn.AsyncMdnSender when [as2] is set
+    sftp_server: Any = None  # gateway.transports.sftp_server.DropBox when [sftp] is set (serve)
+    sftp_poller: Any = None  # gateway.transports.sftp_poll.Poller (serve)
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -111,6 +114,9 @@ class Gateway:
             raise ReloadFailed(exc.errors) from None
         self.partners.current, self.partners.error = fresh, None
         self.sender.wake()
+        from gateway.transports.sftp_poll import follow_profiles
+
+        follow_profiles(self)
         ids = sorted(p.id for p in fresh)
         log.info("reloaded %d partner profile(s)", len(ids))
         return ids
@@ -145,12 +151,25 @@ def partners_missing(settings: Settings) -> str | None:
     return None
 
 
-def default_transports(clock: Callable[[], datetime], *, as2: Any = None) -> dict[str, PartnerTransport]:
+def default_transports(
+    clock: Callable[[], datetime],
+    settings: Settings | None = None,
+    metrics: Metrics | None = None,
+    *,
+    as2: Any = None,
+) -> dict[str, PartnerTransport]:
     from gateway.transports.as2 import As2Transport
     from gateway.transports.mailbox import MailboxTransport
     from gateway.transports.rest import RestTransport
+    from gateway.transports.sftp import SftpTransport
 
-    return {"rest": RestTransport(clock), "mailbox": MailboxTransport(), "as2": As2Transport(clock, as2)}
+    sftp_root = (settings.data_dir if settings is not None else Path("var")) / "sftp"
+    return {
+        "rest": RestTransport(clock),
+        "mailbox": MailboxTransport(),
+        "sftp": SftpTransport(clock, sftp_root, metrics),
+        "as2": As2Transport(clock, as2),
+    }
 
 
 @contextlib.asynccontextmanager
@@ -207,7 +226,7 @@ async def running(
         gw.sink = overrides.sink or erp.build_sink(settings.erp, gw.db, metrics=gw.metrics, clock=clock)
         stack.push_async_callback(gw.sink.close)
         gw.as2 = _load_as2(settings, gw.partners.current)
-        gw.transports = {**default_transports(clock, as2=gw.as2), **overrides.transports}
+        gw.transports = {**default_transports(clock, settings, gw.metrics, as2=gw.as2), **overrides.transports}
         for transport in gw.transports.values():
             stack.push_async_callback(transport.close)
 
@@ -244,6 +263,12 @@ async def running(
             )
             await gw.intake.start()
             stack.push_async_callback(gw.intake.stop)
+            if settings.sftp is not None:
+                from gateway.transports.sftp_server import drop_box_for
+
+                gw.sftp_server = drop_box_for(gw)
+                await asyncio.to_thread(gw.sftp_server.start)
+                stack.push_async_callback(gw.sftp_server.aclose)
 
         gw.scheduler = Scheduler(gw.db, gw.instance, clock)
         if settings.storage.prune_interval_minutes > 0:
@@ -276,6 +301,9 @@ async def running(
             Task("overdue-acks", settings.outbound.overdue_check_seconds, overdue,
                  first_delay=settings.outbound.overdue_check_seconds)
         )
+        from gateway.transports.sftp_poll import follow_profiles
+
+        follow_profiles(gw)
         await gw.scheduler.start()
         stack.push_async_callback(gw.scheduler.stop)
         yield gw

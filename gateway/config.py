@@ -181,6 +181,19 @@ class LoggingSettings(_Section):
     format: Literal["text", "json"] = "text"
 
 
+class SftpServerSettings(_Section):
+    """The hosted SFTP drop box (gateway.transports.sftp_server); present = it runs
+    with ``gateway serve``. Its host key is made on first start under data_dir/sftp."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=2222, ge=0, le=65535)  # 0: any free port (tests)
+    idle_timeout_seconds: float = Field(default=300.0, gt=0)  # a silent session is closed
+    # Answer an upload's CLOSE only once the file is stored durably (one disk sync per
+    # file for a client that uploads one file at a time); by default the CLOSE is
+    # answered when the file is in /inbound, as OpenSSH does (see docs/sftp.md).
+    close_after_store: bool = False
+
+
 class Settings(_Section):
     data_dir: Path = Path("var")
     partners_dir: Path = Path("partners")
@@ -195,6 +208,7 @@ class Settings(_Section):
     outbound: OutboundSettings = OutboundSettings()
     logging: LoggingSettings = LoggingSettings()
     as2: As2Settings | None = None  # None: no AS2 (gateway.as2_settings)
+    sftp: SftpServerSettings | None = None  # None: no hosted SFTP drop box
 
     @property
     def effective_database_url(self) -> str:

@@ -107,8 +107,15 @@ class Intake:
         body: AsyncIterable[bytes],
         limit: int,
         kind: str = "x12",
+        look_up_key: bool = True,
     ) -> AcceptResult:
         """Store ``body`` durably and queue it for the pipeline; see the module doc.
+
+        ``look_up_key=False`` skips the read that finds an earlier message with the
+        same idempotency key before storing: the unique key still catches it at
+        commit (that batch then settles one accept at a time). For callers whose
+        repeats are rare and whose key covers the content (SFTP), it saves one
+        database round trip per accept.
 
         Raises PayloadTooLarge, IdempotencyConflict or StorageUnavailable.
         """
@@ -119,7 +126,7 @@ class Intake:
         if self._task is None or self._task.done():
             raise StorageUnavailable("intake is not running")
         raw = await self.rawstore.stage(body, limit=limit)
-        if idempotency_key is not None and partner_id is not None:
+        if idempotency_key is not None and partner_id is not None and look_up_key:
             try:
                 earlier = await self._find(partner_id, channel, idempotency_key)
             except BaseException:

@@ -39,6 +39,7 @@ class Metrics:
     erp_dead: int = 0
     partner_failures: Counter[str] = field(default_factory=Counter)
     as2_refused: Counter[tuple[str, str]] = field(default_factory=Counter)  # (partner, MDN modifier)
+    sftp_host_key_refused: Counter[str] = field(default_factory=Counter)  # by partner id
     latency_counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     latency_sum: float = 0.0
     latency_count: int = 0
@@ -163,6 +164,12 @@ async def render(
         out.family("gateway_certificate_expiry_days", "gauge", "Days until each AS2 certificate expires (ours and partners').")
         for owner, subject, days in certificates:
             out.sample("gateway_certificate_expiry_days", days, owner=owner, subject=subject)
+    out.family(
+        "gateway_sftp_host_key_refused_total", "counter",
+        "Connections to a partner's SFTP server refused because its host key is not the pinned one.",
+    )  # fmt: skip
+    for partner_id, count in sorted(metrics.sftp_host_key_refused.items()):
+        out.sample("gateway_sftp_host_key_refused_total", count, partner=partner_id)
 
     name = "gateway_processing_seconds"
     out.family(name, "histogram", "Time from receiving a message to its delivery into the ERP.")

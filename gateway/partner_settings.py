@@ -13,9 +13,12 @@ keys, and a key that belongs to another channel is an error, never ignored.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import re
+import string
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -42,11 +45,48 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _openssh_public_key(value: str) -> str:
+    """One OpenSSH public-key line ("ssh-ed25519 AAAA... comment"), kept as "type base64"."""
+    parts = value.split()
+    if len(parts) < 2:
+        raise ValueError('must be an OpenSSH public key line, "<type> <base64> [comment]"')
+    kind, b64 = parts[0], parts[1]
+    try:
+        blob = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"the {kind} key is not valid base64") from None
+    # The blob starts with its own type name, length-prefixed: a pasted key of another line breaks it.
+    name = kind.encode("ascii", "replace")
+    if blob[:4] != len(name).to_bytes(4, "big") or blob[4 : 4 + len(name)] != name:
+        raise ValueError(f"the key data is not a {kind} key")
+    return f"{kind} {b64}"
+
+
+_FILENAME_FIELDS = frozenset({"kind", "interchange_control", "timestamp", "id", "partner"})
+
+
+def _filename_template(value: str) -> str:
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"not a valid file name template: {exc}") from None
+    unknown = fields - _FILENAME_FIELDS
+    if unknown:
+        allowed = ", ".join("{" + f + "}" for f in sorted(_FILENAME_FIELDS))
+        raise ValueError(f"unknown field(s) {sorted(unknown)} in the file name template; use {allowed}")
+    if "/" in value or value.startswith("."):
+        raise ValueError("a file name template names a file: no '/', no leading '.'")
+    return value
+
+
 Sha256Hex = Annotated[str, AfterValidator(_sha256_hex)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+OpenSshPublicKey = Annotated[str, AfterValidator(_openssh_public_key)]
+FilenameTemplate = Annotated[str, AfterValidator(_filename_template)]
+DEFAULT_FILENAME = "{kind}_{interchange_control}_{timestamp}.edi"
 
 # Top-level profile tables that belong to the service, not to the X12 partnership.
-TRANSPORT_KEYS = ("rest", "delivery", "as2")
+TRANSPORT_KEYS = ("rest", "delivery", "as2", "sftp")
 
 
 class _Strict(BaseModel):
@@ -88,18 +128,69 @@ class As2Delivery(_Strict):
     channel: Literal["as2"]
 
 
-DeliverySettings = Annotated[RestDelivery | MailboxDelivery | As2Delivery, Field(discriminator="channel")]
+class SftpDelivery(_Strict):
+    """Files go over SFTP as the ``[sftp]`` table says: into the partner's hosted
+    ``/outbound`` or uploaded to its server (gateway.transports.sftp)."""
+
+    channel: Literal["sftp"]
+
+
+DeliverySettings = Annotated[
+    RestDelivery | MailboxDelivery | As2Delivery | SftpDelivery, Field(discriminator="channel")
+]
+
+
+class SftpHosted(_Strict):
+    """The partner logs in to our drop box (gateway.transports.sftp_server) as its
+    partner id, with one of these keys, and sees ``/inbound`` and ``/outbound``."""
+
+    mode: Literal["hosted"]
+    authorized_keys: list[OpenSshPublicKey] = Field(min_length=1)
+    archive: bool = False  # taken files are moved to /archive instead of deleted
+    filename: FilenameTemplate = DEFAULT_FILENAME
+
+
+class SftpPoll(_Strict):
+    """We log in to the partner's server (gateway.transports.sftp_poll), take its
+    files from ``inbound_path`` and put ours into ``outbound_path``."""
+
+    mode: Literal["poll"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=22, ge=1, le=65535)
+    username: str = Field(min_length=1)
+    # Relative to the partner folder in the file; gateway.partners makes it absolute
+    # and checks that it reads as a private key.
+    private_key: str = Field(min_length=1)
+    host_key: OpenSshPublicKey  # pinned: any other key is refused, never learned
+    inbound_path: str = Field(min_length=1)
+    outbound_path: str = Field(min_length=1)
+    pattern: str = "*"
+    interval_seconds: float = Field(default=60.0, gt=0)
+    # A file is taken when its size and mtime did not change over this many seconds.
+    settle_seconds: float = Field(default=2.0, ge=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    filename: FilenameTemplate = DEFAULT_FILENAME
+
+
+SftpSettings = Annotated[SftpHosted | SftpPoll, Field(discriminator="mode")]
 
 
 class TransportSettings(_Strict):
     rest: RestSettings | None = None  # None: the partner cannot post over REST
     delivery: DeliverySettings = MailboxDelivery()
     as2: As2PartnerSettings | None = None  # None: no AS2 with this partner
+    sftp: SftpSettings | None = None  # None: no SFTP either way
 
     @model_validator(mode="after")
     def _as2_delivery_needs_as2(self) -> TransportSettings:
         if self.delivery.channel == "as2" and self.as2 is None:
             raise ValueError('delivery.channel: "as2" needs an [as2] table (id, url, certificates)')
+        return self
+
+    @model_validator(mode="after")
+    def _sftp_delivery_needs_sftp(self) -> TransportSettings:
+        if self.delivery.channel == "sftp" and self.sftp is None:
+            raise ValueError('delivery.channel = "sftp" needs an [sftp] table (mode = "hosted" or "poll")')
         return self
 
     @model_validator(mode="before")
@@ -148,7 +239,16 @@ def _channel_wording(line: str, err: Any) -> str:
             why = " (the partner fetches)" if channel == "mailbox" else ""
             return f'{source}: delivery.{key}: not used with channel = "{channel}"{why}; remove it'
         return line.replace(f"delivery.{channel}.", "delivery.")
+    if loc[:1] == ("sftp",) and err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return f"{source}: sftp.mode: must be 'hosted' or 'poll'"
+    if loc[:1] == ("sftp",) and len(loc) >= 3:
+        mode, key = loc[1], ".".join(str(part) for part in loc[2:])
+        if err["type"] == "missing":
+            return f'{source}: sftp.{key}: required when mode = "{mode}"'
+        if err["type"] == "extra_forbidden":
+            return f'{source}: sftp.{key}: not used with mode = "{mode}"; remove it'
+        return line.replace(f"sftp.{mode}.", "sftp.")
     return line
 
 
-_CHANNELS = ("rest", "mailbox", "as2")
+_CHANNELS = ("rest", "mailbox", "as2", "sftp")

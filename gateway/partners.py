@@ -130,6 +130,10 @@ def _scan(directory: Path, identity: OurIdentity | None) -> tuple[PartnerDirecto
         except ProfileError as exc:
             errors.extend(exc.errors)
             continue
+        transport, problem = _resolve_sftp_key(transport, folder, source)
+        if problem is not None:
+            errors.append(problem)
+            continue
         if transport.as2 is not None:
             cert_errors, _ = load_partner_certificates(transport.as2, folder, str(source))
             as2_owner = as2_owners.setdefault(transport.as2.id, folder.name)
@@ -186,6 +190,24 @@ def parse_partner(text: str, *, source: str = PROFILE_FILE) -> tuple[PartnerProf
     if errors or profile is None or transport is None:
         raise ProfileError(errors)
     return profile, transport
+
+
+def _resolve_sftp_key(
+    transport: TransportSettings, folder: Path, source: Path
+) -> tuple[TransportSettings, str | None]:
+    """A polled partner's ``private_key`` made absolute (relative to its folder) and
+    read once, so a missing or unreadable key stops the load, not the first poll."""
+    sftp = transport.sftp
+    if sftp is None or sftp.mode != "poll":
+        return transport, None
+    from gateway.transports.sftp_keys import SshKeyError, load_private_key
+
+    path = (folder / sftp.private_key).resolve()
+    try:
+        load_private_key(path)
+    except SshKeyError as exc:
+        return transport, f"{source}: sftp.private_key: {exc}"
+    return transport.model_copy(update={"sftp": sftp.model_copy(update={"private_key": str(path)})}), None
 
 
 def _hooks_problem(path: Path) -> str | None:

@@ -289,7 +289,7 @@ def test_valid_custom_delimiters() -> None:
         ),
         (
             '[delivery]\nchannel = "sftp2"',
-            "delivery.channel: must be one of 'rest' or 'mailbox' or 'as2' (got 'sftp2')",
+            "delivery.channel: must be one of 'rest' or 'mailbox' or 'as2' or 'sftp' (got 'sftp2')",
         ),
         (
             '[delivery]\nchannel = "as2"',

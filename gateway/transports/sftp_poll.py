@@ -1,0 +1,204 @@
+"""Polling partners' SFTP servers: one scheduled task per ``mode = "poll"`` partner,
+named ``sftp-poll:<partner id>``, run every ``interval_seconds`` by one instance
+at a time (gateway.runner.Scheduler leases it).
+
+One poll: log in (host key pinned, gateway.transports.sftp_client), list
+``inbound_path``, look again after ``settle_seconds`` and take only the files whose
+size and mtime did not change (a file still being written is left for the next
+poll); download each, store it durably through the intake, and only then delete
+it on the server.
+
+Exactly once: the idempotency key is a hash of the remote name, size, mtime and
+content. If we die after the intake committed a file but before the remote delete
+(or the delete fails), the next poll downloads the same file, gets the same key,
+the intake answers with the earlier message (``created=False``) and the file is
+deleted: stored once, processed once. A file the partner replaces with new content
+under the same name is a new file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import hashlib
+import io
+import logging
+import stat
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paramiko
+
+from gateway.runner import Task
+from gateway.transports.sftp_client import Connection, HostKeyRefused, connect
+
+log = logging.getLogger(__name__)
+
+TASK_PREFIX = "sftp-poll:"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFile:
+    name: str
+    size: int
+    mtime: int
+
+
+@dataclass(slots=True)
+class PollReport:
+    taken: list[str] = field(default_factory=list)  # stored (or found stored) and deleted
+    waiting: list[str] = field(default_factory=list)  # still changing, or too large
+    refused: str | None = None  # why we did not log in
+
+
+@dataclass(slots=True)
+class Poller:
+    """Polls partners' servers into the intake (see the module doc)."""
+
+    intake: Any  # gateway.intake.Intake
+    partners: Callable[[], Any]
+    max_bytes: int
+    metrics: Any = None
+    # Test seam: called after a file is stored and before it is deleted remotely.
+    after_store: Callable[[str, str], Awaitable[None]] | None = None
+
+    async def poll(self, partner_id: str) -> PollReport:
+        report = PollReport()
+        directory = self.partners()
+        entry = directory.entry(partner_id) if directory is not None else None
+        sftp = entry.transport.sftp if entry is not None else None
+        if sftp is None or sftp.mode != "poll":
+            return report
+        connecting = asyncio.ensure_future(asyncio.to_thread(connect, sftp))
+        try:
+            conn = await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            # Stopped while logging in: close the session once the thread has it.
+            connecting.add_done_callback(_close_when_connected)
+            raise
+        except HostKeyRefused as exc:
+            log.warning("sftp poll %s: host key refused, not logged in: %s", partner_id, exc)
+            if self.metrics is not None:
+                self.metrics.sftp_host_key_refused[partner_id] += 1
+            report.refused = f"host key refused: {exc}"
+            return report
+        except paramiko.AuthenticationException as exc:
+            log.warning("sftp poll %s: login as %r refused: %s", partner_id, sftp.username, exc)
+            report.refused = f"login refused: {exc}"
+            return report
+        try:
+            await self._take(partner_id, sftp, conn, report)
+        finally:
+            await asyncio.to_thread(conn.close)
+        if report.taken:
+            log.info("sftp poll %s: took %d file(s)", partner_id, len(report.taken))
+        return report
+
+    async def _take(self, partner_id: str, sftp: Any, conn: Connection, report: PollReport) -> None:
+        first = await asyncio.to_thread(_look, conn, sftp)
+        if not first:
+            return
+        second = first
+        if sftp.settle_seconds > 0:
+            await asyncio.sleep(sftp.settle_seconds)
+            second = await asyncio.to_thread(_look, conn, sftp)
+        folder = sftp.inbound_path.rstrip("/")
+        for name, remote in sorted(second.items()):
+            if first.get(name) != remote or remote.size > self.max_bytes:
+                if remote.size > self.max_bytes:
+                    log.warning(
+                        "sftp poll %s: %s is %d bytes, over limits.max_edi_bytes: left on the server",
+                        partner_id, name, remote.size,
+                    )  # fmt: skip
+                report.waiting.append(name)
+                continue
+            path = f"{folder}/{name}"
+            data = await asyncio.to_thread(_download, conn, path)
+            if len(data) != remote.size:
+                report.waiting.append(name)  # changed while we read it: next poll
+                continue
+            content = hashlib.sha256(data).hexdigest()
+            key = hashlib.sha256(f"poll\0{name}\0{remote.size}\0{remote.mtime}\0{content}".encode()).hexdigest()
+            await self.intake.accept(
+                partner_id=partner_id,
+                channel="sftp",
+                transport_id=name,
+                idempotency_key=key,
+                body=_once(data),
+                limit=self.max_bytes,
+                kind="x12",
+            )
+            if self.after_store is not None:
+                await self.after_store(partner_id, name)
+            # FileNotFoundError: a previous lease holder stored it too and deleted it.
+            with contextlib.suppress(FileNotFoundError):
+                await asyncio.to_thread(conn.sftp.remove, path)
+            report.taken.append(name)
+
+
+def _close_when_connected(connecting: asyncio.Future[Connection]) -> None:
+    if not connecting.cancelled() and connecting.exception() is None:
+        connecting.result().close()
+
+
+def _look(conn: Connection, sftp: Any) -> dict[str, RemoteFile]:
+    found = {}
+    for attr in conn.sftp.listdir_attr(sftp.inbound_path):
+        name = attr.filename
+        if name.startswith(".") or attr.st_mode is None or not stat.S_ISREG(attr.st_mode):
+            continue
+        if fnmatch.fnmatchcase(name, sftp.pattern):
+            found[name] = RemoteFile(name, int(attr.st_size or 0), int(attr.st_mtime or 0))
+    return found
+
+
+def _download(conn: Connection, path: str) -> bytes:
+    buffer = io.BytesIO()
+    # No prefetch: paramiko's prefetch runs in a thread of its own that raises
+    # unhandled when the connection goes away mid-download (a crash test saw it).
+    conn.sftp.getfo(path, buffer, prefetch=False)
+    return buffer.getvalue()
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def follow_profiles(gw: Any) -> list[str]:
+    """Make SFTP follow the loaded profiles (at start and after every reload): the
+    scheduler's ``sftp-poll:*`` tasks match the polled partners (only where there is
+    an intake), and hosted partners without a drop box are reported. Returns the
+    partner ids polled."""
+    directory = gw.partners()
+    entries = list(directory.entries.values()) if directory is not None else []
+    hosted = [e.profile.id for e in entries if e.transport.sftp is not None and e.transport.sftp.mode == "hosted"]
+    if hosted and gw.settings.sftp is None and gw.intake is not None:
+        log.warning(
+            "partner(s) %s use the hosted SFTP drop box, but gateway.toml has no [sftp] table: it does not run",
+            ", ".join(sorted(hosted)),
+        )
+    if gw.intake is None:
+        return []
+    if gw.sftp_poller is None:
+        gw.sftp_poller = Poller(
+            gw.intake, gw.partners, gw.settings.limits.max_edi_bytes, gw.metrics,
+            gw.overrides.extra.get("sftp_after_store"),
+        )  # fmt: skip
+    poller: Poller = gw.sftp_poller
+    wanted: dict[str, float] = {}
+    for entry in entries:
+        sftp = entry.transport.sftp
+        if sftp is not None and sftp.mode == "poll":
+            wanted[entry.profile.id] = sftp.interval_seconds
+    for name in [n for n in gw.scheduler.tasks if n.startswith(TASK_PREFIX)]:
+        if name[len(TASK_PREFIX) :] not in wanted:
+            gw.scheduler.discard(name)
+    for partner_id, interval in wanted.items():
+
+        async def run(partner_id: str = partner_id) -> None:
+            await poller.poll(partner_id)
+
+        gw.scheduler.add(Task(f"{TASK_PREFIX}{partner_id}", interval, run))
+    return sorted(wanted)

@@ -1,0 +1,376 @@
+"""One partner's SSH login and SFTP session on the hosted drop box
+(gateway.transports.sftp_server runs the listener and takes the files).
+
+paramiko calls these classes from its per-connection threads: key auth against
+the profile's ``authorized_keys``, every path through the jail
+(gateway.transports.sftp_jail), uploads into hidden temporary files that become
+``/inbound/<name>`` only on CLOSE, downloads and deletes in ``/outbound``. Nothing
+here touches the database or the event loop; a closed upload is handed to the
+drop box (``box.place`` then ``box.schedule``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import paramiko
+from paramiko.sftp import (
+    CMD_CLOSE,
+    CMD_WRITE,
+    SFTP_FAILURE,
+    SFTP_NO_SUCH_FILE,
+    SFTP_OK,
+    SFTP_OP_UNSUPPORTED,
+    SFTP_PERMISSION_DENIED,
+)
+
+from gateway.transports import sftp_jail as jail
+from gateway.transports.sftp_keys import matches
+
+if TYPE_CHECKING:
+    from gateway.transports.sftp_server import DropBox
+
+log = logging.getLogger(__name__)
+
+ACCEPT_TIMEOUT_SECONDS = 120.0  # with close_after_store: a CLOSE waits this long at most
+SMALL_FILE = 4 * 1024 * 1024  # read whole in the session thread; larger files are streamed
+
+
+@dataclass(slots=True)
+class Session:
+    """One SSH connection: who logged in, and when it was last busy."""
+
+    transport: paramiko.Transport
+    partner_id: str | None = None
+    last_active: float = field(default_factory=time.monotonic)
+
+    def touch(self) -> None:
+        self.last_active = time.monotonic()
+
+
+def hosted_settings(partners: Any, partner_id: str) -> Any:
+    """The partner's ``[sftp]`` table when it is hosted here, else None."""
+    entry = partners.entry(partner_id) if partners is not None else None
+    sftp = entry.transport.sftp if entry is not None else None
+    return sftp if sftp is not None and sftp.mode == "hosted" else None
+
+
+class PartnerAuth(paramiko.ServerInterface):
+    def __init__(self, box: DropBox, session: Session) -> None:
+        self.box = box
+        self.session = session
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "publickey"
+
+    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        sftp = hosted_settings(self.box.config.partners(), username)
+        if sftp is not None and any(matches(key, line) for line in sftp.authorized_keys):
+            self.session.partner_id = username
+            return paramiko.AUTH_SUCCESSFUL
+        log.info("sftp: key refused for user %r", username)
+        return paramiko.AUTH_FAILED
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        if kind == "session":
+            return paramiko.OPEN_SUCCEEDED
+        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+    def check_channel_subsystem_request(self, channel: Any, name: str) -> bool:
+        return name == "sftp" and bool(super().check_channel_subsystem_request(channel, name))
+
+
+class Upload(paramiko.SFTPHandle):
+    """A file being uploaded to /inbound: a hidden temporary file until CLOSE."""
+
+    def __init__(self, jailed: JailedSftp, name: str, temp: Path, fd: int) -> None:
+        super().__init__()
+        self.jailed, self.name, self.temp, self.fd = jailed, name, temp, fd
+        self.size = 0
+        self.refused: str | None = None
+
+    def write_checked(self, offset: int, data: bytes) -> tuple[int, str | None]:
+        self.jailed.session.touch()
+        if self.refused is None and offset + len(data) > self.jailed.box.config.max_bytes:
+            self.refused = f"file larger than the limit of {self.jailed.box.config.max_bytes} bytes: refused"
+        if self.refused is not None:
+            return SFTP_FAILURE, self.refused
+        try:
+            os.pwrite(self.fd, data, offset)
+        except OSError as exc:
+            return SFTP_FAILURE, f"cannot store: {os.strerror(exc.errno or errno.EIO)}"
+        self.size = max(self.size, offset + len(data))
+        return SFTP_OK, None
+
+    def write(self, offset: int, data: bytes) -> int:
+        return self.write_checked(offset, data)[0]
+
+    def stat(self) -> paramiko.SFTPAttributes:
+        return paramiko.SFTPAttributes.from_stat(os.fstat(self.fd))
+
+    def chattr(self, attr: Any) -> int:
+        return SFTP_OK  # times and modes of an upload do not matter to us
+
+    def finish(self) -> tuple[int, str | None]:
+        """CLOSE from the client: take the file (see the module doc)."""
+        if self.jailed.box.config.close_after_store and self.refused is None:
+            # Strict mode: what is renamed into /inbound is on disk, whatever happens next.
+            with contextlib.suppress(OSError):
+                os.fsync(self.fd)
+        os.close(self.fd)
+        self.fd = -1
+        box = self.jailed.box
+        try:
+            if self.refused is not None:
+                return SFTP_FAILURE, self.refused
+            if self.name.endswith(jail.TEMP_SUFFIX):
+                os.replace(self.temp, self.jailed.dir / jail.HELD / self.name)
+                return SFTP_OK, None  # taken when renamed to its final name
+            if not box.place(self.temp, self.jailed.dir / jail.INBOUND / self.name):
+                return SFTP_FAILURE, "a file of this name is still being taken: upload it again"
+        except OSError as exc:
+            log.error("sftp: %s/inbound/%s not placed: %s", self.jailed.partner_id, self.name, exc)
+            return SFTP_FAILURE, "not stored: upload it again"
+        finally:
+            self.temp.unlink(missing_ok=True)
+        return self.jailed.hand_over(self.name, self.size)
+
+    def abort(self) -> None:
+        """The session ended with the file still open: a partial upload, never taken."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+            self.temp.unlink(missing_ok=True)
+            log.info("sftp: %s/inbound/%s: connection ended mid-upload, discarded", self.jailed.partner_id, self.name)
+
+    def close(self) -> None:
+        self.abort()
+
+
+class Download(paramiko.SFTPHandle):
+    def __init__(self, jailed: JailedSftp, fd: int) -> None:
+        super().__init__()
+        self.jailed, self.fd = jailed, fd
+
+    def read(self, offset: int, length: int) -> bytes | int:
+        self.jailed.session.touch()
+        return os.pread(self.fd, length, offset)
+
+    def write(self, offset: int, data: bytes) -> int:
+        return SFTP_PERMISSION_DENIED
+
+    def stat(self) -> paramiko.SFTPAttributes:
+        return paramiko.SFTPAttributes.from_stat(os.fstat(self.fd))
+
+    def chattr(self, attr: Any) -> int:
+        return SFTP_PERMISSION_DENIED
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _refusals(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A jail refusal becomes its status code; an OSError its errno's code."""
+
+    def wrapped(self: JailedSftp, *args: Any) -> Any:
+        self.session.touch()
+        try:
+            return method(self, *args)
+        except jail.Refused as exc:
+            log.info("sftp: %s refused %s%r: %s", self.partner_id, method.__name__, args[:1], exc)
+            return exc.code
+        except OSError as exc:
+            return paramiko.SFTPServer.convert_errno(exc.errno)
+
+    wrapped.__name__ = method.__name__
+    return wrapped
+
+
+class JailedSftp(paramiko.SFTPServerInterface):
+    """One partner's SFTP session, inside its own tree."""
+
+    def __init__(self, server: PartnerAuth, *args: Any, **kwargs: Any) -> None:
+        super().__init__(server)
+        self.box: DropBox = server.box
+        self.session: Session = server.session
+        assert self.session.partner_id is not None
+        self.partner_id: str = self.session.partner_id
+        self.dir = jail.box_dir(self.box.config.root, self.partner_id)
+
+    @property
+    def archive(self) -> bool:
+        sftp = hosted_settings(self.box.config.partners(), self.partner_id)
+        return bool(sftp is not None and sftp.archive)
+
+    def _place(self, path: str) -> jail.Place:
+        if hosted_settings(self.box.config.partners(), self.partner_id) is None:
+            raise jail.Refused(SFTP_PERMISSION_DENIED, "no hosted SFTP for this partner any more")
+        return jail.resolve(self.dir, path, archive=self.archive)
+
+    def session_started(self) -> None:
+        jail.ensure_box(self.dir, archive=self.archive)
+
+    @_refusals
+    def canonicalize(self, path: str) -> str:
+        return self._place(path).virtual
+
+    @_refusals
+    def list_folder(self, path: str) -> list[paramiko.SFTPAttributes] | int:
+        place = self._place(path)
+        if place.name:
+            raise jail.Refused(SFTP_NO_SUCH_FILE, "not a folder")
+        if not place.area:
+            return [
+                paramiko.SFTPAttributes.from_stat(os.stat(self.dir / a), filename=a) for a in jail.areas(self.archive)
+            ]
+        found = []
+        for entry in os.scandir(place.path):
+            if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+                continue
+            found.append(paramiko.SFTPAttributes.from_stat(entry.stat(follow_symlinks=False), filename=entry.name))
+        return found
+
+    @_refusals
+    def stat(self, path: str) -> paramiko.SFTPAttributes | int:
+        place = self._place(path)
+        if not place.name:
+            return paramiko.SFTPAttributes.from_stat(os.stat(place.path), filename=place.area or "/")
+        return paramiko.SFTPAttributes.from_stat(jail.regular_file(place.path), filename=place.name)
+
+    lstat = stat
+
+    @_refusals
+    def open(self, path: str, flags: int, attr: Any) -> paramiko.SFTPHandle | int:
+        place = self._place(path)
+        if not place.name:
+            raise jail.Refused(SFTP_PERMISSION_DENIED, "a folder cannot be opened as a file")
+        if flags & (os.O_WRONLY | os.O_RDWR):
+            if place.area != jail.INBOUND or flags & os.O_RDWR:
+                raise jail.Refused(SFTP_PERMISSION_DENIED, "files are written to /inbound only")
+            temp = self.dir / jail.INCOMING / f"{uuid.uuid4().hex}.part"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            handle: paramiko.SFTPHandle = Upload(self, place.name, temp, fd)
+        else:
+            jail.regular_file(place.path)
+            handle = Download(self, os.open(place.path, os.O_RDONLY | os.O_NOFOLLOW))
+        handle.filename = place.virtual
+        return handle
+
+    def hand_over(self, name: str, size: int) -> tuple[int, str | None]:
+        """A file just put in /inbound: schedule its take; with close_after_store wait for it."""
+        # Read back here (page cache, the GIL released): the loop then has nothing to read.
+        content = None
+        if size <= SMALL_FILE:
+            with contextlib.suppress(OSError):  # the take reads it itself then
+                content = read_file(self.dir / jail.INBOUND / name)
+        future = self.box.schedule(self.partner_id, name, content)
+        if self.box.config.close_after_store:
+            try:
+                future.result(timeout=ACCEPT_TIMEOUT_SECONDS)
+            except Exception as exc:
+                log.error("sftp: %s/inbound/%s not stored yet: %s", self.partner_id, name, exc)
+                return SFTP_FAILURE, "not stored yet: it stays in /inbound and is retried"
+        return SFTP_OK, None
+
+    @_refusals
+    def remove(self, path: str) -> int:
+        place = self._place(path)
+        if place.area == jail.INBOUND and place.name.endswith(jail.TEMP_SUFFIX):
+            jail.regular_file(place.path)
+            os.unlink(place.path)  # the client gives up a held upload
+            return SFTP_OK
+        if not place.name or place.area == jail.INBOUND:
+            raise jail.Refused(SFTP_PERMISSION_DENIED, "files in /inbound are ours to take")
+        jail.regular_file(place.path)
+        os.unlink(place.path)
+        return SFTP_OK
+
+    @_refusals
+    def chattr(self, path: str, attr: Any) -> int:
+        place = self._place(path)
+        if place.name:
+            jail.regular_file(place.path)
+        return SFTP_OK  # accepted and ignored: modes and times are ours to keep
+
+    @_refusals
+    def rename(self, oldpath: str, newpath: str) -> int:
+        """Only a held ``/inbound/<name>.filepart`` to ``/inbound/<name>``: the file
+        is then handed over like a closed upload."""
+        old, new = self._place(oldpath), self._place(newpath)
+        if not (old.area == new.area == jail.INBOUND and old.name.endswith(jail.TEMP_SUFFIX)):
+            raise jail.Refused(SFTP_PERMISSION_DENIED, "only /inbound/<name>.filepart -> /inbound/<name>")
+        if not new.name or new.name.endswith(jail.TEMP_SUFFIX):
+            raise jail.Refused(SFTP_PERMISSION_DENIED, "rename to the final name")
+        size = jail.regular_file(old.path).st_size
+        if not self.box.place(old.path, new.path):
+            return SFTP_FAILURE
+        code, _ = self.hand_over(new.name, size)
+        return code
+
+    posix_rename = rename
+
+    def mkdir(self, path: str, attr: Any) -> int:
+        return SFTP_PERMISSION_DENIED
+
+    def rmdir(self, path: str) -> int:
+        return SFTP_PERMISSION_DENIED
+
+    def symlink(self, target_path: str, path: str) -> int:
+        return SFTP_OP_UNSUPPORTED
+
+    def readlink(self, path: str) -> int:
+        return SFTP_OP_UNSUPPORTED
+
+
+def read_file(path: Path) -> tuple[bytes | None, str]:
+    """(the bytes when small, else None; their SHA-256)."""
+    sha = hashlib.sha256()
+    with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as fh:
+        if os.fstat(fh.fileno()).st_size <= SMALL_FILE:
+            data = fh.read()
+            sha.update(data)
+            return data, sha.hexdigest()
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(chunk)
+    return None, sha.hexdigest()
+
+
+class SftpSubsystem(paramiko.SFTPServer):
+    """paramiko's SFTP server with two changes: CLOSE of an upload answers with the
+    result of taking the file (and a reason), and a session that ends with files
+    still open discards them instead of closing them."""
+
+    def _process(self, t: int, request_number: int, msg: Any) -> None:
+        if t in (CMD_CLOSE, CMD_WRITE):
+            handle = msg.get_binary()
+            upload = self.file_table.get(handle)
+            if isinstance(upload, Upload):
+                if t == CMD_CLOSE:
+                    del self.file_table[handle]
+                    code, desc = upload.finish()
+                else:
+                    offset = msg.get_int64()
+                    code, desc = upload.write_checked(offset, msg.get_binary())
+                self._send_status(request_number, code, desc)
+                return
+            msg.rewind()
+            msg.get_int()
+        super()._process(t, request_number, msg)
+
+    def finish_subsystem(self) -> None:
+        for handle in self.file_table.values():
+            if isinstance(handle, Upload):
+                handle.abort()
+        super().finish_subsystem()

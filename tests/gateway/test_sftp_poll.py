@@ -1,0 +1,182 @@
+"""Polling a partner's server: a real OpenSSH sshd on a loopback port. Files are
+taken once and deleted remotely; a crash between storing and the remote delete
+does not process a file twice; a server with another host key is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_settings
+from gwsamples import order_850, profile_toml
+from sftp_peers import Sshd, keygen, poll_table, running_sshd
+from sqlalchemy import select
+
+from gateway.app import DATABASE, DELIVERY, GATEWAY, PIPELINE, Overrides, build_app
+from gateway.db.models import Message, OutboxItem
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[Sshd]:
+    with running_sshd(tmp_path / "sshd") as server:
+        (server.home / "out").mkdir()
+        (server.home / "in").mkdir()
+        yield server
+
+
+def partner_folder(tmp_path: Path, sshd: Sshd, *, host_key: str | None = None) -> Path:
+    root = tmp_path / "partners"
+    folder = root / "initech"
+    (folder / "sftp").mkdir(parents=True, exist_ok=True)
+    shutil.copy(sshd.client_key, folder / "sftp" / "id_ed25519")
+    table = poll_table(
+        port=sshd.port, username=sshd.user, private_key="sftp/id_ed25519",
+        host_key=host_key or sshd.host_key_line,
+        inbound=str(sshd.home / "out"), outbound=str(sshd.home / "in"),
+    )  # fmt: skip
+    (folder / "profile.toml").write_text(profile_toml("initech", "INITECH", "initech-key") + table)
+    return root
+
+
+async def start(
+    aiohttp_client: Any, tmp_path: Path, partners: Path, overrides: Overrides | None = None, database_url: str | None = None
+) -> Any:
+    settings = make_settings(tmp_path, partners, database_url, outbound={"workers": 0})
+    return await aiohttp_client(build_app(settings, overrides=overrides or Overrides()))
+
+
+async def inbound(client: Any) -> list[Any]:
+    async with client.app[DATABASE].read() as conn:
+        rows = await conn.execute(
+            select(Message.transport_id, Message.channel, Message.status).where(Message.direction == "in").order_by(Message.transport_id)
+        )
+        return list(rows.all())
+
+
+async def wait_until(check: Any, seconds: float = 20.0) -> None:
+    for _ in range(int(seconds / 0.1)):
+        if check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+async def test_scheduled_poll_takes_stable_files_once_and_deletes_them(aiohttp_client: Any, tmp_path: Path, sshd: Sshd, database_url: str | None) -> None:
+    out = sshd.home / "out"
+    (out / "po-1.edi").write_bytes(order_850("INITECH", 1))
+    (out / "po-2.edi").write_bytes(order_850("INITECH", 2))
+    (out / ".uploading.edi").write_bytes(b"partial")  # hidden: never taken
+    client = await start(aiohttp_client, tmp_path, partner_folder(tmp_path, sshd), database_url=database_url)
+    gw = client.app[GATEWAY]
+    assert "sftp-poll:initech" in gw.scheduler.tasks
+    await wait_until(lambda: not (out / "po-1.edi").exists() and not (out / "po-2.edi").exists())
+    await wait_until(lambda: not any(t.get_name().startswith("schedule:sftp") for t in gw.scheduler._running))
+    assert [(m.transport_id, m.channel) for m in await inbound(client)] == [("po-1.edi", "sftp"), ("po-2.edi", "sftp")]
+    assert (out / ".uploading.edi").exists()
+    await client.app[PIPELINE].run_until_idle()
+    assert {m.status for m in await inbound(client)} <= {"delivered", "translated", "acknowledged", "available"}
+    # Nothing left: a second poll takes nothing.
+    report = await gw.sftp_poller.poll("initech")
+    assert report.taken == [] and len(await inbound(client)) == 2
+
+
+async def test_a_crash_between_store_and_remote_delete_processes_the_file_once(aiohttp_client: Any, tmp_path: Path, sshd: Sshd) -> None:
+    out = sshd.home / "out"
+    (out / "po-9.edi").write_bytes(order_850("INITECH", 9))
+    partners = partner_folder(tmp_path, sshd)
+
+    async def crash(partner_id: str, name: str) -> None:
+        raise RuntimeError("simulated crash after the durable accept")
+
+    first = await start(aiohttp_client, tmp_path, partners, Overrides(extra={"sftp_after_store": crash}))
+    gw = first.app[GATEWAY]
+    with pytest.raises(RuntimeError):
+        await gw.sftp_poller.poll("initech")
+    assert (out / "po-9.edi").exists()  # stored, never deleted
+    assert len(await inbound(first)) == 1
+    await first.close()
+
+    second = await start(aiohttp_client, tmp_path, partners)
+    # The scheduled poll may or may not be due again (its interval is an hour): poll now.
+    await second.app[GATEWAY].sftp_poller.poll("initech")
+    assert not (out / "po-9.edi").exists()
+    await second.app[PIPELINE].run_until_idle()
+    [msg] = await inbound(second)
+    assert msg.transport_id == "po-9.edi"
+
+
+async def test_a_server_with_another_host_key_is_refused(aiohttp_client: Any, tmp_path: Path, sshd: Sshd, caplog: pytest.LogCaptureFixture) -> None:
+    out = sshd.home / "out"
+    (out / "po-3.edi").write_bytes(order_850("INITECH", 3))
+    _, other = keygen(tmp_path / "other", "not_the_server")
+    client = await start(aiohttp_client, tmp_path, partner_folder(tmp_path, sshd, host_key=other))
+    gw = client.app[GATEWAY]
+    with caplog.at_level(logging.WARNING, logger="gateway.transports.sftp_poll"):
+        report = await gw.sftp_poller.poll("initech")
+    assert report.refused is not None and "host key refused" in report.refused
+    assert any("initech" in r.getMessage() and "host key refused" in r.getMessage() for r in caplog.records)
+    assert gw.metrics.sftp_host_key_refused["initech"] >= 1
+    assert (out / "po-3.edi").exists() and await inbound(client) == []
+    from test_outbound import TOKEN
+
+    metrics = await (await client.get("/metrics", headers=TOKEN)).text()
+    assert 'gateway_sftp_host_key_refused_total{partner="initech"}' in metrics
+
+
+async def test_outbound_files_are_uploaded_then_renamed(aiohttp_client: Any, tmp_path: Path, sshd: Sshd) -> None:
+    from test_outbound import TOKEN, invoice
+
+    client = await start(aiohttp_client, tmp_path, partner_folder(tmp_path, sshd))
+    resp = await client.post("/api/v1/invoices", json={"partner_id": "initech", "document": invoice()}, headers=TOKEN)
+    assert resp.status == 202, await resp.text()
+    await client.app[DELIVERY].run_until_idle()
+    [uploaded] = list((sshd.home / "in").iterdir())
+    assert uploaded.name.startswith("810_") and uploaded.read_bytes().startswith(b"ISA*")
+    async with client.app[DATABASE].read() as conn:
+        [status] = (await conn.execute(select(OutboxItem.status).where(OutboxItem.partner_id == "initech"))).scalars().all()
+    assert status == "sent"
+
+
+async def test_outbound_to_a_server_with_another_host_key_is_not_sent(aiohttp_client: Any, tmp_path: Path, sshd: Sshd) -> None:
+    from test_outbound import TOKEN, invoice
+
+    _, other = keygen(tmp_path / "other", "not_the_server")
+    client = await start(aiohttp_client, tmp_path, partner_folder(tmp_path, sshd, host_key=other))
+    await client.post("/api/v1/invoices", json={"partner_id": "initech", "document": invoice()}, headers=TOKEN)
+    await client.app[DELIVERY].run_until_idle()
+    assert list((sshd.home / "in").iterdir()) == []
+    async with client.app[DATABASE].read() as conn:
+        [status] = (await conn.execute(select(OutboxItem.status).where(OutboxItem.partner_id == "initech"))).scalars().all()
+    assert status == "pending"  # retried later; dead-lettered by max_attempts if nobody fixes the profile
+
+
+async def test_poll_tasks_follow_profile_reloads(aiohttp_client: Any, tmp_path: Path, sshd: Sshd) -> None:
+    partners = partner_folder(tmp_path, sshd)
+    client = await start(aiohttp_client, tmp_path, partners)
+    gw = client.app[GATEWAY]
+    assert "sftp-poll:initech" in gw.scheduler.tasks
+    (partners / "initech" / "profile.toml").write_text(profile_toml("initech", "INITECH", "initech-key"))
+    await gw.reload_partners()
+    assert "sftp-poll:initech" not in gw.scheduler.tasks
+    partner_folder(tmp_path, sshd)
+    await gw.reload_partners()
+    assert gw.scheduler.tasks["sftp-poll:initech"].interval == 3600
+
+
+async def test_outbound_to_a_folder_the_server_refuses_is_dead_lettered(aiohttp_client: Any, tmp_path: Path, sshd: Sshd) -> None:
+    from test_outbound import TOKEN, invoice
+
+    partners = partner_folder(tmp_path, sshd)
+    profile = partners / "initech" / "profile.toml"
+    profile.write_text(profile.read_text().replace(str(sshd.home / "in"), str(sshd.home / "missing")))
+    client = await start(aiohttp_client, tmp_path, partners)
+    await client.post("/api/v1/invoices", json={"partner_id": "initech", "document": invoice()}, headers=TOKEN)
+    await client.app[DELIVERY].run_until_idle()
+    async with client.app[DATABASE].read() as conn:
+        [status] = (await conn.execute(select(OutboxItem.status).where(OutboxItem.partner_id == "initech"))).scalars().all()
+    assert status == "failed"  # permanent: the server refuses that path as configured
