@@ -45,7 +45,7 @@ Sha256Hex = Annotated[str, AfterValidator(_sha256_hex)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 # Top-level profile tables that belong to the service, not to the X12 partnership.
-TRANSPORT_KEYS = ("rest", "delivery")
+TRANSPORT_KEYS = ("rest", "delivery", "orders")
 
 
 class _Strict(BaseModel):
@@ -84,9 +84,18 @@ class MailboxDelivery(_Strict):
 DeliverySettings = Annotated[RestDelivery | MailboxDelivery, Field(discriminator="channel")]
 
 
+class OrderSettings(_Strict):
+    """``[orders]``: when an order's gaps become exceptions (gateway.orders)."""
+
+    expect_order_ack: bool = False  # the partner expects our 855 for every 850
+    order_ack_due_hours: float = Field(default=24.0, gt=0)
+    invoice_due_hours: float = Field(default=72.0, gt=0)  # after the first shipment
+
+
 class TransportSettings(_Strict):
     rest: RestSettings | None = None  # None: the partner cannot post over REST
     delivery: DeliverySettings = MailboxDelivery()
+    orders: OrderSettings = OrderSettings()
 
     @model_validator(mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from gateway.db.control_numbers import allocate
 from gateway.db.ids import new_id
 from gateway.db.models import Document, InterchangeSeen, Message, MessageEvent, OutboxItem
 from gateway.domain.states import INBOUND, IllegalTransition, OutboxStatus
+from gateway.orders import link_documents
 
 ACK_KINDS = ("TA1", "997", "999")
 
@@ -155,6 +156,7 @@ class BatchWrites:
             self.seen = {k: v for k, v in self.seen.items() if not isinstance(v, NewSeen)}
         if self.documents:
             await session.execute(insert(Document), self.documents)
+            await link_documents(session, self.documents, now=self.documents[0]["created_at"])
         if self.outbox:
             await session.execute(insert(OutboxItem), self.outbox)
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -273,6 +275,7 @@ async def store_documents(session: AsyncSession, rows: list[dict[str, Any]]) -> 
         rows = [row for row in rows if row["message_id"] in batch.have_documents]
         if not rows:
             return
+    fresh, replayed = [], []
     for row in rows:
         existing = (
             await session.execute(
@@ -281,7 +284,9 @@ async def store_documents(session: AsyncSession, rows: list[dict[str, Any]]) -> 
         ).scalar_one_or_none()
         if existing is None:
             session.add(Document(**row))
+            fresh.append(row)
         elif existing.status != "delivered":
+            replayed.append({**row, "id": existing.id})
             for key in (
                 "kind",
                 "set_id",
@@ -294,6 +299,10 @@ async def store_documents(session: AsyncSession, rows: list[dict[str, Any]]) -> 
                 setattr(existing, key, row[key])
             existing.status = "pending"
     await session.flush()
+    if fresh or replayed:
+        now = (fresh or replayed)[0]["created_at"]
+        await link_documents(session, fresh, now=now)
+        await link_documents(session, replayed, now=now, replace=True)
 
 
 def document_idempotency_key(message_id: str, seq: int) -> str:

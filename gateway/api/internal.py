@@ -35,6 +35,7 @@ from gateway.api.errors import ApiError
 from gateway.api.keys import API_TOKEN, DATABASE, DELIVERY, GATEWAY, OVERRIDES, PARTNERS, RAWSTORE, SETTINGS
 from gateway.bootstrap import ReloadFailed
 from gateway.config import ensure_api_token
+from gateway.orders import policy_of
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ async def post_outbound(request: web.Request) -> web.Response:
             request_id=request.headers.get("X-Request-Id"),
             hooks=_hooks_of(directory, profile.id),
             channel=_channel_of(directory, profile.id),
+            order_policy=policy_of(directory, profile.id),
         )
     except outbound.RenderRefused as exc:
         raise ApiError(422, "render_failed", str(exc), fields=exc.fields or None) from None
