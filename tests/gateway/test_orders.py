@@ -26,9 +26,10 @@ def clock() -> Clock:
 
 
 def order_850(control: int, *, po: str = PO, purpose: str = "00", lines: tuple[tuple[str, str, str, str], ...] = (
-    ("1", "10", "2.00", "A-1"), ("2", "5", "4.00", "A-2"))) -> bytes:
-    """An 850 from ACME with the given (line number, quantity, price, vendor item) lines."""
-    body = ["ST*850*0001", f"BEG*{purpose}*SA*{po}**20240312", "N1*ST*STORE 42*92*0042"]
+    ("1", "10", "2.00", "A-1"), ("2", "5", "4.00", "A-2")), extra: tuple[str, ...] = ()) -> bytes:
+    """An 850 from ACME with the given (line number, quantity, price, vendor item) lines;
+    ``extra`` segments (DTM...) after its BEG."""
+    body = ["ST*850*0001", f"BEG*{purpose}*SA*{po}**20240312", *extra, "N1*ST*STORE 42*92*0042"]
     body += [f"PO1*{n}*{q}*EA*{p}*PE*VN*{item}" for n, q, p, item in lines]
     body += [f"CTT*{len(lines)}", f"SE*{len(body) + 2}*0001"]
     segments = [
