@@ -5,6 +5,10 @@ partner's 997s; the order's endpoint at each step (docs/orders.md)."""
 from __future__ import annotations
 
 import copy
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +227,27 @@ async def test_one_asn_links_three_orders_and_po_numbers_are_per_partner(
     resp = await client.get("/api/v1/orders/globex/PO-A", headers=TOKEN)
     assert resp.status == 404 and (await resp.json())["error"]["code"] == "not_found"
     assert (await client.get("/api/v1/orders/acme/PO-A")).status == 401
+
+
+def _cli(tmp_path: Path, partners_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(GATEWAY_DATA_DIR=str(tmp_path / "var"), GATEWAY_PARTNERS_DIR=str(partners_dir))
+    return subprocess.run([sys.executable, "-m", "gateway.service_cli", "orders", "show", *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+
+
+async def test_the_cli_shows_what_the_api_answers(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock
+) -> None:
+    client = await app_client(aiohttp_client, tmp_path, partners_dir, clock)
+    await receive(client, order_850(1))
+    await post(client, "shipments", an_856("SH-1", [("1", "A-1", "6")]))
+    view = await order(client)
+    shown = _cli(tmp_path, partners_dir, "acme", PO, "--json", "--at", clock.now.isoformat())
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == view
+    table = _cli(tmp_path, partners_dir, "acme", PO, "--at", clock.now.isoformat())
+    assert table.stdout.startswith(f"order {PO} of acme: partially_shipped\n"), table.stdout
+    assert "no exceptions" in table.stdout and "SH-1" in table.stdout
+    missing = _cli(tmp_path, partners_dir, "acme", "NOPE")
+    assert missing.returncode == 1 and "no order 'NOPE' of partner 'acme'" in missing.stderr
