@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import bindparam, delete, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.engine import Database
@@ -147,9 +147,14 @@ async def refresh(
     session: AsyncSession, pairs: set[tuple[str, str]], *, now: datetime, policy_for: PolicyFor
 ) -> None:
     """Derive each (partner, PO) again: upsert its ``orders`` row, open the exceptions
-    that are new, close the ones whose gap closed."""
+    that are new, close the ones whose gap closed.
+
+    The order rows are upserted first, in a fixed order: that locks them, so two
+    transactions deriving one order (PostgreSQL, two gateways) take turns and the
+    second sees the first's documents and exceptions."""
     if not pairs:
         return
+    await _lock_orders(session, sorted(pairs), now)
     linked = await _linked(session, pairs)
     open_rows = (
         await session.execute(
@@ -162,6 +167,8 @@ async def refresh(
     by_order: dict[tuple[str, str], dict[tuple[str, str], OrderExceptionRow]] = {}
     for row in open_rows:
         by_order.setdefault((row.partner_id, row.po_number), {})[(row.kind, row.subject)] = row
+    new_rows: list[dict[str, Any]] = []
+    states: list[dict[str, Any]] = []
     for (partner_id, po), docs in sorted(linked.items()):
         if not docs:
             continue
@@ -173,40 +180,45 @@ async def refresh(
                 row.closed_at, row.updated_at = now, now
             elif list(derived[key].documents) != list(row.documents):
                 row.documents, row.updated_at = list(derived[key].documents), now
-        new = [e for key, e in derived.items() if key not in current]
-        if new:
-            await session.execute(
-                insert(OrderExceptionRow),
-                [
-                    {
-                        "id": new_id(), "partner_id": partner_id, "po_number": po, "kind": e.kind,
-                        "subject": e.subject[:120], "since": e.since, "closed_at": None,
-                        "documents": list(e.documents), "detail": dict(e.detail) or None, "updated_at": now,
-                    }
-                    for e in new
-                ],
-            )
-        await _upsert_order(session, partner_id, po, facts.state, len(derived), min(d.at for d in docs), now)
+        new_rows += [
+            {
+                "id": new_id(), "partner_id": partner_id, "po_number": po, "kind": e.kind,
+                "subject": e.subject[:120], "since": e.since, "closed_at": None,
+                "documents": list(e.documents), "detail": dict(e.detail) or None, "updated_at": now,
+            }
+            for key, e in derived.items()
+            if key not in current
+        ]
+        states.append({"p": partner_id, "po": po, "state": facts.state, "open": len(derived),
+                       "first": min(d.at for d in docs)})
+    if new_rows:
+        await session.execute(insert(OrderExceptionRow), new_rows)
+    if states:
+        table = Order.__table__
+        await session.execute(
+            table.update()
+            .where(table.c.partner_id == bindparam("p"), table.c.po_number == bindparam("po"))
+            .values(state=bindparam("state"), open_exceptions=bindparam("open"), first_at=bindparam("first")),
+            states,
+        )
     await session.flush()
 
 
-async def _upsert_order(
-    session: AsyncSession, partner_id: str, po: str, state: str, open_count: int, first_at: datetime, now: datetime
-) -> None:
+async def _lock_orders(session: AsyncSession, pairs: list[tuple[str, str]], now: datetime) -> None:
     dialect: Any
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects import postgresql as dialect
     else:
         from sqlalchemy.dialects import sqlite as dialect
-    stmt = dialect.insert(Order).values(
-        id=new_id(), partner_id=partner_id, po_number=po, state=state, open_exceptions=open_count,
-        first_at=first_at, updated_at=now,
-    )
+    stmt = dialect.insert(Order)
     await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["partner_id", "po_number"],
-            set_={"state": state, "open_exceptions": open_count, "updated_at": now},
-        )
+        stmt.on_conflict_do_update(index_elements=["partner_id", "po_number"],
+                                   set_={"updated_at": stmt.excluded.updated_at}),
+        [
+            {"id": new_id(), "partner_id": p, "po_number": po, "state": "received", "open_exceptions": 0,
+             "first_at": now, "updated_at": now}
+            for p, po in pairs
+        ],
     )
 
 
