@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, tuple_
+from sqlalchemy import Table, bindparam, delete, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.engine import Database
@@ -195,6 +195,7 @@ async def refresh(
         await session.execute(insert(OrderExceptionRow), new_rows)
     if states:
         table = Order.__table__
+        assert isinstance(table, Table)
         await session.execute(
             table.update()
             .where(table.c.partner_id == bindparam("p"), table.c.po_number == bindparam("po"))
