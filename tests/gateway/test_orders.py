@@ -251,3 +251,26 @@ async def test_the_cli_shows_what_the_api_answers(
     assert "no exceptions" in table.stdout and "SH-1" in table.stdout
     missing = _cli(tmp_path, partners_dir, "acme", "NOPE")
     assert missing.returncode == 1 and "no order 'NOPE' of partner 'acme'" in missing.stderr
+
+
+async def test_a_replay_replaces_the_keys_and_the_transport_id_is_one(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock
+) -> None:
+    client = await app_client(aiohttp_client, tmp_path, partners_dir, clock)
+    headers = {**auth(ACME_KEY), "X-Request-Id": "req-850-1"}
+    resp = await client.post("/partners/acme/edi", data=order_850(1), headers=headers)
+    message_id = (await resp.json())["message_id"]
+    await client.app[PIPELINE].run_until_idle()
+
+    async def keys() -> list[tuple[str, str]]:
+        async with client.app[DATABASE].read() as conn:
+            rows = await conn.execute(select(DocumentKey.key_kind, DocumentKey.value).order_by(DocumentKey.id))
+            return [tuple(r) for r in rows.all()]
+
+    first = await keys()
+    assert first == [("po", PO), ("interchange", "1"), ("group", "1"), ("transport", "req-850-1")]
+    assert (await client.post(f"/api/v1/messages/{message_id}/replay", headers=TOKEN)).status == 202
+    await client.app[PIPELINE].run_until_idle()
+    assert await keys() == first
+    view = await order(client)
+    assert len(view["documents"]) == 1 and view["state"] == "received"
