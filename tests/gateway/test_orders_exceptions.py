@@ -78,6 +78,8 @@ async def test_shipment_and_invoice_mismatches_open_and_close(
     assert await exceptions(client) == [("invoiced_without_shipment", True)]
     await post(client, "shipments", an_856("SH-1", [("1", "A-1", "4"), ("7", "ZZ-9", "1")]))
     assert sorted(await exceptions(client)) == [("invoiced_over_shipped", True), ("shipped_not_ordered", True)]
+    metrics = await (await client.get("/metrics", headers=TOKEN)).text()
+    assert 'gateway_order_exceptions{partner="acme",kind="invoiced_over_shipped"} 1' in metrics
     view = await order(client)
     over = next(e for e in view["exceptions"] if e["kind"] == "invoiced_over_shipped")
     assert over["detail"] == {"measure": "quantity", "line_number": "1"} and len(over["documents"]) == 2
