@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, tuple_
+from sqlalchemy import Table, bindparam, case, delete, insert, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.engine import Database
@@ -190,7 +190,7 @@ async def refresh(
             if key not in current
         ]
         states.append({"p": partner_id, "po": po, "state": facts.state, "open": len(derived),
-                       "first": min(d.at for d in docs)})
+                       "first": min(d.at for d in docs), "now": now})
     if new_rows:
         await session.execute(insert(OrderExceptionRow), new_rows)
     if states:
@@ -199,7 +199,17 @@ async def refresh(
         await session.execute(
             table.update()
             .where(table.c.partner_id == bindparam("p"), table.c.po_number == bindparam("po"))
-            .values(state=bindparam("state"), open_exceptions=bindparam("open"), first_at=bindparam("first")),
+            .values(
+                state=bindparam("state"),
+                open_exceptions=bindparam("open"),
+                first_at=bindparam("first"),
+                # changed only when the state or the count did: what ?since= lists
+                updated_at=case(
+                    (or_(table.c.state != bindparam("state"), table.c.open_exceptions != bindparam("open")),
+                     bindparam("now")),
+                    else_=table.c.updated_at,
+                ),
+            ),
             states,
         )
     await session.flush()
@@ -213,8 +223,9 @@ async def _lock_orders(session: AsyncSession, pairs: list[tuple[str, str]], now:
         from sqlalchemy.dialects import sqlite as dialect
     stmt = dialect.insert(Order)
     await session.execute(
+        # A no-op update of an existing row: it takes the row's lock.
         stmt.on_conflict_do_update(index_elements=["partner_id", "po_number"],
-                                   set_={"updated_at": stmt.excluded.updated_at}),
+                                   set_={"updated_at": stmt.table.c.updated_at}),
         [
             {"id": new_id(), "partner_id": p, "po_number": po, "state": "received", "open_exceptions": 0,
              "first_at": now, "updated_at": now}

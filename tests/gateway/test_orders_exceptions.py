@@ -47,9 +47,12 @@ async def test_not_acknowledged_opens_on_the_periodic_check_and_closes_with_our_
     with_orders(partners_dir, expect_order_ack=True, order_ack_due_hours=2)
     client = await app_client(aiohttp_client, tmp_path, partners_dir, clock, database_url)
     await receive(client, order_850(1))
+    received_at = clock.now.isoformat()
     clock.advance(timedelta(hours=1).total_seconds())
     await check(client, clock)
     assert await exceptions(client) == []
+    listed = await (await client.get("/api/v1/orders", headers=TOKEN)).json()
+    assert [o["updated_at"] for o in listed["items"]] == [received_at]  # nothing changed: not touched
     clock.advance(timedelta(hours=1).total_seconds())
     await check(client, clock)
     assert await exceptions(client) == [("not_acknowledged", True)]
