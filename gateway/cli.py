@@ -42,6 +42,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from gateway.domain.interchanges import FUNCTIONAL_ID_BY_KIND
+
 if TYPE_CHECKING:
     from gateway.partners import PartnerDirectory
     from translators.canonical import CanonicalDocument
@@ -51,8 +53,6 @@ EXIT_OK = 0
 EXIT_REJECTED = 1
 EXIT_UNUSABLE = 2
 EXIT_INTERNAL = 3
-
-FUNCTIONAL_ID_BY_KIND = {"order": "PO", "order_ack": "PR", "shipment": "SH", "invoice": "IN"}
 
 
 class UsageError(Exception):
@@ -126,6 +126,7 @@ def add_translate_command(commands: argparse._SubParsersAction[argparse.Argument
         "a first look at a new partner's samples",
     )
     _add_duplicates_option(translate)
+    _add_all_errors_option(translate)
     _add_settings_options(translate)
     translate.set_defaults(func=run_translate)
 
@@ -135,9 +136,27 @@ def add_ack_command(commands: argparse._SubParsersAction[argparse.ArgumentParser
     ack.add_argument("file", metavar="FILE", help="X12 input ('-' for stdin)")
     ack.add_argument("--partner", metavar="ID", help="partner id (default: found from each ISA sender)")
     _add_duplicates_option(ack)
+    _add_all_errors_option(ack)
     _add_settings_options(ack)
     _add_envelope_options(ack)
     ack.set_defaults(func=run_ack)
+
+
+def _add_all_errors_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--all-errors", action="store_true",
+        help="print every segment and element error of a rejected set (default: the first three)",
+    )
+
+
+def _rejection(item: Any, args: argparse.Namespace) -> str:
+    """Why a set was rejected: the engine's line, or every error with --all-errors."""
+    outcome = getattr(item, "outcome", None)
+    if getattr(args, "all_errors", False) and outcome is not None:
+        from translators.engine import describe_rejection
+
+        return describe_rejection(outcome, limit=None)
+    return str(item.reason or "rejected")
 
 
 def add_render_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -392,7 +411,7 @@ def run_translate(args: argparse.Namespace) -> int:
                 _err(f"{_where(item)}: functional acknowledgment, not a document (use the service to reconcile)")
             else:
                 rejected += 1
-                _err(f"{_where(item)}: {item.reason or 'rejected'}")
+                _err(f"{_where(item)}: {_rejection(item, args)}")
     sys.stdout.flush()
     return EXIT_REJECTED if rejected else EXIT_OK
 
@@ -409,14 +428,16 @@ def run_ack(args: argparse.Namespace) -> int:
     control = args.control_number
     rejected = 0
     with _open_input(args.file) as source:
+        from gateway.domain.acks import AckDue, ack_receiver, assemble_acks
         from translators.engine import TranslatedInterchange
-        from translators.x12.acks import render_acknowledgments
 
         receivers = _receivers(args, settings, partners)
         for item in _translated(args, partners, source, receivers):
             if not isinstance(item, TranslatedInterchange):
                 if not item.outcome.accepted:
                     rejected += 1
+                    if args.all_errors:
+                        _err(f"{_where(item)}: {_rejection(item, args)}")
                 continue
             header = item.outcome.header
             sender = f"{header.sender_qualifier.strip()}/{header.sender_id.strip()}"
@@ -428,24 +449,21 @@ def run_ack(args: argparse.Namespace) -> int:
                      "the gateway quarantines it and sends no acknowledgment (use --partner to pick one)")
                 continue
             x12 = item.profile.x12
-            receiver = (header.sender_qualifier.strip(), header.sender_id.strip())
-            if not any(a.qualifier == receiver[0] and a.id == receiver[1] for a in x12.addresses):
-                # --partner picked a profile for a file from another ISA address (a sample
-                # from their test system, say): answer the partner's own address.
-                receiver = (x12.interchange_qualifier, x12.interchange_id)
-            acks = render_acknowledgments(
-                item.outcome,
-                functional_ack=x12.functional_ack,
+            # Each interchange of the file is answered on its own, numbered from
+            # --control-number (the service answers a whole message at once).
+            acks = assemble_acks(
+                [AckDue.of(item)],
                 ta1=x12.ta1,
                 sender=(identity.interchange_qualifier, identity.interchange_id),
-                receiver=receiver,
+                # --partner may pick a profile for a file from another ISA address (a
+                # sample from their test system, say): then the partner's own address.
+                receiver=ack_receiver(header, item.profile),
                 group_sender=identity.group_id,
                 group_receiver=x12.group_id,
                 interchange_control=control,
                 group_control=control,
                 now=now,
-                replies_to_ta1=any(seg and seg[0] == "TA1" for seg in item.interchange_segments),
-            )
+            ).ack
             if acks is None:
                 _err(f"interchange {header.control_number.strip()} from {sender}: no acknowledgment due")
                 continue
@@ -599,9 +617,8 @@ def _read_documents(args: argparse.Namespace) -> list[CanonicalDocument]:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from translators.mapping import render
-    from translators.x12.errors import RenderError
-    from translators.x12.writer import OutboundGroup, write_interchange
+    from gateway.domain.errors import RenderRefused
+    from gateway.domain.interchanges import assemble_interchange
 
     settings = _settings(args)
     identity = _identity(settings)
@@ -609,11 +626,8 @@ def run_render(args: argparse.Namespace) -> int:
     profile = _fixed_partner(args, partners)
     assert profile is not None  # --partner is required
     documents = _read_documents(args)
-    x12 = profile.x12
     control = args.control_number
 
-    # One group per functional id, in first-seen order; sets numbered 0001.. per group.
-    grouped: dict[str, list[list[list[str]]]] = {}
     entry = partners.entry(profile.id)
     if entry is not None and entry.hooks is not None:
         from gateway.hooks import HookError, outbound_document
@@ -626,38 +640,18 @@ def run_render(args: argparse.Namespace) -> int:
         except HookError as exc:
             _err(f"cannot render for {profile.id}: {exc}")
             return EXIT_REJECTED
+    # One group per functional id, in first-seen order; sets numbered 0001.. per group.
     try:
-        for doc in documents:
-            sets = grouped.setdefault(FUNCTIONAL_ID_BY_KIND[doc.kind], [])
-            sets.append(
-                render(
-                    doc,
-                    rules=profile.mapping,
-                    control_number=f"{len(sets) + 1:04d}",
-                    version=x12.group_version,
-                    delimiters=x12.outbound_delimiters,
-                )
-            )
-    except RenderError as exc:
-        _err(f"cannot render for {profile.id}: {exc}")
-        return EXIT_REJECTED
-    groups = [
-        OutboundGroup(functional_id, identity.group_id, x12.group_id, control + i, x12.group_version, sets)
-        for i, (functional_id, sets) in enumerate(grouped.items())
-    ]
-    try:
-        text = write_interchange(
-            sender=(identity.interchange_qualifier, identity.interchange_id),
-            receiver=(x12.interchange_qualifier, x12.interchange_id),
-            control_number=control,
+        text = assemble_interchange(
+            documents,
+            profile,
+            identity,
+            interchange_control=control,
+            group_control=control,
             at=args.now or datetime.now().astimezone(),
-            usage=x12.usage,
-            ack_requested=x12.request_ta1,
-            delimiters=x12.outbound_delimiters,
-            groups=groups,
         )
-    except RenderError as exc:
-        _err(f"cannot render for {profile.id}: {exc}")
+    except RenderRefused as exc:
+        _err(f"cannot render for {profile.id}: {exc.__cause__}")
         return EXIT_REJECTED
     sys.stdout.write(text)
     sys.stdout.flush()

@@ -159,6 +159,9 @@ class PipelineSettings(_Section):
     # Translation runs in this many worker processes (gateway.translate_pool), so it never
     # holds the event loop's GIL; 0 translates in a thread of this process (tests, debugging).
     translate_processes: int = Field(default=1, ge=0)
+    # TA1 segments one acknowledgment interchange carries; a message of more interchanges
+    # gets one answer per partner address and the rest counted in its reason (gateway.domain.acks).
+    max_ta1_per_ack: int = Field(default=100, ge=1)
 
 
 class Settings(_Section):

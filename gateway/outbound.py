@@ -38,23 +38,15 @@ from gateway.db.control_numbers import allocate
 from gateway.db.engine import Database
 from gateway.db.ids import new_id
 from gateway.db.models import Document, Message, MessageEvent, OutboxItem
+from gateway.domain.errors import RenderRefused
+from gateway.domain.interchanges import BUSINESS_NUMBER_FIELD, SET_ID_BY_KIND, assemble_interchange
 from gateway.domain.orders import OrderPolicy
 from gateway.orders import POLICIES, link_documents
 from gateway.rawstore import RawStore
 
-FUNCTIONAL_ID = {"order": "PO", "order_ack": "PR", "shipment": "SH", "invoice": "IN"}
-BUSINESS_NUMBER = {"order": "po_number", "order_ack": "po_number", "invoice": "invoice_number", "shipment": "shipment_id"}
+BUSINESS_NUMBER = BUSINESS_NUMBER_FIELD
 CHANNEL = "api"
 MAX_RAW = 64 * 1024 * 1024
-
-
-class RenderRefused(Exception):
-    """The document is valid canonical JSON but cannot be written for this partner.
-    ``fields`` names each canonical field and the X12 rule it breaks, when known."""
-
-    def __init__(self, message: str, fields: list[dict[str, str]] | None = None) -> None:
-        super().__init__(message)
-        self.fields = fields or []
 
 
 class IdempotencyConflict(Exception):
@@ -80,35 +72,11 @@ def request_digest(kind: str, partner_id: str, document: dict[str, Any]) -> str:
 def render_interchange(
     document: Any, profile: Any, identity: IdentitySettings, *, interchange: int, group: int, at: datetime
 ) -> str:
-    """The whole interchange text for one document (one group, one set ``0001``)."""
-    from translators.canonical import kind_of
-    from translators.mapping import MappingError, render
-    from translators.x12.errors import RenderError
-    from translators.x12.writer import OutboundGroup, write_interchange
-
-    x12 = profile.x12
-    kind = kind_of(document)
-    try:
-        segments = render(
-            document,
-            rules=profile.mapping,
-            control_number="0001",
-            version=x12.group_version,
-            delimiters=x12.outbound_delimiters,
-        )
-        return write_interchange(
-            sender=(identity.interchange_qualifier, identity.interchange_id),
-            receiver=(x12.interchange_qualifier, x12.interchange_id),
-            control_number=interchange,
-            at=at,
-            usage=x12.usage,
-            ack_requested=x12.request_ta1,
-            delimiters=x12.outbound_delimiters,
-            groups=[OutboundGroup(FUNCTIONAL_ID[kind], identity.group_id, x12.group_id, group, x12.group_version, [segments])],
-        )
-    except (RenderError, MappingError) as exc:
-        fields = [{"loc": e.loc, "msg": e.msg} for e in getattr(exc, "errors", ())]
-        raise RenderRefused(f"cannot write this {kind} for partner {profile.id}: {exc}", fields) from exc
+    """The whole interchange text for one document (one group, one set ``0001``);
+    raises :class:`RenderRefused` (gateway.domain.errors, a 422)."""
+    return assemble_interchange(
+        [document], profile, identity, interchange_control=interchange, group_control=group, at=at
+    )
 
 
 async def find_existing(db: Database, partner_id: str, key: str, digest: str) -> Submitted | None:
@@ -177,7 +145,7 @@ async def submit(
             data = text.encode("utf-8")
             raw = await rawstore.write_bytes(data, limit=MAX_RAW)
             number = getattr(document, BUSINESS_NUMBER[kind], None)
-            set_id = {"order": "850", "order_ack": "855", "shipment": "856", "invoice": "810"}[kind]
+            set_id = SET_ID_BY_KIND[kind]
             session.add(
                 Message(
                     id=message_id,

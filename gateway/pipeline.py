@@ -53,7 +53,6 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -67,27 +66,20 @@ from gateway.db import jobs
 from gateway.db.engine import Database, is_storage_error
 from gateway.db.ids import new_id
 from gateway.db.models import Document, Message, MessageEvent, OutboxItem, utcnow
+from gateway.domain.inbound import InboundMessage, InboundPlan
 from gateway.domain.states import INBOUND, IllegalTransition, InboundStatus
 from gateway.ports import DeliveryResult, DocumentRecord, ErpSink
 from gateway.rawstore import RawStore
+from gateway.runner import TransientError
 
 if TYPE_CHECKING:
     from gateway.translate_pool import TranslatePool
-    from translators.engine import PartnerLookup, TranslatedInterchange, TranslatedSet
+    from translators.engine import PartnerLookup, TranslatedInterchange
 
 log = logging.getLogger(__name__)
 
 FINAL_STATES = INBOUND.final
 ACK_KINDS = rows.ACK_KINDS
-
-
-class TransientError(Exception):
-    """A step failed for a reason that may pass; the job is retried with backoff
-    (or after ``retry_after`` seconds when the failing party said when)."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class StepFailed(Exception):
@@ -101,21 +93,8 @@ class ReplayRefused(Exception):
 # --------------------------------------------------------------------------- pipeline
 
 
-@dataclass(slots=True)
-class _Plan:
-    """What the translate step decided, before it is written in one transaction."""
-
-    status: str
-    reason: str | None = None
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    documents: list[dict[str, Any]] = field(default_factory=list)
-    interchanges: list[TranslatedInterchange] = field(default_factory=list)
-    duplicates: list[TranslatedInterchange] = field(default_factory=list)
-    first_sender: str | None = None
-    first_control: str | None = None
-    detail: dict[str, Any] | None = None  # goes on the event of the final status
-    # (partner id, FunctionalAckReport | Ta1Report) the partner sent about our outbound
-    acks: list[tuple[str, Any]] = field(default_factory=list)
+# What the translate step decided (gateway.domain.inbound), written in one transaction.
+_Plan = InboundPlan
 
 
 class Pipeline:
@@ -375,12 +354,15 @@ class Pipeline:
             await self._write_plan(session, message, plan, now)
 
     async def _plan(self, message: Any) -> _Plan:
-        """Translate one message (CPU work, never on the event loop) into a plan."""
+        """Translate one message (CPU work, never on the event loop) into a plan:
+        the domain's planning, in a worker process or in a thread."""
         if self.translate_pool is not None:
             return await self.translate_pool.plan(message, self.partners())
-        if message.kind == "canonical":
-            return await asyncio.to_thread(self._plan_canonical, message)
-        return await asyncio.to_thread(self._plan_x12, message)
+        from gateway.translate_pool import plan_stored
+
+        return await asyncio.to_thread(
+            plan_stored, InboundMessage.of(message), self.partners(), self.rawstore.open
+        )
 
     async def _translate_batch(self, batch: list[jobs.ClaimedJob]) -> None:
         """Translate several messages and write every plan in one transaction. If
@@ -459,146 +441,6 @@ class Pipeline:
             if handed:
                 await self._guarded(handed, self._deliver_batch(handed))
 
-    def _plan_canonical(self, message: Any) -> _Plan:
-        from pydantic import ValidationError
-
-        from translators.canonical import CanonicalDocument
-
-        with self.rawstore.open(message.raw_sha256) as fh:
-            data = fh.read()
-        try:
-            doc = CanonicalDocument.model_validate_json(data)
-        except ValidationError as exc:
-            return _Plan(status="failed", reason=f"invalid canonical document: {exc.errors()[0]['msg']}")
-        canonical = doc.model_dump(mode="json")
-        canonical["partner_id"] = message.partner_id
-        plan = _Plan(status="translated", detail={"documents": 1})
-        plan.documents.append(rows.document_row(message, 1, doc.kind, canonical, doc, None))
-        return plan
-
-    def _plan_x12(self, message: Any) -> _Plan:
-        from translators.engine import TranslatedInterchange, translate
-        from translators.x12.ack_reader import read_ta1
-        from translators.x12.errors import NotX12Error
-
-        partners = self.partners()
-        pending_sets: list[TranslatedSet] = []
-        per_interchange: list[tuple[TranslatedInterchange, list[TranslatedSet]]] = []
-        try:
-            with self.rawstore.open(message.raw_sha256) as fh:
-                receivers = getattr(partners, "receivers", None)
-                # reject_duplicates: a repeat inside this one message (the database
-                # catches repeats across messages, in _register_interchanges)
-                for item in translate(
-                    fh, partners=partners, partner_id=message.partner_id, receivers=receivers, reject_duplicates=True
-                ):
-                    if isinstance(item, TranslatedInterchange):
-                        per_interchange.append((item, pending_sets))
-                        pending_sets = []
-                    else:
-                        pending_sets.append(item)
-        except NotX12Error as exc:
-            return _Plan(status="failed", reason=f"not X12: {exc.reason} (at offset {exc.offset})")
-
-        plan = _Plan(status="translated")
-        sets = sum(len(s) for _, s in per_interchange)
-        groups = sum(len(i.outcome.groups) for i, _ in per_interchange)
-        plan.events.append(("parsed", {"interchanges": len(per_interchange), "groups": groups, "sets": sets}))
-        if per_interchange:
-            first = per_interchange[0][0].outcome.header
-            plan.first_sender = f"{first.sender_qualifier.strip()}/{first.sender_id.strip()}"
-            plan.first_control = first.control_number.strip()
-
-        # Who sent it: every interchange must belong to a known partner, and to the
-        # authenticated one when the transport already knows who is talking.
-        for interchange, _ in per_interchange:
-            header = interchange.outcome.header
-            sender = f"{header.sender_qualifier.strip()}/{header.sender_id.strip()}"
-            profile = interchange.profile
-            if profile is None:
-                return _Plan(
-                    status="quarantined",
-                    reason=f"unknown sender {sender}: no partner profile matches the ISA sender",
-                    events=plan.events,
-                    first_sender=plan.first_sender,
-                    first_control=plan.first_control,
-                )
-            if message.partner_id is not None and not any(
-                a.qualifier == header.sender_qualifier.strip() and a.id == header.sender_id.strip()
-                for a in profile.x12.addresses
-            ):
-                return _Plan(
-                    status="quarantined",
-                    reason=f"ISA sender {sender} is not an address of partner {message.partner_id}",
-                    events=plan.events,
-                    first_sender=plan.first_sender,
-                    first_control=plan.first_control,
-                )
-
-        rejected: list[str] = []
-        seq = 0
-        for interchange, tsets in per_interchange:
-            plan.interchanges.append(interchange)
-            if interchange.profile is not None:
-                plan.acks.extend(
-                    (interchange.profile.id, read_ta1(segment))
-                    for segment in interchange.interchange_segments
-                    if segment and segment[0] == "TA1"
-                )
-            for tset in tsets:
-                seq += 1
-                envelope_problem = interchange.rejection_of(tset) if tset.document is not None else None
-                if envelope_problem is not None:
-                    # A valid set in a rejected group or interchange: the partner is
-                    # told to send it all again, so it must not reach the ERP now. A
-                    # rejected interchange is said once, below, for all its sets.
-                    if not interchange.outcome.notes:
-                        rejected.append(f"{tset.outcome.set_id} {tset.outcome.control_number} not used: {envelope_problem}")
-                elif tset.document is not None and tset.accepted:
-                    document = tset.document
-                    entry = partners.entry(document.partner_id) if hasattr(partners, "entry") else None
-                    if entry is not None and entry.hooks is not None:
-                        from gateway.hooks import HookError, inbound_document
-
-                        try:
-                            document = inbound_document(entry.hooks, document)
-                        except HookError as exc:
-                            # Fix the hook, then replay: nothing of this message is used.
-                            return _Plan(
-                                status="failed",
-                                reason=str(exc),
-                                events=plan.events,
-                                first_sender=plan.first_sender,
-                                first_control=plan.first_control,
-                            )
-                    canonical = document.model_dump(mode="json")
-                    plan.documents.append(rows.document_row(message, seq, document.kind, canonical, document, tset))
-                elif tset.ack_report is not None:
-                    if interchange.profile is not None:
-                        plan.acks.append((interchange.profile.id, tset.ack_report))
-                    plan.events.append(
-                        (
-                            "functional_ack_received",
-                            {"set_control": tset.outcome.control_number, "set_id": tset.outcome.set_id},
-                        )
-                    )
-                else:
-                    rejected.append(
-                        tset.reason or f"{tset.outcome.set_id} {tset.outcome.control_number} not translated"
-                    )
-            envelope = interchange.envelope_rejection()
-            if envelope is not None:
-                rejected.append(envelope)
-        detail: dict[str, Any] = {"documents": len(plan.documents)}
-        if rejected:
-            detail["rejected"] = rejected[:20]
-        plan.detail = detail
-        if not plan.documents and rejected:
-            plan.status, plan.reason = "failed", "; ".join(rejected[:5])
-        elif rejected:
-            plan.reason = f"{len(rejected)} set(s) rejected: " + "; ".join(rejected[:3])
-        return plan
-
     async def _write_plan(
         self,
         session: AsyncSession,
@@ -622,20 +464,24 @@ class Pipeline:
             for partner_id, report in plan.acks:
                 await reconcile_report(session, partner_id, report, now=now, source_message_id=message.id)
         if plan.status in ("failed", "quarantined") and not plan.documents:
-            await rows.set_status(
-                session, message.id, plan.status, now, plan.reason, plan.detail, old=message.status, **values
-            )
+            unanswered = None
             if plan.status == "failed":
-                await self._issue_acks(session, message, plan.interchanges, [], now, release=True)
+                unanswered = await self._issue_acks(
+                    session, message, plan.interchanges, [], now, release=True
+                )
+            reason = _with_note(plan.reason, unanswered)
+            await rows.set_status(session, message.id, plan.status, now, reason, plan.detail, old=message.status, **values)
             return
 
         duplicates = await self._register_interchanges(session, message, plan, now)
         dup_interchanges = [d for d, _ in duplicates]
         fresh = [i for i in plan.interchanges if not any(i is d for d in dup_interchanges)]
         if plan.interchanges and not fresh:
-            await self._issue_acks(session, message, [], dup_interchanges, now, release=True)
+            unanswered = await self._issue_acks(session, message, [], dup_interchanges, now, release=True)
             reason = "duplicate of message " + ", ".join(sorted({first for _, first in duplicates}))
-            await rows.set_status(session, message.id, "duplicate", now, reason, None, old=message.status, **values)
+            await rows.set_status(
+                session, message.id, "duplicate", now, _with_note(reason, unanswered), None, old=message.status, **values
+            )
             return
         dup_indexes = {i.outcome.header.index for i in dup_interchanges}
         # Copies: a plan may be written twice (batch transaction failed, then alone).
@@ -647,12 +493,11 @@ class Pipeline:
             if d.get("_isa_index") not in dup_indexes
         ]
         await rows.store_documents(session, documents)
-        await self._issue_acks(
+        unanswered = await self._issue_acks(
             session, message, fresh, dup_interchanges, now, release=plan.status == "failed"
         )
-        await rows.set_status(
-            session, message.id, plan.status, now, plan.reason, plan.detail, old=message.status, **values
-        )
+        reason = _with_note(plan.reason, unanswered)
+        await rows.set_status(session, message.id, plan.status, now, reason, plan.detail, old=message.status, **values)
         if plan.status != "failed":
             if deliver_jobs is not None:
                 deliver_jobs.append(message.id)
@@ -707,15 +552,16 @@ class Pipeline:
         now: datetime,
         *,
         release: bool,
-    ) -> None:
-        """Render the TA1/997/999 due for each interchange into the outbox, once per
-        message: a replay finds them already issued and adds none. Each is *held*
+    ) -> str | None:
+        """Render the TA1/997/999 due for the message's interchanges into the outbox,
+        once per message: a replay finds them already issued and adds none. One
+        acknowledgment interchange per partner address (gateway.domain.acks), not one
+        per inbound interchange; TA1s past ``max_ta1_per_ack`` are left out and the
+        returned note (for the message's reason) says how many. Each is *held*
         (released when the documents are with the ERP) unless ``release`` (failed,
         duplicate) or its partner's profile says ``ack_after = "translation"``: then
         it is ``pending`` in this very transaction, the translate step's commit."""
-        from translators.x12.acks import render_acknowledgments
-        from translators.x12.codes import InterchangeNote
-        from translators.x12.model import InterchangeOutcome
+        from gateway.domain.acks import DEFAULT_MAX_TA1, assemble_acks, batch_acks
 
         batch: rows.BatchWrites | None = session.info.get(rows.BATCH)
         if batch is not None:
@@ -743,42 +589,27 @@ class Pipeline:
                     .values(status="pending")
                     .execution_options(synchronize_session=False)
                 )
-            return
-        todo: list[tuple[TranslatedInterchange, InterchangeOutcome, str]] = []
-        for interchange in interchanges:
-            todo.append(
-                (
-                    interchange,
-                    interchange.outcome,
-                    interchange.profile.x12.functional_ack if interchange.profile else "none",
-                )
-            )
-        for interchange in duplicates:
-            # A duplicate gets a TA1 025 only (its groups are not processed again).
-            outcome = InterchangeOutcome(
-                header=interchange.outcome.header, notes=[InterchangeNote.DUPLICATE_INTERCHANGE], groups=[]
-            )
-            todo.append((interchange, outcome, "none"))
-        for interchange, outcome, functional_ack in todo:
-            profile = interchange.profile
-            if profile is None:
-                continue
-            header = outcome.header
+            return None
+        max_ta1 = getattr(self.settings, "max_ta1_per_ack", DEFAULT_MAX_TA1)
+        unanswered = 0
+        for answer in batch_acks(interchanges, duplicates):
+            profile = answer.profile
             [isa13] = await rows.allocate_pooled(session, profile.id, "interchange")
-            group_numbers = await rows.allocate_pooled(session, profile.id, "group", max(1, len(outcome.groups)))
-            ack = render_acknowledgments(
-                outcome,
-                functional_ack=functional_ack,
+            group_numbers = await rows.allocate_pooled(session, profile.id, "group", answer.group_numbers)
+            assembled = assemble_acks(
+                answer.due,
                 ta1=profile.x12.ta1,
                 sender=(self.identity.interchange_qualifier, self.identity.interchange_id),
-                receiver=(header.sender_qualifier.strip(), header.sender_id.strip()),
+                receiver=answer.receiver,
                 group_sender=self.identity.group_id,
                 group_receiver=profile.x12.group_id,
                 interchange_control=isa13,
                 group_control=group_numbers[0],
                 now=now,
-                replies_to_ta1=any(seg and seg[0] == "TA1" for seg in interchange.interchange_segments),
+                max_ta1=max_ta1,
             )
+            unanswered += assembled.unanswered
+            ack = assembled.ack
             if ack is None:
                 continue
             held = not release and profile.x12.ack_after == "erp"
@@ -800,20 +631,26 @@ class Pipeline:
                 batch.outbox.append(item)
             else:
                 session.add(OutboxItem(**item))
-            rows.add_event(
-                session,
-                message.id,
-                now,
-                "ack_issued",
-                {
-                    "partner_id": profile.id,
-                    "interchange_control": ack.interchange_control,
-                    "acks": [
-                        {"kind": a.kind, "acknowledges": a.acknowledges, "code": a.code} for a in ack.acks
-                    ],
-                    "held": held,
-                },
-            )
+            detail: dict[str, Any] = {
+                "partner_id": profile.id,
+                "interchange_control": ack.interchange_control,
+                "acks": [
+                    {"kind": a.kind, "acknowledges": a.acknowledges, "code": a.code}
+                    for a in ack.acks[:_ACKS_IN_EVENT]
+                ],
+                "held": held,
+            }
+            if len(ack.acks) > _ACKS_IN_EVENT:
+                detail["acks_total"] = len(ack.acks)
+            rows.add_event(session, message.id, now, "ack_issued", detail)
+        if not unanswered:
+            return None
+        note = (
+            f"{unanswered} further interchange(s) were not acknowledged individually "
+            f"(at most {max_ta1} TA1 per acknowledgment)"
+        )
+        rows.add_event(session, message.id, now, "acks_capped", {"unanswered": unanswered, "max_ta1": max_ta1})
+        return note
 
     def _channel_of(self, partner_id: str) -> str:
         """The partner's delivery channel now (recorded on the outbox row; the sender
@@ -1062,6 +899,14 @@ class Pipeline:
 
 
 _DEAD = "dead_lettered"  # event of a document given up on (detail: document_id, seq, error)
+_ACKS_IN_EVENT = 100  # acks listed on an ack_issued event; more are only counted (acks_total)
+
+
+def _with_note(reason: str | None, note: str | None) -> str | None:
+    """A message's reason with the acknowledgment cap's note added, if any."""
+    if note is None:
+        return reason
+    return f"{reason}; {note}" if reason else note
 
 
 def _delivery_ending(

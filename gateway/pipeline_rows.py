@@ -9,17 +9,14 @@ never commits; :mod:`gateway.pipeline` decides what is written when.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.control_numbers import allocate
-from gateway.db.ids import new_id
 from gateway.db.models import Document, InterchangeSeen, Message, MessageEvent, OutboxItem
 from gateway.domain.states import INBOUND, IllegalTransition, OutboxStatus
 from gateway.orders import link_documents
@@ -304,43 +301,3 @@ async def store_documents(session: AsyncSession, rows: list[dict[str, Any]]) -> 
         await link_documents(session, fresh, now=now)
         await link_documents(session, replayed, now=now, replace=True)
 
-
-def document_idempotency_key(message_id: str, seq: int) -> str:
-    """Stable across retries and replays of one message; distinct for every other."""
-    return hashlib.sha256(f"gateway-document:{message_id}:{seq}".encode()).hexdigest()
-
-
-BUSINESS_NUMBER = {
-    "order": "po_number",
-    "order_ack": "po_number",
-    "invoice": "invoice_number",
-    "shipment": "shipment_id",
-}
-
-
-def document_row(
-    message: Any, seq: int, kind: str, canonical: dict[str, Any], doc: Any, tset: Any
-) -> dict[str, Any]:
-    number = getattr(getattr(doc, "document", None), BUSINESS_NUMBER.get(kind, ""), None)
-    row: dict[str, Any] = {
-        "id": new_id(),
-        "message_id": message.id,
-        "seq": seq,
-        "partner_id": message.partner_id or getattr(tset, "partner_id", None),
-        "direction": "in",
-        "kind": kind,
-        "set_id": tset.outcome.set_id if tset is not None else None,
-        "set_control": tset.outcome.control_number if tset is not None else None,
-        "group_control": tset.group.control_number.strip()
-        if tset is not None and tset.group is not None
-        else None,
-        "interchange_control": tset.interchange.control_number.strip() if tset is not None else None,
-        "business_number": str(number)[:80] if number else None,
-        "canonical": orjson.loads(orjson.dumps(canonical)),
-        "idempotency_key": document_idempotency_key(message.id, seq),
-        "status": "pending",
-        "attempts": 0,
-    }
-    if tset is not None:
-        row["_isa_index"] = tset.interchange.index
-    return row

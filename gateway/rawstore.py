@@ -71,6 +71,21 @@ log = logging.getLogger(__name__)
 _RECORD = b"RAW1 "  # journal record: RAW1 <sha256 hex> <size>\n<bytes>
 
 
+def payload_path(root: str | Path, sha256: str) -> Path:
+    """Where the payload with SHA-256 ``sha256`` lives under ``root`` (the layout of
+    the module doc); raises ValueError for anything but a hex digest."""
+    if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+    return Path(f"{root}/{sha256[:2]}/{sha256}")
+
+
+def open_payload(root: str | Path, sha256: str) -> BinaryIO:
+    """The stored payload ``sha256`` under ``root``, open for reading: what
+    :meth:`RawStore.open` does, for a process that has only the root (a
+    translation worker, gateway.translate_pool)."""
+    return payload_path(root, sha256).open("rb")
+
+
 class PayloadTooLarge(Exception):
     """The body is larger than the limit; nothing was kept."""
 
@@ -143,12 +158,10 @@ class RawStore:
         self._pool.shutdown(wait=True)
 
     def path_for(self, sha256: str) -> Path:
-        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
-            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
-        return Path(f"{self._root_text}/{sha256[:2]}/{sha256}")
+        return payload_path(self._root_text, sha256)
 
     def open(self, sha256: str) -> BinaryIO:
-        return self.path_for(sha256).open("rb")
+        return open_payload(self._root_text, sha256)
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()

@@ -47,6 +47,15 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- backoff
 
 
+class TransientError(Exception):
+    """A step failed for a reason that may pass; the job is retried with backoff
+    (or after ``retry_after`` seconds when the failing party said when)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True, slots=True)
 class Backoff:
     """Retry timing for every leased kind of work."""

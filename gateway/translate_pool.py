@@ -1,26 +1,29 @@
 """Translation in worker processes, so CPU-bound parsing never holds the event
-loop's GIL.
+loop's GIL; and :func:`plan_stored`, the one way a stored message is planned.
 
-Translating a message (``Pipeline._plan_x12`` / ``_plan_canonical``: read the raw
-file, run :func:`translators.engine.translate`, build the plan) is pure CPU. Run in
-a thread it still takes the GIL from the event loop, and accepts measured ~160/s
-with pipeline workers busy instead of several hundred. :class:`TranslatePool`
-runs the same plan functions in a small :class:`ProcessPoolExecutor`
-(``[pipeline] translate_processes``; 0 keeps the old in-thread path).
+Planning a message (open the raw payload, run :func:`translators.engine.translate`,
+decide: :func:`gateway.domain.inbound.plan_inbound`) is pure CPU. Run in a thread
+it still takes the GIL from the event loop, and accepts measured ~160/s with
+pipeline workers busy instead of several hundred. :class:`TranslatePool` runs the
+same :func:`plan_stored` in a small :class:`ProcessPoolExecutor` (``[pipeline]
+translate_processes``; 0 keeps the in-thread path): the workers call the domain
+function directly, with the payload opened by :func:`gateway.rawstore.open_payload`.
 
-What crosses the process boundary is picklable and small: the message's id,
-partner, kind and raw sha256, the raw store's root, and a partner *generation*
-number. A worker keeps the partner directory of the last generation it saw; when
-the pipeline's directory object changes (a reload swaps it), the generation goes
-up, the worker answers "need partners" and the job is sent again with the
-directory itself (pickled once per generation). Document ids are issued again in
-this process, so ids stay strictly increasing per process as gateway.db.ids
-promises.
+What crosses the process boundary is picklable plain data: an
+:class:`~gateway.domain.inbound.InboundMessage` (id, partner, kind, raw sha256),
+the raw store's root and a partner *generation* number; an
+:class:`~gateway.domain.inbound.InboundPlan` comes back (document rows without
+ids: the pipeline issues them in write order). A worker keeps the partner
+directory of the last generation it saw; when the pipeline's directory object
+changes (a reload swaps it), the generation goes up, the worker answers "need
+partners" and the job is sent again with the directory itself (pickled once per
+generation).
 
 A worker that dies (killed, out of memory) breaks the pool: the pool is rebuilt
 and the job tried once more; a second break raises
-:class:`gateway.pipeline.TransientError`, so the job is retried with backoff and a
-message that kills workers every time ends failed after ``max_attempts``.
+:class:`gateway.runner.TransientError`, so the job is retried with backoff and a
+message that kills workers every time ends failed after ``max_attempts``. A
+gateway that dies takes its workers with it (:func:`_init_worker`).
 
 This module never touches the database; workers never import ``gateway.app``.
 """
@@ -31,21 +34,27 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import logging
 import multiprocessing
 import os
 import pickle
 import signal
-import types
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from gateway.db.ids import new_id
+from gateway.domain.errors import HookFailed
+from gateway.domain.inbound import DocumentHook, InboundMessage, InboundPlan, plan_inbound
+from gateway.rawstore import open_payload
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
+_WATCH_SECONDS = 1.0  # how often a worker looks whether the gateway still runs
 
 
 class _NeedPartners(Exception):
@@ -70,14 +79,12 @@ class TranslatePool:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
-    async def plan(self, message: Any, partners: Any) -> Any:
+    async def plan(self, message: Any, partners: Any) -> InboundPlan:
         """The pipeline's plan for ``message`` (a row with id, partner_id, kind,
         raw_sha256), computed in a worker process."""
         if partners is not self._partners_obj:
             self._partners_obj, self._generation, self._blob = partners, self._generation + 1, None
-        fields = types.SimpleNamespace(
-            id=message.id, partner_id=message.partner_id, kind=message.kind, raw_sha256=message.raw_sha256
-        )
+        fields = InboundMessage.of(message)
         generation = self._generation
         for attempt in (1, 2):
             try:
@@ -89,15 +96,13 @@ class TranslatePool:
             except BrokenProcessPool as exc:
                 self._rebuild()
                 if attempt == 2:
-                    from gateway.pipeline import TransientError
+                    from gateway.runner import TransientError
 
                     raise TransientError(f"translation worker process died: {exc}") from exc
                 log.warning("translation worker died on message %s; pool rebuilt, trying again", message.id)
-        for row in plan.documents:
-            row["id"] = new_id()
         return plan
 
-    async def _submit(self, fields: Any, generation: int, blob: bytes | None) -> Any:
+    async def _submit(self, fields: InboundMessage, generation: int, blob: bytes | None) -> InboundPlan:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             await self._pool(), _plan_in_worker, fields, self.raw_root, generation, blob
@@ -121,8 +126,12 @@ class TranslatePool:
         # forkserver: workers are forked from a clean helper, never from this
         # process with its event loop and database threads.
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["translators.engine", "gateway.pipeline"])
-        executor = ProcessPoolExecutor(self.processes, mp_context=context, initializer=_init_worker)
+        context.set_forkserver_preload(
+            ["translators.engine", "gateway.domain.inbound", "gateway.translate_pool"]
+        )
+        executor = ProcessPoolExecutor(
+            self.processes, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
+        )
         for started in [executor.submit(os.getpid) for _ in range(self.processes)]:
             started.result()
         return executor
@@ -134,52 +143,109 @@ class TranslatePool:
             broken.shutdown(wait=False, cancel_futures=True)
 
 
+# --------------------------------------------------------------------------- planning
+
+
+def plan_stored(message: InboundMessage, partners: Any, opener: Callable[[str], BinaryIO]) -> InboundPlan:
+    """The domain plan of a stored message: open its payload with ``opener`` (sha256
+    -> open binary file: ``RawStore.open``, or :func:`gateway.rawstore.open_payload`
+    bound to the root) and plan it with the partners' inbound hooks. The pipeline
+    calls it in a thread, a worker process in the pool."""
+    with opener(message.raw_sha256) as payload:
+        return plan_inbound(message, payload, partners, inbound_hook(partners))
+
+
+def inbound_hook(partners: Any) -> DocumentHook | None:
+    """The partners' inbound hooks as the domain's DocumentHook (None: the lookup
+    has no hooks at all)."""
+    if not hasattr(partners, "entry"):
+        return None
+
+    def shape(document: Any) -> Any:
+        entry = partners.entry(document.partner_id)
+        if entry is None or entry.hooks is None:
+            return document
+        from gateway.hooks import HookError, inbound_document
+
+        try:
+            return inbound_document(entry.hooks, document)
+        except HookError as exc:
+            raise HookFailed(str(exc)) from None
+
+    return shape
+
+
 # --------------------------------------------------------------------------- worker side
 
 _held: dict[str, Any] = {"generation": None, "partners": None}
 
 
-class _RawReader:
-    """What the plan functions use of gateway.rawstore.RawStore: ``open``."""
+def _init_worker(gateway_pid: int) -> None:
+    """Die with the gateway: one killed with SIGKILL must not leave workers behind
+    (each holds memory, pipes and the data directory; a crash-looping service piled
+    up dozens).
 
-    def __init__(self, root: str) -> None:
-        self.root = root
-
-    def open(self, sha256: str) -> Any:
-        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
-            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
-        return open(f"{self.root}/{sha256[:2]}/{sha256}", "rb")
-
-
-class _WorkerSide:
-    """Stands in for the Pipeline inside a worker: the plan functions read only
-    ``self.rawstore`` and ``self.partners``."""
-
-    def __init__(self, root: str, partners: Any) -> None:
-        self.rawstore = _RawReader(root)
-        self.partners = lambda: partners
-
-
-def _init_worker() -> None:
-    """Die with the parent: a gateway killed with SIGKILL must not leave workers
-    behind (they would hold its pipes and its data directory). The forkserver
-    exits when the gateway goes; PR_SET_PDEATHSIG passes that on to us."""
+    PR_SET_PDEATHSIG (Linux) is not enough on its own: a worker's parent is the
+    forkserver, and the forkserver only exits once every process holding its
+    "alive" pipe is gone, which includes the workers themselves. So a watchdog
+    thread polls the gateway's pid (and our parent) every second and exits; the
+    forkserver follows when it can no longer report to the gateway. PDEATHSIG
+    still covers a forkserver killed on its own."""
     with contextlib.suppress(OSError, AttributeError, TypeError):
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    parent = multiprocessing.parent_process()
-    if os.getppid() == 1 or (parent is not None and not parent.is_alive()):
+    parent, started = os.getppid(), _started(gateway_pid)
+    # Already gone: the gateway may have died (a zombie nobody reaped yet) between
+    # asking the forkserver for us and our start.
+    if parent == 1 or not _alive(gateway_pid, started):
         os._exit(1)
+    threading.Thread(
+        target=_watch, args=(parent, gateway_pid, started), name="gateway-watchdog", daemon=True
+    ).start()
 
 
-def _plan_in_worker(fields: Any, raw_root: str, generation: int, blob: bytes | None) -> Any:
-    from gateway.pipeline import Pipeline
+def _watch(parent: int, gateway_pid: int, started: bytes | None) -> None:
+    while os.getppid() == parent and _alive(gateway_pid, started):
+        time.sleep(_WATCH_SECONDS)
+    os._exit(1)
 
+
+_GONE = b""
+
+
+def _started(pid: int) -> bytes | None:
+    """The start time of ``pid`` from /proc (Linux): a pid taken over by another
+    process after the gateway died is then not the gateway. ``_GONE`` when it does
+    not run (a zombie, killed but not yet reaped, does not); None when /proc cannot
+    say."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except FileNotFoundError:
+        return _GONE
+    except (OSError, IndexError):
+        return None
+    return _GONE if fields[0] in (b"Z", b"X") else fields[19]  # state, ..., starttime (field 22)
+
+
+def _alive(pid: int, started: bytes | None) -> bool:
+    """Whether the process ``pid`` that started at ``started`` still runs."""
+    if started is not None:
+        return started != _GONE and _started(pid) == started
+    try:  # no /proc: ask the kernel (a zombie counts as running here)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _plan_in_worker(
+    message: InboundMessage, raw_root: str, generation: int, blob: bytes | None
+) -> InboundPlan:
     if blob is not None:
         _held["partners"], _held["generation"] = pickle.loads(blob), generation
     elif _held["generation"] != generation:
         raise _NeedPartners()
-    side = _WorkerSide(raw_root, _held["partners"])
-    if fields.kind == "canonical":
-        return Pipeline._plan_canonical(side, fields)  # type: ignore[arg-type]
-    return Pipeline._plan_x12(side, fields)  # type: ignore[arg-type]
+    return plan_stored(message, _held["partners"], functools.partial(open_payload, raw_root))

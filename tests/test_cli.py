@@ -519,3 +519,20 @@ def test_check_receiver_false_turns_the_receiver_check_off_offline_too(
     code, out, err = run(capsys, "translate", source, "--partners", EXAMPLES)
     assert (code, err) == (0, "")
     assert len(out.splitlines()) == 1
+
+
+def test_all_errors_prints_every_segment_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Five segments in error (a currency code too long, four times, and a bad date): the
+    # default line names three and counts the rest; --all-errors names them all.
+    bad = order_set("0001", "PO-1").replace("DTM*002*20240315~", "DTM*002*2024031~\n" + "CUR*BYXX*USDD~\n" * 4)
+    source = write(tmp_path, "in.edi", interchange(HOLD, [bad]))
+    code, _, err = run(capsys, "translate", source, "--partners", EXAMPLES)
+    assert code == 1
+    assert "more segment errors" in err
+    code, _, every = run(capsys, "translate", source, "--partners", EXAMPLES, "--all-errors")
+    assert code == 1
+    assert "more segment errors" not in every
+    assert every.count(" at segment ") > err.count(" at segment ") >= 3
+    code, _, acked = run(capsys, "ack", source, "--partners", EXAMPLES, "--all-errors", "--now", NOW)
+    assert code == 1
+    assert acked.count(" at segment ") == every.count(" at segment ")

@@ -378,3 +378,15 @@ def test_line_count_rule_per_kind() -> None:
     profile = parse_profile(profile_text(tables='[mapping.order]\nline_count = "ignore"'), source="acme")
     assert profile.mapping.order.line_count == "ignore"
     assert profile.mapping.order_ack.line_count == "reject"  # the default
+
+
+def test_validation_switches() -> None:
+    from translators.x12.leniency import Action, Check
+
+    assert parse_partner(MINIMAL)[0].x12.validation.leniency() == {}
+    table = '[x12.validation]\nelement_length = "note"\nsegment_order = "ignore"\nline_count = "note"'
+    validation = parse_profile(profile_text(tables=table)).x12.validation
+    assert validation.leniency() == {Check.ELEMENT_LENGTH: Action.NOTE, Check.SEGMENT_ORDER: Action.IGNORE}
+    assert validation.line_count == "note"
+    (error,) = errors_of(profile_text(tables='[x12.validation]\ncode_values = "warn"'))
+    assert error.startswith("partners/acme/profile.toml: x12.validation.code_values:")

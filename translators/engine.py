@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import BinaryIO, Protocol
 
-from translators.canonical import CanonicalDocument
+from translators.canonical import CanonicalDocument, DocumentWarning
 from translators.mapping import KIND_BY_SET, to_canonical
 from translators.mapping.errors import MappingError
 from translators.mapping.rules import MappingRules
@@ -36,6 +37,7 @@ from translators.x12.events import (
     SetRead,
     Stray,
 )
+from translators.x12.leniency import switch_for
 from translators.x12.model import (
     ElementError,
     GroupHeader,
@@ -237,7 +239,8 @@ def _addressed_to_us(
 def _translate_set(
     tset: TransactionSet, profile: PartnerProfile | None, unknown_sender_rules: MappingRules | None = None
 ) -> TranslatedSet:
-    outcome = validate_set(tset)
+    validation = profile.x12.validation if profile is not None else None
+    outcome = validate_set(tset, leniency=validation.leniency() if validation is not None else None)
     result = TranslatedSet(
         outcome=outcome,
         interchange=tset.interchange,
@@ -262,51 +265,137 @@ def _translate_set(
             f"{tset.interchange.sender_id}"
         )
         return result
+    if profile is None:
+        # A first look at a new partner's sample: default rules, partner_id null.
+        partner, rules = None, unknown_sender_rules or _NO_RULES
+    else:
+        partner, rules = profile.id, profile.mapping or _NO_RULES
+    line_count = validation.line_count if validation is not None else "reject"
+    if line_count == "ignore":
+        rules = _ignoring_line_count(rules)
     try:
-        if profile is None:
-            # A first look at a new partner's sample: default rules, partner_id null.
-            result.document = to_canonical(tset, partner_id=None, rules=unknown_sender_rules or _NO_RULES)
-        else:
-            result.document = to_canonical(tset, partner_id=profile.id, rules=profile.mapping or _NO_RULES)
+        try:
+            result.document = to_canonical(tset, partner_id=partner, rules=rules)
+        except MappingError as exc:
+            if exc.switch != "line_count" or line_count != "note":
+                raise
+            # [x12.validation] line_count = "note": accept, and report the count as noted
+            result.document = to_canonical(tset, partner_id=partner, rules=_ignoring_line_count(rules))
+            noted = _mapping_segment_error(tset, exc)
+            if noted is not None:
+                outcome.noted.append(noted)
     except MappingError as exc:
         result.reason = exc.reason
+        if exc.switch is not None:
+            result.reason += f' ([x12.validation] {exc.switch} = "note" would accept it)'
         _record_mapping_error(outcome, tset, exc)
+        return result
+    warnings = document_warnings(outcome, tset)
+    if warnings:
+        result.document = result.document.model_copy(update={"warnings": warnings})
     return result
+
+
+def document_warnings(outcome: SetOutcome, tset: TransactionSet) -> tuple[DocumentWarning, ...]:
+    """What validation noted but accepted, as the document's ``warnings``: first
+    which grammar was used when it was not the set's own release (decision 0004),
+    then one entry per noted segment or element error."""
+    warnings: list[DocumentWarning] = []
+    if outcome.grammar_version is not None and not outcome.grammar_exact:
+        version = (tset.group.version if tset.group is not None else tset.interchange.version).strip()
+        warnings.append(
+            DocumentWarning(
+                segment="GS" if tset.group is not None else "ISA",
+                element=8 if tset.group is not None else 12,
+                code="grammar",
+                text=(
+                    f"no {tset.set_id} grammar for version {version}: validated with the nearest, "
+                    f"{tset.set_id} {outcome.grammar_version}; what it does not know is noted, not rejected"
+                ),
+            )
+        )
+    for error in outcome.noted:
+        if not error.elements:
+            text = f"{error.tag} at segment {error.position}: {_label(error.code)}"
+            warnings.append(
+                DocumentWarning(segment=error.tag, position=error.position, code=error.code.value, text=text)
+            )
+        for element in error.elements:
+            text = f"{error.tag}{element.position:02d}: {_label(element.code)}"
+            if element.value:
+                text += f" {element.value!r}"
+            if error.message:
+                text += f": {error.message}"
+            warnings.append(
+                DocumentWarning(
+                    segment=error.tag,
+                    position=error.position,
+                    element=element.position,
+                    code=element.code.value,
+                    text=text,
+                )
+            )
+    return tuple(warnings)
+
+
+def _label(code: Enum) -> str:
+    return f"code {code.value} ({code.name.lower().replace('_', ' ')})"
+
+
+def _ignoring_line_count(rules: MappingRules) -> MappingRules:
+    return rules.model_copy(
+        update={
+            "order": rules.order.model_copy(update={"line_count": "ignore"}),
+            "order_ack": rules.order_ack.model_copy(update={"line_count": "ignore"}),
+        }
+    )
+
+
+def _mapping_segment_error(tset: TransactionSet, exc: MappingError) -> SegmentError | None:
+    """The AK3/AK4 for a mapping rejection, when the mapper named a segment."""
+    if exc.segment is None or exc.segment_code is None:
+        return None
+    position = next(
+        (i for i, seg in enumerate(tset.segments, start=1) if seg and seg[0] == exc.segment),
+        len(tset.segments),
+    )
+    elements: tuple[ElementError, ...] = ()
+    if exc.element is not None and exc.element_code is not None:
+        elements = (ElementError(position=exc.element, code=exc.element_code),)
+    return SegmentError(tag=exc.segment, position=position, code=exc.segment_code, elements=elements, message=exc.reason)
 
 
 def _record_mapping_error(outcome: SetOutcome, tset: TransactionSet, exc: MappingError) -> None:
     """Turn a mapping rejection into acknowledgment codes: the segment to blame when
     the mapper named one (AK3/AK4), and the set code it chose (AK5)."""
-    if exc.segment is not None and exc.segment_code is not None:
-        position = next(
-            (i for i, seg in enumerate(tset.segments, start=1) if seg and seg[0] == exc.segment),
-            len(tset.segments),
-        )
-        elements: tuple[ElementError, ...] = ()
-        if exc.element is not None and exc.element_code is not None:
-            elements = (ElementError(position=exc.element, code=exc.element_code),)
-        outcome.segment_errors.append(
-            SegmentError(tag=exc.segment, position=position, code=exc.segment_code, elements=elements, message=exc.reason)
-        )
+    error = _mapping_segment_error(tset, exc)
+    if error is not None:
+        outcome.segment_errors.append(error)
     if exc.set_code not in outcome.set_errors:
         outcome.set_errors.append(exc.set_code)
 
 
-def describe_rejection(outcome: SetOutcome) -> str:
-    """One line a person can act on, naming the first errors and their codes."""
+def describe_rejection(outcome: SetOutcome, *, limit: int | None = 3) -> str:
+    """One line a person can act on, naming the first ``limit`` segment errors (all
+    with None: ``--all-errors``) and their codes, and the ``[x12.validation]``
+    switch that would accept an error when one would."""
     parts: list[str] = []
     for code in outcome.set_errors:
         if code is not SetSyntaxCode.ONE_OR_MORE_SEGMENTS_IN_ERROR:
             parts.append(f"set error {code.value} ({code.name.lower().replace('_', ' ')})")
-    for seg in outcome.segment_errors[:3]:
+    shown = outcome.segment_errors if limit is None else outcome.segment_errors[:limit]
+    for seg in shown:
         text = f"{seg.tag} at segment {seg.position}: code {seg.code.value} ({seg.code.name.lower().replace('_', ' ')})"
-        if seg.elements:
-            el = seg.elements[0]
+        elements = seg.elements if limit is None else seg.elements[:1]
+        for el in elements:
             text += f", element {seg.tag}{el.position:02d} code {el.code.value} ({el.code.name.lower().replace('_', ' ')})"
             if el.value:
                 text += f" value {el.value!r}"
+        check = switch_for(seg)
+        if check is not None:
+            text += f' ([x12.validation] {check.value} = "note" would accept it)'
         parts.append(text)
-    more = len(outcome.segment_errors) - 3
+    more = len(outcome.segment_errors) - len(shown)
     if more > 0:
         parts.append(f"and {more} more segment errors")
     return f"{outcome.set_id} {outcome.control_number} rejected: " + "; ".join(parts or ["invalid"])

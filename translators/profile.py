@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from translators.mapping.rules import MappingRules
+from translators.x12.leniency import Action, Check
 from translators.x12.model import Delimiters
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "OurIdentity",
     "PartnerProfile",
     "ProfileError",
+    "ValidationSettings",
     "X12Settings",
     "format_validation_error",
     "parse_identity",
@@ -183,6 +185,33 @@ class DelimiterSettings(_Strict):
     suffix: Suffix = "\n"
 
 
+ValidationAction = Literal["reject", "note", "ignore"]
+
+
+class ValidationSettings(_Strict):
+    """``[x12.validation]``: per check, what a finding in this partner's inbound sets
+    does. ``reject`` (default): AK5 R. ``note``: the set is accepted, the 997/999
+    says E with the same AK3/AK4 detail, the document lists it in ``warnings``.
+    ``ignore``: dropped. ``line_count`` is the CTT01 check (see also
+    ``[mapping.order] line_count``); the other keys are ``translators.x12.leniency.Check``.
+    """
+
+    element_length: ValidationAction = "reject"
+    code_values: ValidationAction = "reject"
+    conditional: ValidationAction = "reject"
+    segment_order: ValidationAction = "reject"
+    unknown_segments: ValidationAction = "reject"
+    line_count: ValidationAction = "reject"
+
+    def leniency(self) -> dict[Check, Action]:
+        """The grammar checks that are not ``reject``, for ``validate_set``."""
+        return {
+            check: Action(getattr(self, check.value))
+            for check in Check
+            if getattr(self, check.value) != "reject"
+        }
+
+
 class X12Settings(_Strict):
     """The partner's X12 envelope conventions, both directions."""
 
@@ -211,6 +240,7 @@ class X12Settings(_Strict):
     expect_functional_ack: StrictBool = True  # track their 997/999 to our outbound sets
     ack_overdue_hours: float = Field(default=24.0, gt=0)
     delimiters: DelimiterSettings = DelimiterSettings()
+    validation: ValidationSettings = ValidationSettings()
 
     @property
     def address(self) -> InterchangeAddress:

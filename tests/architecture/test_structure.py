@@ -16,9 +16,10 @@ LIMIT = 600
 OVERSIZED = {
     "gateway/pipeline.py": 1150,
     "gateway/cli.py": 700,
-    "translators/x12/maps/source_dictionary.py": 1000,  # data
+    "gateway/rawstore.py": 620,
+    "translators/x12/maps/source_dictionary.py": 1010,  # data
     "translators/x12/maps/source_structures.py": 900,  # data
-    "translators/x12/grammar.py": 700,
+    "translators/x12/grammar.py": 720,
 }
 
 

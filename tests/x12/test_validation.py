@@ -268,8 +268,6 @@ EXPECTED: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
     "850/bots_850_4010_terminator_plus_space_oneline.edi": {("DTM", "8", ("2",))},
     "850/bots_850_4010_wrapped_80col_CRLF_padded_gs03.edi": {("DTM", "8", ("2",))},
     "850/bots_850_4010_wrapped_80col_LF.edi": {("DTM", "8", ("2",))},
-    # 004030 introduced MTX; we validate 004030 with the 004010 map (decision 0001)
-    "850/bots_850_4030_MTX_isa11_caret.edi": {("MTX", "2", ())},
     # MALFORMED on purpose: PO1 qualifier without id (P0607), PO405 'X' without PO406
     "850/edieng_850_4010_syntax_note_errors.edi": {("PO1", "8", ("2",)), ("PO4", "8", ("2",))},
     # MALFORMED: a DTM lost its terminator, so the next segments run into it
@@ -292,6 +290,8 @@ EXPECTED: dict[str, set[tuple[str, str, tuple[str, ...]]]] = {
     "855/stupidedi_855_4010_isa_split_midelement.edi": {("PO1", "8", ("5",)), ("SCH", "8", ("5",))},
     # N402 placeholder 'LOCSTATE'
     "856/oop_856_4010_SOI_blank_HL_parent.edi": {("N4", "8", ("5",))},
+    # 003060 validated with the 004010 map (decision 0004): BSN02 is empty, mandatory in both
+    "856/oop_856_3060_SI_CLD_6digit_dates.edi": {("BSN", "8", ("1",))},
     # the reader sees mixed terminators: N1 swallows the following N4/HL
     "856/stupidedi_856_4010_mixed_terminators_canada.edi": None,  # type: ignore[dict-item]
     # ISS before TDS: the 810 summary order is TDS TXI CAD AMT SAC ISS CTT

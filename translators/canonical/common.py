@@ -26,6 +26,7 @@ __all__ = [
     "AllowanceCharge",
     "CanonicalModel",
     "Carrier",
+    "DocumentWarning",
     "Envelope",
     "Kind",
     "Money",
@@ -85,6 +86,22 @@ class Envelope(CanonicalModel):
     version: str
     transaction_set: str
     test: bool = False
+
+
+class DocumentWarning(CanonicalModel):
+    """Something validation noted but accepted (a partner's leniency switch, or a
+    release validated with the nearest grammar), so the ERP can see it.
+
+    ``segment``/``position``/``element`` locate it as the 997/999 AK3/AK4 would
+    (position counts from ST = 1); ``code`` is the AK304 segment code or AK403
+    element code, or ``"grammar"`` for the note saying which grammar was used.
+    """
+
+    segment: str | None = None
+    position: int | None = None
+    element: int | None = None
+    code: str
+    text: str
 
 
 class Reference(CanonicalModel):

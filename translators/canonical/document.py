@@ -1,5 +1,5 @@
 """The wrapper every translated transaction set becomes:
-``{"kind", "partner_id", "envelope", "document"}``.
+``{"kind", "partner_id", "envelope", "document", "warnings"}``.
 
 ``kind`` decides which model ``document`` is (order → Order, order_ack → OrderAck,
 shipment → Shipment, invoice → Invoice); validating a JSON object picks the
@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError, model_validator
 
-from translators.canonical.common import CanonicalModel, Envelope, Kind
+from translators.canonical.common import CanonicalModel, DocumentWarning, Envelope, Kind
 from translators.canonical.invoice import Invoice
 from translators.canonical.order import Order
 from translators.canonical.order_ack import OrderAck
@@ -49,6 +49,8 @@ class CanonicalDocument(CanonicalModel):
     partner_id: str | None = None
     envelope: Envelope | None = None
     document: DocumentModel
+    # what validation noted but accepted (decision 0004); [] for a clean set
+    warnings: tuple[DocumentWarning, ...] = ()
 
     @model_validator(mode="before")
     @classmethod

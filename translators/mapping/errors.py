@@ -32,9 +32,12 @@ class MappingError(Exception):
         segment_code: SegmentSyntaxCode | None = None,
         element: int | None = None,
         element_code: ElementSyntaxCode | None = None,
+        switch: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
+        # the [x12.validation] key that would accept the set instead ("line_count")
+        self.switch = switch
         self.set_code = set_code
         self.segment = segment
         self.segment_code = segment_code

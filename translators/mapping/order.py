@@ -258,6 +258,7 @@ def check_line_count(
         segment_code=SegmentSyntaxCode.HAS_ELEMENT_ERRORS,
         element=1,
         element_code=ElementSyntaxCode.INVALID_CODE,
+        switch="line_count",
     )
 
 

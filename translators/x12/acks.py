@@ -17,7 +17,7 @@ bytes. See docs/acknowledgments.md for what is sent when.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, NamedTuple
 
@@ -204,7 +204,7 @@ def _set_response(
         ak2.append(outcome.implementation_reference.strip()[:_MAX_IMPLEMENTATION_REFERENCE])
     out: list[Segment] = [ak2]
     prefix = "IK" if kind == "999" else "AK"
-    for error in outcome.segment_errors:
+    for error in _reported(outcome):
         out.append(_segment_error(prefix, error))
         out.extend(_element_error(prefix, e, five_ten=five_ten, d=d) for e in error.elements)
     code = outcome.ack_code
@@ -213,11 +213,28 @@ def _set_response(
         # I6 exists only in the 999 code list; 18 and 19 arrived with 005010.
         allowed = _SET_CODES_997_5010 if five_ten else _SET_CODES_997_4010
         codes = [c for c in codes if c in allowed]
-    if outcome.segment_errors and SetSyntaxCode.ONE_OR_MORE_SEGMENTS_IN_ERROR.value not in codes:
+    if (outcome.segment_errors or outcome.noted) and SetSyntaxCode.ONE_OR_MORE_SEGMENTS_IN_ERROR.value not in codes:
         # An AK5 that lists AK3s in error says so; readers look for code 5.
         codes.append(SetSyntaxCode.ONE_OR_MORE_SEGMENTS_IN_ERROR.value)
     out.append([f"{prefix}5", code.value, *_first_codes(codes)])
     return out
+
+
+def _reported(outcome: SetOutcome) -> list[SegmentError]:
+    """Rejecting and noted errors in segment order, one AK3 per segment: noted errors
+    (a leniency switch accepted them) are reported like the others, under AK5 E."""
+    if not outcome.noted:
+        return outcome.segment_errors
+    merged: dict[tuple[int, str, str], SegmentError] = {}
+    for error in sorted([*outcome.segment_errors, *outcome.noted], key=lambda e: e.position):
+        key = (error.position, error.tag, error.code.value)
+        if key in merged:
+            first = merged[key]
+            elements = tuple(sorted([*first.elements, *error.elements], key=lambda e: e.position))
+            merged[key] = replace(first, elements=elements)
+        else:
+            merged[key] = error
+    return list(merged.values())
 
 
 def _segment_error(prefix: str, error: SegmentError) -> Segment:

@@ -652,10 +652,43 @@ def grammar_version(set_id: str, version: str) -> str | None:
     return None
 
 
+def nearest_grammar_version(set_id: str, version: str) -> tuple[str, bool] | None:
+    """The shipped map to validate a set of this GS08 version with, and whether it
+    is the version's own (True) or only the nearest one (False). None when no map
+    of this set is shipped, or the version is not a release number.
+
+    Own: the same six digits (004010, 004010VICS, 004010X358 and ISA12 00401 all use
+    004010). Nearest: another release of the same set, the closest by release number
+    (003050 and 004030 → 004010; 005020 and 006020 → 005010; decision 0004). A set
+    validated with a nearest map is judged leniently on what releases change
+    (``validation.NEAREST_GRAMMAR_LENIENCY``).
+    """
+    base = version.strip()[:6]
+    if len(base) == 5 and base.isdigit():
+        base = base + "0"
+    if len(base) != 6 or not base.isdigit():
+        return None
+    candidates = [v for v in _SHIPPED_VERSIONS if set_id in _SETS[v]]
+    if not candidates:
+        return None
+    if base in candidates:
+        return base, True
+    # ties go to the older map (its segments are the ones a partner most likely uses)
+    return min(candidates, key=lambda v: (abs(int(v) - int(base)), v)), False
+
+
 @functools.cache
 def _load(set_id: str, version: str) -> Grammar:
     xml = resources.files("translators.x12").joinpath("maps", f"{set_id}.{version}.xml").read_bytes()
     return compile_map(xml, _dictionary(version), version)
+
+
+def load_nearest_grammar(set_id: str, version: str) -> tuple[Grammar, bool] | None:
+    """The grammar :func:`nearest_grammar_version` picks, and whether it is exact."""
+    choice = nearest_grammar_version(set_id, version)
+    if choice is None:
+        return None
+    return _load(set_id, choice[0]), choice[1]
 
 
 def load_grammar(set_id: str, version: str) -> Grammar | None:

@@ -166,6 +166,12 @@ class SetOutcome:
     implementation_reference: str | None = None
     set_errors: list[SetSyntaxCode] = field(default_factory=list)
     segment_errors: list[SegmentError] = field(default_factory=list)
+    # errors a leniency switch turned into notes: the set stays accepted (AK5 E)
+    noted: list[SegmentError] = field(default_factory=list)
+    # the map version validated against ("004010"), None when none applied;
+    # grammar_exact is False when it is only the nearest release's map (decision 0004)
+    grammar_version: str | None = None
+    grammar_exact: bool = True
 
     @property
     def accepted(self) -> bool:
@@ -173,7 +179,9 @@ class SetOutcome:
 
     @property
     def ack_code(self) -> AckCode:
-        return AckCode.ACCEPTED if self.accepted else AckCode.REJECTED
+        if not self.accepted:
+            return AckCode.REJECTED
+        return AckCode.ACCEPTED_WITH_ERRORS if self.noted else AckCode.ACCEPTED
 
 
 @dataclass(slots=True)
@@ -192,6 +200,8 @@ class GroupOutcome:
             return AckCode.REJECTED
         if accepted < len(self.sets):
             return AckCode.PARTIALLY_ACCEPTED
+        if any(s.noted for s in self.sets):
+            return AckCode.ACCEPTED_WITH_ERRORS
         return AckCode.ACCEPTED
 
 

@@ -22,8 +22,9 @@ from translators.x12.grammar import (
     Grammar,
     SegmentRule,
     SyntaxRule,
-    load_grammar,
+    load_nearest_grammar,
 )
+from translators.x12.leniency import NEAREST_GRAMMAR_LENIENCY, Leniency, most_lenient, sort_findings
 from translators.x12.model import ElementError, Segment, SegmentError, SetOutcome, TransactionSet
 
 MAX_SEGMENT_ERRORS = 100
@@ -33,18 +34,29 @@ _CONDITIONAL = ElementSyntaxCode.CONDITIONAL_MISSING
 _EXCLUSION = ElementSyntaxCode.EXCLUSION_VIOLATED
 
 
-def set_grammar(tset: TransactionSet) -> Grammar | None:
-    """The grammar for a set as enveloped: GS08 when there is a group, else ISA12."""
+def set_grammar(tset: TransactionSet) -> tuple[Grammar, bool] | None:
+    """The grammar for a set as enveloped (GS08 when there is a group, else ISA12),
+    and whether it is that version's own map (False: the nearest release's)."""
     version = tset.group.version if tset.group is not None else tset.interchange.version
-    return load_grammar(tset.set_id, version)
+    return load_nearest_grammar(tset.set_id, version)
 
 
-def validate_set(tset: TransactionSet, grammar: Grammar | None = None, *, strict: bool = False) -> SetOutcome:
+def validate_set(
+    tset: TransactionSet,
+    grammar: Grammar | None = None,
+    *,
+    strict: bool = False,
+    leniency: Leniency | None = None,
+) -> SetOutcome:
     """Validate one transaction set; return its AK2..AK5 / IK5 outcome.
 
-    With no ``grammar`` the one for the set's id and version is looked up. When no
-    grammar applies the set is only judged on its envelope errors, unless ``strict``
-    asks for it to be rejected as not supported (AK502 1).
+    With no ``grammar`` the one for the set's id and version is looked up; a set
+    of a release we ship no map for is validated with the nearest release's map and
+    judged leniently (``NEAREST_GRAMMAR_LENIENCY``, decision 0004). ``leniency``
+    (a partner's ``[x12.validation]``) turns findings of some checks into notes
+    (``outcome.noted``: accepted, AK5 E) or ignores them. When no grammar applies
+    the set is only judged on its envelope errors, unless ``strict`` asks for it to
+    be rejected as not supported (AK502 1).
     """
     outcome = SetOutcome(
         set_id=tset.set_id,
@@ -53,7 +65,11 @@ def validate_set(tset: TransactionSet, grammar: Grammar | None = None, *, strict
     )
     set_errors = list(dict.fromkeys(tset.errors))
     if grammar is None:
-        grammar = set_grammar(tset)
+        found = set_grammar(tset)
+        if found is not None:
+            grammar, outcome.grammar_exact = found
+            if not outcome.grammar_exact:
+                leniency = most_lenient(leniency, NEAREST_GRAMMAR_LENIENCY)
     if grammar is None:
         if strict and SetSyntaxCode.NOT_SUPPORTED not in set_errors:
             set_errors.insert(0, SetSyntaxCode.NOT_SUPPORTED)
@@ -62,7 +78,10 @@ def validate_set(tset: TransactionSet, grammar: Grammar | None = None, *, strict
     delimiters = tset.interchange.delimiters
     # the repetition separator only exists from 00402 on; older ISA11 is a standards id
     repetition = delimiters.repetition if grammar.version >= "004020" else None
-    errors = check_segments(tset.segments, grammar, delimiters.component, repetition)
+    outcome.grammar_version = grammar.version
+    errors, outcome.noted = sort_findings(
+        check_segments(tset.segments, grammar, delimiters.component, repetition), leniency or {}
+    )
     if tset.segments and tset.segments[-1][0] != "SE" and SetSyntaxCode.TRAILER_MISSING not in set_errors:
         set_errors.append(SetSyntaxCode.TRAILER_MISSING)
     if errors and SetSyntaxCode.ONE_OR_MORE_SEGMENTS_IN_ERROR not in set_errors:

@@ -17,7 +17,7 @@ ELEMENTS: dict[str, tuple[str, int, int, str]] = {
     "19": ("AN", 2, 30, "City Name"),
     "22": ("AN", 1, 30, "Commodity Code"),
     "23": ("ID", 1, 1, "Commodity Code Qualifier"),
-    "24": ("ID", 2, 4, "Equipment Description Code"),
+    "24": ("ID", 4, 4, "Equipment Type"),
     "26": ("ID", 2, 3, "Country Code"),
     "40": ("ID", 2, 2, "Equipment Description Code"),
     "54": ("ID", 2, 2, "Risk of Loss Code"),
@@ -56,8 +56,8 @@ ELEMENTS: dict[str, tuple[str, int, int, str]] = {
     "189": ("R", 1, 8, "Width"),
     "206": ("AN", 1, 4, "Equipment Initial"),
     "207": ("AN", 1, 10, "Equipment Number"),
-    "208": ("ID", 1, 3, "Hazardous Material Code Qualifier"),
-    "209": ("AN", 2, 10, "Hazardous Material Class Code"),
+    "208": ("ID", 1, 1, "Hazardous Material Code Qualifier"),
+    "209": ("AN", 1, 4, "Hazardous Material Class Code"),
     "212": ("R", 1, 17, "Unit Price"),
     "225": ("AN", 2, 15, "Seal Number"),
     "234": ("AN", 1, 48, "Product/Service ID"),
@@ -65,7 +65,7 @@ ELEMENTS: dict[str, tuple[str, int, int, str]] = {
     "236": ("ID", 3, 3, "Price Identifier Code"),
     "248": ("ID", 1, 1, "Allowance or Charge Indicator"),
     "280": ("R", 4, 10, "Exchange Rate"),
-    "284": ("ID", 1, 2, "Service Level Code"),
+    "284": ("ID", 2, 2, "Service Level Code"),
     "289": ("N0", 1, 2, "Multiple Price Quantity"),
     "306": ("ID", 1, 2, "Action Code"),
     "309": ("ID", 1, 2, "Location Qualifier"),
@@ -85,7 +85,7 @@ ELEMENTS: dict[str, tuple[str, int, int, str]] = {
     "337": ("TM", 4, 8, "Time"),
     "338": ("R", 1, 6, "Terms Discount Percent"),
     "342": ("R", 1, 5, "Percent of Invoice Payable"),
-    "344": ("ID", 1, 2, "Unit of Time Period or Interval"),
+    "344": ("ID", 2, 2, "Unit of Time Period or Interval"),
     "345": ("ID", 2, 2, "Lead Time Code"),
     "347": ("R", 1, 10, "Hash Total"),
     "349": ("ID", 1, 1, "Item Description Type"),
@@ -116,10 +116,11 @@ ELEMENTS: dict[str, tuple[str, int, int, str]] = {
     "385": ("R", 1, 9, "Gross Volume per Pack"),
     "386": ("N0", 1, 3, "Terms Net Days"),
     "387": ("AN", 1, 35, "Routing"),
-    "388": ("N2", 1, 10, "Terms Deferred Amount Due"),
+    "388": ("DT", 8, 8, "Terms Deferred Due Date"),
     "389": ("N2", 1, 10, "Deferred Amount Due"),
     "396": ("AN", 2, 30, "Shipment Identification"),
     "400": ("ID", 2, 2, "Unit Load Option Code"),
+    "407": ("ID", 2, 2, "Seal Status Code"),
     "441": ("ID", 1, 1, "Tax Exempt Code"),
     "443": ("AN", 1, 20, "Contact Inquiry Reference"),
     "446": ("DT", 8, 8, "Terms Net Due Date"),
@@ -133,6 +134,7 @@ ELEMENTS: dict[str, tuple[str, int, int, str]] = {
     "559": ("ID", 2, 2, "Agency Qualifier Code"),
     "560": ("ID", 2, 10, "Special Services Code"),
     "563": ("ID", 1, 2, "Sales Requirement Code"),
+    "566": ("ID", 1, 2, "Product/Service Substitution Code"),
     "587": ("ID", 2, 2, "Acknowledgment Type"),
     "610": ("N2", 1, 15, "Amount"),
     "623": ("ID", 2, 2, "Time Code"),
@@ -143,12 +145,12 @@ ELEMENTS: dict[str, tuple[str, int, int, str]] = {
     "653": ("ID", 3, 3, "Discount Terms Type Code"),
     "654": ("ID", 2, 2, "Discount Base Qualifier"),
     "655": ("R", 1, 10, "Discount Base Value"),
-    "656": ("ID", 2, 2, "Discount Control Limit Qualifier"),
+    "656": ("ID", 2, 3, "Discount Control Limit Qualifier"),
     "657": ("R", 1, 10, "Discount Control Limit"),
     "662": ("ID", 1, 1, "Relationship Code"),
     "668": ("ID", 2, 2, "Line Item Status Code"),
     "669": ("ID", 3, 3, "Currency Market/Exchange Code"),
-    "673": ("ID", 2, 3, "Quantity Qualifier"),
+    "673": ("ID", 2, 2, "Quantity Qualifier"),
     "687": ("ID", 2, 2, "Class of Trade Code"),
     "688": ("ID", 2, 2, "Restrictions/Conditions Qualifier"),
     "706": ("ID", 2, 2, "Entity Relationship Code"),
@@ -164,7 +166,7 @@ ELEMENTS: dict[str, tuple[str, int, int, str]] = {
     "724": ("AN", 1, 99, "Copy of Bad Data Element"),
     "725": ("N0", 1, 4, "Data Element Reference Number"),
     "731": ("ID", 2, 2, "Transit Direction Code"),
-    "732": ("ID", 1, 3, "Transit Time Direction Qualifier"),
+    "732": ("ID", 2, 2, "Transit Time Direction Qualifier"),
     "733": ("R", 1, 4, "Transit Time"),
     "734": ("AN", 1, 12, "Hierarchical Parent ID Number"),
     "735": ("ID", 1, 2, "Hierarchical Level Code"),
@@ -176,8 +178,8 @@ ELEMENTS: dict[str, tuple[str, int, int, str]] = {
     "741": ("R", 1, 20, "Range Maximum"),
     "750": ("ID", 2, 3, "Product/Process Characteristic Code"),
     "751": ("AN", 1, 12, "Product Description Code"),
-    "752": ("ID", 2, 3, "Surface/Layer/Position Code"),
-    "753": ("ID", 2, 3, "Packaging Characteristic Code"),
+    "752": ("ID", 2, 2, "Surface/Layer/Position Code"),
+    "753": ("ID", 1, 5, "Packaging Characteristic Code"),
     "754": ("AN", 1, 7, "Packaging Description Code"),
     "755": ("ID", 2, 2, "Report Type Code"),
     "756": ("ID", 1, 2, "Report Transmission Code"),
@@ -205,6 +207,7 @@ ELEMENTS: dict[str, tuple[str, int, int, str]] = {
     "1073": ("ID", 1, 1, "Yes/No Condition or Response Code"),
     "1133": ("ID", 1, 1, "Relationship Code"),
     "1166": ("ID", 2, 2, "Contract Type Code"),
+    "1179": ("ID", 1, 1, "Customer Usage Code"),
     "1232": ("ID", 2, 2, "Purchase Category"),
     "1250": ("ID", 2, 3, "Date Time Period Format Qualifier"),
     "1251": ("AN", 1, 35, "Date Time Period"),
@@ -212,9 +215,9 @@ ELEMENTS: dict[str, tuple[str, int, int, str]] = {
     "1271": ("AN", 1, 30, "Industry Code"),
     "1300": ("ID", 4, 4, "Service, Promotion, Allowance, or Charge Code"),
     "1301": ("AN", 1, 10, "Agency Service, Promotion, Allowance, or Charge Code"),
-    "1373": ("ID", 1, 2, "Measurement Method or Device"),
+    "1373": ("ID", 2, 4, "Measurement Method or Device"),
     "1470": ("N0", 1, 9, "Number"),
-    "1525": ("ID", 1, 1, "Request Category Code"),
+    "1525": ("ID", 1, 2, "Request Category Code"),
     "1528": ("N0", 1, 2, "Component Data Element Position in Composite"),
     # 810 / 856 specific
     "76": ("AN", 1, 22, "Invoice Number"),
@@ -231,13 +234,13 @@ ELEMENTS: dict[str, tuple[str, int, int, str]] = {
     "1686": ("N0", 1, 4, "Repeating Data Element Position"),
     "9999": ("AN", 1, 35, "Context Name"),
     "9998": ("AN", 1, 35, "Context Reference"),
-    "1321": ("ID", 2, 3, "Condition Indicator"),
+    "1321": ("ID", 2, 2, "Condition Indicator"),
     "1106": ("ID", 2, 2, "Address Component Qualifier"),
-    "1096": ("ID", 1, 1, "County Designator"),
+    "1096": ("ID", 5, 5, "County Designator"),
     "327": ("AN", 1, 8, "Change Order Sequence Number"),
     "358": ("R", 1, 10, "Quantity Invoiced"),
-    "646": ("R", 1, 9, "Quantity Shipped to Date"),
-    "728": ("ID", 2, 2, "Returnable Container Load Make-Up Code"),
+    "646": ("R", 1, 15, "Quantity Shipped to Date"),
+    "728": ("ID", 1, 2, "Returnable Container Load Make-Up Code"),
     "641": ("ID", 3, 3, "Status Reason Code"),
     "140": ("ID", 2, 4, "Standard Carrier Alpha Code"),
     "704": ("ID", 1, 2, "Paperwork/Report Action Code"),
@@ -276,8 +279,14 @@ ELEMENTS_5010: dict[str, tuple[str, int, int, str]] = {
     "725": ("N0", 1, 4, "Data Element Reference Number"),
     "1715": ("ID", 1, 3, "Country Subdivision Code"),
     "1705": ("AN", 1, 35, "Implementation Convention Reference"),
-    "80": ("N0", 1, 10, "Lading Quantity"),
     "380": ("R", 1, 15, "Quantity"),
+    "207": ("AN", 1, 15, "Equipment Number"),
+    "358": ("R", 1, 15, "Quantity Invoiced"),
+    "447": ("AN", 1, 4, "Loop Identifier Code"),
+    "719": ("N0", 1, 10, "Segment Position in Transaction Set"),
+    "1000": ("ID", 2, 3, "Service Characteristics Qualifier"),
+    "1321": ("ID", 2, 3, "Condition Indicator"),
+    "I65": ("AN", 1, 1, "Repetition Separator"),
 }
 
 # Composite data structures: id -> (name, [(ele_num, requirement), ...]).
@@ -297,6 +306,7 @@ COMPOSITES: dict[str, tuple[str, list[tuple[str, str]]]] = {
 }
 COMPOSITES_5010: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "C030": ("Position in Segment", [("722", "M"), ("1528", "O"), ("1686", "O")]),
+    "C056": ("Composite Race or Ethnicity Information", [("1109", "X"), ("1270", "X"), ("1271", "X")]),
 }
 
 
@@ -347,7 +357,7 @@ SEGMENTS: dict[str, tuple[str, list[str] | None, list[str]]] = {
     "CUR": (
         "Currency",
         ["98 M", "100 M", "280 O", "98 O", "100 O", "669 O"] + ["374 X", "373 X", "337 X"] * 5,
-        ["C0807", "C0907", "L101112", "C1110", "C1210", "L131415", "C1413", "C1513"],
+        ["C0807", "C0907", "L101112", "C1110", "C1210", "L131415", "C1413", "C1513", "L161718", "C1716", "C1816", "L192021", "C2019", "C2119"],
     ),
     "REF": ("Reference Identification", ["128 M", "127 X", "352 X", "C040 O"], ["R0203"]),
     "PER": (
@@ -357,7 +367,7 @@ SEGMENTS: dict[str, tuple[str, list[str] | None, list[str]]] = {
     ),
     "TAX": (
         "Tax Reference",
-        ["325 X", *_pairs("309", "310", 5), "441 O"],
+        ["325 X", *_pairs("309", "310", 5), "441 O", "1179 O"],
         ["R0102", "P0203", "P0405", "P0607", "P0809", "P1011"],
     ),
     "FOB": (
@@ -372,15 +382,15 @@ SEGMENTS: dict[str, tuple[str, list[str] | None, list[str]]] = {
     ),
     "PAM": (
         "Period Amount",
-        ["673 O", "380 X", "C001 X", "522 X", "344 X", "782 X", "1004 X", "954 X"]
+        ["673 X", "380 X", "C001 X", "522 X", "782 X", "344 X"]
         + ["374 X", "373 X", "337 X"] * 2
-        + ["1073 O"],
-        ["P0102", "C0203", "P0405", "P0708", "C1110", "C1210", "C1413", "C1513"],
+        + ["1004 X", "954 X", "1073 O"],
+        ["P010203", "R020514", "P0405", "P0607", "L070809", "C0807", "C0907", "L101112", "C1110", "C1210", "P1314"],
     ),
     "CSH": (
         "Sales Requirements",
-        ["563 O", "306 X", "610 X", "508 X", "373 O", "559 X", "560 X", "1004 X", "954 X"],
-        ["C0406", "P0607", "P0809"],
+        ["563 O", "306 X", "610 X", "508 O", "373 O", "559 X", "560 X", "566 O", "954 X", "1004 X"],
+        ["C0203", "P0607", "P0910"],
     ),
     "TC2": ("Commodity", ["23 M", "22 M"], []),
     "SAC": (
@@ -403,7 +413,7 @@ SEGMENTS: dict[str, tuple[str, list[str] | None, list[str]]] = {
             "352 X",
             "819 O",
         ],
-        ["R0203", "P0304", "P0607", "P0910", "C1110", "C1413", "C1615"],
+        ["R0203", "P0304", "P0607", "P0910", "C1110", "L130204", "C1413", "C1615"],
     ),
     "ITD": (
         "Terms of Sale/Deferred Terms of Sale",
@@ -426,15 +436,19 @@ SEGMENTS: dict[str, tuple[str, list[str] | None, list[str]]] = {
         ],
         ["L03040513", "L08040513", "L091011"],
     ),
-    "DIS": ("Discount Detail", ["653 M", "654 M", "655 M", "656 O", "657 X", "657 O"], ["L05040506"]),
-    "INC": ("Installment Information", ["336 M", "C001 M", "380 M", "380 M", "380 O"], []),
+    "DIS": ("Discount Detail", ["653 M", "654 M", "655 M", "656 M", "657 M", "657 O"], []),
+    "INC": ("Installment Information", ["336 M", "C001 M", "380 M", "380 M", "782 O"], []),
     "DTM": (
         "Date/Time Reference",
         ["374 M", "373 X", "337 X", "623 O", "1250 X", "1251 X"],
         ["R020305", "C0403", "P0506"],
     ),
     "LDT": ("Lead Time", ["345 M", "380 M", "344 M", "373 O"], []),
-    "LIN": ("Item Identification", ["350 O", "235 M", "234 M", *_pairs("235", "234", 14)], []),
+    "LIN": (
+        "Item Identification",
+        ["350 O", "235 M", "234 M", *_pairs("235", "234", 14)],
+        [f"P{a:02d}{a + 1:02d}" for a in range(4, 31, 2)],
+    ),
     "SI": (
         "Service Characteristic Identification",
         ["559 M", "1000 M", "234 M", *_pairs("1000", "234", 9)],
@@ -488,7 +502,7 @@ SEGMENTS: dict[str, tuple[str, list[str] | None, list[str]]] = {
     ),
     "TD3": (
         "Carrier Details (Equipment)",
-        ["40 X", "206 O", "207 X", "187 O", "81 X", "355 X", "102 O", "225 O", "24 X"],
+        ["40 X", "206 O", "207 X", "187 O", "81 X", "355 X", "102 O", "407 O", "225 O", "24 X"],
         ["E0110", "C0203", "C0405", "P0506"],
     ),
     "TD4": (
@@ -516,7 +530,7 @@ SEGMENTS: dict[str, tuple[str, list[str] | None, list[str]]] = {
     "N9": (
         "Reference Identification",
         ["128 M", "127 X", "369 X", "373 O", "337 X", "623 O", "C040 O"],
-        ["R0203", "C0504"],
+        ["R0203", "C0605"],
     ),
     "MSG": ("Message Text", ["933 M", "934 X", "1470 O"], ["C0302"]),
     "N1": (
@@ -575,8 +589,8 @@ SEGMENTS: dict[str, tuple[str, list[str] | None, list[str]]] = {
     ),
     "IT3": (
         "Additional Item Data",
-        ["382 X", "355 X", "368 X", "383 X", "371 O"],
-        ["P0102", "C0102", "P0304"],
+        ["382 X", "355 X", "368 X", "383 X", "371 X"],
+        ["P0102", "R01030405"],
     ),
     "QTY": ("Quantity", ["673 M", "380 X", "C001 X", "61 X"], ["R0204", "E0204", "E0304"]),
     "SCH": (
@@ -758,6 +772,15 @@ STRUCTURE_ONLY: dict[str, str] = {
 
 # 005010 segment differences (whole replacement of the entry).
 SEGMENTS_5010: dict[str, tuple[str, list[str] | None, list[str]]] = {
+    # SAC: L130204 is a 004010 note that 005010 no longer has (pyx12's 005010 maps agree)
+    "SAC": (SEGMENTS["SAC"][0], SEGMENTS["SAC"][1], [n for n in SEGMENTS["SAC"][2] if n != "L130204"]),
+    # ISA11 became the Repetition Separator (I65) in 00402
+    "ISA": (
+        "Interchange Control Header",
+        [f"{e} M" for e in ("I01", "I02", "I03", "I04", "I05", "I06", "I05", "I07", "I08", "I09")]
+        + [f"{e} M" for e in ("I65", "I11", "I12", "I13", "I14", "I15")],
+        [],
+    ),
     "ST": ("Transaction Set Header", ["143 M", "329 M", "1705 O"], []),
     "N4": (
         "Geographic Location",
@@ -765,6 +788,27 @@ SEGMENTS_5010: dict[str, tuple[str, list[str] | None, list[str]]] = {
         ["E0207", "C0605", "C0704"],
     ),
     "AK1": ("Functional Group Response Header", ["479 M", "28 M", "480 O"], []),
+    "BIG": (
+        "Beginning Segment for Invoice",
+        ["373 M", "76 M", "373 O", "324 O", "328 O", "327 O", "640 O", "353 O", "306 O", "76 O", "1005 O"],
+        [],
+    ),
+    "INC": ("Installment Information", ["336 M", "C001 M", "380 M", "380 O", "782 O", "522 O"], []),
+    "CTB": (
+        "Restrictions/Conditions",
+        ["688 M", "352 X", "673 X", "380 X", "522 X", "610 X", "C001 O"],
+        ["R0203", "P0304", "P0506"],
+    ),
+    "MEA": (
+        "Measurements",
+        ["737 O", "738 O", "739 X", "C001 X", "740 X", "741 X", "935 O", "936 X", "752 O", "1373 O", "1270 X", "1271 X"],
+        ["R03050608", "L050412", "L060412", "L07030506", "E0803", "P1112"],
+    ),
+    "DMG": (
+        "Demographic Information",
+        ["1250 X", "1251 X", "1068 O", "1067 O", "C056 O", "1066 O", "26 O", "659 O", "380 O", "1270 X", "1271 X"],
+        ["P0102", "P1011", "C1105"],
+    ),
     "AK2": ("Transaction Set Response Header", ["143 M", "329 M", "1705 O"], []),
 }
 
