@@ -148,3 +148,19 @@ async def test_a_change_after_shipment(aiohttp_client: Any, tmp_path: Path, part
     await post(client, "order-acks", an_855())
     assert await exceptions(client) == []
     assert view["po_number"] == PO
+
+
+async def test_the_order_check_is_a_scheduled_task(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock
+) -> None:
+    from gateway.api.keys import GATEWAY
+    from gateway.bootstrap import ORDER_CHECK_SECONDS
+
+    with_orders(partners_dir, expect_order_ack=True, order_ack_due_hours=1)
+    client = await app_client(aiohttp_client, tmp_path, partners_dir, clock)
+    await receive(client, order_850(1))
+    task = client.app[GATEWAY].scheduler.tasks["order-check"]
+    assert task.interval == ORDER_CHECK_SECONDS
+    clock.advance(timedelta(hours=2).total_seconds())
+    await task.run()
+    assert await exceptions(client) == [("not_acknowledged", True)]
