@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, delete, insert, or_, select, tuple_
+from sqlalchemy import Table, bindparam, case, delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.engine import Database
@@ -130,9 +130,16 @@ async def _linked(conn: Any, pairs: set[tuple[str, str]]) -> dict[tuple[str, str
         )
         .join(Document, Document.id == DocumentKey.document_id)
         .join(Message, Message.id == Document.message_id)
-        .where(DocumentKey.key_kind == domain.PO, tuple_(DocumentKey.partner_id, DocumentKey.value).in_(list(pairs)))
+        # Two plain INs (index friendly on both databases), the exact pairs kept below.
+        .where(
+            DocumentKey.key_kind == domain.PO,
+            DocumentKey.partner_id.in_({p for p, _ in pairs}),
+            DocumentKey.value.in_({po for _, po in pairs}),
+        )
     )
     for r in rows.all():
+        if (r.partner_id, r.value) not in result:
+            continue
         result[(r.partner_id, r.value)].append(
             LinkedDocument(
                 document_id=r.id, message_id=r.message_id, kind=r.kind, direction=r.direction, at=r.created_at,
@@ -160,10 +167,12 @@ async def refresh(
         await session.execute(
             select(OrderExceptionRow).where(
                 OrderExceptionRow.closed_at.is_(None),
-                tuple_(OrderExceptionRow.partner_id, OrderExceptionRow.po_number).in_(list(pairs)),
+                OrderExceptionRow.partner_id.in_({p for p, _ in pairs}),
+                OrderExceptionRow.po_number.in_({po for _, po in pairs}),
             )
         )
     ).scalars().all()
+    open_rows = [row for row in open_rows if (row.partner_id, row.po_number) in pairs]
     by_order: dict[tuple[str, str], dict[tuple[str, str], OrderExceptionRow]] = {}
     for row in open_rows:
         by_order.setdefault((row.partner_id, row.po_number), {})[(row.kind, row.subject)] = row
