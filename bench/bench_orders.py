@@ -7,14 +7,16 @@ same transaction (gateway.orders.link_documents, as the pipeline does), then one
 shipment per order (outbound), then the periodic check over every open order, then
 single-order views and a walk through the order list.
 
-Usage: python bench/bench_orders.py [--orders 100000] [--batch 200] [--database-url URL] [--no-link]
-(default: a SQLite file in a temporary directory).
+Usage: python bench/bench_orders.py [--orders 100000] [--batch 200] [--postgres] [--no-link]
+(default: a SQLite file in a temporary directory; ``--postgres``: a throwaway
+database on 127.0.0.1:5432, created and dropped by the run, never an existing one).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import tempfile
@@ -76,10 +78,30 @@ async def _store(
             await orders.link_documents(session, documents, now=now)
 
 
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 async def run(args: argparse.Namespace) -> None:
+    name = f"bench_orders_{os.getpid()}"
+    if args.postgres:
+        await _admin(f"CREATE DATABASE {name}")
+    try:
+        await _run(args, f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}" if args.postgres else None)
+    finally:
+        if args.postgres:
+            await _admin(f"DROP DATABASE {name}")
+
+
+async def _run(args: argparse.Namespace, url: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        db = open_database(url)
+        db = open_database(url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
         try:
             await schema.upgrade(db)
             pos = [f"PO-{n:07d}" for n in range(args.orders)]
@@ -128,7 +150,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=200)
-    parser.add_argument("--database-url")
+    parser.add_argument("--postgres", action="store_true", help="a throwaway database on 127.0.0.1:5432")
     parser.add_argument("--no-link", action="store_true", help="store the documents only: the baseline")
     asyncio.run(run(parser.parse_args()))
 
