@@ -38,7 +38,6 @@ PolicyFor = Callable[[str], OrderPolicy]
 POLICIES = "gateway.orders.policies"
 ACK_KINDS = ("TA1", "997", "999")
 PARTNER_VERDICTS = ("accepted", "accepted_with_errors", "partially_accepted", "rejected", "ack_unclear", "ta1_received")
-FINAL_STATES = ("closed", "cancelled")
 
 
 def policy_of(directory: Any, partner_id: str) -> OrderPolicy:
@@ -199,7 +198,7 @@ async def refresh(
             if key not in current
         ]
         states.append({"p": partner_id, "po": po, "state": facts.state, "open": len(derived),
-                       "first": min(d.at for d in docs), "now": now})
+                       "first": min(d.at for d in docs), "now": now, "next": facts.next_check})
     if new_rows:
         await session.execute(insert(OrderExceptionRow), new_rows)
     if states:
@@ -212,6 +211,7 @@ async def refresh(
                 state=bindparam("state"),
                 open_exceptions=bindparam("open"),
                 first_at=bindparam("first"),
+                next_check_at=bindparam("next"),
                 # changed only when the state or the count did: what ?since= lists
                 updated_at=case(
                     (or_(table.c.state != bindparam("state"), table.c.open_exceptions != bindparam("open")),
@@ -244,9 +244,11 @@ async def _lock_orders(session: AsyncSession, pairs: list[tuple[str, str]], now:
 
 
 async def check_orders(db: Database, partners: Callable[[], Any], *, now: datetime, chunk: int = 200) -> int:
-    """The periodic check: derive every order not yet closed or cancelled again, so
-    the exceptions that time opens (not acknowledged, not shipped, not invoiced,
-    overdue acknowledgments) open and close. Returns how many orders it looked at."""
+    """The periodic check: derive again the orders whose next deadline has come
+    (``next_check_at``: an 855, ship or invoice deadline), so the exceptions time
+    opens (not acknowledged, not shipped, not invoiced) open. Everything else changes
+    with a document or an acknowledgment, which derive their orders themselves.
+    Returns how many orders it looked at."""
     seen, after = 0, ""
     while True:
         async with db.begin() as session:
@@ -254,7 +256,7 @@ async def check_orders(db: Database, partners: Callable[[], Any], *, now: dateti
             rows = (
                 await session.execute(
                     select(Order.id, Order.partner_id, Order.po_number)
-                    .where(Order.state.not_in(FINAL_STATES), Order.id > after)
+                    .where(Order.next_check_at <= now, Order.id > after)
                     .order_by(Order.id)
                     .limit(chunk)
                 )

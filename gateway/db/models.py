@@ -255,10 +255,12 @@ class Order(Base):
     open_exceptions: Mapped[int] = mapped_column(Integer, default=0)
     first_at: Mapped[datetime]
     updated_at: Mapped[datetime] = mapped_column(index=True)
+    next_check_at: Mapped[datetime | None]  # when a deadline may open an exception (the periodic check)
 
     __table_args__ = (
         UniqueConstraint("partner_id", "po_number", name="uq_orders_partner_po"),
         Index("ix_orders_state", "state", "id"),
+        Index("ix_orders_next_check", "next_check_at"),
     )
 
 

@@ -117,6 +117,9 @@ class OrderFacts:
     lines: tuple[Line, ...]
     exceptions: tuple[OrderException, ...]
     cancelled: bool
+    # When time alone may next open an exception (an 855, ship or invoice deadline
+    # still ahead); None when only a document or an acknowledgment can change it.
+    next_check: datetime | None = None
 
 
 # --------------------------------------------------------------------------- keys
@@ -227,7 +230,31 @@ def derive(
 
     found = _exceptions(po_number, docs, orders, acks, shipments, invoices, lines, cancelled, now, policy)
     state = _state(orders, acks, shipments, invoices, lines, cancelled, found, policy, docs)
-    return OrderFacts(state, tuple(lines), tuple(found), cancelled)
+    deadlines = _deadlines(orders, acks, shipments, lines, cancelled, policy)
+    next_check = min((d for d in deadlines if d > now), default=None)
+    return OrderFacts(state, tuple(lines), tuple(found), cancelled, next_check)
+
+
+def _deadlines(
+    orders: Sequence[LinkedDocument],
+    acks: Sequence[LinkedDocument],
+    shipments: Sequence[LinkedDocument],
+    lines: Sequence[Line],
+    cancelled: bool,
+    policy: OrderPolicy,
+) -> list[datetime]:
+    """The moments the time-based exceptions of :func:`_exceptions` open at."""
+    if cancelled:
+        return []
+    found = []
+    if orders and policy.expect_order_ack and not acks:
+        found.append(orders[0].at + timedelta(hours=policy.order_ack_due_hours))
+    deadline = _ship_deadline(orders) if orders else None
+    if deadline is not None and not _fully_shipped(lines):
+        found.append(deadline)
+    if shipments and any(line.shipped > line.invoiced for line in lines):
+        found.append(shipments[0].at + timedelta(hours=policy.invoice_due_hours))
+    return found
 
 
 def _order_lines(orders: Sequence[LinkedDocument]) -> list[Line]:

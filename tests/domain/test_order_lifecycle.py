@@ -167,3 +167,19 @@ def test_a_change_after_shipment_is_open_until_we_answer_it() -> None:
     assert kinds([o, s, change]) == {"changed_after_shipment"}
     assert kinds([o, s, change, ack(hours=3.5)]) == set()
     assert kinds([o, order(("1", "A", "8"), purpose="change", hours=1), s]) == set()  # changed before shipping
+
+
+def test_next_check_is_the_next_deadline_time_alone_can_pass() -> None:
+    policy = OrderPolicy(expect_order_ack=True, order_ack_due_hours=24, invoice_due_hours=72)
+    o = order(("1", "A", "10"), dates={"ship_no_later": "2024-03-20"})
+
+    def next_check(docs: list[LinkedDocument], hours: float) -> datetime | None:
+        return derive(PO, docs, now=T0 + timedelta(hours=hours), policy=policy).next_check
+
+    assert next_check([o], 1) == T0 + timedelta(hours=24)  # the 855 is due
+    assert next_check([o], 25) == datetime(2024, 3, 21, tzinfo=UTC)  # then the ship deadline
+    a, s = ack(hours=2), asn(("1", "A", "10"), hours=3)
+    assert next_check([o, a, s], 4) == T0 + timedelta(hours=75)  # the invoice is due
+    done = [o, a, s, inv(("1", "A", "10", "2"), hours=5)]
+    assert next_check(done, 6) is None  # only a document can change it now
+    assert next_check([o, order(purpose="cancellation", hours=1)], 2) is None

@@ -4,7 +4,8 @@ each order's derived state, and its reconciliation exceptions.
 - ``document_keys``: (document, partner, key kind, value), indexed on
   (partner_id, key_kind, value): PO numbers, shipment ids, invoice numbers, bills of
   lading, tracking numbers, SSCCs, control numbers, transport ids.
-- ``orders``: one row per (partner, PO number) with its state (gateway.domain.orders).
+- ``orders``: one row per (partner, PO number) with its state (gateway.domain.orders)
+  and when the periodic check must look at it again (``next_check_at``).
 - ``order_exceptions``: open until the gap closes (``closed_at``).
 
 Revision ID: 0005
@@ -42,9 +43,11 @@ def upgrade() -> None:
         sa.Column("open_exceptions", sa.Integer(), nullable=False),
         sa.Column("first_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("next_check_at", sa.DateTime(timezone=True), nullable=True),
         sa.UniqueConstraint("partner_id", "po_number", name="uq_orders_partner_po"),
     )
     op.create_index("ix_orders_state", "orders", ["state", "id"])
+    op.create_index("ix_orders_next_check", "orders", ["next_check_at"])
     op.create_index("ix_orders_updated_at", "orders", ["updated_at"])
     op.create_table(
         "order_exceptions",
