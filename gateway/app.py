@@ -23,6 +23,7 @@ from gateway.api import (
     mailbox,
     messages,
     metrics_routes,
+    orders,
     partner_inbound,
 )
 from gateway.api.errors import error_middleware
@@ -79,6 +80,7 @@ def build_app(settings: Settings, *, overrides: Overrides | None = None, sighup:
     mailbox.add_routes(app)
     admin.add_routes(app)
     metrics_routes.add_routes(app)
+    orders.add_routes(app)
     openapi.add_routes(app)
     return app
 

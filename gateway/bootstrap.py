@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gateway import orders
 from gateway.config import Settings
 from gateway.db import jobs
 from gateway.db.engine import Database, open_database
@@ -42,6 +43,7 @@ from gateway.rawstore import RawStore
 from gateway.runner import Instance, Scheduler, Task
 
 log = logging.getLogger(__name__)
+ORDER_CHECK_SECONDS = 300.0  # time-based order exceptions (gateway.orders.check_orders)
 
 
 @dataclass(slots=True)
@@ -301,6 +303,11 @@ async def running(
             Task("overdue-acks", settings.outbound.overdue_check_seconds, overdue,
                  first_delay=settings.outbound.overdue_check_seconds)
         )
+        async def order_check() -> None:
+            await orders.check_orders(gw.db, gw.partners, now=clock())
+
+        gw.scheduler.add(Task("order-check", ORDER_CHECK_SECONDS, order_check, first_delay=ORDER_CHECK_SECONDS))
+
         from gateway.transports.sftp_poll import follow_profiles
 
         follow_profiles(gw)

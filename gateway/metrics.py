@@ -8,7 +8,7 @@ Three kinds of numbers:
   the ERP, or confirmed through the feed);
 - read from the database at scrape time (shared by every process on one
   database): messages by partner/direction/status, jobs ready, outbox items by
-  status, dead letters, overdue acknowledgments;
+  status, dead letters, overdue acknowledgments, open order exceptions;
 - and this process's state: ``gateway_partner_reload_failed`` (1 while the last
   partner profile reload was refused).
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 
 from gateway.db.engine import Database
-from gateway.db.models import Document, Job, Message, OutboxItem
+from gateway.db.models import Document, Job, Message, OrderExceptionRow, OutboxItem
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -124,6 +124,14 @@ async def render(
         feed_waiting = (
             await conn.execute(select(func.count()).where(Document.status == "available"))
         ).scalar_one()
+        order_exceptions = (
+            await conn.execute(
+                select(OrderExceptionRow.partner_id, OrderExceptionRow.kind, func.count())
+                .where(OrderExceptionRow.closed_at.is_(None))
+                .group_by(OrderExceptionRow.partner_id, OrderExceptionRow.kind)
+                .order_by(OrderExceptionRow.partner_id, OrderExceptionRow.kind)
+            )
+        ).all()
 
     out.family("gateway_messages", "gauge", "Messages stored, by partner, direction and current status.")
     for partner_id, direction, status, count in by_status:
@@ -141,6 +149,9 @@ async def render(
     out.family("gateway_dead_letters", "gauge", "Dead letters waiting for an operator (ERP documents, partner deliveries).")
     out.sample("gateway_dead_letters", dead_docs, target="erp")
     out.sample("gateway_dead_letters", outbox_counts.get("failed", 0), target="partner")
+    out.family("gateway_order_exceptions", "gauge", "Open order exceptions, by partner and kind (docs/orders.md).")
+    for partner_id, kind, count in order_exceptions:
+        out.sample("gateway_order_exceptions", count, partner=partner_id, kind=kind)
 
     out.family(
         "gateway_partner_reload_failed", "gauge",

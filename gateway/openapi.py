@@ -149,6 +149,35 @@ MAILBOX_ITEM = _object({"id": STR, "kind": STR, "interchange_control": NULL_STR,
                         "size": INT, "payload": STR})
 
 
+DECIMAL = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}
+ORDER_STATES = ["received", "acknowledged", "partially_shipped", "shipped", "invoiced", "closed", "cancelled", "exception"]
+ORDER_EXCEPTION_KINDS = ["not_acknowledged", "not_shipped", "not_invoiced", "invoiced_over_shipped",
+                         "invoiced_without_shipment", "shipped_over_ordered", "shipped_not_ordered",
+                         "partner_ack_overdue", "partner_rejected", "changed_after_shipment"]
+ORDER_EXCEPTION = _object(
+    {"kind": {"enum": ORDER_EXCEPTION_KINDS}, "open": {"type": "boolean"}, "since": TIME,
+     "documents": {"type": "array", "items": STR, "description": "ids of the documents involved"}},
+    {"subject": NULL_STR, "detail": {"type": "object"}, "closed_at": NULL_TIME})
+ORDER = _object({
+    "partner_id": STR, "po_number": STR, "state": {"enum": ORDER_STATES},
+    "lines": {"type": "array", "items": _object({
+        "line_number": NULL_STR, "product_ids": {"type": "object", "additionalProperties": STR},
+        "ordered": DECIMAL, "shipped": DECIMAL, "invoiced": DECIMAL})},
+    "documents": {"type": "array", "items": _object(
+        {"kind": STR, "direction": {"enum": ["in", "out"]}, "business_number": NULL_STR, "message_id": STR, "at": TIME},
+        {"document_id": STR, "set_id": NULL_STR, "purpose": NULL_STR, "status": STR, "message_status": STR,
+         "interchange_control": NULL_STR, "group_control": NULL_STR,
+         "erp": _object({"status": STR, "delivered_at": NULL_TIME})})},
+    "acknowledgments": {"type": "array", "items": _object(
+        {"kind": NULL_STR, "direction": {"enum": ["in", "out"]}, "about_message_id": STR, "message_id": NULL_STR,
+         "at": TIME, "status": STR}, {"code": NULL_STR, "interchange_control": NULL_STR})},
+    "exceptions": {"type": "array", "items": ORDER_EXCEPTION},
+})
+ORDER_SUMMARY = _object({"partner_id": STR, "po_number": STR, "state": {"enum": ORDER_STATES},
+                         "open_exceptions": INT, "first_at": TIME, "updated_at": TIME})
+EXCEPTION_ITEM = _object({"id": STR, "partner_id": STR, "po_number": STR, **ORDER_EXCEPTION["properties"]})
+
+
 def _outbound(kind: str, model: str) -> dict[str, Any]:
     return {
         "summary": f"Send a canonical {kind} to a partner as X12",
@@ -299,6 +328,33 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                       "401": TOKEN_401, "404": _error("unknown message"),
                       "409": _error("being processed, pruned, or not an inbound message (`replay_refused`)"),
                       "503": UNAVAILABLE},
+    },
+    ("get", "/api/v1/orders"): {
+        "summary": "Orders (oldest first) with their state", "security": INTERNAL_AUTH,
+        "parameters": [{"name": "partner_id", "in": "query", "schema": STR},
+                       {"name": "state", "in": "query", "schema": {"enum": ORDER_STATES}},
+                       *_params("since", "limit", "cursor")],
+        "responses": {"200": _json(_page(ORDER_SUMMARY), "a page of orders"),
+                      "400": _error("bad limit, state, or since (ISO 8601 with a time zone)"),
+                      "401": TOKEN_401, "503": UNAVAILABLE},
+    },
+    ("get", "/api/v1/orders/{partner_id}/{po_number}"): {
+        "summary": "One order: its documents, acknowledgments, quantities per line, state and exceptions",
+        "security": INTERNAL_AUTH,
+        "parameters": [*_params("partner_id"),
+                       {"name": "po_number", "in": "path", "required": True, "schema": STR}],
+        "responses": {"200": _json(ORDER, "the order (docs/orders.md)"), "401": TOKEN_401,
+                      "404": _error("no document names this PO number for this partner"), "503": UNAVAILABLE},
+    },
+    ("get", "/api/v1/exceptions"): {
+        "summary": "Order reconciliation exceptions (oldest first)", "security": INTERNAL_AUTH,
+        "parameters": [{"name": "partner_id", "in": "query", "schema": STR},
+                       {"name": "kind", "in": "query", "schema": {"enum": ORDER_EXCEPTION_KINDS}},
+                       {"name": "open", "in": "query", "schema": {"enum": ["true", "false"]},
+                        "description": "true (default): open ones only; false: closed ones too"},
+                       *_params("since", "limit", "cursor")],
+        "responses": {"200": _json(_page(EXCEPTION_ITEM), "a page of exceptions"),
+                      "400": _error("bad limit, kind, open, or since"), "401": TOKEN_401, "503": UNAVAILABLE},
     },
     ("post", "/api/v1/partners/reload"): {
         "summary": "Reload partner profiles (also on SIGHUP)", "security": INTERNAL_AUTH,

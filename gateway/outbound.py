@@ -8,7 +8,8 @@ requests), renders ST..SE in the partner's conventions
 (``translators.mapping.render`` with ``profile.mapping``), wraps it with our
 identity and the partner's delimiters and version, writes the bytes to the raw
 store and inserts, in the same transaction as the allocation: the ``messages`` row
-(direction ``out``), its ``documents`` row, the ``outbox`` item and the timeline.
+(direction ``out``), its ``documents`` row and its business keys (gateway.orders),
+the ``outbox`` item and the timeline.
 A rollback gives the control numbers back, so no gap is ever sent.
 
 Outbound statuses: ``queued`` (in the outbox) -> ``sent`` (delivered to the partner's
@@ -39,6 +40,8 @@ from gateway.db.ids import new_id
 from gateway.db.models import Document, Message, MessageEvent, OutboxItem
 from gateway.domain.errors import RenderRefused
 from gateway.domain.interchanges import BUSINESS_NUMBER_FIELD, SET_ID_BY_KIND, assemble_interchange
+from gateway.domain.orders import OrderPolicy
+from gateway.orders import POLICIES, link_documents
 from gateway.rawstore import RawStore
 
 BUSINESS_NUMBER = BUSINESS_NUMBER_FIELD
@@ -112,6 +115,7 @@ async def submit(
     request_id: str | None = None,
     hooks: Path | None = None,
     channel: str = "mailbox",
+    order_policy: OrderPolicy | None = None,
 ) -> Submitted:
     """Store and queue ``document`` (a canonical document model) for ``profile``'s partner.
 
@@ -162,9 +166,10 @@ async def submit(
                 )
             )
             await session.flush()  # the message row first: the rows below refer to it
+            document_id = new_id()
             session.add(
                 Document(
-                    id=new_id(),
+                    id=document_id,
                     message_id=message_id,
                     seq=1,
                     partner_id=profile.id,
@@ -182,6 +187,12 @@ async def submit(
                     created_at=now,
                 )
             )
+            await session.flush()
+            if order_policy is not None:
+                session.info[POLICIES] = lambda _partner_id: order_policy
+            linked = {"id": document_id, "message_id": message_id, "partner_id": profile.id, "kind": kind,
+                      "canonical": canonical, "interchange_control": f"{isa13:09d}", "group_control": str(gs06)}
+            await link_documents(session, [linked], now=now)
             session.add(
                 OutboxItem(
                     id=new_id(),

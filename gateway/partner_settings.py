@@ -86,7 +86,7 @@ FilenameTemplate = Annotated[str, AfterValidator(_filename_template)]
 DEFAULT_FILENAME = "{kind}_{interchange_control}_{timestamp}.edi"
 
 # Top-level profile tables that belong to the service, not to the X12 partnership.
-TRANSPORT_KEYS = ("rest", "delivery", "as2", "sftp")
+TRANSPORT_KEYS = ("rest", "delivery", "as2", "sftp", "orders")
 
 
 class _Strict(BaseModel):
@@ -175,9 +175,18 @@ class SftpPoll(_Strict):
 SftpSettings = Annotated[SftpHosted | SftpPoll, Field(discriminator="mode")]
 
 
+class OrderSettings(_Strict):
+    """``[orders]``: when an order's gaps become exceptions (gateway.orders)."""
+
+    expect_order_ack: bool = False  # the partner expects our 855 for every 850
+    order_ack_due_hours: float = Field(default=24.0, gt=0)
+    invoice_due_hours: float = Field(default=72.0, gt=0)  # after the first shipment
+
+
 class TransportSettings(_Strict):
     rest: RestSettings | None = None  # None: the partner cannot post over REST
     delivery: DeliverySettings = MailboxDelivery()
+    orders: OrderSettings = OrderSettings()
     as2: As2PartnerSettings | None = None  # None: no AS2 with this partner
     sftp: SftpSettings | None = None  # None: no SFTP either way
 

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway import orders
 from gateway import pipeline_rows as rows
 from gateway.config import IdentitySettings, PipelineSettings
 from gateway.db import jobs
@@ -458,6 +459,7 @@ class Pipeline(DeliverStep):
         """Write what the translate step decided. With ``deliver_jobs`` the message ids
         needing a deliver job are appended there (the caller inserts them together)."""
         values: dict[str, Any] = {}
+        orders.use_policies(session, self.partners)  # thresholds of the orders its documents touch
         if plan.first_sender is not None:
             values = {"interchange_sender": plan.first_sender, "interchange_control": plan.first_control}
         for state, detail in plan.events:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.db.control_numbers import allocate
 from gateway.db.models import Document, InterchangeSeen, Message, MessageEvent, OutboxItem
 from gateway.domain.states import INBOUND, IllegalTransition, OutboxStatus
+from gateway.orders import link_documents
 
 ACK_KINDS = ("TA1", "997", "999")
 
@@ -152,6 +153,7 @@ class BatchWrites:
             self.seen = {k: v for k, v in self.seen.items() if not isinstance(v, NewSeen)}
         if self.documents:
             await session.execute(insert(Document), self.documents)
+            await link_documents(session, self.documents, now=self.documents[0]["created_at"])
         if self.outbox:
             await session.execute(insert(OutboxItem), self.outbox)
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -270,6 +272,7 @@ async def store_documents(session: AsyncSession, rows: list[dict[str, Any]]) -> 
         rows = [row for row in rows if row["message_id"] in batch.have_documents]
         if not rows:
             return
+    fresh, replayed = [], []
     for row in rows:
         existing = (
             await session.execute(
@@ -278,7 +281,9 @@ async def store_documents(session: AsyncSession, rows: list[dict[str, Any]]) -> 
         ).scalar_one_or_none()
         if existing is None:
             session.add(Document(**row))
+            fresh.append(row)
         elif existing.status != "delivered":
+            replayed.append({**row, "id": existing.id})
             for key in (
                 "kind",
                 "set_id",
@@ -291,3 +296,8 @@ async def store_documents(session: AsyncSession, rows: list[dict[str, Any]]) -> 
                 setattr(existing, key, row[key])
             existing.status = "pending"
     await session.flush()
+    if fresh or replayed:
+        now = (fresh or replayed)[0]["created_at"]
+        await link_documents(session, fresh, now=now)
+        await link_documents(session, replayed, now=now, replace=True)
+

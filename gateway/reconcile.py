@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway import orders
 from gateway.db.engine import Database
 from gateway.db.models import Document, Message, MessageEvent
 from gateway.domain.states import OUTBOUND, OutboundStatus
@@ -47,8 +48,11 @@ async def reconcile_report(
 ) -> list[str]:
     """Apply a FunctionalAckReport or Ta1Report; returns the outbound message ids it matched."""
     if hasattr(report, "group_control"):
-        return await reconcile_functional_ack(session, partner_id, report, now=now, source_message_id=source_message_id)
-    return await reconcile_ta1(session, partner_id, report, now=now, source_message_id=source_message_id)
+        matched = await reconcile_functional_ack(session, partner_id, report, now=now, source_message_id=source_message_id)
+    else:
+        matched = await reconcile_ta1(session, partner_id, report, now=now, source_message_id=source_message_id)
+    await orders.refresh_messages(session, matched, now=now)  # their orders' state and exceptions
+    return matched
 
 
 async def reconcile_functional_ack(
@@ -174,4 +178,6 @@ async def mark_overdue(db: Database, partners: Callable[[], Any], *, now: dateti
             )
             for message_id in late:
                 _event(session, message_id, now, "overdue", {"reason": "no functional acknowledgment in time"})
+            orders.use_policies(session, partners)
+            await orders.refresh_messages(session, late, now=now)  # partner_ack_overdue
     return late

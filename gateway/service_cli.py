@@ -70,6 +70,10 @@ def add_service_commands(subparsers: Any) -> None:
     current.add_argument("--config", type=Path)
     current.set_defaults(func=run_db_current)
 
+    from gateway.orders_cli import add_orders_command
+
+    add_orders_command(subparsers)
+
 
 def _fast_event_loop() -> None:
     """uvloop when it is installed (it is a dependency on Linux and macOS): about 1.1x

@@ -36,6 +36,7 @@ from gateway.api.keys import API_TOKEN, DATABASE, DELIVERY, GATEWAY, OVERRIDES, 
 from gateway.bootstrap import ReloadFailed
 from gateway.config import ensure_api_token
 from gateway.domain.errors import RenderRefused
+from gateway.orders import policy_of
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ async def post_outbound(request: web.Request) -> web.Response:
             request_id=request_id_header(request),
             hooks=_hooks_of(directory, profile.id),
             channel=_channel_of(directory, profile.id),
+            order_policy=policy_of(directory, profile.id),
         )
     except RenderRefused as exc:
         raise ApiError(422, "render_failed", str(exc), fields=exc.fields or None) from None

@@ -222,3 +222,65 @@ class Schedule(Base):
     locked_until: Mapped[datetime | None]
     last_run_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class DocumentKey(Base):
+    """A business key a document refers to (0005): PO number, shipment id, invoice
+    number, bill of lading, tracking number, SSCC, control numbers, transport id.
+    Per partner: two partners may use the same PO number (gateway.orders)."""
+
+    __tablename__ = "document_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ID, ForeignKey("documents.id", ondelete="CASCADE"))
+    partner_id: Mapped[str] = mapped_column(String(100))
+    key_kind: Mapped[str] = mapped_column(String(16))  # po | shipment | invoice | bol | tracking | sscc | ...
+    value: Mapped[str] = mapped_column(String(80))
+
+    __table_args__ = (
+        Index("ix_document_keys_lookup", "partner_id", "key_kind", "value"),
+        Index("ix_document_keys_document", "document_id"),
+    )
+
+
+class Order(Base):
+    """One purchase order of one partner, its derived state (0005, gateway.orders)."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    partner_id: Mapped[str] = mapped_column(String(100))
+    po_number: Mapped[str] = mapped_column(String(80))
+    state: Mapped[str] = mapped_column(String(24))
+    open_exceptions: Mapped[int] = mapped_column(Integer, default=0)
+    first_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+    next_check_at: Mapped[datetime | None]  # when a deadline may open an exception (the periodic check)
+
+    __table_args__ = (
+        UniqueConstraint("partner_id", "po_number", name="uq_orders_partner_po"),
+        Index("ix_orders_state", "state", "id"),
+        Index("ix_orders_next_check", "next_check_at"),
+    )
+
+
+class OrderExceptionRow(Base):
+    """A reconciliation exception of an order, open until its gap closes (0005)."""
+
+    __tablename__ = "order_exceptions"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    partner_id: Mapped[str] = mapped_column(String(100))
+    po_number: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(120))  # a line, a document; "" for the whole order
+    since: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    documents: Mapped[list[str]] = mapped_column(JSON)
+    detail: Mapped[dict[str, Any] | None]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_order_exceptions_order", "partner_id", "po_number"),
+        Index("ix_order_exceptions_open", "closed_at", "id"),
+    )

@@ -1,7 +1,7 @@
 """Schema revisions on SQLite and PostgreSQL: the models match what the migrations
 build, and a database at 0002 (with data) is refused at start until
 ``gateway db upgrade`` brings it to the head (0003: index on outbox.message_id; 0004:
-instances, schedules, outbox.locked_by)."""
+instances, schedules, outbox.locked_by; 0005: document_keys, orders, order_exceptions)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ async def test_models_match_the_migrations(database_url: str | None, tmp_path: P
 
 
 async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(database_url: str | None, tmp_path: Path) -> None:
-    assert schema.head_revision() == "0004"
+    assert schema.head_revision() == "0005"
     url = _url(database_url, tmp_path)
     db = open_database(url)
     now = utcnow()
@@ -83,7 +83,7 @@ async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(database_url
                     created_at=now,
                 )
             )
-        with pytest.raises(schema.SchemaError, match="revision 0002, this gateway needs 0004"):
+        with pytest.raises(schema.SchemaError, match="revision 0002, this gateway needs 0005"):
             await schema.prepare_schema(db)
     finally:
         await db.close()
@@ -100,16 +100,16 @@ async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(database_url
         timeout=60,
     )
     assert up.returncode == 0, up.stderr
-    assert "schema upgraded from 0002 to 0004" in up.stdout
+    assert "schema upgraded from 0002 to 0005" in up.stdout
 
     db = open_database(url)
     try:
-        assert await schema.prepare_schema(db) == "schema at revision 0004"
+        assert await schema.prepare_schema(db) == "schema at revision 0005"
         async with db.engine.connect() as conn:
             assert (await conn.run_sync(_indexes, "outbox"))["ix_outbox_message"] == ["message_id"]
             kept = (await conn.execute(select(OutboxItem.message_id, OutboxItem.kind))).all()
             assert [tuple(r) for r in kept] == [("01HZZZZZZZZZZZZZZZZZZZZZZZ", "997")]
-            assert {"instances", "schedules"} <= set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+            assert {"instances", "schedules", "document_keys", "orders", "order_exceptions"} <= set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
         # And back: 0004's downgrade drops its tables and column, 0003's only its index.
         async with db.engine.begin() as conn:
             await conn.run_sync(lambda c: command.downgrade(schema.alembic_config(c), "0002"))

@@ -523,12 +523,42 @@ async def _every_database_route(c: Checker, message_id: str, item: str, status: 
         ("get", f"/api/v1/messages/{message_id}/raw", {"headers": TOKEN}),
         ("post", f"/api/v1/messages/{message_id}/replay", {"headers": TOKEN}),
         ("get", "/metrics", {"headers": TOKEN}),
+        ("get", "/api/v1/orders", {"headers": TOKEN}),
+        ("get", "/api/v1/orders/acme/PO-77-1", {"headers": TOKEN}),
+        ("get", "/api/v1/exceptions", {"headers": TOKEN}),
     ):
         resp, body = await c(method, url, status, **kwargs)
         if status == 503:
             assert body["error"]["code"] == "storage_unavailable" and resp.headers["Retry-After"]
         bodies.append(body)
     return bodies
+
+
+async def orders(env: Env) -> None:
+    """The order lifecycle views (gateway.api.orders)."""
+    c = env.check
+    await _post_edi(env, 1, po="PO-77")
+    out, _ = await _send_shipment(env)
+    await env.app[PIPELINE].run_until_idle()
+    _, view = await c("get", "/api/v1/orders/acme/PO-77-1", 200, headers=TOKEN)
+    assert view["state"] == "received" and view["documents"][0]["kind"] == "order"
+    _, page = await c("get", "/api/v1/orders?limit=1", 200, headers=TOKEN)
+    assert len(page["items"]) == 1 and page["next"]
+    await c("get", f"/api/v1/orders?cursor={page['next']}&partner_id=acme&state=received", 200, headers=TOKEN)
+    await c("get", "/api/v1/orders?since=2000-01-01T00:00:00Z", 200, headers=TOKEN)
+    _, listed = await c("get", "/api/v1/exceptions?open=false&partner_id=acme", 200, headers=TOKEN)
+    assert listed["items"], "the shipment names an order that was never received"
+    await c("get", "/api/v1/exceptions?kind=shipped_not_ordered&limit=1", 200, headers=TOKEN)
+    for query in ("state=lost", "limit=0", "since=yesterday"):
+        await c("get", f"/api/v1/orders?{query}", 400, headers=TOKEN)
+    for query in ("kind=late", "open=maybe", "limit=501"):
+        await c("get", f"/api/v1/exceptions?{query}", 400, headers=TOKEN)
+    await c("get", "/api/v1/orders", 401)
+    await c("get", "/api/v1/orders/acme/PO-77-1", 401)
+    await c("get", "/api/v1/exceptions", 401)
+    await c("get", "/api/v1/orders/acme/NO-SUCH-PO", 404, headers=TOKEN)
+    await c("get", "/api/v1/orders/globex/PO-77-1", 404, headers=TOKEN)
+    assert out
 
 
 async def not_routed(env: Env) -> None:
@@ -545,7 +575,7 @@ async def not_routed(env: Env) -> None:
 SCENARIOS: dict[str, Callable[[Env], Awaitable[None]]] = {
     f.__name__: f
     for f in (partner_edi, partner_documents, outbound, mailbox, feed, dead_letters, messages,
-              reload_and_probes, storage_down, internal_error, not_routed)
+              reload_and_probes, storage_down, internal_error, not_routed, orders)
 }
 COVERED: set[tuple[str, str, str]] = set()
 RAN: set[str] = set()
