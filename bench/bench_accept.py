@@ -187,8 +187,16 @@ def start_gateway(
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "gateway", "serve", "--config", str(work / "gateway.toml"),
-            "--port", str(port), "--log-level", "ERROR",
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--config",
+            str(work / "gateway.toml"),
+            "--port",
+            str(port),
+            "--log-level",
+            "ERROR",
         ],
         cwd=work,
         env=env,
@@ -261,7 +269,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--posts", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=4, help="pipeline workers for the 'while translating' row")
+    parser.add_argument(
+        "--workers", type=int, default=4, help="pipeline workers for the 'while translating' row"
+    )
     parser.add_argument(
         "--translate-processes", type=int, default=-1, help="[pipeline] translate_processes (-1: the default)"
     )

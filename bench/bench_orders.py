@@ -39,17 +39,48 @@ POLICY = OrderPolicy(expect_order_ack=True)
 
 
 def _order(po: str) -> dict[str, Any]:
-    return {"kind": "order", "partner_id": "acme", "document": {
-        "po_number": po, "purpose": "original", "dates": {"ship_no_later": "2024-03-20"},
-        "lines": [{"line_number": "1", "quantity": "10", "unit_price": "2.00", "product_ids": {"vendor_item": "A-1"}},
-                  {"line_number": "2", "quantity": "5", "unit_price": "4.00", "product_ids": {"vendor_item": "A-2"}}]}}
+    return {
+        "kind": "order",
+        "partner_id": "acme",
+        "document": {
+            "po_number": po,
+            "purpose": "original",
+            "dates": {"ship_no_later": "2024-03-20"},
+            "lines": [
+                {
+                    "line_number": "1",
+                    "quantity": "10",
+                    "unit_price": "2.00",
+                    "product_ids": {"vendor_item": "A-1"},
+                },
+                {
+                    "line_number": "2",
+                    "quantity": "5",
+                    "unit_price": "4.00",
+                    "product_ids": {"vendor_item": "A-2"},
+                },
+            ],
+        },
+    }
 
 
 def _shipment(po: str) -> dict[str, Any]:
-    return {"kind": "shipment", "partner_id": "acme", "document": {
-        "shipment_id": f"SH-{po}", "carrier": {"tracking_number": f"1Z{po}"},
-        "orders": [{"po_number": po, "items": [
-            {"line_number": "1", "product_ids": {"vendor_item": "A-1"}, "quantity_shipped": "10"}]}]}}
+    return {
+        "kind": "shipment",
+        "partner_id": "acme",
+        "document": {
+            "shipment_id": f"SH-{po}",
+            "carrier": {"tracking_number": f"1Z{po}"},
+            "orders": [
+                {
+                    "po_number": po,
+                    "items": [
+                        {"line_number": "1", "product_ids": {"vendor_item": "A-1"}, "quantity_shipped": "10"}
+                    ],
+                }
+            ],
+        },
+    }
 
 
 async def _store(
@@ -60,18 +91,42 @@ async def _store(
         messages, documents = [], []
         for n, canonical in enumerate(canonicals):
             message_id = new_id()
-            messages.append({
-                "id": message_id, "direction": direction, "partner_id": "acme", "channel": "rest", "kind": "x12",
-                "status": "translated" if direction == "in" else "queued", "raw_sha256": "0" * 64, "raw_size": 1,
-                "received_at": now, "updated_at": now, "transport_id": f"req-{message_id}",
-            })
+            messages.append(
+                {
+                    "id": message_id,
+                    "direction": direction,
+                    "partner_id": "acme",
+                    "channel": "rest",
+                    "kind": "x12",
+                    "status": "translated" if direction == "in" else "queued",
+                    "raw_sha256": "0" * 64,
+                    "raw_size": 1,
+                    "received_at": now,
+                    "updated_at": now,
+                    "transport_id": f"req-{message_id}",
+                }
+            )
             number = canonical["document"].get("po_number") or canonical["document"].get("shipment_id")
-            documents.append({
-                "id": new_id(), "message_id": message_id, "seq": 1, "partner_id": "acme", "direction": direction,
-                "kind": kind, "set_id": None, "set_control": "0001", "group_control": str(n + 1),
-                "interchange_control": f"{n + 1:09d}", "business_number": number, "canonical": canonical,
-                "idempotency_key": new_id() + new_id(), "status": "pending", "attempts": 0, "created_at": now,
-            })
+            documents.append(
+                {
+                    "id": new_id(),
+                    "message_id": message_id,
+                    "seq": 1,
+                    "partner_id": "acme",
+                    "direction": direction,
+                    "kind": kind,
+                    "set_id": None,
+                    "set_control": "0001",
+                    "group_control": str(n + 1),
+                    "interchange_control": f"{n + 1:09d}",
+                    "business_number": number,
+                    "canonical": canonical,
+                    "idempotency_key": new_id() + new_id(),
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": now,
+                }
+            )
         await session.execute(insert(Message), messages)
         await session.execute(insert(Document), documents)
         if link:
@@ -111,10 +166,19 @@ async def _run(args: argparse.Namespace, url: str | None) -> None:
             ):
                 started = time.perf_counter()
                 for i in range(0, len(pos), args.batch):
-                    await _store(db, kind, direction, [make(po) for po in pos[i:i + args.batch]], at, not args.no_link)
+                    await _store(
+                        db,
+                        kind,
+                        direction,
+                        [make(po) for po in pos[i : i + args.batch]],
+                        at,
+                        not args.no_link,
+                    )
                 took = time.perf_counter() - started
                 what = "store" if args.no_link else "store+link"
-                print(f"{what} {label}: {len(pos)} documents in {took:.1f} s = {len(pos) / took:,.0f} documents/s")
+                print(
+                    f"{what} {label}: {len(pos)} documents in {took:.1f} s = {len(pos) / took:,.0f} documents/s"
+                )
             if args.no_link:
                 return
             partners = lambda: None  # noqa: E731  (defaults: no profile thresholds)
@@ -126,17 +190,22 @@ async def _run(args: argparse.Namespace, url: str | None) -> None:
             async with db.read() as conn:
                 for po in random.sample(pos, min(1000, len(pos))):
                     started = time.perf_counter()
-                    view = await orders.order_view(conn, "acme", po, now=T0 + timedelta(days=7), policy=POLICY)
+                    view = await orders.order_view(
+                        conn, "acme", po, now=T0 + timedelta(days=7), policy=POLICY
+                    )
                     times.append(time.perf_counter() - started)
                     assert view is not None and view["state"] == "exception", view
             times.sort()
-            print(f"order view: p50 {statistics.median(times) * 1000:.1f} ms, "
-                  f"p99 {times[int(len(times) * 0.99) - 1] * 1000:.1f} ms ({len(times)} orders)")
+            print(
+                f"order view: p50 {statistics.median(times) * 1000:.1f} ms, "
+                f"p99 {times[int(len(times) * 0.99) - 1] * 1000:.1f} ms ({len(times)} orders)"
+            )
             started, pages, cursor = time.perf_counter(), 0, None
             async with db.read() as conn:
                 while True:
-                    page = await orders.list_orders(conn, partner_id="acme", state=None, since=None, cursor=cursor,
-                                                    limit=500)
+                    page = await orders.list_orders(
+                        conn, partner_id="acme", state=None, since=None, cursor=cursor, limit=500
+                    )
                     pages += 1
                     cursor = page["next"]
                     if cursor is None:

@@ -123,9 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         rss_child(args.rss_child)
         return 0
 
-    print(f"command: python -m bench.bench_reader {' '.join(argv if argv is not None else sys.argv[1:])}".rstrip())
-    print(f"machine: {platform.machine()}, nproc={os.cpu_count()}, Python {platform.python_version()}, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"command: python -m bench.bench_reader {' '.join(argv if argv is not None else sys.argv[1:])}".rstrip()
+    )
+    print(
+        f"machine: {platform.machine()}, nproc={os.cpu_count()}, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     size = int(args.size_mb * 1_000_000)
     pyx12_size = int((args.pyx12_mb if args.pyx12_mb is not None else args.size_mb) * 1_000_000)
     print("| file | size | read_events MB/s | pyx12 X12Reader MB/s | bare split MB/s | vs pyx12 | of bare |")
@@ -145,21 +149,27 @@ def main(argv: list[str] | None = None) -> int:
                     generate(kind, pyx12_size, out)
             small_mb = small.stat().st_size / 1e6
             theirs = small_mb / best_cpu_seconds(lambda p=small: pyx12_read(p), 1)  # type: ignore[misc]
-            print(f"| {kind} | {mb:.1f} MB | {ours:.1f} | {theirs:.2f} ({small_mb:.1f} MB) | {bare:.1f} "
-                  f"| {ours / theirs:.1f}x | {ours / bare:.0%} |")
+            print(
+                f"| {kind} | {mb:.1f} MB | {ours:.1f} | {theirs:.2f} ({small_mb:.1f} MB) | {bare:.1f} "
+                f"| {ours / theirs:.1f}x | {ours / bare:.0%} |"
+            )
         if args.rss_gb > 0:
             path = Path(tmp) / "big.edi"
             written = big_file(path, int(args.rss_gb * 1e9))
             child = subprocess.run(
                 [sys.executable, "-m", "bench.bench_reader", "--rss-child", str(path)],
-                check=True, capture_output=True, text=True,
+                check=True,
+                capture_output=True,
+                text=True,
             )
             path.unlink()
             result = json.loads(child.stdout)
-            print(f"\nstreamed {written / 1e9:.2f} GB ({result['sets']} sets) from a temp file in "
-                  f"{result['seconds']:.1f} s wall ({written / 1e6 / result['seconds']:.1f} MB/s): "
-                  f"peak RSS {result['peak_kb'] / 1024:.0f} MB "
-                  f"(interpreter with modules loaded: {result['baseline_kb'] / 1024:.0f} MB)")
+            print(
+                f"\nstreamed {written / 1e9:.2f} GB ({result['sets']} sets) from a temp file in "
+                f"{result['seconds']:.1f} s wall ({written / 1e6 / result['seconds']:.1f} MB/s): "
+                f"peak RSS {result['peak_kb'] / 1024:.0f} MB "
+                f"(interpreter with modules loaded: {result['baseline_kb'] / 1024:.0f} MB)"
+            )
     return 0
 
 

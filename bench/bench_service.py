@@ -64,25 +64,50 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
     raise SystemExit("server did not start")
 
 
-def start_gateway(work: Path, erp: FakeErp, database_url: str | None, workers: int) -> tuple[subprocess.Popen[bytes], int]:
+def start_gateway(
+    work: Path, erp: FakeErp, database_url: str | None, workers: int
+) -> tuple[subprocess.Popen[bytes], int]:
     partners = work / "partners" / "acme"
     partners.mkdir(parents=True, exist_ok=True)
     (partners / "profile.toml").write_text(profile_toml("acme", "ACME", KEY))
     lines = [
-        f'data_dir = "{work / "var"}"', f'partners_dir = "{work / "partners"}"',
+        f'data_dir = "{work / "var"}"',
+        f'partners_dir = "{work / "partners"}"',
         *([f'database_url = "{database_url}"'] if database_url else []),
-        "[identity]", 'interchange_qualifier = "ZZ"', 'interchange_id = "OURCOMPANY"', 'group_id = "OURCOMPANY"',
-        "[api]", 'token = "bench"',
-        "[pipeline]", f"workers = {workers}", "poll_seconds = 0.05",
-        "[erp]", 'mode = "webhook"', f'url = "{erp.url}"', 'secret = "bench-secret"',
+        "[identity]",
+        'interchange_qualifier = "ZZ"',
+        'interchange_id = "OURCOMPANY"',
+        'group_id = "OURCOMPANY"',
+        "[api]",
+        'token = "bench"',
+        "[pipeline]",
+        f"workers = {workers}",
+        "poll_seconds = 0.05",
+        "[erp]",
+        'mode = "webhook"',
+        f'url = "{erp.url}"',
+        'secret = "bench-secret"',
     ]
     (work / "gateway.toml").write_text("\n".join(lines) + "\n")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--config", str(work / "gateway.toml"), "--port", str(port),
-         "--log-level", "ERROR"],
-        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=(work / "gateway.log").open("ab"),
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--config",
+            str(work / "gateway.toml"),
+            "--port",
+            str(port),
+            "--log-level",
+            "ERROR",
+        ],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(work / "gateway.log").open("ab"),
     )
     wait_port(port, proc)
     return proc, port
@@ -156,7 +181,9 @@ async def run_database(label: str, database_url: str | None, args: argparse.Name
             seconds, _, failures = await blast(port, args.posts, args.concurrency, 100_000)
         finally:
             stop(proc)
-        lines.append(f"| {label} | accept only (202 stored) | {args.posts / seconds:,.0f} posts/s | | | {failures} |")
+        lines.append(
+            f"| {label} | accept only (202 stored) | {args.posts / seconds:,.0f} posts/s | | | {failures} |"
+        )
         if database_url:
             await reset_postgres(database_url)
         proc, port = start_gateway(work / "e2e", erp, database_url, workers=args.workers)
@@ -223,12 +250,16 @@ async def main() -> None:
         admin = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
         await admin.execute(f"CREATE DATABASE {name}")
         try:
-            rows += await run_database("PostgreSQL", f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", args)
+            rows += await run_database(
+                "PostgreSQL", f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", args
+            )
         finally:
             await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             await admin.close()
-    print(f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"{args.posts} posts, {args.concurrency} connections, {args.workers} pipeline workers")
+    print(
+        f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{args.posts} posts, {args.concurrency} connections, {args.workers} pipeline workers"
+    )
     print("\n".join(rows))
 
 

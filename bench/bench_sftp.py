@@ -54,10 +54,14 @@ def write_files(folder: Path, count: int, size: int, first_control: int) -> None
     one_set = len(order_850("BENCH", 1, sets=2)) - len(order_850("BENCH", 1, sets=1))
     sets = max(1, size // one_set)
     for n in range(count):
-        (folder / f"po-{first_control + n:09d}.edi").write_bytes(order_850("BENCH", first_control + n, sets=sets))
+        (folder / f"po-{first_control + n:09d}.edi").write_bytes(
+            order_850("BENCH", first_control + n, sets=sets)
+        )
 
 
-async def upload(port: int, user: str, key: Path, files: Path, target: str, work: Path, until_empty: Path | None = None) -> float:
+async def upload(
+    port: int, user: str, key: Path, files: Path, target: str, work: Path, until_empty: Path | None = None
+) -> float:
     """Seconds from starting the client until it exits and, when given, ``until_empty`` is empty."""
     batch = work / "batch"
     batch.write_text(f"put {files}/* {target}\n")
@@ -131,7 +135,11 @@ async def run(args: argparse.Namespace) -> int:
             {
                 "data_dir": str(work / "var"),
                 "partners_dir": str(partners),
-                "identity": {"interchange_qualifier": "ZZ", "interchange_id": "OURCOMPANY", "group_id": "OURCOMPANY"},
+                "identity": {
+                    "interchange_qualifier": "ZZ",
+                    "interchange_id": "OURCOMPANY",
+                    "group_id": "OURCOMPANY",
+                },
                 "api": {"token": "bench"},
                 "pipeline": {"workers": args.workers},
                 "storage": {"prune_interval_minutes": 0},
@@ -157,11 +165,17 @@ async def run(args: argparse.Namespace) -> int:
                     target.mkdir()
                     took = await upload(sshd_port, "root", key, files, f"{target}/", work)
                     theirs.append(args.files / took)
-                    print(f"round {round_no + 1}: drop box {ours[-1]:.0f} files/s, sshd {theirs[-1]:.0f} files/s")
+                    print(
+                        f"round {round_no + 1}: drop box {ours[-1]:.0f} files/s, sshd {theirs[-1]:.0f} files/s"
+                    )
         size = (files / sorted(p.name for p in files.iterdir())[0]).stat().st_size
         a, b = statistics.median(ours), statistics.median(theirs)
-        print(f"files: {args.files} x {size} bytes, one sftp session per upload, pipeline workers {args.workers}")
-        print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
+        print(
+            f"files: {args.files} x {size} bytes, one sftp session per upload, pipeline workers {args.workers}"
+        )
+        print(
+            f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
+        )
         print(f"gateway drop box: {a:.0f} files/s (median of {args.rounds})")
         print(f"OpenSSH sshd:     {b:.0f} files/s (median of {args.rounds})")
         ratios = sorted(o / t for o, t in zip(ours, theirs, strict=True))
@@ -172,7 +186,9 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--files", type=int, default=300)
     parser.add_argument("--size", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)

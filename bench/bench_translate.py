@@ -33,7 +33,12 @@ class OnePartner:
             {
                 "id": "bench",
                 "name": "Bench",
-                "x12": {"interchange_qualifier": "ZZ", "interchange_id": "BENCH", "group_id": "BENCH", "version": "004010"},
+                "x12": {
+                    "interchange_qualifier": "ZZ",
+                    "interchange_id": "BENCH",
+                    "group_id": "BENCH",
+                    "version": "004010",
+                },
             }
         )
 
@@ -88,7 +93,9 @@ def rss_child(path: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=float, default=10.0)
-    parser.add_argument("--rss-mb", type=float, default=0.0, help="also measure peak RSS on a file this large")
+    parser.add_argument(
+        "--rss-mb", type=float, default=0.0, help="also measure peak RSS on a file this large"
+    )
     parser.add_argument("--kinds", default=",".join(KINDS), help="comma-separated, e.g. 850,856")
     parser.add_argument("--no-pyx12", action="store_true", help="skip the pyx12 reader comparison")
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)

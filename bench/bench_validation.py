@@ -90,12 +90,16 @@ def main() -> None:
     parser.add_argument("--size-mb", type=float, default=10.0)
     parser.add_argument("--pyx12-kb", type=float, default=500.0)
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
     for kind in ("850", "856", "810"):
         rate, sets, errors = bench_kind(kind, int(args.size_mb * 1e6))
         print(f"validate_set {kind}: {rate:7.1f} MB/s  ({sets} sets, {errors} segment errors)")
     ours, theirs = bench_997(int(args.pyx12_kb * 1e3))
-    print(f"997 read+validate: ours {ours:.2f} MB/s, pyx12 x12n_document {theirs:.2f} MB/s, ratio {ours / theirs:.0f}x")
+    print(
+        f"997 read+validate: ours {ours:.2f} MB/s, pyx12 x12n_document {theirs:.2f} MB/s, ratio {ours / theirs:.0f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -21,11 +21,26 @@ from translators.x12.model import Delimiters, Segment
 from translators.x12.writer import OutboundGroup, write_interchange
 
 _AT = datetime(2024, 3, 5, 14, 30)
-_CITIES = [("MINNEAPOLIS", "MN", "55403"), ("BENTONVILLE", "AR", "72716"), ("COLUMBUS", "OH", "43219"),
-           ("ATLANTA", "GA", "30339"), ("RENO", "NV", "89502"), ("MONTREAL", "QC", "H4T1E8")]
-_PRODUCTS = ["CAFÉ VERDE ESPRESSO 1KG", "COTTON TEE CREW NECK BLK M", "LED DESK LAMP 40W",
-             "STAINLESS WATER BOTTLE 750ML", "WOOL SOCKS 3PK GRY", "CERAMIC MUG 12OZ WHT",
-             "YOGA MAT 6MM BLUE", "USB-C CABLE 2M", "ORGANIC GREEN TEA 100CT", "KIDS RAIN BOOTS SZ 11"]
+_CITIES = [
+    ("MINNEAPOLIS", "MN", "55403"),
+    ("BENTONVILLE", "AR", "72716"),
+    ("COLUMBUS", "OH", "43219"),
+    ("ATLANTA", "GA", "30339"),
+    ("RENO", "NV", "89502"),
+    ("MONTREAL", "QC", "H4T1E8"),
+]
+_PRODUCTS = [
+    "CAFÉ VERDE ESPRESSO 1KG",
+    "COTTON TEE CREW NECK BLK M",
+    "LED DESK LAMP 40W",
+    "STAINLESS WATER BOTTLE 750ML",
+    "WOOL SOCKS 3PK GRY",
+    "CERAMIC MUG 12OZ WHT",
+    "YOGA MAT 6MM BLUE",
+    "USB-C CABLE 2M",
+    "ORGANIC GREEN TEA 100CT",
+    "KIDS RAIN BOOTS SZ 11",
+]
 
 
 def _address(rng: random.Random, qualifier: str, name: str) -> list[Segment]:
@@ -60,10 +75,24 @@ def _po_850(rng: random.Random, number: int) -> list[Segment]:
     for line in range(1, lines + 1):
         qty = rng.randint(1, 240)
         total += qty
-        segs.append(["PO1", str(line), str(qty), "EA", f"{rng.randint(100, 99999) / 100:.2f}", "",
-                     "UP", _upc(rng), "VN", f"V{rng.randrange(10**5, 10**6)}"])
+        segs.append(
+            [
+                "PO1",
+                str(line),
+                str(qty),
+                "EA",
+                f"{rng.randint(100, 99999) / 100:.2f}",
+                "",
+                "UP",
+                _upc(rng),
+                "VN",
+                f"V{rng.randrange(10**5, 10**6)}",
+            ]
+        )
         segs.append(["PID", "F", "", "", "", rng.choice(_PRODUCTS)])
-        segs.append(["PO4", str(rng.choice([6, 12, 24])), "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""])
+        segs.append(
+            ["PO4", str(rng.choice([6, 12, 24])), "", "", "", "", "", "", "", "", "", "", "", "", "", "", ""]
+        )
         if rng.random() < 0.3:
             stores = rng.sample(range(1000, 9999), 4)
             sdq = ["SDQ", "EA", "92"]
@@ -97,10 +126,12 @@ def _asn_856(rng: random.Random, number: int) -> list[Segment]:
             segs += [["HL", str(hl), str(order_hl), "P"], ["MAN", "GM", f"00{rng.randrange(10**15, 10**16)}"]]
             for _item in range(rng.randint(1, 4)):
                 hl += 1
-                segs += [["HL", str(hl), str(pack_hl), "I"],
-                         ["LIN", "", "UP", _upc(rng), "VN", f"V{rng.randrange(10**5, 10**6)}"],
-                         ["SN1", "", str(rng.randint(1, 48)), "EA"],
-                         ["PID", "F", "", "", "", rng.choice(_PRODUCTS)]]
+                segs += [
+                    ["HL", str(hl), str(pack_hl), "I"],
+                    ["LIN", "", "UP", _upc(rng), "VN", f"V{rng.randrange(10**5, 10**6)}"],
+                    ["SN1", "", str(rng.randint(1, 48)), "EA"],
+                    ["PID", "F", "", "", "", rng.choice(_PRODUCTS)],
+                ]
     segs.append(["CTT", str(hl)])
     return segs
 
@@ -109,7 +140,13 @@ def _invoice_810(rng: random.Random, number: int) -> list[Segment]:
     lines = rng.randint(2, 30)
     segs: list[Segment] = [
         ["ST", "810", f"{number:04d}"],
-        ["BIG", "20240305", f"INV{rng.randrange(10**6, 10**7)}", "20240301", f"PO{rng.randrange(10**7, 10**8)}"],
+        [
+            "BIG",
+            "20240305",
+            f"INV{rng.randrange(10**6, 10**7)}",
+            "20240301",
+            f"PO{rng.randrange(10**7, 10**8)}",
+        ],
         ["CUR", "SE", "USD"],  # 810 heading order: BIG NTE CUR REF
         ["REF", "IA", f"{rng.randrange(10**6, 10**7)}"],
     ]
@@ -159,11 +196,19 @@ def generate(kind: str, size_bytes: int, out: BinaryIO, *, seed: int = 850, vari
         for _ in range(rng.randint(1, 3)):
             sets = [build(rng, documents + i + 1) for i in range(rng.randint(5, 40))]
             documents += len(sets)
-            groups.append(OutboundGroup(functional_id, "SENDERCO", "RETAILER", interchange * 10 + len(groups) + 1,
-                                        "004010", sets))
-        text = write_interchange(sender=("ZZ", "SENDERCO"), receiver=("12", "6125550100"),
-                                 control_number=interchange, at=_AT, groups=groups,
-                                 delimiters=styles[interchange % len(styles)])
+            groups.append(
+                OutboundGroup(
+                    functional_id, "SENDERCO", "RETAILER", interchange * 10 + len(groups) + 1, "004010", sets
+                )
+            )
+        text = write_interchange(
+            sender=("ZZ", "SENDERCO"),
+            receiver=("12", "6125550100"),
+            control_number=interchange,
+            at=_AT,
+            groups=groups,
+            delimiters=styles[interchange % len(styles)],
+        )
         data = text.encode("utf-8")
         out.write(data)
         written += len(data)

@@ -60,7 +60,9 @@ __all__ = [
 ]
 
 
-def build_app(settings: Settings, *, overrides: Overrides | None = None, sighup: bool = True) -> web.Application:
+def build_app(
+    settings: Settings, *, overrides: Overrides | None = None, sighup: bool = True
+) -> web.Application:
     largest = max(settings.limits.max_edi_bytes, settings.limits.max_json_bytes)
     app = web.Application(middlewares=[error_middleware], client_max_size=largest)
     app[SETTINGS] = settings

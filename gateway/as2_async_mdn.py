@@ -50,15 +50,32 @@ def usable_url(value: str | None) -> str | None:
 
 
 def queue(
-    session: AsyncSession, *, partner_id: str, message_id: str, url: str, headers: dict[str, str], body: bytes, now: datetime
+    session: AsyncSession,
+    *,
+    partner_id: str,
+    message_id: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    now: datetime,
 ) -> str:
     item_id = new_id()
     payload = json.dumps({"url": url, "headers": headers, "body": base64.b64encode(body).decode("ascii")})
     session.add(
         OutboxItem(
-            id=item_id, partner_id=partner_id, message_id=message_id, kind=KIND, channel=CHANNEL, payload=payload,
-            interchange_control=None, status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now,
-            created_at=now, sent_at=None, locked_by=None,
+            id=item_id,
+            partner_id=partner_id,
+            message_id=message_id,
+            kind=KIND,
+            channel=CHANNEL,
+            payload=payload,
+            interchange_control=None,
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            sent_at=None,
+            locked_by=None,
         )
     )
     return item_id
@@ -78,7 +95,13 @@ class AsyncMdnSender:
         async with self.db.read() as conn:
             due = (
                 await conn.execute(
-                    select(OutboxItem.id, OutboxItem.payload, OutboxItem.attempts, OutboxItem.created_at, OutboxItem.message_id)
+                    select(
+                        OutboxItem.id,
+                        OutboxItem.payload,
+                        OutboxItem.attempts,
+                        OutboxItem.created_at,
+                        OutboxItem.message_id,
+                    )
                     .where(
                         OutboxItem.channel == CHANNEL,
                         OutboxItem.status == OutboxStatus.PENDING,
@@ -98,7 +121,9 @@ class AsyncMdnSender:
             self._http = aiohttp.ClientSession()
         try:
             async with self._http.post(
-                item["url"], data=base64.b64decode(item["body"]), headers=item["headers"],
+                item["url"],
+                data=base64.b64decode(item["body"]),
+                headers=item["headers"],
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             ) as resp:
                 if 200 <= resp.status < 300:
@@ -107,7 +132,9 @@ class AsyncMdnSender:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return f"{type(exc).__name__}: {exc}"
 
-    async def _record(self, item_id: str, message_id: str | None, attempts: int, created_at: datetime, error: str | None) -> None:
+    async def _record(
+        self, item_id: str, message_id: str | None, attempts: int, created_at: datetime, error: str | None
+    ) -> None:
         now = self.clock()
         async with self.db.begin() as session:
             item = await session.get(OutboxItem, item_id)

@@ -27,10 +27,14 @@ def add_certs_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     new = sub.add_parser("new", help="write a new key and self-signed certificate")
     new.add_argument("--cn", required=True, help="the certificate's common name (e.g. our AS2 id)")
     new.add_argument("--days", type=int, default=730, help="validity in days (default 730)")
-    new.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="folder to write to (default .)")
+    new.add_argument(
+        "--out", type=Path, default=Path("."), metavar="DIR", help="folder to write to (default .)"
+    )
     new.set_defaults(func=run_certs_new)
     show = sub.add_parser("show", help="our and every partner's certificates, with days to expiry")
-    show.add_argument("--config", type=Path, help="gateway settings TOML (default: $GATEWAY_CONFIG or ./gateway.toml)")
+    show.add_argument(
+        "--config", type=Path, help="gateway settings TOML (default: $GATEWAY_CONFIG or ./gateway.toml)"
+    )
     show.set_defaults(func=run_certs_show)
 
 
@@ -53,19 +57,25 @@ def run_certs_new(args: argparse.Namespace) -> int:
         fh.write(key)
     cert_path.write_bytes(cert)
     print(f"{key_path}: private key (keep it; mode 0600)")
-    print(f"{cert_path}: certificate for {pair.certificate.subject.rfc4514_string()}, valid until "
-          f"{pair.certificate.not_valid_after_utc:%Y-%m-%d}: send this one to partners")
+    print(
+        f"{cert_path}: certificate for {pair.certificate.subject.rfc4514_string()}, valid until "
+        f"{pair.certificate.not_valid_after_utc:%Y-%m-%d}: send this one to partners"
+    )
     return 0
 
 
 def describe(cert: Any, now: dt.datetime) -> str:
     days = as2.days_until_expiry(cert, now)
     mark = " EXPIRED" if days < 0 else " (expires soon)" if days < EXPIRY_WARNING_DAYS else ""
-    return (f"{cert.subject.rfc4514_string()}  serial {cert.serial_number:x}  until "
-            f"{cert.not_valid_after_utc:%Y-%m-%d}  {days} day(s){mark}")
+    return (
+        f"{cert.subject.rfc4514_string()}  serial {cert.serial_number:x}  until "
+        f"{cert.not_valid_after_utc:%Y-%m-%d}  {days} day(s){mark}"
+    )
 
 
-def certificate_lines(settings: Any, directory: Any, now: dt.datetime | None = None) -> tuple[list[str], list[str]]:
+def certificate_lines(
+    settings: Any, directory: Any, now: dt.datetime | None = None
+) -> tuple[list[str], list[str]]:
     """(one line per certificate, problems) for our keys and every partner's [as2]."""
     now = now or dt.datetime.now(dt.UTC)
     lines: list[str] = []
@@ -84,8 +94,10 @@ def certificate_lines(settings: Any, directory: Any, now: dt.datetime | None = N
         if settings_as2 is None:
             continue
         if settings.as2 is None:
-            problems.append(f"{entry.folder}: as2: partner {entry.profile.id!r} uses AS2 but gateway settings have "
-                            "no [as2] table (our AS2 id and keys)")
+            problems.append(
+                f"{entry.folder}: as2: partner {entry.profile.id!r} uses AS2 but gateway settings have "
+                "no [as2] table (our AS2 id and keys)"
+            )
         for cert in settings_as2.loaded_certificates():
             lines.append(f"{entry.profile.id} ({settings_as2.id}): {describe(cert, now)}")
     return lines, problems

@@ -177,7 +177,9 @@ def expiry_lines(certs: Sequence[x509.Certificate], now: dt.datetime | None = No
         elif cert.not_valid_before_utc > now:
             lines.append(f"certificate {subject} is valid only from {cert.not_valid_before_utc:%Y-%m-%d}")
         elif days < EXPIRY_WARNING_DAYS:
-            lines.append(f"certificate {subject} expires in {days} day(s), on {cert.not_valid_after_utc:%Y-%m-%d}")
+            lines.append(
+                f"certificate {subject} expires in {days} day(s), on {cert.not_valid_after_utc:%Y-%m-%d}"
+            )
     return lines
 
 
@@ -260,8 +262,10 @@ def certificate_expiry(
     """(owner, subject, days to expiry) for our certificates (owner ``ours``) and every
     partner's (owner = partner id): what /metrics and the start-up warning show."""
     now = now or dt.datetime.now(dt.UTC)
-    rows = [("ours", p.certificate.subject.rfc4514_string(), as2.days_until_expiry(p.certificate, now))
-            for p in (local.keys if local is not None else ())]
+    rows = [
+        ("ours", p.certificate.subject.rfc4514_string(), as2.days_until_expiry(p.certificate, now))
+        for p in (local.keys if local is not None else ())
+    ]
     for entry in directory.entries.values() if directory is not None else ():
         settings = entry.transport.as2
         for cert in settings.loaded_certificates() if settings is not None else ():

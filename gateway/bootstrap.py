@@ -228,7 +228,10 @@ async def running(
         gw.sink = overrides.sink or erp.build_sink(settings.erp, gw.db, metrics=gw.metrics, clock=clock)
         stack.push_async_callback(gw.sink.close)
         gw.as2 = _load_as2(settings, gw.partners.current)
-        gw.transports = {**default_transports(clock, settings, gw.metrics, as2=gw.as2), **overrides.transports}
+        gw.transports = {
+            **default_transports(clock, settings, gw.metrics, as2=gw.as2),
+            **overrides.transports,
+        }
         for transport in gw.transports.values():
             stack.push_async_callback(transport.close)
 
@@ -253,7 +256,12 @@ async def running(
         stack.push_async_callback(gw.pipeline.stop)
 
         gw.sender = OutboxSender(
-            gw.db, gw.partners, settings.outbound, gw.transports, metrics=gw.metrics, clock=clock,
+            gw.db,
+            gw.partners,
+            settings.outbound,
+            gw.transports,
+            metrics=gw.metrics,
+            clock=clock,
             worker_id=gw.instance.id,
         )
         await gw.sender.start()
@@ -261,7 +269,11 @@ async def running(
 
         if role == "serve":
             gw.intake = Intake(
-                gw.db, gw.rawstore, max_batch=settings.storage.max_batch, clock=clock, on_enqueued=gw.pipeline.wake
+                gw.db,
+                gw.rawstore,
+                max_batch=settings.storage.max_batch,
+                clock=clock,
+                on_enqueued=gw.pipeline.wake,
             )
             await gw.intake.start()
             stack.push_async_callback(gw.intake.stop)
@@ -276,14 +288,18 @@ async def running(
         if settings.storage.prune_interval_minutes > 0:
 
             async def prune() -> None:
-                await retention.prune_and_log(gw.db, gw.rawstore, settings, partners=gw.partners(), now=clock())
+                await retention.prune_and_log(
+                    gw.db, gw.rawstore, settings, partners=gw.partners(), now=clock()
+                )
 
             gw.scheduler.add(
                 Task(
                     "retention",
                     settings.storage.prune_interval_minutes * 60,
                     prune,
-                    first_delay=min(settings.storage.prune_interval_minutes * 60, retention.FIRST_RUN_SECONDS),
+                    first_delay=min(
+                        settings.storage.prune_interval_minutes * 60, retention.FIRST_RUN_SECONDS
+                    ),
                 )
             )
 
@@ -300,13 +316,20 @@ async def running(
                 log.warning("%d outbound message(s) have overdue acknowledgments", len(late))
 
         gw.scheduler.add(
-            Task("overdue-acks", settings.outbound.overdue_check_seconds, overdue,
-                 first_delay=settings.outbound.overdue_check_seconds)
+            Task(
+                "overdue-acks",
+                settings.outbound.overdue_check_seconds,
+                overdue,
+                first_delay=settings.outbound.overdue_check_seconds,
+            )
         )
+
         async def order_check() -> None:
             await orders.check_orders(gw.db, gw.partners, now=clock())
 
-        gw.scheduler.add(Task("order-check", ORDER_CHECK_SECONDS, order_check, first_delay=ORDER_CHECK_SECONDS))
+        gw.scheduler.add(
+            Task("order-check", ORDER_CHECK_SECONDS, order_check, first_delay=ORDER_CHECK_SECONDS)
+        )
 
         from gateway.transports.sftp_poll import follow_profiles
 
@@ -331,8 +354,12 @@ def _load_as2(settings: Settings, partners: Any) -> Any:
         log.warning("partner profiles have [as2] tables but the gateway settings have no [as2]: AS2 is off")
     for owner, subject, days in certificate_expiry(local, partners):
         if days < EXPIRY_WARNING_DAYS:
-            log.warning("AS2 certificate %s (%s) %s", subject, owner,
-                        "has expired" if days < 0 else f"expires in {days} day(s)")
+            log.warning(
+                "AS2 certificate %s (%s) %s",
+                subject,
+                owner,
+                "has expired" if days < 0 else f"expires in {days} day(s)",
+            )
     return local
 
 
@@ -373,7 +400,11 @@ async def run_worker(settings: Settings, overrides: Overrides | None = None) -> 
             reloads.add(task)
             task.add_done_callback(reloads.discard)
 
-        for signum, handler in ((signal.SIGTERM, stop.set), (signal.SIGINT, stop.set), (signal.SIGHUP, on_sighup)):
+        for signum, handler in (
+            (signal.SIGTERM, stop.set),
+            (signal.SIGINT, stop.set),
+            (signal.SIGHUP, on_sighup),
+        ):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signum, handler)
         print(

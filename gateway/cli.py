@@ -104,22 +104,32 @@ def add_service_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
 
 
 def _add_settings_options(parser: argparse.ArgumentParser, *, partners: bool = True) -> None:
-    parser.add_argument("--config", type=Path, help="gateway settings TOML (default: $GATEWAY_CONFIG or ./gateway.toml)")
+    parser.add_argument(
+        "--config", type=Path, help="gateway settings TOML (default: $GATEWAY_CONFIG or ./gateway.toml)"
+    )
     if partners:
-        parser.add_argument("--partners", type=Path, metavar="DIR", help="partners directory (default: from settings)")
+        parser.add_argument(
+            "--partners", type=Path, metavar="DIR", help="partners directory (default: from settings)"
+        )
 
 
 def _add_envelope_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--now", type=_timestamp, help="ISO date-time for ISA09/ISA10 and GS04/GS05 (default: now)")
     parser.add_argument(
-        "--control-number", type=_control_number, default=1, metavar="N",
+        "--now", type=_timestamp, help="ISO date-time for ISA09/ISA10 and GS04/GS05 (default: now)"
+    )
+    parser.add_argument(
+        "--control-number",
+        type=_control_number,
+        default=1,
+        metavar="N",
         help="first interchange/group control number (default 1)",
     )
 
 
 def _add_duplicates_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--allow-duplicates", action="store_true",
+        "--allow-duplicates",
+        action="store_true",
         help="do not reject an interchange repeating the sender and ISA13 of an earlier one in the file "
         "(TA1 025; by default rejected unless the partner profile sets x12.reject_duplicates = false)",
     )
@@ -129,7 +139,9 @@ def add_partners_command(commands: argparse._SubParsersAction[argparse.ArgumentP
     partners = commands.add_parser("partners", help="partner profiles")
     sub = partners.add_subparsers(dest="partners_command", required=True, metavar="SUBCOMMAND")
     check = sub.add_parser("check", help="validate every partner profile")
-    check.add_argument("dir", nargs="?", type=Path, metavar="DIR", help="partners directory (default: from settings)")
+    check.add_argument(
+        "dir", nargs="?", type=Path, metavar="DIR", help="partners directory (default: from settings)"
+    )
     _add_settings_options(check, partners=False)
     check.set_defaults(func=run_partners_check)
 
@@ -139,7 +151,8 @@ def add_translate_command(commands: argparse._SubParsersAction[argparse.Argument
     translate.add_argument("file", metavar="FILE", help="X12 input ('-' for stdin)")
     translate.add_argument("--partner", metavar="ID", help="partner id (default: found from each ISA sender)")
     translate.add_argument(
-        "--unknown-senders", action="store_true",
+        "--unknown-senders",
+        action="store_true",
         help="map the sets of senders no profile matches with default rules (partner_id null): "
         "a first look at a new partner's samples",
     )
@@ -162,7 +175,8 @@ def add_ack_command(commands: argparse._SubParsersAction[argparse.ArgumentParser
 
 def _add_all_errors_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--all-errors", action="store_true",
+        "--all-errors",
+        action="store_true",
         help="print every segment and element error of a rejected set (default: the first three)",
     )
 
@@ -179,10 +193,13 @@ def _rejection(item: Any, args: argparse.Namespace) -> str:
 
 def add_render_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     render = commands.add_parser("render", help="canonical JSON document(s) to X12 for a partner")
-    render.add_argument("file", metavar="FILE.json", help="a canonical document, or JSON Lines of them ('-' for stdin)")
+    render.add_argument(
+        "file", metavar="FILE.json", help="a canonical document, or JSON Lines of them ('-' for stdin)"
+    )
     render.add_argument("--partner", metavar="ID", required=True, help="the receiving partner")
     render.add_argument(
-        "--kind", choices=sorted(FUNCTIONAL_ID_BY_KIND),
+        "--kind",
+        choices=sorted(FUNCTIONAL_ID_BY_KIND),
         help="the input is a bare document of this kind (not wrapped in {kind, document})",
     )
     _add_settings_options(render)
@@ -223,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         else:
-            _err(f"gateway: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+            _err(
+                f"gateway: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
+            )
         return EXIT_INTERNAL
 
 
@@ -391,9 +410,10 @@ def run_translate(args: argparse.Namespace) -> int:
     _fixed_partner(args, partners)
     rejected = 0
     receivers = _receivers(args, settings, partners)
-    with _open_input(args.file) as source, tempfile.SpooledTemporaryFile(
-        max_size=16 << 20, mode="w+", encoding="utf-8"
-    ) as held:
+    with (
+        _open_input(args.file) as source,
+        tempfile.SpooledTemporaryFile(max_size=16 << 20, mode="w+", encoding="utf-8") as held,
+    ):
         from translators.engine import TranslatedInterchange
 
         # Documents wait (spooled, bounded memory) until their interchange has ended:
@@ -433,7 +453,9 @@ def run_translate(args: argparse.Namespace) -> int:
                 waiting.append(item)
             elif item.accepted:
                 # A 997/999 from the partner: it acknowledges our outbound, no document.
-                _err(f"{_where(item)}: functional acknowledgment, not a document (use the service to reconcile)")
+                _err(
+                    f"{_where(item)}: functional acknowledgment, not a document (use the service to reconcile)"
+                )
             else:
                 rejected += 1
                 _err(f"{_where(item)}: {_rejection(item, args)}")
@@ -470,8 +492,10 @@ def run_ack(args: argparse.Namespace) -> int:
                 rejected += 1
             if item.profile is None:
                 # The service quarantines an unknown sender and answers nothing.
-                _err(f"interchange {header.control_number.strip()}: no partner profile for sender {sender}: "
-                     "the gateway quarantines it and sends no acknowledgment (use --partner to pick one)")
+                _err(
+                    f"interchange {header.control_number.strip()}: no partner profile for sender {sender}: "
+                    "the gateway quarantines it and sends no acknowledgment (use --partner to pick one)"
+                )
                 continue
             x12 = item.profile.x12
             # Each interchange of the file is answered on its own, numbered from
@@ -527,7 +551,9 @@ def run_prune(args: argparse.Namespace) -> int:
         try:
             lock = retention.DataDirLock.acquire(settings)
         except retention.DataDirLocked as exc:
-            raise UsageError(f"{exc} (it prunes by itself; `gateway prune --dry-run` shows what it would do)") from None
+            raise UsageError(
+                f"{exc} (it prunes by itself; `gateway prune --dry-run` shows what it would do)"
+            ) from None
     try:
         report = asyncio.run(_prune(args, settings))
     finally:
@@ -580,8 +606,10 @@ async def _prune(args: argparse.Namespace, settings: Any) -> Any:
             partners = load_partner_directory(settings, allow_empty=True)
         except Exception as exc:  # a broken profile must not stop retention of the rest
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            _err(f"gateway prune: partner profiles not loaded ({first}): outbound 'sent' messages and "
-                 "interchanges_seen are kept")
+            _err(
+                f"gateway prune: partner profiles not loaded ({first}): outbound 'sent' messages and "
+                "interchanges_seen are kept"
+            )
             partners = None
         store = RawStore(settings.raw_dir, io_threads=1)
         try:
@@ -622,7 +650,9 @@ def _read_documents(args: argparse.Namespace) -> list[CanonicalDocument]:
         try:
             data = json.loads(chunk)
         except json.JSONDecodeError as exc:
-            raise UsageError(f"{where}: not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+            raise UsageError(
+                f"{where}: not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+            ) from None
         if args.kind is not None:
             data = {"kind": args.kind, "document": data}
         elif isinstance(data, dict) and "kind" not in data:
@@ -659,7 +689,9 @@ def run_render(args: argparse.Namespace) -> int:
 
         try:
             documents = [
-                d.model_copy(update={"document": outbound_document(entry.hooks, d.document, partner_id=profile.id)})
+                d.model_copy(
+                    update={"document": outbound_document(entry.hooks, d.document, partner_id=profile.id)}
+                )
                 for d in documents
             ]
         except HookError as exc:

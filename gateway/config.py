@@ -306,7 +306,9 @@ def _known_keys(section: tuple[str, ...]) -> list[str]:
     model: Any = Settings
     for part in section:
         field = model.model_fields.get(part)
-        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+        if field is None or not (
+            isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        ):
             return []
         model = field.annotation
     return list(model.model_fields)

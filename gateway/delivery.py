@@ -71,15 +71,28 @@ async def mark_sent(session: AsyncSession, item_id: str, now: datetime, *, via: 
     if message_id is None:
         return True
     message = await session.get(Message, message_id)
-    if message is not None and message.direction == "out" and OUTBOUND.allowed(message.status, OutboundStatus.SENT):
+    if (
+        message is not None
+        and message.direction == "out"
+        and OUTBOUND.allowed(message.status, OutboundStatus.SENT)
+    ):
         message.status, message.updated_at, message.reason = OutboundStatus.SENT, now, None
         await session.execute(
             update(Document).where(Document.message_id == message_id).values(status="sent", delivered_at=now)
         )
-        session.add(MessageEvent(message_id=message_id, at=now, state="sent", detail={"via": via, "outbox_id": item_id}))
+        session.add(
+            MessageEvent(
+                message_id=message_id, at=now, state="sent", detail={"via": via, "outbox_id": item_id}
+            )
+        )
     elif message is not None:
         session.add(
-            MessageEvent(message_id=message_id, at=now, state="ack_sent", detail={"kind": kind, "via": via, "outbox_id": item_id})
+            MessageEvent(
+                message_id=message_id,
+                at=now,
+                state="ack_sent",
+                detail={"kind": kind, "via": via, "outbox_id": item_id},
+            )
         )
     return True
 
@@ -98,10 +111,19 @@ async def mark_failed(session: AsyncSession, item: Any, now: datetime, reason: s
     if message.direction == "out":
         if OUTBOUND.allowed(message.status, OutboundStatus.FAILED):
             message.status, message.updated_at, message.reason = OutboundStatus.FAILED, now, reason
-        session.add(MessageEvent(message_id=message.id, at=now, state="failed", detail={"reason": reason, "outbox_id": item.id}))
+        session.add(
+            MessageEvent(
+                message_id=message.id, at=now, state="failed", detail={"reason": reason, "outbox_id": item.id}
+            )
+        )
     else:
         session.add(
-            MessageEvent(message_id=message.id, at=now, state="ack_delivery_failed", detail={"reason": reason, "outbox_id": item.id})
+            MessageEvent(
+                message_id=message.id,
+                at=now,
+                state="ack_delivery_failed",
+                detail={"reason": reason, "outbox_id": item.id},
+            )
         )
 
 
@@ -109,14 +131,22 @@ async def requeue(db: Database, item_id: str, now: datetime) -> bool:
     """Replay a failed outbox item: pending again with a fresh attempt count."""
     async with db.begin() as session:
         item = await session.get(OutboxItem, item_id, with_for_update=True)
-        if item is None or not OUTBOX.allowed(item.status, OutboxStatus.PENDING) or item.status != OutboxStatus.FAILED:
+        if (
+            item is None
+            or not OUTBOX.allowed(item.status, OutboxStatus.PENDING)
+            or item.status != OutboxStatus.FAILED
+        ):
             return False
         item.status, item.attempts, item.next_attempt_at, item.last_error = OutboxStatus.PENDING, 0, now, None
         if item.message_id is not None:
             message = await session.get(Message, item.message_id)
             if message is not None and message.direction == "out" and message.status == OutboundStatus.FAILED:
                 message.status, message.updated_at, message.reason = OutboundStatus.QUEUED, now, None
-            session.add(MessageEvent(message_id=item.message_id, at=now, state="requeued", detail={"outbox_id": item_id}))
+            session.add(
+                MessageEvent(
+                    message_id=item.message_id, at=now, state="requeued", detail={"outbox_id": item_id}
+                )
+            )
     return True
 
 
@@ -143,7 +173,9 @@ class OutboxSender:
         self.clock = clock
         self.per_partner = per_partner
         self.backoff = Backoff(
-            settings.max_attempts, timedelta(hours=settings.max_age_hours), settings.retry_base_seconds,
+            settings.max_attempts,
+            timedelta(hours=settings.max_age_hours),
+            settings.retry_base_seconds,
             settings.retry_max_seconds,
         )
         self.worker_id = worker_id or new_instance_id()
@@ -225,13 +257,21 @@ class OutboxSender:
         async with self._claim_lock, self.db.begin() as session:
             # Items of partners removed from the directory fail at once (below).
             orphans = (
-                await session.execute(
-                    select(OutboxItem)
-                    .where(due, OutboxItem.channel.not_in(SENT_ELSEWHERE), OutboxItem.partner_id.not_in(known))
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
+                (
+                    await session.execute(
+                        select(OutboxItem)
+                        .where(
+                            due,
+                            OutboxItem.channel.not_in(SENT_ELSEWHERE),
+                            OutboxItem.partner_id.not_in(known),
+                        )
+                        .limit(limit)
+                        .with_for_update(skip_locked=True)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             claimed += orphans
             if push:
                 start = self._turn % len(push)
@@ -242,14 +282,20 @@ class OutboxSender:
                     if time.monotonic() - self._idle.get(partner_id, -1e9) < self.settings.poll_seconds:
                         continue
                     rows = (
-                        await session.execute(
-                            select(OutboxItem)
-                            .where(OutboxItem.partner_id == partner_id, due, OutboxItem.channel != ASYNC_MDN)
-                            .order_by(OutboxItem.id)
-                            .limit(min(self.per_partner, limit - len(claimed)))
-                            .with_for_update(skip_locked=True)
+                        (
+                            await session.execute(
+                                select(OutboxItem)
+                                .where(
+                                    OutboxItem.partner_id == partner_id, due, OutboxItem.channel != ASYNC_MDN
+                                )
+                                .order_by(OutboxItem.id)
+                                .limit(min(self.per_partner, limit - len(claimed)))
+                                .with_for_update(skip_locked=True)
+                            )
                         )
-                    ).scalars().all()
+                        .scalars()
+                        .all()
+                    )
                     if not rows:
                         self._idle[partner_id] = time.monotonic()
                     claimed += rows
@@ -283,7 +329,9 @@ class OutboxSender:
         entry = directory.entry(item.partner_id) if directory is not None else None
         transport = self.transports.get(entry.transport.delivery.channel) if entry is not None else None
         if entry is None or transport is None or not transport.push:
-            result = SendResult(SendOutcome.PERMANENT, f"partner {item.partner_id} has no push delivery channel now")
+            result = SendResult(
+                SendOutcome.PERMANENT, f"partner {item.partner_id} has no push delivery channel now"
+            )
         else:
             result = await transport.send(_outbound(item), entry.transport)
         now = self.clock()
@@ -299,7 +347,9 @@ class OutboxSender:
             if self.metrics is not None:
                 self.metrics.partner_failure(item.partner_id)
             what = result.detail
-            if result.outcome is SendOutcome.TRANSIENT and not self.backoff.gives_up(item.attempts, item.created_at, now):
+            if result.outcome is SendOutcome.TRANSIENT and not self.backoff.gives_up(
+                item.attempts, item.created_at, now
+            ):
                 delay = self.backoff.delay(item.attempts, result.retry_after)
                 await session.execute(
                     update(OutboxItem)
@@ -316,14 +366,23 @@ class OutboxSender:
             if result.outcome is SendOutcome.TRANSIENT:
                 what = f"gave up after {item.attempts} attempt(s): {what}"
             log.warning(
-                "outbox item %s to %s dead-lettered: %s", item.id, item.partner_id, truncate(what, 300),
+                "outbox item %s to %s dead-lettered: %s",
+                item.id,
+                item.partner_id,
+                truncate(what, 300),
                 extra={"outbox_id": item.id, "partner_id": item.partner_id, "message_id": item.message_id},
             )
             await mark_failed(session, item, now, truncate(what))
             await self._record(session, item, now, "dead", result, what)
 
     async def _record(
-        self, session: AsyncSession, item: Any, now: datetime, outcome: str, result: SendResult, error: str | None
+        self,
+        session: AsyncSession,
+        item: Any,
+        now: datetime,
+        outcome: str,
+        result: SendResult,
+        error: str | None,
     ) -> None:
         if item.message_id is None:
             return

@@ -237,7 +237,9 @@ class WebhookSink:
         answer = ""
         retry_after: float | None = None
         try:
-            async with self._client().post(self.url, data=body, headers=headers, timeout=self.timeout) as resp:
+            async with self._client().post(
+                self.url, data=body, headers=headers, timeout=self.timeout
+            ) as resp:
                 status = resp.status
                 answer = truncate(await resp.text(errors="replace"))
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"), self.clock())
@@ -253,7 +255,9 @@ class WebhookSink:
         if status is not None and 200 <= status < 300:
             if self.metrics is not None and received_at is not None:
                 self.metrics.observe_latency((now - received_at).total_seconds())
-            return DeliveryResult(ok=True, detail=f"ERP answered {status}", attempt=attempt_row("delivered", None)), False
+            return DeliveryResult(
+                ok=True, detail=f"ERP answered {status}", attempt=attempt_row("delivered", None)
+            ), False
 
         what = f"HTTP {status}: {answer}" if status is not None else answer
         if self.metrics is not None:
@@ -262,13 +266,19 @@ class WebhookSink:
         if retryable and not self.policy.gives_up(attempt, first_at, now):
             delay = self.policy.delay(attempt, retry_after, self.rng)
             return DeliveryResult(
-                ok=False, transient=True, retry_after=delay, detail=truncate(what), attempt=attempt_row("retry", what)
+                ok=False,
+                transient=True,
+                retry_after=delay,
+                detail=truncate(what),
+                attempt=attempt_row("retry", what),
             ), True
         if retryable:
             what = f"gave up after {attempt} attempt(s) over {now - first_at}: {what}"
         if self.metrics is not None:
             self.metrics.erp_dead_letter()
-        dead = DeliveryResult(ok=False, transient=False, detail=truncate(what), attempt=attempt_row("dead", what))
+        dead = DeliveryResult(
+            ok=False, transient=False, detail=truncate(what), attempt=attempt_row("dead", what)
+        )
         return dead, retryable
 
     async def _histories(
@@ -312,8 +322,13 @@ class WebhookSink:
             result[d.id] = (len(run) + 1, (run[0] if run else None), received.get(d.message_id))
         return result
 
+
 def _attempt_row(
-    document: DocumentRecord, now: datetime, outcome: str, status: int | None, error: str | None,
+    document: DocumentRecord,
+    now: datetime,
+    outcome: str,
+    status: int | None,
+    error: str | None,
     duration_ms: float,
 ) -> dict[str, Any]:
     """A ``delivery_attempts`` row for one try at ``document``."""
@@ -371,7 +386,8 @@ async def confirm_documents(
             if await _complete_message(session, message_id, now, metrics):
                 done.append(message_id)
     return Confirmed(
-        delivered=[i for i in wanted if i in found], unknown=[i for i in wanted if i not in found],
+        delivered=[i for i in wanted if i in found],
+        unknown=[i for i in wanted if i not in found],
         messages_delivered=done,
     )
 
@@ -385,7 +401,9 @@ async def _complete_message(
     ).scalar_one()
     waiting = (
         await session.execute(
-            select(Document.id).where(Document.message_id == message_id, Document.status != "delivered").limit(1)
+            select(Document.id)
+            .where(Document.message_id == message_id, Document.status != "delivered")
+            .limit(1)
         )
     ).first()
     if waiting is not None or not INBOUND.allowed(message.status, InboundStatus.DELIVERED):
@@ -421,7 +439,9 @@ async def dead_letters(db: Database, *, limit: int = 100, after: str | None = No
         if after:
             query = query.where(Document.id > after)
         docs = (await conn.execute(query)).all()
-        outbox_query = select(OutboxItem).where(OutboxItem.status == "failed").order_by(OutboxItem.id).limit(limit)
+        outbox_query = (
+            select(OutboxItem).where(OutboxItem.status == "failed").order_by(OutboxItem.id).limit(limit)
+        )
         if after:
             outbox_query = outbox_query.where(OutboxItem.id > after)
         items = (await conn.execute(outbox_query)).all()
@@ -457,4 +477,3 @@ async def dead_letters(db: Database, *, limit: int = 100, after: str | None = No
     ]
     result.sort(key=lambda item: item["id"])
     return result[:limit]
-

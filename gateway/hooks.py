@@ -82,7 +82,9 @@ def load_hooks(path: Path) -> dict[str, Hook]:
         return hooks
 
 
-def run_hook(path: Path | None, name: str, document: dict[str, Any], *, partner_id: str, kind: str) -> dict[str, Any]:
+def run_hook(
+    path: Path | None, name: str, document: dict[str, Any], *, partner_id: str, kind: str
+) -> dict[str, Any]:
     """``document`` after the partner's ``name`` hook (unchanged when there is none).
 
     The caller validates the result against the canonical models."""
@@ -114,7 +116,11 @@ def inbound_document(path: Path | None, document: Any) -> Any:
     from translators.canonical import CanonicalDocument
 
     data = run_hook(
-        path, "inbound", document.model_dump(mode="json"), partner_id=document.partner_id or "", kind=document.kind
+        path,
+        "inbound",
+        document.model_dump(mode="json"),
+        partner_id=document.partner_id or "",
+        kind=document.kind,
     )
     try:
         return CanonicalDocument.model_validate(data)

@@ -136,43 +136,68 @@ async def render(
     out.family("gateway_messages", "gauge", "Messages stored, by partner, direction and current status.")
     for partner_id, direction, status, count in by_status:
         out.sample("gateway_messages", count, partner=partner_id, direction=direction, status=status)
-    overdue = sum(count for _, direction, status, count in by_status if direction == "out" and status == "overdue")
+    overdue = sum(
+        count for _, direction, status, count in by_status if direction == "out" and status == "overdue"
+    )
     out.family("gateway_acks_overdue", "gauge", "Outbound messages whose 997/999 is overdue.")
     out.sample("gateway_acks_overdue", overdue)
 
     outbox_counts = {status: count for status, count in outbox}
-    out.family("gateway_queue_depth", "gauge", "Work waiting: pipeline jobs ready, outbox items, feed documents.")
+    out.family(
+        "gateway_queue_depth", "gauge", "Work waiting: pipeline jobs ready, outbox items, feed documents."
+    )
     out.sample("gateway_queue_depth", jobs_ready, queue="jobs_ready")
     for status in ("held", "pending", "sending", "failed"):
         out.sample("gateway_queue_depth", outbox_counts.get(status, 0), queue=f"outbox_{status}")
     out.sample("gateway_queue_depth", feed_waiting, queue="erp_feed_available")
-    out.family("gateway_dead_letters", "gauge", "Dead letters waiting for an operator (ERP documents, partner deliveries).")
+    out.family(
+        "gateway_dead_letters",
+        "gauge",
+        "Dead letters waiting for an operator (ERP documents, partner deliveries).",
+    )
     out.sample("gateway_dead_letters", dead_docs, target="erp")
     out.sample("gateway_dead_letters", outbox_counts.get("failed", 0), target="partner")
-    out.family("gateway_order_exceptions", "gauge", "Open order exceptions, by partner and kind (docs/orders.md).")
+    out.family(
+        "gateway_order_exceptions", "gauge", "Open order exceptions, by partner and kind (docs/orders.md)."
+    )
     for partner_id, kind, count in order_exceptions:
         out.sample("gateway_order_exceptions", count, partner=partner_id, kind=kind)
 
     out.family(
-        "gateway_partner_reload_failed", "gauge",
+        "gateway_partner_reload_failed",
+        "gauge",
         "1 while the last partner profile reload was refused (the previous profiles stay in use; see /readyz).",
     )
     out.sample("gateway_partner_reload_failed", int(partner_reload_failed))
 
-    out.family("gateway_erp_delivery_failures_total", "counter", "Failed ERP webhook attempts by reason (this process).")
+    out.family(
+        "gateway_erp_delivery_failures_total",
+        "counter",
+        "Failed ERP webhook attempts by reason (this process).",
+    )
     for reason, count in sorted(metrics.erp_failures.items()):
         out.sample("gateway_erp_delivery_failures_total", count, reason=reason)
     out.family("gateway_erp_dead_letters_total", "counter", "ERP documents dead-lettered (this process).")
     out.sample("gateway_erp_dead_letters_total", metrics.erp_dead)
-    out.family("gateway_partner_delivery_failures_total", "counter", "Failed REST deliveries to partners (this process).")
+    out.family(
+        "gateway_partner_delivery_failures_total",
+        "counter",
+        "Failed REST deliveries to partners (this process).",
+    )
     for partner_id, count in sorted(metrics.partner_failures.items()):
         out.sample("gateway_partner_delivery_failures_total", count, partner=partner_id)
 
-    out.family("gateway_as2_refused_total", "counter", "AS2 messages answered with an error MDN (this process).")
+    out.family(
+        "gateway_as2_refused_total", "counter", "AS2 messages answered with an error MDN (this process)."
+    )
     for (partner_id, reason), count in sorted(metrics.as2_refused.items()):
         out.sample("gateway_as2_refused_total", count, partner=partner_id, reason=reason)
     if certificates:
-        out.family("gateway_certificate_expiry_days", "gauge", "Days until each AS2 certificate expires (ours and partners').")
+        out.family(
+            "gateway_certificate_expiry_days",
+            "gauge",
+            "Days until each AS2 certificate expires (ours and partners').",
+        )
         for owner, subject, days in certificates:
             out.sample("gateway_certificate_expiry_days", days, owner=owner, subject=subject)
     out.family(

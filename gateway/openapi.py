@@ -50,19 +50,40 @@ def _params(*names: str) -> list[dict[str, Any]]:
         "partner_id": {"name": "partner_id", "in": "path", "required": True, "schema": {"type": "string"}},
         "id": {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
         "item": {"name": "item", "in": "path", "required": True, "schema": {"type": "string"}},
-        "limit": {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
-        "after": {"name": "after", "in": "query", "schema": {"type": "string"}, "description": "cursor: the previous page's next"},
+        "limit": {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+        },
+        "after": {
+            "name": "after",
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": "cursor: the previous page's next",
+        },
         "cursor": {"name": "cursor", "in": "query", "schema": {"type": "string"}},
         "partner": {"name": "partner", "in": "query", "schema": {"type": "string"}},
         "direction": {"name": "direction", "in": "query", "schema": {"enum": ["in", "out"]}},
-        "kind": {"name": "kind", "in": "query", "schema": {"type": "string"},
-                 "description": "x12, canonical, or a document kind (order, order_ack, shipment, invoice)"},
+        "kind": {
+            "name": "kind",
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": "x12, canonical, or a document kind (order, order_ack, shipment, invoice)",
+        },
         "status": {"name": "status", "in": "query", "schema": {"type": "string"}},
         "since": {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
         "until": {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-        "q": {"name": "q", "in": "query", "schema": {"type": "string"},
-              "description": "PO/shipment/invoice number or an interchange/group/set control number"},
-        "Idempotency-Key": {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255}},
+        "q": {
+            "name": "q",
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": "PO/shipment/invoice number or an interchange/group/set control number",
+        },
+        "Idempotency-Key": {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "schema": {"type": "string", "maxLength": 255},
+        },
     }
     return [catalogue[n] for n in names]
 
@@ -79,18 +100,29 @@ NULL_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 # Answers shared by many operations. Every error body is the Error schema: the
 # middleware in gateway.api.errors turns every failure into one.
-PARTNER_401 = _error("missing or invalid partner key (unknown partner, partner without REST, wrong key: the same answer)",
-                     {"WWW-Authenticate": _header('Bearer realm="partners"')})
+PARTNER_401 = _error(
+    "missing or invalid partner key (unknown partner, partner without REST, wrong key: the same answer)",
+    {"WWW-Authenticate": _header('Bearer realm="partners"')},
+)
 TOKEN_401 = _error("missing or invalid API token", {"WWW-Authenticate": _header('Bearer realm="gateway"')})
-UNAVAILABLE = _error("storage (database or raw store) unavailable: nothing was stored or changed; retry later",
-                     {"Retry-After": _header("seconds")})
+UNAVAILABLE = _error(
+    "storage (database or raw store) unavailable: nothing was stored or changed; retry later",
+    {"Retry-After": _header("seconds")},
+)
 INTERNAL = _error("unexpected error (`internal_error`); nothing about it is in the body")
 BAD_LIMIT = _error("limit is not an integer from 1 to 500")
-BODY_TIMEOUT = _error("the body did not arrive in time (`body_timeout`: limits.body_timeout_seconds, "
-                      "then limits.min_body_bytes_per_second); the connection is closed")
-JSON_BODY_ERRORS = {"408": BODY_TIMEOUT, "413": _error("larger than limits.max_json_bytes"),
-                    "415": _error("Content-Type is not application/json")}
-REQUEST_ID = {"X-Request-Id": _header("the request's X-Request-Id, or one made up; the message's transport id")}
+BODY_TIMEOUT = _error(
+    "the body did not arrive in time (`body_timeout`: limits.body_timeout_seconds, "
+    "then limits.min_body_bytes_per_second); the connection is closed"
+)
+JSON_BODY_ERRORS = {
+    "408": BODY_TIMEOUT,
+    "413": _error("larger than limits.max_json_bytes"),
+    "415": _error("Content-Type is not application/json"),
+}
+REQUEST_ID = {
+    "X-Request-Id": _header("the request's X-Request-Id, or one made up; the message's transport id")
+}
 
 
 def _accepted(status: str, description: str) -> dict[str, Any]:
@@ -99,82 +131,262 @@ def _accepted(status: str, description: str) -> dict[str, Any]:
     return response
 
 
-READY = {"type": "object", "required": ["status", "checks", "partners"], "properties": {
-    "status": {"enum": ["ready", "not ready"]},
-    "checks": {"type": "object", "properties": {"database": {"type": "string"}, "partners": {"type": "string"},
-                                                "storage": {"type": "string"}},
-               "additionalProperties": {"type": "string"}, "description": "each `ok` or what is wrong"},
-    "partners": {"type": "object", "required": ["loaded", "reload_error"], "properties": {
-        "loaded": {"type": "integer"},
-        "reload_error": {"type": ["string", "null"],
-                         "description": "why the last reload was refused (the previous profiles stay in use)"}}},
-    "reason": {"type": "string", "description": "present when not ready: the failed checks"}}}
+READY = {
+    "type": "object",
+    "required": ["status", "checks", "partners"],
+    "properties": {
+        "status": {"enum": ["ready", "not ready"]},
+        "checks": {
+            "type": "object",
+            "properties": {
+                "database": {"type": "string"},
+                "partners": {"type": "string"},
+                "storage": {"type": "string"},
+            },
+            "additionalProperties": {"type": "string"},
+            "description": "each `ok` or what is wrong",
+        },
+        "partners": {
+            "type": "object",
+            "required": ["loaded", "reload_error"],
+            "properties": {
+                "loaded": {"type": "integer"},
+                "reload_error": {
+                    "type": ["string", "null"],
+                    "description": "why the last reload was refused (the previous profiles stay in use)",
+                },
+            },
+        },
+        "reason": {"type": "string", "description": "present when not ready: the failed checks"},
+    },
+}
 
 
 def _page(item: dict[str, Any]) -> dict[str, Any]:
     return _object({"items": {"type": "array", "items": item}, "next": NULL_STR})
 
 
-FEED_ITEM = _object({"id": STR, "message_id": STR, "idempotency_key": STR, "kind": STR, "partner_id": NULL_STR,
-                     "business_number": NULL_STR, "created_at": TIME, "document": _ref("CanonicalDocument")})
-DEAD_LETTER = _object({"id": STR, "type": {"enum": ["erp_document", "partner_delivery"]}, "message_id": NULL_STR,
-                       "partner_id": NULL_STR, "kind": STR, "business_number": NULL_STR,
-                       "idempotency_key": STR, "attempts": INT, "last_error": NULL_STR, "created_at": TIME})
-MESSAGE_FIELDS = {"id": STR, "direction": {"enum": ["in", "out"]}, "partner_id": NULL_STR, "channel": STR,
-                  "kind": STR, "status": STR, "reason": NULL_STR, "interchange_sender": NULL_STR,
-                  "interchange_control": NULL_STR, "size": INT, "received_at": TIME, "updated_at": TIME}
+FEED_ITEM = _object(
+    {
+        "id": STR,
+        "message_id": STR,
+        "idempotency_key": STR,
+        "kind": STR,
+        "partner_id": NULL_STR,
+        "business_number": NULL_STR,
+        "created_at": TIME,
+        "document": _ref("CanonicalDocument"),
+    }
+)
+DEAD_LETTER = _object(
+    {
+        "id": STR,
+        "type": {"enum": ["erp_document", "partner_delivery"]},
+        "message_id": NULL_STR,
+        "partner_id": NULL_STR,
+        "kind": STR,
+        "business_number": NULL_STR,
+        "idempotency_key": STR,
+        "attempts": INT,
+        "last_error": NULL_STR,
+        "created_at": TIME,
+    }
+)
+MESSAGE_FIELDS = {
+    "id": STR,
+    "direction": {"enum": ["in", "out"]},
+    "partner_id": NULL_STR,
+    "channel": STR,
+    "kind": STR,
+    "status": STR,
+    "reason": NULL_STR,
+    "interchange_sender": NULL_STR,
+    "interchange_control": NULL_STR,
+    "size": INT,
+    "received_at": TIME,
+    "updated_at": TIME,
+}
 EVENT = _object({"at": TIME, "state": STR, "detail": {"type": ["object", "null"]}})
-MESSAGE_OUTBOX_ITEM = _object({"id": STR, "kind": STR, "channel": STR, "status": STR,
-                               "interchange_control": NULL_STR, "attempts": INT, "last_error": NULL_STR,
-                               "created_at": TIME, "sent_at": NULL_TIME})
-MESSAGE = _object({
-    **MESSAGE_FIELDS,
-    "next_step": {"oneOf": [{"type": "null"}, _object({
-        "step": STR, "state": STR, "attempts": INT, "next_attempt_at": NULL_TIME, "last_error": NULL_STR})],
-        "description": "the job the message waits for, and its last error"},
-    "timeline": {"type": "array", "items": EVENT},
-    "documents": {"type": "array", "items": _object({
-        "id": STR, "seq": INT, "kind": STR, "set_id": NULL_STR, "business_number": NULL_STR,
-        "interchange_control": NULL_STR, "group_control": NULL_STR, "set_control": NULL_STR,
-        "idempotency_key": STR, "status": STR, "attempts": INT, "last_error": NULL_STR,
-        "delivered_at": NULL_TIME, "document": _ref("CanonicalDocument")})},
-    "outbox": {"type": "array", "items": MESSAGE_OUTBOX_ITEM},
-    "acks": _object({"issued": {"type": "array", "items": MESSAGE_OUTBOX_ITEM},
-                     "received": {"type": "array", "items": EVENT}}),
-    "delivery_attempts": {"type": "array", "items": _object({
-        "at": TIME, "target": STR, "document_id": NULL_STR, "outbox_id": NULL_STR, "outcome": STR,
-        "status_code": {"type": ["integer", "null"]}, "error": NULL_STR, "duration_ms": {"type": ["integer", "null"]}})},
-})
-MAILBOX_ITEM = _object({"id": STR, "kind": STR, "interchange_control": NULL_STR, "created_at": TIME,
-                        "size": INT, "payload": STR})
+MESSAGE_OUTBOX_ITEM = _object(
+    {
+        "id": STR,
+        "kind": STR,
+        "channel": STR,
+        "status": STR,
+        "interchange_control": NULL_STR,
+        "attempts": INT,
+        "last_error": NULL_STR,
+        "created_at": TIME,
+        "sent_at": NULL_TIME,
+    }
+)
+MESSAGE = _object(
+    {
+        **MESSAGE_FIELDS,
+        "next_step": {
+            "oneOf": [
+                {"type": "null"},
+                _object(
+                    {
+                        "step": STR,
+                        "state": STR,
+                        "attempts": INT,
+                        "next_attempt_at": NULL_TIME,
+                        "last_error": NULL_STR,
+                    }
+                ),
+            ],
+            "description": "the job the message waits for, and its last error",
+        },
+        "timeline": {"type": "array", "items": EVENT},
+        "documents": {
+            "type": "array",
+            "items": _object(
+                {
+                    "id": STR,
+                    "seq": INT,
+                    "kind": STR,
+                    "set_id": NULL_STR,
+                    "business_number": NULL_STR,
+                    "interchange_control": NULL_STR,
+                    "group_control": NULL_STR,
+                    "set_control": NULL_STR,
+                    "idempotency_key": STR,
+                    "status": STR,
+                    "attempts": INT,
+                    "last_error": NULL_STR,
+                    "delivered_at": NULL_TIME,
+                    "document": _ref("CanonicalDocument"),
+                }
+            ),
+        },
+        "outbox": {"type": "array", "items": MESSAGE_OUTBOX_ITEM},
+        "acks": _object(
+            {
+                "issued": {"type": "array", "items": MESSAGE_OUTBOX_ITEM},
+                "received": {"type": "array", "items": EVENT},
+            }
+        ),
+        "delivery_attempts": {
+            "type": "array",
+            "items": _object(
+                {
+                    "at": TIME,
+                    "target": STR,
+                    "document_id": NULL_STR,
+                    "outbox_id": NULL_STR,
+                    "outcome": STR,
+                    "status_code": {"type": ["integer", "null"]},
+                    "error": NULL_STR,
+                    "duration_ms": {"type": ["integer", "null"]},
+                }
+            ),
+        },
+    }
+)
+MAILBOX_ITEM = _object(
+    {"id": STR, "kind": STR, "interchange_control": NULL_STR, "created_at": TIME, "size": INT, "payload": STR}
+)
 
 
 DECIMAL = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}
-ORDER_STATES = ["received", "acknowledged", "partially_shipped", "shipped", "invoiced", "closed", "cancelled", "exception"]
-ORDER_EXCEPTION_KINDS = ["not_acknowledged", "not_shipped", "not_invoiced", "invoiced_over_shipped",
-                         "invoiced_without_shipment", "shipped_over_ordered", "shipped_not_ordered",
-                         "partner_ack_overdue", "partner_rejected", "changed_after_shipment"]
+ORDER_STATES = [
+    "received",
+    "acknowledged",
+    "partially_shipped",
+    "shipped",
+    "invoiced",
+    "closed",
+    "cancelled",
+    "exception",
+]
+ORDER_EXCEPTION_KINDS = [
+    "not_acknowledged",
+    "not_shipped",
+    "not_invoiced",
+    "invoiced_over_shipped",
+    "invoiced_without_shipment",
+    "shipped_over_ordered",
+    "shipped_not_ordered",
+    "partner_ack_overdue",
+    "partner_rejected",
+    "changed_after_shipment",
+]
 ORDER_EXCEPTION = _object(
-    {"kind": {"enum": ORDER_EXCEPTION_KINDS}, "open": {"type": "boolean"}, "since": TIME,
-     "documents": {"type": "array", "items": STR, "description": "ids of the documents involved"}},
-    {"subject": NULL_STR, "detail": {"type": "object"}, "closed_at": NULL_TIME})
-ORDER = _object({
-    "partner_id": STR, "po_number": STR, "state": {"enum": ORDER_STATES},
-    "lines": {"type": "array", "items": _object({
-        "line_number": NULL_STR, "product_ids": {"type": "object", "additionalProperties": STR},
-        "ordered": DECIMAL, "shipped": DECIMAL, "invoiced": DECIMAL})},
-    "documents": {"type": "array", "items": _object(
-        {"kind": STR, "direction": {"enum": ["in", "out"]}, "business_number": NULL_STR, "message_id": STR, "at": TIME},
-        {"document_id": STR, "set_id": NULL_STR, "purpose": NULL_STR, "status": STR, "message_status": STR,
-         "interchange_control": NULL_STR, "group_control": NULL_STR,
-         "erp": _object({"status": STR, "delivered_at": NULL_TIME})})},
-    "acknowledgments": {"type": "array", "items": _object(
-        {"kind": NULL_STR, "direction": {"enum": ["in", "out"]}, "about_message_id": STR, "message_id": NULL_STR,
-         "at": TIME, "status": STR}, {"code": NULL_STR, "interchange_control": NULL_STR})},
-    "exceptions": {"type": "array", "items": ORDER_EXCEPTION},
-})
-ORDER_SUMMARY = _object({"partner_id": STR, "po_number": STR, "state": {"enum": ORDER_STATES},
-                         "open_exceptions": INT, "first_at": TIME, "updated_at": TIME})
+    {
+        "kind": {"enum": ORDER_EXCEPTION_KINDS},
+        "open": {"type": "boolean"},
+        "since": TIME,
+        "documents": {"type": "array", "items": STR, "description": "ids of the documents involved"},
+    },
+    {"subject": NULL_STR, "detail": {"type": "object"}, "closed_at": NULL_TIME},
+)
+ORDER = _object(
+    {
+        "partner_id": STR,
+        "po_number": STR,
+        "state": {"enum": ORDER_STATES},
+        "lines": {
+            "type": "array",
+            "items": _object(
+                {
+                    "line_number": NULL_STR,
+                    "product_ids": {"type": "object", "additionalProperties": STR},
+                    "ordered": DECIMAL,
+                    "shipped": DECIMAL,
+                    "invoiced": DECIMAL,
+                }
+            ),
+        },
+        "documents": {
+            "type": "array",
+            "items": _object(
+                {
+                    "kind": STR,
+                    "direction": {"enum": ["in", "out"]},
+                    "business_number": NULL_STR,
+                    "message_id": STR,
+                    "at": TIME,
+                },
+                {
+                    "document_id": STR,
+                    "set_id": NULL_STR,
+                    "purpose": NULL_STR,
+                    "status": STR,
+                    "message_status": STR,
+                    "interchange_control": NULL_STR,
+                    "group_control": NULL_STR,
+                    "erp": _object({"status": STR, "delivered_at": NULL_TIME}),
+                },
+            ),
+        },
+        "acknowledgments": {
+            "type": "array",
+            "items": _object(
+                {
+                    "kind": NULL_STR,
+                    "direction": {"enum": ["in", "out"]},
+                    "about_message_id": STR,
+                    "message_id": NULL_STR,
+                    "at": TIME,
+                    "status": STR,
+                },
+                {"code": NULL_STR, "interchange_control": NULL_STR},
+            ),
+        },
+        "exceptions": {"type": "array", "items": ORDER_EXCEPTION},
+    }
+)
+ORDER_SUMMARY = _object(
+    {
+        "partner_id": STR,
+        "po_number": STR,
+        "state": {"enum": ORDER_STATES},
+        "open_exceptions": INT,
+        "first_at": TIME,
+        "updated_at": TIME,
+    }
+)
 EXCEPTION_ITEM = _object({"id": STR, "partner_id": STR, "po_number": STR, **ORDER_EXCEPTION["properties"]})
 
 
@@ -183,17 +395,39 @@ def _outbound(kind: str, model: str) -> dict[str, Any]:
         "summary": f"Send a canonical {kind} to a partner as X12",
         "security": INTERNAL_AUTH,
         "parameters": _params("Idempotency-Key"),
-        "requestBody": {"required": True, "content": {JSON: {"schema": {
-            "type": "object", "required": ["partner_id", "document"], "additionalProperties": False,
-            "properties": {"partner_id": {"type": "string"}, "document": _ref(model + "Input")}}}}},
+        "requestBody": {
+            "required": True,
+            "content": {
+                JSON: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["partner_id", "document"],
+                        "additionalProperties": False,
+                        "properties": {"partner_id": {"type": "string"}, "document": _ref(model + "Input")},
+                    }
+                }
+            },
+        },
         "responses": {
-            "202": _json(_object({"message_id": STR, "status": {"const": "queued"}, "interchange_control": STR,
-                                  "group_control": STR}),
-                         "rendered, stored and queued for the partner's channel"),
-            "200": _json(_object({"message_id": STR, "status": {"const": "already_received"}}),
-                         "Idempotency-Key seen before with the same document: the first message, nothing rendered"),
-            "400": _error("not JSON (`bad_json`), or a bad Idempotency-Key"), "401": TOKEN_401,
-            "409": _error("Idempotency-Key reused with another document"), **JSON_BODY_ERRORS,
+            "202": _json(
+                _object(
+                    {
+                        "message_id": STR,
+                        "status": {"const": "queued"},
+                        "interchange_control": STR,
+                        "group_control": STR,
+                    }
+                ),
+                "rendered, stored and queued for the partner's channel",
+            ),
+            "200": _json(
+                _object({"message_id": STR, "status": {"const": "already_received"}}),
+                "Idempotency-Key seen before with the same document: the first message, nothing rendered",
+            ),
+            "400": _error("not JSON (`bad_json`), or a bad Idempotency-Key"),
+            "401": TOKEN_401,
+            "409": _error("Idempotency-Key reused with another document"),
+            **JSON_BODY_ERRORS,
             "422": _error("field errors (`fields`), unknown partner, or not renderable (`render_failed`)"),
             "503": UNAVAILABLE,
         },
@@ -204,173 +438,326 @@ def _outbound(kind: str, model: str) -> dict[str, Any]:
 # tests/gateway/test_openapi_responses.py checks the answers against the responses.
 # Every operation also declares 500 (added in _spec).
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
-    ("get", "/healthz"): {"summary": "Liveness", "security": NO_AUTH,
-                          "responses": {"200": _json(_object({"status": {"const": "ok"}}), "the process answers")}},
-    ("get", "/readyz"): {"summary": "Readiness (database, partner profiles, raw store, free disk)", "security": NO_AUTH,
-                         "responses": {"200": _json(READY, "ready"), "503": _json(READY, "not ready")}},
+    ("get", "/healthz"): {
+        "summary": "Liveness",
+        "security": NO_AUTH,
+        "responses": {"200": _json(_object({"status": {"const": "ok"}}), "the process answers")},
+    },
+    ("get", "/readyz"): {
+        "summary": "Readiness (database, partner profiles, raw store, free disk)",
+        "security": NO_AUTH,
+        "responses": {"200": _json(READY, "ready"), "503": _json(READY, "not ready")},
+    },
     ("post", "/partners/{partner_id}/edi"): {
-        "summary": "A partner posts one X12 interchange", "security": PARTNER_AUTH,
+        "summary": "A partner posts one X12 interchange",
+        "security": PARTNER_AUTH,
         "parameters": _params("partner_id", "Idempotency-Key"),
         "requestBody": {"required": True, "content": {X12: {"schema": {"type": "string"}}}},
-        "responses": {"202": _accepted("received", "accepted and stored; processed asynchronously"),
-                      "200": _accepted("already_received", "Idempotency-Key seen before: the first message"),
-                      "400": _error("empty (`empty_body`), not X12 (`not_x12`), or a bad Idempotency-Key"),
-                      "401": PARTNER_401, "408": BODY_TIMEOUT,
-                      "409": _error("Idempotency-Key reused with another body"),
-                      "413": _error("larger than limits.max_edi_bytes"),
-                      "415": _error("Content-Type is not one for X12 (application/edi-x12, application/edi, "
-                                    "application/edi-consent, text/plain, application/octet-stream, or none)"),
-                      "503": UNAVAILABLE},
+        "responses": {
+            "202": _accepted("received", "accepted and stored; processed asynchronously"),
+            "200": _accepted("already_received", "Idempotency-Key seen before: the first message"),
+            "400": _error("empty (`empty_body`), not X12 (`not_x12`), or a bad Idempotency-Key"),
+            "401": PARTNER_401,
+            "408": BODY_TIMEOUT,
+            "409": _error("Idempotency-Key reused with another body"),
+            "413": _error("larger than limits.max_edi_bytes"),
+            "415": _error(
+                "Content-Type is not one for X12 (application/edi-x12, application/edi, "
+                "application/edi-consent, text/plain, application/octet-stream, or none)"
+            ),
+            "503": UNAVAILABLE,
+        },
     },
     ("post", "/as2"): {
-        "summary": "A partner posts one AS2 message (or an asynchronous MDN for one of ours)", "security": NO_AUTH,
+        "summary": "A partner posts one AS2 message (or an asynchronous MDN for one of ours)",
+        "security": NO_AUTH,
         "description": "Authenticated by the partner's S/MIME signature, not by a key; see docs/as2.md.",
-        "requestBody": {"required": True, "content": {"application/pkcs7-mime": {"schema": {"type": "string"}},
-                                                      "multipart/signed": {"schema": {"type": "string"}}}},
-        "responses": {"200": {"description": "the MDN (multipart/report, or multipart/signed around it): "
-                                             "processed once the payload is stored, or processed/error with the "
-                                             "RFC 4130 modifier; empty when no MDN or an asynchronous one was asked"},
-                      "400": _error("no AS2-From/AS2-To (`not_as2`), no usable Message-ID (`bad_message_id`), "
-                                    "or an unreadable MDN (`bad_mdn`)"),
-                      "403": _error("an MDN from an unknown partnership (`unknown_partnership`)"),
-                      "404": _error("no [as2] in the gateway configuration (`as2_not_configured`)"),
-                      "413": _error("larger than limits.max_edi_bytes"),
-                      "503": UNAVAILABLE},
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/pkcs7-mime": {"schema": {"type": "string"}},
+                "multipart/signed": {"schema": {"type": "string"}},
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "the MDN (multipart/report, or multipart/signed around it): "
+                "processed once the payload is stored, or processed/error with the "
+                "RFC 4130 modifier; empty when no MDN or an asynchronous one was asked"
+            },
+            "400": _error(
+                "no AS2-From/AS2-To (`not_as2`), no usable Message-ID (`bad_message_id`), "
+                "or an unreadable MDN (`bad_mdn`)"
+            ),
+            "403": _error("an MDN from an unknown partnership (`unknown_partnership`)"),
+            "404": _error("no [as2] in the gateway configuration (`as2_not_configured`)"),
+            "413": _error("larger than limits.max_edi_bytes"),
+            "503": UNAVAILABLE,
+        },
     },
     ("post", "/partners/{partner_id}/documents"): {
-        "summary": "A partner posts one canonical JSON document", "security": PARTNER_AUTH,
+        "summary": "A partner posts one canonical JSON document",
+        "security": PARTNER_AUTH,
         "parameters": _params("partner_id", "Idempotency-Key"),
         "requestBody": {"required": True, "content": {JSON: {"schema": _ref("CanonicalDocumentInput")}}},
-        "responses": {"202": _accepted("received", "accepted and stored; processed asynchronously"),
-                      "200": _accepted("already_received", "Idempotency-Key seen before: the first message"),
-                      "400": _error("empty (`empty_body`), not JSON (`bad_json`), or a bad Idempotency-Key"),
-                      "401": PARTNER_401, "409": _error("Idempotency-Key reused with another body"),
-                      **JSON_BODY_ERRORS,
-                      "422": _error("invalid document or a required field of its kind missing (field errors in "
-                                    "`fields`), another partner_id, or an envelope naming another sender "
-                                    "(`envelope_mismatch`)"),
-                      "503": UNAVAILABLE},
+        "responses": {
+            "202": _accepted("received", "accepted and stored; processed asynchronously"),
+            "200": _accepted("already_received", "Idempotency-Key seen before: the first message"),
+            "400": _error("empty (`empty_body`), not JSON (`bad_json`), or a bad Idempotency-Key"),
+            "401": PARTNER_401,
+            "409": _error("Idempotency-Key reused with another body"),
+            **JSON_BODY_ERRORS,
+            "422": _error(
+                "invalid document or a required field of its kind missing (field errors in "
+                "`fields`), another partner_id, or an envelope naming another sender "
+                "(`envelope_mismatch`)"
+            ),
+            "503": UNAVAILABLE,
+        },
     },
     ("get", "/partners/{partner_id}/outbox"): {
-        "summary": "Mailbox: the partner's pending items", "security": PARTNER_AUTH,
+        "summary": "Mailbox: the partner's pending items",
+        "security": PARTNER_AUTH,
         "parameters": _params("partner_id", "limit"),
-        "responses": {"200": _json(_object({"items": {"type": "array", "items": MAILBOX_ITEM}}),
-                                   "pending items, oldest first"),
-                      "400": BAD_LIMIT, "401": PARTNER_401, "503": UNAVAILABLE},
+        "responses": {
+            "200": _json(
+                _object({"items": {"type": "array", "items": MAILBOX_ITEM}}), "pending items, oldest first"
+            ),
+            "400": BAD_LIMIT,
+            "401": PARTNER_401,
+            "503": UNAVAILABLE,
+        },
     },
     ("get", "/partners/{partner_id}/outbox/{item}"): {
-        "summary": "Mailbox: one item's bytes", "security": PARTNER_AUTH, "parameters": _params("partner_id", "item"),
-        "responses": {"200": {"description": "the X12", "content": {X12: {"schema": {"type": "string"}}}},
-                      "401": PARTNER_401, "404": _error("no such pending item in this mailbox"),
-                      "503": UNAVAILABLE},
+        "summary": "Mailbox: one item's bytes",
+        "security": PARTNER_AUTH,
+        "parameters": _params("partner_id", "item"),
+        "responses": {
+            "200": {"description": "the X12", "content": {X12: {"schema": {"type": "string"}}}},
+            "401": PARTNER_401,
+            "404": _error("no such pending item in this mailbox"),
+            "503": UNAVAILABLE,
+        },
     },
     ("delete", "/partners/{partner_id}/outbox/{item}"): {
-        "summary": "Mailbox: confirm receipt", "security": PARTNER_AUTH, "parameters": _params("partner_id", "item"),
-        "responses": {"204": {"description": "confirmed (again: also 204)"}, "401": PARTNER_401,
-                      "404": _error("no such item in this mailbox"), "503": UNAVAILABLE},
+        "summary": "Mailbox: confirm receipt",
+        "security": PARTNER_AUTH,
+        "parameters": _params("partner_id", "item"),
+        "responses": {
+            "204": {"description": "confirmed (again: also 204)"},
+            "401": PARTNER_401,
+            "404": _error("no such item in this mailbox"),
+            "503": UNAVAILABLE,
+        },
     },
     ("post", "/api/v1/shipments"): _outbound("shipment (856)", "Shipment"),
     ("post", "/api/v1/invoices"): _outbound("invoice (810)", "Invoice"),
     ("post", "/api/v1/order-acks"): _outbound("order acknowledgment (855)", "OrderAck"),
     ("get", "/api/v1/feed"): {
-        "summary": "ERP feed: documents waiting for the ERP", "security": INTERNAL_AUTH,
+        "summary": "ERP feed: documents waiting for the ERP",
+        "security": INTERNAL_AUTH,
         "parameters": _params("after", "limit"),
-        "responses": {"200": _json(_page(FEED_ITEM), "items carry the canonical document under `document`"),
-                      "400": BAD_LIMIT, "401": TOKEN_401, "503": UNAVAILABLE},
+        "responses": {
+            "200": _json(_page(FEED_ITEM), "items carry the canonical document under `document`"),
+            "400": BAD_LIMIT,
+            "401": TOKEN_401,
+            "503": UNAVAILABLE,
+        },
     },
     ("post", "/api/v1/feed/ack"): {
-        "summary": "ERP feed: confirm documents (they become delivered)", "security": INTERNAL_AUTH,
-        "requestBody": {"required": True, "content": {JSON: {"schema": {"type": "object", "required": ["ids"],
-            "properties": {"ids": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 1000}}}}}},
-        "responses": {"200": _json(_object({"delivered": {"type": "array", "items": STR},
-                                            "unknown": {"type": "array", "items": STR}}), "confirmed"),
-                      "400": _error("not JSON, or not 1 to 1000 ids"), "401": TOKEN_401, **JSON_BODY_ERRORS,
-                      "503": UNAVAILABLE},
+        "summary": "ERP feed: confirm documents (they become delivered)",
+        "security": INTERNAL_AUTH,
+        "requestBody": {
+            "required": True,
+            "content": {
+                JSON: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["ids"],
+                        "properties": {
+                            "ids": {
+                                "type": "array",
+                                "items": {"type": "string"},
+                                "minItems": 1,
+                                "maxItems": 1000,
+                            }
+                        },
+                    }
+                }
+            },
+        },
+        "responses": {
+            "200": _json(
+                _object(
+                    {"delivered": {"type": "array", "items": STR}, "unknown": {"type": "array", "items": STR}}
+                ),
+                "confirmed",
+            ),
+            "400": _error("not JSON, or not 1 to 1000 ids"),
+            "401": TOKEN_401,
+            **JSON_BODY_ERRORS,
+            "503": UNAVAILABLE,
+        },
     },
     ("get", "/api/v1/dead-letters"): {
-        "summary": "Dead letters (ERP documents, partner deliveries)", "security": INTERNAL_AUTH,
+        "summary": "Dead letters (ERP documents, partner deliveries)",
+        "security": INTERNAL_AUTH,
         "parameters": _params("after", "limit"),
-        "responses": {"200": _json(_page(DEAD_LETTER), "oldest first"), "400": BAD_LIMIT, "401": TOKEN_401,
-                      "503": UNAVAILABLE},
+        "responses": {
+            "200": _json(_page(DEAD_LETTER), "oldest first"),
+            "400": BAD_LIMIT,
+            "401": TOKEN_401,
+            "503": UNAVAILABLE,
+        },
     },
     ("post", "/api/v1/dead-letters/{id}/replay"): {
-        "summary": "Replay a dead letter", "security": INTERNAL_AUTH, "parameters": _params("id"),
-        "responses": {"202": _json({"oneOf": [
-                          _object({"id": STR, "message_id": STR, "status": {"const": "replaying"}}),
-                          _object({"id": STR, "status": {"const": "pending"}})]},
-                          "queued again: an ERP document's message is replayed, a partner delivery is pending again"),
-                      "401": TOKEN_401, "404": _error("no such dead letter"),
-                      "409": _error("not replayable now (`replay_refused`)"), "503": UNAVAILABLE},
+        "summary": "Replay a dead letter",
+        "security": INTERNAL_AUTH,
+        "parameters": _params("id"),
+        "responses": {
+            "202": _json(
+                {
+                    "oneOf": [
+                        _object({"id": STR, "message_id": STR, "status": {"const": "replaying"}}),
+                        _object({"id": STR, "status": {"const": "pending"}}),
+                    ]
+                },
+                "queued again: an ERP document's message is replayed, a partner delivery is pending again",
+            ),
+            "401": TOKEN_401,
+            "404": _error("no such dead letter"),
+            "409": _error("not replayable now (`replay_refused`)"),
+            "503": UNAVAILABLE,
+        },
     },
     ("get", "/api/v1/messages"): {
-        "summary": "Search messages (newest first)", "security": INTERNAL_AUTH,
-        "parameters": _params("partner", "direction", "kind", "status", "since", "until", "q", "limit", "cursor"),
-        "responses": {"200": _json(_page(_object(MESSAGE_FIELDS)), "a page of message summaries"),
-                      "400": _error("bad limit, direction, or since/until (ISO 8601 with a time zone)"),
-                      "401": TOKEN_401, "503": UNAVAILABLE},
+        "summary": "Search messages (newest first)",
+        "security": INTERNAL_AUTH,
+        "parameters": _params(
+            "partner", "direction", "kind", "status", "since", "until", "q", "limit", "cursor"
+        ),
+        "responses": {
+            "200": _json(_page(_object(MESSAGE_FIELDS)), "a page of message summaries"),
+            "400": _error("bad limit, direction, or since/until (ISO 8601 with a time zone)"),
+            "401": TOKEN_401,
+            "503": UNAVAILABLE,
+        },
     },
     ("get", "/api/v1/messages/{id}"): {
-        "summary": "One message: timeline, documents, acks, delivery attempts, outbox", "security": INTERNAL_AUTH,
+        "summary": "One message: timeline, documents, acks, delivery attempts, outbox",
+        "security": INTERNAL_AUTH,
         "parameters": _params("id"),
-        "responses": {"200": _json(MESSAGE, "the message"), "401": TOKEN_401, "404": _error("unknown message"),
-                      "503": UNAVAILABLE},
+        "responses": {
+            "200": _json(MESSAGE, "the message"),
+            "401": TOKEN_401,
+            "404": _error("unknown message"),
+            "503": UNAVAILABLE,
+        },
     },
     ("get", "/api/v1/messages/{id}/raw"): {
-        "summary": "The exact stored bytes", "security": INTERNAL_AUTH, "parameters": _params("id"),
-        "responses": {"200": {"description": "raw payload", "content": {X12: {"schema": {"type": "string"}},
-                                                                        JSON: {"schema": {"type": "object"}}}},
-                      "401": TOKEN_401, "404": _error("unknown message"), "410": _error("pruned"),
-                      "503": UNAVAILABLE},
+        "summary": "The exact stored bytes",
+        "security": INTERNAL_AUTH,
+        "parameters": _params("id"),
+        "responses": {
+            "200": {
+                "description": "raw payload",
+                "content": {X12: {"schema": {"type": "string"}}, JSON: {"schema": {"type": "object"}}},
+            },
+            "401": TOKEN_401,
+            "404": _error("unknown message"),
+            "410": _error("pruned"),
+            "503": UNAVAILABLE,
+        },
     },
     ("post", "/api/v1/messages/{id}/replay"): {
-        "summary": "Run an inbound message again", "security": INTERNAL_AUTH, "parameters": _params("id"),
-        "responses": {"202": _json(_object({"message_id": STR, "status": {"const": "received"}}), "queued"),
-                      "401": TOKEN_401, "404": _error("unknown message"),
-                      "409": _error("being processed, pruned, or not an inbound message (`replay_refused`)"),
-                      "503": UNAVAILABLE},
+        "summary": "Run an inbound message again",
+        "security": INTERNAL_AUTH,
+        "parameters": _params("id"),
+        "responses": {
+            "202": _json(_object({"message_id": STR, "status": {"const": "received"}}), "queued"),
+            "401": TOKEN_401,
+            "404": _error("unknown message"),
+            "409": _error("being processed, pruned, or not an inbound message (`replay_refused`)"),
+            "503": UNAVAILABLE,
+        },
     },
     ("get", "/api/v1/orders"): {
-        "summary": "Orders (oldest first) with their state", "security": INTERNAL_AUTH,
-        "parameters": [{"name": "partner_id", "in": "query", "schema": STR},
-                       {"name": "state", "in": "query", "schema": {"enum": ORDER_STATES}},
-                       *_params("since", "limit", "cursor")],
-        "responses": {"200": _json(_page(ORDER_SUMMARY), "a page of orders"),
-                      "400": _error("bad limit, state, or since (ISO 8601 with a time zone)"),
-                      "401": TOKEN_401, "503": UNAVAILABLE},
+        "summary": "Orders (oldest first) with their state",
+        "security": INTERNAL_AUTH,
+        "parameters": [
+            {"name": "partner_id", "in": "query", "schema": STR},
+            {"name": "state", "in": "query", "schema": {"enum": ORDER_STATES}},
+            *_params("since", "limit", "cursor"),
+        ],
+        "responses": {
+            "200": _json(_page(ORDER_SUMMARY), "a page of orders"),
+            "400": _error("bad limit, state, or since (ISO 8601 with a time zone)"),
+            "401": TOKEN_401,
+            "503": UNAVAILABLE,
+        },
     },
     ("get", "/api/v1/orders/{partner_id}/{po_number}"): {
         "summary": "One order: its documents, acknowledgments, quantities per line, state and exceptions",
         "security": INTERNAL_AUTH,
-        "parameters": [*_params("partner_id"),
-                       {"name": "po_number", "in": "path", "required": True, "schema": STR}],
-        "responses": {"200": _json(ORDER, "the order (docs/orders.md)"), "401": TOKEN_401,
-                      "404": _error("no document names this PO number for this partner"), "503": UNAVAILABLE},
+        "parameters": [
+            *_params("partner_id"),
+            {"name": "po_number", "in": "path", "required": True, "schema": STR},
+        ],
+        "responses": {
+            "200": _json(ORDER, "the order (docs/orders.md)"),
+            "401": TOKEN_401,
+            "404": _error("no document names this PO number for this partner"),
+            "503": UNAVAILABLE,
+        },
     },
     ("get", "/api/v1/exceptions"): {
-        "summary": "Order reconciliation exceptions (oldest first)", "security": INTERNAL_AUTH,
-        "parameters": [{"name": "partner_id", "in": "query", "schema": STR},
-                       {"name": "kind", "in": "query", "schema": {"enum": ORDER_EXCEPTION_KINDS}},
-                       {"name": "open", "in": "query", "schema": {"enum": ["true", "false"]},
-                        "description": "true (default): open ones only; false: closed ones too"},
-                       *_params("since", "limit", "cursor")],
-        "responses": {"200": _json(_page(EXCEPTION_ITEM), "a page of exceptions"),
-                      "400": _error("bad limit, kind, open, or since"), "401": TOKEN_401, "503": UNAVAILABLE},
+        "summary": "Order reconciliation exceptions (oldest first)",
+        "security": INTERNAL_AUTH,
+        "parameters": [
+            {"name": "partner_id", "in": "query", "schema": STR},
+            {"name": "kind", "in": "query", "schema": {"enum": ORDER_EXCEPTION_KINDS}},
+            {
+                "name": "open",
+                "in": "query",
+                "schema": {"enum": ["true", "false"]},
+                "description": "true (default): open ones only; false: closed ones too",
+            },
+            *_params("since", "limit", "cursor"),
+        ],
+        "responses": {
+            "200": _json(_page(EXCEPTION_ITEM), "a page of exceptions"),
+            "400": _error("bad limit, kind, open, or since"),
+            "401": TOKEN_401,
+            "503": UNAVAILABLE,
+        },
     },
     ("post", "/api/v1/partners/reload"): {
-        "summary": "Reload partner profiles (also on SIGHUP)", "security": INTERNAL_AUTH,
-        "responses": {"200": _json(_object({"partners": {"type": "array", "items": STR}}), "reloaded"),
-                      "401": TOKEN_401,
-                      "422": _error("problems found (`invalid_profiles`, one line each in `details`); "
-                                    "the profiles in use are kept")},
+        "summary": "Reload partner profiles (also on SIGHUP)",
+        "security": INTERNAL_AUTH,
+        "responses": {
+            "200": _json(_object({"partners": {"type": "array", "items": STR}}), "reloaded"),
+            "401": TOKEN_401,
+            "422": _error(
+                "problems found (`invalid_profiles`, one line each in `details`); "
+                "the profiles in use are kept"
+            ),
+        },
     },
     ("get", "/metrics"): {
-        "summary": "Prometheus metrics", "security": INTERNAL_AUTH,
-        "responses": {"200": {"description": "text exposition format 0.0.4",
-                              "content": {"text/plain": {"schema": {"type": "string"}}}},
-                      "401": TOKEN_401, "503": UNAVAILABLE},
+        "summary": "Prometheus metrics",
+        "security": INTERNAL_AUTH,
+        "responses": {
+            "200": {
+                "description": "text exposition format 0.0.4",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            "401": TOKEN_401,
+            "503": UNAVAILABLE,
+        },
     },
     ("get", "/api/v1/openapi.json"): {
-        "summary": "This document", "security": NO_AUTH,
+        "summary": "This document",
+        "security": NO_AUTH,
         "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")},
     },
 }
@@ -398,30 +785,59 @@ def _spec() -> dict[str, Any]:
     accepted.pop("$schema", None)
     accepted.pop("$id", None)
     schemas["CanonicalDocumentInput"] = accepted
-    schemas["Error"] = {"type": "object", "required": ["error"], "additionalProperties": False, "properties": {
-        "error": {
-            "type": "object", "required": ["code", "message"], "additionalProperties": False, "properties": {
-                "code": {"type": "string", "description": "machine-readable, e.g. unauthorized, bad_json, "
-                         "payload_too_large, unsupported_media_type, invalid_document, validation_failed, "
-                         "idempotency_key_reused, not_found, storage_unavailable, internal_error"},
-                "message": {"type": "string"},
-                "details": {"description": "more about the error, e.g. one line per partner profile problem"},
-                "fields": {"type": "array", "description": "request validation errors: one per problem field",
-                           "items": {"type": "object", "required": ["loc", "msg"], "additionalProperties": False,
-                                     "properties": {
-                                         "loc": {"type": "string",
-                                                 "description": "dotted path in the body, e.g. document.po_number"},
-                                         "msg": {"type": "string"}}}}}}}}
+    schemas["Error"] = {
+        "type": "object",
+        "required": ["error"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "additionalProperties": False,
+                "properties": {
+                    "code": {
+                        "type": "string",
+                        "description": "machine-readable, e.g. unauthorized, bad_json, "
+                        "payload_too_large, unsupported_media_type, invalid_document, validation_failed, "
+                        "idempotency_key_reused, not_found, storage_unavailable, internal_error",
+                    },
+                    "message": {"type": "string"},
+                    "details": {
+                        "description": "more about the error, e.g. one line per partner profile problem"
+                    },
+                    "fields": {
+                        "type": "array",
+                        "description": "request validation errors: one per problem field",
+                        "items": {
+                            "type": "object",
+                            "required": ["loc", "msg"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "loc": {
+                                    "type": "string",
+                                    "description": "dotted path in the body, e.g. document.po_number",
+                                },
+                                "msg": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    }
     text = _rewrite_refs(schemas)
     paths: dict[str, dict[str, Any]] = {}
     for (method, path), operation in OPERATIONS.items():
         paths.setdefault(path, {})[method] = operation
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Gateway EDI partner gateway", "version": "1",
-                 "description": "Partner endpoints (partner key), internal API (API token), probes, metrics. "
-                 "Every error answer is an Error body, also those no operation lists: 404 for a "
-                 "path that does not exist and 405 (with Allow) for a method a path does not have."},
+        "info": {
+            "title": "Gateway EDI partner gateway",
+            "version": "1",
+            "description": "Partner endpoints (partner key), internal API (API token), probes, metrics. "
+            "Every error answer is an Error body, also those no operation lists: 404 for a "
+            "path that does not exist and 405 (with Allow) for a method a path does not have.",
+        },
         "paths": paths,
         "components": {
             "schemas": text,
@@ -453,7 +869,7 @@ def _rewrite_refs(node: Any) -> Any:
         out = {}
         for key, value in node.items():
             if key == "$ref" and isinstance(value, str) and value.startswith("#/$defs/"):
-                out[key] = "#/components/schemas/" + value[len("#/$defs/"):]
+                out[key] = "#/components/schemas/" + value[len("#/$defs/") :]
             else:
                 out[key] = _rewrite_refs(value)
         return out

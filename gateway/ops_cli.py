@@ -39,16 +39,22 @@ class Unreachable(Exception):
 
 def add_ops_commands(commands: Any) -> None:
     def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--config", type=Path, help="gateway.toml (default: $GATEWAY_CONFIG, ./gateway.toml)")
+        parser.add_argument(
+            "--config", type=Path, help="gateway.toml (default: $GATEWAY_CONFIG, ./gateway.toml)"
+        )
         parser.add_argument("--url", help="the gateway's base URL (default: from the configuration)")
         parser.add_argument("--json", action="store_true", help="print the API's JSON")
 
     messages = commands.add_parser(
-        "messages", help="find and show messages of a running gateway", epilog=EXAMPLES,
+        "messages",
+        help="find and show messages of a running gateway",
+        epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = messages.add_subparsers(dest="messages_command", required=True)
-    search = sub.add_parser("search", help="messages by PO, shipment, invoice or control number, newest first")
+    search = sub.add_parser(
+        "search", help="messages by PO, shipment, invoice or control number, newest first"
+    )
     search.add_argument("query", nargs="?", help="the number to look for (none: the latest messages)")
     search.add_argument("--partner")
     search.add_argument("--status")
@@ -60,14 +66,22 @@ def add_ops_commands(commands: Any) -> None:
     common(show)
     show.set_defaults(func=run_show)
 
-    replay = commands.add_parser("replay", help="run an inbound message again from its stored bytes", epilog=EXAMPLES,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    replay = commands.add_parser(
+        "replay",
+        help="run an inbound message again from its stored bytes",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     replay.add_argument("id")
     common(replay)
     replay.set_defaults(func=run_replay)
 
-    dead = commands.add_parser("dead-letters", help="list or replay what was given up on", epilog=EXAMPLES,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    dead = commands.add_parser(
+        "dead-letters",
+        help="list or replay what was given up on",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     dsub = dead.add_subparsers(dest="dead_command", required=True)
     listing = dsub.add_parser("list", help="documents the ERP refused and outbox items a partner never took")
     listing.add_argument("--partner")
@@ -95,13 +109,17 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
     try:
         return url.rstrip("/"), path.read_text(encoding="utf-8").strip()
     except OSError:
-        raise Unreachable(f"no API token: set [api] token or start the gateway once (it writes {path})") from None
+        raise Unreachable(
+            f"no API token: set [api] token or start the gateway once (it writes {path})"
+        ) from None
 
 
 def _call(args: argparse.Namespace, method: str, path: str) -> tuple[int, Any]:
     base, token = _target(args)
     request = urllib.request.Request(
-        base + path, method=method, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        base + path,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
         data=b"" if method == "POST" else None,
     )
     try:
@@ -114,7 +132,9 @@ def _call(args: argparse.Namespace, method: str, path: str) -> tuple[int, Any]:
         except ValueError:
             return exc.code, {"error": {"message": body.decode("utf-8", "replace")[:500]}}
     except (urllib.error.URLError, OSError) as exc:
-        raise Unreachable(f"no gateway answers at {base} ({getattr(exc, 'reason', exc)}); start it or pass --url") from None
+        raise Unreachable(
+            f"no gateway answers at {base} ({getattr(exc, 'reason', exc)}); start it or pass --url"
+        ) from None
 
 
 def _run(func: Any, args: argparse.Namespace) -> int:
@@ -144,8 +164,10 @@ def _query(**params: Any) -> str:
 def run_search(args: argparse.Namespace) -> int:
     def go(args: argparse.Namespace) -> int:
         status, body = _call(
-            args, "GET",
-            "/api/v1/messages" + _query(q=args.query, partner=args.partner, status=args.status, limit=args.limit),
+            args,
+            "GET",
+            "/api/v1/messages"
+            + _query(q=args.query, partner=args.partner, status=args.status, limit=args.limit),
         )
         if status != 200:
             return _refused(status, body)
@@ -211,8 +233,10 @@ def run_dead_list(args: argparse.Namespace) -> int:
             return 0
         for i in items:
             what = i.get("business_number") or i.get("kind") or ""
-            print(f"{i['id']}  {i.get('partner_id') or '-':<16} {i.get('type', '')[:8]:<8} {what!s:<24} "
-                  f"{(i.get('last_error') or '')[:80]}")
+            print(
+                f"{i['id']}  {i.get('partner_id') or '-':<16} {i.get('type', '')[:8]:<8} {what!s:<24} "
+                f"{(i.get('last_error') or '')[:80]}"
+            )
         if not items:
             print("no dead letters", file=sys.stderr)
         return 0

@@ -37,13 +37,22 @@ PolicyFor = Callable[[str], OrderPolicy]
 # session.info key: the partner -> OrderPolicy lookup of whoever opened the transaction
 POLICIES = "gateway.orders.policies"
 ACK_KINDS = ("TA1", "997", "999")
-PARTNER_VERDICTS = ("accepted", "accepted_with_errors", "partially_accepted", "rejected", "ack_unclear", "ta1_received")
+PARTNER_VERDICTS = (
+    "accepted",
+    "accepted_with_errors",
+    "partially_accepted",
+    "rejected",
+    "ack_unclear",
+    "ta1_received",
+)
 
 
 def policy_of(directory: Any, partner_id: str) -> OrderPolicy:
     """A partner's thresholds from its profile (``[orders]`` and ``x12.expect_functional_ack``)."""
     profile = directory.get(partner_id) if directory is not None else None
-    transport = directory.transport(partner_id) if directory is not None and hasattr(directory, "transport") else None
+    transport = (
+        directory.transport(partner_id) if directory is not None and hasattr(directory, "transport") else None
+    )
     settings = getattr(transport, "orders", None)
     expect_fa = bool(getattr(getattr(profile, "x12", None), "expect_functional_ack", True))
     if settings is None:
@@ -81,9 +90,13 @@ async def link_documents(
     if replace:
         await session.execute(delete(DocumentKey).where(DocumentKey.document_id.in_(ids)))
     transport = dict(
-        (await session.execute(
-            select(Message.id, Message.transport_id).where(Message.id.in_({r["message_id"] for r in rows}))
-        )).all()
+        (
+            await session.execute(
+                select(Message.id, Message.transport_id).where(
+                    Message.id.in_({r["message_id"] for r in rows})
+                )
+            )
+        ).all()
     )
     keys: list[dict[str, Any]] = []
     touched: set[tuple[str, str]] = set()
@@ -95,7 +108,14 @@ async def link_documents(
             transport_id=transport.get(row["message_id"]),
         )
         for key_kind, value in found:
-            keys.append({"document_id": row["id"], "partner_id": row["partner_id"], "key_kind": key_kind, "value": value})
+            keys.append(
+                {
+                    "document_id": row["id"],
+                    "partner_id": row["partner_id"],
+                    "key_kind": key_kind,
+                    "value": value,
+                }
+            )
             if key_kind == domain.PO:
                 touched.add((row["partner_id"], value))
     if keys:
@@ -123,9 +143,17 @@ async def _linked(conn: Any, pairs: set[tuple[str, str]]) -> dict[tuple[str, str
         return result
     rows = await conn.execute(
         select(
-            DocumentKey.partner_id, DocumentKey.value, Document.id, Document.message_id, Document.kind,
-            Document.direction, Document.created_at, Document.canonical, Document.business_number,
-            Document.status, Message.status.label("message_status"),
+            DocumentKey.partner_id,
+            DocumentKey.value,
+            Document.id,
+            Document.message_id,
+            Document.kind,
+            Document.direction,
+            Document.created_at,
+            Document.canonical,
+            Document.business_number,
+            Document.status,
+            Message.status.label("message_status"),
         )
         .join(Document, Document.id == DocumentKey.document_id)
         .join(Message, Message.id == Document.message_id)
@@ -141,9 +169,15 @@ async def _linked(conn: Any, pairs: set[tuple[str, str]]) -> dict[tuple[str, str
             continue
         result[(r.partner_id, r.value)].append(
             LinkedDocument(
-                document_id=r.id, message_id=r.message_id, kind=r.kind, direction=r.direction, at=r.created_at,
-                document=(r.canonical or {}).get("document") or {}, business_number=r.business_number,
-                status=r.status, message_status=r.message_status,
+                document_id=r.id,
+                message_id=r.message_id,
+                kind=r.kind,
+                direction=r.direction,
+                at=r.created_at,
+                document=(r.canonical or {}).get("document") or {},
+                business_number=r.business_number,
+                status=r.status,
+                message_status=r.message_status,
             )
         )
     return result
@@ -163,14 +197,18 @@ async def refresh(
     await _lock_orders(session, sorted(pairs), now)
     linked = await _linked(session, pairs)
     open_rows = (
-        await session.execute(
-            select(OrderExceptionRow).where(
-                OrderExceptionRow.closed_at.is_(None),
-                OrderExceptionRow.partner_id.in_({p for p, _ in pairs}),
-                OrderExceptionRow.po_number.in_({po for _, po in pairs}),
+        (
+            await session.execute(
+                select(OrderExceptionRow).where(
+                    OrderExceptionRow.closed_at.is_(None),
+                    OrderExceptionRow.partner_id.in_({p for p, _ in pairs}),
+                    OrderExceptionRow.po_number.in_({po for _, po in pairs}),
+                )
             )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     open_rows = [row for row in open_rows if (row.partner_id, row.po_number) in pairs]
     by_order: dict[tuple[str, str], dict[tuple[str, str], OrderExceptionRow]] = {}
     for row in open_rows:
@@ -190,15 +228,31 @@ async def refresh(
                 row.documents, row.updated_at = list(derived[key].documents), now
         new_rows += [
             {
-                "id": new_id(), "partner_id": partner_id, "po_number": po, "kind": e.kind,
-                "subject": e.subject[:120], "since": e.since, "closed_at": None,
-                "documents": list(e.documents), "detail": dict(e.detail) or None, "updated_at": now,
+                "id": new_id(),
+                "partner_id": partner_id,
+                "po_number": po,
+                "kind": e.kind,
+                "subject": e.subject[:120],
+                "since": e.since,
+                "closed_at": None,
+                "documents": list(e.documents),
+                "detail": dict(e.detail) or None,
+                "updated_at": now,
             }
             for key, e in derived.items()
             if key not in current
         ]
-        states.append({"p": partner_id, "po": po, "state": facts.state, "open": len(derived),
-                       "first": min(d.at for d in docs), "now": now, "next": facts.next_check})
+        states.append(
+            {
+                "p": partner_id,
+                "po": po,
+                "state": facts.state,
+                "open": len(derived),
+                "first": min(d.at for d in docs),
+                "now": now,
+                "next": facts.next_check,
+            }
+        )
     if new_rows:
         await session.execute(insert(OrderExceptionRow), new_rows)
     if states:
@@ -214,8 +268,12 @@ async def refresh(
                 next_check_at=bindparam("next"),
                 # changed only when the state or the count did: what ?since= lists
                 updated_at=case(
-                    (or_(table.c.state != bindparam("state"), table.c.open_exceptions != bindparam("open")),
-                     bindparam("now")),
+                    (
+                        or_(
+                            table.c.state != bindparam("state"), table.c.open_exceptions != bindparam("open")
+                        ),
+                        bindparam("now"),
+                    ),
                     else_=table.c.updated_at,
                 ),
             ),
@@ -233,11 +291,19 @@ async def _lock_orders(session: AsyncSession, pairs: list[tuple[str, str]], now:
     stmt = dialect.insert(Order)
     await session.execute(
         # A no-op update of an existing row: it takes the row's lock.
-        stmt.on_conflict_do_update(index_elements=["partner_id", "po_number"],
-                                   set_={"updated_at": stmt.table.c.updated_at}),
+        stmt.on_conflict_do_update(
+            index_elements=["partner_id", "po_number"], set_={"updated_at": stmt.table.c.updated_at}
+        ),
         [
-            {"id": new_id(), "partner_id": p, "po_number": po, "state": "received", "open_exceptions": 0,
-             "first_at": now, "updated_at": now}
+            {
+                "id": new_id(),
+                "partner_id": p,
+                "po_number": po,
+                "state": "received",
+                "open_exceptions": 0,
+                "first_at": now,
+                "updated_at": now,
+            }
             for p, po in pairs
         ],
     )
@@ -263,7 +329,9 @@ async def check_orders(db: Database, partners: Callable[[], Any], *, now: dateti
             ).all()
             if not rows:
                 return seen
-            await refresh(session, {(r.partner_id, r.po_number) for r in rows}, now=now, policy_for=_policy_for(session))
+            await refresh(
+                session, {(r.partner_id, r.po_number) for r in rows}, now=now, policy_for=_policy_for(session)
+            )
         seen += len(rows)
         after = rows[-1].id
 
@@ -271,10 +339,14 @@ async def check_orders(db: Database, partners: Callable[[], Any], *, now: dateti
 # --------------------------------------------------------------------------- views
 
 
-async def order_view(conn: Any, partner_id: str, po: str, *, now: datetime, policy: OrderPolicy) -> dict[str, Any] | None:
+async def order_view(
+    conn: Any, partner_id: str, po: str, *, now: datetime, policy: OrderPolicy
+) -> dict[str, Any] | None:
     """The order's chain, state, lines and exceptions (docs/orders.md); None when no
     document names this PO for this partner."""
-    docs = sorted((await _linked(conn, {(partner_id, po)}))[(partner_id, po)], key=lambda d: (d.at, d.document_id))
+    docs = sorted(
+        (await _linked(conn, {(partner_id, po)}))[(partner_id, po)], key=lambda d: (d.at, d.document_id)
+    )
     if not docs:
         return None
     facts = domain.derive(po, docs, now=now, policy=policy)
@@ -283,8 +355,13 @@ async def order_view(conn: Any, partner_id: str, po: str, *, now: datetime, poli
         r.id: r
         for r in (
             await conn.execute(
-                select(Document.id, Document.set_id, Document.delivered_at, Document.interchange_control,
-                       Document.group_control).where(Document.id.in_([d.document_id for d in docs]))
+                select(
+                    Document.id,
+                    Document.set_id,
+                    Document.delivered_at,
+                    Document.interchange_control,
+                    Document.group_control,
+                ).where(Document.id.in_([d.document_id for d in docs]))
             )
         ).all()
     }
@@ -292,31 +369,57 @@ async def order_view(conn: Any, partner_id: str, po: str, *, now: datetime, poli
     for d in docs:
         extra = detail[d.document_id]
         entry: dict[str, Any] = {
-            "kind": d.kind, "direction": d.direction, "business_number": d.business_number,
-            "message_id": d.message_id, "at": d.at.isoformat(), "document_id": d.document_id,
-            "set_id": extra.set_id, "purpose": d.document.get("purpose"), "status": d.status,
-            "message_status": d.message_status, "interchange_control": extra.interchange_control,
+            "kind": d.kind,
+            "direction": d.direction,
+            "business_number": d.business_number,
+            "message_id": d.message_id,
+            "at": d.at.isoformat(),
+            "document_id": d.document_id,
+            "set_id": extra.set_id,
+            "purpose": d.document.get("purpose"),
+            "status": d.status,
+            "message_status": d.message_status,
+            "interchange_control": extra.interchange_control,
             "group_control": extra.group_control,
         }
         if d.direction == "in":
-            entry["erp"] = {"status": d.status, "delivered_at": extra.delivered_at.isoformat() if extra.delivered_at else None}
+            entry["erp"] = {
+                "status": d.status,
+                "delivered_at": extra.delivered_at.isoformat() if extra.delivered_at else None,
+            }
         documents.append(entry)
     acknowledgments = await _acknowledgments(conn, docs, message_ids)
     closed = (
         await conn.execute(
             select(OrderExceptionRow)
-            .where(OrderExceptionRow.partner_id == partner_id, OrderExceptionRow.po_number == po,
-                   OrderExceptionRow.closed_at.is_not(None))
+            .where(
+                OrderExceptionRow.partner_id == partner_id,
+                OrderExceptionRow.po_number == po,
+                OrderExceptionRow.closed_at.is_not(None),
+            )
             .order_by(OrderExceptionRow.id)
         )
     ).all()
     exceptions = [
-        {"kind": e.kind, "open": True, "since": e.since.isoformat(), "documents": list(e.documents),
-         "subject": e.subject or None, "detail": dict(e.detail)}
+        {
+            "kind": e.kind,
+            "open": True,
+            "since": e.since.isoformat(),
+            "documents": list(e.documents),
+            "subject": e.subject or None,
+            "detail": dict(e.detail),
+        }
         for e in facts.exceptions
     ] + [
-        {"kind": e.kind, "open": False, "since": e.since.isoformat(), "documents": list(e.documents),
-         "subject": e.subject or None, "detail": e.detail or {}, "closed_at": e.closed_at.isoformat() if e.closed_at else None}
+        {
+            "kind": e.kind,
+            "open": False,
+            "since": e.since.isoformat(),
+            "documents": list(e.documents),
+            "subject": e.subject or None,
+            "detail": e.detail or {},
+            "closed_at": e.closed_at.isoformat() if e.closed_at else None,
+        }
         for e in closed
     ]
     return {
@@ -330,7 +433,9 @@ async def order_view(conn: Any, partner_id: str, po: str, *, now: datetime, poli
     }
 
 
-async def _acknowledgments(conn: Any, docs: Sequence[LinkedDocument], message_ids: list[str]) -> list[dict[str, Any]]:
+async def _acknowledgments(
+    conn: Any, docs: Sequence[LinkedDocument], message_ids: list[str]
+) -> list[dict[str, Any]]:
     """Ours about their documents (outbox TA1/997/999) and theirs about ours (the
     verdict events gateway.reconcile records on our outbound messages)."""
     inbound = [d.message_id for d in docs if d.direction == "in"]
@@ -342,11 +447,19 @@ async def _acknowledgments(conn: Any, docs: Sequence[LinkedDocument], message_id
                 select(OutboxItem).where(OutboxItem.message_id.in_(inbound), OutboxItem.kind.in_(ACK_KINDS))
             )
         ).all():
-            found.append({
-                "kind": r.kind, "direction": "out", "about_message_id": r.message_id, "message_id": None,
-                "at": (r.sent_at or r.created_at).isoformat(), "status": r.status,
-                "interchange_control": f"{r.interchange_control:09d}" if r.interchange_control is not None else None,
-            })
+            found.append(
+                {
+                    "kind": r.kind,
+                    "direction": "out",
+                    "about_message_id": r.message_id,
+                    "message_id": None,
+                    "at": (r.sent_at or r.created_at).isoformat(),
+                    "status": r.status,
+                    "interchange_control": f"{r.interchange_control:09d}"
+                    if r.interchange_control is not None
+                    else None,
+                }
+            )
     if outbound:
         for r in (
             await conn.execute(
@@ -356,24 +469,40 @@ async def _acknowledgments(conn: Any, docs: Sequence[LinkedDocument], message_id
             )
         ).all():
             info = r.detail or {}
-            found.append({
-                "kind": info.get("kind"), "direction": "in", "about_message_id": r.message_id,
-                "message_id": info.get("source_message_id"), "at": r.at.isoformat(), "status": r.state,
-                "code": info.get("code"),
-            })
+            found.append(
+                {
+                    "kind": info.get("kind"),
+                    "direction": "in",
+                    "about_message_id": r.message_id,
+                    "message_id": info.get("source_message_id"),
+                    "at": r.at.isoformat(),
+                    "status": r.state,
+                    "code": info.get("code"),
+                }
+            )
     found.sort(key=lambda a: a["at"])
     return found
 
 
 def _order_summary(o: Any) -> dict[str, Any]:
     return {
-        "partner_id": o.partner_id, "po_number": o.po_number, "state": o.state,
-        "open_exceptions": o.open_exceptions, "first_at": o.first_at.isoformat(), "updated_at": o.updated_at.isoformat(),
+        "partner_id": o.partner_id,
+        "po_number": o.po_number,
+        "state": o.state,
+        "open_exceptions": o.open_exceptions,
+        "first_at": o.first_at.isoformat(),
+        "updated_at": o.updated_at.isoformat(),
     }
 
 
 async def list_orders(
-    conn: Any, *, partner_id: str | None, state: str | None, since: datetime | None, cursor: str | None, limit: int
+    conn: Any,
+    *,
+    partner_id: str | None,
+    state: str | None,
+    since: datetime | None,
+    cursor: str | None,
+    limit: int,
 ) -> dict[str, Any]:
     """Orders, oldest first, paged by id."""
     query = select(Order).order_by(Order.id).limit(limit + 1)
@@ -392,8 +521,14 @@ async def list_orders(
 
 
 async def list_exceptions(
-    conn: Any, *, partner_id: str | None, kind: str | None, open_only: bool, since: datetime | None,
-    cursor: str | None, limit: int,
+    conn: Any,
+    *,
+    partner_id: str | None,
+    kind: str | None,
+    open_only: bool,
+    since: datetime | None,
+    cursor: str | None,
+    limit: int,
 ) -> dict[str, Any]:
     """Exceptions, oldest first, paged by id; open ones only unless ``open_only`` is False."""
     query = select(OrderExceptionRow).order_by(OrderExceptionRow.id).limit(limit + 1)
@@ -412,12 +547,17 @@ async def list_exceptions(
     rows = rows[:limit]
     items = [
         {
-            "id": e.id, "partner_id": e.partner_id, "po_number": e.po_number, "kind": e.kind,
-            "open": e.closed_at is None, "since": e.since.isoformat(), "documents": list(e.documents),
-            "subject": e.subject or None, "detail": e.detail or {},
+            "id": e.id,
+            "partner_id": e.partner_id,
+            "po_number": e.po_number,
+            "kind": e.kind,
+            "open": e.closed_at is None,
+            "since": e.since.isoformat(),
+            "documents": list(e.documents),
+            "subject": e.subject or None,
+            "detail": e.detail or {},
             "closed_at": e.closed_at.isoformat() if e.closed_at else None,
         }
         for e in rows
     ]
     return {"items": items, "next": rows[-1].id if more else None}
-

@@ -21,14 +21,18 @@ EXIT_NOT_FOUND, EXIT_CONFIG, EXIT_SCHEMA = 1, 2, 3
 
 
 def add_orders_command(subparsers: Any) -> None:
-    orders = subparsers.add_parser("orders", help="the order lifecycle (an order's documents, state, exceptions)")
+    orders = subparsers.add_parser(
+        "orders", help="the order lifecycle (an order's documents, state, exceptions)"
+    )
     sub = orders.add_subparsers(dest="orders_command", required=True, metavar="SUBCOMMAND")
     show = sub.add_parser("show", help="one order of one partner")
     show.add_argument("partner_id")
     show.add_argument("po_number")
     show.add_argument("--config", type=Path, help="gateway.toml (default: $GATEWAY_CONFIG, ./gateway.toml)")
     show.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
-    show.add_argument("--at", type=_when, help="derive the time-based exceptions as of this ISO date-time (default: now)")
+    show.add_argument(
+        "--at", type=_when, help="derive the time-based exceptions as of this ISO date-time (default: now)"
+    )
     show.set_defaults(func=run_orders_show)
 
 
@@ -74,7 +78,9 @@ async def _view(settings: Any, partner_id: str, po: str, at: datetime | None) ->
     try:
         revision, head = await current_revision(db), head_revision()
         if revision != head:
-            raise _SchemaProblem(f"the database schema is at revision {revision or 'empty'}, this gateway needs {head}")
+            raise _SchemaProblem(
+                f"the database schema is at revision {revision or 'empty'}, this gateway needs {head}"
+            )
         try:
             directory = load_partner_directory(settings)
         except Exception:  # thresholds fall back to the defaults; the chain is still worth showing
@@ -89,23 +95,58 @@ async def _view(settings: Any, partner_id: str, po: str, at: datetime | None) ->
 def render_table(view: dict[str, Any]) -> str:
     """The order for a terminal: header, lines, documents, acknowledgments, exceptions."""
     out = [f"order {view['po_number']} of {view['partner_id']}: {view['state']}", ""]
-    out += _table(["line", "product ids", "ordered", "shipped", "invoiced"], [
-        [line["line_number"] or "-", ", ".join(f"{k}={v}" for k, v in line["product_ids"].items()) or "-",
-         line["ordered"], line["shipped"], line["invoiced"]] for line in view["lines"]])
+    out += _table(
+        ["line", "product ids", "ordered", "shipped", "invoiced"],
+        [
+            [
+                line["line_number"] or "-",
+                ", ".join(f"{k}={v}" for k, v in line["product_ids"].items()) or "-",
+                line["ordered"],
+                line["shipped"],
+                line["invoiced"],
+            ]
+            for line in view["lines"]
+        ],
+    )
     out.append("")
-    out += _table(["at", "document", "dir", "number", "status", "message"], [
-        [d["at"], d["kind"], d["direction"], d["business_number"] or "-", d.get("message_status") or d.get("status", ""),
-         d["message_id"]] for d in view["documents"]])
+    out += _table(
+        ["at", "document", "dir", "number", "status", "message"],
+        [
+            [
+                d["at"],
+                d["kind"],
+                d["direction"],
+                d["business_number"] or "-",
+                d.get("message_status") or d.get("status", ""),
+                d["message_id"],
+            ]
+            for d in view["documents"]
+        ],
+    )
     if view["acknowledgments"]:
         out.append("")
-        out += _table(["at", "ack", "dir", "about message", "status"], [
-            [a["at"], a["kind"] or "-", a["direction"], a["about_message_id"], a["status"]]
-            for a in view["acknowledgments"]])
+        out += _table(
+            ["at", "ack", "dir", "about message", "status"],
+            [
+                [a["at"], a["kind"] or "-", a["direction"], a["about_message_id"], a["status"]]
+                for a in view["acknowledgments"]
+            ],
+        )
     out += [""]
     if view["exceptions"]:
-        out += _table(["exception", "open", "since", "subject", "documents"], [
-            [e["kind"], "yes" if e["open"] else "closed", e["since"], e.get("subject") or "-", " ".join(e["documents"])]
-            for e in view["exceptions"]])
+        out += _table(
+            ["exception", "open", "since", "subject", "documents"],
+            [
+                [
+                    e["kind"],
+                    "yes" if e["open"] else "closed",
+                    e["since"],
+                    e.get("subject") or "-",
+                    " ".join(e["documents"]),
+                ]
+                for e in view["exceptions"]
+            ],
+        )
     else:
         out.append("no exceptions")
     return "\n".join(out)
@@ -113,4 +154,7 @@ def render_table(view: dict[str, Any]) -> str:
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
-    return ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    return [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]

@@ -84,7 +84,9 @@ async def find_existing(db: Database, partner_id: str, key: str, digest: str) ->
         row = (
             await conn.execute(
                 select(Message.id).where(
-                    Message.partner_id == partner_id, Message.channel == CHANNEL, Message.idempotency_key == key
+                    Message.partner_id == partner_id,
+                    Message.channel == CHANNEL,
+                    Message.idempotency_key == key,
                 )
             )
         ).first()
@@ -190,8 +192,15 @@ async def submit(
             await session.flush()
             if order_policy is not None:
                 session.info[POLICIES] = lambda _partner_id: order_policy
-            linked = {"id": document_id, "message_id": message_id, "partner_id": profile.id, "kind": kind,
-                      "canonical": canonical, "interchange_control": f"{isa13:09d}", "group_control": str(gs06)}
+            linked = {
+                "id": document_id,
+                "message_id": message_id,
+                "partner_id": profile.id,
+                "kind": kind,
+                "canonical": canonical,
+                "interchange_control": f"{isa13:09d}",
+                "group_control": str(gs06),
+            }
             await link_documents(session, [linked], now=now)
             session.add(
                 OutboxItem(
@@ -214,7 +223,12 @@ async def submit(
                         message_id=message_id,
                         at=now,
                         state="received",
-                        detail={"channel": CHANNEL, "transport_id": request_id, "kind": kind, "request_sha256": digest},
+                        detail={
+                            "channel": CHANNEL,
+                            "transport_id": request_id,
+                            "kind": kind,
+                            "request_sha256": digest,
+                        },
                     ),
                     MessageEvent(
                         message_id=message_id,

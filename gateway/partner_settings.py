@@ -206,7 +206,11 @@ class TransportSettings(_Strict):
     @classmethod
     def _default_channel(cls, data: Any) -> Any:
         # ``[delivery]`` without ``channel`` is the mailbox, as before the split.
-        if isinstance(data, dict) and isinstance(data.get("delivery"), dict) and "channel" not in data["delivery"]:
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("delivery"), dict)
+            and "channel" not in data["delivery"]
+        ):
             data = {**data, "delivery": {**data["delivery"], "channel": "mailbox"}}
         return data
 

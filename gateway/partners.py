@@ -47,7 +47,9 @@ class PartnerEntry:
     profile: PartnerProfile  # the X12 partnership (translators.profile)
     folder: Path
     hooks: Path | None = None  # hooks.py beside the profile, not imported here
-    transport: TransportSettings = field(default_factory=TransportSettings)  # channels (gateway.partner_settings)
+    transport: TransportSettings = field(
+        default_factory=TransportSettings
+    )  # channels (gateway.partner_settings)
 
 
 @dataclass(slots=True)
@@ -113,7 +115,9 @@ def _scan(directory: Path, identity: OurIdentity | None) -> tuple[PartnerDirecto
     as2_owners: dict[str, str] = {}
     if identity is not None:
         partners.receivers = frozenset({(identity.interchange_qualifier, identity.interchange_id)})
-        owners[(identity.interchange_qualifier, identity.interchange_id)] = "our own identity (gateway settings)"
+        owners[(identity.interchange_qualifier, identity.interchange_id)] = (
+            "our own identity (gateway settings)"
+        )
 
     for folder in sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
         source = folder / PROFILE_FILE
@@ -138,7 +142,9 @@ def _scan(directory: Path, identity: OurIdentity | None) -> tuple[PartnerDirecto
             cert_errors, _ = load_partner_certificates(transport.as2, folder, str(source))
             as2_owner = as2_owners.setdefault(transport.as2.id, folder.name)
             if as2_owner != folder.name:
-                cert_errors.append(f"{source}: as2.id: {transport.as2.id!r} is already used by partner {as2_owner!r}")
+                cert_errors.append(
+                    f"{source}: as2.id: {transport.as2.id!r} is already used by partner {as2_owner!r}"
+                )
             if cert_errors:
                 errors.extend(cert_errors)
                 continue
@@ -162,7 +168,9 @@ def _scan(directory: Path, identity: OurIdentity | None) -> tuple[PartnerDirecto
             if problem is not None:
                 errors.append(problem)
                 continue
-        partners.entries[profile.id] = PartnerEntry(profile, folder, hooks if hooks.is_file() else None, transport)
+        partners.entries[profile.id] = PartnerEntry(
+            profile, folder, hooks if hooks.is_file() else None, transport
+        )
         for address in profile.x12.addresses:
             partners._by_address[(address.qualifier, address.id)] = profile.id
     return partners, errors

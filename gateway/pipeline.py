@@ -298,7 +298,9 @@ class Pipeline(DeliverStep):
         message's failure once ``max_attempts`` is reached (unless the failing party
         gave its own delay). Raises LostLease before writing anything."""
         if retry_after is None and job.attempts >= self.settings.max_attempts:
-            await self._fail_in(session, job, f"{job.step} gave up after {job.attempts} attempts: {text}", now)
+            await self._fail_in(
+                session, job, f"{job.step} gave up after {job.attempts} attempts: {text}", now
+            )
             return
         # The sink's own delay when it gave one, else the one backoff with jitter.
         delay = retry_after if retry_after is not None else self.backoff.delay(job.attempts)
@@ -477,7 +479,9 @@ class Pipeline(DeliverStep):
                     session, message, plan.interchanges, [], now, release=True
                 )
             reason = _with_note(plan.reason, unanswered)
-            await rows.set_status(session, message.id, plan.status, now, reason, plan.detail, old=message.status, **values)
+            await rows.set_status(
+                session, message.id, plan.status, now, reason, plan.detail, old=message.status, **values
+            )
             return
 
         duplicates = await self._register_interchanges(session, message, plan, now)
@@ -487,7 +491,14 @@ class Pipeline(DeliverStep):
             unanswered = await self._issue_acks(session, message, [], dup_interchanges, now, release=True)
             reason = "duplicate of message " + ", ".join(sorted({first for _, first in duplicates}))
             await rows.set_status(
-                session, message.id, "duplicate", now, _with_note(reason, unanswered), None, old=message.status, **values
+                session,
+                message.id,
+                "duplicate",
+                now,
+                _with_note(reason, unanswered),
+                None,
+                old=message.status,
+                **values,
             )
             return
         dup_indexes = {i.outcome.header.index for i in dup_interchanges}
@@ -504,7 +515,9 @@ class Pipeline(DeliverStep):
             session, message, fresh, dup_interchanges, now, release=plan.status == "failed"
         )
         reason = _with_note(plan.reason, unanswered)
-        await rows.set_status(session, message.id, plan.status, now, reason, plan.detail, old=message.status, **values)
+        await rows.set_status(
+            session, message.id, plan.status, now, reason, plan.detail, old=message.status, **values
+        )
         if plan.status != "failed":
             if deliver_jobs is not None:
                 deliver_jobs.append(message.id)
@@ -533,7 +546,9 @@ class Pipeline(DeliverStep):
             days = profile.x12.duplicate_window_days
             window = timedelta(days=self.settings.duplicate_window_days if days is None else days)
             if seen is None and batch is not None:
-                batch.seen[(profile.id, sender, control)] = rows.NewSeen(**key, first_message_id=message.id, seen_at=now)
+                batch.seen[(profile.id, sender, control)] = rows.NewSeen(
+                    **key, first_message_id=message.id, seen_at=now
+                )
             elif seen is None or seen.first_message_id == message.id:
                 continue
             elif profile.x12.reject_duplicates and now - seen.seen_at <= window:
@@ -584,7 +599,9 @@ class Pipeline(DeliverStep):
         if already:
             # A replay: nothing new. Acks still held from a run under ack_after = "erp"
             # go now if the partner has since moved to "translation".
-            early = {i.profile.id for i in interchanges if i.profile and i.profile.x12.ack_after == "translation"}
+            early = {
+                i.profile.id for i in interchanges if i.profile and i.profile.x12.ack_after == "translation"
+            }
             if early and not release:
                 await session.execute(
                     update(OutboxItem)
@@ -656,7 +673,9 @@ class Pipeline(DeliverStep):
             f"{unanswered} further interchange(s) were not acknowledged individually "
             f"(at most {max_ta1} TA1 per acknowledgment)"
         )
-        rows.add_event(session, message.id, now, "acks_capped", {"unanswered": unanswered, "max_ta1": max_ta1})
+        rows.add_event(
+            session, message.id, now, "acks_capped", {"unanswered": unanswered, "max_ta1": max_ta1}
+        )
         return note
 
     def _channel_of(self, partner_id: str) -> str:

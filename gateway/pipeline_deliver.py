@@ -58,7 +58,10 @@ class DeliverStep:
             marks = (
                 await conn.execute(
                     select(MessageEvent.message_id, MessageEvent.state, MessageEvent.detail)
-                    .where(MessageEvent.message_id.in_(message_ids), MessageEvent.state.in_(("received", DEAD_LETTERED)))
+                    .where(
+                        MessageEvent.message_id.in_(message_ids),
+                        MessageEvent.state.in_(("received", DEAD_LETTERED)),
+                    )
                     .order_by(MessageEvent.id)
                 )
             ).all()
@@ -101,7 +104,11 @@ class DeliverStep:
                 await session.execute(insert(DeliveryAttempt), attempts)
             complete: list[tuple[jobs.ClaimedJob, list[DocumentRecord]]] = []
             for job, docs, done in zip(batch, records, results, strict=True):
-                if not dead[job.message_id] and all(r.ok and not r.parked for r in done) and len(done) == len(docs):
+                if (
+                    not dead[job.message_id]
+                    and all(r.ok and not r.parked for r in done)
+                    and len(done) == len(docs)
+                ):
                     complete.append((job, docs))  # the common case: written together below
                     continue
                 try:
@@ -113,7 +120,10 @@ class DeliverStep:
             await self._record_complete(session, complete, now)
 
     async def _record_complete(
-        self, session: AsyncSession, complete: list[tuple[jobs.ClaimedJob, list[DocumentRecord]]], now: datetime
+        self,
+        session: AsyncSession,
+        complete: list[tuple[jobs.ClaimedJob, list[DocumentRecord]]],
+        now: datetime,
     ) -> None:
         """Messages whose every document the ERP took: finish their jobs, mark the
         documents delivered, release the held acks, and record ``delivered`` then
@@ -147,7 +157,9 @@ class DeliverStep:
                 released[message_id] = released.get(message_id, 0) + 1
         moved = await session.execute(
             update(Message)
-            .where(Message.id.in_(message_ids), Message.status.in_(INBOUND.sources(InboundStatus.ACKNOWLEDGED)))
+            .where(
+                Message.id.in_(message_ids), Message.status.in_(INBOUND.sources(InboundStatus.ACKNOWLEDGED))
+            )
             .values(status=InboundStatus.ACKNOWLEDGED, updated_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -156,7 +168,12 @@ class DeliverStep:
         events: list[dict[str, Any]] = []
         for job, docs in complete:
             events.append(
-                {"message_id": job.message_id, "at": now, "state": "delivered", "detail": {"documents": len(docs)}}
+                {
+                    "message_id": job.message_id,
+                    "at": now,
+                    "state": "delivered",
+                    "detail": {"documents": len(docs)},
+                }
             )
             events.append(
                 {
@@ -210,7 +227,11 @@ class DeliverStep:
             ending = None if parked_count else delivery_ending(known, pairs, dead_before)
             failed = ending is not None and ending[0] == "failed"
             await jobs.finish(
-                session, job, now=now, state="failed" if failed else "done", error=ending[1] if ending else None
+                session,
+                job,
+                now=now,
+                state="failed" if failed else "done",
+                error=ending[1] if ending else None,
             )
         for doc, result in pairs:
             if result.ok:
@@ -222,11 +243,18 @@ class DeliverStep:
             )
             if not result.transient:
                 detail = {"document_id": doc.id, "seq": doc.seq, "business_number": doc.business_number}
-                rows.add_event(session, job.message_id, now, DEAD_LETTERED, {**detail, "error": result.detail})
+                rows.add_event(
+                    session, job.message_id, now, DEAD_LETTERED, {**detail, "error": result.detail}
+                )
                 answer = result.detail if len(result.detail) <= 300 else result.detail[:300] + "..."
                 log.warning(
                     "ERP refused document %s (%s %s) of message %s from partner %s, dead-lettered: %s",
-                    doc.id, doc.kind, doc.business_number or "-", job.message_id, doc.partner_id, answer,
+                    doc.id,
+                    doc.kind,
+                    doc.business_number or "-",
+                    job.message_id,
+                    doc.partner_id,
+                    answer,
                     extra={"message_id": job.message_id, "document_id": doc.id, "partner_id": doc.partner_id},
                 )
         for parked in (False, True):
@@ -251,7 +279,9 @@ class DeliverStep:
         status, reason, detail = ending
         if status != "delivered":
             released = await rows.release_acks(session, job.message_id)
-            await rows.set_status(session, job.message_id, status, now, reason, {**detail, "acks_released": released})
+            await rows.set_status(
+                session, job.message_id, status, now, reason, {**detail, "acks_released": released}
+            )
             return
         await rows.set_status(
             session, job.message_id, "delivered", now, None, {"documents": len(documents)}, keep_reason=True
@@ -260,4 +290,3 @@ class DeliverStep:
         await rows.set_status(
             session, job.message_id, "acknowledged", now, None, {"acks_released": released}, keep_reason=True
         )
-

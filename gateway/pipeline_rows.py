@@ -23,6 +23,7 @@ from gateway.orders import link_documents
 
 ACK_KINDS = ("TA1", "997", "999")
 
+
 def add_event(
     session: AsyncSession, message_id: str, at: datetime, state: str, detail: dict[str, Any] | None
 ) -> None:
@@ -234,7 +235,9 @@ async def set_status(
     batch: BatchWrites | None = session.info.get(BATCH)
     if batch is not None:
         if old is None:
-            raise IllegalTransition(INBOUND.name, None, status, f"{message_id}: a batched write needs the old state")
+            raise IllegalTransition(
+                INBOUND.name, None, status, f"{message_id}: a batched write needs the old state"
+            )
         batch.statuses.append({"id": message_id, **values})
     else:
         result = await session.execute(
@@ -300,4 +303,3 @@ async def store_documents(session: AsyncSession, rows: list[dict[str, Any]]) -> 
         now = (fresh or replayed)[0]["created_at"]
         await link_documents(session, fresh, now=now)
         await link_documents(session, replayed, now=now, replace=True)
-

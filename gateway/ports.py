@@ -159,6 +159,8 @@ def partner_transports(transports: Mapping[str, PartnerTransport]) -> dict[str, 
     registry: dict[str, PartnerTransport] = {}
     for name, transport in transports.items():
         if name != transport.channel:
-            raise ValueError(f"transport {type(transport).__name__} is for {transport.channel!r}, not {name!r}")
+            raise ValueError(
+                f"transport {type(transport).__name__} is for {transport.channel!r}, not {name!r}"
+            )
         registry[name] = transport
     return registry

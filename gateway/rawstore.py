@@ -362,10 +362,7 @@ class RawStore:
     # ------------------------------------------------------------------ journal
 
     def _publish_journaled(self, refs: list[RawRef]) -> None:
-        record = b"".join(
-            b"%s%s %d\n%s" % (_RECORD, r.sha256.encode(), r.size, r.data)
-            for r in refs
-        )
+        record = b"".join(b"%s%s %d\n%s" % (_RECORD, r.sha256.encode(), r.size, r.data) for r in refs)
         full: _Segment | None = None
         with self._journal_lock:
             segment = self._segment
@@ -386,7 +383,10 @@ class RawStore:
                 self._pool.submit(self._checkpoint, segment)
                 raise
             segment.size += len(record)
-            if segment.size >= self.journal_bytes or time.monotonic() - segment.opened >= self.journal_seconds:
+            if (
+                segment.size >= self.journal_bytes
+                or time.monotonic() - segment.opened >= self.journal_seconds
+            ):
                 full, self._segment = segment, None
         if full is not None:
             # Off the request path: the next batch opens a new segment meanwhile.

@@ -48,9 +48,13 @@ async def reconcile_report(
 ) -> list[str]:
     """Apply a FunctionalAckReport or Ta1Report; returns the outbound message ids it matched."""
     if hasattr(report, "group_control"):
-        matched = await reconcile_functional_ack(session, partner_id, report, now=now, source_message_id=source_message_id)
+        matched = await reconcile_functional_ack(
+            session, partner_id, report, now=now, source_message_id=source_message_id
+        )
     else:
-        matched = await reconcile_ta1(session, partner_id, report, now=now, source_message_id=source_message_id)
+        matched = await reconcile_ta1(
+            session, partner_id, report, now=now, source_message_id=source_message_id
+        )
     await orders.refresh_messages(session, matched, now=now)  # their orders' state and exceptions
     return matched
 
@@ -60,12 +64,18 @@ async def reconcile_functional_ack(
 ) -> list[str]:
     group = _number(report.group_control)
     docs = (
-        await session.execute(
-            select(Document).where(
-                Document.partner_id == partner_id, Document.direction == "out", Document.group_control == group
+        (
+            await session.execute(
+                select(Document).where(
+                    Document.partner_id == partner_id,
+                    Document.direction == "out",
+                    Document.group_control == group,
+                )
             )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     detail = {
         "kind": report.kind,
         "group_control": report.group_control,
@@ -102,14 +112,27 @@ async def reconcile_ta1(
 ) -> list[str]:
     control = _number(report.interchange_control)
     rows = (
-        await session.execute(
-            select(Message).where(
-                Message.partner_id == partner_id, Message.direction == "out", Message.interchange_control.is_not(None)
-            ).where(Message.interchange_control.in_({control.zfill(9), control}))
+        (
+            await session.execute(
+                select(Message)
+                .where(
+                    Message.partner_id == partner_id,
+                    Message.direction == "out",
+                    Message.interchange_control.is_not(None),
+                )
+                .where(Message.interchange_control.in_({control.zfill(9), control}))
+            )
         )
-    ).scalars().all()
-    detail = {"kind": "TA1", "interchange_control": report.interchange_control, "code": report.code,
-              "note": report.note, "source_message_id": source_message_id}
+        .scalars()
+        .all()
+    )
+    detail = {
+        "kind": "TA1",
+        "interchange_control": report.interchange_control,
+        "code": report.code,
+        "note": report.note,
+        "source_message_id": source_message_id,
+    }
     if not rows:
         _event(session, source_message_id, now, "unmatched_ack", {**detail, "partner_id": partner_id})
         return []
@@ -173,11 +196,16 @@ async def mark_overdue(db: Database, partners: Callable[[], Any], *, now: dateti
             await session.execute(
                 update(Message)
                 .where(Message.id.in_(late), Message.status.in_(OUTBOUND.sources(OutboundStatus.OVERDUE)))
-                .values(status=OutboundStatus.OVERDUE, updated_at=now, reason="no functional acknowledgment in time"
+                .values(
+                    status=OutboundStatus.OVERDUE,
+                    updated_at=now,
+                    reason="no functional acknowledgment in time",
                 )
             )
             for message_id in late:
-                _event(session, message_id, now, "overdue", {"reason": "no functional acknowledgment in time"})
+                _event(
+                    session, message_id, now, "overdue", {"reason": "no functional acknowledgment in time"}
+                )
             orders.use_policies(session, partners)
             await orders.refresh_messages(session, late, now=now)  # partner_ack_overdue
     return late

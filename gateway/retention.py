@@ -435,7 +435,11 @@ async def prune_and_log(
     try:
         report = await prune(db, store, settings, partners=partners, now=now)
     except Exception as exc:
-        log.error("prune failed (next try in %.0f s): %s: %s", settings.storage.prune_interval_minutes * 60,
-                  type(exc).__name__, exc)
+        log.error(
+            "prune failed (next try in %.0f s): %s: %s",
+            settings.storage.prune_interval_minutes * 60,
+            type(exc).__name__,
+            exc,
+        )
         return
     log.info("%s", report.summary())

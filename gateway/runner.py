@@ -65,7 +65,9 @@ class Backoff:
     base_seconds: float
     max_seconds: float
 
-    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+    def delay(
+        self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None
+    ) -> float:
         """Seconds before try ``attempt + 1``: jitter over an exponential ceiling,
         never less than what the far side asked for."""
         ceiling = min(self.base_seconds * 2 ** max(0, attempt - 1), self.max_seconds)
@@ -149,8 +151,12 @@ class Instance:
             if alive.rowcount == 0:  # removed by a peer that thought us dead: come back
                 await conn.execute(
                     insert(InstanceRow).values(
-                        id=self.id, hostname=socket.gethostname()[:255], pid=os.getpid(), role=self.role,
-                        started_at=now, heartbeat_at=now,
+                        id=self.id,
+                        hostname=socket.gethostname()[:255],
+                        pid=os.getpid(),
+                        role=self.role,
+                        started_at=now,
+                        heartbeat_at=now,
                     )
                 )
             renewed = await conn.execute(
@@ -169,20 +175,27 @@ class Instance:
                 update(Schedule).where(Schedule.locked_by == self.id).values(locked_until=until)
             )
             dead = (
-                await conn.execute(
-                    select(InstanceRow.id).where(
-                        InstanceRow.heartbeat_at < now - timedelta(seconds=self.dead_after_seconds),
-                        InstanceRow.id != self.id,
+                (
+                    await conn.execute(
+                        select(InstanceRow.id).where(
+                            InstanceRow.heartbeat_at < now - timedelta(seconds=self.dead_after_seconds),
+                            InstanceRow.id != self.id,
+                        )
                     )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             if dead:
                 counts.update(await release_instances(conn, list(dead), now=now))
         self.beats += 1
         if counts.get("jobs_released") or counts.get("outbox_released"):
             log.warning(
                 "released the leases of %d dead instance(s) %s: %d job(s), %d outbox item(s)",
-                len(dead), ", ".join(dead), counts.get("jobs_released", 0), counts.get("outbox_released", 0),
+                len(dead),
+                ", ".join(dead),
+                counts.get("jobs_released", 0),
+                counts.get("outbox_released", 0),
             )
         return counts
 

@@ -45,12 +45,16 @@ def no_gateway_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 
 def setup_tree(tmp_path: Path, cert: str = "as2/HOLDRETAIL.pem") -> None:
     assert main(["certs", "new", "--cn", "OURCOMPANY", "--out", "as2"]) == 0
-    assert main(["certs", "new", "--cn", "HOLDRETAIL", "--days", "20", "--out", "partners/holdretail/as2"]) == 0
+    assert (
+        main(["certs", "new", "--cn", "HOLDRETAIL", "--days", "20", "--out", "partners/holdretail/as2"]) == 0
+    )
     (tmp_path / "gateway.toml").write_text(CONFIG)
     (tmp_path / "partners" / "holdretail" / "profile.toml").write_text(PROFILE.format(cert=cert))
 
 
-def test_certs_new_writes_a_private_key_and_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_certs_new_writes_a_private_key_and_never_overwrites(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["certs", "new", "--cn", "OUR CO", "--out", "keys"]) == 0
     assert (tmp_path / "keys" / "OUR_CO.key").stat().st_mode & 0o777 == 0o600
     assert b"BEGIN CERTIFICATE" in (tmp_path / "keys" / "OUR_CO.pem").read_bytes()
@@ -58,7 +62,9 @@ def test_certs_new_writes_a_private_key_and_never_overwrites(tmp_path: Path, cap
     assert "not overwritten" in capsys.readouterr().err
 
 
-def test_certs_show_and_partners_check_list_certificates_with_expiry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_certs_show_and_partners_check_list_certificates_with_expiry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     setup_tree(tmp_path)
     capsys.readouterr()
     assert main(["certs", "show"]) == 0
@@ -82,7 +88,9 @@ def test_missing_or_bad_certificate_is_reported_with_file_and_key(tmp_path: Path
     with pytest.raises(PartnersError) as missing:
         load_partners(tmp_path / "partners")
     [line] = missing.value.errors
-    assert line.startswith(f"{tmp_path / 'partners' / 'holdretail' / 'profile.toml'}: as2.certificates[1]: cannot read")
+    assert line.startswith(
+        f"{tmp_path / 'partners' / 'holdretail' / 'profile.toml'}: as2.certificates[1]: cannot read"
+    )
     (tmp_path / "partners" / "holdretail" / "as2" / "missing.pem").write_text("not a certificate")
     with pytest.raises(PartnersError) as bad:
         load_partners(tmp_path / "partners")
@@ -104,7 +112,9 @@ def test_expired_partner_certificate_refuses_the_profile(tmp_path: Path) -> None
     import as2
 
     setup_tree(tmp_path)
-    old = as2.generate_self_signed("HOLDRETAIL-OLD", days=10, now=dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
+    old = as2.generate_self_signed(
+        "HOLDRETAIL-OLD", days=10, now=dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    )
     (tmp_path / "partners" / "holdretail" / "as2" / "HOLDRETAIL.pem").write_bytes(as2.key_pair_pem(old)[1])
     with pytest.raises(PartnersError) as expired:
         load_partners(tmp_path / "partners")
@@ -114,7 +124,11 @@ def test_expired_partner_certificate_refuses_the_profile(tmp_path: Path) -> None
 def test_client_certificate_needs_its_key(tmp_path: Path) -> None:
     setup_tree(tmp_path)
     profile = tmp_path / "partners" / "holdretail" / "profile.toml"
-    profile.write_text(profile.read_text().replace("[delivery]", 'client_certificate = "as2/x.pem"\n[delivery]'))
+    profile.write_text(
+        profile.read_text().replace("[delivery]", 'client_certificate = "as2/x.pem"\n[delivery]')
+    )
     with pytest.raises(PartnersError) as missing:
         load_partners(tmp_path / "partners")
-    assert missing.value.errors[0].endswith("as2.client_certificate: needs client_key as well (both or neither)")
+    assert missing.value.errors[0].endswith(
+        "as2.client_certificate: needs client_key as well (both or neither)"
+    )

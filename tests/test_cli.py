@@ -18,12 +18,41 @@ EXAMPLES = str(ROOT / "examples" / "partners")
 NOW = "2024-03-01T12:30:00"
 
 
-def isa(sender: tuple[str, str], control: int, *, e: str = "*", version: str = "00401", rep: str = "U",
-        ack_requested: str = "0", receiver: tuple[str, str] = ("ZZ", "GATEWAY"), comp: str = ">") -> str:
-    return e.join([
-        "ISA", "00", " " * 10, "00", " " * 10, sender[0], sender[1].ljust(15), receiver[0], receiver[1].ljust(15),
-        "240301", "1230", rep, version, f"{control:09d}", ack_requested, "P", comp,
-    ]) + "~"
+def isa(
+    sender: tuple[str, str],
+    control: int,
+    *,
+    e: str = "*",
+    version: str = "00401",
+    rep: str = "U",
+    ack_requested: str = "0",
+    receiver: tuple[str, str] = ("ZZ", "GATEWAY"),
+    comp: str = ">",
+) -> str:
+    return (
+        e.join(
+            [
+                "ISA",
+                "00",
+                " " * 10,
+                "00",
+                " " * 10,
+                sender[0],
+                sender[1].ljust(15),
+                receiver[0],
+                receiver[1].ljust(15),
+                "240301",
+                "1230",
+                rep,
+                version,
+                f"{control:09d}",
+                ack_requested,
+                "P",
+                comp,
+            ]
+        )
+        + "~"
+    )
 
 
 def order_set(control: str, po: str, *, e: str = "*", wrong_count: bool = False) -> str:
@@ -39,15 +68,28 @@ def order_set(control: str, po: str, *, e: str = "*", wrong_count: bool = False)
     return "~\n".join(body) + "~\n"
 
 
-def interchange(sender: tuple[str, str], sets: list[str], *, control: int = 101, iea_control: int | None = None,
-                e: str = "*", version: str = "00401", gs08: str = "004010", rep: str = "U",
-                ack_requested: str = "0") -> str:
+def interchange(
+    sender: tuple[str, str],
+    sets: list[str],
+    *,
+    control: int = 101,
+    iea_control: int | None = None,
+    e: str = "*",
+    version: str = "00401",
+    gs08: str = "004010",
+    rep: str = "U",
+    ack_requested: str = "0",
+) -> str:
     return (
-        isa(sender, control, e=e, version=version, rep=rep, ack_requested=ack_requested) + "\n"
-        + e.join(["GS", "PO", sender[1], "GATEWAY", "20240301", "1230", "1", "X", gs08]) + "~\n"
+        isa(sender, control, e=e, version=version, rep=rep, ack_requested=ack_requested)
+        + "\n"
+        + e.join(["GS", "PO", sender[1], "GATEWAY", "20240301", "1230", "1", "X", gs08])
+        + "~\n"
         + "".join(sets)
-        + e.join(["GE", str(len(sets)), "1"]) + "~\n"
-        + e.join(["IEA", "1", f"{iea_control if iea_control is not None else control:09d}"]) + "~\n"
+        + e.join(["GE", str(len(sets)), "1"])
+        + "~\n"
+        + e.join(["IEA", "1", f"{iea_control if iea_control is not None else control:09d}"])
+        + "~\n"
     )
 
 
@@ -78,7 +120,9 @@ def write(tmp_path: Path, name: str, text: str) -> str:
 # --------------------------------------------------------------------------- translate
 
 
-def test_translate_finds_the_partner_from_the_isa_sender(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_translate_finds_the_partner_from_the_isa_sender(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = write(tmp_path, "in.edi", interchange(HOLD, [order_set("0001", "PO-1")]))
     code, out, err = run(capsys, "translate", source, "--partners", EXAMPLES)
     assert (code, err) == (0, "")
@@ -125,8 +169,9 @@ def test_translate_envelope_error_is_exit_1(tmp_path: Path, capsys: pytest.Captu
     assert "interchange 000000101 from ZZ/HOLDRETAIL rejected: TA1 note 001 (control number mismatch)" in err
 
 
-def test_translate_reads_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_translate_reads_stdin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = interchange(HOLD, [order_set("0001", "PO-1")]).encode()
     stdin = tmp_path / "stdin"
     stdin.write_bytes(data)
@@ -151,7 +196,11 @@ def test_translate_reads_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 )
 @pytest.mark.parametrize("command", ["translate", "ack"])
 def test_unusable_input_is_exit_2_with_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, content: bytes | str | None, expected: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    content: bytes | str | None,
+    expected: str,
 ) -> None:
     path = tmp_path / "input.edi"
     if content == "DIR":
@@ -174,7 +223,9 @@ def test_unknown_partner_and_broken_partners_dir_are_exit_2(
     (tmp_path / "bad" / "x").mkdir(parents=True)
     code, _out, err = run(capsys, "translate", source, "--partners", str(tmp_path / "bad"))
     assert code == 2
-    assert err.startswith(f"gateway: the partners directory has 1 error(s); run 'gateway partners check {tmp_path / 'bad'}'")
+    assert err.startswith(
+        f"gateway: the partners directory has 1 error(s); run 'gateway partners check {tmp_path / 'bad'}'"
+    )
 
 
 def test_translate_subprocess_garbage_has_no_traceback(tmp_path: Path) -> None:
@@ -182,7 +233,12 @@ def test_translate_subprocess_garbage_has_no_traceback(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     result = subprocess.run(
         [sys.executable, "-m", "gateway", "translate", "junk.edi", "--partners", EXAMPLES],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stdout == ""
@@ -193,7 +249,9 @@ def test_translate_subprocess_garbage_has_no_traceback(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- ack
 
 
-def test_ack_accepted_4010_is_a_997_from_our_identity(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ack_accepted_4010_is_a_997_from_our_identity(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = write(tmp_path, "in.edi", interchange(HOLD, [order_set("0001", "PO-1")]))
     code, out, err = run(capsys, "ack", source, "--partners", EXAMPLES, "--now", NOW)
     assert (code, err) == (0, "")
@@ -211,14 +269,18 @@ def test_ack_accepted_4010_is_a_997_from_our_identity(tmp_path: Path, capsys: py
     ]
 
 
-def test_ack_partial_acceptance_and_identity_from_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ack_partial_acceptance_and_identity_from_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "gateway.toml").write_text(
         '[identity]\ninterchange_qualifier = "01"\ninterchange_id = "123456789"\ngroup_id = "OURS"\n'
     )
     sets = [order_set("0001", "PO-1"), order_set("0002", "PO-2", wrong_count=True)]
     text = interchange(HOLD, sets).replace("*ZZ*GATEWAY        *", "*01*123456789      *")
     source = write(tmp_path, "in.edi", text)
-    code, out, _err = run(capsys, "ack", source, "--partners", EXAMPLES, "--now", NOW, "--control-number", "42")
+    code, out, _err = run(
+        capsys, "ack", source, "--partners", EXAMPLES, "--now", NOW, "--control-number", "42"
+    )
     assert code == 1
     lines = out.splitlines()
     assert lines[0].startswith("ISA*00*          *00*          *01*123456789      *ZZ*HOLDRETAIL     *")
@@ -237,14 +299,24 @@ def test_ack_envelope_error_gets_a_ta1_for_holdretail_and_nothing_for_northwind(
     assert "TA1*000000101*240301*1230*R*001~" in out.splitlines()
     assert "ST*997" not in out  # a rejected envelope's groups are not acknowledged
     # Northwind's profile says ta1 = "never".
-    code, out, err = run(capsys, "ack", source, "--partners", EXAMPLES, "--partner", "northwind3pl", "--now", NOW)
+    code, out, err = run(
+        capsys, "ack", source, "--partners", EXAMPLES, "--partner", "northwind3pl", "--now", NOW
+    )
     assert (code, out) == (1, "")
     assert "no acknowledgment due" in err
 
 
-def test_ack_5010_pipe_input_gets_a_999_for_northwind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    text = interchange(("01", "NORTHWIND3PL"), [order_set("0001", "PO-7", e="|")], e="|", version="00501",
-                       gs08="005010", rep="^")
+def test_ack_5010_pipe_input_gets_a_999_for_northwind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = interchange(
+        ("01", "NORTHWIND3PL"),
+        [order_set("0001", "PO-7", e="|")],
+        e="|",
+        version="00501",
+        gs08="005010",
+        rep="^",
+    )
     source = write(tmp_path, "in.edi", text)
     code, out, err = run(capsys, "ack", source, "--partners", EXAMPLES, "--now", NOW)
     assert (code, err) == (0, "")
@@ -275,11 +347,15 @@ def test_ack_is_byte_stable_with_now(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_render_round_trips_a_translated_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    source = write(tmp_path, "in.edi", interchange(HOLD, [order_set("0001", "PO-1"), order_set("0002", "PO-2")]))
+    source = write(
+        tmp_path, "in.edi", interchange(HOLD, [order_set("0001", "PO-1"), order_set("0002", "PO-2")])
+    )
     code, jsonl, _err = run(capsys, "translate", source, "--partners", EXAMPLES)
     assert code == 0
     docs = write(tmp_path, "docs.jsonl", jsonl)
-    code, x12, err = run(capsys, "render", "--partner", "holdretail", docs, "--partners", EXAMPLES, "--now", NOW)
+    code, x12, err = run(
+        capsys, "render", "--partner", "holdretail", docs, "--partners", EXAMPLES, "--now", NOW
+    )
     assert (code, err) == (0, "")
     lines = x12.splitlines()
     assert lines[0] == (
@@ -301,9 +377,13 @@ def test_render_uses_the_partners_delimiters(tmp_path: Path, capsys: pytest.Capt
     source = write(tmp_path, "in.edi", interchange(HOLD, [order_set("0001", "PO-1")]))
     _code, jsonl, _err = run(capsys, "translate", source, "--partners", EXAMPLES)
     single = write(tmp_path, "doc.json", json.dumps(json.loads(jsonl), indent=2))
-    code, x12, err = run(capsys, "render", "--partner", "northwind3pl", single, "--partners", EXAMPLES, "--now", NOW)
+    code, x12, err = run(
+        capsys, "render", "--partner", "northwind3pl", single, "--partners", EXAMPLES, "--now", NOW
+    )
     assert (code, err) == (0, "")
-    assert x12.startswith("ISA|00|          |00|          |ZZ|GATEWAY        |01|NORTHWIND3PL   |240301|1230|^|00501|")
+    assert x12.startswith(
+        "ISA|00|          |00|          |ZZ|GATEWAY        |01|NORTHWIND3PL   |240301|1230|^|00501|"
+    )
     assert "\r\nGS|PO|GATEWAY|NW3PL|20240301|1230|1|X|005010~\r\n" in x12
 
 
@@ -314,8 +394,19 @@ def test_render_bare_document_needs_kind(tmp_path: Path, capsys: pytest.CaptureF
     code, out, err = run(capsys, "render", "--partner", "holdretail", bare, "--partners", EXAMPLES)
     assert (code, out) == (2, "")
     assert 'no "kind"' in err
-    code, out, _err = run(capsys, "render", "--partner", "holdretail", "--kind", "order", bare,
-                          "--partners", EXAMPLES, "--now", NOW)
+    code, out, _err = run(
+        capsys,
+        "render",
+        "--partner",
+        "holdretail",
+        "--kind",
+        "order",
+        bare,
+        "--partners",
+        EXAMPLES,
+        "--now",
+        NOW,
+    )
     assert code == 0
     assert "BEG*00*SA*PO-1**20240301~" in out.splitlines()
 
@@ -357,16 +448,22 @@ def test_corpus_samples(corpus: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert json.loads(out)["document"]["po_number"] == "08292233294"
 
     bad_count = x12 / "mixed" / "edinet_850_BAL_wrong_SE_count.edi"
-    code, out, err = run(capsys, "translate", str(bad_count), "--partners", EXAMPLES, "--partner", "holdretail")
+    code, out, err = run(
+        capsys, "translate", str(bad_count), "--partners", EXAMPLES, "--partner", "holdretail"
+    )
     assert (code, out) == (1, "")
     assert "segment count wrong" in err
 
-    code, out, _err = run(capsys, "ack", str(good), "--partners", EXAMPLES, "--partner", "holdretail", "--now", NOW)
+    code, out, _err = run(
+        capsys, "ack", str(good), "--partners", EXAMPLES, "--partner", "holdretail", "--now", NOW
+    )
     assert code == 0
     assert "AK1*PO*1421~" in out.splitlines()
 
 
-def test_every_corpus_x12_file_gets_a_defined_exit_code(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_corpus_x12_file_gets_a_defined_exit_code(
+    corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """No file makes the CLI crash: each ends in 0, 1 or 2 with a reason on stderr."""
     outcomes: dict[str, int] = {}
     for path in sorted((corpus / "x12").rglob("*")):
@@ -374,7 +471,9 @@ def test_every_corpus_x12_file_gets_a_defined_exit_code(corpus: Path, capsys: py
             continue
         for command in ("translate", "ack"):
             extra = ["--now", NOW] if command == "ack" else []
-            code, _out, err = run(capsys, command, str(path), "--partners", EXAMPLES, "--partner", "holdretail", *extra)
+            code, _out, err = run(
+                capsys, command, str(path), "--partners", EXAMPLES, "--partner", "holdretail", *extra
+            )
             assert code in (0, 1, 2), (command, path.name, err)
             assert "internal error" not in err, (command, path.name, err)
             if code != 0 and command == "translate":
@@ -394,7 +493,9 @@ def test_ack_for_a_forced_partner_goes_to_the_partners_own_address(
         b"GS|IN|NW3PL|OURCOMPANY|20261122|0930|203|X|005010~\r\nST|810|0001|005010~\r\n"
         b"BIG|20261122|INV-3001|20261120|PO-1001~\r\nSE|3|0001~\r\nGE|1|203~\r\nIEA|1|000000203~\r\n"
     )
-    code, out, _err = run(capsys, "ack", str(path), "--partners", EXAMPLES, "--partner", "northwind3pl", "--now", NOW)
+    code, out, _err = run(
+        capsys, "ack", str(path), "--partners", EXAMPLES, "--partner", "northwind3pl", "--now", NOW
+    )
     assert code == 1
     isa = out.split("~", 1)[0].split("|")
     assert (isa[7], isa[8].strip()) == ("01", "NORTHWIND3PL")
@@ -420,7 +521,9 @@ def test_configured_identity_rejects_an_interchange_for_someone_else(
     assert "AK1" not in out
 
 
-def test_documents_of_a_rejected_group_are_not_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_documents_of_a_rejected_group_are_not_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """GE01 says 3 sets, the group has 1: AK9 R, so its valid 850 is not used."""
     text = interchange(HOLD, [order_set("0001", "PO-1")]).replace("GE*1*1~", "GE*3*1~")
     source = write(tmp_path, "in.edi", text)
@@ -430,7 +533,9 @@ def test_documents_of_a_rejected_group_are_not_printed(tmp_path: Path, capsys: p
     assert "not used: group 1 rejected: AK9 code 5" in err
 
 
-def test_translate_and_render_run_the_partners_hooks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_translate_and_render_run_the_partners_hooks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import shutil
 
     partners = tmp_path / "partners"
@@ -445,7 +550,9 @@ def test_translate_and_render_run_the_partners_hooks(tmp_path: Path, capsys: pyt
     code, out, err = run(capsys, "translate", source, "--partners", str(partners))
     assert (code, err) == (0, "")
     [line] = out.splitlines()
-    assert {"qualifier": "ZZ", "value": "IN-HOOK", "description": None} in json.loads(line)["document"]["references"]
+    assert {"qualifier": "ZZ", "value": "IN-HOOK", "description": None} in json.loads(line)["document"][
+        "references"
+    ]
     doc = write(tmp_path, "doc.json", line)
     code, out, err = run(capsys, "render", "--partner", "holdretail", "--partners", str(partners), doc)
     assert (code, err) == (0, "")
@@ -524,7 +631,9 @@ def test_check_receiver_false_turns_the_receiver_check_off_offline_too(
 def test_all_errors_prints_every_segment_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # Five segments in error (a currency code too long, four times, and a bad date): the
     # default line names three and counts the rest; --all-errors names them all.
-    bad = order_set("0001", "PO-1").replace("DTM*002*20240315~", "DTM*002*2024031~\n" + "CUR*BYXX*USDD~\n" * 4)
+    bad = order_set("0001", "PO-1").replace(
+        "DTM*002*20240315~", "DTM*002*2024031~\n" + "CUR*BYXX*USDD~\n" * 4
+    )
     source = write(tmp_path, "in.edi", interchange(HOLD, [bad]))
     code, _, err = run(capsys, "translate", source, "--partners", EXAMPLES)
     assert code == 1

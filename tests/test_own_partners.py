@@ -45,6 +45,11 @@ def test_a_broken_partner_in_the_checkout_breaks_no_test(tmp_path: Path) -> None
     modules = ["tests/test_cli.py", "tests/test_partners_check.py", "tests/test_profile.py"]
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *modules],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]

@@ -20,8 +20,15 @@ EXAMPLES = ROOT / "examples" / "partners"
 US = OurIdentity(interchange_qualifier="ZZ", interchange_id="GATEWAY", group_id="GATEWAY")
 
 
-def write_partner(root: Path, folder: str, *, pid: str | None = None, qualifier: str = "ZZ",
-                  isa_id: str | None = None, extra: str = "") -> Path:
+def write_partner(
+    root: Path,
+    folder: str,
+    *,
+    pid: str | None = None,
+    qualifier: str = "ZZ",
+    isa_id: str | None = None,
+    extra: str = "",
+) -> Path:
     directory = root / folder
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "profile.toml").write_text(
@@ -149,7 +156,9 @@ def test_folder_without_profile_and_bad_profile_are_both_reported(tmp_path: Path
 def test_missing_directory_and_file_instead_of_directory(tmp_path: Path) -> None:
     assert check_partners(tmp_path / "nope") == [f"{tmp_path / 'nope'}: partners directory not found"]
     (tmp_path / "file").write_text("x")
-    assert check_partners(tmp_path / "file") == [f"{tmp_path / 'file'}: partners directory is not a directory"]
+    assert check_partners(tmp_path / "file") == [
+        f"{tmp_path / 'file'}: partners directory is not a directory"
+    ]
 
 
 def test_profile_that_is_not_utf8(tmp_path: Path) -> None:
@@ -170,7 +179,9 @@ def test_check_command_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert err == ""
 
 
-def test_check_command_defaults_to_settings_partners_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_command_defaults_to_settings_partners_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     shutil.copytree(EXAMPLES, tmp_path / "partners")
     assert main(["partners", "check"]) == 0
     assert capsys.readouterr().out == "partners: 2 partner profile(s) OK (holdretail, northwind3pl)\n"
@@ -194,9 +205,13 @@ def test_check_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ]
 
 
-def test_check_command_uses_our_identity_from_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_command_uses_our_identity_from_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_partner(tmp_path / "p", "alpha", isa_id="US")
-    (tmp_path / "gateway.toml").write_text('[identity]\ninterchange_qualifier = "ZZ"\ninterchange_id = "US"\ngroup_id = "US"\n')
+    (tmp_path / "gateway.toml").write_text(
+        '[identity]\ninterchange_qualifier = "ZZ"\ninterchange_id = "US"\ngroup_id = "US"\n'
+    )
     assert main(["partners", "check", "p", "--config", "gateway.toml"]) == 1
     assert "interchange address ZZ/US is already used by our own identity" in capsys.readouterr().err
 
@@ -210,7 +225,12 @@ def test_check_subprocess(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     ok = subprocess.run(
         [sys.executable, "-m", "gateway", "partners", "check", str(EXAMPLES)],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
     )
     assert (ok.returncode, ok.stderr) == (0, "")
     assert ok.stdout.endswith("2 partner profile(s) OK (holdretail, northwind3pl)\n")
@@ -218,7 +238,12 @@ def test_check_subprocess(tmp_path: Path) -> None:
     write_partner(tmp_path / "p", "alpha", extra='colour = "blue"')
     bad = subprocess.run(
         [sys.executable, "-m", "gateway", "partners", "check", "p"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
     )
     assert bad.returncode == 1
     assert bad.stdout == ""

@@ -112,7 +112,9 @@ def test_5010_gets_a_caret_repetition_separator_and_gs08_carries_the_industry_id
 def test_rest_key_is_checked_against_its_sha256_and_previous_key_during_rotation() -> None:
     old = hashlib.sha256(b"old-key").hexdigest()
     _, transport = parse_partner(
-        profile_text(tables=f'[rest]\napi_key_sha256 = "{KEY_SHA.upper()}"\nprevious_api_key_sha256 = "{old}"')
+        profile_text(
+            tables=f'[rest]\napi_key_sha256 = "{KEY_SHA.upper()}"\nprevious_api_key_sha256 = "{old}"'
+        )
     )
     rest = transport.rest
     assert rest is not None
@@ -130,7 +132,11 @@ def test_example_partners_parse_and_differ() -> None:
     assert north_t.rest is not None and north_t.rest.accepts("northwind3pl-example-key")
     assert north_t.rest.accepts("northwind3pl-old-example-key")
     assert (hold.x12.version, hold.x12.functional_ack, hold_t.delivery.channel) == ("004010", "997", "rest")
-    assert (north.x12.version, north.x12.functional_ack, north_t.delivery.channel) == ("005010", "999", "mailbox")
+    assert (north.x12.version, north.x12.functional_ack, north_t.delivery.channel) == (
+        "005010",
+        "999",
+        "mailbox",
+    )
     assert north.x12.outbound_delimiters == Delimiters("|", ":", "^", "~", "\r\n")
     assert [str(a) for a in north.x12.addresses] == ["01/NORTHWIND3PL", "ZZ/NW3PLTEST"]
     assert north.mapping.shipment.required_references == ("BM",)
@@ -350,7 +356,8 @@ def test_our_identity_is_validated_like_partner_ids() -> None:
     assert str(ours.address) == "ZZ/GATEWAY"
     with pytest.raises(ProfileError) as caught:
         parse_identity(
-            {"interchange_qualifier": "ZZ", "interchange_id": "X" * 16, "group_id": "G"}, source="gateway.toml [identity]"
+            {"interchange_qualifier": "ZZ", "interchange_id": "X" * 16, "group_id": "G"},
+            source="gateway.toml [identity]",
         )
     assert caught.value.errors == [
         f"gateway.toml [identity]: interchange_id: must be at most 15 characters (got '{'X' * 16}', 16 characters)"
@@ -371,6 +378,7 @@ def test_every_profile_key_is_in_the_reference() -> None:
     reference = (ROOT / "docs" / "profile-reference.md").read_text()
     keys = _keys(PartnerProfile)
     assert "x12.delimiters.repetition" in keys and "mapping.shipment.tracking_qualifier" in keys
+
     # Each key is documented as `name` or as a dotted tail of it (`product_ids.inbound`),
     # sections as [x12.delimiters].
     def documented(key: str) -> bool:

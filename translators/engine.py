@@ -194,7 +194,11 @@ def translate(
             if receivers is not None and not _addressed_to_us(header, receivers, profile):
                 interchange.notes.append(InterchangeNote.UNKNOWN_RECEIVER_ID)
             if reject_duplicates and (profile is None or profile.x12.reject_duplicates):
-                key = (header.sender_qualifier.strip(), header.sender_id.strip(), header.control_number.strip())
+                key = (
+                    header.sender_qualifier.strip(),
+                    header.sender_id.strip(),
+                    header.control_number.strip(),
+                )
                 if key in received:
                     interchange.notes.append(InterchangeNote.DUPLICATE_INTERCHANGE)
                 received.add(key)
@@ -261,8 +265,7 @@ def _translate_set(
         return result
     if profile is None and unknown_sender_rules is None:
         result.reason = (
-            f"no partner profile for sender {tset.interchange.sender_qualifier}/"
-            f"{tset.interchange.sender_id}"
+            f"no partner profile for sender {tset.interchange.sender_qualifier}/{tset.interchange.sender_id}"
         )
         return result
     if profile is None:
@@ -362,7 +365,9 @@ def _mapping_segment_error(tset: TransactionSet, exc: MappingError) -> SegmentEr
     elements: tuple[ElementError, ...] = ()
     if exc.element is not None and exc.element_code is not None:
         elements = (ElementError(position=exc.element, code=exc.element_code),)
-    return SegmentError(tag=exc.segment, position=position, code=exc.segment_code, elements=elements, message=exc.reason)
+    return SegmentError(
+        tag=exc.segment, position=position, code=exc.segment_code, elements=elements, message=exc.reason
+    )
 
 
 def _record_mapping_error(outcome: SetOutcome, tset: TransactionSet, exc: MappingError) -> None:

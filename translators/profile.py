@@ -85,7 +85,9 @@ def _partner_id(value: str) -> str:
 
 def _qualifier(value: str) -> str:
     if not _QUALIFIER.fullmatch(value):
-        raise ValueError(f"must be exactly 2 characters, digits or uppercase letters, e.g. ZZ or 01 (got {value!r})")
+        raise ValueError(
+            f"must be exactly 2 characters, digits or uppercase letters, e.g. ZZ or 01 (got {value!r})"
+        )
     return value
 
 
@@ -94,7 +96,9 @@ def _envelope_id(limit: int) -> Any:
         if not value or not value.strip():
             raise ValueError("must not be empty")
         if value != value.strip():
-            raise ValueError(f"must not start or end with spaces (padding is added when writing) (got {value!r})")
+            raise ValueError(
+                f"must not start or end with spaces (padding is added when writing) (got {value!r})"
+            )
         if len(value) > limit:
             raise ValueError(f"must be at most {limit} characters (got {value!r}, {len(value)} characters)")
         if not _PRINTABLE.fullmatch(value):
@@ -268,7 +272,11 @@ class X12Settings(_Strict):
         if repetition is None and self.version >= REPETITION_FROM:
             repetition = "^"
         return Delimiters(
-            element=d.element, component=d.component, repetition=repetition, segment=d.segment, suffix=d.suffix
+            element=d.element,
+            component=d.component,
+            repetition=repetition,
+            segment=d.segment,
+            suffix=d.suffix,
         )
 
     @model_validator(mode="after")

@@ -29,7 +29,9 @@ async def post_reload(request: web.Request) -> web.Response:
         ids = await request.app[GATEWAY].reload_partners()
     except ReloadFailed as exc:
         raise ApiError(
-            422, "invalid_profiles", "the partner profiles have problems; the previous ones stay in use",
+            422,
+            "invalid_profiles",
+            "the partner profiles have problems; the previous ones stay in use",
             details=exc.errors,
         ) from None
     return web.json_response({"partners": ids})

@@ -55,9 +55,19 @@ DUPLICATE_WAIT_SECONDS = 2.0
 _MESSAGE_ID = re.compile(r"<?[\x21-\x7e]{1,250}>?")
 # Request headers kept with the received body: with it, the evidence of what was signed.
 EVIDENCE_HEADERS = (
-    "AS2-Version", "AS2-From", "AS2-To", "Message-ID", "Date", "Subject", "Content-Type",
-    "Content-Transfer-Encoding", "Content-Disposition", "MIME-Version", "Disposition-Notification-To",
-    "Disposition-Notification-Options", "Receipt-Delivery-Option",
+    "AS2-Version",
+    "AS2-From",
+    "AS2-To",
+    "Message-ID",
+    "Date",
+    "Subject",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "Content-Disposition",
+    "MIME-Version",
+    "Disposition-Notification-To",
+    "Disposition-Notification-Options",
+    "Receipt-Delivery-Option",
 )
 
 
@@ -101,8 +111,13 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
         if partnership is None:
             raise ApiError(403, "unknown_partnership", f"no partnership from {as2_from!r} to {as2_to!r}")
         return await receive_mdn(
-            request.app[DATABASE], request.app[GATEWAY].clock, partnership.partner_id, partnership.settings,
-            local, headers, body,
+            request.app[DATABASE],
+            request.app[GATEWAY].clock,
+            partnership.partner_id,
+            partnership.settings,
+            local,
+            headers,
+            body,
         )
     if partnership is None:
         log.warning("AS2 message %s refused: no partnership %r -> %r", message_id, as2_from, as2_to)
@@ -127,7 +142,11 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
         msg = await asyncio.to_thread(open_message) if len(body) > THREAD_THRESHOLD else open_message()
     except as2.AS2Error as exc:
         log.warning(
-            "AS2 message %s from %s refused: %s (%s)", message_id, partnership.partner_id, exc.reason, exc.disposition
+            "AS2 message %s from %s refused: %s (%s)",
+            message_id,
+            partnership.partner_id,
+            exc.reason,
+            exc.disposition,
         )
         return refuse(exc)
     except Exception as exc:  # the package promises AS2Error only; never answer a 500 for a partner's bytes
@@ -152,16 +171,24 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
     except PayloadTooLarge as exc:
         return refuse(as2.LimitExceeded(f"the payload is larger than {exc.limit} bytes"))
     except IdempotencyConflict as exc:
-        log.warning("AS2 Message-ID %s from %s reused for different content", message_id, partnership.partner_id)
-        return refuse(as2.AS2Error(f"Message-ID already used for message {exc.message_id} with different content"))
+        log.warning(
+            "AS2 Message-ID %s from %s reused for different content", message_id, partnership.partner_id
+        )
+        return refuse(
+            as2.AS2Error(f"Message-ID already used for message {exc.message_id} with different content")
+        )
 
     db = request.app[DATABASE]
     # asynchronous only for a verified sender: the URL is the partner's to choose
-    async_url = as2_async_mdn.usable_url(request.headers.get("Receipt-Delivery-Option")) if msg.signed else None
+    async_url = (
+        as2_async_mdn.usable_url(request.headers.get("Receipt-Delivery-Option")) if msg.signed else None
+    )
     if not accepted.created:
         stored = await _stored_mdn(db, accepted.message_id, wait=DUPLICATE_WAIT_SECONDS)
         if stored is not None:
-            log.info("AS2 Message-ID %s from %s again: the same MDN answered", message_id, partnership.partner_id)
+            log.info(
+                "AS2 Message-ID %s from %s again: the same MDN answered", message_id, partnership.partner_id
+            )
             return _answer(stored, wants_mdn and async_url is None)
     mdn = _build(local, message_id, as2_from, as2_to, receipt, as2.Disposition(), msg.mic)
     detail = {
@@ -185,8 +212,13 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
         session.add(MessageEvent(message_id=accepted.message_id, at=clock(), state="mdn_sent", detail=detail))
         if wants_mdn and async_url is not None:
             as2_async_mdn.queue(
-                session, partner_id=partnership.partner_id, message_id=accepted.message_id, url=async_url,
-                headers=mdn.headers, body=mdn.body, now=clock(),
+                session,
+                partner_id=partnership.partner_id,
+                message_id=accepted.message_id,
+                url=async_url,
+                headers=mdn.headers,
+                body=mdn.body,
+                now=clock(),
             )
     if wants_mdn and async_url is not None:
         return web.Response(status=200)  # the as2-mdn schedule sends it within seconds
@@ -270,8 +302,14 @@ def _build(
 
 
 def _error_mdn(
-    local: As2Local, message_id: str, as2_from: str, as2_to: str, receipt: as2.ReceiptRequest, error: as2.AS2Error,
-    metrics: Metrics, partner_id: str | None = None,
+    local: As2Local,
+    message_id: str,
+    as2_from: str,
+    as2_to: str,
+    receipt: as2.ReceiptRequest,
+    error: as2.AS2Error,
+    metrics: Metrics,
+    partner_id: str | None = None,
 ) -> as2.OutgoingMdn:
     metrics.as2_refusal(partner_id or "unknown", error.disposition.value)
     return _build(local, message_id, as2_from, as2_to, receipt, as2.Disposition.for_error(error), None)

@@ -61,29 +61,51 @@ async def receive_mdn(
     async with db.begin() as session:
         item = await session.get(OutboxItem, item_id) if domain == local.domain else None
         if item is None or item.partner_id != partner_id or item.message_id is None:
-            log.warning("AS2 MDN from %s for unknown message %s ignored", partner_id, report.original_message_id)
+            log.warning(
+                "AS2 MDN from %s for unknown message %s ignored", partner_id, report.original_message_id
+            )
             return web.Response(status=200)
         sent = (
-            await session.execute(
-                select(MessageEvent.detail)
-                .where(MessageEvent.message_id == item.message_id, MessageEvent.state == "as2_sent")
-                .order_by(MessageEvent.id.desc())
+            (
+                await session.execute(
+                    select(MessageEvent.detail)
+                    .where(MessageEvent.message_id == item.message_id, MessageEvent.state == "as2_sent")
+                    .order_by(MessageEvent.id.desc())
+                )
             )
-        ).scalars().all()
-        mic_text = next((d["mic"] for d in sent if d and d.get("message_id", "").strip("<>") == original), None)
+            .scalars()
+            .all()
+        )
+        mic_text = next(
+            (d["mic"] for d in sent if d and d.get("message_id", "").strip("<>") == original), None
+        )
         mic = as2.Mic(*[p.strip() for p in mic_text.split(",", 1)]) if mic_text else as2.Mic("", "sha256")
         now = clock()
         verdict = judge_mdn(headers, body, settings, mic, f"<{original}>", 200, 0.0, now)
         for state, detail in verdict.events:
-            session.add(MessageEvent(message_id=item.message_id, at=now, state=state, detail={**detail, "async": True}))
+            session.add(
+                MessageEvent(
+                    message_id=item.message_id, at=now, state=state, detail={**detail, "async": True}
+                )
+            )
         # Only an MDN the partner can be held to changes the message: an unverified
         # one (anyone can post to /as2) is recorded, nothing more.
         trusted = report.signature_verified is True or not settings.mdn_signed
         if verdict.outcome.value == "permanent" and not trusted:
-            log.warning("AS2 MDN for %s claiming to be from %s does not verify: recorded only", original, partner_id)
+            log.warning(
+                "AS2 MDN for %s claiming to be from %s does not verify: recorded only", original, partner_id
+            )
         elif verdict.outcome.value == "permanent":
             log.warning("AS2 MDN from %s refuses %s: %s", partner_id, original, verdict.detail)
             message = await session.get(Message, item.message_id)
-            if message is not None and message.direction == "out" and OUTBOUND.allowed(message.status, OutboundStatus.FAILED):
-                message.status, message.updated_at, message.reason = OutboundStatus.FAILED, now, verdict.detail
+            if (
+                message is not None
+                and message.direction == "out"
+                and OUTBOUND.allowed(message.status, OutboundStatus.FAILED)
+            ):
+                message.status, message.updated_at, message.reason = (
+                    OutboundStatus.FAILED,
+                    now,
+                    verdict.detail,
+                )
     return web.Response(status=200)

@@ -138,11 +138,15 @@ async def replay_dead_letter(request: web.Request) -> web.Response:
         raise ApiError(404, "not_found", "no such dead letter")
     db = request.app[DATABASE]
     async with db.read() as conn:
-        found = (await conn.execute(select(Document.message_id, Document.status).where(Document.id == item_id))).first()
+        found = (
+            await conn.execute(select(Document.message_id, Document.status).where(Document.id == item_id))
+        ).first()
         box = (await conn.execute(select(OutboxItem.id).where(OutboxItem.id == item_id))).scalar_one_or_none()
     doc = found[0] if found is not None else None
     if found is not None and found[1] == "delivered":
-        raise ApiError(409, "replay_refused", f"document {item_id} is with the ERP already: not a dead letter")
+        raise ApiError(
+            409, "replay_refused", f"document {item_id} is with the ERP already: not a dead letter"
+        )
     if doc is not None:
         try:
             await request.app[PIPELINE].replay(doc, requested_by="dead-letter replay")

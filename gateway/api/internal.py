@@ -130,7 +130,10 @@ async def post_outbound(request: web.Request) -> web.Response:
     except outbound.IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_key_reused", str(exc)) from None
     request.app[DELIVERY].wake()
-    body: dict[str, Any] = {"message_id": result.message_id, "status": "queued" if result.created else "already_received"}
+    body: dict[str, Any] = {
+        "message_id": result.message_id,
+        "status": "queued" if result.created else "already_received",
+    }
     if result.created:
         body["interchange_control"] = f"{result.interchange_control:09d}"
         body["group_control"] = str(result.group_control)

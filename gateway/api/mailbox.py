@@ -71,7 +71,9 @@ async def _own_item(request: web.Request, partner_id: str, *, pending_only: bool
         item = (
             await conn.execute(
                 select(OutboxItem).where(
-                    OutboxItem.id == item_id, OutboxItem.partner_id == partner_id, OutboxItem.channel == "mailbox"
+                    OutboxItem.id == item_id,
+                    OutboxItem.partner_id == partner_id,
+                    OutboxItem.channel == "mailbox",
                 )
             )
         ).one_or_none()

@@ -81,9 +81,7 @@ async def list_messages(request: web.Request) -> web.Response:
         query = query.where(Message.status == q["status"])
     if "kind" in q:
         if q["kind"] in DOCUMENT_KINDS:
-            query = query.where(
-                exists().where(Document.message_id == Message.id, Document.kind == q["kind"])
-            )
+            query = query.where(exists().where(Document.message_id == Message.id, Document.kind == q["kind"]))
         else:
             query = query.where(Message.kind == q["kind"])
     since, until = _time(request, "since"), _time(request, "until")
@@ -138,14 +136,20 @@ async def get_message(request: web.Request) -> web.Response:
             )
         ).all()
         documents = (
-            await conn.execute(select(Document).where(Document.message_id == message_id).order_by(Document.seq))
+            await conn.execute(
+                select(Document).where(Document.message_id == message_id).order_by(Document.seq)
+            )
         ).all()
         outbox = (
-            await conn.execute(select(OutboxItem).where(OutboxItem.message_id == message_id).order_by(OutboxItem.id))
+            await conn.execute(
+                select(OutboxItem).where(OutboxItem.message_id == message_id).order_by(OutboxItem.id)
+            )
         ).all()
         attempts = (
             await conn.execute(
-                select(DeliveryAttempt).where(DeliveryAttempt.message_id == message_id).order_by(DeliveryAttempt.id)
+                select(DeliveryAttempt)
+                .where(DeliveryAttempt.message_id == message_id)
+                .order_by(DeliveryAttempt.id)
             )
         ).all()
         waiting = (
@@ -210,8 +214,17 @@ async def get_message(request: web.Request) -> web.Response:
         "received": [
             {"at": e.at.isoformat(), "state": e.state, "detail": e.detail}
             for e in events
-            if e.state in ("accepted", "accepted_with_errors", "partially_accepted", "rejected", "ta1_received", "ack_unclear")
-            and e.detail and "source_message_id" in e.detail
+            if e.state
+            in (
+                "accepted",
+                "accepted_with_errors",
+                "partially_accepted",
+                "rejected",
+                "ta1_received",
+                "ack_unclear",
+            )
+            and e.detail
+            and "source_message_id" in e.detail
         ],
     }
     body["delivery_attempts"] = [

@@ -16,7 +16,10 @@ async def metrics_handler(request: web.Request) -> web.Response:
     reload_failed = request.app[PARTNERS].error is not None
     certificates = certificate_expiry(request.app[GATEWAY].as2, request.app[PARTNERS].current)
     text = await render(
-        request.app[DATABASE], request.app[METRICS], partner_reload_failed=reload_failed, certificates=certificates
+        request.app[DATABASE],
+        request.app[METRICS],
+        partner_reload_failed=reload_failed,
+        certificates=certificates,
     )
     return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 

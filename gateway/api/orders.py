@@ -30,7 +30,9 @@ async def get_order(request: web.Request) -> web.Response:
     partner_id, po = request.match_info["partner_id"], request.match_info["po_number"]
     policy = orders.policy_of(request.app[PARTNERS].current, partner_id)
     async with request.app[DATABASE].read() as conn:
-        view = await orders.order_view(conn, partner_id, po, now=request.app[OVERRIDES].clock(), policy=policy)
+        view = await orders.order_view(
+            conn, partner_id, po, now=request.app[OVERRIDES].clock(), policy=policy
+        )
     if view is None:
         raise ApiError(404, "not_found", f"no order {po!r} of partner {partner_id!r}")
     return web.json_response(view)
@@ -44,8 +46,12 @@ async def get_orders(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "state is one of " + ", ".join(STATES))
     async with request.app[DATABASE].read() as conn:
         page = await orders.list_orders(
-            conn, partner_id=request.query.get("partner_id"), state=state, since=_time(request, "since"),
-            cursor=request.query.get("cursor"), limit=limit,
+            conn,
+            partner_id=request.query.get("partner_id"),
+            state=state,
+            since=_time(request, "since"),
+            cursor=request.query.get("cursor"),
+            limit=limit,
         )
     return web.json_response(page)
 
@@ -61,8 +67,13 @@ async def get_exceptions(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "open is true or false")
     async with request.app[DATABASE].read() as conn:
         page = await orders.list_exceptions(
-            conn, partner_id=request.query.get("partner_id"), kind=kind, open_only=open_text == "true",
-            since=_time(request, "since"), cursor=request.query.get("cursor"), limit=limit,
+            conn,
+            partner_id=request.query.get("partner_id"),
+            kind=kind,
+            open_only=open_text == "true",
+            since=_time(request, "since"),
+            cursor=request.query.get("cursor"),
+            limit=limit,
         )
     return web.json_response(page)
 

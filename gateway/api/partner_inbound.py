@@ -196,14 +196,19 @@ def _check_envelope(request: web.Request, partner_id: str, envelope: Any) -> Non
     fields = []
     if (envelope.sender_qualifier.strip(), envelope.sender_id.strip()) not in senders:
         fields.append(
-            {"loc": "envelope.sender_id", "msg": f"not an ISA address of partner {partner_id!r}; omit the envelope"}
+            {
+                "loc": "envelope.sender_id",
+                "msg": f"not an ISA address of partner {partner_id!r}; omit the envelope",
+            }
         )
     identity = request.app[SETTINGS].identity
     if identity.check_receiver:
         receivers = {(identity.interchange_qualifier, identity.interchange_id)}
         receivers |= {(a.qualifier, a.id) for a in profile.x12.our_ids}
         if (envelope.receiver_qualifier.strip(), envelope.receiver_id.strip()) not in receivers:
-            fields.append({"loc": "envelope.receiver_id", "msg": "not one of our ISA addresses; omit the envelope"})
+            fields.append(
+                {"loc": "envelope.receiver_id", "msg": "not one of our ISA addresses; omit the envelope"}
+            )
     if fields:
         raise ApiError(
             422, "envelope_mismatch", "the envelope does not match the authenticated partner", fields=fields

@@ -155,5 +155,7 @@ def is_storage_error(exc: BaseException) -> bool:
         # Constraint violations and bad SQL are ours to fix; anything else the driver
         # reports (refused connection, database not accepting connections, server
         # shutting down) is the database being unavailable.
-        return exc.connection_invalidated or not isinstance(exc, IntegrityError | ProgrammingError | DataError)
+        return exc.connection_invalidated or not isinstance(
+            exc, IntegrityError | ProgrammingError | DataError
+        )
     return type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__

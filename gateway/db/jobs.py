@@ -120,9 +120,7 @@ async def finish(
         raise LostLease(f"job {job.id} is no longer ours")
 
 
-async def finish_many(
-    session: AsyncSession, claimed: list[ClaimedJob], *, now: datetime
-) -> set[int]:
+async def finish_many(session: AsyncSession, claimed: list[ClaimedJob], *, now: datetime) -> set[int]:
     """Mark ``claimed`` done in one statement; returns the ids still ours (the
     others lost their lease: write nothing for them)."""
     if not claimed:
@@ -212,10 +210,13 @@ async def enqueue_claimed(
         ).all()
         by_message = {r.message_id: r.id for r in found}
         return [
-            ClaimedJob(id=by_message[m], message_id=m, step=step, attempts=1, worker=worker) for m in message_ids
+            ClaimedJob(id=by_message[m], message_id=m, step=step, attempts=1, worker=worker)
+            for m in message_ids
         ]
     rows = (
-        await session.execute(insert(Job).returning(Job.id, Job.message_id, sort_by_parameter_order=True), values)
+        await session.execute(
+            insert(Job).returning(Job.id, Job.message_id, sort_by_parameter_order=True), values
+        )
     ).all()
     return [ClaimedJob(id=r.id, message_id=r.message_id, step=step, attempts=1, worker=worker) for r in rows]
 

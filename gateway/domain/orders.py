@@ -24,7 +24,16 @@ INTERCHANGE, GROUP, TRANSPORT = "interchange", "group", "transport"
 TRACKING_REFS = {"CN", "2I"}  # REF qualifiers of a carrier tracking number
 BOL_REFS = {"BM"}
 
-STATES = ("received", "acknowledged", "partially_shipped", "shipped", "invoiced", "closed", "cancelled", "exception")
+STATES = (
+    "received",
+    "acknowledged",
+    "partially_shipped",
+    "shipped",
+    "invoiced",
+    "closed",
+    "cancelled",
+    "exception",
+)
 EXCEPTION_KINDS = (
     "not_acknowledged",
     "not_shipped",
@@ -324,7 +333,9 @@ def _exceptions(
         uninvoiced = any(line.shipped > line.invoiced for line in lines)
         due = shipments[0].at + timedelta(hours=policy.invoice_due_hours)
         if uninvoiced and now >= due:
-            late = [d.document_id for d in shipments if d.at + timedelta(hours=policy.invoice_due_hours) <= now]
+            late = [
+                d.document_id for d in shipments if d.at + timedelta(hours=policy.invoice_due_hours) <= now
+            ]
             found.append(OrderException("not_invoiced", due, tuple(late)))
     if invoices and not shipments:
         ids = tuple(d.document_id for d in invoices)
@@ -336,16 +347,29 @@ def _exceptions(
             over_amount = shipped_value is not None and line.invoiced_amount > shipped_value
             if over_quantity or over_amount:
                 ids = tuple(dict.fromkeys(line.invoiced_by + line.shipped_by))
-                detail = {"measure": "quantity" if over_quantity else "amount", "line_number": line.line_number}
-                found.append(OrderException("invoiced_over_shipped", since(line.invoiced_by), ids, line.subject, detail))
+                detail = {
+                    "measure": "quantity" if over_quantity else "amount",
+                    "line_number": line.line_number,
+                }
+                found.append(
+                    OrderException(
+                        "invoiced_over_shipped", since(line.invoiced_by), ids, line.subject, detail
+                    )
+                )
         if not line.ordered_line and line.shipped_by:
             ids = tuple(dict.fromkeys(line.shipped_by))
-            found.append(OrderException("shipped_not_ordered", since(ids), ids, line.subject,
-                                        {"line_number": line.line_number}))
+            found.append(
+                OrderException(
+                    "shipped_not_ordered", since(ids), ids, line.subject, {"line_number": line.line_number}
+                )
+            )
         elif line.ordered_line and line.shipped > line.ordered:
             ids = tuple(dict.fromkeys(line.shipped_by))
-            found.append(OrderException("shipped_over_ordered", since(ids), ids, line.subject,
-                                        {"line_number": line.line_number}))
+            found.append(
+                OrderException(
+                    "shipped_over_ordered", since(ids), ids, line.subject, {"line_number": line.line_number}
+                )
+            )
     for doc in docs:
         if doc.direction != "out":
             continue
@@ -354,8 +378,12 @@ def _exceptions(
         if doc.message_status == "rejected" or doc.status == "rejected":
             # Closed by a later document of the same kind the partner did not reject.
             resent = any(
-                d.kind == doc.kind and d.direction == "out" and d.at >= doc.at and d.document_id != doc.document_id
-                and d.message_status != "rejected" and d.status != "rejected"
+                d.kind == doc.kind
+                and d.direction == "out"
+                and d.at >= doc.at
+                and d.document_id != doc.document_id
+                and d.message_status != "rejected"
+                and d.status != "rejected"
                 for d in docs
             )
             if not resent:
@@ -368,7 +396,9 @@ def _exceptions(
                 # Closed once we answer it: an 855 or 856 sent after the change.
                 answered = any(d.kind in ("order_ack", "shipment") and d.at > doc.at for d in docs)
                 if not answered:
-                    found.append(OrderException("changed_after_shipment", doc.at, (doc.document_id,), doc.document_id))
+                    found.append(
+                        OrderException("changed_after_shipment", doc.at, (doc.document_id,), doc.document_id)
+                    )
     return found
 
 
@@ -412,7 +442,8 @@ def _ship_deadline(orders: Sequence[LinkedDocument]) -> datetime | None:
         day = dates.get("ship_no_later") or dates.get("requested_ship")
         if day is None:
             days = [
-                (line.get("dates") or {}).get("ship_no_later") or (line.get("dates") or {}).get("requested_ship")
+                (line.get("dates") or {}).get("ship_no_later")
+                or (line.get("dates") or {}).get("requested_ship")
                 for line in doc.document.get("lines") or ()
             ]
             day = min((d for d in days if d), default=None)

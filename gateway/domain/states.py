@@ -155,7 +155,12 @@ OUTBOX = Machine(
         {
             _B.HELD: (_B.PENDING,),
             _B.PENDING: (_B.SENDING, _B.SENT, _B.FAILED),
-            _B.SENDING: (_B.PENDING, _B.SENDING, _B.SENT, _B.FAILED),  # SENDING -> SENDING: a dead lease reclaimed
+            _B.SENDING: (
+                _B.PENDING,
+                _B.SENDING,
+                _B.SENT,
+                _B.FAILED,
+            ),  # SENDING -> SENDING: a dead lease reclaimed
             _B.SENT: (),
             _B.FAILED: (_B.PENDING,),
         }

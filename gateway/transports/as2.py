@@ -52,9 +52,13 @@ class As2Transport:
         if settings is None or partner.delivery.channel != self.channel:
             return SendResult(SendOutcome.PERMANENT, f"partner {item.partner_id} has no AS2 delivery now")
         if local is None:
-            return SendResult(SendOutcome.PERMANENT, "no [as2] table in the gateway configuration (our AS2 id)")
+            return SendResult(
+                SendOutcome.PERMANENT, "no [as2] table in the gateway configuration (our AS2 id)"
+            )
         if settings.mdn == "async" and not local.public_url:
-            return SendResult(SendOutcome.PERMANENT, 'mdn = "async" needs as2.public_url in the gateway configuration')
+            return SendResult(
+                SendOutcome.PERMANENT, 'mdn = "async" needs as2.public_url in the gateway configuration'
+            )
         now = self.clock()
         message_id = as2.make_message_id(local.domain, item.id)
         try:
@@ -111,8 +115,12 @@ class As2Transport:
                     # what an asynchronous MDN is judged against (gateway.api.as2_mdn_inbound)
                     sent = {"message_id": message_id, "mic": out.mic.header_value(), "mdn": settings.mdn}
                     return SendResult(
-                        SendOutcome.SENT, f"HTTP {resp.status}", status_code=resp.status,
-                        transport_id=message_id, duration_ms=took, events=(("as2_sent", sent),),
+                        SendOutcome.SENT,
+                        f"HTTP {resp.status}",
+                        status_code=resp.status,
+                        transport_id=message_id,
+                        duration_ms=took,
+                        events=(("as2_sent", sent),),
                     )
                 return judge_mdn(
                     dict(resp.headers), answer, settings, out.mic, message_id, resp.status, took, now
@@ -120,7 +128,10 @@ class As2Transport:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             took = (time.perf_counter() - started) * 1000
             return SendResult(
-                SendOutcome.TRANSIENT, f"{type(exc).__name__}: {exc}", transport_id=message_id, duration_ms=took
+                SendOutcome.TRANSIENT,
+                f"{type(exc).__name__}: {exc}",
+                transport_id=message_id,
+                duration_ms=took,
             )
 
     def _session(self) -> aiohttp.ClientSession:
@@ -179,18 +190,26 @@ def judge_mdn(
         "text": truncate(report.text, 500),
     }
     event = ("mdn_received", evidence)
-    if report.original_message_id is not None and report.original_message_id.strip("<>") != message_id.strip("<>"):
+    if report.original_message_id is not None and report.original_message_id.strip("<>") != message_id.strip(
+        "<>"
+    ):
         return result(
             SendOutcome.TRANSIENT, f"the MDN is for {report.original_message_id}, not {message_id}", event
         )
     if not report.disposition.ok:
         what = report.disposition.modifier or report.disposition.render()
-        return result(SendOutcome.PERMANENT, f"MDN {report.disposition.type}/{report.disposition.kind}: {what}", event)
+        return result(
+            SendOutcome.PERMANENT, f"MDN {report.disposition.type}/{report.disposition.kind}: {what}", event
+        )
     if settings.mdn_signed and report.signature_verified is not True:
         why = "unsigned" if not report.signed else "signed by no certificate of the partner's"
         return result(SendOutcome.PERMANENT, f"the MDN is {why} (mdn_signed = true)", event)
     if not mic_ok:
-        return result(SendOutcome.PERMANENT, f"the MDN's MIC {evidence['mic']} is not ours ({mic.header_value()})", event)
+        return result(
+            SendOutcome.PERMANENT,
+            f"the MDN's MIC {evidence['mic']} is not ours ({mic.header_value()})",
+            event,
+        )
     return result(SendOutcome.SENT, f"MDN processed, MIC {mic.header_value()}", event)
 
 

@@ -27,7 +27,9 @@ class RestTransport:
     async def send(self, item: OutboundItem, partner: Any) -> SendResult:
         delivery = partner.delivery
         if delivery.channel != self.channel:
-            return SendResult(SendOutcome.PERMANENT, f"partner {item.partner_id} has no REST delivery URL now")
+            return SendResult(
+                SendOutcome.PERMANENT, f"partner {item.partner_id} has no REST delivery URL now"
+            )
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession()
         headers = {

@@ -75,7 +75,10 @@ class SftpTransport:
         else:
             result = await asyncio.to_thread(self._upload, item, name, sftp)
         return SendResult(
-            result.outcome, result.detail, transport_id=name, duration_ms=(time.perf_counter() - started) * 1000
+            result.outcome,
+            result.detail,
+            transport_id=name,
+            duration_ms=(time.perf_counter() - started) * 1000,
         )
 
     def _place(self, item: OutboundItem, name: str, archive: bool) -> SendResult:
@@ -123,7 +126,9 @@ class SftpTransport:
             log.warning("sftp: partner %s: login as %r refused: %s", item.partner_id, sftp.username, exc)
             return SendResult(SendOutcome.TRANSIENT, f"login refused: {exc}")
         except OSError as exc:
-            if exc.errno in (errno.EACCES, errno.ENOENT) and not isinstance(exc, ConnectionError | TimeoutError):
+            if exc.errno in (errno.EACCES, errno.ENOENT) and not isinstance(
+                exc, ConnectionError | TimeoutError
+            ):
                 return SendResult(SendOutcome.PERMANENT, f"the server refused {final}: {exc}")
             return SendResult(SendOutcome.TRANSIENT, f"{type(exc).__name__}: {exc}")
         except (paramiko.SSHException, EOFError) as exc:

@@ -29,7 +29,9 @@ def load_private_key(path: Path) -> paramiko.PKey:
     try:
         return paramiko.PKey.from_path(path)
     except paramiko.PasswordRequiredException:
-        raise SshKeyError(f"{path} is protected by a passphrase; the gateway needs a key without one") from None
+        raise SshKeyError(
+            f"{path} is protected by a passphrase; the gateway needs a key without one"
+        ) from None
     except (paramiko.SSHException, OSError, ValueError, TypeError) as exc:
         raise SshKeyError(f"{path} is not a private key paramiko can read ({exc})") from None
 

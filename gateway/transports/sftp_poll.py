@@ -120,7 +120,9 @@ class Poller:
                 report.waiting.append(name)  # changed while we read it: next poll
                 continue
             content = hashlib.sha256(data).hexdigest()
-            key = hashlib.sha256(f"poll\0{name}\0{remote.size}\0{remote.mtime}\0{content}".encode()).hexdigest()
+            key = hashlib.sha256(
+                f"poll\0{name}\0{remote.size}\0{remote.mtime}\0{content}".encode()
+            ).hexdigest()
             await self.intake.accept(
                 partner_id=partner_id,
                 channel="sftp",
@@ -173,7 +175,9 @@ def follow_profiles(gw: Any) -> list[str]:
     partner ids polled."""
     directory = gw.partners()
     entries = list(directory.entries.values()) if directory is not None else []
-    hosted = [e.profile.id for e in entries if e.transport.sftp is not None and e.transport.sftp.mode == "hosted"]
+    hosted = [
+        e.profile.id for e in entries if e.transport.sftp is not None and e.transport.sftp.mode == "hosted"
+    ]
     if hosted and gw.settings.sftp is None and gw.intake is not None:
         log.warning(
             "partner(s) %s use the hosted SFTP drop box, but gateway.toml has no [sftp] table: it does not run",

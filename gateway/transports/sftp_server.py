@@ -232,7 +232,11 @@ class DropBox:
             return
         for box in self.config.root.iterdir():
             inbound = box / jail.INBOUND
-            if box.name.startswith(".") or not inbound.is_dir() or hosted_settings(partners, box.name) is None:
+            if (
+                box.name.startswith(".")
+                or not inbound.is_dir()
+                or hosted_settings(partners, box.name) is None
+            ):
                 continue
             for entry in os.scandir(inbound):
                 if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
@@ -263,7 +267,10 @@ class DropBox:
         self._thread = threading.Thread(target=self._serve, name="sftp-dropbox", daemon=True)
         self._thread.start()
         log.info(
-            "sftp drop box listening on %s:%d, host key %s", self.config.host, self.port, self.host_key.fingerprint
+            "sftp drop box listening on %s:%d, host key %s",
+            self.config.host,
+            self.port,
+            self.host_key.fingerprint,
         )
 
     def _serve(self) -> None:

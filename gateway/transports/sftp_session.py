@@ -151,7 +151,11 @@ class Upload(paramiko.SFTPHandle):
             os.close(self.fd)
             self.fd = -1
             self.temp.unlink(missing_ok=True)
-            log.info("sftp: %s/inbound/%s: connection ended mid-upload, discarded", self.jailed.partner_id, self.name)
+            log.info(
+                "sftp: %s/inbound/%s: connection ended mid-upload, discarded",
+                self.jailed.partner_id,
+                self.name,
+            )
 
     def close(self) -> None:
         self.abort()
@@ -233,13 +237,16 @@ class JailedSftp(paramiko.SFTPServerInterface):
             raise jail.Refused(SFTP_NO_SUCH_FILE, "not a folder")
         if not place.area:
             return [
-                paramiko.SFTPAttributes.from_stat(os.stat(self.dir / a), filename=a) for a in jail.areas(self.archive)
+                paramiko.SFTPAttributes.from_stat(os.stat(self.dir / a), filename=a)
+                for a in jail.areas(self.archive)
             ]
         found = []
         for entry in os.scandir(place.path):
             if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
                 continue
-            found.append(paramiko.SFTPAttributes.from_stat(entry.stat(follow_symlinks=False), filename=entry.name))
+            found.append(
+                paramiko.SFTPAttributes.from_stat(entry.stat(follow_symlinks=False), filename=entry.name)
+            )
         return found
 
     @_refusals

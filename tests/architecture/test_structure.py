@@ -76,7 +76,9 @@ def _cycles(package: str) -> list[list[str]]:
         "as2",
         pytest.param(
             "translators",
-            marks=pytest.mark.xfail(strict=True, reason="known: x12.compiled <-> x12.grammar (function-local imports)"),
+            marks=pytest.mark.xfail(
+                strict=True, reason="known: x12.compiled <-> x12.grammar (function-local imports)"
+            ),
         ),
     ],
 )
@@ -86,8 +88,10 @@ def test_no_import_cycles(package: str) -> None:
 
 def test_modules_stay_small() -> None:
     too_big = {}
-    for path in sorted((ROOT / "gateway").rglob("*.py")) + sorted((ROOT / "translators").rglob("*.py")) + sorted(
-        (ROOT / "as2").rglob("*.py")
+    for path in (
+        sorted((ROOT / "gateway").rglob("*.py"))
+        + sorted((ROOT / "translators").rglob("*.py"))
+        + sorted((ROOT / "as2").rglob("*.py"))
     ):
         name = str(path.relative_to(ROOT))
         lines = len(path.read_text(encoding="utf-8").splitlines())

@@ -26,7 +26,13 @@ from translators.x12.codes import ElementSyntaxCode, SetSyntaxCode
 
 @pytest.mark.parametrize(
     ("raw", "places", "expected"),
-    [("316300", 2, "3163.00"), ("10000", 2, "100.00"), ("-500", 2, "-5.00"), ("5", 2, "0.05"), ("12.5", 2, "12.5")],
+    [
+        ("316300", 2, "3163.00"),
+        ("10000", 2, "100.00"),
+        ("-500", 2, "-5.00"),
+        ("5", 2, "0.05"),
+        ("12.5", 2, "12.5"),
+    ],
 )
 def test_implied_decimal_keeps_trailing_zeros(raw: str, places: int, expected: str) -> None:
     value = implied_decimal(raw, places)
@@ -76,7 +82,9 @@ def test_product_ids_first_wins_and_rest_go_to_other() -> None:
 
 
 def test_product_id_rules_both_ways() -> None:
-    rules = DocumentRules(product_ids=ProductIdRules(inbound={"CB": "buyer_item"}, outbound={"buyer_item": "BP"}))
+    rules = DocumentRules(
+        product_ids=ProductIdRules(inbound={"CB": "buyer_item"}, outbound={"buyer_item": "BP"})
+    )
     ids = read_product_ids([("CB", "X1")], rules)
     assert ids.buyer_item == "X1"
     assert product_id_pairs(ids, rules) == [("BP", "X1")]
@@ -107,7 +115,11 @@ def test_party_loop_reads_names_lines_and_refs_then_writes_back() -> None:
     assert refs[0].qualifier == "ZZ"
     written = party_segments(party, rules)
     assert written[0] == ["N1", "ST", "STORE 9 BACK DOOR", "92", "0009"]
-    assert written[1:] == [["N3", "1 A ST", "UNIT 2"], ["N3", "BLDG 3"], ["N4", "TOWN", "ON", "K1A 0B1", "CA"]]
+    assert written[1:] == [
+        ["N3", "1 A ST", "UNIT 2"],
+        ["N3", "BLDG 3"],
+        ["N4", "TOWN", "ON", "K1A 0B1", "CA"],
+    ]
 
 
 def test_sac_amount_is_n2() -> None:
@@ -119,7 +131,9 @@ def test_sac_amount_is_n2() -> None:
 
 def test_empty_rules_are_valid_and_reject_unknown_keys() -> None:
     assert MappingRules.model_validate({}) == MappingRules()
-    assert MappingRules.model_validate({"order": {"required_references": ["DP"]}}).order.required_references == ("DP",)
+    assert MappingRules.model_validate(
+        {"order": {"required_references": ["DP"]}}
+    ).order.required_references == ("DP",)
     with pytest.raises(ValueError, match="Extra inputs"):
         MappingRules.model_validate({"order": {"requierd_references": ["DP"]}})
 
@@ -134,8 +148,16 @@ ORDER = (
 def test_envelope_from_isa_gs_st() -> None:
     (tset,) = read_sets(ORDER)
     envelope = envelope_of(tset)
-    assert (envelope.sender_id, envelope.receiver_qualifier, envelope.version) == ("SENDER", "12", "004010VICS")
-    assert (envelope.interchange_control, envelope.group_control, envelope.set_control) == ("000000007", "55", "0001")
+    assert (envelope.sender_id, envelope.receiver_qualifier, envelope.version) == (
+        "SENDER",
+        "12",
+        "004010VICS",
+    )
+    assert (envelope.interchange_control, envelope.group_control, envelope.set_control) == (
+        "000000007",
+        "55",
+        "0001",
+    )
     assert envelope.test is True
 
 

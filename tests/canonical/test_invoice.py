@@ -59,7 +59,9 @@ def test_credit_invoice_fixture_values() -> None:
     )
     assert returned.line_number is None and returned.quantity == Decimal("-2")
     assert returned.description == "KETTLE RETURN"  # PID*F wins over an earlier PID*X
-    assert fee.uom == "EA" and fee.unit_price == Decimal("-4.75") and fee.product_ids.other == {"ZZ": "FEE-ADJ"}
+    assert (
+        fee.uom == "EA" and fee.unit_price == Decimal("-4.75") and fee.product_ids.other == {"ZZ": "FEE-ADJ"}
+    )
     assert fee.allowances_charges == ()  # SAC*N is neither an allowance nor a charge
     assert [(a.type, a.code, a.amount, a.description) for a in doc.allowances_charges] == [
         ("charge", "D240", Decimal("15.00"), "FREIGHT"),
@@ -84,9 +86,9 @@ def test_mattress_n2_total_keeps_implied_places(corpus: Path) -> None:
     doc = one_invoice(corpus / "x12/810/oop_810_4010_mattress_SAC_TDS_CAD.edi")
     out = json.loads(doc.model_dump_json())
     assert out["total_amount"] == "56358.00"  # TDS*5635800
-    assert sum(line.quantity * line.unit_price for line in doc.lines if line.quantity and line.unit_price) == (
-        doc.total_amount
-    )
+    assert sum(
+        line.quantity * line.unit_price for line in doc.lines if line.quantity and line.unit_price
+    ) == (doc.total_amount)
     assert out["lines"][6]["allowances_charges"] == [
         {"type": "charge", "code": "D240", "amount": "0.00", "percent": None, "description": None}
     ]

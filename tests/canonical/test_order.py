@@ -172,15 +172,25 @@ def test_corpus_850_translate_or_give_a_reason(corpus: Path) -> None:
                 assert exc.reason  # a reason a person can act on
                 continue
             translated += 1
-            again = interchange_text([render(doc, rules=MappingRules(), control_number="0001")], functional_id="PO") if doc.document.po_date else None  # type: ignore[union-attr]
+            again = (
+                interchange_text(
+                    [render(doc, rules=MappingRules(), control_number="0001")], functional_id="PO"
+                )
+                if doc.document.po_date
+                else None
+            )  # type: ignore[union-attr]
             if again:
                 (reread,) = read_sets(again)
-                assert to_canonical(reread, partner_id=None, rules=MappingRules()).document == doc.document, path.name
+                assert to_canonical(reread, partner_id=None, rules=MappingRules()).document == doc.document, (
+                    path.name
+                )
     assert translated >= 30  # valid corpus 850s (35 when this was written)
 
 
 def test_corpus_sdq_allocations(corpus: Path) -> None:
-    orders = _corpus_orders(corpus / "x12" / "850" / "bots_850_4010VICS_dept_store_SDQ_control_char_delims.edi")
+    orders = _corpus_orders(
+        corpus / "x12" / "850" / "bots_850_4010VICS_dept_store_SDQ_control_char_delims.edi"
+    )
     assert len(orders) == 4
     first = orders[0]
     assert first.po_number == "15918851602"
@@ -189,7 +199,12 @@ def test_corpus_sdq_allocations(corpus: Path) -> None:
     assert line.product_ids.upc == "058824014093"
     assert line.product_ids.buyer_item == "01112061"
     assert [(a.location_id, a.quantity) for a in line.allocations] == [
-        ("B1117", 1), ("B1120", 1), ("B1135", 1), ("B1164", 1), ("C1560", 2), ("D1634", 1),
+        ("B1117", 1),
+        ("B1120", 1),
+        ("B1135", 1),
+        ("B1164", 1),
+        ("C1560", 2),
+        ("D1634", 1),
     ]
     assert first.dates.delivery_not_before == date(2004, 8, 8)
     assert first.terms is not None and first.terms.discount_percent == Decimal("2.5")

@@ -75,7 +75,11 @@ def test_status_alone_becomes_one_acknowledgment() -> None:
 
 
 def test_render_writes_ack_date_qualifier_default_and_partner_ids() -> None:
-    rules = MappingRules(order_ack=OrderAckRules(ack_date_qualifier="067", product_ids=ProductIdRules(outbound={"vendor_item": "VN"})))
+    rules = MappingRules(
+        order_ack=OrderAckRules(
+            ack_date_qualifier="067", product_ids=ProductIdRules(outbound={"vendor_item": "VN"})
+        )
+    )
     doc = OrderAck.model_validate(
         {
             "po_number": "P1",

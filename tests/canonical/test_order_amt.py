@@ -153,7 +153,12 @@ def test_ctt01_mismatch_is_acknowledged_on_ctt() -> None:
             {
                 "id": "p",
                 "name": "P",
-                "x12": {"interchange_qualifier": "ZZ", "interchange_id": "GATEWAYTEST", "group_id": "GATEWAYTEST", "version": "004010"},
+                "x12": {
+                    "interchange_qualifier": "ZZ",
+                    "interchange_id": "GATEWAYTEST",
+                    "group_id": "GATEWAYTEST",
+                    "version": "004010",
+                },
             }
         )
 
@@ -189,7 +194,9 @@ def test_ctt01_mismatch_is_acknowledged_on_ctt() -> None:
     ("set_id", "head", "line_tail"),
     [("850", BEG, []), ("855", BAK, [["ACK", "IA", "10", "EA"]])],
 )
-def test_ctt01_mismatch_ignored_when_the_partner_says_so(set_id: str, head: Segment, line_tail: list[Segment]) -> None:
+def test_ctt01_mismatch_ignored_when_the_partner_says_so(
+    set_id: str, head: Segment, line_tail: list[Segment]
+) -> None:
     """A partner whose CTT01 counts something else (unique items): ``line_count = "ignore"``."""
     tset = one_set(set_id, [head, po1(1), *line_tail, po1(2), *line_tail, ["CTT", "1"]])
     kind = "order" if set_id == "850" else "order_ack"
@@ -197,7 +204,9 @@ def test_ctt01_mismatch_ignored_when_the_partner_says_so(set_id: str, head: Segm
     document = to_canonical(tset, partner_id=None, rules=rules)
     assert len(document.document.lines) == 2
     # The rule is per kind: the other kind's setting does not relax this one.
-    other = MappingRules.model_validate({"order_ack" if kind == "order" else "order": {"line_count": "ignore"}})
+    other = MappingRules.model_validate(
+        {"order_ack" if kind == "order" else "order": {"line_count": "ignore"}}
+    )
     with pytest.raises(MappingError, match="CTT01 says 1"):
         to_canonical(tset, partner_id=None, rules=other)
 
@@ -243,8 +252,13 @@ def test_dtm_of_a_heading_n9_loop_is_not_an_order_date(version: str) -> None:
 
 
 def test_heading_dates_before_any_loop_still_count() -> None:
-    order = valid_order([BEG, ["DTM", "002", "20240320"], ["DTM", "001", "20240330"], *PARTIES, po1(1), ["CTT", "1"]])
-    assert (order.dates.requested_delivery, order.dates.cancel_after) == (date(2024, 3, 20), date(2024, 3, 30))
+    order = valid_order(
+        [BEG, ["DTM", "002", "20240320"], ["DTM", "001", "20240330"], *PARTIES, po1(1), ["CTT", "1"]]
+    )
+    assert (order.dates.requested_delivery, order.dates.cancel_after) == (
+        date(2024, 3, 20),
+        date(2024, 3, 30),
+    )
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -87,7 +87,11 @@ def test_spi_loop_ref_and_n1_are_not_the_orders(version: str) -> None:
     assert pairs(order.references) == [("DP", "100"), ("ST", "STORE-REF")]
     assert [(p.role, p.name, p.id) for p in order.parties] == [("ship_to", "STORE 42", "0042")]
     (ship_to,) = order.parties
-    assert (ship_to.address_lines, ship_to.city, ship_to.postal_code) == (("1 MAIN ST",), "SPRINGFIELD", "62701")
+    assert (ship_to.address_lines, ship_to.city, ship_to.postal_code) == (
+        ("1 MAIN ST",),
+        "SPRINGFIELD",
+        "62701",
+    )
     assert order.dates.requested_delivery == date(2024, 3, 20)
     assert (order.dates.requested_ship, order.dates.cancel_after) == (None, None)
     assert (order.dates.ship_no_later, order.dates.ship_not_before) == (None, None)
@@ -142,7 +146,12 @@ def test_heading_ref_before_the_loops_and_several_n1_loops() -> None:
         ]
     )
     # Heading REFs first, then those of the N1 loops in order.
-    assert pairs(order.references) == [("DP", "100"), ("IA", "VENDOR-9"), ("ST", "STORE-REF"), ("ZZ", "BUYER-REF")]
+    assert pairs(order.references) == [
+        ("DP", "100"),
+        ("IA", "VENDOR-9"),
+        ("ST", "STORE-REF"),
+        ("ZZ", "BUYER-REF"),
+    ]
     assert [p.role for p in order.parties] == ["ship_to", "buyer"]
 
 
@@ -151,7 +160,9 @@ def test_sac_loop_cur_is_not_the_order_currency() -> None:
     sac = ["SAC", "C", "D240", "", "", "10000"]
     without = valid_order([BEG, sac, ["CUR", "SE", "CAD"], *SHIP_TO, po1(1), ["CTT", "1"]])
     assert without.currency is None
-    heading = valid_order([BEG, ["CUR", "BY", "USD"], sac, ["CUR", "SE", "CAD"], *SHIP_TO, po1(1), ["CTT", "1"]])
+    heading = valid_order(
+        [BEG, ["CUR", "BY", "USD"], sac, ["CUR", "SE", "CAD"], *SHIP_TO, po1(1), ["CTT", "1"]]
+    )
     assert heading.currency == "USD"
 
 
@@ -220,7 +231,11 @@ def test_line_sub_loops_do_not_feed_the_line(version: str) -> None:
     first, second = order.lines
     assert first.description == "LINE ONE"
     assert first.dates.requested_ship == date(2024, 3, 11)
-    assert (first.dates.requested_delivery, first.dates.cancel_after, first.dates.ship_not_before) == (None, None, None)
+    assert (first.dates.requested_delivery, first.dates.cancel_after, first.dates.ship_not_before) == (
+        None,
+        None,
+        None,
+    )
     assert second.description is None and second.dates.requested_ship is None
     # The line's REF and its N1 loop are not the order's either.
     assert pairs(order.references) == [("ST", "STORE-REF")]

@@ -114,7 +114,10 @@ def test_carrier_with_a_value_keeps_its_td5() -> None:
 
 def test_shipment_carrier_with_only_a_tracking_number_writes_ref_not_td5() -> None:
     doc = Shipment(
-        shipment_id="S1", shipment_date=date(2024, 1, 1), purpose="00", carrier=ShipmentCarrier(tracking_number="1Z9")
+        shipment_id="S1",
+        shipment_date=date(2024, 1, 1),
+        purpose="00",
+        carrier=ShipmentCarrier(tracking_number="1Z9"),
     )
     segments = rendered(doc)
     assert "TD5" not in tags(segments) and ["REF", "CN", "1Z9"] in segments
@@ -144,7 +147,10 @@ def test_name_of_exactly_60_characters_needs_no_n2() -> None:
 def test_name_too_long_for_n102_and_two_n2_is_refused() -> None:
     name = " ".join(["WORD" * 3] * 30)  # 389 characters: more than N102 + 2 x (N201, N202)
     error = refused(order(parties=[Party(role="bill_to", name=name)]))
-    assert FieldError("document.parties.0.name", "N2", "segment N2 may be used at most 2 time(s) here", "5") in error.errors
+    assert (
+        FieldError("document.parties.0.name", "N2", "segment N2 may be used at most 2 time(s) here", "5")
+        in error.errors
+    )
 
 
 def test_a_word_longer_than_60_characters_is_cut_where_it_must() -> None:
@@ -176,7 +182,9 @@ def test_id_without_qualifier_is_refused_not_dropped() -> None:
 
 def test_party_with_neither_name_nor_id_is_refused() -> None:
     error = refused(order(parties=[Party(role="ship_to", city="TOWN")]))
-    assert str(error.errors[0]) == "document.parties.0.name: one of N102, N103 is required (syntax note R0203)"
+    assert (
+        str(error.errors[0]) == "document.parties.0.name: one of N102, N103 is required (syntax note R0203)"
+    )
 
 
 # --------------------------------------------------------------------------- (d) lengths and decimals
@@ -188,7 +196,9 @@ def test_crafted_json_with_40_character_po_number_is_refused() -> None:
         ' "lines": [{"quantity": "1", "uom": "EA"}]}}'
     )
     error = refused(doc, version=None)  # a document to send has no envelope: 004010
-    assert error.errors == (FieldError("document.po_number", "BEG03", "BEG03 is at most 22 characters, got 40", "5"),)
+    assert error.errors == (
+        FieldError("document.po_number", "BEG03", "BEG03 is at most 22 characters, got 40", "5"),
+    )
     assert "document.po_number: BEG03 is at most 22 characters, got 40" in str(error)
     assert str(error).startswith("the rendered 850 (004010 grammar) would not be valid X12: ")
 
@@ -196,7 +206,9 @@ def test_crafted_json_with_40_character_po_number_is_refused() -> None:
 def test_unit_price_with_18_significant_decimals_is_refused_never_rounded() -> None:
     line = LINE.model_copy(update={"unit_price": Decimal("1.123456789012345678")})
     error = refused(order(lines=[line]))
-    assert [str(e) for e in error.errors] == ["document.lines.0.unit_price: PO104 is at most 17 digits, got 19"]
+    assert [str(e) for e in error.errors] == [
+        "document.lines.0.unit_price: PO104 is at most 17 digits, got 19"
+    ]
 
 
 def test_unit_price_with_18_decimal_places_of_trailing_zeros_is_written_short() -> None:
@@ -210,13 +222,25 @@ def test_r_value_drops_its_leading_zero_only_when_it_must() -> None:
     terms = Terms(discount_percent=Decimal("0.123456"), discount_days=10)  # ITD03 is R 1/6
     segments = rendered(order(terms=terms))
     assert next(s for s in segments if s[0] == "ITD")[3] == ".123456"
-    assert next(s for s in rendered(order(terms=Terms(discount_percent=Decimal("0.5"), discount_days=1))) if s[0] == "ITD")[3] == "0.5"
+    assert (
+        next(
+            s
+            for s in rendered(order(terms=Terms(discount_percent=Decimal("0.5"), discount_days=1)))
+            if s[0] == "ITD"
+        )[3]
+        == "0.5"
+    )
     assert trip(order(terms=terms)) == order(terms=terms)
 
 
 def invoice(**fields: object) -> Invoice:
     return Invoice.model_validate(
-        {"invoice_number": "INV-1", "invoice_date": date(2024, 5, 2), "total_amount": Decimal("10.00"), **fields}
+        {
+            "invoice_number": "INV-1",
+            "invoice_date": date(2024, 5, 2),
+            "total_amount": Decimal("10.00"),
+            **fields,
+        }
     )
 
 
@@ -228,7 +252,10 @@ def test_money_that_n2_cannot_hold_is_refused_never_rounded() -> None:
     sac = AllowanceCharge(type="charge", code="D240", amount=Decimal("1.234"))
     line = InvoiceLine(quantity=Decimal("1"), uom="EA", unit_price=Decimal("1"), allowances_charges=(sac,))
     error = refused(invoice(lines=[line]))
-    assert error.errors[0].loc == "document.lines.0.allowances_charges.0.amount" and error.errors[0].element == "SAC05"
+    assert (
+        error.errors[0].loc == "document.lines.0.allowances_charges.0.amount"
+        and error.errors[0].element == "SAC05"
+    )
 
 
 def test_n2_money_with_trailing_zeros_is_exact() -> None:
@@ -266,7 +293,9 @@ def test_error_paths_reach_nested_levels() -> None:
 
 def test_unknown_role_without_a_partner_code_is_refused() -> None:
     error = refused(order(parties=[Party(role="mark_for", name="DEPT 7")]))
-    assert str(error.errors[0]) == "document.parties.0.role: N101 'MARK_FOR' is not a code this element allows"
+    assert (
+        str(error.errors[0]) == "document.parties.0.role: N101 'MARK_FOR' is not a code this element allows"
+    )
 
 
 def test_an_order_needs_a_line() -> None:
@@ -283,7 +312,10 @@ def test_control_number_is_padded_or_named() -> None:
 
 def test_the_target_version_decides() -> None:
     doc = order(references=[Reference(qualifier="DP", value="R" * 40)])  # REF02: 4010 AN 1/30, 5010 AN 1/50
-    assert str(refused(doc, "004010").errors[0]) == "document.references.0.value: REF02 is at most 30 characters, got 40"
+    assert (
+        str(refused(doc, "004010").errors[0])
+        == "document.references.0.value: REF02 is at most 30 characters, got 40"
+    )
     assert trip(doc, "005010") == doc
     # a canonical document's envelope gives the version when none is asked for
     (tset,) = read_sets(interchange_text([rendered(doc, "005010")], functional_id="PO", version="005010"))
@@ -292,7 +324,9 @@ def test_the_target_version_decides() -> None:
 
 def test_shipment_line_number_without_product_ids_goes_in_sn1() -> None:
     item = ShipmentItem(line_number="3", quantity_shipped=Decimal("4"), uom="CA")
-    doc = Shipment(shipment_id="S1", shipment_date=date(2024, 1, 1), purpose="00", orders=(ShipmentOrder(items=(item,)),))
+    doc = Shipment(
+        shipment_id="S1", shipment_date=date(2024, 1, 1), purpose="00", orders=(ShipmentOrder(items=(item,)),)
+    )
     segments = rendered(doc)
     assert "LIN" not in tags(segments) and ["SN1", "3", "4", "CA"] in segments
     assert trip(doc) == doc
@@ -324,7 +358,12 @@ class AnyPartner:
         {
             "id": "corpus",
             "name": "Corpus sender",
-            "x12": {"interchange_qualifier": "ZZ", "interchange_id": "CORPUS", "group_id": "CORPUS", "version": "004010"},
+            "x12": {
+                "interchange_qualifier": "ZZ",
+                "interchange_id": "CORPUS",
+                "group_id": "CORPUS",
+                "version": "004010",
+            },
         }
     )
 
@@ -343,14 +382,18 @@ def corpus_documents() -> list[tuple[Path, CanonicalDocument]]:
                 items = list(translate(stream, partners=AnyPartner()))
         except NotX12Error:  # no interchange at all: the engine tests' business
             continue
-        found += [(path, i.document) for i in items if isinstance(i, TranslatedSet) and i.document is not None]
+        found += [
+            (path, i.document) for i in items if isinstance(i, TranslatedSet) and i.document is not None
+        ]
     return found
 
 
 def as_written(document: DocumentModel) -> DocumentModel:
     """``document`` as rendering writes it: an N103 without its N104 is left out
     (staedi_810x2_4010_plus_850_3010_two_groups.edi has ``N1*ST*CARGO LIMITED #112*92``)."""
-    parties = tuple(p.model_copy(update={"id_qualifier": None}) if p.id is None else p for p in document.parties)
+    parties = tuple(
+        p.model_copy(update={"id_qualifier": None}) if p.id is None else p for p in document.parties
+    )
     return document.model_copy(update={"parties": parties})
 
 

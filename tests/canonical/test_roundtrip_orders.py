@@ -55,7 +55,9 @@ DEFAULT_RULES = MappingRules()
 # Codes a partner rule above gives a meaning: canonical documents never hold them raw.
 RESERVED = {"X9", "Z7", "0042", "074"}
 
-SAFE = st.characters(whitelist_categories=("Lu", "Ll", "Nd"), whitelist_characters=" -./&#,'()", max_codepoint=0x7F)
+SAFE = st.characters(
+    whitelist_categories=("Lu", "Ll", "Nd"), whitelist_characters=" -./&#,'()", max_codepoint=0x7F
+)
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
@@ -70,7 +72,9 @@ def texts(max_size: int, min_size: int = 1) -> st.SearchStrategy[str]:
 
 def codes(min_size: int, max_size: int) -> st.SearchStrategy[str]:
     """ID values (no code list) of ``min_size``..``max_size`` characters."""
-    return st.text(st.sampled_from(ALNUM), min_size=min_size, max_size=max_size).filter(lambda s: s not in RESERVED)
+    return st.text(st.sampled_from(ALNUM), min_size=min_size, max_size=max_size).filter(
+        lambda s: s not in RESERVED
+    )
 
 
 def decimals(max_digits: int) -> st.SearchStrategy[Decimal]:
@@ -170,7 +174,9 @@ def po1_fields(draw: st.DrawFn) -> dict[str, object]:
 
 
 order_lines = st.builds(
-    lambda fields, allocations, line_dates: OrderLine(**fields, allocations=tuple(allocations), dates=line_dates),
+    lambda fields, allocations, line_dates: OrderLine(
+        **fields, allocations=tuple(allocations), dates=line_dates
+    ),
     po1_fields(),
     st.lists(
         st.builds(Allocation, location_id=texts(80, min_size=2) | st.just("STORE-42"), quantity=decimals(15)),
@@ -180,7 +186,12 @@ order_lines = st.builds(
 )
 # ITD03 (discount percent, R 1/6) needs ITD05 (discount days): syntax note L03040513
 terms = st.one_of(
-    st.builds(Terms, discount_days=opt(st.integers(0, 999)), net_days=opt(st.integers(0, 999)), description=opt(texts(80))),
+    st.builds(
+        Terms,
+        discount_days=opt(st.integers(0, 999)),
+        net_days=opt(st.integers(0, 999)),
+        description=opt(texts(80)),
+    ),
     st.builds(
         Terms,
         discount_percent=decimals(6).map(abs),
@@ -200,7 +211,9 @@ def orders(rules: MappingRules) -> st.SearchStrategy[Order]:
         Order,
         po_number=texts(22),
         po_date=dates,
-        purpose=st.sampled_from(["original", "cancellation", "change", "replace", "confirmation", "02", "07"]),
+        purpose=st.sampled_from(
+            ["original", "cancellation", "change", "replace", "confirmation", "02", "07"]
+        ),
         order_type=codes(2, 2),
         release_number=opt(texts(30)),
         currency=opt(codes(3, 3)),
@@ -279,7 +292,9 @@ def test_order_roundtrip(case: tuple[MappingRules, Order], envelope: tuple[str, 
 
 
 @SETTINGS
-@given(st.sampled_from(RULES).flatmap(lambda r: st.tuples(st.just(r), order_acks(r))), st.sampled_from(ENVELOPES))
+@given(
+    st.sampled_from(RULES).flatmap(lambda r: st.tuples(st.just(r), order_acks(r))), st.sampled_from(ENVELOPES)
+)
 def test_order_ack_roundtrip(case: tuple[MappingRules, OrderAck], envelope: tuple[str, Delimiters]) -> None:
     rules, ack = case
     assert _roundtrip(ack, rules, "PR", envelope) == ack

@@ -60,7 +60,11 @@ ALPHABET = string.ascii_uppercase + string.digits + " -./#&,"
 
 
 def texts(max_size: int = 14, min_size: int = 1) -> st.SearchStrategy[str]:
-    return st.text(ALPHABET, min_size=min_size, max_size=max_size).map(str.strip).filter(lambda s: len(s) >= min_size)
+    return (
+        st.text(ALPHABET, min_size=min_size, max_size=max_size)
+        .map(str.strip)
+        .filter(lambda s: len(s) >= min_size)
+    )
 
 
 def codes(min_size: int, max_size: int) -> st.SearchStrategy[str]:
@@ -71,14 +75,16 @@ def decimals(max_digits: int, places: int = 3) -> st.SearchStrategy[Decimal]:
     """R values with at most ``max_digits`` digits."""
     limit = 10**max_digits - 1
     return st.builds(
-        lambda n, p: Decimal(n).scaleb(-p), st.integers(-limit, limit), st.integers(0, min(places, max_digits - 1))
+        lambda n, p: Decimal(n).scaleb(-p),
+        st.integers(-limit, limit),
+        st.integers(0, min(places, max_digits - 1)),
     )
 
 
 text = texts()
 opt = st.none() | text
 dates = st.none() | st.dates(min_value=date(1900, 1, 1), max_value=date(2099, 12, 31))
-n2 = st.decimals(min_value=-10**9, max_value=10**9, places=2, allow_nan=False, allow_infinity=False)
+n2 = st.decimals(min_value=-(10**9), max_value=10**9, places=2, allow_nan=False, allow_infinity=False)
 # Qualifiers no default rule maps to a named field, so they stay under ``other``.
 OTHER_QUALIFIERS = ["CB", "ON", "VC", "TP", "UA", "GC", "N4", "LT"]
 ROLES = ["ship_to", "bill_to", "buyer", "vendor", "supplier", "ship_from", "remit_to", "sh", "ob", "re"]
@@ -130,7 +136,9 @@ def small(strategy: st.SearchStrategy, size: int = 3) -> st.SearchStrategy[tuple
 @st.composite
 def items(draw: st.DrawFn) -> ShipmentItem:
     ids = draw(product_ids)
-    quantity, uom = draw(both_or_neither(st.tuples(decimals(10), codes(2, 2))))  # SN102 and SN103 are mandatory
+    quantity, uom = draw(
+        both_or_neither(st.tuples(decimals(10), codes(2, 2)))
+    )  # SN102 and SN103 are mandatory
     # the line number travels in LIN01, or in SN101 when there is no product id (a
     # LIN needs one); with neither there is nowhere to write it
     line_number = draw(opt) if not ids.is_empty() or quantity is not None else None
@@ -141,7 +149,9 @@ sscc = st.none() | st.text(string.digits, min_size=16, max_size=22)
 packs = st.builds(Pack, sscc=sscc, items=small(items()))
 tares = st.builds(Tare, sscc=sscc, packs=small(packs, 2), items=small(items(), 2))
 orders = st.builds(
-    lambda prf, tares, packs, items: ShipmentOrder(po_number=prf[0], po_date=prf[1], tares=tares, packs=packs, items=items),
+    lambda prf, tares, packs, items: ShipmentOrder(
+        po_number=prf[0], po_date=prf[1], tares=tares, packs=packs, items=items
+    ),
     both_or_neither(st.tuples(text, dates)),  # PRF01 is mandatory: no date without a number
     small(tares, 2),
     small(packs, 2),
@@ -156,9 +166,12 @@ carriers = st.builds(
     bill_of_lading=opt,
 ).filter(lambda c: any(v is not None for v in c.model_dump().values()))
 packagings = st.builds(
-    lambda coded, weighed: Packaging(code=coded[0], lading_quantity=coded[1], weight=weighed[0], weight_uom=weighed[1]),
+    lambda coded, weighed: Packaging(
+        code=coded[0], lading_quantity=coded[1], weight=weighed[0], weight_uom=weighed[1]
+    ),
     # TD101 needs TD102 (C0102); TD107 and TD108 go together (P0708)
-    st.tuples(st.none(), st.none() | st.integers(0, 10**7 - 1)) | st.tuples(codes(3, 5), st.integers(0, 10**7 - 1)),
+    st.tuples(st.none(), st.none() | st.integers(0, 10**7 - 1))
+    | st.tuples(codes(3, 5), st.integers(0, 10**7 - 1)),
     both_or_neither(st.tuples(decimals(10), codes(2, 2))),
 ).filter(lambda p: any(v is not None for v in p.model_dump().values()))
 shipments = st.builds(
@@ -194,9 +207,20 @@ lines = st.builds(
     allowances_charges=small(allowances, 2),
 )
 terms = st.one_of(
-    st.builds(Terms, discount_days=st.none() | st.integers(0, 999), net_days=st.none() | st.integers(0, 999), description=opt),
+    st.builds(
+        Terms,
+        discount_days=st.none() | st.integers(0, 999),
+        net_days=st.none() | st.integers(0, 999),
+        description=opt,
+    ),
     # ITD03 needs ITD05 (L03040513)
-    st.builds(Terms, discount_percent=decimals(6), discount_days=st.integers(0, 999), net_days=st.none() | st.integers(0, 999), description=opt),
+    st.builds(
+        Terms,
+        discount_percent=decimals(6),
+        discount_days=st.integers(0, 999),
+        net_days=st.none() | st.integers(0, 999),
+        description=opt,
+    ),
 )
 invoices = st.builds(
     Invoice,

@@ -20,7 +20,9 @@ GOLDEN_JSON = sorted((ROOT / "fixtures" / "canonical").glob("*.json"))
 def test_published_schema_is_current(regen_golden: bool) -> None:
     if regen_golden:
         PUBLISHED.write_text(schema_text(), encoding="utf-8")
-    assert PUBLISHED.read_text(encoding="utf-8") == schema_text(), "run: python -m translators.canonical > docs/schema/canonical.schema.json"
+    assert PUBLISHED.read_text(encoding="utf-8") == schema_text(), (
+        "run: python -m translators.canonical > docs/schema/canonical.schema.json"
+    )
 
 
 def test_schema_is_valid_draft_2020_12() -> None:
@@ -40,7 +42,9 @@ def test_golden_documents_validate(path: Path) -> None:
 
 
 def test_kind_selects_document_schema() -> None:
-    order = json.loads((ROOT / "fixtures" / "canonical" / "850_4010_star_tilde_lf.json").read_text(encoding="utf-8"))
+    order = json.loads(
+        (ROOT / "fixtures" / "canonical" / "850_4010_star_tilde_lf.json").read_text(encoding="utf-8")
+    )
     validator = jsonschema.Draft202012Validator(json_schema())
     order["kind"] = "order_ack"  # an order body under the wrong kind
     assert not validator.is_valid(order)

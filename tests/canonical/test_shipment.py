@@ -272,7 +272,9 @@ def test_render_picks_structure_from_content() -> None:
         orders=(
             ShipmentOrder(po_number="A", items=(_item("1"),)),
             ShipmentOrder(po_number="B", packs=(Pack(sscc="00000000000000000017", items=(_item("2"),)),)),
-            ShipmentOrder(po_number="C", tares=(Tare(sscc="T1", packs=(Pack(sscc="P1", items=(_item("3"),)),)),)),
+            ShipmentOrder(
+                po_number="C", tares=(Tare(sscc="T1", packs=(Pack(sscc="P1", items=(_item("3"),)),)),)
+            ),
         ),
     )
     segments = render_shipment(doc, RULES, "0042")

@@ -37,7 +37,12 @@ class AnyPartner:
             {
                 "id": "p",
                 "name": "P",
-                "x12": {"interchange_qualifier": "ZZ", "interchange_id": "P", "group_id": "P", "version": "004010"},
+                "x12": {
+                    "interchange_qualifier": "ZZ",
+                    "interchange_id": "P",
+                    "group_id": "P",
+                    "version": "004010",
+                },
             }
         )
 

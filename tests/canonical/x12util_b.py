@@ -53,17 +53,32 @@ def _split(text: str) -> list[TransactionSet]:
         if tag == "ISA":
             seg = [seg[0], *seg[1:16], component]
             interchange = InterchangeHeader(
-                sender_qualifier=seg[5].strip(), sender_id=seg[6].strip(),
-                receiver_qualifier=seg[7].strip(), receiver_id=seg[8].strip(),
-                date=seg[9], time=seg[10], standards_id=seg[11], version=seg[12],
-                control_number=seg[13], ack_requested=seg[14] == "1", usage=seg[15],
-                delimiters=delimiters, segment=seg,
+                sender_qualifier=seg[5].strip(),
+                sender_id=seg[6].strip(),
+                receiver_qualifier=seg[7].strip(),
+                receiver_id=seg[8].strip(),
+                date=seg[9],
+                time=seg[10],
+                standards_id=seg[11],
+                version=seg[12],
+                control_number=seg[13],
+                ack_requested=seg[14] == "1",
+                usage=seg[15],
+                delimiters=delimiters,
+                segment=seg,
             )
         elif tag == "GS":
             seg += [""] * (9 - len(seg))
             group = GroupHeader(
-                functional_id=seg[1], sender_id=seg[2], receiver_id=seg[3], date=seg[4],
-                time=seg[5], control_number=seg[6], agency=seg[7], version=seg[8], segment=seg,
+                functional_id=seg[1],
+                sender_id=seg[2],
+                receiver_id=seg[3],
+                date=seg[4],
+                time=seg[5],
+                control_number=seg[6],
+                agency=seg[7],
+                version=seg[8],
+                segment=seg,
             )
         elif tag == "ST":
             current = [seg]
@@ -73,9 +88,12 @@ def _split(text: str) -> list[TransactionSet]:
                 assert interchange is not None
                 sets.append(
                     TransactionSet(
-                        set_id=current[0][1], control_number=current[0][2],
-                        implementation_reference=None, segments=current,
-                        interchange=interchange, group=group,
+                        set_id=current[0][1],
+                        control_number=current[0][2],
+                        implementation_reference=None,
+                        segments=current,
+                        interchange=interchange,
+                        group=group,
                     )
                 )
                 current = None

@@ -32,7 +32,12 @@ class AnyPartner:
             {
                 "id": "corpus",
                 "name": "Corpus sender",
-                "x12": {"interchange_qualifier": "ZZ", "interchange_id": "CORPUS", "group_id": "CORPUS", "version": "004010"},
+                "x12": {
+                    "interchange_qualifier": "ZZ",
+                    "interchange_id": "CORPUS",
+                    "group_id": "CORPUS",
+                    "version": "004010",
+                },
             }
         )
 

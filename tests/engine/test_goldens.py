@@ -35,7 +35,9 @@ def run(path: Path) -> tuple[str, str]:
     control = 1
     waiting: list[TranslatedSet] = []
     with path.open("rb") as stream:
-        for item in translate(stream, partners=partners, receivers=partners.receivers, reject_duplicates=True):
+        for item in translate(
+            stream, partners=partners, receivers=partners.receivers, reject_duplicates=True
+        ):
             if isinstance(item, TranslatedSet):
                 waiting.append(item)
                 continue
@@ -89,9 +91,19 @@ def test_golden(path: Path, regen_golden: bool) -> None:
 def test_goldens_cover_what_the_issue_names() -> None:
     names = {p.stem for p in INPUTS}
     for required in (
-        "850_bad_se_count", "850_bad_se_control", "850_bad_ge_count", "850_bad_ge_control",
-        "850_bad_iea_count", "850_bad_iea_control", "850_missing_iea", "850_bad_isa_date_and_control",
-        "850_4010_two_interchanges_own_delimiters", "856_5010_northwind_sopi", "810_5010_northwind",
-        "850_wrong_receiver", "850_4010_newline_terminator", "850_duplicate_interchange",
+        "850_bad_se_count",
+        "850_bad_se_control",
+        "850_bad_ge_count",
+        "850_bad_ge_control",
+        "850_bad_iea_count",
+        "850_bad_iea_control",
+        "850_missing_iea",
+        "850_bad_isa_date_and_control",
+        "850_4010_two_interchanges_own_delimiters",
+        "856_5010_northwind_sopi",
+        "810_5010_northwind",
+        "850_wrong_receiver",
+        "850_4010_newline_terminator",
+        "850_duplicate_interchange",
     ):
         assert required in names

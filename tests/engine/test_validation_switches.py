@@ -47,7 +47,12 @@ class OnePartner:
 
 def run(body: list[str], **validation: str) -> tuple[TranslatedSet, str]:
     segments = ["ST*850*0001", *body, f"SE*{len(body) + 2}*0001"]
-    text = ISA + "GS*PO*ACME*US*20261122*0930*1*X*004010~" + "".join(s + "~" for s in segments) + "GE*1*1~IEA*1*000000001~"
+    text = (
+        ISA
+        + "GS*PO*ACME*US*20261122*0930*1*X*004010~"
+        + "".join(s + "~" for s in segments)
+        + "GE*1*1~IEA*1*000000001~"
+    )
     items = list(translate(text.encode(), partners=OnePartner(validation)))
     tset = next(i for i in items if isinstance(i, TranslatedSet))
     interchange = next(i for i in items if isinstance(i, TranslatedInterchange))
@@ -74,7 +79,9 @@ def _ack_lines(text: str) -> list[str]:
 def test_rejected_by_default_and_the_message_names_the_switch() -> None:
     tset, ack = run(PO)
     assert not tset.accepted
-    assert tset.reason is not None and '[x12.validation] element_length = "note" would accept it' in tset.reason
+    assert (
+        tset.reason is not None and '[x12.validation] element_length = "note" would accept it' in tset.reason
+    )
     assert _ack_lines(ack) == ["AK3*N4*4*N1*8", "AK4*2*156*5*State", "AK5*R*5", "AK9*R*1*1*0"]
 
 
@@ -97,7 +104,10 @@ def test_ignore_accepts_silently() -> None:
 def test_line_count_note() -> None:
     body = [s if s != "CTT*1" else "CTT*3" for s in PO if not s.startswith("N4")]
     rejected, _ = run(body)
-    assert rejected.reason is not None and '[x12.validation] line_count = "note" would accept it' in rejected.reason
+    assert (
+        rejected.reason is not None
+        and '[x12.validation] line_count = "note" would accept it' in rejected.reason
+    )
     tset, ack = run(body, line_count="note")
     assert tset.accepted and tset.document is not None
     assert _ack_lines(ack) == ["AK3*CTT*5**8", "AK4*1**7", "AK5*E*5", "AK9*E*1*1*1"]

@@ -64,14 +64,21 @@ class FakeErp:
         return f"http://127.0.0.1:{self.port}/erp/documents"
 
     # -- behaviour
-    def fail_next(self, count: int, status: int, *, retry_after: str | None = None, body: str = "erp says no") -> None:
+    def fail_next(
+        self, count: int, status: int, *, retry_after: str | None = None, body: str = "erp says no"
+    ) -> None:
         self._script += [Failure(status, retry_after, body)] * count
 
     def fail_always(self, status: int, *, retry_after: str | None = None, hang_seconds: float = 30.0) -> None:
         self._always = Failure(status, retry_after, hang_seconds=hang_seconds)
 
     def refuse(
-        self, match: str, status: int = 422, *, body: str = "erp refuses this document", times: int | None = None
+        self,
+        match: str,
+        status: int = 422,
+        *,
+        body: str = "erp refuses this document",
+        times: int | None = None,
     ) -> None:
         """Answer ``status`` to the posts whose Idempotency-Key or ``document.po_number``
         is ``match``: every time until :meth:`recover`, or the next ``times`` ones."""
@@ -99,7 +106,10 @@ class FakeErp:
         self.headers.append(dict(request.headers))
         if self.secret:
             stamp = request.headers.get("X-Gateway-Timestamp", "")
-            expected = "sha256=" + hmac.new(self.secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+            expected = (
+                "sha256="
+                + hmac.new(self.secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+            )
             if not hmac.compare_digest(expected, request.headers.get("X-Gateway-Signature", "")):
                 self.bad_signatures += 1
                 return web.Response(status=401, text="bad signature")

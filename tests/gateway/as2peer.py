@@ -40,7 +40,14 @@ def as2_settings(tmp_path: Path, us: KeyPair) -> dict[str, Any]:
     }
 
 
-def add_as2_partner(partners_dir: Path, them: KeyPair, *, url: str = "http://127.0.0.1:1/as2", delivery: bool = False, **as2: Any) -> Path:
+def add_as2_partner(
+    partners_dir: Path,
+    them: KeyPair,
+    *,
+    url: str = "http://127.0.0.1:1/as2",
+    delivery: bool = False,
+    **as2: Any,
+) -> Path:
     folder = partners_dir / PARTNER
     (folder / "as2").mkdir(parents=True, exist_ok=True)
     (folder / "as2" / "holdretail.pem").write_bytes(key_pair_pem(them)[1])
@@ -153,17 +160,27 @@ def tls_server(folder: Path) -> tuple[ssl.SSLContext, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     folder.mkdir(parents=True, exist_ok=True)
     cert_path, key_path = folder / "tls.pem", folder / "tls.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
     return context, cert_path

@@ -23,7 +23,9 @@ from gateway.config import Settings
 
 # The server the PostgreSQL tests use; its database is the one connected to while
 # creating and dropping a throwaway database per test (default: "test").
-PG_URL = make_url(os.environ.get("GATEWAY_TEST_DATABASE_URL") or "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+PG_URL = make_url(
+    os.environ.get("GATEWAY_TEST_DATABASE_URL") or "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
 PG_HOST, PG_PORT = PG_URL.host or "127.0.0.1", PG_URL.port or 5432
 PG_ABSENT = (
     f"PostgreSQL does not answer at {PG_HOST}:{PG_PORT} (set GATEWAY_TEST_DATABASE_URL, "
@@ -44,7 +46,10 @@ def _pg(sql: str) -> None:
 
     async def run() -> None:
         conn = await asyncpg.connect(
-            host=PG_HOST, port=PG_PORT, user=PG_URL.username or "postgres", password=PG_URL.password,
+            host=PG_HOST,
+            port=PG_PORT,
+            user=PG_URL.username or "postgres",
+            password=PG_URL.password,
             database=PG_URL.database or "postgres",
         )
         try:
@@ -61,7 +66,10 @@ def throwaway_postgres() -> Iterator[tuple[str, str]]:
     name = f"gw_test_{secrets.token_hex(6)}"
     _pg(f"CREATE DATABASE {name}")
     try:
-        yield PG_URL.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False), name
+        yield (
+            PG_URL.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False),
+            name,
+        )
     finally:
         _pg(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 

@@ -38,7 +38,9 @@ def keygen(directory: Path, name: str, kind: str = "ed25519") -> tuple[Path, str
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / name
     subprocess.run(
-        ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", name, "-f", str(path)], check=True, capture_output=True
+        ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", name, "-f", str(path)],
+        check=True,
+        capture_output=True,
     )
     return path, (directory / f"{name}.pub").read_text().strip()
 
@@ -53,7 +55,14 @@ def hosted_table(*keys: str, archive: bool = False, delivery: bool = True) -> st
 
 
 def poll_table(
-    *, port: int, username: str, private_key: str, host_key: str, inbound: str, outbound: str, settle: float = 0.2
+    *,
+    port: int,
+    username: str,
+    private_key: str,
+    host_key: str,
+    inbound: str,
+    outbound: str,
+    settle: float = 0.2,
 ) -> str:
     return (
         "\n".join(

@@ -44,7 +44,9 @@ def partners_dir(tmp_path: Path) -> Path:
         ("globex", "GLOBEX", GLOBEX_KEY, None),
     ):
         (root / partner_id).mkdir(parents=True)
-        (root / partner_id / "profile.toml").write_text(profile_toml(partner_id, isa_id, key, ack_after=ack_after))
+        (root / partner_id / "profile.toml").write_text(
+            profile_toml(partner_id, isa_id, key, ack_after=ack_after)
+        )
     return root
 
 

@@ -46,7 +46,9 @@ def assert_error(status: int, body: Any, code: str | None = None) -> None:
     assert "Traceback" not in json.dumps(body)
 
 
-async def raw_http(client: Any, head: bytes, body: bytes = b"", *, wait: float = 10.0) -> tuple[int, dict[str, Any], bytes]:
+async def raw_http(
+    client: Any, head: bytes, body: bytes = b"", *, wait: float = 10.0
+) -> tuple[int, dict[str, Any], bytes]:
     """Send bytes no HTTP client library would (non-UTF-8 headers, trickled bodies);
     answer (status, JSON body or {}, raw head)."""
     reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
@@ -117,7 +119,9 @@ async def test_leading_whitespace_in_tiny_chunks_then_isa_is_still_accepted() ->
     assert body.startswith(first) and b"ISA" in first
 
 
-async def test_whitespace_bodies_through_the_app(aiohttp_client: Any, tmp_path: Path, partners_dir: Path) -> None:
+async def test_whitespace_bodies_through_the_app(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path
+) -> None:
     client = await aiohttp_client(build_app(make_settings(tmp_path, partners_dir)))
 
     async def newlines(n: int) -> Any:
@@ -141,7 +145,9 @@ async def test_whitespace_bodies_through_the_app(aiohttp_client: Any, tmp_path: 
     resp = await small.post("/partners/acme/edi", data=newlines(4), headers=auth(ACME_KEY))
     assert resp.status == 413
     assert_error(resp.status, await resp.json(), "payload_too_large")
-    resp = await small.post("/partners/acme/edi", data=b"\n" * 1000 + order_850("ACME", 2), headers=auth(ACME_KEY))
+    resp = await small.post(
+        "/partners/acme/edi", data=b"\n" * 1000 + order_850("ACME", 2), headers=auth(ACME_KEY)
+    )
     assert resp.status == 202
 
 
@@ -179,8 +185,12 @@ async def test_json_the_pipeline_would_fail_is_refused_at_intake(client: Any, bo
         pytest.param({"kind": "invoice", "document": {}}, id="empty-invoice"),
         pytest.param({"kind": "shipment", "document": {}}, id="empty-shipment"),
         pytest.param({"kind": "order_ack", "document": {"po_number": "PO-1"}}, id="ack-without-type"),
-        pytest.param({"kind": "order", "document": {"po_number": "", "po_date": "2024-03-12"}}, id="blank-po"),
-        pytest.param({"kind": "order", "document": {"po_number": "  ", "po_date": "2024-03-12"}}, id="spaces-po"),
+        pytest.param(
+            {"kind": "order", "document": {"po_number": "", "po_date": "2024-03-12"}}, id="blank-po"
+        ),
+        pytest.param(
+            {"kind": "order", "document": {"po_number": "  ", "po_date": "2024-03-12"}}, id="spaces-po"
+        ),
         pytest.param([], id="array"),
     ],
 )
@@ -194,7 +204,9 @@ async def test_documents_without_their_kinds_required_fields_are_422(client: Any
 
 
 async def test_empty_invoice_names_its_missing_fields(client: Any) -> None:
-    resp = await client.post("/partners/acme/documents", json={"kind": "invoice", "document": {}}, headers=JSON_ACME)
+    resp = await client.post(
+        "/partners/acme/documents", json={"kind": "invoice", "document": {}}, headers=JSON_ACME
+    )
     locs = {f["loc"] for f in (await resp.json())["error"]["fields"]}
     assert locs == {"document.invoice_number", "document.invoice_date"}
 
@@ -211,9 +223,16 @@ async def test_field_errors_name_the_documents_own_fields(client: Any) -> None:
 
 def _envelope(sender: str, receiver: str = "OURCOMPANY") -> dict[str, Any]:
     return {
-        "sender_qualifier": "ZZ", "sender_id": sender, "receiver_qualifier": "ZZ", "receiver_id": receiver,
-        "interchange_control": "000000001", "group_control": "1", "set_control": "0001",
-        "version": "004010", "transaction_set": "850", "test": False,
+        "sender_qualifier": "ZZ",
+        "sender_id": sender,
+        "receiver_qualifier": "ZZ",
+        "receiver_id": receiver,
+        "interchange_control": "000000001",
+        "group_control": "1",
+        "set_control": "0001",
+        "version": "004010",
+        "transaction_set": "850",
+        "test": False,
     }
 
 
@@ -225,7 +244,9 @@ def _envelope(sender: str, receiver: str = "OURCOMPANY") -> dict[str, Any]:
         (_envelope("ACME", receiver="SOMEONEELSE"), "envelope.receiver_id"),
     ],
 )
-async def test_a_partner_cannot_post_in_anothers_name(client: Any, envelope: dict[str, Any], loc: str) -> None:
+async def test_a_partner_cannot_post_in_anothers_name(
+    client: Any, envelope: dict[str, Any], loc: str
+) -> None:
     resp = await client.post(
         "/partners/acme/documents", data=_order_bytes(envelope=envelope), headers=JSON_ACME
     )
@@ -267,7 +288,9 @@ async def test_what_intake_accepts_the_pipeline_translates(client: Any) -> None:
     ],
 )
 async def test_non_utf8_authorization_is_401_on_every_route(client: Any, method: str, path: str) -> None:
-    head = request_head(method, path, {"Authorization": b"Bearer \xff\xfe-key", "Content-Type": "application/json"})
+    head = request_head(
+        method, path, {"Authorization": b"Bearer \xff\xfe-key", "Content-Type": "application/json"}
+    )
     status, body, _ = await raw_http(client, head)
     assert status == 401
     assert_error(status, body, "unauthorized")
@@ -300,7 +323,9 @@ async def test_huge_numeric_search_term_is_not_a_500(client: Any) -> None:
         ("/api/v1/dead-letters", {"after": "\x00"}),
     ],
 )
-async def test_query_values_the_database_would_refuse_are_400(client: Any, path: str, params: dict[str, str]) -> None:
+async def test_query_values_the_database_would_refuse_are_400(
+    client: Any, path: str, params: dict[str, str]
+) -> None:
     resp = await client.get(path, params=params, headers=TOKEN)
     assert resp.status == 400, await resp.text()
     assert_error(resp.status, await resp.json(), "bad_request")
@@ -413,8 +438,13 @@ def test_log_arguments_are_escaped_but_format_and_tracebacks_kept() -> None:
     except ValueError as exc:
         error = exc
     record = logging.LogRecord(
-        "gateway.pipeline", logging.ERROR, __file__, 1, "step %s of %s failed: %s\n  detail %d",
-        ("translate", "msg\r\nX", error, 7), None,
+        "gateway.pipeline",
+        logging.ERROR,
+        __file__,
+        1,
+        "step %s of %s failed: %s\n  detail %d",
+        ("translate", "msg\r\nX", error, 7),
+        None,
     )
     assert EscapeArgs().filter(record)
     assert record.getMessage() == (
@@ -454,7 +484,10 @@ def slow_settings(tmp_path: Path, partners_dir: Path) -> Any:
 @pytest.mark.parametrize(
     ("path", "headers"),
     [
-        ("/partners/acme/edi", {"Authorization": f"Bearer {ACME_KEY}", "Content-Type": "application/edi-x12"}),
+        (
+            "/partners/acme/edi",
+            {"Authorization": f"Bearer {ACME_KEY}", "Content-Type": "application/edi-x12"},
+        ),
         ("/partners/acme/documents", JSON_ACME),
         ("/api/v1/shipments", {**TOKEN, "Content-Type": "application/json"}),
     ],
@@ -482,7 +515,9 @@ async def test_a_trickled_body_is_408_and_the_connection_closed(
     assert await count(client, Message) == 0
 
 
-async def test_a_fast_large_body_is_not_cut_by_the_deadline(aiohttp_client: Any, tmp_path: Path, partners_dir: Path) -> None:
+async def test_a_fast_large_body_is_not_cut_by_the_deadline(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path
+) -> None:
     settings = make_settings(
         tmp_path, partners_dir, limits={"body_timeout_seconds": 0.2, "min_body_bytes_per_second": 100_000}
     )

@@ -52,16 +52,31 @@ def erp() -> RecordingErp:
 
 
 async def make_client(
-    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, erp: RecordingErp,
-    limits: dict[str, int] | None = None, database_url: str | None = None, **profile: Any,
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    us: as2.KeyPair,
+    them: as2.KeyPair,
+    erp: RecordingErp,
+    limits: dict[str, int] | None = None,
+    database_url: str | None = None,
+    **profile: Any,
 ) -> Any:
     add_as2_partner(partners_dir, them, **profile)
-    settings = make_settings(tmp_path, partners_dir, database_url, as2=as2_settings(tmp_path, us), limits=limits or {})
+    settings = make_settings(
+        tmp_path, partners_dir, database_url, as2=as2_settings(tmp_path, us), limits=limits or {}
+    )
     return await aiohttp_client(build_app(settings, overrides=Overrides(sink=erp)))
 
 
 def outgoing(
-    them: as2.KeyPair, us: as2.KeyPair, payload: bytes, *, signer: as2.KeyPair | None = None, encrypt_to: as2.KeyPair | None = None, **partner: Any
+    them: as2.KeyPair,
+    us: as2.KeyPair,
+    payload: bytes,
+    *,
+    signer: as2.KeyPair | None = None,
+    encrypt_to: as2.KeyPair | None = None,
+    **partner: Any,
 ) -> Any:
     partner.setdefault("sign", True)
     partner.setdefault("encrypt", True)
@@ -77,10 +92,14 @@ async def post(client: Any, message: Any, body: bytes | None = None, **extra: st
     return await client.post("/as2", data=message.content if body is None else body, headers=headers)
 
 
-async def read_mdn(resp: Any, message: Any, them: as2.KeyPair, us: as2.KeyPair) -> tuple[str, str | None, as2.MdnReport]:
+async def read_mdn(
+    resp: Any, message: Any, them: as2.KeyPair, us: as2.KeyPair
+) -> tuple[str, str | None, as2.MdnReport]:
     assert resp.status == 200, await resp.text()
     body = await resp.read()
-    status, detail = pyas2.Mdn().parse(http_bytes(resp.headers, body), find_message_cb=lambda mid, rcpt: message)
+    status, detail = pyas2.Mdn().parse(
+        http_bytes(resp.headers, body), find_message_cb=lambda mid, rcpt: message
+    )
     report = as2.parse_mdn(dict(resp.headers), body, partner_certs=[us.certificate])
     return status, detail, report
 
@@ -92,11 +111,21 @@ async def as2_messages(client: Any) -> list[Any]:
 
 @pytest.mark.parametrize(
     "security",
-    [dict(sign=True, encrypt=True), dict(sign=True, encrypt=False), dict(sign=True, encrypt=True, compress=True)],
+    [
+        dict(sign=True, encrypt=True),
+        dict(sign=True, encrypt=False),
+        dict(sign=True, encrypt=True, compress=True),
+    ],
     ids=["signed+encrypted", "signed", "compressed"],
 )
 async def test_pyas2lib_message_is_accepted_mdn_verifies_and_reaches_the_erp(
-    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, erp: RecordingErp, security: dict[str, bool]
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    us: as2.KeyPair,
+    them: as2.KeyPair,
+    erp: RecordingErp,
+    security: dict[str, bool],
 ) -> None:
     profile = {} if security["encrypt"] else {"accept_unencrypted": True}
     client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp, **profile)
@@ -129,10 +158,17 @@ async def test_pyas2lib_message_is_accepted_mdn_verifies_and_reaches_the_erp(
 
 
 async def test_duplicate_message_id_gets_the_same_mdn_and_is_not_processed_again(
-    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, erp: RecordingErp,
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    us: as2.KeyPair,
+    them: as2.KeyPair,
+    erp: RecordingErp,
     database_url: str | None,
 ) -> None:
-    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp, database_url=database_url)
+    client = await make_client(
+        aiohttp_client, tmp_path, partners_dir, us, them, erp, database_url=database_url
+    )
     message = outgoing(them, us, order_850(THEIR_AS2, 8))
     first = await post(client, message)
     first_body = await first.read()
@@ -145,7 +181,11 @@ async def test_duplicate_message_id_gets_the_same_mdn_and_is_not_processed_again
     assert len(await as2_messages(client)) == 1
     assert len(erp.deliveries) == 1
     async with client.app[DATABASE].read() as conn:
-        count = (await conn.execute(select(func.count()).select_from(MessageEvent).where(MessageEvent.state == "mdn_sent"))).scalar_one()
+        count = (
+            await conn.execute(
+                select(func.count()).select_from(MessageEvent).where(MessageEvent.state == "mdn_sent")
+            )
+        ).scalar_one()
     assert count == 1
 
     # two copies at once (a resend racing the first): one message, one MDN, both answers equal
@@ -155,7 +195,9 @@ async def test_duplicate_message_id_gets_the_same_mdn_and_is_not_processed_again
     assert len(await as2_messages(client)) == 2
 
 
-async def refused(client: Any, message: Any, them: as2.KeyPair, us: as2.KeyPair, body: bytes | None = None, **extra: str) -> tuple[str, str | None]:
+async def refused(
+    client: Any, message: Any, them: as2.KeyPair, us: as2.KeyPair, body: bytes | None = None, **extra: str
+) -> tuple[str, str | None]:
     resp = await post(client, message, body, **extra)
     status, detail, report = await read_mdn(resp, message, them, us)
     assert not report.disposition.ok and report.mic is None
@@ -164,7 +206,13 @@ async def refused(client: Any, message: Any, them: as2.KeyPair, us: as2.KeyPair,
 
 
 async def test_wrong_certificate_tampered_unknown_partner_and_unsigned_get_error_mdns(
-    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, stranger: as2.KeyPair, erp: RecordingErp
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    us: as2.KeyPair,
+    them: as2.KeyPair,
+    stranger: as2.KeyPair,
+    erp: RecordingErp,
 ) -> None:
     client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp)
     # signed by a key whose certificate is not in the partner's profile
@@ -188,7 +236,10 @@ async def test_wrong_certificate_tampered_unknown_partner_and_unsigned_get_error
 
     # unknown AS2-From
     unknown = outgoing(them, us, order_850(THEIR_AS2, 13))
-    assert await refused(client, unknown, them, us, **{"AS2-From": "NOBODY"}) == ("processed/error", "authentication-failed")
+    assert await refused(client, unknown, them, us, **{"AS2-From": "NOBODY"}) == (
+        "processed/error",
+        "authentication-failed",
+    )
 
     # unsigned and unencrypted: insufficient-message-security
     bare = outgoing(them, us, order_850(THEIR_AS2, 14), sign=False, encrypt=False, mdn_digest_alg=None)
@@ -198,7 +249,11 @@ async def test_wrong_certificate_tampered_unknown_partner_and_unsigned_get_error
     assert not report.signed
 
     # garbage body with AS2 headers: an error MDN, never a 500
-    resp = await client.post("/as2", data=b"\x00garbage", headers={**dict(unknown.headers), "Content-Type": "multipart/signed; boundary=x"})
+    resp = await client.post(
+        "/as2",
+        data=b"\x00garbage",
+        headers={**dict(unknown.headers), "Content-Type": "multipart/signed; boundary=x"},
+    )
     assert resp.status == 200
     report = as2.parse_mdn(dict(resp.headers), await resp.read(), partner_certs=[us.certificate])
     assert report.disposition.modifier == "unexpected-processing-error"
@@ -215,12 +270,20 @@ async def test_wrong_certificate_tampered_unknown_partner_and_unsigned_get_error
     metrics = await (await client.get("/metrics", headers=TOKEN)).text()
     assert 'gateway_as2_refused_total{partner="holdretail",reason="authentication-failed"} 1' in metrics
     assert 'gateway_as2_refused_total{partner="unknown",reason="authentication-failed"} 1' in metrics
-    assert 'gateway_as2_refused_total{partner="holdretail",reason="insufficient-message-security"} 2' in metrics
+    assert (
+        'gateway_as2_refused_total{partner="holdretail",reason="insufficient-message-security"} 2' in metrics
+    )
 
 
 async def test_async_mdn_is_queued_and_posted_to_the_partners_url_with_retries(
-    aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair,
-    erp: RecordingErp, database_url: str | None,
+    aiohttp_client: Any,
+    aiohttp_server: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    us: as2.KeyPair,
+    them: as2.KeyPair,
+    erp: RecordingErp,
+    database_url: str | None,
 ) -> None:
     from aiohttp import web
 
@@ -232,17 +295,23 @@ async def test_async_mdn_is_queued_and_posted_to_the_partners_url_with_retries(
         body = await request.read()
         if answers:
             return web.Response(status=answers.pop(0))
-        received.append(pyas2.Mdn().parse(http_bytes(request.headers, body), find_message_cb=lambda mid, rcpt: message))
+        received.append(
+            pyas2.Mdn().parse(http_bytes(request.headers, body), find_message_cb=lambda mid, rcpt: message)
+        )
         return web.Response(status=200)
 
     inbox = web.Application()
     inbox.router.add_post("/mdn", mdn_inbox)
     server = await aiohttp_server(inbox)
     # delivery over AS2: the outbox sender claims this partner's items, but never its MDNs
-    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp, database_url=database_url, delivery=True)
+    client = await make_client(
+        aiohttp_client, tmp_path, partners_dir, us, them, erp, database_url=database_url, delivery=True
+    )
     org = their_org(them)
     org.mdn_url = str(server.make_url("/mdn"))
-    message = pyas2.Message(org, us_as_partner(us, sign=True, encrypt=True, mdn_mode="ASYNC", mdn_digest_alg="sha256"))
+    message = pyas2.Message(
+        org, us_as_partner(us, sign=True, encrypt=True, mdn_mode="ASYNC", mdn_digest_alg="sha256")
+    )
     message.build(order_850(THEIR_AS2, 21), content_type="application/edi-x12")
     resp = await post(client, message)
     assert resp.status == 200 and await resp.read() == b""
@@ -267,9 +336,16 @@ async def test_async_mdn_is_queued_and_posted_to_the_partners_url_with_retries(
 
 
 async def test_body_and_decompressed_size_limits(
-    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, erp: RecordingErp
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    us: as2.KeyPair,
+    them: as2.KeyPair,
+    erp: RecordingErp,
 ) -> None:
-    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp, limits={"max_edi_bytes": 16_000})
+    client = await make_client(
+        aiohttp_client, tmp_path, partners_dir, us, them, erp, limits={"max_edi_bytes": 16_000}
+    )
     big = order_850(THEIR_AS2, 41, sets=200)
     assert len(big) > 16_000
     # compressed it fits the body limit, but inflates past it: an error MDN, nothing stored

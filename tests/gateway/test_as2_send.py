@@ -42,19 +42,30 @@ async def peer(us: as2.KeyPair, them: as2.KeyPair) -> AsyncIterator[FakeAs2Partn
 
 
 async def make_client(
-    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner,
-    database_url: str | None = None, **profile: Any,
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    us: as2.KeyPair,
+    them: as2.KeyPair,
+    peer: FakeAs2Partner,
+    database_url: str | None = None,
+    **profile: Any,
 ) -> Any:
     add_as2_partner(partners_dir, them, url=peer.url, delivery=True, **profile)
     settings = make_settings(
-        tmp_path, partners_dir, database_url, as2=as2_settings(tmp_path, us),
+        tmp_path,
+        partners_dir,
+        database_url,
+        as2=as2_settings(tmp_path, us),
         outbound={"workers": 0, "retry_base_seconds": 10, "max_attempts": 3},
     )
     return await aiohttp_client(build_app(settings, overrides=Overrides(sink=RecordingErp())))
 
 
 async def post_shipment(client: Any) -> str:
-    resp = await client.post("/api/v1/shipments", json={"partner_id": "holdretail", "document": shipment()}, headers=TOKEN)
+    resp = await client.post(
+        "/api/v1/shipments", json={"partner_id": "holdretail", "document": shipment()}, headers=TOKEN
+    )
     assert resp.status == 202, await resp.text()
     return str((await resp.json())["message_id"])
 
@@ -66,11 +77,21 @@ async def timeline(client: Any, message_id: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(
     "profile",
-    [{}, {"compress": True, "signature_algorithm": "sha512", "encryption_algorithm": "3des"}, {"encryption_algorithm": "aes128-cbc", "signature_algorithm": "sha1"}],
+    [
+        {},
+        {"compress": True, "signature_algorithm": "sha512", "encryption_algorithm": "3des"},
+        {"encryption_algorithm": "aes128-cbc", "signature_algorithm": "sha1"},
+    ],
     ids=["default", "compressed-sha512-3des", "sha1-aes128"],
 )
 async def test_outbound_856_is_sent_over_as2_and_the_mdn_verified(
-    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner, profile: dict[str, Any]
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    us: as2.KeyPair,
+    them: as2.KeyPair,
+    peer: FakeAs2Partner,
+    profile: dict[str, Any],
 ) -> None:
     client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer, **profile)
     message_id = await post_shipment(client)
@@ -88,12 +109,19 @@ async def test_outbound_856_is_sent_over_as2_and_the_mdn_verified(
 
 
 async def test_our_997_for_an_as2_order_goes_back_over_as2(
-    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    us: as2.KeyPair,
+    them: as2.KeyPair,
+    peer: FakeAs2Partner,
 ) -> None:
     from as2peer import pyas2, their_org, us_as_partner
 
     client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer)
-    order = pyas2.Message(their_org(them), us_as_partner(us, sign=True, encrypt=True, mdn_mode="SYNC", mdn_digest_alg="sha256"))
+    order = pyas2.Message(
+        their_org(them), us_as_partner(us, sign=True, encrypt=True, mdn_mode="SYNC", mdn_digest_alg="sha256")
+    )
     order.build(order_850(THEIR_AS2, 31), content_type="application/edi-x12")
     resp = await client.post("/as2", data=order.content, headers=dict(order.headers))
     assert resp.status == 200
@@ -105,7 +133,12 @@ async def test_our_997_for_an_as2_order_goes_back_over_as2(
 
 
 async def test_error_mdn_is_a_dead_letter_with_its_text_and_503_is_retried(
-    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner,
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    us: as2.KeyPair,
+    them: as2.KeyPair,
+    peer: FakeAs2Partner,
     database_url: str | None,
 ) -> None:
     client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer, database_url)
@@ -126,7 +159,12 @@ async def test_error_mdn_is_a_dead_letter_with_its_text_and_503_is_retried(
 
 
 async def test_async_mdn_arriving_later_is_recorded_and_an_error_one_fails_the_message(
-    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    us: as2.KeyPair,
+    them: as2.KeyPair,
+    peer: FakeAs2Partner,
 ) -> None:
     client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer, mdn="async")
     first = await post_shipment(client)
@@ -142,7 +180,8 @@ async def test_async_mdn_arriving_later_is_recorded_and_an_error_one_fails_the_m
 
     # a forged (unsigned) error MDN for the same message is recorded, and changes nothing
     forged = as2.build_mdn(
-        original_message_id=peer.message_ids[0], final_recipient=THEIR_AS2,
+        original_message_id=peer.message_ids[0],
+        final_recipient=THEIR_AS2,
         disposition=as2.Disposition.for_error(as2.DispositionModifier.DECRYPTION_FAILED),
     )
     headers = {**forged.headers, "AS2-From": THEIR_AS2, "AS2-To": "OURCOMPANY", "Message-ID": "<forged@x>"}
@@ -173,7 +212,9 @@ async def test_https_partner_with_a_ca_bundle_from_the_profile(
     try:
         (partners_dir / "holdretail" / "tls").mkdir(parents=True)
         (partners_dir / "holdretail" / "tls" / "ca.pem").write_bytes(ca.read_bytes())
-        client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer, ca_bundle="tls/ca.pem")
+        client = await make_client(
+            aiohttp_client, tmp_path, partners_dir, us, them, peer, ca_bundle="tls/ca.pem"
+        )
         message_id = await post_shipment(client)
         await client.app[DELIVERY].run_until_idle()
         assert peer.url.startswith("https://") and peer.statuses == ["processed"]
@@ -220,8 +261,15 @@ async def test_https_partner_requiring_a_client_certificate(
         (folder / "client.pem").write_bytes(cert_pem)
         (folder / "client.key").write_bytes(key_pem)
         client = await make_client(
-            aiohttp_client, tmp_path, partners_dir, us, them, peer,
-            ca_bundle="tls/ca.pem", client_certificate="tls/client.pem", client_key="tls/client.key",
+            aiohttp_client,
+            tmp_path,
+            partners_dir,
+            us,
+            them,
+            peer,
+            ca_bundle="tls/ca.pem",
+            client_certificate="tls/client.pem",
+            client_key="tls/client.key",
         )
         message_id = await post_shipment(client)
         await client.app[DELIVERY].run_until_idle()
@@ -231,7 +279,12 @@ async def test_https_partner_requiring_a_client_certificate(
 
 
 async def test_mdn_none_is_sent_on_http_2xx(
-    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair, peer: FakeAs2Partner
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    us: as2.KeyPair,
+    them: as2.KeyPair,
+    peer: FakeAs2Partner,
 ) -> None:
     client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, peer, mdn="none")
     message_id = await post_shipment(client)

@@ -79,12 +79,16 @@ async def race(client: Any, first: str, control: int, work: Any) -> None:
 
 async def status(client: Any, message_id: str) -> tuple[str, str | None]:
     async with client.app[DATABASE].read() as conn:
-        row = (await conn.execute(select(Message.status, Message.reason).where(Message.id == message_id))).one()
+        row = (
+            await conn.execute(select(Message.status, Message.reason).where(Message.id == message_id))
+        ).one()
     return row.status, row.reason
 
 
 @pytest.fixture
-async def pg_client(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, pg_database: tuple[str, str]) -> Any:
+async def pg_client(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, pg_database: tuple[str, str]
+) -> Any:
     url, _name = pg_database
     return await aiohttp_client(build_app(make_settings(tmp_path, partners_dir, url)))
 
@@ -99,7 +103,9 @@ async def test_second_writer_of_one_interchange_ends_duplicate(pg_client: Any) -
     async with pg_client.app[DATABASE].read() as conn:
         [ta1] = (
             await conn.execute(
-                select(OutboxItem.kind, OutboxItem.status, OutboxItem.payload).where(OutboxItem.message_id == second)
+                select(OutboxItem.kind, OutboxItem.status, OutboxItem.payload).where(
+                    OutboxItem.message_id == second
+                )
             )
         ).all()
     assert ta1.kind == "TA1" and ta1.status == "pending"

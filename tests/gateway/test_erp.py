@@ -52,22 +52,38 @@ def clock() -> Clock:
     return Clock()
 
 
-async def make_client(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock, **sections: Any) -> Any:
+async def make_client(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock, **sections: Any
+) -> Any:
     settings = make_settings(tmp_path, partners_dir, None, **sections)
     return await aiohttp_client(build_app(settings, overrides=Overrides(clock=clock)))
 
 
 @pytest.fixture
-async def webhook(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock, fake_erp: FakeErp) -> Any:
+async def webhook(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock, fake_erp: FakeErp
+) -> Any:
     return await make_client(
-        aiohttp_client, tmp_path, partners_dir, clock,
-        erp={"mode": "webhook", "url": fake_erp.url, "secret": SECRET, "timeout_seconds": 0.5,
-             "max_attempts": 4, "retry_base_seconds": 10, "retry_max_seconds": 60},
+        aiohttp_client,
+        tmp_path,
+        partners_dir,
+        clock,
+        erp={
+            "mode": "webhook",
+            "url": fake_erp.url,
+            "secret": SECRET,
+            "timeout_seconds": 0.5,
+            "max_attempts": 4,
+            "retry_base_seconds": 10,
+            "retry_max_seconds": 60,
+        },
     )
 
 
 async def post_850(client: Any, control: int, po: str = "PO-1") -> str:
-    resp = await client.post("/partners/acme/edi", data=order_850("ACME", control, po=po), headers=auth(ACME_KEY))
+    resp = await client.post(
+        "/partners/acme/edi", data=order_850("ACME", control, po=po), headers=auth(ACME_KEY)
+    )
     assert resp.status == 202, await resp.text()
     return str((await resp.json())["message_id"])
 
@@ -84,11 +100,19 @@ async def message_row(client: Any, message_id: str) -> Any:
 async def attempts(client: Any, message_id: str) -> list[Any]:
     async with client.app[DATABASE].read() as conn:
         return list(
-            (await conn.execute(select(DeliveryAttempt).where(DeliveryAttempt.message_id == message_id).order_by(DeliveryAttempt.id))).all()
+            (
+                await conn.execute(
+                    select(DeliveryAttempt)
+                    .where(DeliveryAttempt.message_id == message_id)
+                    .order_by(DeliveryAttempt.id)
+                )
+            ).all()
         )
 
 
-async def test_webhook_delivers_with_key_correlation_and_valid_signature(webhook: Any, fake_erp: FakeErp) -> None:
+async def test_webhook_delivers_with_key_correlation_and_valid_signature(
+    webhook: Any, fake_erp: FakeErp
+) -> None:
     message_id = await post_850(webhook, 201, po="PO-77")
     await run(webhook)
     assert (await message_row(webhook, message_id)).status == "acknowledged"
@@ -106,13 +130,17 @@ async def test_webhook_delivers_with_key_correlation_and_valid_signature(webhook
     assert (attempt.outcome, attempt.status_code, attempt.target) == ("delivered", 201, "erp")
 
 
-async def test_5xx_is_retried_with_backoff_then_delivered_once(webhook: Any, fake_erp: FakeErp, clock: Clock) -> None:
+async def test_5xx_is_retried_with_backoff_then_delivered_once(
+    webhook: Any, fake_erp: FakeErp, clock: Clock
+) -> None:
     fake_erp.fail_next(2, 503)
     message_id = await post_850(webhook, 202)
     await run(webhook)
     assert (await message_row(webhook, message_id)).status == "translated"
     async with webhook.app[DATABASE].read() as conn:
-        job = (await conn.execute(select(Job).where(Job.message_id == message_id, Job.step == "deliver"))).one()
+        job = (
+            await conn.execute(select(Job).where(Job.message_id == message_id, Job.step == "deliver"))
+        ).one()
     # Attempt 1 with base 10 s: jittered between 5 and 10 s from now.
     assert clock.now + timedelta(seconds=5) <= job.next_attempt_at <= clock.now + timedelta(seconds=10)
     for _ in range(2):
@@ -129,7 +157,9 @@ async def test_429_retry_after_is_honoured(webhook: Any, fake_erp: FakeErp, cloc
     message_id = await post_850(webhook, 203)
     await run(webhook)
     async with webhook.app[DATABASE].read() as conn:
-        job = (await conn.execute(select(Job).where(Job.message_id == message_id, Job.step == "deliver"))).one()
+        job = (
+            await conn.execute(select(Job).where(Job.message_id == message_id, Job.step == "deliver"))
+        ).one()
     assert job.next_attempt_at == clock.now + timedelta(seconds=300)
     clock.advance(299)
     await run(webhook)
@@ -151,7 +181,9 @@ async def test_timeout_is_retried(webhook: Any, fake_erp: FakeErp, clock: Clock)
     assert (await message_row(webhook, message_id)).status == "acknowledged"
 
 
-async def test_4xx_is_dead_lettered_at_once_and_replay_delivers_same_key(webhook: Any, fake_erp: FakeErp, clock: Clock) -> None:
+async def test_4xx_is_dead_lettered_at_once_and_replay_delivers_same_key(
+    webhook: Any, fake_erp: FakeErp, clock: Clock
+) -> None:
     fake_erp.fail_next(1, 422, body='{"error": "unknown ship-to 0042"}')
     message_id = await post_850(webhook, 205)
     await run(webhook)
@@ -186,7 +218,9 @@ async def test_retries_stop_at_max_attempts(webhook: Any, fake_erp: FakeErp, clo
     assert 'gateway_dead_letters{target="erp"} 1' in text
 
 
-async def test_feed_mode_delivers_only_after_the_erp_confirms(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock) -> None:
+async def test_feed_mode_delivers_only_after_the_erp_confirms(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock
+) -> None:
     client = await make_client(aiohttp_client, tmp_path, partners_dir, clock)
     ids = [await post_850(client, 300 + n, po=f"PO-F{n}") for n in range(3)]
     await run(client)

@@ -23,8 +23,14 @@ from gateway.db.models import Document, Job, Message, MessageEvent, OutboxItem
 from gateway.erp import OrderedSink
 from gateway.ports import DeliveryResult, DocumentRecord
 
-ERP = {"mode": "webhook", "secret": SECRET, "timeout_seconds": 0.5, "max_attempts": 4,
-       "retry_base_seconds": 10, "retry_max_seconds": 60}
+ERP = {
+    "mode": "webhook",
+    "secret": SECRET,
+    "timeout_seconds": 0.5,
+    "max_attempts": 4,
+    "retry_base_seconds": 10,
+    "retry_max_seconds": 60,
+}
 
 
 @pytest.fixture
@@ -42,10 +48,17 @@ def clock() -> Clock:
 
 @pytest.fixture
 def gateway(
-    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, database_url: str | None, clock: Clock, fake_erp: FakeErp
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    database_url: str | None,
+    clock: Clock,
+    fake_erp: FakeErp,
 ) -> Any:
     async def make(sink: Any = None, **erp: Any) -> Any:
-        settings = make_settings(tmp_path, partners_dir, database_url, erp={**ERP, "url": fake_erp.url, **erp})
+        settings = make_settings(
+            tmp_path, partners_dir, database_url, erp={**ERP, "url": fake_erp.url, **erp}
+        )
         return await aiohttp_client(build_app(settings, overrides=Overrides(sink=sink, clock=clock)))
 
     return make
@@ -67,16 +80,22 @@ async def state(client: Any, message_id: str) -> tuple[Any, list[Any], list[Any]
     async with client.app[DATABASE].read() as conn:
         message = (await conn.execute(select(Message).where(Message.id == message_id))).one()
         docs = (
-            await conn.execute(select(Document).where(Document.message_id == message_id).order_by(Document.seq))
+            await conn.execute(
+                select(Document).where(Document.message_id == message_id).order_by(Document.seq)
+            )
         ).all()
         outbox = (await conn.execute(select(OutboxItem).where(OutboxItem.message_id == message_id))).all()
         events = (
             await conn.execute(
-                select(MessageEvent.state).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id)
+                select(MessageEvent.state)
+                .where(MessageEvent.message_id == message_id)
+                .order_by(MessageEvent.id)
             )
         ).scalars()
         waiting = (
-            await conn.execute(select(Job).where(Job.message_id == message_id, Job.state.in_(("ready", "running"))))
+            await conn.execute(
+                select(Job).where(Job.message_id == message_id, Job.state.in_(("ready", "running")))
+            )
         ).all()
     return message, list(docs), list(outbox), list(events), list(waiting)
 
@@ -99,7 +118,9 @@ async def test_a_refusal_is_logged_with_message_document_partner_and_answer(
     [record] = [r for r in caplog.records if r.name == "gateway.pipeline"]
     line = record.getMessage()
     assert record.levelno == logging.WARNING
-    assert line.startswith(f"ERP refused document {first.id} (order PO-7-1) of message {message_id} from partner acme")
+    assert line.startswith(
+        f"ERP refused document {first.id} (order PO-7-1) of message {message_id} from partner acme"
+    )
     assert "HTTP 422" in line and "unknown ship-to 0042" in line and len(line) < 600
 
 
@@ -181,7 +202,9 @@ async def test_refusal_then_transient_resumes_after_the_refused_document(
     assert fake_erp.posted == [k1, k2, k2, k3]  # the refused one is not posted again
     assert dict(fake_erp.accepted) == {k2: 1, k3: 1}
     assert message.status == "partly_delivered" and not waiting
-    assert (message.reason or "").startswith("ERP refused 1 of 3 document(s): PO-3001-1 (HTTP 400: bad order)")
+    assert (message.reason or "").startswith(
+        "ERP refused 1 of 3 document(s): PO-3001-1 (HTTP 400: bad order)"
+    )
     assert [d.status for d in docs] == ["pending", "delivered", "delivered"]
     assert ack.status == "pending"
     assert [d["id"] for d in await dead_letters(client)] == [docs[0].id]

@@ -31,7 +31,10 @@ def test_missing_or_empty_partners_dir_is_refused_unless_allowed(tmp_path: Path)
 
 
 def test_partners_load(tmp_path: Path, partners_dir: Path) -> None:
-    assert sorted(p.id for p in load_partner_directory(make_settings(tmp_path, partners_dir))) == ["acme", "globex"]
+    assert sorted(p.id for p in load_partner_directory(make_settings(tmp_path, partners_dir))) == [
+        "acme",
+        "globex",
+    ]
 
 
 async def test_creating_the_schema_logs_the_revisions_not_the_dialect(
@@ -57,7 +60,12 @@ def test_worker_without_partners_is_refused_before_touching_the_data_dir(tmp_pat
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     run = subprocess.run(
         [sys.executable, "-m", "gateway.service_cli", "worker"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert run.returncode == 2, run.stderr
     assert run.stderr.startswith(f"gateway: partners directory {tmp_path / 'partners'} does not exist")

@@ -44,7 +44,9 @@ async def count(client: Any, model: Any) -> int:
 
 @pytest.mark.parametrize("route", JSON_ROUTES)
 @pytest.mark.parametrize("content_type", ["text/plain", None, "application/x-www-form-urlencoded"])
-async def test_json_endpoints_refuse_other_content_types(client: Any, route: str, content_type: str | None) -> None:
+async def test_json_endpoints_refuse_other_content_types(
+    client: Any, route: str, content_type: str | None
+) -> None:
     body = json.dumps({"partner_id": "acme", "document": {}, "ids": ["x"]}).encode()
     headers = dict(TOKEN)
     if content_type is not None:
@@ -92,8 +94,12 @@ async def test_chunked_json_over_the_default_limit_is_413(client: Any, route: st
     assert resp.status == 413
 
 
-async def test_partner_documents_chunked_over_limit_is_413(aiohttp_client: Any, tmp_path: Path, partners_dir: Path) -> None:
-    client = await aiohttp_client(build_app(make_settings(tmp_path, partners_dir, limits={"max_json_bytes": 5000})))
+async def test_partner_documents_chunked_over_limit_is_413(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path
+) -> None:
+    client = await aiohttp_client(
+        build_app(make_settings(tmp_path, partners_dir, limits={"max_json_bytes": 5000}))
+    )
     chunks = _padded_json(50_000, chunk=1000)
     headers = {"Authorization": f"Bearer {ACME_KEY}", "Content-Type": "application/json"}
     resp = await client.post("/partners/acme/documents", data=chunks(), headers=headers)
@@ -131,13 +137,17 @@ async def test_field_errors_have_one_shape_everywhere(client: Any) -> None:
         data=json.dumps({"kind": "order", "document": {"nonsense": 1}}),
         headers={"Authorization": f"Bearer {ACME_KEY}", "Content-Type": "application/json"},
     )
-    internal = await client.post("/api/v1/shipments", json={"partner_id": "nobody", "document": {}}, headers=TOKEN)
+    internal = await client.post(
+        "/api/v1/shipments", json={"partner_id": "nobody", "document": {}}, headers=TOKEN
+    )
     for resp in (partner, internal):
         assert resp.status == 422
         error = (await resp.json())["error"]
         assert set(error) == {"code", "message", "fields"}, error
         assert error["fields"] and all(set(f) == {"loc", "msg"} for f in error["fields"])
-    assert {"loc": "partner_id", "msg": "no partner profile 'nobody'"} in (await internal.json())["error"]["fields"]
+    assert {"loc": "partner_id", "msg": "no partner profile 'nobody'"} in (await internal.json())["error"][
+        "fields"
+    ]
     schemas = spec()["components"]["schemas"]
     fields = schemas["Error"]["properties"]["error"]["properties"]["fields"]
     assert fields["items"]["required"] == ["loc", "msg"]
@@ -155,7 +165,9 @@ async def test_refused_reload_shows_in_readyz_and_metrics(client: Any, partners_
     ready = await client.get("/readyz")
     assert ready.status == 200  # the good profiles are still in use
     partners = (await ready.json())["partners"]
-    assert partners["loaded"] == 2 and partners["reload_error"].startswith("the last partner reload was refused")
+    assert partners["loaded"] == 2 and partners["reload_error"].startswith(
+        "the last partner reload was refused"
+    )
     assert "acme" not in partners["reload_error"]  # unauthenticated: no partner ids, no paths
     assert "\n" not in partners["reload_error"]
     metrics = await (await client.get("/metrics", headers=TOKEN)).text()
@@ -177,7 +189,10 @@ def _get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[i
 
 def _post_edi(port: int, key: str, control: int) -> int:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/partners/acme/edi", data=order_850("ACME", control), headers=auth(key), method="POST"
+        f"http://127.0.0.1:{port}/partners/acme/edi",
+        data=order_850("ACME", control),
+        headers=auth(key),
+        method="POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as resp:
@@ -198,7 +213,9 @@ def _wait_reload_error(port: int, *, present: bool) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_sighup_with_a_broken_profile_keeps_the_old_one_and_reports(tmp_path: Path, partners_dir: Path) -> None:
+def test_sighup_with_a_broken_profile_keeps_the_old_one_and_reports(
+    tmp_path: Path, partners_dir: Path
+) -> None:
     port = free_port()
     env = {"GATEWAY_PARTNERS_DIR": str(partners_dir), "GATEWAY_API__TOKEN": "tok"}
     proc = start(tmp_path, port, workers=0, extra_env=env)
@@ -254,7 +271,9 @@ async def test_readyz_fails_when_the_raw_store_is_not_writable(client: Any, tmp_
     assert list(tmp_dir.iterdir()) == []  # the probe file is gone
 
 
-async def test_readyz_fails_below_min_free_space(aiohttp_client: Any, tmp_path: Path, partners_dir: Path) -> None:
+async def test_readyz_fails_below_min_free_space(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path
+) -> None:
     settings = make_settings(tmp_path, partners_dir, storage={"min_free_mb": 10**12})
     client = await aiohttp_client(build_app(settings))
     resp = await client.get("/readyz")
@@ -297,7 +316,9 @@ def test_listening_is_printed_only_once_bound(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-def test_access_log_is_opt_in_and_never_shows_credentials(tmp_path: Path, partners_dir: Path, enabled: bool) -> None:
+def test_access_log_is_opt_in_and_never_shows_credentials(
+    tmp_path: Path, partners_dir: Path, enabled: bool
+) -> None:
     port = free_port()
     env = {"GATEWAY_PARTNERS_DIR": str(partners_dir), "GATEWAY_API__TOKEN": "very-secret-api-token"}
     if enabled:

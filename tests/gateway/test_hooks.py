@@ -26,17 +26,19 @@ def overrides(erp: RecordingErp) -> Overrides:
     return Overrides(sink=erp)
 
 
-HOOK = '''
+HOOK = """
 def inbound(document, context):
     assert context == {"partner_id": "acme", "direction": "in", "kind": "order"}
     if document["document"]["po_number"].startswith("PO-BAD"):
         raise ValueError("store number missing")
     document["document"]["references"].append({"qualifier": "ZZ", "value": "HOOKED", "description": None})
-'''
+"""
 
 
 async def reload(client: Any) -> None:
-    resp = await client.post("/api/v1/partners/reload", headers={"Authorization": "Bearer internal-test-token"})
+    resp = await client.post(
+        "/api/v1/partners/reload", headers={"Authorization": "Bearer internal-test-token"}
+    )
     assert resp.status == 200, await resp.text()
 
 

@@ -38,13 +38,23 @@ async def test_a_step_longer_than_its_lease_is_not_claimed_again(
 ) -> None:
     erp = SlowErp(2.5)
     settings = make_settings(
-        tmp_path, partners_dir, None,
-        pipeline={"workers": 4, "lease_seconds": 1.0, "heartbeat_seconds": 0.2, "translate_processes": 0,
-                  "batch_size": 1, "poll_seconds": 0.05},
+        tmp_path,
+        partners_dir,
+        None,
+        pipeline={
+            "workers": 4,
+            "lease_seconds": 1.0,
+            "heartbeat_seconds": 0.2,
+            "translate_processes": 0,
+            "batch_size": 1,
+            "poll_seconds": 0.05,
+        },
     )
     client = await aiohttp_client(build_app(settings, overrides=Overrides(sink=erp)))
     for n in range(5):
-        resp = await client.post("/partners/acme/edi", data=order_850("ACME", 500 + n), headers=auth(ACME_KEY))
+        resp = await client.post(
+            "/partners/acme/edi", data=order_850("ACME", 500 + n), headers=auth(ACME_KEY)
+        )
         assert resp.status == 202
     for _ in range(200):
         if sum(1 for _ in erp.calls) == 5 and not await _running(client):
@@ -70,12 +80,18 @@ async def test_a_dead_instances_jobs_are_released_by_the_next_heartbeat(
     async with db.write() as conn:  # a peer that took the job, then went silent 60 s ago
         await conn.execute(
             insert(Instance).values(
-                id="peer:1:DEAD", hostname="peer", pid=1, role="worker", started_at=now - timedelta(hours=1),
+                id="peer:1:DEAD",
+                hostname="peer",
+                pid=1,
+                role="worker",
+                started_at=now - timedelta(hours=1),
                 heartbeat_at=now - timedelta(seconds=60),
             )
         )
         await conn.execute(
-            update(Job).values(state="running", locked_by="peer:1:DEAD", locked_until=now + timedelta(hours=1))
+            update(Job).values(
+                state="running", locked_by="peer:1:DEAD", locked_until=now + timedelta(hours=1)
+            )
         )
     counts = await gateway.instance.beat()
     assert counts["jobs_released"] == 1
@@ -87,7 +103,9 @@ async def test_a_dead_instances_jobs_are_released_by_the_next_heartbeat(
     assert await gateway.pipeline.run_until_idle() >= 1
 
 
-async def test_the_heartbeat_renews_only_our_own_leases(aiohttp_client: Any, tmp_path: Path, partners_dir: Path) -> None:
+async def test_the_heartbeat_renews_only_our_own_leases(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path
+) -> None:
     client = await aiohttp_client(build_app(make_settings(tmp_path, partners_dir, None)))
     db, gateway = client.app[DATABASE], client.app[GATEWAY]
     await client.post("/partners/acme/edi", data=order_850("ACME", 901), headers=auth(ACME_KEY))
@@ -96,15 +114,23 @@ async def test_the_heartbeat_renews_only_our_own_leases(aiohttp_client: Any, tmp
     async with db.write() as conn:
         ids = (await conn.execute(select(Job.id).order_by(Job.id))).scalars().all()
         await conn.execute(
-            update(Job).where(Job.id == ids[0])
+            update(Job)
+            .where(Job.id == ids[0])
             .values(state="running", locked_by=gateway.instance.id, locked_until=now + timedelta(seconds=1))
         )
         await conn.execute(
-            insert(Instance).values(id="peer:2:LIVE", hostname="peer", pid=2, role="worker", started_at=now,
-                                    heartbeat_at=now + timedelta(hours=1))
+            insert(Instance).values(
+                id="peer:2:LIVE",
+                hostname="peer",
+                pid=2,
+                role="worker",
+                started_at=now,
+                heartbeat_at=now + timedelta(hours=1),
+            )
         )
         await conn.execute(
-            update(Job).where(Job.id == ids[1])
+            update(Job)
+            .where(Job.id == ids[1])
             .values(state="running", locked_by="peer:2:LIVE", locked_until=now + timedelta(seconds=1))
         )
     await gateway.instance.beat()

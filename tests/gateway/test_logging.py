@@ -28,7 +28,9 @@ def test_json_lines_carry_the_ids_and_escape_partner_values(capsys: pytest.Captu
     configure_logging("INFO", "json")
     log = logging.getLogger("gateway.test")
     log.warning(
-        "ERP refused document %s: %s", "D1", "bad\nFAKE LINE",
+        "ERP refused document %s: %s",
+        "D1",
+        "bad\nFAKE LINE",
         extra={"message_id": "M1", "partner_id": "acme", "document_id": "D1"},
     )
     try:

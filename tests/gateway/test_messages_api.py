@@ -22,7 +22,9 @@ def clock() -> Clock:
 
 
 async def post(client: Any, partner: str, key: str, control: int, po: str) -> str:
-    resp = await client.post(f"/partners/{partner}/edi", data=order_850(partner.upper(), control, po=po), headers=auth(key))
+    resp = await client.post(
+        f"/partners/{partner}/edi", data=order_850(partner.upper(), control, po=po), headers=auth(key)
+    )
     assert resp.status == 202
     return str((await resp.json())["message_id"])
 
@@ -33,7 +35,9 @@ async def ids(client: Any, query: str) -> list[str]:
     return [m["id"] for m in (await resp.json())["items"]]
 
 
-async def test_filters_search_and_pages(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock) -> None:
+async def test_filters_search_and_pages(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock
+) -> None:
     client = await app_client(aiohttp_client, tmp_path, partners_dir, clock)
     a1 = await post(client, "acme", ACME_KEY, 11, "PO-A1")
     clock.advance(60)
@@ -60,7 +64,9 @@ async def test_filters_search_and_pages(aiohttp_client: Any, tmp_path: Path, par
     assert (await client.get("/api/v1/messages")).status == 401
 
 
-async def test_detail_raw_and_replay(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock) -> None:
+async def test_detail_raw_and_replay(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock
+) -> None:
     client = await app_client(aiohttp_client, tmp_path, partners_dir, clock)
     body = order_850("ACME", 21, po="PO-D")
     resp = await client.post("/partners/acme/edi", data=body, headers=auth(ACME_KEY))
@@ -76,7 +82,9 @@ async def test_detail_raw_and_replay(aiohttp_client: Any, tmp_path: Path, partne
     assert detail["acks"]["issued"][0]["kind"] == "997" and detail["acks"]["issued"][0]["status"] == "held"
     raw = await client.get(f"/api/v1/messages/{message_id}/raw", headers=TOKEN)
     assert await raw.read() == body and raw.headers["Content-Type"].startswith("application/edi-x12")
-    json_resp = await client.post("/partners/acme/documents", json=canonical_order(), headers={"Authorization": f"Bearer {ACME_KEY}"})
+    json_resp = await client.post(
+        "/partners/acme/documents", json=canonical_order(), headers={"Authorization": f"Bearer {ACME_KEY}"}
+    )
     json_id = (await json_resp.json())["message_id"]
     raw = await client.get(f"/api/v1/messages/{json_id}/raw", headers=TOKEN)
     assert raw.headers["Content-Type"].startswith("application/json")
@@ -90,7 +98,9 @@ async def test_detail_raw_and_replay(aiohttp_client: Any, tmp_path: Path, partne
     assert len(again["acks"]["issued"]) == 1  # no second 997
 
 
-async def test_reload_swaps_good_profiles_and_keeps_the_old_on_error(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock) -> None:
+async def test_reload_swaps_good_profiles_and_keeps_the_old_on_error(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock
+) -> None:
     client = await app_client(aiohttp_client, tmp_path, partners_dir, clock)
     before = client.app[PARTNERS].current
     profile = partners_dir / "acme" / "profile.toml"
@@ -102,7 +112,9 @@ async def test_reload_swaps_good_profiles_and_keeps_the_old_on_error(aiohttp_cli
     assert error["code"] == "invalid_profiles" and any("ta1" in line for line in error["details"])
     assert client.app[PARTNERS].current is before
     # The running gateway still accepts acme's documents with the old profile.
-    assert (await client.post("/partners/acme/edi", data=order_850("ACME", 31), headers=auth(ACME_KEY))).status == 202
+    assert (
+        await client.post("/partners/acme/edi", data=order_850("ACME", 31), headers=auth(ACME_KEY))
+    ).status == 202
     profile.write_text(good.replace('name = "Test partner acme"', 'name = "Acme Renamed"'))
     resp = await client.post("/api/v1/partners/reload", headers=TOKEN)
     assert resp.status == 200 and (await resp.json())["partners"] == ["acme", "globex"]

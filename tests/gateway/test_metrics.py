@@ -17,7 +17,9 @@ from gateway.app import PIPELINE
 SAMPLE = re.compile(r'^[a-z_]+(\{[a-z_]+="[^"\n]*"(,[a-z_]+="[^"\n]*")*\})? -?[0-9.e+]+(Inf)?$')
 
 
-async def test_exposition_is_well_formed_and_counts(aiohttp_client: Any, tmp_path: Path, partners_dir: Path) -> None:
+async def test_exposition_is_well_formed_and_counts(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path
+) -> None:
     clock = Clock()
     client = await app_client(aiohttp_client, tmp_path, partners_dir, clock)
     for n in range(3):

@@ -47,7 +47,9 @@ async def test_models_match_the_migrations(database_url: str | None, tmp_path: P
         await db.close()
 
 
-async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(database_url: str | None, tmp_path: Path) -> None:
+async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(
+    database_url: str | None, tmp_path: Path
+) -> None:
     assert schema.head_revision() == "0005"
     url = _url(database_url, tmp_path)
     db = open_database(url)
@@ -109,7 +111,9 @@ async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(database_url
             assert (await conn.run_sync(_indexes, "outbox"))["ix_outbox_message"] == ["message_id"]
             kept = (await conn.execute(select(OutboxItem.message_id, OutboxItem.kind))).all()
             assert [tuple(r) for r in kept] == [("01HZZZZZZZZZZZZZZZZZZZZZZZ", "997")]
-            assert {"instances", "schedules", "document_keys", "orders", "order_exceptions"} <= set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+            assert {"instances", "schedules", "document_keys", "orders", "order_exceptions"} <= set(
+                await conn.run_sync(lambda c: inspect(c).get_table_names())
+            )
         # And back: 0004's downgrade drops its tables and column, 0003's only its index.
         async with db.engine.begin() as conn:
             await conn.run_sync(lambda c: command.downgrade(schema.alembic_config(c), "0002"))

@@ -46,7 +46,9 @@ async def test_spec_matches_routes_both_ways(aiohttp_client: Any, tmp_path: Path
             assert op["responses"], f"{method} {path} has no responses"
             params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
             assert params == {seg[1:-1] for seg in path.split("/") if seg.startswith("{")}, f"{method} {path}"
-    shipment = spec["paths"]["/api/v1/shipments"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    shipment = spec["paths"]["/api/v1/shipments"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
     # Requests take the validation-mode schema (defaults may be left out); what the
     # gateway emits is the strict serialization schema.
     assert shipment["properties"]["document"] == {"$ref": "#/components/schemas/ShipmentInput"}
@@ -64,4 +66,6 @@ def test_published_copy_in_docs_is_current(regen_golden: bool) -> None:
     text = json.dumps(spec(), indent=2, sort_keys=True) + "\n"
     if regen_golden or not published.exists():
         published.write_text(text, encoding="utf-8")
-    assert published.read_text(encoding="utf-8") == text, "run pytest --regen-golden to refresh docs/openapi.json"
+    assert published.read_text(encoding="utf-8") == text, (
+        "run pytest --regen-golden to refresh docs/openapi.json"
+    )

@@ -104,7 +104,10 @@ class Checker:
         )
         # Literal segments before templated ones, so /feed/ack never reads as /feed/{x}.
         self.templates = sorted(
-            ((re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(p)) + "$"), p) for p in spec["paths"]),
+            (
+                (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(p)) + "$"), p)
+                for p in spec["paths"]
+            ),
             key=lambda pair: pair[1].count("{"),
         )
 
@@ -155,8 +158,11 @@ class Checker:
             assert media in content, f"{what}: Content-Type {media!r}, the spec declares {sorted(content)}"
             if "schema" in content[media] and media == "application/json":
                 escaped = template.replace("~", "~0").replace("/", "~1")  # type: ignore[union-attr]
-                self.validate(f"/paths/{escaped}/{method}/responses/{status}/content/application~1json/schema",
-                              body, what)
+                self.validate(
+                    f"/paths/{escaped}/{method}/responses/{status}/content/application~1json/schema",
+                    body,
+                    what,
+                )
         self.covered.add((method, template, status))  # type: ignore[arg-type]
         return resp, body
 
@@ -179,8 +185,11 @@ async def start(aiohttp_client: Any, root: Path, covered: set[tuple[str, str, st
         (partners / partner_id).mkdir(parents=True)
         (partners / partner_id / "profile.toml").write_text(profile_toml(partner_id, isa_id, key))
     settings = make_settings(
-        root, partners, limits={"max_edi_bytes": LIMIT, "max_json_bytes": LIMIT},
-        outbound={"workers": 0}, storage={"prune_interval_minutes": 0},
+        root,
+        partners,
+        limits={"max_edi_bytes": LIMIT, "max_json_bytes": LIMIT},
+        outbound={"workers": 0},
+        storage={"prune_interval_minutes": 0},
     )
     client = await aiohttp_client(build_app(settings, overrides=Overrides()))
     spec_resp = await client.get("/api/v1/openapi.json")
@@ -228,15 +237,17 @@ async def _database_raises(exc: Exception) -> AsyncIterator[None]:
 
 
 async def _post_edi(env: Env, control: int, **kwargs: Any) -> str:
-    _, body = await env.check("post", "/partners/acme/edi", 202, data=order_850("ACME", control, **kwargs),
-                              headers=ACME_X12)
+    _, body = await env.check(
+        "post", "/partners/acme/edi", 202, data=order_850("ACME", control, **kwargs), headers=ACME_X12
+    )
     return str(body["message_id"])
 
 
 async def _send_shipment(env: Env) -> tuple[str, str]:
     """A shipment to acme: (message id, its mailbox item id)."""
-    _, body = await env.check("post", "/api/v1/shipments", 202, json={"partner_id": "acme", "document": shipment()},
-                              headers=TOKEN)
+    _, body = await env.check(
+        "post", "/api/v1/shipments", 202, json={"partner_id": "acme", "document": shipment()}, headers=TOKEN
+    )
     _, detail = await env.check("get", f"/api/v1/messages/{body['message_id']}", 200, headers=TOKEN)
     return body["message_id"], detail["outbox"][0]["id"]
 
@@ -252,7 +263,9 @@ async def partner_edi(env: Env) -> None:
     await c("post", url, 200, data=order_850("ACME", 1), headers=first)
     await c("post", url, 409, data=order_850("ACME", 2), headers=first)
     await c("post", url, 202, data=order_850("ACME", 3), headers={**ACME, "Content-Type": "text/plain"})
-    await c("post", url, 401, data=order_850("ACME", 4), headers={**ACME_X12, "Authorization": "Bearer wrong"})
+    await c(
+        "post", url, 401, data=order_850("ACME", 4), headers={**ACME_X12, "Authorization": "Bearer wrong"}
+    )
     await c("post", url, 401, data=order_850("ACME", 4), headers={"Content-Type": "application/edi-x12"})
     await c("post", "/partners/nobody/edi", 401, data=order_850("ACME", 4), headers=ACME_X12)
     await c("post", "/partners/globex/edi", 401, data=order_850("ACME", 4), headers=ACME_X12)
@@ -276,8 +289,13 @@ async def partner_documents(env: Env) -> None:
     await c("post", url, 202, json=order, headers=first)
     await c("post", url, 200, json=order, headers=first)
     await c("post", url, 409, json=canonical_order("PO-OTHER"), headers=first)
-    await c("post", url, 202, data=json.dumps(canonical_order("PO-2")),
-            headers={**ACME, "Content-Type": "application/json; charset=utf-8"})
+    await c(
+        "post",
+        url,
+        202,
+        data=json.dumps(canonical_order("PO-2")),
+        headers={**ACME, "Content-Type": "application/json; charset=utf-8"},
+    )
     await c("post", url, 401, json=order, headers={**ACME_JSON, "Authorization": "Bearer wrong"})
     await c("post", "/partners/nobody/documents", 401, json=order, headers=ACME_JSON)
     await c("post", url, 415, data=json.dumps(order), headers={**ACME, "Content-Type": "text/plain"})
@@ -345,7 +363,9 @@ async def mailbox(env: Env) -> None:
     await c("get", f"/partners/globex/outbox/{item}", 404, headers={"Authorization": f"Bearer {GLOBEX_KEY}"})
     await c("get", "/partners/acme/outbox/no-such-item", 404, headers=ACME)
     await c("delete", f"/partners/acme/outbox/{item}", 401, headers={"Authorization": "Bearer wrong"})
-    await c("delete", f"/partners/globex/outbox/{item}", 404, headers={"Authorization": f"Bearer {GLOBEX_KEY}"})
+    await c(
+        "delete", f"/partners/globex/outbox/{item}", 404, headers={"Authorization": f"Bearer {GLOBEX_KEY}"}
+    )
     await c("delete", f"/partners/acme/outbox/{item}", 204, headers=ACME)
     await c("delete", f"/partners/acme/outbox/{item}", 204, headers=ACME)
     await c("get", f"/partners/acme/outbox/{item}", 404, headers=ACME)
@@ -370,7 +390,13 @@ async def feed(env: Env) -> None:
     assert done == {"delivered": ids, "unknown": ["nope"]}
     await c("post", "/api/v1/feed/ack", 200, json={"ids": ids}, headers=TOKEN)
     await c("post", "/api/v1/feed/ack", 401, json={"ids": ids})
-    await c("post", "/api/v1/feed/ack", 415, data=json.dumps({"ids": ids}), headers={**TOKEN, "Content-Type": "text/plain"})
+    await c(
+        "post",
+        "/api/v1/feed/ack",
+        415,
+        data=json.dumps({"ids": ids}),
+        headers={**TOKEN, "Content-Type": "text/plain"},
+    )
     await c("post", "/api/v1/feed/ack", 400, data=b"[", headers=JSON_TOKEN)
     await c("post", "/api/v1/feed/ack", 400, json={"ids": []}, headers=TOKEN)
     await c("post", "/api/v1/feed/ack", 400, json={"ids": [1]}, headers=TOKEN)
@@ -387,7 +413,9 @@ async def dead_letters(env: Env) -> None:
     await c("post", f"/api/v1/dead-letters/{item}/replay", 409, headers=TOKEN)  # pending, not failed
     async with env.app[DATABASE].begin() as session:
         await session.execute(
-            update(OutboxItem).where(OutboxItem.id == item).values(status="failed", last_error="test: gave up")
+            update(OutboxItem)
+            .where(OutboxItem.id == item)
+            .values(status="failed", last_error="test: gave up")
         )
     _, page = await c("get", "/api/v1/dead-letters?limit=1", 200, headers=TOKEN)
     assert [i["id"] for i in page["items"]] == [item] and page["items"][0]["type"] == "partner_delivery"
@@ -415,7 +443,12 @@ async def messages(env: Env) -> None:
     query = "partner=acme&direction=in&kind=order&status=translated&q=PO-77-1"
     _, found = await c("get", f"/api/v1/messages?{query}", 200, headers=TOKEN)
     assert [m["id"] for m in found["items"]] == [inbound]
-    await c("get", "/api/v1/messages?since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00%2B02:00", 200, headers=TOKEN)
+    await c(
+        "get",
+        "/api/v1/messages?since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00%2B02:00",
+        200,
+        headers=TOKEN,
+    )
     await c("get", "/api/v1/messages?kind=x12&q=000000001", 200, headers=TOKEN)
     await c("get", "/api/v1/messages?direction=sideways", 400, headers=TOKEN)
     await c("get", "/api/v1/messages?limit=0", 400, headers=TOKEN)
@@ -483,10 +516,17 @@ async def internal_error(env: Env) -> None:
     async with _database_raises(RuntimeError("test: a bug, /secret/path")):
         bodies = await _every_database_route(c, message_id, item, 500)
         for route in OUTBOUND:
-            _, body = await c("post", f"/api/v1/{route}", 500, json={"partner_id": "acme", "document": OUTBOUND[route]()},
-                              headers=TOKEN)
+            _, body = await c(
+                "post",
+                f"/api/v1/{route}",
+                500,
+                json={"partner_id": "acme", "document": OUTBOUND[route]()},
+                headers=TOKEN,
+            )
             bodies.append(body)
-    assert all(b == {"error": {"code": "internal_error", "message": bodies[0]["error"]["message"]}} for b in bodies)
+    assert all(
+        b == {"error": {"code": "internal_error", "message": bodies[0]["error"]["message"]}} for b in bodies
+    )
     assert "secret" not in json.dumps(bodies)
 
     async def boom(*args: Any, **kwargs: Any) -> Any:
@@ -574,8 +614,20 @@ async def not_routed(env: Env) -> None:
 
 SCENARIOS: dict[str, Callable[[Env], Awaitable[None]]] = {
     f.__name__: f
-    for f in (partner_edi, partner_documents, outbound, mailbox, feed, dead_letters, messages,
-              reload_and_probes, storage_down, internal_error, not_routed, orders)
+    for f in (
+        partner_edi,
+        partner_documents,
+        outbound,
+        mailbox,
+        feed,
+        dead_letters,
+        messages,
+        reload_and_probes,
+        storage_down,
+        internal_error,
+        not_routed,
+        orders,
+    )
 }
 COVERED: set[tuple[str, str, str]] = set()
 RAN: set[str] = set()
@@ -629,15 +681,21 @@ def test_every_error_is_the_shared_error_schema() -> None:
             for status, response in op["responses"].items():
                 if int(status) < 400 or (path, status) == ("/readyz", "503"):
                     continue
-                assert response["content"] == {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}, (
-                    f"{method} {path} {status}"
-                )
+                assert response["content"] == {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                }, f"{method} {path} {status}"
 
 
-async def test_a_unicode_digit_in_limit_is_400_and_in_q_just_text(aiohttp_client: Any, tmp_path: Path) -> None:
+async def test_a_unicode_digit_in_limit_is_400_and_in_q_just_text(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
     """str.isdigit() is true for '²', which int() refuses: it once answered 500."""
     env = await start(aiohttp_client, tmp_path, set())
-    for url in ("/api/v1/messages?limit=%C2%B2", "/api/v1/feed?limit=%C2%B2", "/api/v1/dead-letters?limit=%C2%B2"):
+    for url in (
+        "/api/v1/messages?limit=%C2%B2",
+        "/api/v1/feed?limit=%C2%B2",
+        "/api/v1/dead-letters?limit=%C2%B2",
+    ):
         await env.check("get", url, 400, headers=TOKEN)
     await env.check("get", "/api/v1/messages?q=%C2%B2", 200, headers=TOKEN)
     await env.check("get", "/partners/acme/outbox?limit=%C2%B2", 400, headers=ACME)

@@ -46,8 +46,11 @@ def test_search_show_replay_and_dead_letters(
         shown = json.loads(out)
         assert shown["id"] == message_id and shown["documents"][0]["business_number"] == "PO-2-1"
 
-        wait_until(lambda: cli(capsys, "dead-letters", "list", "--json", *url)[1].count('"erp_document"') == 1,
-                   60, "the refused order dead-lettered")
+        wait_until(
+            lambda: cli(capsys, "dead-letters", "list", "--json", *url)[1].count('"erp_document"') == 1,
+            60,
+            "the refused order dead-lettered",
+        )
         code, out, _ = cli(capsys, "dead-letters", "list", "--partner", "acme", *url)
         assert code == 0 and "unknown store" in out
         code, out, _ = cli(capsys, "dead-letters", "list", "--partner", "nobody", *url)
@@ -67,9 +70,13 @@ def test_search_show_replay_and_dead_letters(
     assert erp.duplicates == {}
 
 
-def test_no_gateway_listening_is_exit_2(tmp_path: Path, partners_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_gateway_listening_is_exit_2(
+    tmp_path: Path, partners_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "gateway.toml"
     config.write_text(f'data_dir = "{tmp_path / "var"}"\n[api]\ntoken = "t"\n')
-    code, _, err = cli(capsys, "messages", "search", "--config", str(config), "--url", f"http://127.0.0.1:{free_port()}")
+    code, _, err = cli(
+        capsys, "messages", "search", "--config", str(config), "--url", f"http://127.0.0.1:{free_port()}"
+    )
     assert code == 2
     assert "no gateway answers at" in err

@@ -29,8 +29,14 @@ def clock() -> Clock:
     return Clock()
 
 
-def order_850(control: int, *, po: str = PO, purpose: str = "00", lines: tuple[tuple[str, str, str, str], ...] = (
-    ("1", "10", "2.00", "A-1"), ("2", "5", "4.00", "A-2")), extra: tuple[str, ...] = ()) -> bytes:
+def order_850(
+    control: int,
+    *,
+    po: str = PO,
+    purpose: str = "00",
+    lines: tuple[tuple[str, str, str, str], ...] = (("1", "10", "2.00", "A-1"), ("2", "5", "4.00", "A-2")),
+    extra: tuple[str, ...] = (),
+) -> bytes:
     """An 850 from ACME with the given (line number, quantity, price, vendor item) lines;
     ``extra`` segments (DTM...) after its BEG."""
     body = ["ST*850*0001", f"BEG*{purpose}*SA*{po}**20240312", *extra, "N1*ST*STORE 42*92*0042"]
@@ -70,10 +76,22 @@ def an_855(po: str = PO) -> dict[str, Any]:
         "po_date": "2024-03-12",
         "ack_date": "2024-03-15",
         "lines": [
-            {"line_number": "1", "quantity": "10", "uom": "EA", "unit_price": "2.00",
-             "product_ids": {"vendor_item": "A-1"}, "status": "IA"},
-            {"line_number": "2", "quantity": "5", "uom": "EA", "unit_price": "4.00",
-             "product_ids": {"vendor_item": "A-2"}, "status": "IA"},
+            {
+                "line_number": "1",
+                "quantity": "10",
+                "uom": "EA",
+                "unit_price": "2.00",
+                "product_ids": {"vendor_item": "A-1"},
+                "status": "IA",
+            },
+            {
+                "line_number": "2",
+                "quantity": "5",
+                "uom": "EA",
+                "unit_price": "4.00",
+                "product_ids": {"vendor_item": "A-2"},
+                "status": "IA",
+            },
         ],
     }
 
@@ -83,11 +101,18 @@ def an_856(shipment_id: str, items: list[tuple[str | None, str, str]], po: str =
     doc = copy.deepcopy(shipment())
     doc["shipment_id"] = shipment_id
     doc["carrier"]["tracking_number"] = f"1Z-{shipment_id}"
-    doc["orders"] = [{
-        "po_number": po, "po_date": None, "tares": [], "packs": [],
-        "items": [{"line_number": n, "product_ids": {"vendor_item": item}, "quantity_shipped": q, "uom": "EA"}
-                  for n, item, q in items],
-    }]
+    doc["orders"] = [
+        {
+            "po_number": po,
+            "po_date": None,
+            "tares": [],
+            "packs": [],
+            "items": [
+                {"line_number": n, "product_ids": {"vendor_item": item}, "quantity_shipped": q, "uom": "EA"}
+                for n, item, q in items
+            ],
+        }
+    ]
     return doc
 
 
@@ -96,8 +121,15 @@ def an_810(number: str, lines: list[tuple[str | None, str, str, str]], po: str =
     doc = copy.deepcopy(invoice())
     doc.update(invoice_number=number, po_number=po, allowances_charges=[], currency="USD")
     doc["lines"] = [
-        {"line_number": n, "quantity": q, "uom": "EA", "unit_price": p, "product_ids": {"vendor_item": item},
-         "description": None, "allowances_charges": []}
+        {
+            "line_number": n,
+            "quantity": q,
+            "uom": "EA",
+            "unit_price": p,
+            "product_ids": {"vendor_item": item},
+            "description": None,
+            "allowances_charges": [],
+        }
         for n, item, q, p in lines
     ]
     doc["total_amount"] = str(sum(float(q) * float(p) for _, _, q, p in lines))
@@ -124,14 +156,18 @@ async def order(client: Any, po: str = PO, partner: str = "acme") -> dict[str, A
 
 
 def quantities(view: dict[str, Any]) -> list[tuple[Any, ...]]:
-    return [(line["line_number"], line["ordered"], line["shipped"], line["invoiced"]) for line in view["lines"]]
+    return [
+        (line["line_number"], line["ordered"], line["shipped"], line["invoiced"]) for line in view["lines"]
+    ]
 
 
 async def fetch_mailbox(client: Any) -> None:
     """ACME fetches everything waiting for it: our outbound becomes ``sent``."""
     items = (await (await client.get("/partners/acme/outbox", headers=auth(ACME_KEY))).json())["items"]
     for item in items:
-        assert (await client.delete(f"/partners/acme/outbox/{item['id']}", headers=auth(ACME_KEY))).status == 204
+        assert (
+            await client.delete(f"/partners/acme/outbox/{item['id']}", headers=auth(ACME_KEY))
+        ).status == 204
 
 
 async def test_a_whole_order_chain(
@@ -145,10 +181,17 @@ async def test_a_whole_order_chain(
     assert quantities(view) == [("1", "10", "0", "0"), ("2", "5", "0", "0")]
     assert view["lines"][0]["product_ids"] == {"vendor_item": "A-1"}
     [doc] = view["documents"]
-    assert (doc["kind"], doc["direction"], doc["business_number"], doc["message_id"]) == ("order", "in", PO, inbound)
+    assert (doc["kind"], doc["direction"], doc["business_number"], doc["message_id"]) == (
+        "order",
+        "in",
+        PO,
+        inbound,
+    )
     assert doc["at"] == clock.now.isoformat()
     # Our 997 about their 850 is part of the chain.
-    assert [(a["kind"], a["direction"], a["about_message_id"]) for a in view["acknowledgments"]] == [("997", "out", inbound)]
+    assert [(a["kind"], a["direction"], a["about_message_id"]) for a in view["acknowledgments"]] == [
+        ("997", "out", inbound)
+    ]
 
     groups: dict[str, tuple[str, str]] = {}
     ack = await post(client, "order-acks", an_855())
@@ -169,19 +212,30 @@ async def test_a_whole_order_chain(
     assert quantities(view) == [("1", "10", "10", "0"), ("2", "5", "5", "0")]
 
     clock.advance(3600)
-    bill = await post(client, "invoices", an_810("INV-1", [("1", "A-1", "10", "2.00"), ("2", "A-2", "5", "4.00")]))
+    bill = await post(
+        client, "invoices", an_810("INV-1", [("1", "A-1", "10", "2.00"), ("2", "A-2", "5", "4.00")])
+    )
     groups[bill["message_id"]] = ("IN", "810")
     view = await order(client)
     assert view["state"] == "invoiced"  # until the partner accepts what we sent
     assert quantities(view) == [("1", "10", "10", "10"), ("2", "5", "5", "5")]
     assert [(d["kind"], d["direction"]) for d in view["documents"]] == [
-        ("order", "in"), ("order_ack", "out"), ("shipment", "out"), ("shipment", "out"), ("invoice", "out")]
+        ("order", "in"),
+        ("order_ack", "out"),
+        ("shipment", "out"),
+        ("shipment", "out"),
+        ("invoice", "out"),
+    ]
 
     await fetch_mailbox(client)
-    for n, message_id in enumerate([ack["message_id"], first["message_id"], second["message_id"], bill["message_id"]]):
+    for n, message_id in enumerate(
+        [ack["message_id"], first["message_id"], second["message_id"], bill["message_id"]]
+    ):
         functional_id, set_id = groups[message_id]
         async with client.app[DATABASE].read() as conn:
-            group = (await conn.execute(select(Document.group_control).where(Document.message_id == message_id))).scalar_one()
+            group = (
+                await conn.execute(select(Document.group_control).where(Document.message_id == message_id))
+            ).scalar_one()
         await receive(client, ack_997(functional_id, set_id, group, 900 + n))
     view = await order(client)
     assert view["state"] == "closed", view
@@ -192,18 +246,32 @@ async def test_a_whole_order_chain(
 
     # Linked by every key it carries: the second ASN by its tracking number and shipment id.
     async with client.app[DATABASE].read() as conn:
-        keys = set((await conn.execute(
-            select(DocumentKey.key_kind, DocumentKey.value)
-            .join(Document, Document.id == DocumentKey.document_id)
-            .where(Document.message_id == second["message_id"])
-        )).all())
-    assert {("po", PO), ("shipment", "SH-2"), ("tracking", "1Z-SH-2"), ("group", second["group_control"]),
-            ("interchange", str(int(second["interchange_control"])))} <= keys
+        keys = set(
+            (
+                await conn.execute(
+                    select(DocumentKey.key_kind, DocumentKey.value)
+                    .join(Document, Document.id == DocumentKey.document_id)
+                    .where(Document.message_id == second["message_id"])
+                )
+            ).all()
+        )
+    assert {
+        ("po", PO),
+        ("shipment", "SH-2"),
+        ("tracking", "1Z-SH-2"),
+        ("group", second["group_control"]),
+        ("interchange", str(int(second["interchange_control"]))),
+    } <= keys
 
     listed = await (await client.get("/api/v1/orders?partner_id=acme&state=closed", headers=TOKEN)).json()
-    assert [(o["po_number"], o["state"], o["open_exceptions"]) for o in listed["items"]] == [(PO, "closed", 0)]
+    assert [(o["po_number"], o["state"], o["open_exceptions"]) for o in listed["items"]] == [
+        (PO, "closed", 0)
+    ]
     assert listed["next"] is None
-    assert (await (await client.get("/api/v1/exceptions", headers=TOKEN)).json()) == {"items": [], "next": None}
+    assert (await (await client.get("/api/v1/exceptions", headers=TOKEN)).json()) == {
+        "items": [],
+        "next": None,
+    }
 
 
 async def test_one_asn_links_three_orders_and_po_numbers_are_per_partner(
@@ -214,8 +282,20 @@ async def test_one_asn_links_three_orders_and_po_numbers_are_per_partner(
         await receive(client, order_850(600 + n, po=po))
     asn = an_856("SH-9", [])
     asn["orders"] = [
-        {"po_number": po, "po_date": None, "tares": [], "packs": [],
-         "items": [{"line_number": "1", "product_ids": {"vendor_item": "A-1"}, "quantity_shipped": "10", "uom": "EA"}]}
+        {
+            "po_number": po,
+            "po_date": None,
+            "tares": [],
+            "packs": [],
+            "items": [
+                {
+                    "line_number": "1",
+                    "product_ids": {"vendor_item": "A-1"},
+                    "quantity_shipped": "10",
+                    "uom": "EA",
+                }
+            ],
+        }
         for po in ("PO-A", "PO-B", "PO-C")
     ]
     await post(client, "shipments", asn)
@@ -232,8 +312,14 @@ async def test_one_asn_links_three_orders_and_po_numbers_are_per_partner(
 def _cli(tmp_path: Path, partners_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env.update(GATEWAY_DATA_DIR=str(tmp_path / "var"), GATEWAY_PARTNERS_DIR=str(partners_dir))
-    return subprocess.run([sys.executable, "-m", "gateway.service_cli", "orders", "show", *args],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.service_cli", "orders", "show", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 async def test_the_cli_shows_what_the_api_answers(
@@ -264,7 +350,9 @@ async def test_a_replay_replaces_the_keys_and_the_transport_id_is_one(
 
     async def keys() -> list[tuple[str, str]]:
         async with client.app[DATABASE].read() as conn:
-            rows = await conn.execute(select(DocumentKey.key_kind, DocumentKey.value).order_by(DocumentKey.id))
+            rows = await conn.execute(
+                select(DocumentKey.key_kind, DocumentKey.value).order_by(DocumentKey.id)
+            )
             return [tuple(r) for r in rows.all()]
 
     first = await keys()

@@ -60,7 +60,9 @@ async def test_not_acknowledged_opens_on_the_periodic_check_and_closes_with_our_
     assert view["state"] == "exception"
     [found] = view["exceptions"]
     assert found["kind"] == "not_acknowledged" and found["open"] is True
-    assert found["since"] == clock.now.isoformat() and found["documents"] == [view["documents"][0]["document_id"]]
+    assert found["since"] == clock.now.isoformat() and found["documents"] == [
+        view["documents"][0]["document_id"]
+    ]
     listed = await (await client.get("/api/v1/orders?state=exception", headers=TOKEN)).json()
     assert [o["open_exceptions"] for o in listed["items"]] == [1]
 
@@ -80,7 +82,10 @@ async def test_shipment_and_invoice_mismatches_open_and_close(
     await post(client, "invoices", an_810("INV-1", [("1", "A-1", "10", "2.00")]))
     assert await exceptions(client) == [("invoiced_without_shipment", True)]
     await post(client, "shipments", an_856("SH-1", [("1", "A-1", "4"), ("7", "ZZ-9", "1")]))
-    assert sorted(await exceptions(client)) == [("invoiced_over_shipped", True), ("shipped_not_ordered", True)]
+    assert sorted(await exceptions(client)) == [
+        ("invoiced_over_shipped", True),
+        ("shipped_not_ordered", True),
+    ]
     metrics = await (await client.get("/metrics", headers=TOKEN)).text()
     assert 'gateway_order_exceptions{partner="acme",kind="invoiced_over_shipped"} 1' in metrics
     view = await order(client)
@@ -124,16 +129,22 @@ async def test_partner_rejection_and_silence_on_our_documents(
     assert await exceptions(client) == []  # sent again: the gap is closed while it waits
     await fetch_mailbox(client)
     clock.advance(timedelta(hours=25).total_seconds())
-    assert await mark_overdue(client.app[DATABASE], client.app[PARTNERS], now=clock()) == [again["message_id"]]
+    assert await mark_overdue(client.app[DATABASE], client.app[PARTNERS], now=clock()) == [
+        again["message_id"]
+    ]
     assert await exceptions(client) == [("partner_ack_overdue", True)]
     await receive(client, ack_997("PR", "855", again["group_control"], 901))
     assert await exceptions(client) == []
     async with client.app[DATABASE].read() as conn:
-        statuses = (await conn.execute(select(Document.status).where(Document.direction == "out"))).scalars().all()
+        statuses = (
+            (await conn.execute(select(Document.status).where(Document.direction == "out"))).scalars().all()
+        )
     assert sorted(statuses) == ["accepted", "rejected"]
 
 
-async def test_a_change_after_shipment(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock) -> None:
+async def test_a_change_after_shipment(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock
+) -> None:
     client = await app_client(aiohttp_client, tmp_path, partners_dir, clock)
     await receive(client, order_850(1))
     clock.advance(60)

@@ -41,7 +41,9 @@ def order_ack() -> dict[str, Any]:
     return dict(json.loads((FIXTURES / "855_4010_star_tilde_crlf.json").read_text())["document"])
 
 
-def functional_ack(group_control: str, *, code: str = "A", control: int = 900, set_control: str = "0001") -> bytes:
+def functional_ack(
+    group_control: str, *, code: str = "A", control: int = 900, set_control: str = "0001"
+) -> bytes:
     """A 997 from ACME acknowledging our group ``group_control`` (one 856)."""
     segments = [
         f"ISA*00*          *00*          *ZZ*ACME           *ZZ*OURCOMPANY     *240316*0900*U*00401*{control:09d}*0*P*>",
@@ -78,17 +80,28 @@ def add_rest_partner(partners_dir: Path, url: str) -> None:
     (folder / "profile.toml").write_text(text + f'[delivery]\nchannel = "rest"\nurl = "{url}"\n')
 
 
-async def app_client(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock, database_url: str | None = None, **sections: Any) -> Any:
+async def app_client(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    clock: Clock,
+    database_url: str | None = None,
+    **sections: Any,
+) -> Any:
     sections.setdefault("outbound", {"workers": 0, "retry_base_seconds": 10, "max_attempts": 3})
     settings = make_settings(tmp_path, partners_dir, database_url, **sections)
     return await aiohttp_client(build_app(settings, overrides=Overrides(clock=clock)))
 
 
-async def send(client: Any, route: str, partner_id: str, document: dict[str, Any], key: str | None = None) -> Any:
+async def send(
+    client: Any, route: str, partner_id: str, document: dict[str, Any], key: str | None = None
+) -> Any:
     headers = dict(TOKEN)
     if key:
         headers["Idempotency-Key"] = key
-    return await client.post(f"/api/v1/{route}", json={"partner_id": partner_id, "document": document}, headers=headers)
+    return await client.post(
+        f"/api/v1/{route}", json={"partner_id": partner_id, "document": document}, headers=headers
+    )
 
 
 async def status_of(client: Any, message_id: str) -> str:
@@ -96,29 +109,43 @@ async def status_of(client: Any, message_id: str) -> str:
         return str((await conn.execute(select(Message.status).where(Message.id == message_id))).scalar_one())
 
 
-async def test_shipment_is_rendered_for_the_partner_and_queued(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock) -> None:
+async def test_shipment_is_rendered_for_the_partner_and_queued(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock
+) -> None:
     client = await app_client(aiohttp_client, tmp_path, partners_dir, clock)
     resp = await send(client, "shipments", "acme", shipment())
     assert resp.status == 202, await resp.text()
     body = await resp.json()
-    assert body["status"] == "queued" and body["interchange_control"] == "000000001" and body["group_control"] == "1"
+    assert (
+        body["status"] == "queued"
+        and body["interchange_control"] == "000000001"
+        and body["group_control"] == "1"
+    )
     raw = await client.get(f"/api/v1/messages/{body['message_id']}/raw", headers=TOKEN)
     assert raw.headers["Content-Type"].startswith("application/edi-x12")
     text = await raw.text()
-    assert text.startswith("ISA*00*          *00*          *ZZ*OURCOMPANY     *ZZ*ACME           *240315*1200*U*00401*000000001*0*P*>~")
+    assert text.startswith(
+        "ISA*00*          *00*          *ZZ*OURCOMPANY     *ZZ*ACME           *240315*1200*U*00401*000000001*0*P*>~"
+    )
     assert "GS*SH*OURCOMPANY*ACME*20240315*1200*1*X*004010~" in text and "ST*856*0001~" in text
     assert "*SHP-77*" in text.split("BSN", 1)[1].split("~", 1)[0] + "*"
     detail = await (await client.get(f"/api/v1/messages/{body['message_id']}", headers=TOKEN)).json()
     assert detail["direction"] == "out" and detail["status"] == "queued"
     assert [o["channel"] for o in detail["outbox"]] == ["mailbox"]
-    assert detail["documents"][0]["kind"] == "shipment" and detail["documents"][0]["business_number"] == "SHP-77"
+    assert (
+        detail["documents"][0]["kind"] == "shipment" and detail["documents"][0]["business_number"] == "SHP-77"
+    )
     # The stored interchange reads back as the same shipment.
     from io import BytesIO
 
     from translators.engine import translate
 
     lookup = client.app[PARTNERS].current
-    sets = [s for s in translate(BytesIO(text.encode()), partners=_AsPartner(lookup.get("acme")), partner_id="acme") if hasattr(s, "document")]
+    sets = [
+        s
+        for s in translate(BytesIO(text.encode()), partners=_AsPartner(lookup.get("acme")), partner_id="acme")
+        if hasattr(s, "document")
+    ]
     assert sets[0].accepted and sets[0].document.document.shipment_id == "SHP-77"
 
 
@@ -135,7 +162,9 @@ class _AsPartner:
         return self.profile
 
 
-async def test_validation_errors_name_fields_and_partner(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock) -> None:
+async def test_validation_errors_name_fields_and_partner(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock
+) -> None:
     client = await app_client(aiohttp_client, tmp_path, partners_dir, clock)
     bad = invoice()
     bad["lines"][0]["quantity"] = "many"
@@ -145,12 +174,20 @@ async def test_validation_errors_name_fields_and_partner(aiohttp_client: Any, tm
     assert error["code"] == "validation_failed"
     locs = {f["loc"] for f in error["fields"]}
     assert "partner_id" in locs and "document.lines.0.quantity" in locs
-    assert (await client.post("/api/v1/invoices", json={"partner_id": "acme", "document": invoice()})).status == 401
-    wrong = await client.post("/api/v1/invoices", json={"partner_id": "acme", "document": invoice()}, headers={"Authorization": "Bearer nope"})
+    assert (
+        await client.post("/api/v1/invoices", json={"partner_id": "acme", "document": invoice()})
+    ).status == 401
+    wrong = await client.post(
+        "/api/v1/invoices",
+        json={"partner_id": "acme", "document": invoice()},
+        headers={"Authorization": "Bearer nope"},
+    )
     assert wrong.status == 401
 
 
-async def test_idempotency_key_returns_first_message_and_refuses_other_document(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock) -> None:
+async def test_idempotency_key_returns_first_message_and_refuses_other_document(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock
+) -> None:
     client = await app_client(aiohttp_client, tmp_path, partners_dir, clock)
     first = await send(client, "order-acks", "acme", order_ack(), key="ack-1")
     again = await send(client, "order-acks", "acme", order_ack(), key="ack-1")
@@ -192,7 +229,11 @@ async def test_rest_channel_delivers_retries_dead_letters_and_replays(
     await delivery.run_until_idle()
     assert await status_of(client, message_id) == "sent"
     [(key, count)] = partner_server.received.items()
-    assert count == 1 and partner_server.bodies[key].startswith("ISA*") and "ST*856*0001~" in partner_server.bodies[key]
+    assert (
+        count == 1
+        and partner_server.bodies[key].startswith("ISA*")
+        and "ST*856*0001~" in partner_server.bodies[key]
+    )
     assert partner_server.content_types[-1] == "application/edi-x12"
 
     partner_server.fail_with = [400]
@@ -200,13 +241,18 @@ async def test_rest_channel_delivers_retries_dead_letters_and_replays(
     await delivery.run_until_idle()
     assert await status_of(client, second) == "failed"
     [dead] = (await (await client.get("/api/v1/dead-letters", headers=TOKEN)).json())["items"]
-    assert dead["type"] == "partner_delivery" and dead["message_id"] == second and "HTTP 400" in dead["last_error"]
+    assert (
+        dead["type"] == "partner_delivery"
+        and dead["message_id"] == second
+        and "HTTP 400" in dead["last_error"]
+    )
     assert (await client.post(f"/api/v1/dead-letters/{dead['id']}/replay", headers=TOKEN)).status == 202
     await delivery.run_until_idle()
     assert await status_of(client, second) == "sent"
     detail = await (await client.get(f"/api/v1/messages/{second}", headers=TOKEN)).json()
     assert [(a["target"], a["outcome"], a["status_code"]) for a in detail["delivery_attempts"]] == [
-        ("partner", "dead", 400), ("partner", "delivered", 200)
+        ("partner", "dead", 400),
+        ("partner", "delivered", 200),
     ]
 
 
@@ -222,11 +268,17 @@ async def test_partner_997_reconciles_and_silence_becomes_overdue(
     # The partner fetches all three from its mailbox.
     items = (await (await client.get("/partners/acme/outbox", headers=auth(ACME_KEY))).json())["items"]
     for item in items:
-        assert (await client.delete(f"/partners/acme/outbox/{item['id']}", headers=auth(ACME_KEY))).status == 204
+        assert (
+            await client.delete(f"/partners/acme/outbox/{item['id']}", headers=auth(ACME_KEY))
+        ).status == 204
     assert {await status_of(client, m) for m in ids} == {"sent"}
     # An accepting 997 for the first, a rejecting one for the second, nothing for the third.
     for n, (group, code) in enumerate([(groups[0], "A"), (groups[1], "R")]):
-        resp = await client.post("/partners/acme/edi", data=functional_ack(group, code=code, control=900 + n), headers=auth(ACME_KEY))
+        resp = await client.post(
+            "/partners/acme/edi",
+            data=functional_ack(group, code=code, control=900 + n),
+            headers=auth(ACME_KEY),
+        )
         assert resp.status == 202
     await client.app[PIPELINE].run_until_idle()
     assert [await status_of(client, m) for m in ids] == ["accepted", "rejected", "sent"]

@@ -92,4 +92,6 @@ async def test_one_refused_message_does_not_hold_back_its_batch(aiohttp_client: 
     assert [m.status for m in statuses] == ["acknowledged", "failed", "acknowledged"]
     assert "ERP refused" in statuses[1].reason
     assert sorted(d.business_number for d in refusing.deliveries) == ["PO-R0-1", "PO-R2-1"]
-    assert [o.status for o in (await load(client, ids[1]))[3]] == ["pending"]  # a failed message's ack goes out
+    assert [o.status for o in (await load(client, ids[1]))[3]] == [
+        "pending"
+    ]  # a failed message's ack goes out

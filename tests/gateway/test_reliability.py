@@ -43,12 +43,25 @@ def write_config(tmp_path: Path, partners_dir: Path, erp: FakeErp, database_url:
     if database_url:
         lines.append(f'database_url = "{database_url}"')
     lines += [
-        "[identity]", 'interchange_qualifier = "ZZ"', 'interchange_id = "OURCOMPANY"', 'group_id = "OURCOMPANY"',
-        "[api]", f'token = "{TOKEN}"',
-        "[pipeline]", "workers = 4", "poll_seconds = 0.05",
-        "[outbound]", "poll_seconds = 0.05",
-        "[erp]", 'mode = "webhook"', f'url = "{erp.url}"', f'secret = "{SECRET}"', "timeout_seconds = 2",
-        "max_attempts = 1000", "retry_base_seconds = 0.1", "retry_max_seconds = 0.5",
+        "[identity]",
+        'interchange_qualifier = "ZZ"',
+        'interchange_id = "OURCOMPANY"',
+        'group_id = "OURCOMPANY"',
+        "[api]",
+        f'token = "{TOKEN}"',
+        "[pipeline]",
+        "workers = 4",
+        "poll_seconds = 0.05",
+        "[outbound]",
+        "poll_seconds = 0.05",
+        "[erp]",
+        'mode = "webhook"',
+        f'url = "{erp.url}"',
+        f'secret = "{SECRET}"',
+        "timeout_seconds = 2",
+        "max_attempts = 1000",
+        "retry_base_seconds = 0.1",
+        "retry_max_seconds = 0.5",
     ]
     path = tmp_path / "gateway.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -61,9 +74,22 @@ class Gateway:
         self.log = (tmp_path / f"{name}.log").open("a")
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(self.port),
-             "--log-level", "ERROR"],
-            cwd=tmp_path, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "serve",
+                "--config",
+                str(config),
+                "--port",
+                str(self.port),
+                "--log-level",
+                "ERROR",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -116,7 +142,9 @@ def po_numbers(erp: FakeErp) -> dict[str, list[str]]:
     return found
 
 
-async def post_orders(urls: list[str], numbers: range, *, kill: Any = None, kill_at: int = -1) -> dict[int, int]:
+async def post_orders(
+    urls: list[str], numbers: range, *, kill: Any = None, kill_at: int = -1
+) -> dict[int, int]:
     """Post one 850 per number (round robin over ``urls``) with Idempotency-Key
     ``order-<n>``; returns number -> HTTP status (0 when the connection failed)."""
     result: dict[int, int] = {}
@@ -125,8 +153,11 @@ async def post_orders(urls: list[str], numbers: range, *, kill: Any = None, kill
         async def one(n: int) -> None:
             headers = {**auth(ACME_KEY), "Idempotency-Key": f"order-{n}"}
             try:
-                async with session.post(f"{urls[n % len(urls)]}/partners/acme/edi",
-                                        data=order_850("ACME", 10_000 + n, po=f"PO-{n}"), headers=headers) as resp:
+                async with session.post(
+                    f"{urls[n % len(urls)]}/partners/acme/edi",
+                    data=order_850("ACME", 10_000 + n, po=f"PO-{n}"),
+                    headers=headers,
+                ) as resp:
                     result[n] = resp.status
             except (aiohttp.ClientError, OSError):
                 result[n] = 0
@@ -162,7 +193,9 @@ def test_erp_down_then_back_every_document_once(tmp_path: Path, partners_dir: Pa
     assert sorted(po_numbers(erp)) == sorted(f"PO-{n}-1" for n in range(40))
 
 
-def test_sigkill_mid_stream_restart_and_client_resend(tmp_path: Path, partners_dir: Path, erp: FakeErp) -> None:
+def test_sigkill_mid_stream_restart_and_client_resend(
+    tmp_path: Path, partners_dir: Path, erp: FakeErp
+) -> None:
     erp.start_in_thread()
     config = write_config(tmp_path, partners_dir, erp)
     gateway = Gateway(tmp_path, config)
@@ -189,7 +222,9 @@ def test_sigkill_mid_stream_restart_and_client_resend(tmp_path: Path, partners_d
     assert erp.bad_signatures == 0
 
 
-def test_two_processes_on_postgres_share_work(tmp_path: Path, partners_dir: Path, erp: FakeErp, pg_database: tuple[str, str]) -> None:
+def test_two_processes_on_postgres_share_work(
+    tmp_path: Path, partners_dir: Path, erp: FakeErp, pg_database: tuple[str, str]
+) -> None:
     url, _name = pg_database
     erp.start_in_thread()
     config = write_config(tmp_path, partners_dir, erp, url)
@@ -204,7 +239,9 @@ def test_two_processes_on_postgres_share_work(tmp_path: Path, partners_dir: Path
 
                 async def one(n: int) -> str:
                     target = (first, second)[n % 2].url
-                    async with session.post(f"{target}/api/v1/invoices", json={"partner_id": "acme", "document": invoice()}) as resp:
+                    async with session.post(
+                        f"{target}/api/v1/invoices", json={"partner_id": "acme", "document": invoice()}
+                    ) as resp:
                         assert resp.status == 202, await resp.text()
                         return str((await resp.json())["interchange_control"])
 

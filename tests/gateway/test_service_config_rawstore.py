@@ -61,7 +61,8 @@ def test_configuration_reference_is_complete_and_loads_to_the_defaults(tmp_path:
         if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
             keys = [(name, key) for key in field.annotation.model_fields]
         elif field.default is None and any(
-            isinstance(a, type) and issubclass(a, BaseModel) for a in getattr(field.annotation, "__args__", ())
+            isinstance(a, type) and issubclass(a, BaseModel)
+            for a in getattr(field.annotation, "__args__", ())
         ):  # an optional table (``[as2]``): shown commented out, as it is off by default
             if not re.search(rf"^# \[+{name}[.\]]", example.group(1), re.M):
                 missing.append(f"[{name}]")
@@ -73,7 +74,10 @@ def test_configuration_reference_is_complete_and_loads_to_the_defaults(tmp_path:
 
 
 def test_variables_that_are_not_settings_are_ignored() -> None:
-    env = {"GATEWAY_CONFIG": "x.toml", "GATEWAY_TEST_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432"}
+    env = {
+        "GATEWAY_CONFIG": "x.toml",
+        "GATEWAY_TEST_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432",
+    }
     assert load_settings(None, environ=env) == load_settings(None, environ={})
 
 
@@ -89,18 +93,44 @@ def test_defaults_without_a_file() -> None:
     [
         ("[server]\nprot = 1\n", {}, "{file}: server.prot: unknown key (did you mean server.port?)"),
         ("[servr]\nport = 1\n", {}, "{file}: servr: unknown section (did you mean server?)"),
-        ("[server]\nzzz = 1\n", {}, "{file}: server.zzz: unknown key (known here: host, port, access_log, shutdown_timeout_seconds)"),
-        ("", {"GATEWAY_SERVR__PORT": "1"}, "GATEWAY_SERVR__PORT: servr: unknown section (did you mean GATEWAY_SERVER__PORT?)"),
-        ("", {"GATEWAY_PIPELINE__BATCHSIZE": "9"},
-         "GATEWAY_PIPELINE__BATCHSIZE: pipeline.batchsize: unknown key (did you mean GATEWAY_PIPELINE__BATCH_SIZE?)"),
-        ("[server]\nport = 1\n", {"GATEWAY_SERVER__PORT": "abc"}, "GATEWAY_SERVER__PORT: server.port: must be an integer (got 'abc')"),
-        ("[server]\nport = 99999\n", {}, "{file}: server.port: must be less than or equal to 65535 (got 99999)"),
+        (
+            "[server]\nzzz = 1\n",
+            {},
+            "{file}: server.zzz: unknown key (known here: host, port, access_log, shutdown_timeout_seconds)",
+        ),
+        (
+            "",
+            {"GATEWAY_SERVR__PORT": "1"},
+            "GATEWAY_SERVR__PORT: servr: unknown section (did you mean GATEWAY_SERVER__PORT?)",
+        ),
+        (
+            "",
+            {"GATEWAY_PIPELINE__BATCHSIZE": "9"},
+            "GATEWAY_PIPELINE__BATCHSIZE: pipeline.batchsize: unknown key (did you mean GATEWAY_PIPELINE__BATCH_SIZE?)",
+        ),
+        (
+            "[server]\nport = 1\n",
+            {"GATEWAY_SERVER__PORT": "abc"},
+            "GATEWAY_SERVER__PORT: server.port: must be an integer (got 'abc')",
+        ),
+        (
+            "[server]\nport = 99999\n",
+            {},
+            "{file}: server.port: must be less than or equal to 65535 (got 99999)",
+        ),
         ('[erp]\nmode = "hook"\n', {}, "{file}: erp.mode: must be one of 'feed' or 'webhook' (got 'hook')"),
-        ("", {"GATEWAY_ERP__MODE": "webhook"}, 'GATEWAY_ERP__MODE: erp.url is required when erp.mode = "webhook"'),
+        (
+            "",
+            {"GATEWAY_ERP__MODE": "webhook"},
+            'GATEWAY_ERP__MODE: erp.url is required when erp.mode = "webhook"',
+        ),
         ("[api]\ntoken = 12345\n", {}, "{file}: api.token: must be a string"),  # a secret is never echoed
-        ("[pipeline]\nbatch_size = 0\nheartbeat = 3\n", {},
-         "2 configuration problems:\n  {file}: pipeline.batch_size: must be greater than or equal to 1 (got 0)"
-         "\n  {file}: pipeline.heartbeat: unknown key (did you mean pipeline.heartbeat_seconds?)"),
+        (
+            "[pipeline]\nbatch_size = 0\nheartbeat = 3\n",
+            {},
+            "2 configuration problems:\n  {file}: pipeline.batch_size: must be greater than or equal to 1 (got 0)"
+            "\n  {file}: pipeline.heartbeat: unknown key (did you mean pipeline.heartbeat_seconds?)",
+        ),
     ],
 )
 def test_errors_name_the_file_or_variable_the_key_and_a_near_key(
@@ -146,7 +176,11 @@ def test_unsigned_webhook_only_when_allowed_explicitly(tmp_path: Path) -> None:
     settings = load_settings(path, environ={})
     assert settings.erp.allow_unsigned and settings.erp.secret is None
     assert load_settings(None, environ={}).erp.allow_unsigned is False
-    env = {"GATEWAY_ERP__MODE": "webhook", "GATEWAY_ERP__URL": "http://erp/in", "GATEWAY_ERP__ALLOW_UNSIGNED": "true"}
+    env = {
+        "GATEWAY_ERP__MODE": "webhook",
+        "GATEWAY_ERP__URL": "http://erp/in",
+        "GATEWAY_ERP__ALLOW_UNSIGNED": "true",
+    }
     assert load_settings(None, environ=env).erp.allow_unsigned
     # Feed mode needs neither; the new keys have their defaults.
     defaults = load_settings(None, environ={})

@@ -190,7 +190,9 @@ async def test_duplicate_interchange_is_not_forwarded_and_gets_ta1_025(
     assert "TA1*000000106*" in ta1.payload and "*R*025" in ta1.payload
 
 
-async def test_interchange_for_another_company_is_refused_with_ta1_009(client: Any, erp: RecordingErp) -> None:
+async def test_interchange_for_another_company_is_refused_with_ta1_009(
+    client: Any, erp: RecordingErp
+) -> None:
     """ISA08 is not us: nothing reaches the ERP, the sender hears TA1 009 at once."""
     message_id = await post(client, order_850("ACME", 120, receiver="SOMEONEELSE"))
     await settle(client)
@@ -218,7 +220,9 @@ async def test_valid_sets_of_a_rejected_group_are_not_forwarded(client: Any, erp
     assert ack.kind == "997" and "AK9*R*3*2*0*5" in ack.payload
 
 
-async def test_the_same_interchange_twice_in_one_message_is_forwarded_once(client: Any, erp: RecordingErp) -> None:
+async def test_the_same_interchange_twice_in_one_message_is_forwarded_once(
+    client: Any, erp: RecordingErp
+) -> None:
     body = order_850("ACME", 122)
     message_id = await post(client, body + body)
     await settle(client)
@@ -345,7 +349,9 @@ async def test_a_graceful_stop_hands_back_the_jobs_in_flight(
     from gateway.app import build_app
     from gateway.db.engine import open_database
 
-    settings = make_settings(tmp_path, partners_dir, database_url, pipeline={"workers": 1, "lease_seconds": 3600})
+    settings = make_settings(
+        tmp_path, partners_dir, database_url, pipeline={"workers": 1, "lease_seconds": 3600}
+    )
     stuck = StuckErp()
     client = await aiohttp_client(build_app(settings, overrides=Overrides(sink=stuck)))
     message_id = await post(client, order_850("ACME", 130))
@@ -356,7 +362,9 @@ async def test_a_graceful_stop_hands_back_the_jobs_in_flight(
     try:
         async with db.read() as conn:
             rows = (
-                await conn.execute(select(Job.step, Job.state, Job.locked_by).where(Job.message_id == message_id))
+                await conn.execute(
+                    select(Job.step, Job.state, Job.locked_by).where(Job.message_id == message_id)
+                )
             ).all()
     finally:
         await db.close()
@@ -364,7 +372,9 @@ async def test_a_graceful_stop_hands_back_the_jobs_in_flight(
     assert all(r.state != "running" for r in rows)
 
 
-async def test_a_retrying_message_shows_its_next_step_and_the_last_error(client: Any, erp: RecordingErp) -> None:
+async def test_a_retrying_message_shows_its_next_step_and_the_last_error(
+    client: Any, erp: RecordingErp
+) -> None:
     erp.fail_next = 1
     message_id = await post(client, order_850("ACME", 131))
     assert await client.app[PIPELINE].run_one()  # translated, then the delivery fails once

@@ -138,19 +138,26 @@ def test_a_taken_port_exits_4_before_touching_the_data_dir(tmp_path: Path) -> No
         proc = start(tmp_path, port)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 4, err
-    assert err == f"gateway: cannot listen on 127.0.0.1:{port}: address already in use (another process listens there; choose another with --port or server.port)\n"
+    assert (
+        err
+        == f"gateway: cannot listen on 127.0.0.1:{port}: address already in use (another process listens there; choose another with --port or server.port)\n"
+    )
     assert out == "" and not (tmp_path / "var").exists()
 
 
 @pytest.mark.parametrize("empty", [False, True])
-def test_no_partners_is_refused_before_touching_the_data_dir_unless_allowed(tmp_path: Path, empty: bool) -> None:
+def test_no_partners_is_refused_before_touching_the_data_dir_unless_allowed(
+    tmp_path: Path, empty: bool
+) -> None:
     if empty:
         (tmp_path / "partners").mkdir()
     proc = start(tmp_path, free_port(), allow_empty=False)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2, err
     why = "has no partner folders" if empty else "does not exist"
-    assert err.startswith(f"gateway: partners directory {tmp_path / 'partners'} {why}: no partner could connect.")
+    assert err.startswith(
+        f"gateway: partners directory {tmp_path / 'partners'} {why}: no partner could connect."
+    )
     assert "--allow-empty" in err and len(err.splitlines()) == 1
     assert out == "" and not (tmp_path / "var").exists()
     port = free_port()

@@ -27,7 +27,10 @@ def keys(tmp_path: Path) -> dict[str, tuple[Path, str]]:
 @pytest.fixture
 def hosted_partners(tmp_path: Path, keys: dict[str, tuple[Path, str]]) -> Path:
     root = tmp_path / "partners"
-    for partner_id, isa, key, archive in (("acme", "ACME", ACME_KEY, False), ("globex", "GLOBEX", GLOBEX_KEY, True)):
+    for partner_id, isa, key, archive in (
+        ("acme", "ACME", ACME_KEY, False),
+        ("globex", "GLOBEX", GLOBEX_KEY, True),
+    ):
         (root / partner_id).mkdir(parents=True)
         (root / partner_id / "profile.toml").write_text(
             profile_toml(partner_id, isa, key) + hosted_table(keys[partner_id][1], archive=archive)
@@ -35,15 +38,26 @@ def hosted_partners(tmp_path: Path, keys: dict[str, tuple[Path, str]]) -> Path:
     return root
 
 
-async def start(aiohttp_client: Any, tmp_path: Path, partners: Path, database_url: str | None = None, **sections: Any) -> Any:
-    settings = make_settings(tmp_path, partners, database_url, sftp={"host": "127.0.0.1", "port": 0}, **sections)
+async def start(
+    aiohttp_client: Any, tmp_path: Path, partners: Path, database_url: str | None = None, **sections: Any
+) -> Any:
+    settings = make_settings(
+        tmp_path, partners, database_url, sftp={"host": "127.0.0.1", "port": 0}, **sections
+    )
     return await aiohttp_client(build_app(settings, overrides=Overrides()))
 
 
 async def messages(client: Any) -> list[Any]:
     async with client.app[DATABASE].read() as conn:
         rows = await conn.execute(
-            select(Message.id, Message.partner_id, Message.channel, Message.transport_id, Message.status, Message.reason)
+            select(
+                Message.id,
+                Message.partner_id,
+                Message.channel,
+                Message.transport_id,
+                Message.status,
+                Message.reason,
+            )
             .where(Message.direction == "in")
             .order_by(Message.received_at)
         )
@@ -65,7 +79,9 @@ async def gone_from_inbound(tmp_path: Path, partner: str) -> None:
     raise AssertionError(f"files still in /inbound: {list((box(tmp_path, partner) / 'inbound').iterdir())}")
 
 
-async def test_openssh_drops_an_850_that_reaches_the_pipeline(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any, database_url: str | None) -> None:
+async def test_openssh_drops_an_850_that_reaches_the_pipeline(
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any, database_url: str | None
+) -> None:
     client = await start(aiohttp_client, tmp_path, hosted_partners, database_url)
     port = client.app[GATEWAY].sftp_server.port
     (tmp_path / "po-77.edi").write_bytes(order_850("ACME", 77))
@@ -80,7 +96,9 @@ async def test_openssh_drops_an_850_that_reaches_the_pipeline(aiohttp_client: An
     assert msg.status in ("delivered", "translated", "acknowledged", "available"), msg
 
 
-async def test_the_same_file_uploaded_twice_is_one_message(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
+async def test_the_same_file_uploaded_twice_is_one_message(
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
+) -> None:
     client = await start(aiohttp_client, tmp_path, hosted_partners)
     port = client.app[GATEWAY].sftp_server.port
     (tmp_path / "po.edi").write_bytes(order_850("ACME", 78))
@@ -91,25 +109,33 @@ async def test_the_same_file_uploaded_twice_is_one_message(aiohttp_client: Any, 
     assert len(await messages(client)) == 1
 
 
-async def test_archive_keeps_taken_files_readable(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
+async def test_archive_keeps_taken_files_readable(
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
+) -> None:
     client = await start(aiohttp_client, tmp_path, hosted_partners)
     port = client.app[GATEWAY].sftp_server.port
     (tmp_path / "g.edi").write_bytes(order_850("GLOBEX", 5))
     run = await sftp_batch(port, "globex", keys["globex"][0], ["put g.edi /inbound/g.edi"], tmp_path)
     assert run.returncode == 0, run.output
     await gone_from_inbound(tmp_path, "globex")
-    run = await sftp_batch(port, "globex", keys["globex"][0], ["ls -1 /archive", "get /archive/g.edi back.edi"], tmp_path)
+    run = await sftp_batch(
+        port, "globex", keys["globex"][0], ["ls -1 /archive", "get /archive/g.edi back.edi"], tmp_path
+    )
     assert run.returncode == 0, run.output
     assert (tmp_path / "back.edi").read_bytes() == order_850("GLOBEX", 5)
     assert list((box(tmp_path, "globex") / "inbound").iterdir()) == []
 
 
-async def test_empty_and_non_x12_files_are_stored_and_failed_with_a_record(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
+async def test_empty_and_non_x12_files_are_stored_and_failed_with_a_record(
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
+) -> None:
     client = await start(aiohttp_client, tmp_path, hosted_partners)
     port = client.app[GATEWAY].sftp_server.port
     (tmp_path / "empty.edi").write_bytes(b"")
     (tmp_path / "notes.txt").write_bytes(b"hello, this is not X12\n")
-    run = await sftp_batch(port, "acme", keys["acme"][0], ["put empty.edi /inbound/", "put notes.txt /inbound/"], tmp_path)
+    run = await sftp_batch(
+        port, "acme", keys["acme"][0], ["put empty.edi /inbound/", "put notes.txt /inbound/"], tmp_path
+    )
     assert run.returncode == 0, run.output
     await gone_from_inbound(tmp_path, "acme")
     await client.app[PIPELINE].run_until_idle()
@@ -119,7 +145,15 @@ async def test_empty_and_non_x12_files_are_stored_and_failed_with_a_record(aioht
         assert msg.status in ("failed", "quarantined"), msg
         assert msg.reason, msg
     async with client.app[DATABASE].read() as conn:
-        states = (await conn.execute(select(MessageEvent.state).where(MessageEvent.message_id == found["notes.txt"].id))).scalars().all()
+        states = (
+            (
+                await conn.execute(
+                    select(MessageEvent.state).where(MessageEvent.message_id == found["notes.txt"].id)
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert "received" in states and len(states) >= 2
 
 
@@ -131,7 +165,9 @@ def paramiko_sftp(port: int, user: str, key: Path) -> tuple[paramiko.Transport, 
     return transport, sftp
 
 
-async def test_the_jail_refuses_everything_outside_the_partners_tree(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
+async def test_the_jail_refuses_everything_outside_the_partners_tree(
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
+) -> None:
     import asyncio
 
     client = await start(aiohttp_client, tmp_path, hosted_partners, limits={"max_edi_bytes": 10_000})
@@ -177,7 +213,16 @@ async def test_the_jail_refuses_everything_outside_the_partners_tree(aiohttp_cli
         return seen
 
     seen = await asyncio.to_thread(attempts)
-    for label in ("dotdot", "dotdot_put", "absolute", "other_partner", "mkdir", "write_outbound", "hidden", "follow_symlink"):
+    for label in (
+        "dotdot",
+        "dotdot_put",
+        "absolute",
+        "other_partner",
+        "mkdir",
+        "write_outbound",
+        "hidden",
+        "follow_symlink",
+    ):
         assert seen[label] == 13, (label, seen)  # EACCES: SFTP permission denied
     assert seen["symlink"] == seen["readlink"] == "Operation unsupported", seen
     assert seen["oversized"] == "file larger than the limit of 10000 bytes: refused", seen
@@ -190,7 +235,9 @@ async def test_the_jail_refuses_everything_outside_the_partners_tree(aiohttp_cli
             await asyncio.to_thread(paramiko_sftp, port, user, key)
 
 
-async def test_a_dropped_connection_mid_upload_stores_nothing(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
+async def test_a_dropped_connection_mid_upload_stores_nothing(
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
+) -> None:
     import asyncio
 
     client = await start(aiohttp_client, tmp_path, hosted_partners)
@@ -212,7 +259,9 @@ async def test_a_dropped_connection_mid_upload_stores_nothing(aiohttp_client: An
     assert await messages(client) == []
 
 
-async def test_outbound_documents_wait_in_outbound_until_the_partner_collects_them(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
+async def test_outbound_documents_wait_in_outbound_until_the_partner_collects_them(
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
+) -> None:
     from test_outbound import TOKEN, invoice
 
     from gateway.app import DELIVERY
@@ -220,17 +269,29 @@ async def test_outbound_documents_wait_in_outbound_until_the_partner_collects_th
 
     client = await start(aiohttp_client, tmp_path, hosted_partners, outbound={"workers": 0})
     port = client.app[GATEWAY].sftp_server.port
-    resp = await client.post("/api/v1/invoices", json={"partner_id": "acme", "document": invoice()}, headers=TOKEN)
+    resp = await client.post(
+        "/api/v1/invoices", json={"partner_id": "acme", "document": invoice()}, headers=TOKEN
+    )
     assert resp.status == 202, await resp.text()
     await client.app[DELIVERY].run_until_idle()
     [name] = [p.name for p in (box(tmp_path, "acme") / "outbound").iterdir()]
     assert name.startswith("810_") and name.endswith(".edi"), name
     assert list((box(tmp_path, "acme") / ".outgoing").iterdir()) == []
     async with client.app[DATABASE].read() as conn:
-        [status] = (await conn.execute(select(OutboxItem.status).where(OutboxItem.partner_id == "acme"))).scalars().all()
+        [status] = (
+            (await conn.execute(select(OutboxItem.status).where(OutboxItem.partner_id == "acme")))
+            .scalars()
+            .all()
+        )
     assert status == "sent"
     # The partner lists, fetches and deletes it; globex never sees it.
-    run = await sftp_batch(port, "acme", keys["acme"][0], ["ls -1 /outbound", f"get /outbound/{name} got.edi", f"rm /outbound/{name}"], tmp_path)
+    run = await sftp_batch(
+        port,
+        "acme",
+        keys["acme"][0],
+        ["ls -1 /outbound", f"get /outbound/{name} got.edi", f"rm /outbound/{name}"],
+        tmp_path,
+    )
     assert run.returncode == 0, run.output
     assert (tmp_path / "got.edi").read_bytes().startswith(b"ISA*")
     assert list((box(tmp_path, "acme") / "outbound").iterdir()) == []
@@ -238,18 +299,26 @@ async def test_outbound_documents_wait_in_outbound_until_the_partner_collects_th
     assert run.returncode == 0 and name not in run.output
 
 
-async def test_close_after_store_answers_the_close_only_once_stored(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
-    settings = make_settings(tmp_path, hosted_partners, sftp={"host": "127.0.0.1", "port": 0, "close_after_store": True})
+async def test_close_after_store_answers_the_close_only_once_stored(
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
+) -> None:
+    settings = make_settings(
+        tmp_path, hosted_partners, sftp={"host": "127.0.0.1", "port": 0, "close_after_store": True}
+    )
     client = await aiohttp_client(build_app(settings, overrides=Overrides()))
     port = client.app[GATEWAY].sftp_server.port
     (tmp_path / "po.edi").write_bytes(order_850("ACME", 31))
-    run = await sftp_batch(port, "acme", keys["acme"][0], ["put po.edi /inbound/", "ls -1 /inbound"], tmp_path)
+    run = await sftp_batch(
+        port, "acme", keys["acme"][0], ["put po.edi /inbound/", "ls -1 /inbound"], tmp_path
+    )
     assert run.returncode == 0, run.output
     assert "po.edi" not in run.output.split("ls -1 /inbound", 1)[1]
     assert [m.transport_id for m in await messages(client)] == ["po.edi"]
 
 
-async def test_files_left_in_inbound_are_taken_at_start_once(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
+async def test_files_left_in_inbound_are_taken_at_start_once(
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
+) -> None:
     """A crash after the CLOSE (file in /inbound, not stored) and a crash after the
     commit but before the removal (file stored, still in /inbound): the next start
     takes the first and only removes the second."""
@@ -269,7 +338,9 @@ async def test_files_left_in_inbound_are_taken_at_start_once(aiohttp_client: Any
     assert sorted(m.transport_id for m in await messages(client)) == ["stored.edi", "waiting.edi"]
 
 
-async def test_many_files_from_several_sessions_share_commits(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
+async def test_many_files_from_several_sessions_share_commits(
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
+) -> None:
     import asyncio
 
     client = await start(aiohttp_client, tmp_path, hosted_partners)
@@ -281,7 +352,10 @@ async def test_many_files_from_several_sessions_share_commits(aiohttp_client: An
         for n in range(20):
             (folder / f"s{session}-{n:02d}.edi").write_bytes(order_850("ACME", 1000 + session * 100 + n))
     runs = await asyncio.gather(
-        *(sftp_batch(gw.sftp_server.port, "acme", keys["acme"][0], [f"put s{s}/* /inbound/"], tmp_path) for s in range(3))
+        *(
+            sftp_batch(gw.sftp_server.port, "acme", keys["acme"][0], [f"put s{s}/* /inbound/"], tmp_path)
+            for s in range(3)
+        )
     )
     assert all(r.returncode == 0 for r in runs), [r.output for r in runs]
     await gone_from_inbound(tmp_path, "acme")
@@ -290,10 +364,14 @@ async def test_many_files_from_several_sessions_share_commits(aiohttp_client: An
     assert len(await messages(client)) == 60
 
 
-async def test_idle_sessions_are_closed(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
+async def test_idle_sessions_are_closed(
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
+) -> None:
     import asyncio
 
-    settings = make_settings(tmp_path, hosted_partners, sftp={"host": "127.0.0.1", "port": 0, "idle_timeout_seconds": 0.5})
+    settings = make_settings(
+        tmp_path, hosted_partners, sftp={"host": "127.0.0.1", "port": 0, "idle_timeout_seconds": 0.5}
+    )
     client = await aiohttp_client(build_app(settings, overrides=Overrides()))
     port = client.app[GATEWAY].sftp_server.port
     transport, sftp = await asyncio.to_thread(paramiko_sftp, port, "acme", keys["acme"][0])
@@ -308,7 +386,9 @@ async def test_idle_sessions_are_closed(aiohttp_client: Any, tmp_path: Path, hos
         transport.close()
 
 
-async def test_a_filepart_upload_is_taken_when_renamed_to_its_final_name(aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any) -> None:
+async def test_a_filepart_upload_is_taken_when_renamed_to_its_final_name(
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
+) -> None:
     """WinSCP's "transfer to temporary filename": upload x.filepart, then rename."""
     import asyncio
 
@@ -320,8 +400,14 @@ async def test_a_filepart_upload_is_taken_when_renamed_to_its_final_name(aiohttp
         try:
             with sftp.open("/inbound/po.edi.filepart", "w") as fh:
                 fh.write(order_850("ACME", 51))
-            seen: dict[str, Any] = {"size": sftp.stat("/inbound/po.edi.filepart").st_size, "listed": sftp.listdir("/inbound")}
-            for label, old, new in (("to_outbound", "/inbound/po.edi.filepart", "/outbound/po.edi"), ("plain", "/inbound/a.edi", "/inbound/b.edi")):
+            seen: dict[str, Any] = {
+                "size": sftp.stat("/inbound/po.edi.filepart").st_size,
+                "listed": sftp.listdir("/inbound"),
+            }
+            for label, old, new in (
+                ("to_outbound", "/inbound/po.edi.filepart", "/outbound/po.edi"),
+                ("plain", "/inbound/a.edi", "/inbound/b.edi"),
+            ):
                 try:
                     sftp.rename(old, new)
                     seen[label] = "allowed"

@@ -44,7 +44,11 @@ def partner_folder(tmp_path: Path, sshd: Sshd, *, host_key: str | None = None) -
 
 
 async def start(
-    aiohttp_client: Any, tmp_path: Path, partners: Path, overrides: Overrides | None = None, database_url: str | None = None
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners: Path,
+    overrides: Overrides | None = None,
+    database_url: str | None = None,
 ) -> Any:
     settings = make_settings(tmp_path, partners, database_url, outbound={"workers": 0})
     return await aiohttp_client(build_app(settings, overrides=overrides or Overrides()))
@@ -53,7 +57,9 @@ async def start(
 async def inbound(client: Any) -> list[Any]:
     async with client.app[DATABASE].read() as conn:
         rows = await conn.execute(
-            select(Message.transport_id, Message.channel, Message.status).where(Message.direction == "in").order_by(Message.transport_id)
+            select(Message.transport_id, Message.channel, Message.status)
+            .where(Message.direction == "in")
+            .order_by(Message.transport_id)
         )
         return list(rows.all())
 
@@ -66,7 +72,9 @@ async def wait_until(check: Any, seconds: float = 20.0) -> None:
     raise AssertionError("timed out")
 
 
-async def test_scheduled_poll_takes_stable_files_once_and_deletes_them(aiohttp_client: Any, tmp_path: Path, sshd: Sshd, database_url: str | None) -> None:
+async def test_scheduled_poll_takes_stable_files_once_and_deletes_them(
+    aiohttp_client: Any, tmp_path: Path, sshd: Sshd, database_url: str | None
+) -> None:
     out = sshd.home / "out"
     (out / "po-1.edi").write_bytes(order_850("INITECH", 1))
     (out / "po-2.edi").write_bytes(order_850("INITECH", 2))
@@ -76,16 +84,26 @@ async def test_scheduled_poll_takes_stable_files_once_and_deletes_them(aiohttp_c
     assert "sftp-poll:initech" in gw.scheduler.tasks
     await wait_until(lambda: not (out / "po-1.edi").exists() and not (out / "po-2.edi").exists())
     await wait_until(lambda: not any(t.get_name().startswith("schedule:sftp") for t in gw.scheduler._running))
-    assert [(m.transport_id, m.channel) for m in await inbound(client)] == [("po-1.edi", "sftp"), ("po-2.edi", "sftp")]
+    assert [(m.transport_id, m.channel) for m in await inbound(client)] == [
+        ("po-1.edi", "sftp"),
+        ("po-2.edi", "sftp"),
+    ]
     assert (out / ".uploading.edi").exists()
     await client.app[PIPELINE].run_until_idle()
-    assert {m.status for m in await inbound(client)} <= {"delivered", "translated", "acknowledged", "available"}
+    assert {m.status for m in await inbound(client)} <= {
+        "delivered",
+        "translated",
+        "acknowledged",
+        "available",
+    }
     # Nothing left: a second poll takes nothing.
     report = await gw.sftp_poller.poll("initech")
     assert report.taken == [] and len(await inbound(client)) == 2
 
 
-async def test_a_crash_between_store_and_remote_delete_processes_the_file_once(aiohttp_client: Any, tmp_path: Path, sshd: Sshd) -> None:
+async def test_a_crash_between_store_and_remote_delete_processes_the_file_once(
+    aiohttp_client: Any, tmp_path: Path, sshd: Sshd
+) -> None:
     out = sshd.home / "out"
     (out / "po-9.edi").write_bytes(order_850("INITECH", 9))
     partners = partner_folder(tmp_path, sshd)
@@ -110,7 +128,9 @@ async def test_a_crash_between_store_and_remote_delete_processes_the_file_once(a
     assert msg.transport_id == "po-9.edi"
 
 
-async def test_a_server_with_another_host_key_is_refused(aiohttp_client: Any, tmp_path: Path, sshd: Sshd, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_server_with_another_host_key_is_refused(
+    aiohttp_client: Any, tmp_path: Path, sshd: Sshd, caplog: pytest.LogCaptureFixture
+) -> None:
     out = sshd.home / "out"
     (out / "po-3.edi").write_bytes(order_850("INITECH", 3))
     _, other = keygen(tmp_path / "other", "not_the_server")
@@ -128,30 +148,46 @@ async def test_a_server_with_another_host_key_is_refused(aiohttp_client: Any, tm
     assert 'gateway_sftp_host_key_refused_total{partner="initech"}' in metrics
 
 
-async def test_outbound_files_are_uploaded_then_renamed(aiohttp_client: Any, tmp_path: Path, sshd: Sshd) -> None:
+async def test_outbound_files_are_uploaded_then_renamed(
+    aiohttp_client: Any, tmp_path: Path, sshd: Sshd
+) -> None:
     from test_outbound import TOKEN, invoice
 
     client = await start(aiohttp_client, tmp_path, partner_folder(tmp_path, sshd))
-    resp = await client.post("/api/v1/invoices", json={"partner_id": "initech", "document": invoice()}, headers=TOKEN)
+    resp = await client.post(
+        "/api/v1/invoices", json={"partner_id": "initech", "document": invoice()}, headers=TOKEN
+    )
     assert resp.status == 202, await resp.text()
     await client.app[DELIVERY].run_until_idle()
     [uploaded] = list((sshd.home / "in").iterdir())
     assert uploaded.name.startswith("810_") and uploaded.read_bytes().startswith(b"ISA*")
     async with client.app[DATABASE].read() as conn:
-        [status] = (await conn.execute(select(OutboxItem.status).where(OutboxItem.partner_id == "initech"))).scalars().all()
+        [status] = (
+            (await conn.execute(select(OutboxItem.status).where(OutboxItem.partner_id == "initech")))
+            .scalars()
+            .all()
+        )
     assert status == "sent"
 
 
-async def test_outbound_to_a_server_with_another_host_key_is_not_sent(aiohttp_client: Any, tmp_path: Path, sshd: Sshd) -> None:
+async def test_outbound_to_a_server_with_another_host_key_is_not_sent(
+    aiohttp_client: Any, tmp_path: Path, sshd: Sshd
+) -> None:
     from test_outbound import TOKEN, invoice
 
     _, other = keygen(tmp_path / "other", "not_the_server")
     client = await start(aiohttp_client, tmp_path, partner_folder(tmp_path, sshd, host_key=other))
-    await client.post("/api/v1/invoices", json={"partner_id": "initech", "document": invoice()}, headers=TOKEN)
+    await client.post(
+        "/api/v1/invoices", json={"partner_id": "initech", "document": invoice()}, headers=TOKEN
+    )
     await client.app[DELIVERY].run_until_idle()
     assert list((sshd.home / "in").iterdir()) == []
     async with client.app[DATABASE].read() as conn:
-        [status] = (await conn.execute(select(OutboxItem.status).where(OutboxItem.partner_id == "initech"))).scalars().all()
+        [status] = (
+            (await conn.execute(select(OutboxItem.status).where(OutboxItem.partner_id == "initech")))
+            .scalars()
+            .all()
+        )
     assert status == "pending"  # retried later; dead-lettered by max_attempts if nobody fixes the profile
 
 
@@ -168,15 +204,23 @@ async def test_poll_tasks_follow_profile_reloads(aiohttp_client: Any, tmp_path: 
     assert gw.scheduler.tasks["sftp-poll:initech"].interval == 3600
 
 
-async def test_outbound_to_a_folder_the_server_refuses_is_dead_lettered(aiohttp_client: Any, tmp_path: Path, sshd: Sshd) -> None:
+async def test_outbound_to_a_folder_the_server_refuses_is_dead_lettered(
+    aiohttp_client: Any, tmp_path: Path, sshd: Sshd
+) -> None:
     from test_outbound import TOKEN, invoice
 
     partners = partner_folder(tmp_path, sshd)
     profile = partners / "initech" / "profile.toml"
     profile.write_text(profile.read_text().replace(str(sshd.home / "in"), str(sshd.home / "missing")))
     client = await start(aiohttp_client, tmp_path, partners)
-    await client.post("/api/v1/invoices", json={"partner_id": "initech", "document": invoice()}, headers=TOKEN)
+    await client.post(
+        "/api/v1/invoices", json={"partner_id": "initech", "document": invoice()}, headers=TOKEN
+    )
     await client.app[DELIVERY].run_until_idle()
     async with client.app[DATABASE].read() as conn:
-        [status] = (await conn.execute(select(OutboxItem.status).where(OutboxItem.partner_id == "initech"))).scalars().all()
+        [status] = (
+            (await conn.execute(select(OutboxItem.status).where(OutboxItem.partner_id == "initech")))
+            .scalars()
+            .all()
+        )
     assert status == "failed"  # permanent: the server refuses that path as configured

@@ -39,11 +39,20 @@ def test_hosted_table_parses_and_keeps_type_and_key_only() -> None:
         ('[delivery]\nchannel = "sftp"', 'delivery.channel = "sftp" needs an [sftp] table'),
         ('[sftp]\nmode = "drop"', "sftp.mode: must be 'hosted' or 'poll'"),
         ('[sftp]\nmode = "hosted"\nauthorized_keys = ["ssh-ed25519 !!!"]', "not valid base64"),
-        ('[sftp]\nmode = "hosted"\nauthorized_keys = ["ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIHoB0BWW/OaNApLWCDoBELjtNxYRsmemHeZd7prHbqQA"]', "not a ssh-rsa key"),
+        (
+            '[sftp]\nmode = "hosted"\nauthorized_keys = ["ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIHoB0BWW/OaNApLWCDoBELjtNxYRsmemHeZd7prHbqQA"]',
+            "not a ssh-rsa key",
+        ),
         ('[sftp]\nmode = "hosted"\nauthorized_keys = []', "sftp.authorized_keys"),
         ('[sftp]\nmode = "poll"\nhost = "h"', 'sftp.username: required when mode = "poll"'),
-        (f'[sftp]\nmode = "hosted"\nauthorized_keys = ["{ED25519}"]\nhost = "h"', 'sftp.host: not used with mode = "hosted"'),
-        (f'[sftp]\nmode = "hosted"\nauthorized_keys = ["{ED25519}"]\nfilename = "{{isa}}.edi"', "unknown field"),
+        (
+            f'[sftp]\nmode = "hosted"\nauthorized_keys = ["{ED25519}"]\nhost = "h"',
+            'sftp.host: not used with mode = "hosted"',
+        ),
+        (
+            f'[sftp]\nmode = "hosted"\nauthorized_keys = ["{ED25519}"]\nfilename = "{{isa}}.edi"',
+            "unknown field",
+        ),
         (f'[sftp]\nmode = "hosted"\nauthorized_keys = ["{ED25519}"]\nfilename = "../x"', "no '/'"),
     ],
 )
@@ -56,7 +65,9 @@ def test_poll_private_key_is_resolved_against_the_partner_folder(tmp_path: Path)
     need_openssh()
     folder = tmp_path / "partners" / "acme"
     key, _ = keygen(folder / "sftp", "id_ed25519")
-    table = poll_table(port=22, username="u", private_key="sftp/id_ed25519", host_key=ED25519, inbound="/out", outbound="/in")
+    table = poll_table(
+        port=22, username="u", private_key="sftp/id_ed25519", host_key=ED25519, inbound="/out", outbound="/in"
+    )
     (folder / "profile.toml").write_text(profile_toml("acme", "ACME", "k") + table)
     sftp = load_partners(tmp_path / "partners").transport("acme").sftp
     assert sftp.private_key == str(key.resolve())
@@ -72,11 +83,16 @@ def test_file_names_come_from_the_template_and_are_safe() -> None:
     from gateway.ports import OutboundItem
 
     item = OutboundItem("01ITEM", "acme", "997", b"", 42, None, 1, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
-    assert file_name("{kind}_{interchange_control}_{timestamp}.edi", item) == "997_000000042_20260102T030405000000Z.edi"
+    assert (
+        file_name("{kind}_{interchange_control}_{timestamp}.edi", item)
+        == "997_000000042_20260102T030405000000Z.edi"
+    )
     assert file_name("{partner} {id}/x.edi", item) == "acme_01ITEM_x.edi"
 
 
-async def test_hosted_partners_without_a_drop_box_are_reported(aiohttp_client: object, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_hosted_partners_without_a_drop_box_are_reported(
+    aiohttp_client: object, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     import logging
 
     from conftest import make_settings

@@ -27,9 +27,16 @@ async def test_guarded_status_write(database_url: str | None, tmp_path: Path) ->
         async with db.begin() as session:
             await session.execute(
                 insert(Message).values(
-                    id="01HZZZZZZZZZZZZZZZZZZZZZZZ", direction="in", partner_id="acme", channel="rest",
-                    kind="x12", status="acknowledged", raw_sha256="0" * 64, raw_size=1,
-                    received_at=now, updated_at=now,
+                    id="01HZZZZZZZZZZZZZZZZZZZZZZZ",
+                    direction="in",
+                    partner_id="acme",
+                    channel="rest",
+                    kind="x12",
+                    status="acknowledged",
+                    raw_sha256="0" * 64,
+                    raw_size=1,
+                    received_at=now,
+                    updated_at=now,
                 )
             )
         with pytest.raises(IllegalTransition, match="acknowledged -> delivered"):
@@ -41,7 +48,9 @@ async def test_guarded_status_write(database_url: str | None, tmp_path: Path) ->
                     session, "01HZZZZZZZZZZZZZZZZZZZZZZZ", "translated", now, None, None, old="acknowledged"
                 )
         async with db.begin() as session:  # a replay is legal from every state
-            await rows.set_status(session, "01HZZZZZZZZZZZZZZZZZZZZZZZ", "received", now, None, {"replay": True})
+            await rows.set_status(
+                session, "01HZZZZZZZZZZZZZZZZZZZZZZZ", "received", now, None, {"replay": True}
+            )
         async with db.read() as conn:
             assert (await conn.execute(select(Message.status))).scalar_one() == "received"
             assert (await conn.execute(select(MessageEvent.state))).scalars().all() == ["received"]

@@ -31,7 +31,10 @@ class Worker:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "worker", "--config", str(config), "--log-level", "WARNING"],
-            cwd=tmp_path, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
     def kill(self) -> None:
@@ -113,8 +116,14 @@ def test_a_killed_workers_jobs_are_picked_up_within_seconds(
         statuses = asyncio.run(post_orders([serve.url], range(40)))
         assert set(statuses.values()) == {202}
         wait_until(
-            lambda: asyncio.run(_pg(url, "SELECT count(*) FROM jobs WHERE state = 'running' AND step = 'deliver'"))[0][0] > 0,
-            60, "the worker delivering",
+            lambda: (
+                asyncio.run(
+                    _pg(url, "SELECT count(*) FROM jobs WHERE state = 'running' AND step = 'deliver'")
+                )[0][0]
+                > 0
+            ),
+            60,
+            "the worker delivering",
         )
         held = asyncio.run(_pg(url, "SELECT DISTINCT locked_by FROM jobs WHERE state = 'running'"))
         doomed.kill()
@@ -124,8 +133,14 @@ def test_a_killed_workers_jobs_are_picked_up_within_seconds(
         survivor = Worker(tmp_path, config, "survivor")
         wait_until(lambda: len(po_numbers(erp)) == 40, 60, "every order in the ERP after the kill")
         took = time.monotonic() - killed_at
-        left = asyncio.run(_pg(url, "SELECT count(*) FROM jobs WHERE locked_by = ANY(ARRAY[{}]) AND state = 'running'".format(
-            ",".join(f"'{h[0]}'" for h in held) or "''")))
+        left = asyncio.run(
+            _pg(
+                url,
+                "SELECT count(*) FROM jobs WHERE locked_by = ANY(ARRAY[{}]) AND state = 'running'".format(
+                    ",".join(f"'{h[0]}'" for h in held) or "''"
+                ),
+            )
+        )
     finally:
         if survivor is not None:
             survivor.stop()

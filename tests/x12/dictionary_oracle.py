@@ -64,7 +64,8 @@ def _ours_field(node: etree._Element, name: str, table: dict[str, tuple[str, int
     mandatory = node.findtext("usage") == "R"
     if node.tag == "composite":
         comps = tuple(
-            _ours_field(c, f"{name}-{int(c.findtext('seq') or 0):02d}", table) for c in node.findall("element")
+            _ours_field(c, f"{name}-{int(c.findtext('seq') or 0):02d}", table)
+            for c in node.findall("element")
         )
         return Field(name, mandatory, "composite", 0, 0, comps)
     dtype, lo, hi = table[node.findtext("data_ele") or ""]

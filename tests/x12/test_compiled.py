@@ -19,7 +19,9 @@ def _rules() -> list[SegmentRule]:
     for set_id, version in SETS:
         grammar = load_grammar(set_id, version)
         assert grammar is not None
-        found.extend(rule for rules in grammar.segments.values() for rule in rules if rule.elements is not None)
+        found.extend(
+            rule for rules in grammar.segments.values() for rule in rules if rule.elements is not None
+        )
     return found
 
 
@@ -30,8 +32,12 @@ RULES = _rules()
 VALUES = st.one_of(
     st.just(""),
     st.sampled_from(["00", "SA", "EA", "UP", "VN", "92", "ST", "BY", "F", "002", "011", "A", "C", "U", "Z"]),
-    st.sampled_from(["20240305", "20240230", "240305", "1430", "2460", "143005", "9", "-12", "1.5", "-.5", "12."]),
-    st.sampled_from(["1", "12345678901234567890", "ABC", "A\x07B", "CAFÉ", "X>Y", "A^B", ">", "^", "1>2>3>4>5>6>7>8"]),
+    st.sampled_from(
+        ["20240305", "20240230", "240305", "1430", "2460", "143005", "9", "-12", "1.5", "-.5", "12."]
+    ),
+    st.sampled_from(
+        ["1", "12345678901234567890", "ABC", "A\x07B", "CAFÉ", "X>Y", "A^B", ">", "^", "1>2>3>4>5>6>7>8"]
+    ),
     st.text(alphabet="0123456789.-AZ >^\x01", max_size=12),
 )
 

@@ -143,8 +143,9 @@ def test_interchange_level_segments(corpus: Path) -> None:
     ],
 )
 def test_layout_oddities_give_whole_segments(corpus: Path, name: str, segments: list[int] | None) -> None:
-    reads = [e.transaction_set for e in read_events((corpus / "x12" / name).read_bytes())
-             if isinstance(e, SetRead)]
+    reads = [
+        e.transaction_set for e in read_events((corpus / "x12" / name).read_bytes()) if isinstance(e, SetRead)
+    ]
     assert all(r.errors == [] for r in reads)
     assert all(r.segments[-1][0] == "SE" and int(r.segments[-1][1]) == len(r.segments) for r in reads)
     if segments is not None:
@@ -153,6 +154,7 @@ def test_layout_oddities_give_whole_segments(corpus: Path, name: str, segments: 
 
 def test_names_survive_decoding(corpus: Path) -> None:
     data = (corpus / "x12/850/edinet_850a_4010_textile_MEA_TC2_MSG.edi").read_bytes()
-    text = " ".join("*".join(s) for e in read_events(data) if isinstance(e, SetRead)
-                    for s in e.transaction_set.segments)
+    text = " ".join(
+        "*".join(s) for e in read_events(data) if isinstance(e, SetRead) for s in e.transaction_set.segments
+    )
     assert "\ufffd" not in text and "Ã" not in text

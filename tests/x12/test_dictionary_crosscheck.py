@@ -85,7 +85,9 @@ def _compare(version: str, ours: Field, theirs: Field, out: list[str]) -> None:
     mine_t = (ours.kind, ours.min_len, ours.max_len)
     bots_t = (theirs.kind, theirs.min_len, theirs.max_len)
     if mine_t != bots_t:
-        out.append(f"{where}: ours {ours.kind} {ours.min_len}/{ours.max_len}, Bots {theirs.kind} {theirs.min_len}/{theirs.max_len}")
+        out.append(
+            f"{where}: ours {ours.kind} {ours.min_len}/{ours.max_len}, Bots {theirs.kind} {theirs.min_len}/{theirs.max_len}"
+        )
 
 
 def element_differences(version: str) -> list[str]:

@@ -17,8 +17,25 @@ from translators.x12.events import (
     Stray,
 )
 
-ISA_FIELDS = ["ISA", "00", " " * 10, "00", " " * 10, "ZZ", "SENDER".ljust(15), "ZZ", "RECEIVER".ljust(15),
-              "240305", "1430", "U", "00401", "000000042", "0", "P", ">"]
+ISA_FIELDS = [
+    "ISA",
+    "00",
+    " " * 10,
+    "00",
+    " " * 10,
+    "ZZ",
+    "SENDER".ljust(15),
+    "ZZ",
+    "RECEIVER".ljust(15),
+    "240305",
+    "1430",
+    "U",
+    "00401",
+    "000000042",
+    "0",
+    "P",
+    ">",
+]
 
 
 def isa(**changes: str) -> str:
@@ -66,7 +83,13 @@ def notes(evts: list[Event]) -> list[list[InterchangeNote]]:
 def test_sound_interchange_event_order_and_counts() -> None:
     evts = run(x12(GS, *one_set(), *one_set("ST*850*0002", "SE*5*0002"), "GE*2*7", "IEA*1*000000042"))
     assert [type(e).__name__ for e in evts] == [
-        "InterchangeStart", "GroupStart", "SetRead", "SetRead", "GroupEnd", "InterchangeEnd"]
+        "InterchangeStart",
+        "GroupStart",
+        "SetRead",
+        "SetRead",
+        "GroupEnd",
+        "InterchangeEnd",
+    ]
     first, second = (e.transaction_set for e in the(SetRead, evts))
     assert (first.set_id, first.control_number, first.position, first.errors) == ("850", "0001", 1, [])
     assert second.position == 2
@@ -130,7 +153,9 @@ def test_missing_se_at_end_of_input() -> None:
 
 
 def test_duplicate_st02_in_a_group_flags_the_later_set_only() -> None:
-    evts = run(x12(GS, *one_set(), *one_set(), *one_set("ST*850*0002", "SE*4*0002"), "GE*3*7", "IEA*1*000000042"))
+    evts = run(
+        x12(GS, *one_set(), *one_set(), *one_set("ST*850*0002", "SE*4*0002"), "GE*3*7", "IEA*1*000000042")
+    )
     assert set_errors(evts) == [[], [SetSyntaxCode.SET_CONTROL_NUMBER_NOT_UNIQUE], []]
 
 
@@ -151,7 +176,8 @@ def test_set_outside_a_group() -> None:
 def test_st_without_id_or_control_number() -> None:
     evts = run(x12(GS, *one_set("ST**", "SE*4*"), "GE*1*7", "IEA*1*000000042"))
     assert set_errors(evts) == [
-        [SetSyntaxCode.MISSING_OR_INVALID_SET_ID, SetSyntaxCode.MISSING_OR_INVALID_CONTROL_NUMBER]]
+        [SetSyntaxCode.MISSING_OR_INVALID_SET_ID, SetSyntaxCode.MISSING_OR_INVALID_CONTROL_NUMBER]
+    ]
 
 
 # --------------------------------------------------------------------------- group checks
@@ -256,7 +282,10 @@ def test_isa_without_isa16_uses_the_next_lines_terminator() -> None:
 def test_corrupt_isa_tag_ends_the_previous_interchange() -> None:
     corrupt = isa(isa13="000000043").replace("ISA", "FSA", 1).rstrip("\n~")
     evts = run(x12(GS, *one_set(), "GE*1*7", corrupt, GS, *one_set(), "GE*1*7", "IEA*1*000000043"))
-    assert notes(evts) == [[InterchangeNote.IMPROPER_END_OF_FILE], [InterchangeNote.INVALID_CONTROL_STRUCTURE]]
+    assert notes(evts) == [
+        [InterchangeNote.IMPROPER_END_OF_FILE],
+        [InterchangeNote.INVALID_CONTROL_STRUCTURE],
+    ]
     starts = the(InterchangeStart, evts)
     assert [s.header.control_number for s in starts] == ["000000042", "000000043"]
     assert len(the(SetRead, evts)) == 2

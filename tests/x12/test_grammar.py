@@ -135,7 +135,13 @@ def test_walk_yields_loop_paths() -> None:
 def test_walk_keeps_going_past_unknown_segments() -> None:
     grammar = load_grammar("856", "004010")
     assert grammar is not None
-    segments = [["ST", "856", "1"], ["BSN", "00", "S1", "20240101", "1200"], ["ZZZ"], ["HL", "1", "", "S"], ["SE", "5", "1"]]
+    segments = [
+        ["ST", "856", "1"],
+        ["BSN", "00", "S1", "20240101", "1200"],
+        ["ZZZ"],
+        ["HL", "1", "", "S"],
+        ["SE", "5", "1"],
+    ]
     assert [p for p, _ in grammar.walk(segments)] == [(), (), (), ("HL",), ()]
 
 
@@ -160,8 +166,17 @@ def test_dates(value: str, short: bool, ok: bool) -> None:
 
 @pytest.mark.parametrize(
     ("value", "ok"),
-    [("1200", True), ("2359", True), ("2400", False), ("1260", False), ("120059", True), ("120060", False),
-     ("12005912", True), ("12", False), ("12a0", False)],
+    [
+        ("1200", True),
+        ("2359", True),
+        ("2400", False),
+        ("1260", False),
+        ("120059", True),
+        ("120060", False),
+        ("12005912", True),
+        ("12", False),
+        ("12a0", False),
+    ],
 )
 def test_times(value: str, ok: bool) -> None:
     assert valid_time(value) is ok

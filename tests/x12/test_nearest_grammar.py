@@ -108,5 +108,7 @@ def test_leniency_tables(table: dict[Check, Action], accepted: bool, noted: int)
 
 
 def test_most_lenient_wins() -> None:
-    merged = most_lenient({Check.CONDITIONAL: Action.IGNORE}, {Check.CONDITIONAL: Action.NOTE, Check.CODE_VALUES: Action.NOTE})
+    merged = most_lenient(
+        {Check.CONDITIONAL: Action.IGNORE}, {Check.CONDITIONAL: Action.NOTE, Check.CODE_VALUES: Action.NOTE}
+    )
     assert merged == {Check.CONDITIONAL: Action.IGNORE, Check.CODE_VALUES: Action.NOTE}

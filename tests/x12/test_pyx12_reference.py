@@ -140,8 +140,14 @@ BREAKS = {
     "AK501 not a code": (CLEAN_997.replace("AK5*R*5", "AK5*Q*5"), ("1", "7")),
     "AK9 count not numeric": (CLEAN_997.replace("AK9*R*1*1*0", "AK9*R*X*1*0"), ("2", "6")),
     "AK9 missing mandatory": (CLEAN_997.replace("AK9*R*1*1*0", "AK9*R*1**0"), ("3", "1")),
-    "AK1 twice": (CLEAN_997.replace("AK1*PO*17~", "AK1*PO*17~AK1*PO*18~").replace("SE*8", "SE*9"), ("AK1", "5")),
-    "unknown segment": (CLEAN_997.replace("AK5*R*5~", "AK5*R*5~ZZZ*1~").replace("SE*8", "SE*9"), ("ZZZ", "1")),
+    "AK1 twice": (
+        CLEAN_997.replace("AK1*PO*17~", "AK1*PO*17~AK1*PO*18~").replace("SE*8", "SE*9"),
+        ("AK1", "5"),
+    ),
+    "unknown segment": (
+        CLEAN_997.replace("AK5*R*5~", "AK5*R*5~ZZZ*1~").replace("SE*8", "SE*9"),
+        ("ZZZ", "1"),
+    ),
     "AK2 control number short": (CLEAN_997.replace("AK2*850*0001", "AK2*850*01"), ("2", "4")),
 }
 

@@ -37,8 +37,24 @@ def isa(
     def fit(value: str, width: int) -> str:
         return value.ljust(width) if pad else value
 
-    fields = ["ISA", "00", fit("", 10), "00", fit("", 10), "ZZ", fit("SENDER", 15), "ZZ",
-              fit("RECEIVER", 15), date, time, isa11, version, control, ack, usage]
+    fields = [
+        "ISA",
+        "00",
+        fit("", 10),
+        "00",
+        fit("", 10),
+        "ZZ",
+        fit("SENDER", 15),
+        "ZZ",
+        fit("RECEIVER", 15),
+        date,
+        time,
+        isa11,
+        version,
+        control,
+        ack,
+        usage,
+    ]
     return sep.join(fields) + sep + component + terminator
 
 
@@ -85,7 +101,13 @@ def test_standard_delimiters_and_header_fields() -> None:
     h = start.header
     assert h.delimiters == Delimiters(element="*", component=">", repetition=None, segment="~", suffix="\n")
     assert (h.sender_qualifier, h.sender_id, h.receiver_id) == ("ZZ", "SENDER", "RECEIVER")
-    assert (h.date, h.time, h.version, h.control_number, h.usage) == ("240305", "1430", "00401", "000000042", "P")
+    assert (h.date, h.time, h.version, h.control_number, h.usage) == (
+        "240305",
+        "1430",
+        "00401",
+        "000000042",
+        "P",
+    )
     assert h.ack_requested is False and h.index == 1 and h.offset == 0
     assert len(h.segment) == 17
     assert all_codes(evts) == []
@@ -150,8 +172,11 @@ def test_isa_split_across_lines_and_80_column_wrap() -> None:
 
 
 def test_bom_nbsp_padding_indentation_and_trailing_blanks() -> None:
-    text = "\ufeff" + isa().replace("      ", "\u00a0" * 6) + "\n" + "".join(
-        "\t  " + line + "   \n" for line in body().splitlines()
+    text = (
+        "\ufeff"
+        + isa().replace("      ", "\u00a0" * 6)
+        + "\n"
+        + "".join("\t  " + line + "   \n" for line in body().splitlines())
     )
     evts = events(text.encode("utf-8"))
     start = evts[0]
@@ -271,8 +296,15 @@ def documents(draw: st.DrawFn) -> str:
             groups.append(OutboundGroup("PO", "SENDER", "RECEIVER", g + 1, "005010", sets_))
         version = "00501" if not groups else None
         parts.append(
-            write_interchange(sender=("ZZ", "SENDER"), receiver=("ZZ", "RECEIVER"), control_number=n + 1,
-                              at=AT, groups=groups, delimiters=d, version=version)
+            write_interchange(
+                sender=("ZZ", "SENDER"),
+                receiver=("ZZ", "RECEIVER"),
+                control_number=n + 1,
+                at=AT,
+                groups=groups,
+                delimiters=d,
+                version=version,
+            )
         )
         parts.append(draw(st.sampled_from(["", "\n", "  \r\n", "junk\n"])))
     return "".join(parts)
@@ -310,8 +342,12 @@ def test_missing_iea_note_on_lone_isa() -> None:
 @settings(max_examples=300, deadline=None)
 @given(
     st.data(),
-    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 3), st.text(alphabet="*~>^\r\n ISAEGT01|:", max_size=4)),
-             max_size=6),
+    st.lists(
+        st.tuples(
+            st.integers(0, 10_000), st.integers(0, 3), st.text(alphabet="*~>^\r\n ISAEGT01|:", max_size=4)
+        ),
+        max_size=6,
+    ),
     st.sampled_from([1, 5, 1 << 20]),
 )
 def test_damaged_input_never_raises_anything_but_not_x12(

@@ -40,9 +40,9 @@ def _set(set_id: str, version: str, body: str) -> TransactionSet:
 
 def _errors(set_id: str, version: str, body: str) -> list[tuple[str, int, str, str | None]]:
     outcome = validate_set(_set(set_id, version, body))
-    return [
-        (s.tag, x.position, x.code.name, x.value) for s in outcome.segment_errors for x in s.elements
-    ] + [(s.tag, 0, s.code.name, None) for s in outcome.segment_errors if not s.elements]
+    return [(s.tag, x.position, x.code.name, x.value) for s in outcome.segment_errors for x in s.elements] + [
+        (s.tag, 0, s.code.name, None) for s in outcome.segment_errors if not s.elements
+    ]
 
 
 VERSIONS = ("004010", "005010")
@@ -77,7 +77,9 @@ def test_csh_has_ten_elements_and_its_real_notes(set_id: str, version: str, head
     # CSH08 Product/Service Substitution Code (566), CSH09 Percent (954), CSH10 Percent Qualifier (1004)
     assert _errors(set_id, version, head + "CSH*SC" + "*" * 7 + "Z*10*A~" + tail) == []
     # P0910: a percent and its qualifier come together
-    assert ("CSH", 10, "CONDITIONAL_MISSING", None) in _errors(set_id, version, head + "CSH*SC" + "*" * 8 + "10~" + tail)
+    assert ("CSH", 10, "CONDITIONAL_MISSING", None) in _errors(
+        set_id, version, head + "CSH*SC" + "*" * 8 + "10~" + tail
+    )
     # C0203: an action code needs its amount
     assert ("CSH", 3, "CONDITIONAL_MISSING", None) in _errors(set_id, version, head + "CSH**Y~" + tail)
     # P0607: agency qualifier and special services code come together

@@ -27,7 +27,9 @@ HEAD_850 = "BEG*00*SA*PO123**20240101~"
 LINES_850 = "PO1*1*10*EA*9.99**VP*ABC~CTT*1~"
 
 
-def make_set(body: str, set_id: str = "850", version: str = "004010", fid: str = "PO", se_count: int | None = None) -> TransactionSet:
+def make_set(
+    body: str, set_id: str = "850", version: str = "004010", fid: str = "PO", se_count: int | None = None
+) -> TransactionSet:
     segments = [s for s in body.split("~") if s]
     count = se_count if se_count is not None else len(segments) + 2
     text = (
@@ -54,7 +56,9 @@ def element_errors(body: str, tag: str, **kw: str) -> list[tuple[int, int | None
 
 
 def test_clean_850_is_accepted() -> None:
-    outcome = validate_set(make_set(HEAD_850 + "N1*ST*STORE*92*0001~N3*1 MAIN ST~N4*TOWN*MN*55401~" + LINES_850))
+    outcome = validate_set(
+        make_set(HEAD_850 + "N1*ST*STORE*92*0001~N3*1 MAIN ST~N4*TOWN*MN*55401~" + LINES_850)
+    )
     assert outcome.accepted and outcome.set_errors == [] and outcome.segment_errors == []
 
 
@@ -76,7 +80,9 @@ def test_mandatory_segment_missing() -> None:
 
 def test_mandatory_loop_missing_reports_its_trigger() -> None:
     errors = validate_set(make_set(HEAD_850 + "CTT*0~")).segment_errors
-    assert [(e.tag, e.position, e.code, e.loop_id) for e in errors] == [("PO1", 3, S.MANDATORY_MISSING, "PO1")]
+    assert [(e.tag, e.position, e.code, e.loop_id) for e in errors] == [
+        ("PO1", 3, S.MANDATORY_MISSING, "PO1")
+    ]
 
 
 def test_loop_over_max() -> None:
@@ -105,7 +111,9 @@ def test_segment_errors_carry_loop_ids_and_positions() -> None:
 
 
 def test_mandatory_element_missing() -> None:
-    assert element_errors("BEG*00*SA***20240101~" + LINES_850, "BEG") == [(3, None, E.MANDATORY_MISSING, None)]
+    assert element_errors("BEG*00*SA***20240101~" + LINES_850, "BEG") == [
+        (3, None, E.MANDATORY_MISSING, None)
+    ]
 
 
 def test_trailing_mandatory_element_missing() -> None:
@@ -114,7 +122,9 @@ def test_trailing_mandatory_element_missing() -> None:
 
 def test_conditional_element_missing() -> None:
     # N1 P0304: N103 without N104
-    assert element_errors(HEAD_850 + "N1*ST*STORE*92~" + LINES_850, "N1") == [(4, None, E.CONDITIONAL_MISSING, None)]
+    assert element_errors(HEAD_850 + "N1*ST*STORE*92~" + LINES_850, "N1") == [
+        (4, None, E.CONDITIONAL_MISSING, None)
+    ]
 
 
 def test_required_note_names_the_first_element() -> None:
@@ -162,7 +172,10 @@ def test_invalid_code() -> None:
 
 def test_invalid_date_and_time() -> None:
     body = HEAD_850 + "DTM*002*20240230*2561~" + LINES_850
-    assert element_errors(body, "DTM") == [(2, None, E.INVALID_DATE, "20240230"), (3, None, E.INVALID_TIME, "2561")]
+    assert element_errors(body, "DTM") == [
+        (2, None, E.INVALID_DATE, "20240230"),
+        (3, None, E.INVALID_TIME, "2561"),
+    ]
 
 
 def test_exclusion_violated() -> None:

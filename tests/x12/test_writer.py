@@ -15,7 +15,11 @@ from translators.x12.model import Delimiters, Segment
 from translators.x12.writer import OutboundGroup, isa_version, serialize_segment, write_interchange, write_isa
 
 AT = datetime(2024, 3, 5, 9, 7)
-PO: list[Segment] = [["ST", "850", "0001"], ["BEG", "00", "SA", "PO-1", "", "20240305"], ["N1", "ST", "CAFÉ VERDE"]]
+PO: list[Segment] = [
+    ["ST", "850", "0001"],
+    ["BEG", "00", "SA", "PO-1", "", "20240305"],
+    ["N1", "ST", "CAFÉ VERDE"],
+]
 
 
 def interchange(**kwargs: object) -> str:
@@ -60,8 +64,10 @@ def test_existing_se_is_rewritten() -> None:
     assert "SE*4*0001~" in text and "SE*99" not in text
 
 
-@pytest.mark.parametrize(("gs08", "isa12"), [("004010", "00401"), ("005010", "00501"),
-                                             ("004010VICS", "00401"), ("005010X231A1", "00501")])
+@pytest.mark.parametrize(
+    ("gs08", "isa12"),
+    [("004010", "00401"), ("005010", "00501"), ("004010VICS", "00401"), ("005010X231A1", "00501")],
+)
 def test_isa12_from_the_group_version(gs08: str, isa12: str) -> None:
     assert isa_version(gs08) == isa12
     text = interchange(groups=[OutboundGroup("PO", "A", "B", 1, gs08, [PO])])
@@ -104,7 +110,10 @@ def test_delimiter_inside_a_value_is_refused(value: str) -> None:
         {"groups": [OutboundGroup("PO", "A", "B", 1, "004010", [[["BEG", "00"]]])]},
         {"groups": [OutboundGroup("PO", "A", "B", 1, "004010", [[["ST", "850"]]])]},
         {"groups": [OutboundGroup("PO", "A", "B", 1, "004010", [[*PO, ["GE", "1", "1"], ["SE", "1", "1"]]])]},
-        {"groups": [OutboundGroup("PO", "A", "B", 1, "005010", [PO])], "delimiters": Delimiters(repetition=None)},
+        {
+            "groups": [OutboundGroup("PO", "A", "B", 1, "005010", [PO])],
+            "delimiters": Delimiters(repetition=None),
+        },
         {"delimiters": Delimiters(element="~", segment="~")},
         {"delimiters": Delimiters(element="A")},
         {"sender": ("ZZ", "OUR*CO")},
@@ -116,8 +125,16 @@ def test_render_errors(change: dict[str, object]) -> None:
 
 
 def test_write_isa_alone() -> None:
-    text = write_isa(sender=("ZZ", "A"), receiver=("ZZ", "B"), control_number=7, at=AT, version="00501",
-                     usage="T", ack_requested=True, delimiters=Delimiters(suffix=""))
+    text = write_isa(
+        sender=("ZZ", "A"),
+        receiver=("ZZ", "B"),
+        control_number=7,
+        at=AT,
+        version="00501",
+        usage="T",
+        ack_requested=True,
+        delimiters=Delimiters(suffix=""),
+    )
     assert len(text) == 106
     assert text.endswith("*^*00501*000000007*1*T*>~")
 
@@ -125,7 +142,10 @@ def test_write_isa_alone() -> None:
 def test_round_trip_with_several_groups() -> None:
     po2 = [["ST", "850", "0002"], ["PO1", "1", "2", "EA", "9.99", "", "UP", "012345678905"]]
     inv = [["ST", "810", "1001"], ["BIG", "20240305", "INV1"], ["TDS", "1998"]]
-    groups = [OutboundGroup("PO", "A", "B", 1, "004010", [PO, po2]), OutboundGroup("IN", "A", "B", 2, "004010", [inv])]
+    groups = [
+        OutboundGroup("PO", "A", "B", 1, "004010", [PO, po2]),
+        OutboundGroup("IN", "A", "B", 2, "004010", [inv]),
+    ]
     evts = list(read_events(interchange(groups=groups)))
     reads = [e.transaction_set for e in evts if isinstance(e, SetRead)]
     assert [r.segments[:-1] for r in reads] == [PO, po2, inv]
@@ -138,8 +158,9 @@ def test_round_trip_with_several_groups() -> None:
     assert isinstance(start, InterchangeStart) and start.header.control_number == "000000042"
 
 
-_value = st.text(alphabet=st.characters(blacklist_characters="*~^>\r\n", blacklist_categories=("Cs",)),
-                 max_size=10)
+_value = st.text(
+    alphabet=st.characters(blacklist_characters="*~^>\r\n", blacklist_categories=("Cs",)), max_size=10
+)
 
 
 @settings(max_examples=80, deadline=None)
@@ -150,8 +171,9 @@ def test_round_trip_any_values(rows: list[list[str]], suffix: str) -> None:
         while len(seg) > 1 and seg[-1] == "":
             seg.pop()
     set_ = [["ST", "850", "0001"], *body]
-    text = interchange(groups=[OutboundGroup("PO", "A", "B", 1, "005010", [set_])],
-                       delimiters=Delimiters(suffix=suffix))
+    text = interchange(
+        groups=[OutboundGroup("PO", "A", "B", 1, "005010", [set_])], delimiters=Delimiters(suffix=suffix)
+    )
     reads = [e.transaction_set for e in read_events(text) if isinstance(e, SetRead)]
     assert len(reads) == 1 and reads[0].errors == []
     # The reader ignores blanks at the start of a segment; so does X12.

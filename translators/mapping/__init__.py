@@ -101,13 +101,20 @@ def to_canonical(tset: TransactionSet, *, partner_id: str | None, rules: Mapping
     mapper = _mapper(kind, "", "_from_x12")
     try:
         document = mapper(tset, rules)
-        return CanonicalDocument(kind=kind, partner_id=partner_id, envelope=envelope_of(tset), document=document)  # type: ignore[arg-type]
+        return CanonicalDocument(
+            kind=kind,  # type: ignore[arg-type]
+            partner_id=partner_id,
+            envelope=envelope_of(tset),
+            document=document,
+        )
     except MappingError:
         raise
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise MappingError(f"{tset.set_id} {tset.control_number}: invalid {kind} content at {where}: {first['msg']}") from exc
+        raise MappingError(
+            f"{tset.set_id} {tset.control_number}: invalid {kind} content at {where}: {first['msg']}"
+        ) from exc
     except (ValueError, LookupError, ArithmeticError, TypeError) as exc:
         # A mapper bug or input shape we did not foresee: still a rejected set with a
         # reason, never a crash of the caller's batch.
@@ -183,7 +190,14 @@ def _line_layout(kind: str) -> LineLayout:
     if kind == "order_ack":
         return LineLayout(
             header="BAK",
-            header_fields={1: "purpose", 2: "ack_type", 3: "po_number", 4: "po_date", 5: "release_number", 9: "ack_date"},
+            header_fields={
+                1: "purpose",
+                2: "ack_type",
+                3: "po_number",
+                4: "po_date",
+                5: "release_number",
+                9: "ack_date",
+            },
             line="PO1",
             line_fields=_PO1_FIELDS,
             ids_from=6,

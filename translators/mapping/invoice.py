@@ -196,7 +196,9 @@ def render_invoice(doc: Invoice, rules: MappingRules, control_number: str) -> li
     """
     doc_rules = rules.invoice
     if doc.invoice_date is None or doc.invoice_number is None or doc.total_amount is None:
-        raise RenderError("an 810 needs invoice_date (BIG01), invoice_number (BIG02) and total_amount (TDS01)")
+        raise RenderError(
+            "an 810 needs invoice_date (BIG01), invoice_number (BIG02) and total_amount (TDS01)"
+        )
     body: list[Segment] = [
         seg("BIG", format_date(doc.invoice_date), doc.invoice_number, _date_text(doc.po_date), doc.po_number)
     ]

@@ -123,7 +123,9 @@ def order_from_x12(tset: TransactionSet, rules: MappingRules) -> Order:
     """Map one 850 transaction set to an :class:`Order`."""
     doc_rules = rules.order
     segments = _body(tset.segments)
-    first_line = next((i for i, s in enumerate(segments) if s[0] == "PO1" or s[0] in SUMMARY_TAGS), len(segments))
+    first_line = next(
+        (i for i, s in enumerate(segments) if s[0] == "PO1" or s[0] in SUMMARY_TAGS), len(segments)
+    )
     header = segments[:first_line]
     heading, party_loops = split_heading(
         header, HEADING_INNER_LOOPS, HEADING_LOOP_TAGS, AFTER_PARTY_LOOP_TAGS, PARTY_MEMBER_TAGS
@@ -131,7 +133,9 @@ def order_from_x12(tset: TransactionSet, rules: MappingRules) -> Order:
 
     beg = next((s for s in header if s[0] == "BEG"), None)
     if beg is None:
-        raise MappingError("850 has no BEG segment", segment="BEG", segment_code=SegmentSyntaxCode.MANDATORY_MISSING)
+        raise MappingError(
+            "850 has no BEG segment", segment="BEG", segment_code=SegmentSyntaxCode.MANDATORY_MISSING
+        )
     po_number = value(beg, 3)
     if po_number is None:
         raise MappingError(
@@ -274,7 +278,9 @@ def _dates(segments: Sequence[Segment], rules: DocumentRules) -> OrderDates:
     return new_order_dates(**found) if found else NO_DATES
 
 
-def _lines(segments: Sequence[Segment], start: int, rules: DocumentRules) -> tuple[tuple[OrderLine, ...], int]:
+def _lines(
+    segments: Sequence[Segment], start: int, rules: DocumentRules
+) -> tuple[tuple[OrderLine, ...], int]:
     """One OrderLine per PO1 loop from ``start``, and the index where the loops end;
     a loop runs to the next PO1 or the summary (CTT/SE): a line's own AMT loop does
     not end it. One pass, no slices: this is the hot part of an 850."""
@@ -392,7 +398,9 @@ def _line_segments(line: OrderLine, rules: DocumentRules) -> list[Segment]:
         chunk = allocations[start : start + SDQ_PAIRS]
         elements: list[str | None] = [line.uom or "EA", "92"]
         for allocation in chunk:
-            elements.extend((outbound.get(allocation.location_id, allocation.location_id), r(allocation.quantity)))
+            elements.extend(
+                (outbound.get(allocation.location_id, allocation.location_id), r(allocation.quantity))
+            )
         segments.append(seg("SDQ", *elements))
     segments.extend(_date_segments(line.dates, rules))
     return segments

@@ -64,7 +64,24 @@ AFTER_PARTY_LOOP_TAGS = frozenset({"ADV"})
 # The heading N1 loop's segments after its N1 (004010: N2 N3 N4 NX2 REF PER SI FOB
 # TD1 TD5 TD3 TD4 PKG MSG; 005010 adds IN2 after N2 and has MTX for MSG).
 PARTY_MEMBER_TAGS = frozenset(
-    {"N2", "IN2", "N3", "N4", "NX2", "REF", "PER", "SI", "FOB", "TD1", "TD5", "TD3", "TD4", "PKG", "MSG", "MTX"}
+    {
+        "N2",
+        "IN2",
+        "N3",
+        "N4",
+        "NX2",
+        "REF",
+        "PER",
+        "SI",
+        "FOB",
+        "TD1",
+        "TD5",
+        "TD3",
+        "TD4",
+        "PKG",
+        "MSG",
+        "MTX",
+    }
 )
 
 
@@ -75,12 +92,16 @@ def order_ack_from_x12(tset: TransactionSet, rules: MappingRules) -> OrderAck:
     """Map one 855 transaction set to an :class:`OrderAck`."""
     doc_rules = rules.order_ack
     segments = [s for s in tset.segments if s and s[0] and s[0] not in ("ST", "SE")]
-    first_line = next((i for i, s in enumerate(segments) if s[0] == "PO1" or s[0] in SUMMARY_TAGS), len(segments))
+    first_line = next(
+        (i for i, s in enumerate(segments) if s[0] == "PO1" or s[0] in SUMMARY_TAGS), len(segments)
+    )
     header = segments[:first_line]
 
     bak = next((s for s in header if s[0] == "BAK"), None)
     if bak is None:
-        raise MappingError("855 has no BAK segment", segment="BAK", segment_code=SegmentSyntaxCode.MANDATORY_MISSING)
+        raise MappingError(
+            "855 has no BAK segment", segment="BAK", segment_code=SegmentSyntaxCode.MANDATORY_MISSING
+        )
     po_number = _required(bak, 3, "purchase order number")
     ack_type = _required(bak, 2, "acknowledgment type")
 

@@ -6,6 +6,7 @@ what to fix in the document, not only which X12 element broke.
 Pure: segments in, errors out. Split from ``common`` (reading and writing the
 shared segments) to keep each module small enough to hold in one's head.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -159,7 +160,9 @@ class LineLayout:
     dates_prefix: str = ""
 
 
-def locate_line_document(segments: Sequence[Segment], layout: LineLayout, rules: DocumentRules) -> list[Location]:
+def locate_line_document(
+    segments: Sequence[Segment], layout: LineLayout, rules: DocumentRules
+) -> list[Location]:
     """The locations of a rendered 850, 855 or 810 (see :class:`LineLayout`)."""
     where = SetLocations()
     line: str | None = None
@@ -465,7 +468,9 @@ def _syntax_message(name: str, tag: str, position: int, rule: SegmentRule | None
         if note.kind == "C" and present(positions[0]) and position != positions[0]:
             return f"{name} is required when {tag}{positions[0]:02d} is present ({label})"
         if note.kind == "L" and present(positions[0]) and len(given) == 1:
-            return f"one of {names(positions[1:])} is required when {tag}{positions[0]:02d} is present ({label})"
+            return (
+                f"one of {names(positions[1:])} is required when {tag}{positions[0]:02d} is present ({label})"
+            )
         if note.kind == "E" and len(given) > 1:
             return f"only one of {names(given)} may be present ({label})"
     return f"{name} breaks a syntax note of {tag}"

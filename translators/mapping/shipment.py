@@ -328,7 +328,9 @@ def _carrier_references(carrier: ShipmentCarrier | None, rules: ShipmentRules) -
         (rules.tracking_qualifier, carrier.tracking_number),
     ]
     return [
-        new_reference(qualifier=rules.reference_qualifiers.get(q, q), value=v) for q, v in found if v is not None
+        new_reference(qualifier=rules.reference_qualifiers.get(q, q), value=v)
+        for q, v in found
+        if v is not None
     ]
 
 
@@ -483,7 +485,9 @@ def _header_segments(doc: Shipment, rules: ShipmentRules) -> list[Segment]:
         p = doc.packaging
         quantity = str(p.lading_quantity) if p.lading_quantity is not None else None
         weight_qualifier = "G" if p.weight is not None else None
-        segments.append(seg("TD1", p.code, quantity, None, None, None, weight_qualifier, r(p.weight), p.weight_uom))
+        segments.append(
+            seg("TD1", p.code, quantity, None, None, None, weight_qualifier, r(p.weight), p.weight_uom)
+        )
     carrier = doc.carrier
     if carrier is not None:
         scac = carrier.scac if rules.carrier_scac_in_td5 else None
@@ -571,7 +575,10 @@ def locate_shipment(segments: Sequence[Segment], doc: Shipment, rules: MappingRu
         elif tag == "SN1":
             where.add(owner, {2: "quantity_shipped", 3: "uom"})
         elif tag == "TD1":
-            where.add("document.packaging", {1: "code", 2: "lading_quantity", 6: "weight", 7: "weight", 8: "weight_uom"})
+            where.add(
+                "document.packaging",
+                {1: "code", 2: "lading_quantity", 6: "weight", 7: "weight", 8: "weight_uom"},
+            )
         elif tag == "REF" and header_refs < len(carrier_refs):
             name = carrier_refs[header_refs]
             header_refs += 1

@@ -213,7 +213,9 @@ def _set_response(
         # I6 exists only in the 999 code list; 18 and 19 arrived with 005010.
         allowed = _SET_CODES_997_5010 if five_ten else _SET_CODES_997_4010
         codes = [c for c in codes if c in allowed]
-    if (outcome.segment_errors or outcome.noted) and SetSyntaxCode.ONE_OR_MORE_SEGMENTS_IN_ERROR.value not in codes:
+    if (
+        outcome.segment_errors or outcome.noted
+    ) and SetSyntaxCode.ONE_OR_MORE_SEGMENTS_IN_ERROR.value not in codes:
         # An AK5 that lists AK3s in error says so; readers look for code 5.
         codes.append(SetSyntaxCode.ONE_OR_MORE_SEGMENTS_IN_ERROR.value)
     out.append([f"{prefix}5", code.value, *_first_codes(codes)])

@@ -399,10 +399,16 @@ class Cursor:
             if found == index:
                 kind = _REPEAT
                 if isinstance(child, LoopRule):
-                    limit, over = child.repeat, StructureIssue(tag, SegmentSyntaxCode.LOOP_OVER_MAX, child.loop_id)
+                    limit, over = (
+                        child.repeat,
+                        StructureIssue(tag, SegmentSyntaxCode.LOOP_OVER_MAX, child.loop_id),
+                    )
                 else:
                     owner = loop.loop_id if depth > 0 else None
-                    limit, over = child.max_use, StructureIssue(tag, SegmentSyntaxCode.SEGMENT_OVER_MAX_USE, owner)
+                    limit, over = (
+                        child.max_use,
+                        StructureIssue(tag, SegmentSyntaxCode.SEGMENT_OVER_MAX_USE, owner),
+                    )
             else:
                 kind, limit = _ADVANCE, UNBOUNDED
                 issues = self._missing(loop, index + 1, found, issues)
@@ -434,7 +440,9 @@ class Cursor:
         for child in loop.children[start:stop]:
             if child.mandatory:
                 if isinstance(child, LoopRule):
-                    found.append(StructureIssue(child.trigger, SegmentSyntaxCode.MANDATORY_MISSING, child.loop_id))
+                    found.append(
+                        StructureIssue(child.trigger, SegmentSyntaxCode.MANDATORY_MISSING, child.loop_id)
+                    )
                 else:
                     found.append(StructureIssue(child.tag, SegmentSyntaxCode.MANDATORY_MISSING, owner))
         return found
@@ -442,7 +450,11 @@ class Cursor:
     def _classify(self, frames: tuple[tuple[LoopRule, int], ...], tag: str) -> SegmentSyntaxCode:
         grammar = self._grammar
         if tag not in grammar.tags:
-            return SegmentSyntaxCode.NOT_IN_DEFINED_SET if tag in known_segment_tags() else SegmentSyntaxCode.UNRECOGNIZED
+            return (
+                SegmentSyntaxCode.NOT_IN_DEFINED_SET
+                if tag in known_segment_tags()
+                else SegmentSyntaxCode.UNRECOGNIZED
+            )
         # a tag this set defines at an earlier place in the open loops came too late
         for loop, index in frames:
             if any(child.trigger == tag for child in loop.children[: index + 1]):

@@ -81,7 +81,12 @@ def segment_check(error: SegmentError) -> Check | None:
 
 
 def element_check(error: ElementError) -> Check | None:
-    if error.code is E.INVALID_DATE and error.value and len(error.value) == 6 and valid_date(error.value, True):
+    if (
+        error.code is E.INVALID_DATE
+        and error.value
+        and len(error.value) == 6
+        and valid_date(error.value, True)
+    ):
         return Check.ELEMENT_LENGTH  # a YYMMDD date (003xxx) where CCYYMMDD is due
     return _ELEMENT_CHECKS.get(error.code)
 

@@ -200,7 +200,9 @@ def _fixed_separator(buf: str, i: int) -> str | None:
     return None if sep.isalnum() or sep in _BAD_SEPARATORS else sep
 
 
-def parse_isa(buf: str, i: int, at_eof: bool, index: int = 1, offset: int = 0) -> _IsaParse | _NeedMore | None:
+def parse_isa(
+    buf: str, i: int, at_eof: bool, index: int = 1, offset: int = 0
+) -> _IsaParse | _NeedMore | None:
     """Read the ISA starting at ``buf[i]``. Returns None when the text there is not an
     ISA that can be read, ``_NEED_MORE`` when the buffer ends too early."""
     notes: list[InterchangeNote] = []
@@ -232,7 +234,7 @@ def parse_isa(buf: str, i: int, at_eof: bool, index: int = 1, offset: int = 0) -
     component = buf[at]
     term_at = at + 1
     terminator = buf[term_at] if term_at < len(buf) else "~"
-    fields = [*buf[i:seps[15]].replace("\r", "").replace("\n", "").split(sep), component]
+    fields = [*buf[i : seps[15]].replace("\r", "").replace("\n", "").split(sep), component]
     if len(fields) != 17 or len(fields[15].strip()) > 1:
         return None
 
@@ -397,7 +399,9 @@ class TokenReader:
             if not self._eof and n - pos <= STRAY_LIMIT:
                 return _NEED
             if self._interchanges == 0:
-                where = "before the end of the input" if self._eof else f"in the first {STRAY_LIMIT} characters"
+                where = (
+                    "before the end of the input" if self._eof else f"in the first {STRAY_LIMIT} characters"
+                )
                 raise NotX12Error(f"no ISA interchange header found {where}", self._base + pos)
             keep = n if self._eof else n - 2  # "IS" may continue in the next chunk
             out.append(Stray(buf[pos:keep].rstrip(_BLANKS), self._base + pos))

@@ -238,7 +238,9 @@ def _check_repeated(
     if len(occurrences) > part.repeat:
         return _add(
             errors,
-            ElementError(position, ElementSyntaxCode.TOO_MANY_REPETITIONS, reference=part.reference, value=value),
+            ElementError(
+                position, ElementSyntaxCode.TOO_MANY_REPETITIONS, reference=part.reference, value=value
+            ),
         )
     for index, occurrence in enumerate(occurrences, 1):
         if not occurrence:
@@ -248,7 +250,9 @@ def _check_repeated(
             if code is not None:
                 errors = _add(
                     errors,
-                    ElementError(position, code, repetition=index, reference=part.reference, value=occurrence),
+                    ElementError(
+                        position, code, repetition=index, reference=part.reference, value=occurrence
+                    ),
                 )
         else:
             errors = _check_composite(position, occurrence, part, component, errors, index)
@@ -293,7 +297,12 @@ def _check_composite(
             errors = _add(
                 errors,
                 ElementError(
-                    position, code, component=index, repetition=repeat_index, reference=comp.reference, value=part
+                    position,
+                    code,
+                    component=index,
+                    repetition=repeat_index,
+                    reference=comp.reference,
+                    value=part,
                 ),
             )
     return errors

@@ -27,7 +27,9 @@ def upgrade() -> None:
     op.create_table(
         "document_keys",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("document_id", sa.String(26), sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "document_id", sa.String(26), sa.ForeignKey("documents.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("partner_id", sa.String(100), nullable=False),
         sa.Column("key_kind", sa.String(16), nullable=False),
         sa.Column("value", sa.String(80), nullable=False),
