@@ -77,6 +77,12 @@ class As2PartnerSettings(BaseModel):
     client_certificate: str | None = None
     client_key: str | None = None
     timeout_seconds: float = Field(default=60.0, gt=0)
+    # Compatibility switches for what we send (docs/as2.md, "Send options"):
+    micalg_spelling: Literal["sha-256", "sha256"] = "sha-256"  # RFC 5751 / RFC 3851 names
+    content_transfer_encoding: Literal["binary", "base64"] = "binary"
+    compression_order: Literal["before-signing", "after-signing"] = "before-signing"  # with compress
+    quote_parameters: bool = True
+    key_transport: Literal["rsaes-pkcs1v15", "rsaes-oaep"] = "rsaes-pkcs1v15"
 
     _certs: tuple[x509.Certificate, ...] = PrivateAttr(default=())
     _folder: Path | None = PrivateAttr(default=None)
@@ -123,8 +129,14 @@ class As2PartnerSettings(BaseModel):
             sign=self.sign,
             encrypt=self.encrypt,
             digest=self.signature_algorithm,
+            micalg_spelling=as2.MicalgSpelling.RFC5751
+            if self.micalg_spelling == "sha-256"
+            else as2.MicalgSpelling.RFC3851,
             cipher=CIPHERS[self.encryption_algorithm],
-            compression=as2.Compression.BEFORE_SIGNING if self.compress else as2.Compression.NONE,
+            key_transport=self.key_transport.replace("-", "_"),
+            compression=as2.Compression(self.compression_order) if self.compress else as2.Compression.NONE,
+            transfer_encoding=as2.TransferEncoding(self.content_transfer_encoding),
+            quote_parameters=self.quote_parameters,
         )
 
 

@@ -132,3 +132,49 @@ def test_client_certificate_needs_its_key(tmp_path: Path) -> None:
     assert missing.value.errors[0].endswith(
         "as2.client_certificate: needs client_key as well (both or neither)"
     )
+
+
+def test_send_compatibility_switches_reach_the_message(tmp_path: Path) -> None:
+    import as2
+
+    setup_tree(tmp_path)
+    profile = tmp_path / "partners" / "holdretail" / "profile.toml"
+    profile.write_text(
+        profile.read_text().replace(
+            "[delivery]",
+            'compress = true\ncompression_order = "after-signing"\nmicalg_spelling = "sha256"\n'
+            'content_transfer_encoding = "base64"\nquote_parameters = false\nkey_transport = "rsaes-oaep"\n'
+            "[delivery]",
+        )
+    )
+    entry = load_partners(tmp_path / "partners").entry("holdretail")
+    assert entry is not None and entry.transport.as2 is not None
+    options = entry.transport.as2.send_options()
+    assert options == as2.SendOptions(
+        micalg_spelling=as2.MicalgSpelling.RFC3851,
+        compression=as2.Compression.AFTER_SIGNING,
+        transfer_encoding=as2.TransferEncoding.BASE64,
+        quote_parameters=False,
+        key_transport="rsaes_oaep",
+    )
+    ours = as2.load_key_pair(
+        (tmp_path / "as2" / "OURCOMPANY.key").read_bytes(), (tmp_path / "as2" / "OURCOMPANY.pem").read_bytes()
+    )
+    sent = as2.build_message(
+        b"ISA*...",
+        options=as2.SendOptions(
+            encrypt=False,
+            micalg_spelling=options.micalg_spelling,
+            quote_parameters=False,
+            transfer_encoding=options.transfer_encoding,
+        ),
+        our_keys=[ours],
+    )
+    # micalg unquoted in the RFC 3851 spelling; values with tspecials stay quoted as MIME requires
+    assert "; micalg=sha256;" in sent.headers["Content-Type"]
+    assert b"Content-Transfer-Encoding: base64" in sent.body
+    with pytest.raises(PartnersError, match="micalg_spelling"):
+        profile.write_text(
+            profile.read_text().replace('micalg_spelling = "sha256"', 'micalg_spelling = "SHA256"')
+        )
+        load_partners(tmp_path / "partners")

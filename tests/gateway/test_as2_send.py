@@ -81,8 +81,15 @@ async def timeline(client: Any, message_id: str) -> list[dict[str, Any]]:
         {},
         {"compress": True, "signature_algorithm": "sha512", "encryption_algorithm": "3des"},
         {"encryption_algorithm": "aes128-cbc", "signature_algorithm": "sha1"},
+        {
+            "micalg_spelling": "sha256",
+            "content_transfer_encoding": "base64",
+            "quote_parameters": False,
+            "compress": True,
+            "compression_order": "after-signing",
+        },
     ],
-    ids=["default", "compressed-sha512-3des", "sha1-aes128"],
+    ids=["default", "compressed-sha512-3des", "sha1-aes128", "compatibility-switches"],
 )
 async def test_outbound_856_is_sent_over_as2_and_the_mdn_verified(
     aiohttp_client: Any,
