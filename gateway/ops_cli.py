@@ -137,12 +137,17 @@ def _call(args: argparse.Namespace, method: str, path: str) -> tuple[int, Any]:
         ) from None
 
 
-def _run(func: Any, args: argparse.Namespace) -> int:
-    try:
-        return int(func(args))
-    except Unreachable as exc:
-        print(f"gateway: {exc}", file=sys.stderr)
-        return 2
+def _command(func: Any) -> Any:
+    """A command's body; no gateway answering (or no token) is exit 2 with one line."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(func(args))
+        except Unreachable as exc:
+            print(f"gateway: {exc}", file=sys.stderr)
+            return 2
+
+    return run
 
 
 def _refused(status: int, body: Any) -> int:
@@ -161,52 +166,45 @@ def _query(**params: Any) -> str:
 # --------------------------------------------------------------------------- commands
 
 
+@_command
 def run_search(args: argparse.Namespace) -> int:
-    def go(args: argparse.Namespace) -> int:
-        status, body = _call(
-            args,
-            "GET",
-            "/api/v1/messages"
-            + _query(q=args.query, partner=args.partner, status=args.status, limit=args.limit),
-        )
-        if status != 200:
-            return _refused(status, body)
-        if args.json:
-            print(json.dumps(body, indent=2))
-            return 0
-        items = body.get("items", [])
-        for m in items:
-            print(
-                f"{m['id']}  {m['direction']:<3} {m.get('partner_id') or '-':<16} {m['channel']:<5} "
-                f"{m['kind']:<9} {m['status']:<16} {m['received_at'][:19]}  {(m.get('reason') or '')[:60]}"
-            )
-        if not items:
-            print("no messages found", file=sys.stderr)
-        return 0
-
-    return _run(go, args)
-
-
-def run_show(args: argparse.Namespace) -> int:
-    def go(args: argparse.Namespace) -> int:
-        status, body = _call(args, "GET", f"/api/v1/messages/{args.id}")
-        if status != 200:
-            return _refused(status, body)
+    status, body = _call(
+        args,
+        "GET",
+        "/api/v1/messages" + _query(q=args.query, partner=args.partner, status=args.status, limit=args.limit),
+    )
+    if status != 200:
+        return _refused(status, body)
+    if args.json:
         print(json.dumps(body, indent=2))
         return 0
+    items = body.get("items", [])
+    for m in items:
+        print(
+            f"{m['id']}  {m['direction']:<3} {m.get('partner_id') or '-':<16} {m['channel']:<5} "
+            f"{m['kind']:<9} {m['status']:<16} {m['received_at'][:19]}  {(m.get('reason') or '')[:60]}"
+        )
+    if not items:
+        print("no messages found", file=sys.stderr)
+    return 0
 
-    return _run(go, args)
+
+@_command
+def run_show(args: argparse.Namespace) -> int:
+    status, body = _call(args, "GET", f"/api/v1/messages/{args.id}")
+    if status != 200:
+        return _refused(status, body)
+    print(json.dumps(body, indent=2))
+    return 0
 
 
+@_command
 def run_replay(args: argparse.Namespace) -> int:
-    def go(args: argparse.Namespace) -> int:
-        status, body = _call(args, "POST", f"/api/v1/messages/{args.id}/replay")
-        if status not in (200, 202):
-            return _refused(status, body)
-        print(json.dumps(body) if args.json else f"{args.id}: replaying")
-        return 0
-
-    return _run(go, args)
+    status, body = _call(args, "POST", f"/api/v1/messages/{args.id}/replay")
+    if status not in (200, 202):
+        return _refused(status, body)
+    print(json.dumps(body) if args.json else f"{args.id}: replaying")
+    return 0
 
 
 def _dead_letters(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -225,38 +223,34 @@ def _dead_letters(args: argparse.Namespace) -> list[dict[str, Any]]:
     return items
 
 
+@_command
 def run_dead_list(args: argparse.Namespace) -> int:
-    def go(args: argparse.Namespace) -> int:
-        items = _dead_letters(args)
-        if args.json:
-            print(json.dumps({"items": items}, indent=2))
-            return 0
-        for i in items:
-            what = i.get("business_number") or i.get("kind") or ""
-            print(
-                f"{i['id']}  {i.get('partner_id') or '-':<16} {i.get('type', '')[:8]:<8} {what!s:<24} "
-                f"{(i.get('last_error') or '')[:80]}"
-            )
-        if not items:
-            print("no dead letters", file=sys.stderr)
+    items = _dead_letters(args)
+    if args.json:
+        print(json.dumps({"items": items}, indent=2))
         return 0
+    for i in items:
+        what = i.get("business_number") or i.get("kind") or ""
+        print(
+            f"{i['id']}  {i.get('partner_id') or '-':<16} {i.get('type', '')[:8]:<8} {what!s:<24} "
+            f"{(i.get('last_error') or '')[:80]}"
+        )
+    if not items:
+        print("no dead letters", file=sys.stderr)
+    return 0
 
-    return _run(go, args)
 
-
+@_command
 def run_dead_replay(args: argparse.Namespace) -> int:
-    def go(args: argparse.Namespace) -> int:
-        if bool(args.id) == bool(args.partner):
-            print("gateway dead-letters replay: give one dead letter's ID or --partner P", file=sys.stderr)
-            return 2
-        ids = [args.id] if args.id else [i["id"] for i in _dead_letters(args)]
-        failed = 0
-        for item_id in ids:
-            status, body = _call(args, "POST", f"/api/v1/dead-letters/{item_id}/replay")
-            if status not in (200, 202):
-                failed += _refused(status, body)
-            else:
-                print(f"{item_id}: {body.get('status', 'replaying')}")
-        return 1 if failed else 0
-
-    return _run(go, args)
+    if bool(args.id) == bool(args.partner):
+        print("gateway dead-letters replay: give one dead letter's ID or --partner P", file=sys.stderr)
+        return 2
+    ids = [args.id] if args.id else [i["id"] for i in _dead_letters(args)]
+    failed = 0
+    for item_id in ids:
+        status, body = _call(args, "POST", f"/api/v1/dead-letters/{item_id}/replay")
+        if status not in (200, 202):
+            failed += _refused(status, body)
+        else:
+            print(f"{item_id}: {body.get('status', 'replaying')}")
+    return 1 if failed else 0

@@ -102,19 +102,20 @@ class Instance:
     _task: asyncio.Task[None] | None = None
     beats: int = 0
 
+    def _row(self, now: datetime) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "hostname": socket.gethostname()[:255],
+            "pid": os.getpid(),
+            "role": self.role,
+            "started_at": now,
+            "heartbeat_at": now,
+        }
+
     async def start(self) -> None:
         now = self.clock()
         async with self.db.write() as conn:
-            await conn.execute(
-                insert(InstanceRow).values(
-                    id=self.id,
-                    hostname=socket.gethostname()[:255],
-                    pid=os.getpid(),
-                    role=self.role,
-                    started_at=now,
-                    heartbeat_at=now,
-                )
-            )
+            await conn.execute(insert(InstanceRow).values(**self._row(now)))
         self._task = asyncio.create_task(self._beat_forever(), name=f"heartbeat-{self.id}")
 
     async def stop(self) -> None:
@@ -149,16 +150,7 @@ class Instance:
                 update(InstanceRow).where(InstanceRow.id == self.id).values(heartbeat_at=now)
             )
             if alive.rowcount == 0:  # removed by a peer that thought us dead: come back
-                await conn.execute(
-                    insert(InstanceRow).values(
-                        id=self.id,
-                        hostname=socket.gethostname()[:255],
-                        pid=os.getpid(),
-                        role=self.role,
-                        started_at=now,
-                        heartbeat_at=now,
-                    )
-                )
+                await conn.execute(insert(InstanceRow).values(**self._row(now)))
             renewed = await conn.execute(
                 update(Job)
                 .where(Job.locked_by == self.id, Job.state == JobState.RUNNING, Job.locked_until < until)
