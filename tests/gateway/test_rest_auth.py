@@ -1,7 +1,8 @@
 """Outbound REST delivery authenticates per partner (``[delivery.auth]``): bearer,
 basic or HMAC, the secret named by environment variable or file and never written
 in the profile, a log line, an attempt row or a dead letter. A real loopback
-partner server checks the credentials and answers 401 when they are wrong."""
+partner server checks the credentials and answers 401 when they are wrong. The ERP
+webhook sends ``[erp] token`` as a bearer token besides its signature."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.erp_server import FakeErp
 from fakes.partner_server import FakePartner
 from gwsamples import profile_toml
-from test_erp import Clock
+from test_erp import SECRET, Clock, make_client, post_850
 from test_outbound import INITECH_KEY, TOKEN, app_client, send, shipment, status_of
 
 from gateway.api.internal import DELIVERY
+from gateway.app import PIPELINE
 from gateway.cli import main
 from gateway.partners import check_partners
 
@@ -178,3 +181,30 @@ def test_partners_check_names_the_missing_variable_and_file_and_refuses_a_litera
     add_partner(root, "https://edi.initech.example/in", f'type = "bearer"\ntoken_env = "{ENV}"')
     assert main(["partners", "check", str(root)]) == 0
     assert TOKEN_VALUE not in capsys.readouterr().out
+
+
+async def test_erp_webhook_sends_its_token_and_a_wrong_one_is_refused(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    erp = FakeErp(secret=SECRET, token="erp-bearer-token-0123456789")
+    await erp.start()
+    try:
+        settings = {"mode": "webhook", "url": erp.url, "secret": SECRET, "token": erp.token}
+        caplog.set_level(logging.DEBUG)
+        client = await make_client(aiohttp_client, tmp_path / "right", partners_dir, clock, erp=settings)
+        message_id = await post_850(client, 501, po="PO-T")
+        await client.app[PIPELINE].run_until_idle()
+        detail = await (await client.get(f"/api/v1/messages/{message_id}", headers=TOKEN)).json()
+        assert detail["status"] == "acknowledged" and sum(erp.accepted.values()) == 1
+        assert erp.headers[-1]["Authorization"] == f"Bearer {erp.token}"
+
+        wrong = {**settings, "token": "not-the-erp-s-token"}
+        client = await make_client(aiohttp_client, tmp_path / "wrong", partners_dir, clock, erp=wrong)
+        message_id = await post_850(client, 502, po="PO-W")
+        await client.app[PIPELINE].run_until_idle()
+        detail = await (await client.get(f"/api/v1/messages/{message_id}", headers=TOKEN)).json()
+        assert detail["status"] == "failed" and sum(erp.accepted.values()) == 1
+        assert "HTTP 401" in str(detail["delivery_attempts"])
+        assert erp.token not in caplog.text and "not-the-erp-s-token" not in caplog.text
+    finally:
+        await erp.stop()
