@@ -53,11 +53,16 @@ class Worker:
         self.log.close()
 
 
-def fast_heartbeat(config: Path, workers: int = 2) -> None:
-    """Small batches (so one instance cannot hold every job) and a fast heartbeat."""
+def fast_heartbeat(config: Path, workers: int = 2, dead_seconds: float = 2) -> None:
+    """Small batches (so one instance cannot hold every job) and a fast heartbeat.
+
+    ``dead_seconds`` is how long a silent instance is given: a loaded test machine can
+    stall a live process for a couple of seconds, and a live instance declared dead
+    hands its jobs over while it still delivers them (the ERP then sees one key twice,
+    which its idempotency handles but this suite counts)."""
     text = config.read_text().replace(
         "[pipeline]\nworkers = 4",
-        f"[pipeline]\nworkers = {workers}\nbatch_size = 4\nheartbeat_seconds = 0.5\ninstance_dead_seconds = 2",
+        f"[pipeline]\nworkers = {workers}\nbatch_size = 4\nheartbeat_seconds = 0.5\ninstance_dead_seconds = {dead_seconds}",
     )
     config.write_text(text)
 
@@ -79,7 +84,7 @@ def test_serve_and_worker_share_the_work(
     erp.delay_seconds = 0.05
     erp.start_in_thread()
     config = write_config(tmp_path, partners_dir, erp, url)
-    fast_heartbeat(config)
+    fast_heartbeat(config, dead_seconds=15)  # nobody dies here: no hand-over wanted
     serve = Gateway(tmp_path, config, "serve")  # creates the schema
     worker = Worker(tmp_path, config, "worker")
     try:
