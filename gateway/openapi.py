@@ -325,6 +325,10 @@ ORDER = _object(
     {
         "partner_id": STR,
         "po_number": STR,
+        "correlation_id": {
+            "type": "string",
+            "description": "the order's id in logs, ERP deliveries (X-Correlation-ID) and alerts",
+        },
         "state": {"enum": ORDER_STATES},
         "lines": {
             "type": "array",

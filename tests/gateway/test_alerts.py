@@ -5,11 +5,13 @@ the order's link and correlation id (docs/operations.md, Alerts)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from conftest import make_settings
 from fakes.alert_receiver import AlertReceiver, standard_signature
@@ -25,6 +27,7 @@ from gateway.bootstrap import Overrides
 from gateway.config import AlertTarget, ConfigError, Settings
 from gateway.db.models_alerts import AlertDelivery, AlertEventRow
 from gateway.domain import alerts as domain
+from gateway.logsetup import JsonFormatter
 
 SECRET = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seQ=="
 
@@ -81,8 +84,10 @@ async def test_an_exception_is_alerted_once_when_opened_and_once_when_closed_ret
     receiver: AlertReceiver,
     database_url: str | None,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("TEST_ALERT_SECRET", SECRET)
+    caplog.set_level(logging.INFO, logger="gateway")
     with_orders(partners_dir, expect_order_ack=True, order_ack_due_hours=2)
     client = await client_with_alerts(aiohttp_client, tmp_path, partners_dir, clock, receiver, database_url)
     alerts = client.app[GATEWAY].alerts
@@ -121,6 +126,19 @@ async def test_an_exception_is_alerted_once_when_opened_and_once_when_closed_ret
     async with client.app[DATABASE].read() as conn:
         statuses = (await conn.execute(select(AlertDelivery.status, AlertDelivery.attempts))).all()
     assert sorted(tuple(s) for s in statuses) == [("sent", 1), ("sent", 2)]
+    # the JSON log lines about the order carry its correlation id (gateway.logsetup)
+    about = [
+        orjson.loads(JsonFormatter().format(r))
+        for r in caplog.records
+        if r.name in ("gateway.orders", "gateway.alerts")
+    ]
+    assert [line["message"] for line in about] == [
+        f"order acme/{PO}: not_acknowledged opened",
+        f"alert exception_opened:{body['data']['exception_id']} sent to ops",
+        f"order acme/{PO}: not_acknowledged closed",
+        f"alert exception_closed:{body['data']['exception_id']} sent to ops",
+    ]
+    assert {line["correlation_id"] for line in about} == {correlation}
 
 
 async def test_a_refusal_fails_the_alert_and_an_unwanted_event_is_not_sent(
