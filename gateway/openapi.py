@@ -18,6 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.domain import orders as order_domain
+
 JSON = "application/json"
 X12 = "application/edi-x12"
 
@@ -290,28 +292,8 @@ MAILBOX_ITEM = _object(
 
 
 DECIMAL = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}
-ORDER_STATES = [
-    "received",
-    "acknowledged",
-    "partially_shipped",
-    "shipped",
-    "invoiced",
-    "closed",
-    "cancelled",
-    "exception",
-]
-ORDER_EXCEPTION_KINDS = [
-    "not_acknowledged",
-    "not_shipped",
-    "not_invoiced",
-    "invoiced_over_shipped",
-    "invoiced_without_shipment",
-    "shipped_over_ordered",
-    "shipped_not_ordered",
-    "partner_ack_overdue",
-    "partner_rejected",
-    "changed_after_shipment",
-]
+ORDER_STATES = list(order_domain.STATES)  # the same lists the domain derives
+ORDER_EXCEPTION_KINDS = list(order_domain.EXCEPTION_KINDS)
 ORDER_EXCEPTION = _object(
     {
         "kind": {"enum": ORDER_EXCEPTION_KINDS},
@@ -325,10 +307,7 @@ ORDER = _object(
     {
         "partner_id": STR,
         "po_number": STR,
-        "correlation_id": {
-            "type": "string",
-            "description": "the order's id in logs, ERP deliveries (X-Correlation-ID) and alerts",
-        },
+        "correlation_id": {"type": "string", "description": "the order's id in logs, ERP and alerts"},
         "state": {"enum": ORDER_STATES},
         "lines": {
             "type": "array",
