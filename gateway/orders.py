@@ -41,6 +41,7 @@ PolicyFor = Callable[[str], OrderPolicy]
 # session.info key: the partner -> OrderPolicy lookup of whoever opened the transaction
 POLICIES = "gateway.orders.policies"
 ACK_KINDS = ("TA1", "997", "999")
+MILESTONES = tuple(domain.milestones([]))
 PARTNER_VERDICTS = (
     "accepted",
     "accepted_with_errors",
@@ -257,6 +258,7 @@ async def refresh(
                 "first": min(d.at for d in docs),
                 "now": now,
                 "next": facts.next_check,
+                **{f"m_{k}": v for k, v in domain.milestones(docs).items()},
             }
         )
     if new_rows:
@@ -283,6 +285,7 @@ async def refresh(
                 open_exceptions=bindparam("open"),
                 first_at=bindparam("first"),
                 next_check_at=bindparam("next"),
+                **{name: bindparam(f"m_{name}") for name in MILESTONES},
                 # changed only when the state or the count did: what ?since= lists
                 updated_at=case(
                     (

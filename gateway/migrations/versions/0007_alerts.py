@@ -1,6 +1,7 @@
-"""Alerts (issue 11): ``alert_events`` (one row per event, its idempotency key
-unique) and ``alert_deliveries`` (one row per event and webhook target, with its
-retries); see gateway/db/models_alerts.py.
+"""Alerts and business metrics (issue 11): ``alert_events`` (one row per event, its
+idempotency key unique) and ``alert_deliveries`` (one row per event and webhook
+target, with its retries), see gateway/db/models_alerts.py; each order's milestones
+(first 850, 855, 856, 810 and the times between) for the metrics.
 
 Revision ID: 0007
 Revises: 0005
@@ -50,8 +51,24 @@ def upgrade() -> None:
         sa.UniqueConstraint("event_id", "target", name="uq_alert_deliveries_event_target"),
     )
     op.create_index("ix_alert_deliveries_due", "alert_deliveries", ["status", "next_attempt_at"])
+    # the milestones of each order, for the business metrics (gateway.metrics)
+    with op.batch_alter_table("orders") as batch:
+        for name in ("ordered_at", "acknowledged_at", "shipped_at", "invoiced_at"):
+            batch.add_column(sa.Column(name, sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("order_to_asn_seconds", sa.Float(), nullable=True))
+        batch.add_column(sa.Column("asn_to_invoice_seconds", sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("orders") as batch:
+        for name in (
+            "ordered_at",
+            "acknowledged_at",
+            "shipped_at",
+            "invoiced_at",
+            "order_to_asn_seconds",
+            "asn_to_invoice_seconds",
+        ):
+            batch.drop_column(name)
     op.drop_table("alert_deliveries")
     op.drop_table("alert_events")
