@@ -143,6 +143,9 @@ class StorageSettings(_Section):
     # Message rows (with their events, documents, jobs, sent outbox items and delivery
     # attempts) in a final state and older than this are deleted; None keeps them forever.
     message_retention_days: int | None = Field(default=None, ge=1)
+    # Orders closed or cancelled (with their exceptions and links), exceptions closed and
+    # alerts sent longer ago than this are deleted (gateway.order_retention); None keeps them.
+    order_retention_days: int | None = Field(default=None, ge=1)
     # How often the service prunes (gateway.retention); 0 = never (run `gateway prune`).
     prune_interval_minutes: float = Field(default=60.0, ge=0)
     # How a batch of raw files is made durable: one syncfs(2) per batch (Linux; falls
