@@ -15,6 +15,7 @@ import orjson
 import pytest
 from conftest import make_settings
 from fakes.alert_receiver import AlertReceiver, standard_signature
+from fakes.erp_server import FakeErp
 from sqlalchemy import func, select
 from test_erp import Clock
 from test_orders import PO, an_855, order_850, post, receive
@@ -69,9 +70,12 @@ async def client_with_alerts(
     clock: Clock,
     receiver: AlertReceiver,
     database_url: str | None = None,
+    sections: dict[str, Any] | None = None,
     **target: Any,
 ) -> Any:
-    settings = make_settings(tmp_path, partners_dir, database_url, outbound={"workers": 0})
+    settings = make_settings(
+        tmp_path, partners_dir, database_url, outbound={"workers": 0}, **(sections or {})
+    )
     app = build_app(with_alerts(settings, receiver, **target), overrides=Overrides(clock=clock))
     return await aiohttp_client(app)
 
@@ -207,6 +211,95 @@ async def test_a_partner_silent_longer_than_its_usual_gap_is_alerted_once_per_si
     await alerts.run()
     assert [r.body["type"] for r in receiver.requests] == ["partner_silent"] * 2
     assert len(receiver.accepted) == 2  # a new silence, a new event
+
+
+async def test_an_erp_dead_letter_is_alerted_once_with_its_order(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    clock: Clock,
+    receiver: AlertReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TEST_ALERT_SECRET", SECRET)
+    erp = FakeErp(secret="erp-secret")
+    await erp.start()
+    try:
+        erp.refuse(PO, 422, body="unknown ship-to")
+        webhook = {"mode": "webhook", "url": erp.url, "secret": "erp-secret", "timeout_seconds": 2}
+        client = await client_with_alerts(
+            aiohttp_client, tmp_path, partners_dir, clock, receiver, sections={"erp": webhook}
+        )
+        alerts = client.app[GATEWAY].alerts
+        await receive(client, order_850(1))  # the ERP refuses it: a dead letter
+        await alerts.watch()
+        await alerts.watch()  # noticed twice, one event
+        await alerts.run()
+        [dead] = receiver.requests
+        assert dead.body["type"] == "dead_letter" and dead.signature_ok
+        assert (
+            dead.body["data"]["type"] == "erp_document"
+            and "unknown ship-to" in dead.body["data"]["last_error"]
+        )
+        assert dead.body["po_number"] == PO and dead.body["order_url"].endswith(f"/api/v1/orders/acme/{PO}")
+        assert dead.headers["X-Correlation-ID"] == domain.correlation_id("acme", PO)
+        assert erp.headers[0]["X-Correlation-ID"] == domain.correlation_id("acme", PO)  # the same id
+        clock.advance(3600)
+        await alerts.watch()
+        await alerts.run()
+        assert len(receiver.requests) == 1
+    finally:
+        await erp.stop()
+
+
+async def test_our_certificate_nearing_its_end_is_alerted_once(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    clock: Clock,
+    receiver: AlertReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    import as2
+
+    monkeypatch.setenv("TEST_ALERT_SECRET", SECRET)
+    pair = as2.generate_self_signed("ourcompany-alerts", days=40, key_size=1024)
+    clock.now = pair.certificate.not_valid_after_utc - timedelta(days=40)  # valid now, 40 days left
+    (tmp_path / "our.pem").write_bytes(pair.certificate.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "our.key").write_bytes(
+        pair.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    ours = {
+        "id": "OURCOMPANY",
+        "keys": [{"key": str(tmp_path / "our.key"), "certificate": str(tmp_path / "our.pem")}],
+    }
+    client = await client_with_alerts(
+        aiohttp_client,
+        tmp_path,
+        partners_dir,
+        clock,
+        receiver,
+        sections={"as2": ours},
+        events=["certificate_expiring"],
+    )
+    alerts = client.app[GATEWAY].alerts
+    await alerts.watch()
+    await alerts.run()
+    assert receiver.requests == []  # 40 days left: more than certificate_days (30)
+    clock.advance(11 * 86400)
+    for _ in range(2):
+        await alerts.watch()
+        await alerts.run()
+        clock.advance(86400)
+    [expiring] = receiver.requests
+    data = expiring.body["data"]
+    assert expiring.body["type"] == "certificate_expiring" and data["owner"] == "ours"
+    assert data["subject"] == "CN=ourcompany-alerts" and data["days_left"] == 29
+    assert expiring.body["partner_id"] is None and expiring.body["order_url"] is None
 
 
 def test_the_standard_webhooks_signature_matches_the_published_example() -> None:
