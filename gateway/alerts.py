@@ -244,6 +244,7 @@ class Alerts:
         self.as2 = as2
         self.rng = rng
         self._http: aiohttp.ClientSession | None = None
+        self._lock = asyncio.Lock()
 
     async def close(self) -> None:
         if self._http is not None:
@@ -254,9 +255,11 @@ class Alerts:
         return any(kind in t.events for t in self.targets.values())
 
     async def run(self) -> int:
-        """One pass: dispatch new events, then send what is due. Returns alerts sent."""
-        await self.dispatch()
-        return await self.send_due()
+        """One pass: dispatch new events, then send what is due. Returns alerts sent.
+        Passes of one process take turns (the schedule keeps other instances out)."""
+        async with self._lock:
+            await self.dispatch()
+            return await self.send_due()
 
     # ----------------------------------------------------------------- watch
 
@@ -379,6 +382,14 @@ class Alerts:
         made = 0
         while True:
             now = self.clock()
+            async with self.db.read() as conn:  # most passes find nothing: no write lock for them
+                waiting = (
+                    await conn.execute(
+                        select(AlertEventRow.id).where(AlertEventRow.dispatched_at.is_(None)).limit(1)
+                    )
+                ).first()
+            if waiting is None:
+                return made
             async with self.db.begin() as session:
                 rows = (
                     await session.execute(
