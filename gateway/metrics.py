@@ -31,6 +31,7 @@ from sqlalchemy import case, func, select
 
 from gateway.db.engine import Database
 from gateway.db.models import Document, Job, Message, Order, OrderExceptionRow, OutboxItem
+from gateway.db.models_alerts import AlertDelivery
 
 HOUR = 3600.0
 # order -> first ASN and first ASN -> first invoice: hours to a month
@@ -256,6 +257,15 @@ async def _business(db: Database, out: _Out, now: datetime | None) -> None:
                 .order_by(Order.partner_id, Order.state)
             )
         ).all()
+        alerts = dict(
+            (
+                await conn.execute(
+                    select(AlertDelivery.status, func.count())
+                    .where(AlertDelivery.status != "sent")
+                    .group_by(AlertDelivery.status)
+                )
+            ).all()
+        )
         oldest = (
             await conn.execute(
                 select(func.min(OrderExceptionRow.since)).where(OrderExceptionRow.closed_at.is_(None))
@@ -303,6 +313,13 @@ async def _business(db: Database, out: _Out, now: datetime | None) -> None:
         "gateway_order_exception_oldest_seconds",
         round(max(0.0, (now - oldest).total_seconds()), 3) if oldest is not None else 0,
     )
+    out.family(
+        "gateway_alerts",
+        "gauge",
+        "Alert deliveries not yet taken by their webhook: pending (first try or a retry), failed (given up).",
+    )
+    for status in ("pending", "failed"):
+        out.sample("gateway_alerts", alerts.get(status, 0), status=status)
     for name, rows in histograms.items():
         metric = f"gateway_order_{name}_seconds"
         what = (

@@ -102,6 +102,8 @@ async def test_an_exception_is_alerted_once_when_opened_and_once_when_closed_ret
     receiver.script = [500]
     assert await alerts.run() == 0
     assert [r.answered for r in receiver.requests] == [500]
+    metrics = await (await client.get("/metrics", headers=TOKEN)).text()
+    assert 'gateway_alerts{status="pending"} 1' in metrics
     await alerts.run()  # the retry is not due yet
     assert len(receiver.requests) == 1
     await check(client, clock)  # noticed again: still one event
@@ -174,6 +176,8 @@ async def test_a_refusal_fails_the_alert_and_an_unwanted_event_is_not_sent(
         rows = (await conn.execute(select(AlertDelivery.status, AlertDelivery.last_error))).all()
         events = (await conn.execute(select(func.count()).select_from(AlertEventRow))).scalar_one()
     assert [(r.status, r.last_error) for r in rows] == [("failed", "HTTP 410: receiver unwell")]
+    metrics = await (await client.get("/metrics", headers=TOKEN)).text()
+    assert 'gateway_alerts{status="failed"} 1' in metrics and 'gateway_alerts{status="pending"} 0' in metrics
     assert events == 2
 
 
