@@ -188,6 +188,12 @@ class PruneReport:
     orders: OrderPruneReport | None = None  # storage.order_retention_days is set (gateway.order_retention)
     seconds: float = 0.0
 
+    def orders_line(self, would: str) -> str:
+        """What ``gateway prune`` prints about the order rows."""
+        if self.orders is None:
+            return "orders: kept forever (storage.order_retention_days is not set)"
+        return f"orders: {self.orders.summary()} {would}"
+
     def summary(self) -> str:
         """One line, for the log."""
         verb = "would delete" if self.dry_run else "deleted"

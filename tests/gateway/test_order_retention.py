@@ -16,7 +16,7 @@ from test_orders_exceptions import check, exceptions, with_orders
 from test_outbound import TOKEN, app_client
 
 from gateway import retention
-from gateway.app import DATABASE, PARTNERS, RAWSTORE, SETTINGS
+from gateway.app import DATABASE, GATEWAY, PARTNERS, RAWSTORE, SETTINGS
 from gateway.db.models import DocumentKey, Order
 
 DAY = 86400.0
@@ -62,6 +62,7 @@ async def test_finished_orders_and_closed_exceptions_past_the_window_are_pruned_
     ]
 
     db, settings = client.app[DATABASE], client.app[SETTINGS]
+    await client.app[GATEWAY].alerts.run()  # the exception's two alert events: dispatched (no webhook)
     preview = await retention.prune(
         db, client.app[RAWSTORE], settings, partners=client.app[PARTNERS](), now=clock(), dry_run=True
     )
@@ -73,6 +74,9 @@ async def test_finished_orders_and_closed_exceptions_past_the_window_are_pruned_
     assert report.orders is not None
     assert (report.orders.orders, report.orders.order_exceptions, report.orders.order_links) == (1, 1, 2)
     assert "1 order(s) with 2 link(s)" in report.summary()
+    assert report.orders_line("deleted") == (
+        "orders: 1 order(s) with 2 link(s), 1 closed order exception(s), 2 alert event(s) deleted"
+    )
 
     assert await status(client, "PO-OLD") == 404  # gone with its links
     for kept in ("PO-ACK", "PO-OPEN", "PO-NEW"):
