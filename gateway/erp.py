@@ -106,10 +106,9 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
 def correlation_of(document: DocumentRecord) -> str:
     """The order's correlation id when the document names a PO (gateway.domain.alerts),
     else its message id."""
-    po = (document.canonical.get("document") or {}).get("po_number")
-    if document.partner_id and isinstance(po, str) and po.strip():
-        return webhooks.correlation_id(document.partner_id, po.strip())
-    return document.message_id
+    return webhooks.correlation_of(
+        document.partner_id, document.canonical.get("document") or {}, document.message_id
+    )
 
 
 def truncate(text: str, limit: int = MAX_ANSWER) -> str:

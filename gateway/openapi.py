@@ -176,6 +176,7 @@ FEED_ITEM = _object(
         "kind": STR,
         "partner_id": NULL_STR,
         "business_number": NULL_STR,
+        "correlation_id": STR,  # the order's (docs/operations.md, Correlation id), else the message id
         "created_at": TIME,
         "document": _ref("CanonicalDocument"),
     }

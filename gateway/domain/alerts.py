@@ -21,9 +21,10 @@ import hashlib
 import hmac
 import itertools
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
@@ -47,6 +48,14 @@ def correlation_id(partner_id: str, po_number: str) -> str:
     """The one id every event about an order carries (logs, ERP deliveries, alerts):
     derived from (partner, PO), so any part of the gateway computes it without a lookup."""
     return "po-" + _digest(partner_id, po_number)
+
+
+def correlation_of(partner_id: str | None, document: Mapping[str, Any], fallback: str) -> str:
+    """The correlation id of a canonical ``document`` (its ``po_number``'s order), else ``fallback``."""
+    po = document.get("po_number")
+    if partner_id and isinstance(po, str) and po.strip():
+        return correlation_id(partner_id, po.strip())
+    return fallback
 
 
 def exception_key(kind: AlertKind, exception_id: str) -> str:

@@ -122,6 +122,8 @@ async def test_an_exception_is_alerted_once_when_opened_and_once_when_closed_ret
     assert body["correlation_id"] == correlation == retry.headers["X-Correlation-ID"]
     view = await (await client.get(f"/api/v1/orders/acme/{PO}", headers=TOKEN)).json()
     assert view["correlation_id"] == correlation
+    feed = await (await client.get("/api/v1/feed", headers=TOKEN)).json()
+    assert [item["correlation_id"] for item in feed["items"]] == [correlation]  # the 850, for the ERP
 
     await post(client, "order-acks", an_855())  # closes it
     await alerts.run()
