@@ -369,12 +369,15 @@ def _holds(data: dict[str, Any], loc: tuple[str, ...]) -> bool:
 def _known_keys(section: tuple[str, ...]) -> list[str]:
     model: Any = Settings
     for part in section:
+        if part.isdigit():  # an entry of a list of tables ([[alerts]])
+            continue
         field = model.model_fields.get(part)
-        if field is None or not (
-            isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
-        ):
+        annotation = field.annotation if field is not None else None
+        if getattr(annotation, "__origin__", None) is list:
+            annotation = annotation.__args__[0]  # type: ignore[union-attr]
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
-        model = field.annotation
+        model = annotation
     return list(model.model_fields)
 
 

@@ -347,3 +347,20 @@ def test_secrets_come_from_the_environment_or_a_file_and_never_show(
         AlertTarget(url="https://hooks.example.com/x")
     with pytest.raises(ConfigError, match=r"two \[\[alerts\]\] entries"):
         build_targets([entry, entry])
+
+
+def test_a_typo_in_an_alerts_table_names_the_nearest_key(tmp_path: Path) -> None:
+    from gateway.config import load_settings
+
+    path = tmp_path / "gateway.toml"
+    path.write_text(
+        '[[alerts]]\nurl = "https://hooks.example.com/x"\nsecret = "env:X"\nevnts = ["dead_letter"]\n'
+    )
+    with pytest.raises(
+        ConfigError, match=r"alerts\.0\.evnts: unknown key \(did you mean alerts\.0\.events\?\)"
+    ):
+        load_settings(path, environ={})
+    path.write_text('[[alerts]]\nurl = "ftp://hooks.example.com/x"\nsecret = "the-literal-secret"\n')
+    with pytest.raises(ConfigError, match="http:// or https://") as found:
+        load_settings(path, environ={})
+    assert "the-literal-secret" not in str(found.value)
