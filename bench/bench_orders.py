@@ -8,6 +8,8 @@ shipment per order (outbound), then the periodic check over every open order, th
 single-order views and a walk through the order list.
 
 Usage: python bench/bench_orders.py [--orders 100000] [--batch 200] [--postgres] [--no-link]
+       python bench/bench_orders.py --api [--orders 100000] [--requests 500] [--postgres]
+(``--api``: the order endpoints over HTTP against bulk-inserted rows, bench/bench_orders_api.py)
 (default: a SQLite file in a temporary directory; ``--postgres``: a throwaway
 database on 127.0.0.1:5432, created and dropped by the run, never an existing one).
 """
@@ -155,6 +157,14 @@ async def run(args: argparse.Namespace) -> None:
 
 
 async def _run(args: argparse.Namespace, url: str | None) -> None:
+    if args.api:
+        try:
+            from bench_orders_api import run_api  # python bench/bench_orders.py
+        except ImportError:
+            from bench.bench_orders_api import run_api  # python -m bench.bench_orders
+
+        await run_api(args, url)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         db = open_database(url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
         try:
@@ -221,6 +231,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--postgres", action="store_true", help="a throwaway database on 127.0.0.1:5432")
     parser.add_argument("--no-link", action="store_true", help="store the documents only: the baseline")
+    parser.add_argument(
+        "--api", action="store_true", help="bulk-insert, then time the order API over HTTP (bench_orders_api)"
+    )
+    parser.add_argument("--requests", type=int, default=500, help="--api: requests per measured endpoint")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -97,6 +97,7 @@ class Gateway:
     as2_mdn: Any = None  # gateway.as2_async_mdn.AsyncMdnSender when [as2] is set
     sftp_server: Any = None  # gateway.transports.sftp_server.DropBox when [sftp] is set (serve)
     sftp_poller: Any = None  # gateway.transports.sftp_poll.Poller (serve)
+    alerts: Any = None  # gateway.alerts.Alerts: the [[alerts]] webhooks
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -331,6 +332,8 @@ async def running(
             Task("order-check", ORDER_CHECK_SECONDS, order_check, first_delay=ORDER_CHECK_SECONDS)
         )
 
+        _add_alerts(gw, stack)
+
         from gateway.transports.sftp_poll import follow_profiles
 
         follow_profiles(gw)
@@ -338,6 +341,28 @@ async def running(
         stack.push_async_callback(gw.scheduler.stop)
         yield gw
     log.info("gateway %s stopped", role)
+
+
+def _add_alerts(gw: Gateway, stack: contextlib.AsyncExitStack) -> None:
+    """The [[alerts]] webhooks: a watch for dead letters, certificates and silent
+    partners, and the sender (which also marks events dispatched when none is set)."""
+    from gateway.alerts import Alerts, build_targets
+
+    rules = gw.settings.alerting
+    gw.alerts = Alerts(
+        gw.db,
+        build_targets(gw.settings.alerts),
+        rules,
+        clock=gw.clock,
+        partners=gw.partners,
+        as2=gw.as2,
+    )
+    stack.push_async_callback(gw.alerts.close)
+    gw.scheduler.add(Task("alerts-send", rules.send_seconds, gw.alerts.run))
+    if gw.settings.alerts:
+        gw.scheduler.add(
+            Task("alerts-watch", rules.watch_seconds, gw.alerts.watch, first_delay=rules.watch_seconds)
+        )
 
 
 def _load_as2(settings: Settings, partners: Any) -> Any:

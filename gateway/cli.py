@@ -563,7 +563,6 @@ def run_prune(args: argparse.Namespace) -> int:
         print("nothing to prune: the database has no gateway schema yet")
         return EXIT_OK
     would = "would be deleted" if args.dry_run else "deleted"
-    storage = settings.storage
     if args.dry_run:
         print("dry run: nothing deleted")
     kept = f"; {report.raw_in_use} older file(s) still in use" if report.raw_in_use else ""
@@ -571,7 +570,8 @@ def run_prune(args: argparse.Namespace) -> int:
         f"raw payloads: {report.raw_files} file(s), {report.raw_bytes} bytes "
         f"({retention.format_size(report.raw_bytes)}) {would}{kept}"
     )
-    if storage.message_retention_days is None:
+    print(report.orders_line(would))
+    if settings.storage.message_retention_days is None:
         print("messages: kept forever (storage.message_retention_days is not set)")
         return EXIT_OK
     print(

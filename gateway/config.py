@@ -146,6 +146,9 @@ class StorageSettings(_Section):
     # Message rows (with their events, documents, jobs, sent outbox items and delivery
     # attempts) in a final state and older than this are deleted; None keeps them forever.
     message_retention_days: int | None = Field(default=None, ge=1)
+    # Orders closed or cancelled (with their exceptions and links), exceptions closed and
+    # alerts sent longer ago than this are deleted (gateway.order_retention); None keeps them.
+    order_retention_days: int | None = Field(default=None, ge=1)
     # How often the service prunes (gateway.retention); 0 = never (run `gateway prune`).
     prune_interval_minutes: float = Field(default=60.0, ge=0)
     # How a batch of raw files is made durable: one syncfs(2) per batch (Linux; falls
@@ -184,6 +187,65 @@ class LoggingSettings(_Section):
     format: Literal["text", "json"] = "text"
 
 
+AlertEvent = Literal[
+    "exception_opened", "exception_closed", "dead_letter", "certificate_expiring", "partner_silent"
+]
+ALERT_EVENTS: tuple[AlertEvent, ...] = (
+    "exception_opened",
+    "exception_closed",
+    "dead_letter",
+    "certificate_expiring",
+    "partner_silent",
+)
+
+
+class AlertTarget(_Section):
+    """One ``[[alerts]]`` webhook (gateway.alerts): which events it gets, how it is signed."""
+
+    name: str = Field(default="", max_length=100)  # default: "alert-" + a hash of the url
+    url: str
+    # The HMAC key (Standard Webhooks signature): "env:NAME" or "file:/path" (read at
+    # start), or the literal (discouraged; never logged). None: unsigned, only with
+    # allow_unsigned = true.
+    secret: SecretStr | None = None
+    allow_unsigned: bool = False
+    events: list[AlertEvent] = Field(default_factory=lambda: list(ALERT_EVENTS))
+    partners: list[str] = Field(default_factory=list)  # only these partners' events; empty: all
+    # Base of the order link in the payload ("https://gateway.example.com"); None: a path.
+    link_base_url: str | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=12, ge=1)
+    max_age_hours: float = Field(default=24.0, gt=0)
+    retry_base_seconds: float = Field(default=5.0, gt=0)
+    retry_max_seconds: float = Field(default=900.0, gt=0)
+
+    @model_validator(mode="after")
+    def _checked(self) -> AlertTarget:
+        if not self.url.lower().startswith(("http://", "https://")):
+            raise ValueError(f"alerts.url must be an http:// or https:// URL (got {self.url!r})")
+        if self.secret is None and not self.allow_unsigned:
+            raise ValueError(
+                "alerts.secret is required (the HMAC key that signs every alert, as"
+                ' "env:NAME" or "file:/path"); set allow_unsigned = true to send unsigned alerts'
+            )
+        return self
+
+
+class AlertingSettings(_Section):
+    """When the watched events happen, shared by every ``[[alerts]]`` target."""
+
+    certificate_days: int = Field(default=30, ge=0)  # alert this many days before a certificate expires
+    # A partner is silent when nothing arrived from it for silence_factor times its usual
+    # gap (the median gap between its last inbound messages), and at least silence_min_hours.
+    silence_factor: float = Field(default=3.0, gt=1)
+    silence_min_hours: float = Field(default=24.0, gt=0)
+    silence_history: int = Field(default=20, ge=3)  # the last N inbound messages give the usual gap
+    watch_seconds: float = Field(
+        default=60.0, gt=0
+    )  # dead letters, certificates, silence: checked this often
+    send_seconds: float = Field(default=2.0, gt=0)  # pending alerts are sent this often
+
+
 class SftpServerSettings(_Section):
     """The hosted SFTP drop box (gateway.transports.sftp_server); present = it runs
     with ``gateway serve``. Its host key is made on first start under data_dir/sftp."""
@@ -212,6 +274,8 @@ class Settings(_Section):
     logging: LoggingSettings = LoggingSettings()
     as2: As2Settings | None = None  # None: no AS2 (gateway.as2_settings)
     sftp: SftpServerSettings | None = None  # None: no hosted SFTP drop box
+    alerts: list[AlertTarget] = Field(default_factory=list)  # [[alerts]] webhooks (gateway.alerts)
+    alerting: AlertingSettings = AlertingSettings()
 
     @property
     def effective_database_url(self) -> str:
@@ -308,12 +372,15 @@ def _holds(data: dict[str, Any], loc: tuple[str, ...]) -> bool:
 def _known_keys(section: tuple[str, ...]) -> list[str]:
     model: Any = Settings
     for part in section:
+        if part.isdigit():  # an entry of a list of tables ([[alerts]])
+            continue
         field = model.model_fields.get(part)
-        if field is None or not (
-            isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
-        ):
+        annotation = field.annotation if field is not None else None
+        if getattr(annotation, "__origin__", None) is list:
+            annotation = annotation.__args__[0]  # type: ignore[union-attr]
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
-        model = field.annotation
+        model = annotation
     return list(model.model_fields)
 
 

@@ -10,9 +10,12 @@ a message is, moves the message to ``delivered`` and queues its acknowledgments.
 ``[erp].url`` with
 
 - ``Idempotency-Key``: the document's stable key (same on every retry and replay),
-- ``X-Correlation-ID``: the message id; ``X-Gateway-Document-Id``: the document id,
+- ``X-Correlation-ID``: the order's correlation id (the message id for a document
+  without a PO number); ``X-Gateway-Message-Id``; ``X-Gateway-Document-Id``,
 - ``X-Gateway-Timestamp`` (Unix seconds) and ``X-Gateway-Signature:
   sha256=<hex HMAC-SHA256 of "<timestamp>." + body with [erp].secret>``,
+- the same signature in the Standard Webhooks form (decision 0007):
+  ``webhook-id`` (the idempotency key), ``webhook-timestamp``, ``webhook-signature``;
 - with ``[erp].token``, ``Authorization: Bearer <token>`` as well.
 
 2xx is delivered. 5xx, 429 and network errors/timeouts are retried with
@@ -54,6 +57,7 @@ from gateway.db import jobs
 from gateway.db.engine import Database
 from gateway.db.models import Document, Message, MessageEvent, OutboxItem, utcnow
 from gateway.db.models_delivery import MAX_ANSWER, DeliveryAttempt
+from gateway.domain import alerts as webhooks
 from gateway.domain.states import DEAD_LETTER_STATES, INBOUND, InboundStatus
 from gateway.metrics import Metrics
 from gateway.ports import DeliveryResult, DocumentRecord, ErpSink
@@ -98,6 +102,14 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
     """What the ERP does (constant-time); it should also refuse stale timestamps."""
     return hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def correlation_of(document: DocumentRecord) -> str:
+    """The order's correlation id when the document names a PO (gateway.domain.alerts),
+    else its message id."""
+    return webhooks.correlation_of(
+        document.partner_id, document.canonical.get("document") or {}, document.message_id
+    )
 
 
 def truncate(text: str, limit: int = MAX_ANSWER) -> str:
@@ -227,13 +239,20 @@ class WebhookSink:
         headers = {
             "Content-Type": "application/json",
             "Idempotency-Key": document.idempotency_key,
-            "X-Correlation-ID": document.message_id,
+            "X-Correlation-ID": correlation_of(document),
+            "X-Gateway-Message-Id": document.message_id,
             "X-Gateway-Document-Id": document.id,
             "X-Gateway-Kind": document.kind,
             TIMESTAMP_HEADER: timestamp,
+            # Standard Webhooks (decision 0007), beside the older signature header
+            webhooks.ID_HEADER: document.idempotency_key,
+            webhooks.TIMESTAMP_HEADER: timestamp,
         }
         if self.secret:
             headers[SIGNATURE_HEADER] = sign(self.secret, timestamp, body)
+            headers[webhooks.SIGNATURE_HEADER] = webhooks.sign(
+                self.secret, document.idempotency_key, int(timestamp), body
+            )
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         started = time.perf_counter()

@@ -8,11 +8,15 @@ Three kinds of numbers:
   the ERP, or confirmed through the feed);
 - read from the database at scrape time (shared by every process on one
   database): messages by partner/direction/status, jobs ready, outbox items by
-  status, dead letters, overdue acknowledgments, open order exceptions;
+  status, dead letters, overdue acknowledgments, open order exceptions, and the
+  order lifecycle's business figures (orders per milestone and state, the oldest
+  open exception's age, order -> ASN and ASN -> invoice histograms, from each
+  order's milestone columns);
 - and this process's state: ``gateway_partner_reload_failed`` (1 while the last
   partner profile reload was refused).
 
-Written by hand (a few dozen lines) rather than adding prometheus_client. Never
+Written by hand (a few dozen lines) rather than adding prometheus_client
+(docs/decisions/0007-standard-webhooks.md says why). Never
 puts a secret or a payload in a label; label values are partner ids and statuses.
 """
 
@@ -21,12 +25,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from gateway.db.engine import Database
-from gateway.db.models import Document, Job, Message, OrderExceptionRow, OutboxItem
+from gateway.db.models import Document, Job, Message, Order, OrderExceptionRow, OutboxItem
+from gateway.db.models_alerts import AlertDelivery
 
+HOUR = 3600.0
+# order -> first ASN and first ASN -> first invoice: hours to a month
+MILESTONE_BUCKETS = tuple(h * HOUR for h in (1, 4, 12, 24, 48, 72, 120, 168, 336, 720))
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -94,6 +103,7 @@ async def render(
     *,
     partner_reload_failed: bool = False,
     certificates: Sequence[tuple[str, str, int]] = (),
+    now: datetime | None = None,
 ) -> str:
     out = _Out()
     async with db.read() as conn:
@@ -163,6 +173,8 @@ async def render(
     for partner_id, kind, count in order_exceptions:
         out.sample("gateway_order_exceptions", count, partner=partner_id, kind=kind)
 
+    await _business(db, out, now)
+
     out.family(
         "gateway_partner_reload_failed",
         "gauge",
@@ -217,3 +229,107 @@ async def render(
     out.sample(f"{name}_sum", round(metrics.latency_sum, 6))
     out.sample(f"{name}_count", metrics.latency_count)
     return "\n".join(out.lines) + "\n"
+
+
+async def _business(db: Database, out: _Out, now: datetime | None) -> None:
+    """The order lifecycle's figures, from the ``orders`` and ``order_exceptions`` rows
+    (so every instance answers the same, and a restart loses nothing)."""
+    now = now or datetime.now(UTC)
+    spans = (("order_to_asn", Order.order_to_asn_seconds), ("asn_to_invoice", Order.asn_to_invoice_seconds))
+    async with db.read() as conn:
+        reached = (
+            await conn.execute(
+                select(
+                    Order.partner_id,
+                    func.count(Order.ordered_at),
+                    func.count(Order.acknowledged_at),
+                    func.count(Order.shipped_at),
+                    func.count(Order.invoiced_at),
+                )
+                .group_by(Order.partner_id)
+                .order_by(Order.partner_id)
+            )
+        ).all()
+        states = (
+            await conn.execute(
+                select(Order.partner_id, Order.state, func.count())
+                .group_by(Order.partner_id, Order.state)
+                .order_by(Order.partner_id, Order.state)
+            )
+        ).all()
+        alerts = dict(
+            (
+                await conn.execute(
+                    select(AlertDelivery.status, func.count())
+                    .where(AlertDelivery.status != "sent")
+                    .group_by(AlertDelivery.status)
+                )
+            ).all()
+        )
+        oldest = (
+            await conn.execute(
+                select(func.min(OrderExceptionRow.since)).where(OrderExceptionRow.closed_at.is_(None))
+            )
+        ).scalar_one()
+        histograms = {
+            name: (
+                await conn.execute(
+                    select(
+                        Order.partner_id,
+                        *(func.sum(case((column <= bound, 1), else_=0)) for bound in MILESTONE_BUCKETS),
+                        func.count(column),
+                        func.coalesce(func.sum(column), 0.0),
+                    )
+                    .where(column.is_not(None))
+                    .group_by(Order.partner_id)
+                    .order_by(Order.partner_id)
+                )
+            ).all()
+            for name, column in spans
+        }
+    out.family(
+        "gateway_orders",
+        "gauge",
+        "Orders stored that reached each milestone (received: an 850; acknowledged: our 855; "
+        "shipped: an 856; invoiced: an 810), by partner.",
+    )
+    for partner_id, received, acknowledged, shipped, invoiced in reached:
+        for milestone, count in (
+            ("received", received),
+            ("acknowledged", acknowledged),
+            ("shipped", shipped),
+            ("invoiced", invoiced),
+        ):
+            out.sample("gateway_orders", count, partner=partner_id, milestone=milestone)
+    out.family("gateway_orders_by_state", "gauge", "Orders stored by partner and state (docs/orders.md).")
+    for partner_id, state, count in states:
+        out.sample("gateway_orders_by_state", count, partner=partner_id, state=state)
+    out.family(
+        "gateway_order_exception_oldest_seconds", "gauge", "Age of the oldest open order exception (0: none)."
+    )
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    out.sample(
+        "gateway_order_exception_oldest_seconds",
+        round(max(0.0, (now - oldest).total_seconds()), 3) if oldest is not None else 0,
+    )
+    out.family(
+        "gateway_alerts",
+        "gauge",
+        "Alert deliveries not yet taken by their webhook: pending (first try or a retry), failed (given up).",
+    )
+    for status in ("pending", "failed"):
+        out.sample("gateway_alerts", alerts.get(status, 0), status=status)
+    for name, rows in histograms.items():
+        metric = f"gateway_order_{name}_seconds"
+        what = (
+            "an order's 850 to its first 856" if name == "order_to_asn" else "its first 856 to its first 810"
+        )
+        out.family(metric, "histogram", f"Time from {what}, by partner.")
+        for partner_id, *counts in rows:
+            *buckets, count, total = counts
+            for bound, cumulative in zip(MILESTONE_BUCKETS, buckets, strict=True):
+                out.sample(f"{metric}_bucket", int(cumulative or 0), partner=partner_id, le=repr(bound))
+            out.sample(f"{metric}_bucket", count, partner=partner_id, le="+Inf")
+            out.sample(f"{metric}_sum", round(float(total), 3), partner=partner_id)
+            out.sample(f"{metric}_count", count, partner=partner_id)

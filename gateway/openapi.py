@@ -20,6 +20,7 @@ from aiohttp import web
 
 from gateway.api.message_views import schemas as message_schemas
 from gateway.api.messages import DETAIL_PAGES
+from gateway.domain import orders as order_domain
 
 JSON = "application/json"
 X12 = "application/edi-x12"
@@ -191,6 +192,7 @@ FEED_ITEM = _object(
         "kind": STR,
         "partner_id": NULL_STR,
         "business_number": NULL_STR,
+        "correlation_id": STR,  # the order's (docs/operations.md, Correlation id), else the message id
         "created_at": TIME,
         "document": _ref("CanonicalDocument"),
     }
@@ -215,28 +217,8 @@ MAILBOX_ITEM = _object(
 
 
 DECIMAL = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}
-ORDER_STATES = [
-    "received",
-    "acknowledged",
-    "partially_shipped",
-    "shipped",
-    "invoiced",
-    "closed",
-    "cancelled",
-    "exception",
-]
-ORDER_EXCEPTION_KINDS = [
-    "not_acknowledged",
-    "not_shipped",
-    "not_invoiced",
-    "invoiced_over_shipped",
-    "invoiced_without_shipment",
-    "shipped_over_ordered",
-    "shipped_not_ordered",
-    "partner_ack_overdue",
-    "partner_rejected",
-    "changed_after_shipment",
-]
+ORDER_STATES = list(order_domain.STATES)  # the same lists the domain derives
+ORDER_EXCEPTION_KINDS = list(order_domain.EXCEPTION_KINDS)
 ORDER_EXCEPTION = _object(
     {
         "kind": {"enum": ORDER_EXCEPTION_KINDS},
@@ -250,6 +232,7 @@ ORDER = _object(
     {
         "partner_id": STR,
         "po_number": STR,
+        "correlation_id": {"type": "string", "description": "the order's id in logs, ERP and alerts"},
         "state": {"enum": ORDER_STATES},
         "lines": {
             "type": "array",

@@ -12,6 +12,7 @@ only read. This module never commits a transaction it did not open.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, case, delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway import alerts
 from gateway.db.engine import Database
 from gateway.db.ids import new_id
 from gateway.db.models import (
@@ -31,12 +33,15 @@ from gateway.db.models import (
     OutboxItem,
 )
 from gateway.domain import orders as domain
+from gateway.domain.alerts import correlation_id
 from gateway.domain.orders import LinkedDocument, OrderPolicy
 
+log = logging.getLogger(__name__)
 PolicyFor = Callable[[str], OrderPolicy]
 # session.info key: the partner -> OrderPolicy lookup of whoever opened the transaction
 POLICIES = "gateway.orders.policies"
 ACK_KINDS = ("TA1", "997", "999")
+MILESTONES = tuple(domain.milestones([]))
 PARTNER_VERDICTS = (
     "accepted",
     "accepted_with_errors",
@@ -215,6 +220,7 @@ async def refresh(
         by_order.setdefault((row.partner_id, row.po_number), {})[(row.kind, row.subject)] = row
     new_rows: list[dict[str, Any]] = []
     states: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []  # alert events, in this transaction (gateway.alerts)
     for (partner_id, po), docs in sorted(linked.items()):
         if not docs:
             continue
@@ -224,6 +230,7 @@ async def refresh(
         for key, row in current.items():
             if key not in derived:
                 row.closed_at, row.updated_at = now, now
+                events.append(alerts.exception_event(False, row, now))
             elif list(derived[key].documents) != list(row.documents):
                 row.documents, row.updated_at = list(derived[key].documents), now
         new_rows += [
@@ -251,10 +258,22 @@ async def refresh(
                 "first": min(d.at for d in docs),
                 "now": now,
                 "next": facts.next_check,
+                **{f"m_{k}": v for k, v in domain.milestones(docs).items()},
             }
         )
     if new_rows:
         await session.execute(insert(OrderExceptionRow), new_rows)
+    events += [alerts.exception_event(True, row, now) for row in new_rows]
+    await alerts.record(session, events)
+    for e in events:
+        log.info(
+            "order %s/%s: %s %s",
+            e["partner_id"],
+            e["po_number"],
+            e["detail"]["kind"],
+            "opened" if e["kind"] == "exception_opened" else "closed",
+            extra={"partner_id": e["partner_id"], "correlation_id": e["correlation_id"]},
+        )
     if states:
         table = Order.__table__
         assert isinstance(table, Table)
@@ -266,6 +285,7 @@ async def refresh(
                 open_exceptions=bindparam("open"),
                 first_at=bindparam("first"),
                 next_check_at=bindparam("next"),
+                **{name: bindparam(f"m_{name}") for name in MILESTONES},
                 # changed only when the state or the count did: what ?since= lists
                 updated_at=case(
                     (
@@ -425,6 +445,7 @@ async def order_view(
     return {
         "partner_id": partner_id,
         "po_number": po,
+        "correlation_id": correlation_id(partner_id, po),
         "state": facts.state,
         "lines": [line.view() for line in facts.lines],
         "documents": documents,

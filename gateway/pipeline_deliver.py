@@ -18,6 +18,7 @@ from gateway.db.engine import Database
 from gateway.db.models import Document, Message, MessageEvent, OutboxItem
 from gateway.domain.delivery import DEAD_LETTERED, delivery_ending
 from gateway.domain.states import INBOUND, IllegalTransition, InboundStatus
+from gateway.erp import correlation_of
 from gateway.ports import DeliveryResult, DocumentRecord, ErpSink
 
 log = logging.getLogger("gateway.pipeline")
@@ -255,7 +256,12 @@ class DeliverStep:
                     job.message_id,
                     doc.partner_id,
                     answer,
-                    extra={"message_id": job.message_id, "document_id": doc.id, "partner_id": doc.partner_id},
+                    extra={
+                        "message_id": job.message_id,
+                        "document_id": doc.id,
+                        "partner_id": doc.partner_id,
+                        "correlation_id": correlation_of(doc),
+                    },
                 )
         for parked in (False, True):
             ids = [d.id for d, r in handed if r.parked == parked]

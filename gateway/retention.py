@@ -18,6 +18,8 @@ What a prune deletes, in this order:
 3. Then ``interchanges_seen`` rows older than both that and the longest duplicate
    window (``pipeline.duplicate_window_days`` and every profile's
    ``x12.duplicate_window_days``), so duplicate detection is unchanged.
+4. With ``storage.order_retention_days`` set: finished orders, closed exceptions
+   and sent alerts older than that (gateway.order_retention).
 
 *Settled* means: in a final state (inbound: :data:`gateway.domain.states.INBOUND` final states;
 outbound: :data:`OUTBOUND_FINAL`, plus ``sent`` for partners whose profile expects
@@ -51,11 +53,13 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, or_, select, tuple_
 from sqlalchemy.engine import make_url
 
+from gateway import order_retention
 from gateway.config import Settings
 from gateway.db.engine import Database
 from gateway.db.models import Document, InterchangeSeen, Job, Message, MessageEvent, OutboxItem, utcnow
 from gateway.db.models_delivery import DeliveryAttempt
 from gateway.domain.states import IDLE_JOBS, INBOUND, OUTBOUND, SETTLED_DOCUMENTS, UNSENT_OUTBOX
+from gateway.order_retention import OrderPruneReport
 from gateway.rawstore import RawStore
 
 log = logging.getLogger(__name__)
@@ -181,7 +185,14 @@ class PruneReport:
     interchanges_seen: int = 0
     messages_enabled: bool = False  # storage.message_retention_days is set
     seen_skipped: bool = False  # partner profiles unknown: interchanges_seen kept
+    orders: OrderPruneReport | None = None  # storage.order_retention_days is set (gateway.order_retention)
     seconds: float = 0.0
+
+    def orders_line(self, would: str) -> str:
+        """What ``gateway prune`` prints about the order rows."""
+        if self.orders is None:
+            return "orders: kept forever (storage.order_retention_days is not set)"
+        return f"orders: {self.orders.summary()} {would}"
 
     def summary(self) -> str:
         """One line, for the log."""
@@ -196,6 +207,8 @@ class PruneReport:
                 f"{self.interchanges_seen} interchanges_seen row(s)"
                 + (" (skipped)" if self.seen_skipped else "")
             )
+        if self.orders is not None:
+            parts.append(self.orders.summary())
         kept = f"; {self.raw_in_use} old raw file(s) still in use" if self.raw_in_use else ""
         return f"prune {verb} " + ", ".join(parts) + f"{kept} ({self.seconds:.2f} s)"
 
@@ -291,6 +304,10 @@ async def prune(
                 p.x12.duplicate_window_days for p in profiles if p.x12.duplicate_window_days is not None
             ]
             await _prune_seen(db, min(message_cutoff, now - timedelta(days=max(windows))), report, dry_run)
+    if storage.order_retention_days is not None:
+        report.orders = await order_retention.prune_orders(
+            db, now - timedelta(days=storage.order_retention_days), dry_run=dry_run
+        )
     report.seconds = time.monotonic() - started
     return report
 

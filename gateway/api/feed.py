@@ -3,7 +3,8 @@
 ``GET /api/v1/feed?after=<cursor>&limit=N`` (N <= 500, default 100)
     Documents waiting for the ERP (status ``available``), oldest first by id, as
     ``{"items": [{"id", "message_id", "idempotency_key", "kind", "partner_id",
-    "business_number", "created_at", "document": {...canonical...}}], "next": cursor|null}``.
+    "business_number", "correlation_id", "created_at", "document": {...canonical...}}],
+    "next": cursor|null}`` (``correlation_id``: the order's, else the message id).
     ``next`` pages on; a document stays in the feed until confirmed, so an ERP that
     crashes simply starts again without ``after`` (the feed is a queue, not a log).
 ``POST /api/v1/feed/ack`` ``{"ids": [document ids]}``
@@ -25,6 +26,7 @@ from gateway.api.errors import ApiError
 from gateway.api.internal import read_json, require_token
 from gateway.api.keys import DATABASE, DELIVERY, METRICS, OVERRIDES, PIPELINE
 from gateway.db.models import Document, OutboxItem
+from gateway.domain.alerts import correlation_of
 
 MAX_LIMIT = 500
 MAX_QUERY_TEXT = 255  # the widest column a query value is compared with
@@ -86,6 +88,9 @@ async def get_feed(request: web.Request) -> web.Response:
             "kind": r.kind,
             "partner_id": r.partner_id,
             "business_number": r.business_number,
+            "correlation_id": correlation_of(
+                r.partner_id, (r.canonical or {}).get("document") or {}, r.message_id
+            ),
             "created_at": r.created_at.isoformat(),
             "document": r.canonical,
         }

@@ -20,6 +20,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
         request.app[METRICS],
         partner_reload_failed=reload_failed,
         certificates=certificates,
+        now=request.app[GATEWAY].clock(),
     )
     return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -259,6 +260,13 @@ class Order(Base):
     first_at: Mapped[datetime]
     updated_at: Mapped[datetime] = mapped_column(index=True)
     next_check_at: Mapped[datetime | None]  # when a deadline may open an exception (the periodic check)
+    # 0007: the milestones (gateway.domain.orders.milestones), for the business metrics
+    ordered_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    shipped_at: Mapped[datetime | None]
+    invoiced_at: Mapped[datetime | None]
+    order_to_asn_seconds: Mapped[float | None] = mapped_column(Float)
+    asn_to_invoice_seconds: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         UniqueConstraint("partner_id", "po_number", name="uq_orders_partner_po"),

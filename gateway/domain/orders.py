@@ -206,6 +206,27 @@ def _shipment_items(document: Mapping[str, Any], po_number: str) -> Iterable[Map
             yield from pack.get("items") or ()
 
 
+# --------------------------------------------------------------------------- milestones
+
+
+def milestones(documents: Sequence[LinkedDocument]) -> dict[str, Any]:
+    """When the order reached each milestone (the first 850, 855, 856, 810), and the
+    times from order to first ASN and from first ASN to first invoice, in seconds:
+    what the business metrics count and histogram (gateway.metrics)."""
+    first: dict[str, datetime] = {}
+    for doc in sorted(documents, key=lambda d: (d.at, d.document_id)):
+        first.setdefault(doc.kind, doc.at)
+    ordered, shipped, invoiced = first.get("order"), first.get("shipment"), first.get("invoice")
+    return {
+        "ordered_at": ordered,
+        "acknowledged_at": first.get("order_ack"),
+        "shipped_at": shipped,
+        "invoiced_at": invoiced,
+        "order_to_asn_seconds": (shipped - ordered).total_seconds() if ordered and shipped else None,
+        "asn_to_invoice_seconds": (invoiced - shipped).total_seconds() if shipped and invoiced else None,
+    }
+
+
 # --------------------------------------------------------------------------- derivation
 
 

@@ -1,7 +1,8 @@
 """The states of everything the gateway tracks, and the only transitions allowed.
 
-Four machines: an inbound message, an outbound message, an outbox item (one thing
-to send to a partner) and a job (one step of leased work). Each status is a
+Five machines: an inbound message, an outbound message, an outbox item (one thing
+to send to a partner), a job (one step of leased work) and an alert (one event to
+one alert webhook). Each status is a
 ``StrEnum`` (stored as its plain string, so old rows read back unchanged) and each
 machine is a transition table: ``MACHINE.check(old, new)`` raises
 :class:`IllegalTransition` for a move the table does not list, and
@@ -70,6 +71,14 @@ class JobState(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class AlertStatus(StrEnum):
+    """One alert to one ``[[alerts]]`` webhook (gateway.alerts)."""
+
+    PENDING = "pending"  # due at next_attempt_at (first try or a retry)
+    SENT = "sent"  # the receiver answered 2xx
+    FAILED = "failed"  # refused (4xx) or given up after retries; replayable
 
 
 class DocumentStatus(StrEnum):
@@ -181,6 +190,13 @@ JOB = Machine(
         }
     ),
     final=frozenset({str(_J.DONE), str(_J.FAILED), str(_J.CANCELLED)}),
+)
+
+_A = AlertStatus
+ALERT = Machine(
+    "alert",
+    _table({_A.PENDING: (_A.PENDING, _A.SENT, _A.FAILED), _A.SENT: (), _A.FAILED: (_A.PENDING,)}),
+    final=frozenset({str(_A.SENT), str(_A.FAILED)}),
 )
 
 # Final inbound states whose undelivered documents with an error are dead letters.

@@ -47,6 +47,7 @@ class FakeErp:
     port: int = field(default_factory=free_port)
     accepted: Counter[str] = field(default_factory=Counter)  # Idempotency-Key -> 2xx answers given
     documents: dict[str, Any] = field(default_factory=dict)  # Idempotency-Key -> body
+    raw: dict[str, bytes] = field(default_factory=dict)  # Idempotency-Key -> the exact body bytes
     requests: int = 0
     bad_signatures: int = 0
     received_at: dict[str, float] = field(default_factory=dict)  # key -> time.monotonic() of first 2xx
@@ -142,6 +143,7 @@ class FakeErp:
             self.received_at[key] = time.monotonic()
         self.accepted[key] += 1
         self.documents[key] = json.loads(body)
+        self.raw[key] = body
         return web.json_response({"ok": True}, status=201 if self.accepted[key] == 1 else 200)
 
     async def start(self) -> None:

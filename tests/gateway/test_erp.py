@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import ACME_KEY, auth, make_settings
+from fakes.alert_receiver import standard_signature
 from fakes.erp_server import FakeErp
 from gwsamples import order_850
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from sqlalchemy import select
 from gateway.app import DATABASE, PIPELINE, Overrides, build_app
 from gateway.db.models import Document, Job, Message, OutboxItem
 from gateway.db.models_delivery import DeliveryAttempt
+from gateway.domain.alerts import correlation_id
 from gateway.erp import RetryPolicy, parse_retry_after, sign, verify
 
 TOKEN = {"Authorization": "Bearer internal-test-token"}
@@ -122,7 +124,13 @@ async def test_webhook_delivers_with_key_correlation_and_valid_signature(
     assert dict(fake_erp.accepted) == {doc.idempotency_key: 1}
     assert fake_erp.bad_signatures == 0
     [headers] = fake_erp.headers
-    assert headers["X-Correlation-ID"] == message_id
+    assert headers["X-Correlation-ID"] == correlation_id("acme", "PO-77-1")  # the order's
+    assert headers["X-Gateway-Message-Id"] == message_id
+    # the Standard Webhooks form of the same signature (decision 0007)
+    assert headers["webhook-id"] == doc.idempotency_key
+    assert headers["webhook-signature"] == standard_signature(
+        SECRET, doc.idempotency_key, headers["webhook-timestamp"], fake_erp.raw[doc.idempotency_key]
+    )
     assert headers["X-Gateway-Document-Id"] == doc.id
     assert fake_erp.documents[doc.idempotency_key]["document"]["po_number"] == "PO-77-1"
     assert doc.status == "delivered" and ack.status == "pending"

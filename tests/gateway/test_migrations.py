@@ -18,6 +18,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, insert, inspect, select
 
+import gateway.db.models_alerts  # (its tables are part of the metadata)
 import gateway.db.models_delivery  # noqa: F401  (its table is part of the metadata)
 from gateway.db import schema
 from gateway.db.engine import open_database

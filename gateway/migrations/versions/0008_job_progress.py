@@ -4,7 +4,7 @@ counted). Written while a large message is being translated (gateway.progress)
 and shown by ``GET /api/v1/messages/{id}``; never a status.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
