@@ -89,6 +89,7 @@ class Message(Base):
     __table_args__ = (
         # A retried request with the same key finds the first message. NULL keys never clash.
         UniqueConstraint("partner_id", "channel", "idempotency_key", name="uq_messages_idempotency"),
+        Index("ix_messages_transport_id", "transport_id"),  # 0006: the console's search box
     )
 
 
@@ -240,6 +241,7 @@ class DocumentKey(Base):
     __table_args__ = (
         Index("ix_document_keys_lookup", "partner_id", "key_kind", "value"),
         Index("ix_document_keys_document", "document_id"),
+        Index("ix_document_keys_value", "value"),  # 0006: a search that does not name the partner
     )
 
 

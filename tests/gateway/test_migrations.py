@@ -1,7 +1,7 @@
 """Schema revisions on SQLite and PostgreSQL: the models match what the migrations
 build, and a database at 0002 (with data) is refused at start until
 ``gateway db upgrade`` brings it to the head (0003: index on outbox.message_id; 0004:
-instances, schedules, outbox.locked_by; 0005: document_keys, orders, order_exceptions)."""
+instances, schedules, outbox.locked_by; 0005: document_keys, orders, order_exceptions; 0006: users, console_sessions, audit_log)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, insert, inspect, select
 
-import gateway.db.models_delivery  # noqa: F401  (its table is part of the metadata)
+import gateway.db.models_console  # (its tables are part of the metadata)
+import gateway.db.models_delivery  # noqa: F401  (its table too)
 from gateway.db import schema
 from gateway.db.engine import open_database
 from gateway.db.models import Base, Message, OutboxItem, utcnow
@@ -50,7 +51,7 @@ async def test_models_match_the_migrations(database_url: str | None, tmp_path: P
 async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(
     database_url: str | None, tmp_path: Path
 ) -> None:
-    assert schema.head_revision() == "0005"
+    assert schema.head_revision() == "0006"
     url = _url(database_url, tmp_path)
     db = open_database(url)
     now = utcnow()
@@ -85,7 +86,7 @@ async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(
                     created_at=now,
                 )
             )
-        with pytest.raises(schema.SchemaError, match="revision 0002, this gateway needs 0005"):
+        with pytest.raises(schema.SchemaError, match="revision 0002, this gateway needs 0006"):
             await schema.prepare_schema(db)
     finally:
         await db.close()
@@ -102,11 +103,11 @@ async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(
         timeout=60,
     )
     assert up.returncode == 0, up.stderr
-    assert "schema upgraded from 0002 to 0005" in up.stdout
+    assert "schema upgraded from 0002 to 0006" in up.stdout
 
     db = open_database(url)
     try:
-        assert await schema.prepare_schema(db) == "schema at revision 0005"
+        assert await schema.prepare_schema(db) == "schema at revision 0006"
         async with db.engine.connect() as conn:
             assert (await conn.run_sync(_indexes, "outbox"))["ix_outbox_message"] == ["message_id"]
             kept = (await conn.execute(select(OutboxItem.message_id, OutboxItem.kind))).all()
