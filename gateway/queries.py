@@ -318,3 +318,9 @@ async def search(conn: Any, term: str, *, limit: int = 50) -> list[Hit]:
                 )
             )
     return hits[:limit]
+
+
+async def outbox_payloads(conn: Any, ids: list[str]) -> list[str]:
+    """The X12 text of outbox items (our 997/999 about a message)."""
+    rows = (await conn.execute(select(OutboxItem.payload).where(OutboxItem.id.in_(ids)))).scalars()
+    return list(rows)

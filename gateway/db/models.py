@@ -90,6 +90,8 @@ class Message(Base):
         # A retried request with the same key finds the first message. NULL keys never clash.
         UniqueConstraint("partner_id", "channel", "idempotency_key", name="uq_messages_idempotency"),
         Index("ix_messages_transport_id", "transport_id"),  # 0006: the console's search box
+        # 0006: per partner traffic, error rate and the 14-day chart, from the index alone
+        Index("ix_messages_partner_received", "partner_id", "received_at", "status"),
     )
 
 

@@ -6,7 +6,9 @@ audit log of what they did; two indexes the console's search box needs.
   (the value itself is never stored), with its CSRF token and expiry.
 - ``audit_log``: who, when, action, target, outcome (and the client address).
 - ``ix_document_keys_value`` and ``ix_messages_transport_id``: a search by a number
-  or an AS2 Message-ID / file name without knowing the partner.
+  or an AS2 Message-ID / file name without knowing the partner;
+  ``ix_messages_partner_received`` (partner, received_at, status): per-partner
+  traffic, error rate and the dashboard's 14-day chart read from the index alone.
 
 Revision ID: 0006
 Revises: 0005
@@ -59,9 +61,11 @@ def upgrade() -> None:
     op.create_index("ix_audit_log_at", "audit_log", ["at"])
     op.create_index("ix_document_keys_value", "document_keys", ["value"])
     op.create_index("ix_messages_transport_id", "messages", ["transport_id"])
+    op.create_index("ix_messages_partner_received", "messages", ["partner_id", "received_at", "status"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_messages_partner_received", "messages")
     op.drop_index("ix_messages_transport_id", "messages")
     op.drop_index("ix_document_keys_value", "document_keys")
     op.drop_table("audit_log")

@@ -1,0 +1,71 @@
+"""Operator actions shared by the internal API and the console, so both do exactly
+the same thing: replay a dead letter (an ERP document: its message runs again; a
+partner delivery: the outbox item is requeued), replay or release a message.
+
+Errors carry what the caller answers: :class:`NotFound` (404) and
+:class:`Refused` (409, with the reason).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from gateway.db.engine import Database
+from gateway.db.models import Document, OutboxItem
+
+
+class NotFound(Exception):
+    pass
+
+
+class Refused(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    kind: str  # erp_document | partner_delivery
+    message_id: str | None
+    status: str  # replaying | pending
+
+
+async def replay_dead_letter(
+    db: Database, pipeline: Any, sender: Any, item_id: str, *, now: datetime, requested_by: str
+) -> Replayed:
+    from gateway.delivery import requeue
+    from gateway.pipeline import ReplayRefused
+
+    async with db.read() as conn:
+        found = (
+            await conn.execute(select(Document.message_id, Document.status).where(Document.id == item_id))
+        ).first()
+        box = (await conn.execute(select(OutboxItem.id).where(OutboxItem.id == item_id))).scalar_one_or_none()
+    if found is not None:
+        if found[1] == "delivered":
+            raise Refused(f"document {item_id} is with the ERP already: not a dead letter")
+        try:
+            await pipeline.replay(found[0], requested_by=requested_by)
+        except ReplayRefused as exc:
+            raise Refused(str(exc)) from None
+        return Replayed("erp_document", found[0], "replaying")
+    if box is not None:
+        if not await requeue(db, item_id, now):
+            raise Refused(f"outbox item {item_id} is not a dead letter")
+        sender.wake()
+        return Replayed("partner_delivery", None, "pending")
+    raise NotFound(f"no dead letter {item_id}")
+
+
+async def replay_message(pipeline: Any, message_id: str, *, requested_by: str) -> None:
+    """Run an inbound message again from its stored bytes (also what releases a
+    quarantined one once its partner's profile is there)."""
+    from gateway.pipeline import ReplayRefused
+
+    try:
+        await pipeline.replay(message_id, requested_by=requested_by)
+    except ReplayRefused as exc:
+        raise Refused(str(exc)) from None
