@@ -251,6 +251,7 @@ def test_operator_and_viewer_journeys_in_chromium(
             expect(page.locator("tr.attempt").nth(1)).to_contain_text("delivered")
             expect(page.get_by_test_id("message-status")).to_have_text("acknowledged", timeout=30_000)
             page.screenshot(path=str(artefacts / "message.png"), full_page=True)
+            page.screenshot(path=str(artefacts / "message-top.png"))
 
             page.goto(base + "/ui/audit")
             expect(page.get_by_test_id("audit")).to_contain_text("replay_dead_letter")
