@@ -92,6 +92,8 @@ class Message(Base):
         Index("ix_messages_transport_id", "transport_id"),  # 0006: the console's search box
         # 0006: per partner traffic, error rate and the 14-day chart, from the index alone
         Index("ix_messages_partner_received", "partner_id", "received_at", "status"),
+        Index("ix_messages_interchange_control", "interchange_control"),  # 0006: search by ISA13
+        Index("ix_messages_status_id", "status", "id"),  # 0006: a status filter pages in id order
     )
 
 
@@ -132,6 +134,7 @@ class Document(Base):
     __table_args__ = (
         UniqueConstraint("message_id", "seq", name="uq_documents_message_seq"),
         Index("ix_documents_status_id", "status", "id"),  # 0002: the feed
+        Index("ix_documents_set_control", "set_control"),  # 0006: search by ST02
     )
 
 

@@ -8,7 +8,10 @@ audit log of what they did; two indexes the console's search box needs.
 - ``ix_document_keys_value`` and ``ix_messages_transport_id``: a search by a number
   or an AS2 Message-ID / file name without knowing the partner;
   ``ix_messages_partner_received`` (partner, received_at, status): per-partner
-  traffic, error rate and the dashboard's 14-day chart read from the index alone.
+  traffic, error rate and the dashboard's 14-day chart read from the index alone;
+  ``ix_messages_interchange_control``, ``ix_documents_set_control``: a search by
+  ISA13 or ST02 is a lookup; ``ix_messages_status_id``: a status filter pages in id
+  order without scanning the other statuses.
 
 Revision ID: 0006
 Revises: 0005
@@ -62,9 +65,15 @@ def upgrade() -> None:
     op.create_index("ix_document_keys_value", "document_keys", ["value"])
     op.create_index("ix_messages_transport_id", "messages", ["transport_id"])
     op.create_index("ix_messages_partner_received", "messages", ["partner_id", "received_at", "status"])
+    op.create_index("ix_messages_interchange_control", "messages", ["interchange_control"])
+    op.create_index("ix_messages_status_id", "messages", ["status", "id"])
+    op.create_index("ix_documents_set_control", "documents", ["set_control"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_documents_set_control", "documents")
+    op.drop_index("ix_messages_status_id", "messages")
+    op.drop_index("ix_messages_interchange_control", "messages")
     op.drop_index("ix_messages_partner_received", "messages")
     op.drop_index("ix_messages_transport_id", "messages")
     op.drop_index("ix_document_keys_value", "document_keys")
