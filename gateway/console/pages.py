@@ -5,7 +5,10 @@ the 997 points at, canonical documents paged, acknowledgments, ERP answers)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
@@ -20,11 +23,13 @@ from gateway.console.auth import USER, current_user, login_form, page, refused, 
 from gateway.console.charts import volume_svg
 from gateway.console.x12view import segments
 
+log = logging.getLogger(__name__)
+
 PAGE = 50
 DOCS_PAGE = 20
 SEGMENTS_PAGE = 500
 MAX_RAW_SHOWN = 8 * 1024 * 1024  # larger files: download them with the API
-CHART_TTL = 60.0  # seconds the 14-day chart is kept (past days never change)
+CHART_TTL = 60.0  # the 14-day charts are drawn again this often, in the background
 CHART_CACHE = web.AppKey("console_chart_cache", dict)
 FINAL = {
     "acknowledged",
@@ -69,14 +74,38 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
 
 
 async def _charts(request: web.Request, conn: Any, now: datetime) -> list[tuple[str, str]]:
-    cache = request.app[CHART_CACHE]
-    hit = cache.get("volume")
-    if hit is not None and time.monotonic() - hit[0] < CHART_TTL:
+    hit = request.app[CHART_CACHE].get("volume")
+    if hit is not None:
         return list(hit[1])
+    return await _draw_charts(request.app, conn, now)  # only before the refresher's first run
+
+
+async def _draw_charts(app: web.Application, conn: Any, now: datetime) -> list[tuple[str, str]]:
     volumes = await figures.daily_volume(conn, now)
     charts = [(v.partner_id, volume_svg(v.partner_id, v.days, v.total, v.failed)) for v in volumes]
-    cache["volume"] = (time.monotonic(), charts)
+    app[CHART_CACHE]["volume"] = (time.monotonic(), charts)
     return charts
+
+
+async def chart_refresher(app: web.Application) -> AsyncIterator[None]:
+    """Draws the 14-day charts every CHART_TTL seconds in the background: grouping
+    every message of two weeks costs more than a page may (docs/performance.md), so
+    no request waits for it; the dashboard shows the last drawing."""
+
+    async def refresh() -> None:
+        while True:
+            try:
+                async with app[DATABASE].read() as conn:
+                    await _draw_charts(app, conn, app[OVERRIDES].clock())
+            except Exception as exc:  # the next round tries again; the page keeps the last charts
+                log.warning("console: drawing the 14-day charts failed: %s", type(exc).__name__)
+            await asyncio.sleep(CHART_TTL)
+
+    task = asyncio.create_task(refresh())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 @page()
@@ -232,6 +261,7 @@ def _short(detail: Any) -> str:
 
 def add_routes(app: web.Application) -> None:
     app[CHART_CACHE] = {}
+    app.cleanup_ctx.append(chart_refresher)
     app.router.add_get("/ui/", home)
     app.router.add_get("/ui/search", search)
     app.router.add_get("/ui/messages", messages)

@@ -313,3 +313,19 @@ def test_the_997_pointer_highlights_the_segment_it_names() -> None:
     shown, total = segments(raw, [ack], first=4, count=3)
     assert total == 9 and [s.number for s in shown] == [4, 5, 6]
     assert [s.highlighted for s in shown] == [False, True, False]
+
+
+def test_the_chart_escapes_partner_text_and_scales_to_the_peak() -> None:
+    from datetime import date
+
+    from gateway.console.charts import volume_svg
+
+    days = [date(2024, 3, d) for d in range(1, 4)]
+    svg = volume_svg("<script>x</script>", days, [0, 10, 5], [0, 10, 1])
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert (
+        'aria-label="&lt;script&gt;x&lt;/script&gt;: 15 messages, 11 failed over 3 days; peak 10 a day"'
+        in svg
+    )
+    heights = re.findall(r'height="([\d.]+)" fill="#2f6db5"', svg)
+    assert [float(h) for h in heights] == [0.0, 66.0, 33.0]  # the peak day fills the plot
