@@ -38,7 +38,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from gateway import users
 from gateway.app import DATABASE, PIPELINE, build_app
@@ -118,6 +118,11 @@ async def fill(url: str, count: int) -> None:
                 await conn.execute(insert(Document), documents)
                 await conn.execute(insert(DocumentKey), keys)
         await users.add_user(db, "bench", "operator", "bench-password", now=now)
+        if not db.is_sqlite:
+            # What autovacuum does within a minute or so of a bulk load; without it the
+            # planner guesses on empty statistics right after the load.
+            async with db.write() as conn:
+                await conn.execute(text("ANALYZE"))
     finally:
         await db.close()
 
