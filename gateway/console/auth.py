@@ -131,6 +131,8 @@ def page(needed: Role = Role.VIEWER, *, form: bool = False) -> Callable[[Handler
                 ):
                     return refused(request, 403, "This form is missing its security token: reload the page.")
             if not user.role.may(needed):
+                if form:  # an attempt to act without the role is worth knowing about
+                    await audit_action(request, "forbidden", request.path, f"needs {needed}")
                 return refused(request, 403, f"This needs the {needed} role; you are {user.role}.")
             return await handler(request)
 

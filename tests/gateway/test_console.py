@@ -329,3 +329,32 @@ def test_the_chart_escapes_partner_text_and_scales_to_the_peak() -> None:
     )
     heights = re.findall(r'height="([\d.]+)" fill="#2f6db5"', svg)
     assert [float(h) for h in heights] == [0.0, 66.0, 33.0]  # the peak day fills the plot
+
+
+async def test_message_replay_asks_first_needs_an_operator_and_is_audited(gw: Any, fake_erp: FakeErp) -> None:
+    message_id = await post_850(gw, 402, po="PO-AGAIN")
+    await run(gw)
+    assert (await message_row(gw, message_id)).status == "acknowledged"
+    await login(gw, "victor")
+    page = await (await gw.get(f"/ui/messages/{message_id}")).text()
+    assert 'data-testid="message-replay"' not in page
+    resp = await gw.post(f"/ui/messages/{message_id}/replay", data={"csrf_token": csrf_of(page)})
+    assert resp.status == 403
+    await gw.post("/ui/logout", data={"csrf_token": csrf_of(page)})
+    await login(gw, "olivia")
+    page = await (await gw.get(f"/ui/messages/{message_id}")).text()
+    assert f'href="/ui/messages/{message_id}/replay" data-testid="message-replay"' in page
+    confirm = await (await gw.get(f"/ui/messages/{message_id}/replay")).text()
+    assert 'data-testid="confirm"' in confirm and "Replay message" in confirm
+    resp = await gw.post(
+        f"/ui/messages/{message_id}/replay", data={"csrf_token": csrf_of(confirm)}, allow_redirects=False
+    )
+    assert resp.status == 303
+    await run(gw)
+    timeline = await (await gw.get(f"/ui/messages/{message_id}")).text()
+    assert "requested_by: console: olivia" in timeline
+    assert sum(fake_erp.accepted.values()) == 1  # delivered once: the replay reused its key
+    entries = [(e.actor, e.action, e.target) for e in await users.audit_entries(gw.app[DATABASE])]
+    assert ("olivia", "replay_message", message_id) in entries
+    assert ("victor", "replay_message", message_id) not in entries
+    assert ("victor", "forbidden", f"/ui/messages/{message_id}/replay") in entries
