@@ -11,6 +11,7 @@ sessions, the audit log, and the login rate limit (issue 12; docs/console.md).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -102,7 +103,7 @@ def check_new_user(name: str, role: str, password: str) -> Role:
 
 async def add_user(db: Database, name: str, role: str, password: str, *, now: datetime) -> str:
     checked = check_new_user(name, role, password)
-    hashed = hash_password(password)
+    hashed = await asyncio.to_thread(hash_password, password)
     async with db.write() as conn:
         found = (await conn.execute(select(User.id).where(User.name == name))).first()
         if found is not None:
@@ -148,10 +149,12 @@ async def authenticate(db: Database, name: str, password: str) -> tuple[str, str
         return None
     async with db.read() as conn:
         row = (await conn.execute(select(User).where(User.name == name))).first()
+    # scrypt takes ~0.1 s of CPU by design: off the event loop, so a login never
+    # stalls the partners' requests
     if row is None:
-        verify_password(password, _dummy_hash())
+        await asyncio.to_thread(verify_password, password, _dummy_hash())
         return None
-    if not verify_password(password, row.password_hash) or row.disabled:
+    if not await asyncio.to_thread(verify_password, password, row.password_hash) or row.disabled:
         return None
     return row.id, row.role
 
@@ -256,32 +259,41 @@ async def audit_entries(db: Database, *, limit: int = 100, before: int | None = 
 
 class LoginLimiter:
     """At most ``attempts`` failed logins per (user name, client address) within
-    ``window`` seconds; a success clears the count. Per process (several instances
-    each keep their own count: an attacker gets instances x attempts, still bounded)."""
+    ``window`` seconds, and ``attempts * 4`` per client address whatever the names (one
+    address trying many names); a success clears its own count. Per process (several
+    instances each keep their own count: an attacker gets instances x attempts, still
+    bounded)."""
+
+    ANY = "\x00any"  # the per-address count's key (no user name contains a NUL)
 
     def __init__(self, attempts: int = 5, window: float = 300.0, clock: Any = time.monotonic) -> None:
         self.attempts, self.window, self.clock = attempts, window, clock
         self._failures: dict[tuple[str, str], deque[float]] = {}
 
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
+    def _recent(self, key: tuple[str, str]) -> int:
         now = self.clock()
         found = self._failures.get(key)
         if found is None:
-            return deque()
+            return 0
         while found and now - found[0] > self.window:
             found.popleft()
         if not found:
             del self._failures[key]
-        return found
+        return len(found)
 
     def blocked(self, name: str, client: str) -> bool:
-        return len(self._recent((name.lower(), client))) >= self.attempts
+        return (
+            self._recent((name.lower(), client)) >= self.attempts
+            or self._recent((self.ANY, client)) >= self.attempts * 4
+        )
 
     def failed(self, name: str, client: str) -> None:
         if len(self._failures) > 100_000:  # a flood of names: forget the oldest half, never grow unbounded
             for key in list(self._failures)[:50_000]:
                 del self._failures[key]
-        self._failures.setdefault((name.lower(), client), deque()).append(self.clock())
+        now = self.clock()
+        self._failures.setdefault((name.lower(), client), deque()).append(now)
+        self._failures.setdefault((self.ANY, client), deque()).append(now)
 
     def succeeded(self, name: str, client: str) -> None:
         self._failures.pop((name.lower(), client), None)

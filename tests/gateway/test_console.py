@@ -358,3 +358,20 @@ async def test_message_replay_asks_first_needs_an_operator_and_is_audited(gw: An
     assert ("olivia", "replay_message", message_id) in entries
     assert ("victor", "replay_message", message_id) not in entries
     assert ("victor", "forbidden", f"/ui/messages/{message_id}/replay") in entries
+
+
+def test_the_login_limit_counts_per_name_and_per_address_and_forgets_after_the_window() -> None:
+    now = [0.0]
+    limiter = users.LoginLimiter(attempts=2, window=60, clock=lambda: now[0])
+    limiter.failed("Olivia", "10.0.0.1")
+    assert not limiter.blocked("olivia", "10.0.0.1")
+    limiter.failed("olivia", "10.0.0.1")
+    assert limiter.blocked("OLIVIA", "10.0.0.1") and not limiter.blocked("olivia", "10.0.0.2")
+    for n in range(6):  # one address trying many names: 2 x 4 failures in all
+        limiter.failed(f"user{n}", "10.0.0.3")
+    assert not limiter.blocked("someone", "10.0.0.3")
+    limiter.failed("user6", "10.0.0.3")
+    limiter.failed("user7", "10.0.0.3")
+    assert limiter.blocked("someone", "10.0.0.3")
+    now[0] = 61.0
+    assert not limiter.blocked("olivia", "10.0.0.1") and not limiter.blocked("someone", "10.0.0.3")
