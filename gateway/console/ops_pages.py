@@ -49,6 +49,7 @@ async def dead_letters(request: web.Request) -> web.StreamResponse:
         next_after=items[-1]["id"] if more else None,
         refresh=15,
         flash=request.query.get("done"),
+        cancelled=request.query.get("cancelled"),
     )
 
 
@@ -93,6 +94,45 @@ async def replay(request: web.Request) -> web.StreamResponse:
     if done.message_id:
         return see_other(f"/ui/messages/{done.message_id}")
     return see_other("/ui/dead-letters?done=" + item_id)
+
+
+@page(Role.OPERATOR)
+async def confirm_cancel(request: web.Request) -> web.StreamResponse:
+    item_id = request.match_info["id"]
+    if not plausible_id(item_id):
+        return refused(request, 404, "No such dead letter.")
+    return render(
+        request,
+        "confirm.html",
+        title=f"Cancel dead letter {item_id}?",
+        explain="The gateway gives up on it for good: it leaves this list and is never sent unless "
+        "its message is replayed. Do this when the document was handled another way.",
+        action=f"/ui/dead-letters/{item_id}/cancel",
+        button="Cancel it",
+        back="/ui/dead-letters",
+    )
+
+
+@page(Role.OPERATOR, form=True)
+async def cancel(request: web.Request) -> web.StreamResponse:
+    item_id = request.match_info["id"]
+    if not plausible_id(item_id):
+        return refused(request, 404, "No such dead letter.")
+    try:
+        await operations.cancel_dead_letter(
+            request.app[DATABASE],
+            item_id,
+            now=request.app[OVERRIDES].clock(),
+            requested_by=f"console: {request[USER].name}",
+        )
+    except operations.NotFound as exc:
+        await audit_action(request, "cancel_dead_letter", item_id, "not_found")
+        return refused(request, 404, str(exc))
+    except operations.Refused as exc:
+        await audit_action(request, "cancel_dead_letter", item_id, "refused", str(exc))
+        return refused(request, 409, str(exc))
+    await audit_action(request, "cancel_dead_letter", item_id, "cancelled")
+    return see_other("/ui/dead-letters?cancelled=" + item_id)
 
 
 @page(Role.OPERATOR)
@@ -249,6 +289,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/ui/dead-letters", dead_letters)
     app.router.add_get("/ui/dead-letters/{id}/replay", confirm_replay)
     app.router.add_post("/ui/dead-letters/{id}/replay", replay)
+    app.router.add_get("/ui/dead-letters/{id}/cancel", confirm_cancel)
+    app.router.add_post("/ui/dead-letters/{id}/cancel", cancel)
     app.router.add_get("/ui/messages/{id}/replay", confirm_message_replay)
     app.router.add_post("/ui/messages/{id}/replay", message_replay)
     app.router.add_get("/ui/exceptions", exceptions)
