@@ -55,7 +55,7 @@ async def gw(
             "mode": "webhook",
             "url": fake_erp.url,
             "secret": SECRET,
-            "timeout_seconds": 2,
+            "timeout_seconds": 10,
             "max_attempts": 2,
         },
         console={"login_attempts": 3},
