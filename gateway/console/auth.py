@@ -36,7 +36,9 @@ LOGIN_CSRF_COOKIE = "gw_login_csrf"
 HERE = Path(__file__).parent
 TEMPLATES = web.AppKey("console_templates", jinja2.Environment)
 LIMITER = web.AppKey("console_login_limiter", LoginLimiter)
-USER = web.RequestKey("console_user", SessionUser)  # the SessionUser of this request
+# The SessionUser of this request: a typed RequestKey where aiohttp has them (3.14+,
+# which warns about plain string keys), a string key before.
+USER: Any = web.RequestKey("console_user", SessionUser) if hasattr(web, "RequestKey") else "console_user"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
