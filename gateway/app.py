@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway import bootstrap, openapi
+from gateway import bootstrap, console, openapi
 from gateway.api import (
     admin,
     as2_inbound,
@@ -84,6 +84,7 @@ def build_app(
     metrics_routes.add_routes(app)
     orders.add_routes(app)
     openapi.add_routes(app)
+    console.add_routes(app)
     return app
 
 

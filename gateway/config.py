@@ -86,6 +86,15 @@ class ApiSettings(_Section):
     token: SecretStr | None = None
 
 
+class ConsoleSettings(_Section):
+    # The address people open the console at, when a TLS proxy sits in front: an
+    # https:// URL makes the session cookie Secure even though the proxy talks http to us.
+    public_url: str | None = None
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)  # a login lasts this long
+    login_attempts: int = Field(default=5, ge=1)  # failed logins per user and address ...
+    login_window_seconds: float = Field(default=300.0, gt=0)  # ... within this window, then 429
+
+
 class ErpSettings(_Section):
     mode: Literal["feed", "webhook"] = "feed"
     url: str | None = None
@@ -266,6 +275,7 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     identity: IdentitySettings = IdentitySettings()
     api: ApiSettings = ApiSettings()
+    console: ConsoleSettings = ConsoleSettings()
     erp: ErpSettings = ErpSettings()
     limits: LimitSettings = LimitSettings()
     storage: StorageSettings = StorageSettings()

@@ -452,7 +452,7 @@ async def dead_letters(db: Database, *, limit: int = 100, after: str | None = No
             .join(Message, Message.id == Document.message_id)
             .where(
                 Document.direction == "in",
-                Document.status != "delivered",
+                Document.status.not_in(("delivered", "cancelled")),  # cancelled: given up on by an operator
                 Document.last_error.is_not(None),
                 Message.status.in_(DEAD_LETTER_STATES),
             )

@@ -125,7 +125,9 @@ async def render(
                 .join(Message, Message.id == Document.message_id)
                 .where(
                     Document.direction == "in",
-                    Document.status != "delivered",
+                    Document.status.not_in(
+                        ("delivered", "cancelled")
+                    ),  # cancelled: given up on by an operator
                     Document.last_error.is_not(None),
                     Message.status.in_(("failed", "partly_delivered")),  # as gateway.erp.dead_letters
                 )

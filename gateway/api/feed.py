@@ -25,7 +25,7 @@ from sqlalchemy import select
 from gateway.api.errors import ApiError
 from gateway.api.internal import read_json, require_token
 from gateway.api.keys import DATABASE, DELIVERY, METRICS, OVERRIDES, PIPELINE
-from gateway.db.models import Document, OutboxItem
+from gateway.db.models import Document
 from gateway.domain.alerts import correlation_of
 
 MAX_LIMIT = 500
@@ -134,36 +134,30 @@ async def get_dead_letters(request: web.Request) -> web.Response:
 
 
 async def replay_dead_letter(request: web.Request) -> web.Response:
-    from gateway.delivery import requeue
-    from gateway.pipeline import ReplayRefused
+    from gateway import operations
 
     require_token(request)
     item_id = request.match_info["id"]
     if not plausible_id(item_id):
         raise ApiError(404, "not_found", "no such dead letter")
-    db = request.app[DATABASE]
-    async with db.read() as conn:
-        found = (
-            await conn.execute(select(Document.message_id, Document.status).where(Document.id == item_id))
-        ).first()
-        box = (await conn.execute(select(OutboxItem.id).where(OutboxItem.id == item_id))).scalar_one_or_none()
-    doc = found[0] if found is not None else None
-    if found is not None and found[1] == "delivered":
-        raise ApiError(
-            409, "replay_refused", f"document {item_id} is with the ERP already: not a dead letter"
+    try:
+        done = await operations.replay_dead_letter(
+            request.app[DATABASE],
+            request.app[PIPELINE],
+            request.app[DELIVERY],
+            item_id,
+            now=request.app[OVERRIDES].clock(),
+            requested_by="dead-letter replay",
         )
-    if doc is not None:
-        try:
-            await request.app[PIPELINE].replay(doc, requested_by="dead-letter replay")
-        except ReplayRefused as exc:
-            raise ApiError(409, "replay_refused", str(exc)) from None
-        return web.json_response({"id": item_id, "message_id": doc, "status": "replaying"}, status=202)
-    if box is not None:
-        if not await requeue(db, item_id, request.app[OVERRIDES].clock()):
-            raise ApiError(409, "replay_refused", f"outbox item {item_id} is not a dead letter")
-        request.app[DELIVERY].wake()
-        return web.json_response({"id": item_id, "status": "pending"}, status=202)
-    raise ApiError(404, "not_found", f"no dead letter {item_id}")
+    except operations.NotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    except operations.Refused as exc:
+        raise ApiError(409, "replay_refused", str(exc)) from None
+    if done.kind == "erp_document":
+        return web.json_response(
+            {"id": item_id, "message_id": done.message_id, "status": done.status}, status=202
+        )
+    return web.json_response({"id": item_id, "status": done.status}, status=202)
 
 
 def add_routes(app: web.Application) -> None:

@@ -90,6 +90,11 @@ class Message(Base):
     __table_args__ = (
         # A retried request with the same key finds the first message. NULL keys never clash.
         UniqueConstraint("partner_id", "channel", "idempotency_key", name="uq_messages_idempotency"),
+        Index("ix_messages_transport_id", "transport_id"),  # 0006: the console's search box
+        # 0006: per partner traffic, error rate and the 14-day chart, from the index alone
+        Index("ix_messages_partner_received", "partner_id", "received_at", "status"),
+        Index("ix_messages_interchange_control", "interchange_control"),  # 0006: search by ISA13
+        Index("ix_messages_status_id", "status", "id"),  # 0006: a status filter pages in id order
     )
 
 
@@ -130,6 +135,7 @@ class Document(Base):
     __table_args__ = (
         UniqueConstraint("message_id", "seq", name="uq_documents_message_seq"),
         Index("ix_documents_status_id", "status", "id"),  # 0002: the feed
+        Index("ix_documents_set_control", "set_control"),  # 0006: search by ST02
     )
 
 
@@ -244,6 +250,7 @@ class DocumentKey(Base):
     __table_args__ = (
         Index("ix_document_keys_lookup", "partner_id", "key_kind", "value"),
         Index("ix_document_keys_document", "document_id"),
+        Index("ix_document_keys_value", "value"),  # 0006: a search that does not name the partner
     )
 
 

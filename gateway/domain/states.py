@@ -63,6 +63,7 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"  # claimed by a sender under a lease
     SENT = "sent"
     FAILED = "failed"  # gave up; replayable
+    CANCELLED = "cancelled"  # a failed item an operator gave up on: never sent
 
 
 class JobState(StrEnum):
@@ -93,6 +94,7 @@ class DocumentStatus(StrEnum):
     ACCEPTED_WITH_ERRORS = "accepted_with_errors"
     PARTIALLY_ACCEPTED = "partially_accepted"
     REJECTED = "rejected"
+    CANCELLED = "cancelled"  # inbound: a dead letter an operator gave up on (a replay sends it after all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,10 +173,11 @@ OUTBOX = Machine(
                 _B.FAILED,
             ),  # SENDING -> SENDING: a dead lease reclaimed
             _B.SENT: (),
-            _B.FAILED: (_B.PENDING,),
+            _B.FAILED: (_B.PENDING, _B.CANCELLED),
+            _B.CANCELLED: (),
         }
     ),
-    final=frozenset({str(_B.SENT), str(_B.FAILED)}),
+    final=frozenset({str(_B.SENT), str(_B.FAILED), str(_B.CANCELLED)}),
 )
 
 _J = JobState

@@ -70,3 +70,9 @@ def test_enum_values_are_the_stored_strings() -> None:
     assert {s.value for s in InboundStatus} == INBOUND.states
     assert {s.value for s in OutboundStatus} == OUTBOUND.states
     assert {s.value for s in OutboxStatus} == OUTBOX.states
+
+
+def test_a_failed_outbox_item_is_requeued_or_cancelled_and_cancelled_is_the_end() -> None:
+    assert OUTBOX.allowed("failed", "cancelled") and OUTBOX.allowed("failed", "pending")
+    assert OUTBOX.sources("cancelled") == ("failed",)
+    assert "cancelled" in OUTBOX.final and not OUTBOX.edges["cancelled"]

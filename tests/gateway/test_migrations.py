@@ -2,6 +2,7 @@
 build, and a database at 0002 (with data) is refused at start until
 ``gateway db upgrade`` brings it to the head (0003: index on outbox.message_id; 0004:
 instances, schedules, outbox.locked_by; 0005: document_keys, orders, order_exceptions;
+0006: users, console_sessions, audit_log; 0007: alert_events, alert_deliveries;
 0008: jobs.progress_done/_total)."""
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, insert, inspect, select
 
 import gateway.db.models_alerts  # (its tables are part of the metadata)
-import gateway.db.models_delivery  # noqa: F401  (its table is part of the metadata)
+import gateway.db.models_console  # (its tables are part of the metadata)
+import gateway.db.models_delivery  # noqa: F401  (its table too)
 from gateway.db import schema
 from gateway.db.engine import open_database
 from gateway.db.models import Base, Message, OutboxItem, utcnow

@@ -4,7 +4,7 @@ target, with its retries), see gateway/db/models_alerts.py; each order's milesto
 (first 850, 855, 856, 810 and the times between) for the metrics.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,299 @@
+"""The people who use the operations console: users with a role, their login
+sessions, the audit log, and the login rate limit (issue 12; docs/console.md).
+
+- Passwords are hashed with scrypt (``hashlib.scrypt``, N=2**14, r=8, p=1, 16-byte
+  salt), stored as ``scrypt$N$r$p$salt$hash`` so the cost can be raised later and
+  old hashes still verify (docs/decisions/0006-console.md).
+- A session is a random 32-byte cookie value; the table keeps only its SHA-256, so a
+  copy of the database logs nobody in. Each session has its own CSRF token.
+- This module never logs a password, a cookie or a CSRF token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from gateway.db.engine import Database
+from gateway.db.ids import new_id
+from gateway.db.models_console import AuditEntry, ConsoleSession, User
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024  # scrypt of a megabyte would be an easy way to burn CPU
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-")
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"  # may look
+    OPERATOR = "operator"  # may also replay, release, cancel
+    ADMIN = "admin"  # may also manage users
+
+    def may(self, needed: Role) -> bool:
+        order = [Role.VIEWER, Role.OPERATOR, Role.ADMIN]
+        return order.index(self) >= order.index(needed)
+
+
+class UserError(Exception):
+    """A user cannot be added or changed; the message says why."""
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=64 * 1024 * 1024, dklen=32
+    )
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        got = hashlib.scrypt(
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=64 * 1024 * 1024,
+            dklen=len(expected),
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+# A hash to verify against when the user does not exist, so that a wrong name takes
+# as long as a wrong password (no user enumeration by timing). Made on first use.
+_dummy: list[str] = []
+
+
+def _dummy_hash() -> str:
+    if not _dummy:
+        _dummy.append(hash_password(secrets.token_hex(16)))
+    return _dummy[0]
+
+
+def check_new_user(name: str, role: str, password: str) -> Role:
+    if not (0 < len(name) <= 100) or not set(name) <= NAME_CHARS:
+        raise UserError("a user name is 1-100 letters, digits or . _ @ -")
+    try:
+        checked = Role(role)
+    except ValueError:
+        raise UserError("the role is viewer, operator or admin") from None
+    if not (MIN_PASSWORD <= len(password) <= MAX_PASSWORD):
+        raise UserError(f"the password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    return checked
+
+
+async def add_user(db: Database, name: str, role: str, password: str, *, now: datetime) -> str:
+    checked = check_new_user(name, role, password)
+    hashed = await asyncio.to_thread(hash_password, password)
+    async with db.write() as conn:
+        found = (await conn.execute(select(User.id).where(User.name == name))).first()
+        if found is not None:
+            raise UserError(f"there is a user {name!r} already")
+        user_id = new_id()
+        await conn.execute(
+            insert(User).values(
+                id=user_id,
+                name=name,
+                role=str(checked),
+                password_hash=hashed,
+                disabled=False,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return user_id
+
+
+async def set_disabled(db: Database, name: str, disabled: bool, *, now: datetime) -> bool:
+    """Disable (or enable) a user; a disabled user's sessions end at once."""
+    async with db.write() as conn:
+        user_id = (await conn.execute(select(User.id).where(User.name == name))).scalar_one_or_none()
+        if user_id is None:
+            return False
+        await conn.execute(update(User).where(User.id == user_id).values(disabled=disabled, updated_at=now))
+        if disabled:
+            await conn.execute(delete(ConsoleSession).where(ConsoleSession.user_id == user_id))
+    return True
+
+
+async def list_users(db: Database) -> list[dict[str, Any]]:
+    async with db.read() as conn:
+        rows = (await conn.execute(select(User).order_by(User.name))).all()
+    return [
+        {"name": u.name, "role": u.role, "disabled": u.disabled, "created_at": u.created_at} for u in rows
+    ]
+
+
+async def authenticate(db: Database, name: str, password: str) -> tuple[str, str] | None:
+    """(user id, role) when the name and password match an enabled user."""
+    if len(password) > MAX_PASSWORD or len(name) > 100:
+        return None
+    async with db.read() as conn:
+        row = (await conn.execute(select(User).where(User.name == name))).first()
+    # scrypt takes ~0.1 s of CPU by design: off the event loop, so a login never
+    # stalls the partners' requests
+    if row is None:
+        await asyncio.to_thread(verify_password, password, _dummy_hash())
+        return None
+    if not await asyncio.to_thread(verify_password, password, row.password_hash) or row.disabled:
+        return None
+    return row.id, row.role
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUser:
+    name: str
+    role: Role
+    csrf_token: str
+    token_hash: str
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def open_session(db: Database, user_id: str, *, now: datetime, lifetime: timedelta) -> str:
+    """A new session: returns the cookie value (only its digest is stored)."""
+    token = secrets.token_urlsafe(32)
+    async with db.write() as conn:
+        await conn.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < now))
+        await conn.execute(
+            insert(ConsoleSession).values(
+                token_hash=_digest(token),
+                user_id=user_id,
+                csrf_token=secrets.token_urlsafe(32),
+                created_at=now,
+                expires_at=now + lifetime,
+            )
+        )
+    return token
+
+
+async def session_user(db: Database, token: str, *, now: datetime) -> SessionUser | None:
+    if not token or len(token) > 100:
+        return None
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(ConsoleSession.token_hash, ConsoleSession.csrf_token, User.name, User.role)
+                .join(User, User.id == ConsoleSession.user_id)
+                .where(
+                    ConsoleSession.token_hash == _digest(token),
+                    ConsoleSession.expires_at > now,
+                    User.disabled.is_(False),
+                )
+            )
+        ).first()
+    if row is None:
+        return None
+    return SessionUser(
+        name=row.name, role=Role(row.role), csrf_token=row.csrf_token, token_hash=row.token_hash
+    )
+
+
+async def close_session(db: Database, token_hash: str) -> None:
+    async with db.write() as conn:
+        await conn.execute(delete(ConsoleSession).where(ConsoleSession.token_hash == token_hash))
+
+
+# --------------------------------------------------------------------------- audit log
+
+
+async def audit(
+    db: Database,
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    outcome: str,
+    now: datetime,
+    detail: str | None = None,
+    client: str | None = None,
+) -> None:
+    async with db.write() as conn:
+        await conn.execute(
+            insert(AuditEntry).values(
+                at=now,
+                actor=actor[:100],
+                action=action[:40],
+                target=target[:200],
+                outcome=outcome[:40],
+                detail=detail[:2000] if detail else None,
+                client=client[:64] if client else None,
+            )
+        )
+
+
+async def audit_entries(db: Database, *, limit: int = 100, before: int | None = None) -> list[Any]:
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(AuditEntry.id < before)
+    async with db.read() as conn:
+        return list((await conn.execute(query)).all())
+
+
+# --------------------------------------------------------------------------- login rate limit
+
+
+class LoginLimiter:
+    """At most ``attempts`` failed logins per (user name, client address) within
+    ``window`` seconds, and ``attempts * 4`` per client address whatever the names (one
+    address trying many names); a success clears its own count. Per process (several
+    instances each keep their own count: an attacker gets instances x attempts, still
+    bounded)."""
+
+    ANY = "\x00any"  # the per-address count's key (no user name contains a NUL)
+
+    def __init__(self, attempts: int = 5, window: float = 300.0, clock: Any = time.monotonic) -> None:
+        self.attempts, self.window, self.clock = attempts, window, clock
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+
+    def _recent(self, key: tuple[str, str]) -> int:
+        now = self.clock()
+        found = self._failures.get(key)
+        if found is None:
+            return 0
+        while found and now - found[0] > self.window:
+            found.popleft()
+        if not found:
+            del self._failures[key]
+        return len(found)
+
+    def blocked(self, name: str, client: str) -> bool:
+        return (
+            self._recent((name.lower(), client)) >= self.attempts
+            or self._recent((self.ANY, client)) >= self.attempts * 4
+        )
+
+    def failed(self, name: str, client: str) -> None:
+        if len(self._failures) > 100_000:  # a flood of names: forget the oldest half, never grow unbounded
+            for key in list(self._failures)[:50_000]:
+                del self._failures[key]
+        now = self.clock()
+        self._failures.setdefault((name.lower(), client), deque()).append(now)
+        self._failures.setdefault((self.ANY, client), deque()).append(now)
+
+    def succeeded(self, name: str, client: str) -> None:
+        self._failures.pop((name.lower(), client), None)
