@@ -22,6 +22,7 @@ from typing import BinaryIO, Protocol
 
 from translators.canonical import CanonicalDocument, DocumentWarning
 from translators.mapping import KIND_BY_SET, to_canonical
+from translators.mapping.coverage import unmapped_segments
 from translators.mapping.errors import MappingError
 from translators.mapping.rules import MappingRules
 from translators.profile import PartnerProfile
@@ -49,7 +50,7 @@ from translators.x12.model import (
     SetOutcome,
     TransactionSet,
 )
-from translators.x12.validation import validate_set
+from translators.x12.validation import set_grammar, validate_set
 
 FUNCTIONAL_ACK_SETS = frozenset({"997", "999"})
 _NO_RULES = MappingRules()
@@ -294,8 +295,10 @@ def _translate_set(
         _record_mapping_error(outcome, tset, exc)
         return result
     warnings = document_warnings(outcome, tset)
-    if warnings:
-        result.document = result.document.model_copy(update={"warnings": warnings})
+    found = set_grammar(tset) if outcome.grammar_version is not None else None
+    unmapped = unmapped_segments(tset.segments, KIND_BY_SET[tset.set_id], found[0], rules) if found else ()
+    if warnings or unmapped:
+        result.document = result.document.model_copy(update={"warnings": warnings, "unmapped": unmapped})
     return result
 
 

@@ -58,6 +58,7 @@ __all__ = [
 KIND_BY_SET: dict[str, str] = {"850": "order", "855": "order_ack", "856": "shipment", "810": "invoice"}
 SET_BY_KIND: dict[str, str] = {kind: set_id for set_id, kind in KIND_BY_SET.items()}
 ST02_MIN = 4  # ST02/SE02 are AN 4/9
+MTX_VERSION = "005010"
 # the envelope's values are stripped strings and a bool: no run-time validation needed
 new_envelope = trusted(Envelope)
 
@@ -150,6 +151,8 @@ def render(
     kind = kind_of(document)
     renderer = _mapper(kind, "render_", "")
     segments: list[Segment] = renderer(document, rules, control_number)
+    if version >= MTX_VERSION:  # 005010 has MTX (MTX02 the text) where 004010 has MSG
+        segments = [["MTX", "", *s[1:]] if s[0] == "MSG" else s for s in segments]
     locate = _locator(kind, document, rules)
     return check_rendered(segments, version=version, locate=locate, delimiters=delimiters)
 
