@@ -75,12 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_render_command(commands)
     add_service_commands(commands)
     add_prune_command(commands)
+    from gateway.as2_cli import add_certs_command
+    from gateway.coverage_cli import add_coverage_command
     from gateway.ops_cli import add_ops_commands
 
-    add_ops_commands(commands)
-    from gateway.as2_cli import add_certs_command
-
-    add_certs_command(commands)
+    for add in (add_ops_commands, add_certs_command, add_coverage_command):
+        add(commands)
     return parser
 
 

@@ -16,14 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from translators.canonical.details import UnmappedSegment
+from translators.mapping import KIND_BY_SET
 from translators.mapping.common import date_name, text, value
 from translators.mapping.rules import DocumentRules, MappingRules
+from translators.x12.envelope import read_events
+from translators.x12.events import SetRead
 from translators.x12.grammar import Grammar
 from translators.x12.model import Segment
+from translators.x12.validation import set_grammar
 
-__all__ = ["COVERAGE", "Placed", "place_segments", "unmapped_segments"]
+__all__ = ["COVERAGE", "Placed", "place_segments", "placed_in", "unmapped_segments"]
 
 Test = Callable[[Segment, DocumentRules], bool]
 Rule = Test | str | None  # None: always mapped; "first": the first of its loop only
@@ -195,3 +200,20 @@ def unmapped_segments(
         for p in place_segments(segments, kind, grammar, rules)
         if not p.mapped
     )
+
+
+def placed_in(source: bytes | BinaryIO, rules: MappingRules | None = None) -> Iterator[tuple[str, Placed]]:
+    """(set id, placed segment) for every segment of every 850/855/856/810 set in
+    ``source`` that has a grammar (the nearest release's when its own is not
+    shipped), valid or not: the onboarding view of a partner's samples. Raises
+    :class:`translators.x12.errors.NotX12Error` when ``source`` holds no interchange."""
+    for event in read_events(source):
+        if not isinstance(event, SetRead):
+            continue
+        tset = event.transaction_set
+        kind = KIND_BY_SET.get(tset.set_id.strip())
+        found = set_grammar(tset) if kind is not None else None
+        if kind is None or found is None:
+            continue
+        for placed in place_segments(tset.segments, kind, found[0], rules):
+            yield tset.set_id.strip(), placed

@@ -17,6 +17,7 @@ from translators.x12.model import Segment
 __all__ = [
     "COLOR_CODES",
     "SIZE_CODES",
+    "amount_segment",
     "characteristic",
     "characteristic_segments",
     "man_segments",
@@ -203,14 +204,22 @@ def mark_segment(mark: Mark) -> Segment:
     return seg("MAN", mark.qualifier, mark.number, mark.number_to)
 
 
-def totals_segments(totals: Totals | None, lines: int) -> list[Segment]:
+def totals_segments(
+    totals: Totals | None, lines: int, amounts: Sequence[Amount] | None = None
+) -> list[Segment]:
     """CTT (CTT01 the number of lines written, CTT02 the hash total when given) and
-    the totals' AMTs after it (the CTT loop)."""
+    after it (the CTT loop) the AMTs of ``amounts`` (default: all the totals')."""
     hash_total = totals.hash_total if totals is not None else None
     segments = [seg("CTT", str(lines), r(hash_total))]
-    if totals is not None:
-        segments.extend(seg("AMT", a.qualifier, r(a.amount), a.credit_debit) for a in totals.amounts)
+    if amounts is None:
+        amounts = totals.amounts if totals is not None else ()
+    segments.extend(amount_segment(a) for a in amounts)
     return segments
+
+
+def amount_segment(amount: Amount) -> Segment:
+    """Amount → AMT."""
+    return seg("AMT", amount.qualifier, r(amount.amount), amount.credit_debit)
 
 
 def man_segments(sscc: str | None, marks: Sequence[Mark] = ()) -> list[Segment]:

@@ -52,6 +52,7 @@ from translators.mapping.common import (
     value,
 )
 from translators.mapping.details import (
+    amount_segment,
     characteristic,
     characteristic_segments,
     note_segments,
@@ -263,7 +264,7 @@ def render_invoice(doc: Invoice, rules: MappingRules, control_number: str) -> li
         body.extend(_line_segments(line, doc_rules))
     body.append(["TDS", n2(doc.total_amount) or "0"])
     if doc.totals is not None:
-        body.extend(seg("AMT", a.qualifier, r(a.amount), a.credit_debit) for a in doc.totals.amounts)
+        body.extend(amount_segment(a) for a in doc.totals.amounts)
     body.extend(allowance_charge_segment(item) for item in doc.allowances_charges)
     body.extend(totals_segments(doc.totals, len(doc.lines))[:1])
     return frame("810", control_number, body)

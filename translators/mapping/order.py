@@ -62,6 +62,7 @@ from translators.mapping.common import (
 )
 from translators.mapping.details import (
     N9_MEMBERS,
+    amount_segment,
     characteristic,
     characteristic_segments,
     message_pieces,
@@ -447,13 +448,17 @@ def render_order(doc: Order, rules: MappingRules, control_number: str) -> list[S
     body.extend(_date_segments(doc.dates, doc_rules))
     if doc.carrier is not None:
         body.append(carrier_segment(doc.carrier))
+    # the CTT loop holds one AMT: the others go in the heading AMT loops (read back
+    # in the same order: heading first)
+    amounts = doc.totals.amounts if doc.totals is not None else ()
+    body.extend(amount_segment(a) for a in amounts[:-1])
     for note in doc.notes:
         body.extend(note_segments(note))
     for party in doc.parties:
         body.extend(party_segments(party, doc_rules))
     for line in doc.lines:
         body.extend(_line_segments(line, doc_rules))
-    body.extend(totals_segments(doc.totals, len(doc.lines)))
+    body.extend(totals_segments(doc.totals, len(doc.lines), amounts[-1:]))
     return frame("850", control_number, body)
 
 
