@@ -363,12 +363,6 @@ def _where(item: Any) -> str:
     )
 
 
-def _default_rules() -> Any:
-    from translators.mapping.rules import MappingRules
-
-    return MappingRules()
-
-
 def _translated(
     args: argparse.Namespace,
     partners: PartnerDirectory,
@@ -379,6 +373,7 @@ def _translated(
     repeating an earlier one of the input is rejected (TA1 025) unless
     ``--allow-duplicates`` or the sender's profile (``x12.reject_duplicates``) says not."""
     from translators.engine import translate
+    from translators.mapping.rules import MappingRules
     from translators.x12.errors import NotX12Error
 
     name = "stdin" if args.file == "-" else args.file
@@ -390,7 +385,9 @@ def _translated(
             partner_id=args.partner,
             receivers=receivers,
             reject_duplicates=not args.allow_duplicates,
-            unknown_sender_rules=_default_rules() if getattr(args, "unknown_senders", False) else None,
+            unknown_sender_rules=MappingRules() if getattr(args, "unknown_senders", False) else None,
+            # the raw segments of a set, for partners whose inbound hook receives them
+            keep_segments=lambda pid: (e := partners.entry(pid or "")) is not None and e.hooks is not None,
         ):
             seen = True
             yield item
@@ -445,7 +442,7 @@ def run_translate(args: argparse.Namespace) -> int:
                     from gateway.hooks import HookError, inbound_document
 
                     try:
-                        item.document = inbound_document(entry.hooks, item.document)
+                        item.document = inbound_document(entry.hooks, item.document, item.segments or ())
                     except HookError as exc:
                         raise UsageError(str(exc)) from None
                 held.write(item.document.model_dump_json() + "\n")

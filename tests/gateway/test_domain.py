@@ -97,7 +97,7 @@ def test_unreadable_payloads_fail(partners: PartnerDirectory) -> None:
 
 
 def test_a_failing_hook_fails_the_message_and_uses_nothing(partners: PartnerDirectory) -> None:
-    def hook(document: CanonicalDocument) -> CanonicalDocument:
+    def hook(document: CanonicalDocument, segments: object) -> CanonicalDocument:
         raise errors.HookFailed("hooks.py inbound: KeyError 'store'")
 
     plan = plan_inbound(message(), io.BytesIO(order_850("ACME", 8, sets=2)), partners, hook)
