@@ -472,7 +472,7 @@ def run_ack(args: argparse.Namespace) -> int:
     control = args.control_number
     rejected = 0
     with _open_input(args.file) as source:
-        from gateway.domain.acks import AckDue, ack_receiver, assemble_acks
+        from gateway.domain.acks import AckDue, ack_receiver, ack_sender, assemble_acks
         from translators.engine import TranslatedInterchange
 
         receivers = _receivers(args, settings, partners)
@@ -497,14 +497,15 @@ def run_ack(args: argparse.Namespace) -> int:
             x12 = item.profile.x12
             # Each interchange of the file is answered on its own, numbered from
             # --control-number (the service answers a whole message at once).
+            us = ack_sender(header, item.profile)  # one of the profile's our_ids, or None
             acks = assemble_acks(
                 [AckDue.of(item)],
                 ta1=x12.ta1,
-                sender=(identity.interchange_qualifier, identity.interchange_id),
+                sender=us or (identity.interchange_qualifier, identity.interchange_id),
                 # --partner may pick a profile for a file from another ISA address (a
                 # sample from their test system, say): then the partner's own address.
                 receiver=ack_receiver(header, item.profile),
-                group_sender=identity.group_id,
+                group_sender=us[1] if us else identity.group_id,
                 group_receiver=x12.group_id,
                 interchange_control=control,
                 group_control=control,

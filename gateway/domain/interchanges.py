@@ -36,6 +36,16 @@ class Identity(Protocol):
     group_id: str
 
 
+def sender_of(profile: Any, identity: Identity) -> tuple[str, str, str]:
+    """(ISA05, ISA06, GS02) of what we send ``profile``'s partner: the first of its
+    ``our_ids`` when it has some (the partner knows us by that id; GS02 is the id
+    too), else the gateway's ``[identity]``."""
+    ours = profile.x12.our_ids
+    if ours:
+        return ours[0].qualifier, ours[0].id, ours[0].id
+    return identity.interchange_qualifier, identity.interchange_id, identity.group_id
+
+
 def functional_id(kind: str) -> str:
     """GS01 of the group a document of ``kind`` travels in."""
     return FUNCTIONAL_ID_BY_KIND[kind]
@@ -70,6 +80,7 @@ def assemble_interchange(
     from translators.x12.writer import OutboundGroup, write_interchange
 
     x12 = profile.x12
+    sender_qualifier, sender_id, group_sender = sender_of(profile, identity)
     grouped: dict[str, list[list[list[str]]]] = {}
     kind = ""
     try:
@@ -86,7 +97,7 @@ def assemble_interchange(
                 )
             )
         return write_interchange(
-            sender=(identity.interchange_qualifier, identity.interchange_id),
+            sender=(sender_qualifier, sender_id),
             receiver=(x12.interchange_qualifier, x12.interchange_id),
             control_number=interchange_control,
             at=at,
@@ -94,9 +105,7 @@ def assemble_interchange(
             ack_requested=x12.request_ta1,
             delimiters=x12.outbound_delimiters,
             groups=[
-                OutboundGroup(
-                    fid, identity.group_id, x12.group_id, group_control + i, x12.group_version, sets
-                )
+                OutboundGroup(fid, group_sender, x12.group_id, group_control + i, x12.group_version, sets)
                 for i, (fid, sets) in enumerate(grouped.items())
             ],
         )
