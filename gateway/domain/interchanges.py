@@ -46,6 +46,33 @@ def sender_of(profile: Any, identity: Identity) -> tuple[str, str, str]:
     return identity.interchange_qualifier, identity.interchange_id, identity.group_id
 
 
+def refuse_breaches(document: Any, profile: Any, kind: str) -> None:
+    """Raise :class:`RenderRefused` when ``document`` breaks the partner's profile
+    rules or, for an invoice, its total is not its lines and allowances/charges
+    (``translators.mapping.compliance``): what a partner would charge back."""
+    from translators.canonical import CanonicalDocument
+    from translators.mapping.compliance import breaches_for
+
+    model = document.document if isinstance(document, CanonicalDocument) else document
+    breaches = breaches_for(model, profile.mapping.for_kind(kind))
+    if not breaches:
+        return
+    fields = [{"loc": b.loc, "msg": b.msg} for b in breaches]
+    total = next((b for b in breaches if b.details), None)
+    if total is not None:
+        raise RenderRefused(
+            f"cannot send this {kind} to partner {profile.id}: {total.msg}",
+            fields,
+            code="total_mismatch",
+            details=total.details,
+        )
+    raise RenderRefused(
+        f"cannot send this {kind} to partner {profile.id}: " + "; ".join(b.msg for b in breaches),
+        fields,
+        code="partner_rules",
+    )
+
+
 def functional_id(kind: str) -> str:
     """GS01 of the group a document of ``kind`` travels in."""
     return FUNCTIONAL_ID_BY_KIND[kind]
@@ -86,6 +113,7 @@ def assemble_interchange(
     try:
         for document in documents:
             kind = document.kind if isinstance(document, CanonicalDocument) else kind_of(document)
+            refuse_breaches(document, profile, kind)
             sets = grouped.setdefault(functional_id(kind), [])
             sets.append(
                 render(

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from translators.canonical import CanonicalDocument, DocumentModel, Envelope, kind_of
 from translators.canonical.common import trusted
+from translators.mapping.compliance import check_inbound
 from translators.mapping.errors import FieldError, MappingError, RenderValidationError
 from translators.mapping.rendercheck import (
     DEFAULT_VERSION,
@@ -102,6 +103,7 @@ def to_canonical(tset: TransactionSet, *, partner_id: str | None, rules: Mapping
     mapper = _mapper(kind, "", "_from_x12")
     try:
         document = mapper(tset, rules)
+        check_inbound(document, rules.for_kind(kind), tset.set_id)
         return CanonicalDocument(
             kind=kind,  # type: ignore[arg-type]
             partner_id=partner_id,
