@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from translators.canonical.common import trusted
 from translators.canonical.details import UnmappedSegment
 from translators.mapping import KIND_BY_SET
 from translators.mapping.common import date_name, text, value
@@ -34,6 +35,7 @@ Test = Callable[[Segment, DocumentRules], bool]
 Rule = Test | str | None  # None: always mapped; "first": the first of its loop only
 
 FIRST = "first"
+new_unmapped = trusted(UnmappedSegment)
 ALWAYS: frozenset[str] = frozenset({"ST", "SE"})
 
 
@@ -153,41 +155,69 @@ class Placed:
     mapped: bool
 
 
+def _judged(
+    segments: list[Segment],
+    kind: str,
+    grammar: Grammar,
+    rules: MappingRules | None,
+    *,
+    unmapped_only: bool = False,
+) -> Iterator[tuple[str, int, str | None, bool]]:
+    """(segment id, position, loop around it, mapped) for each segment (only the
+    unmapped ones with ``unmapped_only``). What depends only on where a segment sits
+    (its loop key, the loop around it, its rule) is worked out once per place and
+    tag: the walk is on the hot path of every set."""
+    table = COVERAGE.get(kind, {})
+    doc_rules = (rules or MappingRules()).for_kind(kind)
+    memo: dict[tuple[tuple[str, ...], str, str], tuple[str, str | None, bool, Rule | bool]] = {}
+    seen: set[tuple[str, str, int]] = set()  # (key, tag, loop instance) of FIRST rules
+    opened: dict[str, int] = {}  # loop key → how many times it was opened so far
+    cursor = grammar.cursor()
+    place, loop_path = cursor.place, cursor.loop_path
+    level = ""
+    path: tuple[str, ...] = ()
+    position = 0
+    for segment in segments:
+        position += 1
+        tag = segment[0]
+        if position > 1:  # ST is taken as placed
+            place(tag)
+            path = loop_path()
+        if tag == "HL":
+            level = text(segment, 3)
+        found = memo.get((path, tag, level))
+        if found is None:
+            opens = bool(path) and path[-1] == tag
+            key = "/".join(f"HL:{level}" if name == "HL" else name for name in path)
+            around = "/".join(path[:-1] if opens else path) or None
+            rule: Rule | bool = True if tag in ALWAYS else table.get(key, {}).get(tag, False)
+            found = memo[path, tag, level] = (key, around, opens, rule)
+        key, around, opens, rule = found
+        if opens:
+            opened[key] = opened.get(key, 0) + 1
+        if rule is None or rule is True:
+            if unmapped_only:
+                continue
+            mapped = True
+        elif rule is False:
+            mapped = False
+        elif rule == FIRST:
+            mark = (key, tag, opened.get(key, 0))
+            mapped = mark not in seen
+            seen.add(mark)
+        elif callable(rule):
+            mapped = rule(segment, doc_rules)
+        else:
+            mapped = False
+        if not (mapped and unmapped_only):
+            yield tag, position, around, mapped
+
+
 def place_segments(
     segments: list[Segment], kind: str, grammar: Grammar, rules: MappingRules | None = None
 ) -> Iterator[Placed]:
     """Every segment of one ST..SE set of ``kind``, placed and judged."""
-    table = COVERAGE.get(kind, {})
-    doc_rules = (rules or MappingRules()).for_kind(kind)
-    level = ""
-    seen: set[tuple[str, str, int]] = set()  # (key, tag, loop instance) of FIRST rules
-    opened: dict[str, int] = {}  # loop key → how many times it was opened so far
-    for position, (path, segment) in enumerate(grammar.walk(segments), start=1):
-        tag = segment[0]
-        if tag == "HL":
-            level = text(segment, 3)
-        opens = bool(path) and path[-1] == tag
-        names = [f"HL:{level}" if name == "HL" else name for name in path]
-        key = "/".join(names)
-        if opens:
-            opened[key] = opened.get(key, 0) + 1
-        around = "/".join(path[:-1] if opens else path) or None
-        if tag in ALWAYS:
-            mapped = True
-        else:
-            rule = table.get(key, {}).get(tag, False)
-            if rule is False:
-                mapped = False
-            elif rule is None:
-                mapped = True
-            elif rule == FIRST:
-                mark = (key, tag, opened.get(key, 0))
-                mapped = mark not in seen
-                seen.add(mark)
-            elif callable(rule):
-                mapped = rule(segment, doc_rules)
-            else:
-                mapped = False
+    for tag, position, around, mapped in _judged(segments, kind, grammar, rules):
         yield Placed(tag, position, around, mapped)
 
 
@@ -196,9 +226,8 @@ def unmapped_segments(
 ) -> tuple[UnmappedSegment, ...]:
     """The segments of the set the contract does not map, for ``unmapped``."""
     return tuple(
-        UnmappedSegment(segment=p.segment, position=p.position, loop=p.loop)
-        for p in place_segments(segments, kind, grammar, rules)
-        if not p.mapped
+        new_unmapped(segment=tag, position=position, loop=around)
+        for tag, position, around, _mapped in _judged(segments, kind, grammar, rules, unmapped_only=True)
     )
 
 
