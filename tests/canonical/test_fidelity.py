@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from x12util import interchange_text, read_sets
 
-from translators.canonical import CanonicalDocument, Invoice, Order, OrderAck, Shipment
+from translators.canonical import CanonicalDocument, Invoice, Note, Order, OrderAck, Shipment
 from translators.engine import TranslatedSet, translate
 from translators.mapping import MappingRules, render, to_canonical
 from translators.mapping.coverage import place_segments
@@ -151,3 +151,21 @@ def test_coverage_places_every_segment() -> None:
     # the second SAC of the heading is mapped as well, a PO1 loop's SAC sits in "PO1"
     sacs = [p for p in placed if p.segment == "SAC"]
     assert [(p.loop, p.mapped) for p in sacs] == [(None, True), (None, True), ("PO1", True)]
+
+
+@pytest.mark.parametrize("version", ["004010", "005010"])
+def test_notes_are_written_as_each_release_carries_them(version: str) -> None:
+    (doc,) = documents(FIXTURES / "850_4010_dropped_before.edi")
+    order = doc.document
+    assert isinstance(order, Order)
+    # a line's loose MSG comes before its N9 loops in the PO1 loop
+    line = order.lines[0].model_copy(update={"notes": (Note(text="LOOSE LINE NOTE"), *order.lines[0].notes)})
+    order = order.model_copy(update={"lines": (line, *order.lines[1:])})
+    segments = render(order, rules=MappingRules(), control_number="0001", version=version)
+    tags = {s[0] for s in segments}
+    # 005010 850s have MTX where 004010 has MSG
+    assert ("MTX" in tags, "MSG" in tags) == ((True, False) if version == "005010" else (False, True))
+    (again,) = read_sets(interchange_text([segments], functional_id="PO", version=version))
+    read = to_canonical(again, partner_id=None, rules=MappingRules()).document
+    assert isinstance(read, Order)
+    assert read.notes == order.notes and read.lines[0].notes == line.notes

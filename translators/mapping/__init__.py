@@ -41,6 +41,7 @@ from translators.mapping.rendercheck import (
 from translators.mapping.rules import MappingRules
 from translators.x12.codes import SetSyntaxCode
 from translators.x12.errors import RenderError
+from translators.x12.grammar import load_nearest_grammar
 from translators.x12.model import Delimiters, Segment, TransactionSet
 
 __all__ = [
@@ -59,7 +60,6 @@ __all__ = [
 KIND_BY_SET: dict[str, str] = {"850": "order", "855": "order_ack", "856": "shipment", "810": "invoice"}
 SET_BY_KIND: dict[str, str] = {kind: set_id for set_id, kind in KIND_BY_SET.items()}
 ST02_MIN = 4  # ST02/SE02 are AN 4/9
-MTX_VERSION = "005010"
 # the envelope's values are stripped strings and a bool: no run-time validation needed
 new_envelope = trusted(Envelope)
 
@@ -153,10 +153,17 @@ def render(
     kind = kind_of(document)
     renderer = _mapper(kind, "render_", "")
     segments: list[Segment] = renderer(document, rules, control_number)
-    if version >= MTX_VERSION:  # 005010 has MTX (MTX02 the text) where 004010 has MSG
+    if any(s[0] == "MSG" for s in segments) and not _has_msg(kind, version):
+        # 005010 850/855 have MTX (MTX02 the text) where 004010 has MSG
         segments = [["MTX", "", *s[1:]] if s[0] == "MSG" else s for s in segments]
     locate = _locator(kind, document, rules)
     return check_rendered(segments, version=version, locate=locate, delimiters=delimiters)
+
+
+def _has_msg(kind: str, version: str) -> bool:
+    """Whether the grammar a set of ``kind`` is written with knows MSG."""
+    found = load_nearest_grammar(SET_BY_KIND[kind], version)
+    return found is None or "MSG" in found[0].tags
 
 
 def _locator(kind: str, document: DocumentModel, rules: MappingRules) -> Locator:
