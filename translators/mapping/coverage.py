@@ -54,6 +54,18 @@ def _described(segment: Segment, rules: DocumentRules) -> bool:
     return text(segment, 1) == "F" and value(segment, 5) is not None
 
 
+def _with_text(segment: Segment, rules: DocumentRules) -> bool:
+    # an 810 line's description is its first PID*F, else its first PID with text
+    return value(segment, 5) is not None
+
+
+def _carrier(segment: Segment, rules: DocumentRules) -> bool:
+    # a TD5 with none of SCAC, mode or routing says nothing the contract holds
+    return (text(segment, 2) in ("2", "") and value(segment, 3) is not None) or any(
+        value(segment, i) is not None for i in (4, 5)
+    )
+
+
 def _with_status(segment: Segment, rules: DocumentRules) -> bool:
     return value(segment, 1) is not None
 
@@ -82,7 +94,7 @@ COVERAGE: dict[str, dict[str, dict[str, Rule]]] = {
             "REF": None,
             "ITD": FIRST,
             "DTM": _ORDER_DATES,
-            "TD5": FIRST,
+            "TD5": _carrier,
             "NTE": None,  # 003050 and older
         },
         "SAC": {"SAC": _allowance_or_charge},
@@ -135,10 +147,10 @@ COVERAGE: dict[str, dict[str, dict[str, Rule]]] = {
         "N1": _PARTY,
         "N9": {"N9": None, "MSG": None},
         "IT1": {"IT1": None, "SDQ": None},
-        "IT1/PID": {"PID": _described},
+        "IT1/PID": {"PID": _with_text},
         "IT1/SAC": {"SAC": _allowance_or_charge},
         # the mapper reads an SLN subline's SAC and PID as the line's
-        "IT1/SLN": {"SAC": _allowance_or_charge, "PID": _described},
+        "IT1/SLN": {"SAC": _allowance_or_charge, "PID": _with_text},
         "SAC": {"SAC": _allowance_or_charge},
     },
 }
