@@ -117,3 +117,13 @@ def test_inbound_sets_are_held_to_the_same_rules() -> None:
     assert raised.value.segment == "N1" and raised.value.segment_code is not None
     assert raised.value.segment_code.value == "3"  # AK304 3: mandatory segment missing
     assert "bill_to" in raised.value.reason
+
+
+def test_an_inbound_ship_notice_is_held_to_require_sscc() -> None:
+    (tset,) = read_sets(FIXTURES / "fidelity" / "856_5010_dropped_before.edi")
+    assert to_canonical(tset, partner_id="p", rules=MappingRules()).document.orders[0].packs[0].sscc
+    # its sample SSCCs carry no valid GS1 check digit
+    with pytest.raises(MappingError) as raised:
+        to_canonical(tset, partner_id="p", rules=MappingRules(shipment=ShipmentRules(require_sscc=True)))
+    assert raised.value.segment == "MAN" and raised.value.segment_code is not None
+    assert raised.value.segment_code.value == "8"  # AK304 8: segment has data element errors
