@@ -75,12 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_render_command(commands)
     add_service_commands(commands)
     add_prune_command(commands)
+    from gateway.as2_cli import add_certs_command
+    from gateway.coverage_cli import add_coverage_command
     from gateway.ops_cli import add_ops_commands
 
-    add_ops_commands(commands)
-    from gateway.as2_cli import add_certs_command
-
-    add_certs_command(commands)
+    for add in (add_ops_commands, add_certs_command, add_coverage_command):
+        add(commands)
     return parser
 
 
@@ -363,12 +363,6 @@ def _where(item: Any) -> str:
     )
 
 
-def _default_rules() -> Any:
-    from translators.mapping.rules import MappingRules
-
-    return MappingRules()
-
-
 def _translated(
     args: argparse.Namespace,
     partners: PartnerDirectory,
@@ -379,6 +373,7 @@ def _translated(
     repeating an earlier one of the input is rejected (TA1 025) unless
     ``--allow-duplicates`` or the sender's profile (``x12.reject_duplicates``) says not."""
     from translators.engine import translate
+    from translators.mapping.rules import MappingRules
     from translators.x12.errors import NotX12Error
 
     name = "stdin" if args.file == "-" else args.file
@@ -390,7 +385,9 @@ def _translated(
             partner_id=args.partner,
             receivers=receivers,
             reject_duplicates=not args.allow_duplicates,
-            unknown_sender_rules=_default_rules() if getattr(args, "unknown_senders", False) else None,
+            unknown_sender_rules=MappingRules() if getattr(args, "unknown_senders", False) else None,
+            # the raw segments of a set, for partners whose inbound hook receives them
+            keep_segments=lambda pid: (e := partners.entry(pid or "")) is not None and e.hooks is not None,
         ):
             seen = True
             yield item
@@ -445,7 +442,7 @@ def run_translate(args: argparse.Namespace) -> int:
                     from gateway.hooks import HookError, inbound_document
 
                     try:
-                        item.document = inbound_document(entry.hooks, item.document)
+                        item.document = inbound_document(entry.hooks, item.document, item.segments or ())
                     except HookError as exc:
                         raise UsageError(str(exc)) from None
                 held.write(item.document.model_dump_json() + "\n")
@@ -475,7 +472,7 @@ def run_ack(args: argparse.Namespace) -> int:
     control = args.control_number
     rejected = 0
     with _open_input(args.file) as source:
-        from gateway.domain.acks import AckDue, ack_receiver, assemble_acks
+        from gateway.domain.acks import AckDue, ack_receiver, ack_sender, assemble_acks
         from translators.engine import TranslatedInterchange
 
         receivers = _receivers(args, settings, partners)
@@ -500,14 +497,15 @@ def run_ack(args: argparse.Namespace) -> int:
             x12 = item.profile.x12
             # Each interchange of the file is answered on its own, numbered from
             # --control-number (the service answers a whole message at once).
+            us = ack_sender(header, item.profile)  # one of the profile's our_ids, or None
             acks = assemble_acks(
                 [AckDue.of(item)],
                 ta1=x12.ta1,
-                sender=(identity.interchange_qualifier, identity.interchange_id),
+                sender=us or (identity.interchange_qualifier, identity.interchange_id),
                 # --partner may pick a profile for a file from another ISA address (a
                 # sample from their test system, say): then the partner's own address.
                 receiver=ack_receiver(header, item.profile),
-                group_sender=identity.group_id,
+                group_sender=us[1] if us else identity.group_id,
                 group_receiver=x12.group_id,
                 interchange_control=control,
                 group_control=control,

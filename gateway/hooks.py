@@ -11,7 +11,10 @@ a name). It may define either or both of::
 "document"}``; outbound without ``envelope``: only its ``document`` is used), a
 fresh copy the hook may change in place or replace; returning None keeps the
 (changed) argument.
-``context`` says ``partner_id``, ``direction`` and ``kind``. Inbound hooks run after
+``context`` says ``partner_id``, ``direction`` and ``kind``; for an inbound hook also
+``segments``, the transaction set as the partner sent it (ST..SE, each segment a
+list of its tag and element values, composites unsplit), for what the canonical
+document does not carry (see its ``unmapped``). Inbound hooks run after
 mapping and before the document is stored; outbound hooks run before rendering. The
 result is validated against the canonical models again, so a hook can never hand the
 ERP or a partner something the contract does not allow.
@@ -33,7 +36,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +86,13 @@ def load_hooks(path: Path) -> dict[str, Hook]:
 
 
 def run_hook(
-    path: Path | None, name: str, document: dict[str, Any], *, partner_id: str, kind: str
+    path: Path | None,
+    name: str,
+    document: dict[str, Any],
+    *,
+    partner_id: str,
+    kind: str,
+    segments: Sequence[Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """``document`` after the partner's ``name`` hook (unchanged when there is none).
 
@@ -94,7 +103,13 @@ def run_hook(
     if hook is None:
         return document
     working = copy.deepcopy(document)
-    context = {"partner_id": partner_id, "direction": "in" if name == "inbound" else "out", "kind": kind}
+    context: dict[str, Any] = {
+        "partner_id": partner_id,
+        "direction": "in" if name == "inbound" else "out",
+        "kind": kind,
+    }
+    if segments is not None:
+        context["segments"] = [list(segment) for segment in segments]
     try:
         result = hook(working, context)
     except Exception as exc:
@@ -106,9 +121,10 @@ def run_hook(
     return result
 
 
-def inbound_document(path: Path | None, document: Any) -> Any:
+def inbound_document(path: Path | None, document: Any, segments: Sequence[Sequence[str]] = ()) -> Any:
     """A translated :class:`CanonicalDocument` through the partner's inbound hook,
-    validated again (the same object when there is no hook)."""
+    validated again (the same object when there is no hook). ``segments`` are the
+    set's raw segments (ST..SE), handed to the hook as ``context["segments"]``."""
     if path is None or "inbound" not in load_hooks(path):
         return document
     from pydantic import ValidationError
@@ -121,6 +137,7 @@ def inbound_document(path: Path | None, document: Any) -> Any:
         document.model_dump(mode="json"),
         partner_id=document.partner_id or "",
         kind=document.kind,
+        segments=segments,
     )
     try:
         return CanonicalDocument.model_validate(data)

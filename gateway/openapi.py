@@ -336,7 +336,7 @@ def _outbound(kind: str, model: str) -> dict[str, Any]:
             "401": TOKEN_401,
             "409": _error("Idempotency-Key reused with another document"),
             **JSON_BODY_ERRORS,
-            "422": _error("field errors (`fields`), unknown partner, or not renderable (`render_failed`)"),
+            "422": _error("`fields`, unknown partner, `render_failed`, `total_mismatch`, `partner_rules`"),
             "503": UNAVAILABLE,
         },
     }
@@ -720,9 +720,9 @@ def _spec() -> dict[str, Any]:
                 "properties": {
                     "code": {
                         "type": "string",
-                        "description": "machine-readable, e.g. unauthorized, bad_json, "
-                        "payload_too_large, unsupported_media_type, invalid_document, validation_failed, "
-                        "idempotency_key_reused, not_found, storage_unavailable, internal_error",
+                        "description": "machine-readable, e.g. unauthorized, bad_json, payload_too_large, "
+                        "unsupported_media_type, invalid_document, validation_failed, idempotency_key_reused, "
+                        "not_found, storage_unavailable, internal_error, render_failed, total_mismatch, partner_rules",
                     },
                     "message": {"type": "string"},
                     "details": {

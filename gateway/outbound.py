@@ -39,7 +39,7 @@ from gateway.db.engine import Database
 from gateway.db.ids import new_id
 from gateway.db.models import Document, Message, MessageEvent, OutboxItem
 from gateway.domain.errors import RenderRefused
-from gateway.domain.interchanges import BUSINESS_NUMBER_FIELD, SET_ID_BY_KIND, assemble_interchange
+from gateway.domain.interchanges import BUSINESS_NUMBER_FIELD, SET_ID_BY_KIND, assemble_interchange, sender_of
 from gateway.domain.orders import OrderPolicy
 from gateway.orders import POLICIES, link_documents
 from gateway.rawstore import RawStore
@@ -161,7 +161,7 @@ async def submit(
                     reason=None,
                     raw_sha256=raw.sha256,
                     raw_size=raw.size,
-                    interchange_sender=f"{identity.interchange_qualifier}/{identity.interchange_id}",
+                    interchange_sender="/".join(sender_of(profile, identity)[:2]),
                     interchange_control=f"{isa13:09d}",
                     received_at=now,
                     updated_at=now,

@@ -628,9 +628,9 @@ class Pipeline(DeliverStep):
             assembled = assemble_acks(
                 answer.due,
                 ta1=profile.x12.ta1,
-                sender=(self.identity.interchange_qualifier, self.identity.interchange_id),
+                sender=answer.sender or (self.identity.interchange_qualifier, self.identity.interchange_id),
                 receiver=answer.receiver,
-                group_sender=self.identity.group_id,
+                group_sender=answer.sender[1] if answer.sender else self.identity.group_id,
                 group_receiver=profile.x12.group_id,
                 interchange_control=isa13,
                 group_control=group_numbers[0],

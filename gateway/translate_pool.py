@@ -179,19 +179,21 @@ def plan_stored(
 
 
 def inbound_hook(partners: Any) -> DocumentHook | None:
-    """The partners' inbound hooks as the domain's DocumentHook (None: the lookup
-    has no hooks at all)."""
+    """The partners' inbound hooks as the domain's DocumentHook (None: no partner
+    has hooks, so no set's raw segments need keeping)."""
     if not hasattr(partners, "entry"):
         return None
+    if not any((e := partners.entry(p.id)) is not None and e.hooks is not None for p in partners):
+        return None
 
-    def shape(document: Any) -> Any:
+    def shape(document: Any, segments: Any = ()) -> Any:
         entry = partners.entry(document.partner_id)
         if entry is None or entry.hooks is None:
             return document
         from gateway.hooks import HookError, inbound_document
 
         try:
-            return inbound_document(entry.hooks, document)
+            return inbound_document(entry.hooks, document, segments)
         except HookError as exc:
             raise HookFailed(str(exc)) from None
 

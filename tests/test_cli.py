@@ -358,10 +358,11 @@ def test_render_round_trips_a_translated_order(tmp_path: Path, capsys: pytest.Ca
     )
     assert (code, err) == (0, "")
     lines = x12.splitlines()
+    # from the id the partner knows us by (its profile's our_ids), not [identity]
     assert lines[0] == (
-        "ISA*00*          *00*          *ZZ*GATEWAY        *ZZ*HOLDRETAIL     *240301*1230*U*00401*000000001*0*P*>~"
+        "ISA*00*          *00*          *ZZ*OURCOMPANY     *ZZ*HOLDRETAIL     *240301*1230*U*00401*000000001*0*P*>~"
     )
-    assert lines[1] == "GS*PO*GATEWAY*HOLDRETAIL*20240301*1230*1*X*004010~"
+    assert lines[1] == "GS*PO*OURCOMPANY*HOLDRETAIL*20240301*1230*1*X*004010~"
     assert [line for line in lines if line.startswith("ST*")] == ["ST*850*0001~", "ST*850*0002~"]
     assert lines[-2:] == ["GE*2*1~", "IEA*1*000000001~"]
     # What we wrote reads back as the same orders.
@@ -382,9 +383,9 @@ def test_render_uses_the_partners_delimiters(tmp_path: Path, capsys: pytest.Capt
     )
     assert (code, err) == (0, "")
     assert x12.startswith(
-        "ISA|00|          |00|          |ZZ|GATEWAY        |01|NORTHWIND3PL   |240301|1230|^|00501|"
+        "ISA|00|          |00|          |ZZ|OURCOMPANY     |01|NORTHWIND3PL   |240301|1230|^|00501|"
     )
-    assert "\r\nGS|PO|GATEWAY|NW3PL|20240301|1230|1|X|005010~\r\n" in x12
+    assert "\r\nGS|PO|OURCOMPANY|NW3PL|20240301|1230|1|X|005010~\r\n" in x12
 
 
 def test_render_bare_document_needs_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,13 +15,14 @@ do with a document: storing, forwarding and acknowledging belong to the caller.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import BinaryIO, Protocol
 
 from translators.canonical import CanonicalDocument, DocumentWarning
 from translators.mapping import KIND_BY_SET, to_canonical
+from translators.mapping.coverage import unmapped_segments
 from translators.mapping.errors import MappingError
 from translators.mapping.rules import MappingRules
 from translators.profile import PartnerProfile
@@ -49,7 +50,7 @@ from translators.x12.model import (
     SetOutcome,
     TransactionSet,
 )
-from translators.x12.validation import validate_set
+from translators.x12.validation import set_grammar, validate_set
 
 FUNCTIONAL_ACK_SETS = frozenset({"997", "999"})
 _NO_RULES = MappingRules()
@@ -78,6 +79,9 @@ class TranslatedSet:
     document: CanonicalDocument | None = None
     reason: str | None = None
     ack_report: FunctionalAckReport | None = None
+    # the set's segments (ST..SE), kept only when ``translate(keep_segments=...)``
+    # asks for them (a partner hook receives them)
+    segments: list[Segment] | None = None
 
     @property
     def accepted(self) -> bool:
@@ -145,6 +149,7 @@ def translate(
     receivers: Collection[tuple[str, str]] | None = None,
     reject_duplicates: bool = False,
     unknown_sender_rules: MappingRules | None = None,
+    keep_segments: Callable[[str | None], bool] | None = None,
 ) -> Iterator[Translated]:
     """Translate every transaction set in ``source``.
 
@@ -171,6 +176,10 @@ def translate(
     a sender whose profile sets ``x12.reject_duplicates = false`` is exempt. Only
     this one input is known here: duplicates of earlier messages are the caller's
     to find (the service keeps them in its database).
+
+    ``keep_segments``: called with a set's partner id; when it says yes, the
+    set's raw segments stay on its :class:`TranslatedSet` (``segments``), for the
+    partner's hooks. Off by default: they would keep every set of the input alive.
     """
     fixed = partners.get(partner_id) if partner_id is not None else None
     profile: PartnerProfile | None = fixed
@@ -184,6 +193,8 @@ def translate(
         if isinstance(event, SetRead):
             tset = event.transaction_set
             result = _translate_set(tset, profile, unknown_sender_rules)
+            if keep_segments is not None and keep_segments(result.partner_id):
+                result.segments = tset.segments
             if group is not None:
                 group.sets.append(result.outcome)
             yield result
@@ -294,8 +305,10 @@ def _translate_set(
         _record_mapping_error(outcome, tset, exc)
         return result
     warnings = document_warnings(outcome, tset)
-    if warnings:
-        result.document = result.document.model_copy(update={"warnings": warnings})
+    found = set_grammar(tset) if outcome.grammar_version is not None else None
+    unmapped = unmapped_segments(tset.segments, KIND_BY_SET[tset.set_id], found[0], rules) if found else ()
+    if warnings or unmapped:
+        result.document = result.document.model_copy(update={"warnings": warnings, "unmapped": unmapped})
     return result
 
 

@@ -126,7 +126,7 @@ async def post_outbound(request: web.Request) -> web.Response:
             order_policy=policy_of(directory, profile.id),
         )
     except RenderRefused as exc:
-        raise ApiError(422, "render_failed", str(exc), fields=exc.fields or None) from None
+        raise ApiError(422, exc.code, str(exc), fields=exc.fields or None, details=exc.details) from None
     except outbound.IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_key_reused", str(exc)) from None
     request.app[DELIVERY].wake()

@@ -69,6 +69,9 @@ class AckBatch:
     profile: Any
     receiver: tuple[str, str]
     due: tuple[AckDue, ...]
+    # who answers: the address the partner sent to when it is one of its profile's
+    # ``our_ids``; None: our [identity]
+    sender: tuple[str, str] | None = None
 
     @property
     def group_numbers(self) -> int:
@@ -98,24 +101,32 @@ def ack_receiver(header: InterchangeHeader, profile: Any) -> tuple[str, str]:
     return (x12.interchange_qualifier, x12.interchange_id)
 
 
+def ack_sender(header: InterchangeHeader, profile: Any) -> tuple[str, str] | None:
+    """The address we answer from: the inbound ISA receiver (ISA07/ISA08) when it
+    is one of the partner's ``our_ids`` (the partner knows us by it), else None
+    (the gateway's ``[identity]``)."""
+    us = (header.receiver_qualifier.strip(), header.receiver_id.strip())
+    return us if any((a.qualifier, a.id) == us for a in profile.x12.our_ids) else None
+
+
 def batch_acks(
     interchanges: Sequence[TranslatedInterchange], duplicates: Sequence[TranslatedInterchange] = ()
 ) -> list[AckBatch]:
     """The answers one message gets: its interchanges (then its duplicates) grouped
-    by partner, address and usage, in first-seen order. An interchange of no known
+    by partner, address, usage and the address they were sent to, in first-seen order. An interchange of no known
     partner gets nothing (it is quarantined)."""
     from translators.x12.acks import _mirrored_usage
 
-    batches: dict[tuple[str, tuple[str, str], str], tuple[Any, list[AckDue]]] = {}
+    batches: dict[tuple[str, tuple[str, str], str, tuple[str, str] | None], tuple[Any, list[AckDue]]] = {}
     for interchange, duplicate in [(i, False) for i in interchanges] + [(d, True) for d in duplicates]:
         profile = interchange.profile
         if profile is None:
             continue
         header = interchange.outcome.header
         receiver = ack_receiver(header, profile)
-        key = (profile.id, receiver, _mirrored_usage(header.usage))
+        key = (profile.id, receiver, _mirrored_usage(header.usage), ack_sender(header, profile))
         batches.setdefault(key, (profile, []))[1].append(AckDue.of(interchange, duplicate=duplicate))
-    return [AckBatch(profile, key[1], tuple(due)) for key, (profile, due) in batches.items()]
+    return [AckBatch(profile, key[1], tuple(due), key[3]) for key, (profile, due) in batches.items()]
 
 
 def assemble_acks(

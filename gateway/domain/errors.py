@@ -90,6 +90,15 @@ class RenderRefused(DomainError):
 
     http_status = 422
 
-    def __init__(self, message: str, fields: list[dict[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        fields: list[dict[str, str]] | None = None,
+        *,
+        code: str = "render_failed",
+        details: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.fields = fields or []
+        self.code = code  # the API's error code: render_failed, total_mismatch, partner_rules
+        self.details = details

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -41,11 +41,12 @@ if TYPE_CHECKING:
     from translators.canonical import CanonicalDocument
     from translators.engine import PartnerLookup, TranslatedInterchange, TranslatedSet
 
-#: What a partner's inbound hook does to a document; raises HookFailed.
-DocumentHook = Callable[["CanonicalDocument"], "CanonicalDocument"]
 #: Told (sets translated so far, sets in the payload or None) after every set; the
 #: caller decides how often it passes that on (gateway.progress).
 Progress = Callable[[int, "int | None"], None]
+#: What a partner's inbound hook does to a document, given the raw segments of its
+#: set (ST..SE); raises HookFailed.
+DocumentHook = Callable[["CanonicalDocument", Sequence[Sequence[str]]], "CanonicalDocument"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +151,15 @@ def plan_x12(
 
 
 def _translated(
-    message: InboundMessage, payload: BinaryIO, partners: PartnerLookup, progress: Progress | None = None
+    message: InboundMessage,
+    payload: BinaryIO,
+    partners: PartnerLookup,
+    progress: Progress | None = None,
+    *,
+    keep_segments: bool = False,
 ) -> list[tuple[TranslatedInterchange, list[TranslatedSet]]]:
-    """Each interchange of the payload with its sets, in order; ``progress`` hears of
+    """Each interchange of the payload with its sets, in order (with their raw
+    segments when ``keep_segments``: a hook will want them); ``progress`` hears of
     every set (with the number of sets the payload holds, counted first)."""
     from translators.engine import TranslatedInterchange, translate
     from translators.x12.errors import NotX12Error
@@ -171,6 +178,7 @@ def _translated(
             partner_id=message.partner_id,
             receivers=receivers,
             reject_duplicates=True,
+            keep_segments=(lambda _partner: True) if keep_segments else None,
         ):
             if isinstance(item, TranslatedInterchange):
                 per_interchange.append((item, pending))
@@ -240,7 +248,7 @@ def _plan_x12(
 ) -> None:
     from translators.x12.ack_reader import read_ta1
 
-    per_interchange = _translated(message, payload, partners, progress)
+    per_interchange = _translated(message, payload, partners, progress, keep_segments=hook is not None)
     sets = sum(len(s) for _, s in per_interchange)
     groups = sum(len(i.outcome.groups) for i, _ in per_interchange)
     plan.events.append(("parsed", {"interchanges": len(per_interchange), "groups": groups, "sets": sets}))
@@ -276,7 +284,8 @@ def _plan_x12(
             elif tset.document is not None and tset.accepted:
                 # A failed hook raises HookFailed: fix the hook, then replay; nothing
                 # of this message is used.
-                document = hook(tset.document) if hook is not None else tset.document
+                document = hook(tset.document, tset.segments or ()) if hook is not None else tset.document
+                tset.segments = None  # used: let them go
                 canonical = document.model_dump(mode="json")
                 plan.documents.append(_document_row(message, seq, document.kind, canonical, document, tset))
             elif tset.ack_report is not None:

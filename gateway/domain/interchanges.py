@@ -36,6 +36,43 @@ class Identity(Protocol):
     group_id: str
 
 
+def sender_of(profile: Any, identity: Identity) -> tuple[str, str, str]:
+    """(ISA05, ISA06, GS02) of what we send ``profile``'s partner: the first of its
+    ``our_ids`` when it has some (the partner knows us by that id; GS02 is the id
+    too), else the gateway's ``[identity]``."""
+    ours = profile.x12.our_ids
+    if ours:
+        return ours[0].qualifier, ours[0].id, ours[0].id
+    return identity.interchange_qualifier, identity.interchange_id, identity.group_id
+
+
+def refuse_breaches(document: Any, profile: Any, kind: str) -> None:
+    """Raise :class:`RenderRefused` when ``document`` breaks the partner's profile
+    rules or, for an invoice, its total is not its lines and allowances/charges
+    (``translators.mapping.compliance``): what a partner would charge back."""
+    from translators.canonical import CanonicalDocument
+    from translators.mapping.compliance import breaches_for
+
+    model = document.document if isinstance(document, CanonicalDocument) else document
+    breaches = breaches_for(model, profile.mapping.for_kind(kind))
+    if not breaches:
+        return
+    fields = [{"loc": b.loc, "msg": b.msg} for b in breaches]
+    total = next((b for b in breaches if b.details), None)
+    if total is not None:
+        raise RenderRefused(
+            f"cannot send this {kind} to partner {profile.id}: {total.msg}",
+            fields,
+            code="total_mismatch",
+            details=total.details,
+        )
+    raise RenderRefused(
+        f"cannot send this {kind} to partner {profile.id}: " + "; ".join(b.msg for b in breaches),
+        fields,
+        code="partner_rules",
+    )
+
+
 def functional_id(kind: str) -> str:
     """GS01 of the group a document of ``kind`` travels in."""
     return FUNCTIONAL_ID_BY_KIND[kind]
@@ -70,11 +107,13 @@ def assemble_interchange(
     from translators.x12.writer import OutboundGroup, write_interchange
 
     x12 = profile.x12
+    sender_qualifier, sender_id, group_sender = sender_of(profile, identity)
     grouped: dict[str, list[list[list[str]]]] = {}
     kind = ""
     try:
         for document in documents:
             kind = document.kind if isinstance(document, CanonicalDocument) else kind_of(document)
+            refuse_breaches(document, profile, kind)
             sets = grouped.setdefault(functional_id(kind), [])
             sets.append(
                 render(
@@ -86,7 +125,7 @@ def assemble_interchange(
                 )
             )
         return write_interchange(
-            sender=(identity.interchange_qualifier, identity.interchange_id),
+            sender=(sender_qualifier, sender_id),
             receiver=(x12.interchange_qualifier, x12.interchange_id),
             control_number=interchange_control,
             at=at,
@@ -94,9 +133,7 @@ def assemble_interchange(
             ack_requested=x12.request_ta1,
             delimiters=x12.outbound_delimiters,
             groups=[
-                OutboundGroup(
-                    fid, identity.group_id, x12.group_id, group_control + i, x12.group_version, sets
-                )
+                OutboundGroup(fid, group_sender, x12.group_id, group_control + i, x12.group_version, sets)
                 for i, (fid, sets) in enumerate(grouped.items())
             ],
         )

@@ -97,7 +97,7 @@ def test_unreadable_payloads_fail(partners: PartnerDirectory) -> None:
 
 
 def test_a_failing_hook_fails_the_message_and_uses_nothing(partners: PartnerDirectory) -> None:
-    def hook(document: CanonicalDocument) -> CanonicalDocument:
+    def hook(document: CanonicalDocument, segments: object) -> CanonicalDocument:
         raise errors.HookFailed("hooks.py inbound: KeyError 'store'")
 
     plan = plan_inbound(message(), io.BytesIO(order_850("ACME", 8, sets=2)), partners, hook)
@@ -183,3 +183,21 @@ def test_documents_are_grouped_by_functional_id(partners: PartnerDirectory) -> N
     assert text.count("GS*PO*OURCOMPANY*ACME*") == 1 and "*70*X*004010" in text
     assert "ST*850*0001" in text and "ST*850*0002" in text and "IEA*1*000000007" in text
     assert functional_id("invoice") == "IN" and business_number("order", docs[0].document) == "PO-A"
+
+
+def test_interchanges_sent_to_different_addresses_of_ours_get_one_answer_each(tmp_path: Path) -> None:
+    folder = tmp_path / "acme"
+    folder.mkdir()
+    text = profile_toml("acme", "ACME", "key").replace(
+        "[rest]", 'our_ids = [{ qualifier = "ZZ", id = "OURDUNS" }]\n[rest]'
+    )
+    (folder / "profile.toml").write_text(text)
+    partners = load_partners(tmp_path, identity=IDENTITY)
+    body = (
+        order_850("ACME", 31, receiver="OURDUNS")
+        + order_850("ACME", 32)
+        + order_850("ACME", 33, receiver="OURDUNS")
+    )
+    batches = batch_acks(interchanges(body, partners))
+    # by the partner's own our_ids address, and by [identity] (None: the gateway's)
+    assert [(b.sender, len(b.due)) for b in batches] == [(("ZZ", "OURDUNS"), 2), (None, 1)]

@@ -28,10 +28,14 @@ def overrides(erp: RecordingErp) -> Overrides:
 
 HOOK = """
 def inbound(document, context):
+    segments = context.pop("segments")  # the set as the partner sent it, ST..SE
     assert context == {"partner_id": "acme", "direction": "in", "kind": "order"}
+    assert segments[0] == ["ST", "850", "0001"] and segments[-1][0] == "SE"
     if document["document"]["po_number"].startswith("PO-BAD"):
         raise ValueError("store number missing")
     document["document"]["references"].append({"qualifier": "ZZ", "value": "HOOKED", "description": None})
+    raw = "|".join(next(s for s in segments if s[0] == "PO1"))
+    document["document"]["references"].append({"qualifier": "RS", "value": raw, "description": None})
 """
 
 
@@ -57,6 +61,8 @@ async def test_inbound_hook_changes_the_document_the_erp_gets(
     assert message.status == "acknowledged"
     [delivered] = erp.deliveries
     assert ("ZZ", "HOOKED") in refs(delivered.canonical)
+    # the hook saw the raw segments of the set
+    assert ("RS", "PO1|1|24|EA|3.50|PE|UP|012345678905|VN|WID-100") in refs(delivered.canonical)
     assert ("ZZ", "HOOKED") in refs(json.loads(json.dumps(documents[0].canonical)))
 
 

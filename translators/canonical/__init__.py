@@ -28,6 +28,7 @@ from translators.canonical.common import (
     Reference,
     Terms,
 )
+from translators.canonical.details import Amount, Mark, Note, PackDetails, Totals, UnmappedSegment
 from translators.canonical.document import MODEL_BY_KIND, CanonicalDocument, DocumentModel, kind_of
 from translators.canonical.invoice import Invoice, InvoiceLine
 from translators.canonical.order import Allocation, Order, OrderDates, OrderLine
@@ -47,6 +48,7 @@ __all__ = [
     "SCHEMA_ID",
     "Allocation",
     "AllowanceCharge",
+    "Amount",
     "CanonicalDocument",
     "CanonicalModel",
     "Carrier",
@@ -57,13 +59,16 @@ __all__ = [
     "InvoiceLine",
     "Kind",
     "LineAcknowledgment",
+    "Mark",
     "Money",
+    "Note",
     "Order",
     "OrderAck",
     "OrderAckLine",
     "OrderDates",
     "OrderLine",
     "Pack",
+    "PackDetails",
     "Packaging",
     "Party",
     "ProductIds",
@@ -74,6 +79,8 @@ __all__ = [
     "ShipmentOrder",
     "Tare",
     "Terms",
+    "Totals",
+    "UnmappedSegment",
     "json_schema",
     "kind_of",
 ]

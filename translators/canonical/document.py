@@ -1,5 +1,5 @@
 """The wrapper every translated transaction set becomes:
-``{"kind", "partner_id", "envelope", "document", "warnings"}``.
+``{"kind", "partner_id", "envelope", "document", "warnings", "unmapped"}``.
 
 ``kind`` decides which model ``document`` is (order → Order, order_ack → OrderAck,
 shipment → Shipment, invoice → Invoice); validating a JSON object picks the
@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError, model_validator
 
 from translators.canonical.common import CanonicalModel, DocumentWarning, Envelope, Kind
+from translators.canonical.details import UnmappedSegment
 from translators.canonical.invoice import Invoice
 from translators.canonical.order import Order
 from translators.canonical.order_ack import OrderAck
@@ -51,6 +52,9 @@ class CanonicalDocument(CanonicalModel):
     document: DocumentModel
     # what validation noted but accepted (decision 0004); [] for a clean set
     warnings: tuple[DocumentWarning, ...] = ()
+    # the segments of the set the contract has no field for; [] for documents the
+    # gateway did not read from X12
+    unmapped: tuple[UnmappedSegment, ...] = ()
 
     @model_validator(mode="before")
     @classmethod

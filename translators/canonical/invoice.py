@@ -23,13 +23,17 @@ from translators.canonical.common import (
     Reference,
     Terms,
 )
+from translators.canonical.details import Note, Totals
+from translators.canonical.order import Allocation, Purpose
 
 __all__ = ["Invoice", "InvoiceLine"]
 
 
 class InvoiceLine(CanonicalModel):
     """An IT1 loop: IT101 line number (often empty), IT102 quantity invoiced, IT103
-    unit, IT104 unit price, IT106.. product ids, PID description, and the line's SACs."""
+    unit, IT104 unit price, IT106.. product ids, PID description (PID*F with PID02
+    73/75 is the ``color``, 74/91 the ``size``), the line's SACs and its SDQ
+    ``allocations`` (store/quantity pairs)."""
 
     line_number: str | None = None
     quantity: Money | None = None
@@ -38,12 +42,17 @@ class InvoiceLine(CanonicalModel):
     product_ids: ProductIds = ProductIds()
     description: str | None = None
     allowances_charges: tuple[AllowanceCharge, ...] = ()
+    color: str | None = None
+    size: str | None = None
+    allocations: tuple[Allocation, ...] = ()
 
 
 class Invoice(CanonicalModel):
     """An invoice: BIG02 number and BIG01 date, BIG04/BIG03 the purchase order it
     bills, CUR02 currency, ITD terms, DTM 011 ship date, lines, summary SACs and the
-    TDS01 total (N2)."""
+    TDS01 total (N2); BIG08 ``purpose`` (the order's words: 00 original, 05
+    replace ...; null when BIG08 is empty), notes (NTE, N9 loops with their MSGs), and totals (CTT,
+    summary AMT)."""
 
     invoice_number: str | None = None
     invoice_date: date | None = None
@@ -57,3 +66,6 @@ class Invoice(CanonicalModel):
     lines: tuple[InvoiceLine, ...] = ()
     allowances_charges: tuple[AllowanceCharge, ...] = ()
     total_amount: Money | None = None
+    purpose: Purpose | None = None
+    notes: tuple[Note, ...] = ()
+    totals: Totals | None = None

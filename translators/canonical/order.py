@@ -16,6 +16,7 @@ from typing import Annotated
 from pydantic import AfterValidator
 
 from translators.canonical.common import (
+    AllowanceCharge,
     CanonicalModel,
     Carrier,
     Money,
@@ -24,6 +25,7 @@ from translators.canonical.common import (
     Reference,
     Terms,
 )
+from translators.canonical.details import Note, PackDetails, Totals
 
 __all__ = ["PURPOSE_BY_CODE", "Allocation", "Order", "OrderDates", "OrderLine", "Purpose"]
 
@@ -34,6 +36,7 @@ PURPOSE_BY_CODE: dict[str, str] = {
     "04": "change",
     "05": "replace",
     "06": "confirmation",
+    "07": "duplicate",
 }
 
 
@@ -48,8 +51,9 @@ Purpose = Annotated[str, AfterValidator(purpose_word)]
 class OrderDates(CanonicalModel):
     """DTM dates of an order or an order line, by DTM01 qualifier: 002
     requested_delivery, 010 requested_ship, 037 ship_not_before, 038 ship_no_later,
-    001 cancel_after, 063 delivery_not_after, 064 delivery_not_before. Other
-    qualifiers are not part of the contract."""
+    001 cancel_after, 063 delivery_not_after, 064 delivery_not_before, 106
+    required_by. Other qualifiers are not part of the contract (listed in the
+    document's ``unmapped``)."""
 
     requested_delivery: date | None = None
     requested_ship: date | None = None
@@ -58,6 +62,7 @@ class OrderDates(CanonicalModel):
     cancel_after: date | None = None
     delivery_not_after: date | None = None
     delivery_not_before: date | None = None
+    required_by: date | None = None
 
 
 class Allocation(CanonicalModel):
@@ -70,7 +75,10 @@ class Allocation(CanonicalModel):
 class OrderLine(CanonicalModel):
     """A PO1 line: PO101 line number, PO102 quantity, PO103 unit of measure, PO104
     unit price, PO105 price basis, PO106.. product ids; PID*F description (several
-    PID*F texts are joined with a space), SDQ allocations, line DTM dates."""
+    PID*F texts are joined with a space; a PID*F with PID02 73/75 is the ``color``,
+    74/91 the ``size``, not part of the description), SDQ allocations, line DTM
+    dates, PO4 ``pack`` details, the line's SAC ``allowances_charges`` and its
+    notes (MSG, NTE, N9 loops of the PO1 loop)."""
 
     line_number: str | None = None
     quantity: Money | None = None
@@ -81,13 +89,20 @@ class OrderLine(CanonicalModel):
     description: str | None = None
     allocations: tuple[Allocation, ...] = ()
     dates: OrderDates = OrderDates()
+    color: str | None = None
+    size: str | None = None
+    pack: PackDetails | None = None
+    allowances_charges: tuple[AllowanceCharge, ...] = ()
+    notes: tuple[Note, ...] = ()
 
 
 class Order(CanonicalModel):
     """An 850 purchase order. BEG01 purpose, BEG02 order type, BEG03 po_number,
     BEG04 release number, BEG05 po_date; CUR02 currency; REF references (the REFs
     inside N1 loops follow the header ones); DTM dates; N1 parties; the first ITD
-    terms and TD5 carrier."""
+    terms and TD5 carrier; BEG06 contract_number; the heading SAC
+    allowances_charges; notes (heading N9 loops with their MSGs, NTE); totals (CTT,
+    heading and summary AMT)."""
 
     po_number: str
     po_date: date | None = None
@@ -101,3 +116,7 @@ class Order(CanonicalModel):
     terms: Terms | None = None
     carrier: Carrier | None = None
     lines: tuple[OrderLine, ...] = ()
+    contract_number: str | None = None
+    allowances_charges: tuple[AllowanceCharge, ...] = ()
+    notes: tuple[Note, ...] = ()
+    totals: Totals | None = None

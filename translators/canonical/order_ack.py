@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import model_validator
 
 from translators.canonical.common import CanonicalModel, Money, Party, ProductIds, Reference
+from translators.canonical.details import Note, Totals
 from translators.canonical.order import Purpose
 
 __all__ = ["LineAcknowledgment", "OrderAck", "OrderAckLine"]
@@ -24,13 +25,16 @@ __all__ = ["LineAcknowledgment", "OrderAck", "OrderAckLine"]
 
 class LineAcknowledgment(CanonicalModel):
     """One ACK segment: ACK01 status, ACK02 quantity, ACK03 unit, ACK04 date
-    qualifier with the ACK05 date (e.g. 068 current scheduled ship)."""
+    qualifier with the ACK05 date (e.g. 068 current scheduled ship), and the
+    product ids of ACK07/ACK08 .. ACK27/ACK28 (the item as the seller confirms it,
+    e.g. a substitute)."""
 
     status: str
     quantity: Money | None = None
     uom: str | None = None
     date_qualifier: str | None = None
     date: dt.date | None = None
+    product_ids: ProductIds = ProductIds()
 
 
 class OrderAckLine(CanonicalModel):
@@ -49,6 +53,8 @@ class OrderAckLine(CanonicalModel):
     description: str | None = None
     status: str | None = None
     acknowledgments: tuple[LineAcknowledgment, ...] = ()
+    color: str | None = None
+    size: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -76,7 +82,8 @@ class OrderAckLine(CanonicalModel):
 class OrderAck(CanonicalModel):
     """An 855 acknowledgment: BAK01 purpose, BAK02 ack_type, BAK03 po_number, BAK04
     po_date, BAK05 release number, BAK09 ack_date; CUR02 currency; REF references;
-    N1 parties; PO1/ACK lines."""
+    N1 parties; PO1/ACK lines; notes (N9 loops with their MSGs, NTE); totals (CTT,
+    AMT)."""
 
     po_number: str
     ack_type: str
@@ -88,3 +95,5 @@ class OrderAck(CanonicalModel):
     references: tuple[Reference, ...] = ()
     parties: tuple[Party, ...] = ()
     lines: tuple[OrderAckLine, ...] = ()
+    notes: tuple[Note, ...] = ()
+    totals: Totals | None = None

@@ -15,6 +15,8 @@ from __future__ import annotations
 from datetime import date
 
 from translators.canonical.common import CanonicalModel, Carrier, Money, Party, ProductIds, Reference
+from translators.canonical.details import Mark
+from translators.canonical.order import Purpose
 
 __all__ = [
     "Pack",
@@ -48,29 +50,35 @@ class Packaging(CanonicalModel):
 
 class ShipmentItem(CanonicalModel):
     """An item level (HL I): LIN01 line number (SN101 when LIN01 is empty), LIN
-    product ids, SN102 quantity shipped, SN103 unit of measure."""
+    product ids, SN102 quantity shipped, SN103 unit of measure, and its MAN
+    ``marks``."""
 
     line_number: str | None = None
     product_ids: ProductIds = ProductIds()
     quantity_shipped: Money | None = None
     uom: str | None = None
+    marks: tuple[Mark, ...] = ()
 
 
 class Pack(CanonicalModel):
     """A pack level (HL P): a carton identified by MAN*GM (SSCC-18 normally; kept as
-    the digits were sent, whatever their count), and the items inside it."""
+    the digits were sent, whatever their count), and the items inside it. Every
+    other MAN of the level (MAN*CP carrier tracking number, MAN*SM, a second GM
+    ...) is in ``marks``."""
 
     sscc: str | None = None
     items: tuple[ShipmentItem, ...] = ()
+    marks: tuple[Mark, ...] = ()
 
 
 class Tare(CanonicalModel):
     """A tare level (HL T): a pallet (MAN*GM), the packs on it and any items placed
-    on it directly."""
+    on it directly; its other MANs in ``marks``."""
 
     sscc: str | None = None
     packs: tuple[Pack, ...] = ()
     items: tuple[ShipmentItem, ...] = ()
+    marks: tuple[Mark, ...] = ()
 
 
 class ShipmentOrder(CanonicalModel):
@@ -87,16 +95,18 @@ class ShipmentOrder(CanonicalModel):
 class Shipment(CanonicalModel):
     """An advance ship notice.
 
-    ``purpose`` is BSN01 as sent (00 original, 05 replace, 14 ...), ``hierarchy``
-    BSN05 as sent (0001 S-O-P-I, 0004 S-O-I ...); both are kept verbatim because
-    partners read them back. ``shipped_date`` is DTM 011 and ``estimated_delivery``
+    ``purpose`` is BSN01 in the order's words (00 original, 01 cancellation, 04
+    change, 05 replace, 06 confirmation, 07 duplicate), any other code as sent (14
+    ...); a word or its code is accepted. ``hierarchy`` is BSN05 as sent (0001
+    S-O-P-I, 0004 S-O-I ...), kept verbatim because partners read it back. ``shipped_date`` is DTM 011 and ``estimated_delivery``
     DTM 017 (qualifiers a partner profile may override). ``references`` holds the
-    shipment-level REFs other than the ones carried in ``carrier``.
+    shipment-level REFs other than the ones carried in ``carrier``; ``marks`` the
+    shipment level's MANs.
     """
 
     shipment_id: str | None = None
     shipment_date: date | None = None
-    purpose: str | None = None
+    purpose: Purpose | None = None
     hierarchy: str | None = None
     shipped_date: date | None = None
     estimated_delivery: date | None = None
@@ -105,3 +115,4 @@ class Shipment(CanonicalModel):
     parties: tuple[Party, ...] = ()
     references: tuple[Reference, ...] = ()
     orders: tuple[ShipmentOrder, ...] = ()
+    marks: tuple[Mark, ...] = ()

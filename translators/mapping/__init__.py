@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from translators.canonical import CanonicalDocument, DocumentModel, Envelope, kind_of
 from translators.canonical.common import trusted
+from translators.mapping.compliance import check_inbound
 from translators.mapping.errors import FieldError, MappingError, RenderValidationError
 from translators.mapping.rendercheck import (
     DEFAULT_VERSION,
@@ -40,6 +41,7 @@ from translators.mapping.rendercheck import (
 from translators.mapping.rules import MappingRules
 from translators.x12.codes import SetSyntaxCode
 from translators.x12.errors import RenderError
+from translators.x12.grammar import load_nearest_grammar
 from translators.x12.model import Delimiters, Segment, TransactionSet
 
 __all__ = [
@@ -101,6 +103,7 @@ def to_canonical(tset: TransactionSet, *, partner_id: str | None, rules: Mapping
     mapper = _mapper(kind, "", "_from_x12")
     try:
         document = mapper(tset, rules)
+        check_inbound(document, rules.for_kind(kind), tset.set_id)
         return CanonicalDocument(
             kind=kind,  # type: ignore[arg-type]
             partner_id=partner_id,
@@ -150,8 +153,17 @@ def render(
     kind = kind_of(document)
     renderer = _mapper(kind, "render_", "")
     segments: list[Segment] = renderer(document, rules, control_number)
+    if any(s[0] == "MSG" for s in segments) and not _has_msg(kind, version):
+        # 005010 850/855 have MTX (MTX02 the text) where 004010 has MSG
+        segments = [["MTX", "", *s[1:]] if s[0] == "MSG" else s for s in segments]
     locate = _locator(kind, document, rules)
     return check_rendered(segments, version=version, locate=locate, delimiters=delimiters)
+
+
+def _has_msg(kind: str, version: str) -> bool:
+    """Whether the grammar a set of ``kind`` is written with knows MSG."""
+    found = load_nearest_grammar(SET_BY_KIND[kind], version)
+    return found is None or "MSG" in found[0].tags
 
 
 def _locator(kind: str, document: DocumentModel, rules: MappingRules) -> Locator:

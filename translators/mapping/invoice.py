@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from translators.canonical.common import AllowanceCharge, Party, Reference, format_date, trusted
 from translators.canonical.invoice import Invoice, InvoiceLine
+from translators.canonical.order import PURPOSE_BY_CODE
 from translators.mapping.common import (
     allowance_charge_segment,
     check_required_references,
@@ -50,7 +51,18 @@ from translators.mapping.common import (
     text,
     value,
 )
+from translators.mapping.details import (
+    amount_segment,
+    characteristic,
+    characteristic_segments,
+    note_segments,
+    notes_of,
+    nte_segment,
+    read_totals,
+    totals_segments,
+)
 from translators.mapping.errors import MappingError
+from translators.mapping.order import allocation_segments, read_allocations
 from translators.mapping.rendercheck import (
     LineLayout,
     Location,
@@ -64,14 +76,17 @@ __all__ = ["invoice_from_x12", "locate_invoice", "render_invoice"]
 
 # Skip run-time validation: every call passes values of the fields' exact types
 # (see translators.canonical.common.trusted).
-new_invoice = trusted(Invoice)
 new_invoice_line = trusted(InvoiceLine)
 
+CODE_BY_PURPOSE: dict[str, str] = {word: code for code, word in PURPOSE_BY_CODE.items()}
 # Our DTM qualifiers for the invoice's contract dates.
 DATE_NAMES: dict[str, str] = {"011": "ship_date"}
 # CUR01 entity written outbound: the seller states the currency.
 CURRENCY_ENTITY = "SE"
 _TRAILER_TAGS = frozenset({"CTT", "SE"})
+# loops of the IT1 loop after its own segments: SAC (its TXI), SLN sublines, N1
+# parties, LM, V1, FA1 (810.004010/005010)
+_LINE_LOOP_TAGS = frozenset({"SLN", "N1", "LM", "V1", "FA1"})
 
 
 # --------------------------------------------------------------------------- reading
@@ -120,7 +135,7 @@ def _read_invoice(tset: TransactionSet, rules: InvoiceRules) -> Invoice:
             name = date_name(qualifier, DATE_NAMES, rules)
             if name is not None and when is not None:
                 dates.setdefault(name, when)
-    return new_invoice(
+    return Invoice(  # validated: purpose takes the canonical word
         invoice_number=value(big, 2),
         invoice_date=_date(big, 1),
         po_number=value(big, 4),
@@ -133,6 +148,13 @@ def _read_invoice(tset: TransactionSet, rules: InvoiceRules) -> Invoice:
         lines=tuple(_read_line(loop, rules) for loop in line_loops),
         allowances_charges=tuple(_allowances_charges(header) + _allowances_charges(summary)),
         total_amount=implied_at(tds, 1, 2) if tds else None,
+        purpose=value(big, 8),
+        notes=tuple(notes_of(header)),
+        totals=read_totals(
+            next((s for s in tset.segments if s[0] == "CTT"), None),
+            [s for s in summary if s[0] == "AMT"],
+            len(line_loops),
+        ),
     )
 
 
@@ -158,6 +180,14 @@ def _read_parties_and_references(
 
 def _read_line(loop: list[Segment], rules: InvoiceRules) -> InvoiceLine:
     it1 = loop[0]
+    # the line's own PIDs (a PID of an SLN subline describes the subline)
+    own = loop[: next((i for i, s in enumerate(loop) if s[0] in _LINE_LOOP_TAGS), len(loop))]
+    traits: dict[str | None, str | None] = {}
+    for segment in own:
+        if segment[0] == "PID" and text(segment, 1) == "F":
+            which, described = characteristic(segment)
+            if which is not None and described:
+                traits.setdefault(which, described)
     return new_invoice_line(
         line_number=value(it1, 1),
         quantity=decimal_at(it1, 2),
@@ -166,12 +196,16 @@ def _read_line(loop: list[Segment], rules: InvoiceRules) -> InvoiceLine:
         product_ids=read_product_ids(pairs(it1, 6), rules),
         description=_description(loop),
         allowances_charges=tuple(_allowances_charges(loop)),
+        color=traits.get("color"),
+        size=traits.get("size"),
+        allocations=tuple(a for s in own if s[0] == "SDQ" for a in read_allocations(s, rules)),
     )
 
 
 def _description(loop: list[Segment]) -> str | None:
-    """PID05 of the first free-form PID (PID01 F), else of the first PID with text."""
-    described = [s for s in loop if s[0] == "PID" and value(s, 5)]
+    """PID05 of the first free-form PID (PID01 F) that is not a colour or size,
+    else of the first PID with text."""
+    described = [s for s in loop if s[0] == "PID" and value(s, 5) and characteristic(s)[0] is None]
     free_form = [s for s in described if text(s, 1) == "F"]
     chosen = free_form or described
     return value(chosen[0], 5) if chosen else None
@@ -199,9 +233,21 @@ def render_invoice(doc: Invoice, rules: MappingRules, control_number: str) -> li
         raise RenderError(
             "an 810 needs invoice_date (BIG01), invoice_number (BIG02) and total_amount (TDS01)"
         )
+    purpose = CODE_BY_PURPOSE.get(doc.purpose, doc.purpose) if doc.purpose else None
     body: list[Segment] = [
-        seg("BIG", format_date(doc.invoice_date), doc.invoice_number, _date_text(doc.po_date), doc.po_number)
+        seg(
+            "BIG",
+            format_date(doc.invoice_date),
+            doc.invoice_number,
+            _date_text(doc.po_date),
+            doc.po_number,
+            None,
+            None,
+            None,
+            purpose,
+        )
     ]
+    body.extend(s for note in doc.notes if note.reference is None and (s := nte_segment(note)) is not None)
     if doc.currency is not None:
         body.append(["CUR", CURRENCY_ENTITY, doc.currency])
     body.extend(reference_segment(ref, doc_rules) for ref in doc.references)
@@ -211,11 +257,16 @@ def render_invoice(doc: Invoice, rules: MappingRules, control_number: str) -> li
         body.append(terms_segment(doc.terms))
     if doc.ship_date is not None:
         body.append(dtm_segment(date_qualifier("ship_date", DATE_NAMES, doc_rules), doc.ship_date))
+    for note in doc.notes:
+        if note.reference is not None:  # an N9 loop (N9, MSG); the others went out as NTEs
+            body.extend(note_segments(note))
     for line in doc.lines:
         body.extend(_line_segments(line, doc_rules))
     body.append(["TDS", n2(doc.total_amount) or "0"])
+    if doc.totals is not None:
+        body.extend(amount_segment(a) for a in doc.totals.amounts)
     body.extend(allowance_charge_segment(item) for item in doc.allowances_charges)
-    body.append(["CTT", str(len(doc.lines))])
+    body.extend(totals_segments(doc.totals, len(doc.lines))[:1])
     return frame("810", control_number, body)
 
 
@@ -249,6 +300,9 @@ def _line_segments(line: InvoiceLine, rules: InvoiceRules) -> list[Segment]:
     ]
     if line.description is not None:
         segments.append(["PID", "F", "", "", "", line.description])
+    segments.extend(characteristic_segments(line.color, line.size))
+    if line.allocations:
+        segments.extend(allocation_segments(line.allocations, line.uom, rules))
     segments.extend(allowance_charge_segment(item) for item in line.allowances_charges)
     return segments
 

@@ -32,8 +32,10 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 from translators.canonical.common import Carrier, Party, Reference, Terms, format_date, parse_decimal, trusted
+from translators.canonical.details import Note, PackDetails
 from translators.canonical.order import PURPOSE_BY_CODE, Allocation, Order, OrderDates, OrderLine
 from translators.mapping.common import (
+    allowance_charge_segment,
     carrier_segment,
     check_required_references,
     date_name,
@@ -46,6 +48,7 @@ from translators.mapping.common import (
     po1_segments,
     product_ids_at,
     r,
+    read_allowance_charge,
     read_carrier,
     read_dtm,
     read_party,
@@ -57,13 +60,36 @@ from translators.mapping.common import (
     text,
     value,
 )
+from translators.mapping.details import (
+    N9_MEMBERS,
+    amount_segment,
+    characteristic,
+    characteristic_segments,
+    message_pieces,
+    n9_note,
+    note_segments,
+    notes_of,
+    pack_segment,
+    read_note,
+    read_pack,
+    read_totals,
+    totals_segments,
+)
 from translators.mapping.errors import MappingError
 from translators.mapping.rules import DocumentRules, LineCountPolicy, MappingRules
 from translators.x12.codes import ElementSyntaxCode, SegmentSyntaxCode
 from translators.x12.errors import RenderError
 from translators.x12.model import Segment, TransactionSet
 
-__all__ = ["ORDER_DATE_NAMES", "check_line_count", "order_from_x12", "render_order", "split_heading"]
+__all__ = [
+    "ORDER_DATE_NAMES",
+    "allocation_segments",
+    "check_line_count",
+    "order_from_x12",
+    "read_allocations",
+    "render_order",
+    "split_heading",
+]
 
 # Our DTM01 qualifiers for the contract's order dates.
 ORDER_DATE_NAMES: dict[str, str] = {
@@ -74,6 +100,7 @@ ORDER_DATE_NAMES: dict[str, str] = {
     "001": "cancel_after",
     "063": "delivery_not_after",
     "064": "delivery_not_before",
+    "106": "required_by",
 }
 CODE_BY_PURPOSE: dict[str, str] = {word: code for code, word in PURPOSE_BY_CODE.items()}
 # The summary area starts at CTT (its AMT, CTT loop pos 020, comes after it). An AMT
@@ -105,6 +132,7 @@ PARTY_MEMBER_TAGS = frozenset(
 # the line's: N9 (430, with its own DTM), N1 (440, DTM), SLN (450, DTM).
 LINE_LOOP_TAGS = frozenset({"N9", "N1", "SLN"})
 SDQ_PAIRS = 10  # SDQ03..SDQ22
+AC = frozenset({"A", "C"})  # SAC01 of an allowance or a charge (N: neither)
 SDQ_END = 3 + 2 * SDQ_PAIRS
 # Skip run-time validation: the values below already have the fields' exact types
 # (see translators.canonical.common.trusted). A line without dates shares one
@@ -170,6 +198,9 @@ def order_from_x12(tset: TransactionSet, rules: MappingRules) -> Order:
     lines, end = _lines(segments, first_line, doc_rules)
     check_line_count(segments, end, len(lines), "850", policy=doc_rules.line_count)
     purpose_code = text(beg, 1)
+    summary = segments[end:]
+    ctt = summary[0] if summary and summary[0][0] == "CTT" else None
+    amounts = [s for s in header if s[0] == "AMT"] + [s for s in summary if s[0] == "AMT"]
     return Order(
         po_number=po_number,
         po_date=read_dtm(["DTM", "", text(beg, 5)])[1],
@@ -183,6 +214,12 @@ def order_from_x12(tset: TransactionSet, rules: MappingRules) -> Order:
         terms=terms,
         carrier=carrier,
         lines=lines,
+        contract_number=value(beg, 6),
+        allowances_charges=tuple(
+            read_allowance_charge(s) for s in header if s[0] == "SAC" and text(s, 1) in AC
+        ),
+        notes=tuple(notes_of(_before(header, AFTER_PARTY_LOOP_TAGS))),
+        totals=read_totals(ctt, amounts, len(lines)),
     )
 
 
@@ -292,6 +329,12 @@ def _lines(
         descriptions: list[str] = []
         allocations: list[Allocation] = []
         dtms: list[Segment] = []
+        color: str | None = None
+        size: str | None = None
+        pack: PackDetails | None = None
+        charges: list[Segment] = []
+        notes: list[Note] = []
+        note: tuple[Segment, list[Segment]] | None = None  # the open line N9 loop
         # Segments after a line-level N9 or N1 or an SLN belong to that note, party
         # or subline (their DTMs are not the line's dates): ``own`` turns off there.
         own = True
@@ -302,19 +345,41 @@ def _lines(
             if tag == "PO1" or tag in SUMMARY_TAGS:
                 break
             index += 1
+            if note is not None:
+                if tag in N9_MEMBERS:
+                    note[1].append(segment)
+                    continue
+                notes.append(n9_note(*note))
+                note = None
+            if tag == "N9" and own:  # a line note: its MSGs (and DTMs) follow
+                note = (segment, [])
+                continue
             if not own:
                 continue
             if tag == "PID":
                 if len(segment) > 5 and segment[1].strip() == "F":
-                    description = segment[5].strip()
-                    if description:
+                    which, description = characteristic(segment)
+                    if which == "color":
+                        color = color or description
+                    elif which == "size":
+                        size = size or description
+                    elif description:
                         descriptions.append(description)
+            elif tag == "MSG" or tag == "MTX":
+                notes.append(read_note(segment))
+            elif tag == "PO4":
+                pack = pack or read_pack(segment)
+            elif tag == "SAC":
+                if text(segment, 1) in AC:
+                    charges.append(segment)
             elif tag == "SDQ":
-                allocations.extend(_allocations(segment, rules))
+                allocations.extend(read_allocations(segment, rules))
             elif tag == "DTM":
                 dtms.append(segment)
             elif tag in LINE_LOOP_TAGS:
                 own = False
+        if note is not None:
+            notes.append(n9_note(*note))
         # PO101..PO105 stripped, None when empty
         head = [v.strip() or None for v in po1[1:6]]
         head += [None] * (5 - len(head))
@@ -330,12 +395,19 @@ def _lines(
                 description=" ".join(descriptions) or None,
                 allocations=tuple(allocations),
                 dates=_dates(dtms, rules) if dtms else NO_DATES,
+                color=color,
+                size=size,
+                pack=pack,
+                allowances_charges=tuple(read_allowance_charge(s) for s in charges),
+                notes=tuple(notes),
             )
         )
     return tuple(lines), index
 
 
-def _allocations(sdq: Segment, rules: DocumentRules) -> list[Allocation]:
+def read_allocations(sdq: Segment, rules: DocumentRules) -> list[Allocation]:
+    """The location/quantity pairs of an SDQ (SDQ03..SDQ22), locations translated
+    by the partner's ``locations``."""
     found: list[Allocation] = []
     locations = rules.locations
     for position in range(3, min(SDQ_END, len(sdq) - 1), 2):
@@ -364,21 +436,29 @@ def render_order(doc: Order, rules: MappingRules, control_number: str) -> list[S
             doc.po_number,
             doc.release_number,
             format_date(doc.po_date),
+            doc.contract_number,
         )
     ]
     if doc.currency:
         body.append(seg("CUR", "BY", doc.currency))
     body.extend(reference_segment(ref, doc_rules) for ref in doc.references)
+    body.extend(allowance_charge_segment(item) for item in doc.allowances_charges)
     if doc.terms is not None:
         body.append(terms_segment(doc.terms))
     body.extend(_date_segments(doc.dates, doc_rules))
     if doc.carrier is not None:
         body.append(carrier_segment(doc.carrier))
+    # the CTT loop holds one AMT: the others go in the heading AMT loops (read back
+    # in the same order: heading first)
+    amounts = doc.totals.amounts if doc.totals is not None else ()
+    body.extend(amount_segment(a) for a in amounts[:-1])
+    for note in doc.notes:
+        body.extend(note_segments(note))
     for party in doc.parties:
         body.extend(party_segments(party, doc_rules))
     for line in doc.lines:
         body.extend(_line_segments(line, doc_rules))
-    body.append(["CTT", str(len(doc.lines))])
+    body.extend(totals_segments(doc.totals, len(doc.lines), amounts[-1:]))
     return frame("850", control_number, body)
 
 
@@ -392,15 +472,40 @@ def _date_segments(dates: OrderDates, rules: DocumentRules) -> list[Segment]:
 
 def _line_segments(line: OrderLine, rules: DocumentRules) -> list[Segment]:
     segments = po1_segments(line, rules)
+    segments.extend(characteristic_segments(line.color, line.size))
+    if line.pack is not None and (po4 := pack_segment(line.pack)) is not None:
+        segments.append(po4)
+    segments.extend(allowance_charge_segment(item) for item in line.allowances_charges)
+    segments.extend(allocation_segments(line.allocations, line.uom, rules))
+    segments.extend(_date_segments(line.dates, rules))
+    # a note without qualifier or reference was a loose MSG of the line; the others
+    # are N9 loops, which follow it in the PO1 loop
+    loose = [n for n in line.notes if n.qualifier is None and n.reference is None and n.text]
+    segments.extend(["MSG", piece] for n in loose for piece in message_pieces(n.text or ""))
+    for note in line.notes:
+        if note not in loose:
+            segments.extend(note_segments(note))
+    return segments
+
+
+def _before(segments: Sequence[Segment], tags: frozenset[str]) -> Sequence[Segment]:
+    """``segments`` up to the first whose tag is in ``tags``."""
+    end = next((i for i, s in enumerate(segments) if s[0] in tags), len(segments))
+    return segments[:end]
+
+
+def allocation_segments(
+    allocations: Sequence[Allocation], uom: str | None, rules: DocumentRules
+) -> list[Segment]:
+    """Allocations → SDQ segments (ten location/quantity pairs each, SDQ02 92:
+    locations are the buyer's codes)."""
     outbound = inverse(rules.locations)
-    allocations = list(line.allocations)
+    segments: list[Segment] = []
     for start in range(0, len(allocations), SDQ_PAIRS):
-        chunk = allocations[start : start + SDQ_PAIRS]
-        elements: list[str | None] = [line.uom or "EA", "92"]
-        for allocation in chunk:
+        elements: list[str | None] = [uom or "EA", "92"]
+        for allocation in allocations[start : start + SDQ_PAIRS]:
             elements.extend(
                 (outbound.get(allocation.location_id, allocation.location_id), r(allocation.quantity))
             )
         segments.append(seg("SDQ", *elements))
-    segments.extend(_date_segments(line.dates, rules))
     return segments

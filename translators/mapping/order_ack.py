@@ -28,10 +28,12 @@ from translators.canonical.order_ack import LineAcknowledgment, OrderAck, OrderA
 from translators.mapping.common import (
     check_required_references,
     decimal_at,
+    flatten_pairs,
     frame,
     pairs,
     party_segments,
     po1_segments,
+    product_id_pairs,
     r,
     read_dtm,
     read_party,
@@ -41,6 +43,14 @@ from translators.mapping.common import (
     seg,
     text,
     value,
+)
+from translators.mapping.details import (
+    characteristic,
+    characteristic_segments,
+    note_segments,
+    notes_of,
+    read_totals,
+    totals_segments,
 )
 from translators.mapping.errors import MappingError
 from translators.mapping.order import check_line_count, split_heading
@@ -56,6 +66,7 @@ CODE_BY_PURPOSE: dict[str, str] = {word: code for code, word in PURPOSE_BY_CODE.
 # before CTT is a line's (855.004010/005010 PO1 loop pos 310) and ends nothing.
 SUMMARY_TAGS = frozenset({"CTT", "SE"})
 LINE_END_TAGS = frozenset({"N1", "SCH", "SLN"})
+ACK_IDS_END = 29  # ACK07/ACK08 .. ACK27/ACK28: product id pairs (ACK29 is an industry code)
 # The heading SAC loop (pos 110: SAC CUR) sits among the heading-level segments; the
 # N9 (300), N1 (310) and ADV (320) loops come after them, the N1 loops before ADV.
 HEADING_INNER_LOOPS: dict[str, frozenset[str]] = {"SAC": frozenset({"CUR"})}
@@ -125,6 +136,8 @@ def order_ack_from_x12(tset: TransactionSet, rules: MappingRules) -> OrderAck:
     loops, end = _line_loops(segments, first_line)
     check_line_count(segments, end, len(loops), "855", policy=doc_rules.line_count)
     purpose_code = text(bak, 1)
+    summary = segments[end:]
+    ctt = summary[0] if summary and summary[0][0] == "CTT" else None
     return OrderAck(
         po_number=po_number,
         ack_type=ack_type,
@@ -136,6 +149,10 @@ def order_ack_from_x12(tset: TransactionSet, rules: MappingRules) -> OrderAck:
         references=tuple(references),
         parties=tuple(parties),
         lines=tuple(_line(loop, doc_rules) for loop in loops),
+        notes=tuple(
+            notes_of(header[: next((i for i, s in enumerate(header) if s[0] == "ADV"), len(header))])
+        ),
+        totals=read_totals(ctt, [s for s in summary if s[0] == "AMT"], len(loops)),
     )
 
 
@@ -169,13 +186,18 @@ def _line_loops(segments: Sequence[Segment], start: int) -> tuple[list[Sequence[
 def _line(loop: Sequence[Segment], rules: OrderAckRules) -> OrderAckLine:
     po1 = loop[0]
     descriptions: list[str] = []
+    traits: dict[str, str] = {}
     acknowledgments: list[LineAcknowledgment] = []
     for segment in loop[1:]:
         tag = segment[0]
         if tag in LINE_END_TAGS:
             break
         if tag == "PID" and text(segment, 1) == "F" and value(segment, 5):
-            descriptions.append(text(segment, 5))
+            which = characteristic(segment)[0]
+            if which is None:
+                descriptions.append(text(segment, 5))
+            else:
+                traits.setdefault(which, text(segment, 5))
         elif tag == "ACK" and value(segment, 1):
             acknowledgments.append(
                 LineAcknowledgment(
@@ -184,6 +206,7 @@ def _line(loop: Sequence[Segment], rules: OrderAckRules) -> OrderAckLine:
                     uom=value(segment, 3),
                     date_qualifier=value(segment, 4),
                     date=read_dtm(["DTM", "", text(segment, 5)])[1],
+                    product_ids=read_product_ids(pairs(segment, 7, ACK_IDS_END), rules),
                 )
             )
     return OrderAckLine(
@@ -196,6 +219,8 @@ def _line(loop: Sequence[Segment], rules: OrderAckRules) -> OrderAckLine:
         description=" ".join(descriptions) or None,
         status=acknowledgments[0].status if acknowledgments else None,
         acknowledgments=tuple(acknowledgments),
+        color=traits.get("color"),
+        size=traits.get("size"),
     )
 
 
@@ -224,16 +249,19 @@ def render_order_ack(doc: OrderAck, rules: MappingRules, control_number: str) ->
     if doc.currency:
         body.append(seg("CUR", "SE", doc.currency))
     body.extend(reference_segment(ref, doc_rules) for ref in doc.references)
+    for note in doc.notes:
+        body.extend(note_segments(note))
     for party in doc.parties:
         body.extend(party_segments(party, doc_rules))
     for line in doc.lines:
         body.extend(_line_segments(line, doc_rules))
-    body.append(["CTT", str(len(doc.lines))])
+    body.extend(totals_segments(doc.totals, len(doc.lines)))
     return frame("855", control_number, body)
 
 
 def _line_segments(line: OrderAckLine, rules: OrderAckRules) -> list[Segment]:
     segments = po1_segments(line, rules)
+    segments.extend(characteristic_segments(line.color, line.size))
     for ack in line.acknowledgments:
         qualifier = ack.date_qualifier or (rules.ack_date_qualifier if ack.date else None)
         segments.append(
@@ -244,6 +272,11 @@ def _line_segments(line: OrderAckLine, rules: OrderAckRules) -> list[Segment]:
                 ack.uom,
                 qualifier,
                 format_date(ack.date) if ack.date else None,
+                *(
+                    [None, *flatten_pairs(product_id_pairs(ack.product_ids, rules))]
+                    if not ack.product_ids.is_empty()
+                    else []
+                ),
             )
         )
     return segments

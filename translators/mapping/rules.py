@@ -67,6 +67,8 @@ class DocumentRules(_Rules):
       store-distribution locations (SDQ); e.g. ``{"0042": "STORE-42"}``.
     - ``required_references``: REF qualifiers (ours, after translation) that must be
       present in the document, else it is rejected with a reason.
+    - ``required_parties``: canonical party roles (after translation, e.g.
+      ``ship_to``, ``ship_from``) every document of the kind must name, both ways.
     - ``unknown_codes``: what to do with an N101 role or product-id qualifier we do
       not know: ``keep`` (role lowercased / id under ``other``) or ``reject``.
     - ``product_ids``: see :class:`ProductIdRules`.
@@ -77,6 +79,7 @@ class DocumentRules(_Rules):
     party_roles: dict[str, str] = Field(default_factory=dict)
     locations: dict[str, str] = Field(default_factory=dict)
     required_references: tuple[str, ...] = ()
+    required_parties: tuple[str, ...] = ()
     unknown_codes: UnknownCodePolicy = "keep"
     product_ids: ProductIdRules = Field(default_factory=ProductIdRules)
 
@@ -110,15 +113,26 @@ class ShipmentRules(DocumentRules):
     ``bill_of_lading_qualifier`` / ``tracking_qualifier``: the REF qualifiers that carry
     the bill of lading and tracking number (defaults BM and CN).
     ``carrier_scac_in_td5``: write the carrier SCAC in TD5 (TD502 "2" + TD503).
+    ``require_sscc``: every pack and tare carries an SSCC (MAN*GM: 18 digits with a
+    valid GS1 check digit, or 20 with the "00" application identifier), both ways.
     """
 
     bill_of_lading_qualifier: str = "BM"
     tracking_qualifier: str = "CN"
     carrier_scac_in_td5: bool = True
+    require_sscc: bool = False
 
 
 class InvoiceRules(DocumentRules):
-    """810 invoice overrides."""
+    """810 invoice overrides.
+
+    ``total_check``: what an invoice we send whose total (TDS01) is not the sum of
+    its lines (IT102 * IT104) and allowances/charges (SAC) does: ``reject`` it (the
+    default: a 422 naming both totals) or ``allow`` it (a partner that bills
+    otherwise, e.g. with taxes the document does not itemise).
+    """
+
+    total_check: Literal["reject", "allow"] = "reject"
 
 
 class MappingRules(_Rules):

@@ -29,6 +29,8 @@ from datetime import date
 from pydantic import ValidationError
 
 from translators.canonical.common import Party, Reference, format_date, trusted
+from translators.canonical.details import Mark
+from translators.canonical.order import PURPOSE_BY_CODE
 from translators.canonical.shipment import (
     Pack,
     Packaging,
@@ -62,6 +64,7 @@ from translators.mapping.common import (
     text,
     value,
 )
+from translators.mapping.details import man_segments, mark_segment, read_mark, sscc_and_marks
 from translators.mapping.errors import MappingError
 from translators.mapping.rendercheck import (
     Location,
@@ -76,7 +79,6 @@ __all__ = ["locate_shipment", "render_shipment", "shipment_from_x12"]
 
 # Skip run-time validation: every call passes values of the fields' exact types
 # (see translators.canonical.common.trusted).
-new_shipment = trusted(Shipment)
 new_shipment_order = trusted(ShipmentOrder)
 new_shipment_item = trusted(ShipmentItem)
 new_shipment_carrier = trusted(ShipmentCarrier)
@@ -86,8 +88,7 @@ new_tare = trusted(Tare)
 
 # Our DTM qualifiers for the shipment's contract dates.
 DATE_NAMES: dict[str, str] = {"011": "shipped_date", "017": "estimated_delivery"}
-# MAN01 qualifier of a carton/pallet serial shipping container code.
-SSCC_QUALIFIER = "GM"
+CODE_BY_PURPOSE: dict[str, str] = {word: code for code, word in PURPOSE_BY_CODE.items()}
 # BSN04 is mandatory in 004010 but the contract has no shipment time.
 MIDNIGHT = "0000"
 
@@ -212,20 +213,23 @@ class _OrderDraft:
 @dataclass(slots=True)
 class _PackDraft:
     sscc: str | None
+    marks: tuple[Mark, ...]
     items: list[ShipmentItem] = field(default_factory=list)
 
     def build(self) -> Pack:
-        return new_pack(sscc=self.sscc, items=tuple(self.items))
+        return new_pack(sscc=self.sscc, items=tuple(self.items), marks=self.marks)
 
 
 @dataclass(slots=True)
 class _TareDraft:
     sscc: str | None
+    marks: tuple[Mark, ...]
     packs: list[_PackDraft] = field(default_factory=list)
     items: list[ShipmentItem] = field(default_factory=list)
 
     def build(self) -> Tare:
-        return new_tare(sscc=self.sscc, packs=tuple(p.build() for p in self.packs), items=tuple(self.items))
+        packs, items = tuple(p.build() for p in self.packs), tuple(self.items)
+        return new_tare(sscc=self.sscc, packs=packs, items=items, marks=self.marks)
 
 
 def shipment_from_x12(tset: TransactionSet, rules: MappingRules) -> Shipment:
@@ -246,7 +250,7 @@ def _read_shipment(tset: TransactionSet, rules: MappingRules) -> Shipment:
     check_required_references(
         [*references, *_carrier_references(carrier, doc_rules)], doc_rules, "ship notice"
     )
-    return new_shipment(
+    return Shipment(  # validated: purpose takes the canonical word
         shipment_id=value(bsn, 2),
         shipment_date=read_dtm(["DTM", "", text(bsn, 3)])[1],
         purpose=value(bsn, 1),
@@ -258,6 +262,7 @@ def _read_shipment(tset: TransactionSet, rules: MappingRules) -> Shipment:
         parties=tuple(parties),
         references=tuple(references),
         orders=tuple(_read_orders(levels, doc_rules)),
+        marks=tuple(read_mark(s) for s in header if s[0] == "MAN"),
     )
 
 
@@ -362,13 +367,13 @@ def _read_orders(levels: list[_Level], rules: ShipmentRules) -> list[ShipmentOrd
 
     def tare_for(level: _Level) -> _TareDraft:
         if id(level) not in tares:
-            tares[id(level)] = _TareDraft(_sscc(level))
+            tares[id(level)] = _TareDraft(*sscc_and_marks(level.segments))
             order_of(level).tares.append(tares[id(level)])
         return tares[id(level)]
 
     def pack_for(level: _Level) -> _PackDraft:
         if id(level) not in packs:
-            packs[id(level)] = _PackDraft(_sscc(level))
+            packs[id(level)] = _PackDraft(*sscc_and_marks(level.segments))
             owner = level.nearest("T")
             if owner is not None:
                 tare_for(owner).packs.append(packs[id(level)])
@@ -416,12 +421,8 @@ def _read_item(level: _Level, rules: ShipmentRules) -> ShipmentItem:
         product_ids=product_ids_at(lin, 2, rules),
         quantity_shipped=decimal_at(sn1, 2),
         uom=value(sn1, 3),
+        marks=tuple(read_mark(s) for s in level.segments if s[0] == "MAN"),
     )
-
-
-def _sscc(level: _Level) -> str | None:
-    man = next((s for s in level.segments if s[0] == "MAN" and text(s, 1) == SSCC_QUALIFIER), None)
-    return value(man, 2) if man else None
 
 
 def _prf_date(prf: Segment | None) -> date | None:
@@ -441,18 +442,26 @@ def render_shipment(doc: Shipment, rules: MappingRules, control_number: str) -> 
     if doc.purpose is None or doc.shipment_id is None or doc.shipment_date is None:
         raise RenderError("an 856 needs purpose (BSN01), shipment_id (BSN02) and shipment_date (BSN03)")
     body: list[Segment] = [
-        seg("BSN", doc.purpose, doc.shipment_id, format_date(doc.shipment_date), MIDNIGHT, doc.hierarchy)
+        seg(
+            "BSN",
+            CODE_BY_PURPOSE.get(doc.purpose, doc.purpose),
+            doc.shipment_id,
+            format_date(doc.shipment_date),
+            MIDNIGHT,
+            doc.hierarchy,
+        )
     ]
     hls = _HLWriter(body)
     shipment_hl = hls.open("", "S")
     body.extend(_header_segments(doc, doc_rules))
+    body.extend(mark_segment(mark) for mark in doc.marks)
     for order in doc.orders:
         order_hl = hls.open(shipment_hl, "O")
         if order.po_number is not None or order.po_date is not None:
             body.append(seg("PRF", order.po_number, None, None, _date_text(order.po_date)))
         for tare in order.tares:
             tare_hl = hls.open(order_hl, "T")
-            body.extend(_sscc_segments(tare.sscc))
+            body.extend(man_segments(tare.sscc, tare.marks))
             for pack in tare.packs:
                 _write_pack(hls, tare_hl, pack, doc_rules)
             for item in tare.items:
@@ -509,7 +518,7 @@ def _header_segments(doc: Shipment, rules: ShipmentRules) -> list[Segment]:
 
 def _write_pack(hls: _HLWriter, parent: str, pack: Pack, rules: ShipmentRules) -> None:
     pack_hl = hls.open(parent, "P")
-    hls.body.extend(_sscc_segments(pack.sscc))
+    hls.body.extend(man_segments(pack.sscc, pack.marks))
     for item in pack.items:
         _write_item(hls, pack_hl, item, rules)
 
@@ -525,10 +534,7 @@ def _write_item(hls: _HLWriter, parent: str, item: ShipmentItem, rules: Shipment
         hls.body.append(seg("LIN", item.line_number, *ids))
     if shipped:
         hls.body.append(seg("SN1", item.line_number if in_sn1 else None, r(item.quantity_shipped), item.uom))
-
-
-def _sscc_segments(sscc: str | None) -> list[Segment]:
-    return [["MAN", SSCC_QUALIFIER, sscc]] if sscc is not None else []
+    hls.body.extend(man_segments(None, item.marks))
 
 
 def _date_text(when: date | None) -> str | None:
