@@ -103,13 +103,17 @@ class Intake:
         partner_id: str | None,
         channel: str,
         transport_id: str | None,
-        idempotency_key: str | None,
+        idempotency_key: str | Callable[[str], str] | None,
         body: AsyncIterable[bytes],
         limit: int,
         kind: str = "x12",
         look_up_key: bool = True,
     ) -> AcceptResult:
         """Store ``body`` durably and queue it for the pipeline; see the module doc.
+
+        ``idempotency_key`` may be a function of the body's SHA-256 (hex), called once
+        the body is staged: a streamed body's key can cover its content without a
+        second pass over it (the SFTP poller).
 
         ``look_up_key=False`` skips the read that finds an earlier message with the
         same idempotency key before storing: the unique key still catches it at
@@ -126,6 +130,8 @@ class Intake:
         if self._task is None or self._task.done():
             raise StorageUnavailable("intake is not running")
         raw = await self.rawstore.stage(body, limit=limit)
+        if callable(idempotency_key):
+            idempotency_key = idempotency_key(raw.sha256)
         if idempotency_key is not None and partner_id is not None and look_up_key:
             try:
                 earlier = await self._find(partner_id, channel, idempotency_key)

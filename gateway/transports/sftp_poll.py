@@ -5,8 +5,9 @@ at a time (gateway.runner.Scheduler leases it).
 One poll: log in (host key pinned, gateway.transports.sftp_client), list
 ``inbound_path``, look again after ``settle_seconds`` and take only the files whose
 size and mtime did not change (a file still being written is left for the next
-poll); download each, store it durably through the intake, and only then delete
-it on the server.
+poll); download each, streamed in chunks into the raw store (memory stays bounded
+whatever the file's size), store it durably through the intake, and only then
+delete it on the server.
 
 Exactly once: the idempotency key is a hash of the remote name, size, mtime and
 content. If we die after the intake committed a file but before the remote delete
@@ -21,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import functools
 import hashlib
-import io
 import logging
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,6 +38,7 @@ from gateway.transports.sftp_client import Connection, HostKeyRefused, connect
 log = logging.getLogger(__name__)
 
 TASK_PREFIX = "sftp-poll:"
+CHUNK = 1 << 20  # bytes read from the server per thread hop
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,23 +117,22 @@ class Poller:
                 report.waiting.append(name)
                 continue
             path = f"{folder}/{name}"
-            data = await asyncio.to_thread(_download, conn, path)
-            if len(data) != remote.size:
+            handle = await asyncio.to_thread(conn.sftp.open, path, "rb")
+            try:
+                await self.intake.accept(
+                    partner_id=partner_id,
+                    channel="sftp",
+                    transport_id=name,
+                    idempotency_key=functools.partial(_key, remote),
+                    body=_chunks(handle, remote.size),
+                    limit=self.max_bytes,
+                    kind="x12",
+                )
+            except _Changed:
                 report.waiting.append(name)  # changed while we read it: next poll
                 continue
-            content = hashlib.sha256(data).hexdigest()
-            key = hashlib.sha256(
-                f"poll\0{name}\0{remote.size}\0{remote.mtime}\0{content}".encode()
-            ).hexdigest()
-            await self.intake.accept(
-                partner_id=partner_id,
-                channel="sftp",
-                transport_id=name,
-                idempotency_key=key,
-                body=_once(data),
-                limit=self.max_bytes,
-                kind="x12",
-            )
+            finally:
+                await asyncio.to_thread(handle.close)
             if self.after_store is not None:
                 await self.after_store(partner_id, name)
             # FileNotFoundError: a previous lease holder stored it too and deleted it.
@@ -156,16 +157,34 @@ def _look(conn: Connection, sftp: Any) -> dict[str, RemoteFile]:
     return found
 
 
-def _download(conn: Connection, path: str) -> bytes:
-    buffer = io.BytesIO()
-    # No prefetch: paramiko's prefetch runs in a thread of its own that raises
-    # unhandled when the connection goes away mid-download (a crash test saw it).
-    conn.sftp.getfo(path, buffer, prefetch=False)
-    return buffer.getvalue()
+class _Changed(Exception):
+    """The remote file's length differs from the listing's: it is still being written."""
 
 
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data
+def _key(remote: RemoteFile, content_sha256: str) -> str:
+    return hashlib.sha256(
+        f"poll\0{remote.name}\0{remote.size}\0{remote.mtime}\0{content_sha256}".encode()
+    ).hexdigest()
+
+
+def _read(handle: paramiko.SFTPFile, size: int) -> bytes:
+    data: bytes = handle.read(size)
+    return data
+
+
+async def _chunks(handle: paramiko.SFTPFile, size: int) -> AsyncIterator[bytes]:
+    """The remote file in CHUNK-sized pieces, one thread hop each: the raw store
+    writes each to its staging file, so a download never sits in memory whole. No
+    prefetch: paramiko's prefetch runs in a thread of its own that raises unhandled
+    when the connection goes away mid-download (a crash test saw it)."""
+    read = 0
+    while chunk := await asyncio.to_thread(_read, handle, CHUNK):
+        read += len(chunk)
+        if read > size:
+            raise _Changed
+        yield chunk
+    if read != size:
+        raise _Changed
 
 
 def follow_profiles(gw: Any) -> list[str]:
