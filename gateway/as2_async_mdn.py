@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.db.ids import new_id
 from gateway.db.models import MessageEvent, OutboxItem
 from gateway.delivery import ASYNC_MDN
-from gateway.domain.states import OutboxStatus
+from gateway.domain.states import OUTBOX, OutboxStatus
 from gateway.erp import truncate
 from gateway.runner import Backoff
 
@@ -142,9 +142,11 @@ class AsyncMdnSender:
                 return
             item.attempts = attempts
             if error is None:
+                OUTBOX.check(item.status, OutboxStatus.SENT, item_id)
                 item.status, item.sent_at, item.last_error = OutboxStatus.SENT, now, None
                 state, detail = "mdn_delivered", {"outbox_id": item_id}
             elif self.backoff.gives_up(attempts, created_at, now):
+                OUTBOX.check(item.status, OutboxStatus.FAILED, item_id)
                 item.status, item.last_error = OutboxStatus.FAILED, truncate(error)
                 state, detail = "mdn_delivery_failed", {"outbox_id": item_id, "reason": truncate(error)}
                 log.warning("asynchronous MDN %s dead-lettered: %s", item_id, error)
