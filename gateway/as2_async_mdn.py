@@ -49,8 +49,7 @@ def usable_url(value: str | None) -> str | None:
     return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
-def queue(
-    session: AsyncSession,
+def outbox_row(
     *,
     partner_id: str,
     message_id: str,
@@ -58,27 +57,32 @@ def queue(
     headers: dict[str, str],
     body: bytes,
     now: datetime,
-) -> str:
-    item_id = new_id()
+) -> dict[str, Any]:
+    """The outbox row of an MDN owed to ``url``; the caller inserts it in the
+    transaction that records the ``mdn_sent`` event."""
     payload = json.dumps({"url": url, "headers": headers, "body": base64.b64encode(body).decode("ascii")})
-    session.add(
-        OutboxItem(
-            id=item_id,
-            partner_id=partner_id,
-            message_id=message_id,
-            kind=KIND,
-            channel=CHANNEL,
-            payload=payload,
-            interchange_control=None,
-            status=OutboxStatus.PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            sent_at=None,
-            locked_by=None,
-        )
-    )
-    return item_id
+    return {
+        "id": new_id(),
+        "partner_id": partner_id,
+        "message_id": message_id,
+        "kind": KIND,
+        "channel": CHANNEL,
+        "payload": payload,
+        "interchange_control": None,
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "sent_at": None,
+        "locked_by": None,
+    }
+
+
+def queue(session: AsyncSession, **row: Any) -> str:
+    """:func:`outbox_row` added to an ORM session; returns the item id."""
+    values = outbox_row(**row)
+    session.add(OutboxItem(**values))
+    return str(values["id"])
 
 
 class AsyncMdnSender:

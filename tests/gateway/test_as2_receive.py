@@ -307,6 +307,7 @@ async def test_async_mdn_is_queued_and_posted_to_the_partners_url_with_retries(
     client = await make_client(
         aiohttp_client, tmp_path, partners_dir, us, them, erp, database_url=database_url, delivery=True
     )
+    await client.app[GATEWAY].scheduler.stop()  # the test runs the MDN sender itself
     org = their_org(them)
     org.mdn_url = str(server.make_url("/mdn"))
     message = pyas2.Message(
@@ -388,6 +389,7 @@ async def test_async_mdn_never_answered_2xx_is_dead_lettered_on_the_message(
         outbound={"max_attempts": 2, "retry_base_seconds": 0.01, "retry_max_seconds": 0.01},
     )  # fmt: skip
     client = await aiohttp_client(build_app(settings, overrides=Overrides(sink=erp)))
+    await client.app[GATEWAY].scheduler.stop()  # the test runs the MDN sender itself
     org = their_org(them)
     org.mdn_url = str(server.make_url("/mdn"))
     message = pyas2.Message(
