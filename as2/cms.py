@@ -477,13 +477,20 @@ def _open_content(info: Any, cek: bytes, mac: bytes | None, aad: bytes) -> tuple
         iv = bytes(algorithm["parameters"].native)
         if len(iv) != block or not encrypted or len(encrypted) % block:
             raise DecryptionFailed("encrypted content has a bad length or IV")
+        # Into one buffer, padding cut off in place: a large message costs one
+        # plaintext copy here, not four (update, join, unpad, join).
         decryptor = Cipher(_block_cipher(name, cek), modes.CBC(iv)).decryptor()
-        padded = decryptor.update(encrypted) + decryptor.finalize()
-        unpadder = padding.PKCS7(block * 8).unpadder()
-        try:
-            return unpadder.update(padded) + unpadder.finalize(), name
-        except ValueError:
-            raise DecryptionFailed("bad padding after decryption (wrong key?)") from None
+        plain = bytearray(len(encrypted) + block - 1)
+        size = decryptor.update_into(encrypted, plain)
+        tail = decryptor.finalize()  # empty: the input is whole blocks
+        plain[size : size + len(tail)] = tail
+        size += len(tail)
+        del encrypted
+        pad = plain[size - 1] if size else 0
+        if not 1 <= pad <= block or plain[size - pad : size] != bytes([pad]) * pad:
+            raise DecryptionFailed("bad padding after decryption (wrong key?)")
+        del plain[size - pad :]
+        return bytes(plain), name
     if name in GCM_CIPHERS:
         if mac is None:
             raise DecryptionFailed("GCM content outside AuthEnvelopedData")
