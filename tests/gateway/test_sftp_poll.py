@@ -248,7 +248,7 @@ def _rss_bytes() -> int:
 async def test_a_large_file_is_streamed_to_the_raw_store_with_bounded_memory(
     aiohttp_client: Any, tmp_path: Path, sshd: Sshd
 ) -> None:
-    size = 48 * 1024 * 1024
+    size = 96 * 1024 * 1024
     hidden = sshd.home / "out" / ".big.edi"  # hidden until the poll below: no scheduled poll takes it
     with hidden.open("wb") as fh:  # not sparse: distinct blocks, so nothing is shared by accident
         block = bytes(range(256)) * 4096
