@@ -1,8 +1,8 @@
 """Asynchronous MDNs we owe partners (``Receipt-Delivery-Option``), sent with retries.
 
 The receive route queues the MDN as an outbox item of kind ``MDN`` and channel
-``as2-mdn`` (payload: the URL, headers and bytes as JSON) in the transaction that
-records the ``mdn_sent`` event, so it survives a restart. The ``as2-mdn`` schedule
+``as2-mdn`` (payload: the URL, headers and bytes as JSON; :func:`outbox_row`) in the
+transaction that records the ``mdn_sent`` event, so it survives a restart. The ``as2-mdn`` schedule
 (gateway.bootstrap, one instance at a time) POSTs due items: 2xx is ``sent``
 (``mdn_delivered`` on the message), anything else is retried with the outbound
 backoff until ``[outbound] max_attempts`` / ``max_age_hours``, then ``failed``: a dead
@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.ids import new_id
 from gateway.db.models import MessageEvent, OutboxItem
@@ -76,13 +75,6 @@ def outbox_row(
         "sent_at": None,
         "locked_by": None,
     }
-
-
-def queue(session: AsyncSession, **row: Any) -> str:
-    """:func:`outbox_row` added to an ORM session; returns the item id."""
-    values = outbox_row(**row)
-    session.add(OutboxItem(**values))
-    return str(values["id"])
 
 
 class AsyncMdnSender:
