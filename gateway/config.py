@@ -90,6 +90,9 @@ class ErpSettings(_Section):
     mode: Literal["feed", "webhook"] = "feed"
     url: str | None = None
     secret: SecretStr | None = None
+    # Webhook mode: also "Authorization: Bearer <token>" on every request, for an ERP
+    # (or the API gateway in front of it) that wants a token besides the signature.
+    token: SecretStr | None = None
     timeout_seconds: float = Field(default=10.0, gt=0)
     # webhook retries (5xx, 429, timeouts): exponential backoff with jitter, Retry-After
     # honoured; past either limit the document is dead-lettered (see gateway.erp).

@@ -12,7 +12,8 @@ a message is, moves the message to ``delivered`` and queues its acknowledgments.
 - ``Idempotency-Key``: the document's stable key (same on every retry and replay),
 - ``X-Correlation-ID``: the message id; ``X-Gateway-Document-Id``: the document id,
 - ``X-Gateway-Timestamp`` (Unix seconds) and ``X-Gateway-Signature:
-  sha256=<hex HMAC-SHA256 of "<timestamp>." + body with [erp].secret>``.
+  sha256=<hex HMAC-SHA256 of "<timestamp>." + body with [erp].secret>``,
+- with ``[erp].token``, ``Authorization: Bearer <token>`` as well.
 
 2xx is delivered. 5xx, 429 and network errors/timeouts are retried with
 exponential backoff and full jitter (never sooner than ``Retry-After``, seconds
@@ -162,6 +163,7 @@ class WebhookSink:
             raise ValueError('[erp] url is required when mode = "webhook"')
         self.url = settings.url
         self.secret = settings.secret.get_secret_value() if settings.secret else ""
+        self.token = settings.token.get_secret_value() if settings.token else ""
         self.timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
         self.policy = RetryPolicy(
             settings.max_attempts,
@@ -232,6 +234,8 @@ class WebhookSink:
         }
         if self.secret:
             headers[SIGNATURE_HEADER] = sign(self.secret, timestamp, body)
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         started = time.perf_counter()
         status: int | None = None
         answer = ""

@@ -18,6 +18,9 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.api.message_views import schemas as message_schemas
+from gateway.api.messages import DETAIL_PAGES
+
 JSON = "application/json"
 X12 = "application/edi-x12"
 
@@ -78,6 +81,20 @@ def _params(*names: str) -> list[dict[str, Any]]:
             "in": "query",
             "schema": {"type": "string"},
             "description": "PO/shipment/invoice number or an interchange/group/set control number",
+        },
+        **{
+            f"{page}_{what}": {
+                "name": f"{page}_{what}",
+                "in": "query",
+                "schema": {"type": "integer", "minimum": 0, "maximum": most}
+                if what == "limit"
+                else {"type": "string"},
+                "description": f"how many {page} to list (default {default}; 0: only their count)"
+                if what == "limit"
+                else f"where the page of {page} starts: {page}_next of the page before",
+            }
+            for page, (default, most) in DETAIL_PAGES.items()
+            for what in ("limit", "cursor")
         },
         "Idempotency-Key": {
             "name": "Idempotency-Key",
@@ -190,98 +207,6 @@ DEAD_LETTER = _object(
         "attempts": INT,
         "last_error": NULL_STR,
         "created_at": TIME,
-    }
-)
-MESSAGE_FIELDS = {
-    "id": STR,
-    "direction": {"enum": ["in", "out"]},
-    "partner_id": NULL_STR,
-    "channel": STR,
-    "kind": STR,
-    "status": STR,
-    "reason": NULL_STR,
-    "interchange_sender": NULL_STR,
-    "interchange_control": NULL_STR,
-    "size": INT,
-    "received_at": TIME,
-    "updated_at": TIME,
-}
-EVENT = _object({"at": TIME, "state": STR, "detail": {"type": ["object", "null"]}})
-MESSAGE_OUTBOX_ITEM = _object(
-    {
-        "id": STR,
-        "kind": STR,
-        "channel": STR,
-        "status": STR,
-        "interchange_control": NULL_STR,
-        "attempts": INT,
-        "last_error": NULL_STR,
-        "created_at": TIME,
-        "sent_at": NULL_TIME,
-    }
-)
-MESSAGE = _object(
-    {
-        **MESSAGE_FIELDS,
-        "next_step": {
-            "oneOf": [
-                {"type": "null"},
-                _object(
-                    {
-                        "step": STR,
-                        "state": STR,
-                        "attempts": INT,
-                        "next_attempt_at": NULL_TIME,
-                        "last_error": NULL_STR,
-                    }
-                ),
-            ],
-            "description": "the job the message waits for, and its last error",
-        },
-        "timeline": {"type": "array", "items": EVENT},
-        "documents": {
-            "type": "array",
-            "items": _object(
-                {
-                    "id": STR,
-                    "seq": INT,
-                    "kind": STR,
-                    "set_id": NULL_STR,
-                    "business_number": NULL_STR,
-                    "interchange_control": NULL_STR,
-                    "group_control": NULL_STR,
-                    "set_control": NULL_STR,
-                    "idempotency_key": STR,
-                    "status": STR,
-                    "attempts": INT,
-                    "last_error": NULL_STR,
-                    "delivered_at": NULL_TIME,
-                    "document": _ref("CanonicalDocument"),
-                }
-            ),
-        },
-        "outbox": {"type": "array", "items": MESSAGE_OUTBOX_ITEM},
-        "acks": _object(
-            {
-                "issued": {"type": "array", "items": MESSAGE_OUTBOX_ITEM},
-                "received": {"type": "array", "items": EVENT},
-            }
-        ),
-        "delivery_attempts": {
-            "type": "array",
-            "items": _object(
-                {
-                    "at": TIME,
-                    "target": STR,
-                    "document_id": NULL_STR,
-                    "outbox_id": NULL_STR,
-                    "outcome": STR,
-                    "status_code": {"type": ["integer", "null"]},
-                    "error": NULL_STR,
-                    "duration_ms": {"type": ["integer", "null"]},
-                }
-            ),
-        },
     }
 )
 MAILBOX_ITEM = _object(
@@ -637,7 +562,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "partner", "direction", "kind", "status", "since", "until", "q", "limit", "cursor"
         ),
         "responses": {
-            "200": _json(_page(_object(MESSAGE_FIELDS)), "a page of message summaries"),
+            "200": _json(_ref("MessagePage"), "a page of message summaries"),
             "400": _error("bad limit, direction, or since/until (ISO 8601 with a time zone)"),
             "401": TOKEN_401,
             "503": UNAVAILABLE,
@@ -645,10 +570,22 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("get", "/api/v1/messages/{id}"): {
         "summary": "One message: timeline, documents, acks, delivery attempts, outbox",
+        "description": "Documents, timeline events and delivery attempts come a page at a time "
+        "(`documents_limit`, `events_limit`, `attempts_limit` with their `_cursor`); `counts` "
+        "says how many there are.",
         "security": INTERNAL_AUTH,
-        "parameters": _params("id"),
+        "parameters": _params(
+            "id",
+            "documents_limit",
+            "documents_cursor",
+            "events_limit",
+            "events_cursor",
+            "attempts_limit",
+            "attempts_cursor",
+        ),
         "responses": {
-            "200": _json(MESSAGE, "the message"),
+            "200": _json(_ref("MessageDetail"), "the message"),
+            "400": _error("a *_limit or *_cursor that is not a number in range"),
             "401": TOKEN_401,
             "404": _error("unknown message"),
             "503": UNAVAILABLE,
@@ -785,6 +722,9 @@ def _spec() -> dict[str, Any]:
     accepted.pop("$schema", None)
     accepted.pop("$id", None)
     schemas["CanonicalDocumentInput"] = accepted
+    # The messages API's answers come from its pydantic models (gateway.api.message_views).
+    detail, page, views = message_schemas()
+    schemas.update(views, MessageDetail=detail, MessagePage=page)
     schemas["Error"] = {
         "type": "object",
         "required": ["error"],

@@ -63,6 +63,12 @@ def add_ops_commands(commands: Any) -> None:
     search.set_defaults(func=run_search)
     show = sub.add_parser("show", help="one message with its timeline, documents and acknowledgments")
     show.add_argument("id")
+    show.add_argument(
+        "--documents", type=int, metavar="N", help="documents per page (API default 20; 0: none)"
+    )
+    show.add_argument("--documents-after", metavar="CURSOR", help="the page of documents after CURSOR")
+    show.add_argument("--events", type=int, metavar="N", help="timeline events per page (API default 100)")
+    show.add_argument("--events-after", metavar="CURSOR", help="the page of events after CURSOR")
     common(show)
     show.set_defaults(func=run_show)
 
@@ -191,11 +197,61 @@ def run_search(args: argparse.Namespace) -> int:
 
 @_command
 def run_show(args: argparse.Namespace) -> int:
-    status, body = _call(args, "GET", f"/api/v1/messages/{args.id}")
+    query = _query(
+        documents_limit=args.documents,
+        documents_cursor=args.documents_after,
+        events_limit=args.events,
+        events_cursor=args.events_after,
+    )
+    status, body = _call(args, "GET", f"/api/v1/messages/{args.id}{query}")
     if status != 200:
         return _refused(status, body)
-    print(json.dumps(body, indent=2))
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return 0
+    for line in _message_lines(body):
+        print(line)
     return 0
+
+
+def _message_lines(m: dict[str, Any]) -> list[str]:
+    """A message's detail for people: one page of timeline and documents, and the
+    command that shows the next page."""
+    counts = m.get("counts", {})
+    lines = [
+        f"{m['id']}  {m['direction']} {m.get('partner_id') or '-'}  {m['channel']}  {m['kind']}  "
+        f"{m['status']}  {m.get('size', 0)} bytes  received {m['received_at'][:19]}"
+    ]
+    if m.get("reason"):
+        lines.append(f"reason: {m['reason']}")
+    progress = m.get("progress")
+    if progress:
+        total = progress.get("sets_total")
+        lines.append(
+            f"progress: {progress['sets_translated']} of {total if total is not None else '?'} sets translated"
+        )
+    step = m.get("next_step")
+    if step:
+        error = f": {step['last_error']}" if step.get("last_error") else ""
+        lines.append(f"next step: {step['step']} ({step['state']}, attempt {step['attempts']}){error}")
+    timeline = m.get("timeline", [])
+    lines.append(f"timeline ({len(timeline)} of {counts.get('events', len(timeline))}):")
+    lines += [f"  {e['at'][:19]}  {e['state']}" for e in timeline]
+    if m.get("events_next"):
+        lines.append(f"  more: gateway messages show {m['id']} --events-after {m['events_next']}")
+    documents = m.get("documents", [])
+    lines.append(f"documents ({len(documents)} of {counts.get('documents', len(documents))}):")
+    lines += [
+        f"  {d['seq']:>5}  {d['kind']:<9} {d.get('business_number') or '-':<24} {d['status']:<10} "
+        f"{(d.get('last_error') or '')[:60]}"
+        for d in documents
+    ]
+    if m.get("documents_next"):
+        lines.append(f"  more: gateway messages show {m['id']} --documents-after {m['documents_next']}")
+    issued = m.get("acks", {}).get("issued", [])
+    if issued:
+        lines.append("acks issued: " + ", ".join(f"{a['kind']} {a['status']}" for a in issued))
+    return lines
 
 
 @_command

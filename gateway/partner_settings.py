@@ -17,9 +17,11 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import re
 import string
-from typing import Annotated, Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -37,6 +39,22 @@ def _sha256_hex(value: str) -> str:
             f"must be the SHA-256 of the key as 64 hex characters, never the key itself (got {len(value)} characters)"
         )
     return lowered
+
+
+def _env_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise ValueError(f"must be an environment variable name such as ACME_TOKEN (got {value!r})")
+    if value.upper().startswith("GATEWAY_"):
+        raise ValueError(
+            f"GATEWAY_* variables are the gateway's own settings; choose another name (got {value!r})"
+        )
+    return value
+
+
+def _basic_username(value: str) -> str:
+    if not value or ":" in value:  # RFC 7617: the user-id ends at the first colon
+        raise ValueError(f"must be a non-empty user name without ':' (got {value!r})")
+    return value
 
 
 def _http_url(value: str) -> str:
@@ -81,6 +99,7 @@ def _filename_template(value: str) -> str:
 
 Sha256Hex = Annotated[str, AfterValidator(_sha256_hex)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+EnvName = Annotated[str, AfterValidator(_env_name)]
 OpenSshPublicKey = Annotated[str, AfterValidator(_openssh_public_key)]
 FilenameTemplate = Annotated[str, AfterValidator(_filename_template)]
 DEFAULT_FILENAME = "{kind}_{interchange_control}_{timestamp}.edi"
@@ -108,12 +127,104 @@ class RestSettings(_Strict):
         return ok
 
 
+class SecretUnavailable(Exception):
+    """A referenced secret cannot be read; the text names the key and the variable
+    or file, never a value."""
+
+
+class _SecretRef(_Strict):
+    """A secret named by reference, never written in the profile: ``<name>_env``
+    (an environment variable of the gateway process) or ``<name>_file`` (a file,
+    relative to the partner folder; one trailing newline is dropped). Exactly one."""
+
+    _secret: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_reference(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        name = cls._secret
+        if name in data:
+            raise ValueError(
+                f"{name}: never write the secret in the profile; name it with "
+                f'{name}_env = "VARIABLE" or {name}_file = "secrets/FILE"'
+            )
+        given = [key for key in (f"{name}_env", f"{name}_file") if data.get(key) is not None]
+        if len(given) != 1:
+            what = "both are set" if given else "neither is set"
+            raise ValueError(f"set exactly one of {name}_env or {name}_file ({what})")
+        return data
+
+    def reference(self) -> tuple[str, str]:
+        """(key, VARIABLE or PATH): the profile key that names the secret and its value."""
+        name = self._secret
+        env: str | None = getattr(self, f"{name}_env")
+        return (f"{name}_env", env) if env is not None else (f"{name}_file", getattr(self, f"{name}_file"))
+
+    def secret_value(self) -> str:
+        """The secret, read now (a rotated file is picked up on the next send).
+        Raises :class:`SecretUnavailable`, whose text names the variable or file and
+        never the secret."""
+        key, where = self.reference()
+        if key.endswith("_env"):
+            value = os.environ.get(where, "")
+            if not value:
+                raise SecretUnavailable(f"{key}: the environment variable {where} is not set or empty")
+            return value
+        try:
+            value = Path(where).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SecretUnavailable(f"{key}: {where}: file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise SecretUnavailable(f"{key}: {where}: cannot read ({why})") from None
+        value = value.removesuffix("\n").removesuffix("\r")
+        if not value:
+            raise SecretUnavailable(f"{key}: {where}: the file is empty")
+        return value
+
+
+class BearerAuth(_SecretRef):
+    """``Authorization: Bearer <token>``."""
+
+    _secret: ClassVar[str] = "token"
+    type: Literal["bearer"]
+    token_env: EnvName | None = None
+    token_file: str | None = Field(default=None, min_length=1)
+
+
+class BasicAuth(_SecretRef):
+    """``Authorization: Basic base64(username:password)``."""
+
+    _secret: ClassVar[str] = "password"
+    type: Literal["basic"]
+    username: Annotated[str, AfterValidator(_basic_username)]
+    password_env: EnvName | None = None
+    password_file: str | None = Field(default=None, min_length=1)
+
+
+class HmacAuth(_SecretRef):
+    """``X-Gateway-Timestamp: <Unix seconds>`` and ``X-Gateway-Signature:
+    sha256=<hex HMAC-SHA256 of "<timestamp>." + body>``: the ERP webhook's scheme."""
+
+    _secret: ClassVar[str] = "secret"
+    type: Literal["hmac"]
+    secret_env: EnvName | None = None
+    secret_file: str | None = Field(default=None, min_length=1)
+
+
+DeliveryAuth = Annotated[BearerAuth | BasicAuth | HmacAuth, Field(discriminator="type")]
+
+
 class RestDelivery(_Strict):
-    """We POST the X12 to ``url``."""
+    """We POST the X12 to ``url``, authenticated as ``[delivery.auth]`` says (none
+    when absent)."""
 
     channel: Literal["rest"]
     url: HttpUrl
     timeout_seconds: float = Field(default=30.0, gt=0)
+    auth: DeliveryAuth | None = None
 
 
 class MailboxDelivery(_Strict):
@@ -244,6 +355,8 @@ def _channel_wording(line: str, err: Any) -> str:
     if loc[:1] == ("delivery",) and err["type"] == "union_tag_invalid":
         channels = " or ".join(repr(c) for c in _CHANNELS)
         return f"{source}: delivery.channel: must be one of {channels} (got {err['ctx']['tag']!r})"
+    if loc[:3] == ("delivery", "rest", "auth"):
+        return _auth_wording(line, err, source, loc[3:])
     if loc[:1] == ("delivery",) and len(loc) >= 3:
         channel, key = loc[1], ".".join(str(part) for part in loc[2:])
         if err["type"] == "missing":
@@ -265,3 +378,21 @@ def _channel_wording(line: str, err: Any) -> str:
 
 
 _CHANNELS = ("rest", "mailbox", "as2", "sftp")
+_AUTH_TYPES = ("bearer", "basic", "hmac")
+
+
+def _auth_wording(line: str, err: Any, source: str, loc: tuple[Any, ...]) -> str:
+    """``[delivery.auth]`` errors, worded with its ``type`` rather than the union's tag."""
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        types = " or ".join(repr(t) for t in _AUTH_TYPES)
+        got = f" (got {err['ctx']['tag']!r})" if err["type"] == "union_tag_invalid" else ""
+        return f"{source}: delivery.auth.type: must be one of {types}{got}"
+    if not loc:
+        return line
+    kind, key = loc[0], ".".join(str(part) for part in loc[1:])
+    where = f"delivery.auth.{key}" if key else "delivery.auth"
+    if err["type"] == "missing":
+        return f'{source}: {where}: required when type = "{kind}"'
+    if err["type"] == "extra_forbidden":
+        return f'{source}: {where}: not used with type = "{kind}"; remove it'
+    return line.replace(f"delivery.rest.auth.{kind}", "delivery.auth")

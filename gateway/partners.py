@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.as2_settings import load_partner_certificates
-from gateway.partner_settings import TransportSettings, parse_transport, split_profile
+from gateway.partner_settings import SecretUnavailable, TransportSettings, parse_transport, split_profile
 from translators.profile import OurIdentity, PartnerProfile, ProfileError, parse_profile_data
 
 PROFILE_FILE = "profile.toml"
@@ -138,6 +138,10 @@ def _scan(directory: Path, identity: OurIdentity | None) -> tuple[PartnerDirecto
         if problem is not None:
             errors.append(problem)
             continue
+        transport, problem = _resolve_delivery_secret(transport, folder, source)
+        if problem is not None:
+            errors.append(problem)
+            continue
         if transport.as2 is not None:
             cert_errors, _ = load_partner_certificates(transport.as2, folder, str(source))
             as2_owner = as2_owners.setdefault(transport.as2.id, folder.name)
@@ -216,6 +220,27 @@ def _resolve_sftp_key(
     except SshKeyError as exc:
         return transport, f"{source}: sftp.private_key: {exc}"
     return transport.model_copy(update={"sftp": sftp.model_copy(update={"private_key": str(path)})}), None
+
+
+def _resolve_delivery_secret(
+    transport: TransportSettings, folder: Path, source: Path
+) -> tuple[TransportSettings, str | None]:
+    """A REST delivery's secret reference: a ``*_file`` made absolute (relative to the
+    partner folder), and the variable or file read once, so a missing secret stops
+    the load (and ``partners check``), not the first delivery. Only the reference is
+    kept; the transport reads the secret again at each send."""
+    delivery = transport.delivery
+    if delivery.channel != "rest" or delivery.auth is None:
+        return transport, None
+    auth = delivery.auth
+    key, where = auth.reference()
+    if key.endswith("_file"):
+        auth = auth.model_copy(update={key: str((folder / where).resolve())})
+    try:
+        auth.secret_value()
+    except SecretUnavailable as exc:
+        return transport, f"{source}: delivery.auth.{exc}"
+    return transport.model_copy(update={"delivery": delivery.model_copy(update={"auth": auth})}), None
 
 
 def _hooks_problem(path: Path) -> str | None:

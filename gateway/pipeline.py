@@ -66,10 +66,12 @@ from gateway.db import jobs
 from gateway.db.engine import Database, is_storage_error
 from gateway.db.ids import new_id
 from gateway.db.models import Message, OutboxItem, utcnow
-from gateway.domain.inbound import InboundMessage, InboundPlan
+from gateway.domain.inbound import InboundPlan
+from gateway.domain.outcomes import mark_duplicates, with_note, with_outcomes
 from gateway.domain.states import INBOUND
 from gateway.pipeline_deliver import DeliverStep
 from gateway.ports import ErpSink
+from gateway.progress import ProgressBoard
 from gateway.rawstore import RawStore
 from gateway.runner import Backoff, TransientError
 
@@ -121,6 +123,7 @@ class Pipeline(DeliverStep):
         self.clock = clock
         # None: plans are computed in a thread of this process (see gateway.translate_pool).
         self.translate_pool = translate_pool
+        self.progress = ProgressBoard(db)  # sets translated / total while a plan is made
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -365,13 +368,7 @@ class Pipeline(DeliverStep):
     async def _plan(self, message: Any) -> _Plan:
         """Translate one message (CPU work, never on the event loop) into a plan:
         the domain's planning, in a worker process or in a thread."""
-        if self.translate_pool is not None:
-            return await self.translate_pool.plan(message, self.partners())
-        from gateway.translate_pool import plan_stored
-
-        return await asyncio.to_thread(
-            plan_stored, InboundMessage.of(message), self.partners(), self.rawstore.open
-        )
+        return await self.progress.plan(message, self.partners(), self.translate_pool, self.rawstore.open)
 
     async def _translate_batch(self, batch: list[jobs.ClaimedJob]) -> None:
         """Translate several messages and write every plan in one transaction. If
@@ -478,7 +475,7 @@ class Pipeline(DeliverStep):
                 unanswered = await self._issue_acks(
                     session, message, plan.interchanges, [], now, release=True
                 )
-            reason = _with_note(plan.reason, unanswered)
+            reason = with_note(with_outcomes(plan.results, plan.reason, None)[0], unanswered)
             await rows.set_status(
                 session, message.id, plan.status, now, reason, plan.detail, old=message.status, **values
             )
@@ -495,7 +492,7 @@ class Pipeline(DeliverStep):
                 message.id,
                 "duplicate",
                 now,
-                _with_note(reason, unanswered),
+                with_note(reason, unanswered),
                 None,
                 old=message.status,
                 **values,
@@ -514,9 +511,17 @@ class Pipeline(DeliverStep):
         unanswered = await self._issue_acks(
             session, message, fresh, dup_interchanges, now, release=plan.status == "failed"
         )
-        reason = _with_note(plan.reason, unanswered)
+        results = mark_duplicates(plan.results, {d.outcome.header.index: first for d, first in duplicates})
+        reason, outcomes = with_outcomes(results, plan.reason, plan.detail)  # kept through acknowledged
         await rows.set_status(
-            session, message.id, plan.status, now, reason, plan.detail, old=message.status, **values
+            session,
+            message.id,
+            plan.status,
+            now,
+            with_note(reason, unanswered),
+            outcomes,
+            old=message.status,
+            **values,
         )
         if plan.status != "failed":
             if deliver_jobs is not None:
@@ -704,10 +709,3 @@ class Pipeline(DeliverStep):
 
 
 _ACKS_IN_EVENT = 100  # acks listed on an ack_issued event; more are only counted (acks_total)
-
-
-def _with_note(reason: str | None, note: str | None) -> str | None:
-    """A message's reason with the acknowledgment cap's note added, if any."""
-    if note is None:
-        return reason
-    return f"{reason}; {note}" if reason else note

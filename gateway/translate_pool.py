@@ -40,6 +40,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import queue
 import signal
 import threading
 import time
@@ -50,7 +51,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from gateway.domain.errors import HookFailed
-from gateway.domain.inbound import DocumentHook, InboundMessage, InboundPlan, plan_inbound
+from gateway.domain.inbound import DocumentHook, InboundMessage, InboundPlan, Progress, plan_inbound
 from gateway.partner_settings import TransportSettings
 from gateway.rawstore import open_payload
 
@@ -74,6 +75,7 @@ class TranslatePool:
         self._generation = 0
         self._blob: bytes | None = None
         self.rebuilds = 0  # pools replaced after a worker died, for tests and metrics
+        self._progress: Any = None  # the workers' progress queue (a multiprocessing queue)
         self._starting = asyncio.Lock()
 
     def close(self) -> None:
@@ -131,12 +133,27 @@ class TranslatePool:
         context.set_forkserver_preload(
             ["translators.engine", "gateway.domain.inbound", "gateway.translate_pool"]
         )
+        self._progress = context.Queue()
         executor = ProcessPoolExecutor(
-            self.processes, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
+            self.processes,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(os.getpid(), self._progress),
         )
         for started in [executor.submit(os.getpid) for _ in range(self.processes)]:
             started.result()
         return executor
+
+    def progress_updates(self) -> list[tuple[str, int, int | None]]:
+        """(message id, sets done, sets in total) the workers reported since the last
+        call (gateway.progress), without waiting."""
+        updates: list[tuple[str, int, int | None]] = []
+        while self._progress is not None:
+            try:
+                updates.append(self._progress.get_nowait())
+            except (queue.Empty, OSError, ValueError):
+                break
+        return updates
 
     def _rebuild(self) -> None:
         broken, self._executor = self._executor, None
@@ -148,13 +165,19 @@ class TranslatePool:
 # --------------------------------------------------------------------------- planning
 
 
-def plan_stored(message: InboundMessage, partners: Any, opener: Callable[[str], BinaryIO]) -> InboundPlan:
+def plan_stored(
+    message: InboundMessage,
+    partners: Any,
+    opener: Callable[[str], BinaryIO],
+    progress: Progress | None = None,
+) -> InboundPlan:
     """The domain plan of a stored message: open its payload with ``opener`` (sha256
     -> open binary file: ``RawStore.open``, or :func:`gateway.rawstore.open_payload`
-    bound to the root) and plan it with the partners' inbound hooks. The pipeline
-    calls it in a thread, a worker process in the pool."""
+    bound to the root) and plan it with the partners' inbound hooks, telling
+    ``progress`` of each set. The pipeline calls it in a thread, a worker process in
+    the pool."""
     with opener(message.raw_sha256) as payload:
-        return plan_inbound(message, payload, partners, inbound_hook(partners))
+        return plan_inbound(message, payload, partners, inbound_hook(partners), progress)
 
 
 def inbound_hook(partners: Any) -> DocumentHook | None:
@@ -179,10 +202,11 @@ def inbound_hook(partners: Any) -> DocumentHook | None:
 
 # --------------------------------------------------------------------------- worker side
 
-_held: dict[str, Any] = {"generation": None, "partners": None}
+_held: dict[str, Any] = {"generation": None, "partners": None, "progress": None}
+_PROGRESS_SECONDS = 0.5  # a worker reports a message's count at most this often
 
 
-def _init_worker(gateway_pid: int) -> None:
+def _init_worker(gateway_pid: int, progress: Any = None) -> None:
     """Die with the gateway: one killed with SIGKILL must not leave workers behind
     (each holds memory, pipes and the data directory; a crash-looping service piled
     up dozens).
@@ -196,6 +220,7 @@ def _init_worker(gateway_pid: int) -> None:
     with contextlib.suppress(OSError, AttributeError, TypeError):
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _held["progress"] = progress
     parent, started = os.getppid(), _started(gateway_pid)
     # Already gone: the gateway may have died (a zombie nobody reaped yet) between
     # asking the forkserver for us and our start.
@@ -262,4 +287,24 @@ def _plan_in_worker(
         _held["partners"], _held["generation"] = pickle.loads(blob), generation
     elif _held["generation"] != generation:
         raise _NeedPartners()
-    return plan_stored(message, _held["partners"], functools.partial(open_payload, raw_root))
+    return plan_stored(
+        message, _held["partners"], functools.partial(open_payload, raw_root), _reporter(message.id)
+    )
+
+
+def _reporter(message_id: str) -> Progress | None:
+    """A Progress that puts the count on the pool's queue: the first and the last
+    set at once, in between at most every _PROGRESS_SECONDS."""
+    channel = _held["progress"]
+    if channel is None:
+        return None
+    last = [0.0]
+
+    def report(done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] >= _PROGRESS_SECONDS:
+            last[0] = now
+            with contextlib.suppress(Exception):  # a full or closed queue never stops translation
+                channel.put_nowait((message_id, done, total))
+
+    return report

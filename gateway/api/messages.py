@@ -9,7 +9,8 @@
 ``GET /api/v1/messages/{id}``
     The message, its timeline, documents, acknowledgments (outbox items of
     kind TA1/997/999, and the partner's acks matched to it), ERP and partner
-    delivery attempts, and outbox items.
+    delivery attempts, and outbox items; documents, timeline and attempts a page
+    at a time, with their counts and the translation's progress.
 ``GET /api/v1/messages/{id}/raw``
     The exact stored bytes, with ``application/edi-x12`` or ``application/json``.
 ``POST /api/v1/messages/{id}/replay``
@@ -23,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, func, or_, select
 
 from gateway.api.errors import ApiError
 from gateway.api.feed import check_query_text, page_limit, plausible_id
@@ -125,31 +126,83 @@ async def _message(conn: Any, message_id: str) -> Any:
     return message
 
 
+#: The lists of a message's detail that are paged: query parameter prefix -> (default, most).
+DETAIL_PAGES = {"documents": (20, 500), "events": (100, 1000), "attempts": (100, 1000)}
+_ACK_EVENTS = (
+    "accepted",
+    "accepted_with_errors",
+    "partially_accepted",
+    "rejected",
+    "ta1_received",
+    "ack_unclear",
+)
+
+
+def _detail_page(request: web.Request, name: str) -> tuple[int, int | None]:
+    """(limit, cursor) of one paged list of the detail: ``<name>_limit`` (0 leaves the
+    list out, its count stays) and ``<name>_cursor`` (the ``next`` of the page before)."""
+    default, most = DETAIL_PAGES[name]
+    raw = request.query.get(f"{name}_limit", str(default))
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > most:
+        raise ApiError(400, "bad_request", f"{name}_limit must be an integer from 0 to {most}")
+    cursor = request.query.get(f"{name}_cursor")
+    if cursor is not None and not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
+        raise ApiError(400, "bad_request", f"{name}_cursor must be the {name}_next of the page before")
+    return int(raw), int(cursor) if cursor is not None else None
+
+
+async def _paged(
+    conn: Any, model: Any, key: Any, message_id: str, page: tuple[int, int | None]
+) -> tuple[list[Any], str | None, int]:
+    """One page of ``model`` rows of the message, ordered by ``key``: (rows, next cursor, total)."""
+    limit, cursor = page
+    total = (
+        await conn.execute(select(func.count()).select_from(model).where(model.message_id == message_id))
+    ).scalar_one()
+    if limit == 0:
+        return [], None, total
+    query = select(model).where(model.message_id == message_id).order_by(key).limit(limit + 1)
+    if cursor is not None:
+        query = query.where(key > cursor)
+    rows = (await conn.execute(query)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (str(getattr(rows[-1], key.key)) if more else None), total
+
+
 async def get_message(request: web.Request) -> web.Response:
+    """One message. Its documents, timeline and delivery attempts come a page at a
+    time (``documents_limit``/``_cursor``, ``events_limit``/``_cursor``,
+    ``attempts_limit``/``_cursor``; small defaults): a 20 MB file with thousands of
+    documents never becomes one answer of a hundred megabytes. ``counts`` says how
+    many there are, ``*_next`` where the next page starts (null: none), and
+    ``progress`` how far translation is while it runs."""
     require_token(request)
+    check_query_text(request)
     message_id = request.match_info["id"]
+    pages = {name: _detail_page(request, name) for name in DETAIL_PAGES}
     async with request.app[DATABASE].read() as conn:
         message = await _message(conn, message_id)
-        events = (
+        events, events_next, events_total = await _paged(
+            conn, MessageEvent, MessageEvent.id, message_id, pages["events"]
+        )
+        documents, documents_next, documents_total = await _paged(
+            conn, Document, Document.seq, message_id, pages["documents"]
+        )
+        attempts, attempts_next, attempts_total = await _paged(
+            conn, DeliveryAttempt, DeliveryAttempt.id, message_id, pages["attempts"]
+        )
+        acks_received = (
             await conn.execute(
-                select(MessageEvent).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id)
-            )
-        ).all()
-        documents = (
-            await conn.execute(
-                select(Document).where(Document.message_id == message_id).order_by(Document.seq)
+                select(MessageEvent)
+                .where(MessageEvent.message_id == message_id, MessageEvent.state.in_(_ACK_EVENTS))
+                .order_by(MessageEvent.id)
+                .limit(DETAIL_PAGES["events"][1])
             )
         ).all()
         outbox = (
             await conn.execute(
                 select(OutboxItem).where(OutboxItem.message_id == message_id).order_by(OutboxItem.id)
-            )
-        ).all()
-        attempts = (
-            await conn.execute(
-                select(DeliveryAttempt)
-                .where(DeliveryAttempt.message_id == message_id)
-                .order_by(DeliveryAttempt.id)
             )
         ).all()
         waiting = (
@@ -174,6 +227,20 @@ async def get_message(request: web.Request) -> web.Response:
         if waiting is not None
         else None
     )
+    # While a large message is translated: sets done / sets in the payload (gateway.progress).
+    body["progress"] = (
+        {
+            "step": waiting.step,
+            "sets_translated": waiting.progress_done,
+            "sets_total": waiting.progress_total,
+        }
+        if waiting is not None and waiting.progress_done is not None
+        else None
+    )
+    body["counts"] = {"documents": documents_total, "events": events_total, "attempts": attempts_total}
+    body["documents_next"] = documents_next
+    body["events_next"] = events_next
+    body["attempts_next"] = attempts_next
     body["timeline"] = [{"at": e.at.isoformat(), "state": e.state, "detail": e.detail} for e in events]
     body["documents"] = [
         {
@@ -213,18 +280,8 @@ async def get_message(request: web.Request) -> web.Response:
         "issued": [i for i in items if i["kind"] in ("TA1", "997", "999")],
         "received": [
             {"at": e.at.isoformat(), "state": e.state, "detail": e.detail}
-            for e in events
-            if e.state
-            in (
-                "accepted",
-                "accepted_with_errors",
-                "partially_accepted",
-                "rejected",
-                "ta1_received",
-                "ack_unclear",
-            )
-            and e.detail
-            and "source_message_id" in e.detail
+            for e in acks_received
+            if e.detail and "source_message_id" in e.detail
         ],
     }
     body["delivery_attempts"] = [

@@ -154,6 +154,9 @@ class Job(Base):
     locked_by: Mapped[str | None] = mapped_column(String(64))
     locked_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # 0008: how far a running step is (translate: sets done / sets in the payload); gateway.progress
+    progress_done: Mapped[int | None] = mapped_column(Integer)
+    progress_total: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -19,6 +19,7 @@ hooks come in as a function (:data:`DocumentHook`) that raises
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -34,6 +35,7 @@ from gateway.domain.errors import (
     UnknownSender,
 )
 from gateway.domain.interchanges import business_number
+from gateway.domain.outcomes import InterchangeResult
 
 if TYPE_CHECKING:
     from translators.canonical import CanonicalDocument
@@ -41,6 +43,9 @@ if TYPE_CHECKING:
 
 #: What a partner's inbound hook does to a document; raises HookFailed.
 DocumentHook = Callable[["CanonicalDocument"], "CanonicalDocument"]
+#: Told (sets translated so far, sets in the payload or None) after every set; the
+#: caller decides how often it passes that on (gateway.progress).
+Progress = Callable[[int, "int | None"], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,7 @@ class InboundPlan:
     first_sender: str | None = None
     first_control: str | None = None
     detail: dict[str, Any] | None = None  # goes on the event of the final status
+    results: list[InterchangeResult] = field(default_factory=list)  # one per interchange, in order
     # (partner id, FunctionalAckReport | Ta1Report) the partner sent about our outbound
     acks: list[tuple[str, Any]] = field(default_factory=list)
 
@@ -87,12 +93,16 @@ def document_idempotency_key(message_id: str, seq: int) -> str:
 
 
 def plan_inbound(
-    message: InboundMessage, payload: BinaryIO, partners: PartnerLookup, hook: DocumentHook | None = None
+    message: InboundMessage,
+    payload: BinaryIO,
+    partners: PartnerLookup,
+    hook: DocumentHook | None = None,
+    progress: Progress | None = None,
 ) -> InboundPlan:
     """The plan for ``message`` whose raw bytes ``payload`` is open on."""
     if message.kind == "canonical":
         return plan_canonical(message, payload.read())
-    return plan_x12(message, payload, partners, hook)
+    return plan_x12(message, payload, partners, hook, progress)
 
 
 def plan_canonical(message: InboundMessage, data: bytes) -> InboundPlan:
@@ -116,14 +126,18 @@ def plan_canonical(message: InboundMessage, data: bytes) -> InboundPlan:
 
 
 def plan_x12(
-    message: InboundMessage, payload: BinaryIO, partners: PartnerLookup, hook: DocumentHook | None = None
+    message: InboundMessage,
+    payload: BinaryIO,
+    partners: PartnerLookup,
+    hook: DocumentHook | None = None,
+    progress: Progress | None = None,
 ) -> InboundPlan:
     """Translate the X12 in ``payload`` and decide: quarantine (a sender that is no
     partner, or not the authenticated one), failed (not X12, a hook failed, every
     set rejected) or translated (with the rejected sets named in the reason)."""
     plan = InboundPlan(status="translated")
     try:
-        _plan_x12(message, payload, partners, hook, plan)
+        _plan_x12(message, payload, partners, hook, plan, progress)
     except InboundRefused as refused:
         return InboundPlan(
             status=refused.message_status,
@@ -136,14 +150,17 @@ def plan_x12(
 
 
 def _translated(
-    message: InboundMessage, payload: BinaryIO, partners: PartnerLookup
+    message: InboundMessage, payload: BinaryIO, partners: PartnerLookup, progress: Progress | None = None
 ) -> list[tuple[TranslatedInterchange, list[TranslatedSet]]]:
-    """Each interchange of the payload with its sets, in order."""
+    """Each interchange of the payload with its sets, in order; ``progress`` hears of
+    every set (with the number of sets the payload holds, counted first)."""
     from translators.engine import TranslatedInterchange, translate
     from translators.x12.errors import NotX12Error
 
     pending: list[TranslatedSet] = []
     per_interchange: list[tuple[TranslatedInterchange, list[TranslatedSet]]] = []
+    total = count_sets(payload) if progress is not None else None
+    done = 0
     receivers = getattr(partners, "receivers", None)
     try:
         # reject_duplicates: a repeat inside this one message (the writer catches
@@ -160,9 +177,37 @@ def _translated(
                 pending = []
             else:
                 pending.append(item)
+                if progress is not None:
+                    done += 1
+                    progress(done, total)
     except NotX12Error as exc:
         raise NotX12(exc.reason, exc.offset) from None
     return per_interchange
+
+
+def count_sets(payload: BinaryIO, chunk: int = 1 << 20) -> int | None:
+    """How many transaction sets (ST segments) ``payload`` holds, by the first ISA's
+    delimiters, read in chunks and rewound; None when it is not seekable or does not
+    start with an ISA. An estimate for progress only: the engine decides what a set is."""
+    if not payload.seekable():
+        return None
+    start = payload.tell()
+    head = payload.read(106).lstrip()
+    payload.seek(start)
+    if len(head) < 106 or not head.startswith(b"ISA"):
+        return None
+    element, terminator = head[3:4], head[105:106]
+    marker = re.compile(re.escape(terminator) + rb"\s*ST" + re.escape(element))
+    count, tail = 0, b""
+    while block := payload.read(chunk):
+        data = tail + block
+        count += len(marker.findall(data))
+        # Keep the end that could hold a marker cut in two (whitespace runs are short).
+        cut = data.rfind(terminator)
+        tail = data[cut:] if cut >= 0 and len(data) - cut < 64 else b""
+        count -= len(marker.findall(tail))  # counted again with the next block
+    payload.seek(start)
+    return count + len(marker.findall(tail))
 
 
 def _sender_of(interchange: TranslatedInterchange) -> str:
@@ -191,10 +236,11 @@ def _plan_x12(
     partners: PartnerLookup,
     hook: DocumentHook | None,
     plan: InboundPlan,
+    progress: Progress | None = None,
 ) -> None:
     from translators.x12.ack_reader import read_ta1
 
-    per_interchange = _translated(message, payload, partners)
+    per_interchange = _translated(message, payload, partners, progress)
     sets = sum(len(s) for _, s in per_interchange)
     groups = sum(len(i.outcome.groups) for i, _ in per_interchange)
     plan.events.append(("parsed", {"interchanges": len(per_interchange), "groups": groups, "sets": sets}))
@@ -208,6 +254,7 @@ def _plan_x12(
     seq = 0
     for interchange, tsets in per_interchange:
         plan.interchanges.append(interchange)
+        documents_before, not_used = len(plan.documents), 0
         if interchange.profile is not None:
             plan.acks.extend(
                 (interchange.profile.id, read_ta1(segment))
@@ -218,6 +265,7 @@ def _plan_x12(
             seq += 1
             envelope_problem = interchange.rejection_of(tset) if tset.document is not None else None
             if envelope_problem is not None:
+                not_used += 1
                 # A valid set in a rejected group or interchange: the partner is told
                 # to send it all again, so it must not reach the ERP now. A rejected
                 # interchange is said once, below, for all its sets.
@@ -241,12 +289,24 @@ def _plan_x12(
                     )
                 )
             else:
+                not_used += 1
                 rejected.append(
                     tset.reason or f"{tset.outcome.set_id} {tset.outcome.control_number} not translated"
                 )
         envelope = interchange.envelope_rejection()
         if envelope is not None:
             rejected.append(envelope)
+        plan.results.append(
+            InterchangeResult(
+                index=interchange.outcome.header.index,
+                sender=_sender_of(interchange),
+                control=interchange.outcome.header.control_number.strip(),
+                sets=len(tsets),
+                documents=len(plan.documents) - documents_before,
+                rejected=not_used,
+                envelope=envelope,
+            )
+        )
     detail: dict[str, Any] = {"documents": len(plan.documents)}
     if rejected:
         detail["rejected"] = rejected[:20]
@@ -295,7 +355,9 @@ __all__ = [
     "HookFailed",
     "InboundMessage",
     "InboundPlan",
+    "Progress",
     "check_senders",
+    "count_sets",
     "document_idempotency_key",
     "plan_canonical",
     "plan_inbound",

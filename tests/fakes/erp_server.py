@@ -43,6 +43,7 @@ class Failure:
 @dataclass
 class FakeErp:
     secret: str = ""
+    token: str = ""  # when set, "Authorization: Bearer <token>" is required (401 otherwise)
     port: int = field(default_factory=free_port)
     accepted: Counter[str] = field(default_factory=Counter)  # Idempotency-Key -> 2xx answers given
     documents: dict[str, Any] = field(default_factory=dict)  # Idempotency-Key -> body
@@ -104,6 +105,10 @@ class FakeErp:
         body = await request.read()
         key = request.headers.get("Idempotency-Key", "")
         self.headers.append(dict(request.headers))
+        if self.token and not hmac.compare_digest(
+            request.headers.get("Authorization", ""), f"Bearer {self.token}"
+        ):
+            return web.Response(status=401, text="no or wrong token")
         if self.secret:
             stamp = request.headers.get("X-Gateway-Timestamp", "")
             expected = (

@@ -1,7 +1,8 @@
 """Schema revisions on SQLite and PostgreSQL: the models match what the migrations
 build, and a database at 0002 (with data) is refused at start until
 ``gateway db upgrade`` brings it to the head (0003: index on outbox.message_id; 0004:
-instances, schedules, outbox.locked_by; 0005: document_keys, orders, order_exceptions)."""
+instances, schedules, outbox.locked_by; 0005: document_keys, orders, order_exceptions;
+0008: jobs.progress_done/_total)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ async def test_models_match_the_migrations(database_url: str | None, tmp_path: P
 async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(
     database_url: str | None, tmp_path: Path
 ) -> None:
-    assert schema.head_revision() == "0005"
+    head = schema.head_revision()
+    assert head == "0008"
     url = _url(database_url, tmp_path)
     db = open_database(url)
     now = utcnow()
@@ -85,7 +87,7 @@ async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(
                     created_at=now,
                 )
             )
-        with pytest.raises(schema.SchemaError, match="revision 0002, this gateway needs 0005"):
+        with pytest.raises(schema.SchemaError, match=f"revision 0002, this gateway needs {head}"):
             await schema.prepare_schema(db)
     finally:
         await db.close()
@@ -102,11 +104,11 @@ async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(
         timeout=60,
     )
     assert up.returncode == 0, up.stderr
-    assert "schema upgraded from 0002 to 0005" in up.stdout
+    assert f"schema upgraded from 0002 to {head}" in up.stdout
 
     db = open_database(url)
     try:
-        assert await schema.prepare_schema(db) == "schema at revision 0005"
+        assert await schema.prepare_schema(db) == f"schema at revision {head}"
         async with db.engine.connect() as conn:
             assert (await conn.run_sync(_indexes, "outbox"))["ix_outbox_message"] == ["message_id"]
             kept = (await conn.execute(select(OutboxItem.message_id, OutboxItem.kind))).all()

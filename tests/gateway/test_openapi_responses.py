@@ -458,6 +458,14 @@ async def messages(env: Env) -> None:
     for message_id in (inbound, canonical["message_id"], out):
         await c("get", f"/api/v1/messages/{message_id}", 200, headers=TOKEN)
         await c("get", f"/api/v1/messages/{message_id}/raw", 200, headers=TOKEN)
+    await c(
+        "get",
+        f"/api/v1/messages/{inbound}?documents_limit=0&events_limit=1&attempts_cursor=0",
+        200,
+        headers=TOKEN,
+    )
+    await c("get", f"/api/v1/messages/{inbound}?documents_limit=501", 400, headers=TOKEN)
+    await c("get", f"/api/v1/messages/{inbound}?events_cursor=abc", 400, headers=TOKEN)
     await c("get", f"/api/v1/messages/{inbound}", 401)
     await c("get", f"/api/v1/messages/{inbound}/raw", 401, headers={"Authorization": "Basic eDp5"})
     await c("get", "/api/v1/messages/no-such-message", 404, headers=TOKEN)

@@ -41,10 +41,13 @@ def test_search_show_replay_and_dead_letters(
         message_id = line.split()[0]
         assert " in " in line and "acme" in line
 
-        code, out, _ = cli(capsys, "messages", "show", message_id, *url)
+        code, out, _ = cli(capsys, "messages", "show", message_id, "--json", *url)
         assert code == 0
         shown = json.loads(out)
         assert shown["id"] == message_id and shown["documents"][0]["business_number"] == "PO-2-1"
+        code, out, _ = cli(capsys, "messages", "show", message_id, "--documents", "0", *url)
+        assert code == 0 and out.startswith(message_id) and "documents (0 of 1):" in out
+        assert "PO-2-1" not in out and "timeline (" in out
 
         wait_until(
             lambda: cli(capsys, "dead-letters", "list", "--json", *url)[1].count('"erp_document"') == 1,
