@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from as2.certs import KeyPair, valid_certificates
+from as2.der import split_enveloped
 from as2.errors import (
     AS2Error,
     AuthenticationFailed,
@@ -463,13 +464,17 @@ def _unwrap_key(info: Any, pair: KeyPair) -> bytes:
     raise DecryptionFailed(f"unsupported key transport {name}")
 
 
-def _open_content(info: Any, cek: bytes, mac: bytes | None, aad: bytes) -> tuple[bytes, str]:
+def _open_content(
+    info: Any, cek: bytes, mac: bytes | None, aad: bytes, ciphertext: memoryview | None
+) -> tuple[bytes, str]:
     algorithm = info["content_encryption_algorithm"]
     name = algorithm["algorithm"].native
-    encrypted = info["encrypted_content"].native
+    encrypted: bytes | memoryview | None = ciphertext
     if encrypted is None:
-        raise DecryptionFailed("envelope carries no encrypted content")
-    encrypted = bytes(encrypted)
+        encrypted = info["encrypted_content"].native
+        if encrypted is None:
+            raise DecryptionFailed("envelope carries no encrypted content")
+        encrypted = bytes(encrypted)
     if name in CBC_CIPHERS:
         key_len, block = CBC_CIPHERS[name]
         if len(cek) != key_len:
@@ -477,13 +482,20 @@ def _open_content(info: Any, cek: bytes, mac: bytes | None, aad: bytes) -> tuple
         iv = bytes(algorithm["parameters"].native)
         if len(iv) != block or not encrypted or len(encrypted) % block:
             raise DecryptionFailed("encrypted content has a bad length or IV")
+        # Into one buffer, padding cut off in place: a large message costs one
+        # plaintext copy here, not four (update, join, unpad, join).
         decryptor = Cipher(_block_cipher(name, cek), modes.CBC(iv)).decryptor()
-        padded = decryptor.update(encrypted) + decryptor.finalize()
-        unpadder = padding.PKCS7(block * 8).unpadder()
-        try:
-            return unpadder.update(padded) + unpadder.finalize(), name
-        except ValueError:
-            raise DecryptionFailed("bad padding after decryption (wrong key?)") from None
+        plain = bytearray(len(encrypted) + block - 1)
+        size = decryptor.update_into(encrypted, plain)
+        tail = decryptor.finalize()  # empty: the input is whole blocks
+        plain[size : size + len(tail)] = tail
+        size += len(tail)
+        del encrypted
+        pad = plain[size - 1] if size else 0
+        if not 1 <= pad <= block or plain[size - pad : size] != bytes([pad]) * pad:
+            raise DecryptionFailed("bad padding after decryption (wrong key?)")
+        del plain[size - pad :]
+        return bytes(plain), name
     if name in GCM_CIPHERS:
         if mac is None:
             raise DecryptionFailed("GCM content outside AuthEnvelopedData")
@@ -492,7 +504,7 @@ def _open_content(info: Any, cek: bytes, mac: bytes | None, aad: bytes) -> tuple
         if len(cek) not in (16, 24, 32) or len(mac) != int(params["aes_icv_len"].native):
             raise DecryptionFailed("GCM key or tag has the wrong length")
         try:
-            return AESGCM(cek).decrypt(nonce, encrypted + mac, aad or None), name
+            return AESGCM(cek).decrypt(nonce, bytes(encrypted) + mac, aad or None), name
         except InvalidTag:
             raise DecryptionFailed("GCM authentication tag does not match") from None
     raise DecryptionFailed(f"unsupported content encryption {name}")
@@ -504,7 +516,10 @@ def decrypt(der: bytes, keys: Sequence[KeyPair]) -> Decrypted:
     Keys whose certificate the recipient info identifies are tried first; others only
     when none matches (a partner may still address an old certificate of ours).
     """
-    envelope = _content_info(der, ("enveloped_data", "authenticated_enveloped_data"), DecryptionFailed)
+    split = split_enveloped(der)  # the ciphertext as a view: no copies of it (as2.der)
+    ciphertext = split[1] if split is not None else None
+    head = split[0] if split is not None else der
+    envelope = _content_info(head, ("enveloped_data", "authenticated_enveloped_data"), DecryptionFailed)
     if not keys:
         raise DecryptionFailed("no decryption key configured")
     with _reraise_as(DecryptionFailed, "unreadable EnvelopedData"):
@@ -523,7 +538,7 @@ def decrypt(der: bytes, keys: Sequence[KeyPair]) -> Decrypted:
             for pair in matching or list(keys):
                 try:
                     cek = _unwrap_key(ktri, pair)
-                    content, name = _open_content(info, cek, mac, aad)
+                    content, name = _open_content(info, cek, mac, aad, ciphertext)
                 except (ValueError, DecryptionFailed) as exc:
                     last = exc
                     continue

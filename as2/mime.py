@@ -61,11 +61,17 @@ class Headers:
 @dataclass(frozen=True, slots=True)
 class MimeEntity:
     """One MIME entity: ``raw`` is headers + blank line + body exactly as received
-    (empty header section allowed); ``body`` is the undecoded body."""
+    (empty header section allowed); ``body`` is the undecoded body, from
+    ``body_start`` in ``raw``. The body is sliced when asked for, not kept beside
+    ``raw``: on a 100 MB message every copy counts."""
 
     headers: Headers
-    body: bytes
     raw: bytes
+    body_start: int = 0
+
+    @property
+    def body(self) -> bytes:
+        return self.raw[self.body_start :] if self.body_start else self.raw
 
     @property
     def content_type(self) -> ContentType:
@@ -185,18 +191,19 @@ def parse_entity(data: bytes, *, max_header_bytes: int = MAX_HEADER_BYTES) -> Mi
     end, body_start = _header_end(data[: max_header_bytes + 4])
     if end > max_header_bytes:
         raise LimitExceeded(f"MIME headers exceed {max_header_bytes} bytes")
-    return MimeEntity(parse_headers(data[:end]), data[body_start:], data)
+    return MimeEntity(parse_headers(data[:end]), data, body_start)
 
 
 def entity_from_headers(headers: Headers, body: bytes) -> MimeEntity:
     """An entity whose headers came separately (an HTTP request): ``raw`` is the body."""
-    return MimeEntity(headers, body, body)
+    return MimeEntity(headers, body)
 
 
 def split_multipart(
-    body: bytes, boundary: str, *, max_header_bytes: int = MAX_HEADER_BYTES
+    body: bytes, boundary: str, *, max_header_bytes: int = MAX_HEADER_BYTES, start: int = 0
 ) -> list[MimeEntity]:
-    """The parts of a multipart body, each with its exact bytes.
+    """The parts of a multipart body, each with its exact bytes; the body is
+    ``body[start:]`` (an entity's ``raw`` and ``body_start``: no copy of it).
 
     A part ends before the line break that precedes the next delimiter (CRLF, or a
     bare LF for LF-only senders). Preamble and epilogue are dropped.
@@ -205,12 +212,12 @@ def split_multipart(
         raise MimeError("multipart without a usable boundary")
     delim = b"--" + boundary.encode("latin-1")
     positions: list[int] = []
-    pos = 0
+    pos = start
     while True:
         hit = body.find(delim, pos)
         if hit < 0:
             break
-        if hit == 0 or body[hit - 1 : hit] == b"\n":
+        if hit == start or body[hit - 1 : hit] == b"\n":
             positions.append(hit)
             if body[hit + len(delim) : hit + len(delim) + 2] == b"--":
                 break

@@ -13,6 +13,7 @@ but the package's own errors, and never trust a certificate carried in the messa
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,7 +91,7 @@ def _parse_inner(data: bytes, limits: ReceiveLimits, *, allow_bare: bool = True)
     except MimeError:
         if not allow_bare:
             raise DecryptionFailed("decrypted content is not MIME (wrong key?)") from None
-        return MimeEntity(Headers((("Content-Type", "application/octet-stream"),)), data, data)
+        return MimeEntity(Headers((("Content-Type", "application/octet-stream"),)), data)
 
 
 def verify_detached(
@@ -141,7 +142,9 @@ def unwrap(
         media = content_type.media_type
         if media == "multipart/signed":
             boundary = content_type.param("boundary") or ""
-            parts = split_multipart(entity.body, boundary, max_header_bytes=limits.max_header_bytes)
+            parts = split_multipart(
+                entity.raw, boundary, max_header_bytes=limits.max_header_bytes, start=entity.body_start
+            )
             if len(parts) < 2:
                 raise MimeError("multipart/signed needs a content part and a signature part")
             signature_part = next(
@@ -150,6 +153,7 @@ def unwrap(
             result, covered = verify_detached(parts[0], signature_part.decoded_body(), partner_certs, now)
             if verified is None:
                 verified, signed_bytes = result, covered
+                decrypted_bytes = None  # the MIC is over the signed bytes: let the plaintext go
             layers.append("signed")
             entity = parts[0]
             continue
@@ -162,10 +166,13 @@ def unwrap(
                 smime_type = _SMIME_TYPES.get(cms.content_type_of(der) or "", "")
             if smime_type == "enveloped-data":
                 opened = cms.decrypt(der, our_keys)
+                del der
                 if decrypted is None:
-                    decrypted, decrypted_bytes = opened, opened.content
+                    # Keep the algorithms only: the content lives on in ``entity``.
+                    decrypted, decrypted_bytes = dataclasses.replace(opened, content=b""), opened.content
                 layers.append("encrypted")
                 entity = _parse_inner(opened.content, limits, allow_bare=opened.addressed)
+                del opened
             elif smime_type == "compressed-data":
                 layers.append("compressed")
                 entity = _parse_inner(cms.decompress(der, limits.max_decompressed_bytes), limits)

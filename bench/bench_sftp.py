@@ -16,7 +16,7 @@ sets ``[pipeline] workers`` (0: accept only; otherwise the pipeline translates t
 files while they arrive, on the same CPUs).
 
 Needs root (sshd), /usr/sbin/sshd, sftp and ssh-keygen.
-Usage: python -m bench.bench_sftp [--files 300] [--size 5000] [--rounds 3] [--workers 0]
+Usage: python -m bench.bench_sftp [--files 300] [--size 5000] [--rounds 3] [--workers 0] [--close-after-store]
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ async def run(args: argparse.Namespace) -> int:
                 "api": {"token": "bench"},
                 "pipeline": {"workers": args.workers},
                 "storage": {"prune_interval_minutes": 0},
-                "sftp": {"host": "127.0.0.1", "port": 0},
+                "sftp": {"host": "127.0.0.1", "port": 0, "close_after_store": args.close_after_store},
             }
         )
         ours: list[float] = []
@@ -171,7 +171,8 @@ async def run(args: argparse.Namespace) -> int:
         size = (files / sorted(p.name for p in files.iterdir())[0]).stat().st_size
         a, b = statistics.median(ours), statistics.median(theirs)
         print(
-            f"files: {args.files} x {size} bytes, one sftp session per upload, pipeline workers {args.workers}"
+            f"files: {args.files} x {size} bytes, one sftp session per upload, pipeline workers {args.workers}, "
+            f"close_after_store {args.close_after_store}"
         )
         print(
             f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
@@ -194,6 +195,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--verbose", action="store_true", help="also print when the client exits")
+    parser.add_argument(
+        "--close-after-store", action="store_true", help="[sftp] close_after_store = true (strict CLOSE)"
+    )
     return asyncio.run(run(parser.parse_args()))
 
 

@@ -1,8 +1,8 @@
 """Asynchronous MDNs we owe partners (``Receipt-Delivery-Option``), sent with retries.
 
 The receive route queues the MDN as an outbox item of kind ``MDN`` and channel
-``as2-mdn`` (payload: the URL, headers and bytes as JSON) in the transaction that
-records the ``mdn_sent`` event, so it survives a restart. The ``as2-mdn`` schedule
+``as2-mdn`` (payload: the URL, headers and bytes as JSON; :func:`outbox_row`) in the
+transaction that records the ``mdn_sent`` event, so it survives a restart. The ``as2-mdn`` schedule
 (gateway.bootstrap, one instance at a time) POSTs due items: 2xx is ``sent``
 (``mdn_delivered`` on the message), anything else is retried with the outbound
 backoff until ``[outbound] max_attempts`` / ``max_age_hours``, then ``failed``: a dead
@@ -24,12 +24,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.ids import new_id
 from gateway.db.models import MessageEvent, OutboxItem
 from gateway.delivery import ASYNC_MDN
-from gateway.domain.states import OutboxStatus
+from gateway.domain.states import OUTBOX, OutboxStatus
 from gateway.erp import truncate
 from gateway.runner import Backoff
 
@@ -49,8 +48,7 @@ def usable_url(value: str | None) -> str | None:
     return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
-def queue(
-    session: AsyncSession,
+def outbox_row(
     *,
     partner_id: str,
     message_id: str,
@@ -58,27 +56,25 @@ def queue(
     headers: dict[str, str],
     body: bytes,
     now: datetime,
-) -> str:
-    item_id = new_id()
+) -> dict[str, Any]:
+    """The outbox row of an MDN owed to ``url``; the caller inserts it in the
+    transaction that records the ``mdn_sent`` event."""
     payload = json.dumps({"url": url, "headers": headers, "body": base64.b64encode(body).decode("ascii")})
-    session.add(
-        OutboxItem(
-            id=item_id,
-            partner_id=partner_id,
-            message_id=message_id,
-            kind=KIND,
-            channel=CHANNEL,
-            payload=payload,
-            interchange_control=None,
-            status=OutboxStatus.PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            sent_at=None,
-            locked_by=None,
-        )
-    )
-    return item_id
+    return {
+        "id": new_id(),
+        "partner_id": partner_id,
+        "message_id": message_id,
+        "kind": KIND,
+        "channel": CHANNEL,
+        "payload": payload,
+        "interchange_control": None,
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "sent_at": None,
+        "locked_by": None,
+    }
 
 
 class AsyncMdnSender:
@@ -142,9 +138,11 @@ class AsyncMdnSender:
                 return
             item.attempts = attempts
             if error is None:
+                OUTBOX.check(item.status, OutboxStatus.SENT, item_id)
                 item.status, item.sent_at, item.last_error = OutboxStatus.SENT, now, None
                 state, detail = "mdn_delivered", {"outbox_id": item_id}
             elif self.backoff.gives_up(attempts, created_at, now):
+                OUTBOX.check(item.status, OutboxStatus.FAILED, item_id)
                 item.status, item.last_error = OutboxStatus.FAILED, truncate(error)
                 state, detail = "mdn_delivery_failed", {"outbox_id": item_id, "reason": truncate(error)}
                 log.warning("asynchronous MDN %s dead-lettered: %s", item_id, error)

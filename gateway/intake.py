@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -64,6 +64,8 @@ class _Pending:
     message: dict[str, Any]
     raw: RawRef
     future: asyncio.Future[AcceptResult] = field(repr=False)
+    also_store: tuple[RawRef, ...] = ()
+    also: Callable[[Any, str], Awaitable[None]] | None = None
 
 
 class Intake:
@@ -103,19 +105,31 @@ class Intake:
         partner_id: str | None,
         channel: str,
         transport_id: str | None,
-        idempotency_key: str | None,
+        idempotency_key: str | Callable[[str], str] | None,
         body: AsyncIterable[bytes],
         limit: int,
         kind: str = "x12",
         look_up_key: bool = True,
+        also_store: Sequence[RawRef] = (),
+        also: Callable[[Any, str], Awaitable[None]] | None = None,
     ) -> AcceptResult:
         """Store ``body`` durably and queue it for the pipeline; see the module doc.
+
+        ``idempotency_key`` may be a function of the body's SHA-256 (hex), called once
+        the body is staged: a streamed body's key can cover its content without a
+        second pass over it (the SFTP poller).
 
         ``look_up_key=False`` skips the read that finds an earlier message with the
         same idempotency key before storing: the unique key still catches it at
         commit (that batch then settles one accept at a time). For callers whose
         repeats are rare and whose key covers the content (SFTP), it saves one
         database round trip per accept.
+
+        ``also_store``: more payloads the caller staged (``RawStore.stage``; AS2 keeps
+        the received bytes as evidence), made durable with this one's batch and
+        discarded if it fails before that. ``also(conn, message_id)``: more rows,
+        written in the transaction that commits the message (AS2's MDN record), so
+        both exist or neither. Neither is used when an earlier message is returned.
 
         Raises PayloadTooLarge, IdempotencyConflict or StorageUnavailable.
         """
@@ -125,15 +139,21 @@ class Intake:
             raise ValueError(f"unknown kind {kind!r}")
         if self._task is None or self._task.done():
             raise StorageUnavailable("intake is not running")
-        raw = await self.rawstore.stage(body, limit=limit)
+        try:
+            raw = await self.rawstore.stage(body, limit=limit)
+        except BaseException:
+            await self.rawstore.discard(also_store)
+            raise
+        if callable(idempotency_key):
+            idempotency_key = idempotency_key(raw.sha256)
         if idempotency_key is not None and partner_id is not None and look_up_key:
             try:
                 earlier = await self._find(partner_id, channel, idempotency_key)
             except BaseException:
-                await self.rawstore.discard([raw])
+                await self.rawstore.discard([raw, *also_store])
                 raise
             if earlier is not None:
-                await self.rawstore.discard([raw])
+                await self.rawstore.discard([raw, *also_store])
                 return _replayed(earlier, raw)
         now = self.clock()
         row = {
@@ -154,7 +174,7 @@ class Intake:
             "updated_at": now,
         }
         future: asyncio.Future[AcceptResult] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(row, raw, future))
+        await self._queue.put(_Pending(row, raw, future, tuple(also_store), also))
         # shield: a caller that goes away must not cancel the commit others share.
         return await asyncio.shield(future)
 
@@ -196,7 +216,7 @@ class Intake:
         # Running the raw store sync and the database commit of successive batches in
         # parallel was measured slower: both wait on the same file system journal.
         try:
-            await self.rawstore.publish(p.raw for p in batch)
+            await self.rawstore.publish(r for p in batch for r in (p.raw, *p.also_store))
         except Exception as exc:
             self._fail(batch, exc)
             return
@@ -275,6 +295,9 @@ class Intake:
             await conn.execute(insert(Message), messages)
             await conn.execute(insert(MessageEvent), events)
             await conn.execute(insert(Job), jobs)
+            for pending in batch:
+                if pending.also is not None:
+                    await pending.also(conn, pending.message["id"])
 
     def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
         log.error("intake commit failed for %d message(s): %s", len(batch), printable(exc))

@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import dataclasses
 import functools
 import logging
 import multiprocessing
@@ -51,6 +52,7 @@ from typing import Any, BinaryIO
 
 from gateway.domain.errors import HookFailed
 from gateway.domain.inbound import DocumentHook, InboundMessage, InboundPlan, Progress, plan_inbound
+from gateway.partner_settings import TransportSettings
 from gateway.rawstore import open_payload
 
 log = logging.getLogger(__name__)
@@ -112,7 +114,7 @@ class TranslatePool:
 
     def _partners_blob(self) -> bytes:
         if self._blob is None:
-            self._blob = pickle.dumps(self._partners_obj, protocol=pickle.HIGHEST_PROTOCOL)
+            self._blob = pickle.dumps(_for_workers(self._partners_obj), protocol=pickle.HIGHEST_PROTOCOL)
         return self._blob
 
     async def _pool(self) -> ProcessPoolExecutor:
@@ -266,6 +268,18 @@ def _alive(pid: int, started: bytes | None) -> bool:
     except PermissionError:
         pass
     return True
+
+
+def _for_workers(partners: Any) -> Any:
+    """What a worker plans with: the X12 partnerships, without the transport tables
+    (loaded AS2 certificates cannot be pickled, and channels are not a worker's business)."""
+    entries = getattr(partners, "entries", None)
+    if not isinstance(entries, dict):
+        return partners
+    bare = TransportSettings()
+    return dataclasses.replace(
+        partners, entries={k: dataclasses.replace(e, transport=bare) for k, e in entries.items()}
+    )
 
 
 def _plan_in_worker(

@@ -9,8 +9,11 @@
    (channel ``as2``, idempotency key = Message-ID) and only then is the MDN returned.
 4. The MDN we return is kept on the message's timeline (event ``mdn_sent``: its
    Message-ID, MIC, disposition, headers and bytes, and the sha256 of the received
-   AS2 body, which the raw store keeps). A repeated Message-ID from the same partner
-   stores nothing new and gets the very same MDN back.
+   AS2 body, which the raw store keeps). The received body, the payload, the message
+   row and this event (with an asynchronous MDN's outbox row) are committed in one
+   intake batch: concurrent messages share one sync and one commit, and a crash
+   leaves all of them or none. A repeated Message-ID from the same partner stores
+   nothing new and gets the very same MDN back.
 
 Failures to open the message are answered with an error MDN carrying the RFC
 disposition modifier of the ``as2`` error (HTTP 200, as AS2 senders expect), never a
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 import as2
 from gateway import as2_async_mdn
@@ -42,7 +45,7 @@ from gateway.api.bodies import check_length, read_limited
 from gateway.api.errors import ApiError
 from gateway.api.keys import DATABASE, GATEWAY, INTAKE, METRICS, PARTNERS, RAWSTORE, SETTINGS
 from gateway.as2_settings import As2Local, As2PartnerSettings
-from gateway.db.models import MessageEvent
+from gateway.db.models import MessageEvent, OutboxItem
 from gateway.intake import IdempotencyConflict
 from gateway.metrics import Metrics
 from gateway.rawstore import PayloadTooLarge
@@ -153,43 +156,14 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
         log.exception("AS2 message %s from %s could not be opened", message_id, partnership.partner_id)
         return refuse(as2.AS2Error(type(exc).__name__))
 
-    evidence_ref = await request.app[RAWSTORE].write_bytes(body, limit=limit)
-
-    async def once() -> AsyncIterator[bytes]:
-        yield msg.payload
-
-    try:
-        accepted = await request.app[INTAKE].accept(
-            partner_id=partnership.partner_id,
-            channel="as2",
-            transport_id=message_id,
-            idempotency_key=message_id,
-            body=once(),
-            limit=limit,
-            kind="x12",
-        )
-    except PayloadTooLarge as exc:
-        return refuse(as2.LimitExceeded(f"the payload is larger than {exc.limit} bytes"))
-    except IdempotencyConflict as exc:
-        log.warning(
-            "AS2 Message-ID %s from %s reused for different content", message_id, partnership.partner_id
-        )
-        return refuse(
-            as2.AS2Error(f"Message-ID already used for message {exc.message_id} with different content")
-        )
-
-    db = request.app[DATABASE]
+    # The received bytes (the evidence), the payload, the message row and the MDN's
+    # record (with the asynchronous MDN's outbox row) are made durable in one
+    # intake batch: after a crash there is either all of it or nothing.
+    evidence_ref = await request.app[RAWSTORE].stage(_one(body), limit=limit)
     # asynchronous only for a verified sender: the URL is the partner's to choose
     async_url = (
         as2_async_mdn.usable_url(request.headers.get("Receipt-Delivery-Option")) if msg.signed else None
     )
-    if not accepted.created:
-        stored = await _stored_mdn(db, accepted.message_id, wait=DUPLICATE_WAIT_SECONDS)
-        if stored is not None:
-            log.info(
-                "AS2 Message-ID %s from %s again: the same MDN answered", message_id, partnership.partner_id
-            )
-            return _answer(stored, wants_mdn and async_url is None)
     mdn = _build(local, message_id, as2_from, as2_to, receipt, as2.Disposition(), msg.mic)
     detail = {
         "as2_message_id": message_id,
@@ -208,21 +182,65 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
         "received_sha256": evidence_ref.sha256,
         "received_headers": {k: v for k in EVIDENCE_HEADERS if (v := request.headers.get(k)) is not None},
     }
-    async with db.begin() as session:
-        session.add(MessageEvent(message_id=accepted.message_id, at=clock(), state="mdn_sent", detail=detail))
-        if wants_mdn and async_url is not None:
-            as2_async_mdn.queue(
-                session,
-                partner_id=partnership.partner_id,
-                message_id=accepted.message_id,
-                url=async_url,
-                headers=mdn.headers,
-                body=mdn.body,
-                now=clock(),
+    queue_async = wants_mdn and async_url is not None
+
+    async def record_mdn(conn: Any, stored_id: str) -> None:
+        now = clock()
+        await conn.execute(
+            insert(MessageEvent).values(message_id=stored_id, at=now, state="mdn_sent", detail=detail)
+        )
+        if queue_async and async_url is not None:
+            row = as2_async_mdn.outbox_row(
+                partner_id=partnership.partner_id, message_id=stored_id, url=async_url,
+                headers=mdn.headers, body=mdn.body, now=now,
+            )  # fmt: skip
+            await conn.execute(insert(OutboxItem).values(**row))
+
+    try:
+        accepted = await request.app[INTAKE].accept(
+            partner_id=partnership.partner_id,
+            channel="as2",
+            transport_id=message_id,
+            idempotency_key=message_id,
+            body=_one(msg.payload),
+            limit=limit,
+            kind="x12",
+            also_store=[evidence_ref],
+            also=record_mdn,
+            # Resends are rare; the unique key still finds one at commit (that batch
+            # then settles one accept at a time). Saves a database read per message.
+            look_up_key=False,
+        )
+    except PayloadTooLarge as exc:
+        return refuse(as2.LimitExceeded(f"the payload is larger than {exc.limit} bytes"))
+    except IdempotencyConflict as exc:
+        log.warning(
+            "AS2 Message-ID %s from %s reused for different content", message_id, partnership.partner_id
+        )
+        return refuse(
+            as2.AS2Error(f"Message-ID already used for message {exc.message_id} with different content")
+        )
+
+    if not accepted.created:
+        db = request.app[DATABASE]
+        stored = await _stored_mdn(db, accepted.message_id, wait=DUPLICATE_WAIT_SECONDS)
+        if stored is not None:
+            log.info(
+                "AS2 Message-ID %s from %s again: the same MDN answered", message_id, partnership.partner_id
             )
-    if wants_mdn and async_url is not None:
+            return _answer(stored, wants_mdn and async_url is None)
+        # Stored by a version that recorded the MDN after the commit, and a crash
+        # came between: record this one now.
+        await request.app[RAWSTORE].write_bytes(body, limit=limit)  # the evidence again
+        async with db.write() as conn:
+            await record_mdn(conn, accepted.message_id)
+    if queue_async:
         return web.Response(status=200)  # the as2-mdn schedule sends it within seconds
     return _answer(mdn, wants_mdn)
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def _find(request: web.Request, as2_from: str, as2_to: str, local: As2Local) -> _Partnership | None:

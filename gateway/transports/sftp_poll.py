@@ -5,8 +5,9 @@ at a time (gateway.runner.Scheduler leases it).
 One poll: log in (host key pinned, gateway.transports.sftp_client), list
 ``inbound_path``, look again after ``settle_seconds`` and take only the files whose
 size and mtime did not change (a file still being written is left for the next
-poll); download each, store it durably through the intake, and only then delete
-it on the server.
+poll); download each, streamed in chunks into the raw store (memory stays bounded
+whatever the file's size), store it durably through the intake, and only then
+delete it on the server.
 
 Exactly once: the idempotency key is a hash of the remote name, size, mtime and
 content. If we die after the intake committed a file but before the remote delete
@@ -21,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import functools
 import hashlib
-import io
 import logging
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,6 +38,8 @@ from gateway.transports.sftp_client import Connection, HostKeyRefused, connect
 log = logging.getLogger(__name__)
 
 TASK_PREFIX = "sftp-poll:"
+CHUNK = 1 << 20  # bytes read from the server per thread hop
+IN_FLIGHT = 8  # files of one poll between download and commit at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,7 @@ class Poller:
             await asyncio.sleep(sftp.settle_seconds)
             second = await asyncio.to_thread(_look, conn, sftp)
         folder = sftp.inbound_path.rstrip("/")
+        ready: list[RemoteFile] = []
         for name, remote in sorted(second.items()):
             if first.get(name) != remote or remote.size > self.max_bytes:
                 if remote.size > self.max_bytes:
@@ -114,30 +118,60 @@ class Poller:
                     )  # fmt: skip
                 report.waiting.append(name)
                 continue
-            path = f"{folder}/{name}"
-            data = await asyncio.to_thread(_download, conn, path)
-            if len(data) != remote.size:
-                report.waiting.append(name)  # changed while we read it: next poll
-                continue
-            content = hashlib.sha256(data).hexdigest()
-            key = hashlib.sha256(
-                f"poll\0{name}\0{remote.size}\0{remote.mtime}\0{content}".encode()
-            ).hexdigest()
+            ready.append(remote)
+        # paramiko's SFTPClient takes one request at a time: every call on the
+        # connection goes through this lock, while up to IN_FLIGHT files are between
+        # download and commit, so their commits share the intake's group commits.
+        server = _Server(conn.sftp, asyncio.Lock())
+        slots = asyncio.Semaphore(IN_FLIGHT)
+
+        async def one(remote: RemoteFile) -> None:
+            async with slots:
+                await self._take_one(partner_id, f"{folder}/{remote.name}", remote, server, report)
+
+        results = await asyncio.gather(*(one(r) for r in ready), return_exceptions=True)
+        report.taken.sort()
+        report.waiting.sort()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _take_one(
+        self, partner_id: str, path: str, remote: RemoteFile, server: _Server, report: PollReport
+    ) -> None:
+        handle = await server.call(server.sftp.open, path, "rb")
+        try:
             await self.intake.accept(
                 partner_id=partner_id,
                 channel="sftp",
-                transport_id=name,
-                idempotency_key=key,
-                body=_once(data),
+                transport_id=remote.name,
+                idempotency_key=functools.partial(_key, remote),
+                body=_chunks(server, handle, remote.size),
                 limit=self.max_bytes,
                 kind="x12",
             )
-            if self.after_store is not None:
-                await self.after_store(partner_id, name)
-            # FileNotFoundError: a previous lease holder stored it too and deleted it.
-            with contextlib.suppress(FileNotFoundError):
-                await asyncio.to_thread(conn.sftp.remove, path)
-            report.taken.append(name)
+        except _Changed:
+            report.waiting.append(remote.name)  # changed while we read it: next poll
+            return
+        finally:
+            with contextlib.suppress(OSError, EOFError):
+                await server.call(handle.close)
+        if self.after_store is not None:
+            await self.after_store(partner_id, remote.name)
+        # FileNotFoundError: a previous lease holder stored it too and deleted it.
+        with contextlib.suppress(FileNotFoundError):
+            await server.call(server.sftp.remove, path)
+        report.taken.append(remote.name)
+
+
+@dataclass(frozen=True, slots=True)
+class _Server:
+    sftp: paramiko.SFTPClient
+    lock: asyncio.Lock
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        async with self.lock:
+            return await asyncio.to_thread(fn, *args)
 
 
 def _close_when_connected(connecting: asyncio.Future[Connection]) -> None:
@@ -156,16 +190,41 @@ def _look(conn: Connection, sftp: Any) -> dict[str, RemoteFile]:
     return found
 
 
-def _download(conn: Connection, path: str) -> bytes:
-    buffer = io.BytesIO()
-    # No prefetch: paramiko's prefetch runs in a thread of its own that raises
-    # unhandled when the connection goes away mid-download (a crash test saw it).
-    conn.sftp.getfo(path, buffer, prefetch=False)
-    return buffer.getvalue()
+class _Changed(Exception):
+    """The remote file's length differs from the listing's: it is still being written."""
 
 
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data
+def _key(remote: RemoteFile, content_sha256: str) -> str:
+    return hashlib.sha256(
+        f"poll\0{remote.name}\0{remote.size}\0{remote.mtime}\0{content_sha256}".encode()
+    ).hexdigest()
+
+
+def _read_at(handle: paramiko.SFTPFile, offset: int, size: int) -> bytes:
+    """``size`` bytes at ``offset``, fewer at the end of the file. ``readv`` keeps
+    up to 32 requests of 32 KiB in flight (one read waits a round trip per 32 KiB).
+    paramiko sends them from a short-lived thread of its own; a connection lost in
+    that burst fails the read here (and that thread logs its own error)."""
+    try:
+        return b"".join(handle.readv([(offset, size)]))
+    except EOFError:
+        return b""
+
+
+async def _chunks(server: _Server, handle: paramiko.SFTPFile, size: int) -> AsyncIterator[bytes]:
+    """The remote file in CHUNK-sized pieces, one thread hop each: the raw store
+    writes each to its staging file, so a download never sits in memory whole. A
+    file shorter or longer than listed is still being written: _Changed."""
+    offset = 0
+    while offset < size:
+        want = min(CHUNK, size - offset)
+        chunk: bytes = await server.call(_read_at, handle, offset, want)
+        if len(chunk) != want:
+            raise _Changed
+        offset += want
+        yield chunk
+    if await server.call(_read_at, handle, size, 1):
+        raise _Changed
 
 
 def follow_profiles(gw: Any) -> list[str]:

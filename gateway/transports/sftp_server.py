@@ -241,6 +241,10 @@ class DropBox:
             for entry in os.scandir(inbound):
                 if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
                     self.schedule(box.name, entry.name)
+            # An upload of a process that died (SIGKILL, power loss) is never closed:
+            # once no write touched it for twice the idle limit (any live session
+            # writing it would have been closed by then), it is dropped, never taken.
+            _drop_older(box / jail.INCOMING, 2 * self.config.idle_timeout)
             held = box / jail.HELD
             for entry in os.scandir(held) if held.is_dir() else ():
                 # A *.filepart upload never renamed (the client gave up): not kept forever.
@@ -367,3 +371,12 @@ def drop_box_for(gw: Any) -> DropBox:
             loop=asyncio.get_running_loop(),
         )
     )
+
+
+def _drop_older(folder: Path, seconds: float) -> None:
+    cutoff = time.time() - seconds
+    for entry in os.scandir(folder) if folder.is_dir() else ():
+        with contextlib.suppress(OSError):
+            if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                log.info("sftp: dropped an upload never closed: %s", entry.path)

@@ -123,10 +123,9 @@ class Upload(paramiko.SFTPHandle):
 
     def finish(self) -> tuple[int, str | None]:
         """CLOSE from the client: take the file (see the module doc)."""
-        if self.jailed.box.config.close_after_store and self.refused is None:
-            # Strict mode: what is renamed into /inbound is on disk, whatever happens next.
-            with contextlib.suppress(OSError):
-                os.fsync(self.fd)
+        # No fsync here, even with close_after_store: then the CLOSE waits for the
+        # take, whose intake makes its own durable copy; a file lost from /inbound
+        # before that was never acknowledged.
         os.close(self.fd)
         self.fd = -1
         box = self.jailed.box

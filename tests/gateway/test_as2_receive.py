@@ -307,6 +307,7 @@ async def test_async_mdn_is_queued_and_posted_to_the_partners_url_with_retries(
     client = await make_client(
         aiohttp_client, tmp_path, partners_dir, us, them, erp, database_url=database_url, delivery=True
     )
+    await client.app[GATEWAY].scheduler.stop()  # the test runs the MDN sender itself
     org = their_org(them)
     org.mdn_url = str(server.make_url("/mdn"))
     message = pyas2.Message(
@@ -359,3 +360,53 @@ async def test_body_and_decompressed_size_limits(
     resp = await post(client, plain)
     assert resp.status == 413
     assert await as2_messages(client) == []
+
+
+async def test_async_mdn_never_answered_2xx_is_dead_lettered_on_the_message(
+    aiohttp_client: Any,
+    aiohttp_server: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    us: as2.KeyPair,
+    them: as2.KeyPair,
+    erp: RecordingErp,
+) -> None:
+    from aiohttp import web
+
+    posts: list[bytes] = []
+
+    async def mdn_inbox(request: web.Request) -> web.Response:
+        posts.append(await request.read())
+        # A redirect is not a receipt either: only a 2xx counts as sent.
+        return web.Response(status=500 if len(posts) == 1 else 304)
+
+    inbox = web.Application()
+    inbox.router.add_post("/mdn", mdn_inbox)
+    server = await aiohttp_server(inbox)
+    add_as2_partner(partners_dir, them)
+    settings = make_settings(
+        tmp_path, partners_dir, as2=as2_settings(tmp_path, us),
+        outbound={"max_attempts": 2, "retry_base_seconds": 0.01, "retry_max_seconds": 0.01},
+    )  # fmt: skip
+    client = await aiohttp_client(build_app(settings, overrides=Overrides(sink=erp)))
+    await client.app[GATEWAY].scheduler.stop()  # the test runs the MDN sender itself
+    org = their_org(them)
+    org.mdn_url = str(server.make_url("/mdn"))
+    message = pyas2.Message(
+        org, us_as_partner(us, sign=True, encrypt=True, mdn_mode="ASYNC", mdn_digest_alg="sha256")
+    )
+    message.build(order_850(THEIR_AS2, 22), content_type="application/edi-x12")
+    assert (await post(client, message)).status == 200
+
+    sender = client.app[GATEWAY].as2_mdn
+    assert await sender.run() == 1
+    await asyncio.sleep(0.05)  # past the (tiny) backoff
+    assert await sender.run() == 1
+    assert await sender.run() == 0  # given up: nothing due any more
+    assert len(posts) == 2
+    async with client.app[DATABASE].read() as conn:
+        [item] = (await conn.execute(select(OutboxItem).where(OutboxItem.kind == "MDN"))).all()
+    assert item.status == "failed" and item.attempts == 2 and item.last_error.startswith("HTTP 304")
+    [stored] = await as2_messages(client)
+    _, events, _, _ = await load(client, stored.id)
+    assert "mdn_delivery_failed" in events and "mdn_delivered" not in events

@@ -224,3 +224,52 @@ async def test_outbound_to_a_folder_the_server_refuses_is_dead_lettered(
             .all()
         )
     assert status == "failed"  # permanent: the server refuses that path as configured
+
+
+def _peak_rss_reset() -> None:
+    # Linux: writing 5 resets this process's peak RSS (VmHWM) to its current RSS.
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _peak_rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc/self/status")
+
+
+def _rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+async def test_a_large_file_is_streamed_to_the_raw_store_with_bounded_memory(
+    aiohttp_client: Any, tmp_path: Path, sshd: Sshd
+) -> None:
+    size = 96 * 1024 * 1024
+    hidden = sshd.home / "out" / ".big.edi"  # hidden until the poll below: no scheduled poll takes it
+    with hidden.open("wb") as fh:  # not sparse: distinct blocks, so nothing is shared by accident
+        block = bytes(range(256)) * 4096
+        for i in range(size // len(block)):
+            fh.write(i.to_bytes(8, "big") + block[8:])
+    settings = make_settings(
+        tmp_path, partner_folder(tmp_path, sshd), outbound={"workers": 0}, limits={"max_edi_bytes": 2 * size}
+    )
+    client = await aiohttp_client(build_app(settings, overrides=Overrides()))
+    gw = client.app[GATEWAY]
+    await gw.scheduler.stop()  # this test polls by itself
+    big = hidden.rename(hidden.with_name("big.edi"))
+    before = _rss_bytes()
+    _peak_rss_reset()
+    report = await gw.sftp_poller.poll("initech")
+    growth = _peak_rss_bytes() - before
+    assert report.taken == ["big.edi"] and not big.exists()
+    [msg] = await inbound(client)
+    assert msg.transport_id == "big.edi"
+    # Whole-file buffering would grow the peak by the file's size at least.
+    assert growth < size // 4, f"peak RSS grew by {growth} bytes for a {size}-byte file"
+    async with client.app[DATABASE].read() as conn:
+        row = (await conn.execute(select(Message.raw_sha256, Message.raw_size))).one()
+    assert row.raw_size == size

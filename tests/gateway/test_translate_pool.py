@@ -79,3 +79,22 @@ async def test_killed_worker_is_replaced_and_the_job_runs(tmp_path: Path, setup:
     plan = await pool.plan(message, partners)
     assert plan.status == "translated"
     assert pool.rebuilds == 1 and pool._executor is not executor
+
+
+async def test_a_partner_with_as2_certificates_is_planned_in_a_process(tmp_path: Path, setup: Any) -> None:
+    # Loaded certificates cannot be pickled: the workers get the partnerships without them.
+    from as2peer import add_as2_partner
+
+    import as2
+
+    store, pool = setup
+    root = tmp_path / "partners-as2"
+    add_as2_partner(root, as2.generate_self_signed("holdretail-pool"))
+    partners = load_partners(root, identity=IDENTITY)
+    entry = partners.entry("holdretail")
+    assert entry is not None and entry.transport.as2 is not None
+    assert entry.transport.as2.loaded_certificates()
+    message = await stored(store, order_850("HOLDRETAIL", 8))
+    plan = await pool.plan(message, partners)
+    assert plan.status == "translated"
+    assert entry.transport.as2.loaded_certificates()  # the gateway's own copy keeps them
