@@ -280,7 +280,9 @@ def _mapped(source: BinaryIO) -> mmap.mmap | None:
 _IEA_END = re.compile(rb"IEA(.)[ \d]*\1[ \d]*\Z", re.DOTALL)
 
 
-def plan_chunks(data: Any, jobs: int, *, check_duplicates: bool = True) -> list[tuple[int, int]] | None:
+def plan_chunks(
+    data: Any, jobs: int, *, check_duplicates: bool = True, min_chunk: int = _MIN_CHUNK
+) -> list[tuple[int, int]] | None:
     """(start, end) byte ranges of ``data``, each a run of whole interchanges, that
     translated one by one give exactly what the whole gives; None when the input
     cannot be cut safely (see the module docstring)."""
@@ -294,7 +296,7 @@ def plan_chunks(data: Any, jobs: int, *, check_duplicates: bool = True) -> list[
         keys = {_isa_key(data, p) for p in starts}
         if len(keys) != len(starts):
             return None
-    target = max(_MIN_CHUNK, size // (jobs * _CHUNKS_PER_JOB))
+    target = max(min_chunk, size // (jobs * _CHUNKS_PER_JOB))
     chunks: list[tuple[int, int]] = []
     begin = 0
     for previous, p in itertools.pairwise(starts):
@@ -364,7 +366,7 @@ def _ends_with_iea(data: Any, previous: int, at: int) -> bool:
         cut = tail.rfind(terminator)
     if cut == -1:
         return False
-    segment = tail[cut + 1 :].lstrip(b" \t")
+    segment = tail[cut + 1 :].lstrip(_BLANKS)  # as the reader, which skips blanks at a segment start
     match = _IEA_END.match(segment)
     return match is not None and match.group(1) == separator
 
