@@ -101,7 +101,8 @@ class _VersionAction(argparse.Action):
         )
 
     def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
-        parser.exit(message=f"gateway {_version()}\n")
+        print(f"gateway {_version()}")  # on stdout, as argparse's own version action
+        parser.exit()
 
 
 def _first_command(argv: list[str]) -> str | None:

@@ -245,10 +245,10 @@ def translate_file(
     were rejected. With ``jobs`` > 1, a regular file of at least
     :data:`PARALLEL_MIN_BYTES` that can be cut (see the module docstring) is
     translated by ``jobs`` processes."""
-    if jobs > 1 and "fork" in _start_methods():
-        data = _mapped(source)
-        if data is not None:
-            with data:
+    data = _mapped(source) if jobs > 1 else None
+    if data is not None:
+        with data:
+            if "fork" in _start_methods():
                 chunks = plan_chunks(data, jobs, check_duplicates=not options.allow_duplicates)
                 if chunks is not None and len(chunks) > 1:
                     return _parallel(data, chunks, options, partners, receivers, out, err, jobs)

@@ -160,3 +160,30 @@ def test_jobs_2_on_a_big_file_prints_what_one_process_prints(tmp_path: Path) -> 
     one, two = run("1"), run("2")
     assert one.count(b"\n") > 2000
     assert two == one
+
+
+def test_translate_starts_without_the_service_stack(tmp_path: Path) -> None:
+    """What start-up costs most: none of it is imported to translate a file."""
+    source = ROOT / "fixtures" / "engine" / "850_4010_holdretail_valid.edi"
+    probe = (
+        "import sys\n"
+        "from gateway.cli import main\n"
+        f"code = main(['translate', {str(source)!r}, '--partners', {str(EXAMPLES)!r}])\n"
+        "heavy = {'sqlalchemy', 'aiohttp', 'cryptography', 'asn1crypto', 'as2', 'paramiko', 'alembic',\n"
+        "         'asyncio', 'multiprocessing', 'importlib_metadata'}\n"
+        "print(code, sorted(heavy & {m.split('.')[0] for m in sys.modules}), file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stderr.strip() == "0 []"
+    assert done.stdout.count("\n") == 2
+
+
+def test_version_is_printed_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("gateway ") and err == ""
