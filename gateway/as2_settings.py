@@ -11,14 +11,12 @@ This module reads files; it never sends, receives or touches the database.
 from __future__ import annotations
 
 import datetime as dt
-import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from cryptography import x509
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -29,7 +27,13 @@ from pydantic import (
     model_validator,
 )
 
-import as2
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    import as2
+
+# The as2 package (cryptography, asn1crypto) is imported where it is used, not here:
+# `gateway translate` loads partner profiles through this module and must start fast.
 
 # profile value -> as2.SendOptions.cipher
 CIPHERS = {
@@ -45,6 +49,8 @@ EXPIRY_WARNING_DAYS = 30
 
 
 def _as2_name(value: str) -> str:
+    import as2
+
     as2.quote_as2_name(value)  # raises ValueError with the rule
     return value
 
@@ -125,6 +131,8 @@ class As2PartnerSettings(BaseModel):
         return self
 
     def send_options(self) -> as2.SendOptions:
+        import as2
+
         return as2.SendOptions(
             sign=self.sign,
             encrypt=self.encrypt,
@@ -145,6 +153,8 @@ def load_partner_certificates(
 ) -> tuple[list[str], list[str]]:
     """Load the certificate files of a partner's ``[as2]`` into ``settings``.
     Returns (errors, warnings), one line each naming the file and key."""
+    import as2
+
     errors: list[str] = []
     warnings: list[str] = []
     certs: list[x509.Certificate] = []
@@ -167,6 +177,8 @@ def load_partner_certificates(
         errors.append(f"{source}: as2.ca_bundle: {ca} not found")
     client = settings.client_cert_paths()
     if client is not None:
+        import ssl
+
         try:
             ssl.create_default_context().load_cert_chain(*client)
         except (OSError, ssl.SSLError) as exc:
@@ -179,6 +191,8 @@ def load_partner_certificates(
 
 def expiry_lines(certs: Sequence[x509.Certificate], now: dt.datetime | None = None) -> list[str]:
     """A warning per certificate expired, not yet valid or expiring within 30 days."""
+    import as2
+
     now = now or dt.datetime.now(dt.UTC)
     lines = []
     for cert in certs:
@@ -248,6 +262,8 @@ class As2ConfigError(Exception):
 
 def load_local(settings: As2Settings | None) -> As2Local | None:
     """Our keys loaded; raises As2ConfigError naming each bad file."""
+    import as2
+
     if settings is None:
         return None
     pairs: list[as2.KeyPair] = []
@@ -273,6 +289,8 @@ def certificate_expiry(
 ) -> list[tuple[str, str, int]]:
     """(owner, subject, days to expiry) for our certificates (owner ``ours``) and every
     partner's (owner = partner id): what /metrics and the start-up warning show."""
+    import as2
+
     now = now or dt.datetime.now(dt.UTC)
     rows = [
         ("ours", p.certificate.subject.rfc4514_string(), as2.days_until_expiry(p.certificate, now))

@@ -34,18 +34,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import json
 import sys
-import tempfile
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from gateway.domain.interchanges import FUNCTIONAL_ID_BY_KIND
+from gateway.translate_cli import UsageError  # one line, exit 2 (light: standard library only)
 
+# Imports are lazy on purpose: `gateway translate` must start in well under a second,
+# so this module imports nothing of the service stack (SQLAlchemy, aiohttp,
+# cryptography) and the commands import what they use when they run.
 if TYPE_CHECKING:
     from gateway.partners import PartnerDirectory
     from translators.canonical import CanonicalDocument
@@ -57,18 +57,26 @@ EXIT_UNUSABLE = 2
 EXIT_INTERNAL = 3
 
 
-class UsageError(Exception):
-    """Input or arguments the command cannot use: one line, exit 2."""
-
-
 # --------------------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Offline commands defined here: `gateway translate ...` builds a parser with only
+# these, so it never imports the modules that register the service's commands.
+OFFLINE_COMMANDS = frozenset({"translate", "ack", "render"})
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every command's parser; with ``command`` one of :data:`OFFLINE_COMMANDS`,
+    only those (what `main` does for a fast start)."""
     parser = argparse.ArgumentParser(prog="gateway", description="B2B/EDI partner gateway")
     parser.add_argument("--debug", action="store_true", help="show the traceback of internal errors")
-    parser.add_argument("--version", action="version", version=f"gateway {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    if command in OFFLINE_COMMANDS:
+        add_translate_command(commands)
+        add_ack_command(commands)
+        add_render_command(commands)
+        return parser
     add_partners_command(commands)
     add_translate_command(commands)
     add_ack_command(commands)
@@ -82,6 +90,24 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (add_ops_commands, add_certs_command, add_coverage_command):
         add(commands)
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the installed version, looked up only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version and exit"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        print(f"gateway {_version()}")  # on stdout, as argparse's own version action
+        parser.exit()
+
+
+def _first_command(argv: list[str]) -> str | None:
+    """The command word of ``argv`` (its first argument not starting with '-')."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def _version() -> str:
@@ -156,6 +182,13 @@ def add_translate_command(commands: argparse._SubParsersAction[argparse.Argument
         help="map the sets of senders no profile matches with default rules (partner_id null): "
         "a first look at a new partner's samples",
     )
+    translate.add_argument(
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="processes translating a big file's interchanges in parallel, output in input order "
+        "(default: one per processor; 1: this process only)",
+    )
     _add_duplicates_option(translate)
     _add_all_errors_option(translate)
     _add_settings_options(translate)
@@ -183,12 +216,9 @@ def _add_all_errors_option(parser: argparse.ArgumentParser) -> None:
 
 def _rejection(item: Any, args: argparse.Namespace) -> str:
     """Why a set was rejected: the engine's line, or every error with --all-errors."""
-    outcome = getattr(item, "outcome", None)
-    if getattr(args, "all_errors", False) and outcome is not None:
-        from translators.engine import describe_rejection
+    from gateway.translate_cli import rejection
 
-        return describe_rejection(outcome, limit=None)
-    return str(item.reason or "rejected")
+    return rejection(item, getattr(args, "all_errors", False))
 
 
 def add_render_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -197,6 +227,8 @@ def add_render_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "file", metavar="FILE.json", help="a canonical document, or JSON Lines of them ('-' for stdin)"
     )
     render.add_argument("--partner", metavar="ID", required=True, help="the receiving partner")
+    from gateway.domain.interchanges import FUNCTIONAL_ID_BY_KIND
+
     render.add_argument(
         "--kind",
         choices=sorted(FUNCTIONAL_ID_BY_KIND),
@@ -214,6 +246,12 @@ def _timestamp(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not an ISO date-time, e.g. 2024-03-01T12:30: {text!r}") from None
 
 
+def _jobs(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"must be a number from 1 to 64: {text!r}")
+    return int(text)
+
+
 def _control_number(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 999_999_999:
         raise argparse.ArgumentTypeError(f"must be a number from 1 to 999999999: {text!r}")
@@ -224,8 +262,8 @@ def _control_number(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(_first_command(argv)).parse_args(argv)
     try:
         code: int = args.func(args)
         return code
@@ -238,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except Exception as exc:
         if args.debug:
+            import traceback
+
             traceback.print_exc()
         else:
             _err(
@@ -354,12 +394,20 @@ def run_partners_check(args: argparse.Namespace) -> int:
 
 
 def _where(item: Any) -> str:
-    isa = item.interchange
-    group = item.group
-    gs = group.control_number.strip() if group is not None else "-"
-    return (
-        f"interchange {isa.control_number.strip()} from {isa.sender_qualifier.strip()}/{isa.sender_id.strip()}, "
-        f"group {gs}, set {item.outcome.set_id} {item.outcome.control_number}"
+    from gateway.translate_cli import where
+
+    return where(item)
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from gateway.translate_cli import TranslateOptions
+
+    return TranslateOptions(
+        name="stdin" if args.file == "-" else args.file,
+        partner=args.partner,
+        allow_duplicates=args.allow_duplicates,
+        unknown_senders=getattr(args, "unknown_senders", False),
+        all_errors=args.all_errors,
     )
 
 
@@ -369,94 +417,31 @@ def _translated(
     source: IO[bytes],
     receivers: Any = None,
 ) -> Iterator[Any]:
-    """The engine's results; unreadable input becomes a UsageError. An interchange
-    repeating an earlier one of the input is rejected (TA1 025) unless
-    ``--allow-duplicates`` or the sender's profile (``x12.reject_duplicates``) says not."""
-    from translators.engine import translate
-    from translators.mapping.rules import MappingRules
-    from translators.x12.errors import NotX12Error
+    """The engine's results (gateway.translate_cli.translated)."""
+    from gateway.translate_cli import translated
 
-    name = "stdin" if args.file == "-" else args.file
-    seen = False
-    try:
-        for item in translate(
-            source,  # type: ignore[arg-type]  # a binary file object, read like BinaryIO
-            partners=partners,
-            partner_id=args.partner,
-            receivers=receivers,
-            reject_duplicates=not args.allow_duplicates,
-            unknown_sender_rules=MappingRules() if getattr(args, "unknown_senders", False) else None,
-            # the raw segments of a set, for partners whose inbound hook receives them
-            keep_segments=lambda pid: (e := partners.entry(pid or "")) is not None and e.hooks is not None,
-        ):
-            seen = True
-            yield item
-    except NotX12Error as exc:
-        raise UsageError(f"{name}: not X12: {exc.reason} (at offset {exc.offset})") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{name}: cannot decode: {exc.reason} (at byte {exc.start})") from None
-    except OSError as exc:
-        raise UsageError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    if not seen:
-        raise UsageError(f"{name}: not X12: no interchange in the input (it is empty or blank)")
+    return translated(source, _options(args), partners, receivers)  # type: ignore[arg-type]
 
 
 def run_translate(args: argparse.Namespace) -> int:
+    from gateway.translate_cli import default_jobs, stdout_bytes, translate_file
+
     settings = _settings(args)
     partners = _partners(args, settings, _identity(settings))
     _fixed_partner(args, partners)
-    rejected = 0
     receivers = _receivers(args, settings, partners)
-    with (
-        _open_input(args.file) as source,
-        tempfile.SpooledTemporaryFile(max_size=16 << 20, mode="w+", encoding="utf-8") as held,
-    ):
-        from translators.engine import TranslatedInterchange
-
-        # Documents wait (spooled, bounded memory) until their interchange has ended:
-        # only then is it known whether its group or envelope was rejected.
-        waiting: list[Any] = []
-        for item in _translated(args, partners, source, receivers):
-            if isinstance(item, TranslatedInterchange):
-                problem = item.envelope_rejection()
-                if problem is not None:
-                    rejected += 1
-                    _err(problem)
-                held.seek(0)
-                for tset in waiting:
-                    line = held.readline()
-                    why = item.rejection_of(tset)
-                    if why is None:
-                        sys.stdout.write(line)
-                    elif problem is None:  # a rejected interchange was said once, above
-                        rejected += 1
-                        _err(f"{_where(tset)}: not used: {why}")
-                held.seek(0)
-                held.truncate()
-                waiting = []
-                for text in item.stray:
-                    _err(f"ignored data outside any interchange: {text.strip()[:40]!r}")
-            elif item.document is not None:
-                entry = partners.entry(item.document.partner_id) if item.document.partner_id else None
-                if entry is not None and entry.hooks is not None:
-                    from gateway.hooks import HookError, inbound_document
-
-                    try:
-                        item.document = inbound_document(entry.hooks, item.document, item.segments or ())
-                    except HookError as exc:
-                        raise UsageError(str(exc)) from None
-                held.write(item.document.model_dump_json() + "\n")
-                item.document = None  # kept: its place in the envelope, not the document
-                waiting.append(item)
-            elif item.accepted:
-                # A 997/999 from the partner: it acknowledges our outbound, no document.
-                _err(
-                    f"{_where(item)}: functional acknowledgment, not a document (use the service to reconcile)"
-                )
-            else:
-                rejected += 1
-                _err(f"{_where(item)}: {_rejection(item, args)}")
-    sys.stdout.flush()
+    out = stdout_bytes()
+    with _open_input(args.file) as source:
+        rejected = translate_file(
+            source,  # type: ignore[arg-type]  # a binary file object, read like BinaryIO
+            _options(args),
+            partners,
+            receivers,
+            out=out,
+            err=_err,
+            jobs=args.jobs if args.jobs is not None else default_jobs(),
+        )
+    out.flush()
     return EXIT_REJECTED if rejected else EXIT_OK
 
 
@@ -622,6 +607,8 @@ async def _prune(args: argparse.Namespace, settings: Any) -> Any:
 
 
 def _read_documents(args: argparse.Namespace) -> list[CanonicalDocument]:
+    import json
+
     from pydantic import ValidationError
 
     from translators.canonical import CanonicalDocument

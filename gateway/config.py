@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import difflib
 import os
-import secrets
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -450,6 +449,8 @@ def ensure_api_token(settings: Settings) -> tuple[str, bool]:
     if path.exists():
         return path.read_text(encoding="ascii").strip(), False
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    import secrets  # here: `gateway translate` reads settings and must start fast
+
     token = secrets.token_urlsafe(32)
     # O_EXCL: two processes starting at once must not both believe they generated it.
     try:

@@ -266,7 +266,18 @@ def read_product_ids(found: Iterable[tuple[str, str]], rules: DocumentRules) -> 
             )
         else:
             other.setdefault(qualifier, data)
-    return new_product_ids(**fields, other=other)
+    get = fields.get
+    # every field named: the constructor's fast path (a partial call fills defaults)
+    return new_product_ids(
+        upc=get("upc"),
+        ean=get("ean"),
+        gtin=get("gtin"),
+        vendor_item=get("vendor_item"),
+        buyer_item=get("buyer_item"),
+        sku=get("sku"),
+        manufacturer_part=get("manufacturer_part"),
+        other=other,
+    )
 
 
 def product_ids_at(segment: Segment, start: int, rules: DocumentRules) -> ProductIds:

@@ -509,8 +509,10 @@ class Grammar:
             yield cursor.loop_path(), segment
 
 
-def _text(node: etree._Element, tag: str, default: str = "") -> str:
-    found = node.find(tag)
+def _text(
+    node: etree._Element, tag: str, default: str = "", kids: dict[str, etree._Element] | None = None
+) -> str:
+    found = kids.get(tag) if kids is not None else next(node.iterchildren(tag), None)
     if found is not None and found.text is not None:
         return found.text.strip()
     value = node.get(tag)
@@ -530,24 +532,22 @@ class _MapReader:
         self.segments: dict[str, list[SegmentRule]] = {}
 
     def element(self, node: etree._Element, position: int) -> ElementRule:
-        ref = _text(node, "data_ele")
+        kids = {child.tag: child for child in reversed(node)}  # one pass; first of a tag wins, as find()
+        ref = _text(node, "data_ele", kids=kids)
         data_type, lo, hi = self.dictionary.get(ref, ("AN", 1, 9999))
-        codes_node = node.find("valid_codes")
-        codes = None
-        if codes_node is not None:
-            listed = frozenset((c.text or "").strip() for c in codes_node.findall("code"))
-            codes = listed or None
+        listed = kids["valid_codes"].findall("code") if "valid_codes" in kids else ()
+        codes = frozenset((c.text or "").strip() for c in listed) or None
         return ElementRule(
             position=position,
             reference=ref,
-            name=_text(node, "name"),
-            mandatory=_text(node, "usage") == "R",
+            name=_text(node, "name", kids=kids),
+            mandatory=_text(node, "usage", kids=kids) == "R",
             data_type=data_type,
             min_length=lo,
             max_length=hi,
             codes=codes,
             check=make_value_check(data_type, lo, hi, codes),
-            repeat=int(_text(node, "repeat", "1") or 1),
+            repeat=int(_text(node, "repeat", "1", kids) or 1),
             good=set(codes) if codes else set(),
         )
 
