@@ -75,7 +75,9 @@ async def list_messages(request: web.Request) -> web.Response:
         mdn=q.get("mdn"),
     )
     async with request.app[DATABASE].read() as conn:
-        rows, more = await queries.list_messages(conn, filters, limit=limit, mdn_overdue=_mdn_overdue(request))
+        rows, more = await queries.list_messages(
+            conn, filters, limit=limit, mdn_overdue=_mdn_overdue(request)
+        )
     return web.json_response({"items": [queries.message_summary(m) for m in rows], "next": more})
 
 

@@ -69,7 +69,9 @@ def after_async_mdn(outcome: str, trusted: bool, detail: str, evidence: dict[str
     return None
 
 
-def reported(stored: str | None, sent_at: datetime | None, now: datetime, overdue_after: timedelta) -> str | None:
+def reported(
+    stored: str | None, sent_at: datetime | None, now: datetime, overdue_after: timedelta
+) -> str | None:
     """The status to show: a pending MDN older than ``overdue_after`` is overdue."""
     if stored == MdnStatus.PENDING and sent_at is not None and now - sent_at > overdue_after:
         return MdnStatus.OVERDUE

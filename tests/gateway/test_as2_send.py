@@ -234,7 +234,9 @@ async def test_async_mdn_arriving_later_is_recorded_and_an_error_one_fails_the_m
     [event] = [e["detail"] for e in await timeline(client, second) if e["state"] == "mdn_received"]
     assert "authentication-failed" in event["disposition"]
     refused = await mdn_of(client, second)
-    assert refused is not None and refused["status"] == "error" and "authentication-failed" in refused["detail"]
+    assert (
+        refused is not None and refused["status"] == "error" and "authentication-failed" in refused["detail"]
+    )
     assert await with_mdn(client, "error") == [second] and await with_mdn(client, "processed") == [first]
 
 
