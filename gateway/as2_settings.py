@@ -227,6 +227,8 @@ class As2Settings(BaseModel):
     id: As2Name
     public_url: str | None = None
     keys: list[As2KeySettings] = Field(default_factory=list)
+    # an asynchronous MDN not read this long after the send is reported overdue
+    mdn_overdue_minutes: float = Field(default=60.0, gt=0)
 
     def resolved(self, base: Path) -> As2Settings:
         """The same settings with relative key paths taken from ``base``."""

@@ -41,6 +41,7 @@ from gateway.config import OutboundSettings
 from gateway.db.engine import Database
 from gateway.db.models import Document, Message, MessageEvent, OutboxItem, utcnow
 from gateway.db.models_delivery import DeliveryAttempt
+from gateway.domain import mdn
 from gateway.domain.states import OUTBOUND, OUTBOX, OutboundStatus, OutboxStatus
 from gateway.erp import truncate
 from gateway.metrics import Metrics
@@ -340,6 +341,17 @@ class OutboxSender:
             if item.message_id is not None:
                 for state, detail in result.events:
                     session.add(MessageEvent(message_id=item.message_id, at=now, state=state, detail=detail))
+            verdict = mdn.after_send(result.events, result.outcome is SendOutcome.SENT, result.detail)
+            if verdict is not None:
+                await session.execute(
+                    update(OutboxItem)
+                    .where(OutboxItem.id == item.id)
+                    .values(
+                        mdn_status=verdict.status.value,
+                        mdn_at=None if verdict.status is mdn.MdnStatus.PENDING else now,
+                        mdn_detail=truncate(verdict.detail) if verdict.detail else None,
+                    )
+                )
             if result.outcome is SendOutcome.SENT:
                 await mark_sent(session, item.id, now, via=via)
                 await self._record(session, item, now, "delivered", result, None)

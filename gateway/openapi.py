@@ -83,6 +83,12 @@ def _params(*names: str) -> list[dict[str, Any]]:
             "schema": {"type": "string"},
             "description": "PO/shipment/invoice number or an interchange/group/set control number",
         },
+        "mdn": {
+            "name": "mdn",
+            "in": "query",
+            "schema": {"type": "string", "enum": ["pending", "processed", "error", "overdue"]},
+            "description": "messages with an AS2 send whose MDN is in this state",
+        },
         **{
             f"{page}_{what}": {
                 "name": f"{page}_{what}",
@@ -542,7 +548,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "Search messages (newest first)",
         "security": INTERNAL_AUTH,
         "parameters": _params(
-            "partner", "direction", "kind", "status", "since", "until", "q", "limit", "cursor"
+            "partner", "direction", "kind", "status", "since", "until", "q", "mdn", "limit", "cursor"
         ),
         "responses": {
             "200": _json(_ref("MessagePage"), "a page of message summaries"),

@@ -10,13 +10,14 @@ the last page of a million rows costs what the first does. Nothing here writes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, func, or_, select, union
 
 from gateway.db.models import Document, DocumentKey, Job, Message, MessageEvent, OutboxItem
 from gateway.db.models_delivery import DeliveryAttempt
+from gateway.domain.mdn import DEFAULT_OVERDUE, MdnStatus, reported
 
 DOCUMENT_KINDS = frozenset({"order", "order_ack", "shipment", "invoice"})
 ACK_KINDS = ("TA1", "997", "999")
@@ -40,6 +41,7 @@ class MessageFilter:
     until: datetime | None = None
     q: str | None = None  # a business or control number, exact
     cursor: str | None = None  # the last id of the previous page
+    mdn: str | None = None  # pending | processed | error | overdue (gateway.domain.mdn)
 
 
 def _number_match(term: str) -> Any:
@@ -60,9 +62,30 @@ def _number_match(term: str) -> Any:
     return Message.id.in_(found.scalar_subquery())
 
 
-async def list_messages(conn: Any, f: MessageFilter, *, limit: int) -> tuple[list[Any], str | None]:
+def _mdn_match(wanted: str, now: datetime, overdue_after: timedelta) -> Any:
+    """Messages with an AS2 send whose MDN is ``wanted`` (overdue: pending and sent
+    longer ago than ``overdue_after``; pending: pending and not yet overdue)."""
+    stored = MdnStatus.PENDING if wanted == MdnStatus.OVERDUE else wanted
+    cond = [OutboxItem.message_id == Message.id, OutboxItem.mdn_status == stored]
+    if wanted == MdnStatus.OVERDUE:
+        cond.append(OutboxItem.sent_at < now - overdue_after)
+    elif wanted == MdnStatus.PENDING:
+        cond.append(OutboxItem.sent_at >= now - overdue_after)
+    return exists().where(*cond)
+
+
+async def list_messages(
+    conn: Any,
+    f: MessageFilter,
+    *,
+    limit: int,
+    now: datetime | None = None,
+    mdn_overdue: timedelta = DEFAULT_OVERDUE,
+) -> tuple[list[Any], str | None]:
     """One page of messages, newest first, and the cursor of the next page (None: last)."""
     query = select(Message).order_by(Message.id.desc()).limit(limit + 1)
+    if f.mdn:
+        query = query.where(_mdn_match(f.mdn, now or datetime.now(UTC), mdn_overdue))
     if f.partner:
         query = query.where(Message.partner_id == f.partner)
     if f.direction:
@@ -135,7 +158,14 @@ async def _paged(
     return rows, (str(getattr(rows[-1], key.key)) if more else None), total
 
 
-async def message_detail(conn: Any, message: Any, *, pages: dict[str, Page] | None = None) -> dict[str, Any]:
+async def message_detail(
+    conn: Any,
+    message: Any,
+    *,
+    pages: dict[str, Page] | None = None,
+    now: datetime | None = None,
+    mdn_overdue: timedelta = DEFAULT_OVERDUE,
+) -> dict[str, Any]:
     """The message (a row from :func:`find_message`) with its timeline, documents,
     outbox items, acknowledgments and delivery attempts: the body of
     ``GET /api/v1/messages/{id}``. Documents, timeline and attempts come a page at a
@@ -233,6 +263,15 @@ async def message_detail(conn: Any, message: Any, *, pages: dict[str, Page] | No
             "last_error": o.last_error,
             "created_at": o.created_at.isoformat(),
             "sent_at": o.sent_at.isoformat() if o.sent_at else None,
+            "mdn": (
+                {
+                    "status": reported(o.mdn_status, o.sent_at, now or datetime.now(UTC), mdn_overdue),
+                    "at": o.mdn_at.isoformat() if o.mdn_at else None,
+                    "detail": o.mdn_detail,
+                }
+                if o.mdn_status is not None
+                else None
+            ),
         }
         for o in outbox
     ]

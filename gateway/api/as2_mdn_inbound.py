@@ -17,14 +17,16 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 import as2
 from as2.mime import as_headers, entity_from_headers, split_multipart
 from gateway.api.errors import ApiError
 from gateway.as2_settings import As2Local, As2PartnerSettings
 from gateway.db.models import Message, MessageEvent, OutboxItem
+from gateway.domain import mdn
 from gateway.domain.states import OUTBOUND, OutboundStatus
+from gateway.erp import truncate
 from gateway.transports.as2 import judge_mdn
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,18 @@ async def receive_mdn(
         # Only an MDN the partner can be held to changes the message: an unverified
         # one (anyone can post to /as2) is recorded, nothing more.
         trusted = report.signature_verified is True or not settings.mdn_signed
+        evidence = next((d for state, d in verdict.events if state == "mdn_received"), {})
+        settled = mdn.after_async_mdn(verdict.outcome.value, trusted, verdict.detail, evidence)
+        if settled is not None:
+            await session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id == item.id)
+                .values(
+                    mdn_status=settled.status.value,
+                    mdn_at=now,
+                    mdn_detail=truncate(settled.detail) if settled.detail else None,
+                )
+            )
         if verdict.outcome.value == "permanent" and not trusted:
             log.warning(
                 "AS2 MDN for %s claiming to be from %s does not verify: recorded only", original, partner_id

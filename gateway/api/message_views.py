@@ -85,6 +85,14 @@ class MessageDocument(BaseModel):
     document: CanonicalJson
 
 
+class OutboxMdn(BaseModel):
+    """The MDN of an AS2 send (gateway.domain.mdn)."""
+
+    status: Literal["pending", "processed", "error", "overdue"]
+    at: datetime | None  # when the MDN was read
+    detail: str | None  # its disposition, or why it is an error
+
+
 class MessageOutboxItem(BaseModel):
     id: str
     kind: str
@@ -95,6 +103,7 @@ class MessageOutboxItem(BaseModel):
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    mdn: OutboxMdn | None  # null: not sent over AS2 with an MDN asked for
 
 
 class MessageAcks(BaseModel):

@@ -4,12 +4,13 @@
     Filters: ``partner``, ``direction`` (in|out), ``kind`` (x12, canonical, or a
     document kind such as order/shipment/invoice/order_ack), ``status``, ``since`` /
     ``until`` (ISO 8601, on received time), ``q`` (a PO/shipment/invoice number or an
-    interchange/group/set control number, exact). Newest first; ``limit`` (<= 500)
-    and ``cursor`` (the ``next`` of the previous page).
+    interchange/group/set control number, exact), ``mdn`` (pending, processed, error,
+    overdue: messages with an AS2 send whose MDN is in that state). Newest first;
+    ``limit`` (<= 500) and ``cursor`` (the ``next`` of the previous page).
 ``GET /api/v1/messages/{id}``
     The message, its timeline, documents, acknowledgments (outbox items of
     kind TA1/997/999, and the partner's acks matched to it), ERP and partner
-    delivery attempts, and outbox items; documents, timeline and attempts a page
+    delivery attempts, and outbox items (each with its AS2 ``mdn`` status); documents, timeline and attempts a page
     at a time, with their counts and the translation's progress.
 ``GET /api/v1/messages/{id}/raw``
     The exact stored bytes, with ``application/edi-x12`` or ``application/json``.
@@ -20,7 +21,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -29,7 +30,15 @@ from gateway import queries
 from gateway.api.errors import ApiError
 from gateway.api.feed import check_query_text, page_limit, plausible_id
 from gateway.api.internal import require_token
-from gateway.api.keys import DATABASE, PIPELINE, RAWSTORE
+from gateway.api.keys import DATABASE, PIPELINE, RAWSTORE, SETTINGS
+from gateway.domain.mdn import DEFAULT_OVERDUE
+
+MDN_STATUSES = ("pending", "processed", "error", "overdue")
+
+
+def _mdn_overdue(request: web.Request) -> timedelta:
+    as2 = request.app[SETTINGS].as2
+    return timedelta(minutes=as2.mdn_overdue_minutes) if as2 is not None else DEFAULT_OVERDUE
 
 
 def _time(request: web.Request, name: str) -> datetime | None:
@@ -52,6 +61,8 @@ async def list_messages(request: web.Request) -> web.Response:
     q = request.query
     if "direction" in q and q["direction"] not in ("in", "out"):
         raise ApiError(400, "bad_request", "direction is in or out")
+    if "mdn" in q and q["mdn"] not in MDN_STATUSES:
+        raise ApiError(400, "bad_request", f"mdn is one of {', '.join(MDN_STATUSES)}")
     filters = queries.MessageFilter(
         partner=q.get("partner"),
         direction=q.get("direction"),
@@ -61,9 +72,12 @@ async def list_messages(request: web.Request) -> web.Response:
         until=_time(request, "until"),
         q=q.get("q") or None,
         cursor=q.get("cursor") or None,
+        mdn=q.get("mdn"),
     )
     async with request.app[DATABASE].read() as conn:
-        rows, more = await queries.list_messages(conn, filters, limit=limit)
+        rows, more = await queries.list_messages(
+            conn, filters, limit=limit, mdn_overdue=_mdn_overdue(request)
+        )
     return web.json_response({"items": [queries.message_summary(m) for m in rows], "next": more})
 
 
@@ -106,7 +120,7 @@ async def get_message(request: web.Request) -> web.Response:
     pages = {name: _detail_page(request, name) for name in DETAIL_PAGES}
     async with request.app[DATABASE].read() as conn:
         message = await _message(conn, message_id)
-        body = await queries.message_detail(conn, message, pages=pages)
+        body = await queries.message_detail(conn, message, pages=pages, mdn_overdue=_mdn_overdue(request))
     return web.json_response(body)
 
 

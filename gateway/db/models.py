@@ -200,11 +200,16 @@ class OutboxItem(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     locked_by: Mapped[str | None] = mapped_column(String(64))  # 0004: the instance sending it
+    # 0009: the MDN of an AS2 send (gateway.domain.mdn): pending | processed | error
+    mdn_status: Mapped[str | None] = mapped_column(String(16))
+    mdn_at: Mapped[datetime | None]
+    mdn_detail: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_partner_status", "partner_id", "status", "id"),  # 0002: the mailbox
         Index("ix_outbox_message", "message_id"),  # 0003: a message's acks, retention
+        Index("ix_outbox_mdn", "mdn_status", "sent_at"),  # 0009: the messages API's mdn= filter
     )
 
 

@@ -6,6 +6,7 @@ text; a 503 is retried."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,19 @@ async def post_shipment(client: Any) -> str:
     return str((await resp.json())["message_id"])
 
 
+async def with_mdn(client: Any, status: str) -> list[str]:
+    """The ids of the messages the API finds with ``mdn=status``."""
+    resp = await client.get("/api/v1/messages", params={"mdn": status}, headers=TOKEN)
+    assert resp.status == 200, await resp.text()
+    return [m["id"] for m in (await resp.json())["items"]]
+
+
+async def mdn_of(client: Any, message_id: str) -> dict[str, Any] | None:
+    detail = await (await client.get(f"/api/v1/messages/{message_id}", headers=TOKEN)).json()
+    [item] = [o for o in detail["outbox"] if o["channel"] == "as2"]
+    return item["mdn"]  # type: ignore[no-any-return]
+
+
 async def timeline(client: Any, message_id: str) -> list[dict[str, Any]]:
     detail = await (await client.get(f"/api/v1/messages/{message_id}", headers=TOKEN)).json()
     return list(detail["timeline"])
@@ -113,6 +127,10 @@ async def test_outbound_856_is_sent_over_as2_and_the_mdn_verified(
     assert mdn["message_id"] == peer.message_ids[0]
     detail = await (await client.get(f"/api/v1/messages/{message_id}", headers=TOKEN)).json()
     assert [o["channel"] for o in detail["outbox"]] == ["as2"]
+    [item] = detail["outbox"]
+    assert item["mdn"]["status"] == "processed" and item["mdn"]["detail"].endswith("processed")
+    assert await with_mdn(client, "processed") == [message_id]
+    assert await with_mdn(client, "pending") == [] and await with_mdn(client, "error") == []
 
 
 async def test_our_997_for_an_as2_order_goes_back_over_as2(
@@ -163,6 +181,10 @@ async def test_error_mdn_is_a_dead_letter_with_its_text_and_503_is_retried(
     assert dead["message_id"] == second and "authentication-failed" in dead["last_error"]
     [mdn] = [e["detail"] for e in await timeline(client, second) if e["state"] == "mdn_received"]
     assert "error" in mdn["disposition"]
+    status = await mdn_of(client, second)
+    assert status is not None and status["status"] == "error" and "authentication-failed" in status["detail"]
+    assert await mdn_of(client, first) is None  # 503: no MDN read yet
+    assert await with_mdn(client, "error") == [second]
 
 
 async def test_async_mdn_arriving_later_is_recorded_and_an_error_one_fails_the_message(
@@ -179,11 +201,15 @@ async def test_async_mdn_arriving_later_is_recorded_and_an_error_one_fails_the_m
     assert await status_of(client, first) == "sent" and peer.statuses == ["processed"]
     [mdn] = peer.async_mdns
     assert mdn.mdn_url == "http://127.0.0.1:1/as2"  # our [as2] public_url
+    assert (await mdn_of(client, first) or {})["status"] == "pending"
+    assert await with_mdn(client, "pending") == [first] and await with_mdn(client, "overdue") == []
     resp = await client.post("/as2", data=mdn.content, headers=dict(mdn.headers))
     assert resp.status == 200 and await resp.read() == b""
     [event] = [e["detail"] for e in await timeline(client, first) if e["state"] == "mdn_received"]
     assert event["async"] and event["mic_matches"] and event["signature_verified"]
     assert await status_of(client, first) == "sent"
+    settled = await mdn_of(client, first)
+    assert settled is not None and settled["status"] == "processed" and settled["at"] is not None
 
     # a forged (unsigned) error MDN for the same message is recorded, and changes nothing
     forged = as2.build_mdn(
@@ -196,6 +222,7 @@ async def test_async_mdn_arriving_later_is_recorded_and_an_error_one_fails_the_m
     assert await status_of(client, first) == "sent"
     events = [e["detail"] for e in await timeline(client, first) if e["state"] == "mdn_received"]
     assert len(events) == 2 and events[1]["signature_verified"] is None
+    assert (await mdn_of(client, first) or {})["status"] == "processed"  # the forgery settles nothing
 
     peer.verify_with = as2.generate_self_signed("not-ours")
     second = await post_shipment(client)
@@ -206,6 +233,11 @@ async def test_async_mdn_arriving_later_is_recorded_and_an_error_one_fails_the_m
     assert await status_of(client, second) == "failed"
     [event] = [e["detail"] for e in await timeline(client, second) if e["state"] == "mdn_received"]
     assert "authentication-failed" in event["disposition"]
+    refused = await mdn_of(client, second)
+    assert (
+        refused is not None and refused["status"] == "error" and "authentication-failed" in refused["detail"]
+    )
+    assert await with_mdn(client, "error") == [second] and await with_mdn(client, "processed") == [first]
 
 
 async def test_https_partner_with_a_ca_bundle_from_the_profile(
@@ -299,3 +331,36 @@ async def test_mdn_none_is_sent_on_http_2xx(
     assert peer.statuses == ["processed"] and await status_of(client, message_id) == "sent"
     [sent] = [e["detail"] for e in await timeline(client, message_id) if e["state"] == "as2_sent"]
     assert sent["mdn"] == "none" and sent["message_id"] == peer.message_ids[0]
+    assert await mdn_of(client, message_id) is None  # none asked for: no MDN status
+
+
+async def test_an_async_mdn_that_does_not_come_is_overdue(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    us: as2.KeyPair,
+    them: as2.KeyPair,
+    peer: FakeAs2Partner,
+) -> None:
+    add_as2_partner(partners_dir, them, url=peer.url, delivery=True, mdn="async")
+    settings = make_settings(
+        tmp_path,
+        partners_dir,
+        None,
+        as2={**as2_settings(tmp_path, us), "mdn_overdue_minutes": 0.002},  # 0.12 s
+        outbound={"workers": 0},
+    )
+    client = await aiohttp_client(build_app(settings, overrides=Overrides(sink=RecordingErp())))
+    message_id = await post_shipment(client)
+    await client.app[DELIVERY].run_until_idle()
+    await asyncio.sleep(0.3)
+    assert (await mdn_of(client, message_id) or {})["status"] == "overdue"
+    assert await with_mdn(client, "overdue") == [message_id] and await with_mdn(client, "pending") == []
+    resp = await client.get("/api/v1/messages", params={"mdn": "late"}, headers=TOKEN)
+    assert resp.status == 400 and "overdue" in (await resp.json())["error"]["message"]
+
+    # the MDN that finally comes settles it
+    [late] = peer.async_mdns
+    assert (await client.post("/as2", data=late.content, headers=dict(late.headers))).status == 200
+    assert (await mdn_of(client, message_id) or {})["status"] == "processed"
+    assert await with_mdn(client, "overdue") == []
