@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import event, text
@@ -30,6 +30,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from gateway.db.writer import SqliteWriter, Work, sqlite_path
+
+T = TypeVar("T")
 
 
 class StorageUnavailable(Exception):
@@ -48,6 +52,8 @@ class Database:
     # Other processes (a CLI next to the service) still meet the busy timeout.
     _write_gate: asyncio.Lock | None = field(default=None, repr=False)
     _gate_holder: asyncio.Task[Any] | None = field(default=None, repr=False)
+    # SQLite files: the lean write path's thread (gateway.db.writer); None on PostgreSQL.
+    writer: SqliteWriter | None = field(default=None, repr=False)
 
     @property
     def dialect(self) -> str:
@@ -68,6 +74,14 @@ class Database:
         """A connection inside one write transaction (Core statements, no ORM session)."""
         async with self._gate(), self.engine.begin() as conn:
             yield conn
+
+    async def lean_write(self, work: Work[T]) -> T:
+        """Run ``work`` (plain sqlite3 statements) as one write transaction in the
+        writer thread, queued with this process's other writers (SQLite files only)."""
+        if self.writer is None:
+            raise RuntimeError("the lean write path needs an SQLite file database")
+        async with self._gate():
+            return await self.writer.run(work)
 
     @asynccontextmanager
     async def _gate(self) -> AsyncIterator[None]:
@@ -100,6 +114,8 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        if self.writer is not None:
+            await self.writer.close()
         await self.engine.dispose()
 
 
@@ -119,9 +135,12 @@ def open_database(url: str, *, echo: bool = False, pool_size: int = 10) -> Datab
     kwargs["json_serializer"] = _json_text
     kwargs["json_deserializer"] = orjson.loads
     engine = create_async_engine(url, **kwargs)
+    writer = None
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
-    return Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False))
+        path = sqlite_path(parsed.database)
+        writer = SqliteWriter(path, timeout=30) if path else None
+    return Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False), writer=writer)
 
 
 def _json_text(value: Any) -> str:

@@ -1,0 +1,133 @@
+"""The lean write path on SQLite: one dedicated thread owning one plain ``sqlite3``
+connection, fed a whole batch of writes as one function, run as one transaction in
+one hop from the event loop.
+
+Through SQLAlchemy and aiosqlite, every statement costs several thread hops (cursor,
+execute, fetch, close) plus SQLAlchemy's compilation and per-row parameter
+processing; a translated batch or an intake batch made dozens of them. Here the
+caller prepares plain rows (:func:`ts`, :func:`json_text` give the exact text
+SQLAlchemy stores, so both paths read each other's rows) and the thread runs
+``executemany`` over them: one ``BEGIN IMMEDIATE``, the statements, one durable
+``COMMIT`` (WAL, ``synchronous=FULL``, the same settings as gateway.db.engine).
+
+The writer takes the :class:`~gateway.db.engine.Database` write gate of this
+process before the hop, so it queues with the SQLAlchemy writers instead of on
+SQLite's busy handler. Errors come back as SQLAlchemy's exception classes
+(IntegrityError, OperationalError...), so callers and ``is_storage_error`` treat
+them as before. A connection left unusable by an error (disk full, I/O error) is
+closed and opened again on the next batch.
+
+PostgreSQL does not use this module: its batches go through the async engine.
+SQLAlchemy stays the owner of the schema, the migrations and the reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy.exc import DBAPIError
+
+T = TypeVar("T")
+
+# One transaction's work: runs in the writer thread with the open connection.
+Work = Callable[[sqlite3.Connection], T]
+
+
+def ts(value: datetime | None) -> str | None:
+    """A timestamp as SQLAlchemy's SQLite dialect stores a UTC column (gateway.db.models.UTCDateTime)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    v = value.astimezone(UTC)
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's text as SQLAlchemy stores it (None is the JSON ``null``)."""
+    return orjson.dumps(value).decode()
+
+
+class SqliteWriter:
+    """The writer thread of one SQLite database file (see the module doc)."""
+
+    def __init__(self, path: str, *, timeout: float = 30.0) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._executor: ThreadPoolExecutor | None = None  # started on first use, again after close
+        self._conn: sqlite3.Connection | None = None
+        self.transactions = 0  # committed, for tests and metrics
+
+    async def run(self, work: Work[T]) -> T:
+        """Run ``work(connection)`` in one write transaction in the writer thread and
+        return its result once committed. The caller holds the process's write gate
+        (Database.lean_write does)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._transaction, work)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=True)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+        return conn
+
+    def _transaction(self, work: Work[T]) -> T:
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
+        self.transactions += 1
+        return result
+
+    def _rollback(self) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            # The connection is not usable any more (disk full mid-commit, I/O error):
+            # start from a fresh one next time; SQLite rolls back the journal itself.
+            self._conn = None
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        """Close the connection and stop the thread (the next :meth:`run` starts them again)."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.get_running_loop().run_in_executor(executor, self._close)
+            executor.shutdown(wait=True)
+
+
+def sqlite_path(url_database: str | None) -> str | None:
+    """The file a writer may open for an SQLite URL's database, None for in-memory ones
+    (a second connection would see another database)."""
+    if not url_database or url_database == ":memory:" or url_database.startswith("file:"):
+        return None
+    return url_database
