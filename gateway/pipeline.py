@@ -62,7 +62,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway import orders
 from gateway import pipeline_rows as rows
 from gateway.config import IdentitySettings, PipelineSettings
-from gateway.db import jobs
+from gateway.db import jobs, lean_steps
 from gateway.db.engine import Database, is_storage_error
 from gateway.db.ids import new_id
 from gateway.db.models import Message, OutboxItem, utcnow
@@ -209,9 +209,9 @@ class Pipeline(DeliverStep):
         if self._stranded:
             await self._release_stranded()
         lease = timedelta(seconds=self.settings.lease_seconds)
-        async with self._claim_lock, self.db.write() as conn:
-            claimed = await jobs.claim_many(
-                conn, worker=self.worker_id, now=self.clock(), lease=lease, limit=self.batch_size
+        async with self._claim_lock:
+            claimed = await lean_steps.claim(
+                self.db, worker=self.worker_id, now=self.clock(), lease=lease, limit=self.batch_size
             )
         if not claimed:
             return False

@@ -51,12 +51,13 @@ def table_of(model: type[Base]) -> Table:
 
 def insert(conn: sqlite3.Connection, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys, as for SQLAlchemy's ``insert``)."""
-    if not rows:
-        return
     table = table_of(model)
-    columns = tuple(rows[0])
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    conn.executemany(sql, encode(table, columns, rows))
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:  # one statement per set of keys (rows need not all name the same columns)
+        by_columns.setdefault(tuple(row), []).append(row)
+    for columns, same in by_columns.items():
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders(len(columns))})"
+        conn.executemany(sql, encode(table, columns, same))
 
 
 def placeholders(count: int) -> str:

@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from gateway.db import lean, schema
+from gateway.db import lean, lean_steps, schema
 from gateway.db.engine import open_database
 from gateway.db.models import Job, Message, MessageEvent
+from gateway.domain.states import IllegalTransition
 from gateway.intake import Intake
 from gateway.rawstore import RawStore
 
@@ -150,4 +151,91 @@ async def test_intake_commits_a_batch_in_one_lean_transaction(tmp_path: Path) ->
     finally:
         await intake.stop()
         rawstore.close()
+        await db.close()
+
+
+def _job(message_id: str, at: datetime, **over: Any) -> dict[str, Any]:
+    row = {
+        "message_id": message_id,
+        "step": "deliver",
+        "state": "ready",
+        "attempts": 0,
+        "next_attempt_at": at,
+        "locked_by": None,
+        "locked_until": None,
+        "created_at": at,
+        "updated_at": at,
+    }
+    return {**row, **over}
+
+
+async def test_claim_and_record_delivered_keep_leases_and_guards(tmp_path: Path) -> None:
+    db = open_database(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
+    now = datetime.now(UTC)
+    ids = [c * 26 for c in "ABCD"]
+    try:
+        await schema.upgrade(db)
+
+        def setup(conn: sqlite3.Connection) -> None:
+            lean.insert(conn, Message, [{**_message(m, now), "status": "translated"} for m in ids])
+            # B has a second job running under a live lease elsewhere: B is not claimable now
+            lean.insert(
+                conn, Job, [_job(m, now - timedelta(seconds=len(ids) - n)) for n, m in enumerate(ids)]
+            )
+            lean.insert(
+                conn,
+                Job,
+                [
+                    _job(
+                        ids[1],
+                        now,
+                        state="running",
+                        locked_by="other",
+                        locked_until=now + timedelta(minutes=1),
+                    )
+                ],
+            )
+
+        await db.lean_write(setup)
+        claimed = await lean_steps.claim(db, worker="me", now=now, lease=timedelta(seconds=30), limit=10)
+        assert [c.message_id for c in claimed] == [ids[0], ids[2], ids[3]]  # oldest first, B skipped
+        assert {c.attempts for c in claimed} == {1}
+        assert await lean_steps.claim(db, worker="me", now=now, lease=timedelta(seconds=30), limit=10) == []
+
+        # D's job is taken over (lease lost): nothing of D is written, the others are.
+        async with db.write() as conn:
+            await conn.execute(
+                text("UPDATE jobs SET locked_by = 'other' WHERE id = :id"), {"id": claimed[2].id}
+            )
+        a, c, d = claimed
+        written = await db.lean_write(
+            partial(lean_steps.record_delivered, attempts=[], complete=[(a, []), (c, []), (d, [])], now=now)
+        )
+        assert written.ours == {a.id, c.id}
+        async with db.read() as conn:
+            status = dict((await conn.execute(select(Message.id, Message.status))).all())
+        assert status == {
+            ids[0]: "acknowledged",
+            ids[1]: "translated",
+            ids[2]: "acknowledged",
+            ids[3]: "translated",
+        }
+
+        # A guarded transition: B sits in a state that may not move to acknowledged.
+        async with db.write() as conn:
+            await conn.execute(text("UPDATE messages SET status = 'failed' WHERE id = :id"), {"id": ids[1]})
+            await conn.execute(
+                text("UPDATE jobs SET state = 'running', locked_by = 'me' WHERE message_id = :id"),
+                {"id": ids[1]},
+            )
+            b_job = (await conn.execute(select(Job.id).where(Job.message_id == ids[1]).limit(1))).scalar_one()
+        b = lean_steps.ClaimedJob(id=b_job, message_id=ids[1], step="deliver", attempts=1, worker="me")
+        with pytest.raises(IllegalTransition):
+            await db.lean_write(
+                partial(lean_steps.record_delivered, attempts=[], complete=[(b, [])], now=now)
+            )
+        async with db.read() as conn:
+            state = (await conn.execute(select(Job.state).where(Job.id == b_job))).scalar_one()
+        assert state == "running"  # rolled back: the job was not finished either
+    finally:
         await db.close()
