@@ -387,10 +387,11 @@ class Pipeline(DeliverStep):
                 await self._on_error(job, exc)
             return
         messages = {m.id: m for m in found}
-        planned = await asyncio.gather(
-            *(self._plan(messages[j.message_id]) for j in batch if j.message_id in messages),
-            return_exceptions=True,
-        )
+        found_messages = [messages[j.message_id] for j in batch if j.message_id in messages]
+        if self.translate_pool is not None:  # one pool call per process for the batch
+            planned = await self.translate_pool.plan_many(found_messages, self.partners())
+        else:
+            planned = await asyncio.gather(*(self._plan(m) for m in found_messages), return_exceptions=True)
         ready: list[tuple[jobs.ClaimedJob, Any, _Plan]] = []
         outcomes = iter(planned)
         for job in batch:
