@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import event, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import (
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from gateway.db.writer import SqliteWriter, Work, sqlite_path
+from gateway.db.writer import SessionWork, SqliteWriter, Work, sqlite_path
 
 T = TypeVar("T")
 
@@ -82,6 +82,14 @@ class Database:
             raise RuntimeError("the lean write path needs an SQLite file database")
         async with self._gate():
             return await self.writer.run(work)
+
+    async def lean_session(self, work: SessionWork[T]) -> T:
+        """Run ``work(session)`` as one write transaction in the writer thread, on a
+        sync session that never suspends (gateway.db.writer.SqliteWriter.run_session)."""
+        if self.writer is None:
+            raise RuntimeError("the lean write path needs an SQLite file database")
+        async with self._gate():
+            return await self.writer.run_session(work)
 
     @asynccontextmanager
     async def _gate(self) -> AsyncIterator[None]:
@@ -137,9 +145,19 @@ def open_database(url: str, *, echo: bool = False, pool_size: int = 10) -> Datab
     engine = create_async_engine(url, **kwargs)
     writer = None
     if parsed.get_backend_name() == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine.sync_engine)
         path = sqlite_path(parsed.database)
-        writer = SqliteWriter(path, timeout=30) if path else None
+        if path:
+            # The writer thread's own sync engine on the same file, set up alike.
+            sync = create_engine(
+                parsed.set(drivername="sqlite"),
+                pool_size=1,
+                connect_args={"timeout": 30},
+                json_serializer=_json_text,
+                json_deserializer=orjson.loads,
+            )
+            _configure_sqlite(sync)
+            writer = SqliteWriter(path, timeout=30, engine=sync)
     return Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False), writer=writer)
 
 
@@ -147,8 +165,8 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver so BEGIN IMMEDIATE is ours to emit.
         dbapi_connection.isolation_level = None
@@ -159,7 +177,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         deferred = conn.get_execution_options().get("sqlite_deferred", False)
         conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")

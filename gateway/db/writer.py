@@ -26,18 +26,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 T = TypeVar("T")
 
 # One transaction's work: runs in the writer thread with the open connection.
 Work = Callable[[sqlite3.Connection], T]
+# Or written against an AsyncSession (the pipeline's translate write): see run_session.
+SessionWork = Callable[[AsyncSession], Coroutine[Any, Any, T]]
 
 
 def ts(value: datetime | None) -> str | None:
@@ -58,9 +63,10 @@ def json_text(value: Any) -> str:
 class SqliteWriter:
     """The writer thread of one SQLite database file (see the module doc)."""
 
-    def __init__(self, path: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, path: str, *, timeout: float = 30.0, engine: Engine | None = None) -> None:
         self.path = path
         self.timeout = timeout
+        self.engine = engine  # a sync engine on the same file, for run_session (used in this thread only)
         self._executor: ThreadPoolExecutor | None = None  # started on first use, again after close
         self._conn: sqlite3.Connection | None = None
         self.transactions = 0  # committed, for tests and metrics
@@ -72,6 +78,28 @@ class SqliteWriter:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._transaction, work)
+
+    async def run_session(self, work: SessionWork[T]) -> T:
+        """Run ``work(session)``, a coroutine written against an AsyncSession, as one
+        transaction in the writer thread on a sync SQLAlchemy session: each
+        ``await session.execute(...)`` there runs at once, with no hop and no greenlet,
+        so the whole coroutine completes in one step. ``work`` may await nothing but
+        the session (it runs off the event loop): anything that would suspend raises
+        RuntimeError and the transaction is rolled back."""
+        if self.engine is None:
+            raise RuntimeError("this writer has no session engine")
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._session_transaction, work
+        )
+
+    def _session_transaction(self, work: SessionWork[T]) -> T:
+        assert self.engine is not None
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            result = drive(work(cast(AsyncSession, _SessionShim(session))))
+        self.transactions += 1
+        return result
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=True)
@@ -118,11 +146,62 @@ class SqliteWriter:
             self._conn = None
 
     async def close(self) -> None:
-        """Close the connection and stop the thread (the next :meth:`run` starts them again)."""
+        """Close the connections and stop the thread (the next :meth:`run` starts them again)."""
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.get_running_loop().run_in_executor(executor, self._close)
+            if self.engine is not None:
+                await asyncio.get_running_loop().run_in_executor(executor, self.engine.dispose)
             executor.shutdown(wait=True)
+
+
+def drive(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends to its end, here and now."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    coroutine.close()
+    raise RuntimeError("work run in the writer thread awaited something other than its session")
+
+
+class _SessionShim:
+    """The part of AsyncSession the pipeline's writes use, over a sync Session:
+    every method completes without suspending (see SqliteWriter.run_session)."""
+
+    def __init__(self, session: Session) -> None:
+        self.sync_session = session
+
+    @property
+    def info(self) -> dict[Any, Any]:
+        return self.sync_session.info
+
+    def get_bind(self) -> Any:
+        return self.sync_session.get_bind()
+
+    def add(self, instance: object) -> None:
+        self.sync_session.add(instance)
+
+    def add_all(self, instances: Any) -> None:
+        self.sync_session.add_all(instances)
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return self.sync_session.execute(*args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        return self.sync_session.scalar(*args, **kwargs)
+
+    async def scalars(self, *args: Any, **kwargs: Any) -> Any:
+        return self.sync_session.scalars(*args, **kwargs)
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        return self.sync_session.get(*args, **kwargs)
+
+    async def flush(self, *args: Any, **kwargs: Any) -> None:
+        self.sync_session.flush(*args, **kwargs)
+
+    async def delete(self, instance: object) -> None:
+        self.sync_session.delete(instance)
 
 
 def sqlite_path(url_database: str | None) -> str | None:
