@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import socket
@@ -70,6 +69,7 @@ from gateway.db.models import Message, OutboxItem, utcnow
 from gateway.domain.inbound import InboundMessage, InboundPlan
 from gateway.domain.states import INBOUND
 from gateway.pipeline_deliver import DeliverStep
+from gateway.pipeline_write import TranslateWrite
 from gateway.ports import ErpSink
 from gateway.rawstore import RawStore
 from gateway.runner import Backoff, TransientError
@@ -99,7 +99,7 @@ class ReplayRefused(Exception):
 _Plan = InboundPlan
 
 
-class Pipeline(DeliverStep):
+class Pipeline(DeliverStep, TranslateWrite):
     def __init__(
         self,
         db: Database,
@@ -410,13 +410,7 @@ class Pipeline(DeliverStep):
             return
         now = self.clock()
         try:
-            if self.db.writer is not None:  # SQLite: the whole transaction in one hop (gateway.db.writer)
-                handed = await self.db.lean_session(
-                    functools.partial(self._write_translations, ready=ready, now=now)
-                )
-            else:
-                async with self.db.begin() as session:
-                    handed = await self._write_translations(session, ready, now)
+            handed = await self._write_translated(ready, now)
         except Exception:
             log.info("writing %d translations together failed; writing them one by one", len(ready))
             for job, message, plan in ready:
@@ -429,42 +423,6 @@ class Pipeline(DeliverStep):
         else:
             if handed:
                 await self._guarded(handed, self._deliver_batch(handed))
-
-    async def _write_translations(
-        self, session: AsyncSession, ready: list[tuple[jobs.ClaimedJob, Any, _Plan]], now: datetime
-    ) -> list[jobs.ClaimedJob]:
-        """Write a translated batch in ``session``: its jobs finished, every plan, and
-        the deliver jobs, inserted already claimed by this worker (returned). Awaits
-        nothing but the session (on SQLite it runs in the writer thread)."""
-        rows.buffer_events(session)
-        rows.pool_control_numbers(session)
-        keys = [
-            key
-            for _, _, plan in ready
-            for key in map(rows.interchange_key, plan.interchanges)
-            if key is not None
-        ]
-        writes = await rows.BatchWrites.begin(session, [message.id for _, message, _ in ready], keys)
-        ours = await jobs.finish_many(session, [job for job, _, _ in ready], now=now)
-        deliver_jobs: list[str] = []
-        for job, message, plan in ready:
-            if job.id not in ours:  # nothing of it written: its new owner writes
-                await self._on_error(job, jobs.LostLease(f"job {job.id} is no longer ours"))
-                continue
-            await self._write_plan(session, message, plan, now, deliver_jobs)
-        await rows.return_control_numbers(session)
-        await writes.flush(session)
-        await rows.flush_events(session)
-        # This worker delivers them next, with no claim in between.
-        handed = await jobs.enqueue_claimed(
-            session,
-            deliver_jobs,
-            "deliver",
-            worker=self.worker_id,
-            now=now,
-            lease=timedelta(seconds=self.settings.lease_seconds),
-        )
-        return handed
 
     async def _write_plan(
         self,
