@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -379,10 +380,7 @@ class Pipeline(DeliverStep, TranslateWrite):
         that transaction fails (a constraint race, a bad plan), each plan is written
         on its own so one message cannot hold the others back."""
         try:
-            async with self.db.read() as conn:
-                found = (
-                    await conn.execute(select(Message).where(Message.id.in_([j.message_id for j in batch])))
-                ).all()
+            found = await self.db.lean_read(functools.partial(_read_messages, [j.message_id for j in batch]))
         except Exception as exc:
             for job in batch:
                 await self._on_error(job, exc)
@@ -678,6 +676,10 @@ class Pipeline(DeliverStep, TranslateWrite):
 
 
 _ACKS_IN_EVENT = 100  # acks listed on an ack_issued event; more are only counted (acks_total)
+
+
+async def _read_messages(ids: list[str], conn: Any) -> list[Any]:
+    return list((await conn.execute(select(Message).where(Message.id.in_(ids)))).all())
 
 
 def _with_note(reason: str | None, note: str | None) -> str | None:

@@ -48,24 +48,8 @@ class DeliverStep:
         are released in the same commit, so no separate acknowledge job). Documents
         dead-lettered since the message's last ``received`` (replay) are skipped."""
         message_ids = [j.message_id for j in batch]
-        async with self.db.read() as conn:
-            stored = (
-                await conn.execute(
-                    select(Document)
-                    .where(Document.message_id.in_(message_ids))
-                    .order_by(Document.message_id, Document.seq)
-                )
-            ).all()
-            marks = (
-                await conn.execute(
-                    select(MessageEvent.message_id, MessageEvent.state, MessageEvent.detail)
-                    .where(
-                        MessageEvent.message_id.in_(message_ids),
-                        MessageEvent.state.in_(("received", DEAD_LETTERED)),
-                    )
-                    .order_by(MessageEvent.id)
-                )
-            ).all()
+        # SQLite: both reads in one hop to the writer thread (gateway.db.writer)
+        stored, marks = await self.db.lean_read(partial(_read_batch, message_ids))
         dead: dict[str, set[str]] = {j.message_id: set() for j in batch}
         for message_id, state, detail in marks:
             if state == "received":
@@ -317,3 +301,25 @@ class DeliverStep:
         await rows.set_status(
             session, job.message_id, "acknowledged", now, None, {"acks_released": released}, keep_reason=True
         )
+
+
+async def _read_batch(message_ids: list[str], conn: Any) -> tuple[list[Any], list[Any]]:
+    """A deliver batch's stored documents, and the events that mark dead letters."""
+    stored = (
+        await conn.execute(
+            select(Document)
+            .where(Document.message_id.in_(message_ids))
+            .order_by(Document.message_id, Document.seq)
+        )
+    ).all()
+    marks = (
+        await conn.execute(
+            select(MessageEvent.message_id, MessageEvent.state, MessageEvent.detail)
+            .where(
+                MessageEvent.message_id.in_(message_ids),
+                MessageEvent.state.in_(("received", DEAD_LETTERED)),
+            )
+            .order_by(MessageEvent.id)
+        )
+    ).all()
+    return stored, marks

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from gateway.db.writer import SessionWork, SqliteWriter, Work, sqlite_path
+from gateway.db.writer import ReadWork, SessionWork, SqliteWriter, Work, sqlite_path
 
 T = TypeVar("T")
 
@@ -90,6 +90,14 @@ class Database:
             raise RuntimeError("the lean write path needs an SQLite file database")
         async with self._gate():
             return await self.writer.run_session(work)
+
+    async def lean_read(self, work: ReadWork[T]) -> T:
+        """Run ``work(connection)`` (reads only) in one read transaction: in the writer
+        thread on SQLite files (no aiosqlite hop per statement), else as :meth:`read`."""
+        if self.writer is None or self.writer.engine is None:
+            async with self.read() as conn:
+                return await work(conn)
+        return await self.writer.run_read(work)
 
     @asynccontextmanager
     async def _gate(self) -> AsyncIterator[None]:

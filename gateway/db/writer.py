@@ -34,7 +34,7 @@ from typing import Any, TypeVar, cast
 import orjson
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -43,6 +43,8 @@ T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], T]
 # Or written against an AsyncSession (the pipeline's translate write): see run_session.
 SessionWork = Callable[[AsyncSession], Coroutine[Any, Any, T]]
+# Reads written against an AsyncConnection: see run_read.
+ReadWork = Callable[[AsyncConnection], Coroutine[Any, Any, T]]
 
 
 def ts(value: datetime | None) -> str | None:
@@ -100,6 +102,23 @@ class SqliteWriter:
             result = drive(work(cast(AsyncSession, _SessionShim(session))))
         self.transactions += 1
         return result
+
+    async def run_read(self, work: ReadWork[T]) -> T:
+        """Run ``work(connection)``, a coroutine of reads written against an
+        AsyncConnection, in the writer thread inside one deferred (read) transaction,
+        driven like :meth:`run_session`. Needs no write gate: it takes no write lock."""
+        if self.engine is None:
+            raise RuntimeError("this writer has no session engine")
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._read_transaction, work)
+
+    def _read_transaction(self, work: ReadWork[T]) -> T:
+        assert self.engine is not None
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_deferred=True)
+            with conn.begin():
+                return drive(work(cast(AsyncConnection, _SessionShim(conn))))
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=True)
@@ -169,12 +188,13 @@ class _SessionShim:
     """The part of AsyncSession the pipeline's writes use, over a sync Session:
     every method completes without suspending (see SqliteWriter.run_session)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Any) -> None:  # a sync Session, or a sync Connection for reads
         self.sync_session = session
 
     @property
     def info(self) -> dict[Any, Any]:
-        return self.sync_session.info
+        info: dict[Any, Any] = self.sync_session.info
+        return info
 
     def get_bind(self) -> Any:
         return self.sync_session.get_bind()
