@@ -17,6 +17,11 @@ SQLite's busy handler. Errors come back as SQLAlchemy's exception classes
 them as before. A connection left unusable by an error (disk full, I/O error) is
 closed and opened again on the next batch.
 
+Code written against SQLAlchemy's async API can run here too: :meth:`SqliteWriter.run_session`
+(a write transaction) and :meth:`SqliteWriter.run_read` (a deferred read transaction)
+run a coroutine on a sync session or connection of a second, sync engine on the same
+file, driven to its end in one step because nothing in it suspends (:func:`drive`).
+
 PostgreSQL does not use this module: its batches go through the async engine.
 SQLAlchemy stays the owner of the schema, the migrations and the reads.
 """
@@ -77,9 +82,13 @@ class SqliteWriter:
         """Run ``work(connection)`` in one write transaction in the writer thread and
         return its result once committed. The caller holds the process's write gate
         (Database.lean_write does)."""
+        return await self._hop(self._transaction, work)
+
+    async def _hop(self, step: Callable[[Any], T], work: Any) -> T:
+        """``step(work)`` in the writer thread (started on first use)."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._transaction, work)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, step, work)
 
     async def run_session(self, work: SessionWork[T]) -> T:
         """Run ``work(session)``, a coroutine written against an AsyncSession, as one
@@ -90,11 +99,7 @@ class SqliteWriter:
         RuntimeError and the transaction is rolled back."""
         if self.engine is None:
             raise RuntimeError("this writer has no session engine")
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._session_transaction, work
-        )
+        return await self._hop(self._session_transaction, work)
 
     def _session_transaction(self, work: SessionWork[T]) -> T:
         assert self.engine is not None
@@ -109,9 +114,7 @@ class SqliteWriter:
         driven like :meth:`run_session`. Needs no write gate: it takes no write lock."""
         if self.engine is None:
             raise RuntimeError("this writer has no session engine")
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._read_transaction, work)
+        return await self._hop(self._read_transaction, work)
 
     def _read_transaction(self, work: ReadWork[T]) -> T:
         assert self.engine is not None
