@@ -10,9 +10,16 @@ listens on 127.0.0.1:5432):
   latency (from the start of the POST to the ERP receiving the document; the client
   and the ERP run on one event loop in this process, so one clock);
 - a bare aiohttp handler (reads the body, answers 202 JSON) measured in the same run
-  as the ceiling of this client on this machine.
+  as the ceiling of this client on this machine;
+- CPU ms per document: user + system CPU time of the gateway process and its
+  children (the translate pool) over the measured posts, read from /proc. Unlike
+  throughput on a shared machine, this hardly moves with the neighbours' load.
 
-Usage: python bench/bench_service.py [--posts 4000] [--concurrency 32] [--no-postgres]
+``--worker`` also runs end to end with two processes: ``gateway serve`` with
+``[pipeline] workers = 0`` (intake and HTTP) and ``gateway worker`` (pipeline and
+delivery), each on its own core (PostgreSQL only: SQLite has one writer).
+
+Usage: python bench/bench_service.py [--posts 4000] [--concurrency 32] [--no-postgres] [--worker]
 """
 
 from __future__ import annotations
@@ -65,8 +72,9 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
 
 
 def start_gateway(
-    work: Path, erp: FakeErp, database_url: str | None, workers: int
+    work: Path, erp: FakeErp, database_url: str | None, workers: int, command: str = "serve"
 ) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``gateway serve`` (or ``gateway worker``) on a config in ``work``."""
     partners = work / "partners" / "acme"
     partners.mkdir(parents=True, exist_ok=True)
     (partners / "profile.toml").write_text(profile_toml("acme", "ACME", KEY))
@@ -91,26 +99,43 @@ def start_gateway(
     (work / "gateway.toml").write_text("\n".join(lines) + "\n")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    argv = [sys.executable, "-m", "gateway", command, "--config", str(work / "gateway.toml")]
+    if command == "serve":
+        argv += ["--port", str(port)]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway",
-            "serve",
-            "--config",
-            str(work / "gateway.toml"),
-            "--port",
-            str(port),
-            "--log-level",
-            "ERROR",
-        ],
+        [*argv, "--log-level", "ERROR"],
         cwd=work,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=(work / "gateway.log").open("ab"),
     )
-    wait_port(port, proc)
+    if command == "serve":
+        wait_port(port, proc)
     return proc, port
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its live descendants (translate pool)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after the command: state ppid ... utime (12th) stime (13th), counted from state = 0
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += times.get(current, 0.0)
+        todo += children.get(current, [])
+    return total
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -169,6 +194,10 @@ async def end_to_end(port: int, erp: FakeErp, posts: int, concurrency: int, offs
     }
 
 
+def cpu_ms_per_doc(pids: list[int], before: float, posts: int) -> str:
+    return f"{(sum(cpu_seconds(p) for p in pids) - before) * 1000 / posts:.2f}"
+
+
 async def run_database(label: str, database_url: str | None, args: argparse.Namespace) -> list[str]:
     lines = []
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
@@ -178,29 +207,60 @@ async def run_database(label: str, database_url: str | None, args: argparse.Name
         proc, port = start_gateway(work / "accept", erp, database_url, workers=0)
         try:
             await blast(port, 300, args.concurrency, 1)  # warm-up
+            cpu = cpu_seconds(proc.pid)
             seconds, _, failures = await blast(port, args.posts, args.concurrency, 100_000)
+            cpu_ms = cpu_ms_per_doc([proc.pid], cpu, args.posts)
         finally:
             stop(proc)
         lines.append(
-            f"| {label} | accept only (202 stored) | {args.posts / seconds:,.0f} posts/s | | | {failures} |"
+            f"| {label} | accept only (202 stored) | {args.posts / seconds:,.0f} posts/s | | | {cpu_ms} "
+            f"| {failures} |"
         )
-        if database_url:
-            await reset_postgres(database_url)
-        proc, port = start_gateway(work / "e2e", erp, database_url, workers=args.workers)
+        configurations = [("end to end into the ERP webhook", False)]
+        if args.worker and database_url:
+            configurations.append(("end to end, serve + worker (two processes)", True))
         try:
-            await end_to_end(port, erp, 300, args.concurrency, 1)  # warm-up
-            erp.accepted.clear()
-            erp.documents.clear()
-            erp.received_at.clear()
-            result = await end_to_end(port, erp, args.posts, args.concurrency, 200_000)
+            for name, split in configurations:
+                if database_url:
+                    await reset_postgres(database_url)
+                lines.append(
+                    f"| {label} | {name} | {await _end_to_end_run(work, erp, database_url, split, args)}"
+                )
         finally:
-            stop(proc)
             await erp.stop()
-        lines.append(
-            f"| {label} | end to end into the ERP webhook | {result['docs_per_s']:,.0f} docs/s "
-            f"| {result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {result['failures']:.0f} |"
-        )
     return lines
+
+
+async def _end_to_end_run(
+    work: Path, erp: FakeErp, database_url: str | None, split: bool, args: argparse.Namespace
+) -> str:
+    """One end-to-end measurement: a fresh gateway (and a worker process if ``split``)."""
+    place = work / ("e2e-split" if split else "e2e")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        proc, port = start_gateway(place, erp, database_url, workers=0 if split else args.workers)
+        procs.append(proc)
+        if split:
+            worker, _ = start_gateway(place, erp, database_url, workers=args.workers, command="worker")
+            procs.append(worker)
+        erp.accepted.clear()
+        erp.documents.clear()
+        erp.received_at.clear()
+        await end_to_end(port, erp, 300, args.concurrency, 1)  # warm-up
+        erp.accepted.clear()
+        erp.documents.clear()
+        erp.received_at.clear()
+        pids = [p.pid for p in procs]
+        cpu = sum(cpu_seconds(p) for p in pids)
+        result = await end_to_end(port, erp, args.posts, args.concurrency, 200_000)
+        cpu_ms = cpu_ms_per_doc(pids, cpu, args.posts)
+    finally:
+        for p in procs:
+            stop(p)
+    return (
+        f"{result['docs_per_s']:,.0f} docs/s | {result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {cpu_ms} "
+        f"| {result['failures']:.0f} |"
+    )
 
 
 async def reset_postgres(url: str) -> None:
@@ -222,7 +282,7 @@ async def bare(args: argparse.Namespace) -> str:
         seconds, _, _ = await blast(port, args.posts, args.concurrency, 100_000)
     finally:
         stop(proc)
-    return f"| - | bare aiohttp handler (ceiling) | {args.posts / seconds:,.0f} posts/s | | | 0 |"
+    return f"| - | bare aiohttp handler (ceiling) | {args.posts / seconds:,.0f} posts/s | | | | 0 |"
 
 
 def postgres_up() -> bool:
@@ -239,8 +299,14 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=8, help="pipeline workers of the gateway")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--worker", action="store_true", help="also end to end with serve + worker processes (PostgreSQL)"
+    )
     args = parser.parse_args()
-    rows = ["| database | measure | throughput | p50 ms | p99 ms | non-2xx |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| database | measure | throughput | p50 ms | p99 ms | CPU ms/doc | non-2xx |",
+        "|---|---|---|---|---|---|---|",
+    ]
     rows.append(await bare(args))
     rows += await run_database("SQLite (WAL, synchronous=FULL)", None, args)
     if not args.no_postgres and postgres_up():

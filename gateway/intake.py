@@ -26,11 +26,13 @@ import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from gateway.db import lean
 from gateway.db.engine import Database, StorageUnavailable, is_storage_error
 from gateway.db.ids import new_id
 from gateway.db.models import Job, Message, MessageEvent, utcnow
@@ -291,6 +293,9 @@ class Intake:
             }
             for m in messages
         ]
+        if self.db.writer is not None:  # SQLite: one hop, plain executemany (gateway.db.writer)
+            await self.db.lean_write(partial(_insert_lean, messages, events, jobs))
+            return
         async with self.db.write() as conn:
             await conn.execute(insert(Message), messages)
             await conn.execute(insert(MessageEvent), events)
@@ -305,6 +310,14 @@ class Intake:
         for pending in batch:
             if not pending.future.done():
                 pending.future.set_exception(error)
+
+
+def _insert_lean(
+    messages: list[dict[str, Any]], events: list[dict[str, Any]], jobs: list[dict[str, Any]], conn: Any
+) -> None:
+    lean.insert(conn, Message, messages)
+    lean.insert(conn, MessageEvent, events)
+    lean.insert(conn, Job, jobs)
 
 
 def _replayed(earlier: tuple[str, str], raw: RawRef) -> AcceptResult:

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -62,7 +63,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway import orders
 from gateway import pipeline_rows as rows
 from gateway.config import IdentitySettings, PipelineSettings
-from gateway.db import jobs
+from gateway.db import jobs, lean_steps
 from gateway.db.engine import Database, is_storage_error
 from gateway.db.ids import new_id
 from gateway.db.models import Message, OutboxItem, utcnow
@@ -70,6 +71,7 @@ from gateway.domain.inbound import InboundPlan
 from gateway.domain.outcomes import mark_duplicates, with_note, with_outcomes
 from gateway.domain.states import INBOUND
 from gateway.pipeline_deliver import DeliverStep
+from gateway.pipeline_write import TranslateWrite
 from gateway.ports import ErpSink
 from gateway.progress import ProgressBoard
 from gateway.rawstore import RawStore
@@ -100,7 +102,7 @@ class ReplayRefused(Exception):
 _Plan = InboundPlan
 
 
-class Pipeline(DeliverStep):
+class Pipeline(DeliverStep, TranslateWrite):
     def __init__(
         self,
         db: Database,
@@ -212,9 +214,9 @@ class Pipeline(DeliverStep):
         if self._stranded:
             await self._release_stranded()
         lease = timedelta(seconds=self.settings.lease_seconds)
-        async with self._claim_lock, self.db.write() as conn:
-            claimed = await jobs.claim_many(
-                conn, worker=self.worker_id, now=self.clock(), lease=lease, limit=self.batch_size
+        async with self._claim_lock:
+            claimed = await lean_steps.claim(
+                self.db, worker=self.worker_id, now=self.clock(), lease=lease, limit=self.batch_size
             )
         if not claimed:
             return False
@@ -375,19 +377,17 @@ class Pipeline(DeliverStep):
         that transaction fails (a constraint race, a bad plan), each plan is written
         on its own so one message cannot hold the others back."""
         try:
-            async with self.db.read() as conn:
-                found = (
-                    await conn.execute(select(Message).where(Message.id.in_([j.message_id for j in batch])))
-                ).all()
+            found = await self.db.lean_read(functools.partial(_read_messages, [j.message_id for j in batch]))
         except Exception as exc:
             for job in batch:
                 await self._on_error(job, exc)
             return
         messages = {m.id: m for m in found}
-        planned = await asyncio.gather(
-            *(self._plan(messages[j.message_id]) for j in batch if j.message_id in messages),
-            return_exceptions=True,
-        )
+        found_messages = [messages[j.message_id] for j in batch if j.message_id in messages]
+        if self.translate_pool is not None:  # one pool call per process for the batch
+            planned = await self.translate_pool.plan_many(found_messages, self.partners())
+        else:
+            planned = await asyncio.gather(*(self._plan(m) for m in found_messages), return_exceptions=True)
         ready: list[tuple[jobs.ClaimedJob, Any, _Plan]] = []
         outcomes = iter(planned)
         for job in batch:
@@ -405,35 +405,7 @@ class Pipeline(DeliverStep):
             return
         now = self.clock()
         try:
-            async with self.db.begin() as session:
-                rows.buffer_events(session)
-                rows.pool_control_numbers(session)
-                keys = [
-                    key
-                    for _, _, plan in ready
-                    for key in map(rows.interchange_key, plan.interchanges)
-                    if key is not None
-                ]
-                writes = await rows.BatchWrites.begin(session, [message.id for _, message, _ in ready], keys)
-                ours = await jobs.finish_many(session, [job for job, _, _ in ready], now=now)
-                deliver_jobs: list[str] = []
-                for job, message, plan in ready:
-                    if job.id not in ours:  # nothing of it written: its new owner writes
-                        await self._on_error(job, jobs.LostLease(f"job {job.id} is no longer ours"))
-                        continue
-                    await self._write_plan(session, message, plan, now, deliver_jobs)
-                await rows.return_control_numbers(session)
-                await writes.flush(session)
-                await rows.flush_events(session)
-                # This worker delivers them next, with no claim in between.
-                handed = await jobs.enqueue_claimed(
-                    session,
-                    deliver_jobs,
-                    "deliver",
-                    worker=self.worker_id,
-                    now=now,
-                    lease=timedelta(seconds=self.settings.lease_seconds),
-                )
+            handed = await self._write_translated(ready, now)
         except Exception:
             log.info("writing %d translations together failed; writing them one by one", len(ready))
             for job, message, plan in ready:
@@ -709,3 +681,7 @@ class Pipeline(DeliverStep):
 
 
 _ACKS_IN_EVENT = 100  # acks listed on an ack_issued event; more are only counted (acks_total)
+
+
+async def _read_messages(ids: list[str], conn: Any) -> list[Any]:
+    return list((await conn.execute(select(Message).where(Message.id.in_(ids)))).all())

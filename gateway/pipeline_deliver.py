@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import pipeline_rows as rows
-from gateway.db import jobs
+from gateway.db import jobs, lean_steps
 from gateway.db.engine import Database
 from gateway.db.models import Document, Message, MessageEvent, OutboxItem
 from gateway.domain.delivery import DEAD_LETTERED, delivery_ending
@@ -48,24 +49,8 @@ class DeliverStep:
         are released in the same commit, so no separate acknowledge job). Documents
         dead-lettered since the message's last ``received`` (replay) are skipped."""
         message_ids = [j.message_id for j in batch]
-        async with self.db.read() as conn:
-            stored = (
-                await conn.execute(
-                    select(Document)
-                    .where(Document.message_id.in_(message_ids))
-                    .order_by(Document.message_id, Document.seq)
-                )
-            ).all()
-            marks = (
-                await conn.execute(
-                    select(MessageEvent.message_id, MessageEvent.state, MessageEvent.detail)
-                    .where(
-                        MessageEvent.message_id.in_(message_ids),
-                        MessageEvent.state.in_(("received", DEAD_LETTERED)),
-                    )
-                    .order_by(MessageEvent.id)
-                )
-            ).all()
+        # SQLite: both reads in one hop to the writer thread (gateway.db.writer)
+        stored, marks = await self.db.lean_read(partial(_read_batch, message_ids))
         dead: dict[str, set[str]] = {j.message_id: set() for j in batch}
         for message_id, state, detail in marks:
             if state == "received":
@@ -99,6 +84,8 @@ class DeliverStep:
         from gateway.db.models_delivery import DeliveryAttempt
 
         now = self.clock()
+        if self.db.writer is not None and await self._record_lean(batch, records, results, dead, now):
+            return
         async with self.db.begin() as session:
             attempts = [r.attempt for done in results for r in done if r.attempt is not None]
             if attempts:
@@ -119,6 +106,30 @@ class DeliverStep:
                 except jobs.LostLease as exc:
                     await self._on_error(job, exc)  # its new owner hands the documents over again
             await self._record_complete(session, complete, now)
+
+    async def _record_lean(
+        self,
+        batch: list[jobs.ClaimedJob],
+        records: list[list[DocumentRecord]],
+        results: list[list[DeliveryResult]],
+        dead: dict[str, set[str]],
+        now: datetime,
+    ) -> bool:
+        """The common case on SQLite (every document of every message taken by the
+        ERP) recorded in one hop to the writer thread (gateway.db.lean_steps); False,
+        with nothing written, when the batch needs the full bookkeeping below."""
+        for job, docs, done in zip(batch, records, results, strict=True):
+            if dead[job.message_id] or len(done) != len(docs) or not all(r.ok and not r.parked for r in done):
+                return False
+        attempts = [r.attempt for done in results for r in done if r.attempt is not None]
+        complete = [(job, [d.id for d in docs]) for job, docs in zip(batch, records, strict=True)]
+        written = await self.db.lean_write(
+            partial(lean_steps.record_delivered, attempts=attempts, complete=complete, now=now)
+        )
+        for job in batch:
+            if job.id not in written.ours:
+                await self._on_error(job, jobs.LostLease(f"job {job.id} is no longer ours"))
+        return True
 
     async def _record_complete(
         self,
@@ -296,3 +307,25 @@ class DeliverStep:
         await rows.set_status(
             session, job.message_id, "acknowledged", now, None, {"acks_released": released}, keep_reason=True
         )
+
+
+async def _read_batch(message_ids: list[str], conn: Any) -> tuple[list[Any], list[Any]]:
+    """A deliver batch's stored documents, and the events that mark dead letters."""
+    stored = (
+        await conn.execute(
+            select(Document)
+            .where(Document.message_id.in_(message_ids))
+            .order_by(Document.message_id, Document.seq)
+        )
+    ).all()
+    marks = (
+        await conn.execute(
+            select(MessageEvent.message_id, MessageEvent.state, MessageEvent.detail)
+            .where(
+                MessageEvent.message_id.in_(message_ids),
+                MessageEvent.state.in_(("received", DEAD_LETTERED)),
+            )
+            .order_by(MessageEvent.id)
+        )
+    ).all()
+    return stored, marks

@@ -106,6 +106,53 @@ class TranslatePool:
                 log.warning("translation worker died on message %s; pool rebuilt, trying again", message.id)
         return plan
 
+    async def plan_many(self, messages: list[Any], partners: Any) -> list[InboundPlan | BaseException]:
+        """Plans for several messages, in order, each a plan or the exception its
+        planning raised: one call per worker process for the whole batch (one pickle
+        round trip per chunk instead of one per message). A chunk whose worker dies
+        twice is planned again one message at a time, so a message that kills
+        workers cannot take its batch-mates down with it (:meth:`plan`)."""
+        if not messages:
+            return []
+        if partners is not self._partners_obj:
+            self._partners_obj, self._generation, self._blob = partners, self._generation + 1, None
+        generation = self._generation
+        size = -(-len(messages) // self.processes)
+        chunks = [messages[i : i + size] for i in range(0, len(messages), size)]
+        done = await asyncio.gather(*(self._plan_chunk(chunk, partners, generation) for chunk in chunks))
+        return [plan for chunk in done for plan in chunk]
+
+    async def _plan_chunk(
+        self, messages: list[Any], partners: Any, generation: int
+    ) -> list[InboundPlan | BaseException]:
+        fields = [InboundMessage.of(m) for m in messages]
+        loop = asyncio.get_running_loop()
+        for _attempt in (1, 2):
+            try:
+                try:
+                    return await loop.run_in_executor(
+                        await self._pool(), _plan_many_in_worker, fields, self.raw_root, generation, None
+                    )
+                except _NeedPartners:
+                    return await loop.run_in_executor(
+                        await self._pool(),
+                        _plan_many_in_worker,
+                        fields,
+                        self.raw_root,
+                        generation,
+                        self._partners_blob(),
+                    )
+            except BrokenProcessPool:
+                self._rebuild()
+                log.warning("translation worker died on a batch of %d message(s); pool rebuilt", len(fields))
+        planned: list[InboundPlan | BaseException] = []
+        for message in messages:
+            try:
+                planned.append(await self.plan(message, partners))
+            except Exception as exc:
+                planned.append(exc)
+        return planned
+
     async def _submit(self, fields: InboundMessage, generation: int, blob: bytes | None) -> InboundPlan:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
@@ -310,3 +357,29 @@ def _reporter(message_id: str) -> Progress | None:
                 channel.put_nowait((message_id, done, total))
 
     return report
+
+
+def _plan_many_in_worker(
+    messages: list[InboundMessage], raw_root: str, generation: int, blob: bytes | None
+) -> list[InboundPlan | BaseException]:
+    if blob is not None:
+        _held["partners"], _held["generation"] = pickle.loads(blob), generation
+    elif _held["generation"] != generation:
+        raise _NeedPartners()
+    opener = functools.partial(open_payload, raw_root)
+    planned: list[InboundPlan | BaseException] = []
+    for message in messages:
+        try:
+            planned.append(plan_stored(message, _held["partners"], opener, _reporter(message.id)))
+        except Exception as exc:
+            planned.append(_picklable(exc))
+    return planned
+
+
+def _picklable(exc: Exception) -> Exception:
+    """``exc`` if it survives the trip back to the gateway, else a RuntimeError saying what it was."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc

@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import event, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import (
@@ -30,6 +30,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from gateway.db.writer import ReadWork, SessionWork, SqliteWriter, Work, sqlite_path
+
+T = TypeVar("T")
 
 
 class StorageUnavailable(Exception):
@@ -48,6 +52,8 @@ class Database:
     # Other processes (a CLI next to the service) still meet the busy timeout.
     _write_gate: asyncio.Lock | None = field(default=None, repr=False)
     _gate_holder: asyncio.Task[Any] | None = field(default=None, repr=False)
+    # SQLite files: the lean write path's thread (gateway.db.writer); None on PostgreSQL.
+    writer: SqliteWriter | None = field(default=None, repr=False)
 
     @property
     def dialect(self) -> str:
@@ -68,6 +74,30 @@ class Database:
         """A connection inside one write transaction (Core statements, no ORM session)."""
         async with self._gate(), self.engine.begin() as conn:
             yield conn
+
+    async def lean_write(self, work: Work[T]) -> T:
+        """Run ``work`` (plain sqlite3 statements) as one write transaction in the
+        writer thread, queued with this process's other writers (SQLite files only)."""
+        if self.writer is None:
+            raise RuntimeError("the lean write path needs an SQLite file database")
+        async with self._gate():
+            return await self.writer.run(work)
+
+    async def lean_session(self, work: SessionWork[T]) -> T:
+        """Run ``work(session)`` as one write transaction in the writer thread, on a
+        sync session that never suspends (gateway.db.writer.SqliteWriter.run_session)."""
+        if self.writer is None:
+            raise RuntimeError("the lean write path needs an SQLite file database")
+        async with self._gate():
+            return await self.writer.run_session(work)
+
+    async def lean_read(self, work: ReadWork[T]) -> T:
+        """Run ``work(connection)`` (reads only) in one read transaction: in the writer
+        thread on SQLite files (no aiosqlite hop per statement), else as :meth:`read`."""
+        if self.writer is None or self.writer.engine is None:
+            async with self.read() as conn:
+                return await work(conn)
+        return await self.writer.run_read(work)
 
     @asynccontextmanager
     async def _gate(self) -> AsyncIterator[None]:
@@ -100,6 +130,8 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        if self.writer is not None:
+            await self.writer.close()
         await self.engine.dispose()
 
 
@@ -119,17 +151,30 @@ def open_database(url: str, *, echo: bool = False, pool_size: int = 10) -> Datab
     kwargs["json_serializer"] = _json_text
     kwargs["json_deserializer"] = orjson.loads
     engine = create_async_engine(url, **kwargs)
+    writer = None
     if parsed.get_backend_name() == "sqlite":
-        _configure_sqlite(engine)
-    return Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False))
+        _configure_sqlite(engine.sync_engine)
+        path = sqlite_path(parsed.database)
+        if path:
+            # The writer thread's own sync engine on the same file, set up alike.
+            sync = create_engine(
+                parsed.set(drivername="sqlite"),
+                pool_size=1,
+                connect_args={"timeout": 30},
+                json_serializer=_json_text,
+                json_deserializer=orjson.loads,
+            )
+            _configure_sqlite(sync)
+            writer = SqliteWriter(path, timeout=30, engine=sync)
+    return Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False), writer=writer)
 
 
 def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver so BEGIN IMMEDIATE is ours to emit.
         dbapi_connection.isolation_level = None
@@ -140,7 +185,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         deferred = conn.get_execution_options().get("sqlite_deferred", False)
         conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")

@@ -95,3 +95,25 @@ async def test_one_refused_message_does_not_hold_back_its_batch(aiohttp_client: 
     assert [o.status for o in (await load(client, ids[1]))[3]] == [
         "pending"
     ]  # a failed message's ack goes out
+
+
+async def test_sqlite_batches_are_written_by_the_lean_writer(
+    client: Any, erp: RecordingErp, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On SQLite the claim, the translated batch and the delivered batch are each one
+    transaction of the writer thread (gateway.db.writer), not the one-by-one fallback."""
+    db = client.app[DATABASE]
+    if db.writer is None:
+        pytest.skip("PostgreSQL writes through the engine")
+    ids = [await post(client, order_850("ACME", 420 + n, po=f"PO-L{n}")) for n in range(4)]
+    before = db.writer.transactions
+    with caplog.at_level("INFO", logger="gateway.pipeline"):
+        assert await client.app[PIPELINE].run_one()
+    assert "one by one" not in caplog.text
+    assert db.writer.transactions - before == 3  # claim, translations, deliveries
+    for message_id in ids:
+        message, events, _, outbox = await load(client, message_id)
+        assert message.status == "acknowledged"
+        assert events == ["received", "parsed", "ack_issued", "translated", "delivered", "acknowledged"]
+        assert [o.status for o in outbox] == ["pending"]  # the held 997 released with the delivery
+    assert len(erp.deliveries) == 4

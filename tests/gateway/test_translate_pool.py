@@ -98,3 +98,27 @@ async def test_a_partner_with_as2_certificates_is_planned_in_a_process(tmp_path:
     plan = await pool.plan(message, partners)
     assert plan.status == "translated"
     assert entry.transport.as2.loaded_certificates()  # the gateway's own copy keeps them
+
+
+async def test_a_batch_is_planned_in_one_call_per_process_in_order(tmp_path: Path, setup: Any) -> None:
+    store, _ = setup
+    pool = TranslatePool(2, tmp_path / "raw")
+    try:
+        partners = directory(tmp_path, "ACME")
+        messages = [await stored(store, order_850("ACME", n, sets=n % 3 + 1)) for n in range(20, 25)]
+        messages.append(
+            types.SimpleNamespace(id="01GONE", partner_id="acme", kind="x12", raw_sha256="0" * 64)
+        )
+        planned = await pool.plan_many(messages, partners)
+        alone = [plan_stored(InboundMessage.of(m), partners, store.open) for m in messages[:-1]]
+        assert [p.documents for p in planned[:-1]] == [p.documents for p in alone]  # type: ignore[union-attr]
+        assert isinstance(planned[-1], Exception)  # a payload that is gone: that message's error only
+        executor = pool._executor
+        assert executor is not None
+        for pid in list(executor._processes):
+            os.kill(pid, signal.SIGKILL)
+        again = await pool.plan_many(messages[:2], partners)
+        assert [p.documents for p in again] == [p.documents for p in alone[:2]]  # type: ignore[union-attr]
+        assert pool.rebuilds >= 1
+    finally:
+        pool.close()
