@@ -343,15 +343,8 @@ class OutboxSender:
                     session.add(MessageEvent(message_id=item.message_id, at=now, state=state, detail=detail))
             verdict = mdn.after_send(result.events, result.outcome is SendOutcome.SENT, result.detail)
             if verdict is not None:
-                await session.execute(
-                    update(OutboxItem)
-                    .where(OutboxItem.id == item.id)
-                    .values(
-                        mdn_status=verdict.status.value,
-                        mdn_at=None if verdict.status is mdn.MdnStatus.PENDING else now,
-                        mdn_detail=truncate(verdict.detail) if verdict.detail else None,
-                    )
-                )
+                values = mdn.columns(verdict, now)
+                await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(**values))
             if result.outcome is SendOutcome.SENT:
                 await mark_sent(session, item.id, now, via=via)
                 await self._record(session, item, now, "delivered", result, None)

@@ -26,7 +26,6 @@ from gateway.as2_settings import As2Local, As2PartnerSettings
 from gateway.db.models import Message, MessageEvent, OutboxItem
 from gateway.domain import mdn
 from gateway.domain.states import OUTBOUND, OutboundStatus
-from gateway.erp import truncate
 from gateway.transports.as2 import judge_mdn
 
 log = logging.getLogger(__name__)
@@ -96,15 +95,8 @@ async def receive_mdn(
         evidence = next((d for state, d in verdict.events if state == "mdn_received"), {})
         settled = mdn.after_async_mdn(verdict.outcome.value, trusted, verdict.detail, evidence)
         if settled is not None:
-            await session.execute(
-                update(OutboxItem)
-                .where(OutboxItem.id == item.id)
-                .values(
-                    mdn_status=settled.status.value,
-                    mdn_at=now,
-                    mdn_detail=truncate(settled.detail) if settled.detail else None,
-                )
-            )
+            values = mdn.columns(settled, now)
+            await session.execute(update(OutboxItem).where(OutboxItem.id == item.id).values(**values))
         if verdict.outcome.value == "permanent" and not trusted:
             log.warning(
                 "AS2 MDN for %s claiming to be from %s does not verify: recorded only", original, partner_id

@@ -69,6 +69,19 @@ def after_async_mdn(outcome: str, trusted: bool, detail: str, evidence: dict[str
     return None
 
 
+def columns(verdict: MdnVerdict, now: datetime, limit: int = 2000) -> dict[str, Any]:
+    """The outbox item's ``mdn_*`` column values for ``verdict`` read at ``now``
+    (a pending MDN has not been read yet; the detail is cut to ``limit``)."""
+    detail = verdict.detail
+    if detail is not None and len(detail) > limit:
+        detail = detail[: limit - 1] + "…"
+    return {
+        "mdn_status": verdict.status.value,
+        "mdn_at": None if verdict.status is MdnStatus.PENDING else now,
+        "mdn_detail": detail,
+    }
+
+
 def reported(
     stored: str | None, sent_at: datetime | None, now: datetime, overdue_after: timedelta
 ) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from gateway.domain.mdn import MdnStatus, after_async_mdn, after_send, reported
+from gateway.domain.mdn import MdnStatus, after_async_mdn, after_send, columns, reported
 
 PROCESSED = {"disposition": "automatic-action/MDN-sent-automatically; processed", "mic_matches": True}
 REFUSED = {"disposition": "automatic-action/MDN-sent-automatically; processed/error: decryption-failed"}
@@ -42,3 +42,18 @@ def test_a_pending_mdn_becomes_overdue_only_in_the_report() -> None:
     assert reported("pending", sent, sent + timedelta(minutes=61), hour) == "overdue"
     assert reported("processed", sent, sent + 10 * hour, hour) == "processed"
     assert reported(None, sent, sent + 10 * hour, hour) is None
+
+
+def test_the_columns_written_for_a_verdict() -> None:
+    now = datetime(2026, 12, 7, 11, 0, tzinfo=UTC)
+    pending = after_send([("as2_sent", {"mdn": "async"})], True, "HTTP 200")
+    assert pending is not None and columns(pending, now) == {
+        "mdn_status": "pending",
+        "mdn_at": None,
+        "mdn_detail": None,
+    }
+    refused = after_async_mdn("permanent", True, "x" * 5000, REFUSED)
+    assert refused is not None
+    written = columns(refused, now)
+    assert written["mdn_status"] == "error" and written["mdn_at"] == now
+    assert len(written["mdn_detail"]) == 2000 and written["mdn_detail"].endswith("…")
