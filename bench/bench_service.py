@@ -72,7 +72,12 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
 
 
 def start_gateway(
-    work: Path, erp: FakeErp, database_url: str | None, workers: int, command: str = "serve"
+    work: Path,
+    erp: FakeErp,
+    database_url: str | None,
+    workers: int,
+    command: str = "serve",
+    poll_seconds: float = 0.05,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start ``gateway serve`` (or ``gateway worker``) on a config in ``work``."""
     partners = work / "partners" / "acme"
@@ -90,7 +95,7 @@ def start_gateway(
         'token = "bench"',
         "[pipeline]",
         f"workers = {workers}",
-        "poll_seconds = 0.05",
+        f"poll_seconds = {poll_seconds}",
         "[erp]",
         'mode = "webhook"',
         f'url = "{erp.url}"',
@@ -177,6 +182,42 @@ async def blast(port: int, posts: int, concurrency: int, offset: int) -> tuple[f
 async def end_to_end(port: int, erp: FakeErp, posts: int, concurrency: int, offset: int) -> dict[str, float]:
     t0 = time.monotonic()
     _, started, failures = await blast(port, posts, concurrency, offset)
+    return await _delivered(erp, posts, t0, started, failures)
+
+
+async def paced(port: int, erp: FakeErp, rate: float, posts: int, offset: int) -> dict[str, float]:
+    """Post ``posts`` 850s at a steady ``rate`` per second (a new POST every 1/rate s,
+    whatever the answers' pace), then wait for the ERP: post-to-ERP latency under a
+    load the gateway can carry, not the queue of a burst."""
+    bodies = [order_850("ACME", offset + n, po=f"P{offset + n}") for n in range(posts)]
+    started: dict[str, float] = {}
+    failures = 0
+    url = f"http://127.0.0.1:{port}/partners/acme/edi"
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/edi-x12"}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one(n: int) -> None:
+            nonlocal failures
+            started[f"P{offset + n}-1"] = time.monotonic()
+            async with session.post(url, data=bodies[n], headers=headers) as resp:
+                await resp.read()
+                if resp.status >= 300:
+                    failures += 1
+
+        t0 = time.monotonic()
+        tasks = []
+        for n in range(posts):
+            delay = t0 + n / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(n)))
+        await asyncio.gather(*tasks)
+    return await _delivered(erp, posts, t0, started, failures)
+
+
+async def _delivered(
+    erp: FakeErp, posts: int, t0: float, started: dict[str, float], failures: int
+) -> dict[str, float]:
     while len(erp.accepted) < posts:
         if time.monotonic() - t0 > 600:
             raise SystemExit(f"ERP got only {len(erp.accepted)} of {posts}")
@@ -238,10 +279,19 @@ async def _end_to_end_run(
     place = work / ("e2e-split" if split else "e2e")
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        proc, port = start_gateway(place, erp, database_url, workers=0 if split else args.workers)
+        proc, port = start_gateway(
+            place, erp, database_url, workers=0 if split else args.workers, poll_seconds=args.poll_seconds
+        )
         procs.append(proc)
         if split:
-            worker, _ = start_gateway(place, erp, database_url, workers=args.workers, command="worker")
+            worker, _ = start_gateway(
+                place,
+                erp,
+                database_url,
+                workers=args.workers,
+                command="worker",
+                poll_seconds=args.poll_seconds,
+            )
             procs.append(worker)
         erp.accepted.clear()
         erp.documents.clear()
@@ -254,13 +304,29 @@ async def _end_to_end_run(
         cpu = sum(cpu_seconds(p) for p in pids)
         result = await end_to_end(port, erp, args.posts, args.concurrency, 200_000)
         cpu_ms = cpu_ms_per_doc(pids, cpu, args.posts)
+        half = None
+        if args.paced_posts:
+            erp.accepted.clear()
+            erp.documents.clear()
+            erp.received_at.clear()
+            rate = result["docs_per_s"] / 2
+            cpu = sum(cpu_seconds(p) for p in pids)
+            half = await paced(port, erp, rate, args.paced_posts, 300_000)
+            half["rate"] = rate
+            half_cpu = cpu_ms_per_doc(pids, cpu, args.paced_posts)
     finally:
         for p in procs:
             stop(p)
-    return (
+    line = (
         f"{result['docs_per_s']:,.0f} docs/s | {result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {cpu_ms} "
         f"| {result['failures']:.0f} |"
     )
+    if half is not None:
+        line += (
+            f"\n| | ... at half that load (paced {half['rate']:,.0f} posts/s) | {half['docs_per_s']:,.0f} docs/s "
+            f"| {half['p50_ms']:.1f} | {half['p99_ms']:.1f} | {half_cpu} | {half['failures']:.0f} |"
+        )
+    return line
 
 
 async def reset_postgres(url: str) -> None:
@@ -302,6 +368,18 @@ async def main() -> None:
     parser.add_argument(
         "--worker", action="store_true", help="also end to end with serve + worker processes (PostgreSQL)"
     )
+    parser.add_argument(
+        "--paced-posts",
+        type=int,
+        default=1000,
+        help="after each end to end burst, this many posts paced at half its rate (0: skip)",
+    )
+    parser.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=0.05,
+        help="[pipeline] poll_seconds of the gateway (default 1.0)",
+    )
     args = parser.parse_args()
     rows = [
         "| database | measure | throughput | p50 ms | p99 ms | CPU ms/doc | non-2xx |",
@@ -324,7 +402,8 @@ async def main() -> None:
             await admin.close()
     print(
         f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"{args.posts} posts, {args.concurrency} connections, {args.workers} pipeline workers"
+        f"{args.posts} posts, {args.concurrency} connections, {args.workers} pipeline workers, "
+        f"poll_seconds {args.poll_seconds}, {args.paced_posts} paced posts"
     )
     print("\n".join(rows))
 

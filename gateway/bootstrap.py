@@ -255,6 +255,13 @@ async def running(
         )
         await gw.pipeline.start()
         stack.push_async_callback(gw.pipeline.stop)
+        if not gw.db.is_sqlite and settings.pipeline.workers:
+            # Woken by other processes' intake commits (LISTEN/NOTIFY), not only by the poll.
+            from gateway.db.notify import JobsListener
+
+            listener = JobsListener(gw.db.engine.url, gw.pipeline.wake)
+            await listener.start()
+            stack.push_async_callback(listener.stop)
 
         gw.sender = OutboxSender(
             gw.db,

@@ -29,13 +29,14 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from gateway.db import lean
 from gateway.db.engine import Database, StorageUnavailable, is_storage_error
 from gateway.db.ids import new_id
 from gateway.db.models import Job, Message, MessageEvent, utcnow
+from gateway.db.notify import NOTIFY_SQL
 from gateway.logsafe import printable
 from gateway.rawstore import RawRef, RawStore
 
@@ -306,6 +307,9 @@ class Intake:
             for pending in batch:
                 if pending.also is not None:
                     await pending.also(conn, pending.message["id"])
+            # Delivered at commit only: wakes `gateway worker` processes (gateway.db.notify).
+            if not self.db.is_sqlite:
+                await conn.execute(text(NOTIFY_SQL))
 
     def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
         log.error("intake commit failed for %d message(s): %s", len(batch), printable(exc))
