@@ -293,7 +293,9 @@ class Intake:
             }
             for m in messages
         ]
-        if self.db.writer is not None:  # SQLite: one hop, plain executemany (gateway.db.writer)
+        # SQLite: one hop, plain executemany (gateway.db.writer); rows added by ``also``
+        # (AS2's MDN record) need the connection of the same transaction: the full path.
+        if self.db.writer is not None and all(p.also is None for p in batch):
             await self.db.lean_write(partial(_insert_lean, messages, events, jobs))
             return
         async with self.db.write() as conn:
