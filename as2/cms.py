@@ -464,6 +464,25 @@ def _unwrap_key(info: Any, pair: KeyPair) -> bytes:
     raise DecryptionFailed(f"unsupported key transport {name}")
 
 
+def open_cbc(name: str, cek: bytes, iv: bytes, encrypted: bytes | memoryview) -> bytes:
+    """Decrypt and unpad; into one buffer, padding cut off in place: a large message
+    costs one plaintext copy here, not four (update, join, unpad, join)."""
+    block = CBC_CIPHERS[name][1]
+    if len(iv) != block or not encrypted or len(encrypted) % block:
+        raise DecryptionFailed("encrypted content has a bad length or IV")
+    decryptor = Cipher(_block_cipher(name, cek), modes.CBC(iv)).decryptor()
+    plain = bytearray(len(encrypted) + block - 1)
+    size = decryptor.update_into(encrypted, plain)
+    tail = decryptor.finalize()  # empty: the input is whole blocks
+    plain[size : size + len(tail)] = tail
+    size += len(tail)
+    pad = plain[size - 1] if size else 0
+    if not 1 <= pad <= block or plain[size - pad : size] != bytes([pad]) * pad:
+        raise DecryptionFailed("bad padding after decryption (wrong key?)")
+    del plain[size - pad :]
+    return bytes(plain)
+
+
 def _open_content(
     info: Any, cek: bytes, mac: bytes | None, aad: bytes, ciphertext: memoryview | None
 ) -> tuple[bytes, str]:
@@ -476,26 +495,10 @@ def _open_content(
             raise DecryptionFailed("envelope carries no encrypted content")
         encrypted = bytes(encrypted)
     if name in CBC_CIPHERS:
-        key_len, block = CBC_CIPHERS[name]
+        key_len = CBC_CIPHERS[name][0]
         if len(cek) != key_len:
             raise DecryptionFailed("content key has the wrong length")
-        iv = bytes(algorithm["parameters"].native)
-        if len(iv) != block or not encrypted or len(encrypted) % block:
-            raise DecryptionFailed("encrypted content has a bad length or IV")
-        # Into one buffer, padding cut off in place: a large message costs one
-        # plaintext copy here, not four (update, join, unpad, join).
-        decryptor = Cipher(_block_cipher(name, cek), modes.CBC(iv)).decryptor()
-        plain = bytearray(len(encrypted) + block - 1)
-        size = decryptor.update_into(encrypted, plain)
-        tail = decryptor.finalize()  # empty: the input is whole blocks
-        plain[size : size + len(tail)] = tail
-        size += len(tail)
-        del encrypted
-        pad = plain[size - 1] if size else 0
-        if not 1 <= pad <= block or plain[size - pad : size] != bytes([pad]) * pad:
-            raise DecryptionFailed("bad padding after decryption (wrong key?)")
-        del plain[size - pad :]
-        return bytes(plain), name
+        return open_cbc(name, cek, bytes(algorithm["parameters"].native), encrypted), name
     if name in GCM_CIPHERS:
         if mac is None:
             raise DecryptionFailed("GCM content outside AuthEnvelopedData")

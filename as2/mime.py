@@ -13,6 +13,7 @@ headers) and never decode a body as text.
 from __future__ import annotations
 
 import binascii
+import functools
 import itertools
 import os
 import re
@@ -102,6 +103,7 @@ def as_headers(value: HeadersLike) -> Headers:
     return Headers(tuple((str(k), str(v)) for k, v in value))
 
 
+@functools.lru_cache(maxsize=64)  # asked several times per entity; small and immutable
 def parse_content_type(value: str) -> ContentType:
     """Parse ``type/subtype; a=b; c="d; e"``. Unparseable parameters are skipped."""
     media, _, rest = value.partition(";")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from as2 import cms
+from as2 import cms, cms_read
 from as2.certs import KeyPair
 from as2.errors import (
     AuthenticationFailed,
@@ -100,13 +100,13 @@ def verify_detached(
     """Verify a multipart/signed content part: exact bytes, then CRLF-canonical.
     Returns the verification and the bytes it covered (what the MIC is over)."""
     try:
-        return cms.verify(signature, part.raw, certs, now), part.raw
+        return cms_read.verify(signature, part.raw, certs, now), part.raw
     except (AuthenticationFailed, IntegrityCheckFailed) as exact_failure:
         if not has_bare_lf(part.raw):
             raise
         canonical = to_crlf(part.raw)
         try:
-            return cms.verify(signature, canonical, certs, now), canonical
+            return cms_read.verify(signature, canonical, certs, now), canonical
         except AuthenticationFailed as canonical_failure:
             # a signature that matched one form's digest but not the key says more
             if isinstance(exact_failure, AuthenticationFailed):
@@ -165,7 +165,7 @@ def unwrap(
             if smime_type not in ("signed-data", "enveloped-data", "compressed-data"):
                 smime_type = _SMIME_TYPES.get(cms.content_type_of(der) or "", "")
             if smime_type == "enveloped-data":
-                opened = cms.decrypt(der, our_keys)
+                opened = cms_read.decrypt(der, our_keys)
                 del der
                 if decrypted is None:
                     # Keep the algorithms only: the content lives on in ``entity``.
@@ -177,7 +177,7 @@ def unwrap(
                 layers.append("compressed")
                 entity = _parse_inner(cms.decompress(der, limits.max_decompressed_bytes), limits)
             elif smime_type == "signed-data":
-                result = cms.verify(der, None, partner_certs, now)
+                result = cms_read.verify(der, None, partner_certs, now)
                 if verified is None:
                     verified, signed_bytes = result, result.content
                 layers.append("signed")
