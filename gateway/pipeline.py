@@ -385,7 +385,7 @@ class Pipeline(DeliverStep, TranslateWrite):
         messages = {m.id: m for m in found}
         found_messages = [messages[j.message_id] for j in batch if j.message_id in messages]
         if self.translate_pool is not None:  # one pool call per process for the batch
-            planned = await self.translate_pool.plan_many(found_messages, self.partners())
+            planned = await self.progress.plan_many(found_messages, self.partners(), self.translate_pool)
         else:
             planned = await asyncio.gather(*(self._plan(m) for m in found_messages), return_exceptions=True)
         ready: list[tuple[jobs.ClaimedJob, Any, _Plan]] = []
