@@ -619,7 +619,8 @@ class Pipeline(DeliverStep, TranslateWrite):
                 "id": new_id(),
                 "partner_id": profile.id,
                 "message_id": message.id,
-                "kind": kinds[-1] if kinds else "TA1",  # 999 > 997 > TA1: the most specific kind
+                # 999 > 997 > TA1: the most specific kind (not the last by spelling: "TA1" > "999")
+                "kind": max(kinds, key=ACK_KINDS.index) if kinds else "TA1",
                 "channel": self._channel_of(profile.id),
                 "payload": ack.text,
                 "interchange_control": isa13,
