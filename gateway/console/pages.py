@@ -270,9 +270,15 @@ def _short(detail: Any) -> str:
     return str(detail)[:500]
 
 
+async def root(request: web.Request) -> web.StreamResponse:
+    """``/``: someone typed the gateway's address into a browser; the console is there."""
+    raise web.HTTPFound("/ui/")
+
+
 def add_routes(app: web.Application) -> None:
     app[CHART_CACHE] = {}
     app.cleanup_ctx.append(chart_refresher)
+    app.router.add_get("/", root)
     app.router.add_get("/ui/", home)
     app.router.add_get("/ui/search", search)
     app.router.add_get("/ui/messages", messages)

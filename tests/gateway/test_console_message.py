@@ -154,3 +154,11 @@ async def test_an_as2_send_shows_its_mdn_and_overdue_after_the_configured_minute
     assert (await client.post("/as2", data=late.content, headers=dict(late.headers))).status == 200
     html = await (await client.get(f"/ui/messages/{message_id}")).text()
     assert '<span class="badge mdn-processed" data-testid="mdn">processed</span>' in html
+
+
+async def test_the_root_address_leads_a_browser_to_the_console(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path
+) -> None:
+    client = await aiohttp_client(build_app(make_settings(tmp_path, partners_dir)))
+    resp = await client.get("/", allow_redirects=False)
+    assert resp.status == 302 and resp.headers["Location"] == "/ui/"
