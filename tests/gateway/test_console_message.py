@@ -16,14 +16,21 @@ import pytest
 from as2peer import FakeAs2Partner, add_as2_partner, as2_settings
 from conftest import ACME_KEY, GLOBEX_KEY, auth, make_settings
 from gwsamples import broken_850, order_850
+from sqlalchemy import select
 from test_as2_send import post_shipment
 from test_console import PASSWORD, login
+from test_erp import Clock
 from test_large_messages import many
+from test_orders import ack_997, an_810, an_856, fetch_mailbox, receive
+from test_orders import order_850 as orders_850
+from test_orders import post as post_doc
+from test_outbound import app_client
 from test_service_pipeline import RecordingErp
 
 import as2
 from gateway import users
 from gateway.app import DATABASE, DELIVERY, PIPELINE, Overrides, build_app
+from gateway.db.models import Document
 
 
 async def console_client(aiohttp_client: Any, tmp_path: Path, partners_dir: Path, **sections: Any) -> Any:
@@ -162,3 +169,31 @@ async def test_the_root_address_leads_a_browser_to_the_console(
     client = await aiohttp_client(build_app(make_settings(tmp_path, partners_dir)))
     resp = await client.get("/", allow_redirects=False)
     assert resp.status == 302 and resp.headers["Location"] == "/ui/"
+
+
+async def test_the_dashboard_counts_an_asn_its_partner_rejected_as_acknowledged(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path
+) -> None:
+    """Today's figures after an 850, two ASNs (one accepted, one rejected by ACME's 997)
+    and an invoice: a rejecting 997 is an acknowledgment, and is named."""
+    clock = Clock()
+    client = await app_client(aiohttp_client, tmp_path, partners_dir, clock)
+    await users.add_user(client.app[DATABASE], "victor", "viewer", PASSWORD, now=clock())
+    await receive(client, orders_850(601))
+    shipped = [await post_doc(client, "shipments", an_856(f"SH-{n}", [("1", "A-1", "5")])) for n in (1, 2)]
+    await post_doc(client, "invoices", an_810("INV-9", [("1", "A-1", "10", "2.00")]))
+    await fetch_mailbox(client)
+    for n, (sent, code) in enumerate(zip(shipped, ("A", "R"), strict=True)):
+        async with client.app[DATABASE].read() as conn:
+            group = (
+                await conn.execute(
+                    select(Document.group_control).where(Document.message_id == sent["message_id"])
+                )
+            ).scalar_one()
+        await receive(client, ack_997("SH", "856", group, 910 + n, code=code))
+    assert (await login(client, "victor")).status == 303
+    html = await (await client.get("/ui/")).text()
+    figures = dict(re.findall(r'data-testid="([a-z-]+-today)">(.*?)</dd>', html))
+    assert figures["orders-today"] == "1"
+    assert figures["asns-today"] == '2 / 2 <span class="badge status-rejected">1 rejected</span>'
+    assert figures["invoices-today"] == "1"
