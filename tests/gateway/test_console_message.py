@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from as2peer import FakeAs2Partner, add_as2_partner, as2_settings
+from as2peer import THEIR_AS2, FakeAs2Partner, add_as2_partner, as2_settings
 from conftest import ACME_KEY, GLOBEX_KEY, auth, make_settings
 from gwsamples import broken_850, order_850
 from sqlalchemy import select
+from test_as2_receive import as2_messages, outgoing
+from test_as2_receive import make_client as as2_client
+from test_as2_receive import post as as2_post
 from test_as2_send import post_shipment
 from test_console import PASSWORD, login
 from test_erp import Clock
@@ -197,3 +200,18 @@ async def test_the_dashboard_counts_an_asn_its_partner_rejected_as_acknowledged(
     assert figures["orders-today"] == "1"
     assert figures["asns-today"] == '2 / 2 <span class="badge status-rejected">1 rejected</span>'
     assert figures["invoices-today"] == "1"
+
+
+async def test_the_search_box_finds_an_as2_message_id_with_or_without_brackets(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, us: as2.KeyPair, them: as2.KeyPair
+) -> None:
+    client = await as2_client(aiohttp_client, tmp_path, partners_dir, us, them, RecordingErp())
+    await users.add_user(client.app[DATABASE], "victor", "viewer", PASSWORD, now=datetime.now(UTC))
+    message = outgoing(them, us, order_850(THEIR_AS2, 8))
+    assert (await as2_post(client, message)).status == 200
+    [stored] = await as2_messages(client)
+    assert stored.transport_id == f"<{message.message_id}>"  # as the Message-ID header holds it
+    assert (await login(client, "victor")).status == 303
+    for term in (message.message_id, f"<{message.message_id}>"):
+        html = await (await client.get("/ui/search", params={"q": term})).text()
+        assert f'data-testid="result" href="/ui/messages/{stored.id}"' in html, term
