@@ -293,7 +293,10 @@ class Intake:
             }
             for m in messages
         ]
-        if self.db.writer is not None:  # SQLite: one hop, plain executemany (gateway.db.writer)
+        # SQLite: one hop, plain executemany (gateway.db.writer); a batch with rows of its
+        # own to add in the same transaction (``also``: AS2's MDN record) takes the
+        # ordinary path, which runs them.
+        if self.db.writer is not None and not any(p.also is not None for p in batch):
             await self.db.lean_write(partial(_insert_lean, messages, events, jobs))
             return
         async with self.db.write() as conn:
