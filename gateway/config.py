@@ -31,8 +31,10 @@ from gateway.as2_settings import As2Settings
 from translators.profile import GroupId, InterchangeId, OurIdentity, Qualifier
 
 ENV_PREFIX = "GATEWAY_"
-# GATEWAY_* variables that are not settings: the file to read, the test suite's PostgreSQL.
-NOT_SETTINGS = frozenset({"GATEWAY_CONFIG", "GATEWAY_TEST_DATABASE_URL"})
+# GATEWAY_* variables that are not settings: the file to read, and the test suite's own
+# (GATEWAY_TEST_DATABASE_URL, GATEWAY_TEST_ARTEFACTS, ...: docs/console.md, README).
+NOT_SETTINGS = frozenset({"GATEWAY_CONFIG"})
+NOT_SETTINGS_PREFIX = "GATEWAY_TEST_"
 API_TOKEN_FILE = "api-token"
 
 
@@ -315,7 +317,7 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
     from_file = copy.deepcopy(data)
     variables: dict[tuple[str, ...], str] = {}  # key path -> the GATEWAY_* variable that set it
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS or name.startswith(NOT_SETTINGS_PREFIX):
             continue
         keys = name[len(ENV_PREFIX) :].lower().split("__")
         target = data

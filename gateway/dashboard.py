@@ -41,14 +41,23 @@ async def today(conn: Any, now: datetime) -> dict[str, int]:
             .group_by(Document.direction, Document.kind, Document.status)
         )
     ).all()
-    counts = {"orders_received": 0, "asns_sent": 0, "asns_acknowledged": 0, "invoices_sent": 0}
+    counts = {
+        "orders_received": 0,
+        "asns_sent": 0,
+        "asns_acknowledged": 0,
+        "asns_rejected": 0,
+        "invoices_sent": 0,
+    }
     for direction, kind, status, n in rows:
         if direction == "in" and kind == "order":
             counts["orders_received"] += n
         elif direction == "out" and kind == "shipment" and status != "queued":
             counts["asns_sent"] += n
-            if status in ACCEPTED_STATES:
+            # A 997 that rejects the ASN acknowledges it too: counted, and named apart.
+            if status in ACCEPTED_STATES or status == "rejected":
                 counts["asns_acknowledged"] += n
+            if status == "rejected":
+                counts["asns_rejected"] += n
         elif direction == "out" and kind == "invoice" and status != "queued":
             counts["invoices_sent"] += n
     return counts

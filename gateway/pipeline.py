@@ -385,7 +385,7 @@ class Pipeline(DeliverStep, TranslateWrite):
         messages = {m.id: m for m in found}
         found_messages = [messages[j.message_id] for j in batch if j.message_id in messages]
         if self.translate_pool is not None:  # one pool call per process for the batch
-            planned = await self.translate_pool.plan_many(found_messages, self.partners())
+            planned = await self.progress.plan_many(found_messages, self.partners(), self.translate_pool)
         else:
             planned = await asyncio.gather(*(self._plan(m) for m in found_messages), return_exceptions=True)
         ready: list[tuple[jobs.ClaimedJob, Any, _Plan]] = []
@@ -619,7 +619,8 @@ class Pipeline(DeliverStep, TranslateWrite):
                 "id": new_id(),
                 "partner_id": profile.id,
                 "message_id": message.id,
-                "kind": kinds[-1] if kinds else "TA1",  # 999 > 997 > TA1: the most specific kind
+                # 999 > 997 > TA1: the most specific kind (not the last by spelling: "TA1" > "999")
+                "kind": max(kinds, key=ACK_KINDS.index) if kinds else "TA1",
                 "channel": self._channel_of(profile.id),
                 "payload": ack.text,
                 "interchange_control": isa13,

@@ -4,7 +4,8 @@ Translation runs in a thread or in a worker process (gateway.translate_pool) and
 hears of every set (gateway.domain.inbound.Progress). :class:`ProgressBoard`
 keeps the latest count per message being planned: a thread reports straight into
 it, a worker process through the pool's queue (:meth:`TranslatePool.progress_updates`).
-While the pipeline waits for a plan, :meth:`ProgressBoard.plan` writes the count to
+While the pipeline waits for a plan (:meth:`ProgressBoard.plan`, or
+:meth:`ProgressBoard.plan_many` for a batch in one pool call), it writes the count to
 the translate job's row (``jobs.progress_done`` / ``progress_total``, migration
 0008) every ``interval`` seconds when it changed, so ``GET /api/v1/messages/{id}``
 on any instance sharing the database shows it.
@@ -67,10 +68,18 @@ class ProgressBoard:
         )
         return await self._watch(message.id, planning, None)
 
-    async def _watch(self, message_id: str, planning: Awaitable[T], pool: TranslatePool | None) -> T:
+    async def plan_many(self, messages: list[Any], partners: Any, pool: TranslatePool) -> list[Any]:
+        """Plans for a batch of messages in one ``pool`` call (TranslatePool.plan_many),
+        the progress of each written to its translate job meanwhile."""
+        return await self._watch([m.id for m in messages], pool.plan_many(messages, partners), pool)
+
+    async def _watch(
+        self, message_ids: str | list[str], planning: Awaitable[T], pool: TranslatePool | None
+    ) -> T:
+        ids = [message_ids] if isinstance(message_ids, str) else message_ids
         task = asyncio.ensure_future(planning)
-        self._watching.add(message_id)
-        written: Count | None = None
+        self._watching.update(ids)
+        written: dict[str, Count] = {}
         try:
             while True:
                 finished, _ = await asyncio.wait({task}, timeout=self.interval)
@@ -80,13 +89,15 @@ class ProgressBoard:
                     for update_id, done, total in pool.progress_updates():
                         if update_id in self._watching:  # late news of a finished plan is dropped
                             self.current[update_id] = (done, total)
-                count = self.current.get(message_id)
-                if count is not None and count != written:
-                    await self._write(message_id, count)
-                    written = count
+                for message_id in ids:
+                    count = self.current.get(message_id)
+                    if count is not None and count != written.get(message_id):
+                        await self._write(message_id, count)
+                        written[message_id] = count
         finally:
-            self._watching.discard(message_id)
-            self.current.pop(message_id, None)
+            self._watching.difference_update(ids)
+            for message_id in ids:
+                self.current.pop(message_id, None)
             if not task.done():
                 task.cancel()
 

@@ -370,10 +370,14 @@ async def search(conn: Any, term: str, *, limit: int = 50) -> list[Hit]:
         if k.message_id not in kinds:
             kinds[k.message_id] = k.key_kind
             message_ids.append(k.message_id)
+    # An AS2 Message-ID is stored as its header holds it, in angle brackets; people
+    # paste it with or without them.
+    bare = term[1:-1] if term.startswith("<") and term.endswith(">") else term
+    transport_ids = {bare[:255], f"<{bare}>"[:255]}
     direct = (
         await conn.execute(
             select(Message.id)
-            .where(or_(Message.id == term, Message.transport_id == term[:255]))
+            .where(or_(Message.id == term, Message.transport_id.in_(transport_ids)))
             .order_by(Message.id.desc())
             .limit(limit)
         )

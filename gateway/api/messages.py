@@ -36,7 +36,8 @@ from gateway.domain.mdn import DEFAULT_OVERDUE
 MDN_STATUSES = ("pending", "processed", "error", "overdue")
 
 
-def _mdn_overdue(request: web.Request) -> timedelta:
+def mdn_overdue(request: web.Request) -> timedelta:
+    """After how long a pending MDN is reported overdue (``[as2] mdn_overdue_minutes``)."""
     as2 = request.app[SETTINGS].as2
     return timedelta(minutes=as2.mdn_overdue_minutes) if as2 is not None else DEFAULT_OVERDUE
 
@@ -75,9 +76,7 @@ async def list_messages(request: web.Request) -> web.Response:
         mdn=q.get("mdn"),
     )
     async with request.app[DATABASE].read() as conn:
-        rows, more = await queries.list_messages(
-            conn, filters, limit=limit, mdn_overdue=_mdn_overdue(request)
-        )
+        rows, more = await queries.list_messages(conn, filters, limit=limit, mdn_overdue=mdn_overdue(request))
     return web.json_response({"items": [queries.message_summary(m) for m in rows], "next": more})
 
 
@@ -120,7 +119,7 @@ async def get_message(request: web.Request) -> web.Response:
     pages = {name: _detail_page(request, name) for name in DETAIL_PAGES}
     async with request.app[DATABASE].read() as conn:
         message = await _message(conn, message_id)
-        body = await queries.message_detail(conn, message, pages=pages, mdn_overdue=_mdn_overdue(request))
+        body = await queries.message_detail(conn, message, pages=pages, mdn_overdue=mdn_overdue(request))
     return web.json_response(body)
 
 

@@ -19,6 +19,7 @@ from gateway import dashboard as figures
 from gateway import queries
 from gateway.api.feed import plausible_id
 from gateway.api.keys import DATABASE, OVERRIDES, PARTNERS, RAWSTORE
+from gateway.api.messages import mdn_overdue
 from gateway.console.auth import USER, current_user, login_form, page, refused, render
 from gateway.console.charts import volume_svg
 from gateway.console.x12view import segments
@@ -177,11 +178,16 @@ async def message(request: web.Request) -> web.StreamResponse:
         if row is None:
             return refused(request, 404, f"No message {message_id}.")
         detail = await queries.message_detail(
-            conn, row, pages={"documents": (0, None), "events": (1000, None), "attempts": (1000, None)}
+            conn,
+            row,
+            pages={"documents": (0, None), "events": (1000, None), "attempts": (1000, None)},
+            mdn_overdue=mdn_overdue(request),
         )
         documents = await queries.document_page(conn, message_id, after_seq=after, limit=DOCS_PAGE)
         total_documents = await queries.document_count(conn, message_id)
-    acks = [o for o in detail["outbox"] if o["kind"] in ("997", "999")]
+    # Every ack interchange: a 997 may travel beside a TA1 (older rows label such an
+    # interchange TA1); a TA1 alone points at no segment.
+    acks = [o for o in detail["outbox"] if o["kind"] in queries.ACK_KINDS]
     raw_lines, total_segments, raw_note = await _raw(request, row, first_segment, acks)
     timeline = _timeline(detail)
     return render(
@@ -218,10 +224,13 @@ async def _raw(
             f"The raw payload is {row.raw_size:,} bytes: download it with GET /api/v1/messages/{row.id}/raw.",
         )
     path = store.path_for(row.raw_sha256)
-    data = await asyncio.to_thread(path.read_bytes)
-    text = data.decode("latin-1")
     if row.kind != "x12":
         return [], 0, ""
+    data = await asyncio.to_thread(path.read_bytes)
+    try:  # as the X12 reader does: UTF-8, else Latin-1 (every byte is a character)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
     ack_texts = await _ack_payloads(request, [a["id"] for a in acks])
     lines, total = await asyncio.to_thread(segments, text, ack_texts, first=first, count=SEGMENTS_PAGE)
     return lines, total, ""
@@ -261,9 +270,15 @@ def _short(detail: Any) -> str:
     return str(detail)[:500]
 
 
+async def root(request: web.Request) -> web.StreamResponse:
+    """``/``: someone typed the gateway's address into a browser; the console is there."""
+    raise web.HTTPFound("/ui/")
+
+
 def add_routes(app: web.Application) -> None:
     app[CHART_CACHE] = {}
     app.cleanup_ctx.append(chart_refresher)
+    app.router.add_get("/", root)
     app.router.add_get("/ui/", home)
     app.router.add_get("/ui/search", search)
     app.router.add_get("/ui/messages", messages)

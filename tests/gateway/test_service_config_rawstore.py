@@ -77,6 +77,7 @@ def test_variables_that_are_not_settings_are_ignored() -> None:
     env = {
         "GATEWAY_CONFIG": "x.toml",
         "GATEWAY_TEST_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432",
+        "GATEWAY_TEST_ARTEFACTS": "/tmp/screenshots",  # the browser test's (docs/console.md)
     }
     assert load_settings(None, environ=env) == load_settings(None, environ={})
 
