@@ -114,6 +114,40 @@ async def _streamed(path: Path) -> AsyncIterator[bytes]:
             yield chunk
 
 
+class DirSyncs:
+    """fsync of a folder after a rename into it, shared: a caller returns once a
+    sync that started after its call has finished, so the closes of concurrent
+    sessions into one /inbound cost one folder sync, not one each."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._asked: dict[Path, int] = {}
+        self._done: dict[Path, int] = {}
+        self._running: set[Path] = set()
+
+    def sync(self, folder: Path) -> None:
+        with self._cond:
+            mine = self._asked[folder] = self._asked.get(folder, 0) + 1
+            while self._done.get(folder, 0) < mine:
+                if folder in self._running:
+                    self._cond.wait()
+                    continue
+                self._running.add(folder)
+                covered = self._asked[folder]
+                self._cond.release()
+                try:
+                    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                finally:
+                    self._cond.acquire()
+                    self._running.discard(folder)
+                    self._cond.notify_all()
+                self._done[folder] = max(self._done.get(folder, 0), covered)
+
+
 class DropBox:
     """The listening server; :meth:`start` binds (``port`` 0: any free port) and
     :meth:`close` stops accepting and closes every session."""
@@ -126,6 +160,7 @@ class DropBox:
         self._sessions: list[Session] = []
         self._lock = threading.Lock()
         self._place_lock = threading.Lock()
+        self._dir_syncs = DirSyncs()
         self._stopping = threading.Event()
         self.port = config.port
         self._inflight: dict[tuple[str, str], Future[None]] = {}
@@ -147,10 +182,13 @@ class DropBox:
             with self._place_lock:
                 if not os.path.lexists(target):
                     os.rename(temp, target)
-                    return True
+                    break
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.02)
+        if not self.config.close_after_store:
+            self._dir_syncs.sync(target.parent)  # the name survives a power cut too
+        return True
 
     def schedule(
         self, partner_id: str, name: str, content: tuple[bytes | None, str] | None = None
