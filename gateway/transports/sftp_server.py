@@ -81,6 +81,7 @@ class DropBoxConfig:
     accept: Callable[..., Any]
     loop: asyncio.AbstractEventLoop
     close_after_store: bool = False  # answer an upload's CLOSE only once it is stored durably
+    sync_uploads: bool = False  # fsync each upload and its name in /inbound before the CLOSE's answer
 
 
 def _remove_all(items: list[tuple[Path, Path, str, bool]]) -> list[BaseException | None]:
@@ -172,7 +173,7 @@ class DropBox:
 
     # ------------------------------------------------------------------ taking
 
-    def place(self, temp: Path, target: Path) -> bool:
+    def place(self, temp: Path, target: Path, *, sync: bool = False) -> bool:
         """Move a closed upload into /inbound under its name, never over a file of
         the same name still waiting to be taken (wait a little for it instead).
         Only closes put files there and takes only remove them, so checking and
@@ -186,7 +187,7 @@ class DropBox:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.02)
-        if not self.config.close_after_store:
+        if sync:
             self._dir_syncs.sync(target.parent)  # the name survives a power cut too
         return True
 
@@ -404,6 +405,7 @@ def drop_box_for(gw: Any) -> DropBox:
             max_bytes=settings.limits.max_edi_bytes,
             idle_timeout=settings.sftp.idle_timeout_seconds,
             close_after_store=settings.sftp.close_after_store,
+            sync_uploads=settings.sftp.sync_uploads,
             partners=gw.partners,
             accept=accept,
             loop=asyncio.get_running_loop(),

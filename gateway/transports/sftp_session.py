@@ -152,15 +152,15 @@ class Upload(paramiko.SFTPHandle):
         try:
             if self.refused is not None:
                 return SFTP_FAILURE, self.refused
-            if not box.config.close_after_store and not self.synced:
-                # Answered before the take: the file itself must survive a power cut
-                # (its name too: box.place syncs /inbound after the rename). With
-                # close_after_store the CLOSE waits for the intake's durable copy.
+            # Asked for (sync_uploads, or the client's fsync@openssh.com): the CLOSE is
+            # answered only once the file and its name in /inbound survive a power cut.
+            durable = self.synced or box.config.sync_uploads
+            if durable and not self.synced:
                 os.fsync(self.fd)
             if self.name.endswith(jail.TEMP_SUFFIX):
                 os.replace(self.temp, self.jailed.dir / jail.HELD / self.name)
                 return SFTP_OK, None  # taken when renamed to its final name
-            if not box.place(self.temp, self.jailed.dir / jail.INBOUND / self.name):
+            if not box.place(self.temp, self.jailed.dir / jail.INBOUND / self.name, sync=durable):
                 return SFTP_FAILURE, "a file of this name is still being taken: upload it again"
         except OSError as exc:
             log.error("sftp: %s/inbound/%s not placed: %s", self.jailed.partner_id, self.name, exc)
@@ -347,7 +347,7 @@ class JailedSftp(paramiko.SFTPServerInterface):
         if not new.name or new.name.endswith(jail.TEMP_SUFFIX):
             raise jail.Refused(SFTP_PERMISSION_DENIED, "rename to the final name")
         size = jail.regular_file(old.path).st_size
-        if not self.box.place(old.path, new.path):
+        if not self.box.place(old.path, new.path, sync=self.box.config.sync_uploads):
             return SFTP_FAILURE
         code, _ = self.hand_over(new.name, size)
         return code

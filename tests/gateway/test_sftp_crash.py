@@ -240,7 +240,11 @@ def test_sigkill_right_after_the_close_answers_loses_no_acknowledged_file(tmp_pa
     folder.mkdir(parents=True)
     (folder / "profile.toml").write_text(profile_toml("initech", "INITECH", "k") + hosted_table(line))
     sftp_port = free_port()
-    env = {"GATEWAY_SFTP__HOST": "127.0.0.1", "GATEWAY_SFTP__PORT": str(sftp_port)}
+    env = {
+        "GATEWAY_SFTP__HOST": "127.0.0.1",
+        "GATEWAY_SFTP__PORT": str(sftp_port),
+        "GATEWAY_SFTP__SYNC_UPLOADS": "true",
+    }
     box = tmp_path / "var" / "sftp" / "initech"
     names = [f"po-{n}.edi" for n in range(1, 41)]
 

@@ -338,12 +338,17 @@ async def test_files_left_in_inbound_are_taken_at_start_once(
     assert sorted(m.transport_id for m in await messages(client)) == ["stored.edi", "waiting.edi"]
 
 
+@pytest.mark.parametrize("sync_uploads", [False, True])
 async def test_many_files_from_several_sessions_share_commits(
-    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any, sync_uploads: bool
 ) -> None:
+    """Also with ``sync_uploads``: the CLOSEs of concurrent sessions share /inbound's syncs."""
     import asyncio
 
-    client = await start(aiohttp_client, tmp_path, hosted_partners)
+    settings = make_settings(
+        tmp_path, hosted_partners, sftp={"host": "127.0.0.1", "port": 0, "sync_uploads": sync_uploads}
+    )
+    client = await aiohttp_client(build_app(settings, overrides=Overrides()))
     gw = client.app[GATEWAY]
     before = (gw.intake.batches, gw.intake.accepted)
     for session in range(3):
