@@ -19,7 +19,7 @@ Needs root (sshd), /usr/sbin/sshd, sftp and ssh-keygen.
 ``--clients N`` splits the files over N concurrent ``sftp`` sessions (both sides).
 
 Usage: python -m bench.bench_sftp [--files 300] [--size 5000] [--rounds 3] [--workers 0] [--clients 1]
-       [--close-after-store]
+       [--close-after-store] [--sync-uploads]
 """
 
 from __future__ import annotations
@@ -166,7 +166,12 @@ async def run(args: argparse.Namespace) -> int:
                 "api": {"token": "bench"},
                 "pipeline": {"workers": args.workers},
                 "storage": {"prune_interval_minutes": 0},
-                "sftp": {"host": "127.0.0.1", "port": 0, "close_after_store": args.close_after_store},
+                "sftp": {
+                    "host": "127.0.0.1",
+                    "port": 0,
+                    "close_after_store": args.close_after_store,
+                    "sync_uploads": args.sync_uploads,
+                },
             }
         )
         ours: list[float] = []
@@ -200,7 +205,7 @@ async def run(args: argparse.Namespace) -> int:
         print(
             f"files: {args.files} x {size} bytes, {args.clients} sftp session(s) at once, "
             f"pipeline workers {args.workers}, "
-            f"close_after_store {args.close_after_store}"
+            f"close_after_store {args.close_after_store}, sync_uploads {args.sync_uploads}"
         )
         print(
             f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
@@ -226,6 +231,11 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="also print when the client exits")
     parser.add_argument(
         "--close-after-store", action="store_true", help="[sftp] close_after_store = true (strict CLOSE)"
+    )
+    parser.add_argument(
+        "--sync-uploads",
+        action="store_true",
+        help="[sftp] sync_uploads = true (fsync before the CLOSE's answer)",
     )
     return asyncio.run(run(parser.parse_args()))
 
