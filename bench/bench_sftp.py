@@ -16,7 +16,10 @@ sets ``[pipeline] workers`` (0: accept only; otherwise the pipeline translates t
 files while they arrive, on the same CPUs).
 
 Needs root (sshd), /usr/sbin/sshd, sftp and ssh-keygen.
-Usage: python -m bench.bench_sftp [--files 300] [--size 5000] [--rounds 3] [--workers 0] [--close-after-store]
+``--clients N`` splits the files over N concurrent ``sftp`` sessions (both sides).
+
+Usage: python -m bench.bench_sftp [--files 300] [--size 5000] [--rounds 3] [--workers 0] [--clients 1]
+       [--close-after-store] [--sync-uploads]
 """
 
 from __future__ import annotations
@@ -60,27 +63,47 @@ def write_files(folder: Path, count: int, size: int, first_control: int) -> None
 
 
 async def upload(
-    port: int, user: str, key: Path, files: Path, target: str, work: Path, until_empty: Path | None = None
+    port: int,
+    user: str,
+    key: Path,
+    files: Path,
+    target: str,
+    work: Path,
+    until_empty: Path | None = None,
+    clients: int = 1,
 ) -> float:
-    """Seconds from starting the client until it exits and, when given, ``until_empty`` is empty."""
-    batch = work / "batch"
-    batch.write_text(f"put {files}/* {target}\n")
+    """Seconds from starting the clients until they exit and, when given,
+    ``until_empty`` is empty. With several clients each puts its share of the files
+    (every ``clients``-th name) in a session of its own, all at once."""
+    names = sorted(p.name for p in files.iterdir())
+    batches = []
+    for n in range(clients):
+        batch = work / f"batch-{n}"
+        share = names[n::clients]
+        lines = [f"put {files}/* {target}"] if clients == 1 else [f"put {files}/{x} {target}" for x in share]
+        batch.write_text("\n".join(lines) + "\n")
+        batches.append(batch)
     started = time.perf_counter()
-    proc = await asyncio.create_subprocess_exec(
+    procs = [await _sftp(port, user, key, batch) for batch in batches]
+    for proc in procs:
+        _, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"sftp failed ({proc.returncode}): {err.decode(errors='replace')}")
+    if until_empty is not None and "--verbose" in sys.argv:
+        print(f"  client exited after {time.perf_counter() - started:.2f}s")
+    while until_empty is not None and any(until_empty.iterdir()):
+        await asyncio.sleep(0.005)
+    return time.perf_counter() - started
+
+
+async def _sftp(port: int, user: str, key: Path, batch: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         "sftp", "-q", "-b", str(batch), "-i", str(key), "-P", str(port),
         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
         "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
         f"{user}@127.0.0.1",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    _, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(f"sftp failed ({proc.returncode}): {err.decode(errors='replace')}")
-    if until_empty is not None and "--verbose" in sys.argv:
-        print(f"  client exited after {time.perf_counter() - started:.2f}s")
-    while until_empty is not None and any(until_empty.iterdir()):
-        await asyncio.sleep(0.005)
-    return time.perf_counter() - started
 
 
 def free_port() -> int:
@@ -143,7 +166,12 @@ async def run(args: argparse.Namespace) -> int:
                 "api": {"token": "bench"},
                 "pipeline": {"workers": args.workers},
                 "storage": {"prune_interval_minutes": 0},
-                "sftp": {"host": "127.0.0.1", "port": 0, "close_after_store": args.close_after_store},
+                "sftp": {
+                    "host": "127.0.0.1",
+                    "port": 0,
+                    "close_after_store": args.close_after_store,
+                    "sync_uploads": args.sync_uploads,
+                },
             }
         )
         ours: list[float] = []
@@ -156,14 +184,18 @@ async def run(args: argparse.Namespace) -> int:
                 for round_no in range(args.rounds):
                     write_files(files, args.files, args.size, 1 + round_no * args.files)
                     inbound = work / "var" / "sftp" / "bench" / "inbound"
-                    took = await upload(gw.sftp_server.port, "bench", key, files, "/inbound/", work, inbound)
+                    took = await upload(
+                        gw.sftp_server.port, "bench", key, files, "/inbound/", work, inbound, args.clients
+                    )
                     async with gw.db.read() as conn:
                         stored = (await conn.execute(select(func.count()).select_from(Message))).scalar_one()
                     assert stored == args.files * (round_no + 1), stored
                     ours.append(args.files / took)
                     shutil.rmtree(target, ignore_errors=True)
                     target.mkdir()
-                    took = await upload(sshd_port, "root", key, files, f"{target}/", work)
+                    took = await upload(
+                        sshd_port, "root", key, files, f"{target}/", work, clients=args.clients
+                    )
                     theirs.append(args.files / took)
                     print(
                         f"round {round_no + 1}: drop box {ours[-1]:.0f} files/s, sshd {theirs[-1]:.0f} files/s"
@@ -171,8 +203,9 @@ async def run(args: argparse.Namespace) -> int:
         size = (files / sorted(p.name for p in files.iterdir())[0]).stat().st_size
         a, b = statistics.median(ours), statistics.median(theirs)
         print(
-            f"files: {args.files} x {size} bytes, one sftp session per upload, pipeline workers {args.workers}, "
-            f"close_after_store {args.close_after_store}"
+            f"files: {args.files} x {size} bytes, {args.clients} sftp session(s) at once, "
+            f"pipeline workers {args.workers}, "
+            f"close_after_store {args.close_after_store}, sync_uploads {args.sync_uploads}"
         )
         print(
             f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}"
@@ -194,9 +227,15 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--clients", type=int, default=1, help="concurrent sftp sessions sharing the files")
     parser.add_argument("--verbose", action="store_true", help="also print when the client exits")
     parser.add_argument(
         "--close-after-store", action="store_true", help="[sftp] close_after_store = true (strict CLOSE)"
+    )
+    parser.add_argument(
+        "--sync-uploads",
+        action="store_true",
+        help="[sftp] sync_uploads = true (fsync before the CLOSE's answer)",
     )
     return asyncio.run(run(parser.parse_args()))
 

@@ -267,6 +267,10 @@ class SftpServerSettings(_Section):
     # file for a client that uploads one file at a time); by default the CLOSE is
     # answered when the file is in /inbound, as OpenSSH does (see docs/sftp.md).
     close_after_store: bool = False
+    # fsync each upload (and its name in /inbound) before answering its CLOSE: a file
+    # the partner was told we have survives a power cut. A client's fsync@openssh.com
+    # (``sftp put -f``) asks the same for one file. Off by default (see docs/sftp.md).
+    sync_uploads: bool = False
 
 
 class Settings(_Section):

@@ -14,9 +14,10 @@ Exactly once, inbound:
    that drops before the client's CLOSE leaves it unclosed: it is deleted, never taken.
 2. On CLOSE the complete file is renamed into ``/inbound/<name>`` (never over a
    same-name file still waiting) and a take is scheduled. By default the CLOSE is
-   answered now, as OpenSSH's server would answer it; with ``[sftp]
-   close_after_store = true`` only after step 3 (one disk sync per file when a
-   client sends one file at a time).
+   answered now, as OpenSSH's server would answer it; with ``[sftp] sync_uploads
+   = true`` (or the client's ``fsync@openssh.com``) once the file and its name are
+   fsynced; with ``close_after_store = true`` only after step 3 (one disk sync per
+   file when a client sends one file at a time).
 3. The take stores the file through the intake (raw bytes synced, row committed)
    with an idempotency key of its name and content hash, and only then removes it
    from /inbound (or moves it to /archive). A failed take leaves the file; the sweep
@@ -81,6 +82,7 @@ class DropBoxConfig:
     accept: Callable[..., Any]
     loop: asyncio.AbstractEventLoop
     close_after_store: bool = False  # answer an upload's CLOSE only once it is stored durably
+    sync_uploads: bool = False  # fsync each upload and its name in /inbound before the CLOSE's answer
 
 
 def _remove_all(items: list[tuple[Path, Path, str, bool]]) -> list[BaseException | None]:
@@ -114,6 +116,40 @@ async def _streamed(path: Path) -> AsyncIterator[bytes]:
             yield chunk
 
 
+class DirSyncs:
+    """fsync of a folder after a rename into it, shared: a caller returns once a
+    sync that started after its call has finished, so the closes of concurrent
+    sessions into one /inbound cost one folder sync, not one each."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._asked: dict[Path, int] = {}
+        self._done: dict[Path, int] = {}
+        self._running: set[Path] = set()
+
+    def sync(self, folder: Path) -> None:
+        with self._cond:
+            mine = self._asked[folder] = self._asked.get(folder, 0) + 1
+            while self._done.get(folder, 0) < mine:
+                if folder in self._running:
+                    self._cond.wait()
+                    continue
+                self._running.add(folder)
+                covered = self._asked[folder]
+                self._cond.release()
+                try:
+                    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                finally:
+                    self._cond.acquire()
+                    self._running.discard(folder)
+                    self._cond.notify_all()
+                self._done[folder] = max(self._done.get(folder, 0), covered)
+
+
 class DropBox:
     """The listening server; :meth:`start` binds (``port`` 0: any free port) and
     :meth:`close` stops accepting and closes every session."""
@@ -126,6 +162,7 @@ class DropBox:
         self._sessions: list[Session] = []
         self._lock = threading.Lock()
         self._place_lock = threading.Lock()
+        self._dir_syncs = DirSyncs()
         self._stopping = threading.Event()
         self.port = config.port
         self._inflight: dict[tuple[str, str], Future[None]] = {}
@@ -137,7 +174,7 @@ class DropBox:
 
     # ------------------------------------------------------------------ taking
 
-    def place(self, temp: Path, target: Path) -> bool:
+    def place(self, temp: Path, target: Path, *, sync: bool = False) -> bool:
         """Move a closed upload into /inbound under its name, never over a file of
         the same name still waiting to be taken (wait a little for it instead).
         Only closes put files there and takes only remove them, so checking and
@@ -147,10 +184,13 @@ class DropBox:
             with self._place_lock:
                 if not os.path.lexists(target):
                     os.rename(temp, target)
-                    return True
+                    break
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.02)
+        if sync:
+            self._dir_syncs.sync(target.parent)  # the name survives a power cut too
+        return True
 
     def schedule(
         self, partner_id: str, name: str, content: tuple[bytes | None, str] | None = None
@@ -366,6 +406,7 @@ def drop_box_for(gw: Any) -> DropBox:
             max_bytes=settings.limits.max_edi_bytes,
             idle_timeout=settings.sftp.idle_timeout_seconds,
             close_after_store=settings.sftp.close_after_store,
+            sync_uploads=settings.sftp.sync_uploads,
             partners=gw.partners,
             accept=accept,
             loop=asyncio.get_running_loop(),

@@ -16,6 +16,7 @@ import errno
 import hashlib
 import logging
 import os
+import struct
 import time
 import uuid
 from collections.abc import Callable
@@ -25,8 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 import paramiko
 from paramiko.sftp import (
+    _VERSION as SFTP_VERSION,
+)
+from paramiko.sftp import (
     CMD_CLOSE,
+    CMD_EXTENDED,
+    CMD_INIT,
+    CMD_VERSION,
     CMD_WRITE,
+    SFTP_BAD_MESSAGE,
     SFTP_FAILURE,
     SFTP_NO_SUCH_FILE,
     SFTP_OK,
@@ -44,6 +52,8 @@ log = logging.getLogger(__name__)
 
 ACCEPT_TIMEOUT_SECONDS = 120.0  # with close_after_store: a CLOSE waits this long at most
 SMALL_FILE = 4 * 1024 * 1024  # read whole in the session thread; larger files are streamed
+# Announced in our VERSION packet: OpenSSH's client uses an extension only when announced.
+EXTENSIONS = (("posix-rename@openssh.com", "1"), ("fsync@openssh.com", "1"), ("check-file", "md5,sha1"))
 
 
 @dataclass(slots=True)
@@ -98,6 +108,7 @@ class Upload(paramiko.SFTPHandle):
         self.jailed, self.name, self.temp, self.fd = jailed, name, temp, fd
         self.size = 0
         self.refused: str | None = None
+        self.synced = False  # fsync@openssh.com since the last write
 
     def write_checked(self, offset: int, data: bytes) -> tuple[int, str | None]:
         self.jailed.session.touch()
@@ -110,6 +121,7 @@ class Upload(paramiko.SFTPHandle):
         except OSError as exc:
             return SFTP_FAILURE, f"cannot store: {os.strerror(exc.errno or errno.EIO)}"
         self.size = max(self.size, offset + len(data))
+        self.synced = False
         return SFTP_OK, None
 
     def write(self, offset: int, data: bytes) -> int:
@@ -121,26 +133,41 @@ class Upload(paramiko.SFTPHandle):
     def chattr(self, attr: Any) -> int:
         return SFTP_OK  # times and modes of an upload do not matter to us
 
+    def sync(self) -> tuple[int, str | None]:
+        """``fsync@openssh.com``: the bytes written so far are on disk (the CLOSE
+        then has no sync left to do unless more was written)."""
+        self.jailed.session.touch()
+        if self.refused is not None:
+            return SFTP_FAILURE, self.refused
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:
+            return SFTP_FAILURE, f"cannot sync: {os.strerror(exc.errno or errno.EIO)}"
+        self.synced = True
+        return SFTP_OK, None
+
     def finish(self) -> tuple[int, str | None]:
         """CLOSE from the client: take the file (see the module doc)."""
-        # No fsync here, even with close_after_store: then the CLOSE waits for the
-        # take, whose intake makes its own durable copy; a file lost from /inbound
-        # before that was never acknowledged.
-        os.close(self.fd)
-        self.fd = -1
         box = self.jailed.box
         try:
             if self.refused is not None:
                 return SFTP_FAILURE, self.refused
+            # Asked for (sync_uploads, or the client's fsync@openssh.com): the CLOSE is
+            # answered only once the file and its name in /inbound survive a power cut.
+            durable = self.synced or box.config.sync_uploads
+            if durable and not self.synced:
+                os.fsync(self.fd)
             if self.name.endswith(jail.TEMP_SUFFIX):
                 os.replace(self.temp, self.jailed.dir / jail.HELD / self.name)
                 return SFTP_OK, None  # taken when renamed to its final name
-            if not box.place(self.temp, self.jailed.dir / jail.INBOUND / self.name):
+            if not box.place(self.temp, self.jailed.dir / jail.INBOUND / self.name, sync=durable):
                 return SFTP_FAILURE, "a file of this name is still being taken: upload it again"
         except OSError as exc:
             log.error("sftp: %s/inbound/%s not placed: %s", self.jailed.partner_id, self.name, exc)
             return SFTP_FAILURE, "not stored: upload it again"
         finally:
+            os.close(self.fd)
+            self.fd = -1
             self.temp.unlink(missing_ok=True)
         return self.jailed.hand_over(self.name, self.size)
 
@@ -320,7 +347,7 @@ class JailedSftp(paramiko.SFTPServerInterface):
         if not new.name or new.name.endswith(jail.TEMP_SUFFIX):
             raise jail.Refused(SFTP_PERMISSION_DENIED, "rename to the final name")
         size = jail.regular_file(old.path).st_size
-        if not self.box.place(old.path, new.path):
+        if not self.box.place(old.path, new.path, sync=self.box.config.sync_uploads):
             return SFTP_FAILURE
         code, _ = self.hand_over(new.name, size)
         return code
@@ -354,11 +381,39 @@ def read_file(path: Path) -> tuple[bytes | None, str]:
 
 
 class SftpSubsystem(paramiko.SFTPServer):
-    """paramiko's SFTP server with two changes: CLOSE of an upload answers with the
-    result of taking the file (and a reason), and a session that ends with files
-    still open discards them instead of closing them."""
+    """paramiko's SFTP server with three changes: CLOSE of an upload answers with the
+    result of taking the file (and a reason); a session that ends with files still
+    open discards them instead of closing them; OpenSSH's ``fsync@openssh.com``
+    (``sftp put -f``) syncs an upload, and it and ``posix-rename@openssh.com`` are
+    advertised."""
+
+    def _send_server_version(self) -> int:
+        t, data = self._read_packet()
+        if t != CMD_INIT:
+            raise paramiko.SFTPError("Incompatible sftp protocol")
+        msg = paramiko.Message()
+        msg.add_int(SFTP_VERSION)
+        for name, version in EXTENSIONS:
+            msg.add_string(name)
+            msg.add_string(version)
+        self._send_packet(CMD_VERSION, msg)
+        return int(struct.unpack(">I", data[:4])[0])
+
+    def _fsync(self, request_number: int, msg: Any) -> None:
+        handle = self.file_table.get(msg.get_binary())
+        if handle is None:
+            self._send_status(request_number, SFTP_BAD_MESSAGE, "Invalid handle")
+            return
+        code, desc = handle.sync() if isinstance(handle, Upload) else (SFTP_OK, None)
+        self._send_status(request_number, code, desc)
 
     def _process(self, t: int, request_number: int, msg: Any) -> None:
+        if t == CMD_EXTENDED:
+            if msg.get_text() == "fsync@openssh.com":
+                self._fsync(request_number, msg)
+                return
+            msg.rewind()
+            msg.get_int()
         if t in (CMD_CLOSE, CMD_WRITE):
             handle = msg.get_binary()
             upload = self.file_table.get(handle)

@@ -92,13 +92,15 @@ class SftpRun:
     output: str
 
 
-async def sftp_batch(port: int, user: str, key: Path, commands: list[str], workdir: Path) -> SftpRun:
+async def sftp_batch(
+    port: int, user: str, key: Path, commands: list[str], workdir: Path, *options: str
+) -> SftpRun:
     """Run OpenSSH ``sftp -b`` with ``commands`` (without blocking the event loop,
-    which the drop box needs to store the files)."""
+    which the drop box needs to store the files); ``options`` go to ``sftp`` first."""
     batch = workdir / f"batch-{time.monotonic_ns()}"
     batch.write_text("\n".join(commands) + "\n")
     proc = await asyncio.create_subprocess_exec(
-        "sftp", "-b", str(batch), "-i", str(key), "-P", str(port),
+        "sftp", *options, "-b", str(batch), "-i", str(key), "-P", str(port),
         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
         "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
         f"{user}@127.0.0.1",

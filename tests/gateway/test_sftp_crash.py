@@ -8,7 +8,9 @@ a restart:
   restart the file is downloaded again, stored once, deleted;
 - during a hosted upload: a paramiko client has written part of a file into the
   drop box when the gateway dies; the partial file is never taken, and the
-  partner's upload again after the restart is stored once."""
+  partner's upload again after the restart is stored once;
+- right after hosted uploads were answered: every file whose CLOSE was answered is
+  stored once after the restart."""
 
 from __future__ import annotations
 
@@ -227,3 +229,40 @@ def test_sigkill_during_a_hosted_upload_takes_no_partial_file(tmp_path: Path) ->
     finally:
         kill(gateway, signal.SIGTERM)
     assert stored(tmp_path) == ["po-11.edi"]
+
+
+def test_sigkill_right_after_the_close_answers_loses_no_acknowledged_file(tmp_path: Path) -> None:
+    """Every CLOSE answered OK is a file the gateway has (synced in /inbound or
+    stored): killed the moment the last one is answered, the restart's sweep takes
+    what was left in /inbound, and each file is stored exactly once."""
+    key, line = keygen(tmp_path / "keys", "initech")
+    folder = tmp_path / "partners" / "initech"
+    folder.mkdir(parents=True)
+    (folder / "profile.toml").write_text(profile_toml("initech", "INITECH", "k") + hosted_table(line))
+    sftp_port = free_port()
+    env = {
+        "GATEWAY_SFTP__HOST": "127.0.0.1",
+        "GATEWAY_SFTP__PORT": str(sftp_port),
+        "GATEWAY_SFTP__SYNC_UPLOADS": "true",
+    }
+    box = tmp_path / "var" / "sftp" / "initech"
+    names = [f"po-{n}.edi" for n in range(1, 41)]
+
+    gateway = serve(tmp_path, free_port(), **env)
+    try:
+        wait_port(sftp_port)
+        client = login(sftp_port, key)
+        for n, name in enumerate(names, start=1):
+            with client.open(f"/inbound/{name}", "wb") as fh:  # returns once the CLOSE is answered
+                fh.write(order_850("INITECH", n))
+    finally:
+        kill(gateway)
+    client.get_channel().get_transport().close()  # type: ignore[union-attr]
+
+    gateway = serve(tmp_path, free_port(), **env)
+    try:
+        wait_port(sftp_port)
+        wait(lambda: not any((box / "inbound").iterdir()) and len(stored(tmp_path)) == len(names))
+    finally:
+        kill(gateway, signal.SIGTERM)
+    assert sorted(stored(tmp_path)) == sorted(names)

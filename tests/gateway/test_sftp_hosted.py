@@ -338,12 +338,17 @@ async def test_files_left_in_inbound_are_taken_at_start_once(
     assert sorted(m.transport_id for m in await messages(client)) == ["stored.edi", "waiting.edi"]
 
 
+@pytest.mark.parametrize("sync_uploads", [False, True])
 async def test_many_files_from_several_sessions_share_commits(
-    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any, sync_uploads: bool
 ) -> None:
+    """Also with ``sync_uploads``: the CLOSEs of concurrent sessions share /inbound's syncs."""
     import asyncio
 
-    client = await start(aiohttp_client, tmp_path, hosted_partners)
+    settings = make_settings(
+        tmp_path, hosted_partners, sftp={"host": "127.0.0.1", "port": 0, "sync_uploads": sync_uploads}
+    )
+    client = await aiohttp_client(build_app(settings, overrides=Overrides()))
     gw = client.app[GATEWAY]
     before = (gw.intake.batches, gw.intake.accepted)
     for session in range(3):
@@ -424,3 +429,60 @@ async def test_a_filepart_upload_is_taken_when_renamed_to_its_final_name(
     await gone_from_inbound(tmp_path, "acme")
     assert [m.transport_id for m in await messages(client)] == ["po.edi"]
     assert list((box(tmp_path, "acme") / ".held").iterdir()) == []
+
+
+async def test_openssh_put_f_syncs_the_upload_with_fsync_at_openssh_com(
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
+) -> None:
+    """``put -f`` asks the server to fsync each file before closing it; the drop box
+    announces ``fsync@openssh.com`` and answers it."""
+    client = await start(aiohttp_client, tmp_path, hosted_partners)
+    port = client.app[GATEWAY].sftp_server.port
+    (tmp_path / "f1.edi").write_bytes(order_850("ACME", 51))
+    (tmp_path / "f2.edi").write_bytes(order_850("ACME", 52, sets=30))
+    run = await sftp_batch(port, "acme", keys["acme"][0], ["put -f f?.edi /inbound/"], tmp_path, "-vv")
+    assert run.returncode == 0, run.output
+    # The client sends the extension only to a server that announced it (else it skips it silently).
+    assert run.output.count("Sending SSH2_FXP_EXTENDED(fsync@openssh.com)") == 2, run.output
+    assert "Couldn't sync" not in run.output, run.output
+    await gone_from_inbound(tmp_path, "acme")
+    assert sorted(m.transport_id for m in await messages(client)) == ["f1.edi", "f2.edi"]
+
+
+async def test_fsync_at_openssh_com_answers_per_handle(
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
+) -> None:
+    """The extension on an upload, on a download and on a handle that does not exist."""
+    from paramiko.sftp import CMD_EXTENDED
+
+    client = await start(aiohttp_client, tmp_path, hosted_partners)
+    port = client.app[GATEWAY].sftp_server.port
+    (box(tmp_path, "acme") / "outbound").mkdir(parents=True, exist_ok=True)
+    (box(tmp_path, "acme") / "outbound" / "997.edi").write_bytes(b"ISA*...~")
+
+    def session() -> list[str]:
+        transport, sftp = paramiko_sftp(port, "acme", keys["acme"][0])
+        found = []
+        try:
+            with sftp.open("/inbound/synced.edi", "wb") as fh:
+                fh.write(order_850("ACME", 53))
+                sftp._request(CMD_EXTENDED, "fsync@openssh.com", fh.handle)
+                found.append("upload synced")
+            with sftp.open("/outbound/997.edi", "rb") as fh:
+                sftp._request(CMD_EXTENDED, "fsync@openssh.com", fh.handle)
+                found.append("download synced")
+            try:
+                sftp._request(CMD_EXTENDED, "fsync@openssh.com", b"no-such-handle")
+            except OSError as exc:
+                found.append(f"refused: {exc}")
+        finally:
+            transport.close()
+        return found
+
+    import asyncio
+
+    found = await asyncio.to_thread(session)
+    assert found[:2] == ["upload synced", "download synced"]
+    assert found[2].startswith("refused") and "Invalid handle" in found[2], found
+    await gone_from_inbound(tmp_path, "acme")
+    assert [m.transport_id for m in await messages(client)] == ["synced.edi"]

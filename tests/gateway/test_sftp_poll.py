@@ -273,3 +273,42 @@ async def test_a_large_file_is_streamed_to_the_raw_store_with_bounded_memory(
     async with client.app[DATABASE].read() as conn:
         row = (await conn.execute(select(Message.raw_sha256, Message.raw_size))).one()
     assert row.raw_size == size
+
+
+async def test_the_poller_against_an_in_process_paramiko_server(aiohttp_client: Any, tmp_path: Path) -> None:
+    """The other peer: our own drop box (paramiko, in this process). Partner globex is
+    polled on it with acme's login: the file we left in acme's /outbound is taken,
+    stored as globex's, and deleted on the server; the pinned key is the box's."""
+    from conftest import ACME_KEY, GLOBEX_KEY
+    from sftp_peers import free_port, hosted_table
+
+    from gateway.transports.sftp_keys import ensure_host_key
+
+    key, line = keygen(tmp_path / "keys", "acme")
+    host_key = ensure_host_key(tmp_path / "var" / "sftp")  # the drop box keeps this key
+    port = free_port()
+    root = tmp_path / "partners"
+    (root / "acme").mkdir(parents=True)
+    (root / "acme" / "profile.toml").write_text(profile_toml("acme", "ACME", ACME_KEY) + hosted_table(line))
+    (root / "globex" / "sftp").mkdir(parents=True)
+    shutil.copy(key, root / "globex" / "sftp" / "id_ed25519")
+    table = poll_table(
+        port=port, username="acme", private_key="sftp/id_ed25519",
+        host_key=f"{host_key.get_name()} {host_key.get_base64()}", inbound="/outbound", outbound="/inbound",
+    )  # fmt: skip
+    (root / "globex" / "profile.toml").write_text(profile_toml("globex", "GLOBEX", GLOBEX_KEY) + table)
+    outbound = tmp_path / "var" / "sftp" / "acme" / "outbound"
+    outbound.mkdir(parents=True)
+    (outbound / "po-5.edi").write_bytes(order_850("GLOBEX", 5))
+
+    settings = make_settings(
+        tmp_path, root, sftp={"host": "127.0.0.1", "port": port}, outbound={"workers": 0}
+    )
+    client = await aiohttp_client(build_app(settings, overrides=Overrides()))
+    gw = client.app[GATEWAY]
+    await wait_until(lambda: not (outbound / "po-5.edi").exists())  # the scheduled poll at start, or ours
+    report = await gw.sftp_poller.poll("globex")
+    assert report.refused is None and report.taken == []
+    async with client.app[DATABASE].read() as conn:
+        rows = (await conn.execute(select(Message.partner_id, Message.transport_id, Message.channel))).all()
+    assert [tuple(r) for r in rows] == [("globex", "po-5.edi", "sftp")]
