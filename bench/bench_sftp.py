@@ -234,8 +234,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--sync-uploads",
-        action="store_true",
-        help="[sftp] sync_uploads = true (fsync before the CLOSE's answer)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="[sftp] sync_uploads (the default, fsync before the CLOSE's answer); --no-sync-uploads as OpenSSH",
     )
     return asyncio.run(run(parser.parse_args()))
 

@@ -263,14 +263,16 @@ class SftpServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=2222, ge=0, le=65535)  # 0: any free port (tests)
     idle_timeout_seconds: float = Field(default=300.0, gt=0)  # a silent session is closed
-    # Answer an upload's CLOSE only once the file is stored durably (one disk sync per
-    # file for a client that uploads one file at a time); by default the CLOSE is
-    # answered when the file is in /inbound, as OpenSSH does (see docs/sftp.md).
+    # Answer an upload's CLOSE only once the file is stored durably (one disk sync and
+    # one commit per file for a client that uploads one file at a time); by default the
+    # CLOSE is answered when the synced file is in /inbound (see docs/sftp.md).
     close_after_store: bool = False
     # fsync each upload (and its name in /inbound) before answering its CLOSE: a file
-    # the partner was told we have survives a power cut. A client's fsync@openssh.com
-    # (``sftp put -f``) asks the same for one file. Off by default (see docs/sftp.md).
-    sync_uploads: bool = False
+    # the partner was told we have survives a power cut (issue 9: no file lost,
+    # whatever dies when). false answers like OpenSSH (no sync), faster for a client
+    # sending one file at a time; a client's fsync@openssh.com (``sftp put -f``) then
+    # still asks it for one file (see docs/sftp.md).
+    sync_uploads: bool = True
 
 
 class Settings(_Section):
