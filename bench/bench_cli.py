@@ -143,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         one_set(small, one)
 
         if "startup" not in skip:
+            # compiled grammars are kept between runs (gateway.grammar_cache): the first
+            # run, the warm-up, compiles and stores the 850 map, the others load it
+            os.environ["XDG_CACHE_HOME"] = str(work / "cache")
             ours_runs, bare_runs = [], []
             for _ in range(args.runs + 1):  # the first of each is a warm-up
                 ours_runs.append(timed(gateway(str(one), "--partners", partners), work))
@@ -153,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"start-up, one-set file: median {wall:.3f} s wall (min {min(w for w, _ in ours_runs[1:]):.3f}), "
                 f"{cpu:.3f} s CPU; {wall / START_UP_CEILING:.2f}x the {START_UP_CEILING} s ceiling in wall time, "
-                f"{cpu / START_UP_CEILING:.2f}x in CPU; bare python {python:.3f} s wall"
+                f"{cpu / START_UP_CEILING:.2f}x in CPU; bare python {python:.3f} s wall; first run (compiling "
+                f"the map) {ours_runs[0][0]:.3f} s wall, {ours_runs[0][1]:.3f} s CPU"
             )
 
         if "inprocess" not in skip:

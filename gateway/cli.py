@@ -424,8 +424,10 @@ def _translated(
 
 
 def run_translate(args: argparse.Namespace) -> int:
+    from gateway.grammar_cache import use_grammar_cache
     from gateway.translate_cli import default_jobs, stdout_bytes, translate_file
 
+    use_grammar_cache()  # compiled maps kept between runs: a small file starts fast
     settings = _settings(args)
     partners = _partners(args, settings, _identity(settings))
     _fixed_partner(args, partners)

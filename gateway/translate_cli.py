@@ -10,8 +10,9 @@ bounded on big interchanges. Lines are encoded by
 
 Both cores (:func:`translate_file` with ``jobs`` > 1): the interchanges of a file are
 independent, so the file is cut between interchanges into chunks that a pool of
-forked processes translates while this process writes their output in input order:
-byte for byte what one process writes (tests hold it to that). A file is cut only
+forked processes translates, each writing its chunk's output to standard output when
+its turn comes (a token passed in input order): byte for byte what one process
+writes (tests hold it to that). A file is cut only
 where one process would see the same thing: after a well-formed IEA, before a
 well-formed 106-character ISA, with only blanks between; and only when the whole file
 is UTF-8 (the reader switches to Latin-1 for good at the first chunk that is not) and
@@ -375,19 +376,76 @@ def _ends_with_iea(data: Any, previous: int, at: int) -> bool:
 
 # --------------------------------------------------------------------------- the pool
 
-# What the forked workers inherit: (data, options, partners, receivers).
-_WORK: tuple[Any, TranslateOptions, Any, Any] | None = None
+# What the forked workers inherit: (data, options, partners, receivers, turn), turn
+# being None when output comes back through this process (see _parallel).
+_WORK: tuple[Any, TranslateOptions, Any, Any, _Turn | None] | None = None
 
 
-def _translate_chunk(chunk: tuple[int, int]) -> tuple[bytes, list[str], int]:
+class _Turn:
+    """The token that lets workers write their chunk's output straight to standard
+    output in input order: the worker of chunk ``i`` writes once ``next`` is ``i``,
+    then passes the token on (``next`` = ``i + 1``), whether it wrote or failed.
+    After a failure (``failed`` set) later chunks write nothing, as one process
+    would have stopped there."""
+
+    def __init__(self, fileno: int) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self.fileno = fileno
+        self.next = context.RawValue("q", 0)
+        self.failed = context.RawValue("b", 0)
+        self.changed = context.Condition()
+
+    def write(self, index: int, lines: bytes | None) -> None:
+        """Wait for chunk ``index``'s turn, write ``lines`` (None: this chunk
+        failed), pass the token on."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.next.value == index)
+            try:
+                if lines is None:
+                    self.failed.value = 1
+                elif not self.failed.value:
+                    view = memoryview(lines)
+                    while view:
+                        view = view[os.write(self.fileno, view) :]
+            except BaseException:
+                self.failed.value = 1
+                raise
+            finally:
+                self.next.value = index + 1
+                self.changed.notify_all()
+
+
+def _translate_chunk(index: int, chunk: tuple[int, int]) -> tuple[bytes | None, list[str], int]:
+    """Chunk ``index`` of the input translated: its output (None when written to
+    standard output here, in turn), its messages, how many sets it rejected."""
     assert _WORK is not None
-    data, options, partners, receivers = _WORK
+    data, options, partners, receivers, turn = _WORK
     start, end = chunk
     out = io.BytesIO()
     errors: list[str] = []
-    items = translated(data[start:end], options, partners, receivers)
-    rejected = write_documents(items, partners, out, errors.append, options.all_errors)
-    return out.getvalue(), errors, rejected
+    try:
+        items = translated(data[start:end], options, partners, receivers)
+        rejected = write_documents(items, partners, out, errors.append, options.all_errors)
+    except BaseException:
+        if turn is not None:
+            turn.write(index, None)
+        raise
+    if turn is None:
+        return out.getvalue(), errors, rejected
+    turn.write(index, out.getvalue())
+    return None, errors, rejected
+
+
+def _stdout_fileno(out: IO[bytes]) -> int | None:
+    """The descriptor workers may write ``out``'s bytes to, or None (not a file)."""
+    try:
+        fileno = out.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    out.flush()  # what was written before goes first
+    return fileno
 
 
 def _parallel(
@@ -400,26 +458,33 @@ def _parallel(
     err: Callable[[str], None],
     jobs: int,
 ) -> int:
+    """The chunks translated by ``jobs`` forked processes. When ``out`` is a file
+    (standard output), each worker writes its chunk there itself when its turn
+    comes (:class:`_Turn`): the output does not pass through this process, which only
+    says the messages, in input order; otherwise the workers send it back here."""
     import multiprocessing
 
     global _WORK
-    _WORK = (data, options, partners, receivers)
+    fileno = _stdout_fileno(out)
+    turn = _Turn(fileno) if fileno is not None else None
+    _WORK = (data, options, partners, receivers, turn)
     rejected = 0
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             # a bounded window of chunks in flight: memory stays bounded on big files
             pending: deque[Any] = deque()
-            queue = iter(chunks)
-            for chunk in queue:
-                pending.append(pool.apply_async(_translate_chunk, (chunk,)))
+            queue = iter(enumerate(chunks))
+            for index, chunk in queue:
+                pending.append(pool.apply_async(_translate_chunk, (index, chunk)))
                 if len(pending) >= 2 * jobs:
                     break
             while pending:
                 lines, errors, count = pending.popleft().get()
-                for chunk in queue:
-                    pending.append(pool.apply_async(_translate_chunk, (chunk,)))
+                for index, chunk in queue:
+                    pending.append(pool.apply_async(_translate_chunk, (index, chunk)))
                     break
-                out.write(lines)
+                if lines is not None:
+                    out.write(lines)
                 for line in errors:
                     err(line)
                 rejected += count

@@ -162,6 +162,50 @@ def test_jobs_2_on_a_big_file_prints_what_one_process_prints(tmp_path: Path) -> 
     assert two == one
 
 
+def test_jobs_2_with_rejected_sets_in_later_chunks_says_what_one_process_says(tmp_path: Path) -> None:
+    """Workers write their output to standard output themselves, in turn: sets
+    rejected here and there leave the same lines out, the same messages in the same
+    order and the same exit status as one process, to a pipe and to a file."""
+    partners = tmp_path / "partners" / "senderco"
+    partners.mkdir(parents=True)
+    (partners / "profile.toml").write_text(
+        'id = "senderco"\nname = "Sender Co"\n[x12]\ninterchange_qualifier = "ZZ"\n'
+        'interchange_id = "SENDERCO"\ngroup_id = "SENDERCO"\nversion = "004010"\n'
+    )
+    buffer = io.BytesIO()
+    generate("850", 5 << 20, buffer)
+    data = buffer.getvalue()
+    # an undefined segment after the BEG of sets at a third and at two thirds of the file
+    for third in (1, 2):
+        at = data.index(b"BEG*", len(data) * third // 3)
+        end = data.index(b"~", at) + 1
+        data = data[:end] + b"ZZZ*1~" + data[end:]
+    source = tmp_path / "850.edi"
+    source.write_bytes(data)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+
+    def run(jobs: str, to_file: bool) -> tuple[int, bytes, bytes]:
+        command = ["translate", str(source), "--partners", str(tmp_path / "partners"), "--jobs", jobs]
+        target = tmp_path / f"out-{jobs}-{to_file}.jsonl"
+        with target.open("wb") as file:
+            done = subprocess.run(
+                [sys.executable, "-m", "gateway", *command],
+                cwd=tmp_path,
+                env=env,
+                stdout=file if to_file else subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                check=False,
+            )
+        return done.returncode, target.read_bytes() if to_file else done.stdout, done.stderr
+
+    one = run("1", to_file=False)
+    assert one[0] == 1
+    assert one[2].count(b"ZZZ") == 2, one[2]
+    assert one[1].count(b"\n") > 2000
+    assert run("2", to_file=False) == one
+    assert run("2", to_file=True) == one
+
+
 def test_translate_starts_without_the_service_stack(tmp_path: Path) -> None:
     """What start-up costs most: none of it is imported to translate a file."""
     source = ROOT / "fixtures" / "engine" / "850_4010_holdretail_valid.edi"

@@ -10,9 +10,10 @@ import pytest
 import pyx12
 from lxml import etree
 
-from translators.x12.grammar import LoopRule, grammar_version, load_grammar, valid_date, valid_time
+from translators.x12.grammar import LoopRule, grammar_version, load_grammar
 from translators.x12.maps import source_structures
 from translators.x12.maps.build_maps import MapBuilder
+from translators.x12.valuechecks import valid_date, valid_time
 
 MAPS = Path(str(resources.files("translators.x12").joinpath("maps")))
 SHIPPED = sorted(source_structures.STRUCTURES)

@@ -51,7 +51,7 @@ def composite_ok(value: str, rule: CompositeRule, component: str) -> bool:
 
 def _value_lines(p: int, part: ElementRule, names: dict[str, Any]) -> list[str]:
     """Statements that ``return False`` unless the non-empty value ``v<p>`` passes."""
-    # the same dispatch as grammar.make_value_check; a value in the element's
+    # the same dispatch as valuechecks.make_value_check; a value in the element's
     # ``good`` set (seeded with its code list) passes whatever its type
     v = f"v{p}"
     data_type, lo, hi = part.data_type, part.min_length, part.max_length

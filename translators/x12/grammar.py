@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import TYPE_CHECKING, Any, Protocol
 
-from lxml import etree
+if TYPE_CHECKING:
+    from lxml import etree  # imported when a map is compiled: a stored grammar needs none
 
 from translators.x12.codes import ElementSyntaxCode, SegmentSyntaxCode
 from translators.x12.compiled import SegmentCheck, compile_segment_check
 from translators.x12.model import Segment
+from translators.x12.valuechecks import ValueCheck, make_value_check
 
-ValueCheck = Callable[[str], ElementSyntaxCode | None]
 UNBOUNDED = sys.maxsize
 GOOD_VALUES_LIMIT = 4096  # per element: caps the memory the pass cache may use
 SYNTAX_MEMO_LIMIT = 256  # presence patterns remembered per segment
@@ -39,124 +41,6 @@ _SETS = {
     "004010": ("810", "850", "855", "856", "997"),
     "005010": ("810", "850", "855", "856", "997", "999"),
 }
-
-
-# --------------------------------------------------------------------------- value checks
-
-
-def _is_digits(value: str) -> bool:
-    return value.isdigit() and value.isascii()
-
-
-def _numeric_check(lo: int, hi: int, decimal: bool) -> ValueCheck:
-    """N0..N9 (digits, optional leading minus) or R (plus one optional point).
-    Lengths count digits only, as X12 does."""
-
-    def check(value: str) -> ElementSyntaxCode | None:
-        body = value[1:] if value[0] == "-" else value
-        if decimal and "." in body:
-            whole, _, frac = body.partition(".")
-            body = whole + frac
-        if not body or not _is_digits(body):
-            return ElementSyntaxCode.INVALID_CHARACTER
-        size = len(body)
-        if size < lo:
-            return ElementSyntaxCode.TOO_SHORT
-        if size > hi:
-            return ElementSyntaxCode.TOO_LONG
-        return None
-
-    return check
-
-
-_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
-def valid_date(value: str, allow_short: bool) -> bool:
-    """CCYYMMDD, or YYMMDD when the element allows six characters."""
-    if not _is_digits(value):
-        return False
-    if len(value) == 8:
-        year, month, day = int(value[:4]), int(value[4:6]), int(value[6:])
-    elif len(value) == 6 and allow_short:
-        year, month, day = 2000 + int(value[:2]), int(value[2:4]), int(value[4:])
-    else:
-        return False
-    if not 1 <= month <= 12 or day < 1 or day > _DAYS[month - 1]:
-        return False
-    return not (month == 2 and day == 29 and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)))
-
-
-def valid_time(value: str) -> bool:
-    """HHMM, HHMMSS or HHMMSSd..d (decimal seconds)."""
-    size = len(value)
-    if size not in (4, 6, 7, 8) or not _is_digits(value):
-        return False
-    if int(value[:2]) > 23 or int(value[2:4]) > 59:
-        return False
-    return size == 4 or int(value[4:6]) <= 59
-
-
-def _date_check(lo: int, hi: int) -> ValueCheck:
-    allow_short = lo <= 6
-
-    def check(value: str) -> ElementSyntaxCode | None:
-        return None if valid_date(value, allow_short) else ElementSyntaxCode.INVALID_DATE
-
-    return check
-
-
-def _time_check(lo: int, hi: int) -> ValueCheck:
-    def check(value: str) -> ElementSyntaxCode | None:
-        if not valid_time(value):
-            return ElementSyntaxCode.INVALID_TIME
-        if len(value) < lo:
-            return ElementSyntaxCode.TOO_SHORT
-        if len(value) > hi:
-            return ElementSyntaxCode.TOO_LONG
-        return None
-
-    return check
-
-
-def _text_check(lo: int, hi: int, codes: frozenset[str] | None) -> ValueCheck:
-    """AN and ID. An ID with a code list is judged by the list first: a value that is
-    not a code is an invalid code (7) whatever its length."""
-    if codes:
-
-        def check_code(value: str) -> ElementSyntaxCode | None:
-            if value in codes:
-                return None
-            if not value.isprintable():
-                return ElementSyntaxCode.INVALID_CHARACTER
-            return ElementSyntaxCode.INVALID_CODE
-
-        return check_code
-
-    def check(value: str) -> ElementSyntaxCode | None:
-        size = len(value)
-        if size < lo:
-            return ElementSyntaxCode.TOO_SHORT
-        if size > hi:
-            return ElementSyntaxCode.TOO_LONG
-        # control characters are the only thing the extended character set forbids
-        if not value.isprintable():
-            return ElementSyntaxCode.INVALID_CHARACTER
-        return None
-
-    return check
-
-
-def make_value_check(data_type: str, lo: int, hi: int, codes: frozenset[str] | None) -> ValueCheck:
-    if data_type.startswith("N"):
-        return _numeric_check(lo, hi, decimal=False)
-    if data_type == "R":
-        return _numeric_check(lo, hi, decimal=True)
-    if data_type == "DT":
-        return _date_check(lo, hi)
-    if data_type == "TM":
-        return _time_check(lo, hi)
-    return _text_check(lo, hi, codes)
 
 
 # --------------------------------------------------------------------------- compiled rules
@@ -179,6 +63,17 @@ class ElementRule:
     # values already seen to pass ``check`` (seeded with the code list): the hot path
     # is one set lookup; bounded by GOOD_VALUES_LIMIT
     good: set[str] = field(default_factory=set, compare=False, repr=False)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as data: its check is rebuilt
+        return _element_rule, (self.position, self.reference, self.name, self.mandatory, self.data_type,
+                               self.min_length, self.max_length, self.codes, self.repeat)  # fmt: skip
+
+
+def _element_rule(position: int, reference: str, name: str, mandatory: bool, data_type: str, lo: int,
+                  hi: int, codes: frozenset[str] | None, repeat: int) -> ElementRule:  # fmt: skip
+    check = make_value_check(data_type, lo, hi, codes)
+    good = set(codes) if codes else set()
+    return ElementRule(position, reference, name, mandatory, data_type, lo, hi, codes, check, repeat, good)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +116,10 @@ class SegmentRule:
     @property
     def trigger(self) -> str:
         return self.tag
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled without what is learned or generated
+        fields = (self.tag, self.name, self.mandatory, self.max_use, self.elements, self.syntax)
+        return SegmentRule, (*fields, self.mandatory_positions)
 
     def clean_check(self, repetition: bool) -> SegmentCheck:
         """The generated fast-path check for this rule (compiled once)."""
@@ -612,6 +511,8 @@ class _MapReader:
 
 @functools.cache
 def _dictionary(version: str) -> dict[str, tuple[str, int, int]]:
+    from lxml import etree
+
     table: dict[str, tuple[str, int, int]] = {}
     names = ["dataele.xml"] + (["dataele.005010.xml"] if version.startswith("005") else [])
     for name in names:
@@ -627,6 +528,8 @@ def _dictionary(version: str) -> dict[str, tuple[str, int, int]]:
 
 def compile_map(xml: bytes, dictionary: dict[str, tuple[str, int, int]], version: str) -> Grammar:
     """Compile one pyx12-format map (the whole document) into a Grammar."""
+    from lxml import etree
+
     doc = etree.fromstring(xml)
     st_loop = next((n for n in doc.iter("loop") if n.get("xid") == "ST_LOOP"), None)
     if st_loop is None:
@@ -689,10 +592,52 @@ def nearest_grammar_version(set_id: str, version: str) -> tuple[str, bool] | Non
     return min(candidates, key=lambda v: (abs(int(v) - int(base)), v)), False
 
 
+class GrammarStore(Protocol):
+    """Where compiled grammars are kept between processes (pickles by key)."""
+
+    def get(self, key: str) -> bytes | None: ...
+    def put(self, key: str, data: bytes) -> None: ...
+
+
+_store: list[GrammarStore] = []
+
+
+def use_grammar_store(store: GrammarStore | None) -> None:
+    """Load grammars from ``store`` (compiled maps pickled under a key that changes
+    with the map, the dictionary, the compiler and the Python version) and put what
+    is compiled there; None: compile every map."""
+    _store[:] = [store] if store is not None else []
+
+
+def _source_key(set_id: str, version: str) -> str:
+    import hashlib
+
+    files = resources.files("translators.x12")
+    digest = hashlib.sha256(sys.version.encode())
+    names = [f"maps/{set_id}.{version}.xml", "maps/dataele.xml", "maps/dataele.005010.xml"]
+    for name in [*names, "grammar.py", "compiled.py", "valuechecks.py", "codes.py"]:
+        digest.update(files.joinpath(name).read_bytes())
+    return f"{set_id}.{version}.{digest.hexdigest()[:32]}"
+
+
 @functools.cache
 def _load(set_id: str, version: str) -> Grammar:
+    import pickle
+
+    key = _source_key(set_id, version) if _store else None
+    data = _store[0].get(key) if key is not None else None
+    if data is not None:
+        try:
+            grammar = pickle.loads(data)
+        except Exception:  # a damaged entry is compiled again
+            grammar = None
+        if isinstance(grammar, Grammar) and (grammar.set_id, grammar.version) == (set_id, version):
+            return grammar
     xml = resources.files("translators.x12").joinpath("maps", f"{set_id}.{version}.xml").read_bytes()
-    return compile_map(xml, _dictionary(version), version)
+    grammar = compile_map(xml, _dictionary(version), version)
+    if key is not None:
+        _store[0].put(key, pickle.dumps(grammar, protocol=pickle.HIGHEST_PROTOCOL))
+    return grammar
 
 
 def load_nearest_grammar(set_id: str, version: str) -> tuple[Grammar, bool] | None:

@@ -17,8 +17,8 @@ from enum import StrEnum
 
 from translators.x12.codes import ElementSyntaxCode as E
 from translators.x12.codes import SegmentSyntaxCode as S
-from translators.x12.grammar import valid_date
 from translators.x12.model import ElementError, SegmentError
+from translators.x12.valuechecks import valid_date
 
 
 class Check(StrEnum):
