@@ -10,7 +10,7 @@ import contextlib
 import os
 import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +141,29 @@ async def client(aiohttp_client: Any, settings: Settings, overrides: Overrides) 
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}", "Content-Type": "application/edi-x12"}
+
+
+# AS2 keys and a partner AS2 server (pyas2lib, tests/gateway/as2peer.py) shared by the
+# AS2 send/receive and console tests; one key pair per side per module.
+@pytest.fixture(scope="module")
+def us() -> Any:
+    import as2
+
+    return as2.generate_self_signed("ourcompany-test")
+
+
+@pytest.fixture(scope="module")
+def them() -> Any:
+    import as2
+
+    return as2.generate_self_signed("holdretail-test")
+
+
+@pytest.fixture
+async def peer(us: Any, them: Any) -> AsyncIterator[Any]:
+    from as2peer import FakeAs2Partner  # skips when pyas2lib is not installed
+
+    server = FakeAs2Partner(us, them)
+    await server.start()
+    yield server
+    await server.stop()

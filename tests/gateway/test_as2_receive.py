@@ -32,16 +32,6 @@ TOKEN = {"Authorization": "Bearer internal-test-token"}
 
 
 @pytest.fixture(scope="module")
-def us() -> as2.KeyPair:
-    return as2.generate_self_signed("ourcompany-test")
-
-
-@pytest.fixture(scope="module")
-def them() -> as2.KeyPair:
-    return as2.generate_self_signed("holdretail-test")
-
-
-@pytest.fixture(scope="module")
 def stranger() -> as2.KeyPair:
     return as2.generate_self_signed("stranger")
 

@@ -7,7 +7,6 @@ text; a 503 is retried."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +21,6 @@ import as2
 from gateway.app import DELIVERY, Overrides, build_app
 
 TOKEN = {"Authorization": "Bearer internal-test-token"}
-
-
-@pytest.fixture(scope="module")
-def us() -> as2.KeyPair:
-    return as2.generate_self_signed("ourcompany-test")
-
-
-@pytest.fixture(scope="module")
-def them() -> as2.KeyPair:
-    return as2.generate_self_signed("holdretail-test")
-
-
-@pytest.fixture
-async def peer(us: as2.KeyPair, them: as2.KeyPair) -> AsyncIterator[FakeAs2Partner]:
-    server = FakeAs2Partner(us, them)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def make_client(

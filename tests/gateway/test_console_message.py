@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from as2peer import THEIR_AS2, FakeAs2Partner, add_as2_partner, as2_settings
 from conftest import ACME_KEY, GLOBEX_KEY, auth, make_settings
 from gwsamples import broken_850, order_850
@@ -117,24 +115,6 @@ async def test_the_raw_payload_reads_utf8_as_utf8(
     await client.app[PIPELINE].run_until_idle()
     html = await (await client.get(f"/ui/messages/{message_id}")).text()
     assert "<code>N1*ST*CAFÉ 42*92*0042</code>" in html
-
-
-@pytest.fixture(scope="module")
-def us() -> as2.KeyPair:
-    return as2.generate_self_signed("ourcompany-test")
-
-
-@pytest.fixture(scope="module")
-def them() -> as2.KeyPair:
-    return as2.generate_self_signed("holdretail-test")
-
-
-@pytest.fixture
-async def peer(us: as2.KeyPair, them: as2.KeyPair) -> AsyncIterator[FakeAs2Partner]:
-    server = FakeAs2Partner(us, them)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def test_an_as2_send_shows_its_mdn_and_overdue_after_the_configured_minutes(
