@@ -34,6 +34,7 @@ import aiohttp
 
 from as2 import KeyPair, as2_headers, build_message, generate_self_signed, key_pair_pem, parse_mdn
 from bench.bench_as2 import best_cpu_seconds, pyas2lib_run, rsa_private_ops_per_s
+from bench.bench_service import cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "gateway"))
@@ -147,16 +148,25 @@ async def run(args: argparse.Namespace) -> None:
     us, them = generate_self_signed("GATEWAY"), generate_self_signed("THEM")
     big_bytes = args.big_mb << 20
     print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, {platform.python_implementation()} "
-          f"{platform.python_version()}; {args.concurrency} concurrent senders, client on the same machine")  # fmt: skip
+          f"{platform.python_version()}; {args.concurrency} concurrent senders, client on the same machine; "
+          f"load average {Path('/proc/loadavg').read_text().split()[0]}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-as2-") as tmp:
         proc, port = start_gateway(Path(tmp), us, them, big_bytes)
         url = f"http://127.0.0.1:{port}/as2"
         try:
             await post_all(url, build(16, 1024, "warm", them, us), args.concurrency, us)
             small = build(args.small, 10 * 1024, "s", them, us)
+            gateway_cpu, client_cpu = cpu_seconds(proc.pid), time.process_time()
             took = await post_all(url, small, args.concurrency, us)
+            gateway_ms = (cpu_seconds(proc.pid) - gateway_cpu) * 1000 / len(small)
+            client_ms = (time.process_time() - client_cpu) * 1000 / len(small)
             small_rate = len(small) / took
             print(f"10 KB: {len(small)} messages in {took:.2f} s: {small_rate:.0f} messages/s end to end")
+            print(
+                f"  CPU per message: gateway (with its worker processes) {gateway_ms:.2f} ms, "
+                f"client {client_ms:.2f} ms -> CPU-bound ceiling on {os.cpu_count()} CPUs "
+                f"{(os.cpu_count() or 1) * 1000 / (gateway_ms + client_ms):.0f} messages/s"
+            )
             large = build(args.large, 1 << 20, "l", them, us)
             took = await post_all(url, large, args.concurrency, us)
             print(f"1 MB:  {len(large)} messages in {took:.2f} s: {len(large) / took:.1f} messages/s "

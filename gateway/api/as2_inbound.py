@@ -46,7 +46,7 @@ from gateway.api.errors import ApiError
 from gateway.api.keys import DATABASE, GATEWAY, INTAKE, METRICS, PARTNERS, RAWSTORE, SETTINGS
 from gateway.as2_settings import As2Local, As2PartnerSettings
 from gateway.db.models import MessageEvent, OutboxItem
-from gateway.intake import IdempotencyConflict
+from gateway.intake import ExtraRow, IdempotencyConflict
 from gateway.metrics import Metrics
 from gateway.rawstore import PayloadTooLarge
 
@@ -184,17 +184,18 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
     }
     queue_async = wants_mdn and async_url is not None
 
-    async def record_mdn(conn: Any, stored_id: str) -> None:
+    def mdn_rows(stored_id: str) -> list[ExtraRow]:
         now = clock()
-        await conn.execute(
-            insert(MessageEvent).values(message_id=stored_id, at=now, state="mdn_sent", detail=detail)
-        )
+        rows: list[ExtraRow] = [
+            (MessageEvent, {"message_id": stored_id, "at": now, "state": "mdn_sent", "detail": detail})
+        ]
         if queue_async and async_url is not None:
             row = as2_async_mdn.outbox_row(
                 partner_id=partnership.partner_id, message_id=stored_id, url=async_url,
                 headers=mdn.headers, body=mdn.body, now=now,
             )  # fmt: skip
-            await conn.execute(insert(OutboxItem).values(**row))
+            rows.append((OutboxItem, row))
+        return rows
 
     try:
         accepted = await request.app[INTAKE].accept(
@@ -206,7 +207,7 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
             limit=limit,
             kind="x12",
             also_store=[evidence_ref],
-            also=record_mdn,
+            also=mdn_rows,
             # Resends are rare; the unique key still finds one at commit (that batch
             # then settles one accept at a time). Saves a database read per message.
             look_up_key=False,
@@ -233,7 +234,8 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
         # came between: record this one now.
         await request.app[RAWSTORE].write_bytes(body, limit=limit)  # the evidence again
         async with db.write() as conn:
-            await record_mdn(conn, accepted.message_id)
+            for model, row in mdn_rows(accepted.message_id):
+                await conn.execute(insert(model).values(**row))
     if queue_async:
         return web.Response(status=200)  # the as2-mdn schedule sends it within seconds
     return _answer(mdn, wants_mdn)
