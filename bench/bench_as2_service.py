@@ -15,6 +15,7 @@ receives, stores and answers it (``VmHWM`` after resetting it through
 
 The client runs on the same machine (and CPUs) as the gateway.
 Usage: python -m bench.bench_as2_service [--small 400] [--large 48] [--concurrency 16] [--big-mb 100]
+       [--receive-processes N]
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def status_kb(pid: int, field: str) -> int:
 
 
 def start_gateway(
-    work: Path, us: KeyPair, them: KeyPair, big_bytes: int
+    work: Path, us: KeyPair, them: KeyPair, big_bytes: int, receive_processes: int | None
 ) -> tuple[subprocess.Popen[bytes], int]:
     key, cert = key_pair_pem(us)
     (work / "our.key").write_bytes(key)
@@ -119,12 +120,14 @@ def start_gateway(
         + '[as2]\nid = "THEM"\nurl = "http://127.0.0.1:1/as2"\ncertificates = ["them.pem"]\n'
     )
     config = work / "gateway.toml"
+    # None: the shipped default (main's code has no such key)
+    processes = "" if receive_processes is None else f"receive_processes = {receive_processes}\n"
     config.write_text(
         f'data_dir = "{work / "var"}"\npartners_dir = "{work / "partners"}"\n'
         '[identity]\ninterchange_qualifier = "ZZ"\ninterchange_id = "OURCOMPANY"\ngroup_id = "OURCOMPANY"\n'
         '[api]\ntoken = "bench"\n[pipeline]\nworkers = 0\n[storage]\nprune_interval_minutes = 0\n'
         f"[limits]\nmax_edi_bytes = {max(64 << 20, 2 * big_bytes)}\n"
-        f'[as2]\nid = "GATEWAY"\n[[as2.keys]]\nkey = "{work / "our.key"}"\ncertificate = "{work / "our.pem"}"\n'
+        f'[as2]\nid = "GATEWAY"\n{processes}[[as2.keys]]\nkey = "{work / "our.key"}"\ncertificate = "{work / "our.pem"}"\n'
     )
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
@@ -151,7 +154,7 @@ async def run(args: argparse.Namespace) -> None:
           f"{platform.python_version()}; {args.concurrency} concurrent senders, client on the same machine; "
           f"load average {Path('/proc/loadavg').read_text().split()[0]}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-as2-") as tmp:
-        proc, port = start_gateway(Path(tmp), us, them, big_bytes)
+        proc, port = start_gateway(Path(tmp), us, them, big_bytes, args.receive_processes)
         url = f"http://127.0.0.1:{port}/as2"
         try:
             await post_all(url, build(16, 1024, "warm", them, us), args.concurrency, us)
@@ -205,6 +208,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--big-mb", type=int, default=100, help="one message of this many MiB (0: none)")
     parser.add_argument("--peer", type=int, default=100, help="messages for pyas2lib")
+    parser.add_argument(
+        "--receive-processes",
+        type=int,
+        default=None,
+        help="[as2] receive_processes (default: the shipped one)",
+    )
     asyncio.run(run(parser.parse_args()))
 
 

@@ -44,6 +44,7 @@ from gateway.api.as2_mdn_inbound import is_mdn, receive_mdn
 from gateway.api.bodies import check_length, read_limited
 from gateway.api.errors import ApiError
 from gateway.api.keys import DATABASE, GATEWAY, INTAKE, METRICS, PARTNERS, RAWSTORE, SETTINGS
+from gateway.as2_receive import Incoming, Refused, build_mdn, open_and_answer
 from gateway.as2_settings import As2Local, As2PartnerSettings
 from gateway.db.models import MessageEvent, OutboxItem
 from gateway.intake import ExtraRow, IdempotencyConflict
@@ -128,33 +129,44 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
 
     settings = partnership.settings
     clock = request.app[GATEWAY].clock
-
-    def open_message() -> as2.ReceivedMessage:
-        return as2.unwrap(
-            headers,
-            body,
-            partner_certs=settings.loaded_certificates(),
-            our_keys=local.keys,
-            require_signature=not settings.accept_unsigned,
-            require_encryption=not settings.accept_unencrypted,
-            limits=as2.ReceiveLimits(max_decompressed_bytes=limit),
-            now=clock(),
-        )
-
-    try:
-        msg = await asyncio.to_thread(open_message) if len(body) > THREAD_THRESHOLD else open_message()
-    except as2.AS2Error as exc:
-        log.warning(
-            "AS2 message %s from %s refused: %s (%s)",
-            message_id,
-            partnership.partner_id,
-            exc.reason,
-            exc.disposition,
-        )
-        return refuse(exc)
-    except Exception as exc:  # the package promises AS2Error only; never answer a 500 for a partner's bytes
-        log.exception("AS2 message %s from %s could not be opened", message_id, partnership.partner_id)
-        return refuse(as2.AS2Error(type(exc).__name__))
+    incoming = Incoming(
+        headers,
+        message_id,
+        as2_from,
+        as2_to,
+        require_signature=not settings.accept_unsigned,
+        require_encryption=not settings.accept_unencrypted,
+        max_decompressed_bytes=limit,
+        now=clock(),
+    )
+    certs = settings.loaded_certificates()
+    pool = request.app[GATEWAY].as2_pool
+    if pool is not None and pool.takes(body):
+        opened = await pool.open(certs, incoming, body)
+    elif len(body) > THREAD_THRESHOLD:
+        opened = await asyncio.to_thread(open_and_answer, local, certs, incoming, body)
+    else:
+        opened = open_and_answer(local, certs, incoming, body)
+    if isinstance(opened, Refused):
+        exc = opened.error
+        if opened.unexpected is not None:
+            log.error(
+                "AS2 message %s from %s could not be opened:\n%s",
+                message_id,
+                partnership.partner_id,
+                opened.unexpected,
+            )
+        else:
+            log.warning(
+                "AS2 message %s from %s refused: %s (%s)",
+                message_id,
+                partnership.partner_id,
+                exc.reason,
+                exc.disposition,
+            )
+        metrics.as2_refusal(partnership.partner_id, exc.disposition.value)
+        return _answer(opened.mdn, wants_mdn)
+    msg = opened
 
     # The received bytes (the evidence), the payload, the message row and the MDN's
     # record (with the asynchronous MDN's outbox row) are made durable in one
@@ -164,13 +176,13 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
     async_url = (
         as2_async_mdn.usable_url(request.headers.get("Receipt-Delivery-Option")) if msg.signed else None
     )
-    mdn = _build(local, message_id, as2_from, as2_to, receipt, as2.Disposition(), msg.mic)
+    mdn = msg.mdn
     detail = {
         "as2_message_id": message_id,
         "as2_from": as2_from,
         "as2_to": as2_to,
         "layers": list(msg.layers),
-        "signer": msg.signer.subject.rfc4514_string() if msg.signer is not None else None,
+        "signer": msg.signer,
         "mic": msg.mic.header_value(),
         "disposition": as2.Disposition().render(),
         "mdn_message_id": mdn.headers["Message-ID"],
@@ -281,46 +293,6 @@ async def _stored_mdn(db: Any, message_id: str, *, wait: float = 0.0) -> as2.Out
     return as2.OutgoingMdn(dict(detail["mdn_headers"]), base64.b64decode(detail["mdn_body"]))
 
 
-def _build(
-    local: As2Local,
-    message_id: str,
-    as2_from: str,
-    as2_to: str,
-    receipt: as2.ReceiptRequest,
-    disposition: as2.Disposition,
-    mic: as2.Mic | None,
-) -> as2.OutgoingMdn:
-    sign = receipt.signed and bool(local.keys)
-    try:
-        mdn = as2.build_mdn(
-            original_message_id=message_id,
-            final_recipient=local.id,
-            original_recipient=as2_to if _printable(as2_to) else None,
-            disposition=disposition,
-            mic=mic,
-            sign_with=local.keys if sign else (),
-            micalg=receipt.chosen_micalg(),
-        )
-    except as2.CertificateError:
-        # none of our keys is valid now: an unsigned MDN still tells the partner
-        log.error("no valid AS2 key of ours to sign the MDN for %s; answering unsigned", message_id)
-        mdn = as2.build_mdn(
-            original_message_id=message_id,
-            final_recipient=local.id,
-            original_recipient=as2_to if _printable(as2_to) else None,
-            disposition=disposition,
-            mic=mic,
-        )
-    headers = {
-        **mdn.headers,
-        "AS2-Version": as2.AS2_VERSION,
-        "AS2-From": as2.quote_as2_name(local.id),
-        "AS2-To": as2.quote_as2_name(as2_from) if _printable(as2_from) else "unknown",
-        "Message-ID": as2.make_message_id(local.domain),
-    }
-    return as2.OutgoingMdn(headers, mdn.body)
-
-
 def _error_mdn(
     local: As2Local,
     message_id: str,
@@ -332,18 +304,10 @@ def _error_mdn(
     partner_id: str | None = None,
 ) -> as2.OutgoingMdn:
     metrics.as2_refusal(partner_id or "unknown", error.disposition.value)
-    return _build(local, message_id, as2_from, as2_to, receipt, as2.Disposition.for_error(error), None)
+    return build_mdn(local, message_id, as2_from, as2_to, receipt, as2.Disposition.for_error(error), None)
 
 
 def _answer(mdn: as2.OutgoingMdn, wants_mdn: bool) -> web.Response:
     if not wants_mdn:
         return web.Response(status=200)
     return web.Response(status=200, body=mdn.body, headers=mdn.headers)
-
-
-def _printable(name: str) -> bool:
-    try:
-        as2.quote_as2_name(name)
-    except ValueError:
-        return False
-    return True

@@ -1,0 +1,155 @@
+"""AS2 messages opened and answered in worker processes (``[as2] receive_processes``),
+so both CPUs work while the event loop does HTTP and storage.
+
+Opening a signed and encrypted message and signing its MDN
+(:func:`gateway.as2_receive.open_and_answer`) is CPU work: two RSA private-key
+operations, the DER and MIME walks, the digests. On the event loop it serializes
+every partner's messages behind one core. Here a small
+:class:`~concurrent.futures.ProcessPoolExecutor` (forkserver, like
+gateway.translate_pool) runs it:
+
+- Our keys are loaded once per worker, at its start (their PEM crosses once).
+- A partner's certificates cross as DER bytes with each message (a few hundred
+  bytes to a few KB); a worker parses each distinct set once and keeps it, so a
+  certificate rollover (a partner reload) is simply a new set.
+- What comes back is :class:`~gateway.as2_receive.Opened` or
+  :class:`~gateway.as2_receive.Refused`: plain picklable values.
+
+Bodies above ``max_body_bytes`` are not sent to a worker (each crossing is a copy,
+and the 100 MB message must stay under 5x its size in memory): the route opens them
+in a thread as before. A worker that dies breaks the pool: the pool is rebuilt and
+that message opened in a thread instead, so a partner never sees a 500 for it.
+Workers die with the gateway (gateway.worker_lifetime).
+
+This module never touches the database or the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+import as2
+from gateway.as2_receive import Incoming, Opened, Refused, open_and_answer
+from gateway.as2_settings import As2Local
+from gateway.worker_lifetime import die_with_gateway
+
+log = logging.getLogger(__name__)
+
+# Larger bodies are opened in a thread of the gateway: see the module doc.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+_CERT_SETS = 256  # distinct partner certificate sets a worker (and the gateway's DER cache) keeps
+
+
+class As2Pool:
+    def __init__(self, processes: int, local: As2Local, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        if processes < 1:
+            raise ValueError("an AS2 pool needs at least one process")
+        self.processes = processes
+        self.local = local
+        self.max_body_bytes = max_body_bytes
+        self._keys_pem = [as2.key_pair_pem(pair) for pair in local.keys]
+        self._executor: ProcessPoolExecutor | None = None
+        self._starting = asyncio.Lock()
+        self._ders: dict[int, tuple[tuple[x509.Certificate, ...], tuple[bytes, ...]]] = {}
+        self.rebuilds = 0  # pools replaced after a worker died, for tests and metrics
+
+    def takes(self, body: bytes) -> bool:
+        return len(body) <= self.max_body_bytes
+
+    async def open(
+        self, partner_certs: tuple[x509.Certificate, ...], incoming: Incoming, body: bytes
+    ) -> Opened | Refused:
+        """:func:`open_and_answer` in a worker process (in a thread when the pool broke)."""
+        executor = await self._pool()
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                executor, _open_in_worker, self._der_of(partner_certs), incoming, body
+            )
+        except BrokenProcessPool:
+            self._rebuild()
+            log.warning("AS2 worker process died on message %s; pool rebuilt", incoming.message_id)
+            return await asyncio.to_thread(open_and_answer, self.local, partner_certs, incoming, body)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    async def start(self) -> None:
+        """Start the workers now rather than on the first message."""
+        await self._pool()
+
+    def _der_of(self, certs: tuple[x509.Certificate, ...]) -> tuple[bytes, ...]:
+        known = self._ders.get(id(certs))
+        if known is not None and known[0] is certs:
+            return known[1]
+        if len(self._ders) >= _CERT_SETS:
+            self._ders.clear()
+        ders = tuple(c.public_bytes(Encoding.DER) for c in certs)
+        self._ders[id(certs)] = (certs, ders)  # the tuple is kept: its id cannot be reused meanwhile
+        return ders
+
+    async def _pool(self) -> ProcessPoolExecutor:
+        # Starting workers blocks until the forkserver has imported the package: in a
+        # thread, or the event loop stalls meanwhile.
+        async with self._starting:
+            if self._executor is None:
+                self._executor = await asyncio.to_thread(self._start)
+            return self._executor
+
+    def _start(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["gateway.as2_pool"])
+        executor = ProcessPoolExecutor(
+            self.processes,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(os.getpid(), self.local.id, self.local.public_url, self._keys_pem),
+        )
+        for started in [executor.submit(os.getpid) for _ in range(self.processes)]:
+            started.result()
+        return executor
+
+    def _rebuild(self) -> None:
+        broken, self._executor = self._executor, None
+        self.rebuilds += 1
+        if broken is not None:
+            broken.shutdown(wait=False, cancel_futures=True)
+
+
+# --------------------------------------------------------------------------- worker side
+
+_held: dict[str, Any] = {"local": None, "certs": {}}
+
+
+def _init_worker(
+    gateway_pid: int, as2_id: str, public_url: str | None, keys_pem: list[tuple[bytes, bytes]]
+) -> None:
+    die_with_gateway(gateway_pid)
+    keys = tuple(as2.load_key_pair(key, cert) for key, cert in keys_pem)
+    _held["local"] = As2Local(as2_id, public_url, keys)
+
+
+def _open_in_worker(ders: tuple[bytes, ...], incoming: Incoming, body: bytes) -> Opened | Refused:
+    return open_and_answer(_held["local"], _certificates(ders), incoming, body)
+
+
+def _certificates(ders: tuple[bytes, ...]) -> Sequence[x509.Certificate]:
+    cache: dict[tuple[bytes, ...], tuple[x509.Certificate, ...]] = _held["certs"]
+    certs = cache.get(ders)
+    if certs is None:
+        if len(cache) >= _CERT_SETS:
+            cache.clear()
+        certs = cache[ders] = tuple(x509.load_der_x509_certificate(d) for d in ders)
+    return certs
