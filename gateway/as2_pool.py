@@ -62,6 +62,7 @@ class As2Pool:
         self._starting = asyncio.Lock()
         self._ders: dict[int, tuple[tuple[x509.Certificate, ...], tuple[bytes, ...]]] = {}
         self.rebuilds = 0  # pools replaced after a worker died, for tests and metrics
+        self.opened = 0  # messages opened in a worker, for tests
 
     def takes(self, body: bytes) -> bool:
         return len(body) <= self.max_body_bytes
@@ -73,13 +74,15 @@ class As2Pool:
         executor = await self._pool()
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(
+            result = await loop.run_in_executor(
                 executor, _open_in_worker, self._der_of(partner_certs), incoming, body
             )
         except BrokenProcessPool:
             self._rebuild()
             log.warning("AS2 worker process died on message %s; pool rebuilt", incoming.message_id)
             return await asyncio.to_thread(open_and_answer, self.local, partner_certs, incoming, body)
+        self.opened += 1
+        return result
 
     def close(self) -> None:
         if self._executor is not None:
