@@ -99,6 +99,25 @@ async def post_all(url: str, messages: list[Message], concurrency: int, us: KeyP
     return took
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` alone (all its threads, no child processes)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def intake_counts(port: int) -> tuple[int, int]:
+    """(group commits, messages accepted) from the gateway's /metrics; zeros when it has none (older code)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": "Bearer bench"}) as resp,
+    ):
+        text = await resp.text()
+    values = dict(line.split(" ", 1) for line in text.splitlines() if line.startswith("gateway_intake_"))
+    return int(values.get("gateway_intake_commits_total", 0)), int(
+        values.get("gateway_intake_accepted_total", 0)
+    )
+
+
 def status_kb(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -159,8 +178,14 @@ async def run(args: argparse.Namespace) -> None:
         try:
             await post_all(url, build(16, 1024, "warm", them, us), args.concurrency, us)
             small = build(args.small, 10 * 1024, "s", them, us)
+            commits = await intake_counts(port)
             gateway_cpu, client_cpu = cpu_seconds(proc.pid), time.process_time()
+            main_cpu = process_cpu_seconds(proc.pid)
             took = await post_all(url, small, args.concurrency, us)
+            main_ms = (process_cpu_seconds(proc.pid) - main_cpu) * 1000 / len(small)
+            commits = tuple(
+                after - before for after, before in zip(await intake_counts(port), commits, strict=True)
+            )
             gateway_ms = (cpu_seconds(proc.pid) - gateway_cpu) * 1000 / len(small)
             client_ms = (time.process_time() - client_cpu) * 1000 / len(small)
             small_rate = len(small) / took
@@ -170,6 +195,14 @@ async def run(args: argparse.Namespace) -> None:
                 f"client {client_ms:.2f} ms -> CPU-bound ceiling on {os.cpu_count()} CPUs "
                 f"{(os.cpu_count() or 1) * 1000 / (gateway_ms + client_ms):.0f} messages/s"
             )
+            print(
+                f"  of which the gateway process itself (event loop and its threads) {main_ms:.2f} ms "
+                f"-> one-process ceiling {1000 / main_ms:.0f} messages/s"
+            )
+            if commits[0]:
+                print(
+                    f"  group commits: {commits[0]} for {commits[1]} messages ({commits[1] / commits[0]:.1f} per commit)"
+                )
             large = build(args.large, 1 << 20, "l", them, us)
             took = await post_all(url, large, args.concurrency, us)
             print(f"1 MB:  {len(large)} messages in {took:.2f} s: {len(large) / took:.1f} messages/s "
