@@ -5,7 +5,8 @@ opened and answered with a signed MDN (gateway.as2_receive.open_and_answer),
 
 - inline: on the event loop, one after the other (what ``receive_processes = 0`` does);
 - thread: in the default thread pool (RSA releases the GIL; the rest does not);
-- pool N: in ``As2Pool(N)`` worker processes.
+- pool N: in ``As2Pool(N)`` worker processes, the messages waiting at one moment in
+  one call per worker; pool 1/1: one worker, one message per call (``max_batch=1``).
 
 For each: messages/s (wall), and CPU ms per message of this process (the event
 loop's share) and of the workers, from /proc. On an idle machine the pool's
@@ -83,17 +84,19 @@ async def run(args: argparse.Namespace) -> None:
     async def thread(msg: Incoming, body: bytes) -> Opened | Refused:
         return await asyncio.to_thread(open_and_answer, local, certs, msg, body)
 
-    pools = {n: As2Pool(n, local) for n in (1, 2)}
+    pools = {
+        "pool 1": As2Pool(1, local),
+        "pool 1/1": As2Pool(1, local, max_batch=1),
+        "pool 2": As2Pool(2, local),
+    }
     try:
         for pool in pools.values():
             await pool.start()
         for _ in range(args.repeat):
             await measure("inline", inline, messages, args.concurrency)
             await measure("thread", thread, messages, args.concurrency)
-            for n, pool in pools.items():
-                await measure(
-                    f"pool {n}", lambda m, b, p=pool: p.open(certs, m, b), messages, args.concurrency
-                )
+            for label, pool in pools.items():
+                await measure(label, lambda m, b, p=pool: p.open(certs, m, b), messages, args.concurrency)
     finally:
         for pool in pools.values():
             pool.close()

@@ -33,6 +33,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
@@ -47,22 +48,43 @@ log = logging.getLogger(__name__)
 
 # Larger bodies are opened in a thread of the gateway: see the module doc.
 MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_BATCH = 16  # messages one worker call opens at most
 _CERT_SETS = 256  # distinct partner certificate sets a worker (and the gateway's DER cache) keeps
 
 
+@dataclass(slots=True)
+class _Job:
+    ders: tuple[bytes, ...]
+    certs: tuple[x509.Certificate, ...]
+    incoming: Incoming
+    body: bytes
+    future: asyncio.Future[Opened | Refused]
+
+
 class As2Pool:
-    def __init__(self, processes: int, local: As2Local, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        processes: int,
+        local: As2Local,
+        *,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
         if processes < 1:
             raise ValueError("an AS2 pool needs at least one process")
         self.processes = processes
         self.local = local
         self.max_body_bytes = max_body_bytes
+        self.max_batch = max_batch
+        self._waiting: list[_Job] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self._keys_pem = [as2.key_pair_pem(pair) for pair in local.keys]
         self._executor: ProcessPoolExecutor | None = None
         self._starting = asyncio.Lock()
         self._ders: dict[int, tuple[tuple[x509.Certificate, ...], tuple[bytes, ...]]] = {}
         self.rebuilds = 0  # pools replaced after a worker died, for tests and metrics
         self.opened = 0  # messages opened in a worker, for tests
+        self.calls = 0  # worker calls that opened them, for tests
 
     def takes(self, body: bytes) -> bool:
         return len(body) <= self.max_body_bytes
@@ -70,19 +92,53 @@ class As2Pool:
     async def open(
         self, partner_certs: tuple[x509.Certificate, ...], incoming: Incoming, body: bytes
     ) -> Opened | Refused:
-        """:func:`open_and_answer` in a worker process (in a thread when the pool broke)."""
-        executor = await self._pool()
+        """:func:`open_and_answer` in a worker process (in a thread when the pool broke).
+
+        Messages waiting at the same moment go to a worker in one call (up to
+        ``max_batch``, spread over the workers): the pool's pickling and thread
+        hand-offs are paid per call, not per message."""
         loop = asyncio.get_running_loop()
+        future: asyncio.Future[Opened | Refused] = loop.create_future()
+        self._waiting.append(_Job(self._der_of(partner_certs), partner_certs, incoming, body, future))
+        if len(self._waiting) == 1:
+            loop.call_soon(self._dispatch)  # after the requests already parsed in this turn of the loop
+        return await future
+
+    def _dispatch(self) -> None:
+        jobs, self._waiting = self._waiting, []
+        size = min(self.max_batch, -(-len(jobs) // self.processes))
+        for start in range(0, len(jobs), size):
+            task = asyncio.create_task(self._run(jobs[start : start + size]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, jobs: list[_Job]) -> None:
         try:
-            result = await loop.run_in_executor(
-                executor, _open_in_worker, self._der_of(partner_certs), incoming, body
-            )
-        except BrokenProcessPool:
-            self._rebuild()
-            log.warning("AS2 worker process died on message %s; pool rebuilt", incoming.message_id)
-            return await asyncio.to_thread(open_and_answer, self.local, partner_certs, incoming, body)
-        self.opened += 1
-        return result
+            executor = await self._pool()
+            items = [(job.ders, job.incoming, job.body) for job in jobs]
+            try:
+                results = await asyncio.get_running_loop().run_in_executor(
+                    executor, _open_many_in_worker, items
+                )
+                self.opened += len(jobs)
+                self.calls += 1
+            except BrokenProcessPool:
+                self._rebuild()
+                log.warning("AS2 worker process died on %d message(s); pool rebuilt", len(jobs))
+                results = [
+                    await asyncio.to_thread(open_and_answer, self.local, job.certs, job.incoming, job.body)
+                    for job in jobs
+                ]
+        except BaseException as exc:
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for job, result in zip(jobs, results, strict=True):
+            if not job.future.done():  # its request may have gone away meanwhile
+                job.future.set_result(result)
 
     def close(self) -> None:
         if self._executor is not None:
@@ -144,8 +200,10 @@ def _init_worker(
     _held["local"] = As2Local(as2_id, public_url, keys)
 
 
-def _open_in_worker(ders: tuple[bytes, ...], incoming: Incoming, body: bytes) -> Opened | Refused:
-    return open_and_answer(_held["local"], _certificates(ders), incoming, body)
+def _open_many_in_worker(items: list[tuple[tuple[bytes, ...], Incoming, bytes]]) -> list[Opened | Refused]:
+    return [
+        open_and_answer(_held["local"], _certificates(ders), incoming, body) for ders, incoming, body in items
+    ]
 
 
 def _certificates(ders: tuple[bytes, ...]) -> Sequence[x509.Certificate]:

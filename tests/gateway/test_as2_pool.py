@@ -5,6 +5,7 @@ once, and a killed worker costing no answer."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import signal
@@ -114,3 +115,20 @@ async def test_a_killed_worker_costs_no_answer(pool: As2Pool, keys: dict[str, as
     assert pool.rebuilds == 1
     result = await pool.open((keys["them"].certificate,), *message(keys, "them", b"ISA*00*next~", 6))
     assert isinstance(result, Opened) and pool.opened == 1  # the rebuilt pool opens the next one
+
+
+async def test_messages_waiting_together_share_a_worker_call_and_each_gets_its_own_answer(
+    pool: As2Pool, keys: dict[str, as2.KeyPair]
+) -> None:
+    await pool.start()
+    certs = (keys["them"].certificate,)
+    sent = [message(keys, "them" if n % 3 else "stranger", b"ISA*00*%03d~" % n, 100 + n) for n in range(9)]
+    results = await asyncio.gather(*(pool.open(certs, incoming, body) for incoming, body in sent))
+    for n, ((incoming, _), result) in enumerate(zip(sent, results, strict=True)):
+        if n % 3:
+            assert isinstance(result, Opened) and result.payload == b"ISA*00*%03d~" % n
+        else:
+            assert isinstance(result, Refused)  # signed by a stranger: refused, the others unharmed
+        report = verified(keys, result)
+        assert report.original_message_id == incoming.message_id
+    assert pool.opened == 9 and pool.calls < 9
