@@ -1,7 +1,7 @@
 """AS2 messages opened and answered in worker processes (gateway.as2_pool): the
 same results as on the event loop (payload, MIC, layers, signer, a signed MDN that
 verifies), refusals with their disposition, a partner's new certificate set used at
-once, and a killed worker costing no answer."""
+once, a killed worker costing no answer, and workers that die with the gateway."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ import asyncio
 import datetime as dt
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 
 import pytest
+from test_translate_pool_orphans import running
 
 import as2
 from gateway.as2_pool import As2Pool
@@ -132,3 +136,39 @@ async def test_messages_waiting_together_share_a_worker_call_and_each_gets_its_o
         report = verified(keys, result)
         assert report.original_message_id == incoming.message_id
     assert pool.opened == 9 and pool.calls < 9
+
+
+GATEWAY = """
+import asyncio
+from multiprocessing import forkserver
+import as2
+from gateway.as2_pool import As2Pool
+from gateway.as2_settings import As2Local
+
+async def main():
+    pool = As2Pool(2, As2Local("GATEWAY", None, (as2.generate_self_signed("us"),)))
+    await pool.start()
+    helpers = [forkserver._forkserver._forkserver_pid]  # the forkserver goes too
+    print(" ".join(str(pid) for pid in [*pool._executor._processes, *helpers]), flush=True)
+    await asyncio.sleep(120)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_exit_when_the_gateway_is_killed() -> None:
+    with subprocess.Popen([sys.executable, "-c", GATEWAY], stdout=subprocess.PIPE, text=True) as gateway:
+        try:
+            assert gateway.stdout is not None
+            workers = [int(pid) for pid in gateway.stdout.readline().split()]
+            assert len(workers) == 3 and all(running(pid) for pid in workers)
+        finally:
+            os.kill(gateway.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(running(pid) for pid in workers):
+        time.sleep(0.1)
+    left = [pid for pid in workers if running(pid)]
+    for pid in left:  # do not leave them to the next test either
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], f"AS2 worker processes outlived the gateway: {left}"
