@@ -4,7 +4,9 @@
    ``[as2] id``); an unknown pair gets an ``authentication-failed`` MDN.
 2. The body is opened with :func:`as2.unwrap` (verified against the partner's
    certificates valid now, decrypted with any of our keys, signing and encryption
-   required unless the profile accepts less), in a thread when it is large.
+   required unless the profile accepts less) and its MDN built, in one call
+   (:func:`gateway.as2_receive.open_and_answer`): in a worker process of
+   gateway.as2_pool (``[as2] receive_processes``), else in a thread when it is large.
 3. Durable first: the payload goes through :meth:`gateway.intake.Intake.accept`
    (channel ``as2``, idempotency key = Message-ID) and only then is the MDN returned.
 4. The MDN we return is kept on the message's timeline (event ``mdn_sent``: its
