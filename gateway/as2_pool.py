@@ -18,7 +18,8 @@ gateway.translate_pool) runs it:
 Bodies above ``max_body_bytes`` are not sent to a worker (each crossing is a copy,
 and the 100 MB message must stay under 5x its size in memory): the route opens them
 in a thread as before. A worker that dies breaks the pool: the pool is rebuilt and
-that message opened in a thread instead, so a partner never sees a 500 for it.
+the messages of that call opened in a thread instead (so are they when workers
+cannot start), so a partner never sees a 500 for it.
 Workers die with the gateway (gateway.worker_lifetime).
 
 This module never touches the database or the network.
@@ -114,31 +115,35 @@ class As2Pool:
 
     async def _run(self, jobs: list[_Job]) -> None:
         try:
-            executor = await self._pool()
-            items = [(job.ders, job.incoming, job.body) for job in jobs]
             try:
-                results = await asyncio.get_running_loop().run_in_executor(
-                    executor, _open_many_in_worker, items
+                results = await self._in_worker(jobs)
+            except Exception as exc:  # a dead worker, or workers that cannot start: never a 500
+                if isinstance(exc, BrokenProcessPool):
+                    self._rebuild()
+                log.warning(
+                    "AS2 worker processes failed on %d message(s) (%r): opened in a thread", len(jobs), exc
                 )
-                self.opened += len(jobs)
-                self.calls += 1
-            except BrokenProcessPool:
-                self._rebuild()
-                log.warning("AS2 worker process died on %d message(s); pool rebuilt", len(jobs))
                 results = [
                     await asyncio.to_thread(open_and_answer, self.local, job.certs, job.incoming, job.body)
                     for job in jobs
                 ]
-        except BaseException as exc:
+        except BaseException:  # cancelled (the gateway stops): so are the requests waiting
             for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
+                job.future.cancel()
+            raise
         for job, result in zip(jobs, results, strict=True):
             if not job.future.done():  # its request may have gone away meanwhile
                 job.future.set_result(result)
+
+    async def _in_worker(self, jobs: list[_Job]) -> list[Opened | Refused]:
+        executor = await self._pool()
+        items = [(job.ders, job.incoming, job.body) for job in jobs]
+        results: list[Opened | Refused] = await asyncio.get_running_loop().run_in_executor(
+            executor, _open_many_in_worker, items
+        )
+        self.opened += len(jobs)
+        self.calls += 1
+        return results
 
     def close(self) -> None:
         if self._executor is not None:
