@@ -15,6 +15,7 @@ receives, stores and answers it (``VmHWM`` after resetting it through
 
 The client runs on the same machine (and CPUs) as the gateway.
 Usage: python -m bench.bench_as2_service [--small 400] [--large 48] [--concurrency 16] [--big-mb 100]
+       [--receive-processes N]
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import aiohttp
 
 from as2 import KeyPair, as2_headers, build_message, generate_self_signed, key_pair_pem, parse_mdn
 from bench.bench_as2 import best_cpu_seconds, pyas2lib_run, rsa_private_ops_per_s
+from bench.bench_service import cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "gateway"))
@@ -97,6 +99,25 @@ async def post_all(url: str, messages: list[Message], concurrency: int, us: KeyP
     return took
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` alone (all its threads, no child processes)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def intake_counts(port: int) -> tuple[int, int]:
+    """(group commits, messages accepted) from the gateway's /metrics; zeros when it has none (older code)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": "Bearer bench"}) as resp,
+    ):
+        text = await resp.text()
+    values = dict(line.split(" ", 1) for line in text.splitlines() if line.startswith("gateway_intake_"))
+    return int(values.get("gateway_intake_commits_total", 0)), int(
+        values.get("gateway_intake_accepted_total", 0)
+    )
+
+
 def status_kb(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -105,7 +126,7 @@ def status_kb(pid: int, field: str) -> int:
 
 
 def start_gateway(
-    work: Path, us: KeyPair, them: KeyPair, big_bytes: int
+    work: Path, us: KeyPair, them: KeyPair, big_bytes: int, receive_processes: int | None
 ) -> tuple[subprocess.Popen[bytes], int]:
     key, cert = key_pair_pem(us)
     (work / "our.key").write_bytes(key)
@@ -118,12 +139,14 @@ def start_gateway(
         + '[as2]\nid = "THEM"\nurl = "http://127.0.0.1:1/as2"\ncertificates = ["them.pem"]\n'
     )
     config = work / "gateway.toml"
+    # None: the shipped default (main's code has no such key)
+    processes = "" if receive_processes is None else f"receive_processes = {receive_processes}\n"
     config.write_text(
         f'data_dir = "{work / "var"}"\npartners_dir = "{work / "partners"}"\n'
         '[identity]\ninterchange_qualifier = "ZZ"\ninterchange_id = "OURCOMPANY"\ngroup_id = "OURCOMPANY"\n'
         '[api]\ntoken = "bench"\n[pipeline]\nworkers = 0\n[storage]\nprune_interval_minutes = 0\n'
         f"[limits]\nmax_edi_bytes = {max(64 << 20, 2 * big_bytes)}\n"
-        f'[as2]\nid = "GATEWAY"\n[[as2.keys]]\nkey = "{work / "our.key"}"\ncertificate = "{work / "our.pem"}"\n'
+        f'[as2]\nid = "GATEWAY"\n{processes}[[as2.keys]]\nkey = "{work / "our.key"}"\ncertificate = "{work / "our.pem"}"\n'
     )
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
@@ -147,16 +170,39 @@ async def run(args: argparse.Namespace) -> None:
     us, them = generate_self_signed("GATEWAY"), generate_self_signed("THEM")
     big_bytes = args.big_mb << 20
     print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, {platform.python_implementation()} "
-          f"{platform.python_version()}; {args.concurrency} concurrent senders, client on the same machine")  # fmt: skip
+          f"{platform.python_version()}; {args.concurrency} concurrent senders, client on the same machine; "
+          f"load average {Path('/proc/loadavg').read_text().split()[0]}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-as2-") as tmp:
-        proc, port = start_gateway(Path(tmp), us, them, big_bytes)
+        proc, port = start_gateway(Path(tmp), us, them, big_bytes, args.receive_processes)
         url = f"http://127.0.0.1:{port}/as2"
         try:
             await post_all(url, build(16, 1024, "warm", them, us), args.concurrency, us)
             small = build(args.small, 10 * 1024, "s", them, us)
+            commits = await intake_counts(port)
+            gateway_cpu, client_cpu = cpu_seconds(proc.pid), time.process_time()
+            main_cpu = process_cpu_seconds(proc.pid)
             took = await post_all(url, small, args.concurrency, us)
+            main_ms = (process_cpu_seconds(proc.pid) - main_cpu) * 1000 / len(small)
+            commits = tuple(
+                after - before for after, before in zip(await intake_counts(port), commits, strict=True)
+            )
+            gateway_ms = (cpu_seconds(proc.pid) - gateway_cpu) * 1000 / len(small)
+            client_ms = (time.process_time() - client_cpu) * 1000 / len(small)
             small_rate = len(small) / took
             print(f"10 KB: {len(small)} messages in {took:.2f} s: {small_rate:.0f} messages/s end to end")
+            print(
+                f"  CPU per message: gateway (with its worker processes) {gateway_ms:.2f} ms, "
+                f"client {client_ms:.2f} ms -> CPU-bound ceiling on {os.cpu_count()} CPUs "
+                f"{(os.cpu_count() or 1) * 1000 / (gateway_ms + client_ms):.0f} messages/s"
+            )
+            print(
+                f"  of which the gateway process itself (event loop and its threads) {main_ms:.2f} ms "
+                f"-> one-process ceiling {1000 / main_ms:.0f} messages/s"
+            )
+            if commits[0]:
+                print(
+                    f"  group commits: {commits[0]} for {commits[1]} messages ({commits[1] / commits[0]:.1f} per commit)"
+                )
             large = build(args.large, 1 << 20, "l", them, us)
             took = await post_all(url, large, args.concurrency, us)
             print(f"1 MB:  {len(large)} messages in {took:.2f} s: {len(large) / took:.1f} messages/s "
@@ -195,6 +241,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--big-mb", type=int, default=100, help="one message of this many MiB (0: none)")
     parser.add_argument("--peer", type=int, default=100, help="messages for pyas2lib")
+    parser.add_argument(
+        "--receive-processes",
+        type=int,
+        default=None,
+        help="[as2] receive_processes (default: the shipped one)",
+    )
     asyncio.run(run(parser.parse_args()))
 
 

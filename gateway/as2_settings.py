@@ -229,6 +229,9 @@ class As2Settings(BaseModel):
     keys: list[As2KeySettings] = Field(default_factory=list)
     # an asynchronous MDN not read this long after the send is reported overdue
     mdn_overdue_minutes: float = Field(default=60.0, gt=0)
+    # worker processes that open received messages and sign their MDNs (gateway.as2_pool);
+    # 0: on the event loop (in a thread above 100 KB)
+    receive_processes: int = Field(default=1, ge=0)
 
     def resolved(self, base: Path) -> As2Settings:
         """The same settings with relative key paths taken from ``base``."""

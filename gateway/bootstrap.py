@@ -95,6 +95,7 @@ class Gateway:
     intake: Intake | None = None
     as2: Any = None  # gateway.as2_settings.As2Local: our AS2 name and keys, None without [as2]
     as2_mdn: Any = None  # gateway.as2_async_mdn.AsyncMdnSender when [as2] is set
+    as2_pool: Any = None  # gateway.as2_pool.As2Pool: [as2] receive_processes (serve)
     sftp_server: Any = None  # gateway.transports.sftp_server.DropBox when [sftp] is set (serve)
     sftp_poller: Any = None  # gateway.transports.sftp_poll.Poller (serve)
     alerts: Any = None  # gateway.alerts.Alerts: the [[alerts]] webhooks
@@ -285,6 +286,11 @@ async def running(
             )
             await gw.intake.start()
             stack.push_async_callback(gw.intake.stop)
+            if gw.as2 is not None and settings.as2 is not None and settings.as2.receive_processes:
+                from gateway.as2_pool import As2Pool
+
+                gw.as2_pool = As2Pool(settings.as2.receive_processes, gw.as2)
+                stack.callback(gw.as2_pool.close)
             if settings.sftp is not None:
                 from gateway.transports.sftp_server import drop_box_for
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.db import lean
 from gateway.db.engine import Database, StorageUnavailable, is_storage_error
 from gateway.db.ids import new_id
-from gateway.db.models import Job, Message, MessageEvent, utcnow
+from gateway.db.models import Base, Job, Message, MessageEvent, utcnow
 from gateway.db.notify import NOTIFY_SQL
 from gateway.logsafe import printable
 from gateway.rawstore import RawRef, RawStore
@@ -62,13 +62,17 @@ class AcceptResult:
     raw: RawRef | None = None
 
 
+# A row of another table committed with an accepted message: (model, column values).
+ExtraRow = tuple[type[Base], dict[str, Any]]
+
+
 @dataclass(slots=True)
 class _Pending:
     message: dict[str, Any]
     raw: RawRef
     future: asyncio.Future[AcceptResult] = field(repr=False)
     also_store: tuple[RawRef, ...] = ()
-    also: Callable[[Any, str], Awaitable[None]] | None = None
+    also: tuple[ExtraRow, ...] = ()
 
 
 class Intake:
@@ -114,7 +118,7 @@ class Intake:
         kind: str = "x12",
         look_up_key: bool = True,
         also_store: Sequence[RawRef] = (),
-        also: Callable[[Any, str], Awaitable[None]] | None = None,
+        also: Callable[[str], Sequence[ExtraRow]] | None = None,
     ) -> AcceptResult:
         """Store ``body`` durably and queue it for the pipeline; see the module doc.
 
@@ -130,9 +134,12 @@ class Intake:
 
         ``also_store``: more payloads the caller staged (``RawStore.stage``; AS2 keeps
         the received bytes as evidence), made durable with this one's batch and
-        discarded if it fails before that. ``also(conn, message_id)``: more rows,
-        written in the transaction that commits the message (AS2's MDN record), so
-        both exist or neither. Neither is used when an earlier message is returned.
+        discarded if it fails before that. ``also(message_id)``: more rows, as
+        ``(model, values)`` pairs for the new message's id, inserted in the
+        transaction that commits the message (AS2's MDN record and its outbox row),
+        after the message's own rows, so both exist or neither; on SQLite they are
+        part of the writer thread's batch like the message's. Neither is used when
+        an earlier message is returned.
 
         Raises PayloadTooLarge, IdempotencyConflict or StorageUnavailable.
         """
@@ -158,9 +165,14 @@ class Intake:
             if earlier is not None:
                 await self.rawstore.discard([raw, *also_store])
                 return _replayed(earlier, raw)
-        now = self.clock()
+        now, message_id = self.clock(), new_id()
+        try:
+            extra = tuple(also(message_id)) if also is not None else ()
+        except BaseException:
+            await self.rawstore.discard([raw, *also_store])
+            raise
         row = {
-            "id": new_id(),
+            "id": message_id,
             "direction": "in",
             "partner_id": partner_id,
             "channel": channel,
@@ -177,7 +189,7 @@ class Intake:
             "updated_at": now,
         }
         future: asyncio.Future[AcceptResult] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(row, raw, future, tuple(also_store), also))
+        await self._queue.put(_Pending(row, raw, future, tuple(also_store), extra))
         # shield: a caller that goes away must not cancel the commit others share.
         return await asyncio.shield(future)
 
@@ -294,19 +306,17 @@ class Intake:
             }
             for m in messages
         ]
-        # SQLite: one hop, plain executemany (gateway.db.writer); a batch with a caller's
-        # own rows (``also``: AS2 records its MDN with the message) takes the async path,
-        # where those callbacks run in the same transaction.
-        if self.db.writer is not None and not any(p.also is not None for p in batch):
-            await self.db.lean_write(partial(_insert_lean, messages, events, jobs))
+        extra = _by_model(p.also for p in batch)
+        # SQLite: one hop, plain executemany (gateway.db.writer).
+        if self.db.writer is not None:
+            await self.db.lean_write(partial(_insert_lean, messages, events, jobs, extra))
             return
         async with self.db.write() as conn:
             await conn.execute(insert(Message), messages)
             await conn.execute(insert(MessageEvent), events)
             await conn.execute(insert(Job), jobs)
-            for pending in batch:
-                if pending.also is not None:
-                    await pending.also(conn, pending.message["id"])
+            for model, rows in extra:
+                await conn.execute(insert(model), rows)
             # Delivered at commit only: wakes `gateway worker` processes (gateway.db.notify).
             if not self.db.is_sqlite:
                 await conn.execute(text(NOTIFY_SQL))
@@ -320,11 +330,26 @@ class Intake:
 
 
 def _insert_lean(
-    messages: list[dict[str, Any]], events: list[dict[str, Any]], jobs: list[dict[str, Any]], conn: Any
+    messages: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    jobs: list[dict[str, Any]],
+    extra: list[tuple[type[Base], list[dict[str, Any]]]],
+    conn: Any,
 ) -> None:
     lean.insert(conn, Message, messages)
     lean.insert(conn, MessageEvent, events)
     lean.insert(conn, Job, jobs)
+    for model, rows in extra:
+        lean.insert(conn, model, rows)
+
+
+def _by_model(extras: Iterable[tuple[ExtraRow, ...]]) -> list[tuple[type[Base], list[dict[str, Any]]]]:
+    """The batch's extra rows, one list per model in the order the models first come."""
+    grouped: dict[type[Base], list[dict[str, Any]]] = {}
+    for rows in extras:
+        for model, values in rows:
+            grouped.setdefault(model, []).append(values)
+    return list(grouped.items())
 
 
 def _replayed(earlier: tuple[str, str], raw: RawRef) -> AcceptResult:

@@ -103,6 +103,7 @@ async def render(
     *,
     partner_reload_failed: bool = False,
     certificates: Sequence[tuple[str, str, int]] = (),
+    intake: tuple[int, int] | None = None,
     now: datetime | None = None,
 ) -> str:
     out = _Out()
@@ -220,6 +221,14 @@ async def render(
     )  # fmt: skip
     for partner_id, count in sorted(metrics.sftp_host_key_refused.items()):
         out.sample("gateway_sftp_host_key_refused_total", count, partner=partner_id)
+
+    if intake is not None:  # (group commits, messages accepted): their ratio is the batch size
+        out.family("gateway_intake_commits_total", "counter", "Intake group commits (this process).")
+        out.sample("gateway_intake_commits_total", intake[0])
+        out.family(
+            "gateway_intake_accepted_total", "counter", "Messages accepted by the intake (this process)."
+        )
+        out.sample("gateway_intake_accepted_total", intake[1])
 
     name = "gateway_processing_seconds"
     out.family(name, "histogram", "Time from receiving a message to its delivery into the ERP.")

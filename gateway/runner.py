@@ -277,10 +277,13 @@ class Scheduler:
             await asyncio.sleep(self.tick_seconds)
 
     async def run_due(self) -> list[str]:
-        """Claim and start every due task (in the background); the names started."""
+        """Claim and start every due task (in the background); the names started.
+        One read finds what may be due; only those take a write transaction (the
+        claim, which checks again), so an idle tick never queues on the write gate."""
         started = []
+        waiting = await self._not_due()
         for task in list(self.tasks.values()):
-            if any(t.get_name() == f"schedule:{task.name}" for t in self._running):
+            if task.name in waiting or any(t.get_name() == f"schedule:{task.name}" for t in self._running):
                 continue
             if await self._claim(task):
                 job = asyncio.create_task(self._run(task), name=f"schedule:{task.name}")
@@ -288,6 +291,20 @@ class Scheduler:
                 job.add_done_callback(self._running.discard)
                 started.append(task.name)
         return started
+
+    async def _not_due(self) -> set[str]:
+        """Names of the tasks whose schedule row says they are not due now (not yet
+        time, or leased); a task without a row is due (its claim makes the row)."""
+        now = self.clock()
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(select(Schedule.name, Schedule.next_run_at, Schedule.locked_until))
+            ).all()
+        return {
+            name
+            for name, next_run_at, locked_until in rows
+            if next_run_at > now or (locked_until is not None and locked_until >= now)
+        }
 
     async def _claim(self, task: Task) -> bool:
         now = self.clock()

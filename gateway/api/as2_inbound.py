@@ -4,7 +4,9 @@
    ``[as2] id``); an unknown pair gets an ``authentication-failed`` MDN.
 2. The body is opened with :func:`as2.unwrap` (verified against the partner's
    certificates valid now, decrypted with any of our keys, signing and encryption
-   required unless the profile accepts less), in a thread when it is large.
+   required unless the profile accepts less) and its MDN built, in one call
+   (:func:`gateway.as2_receive.open_and_answer`): in a worker process of
+   gateway.as2_pool (``[as2] receive_processes``), else in a thread when it is large.
 3. Durable first: the payload goes through :meth:`gateway.intake.Intake.accept`
    (channel ``as2``, idempotency key = Message-ID) and only then is the MDN returned.
 4. The MDN we return is kept on the message's timeline (event ``mdn_sent``: its
@@ -44,9 +46,10 @@ from gateway.api.as2_mdn_inbound import is_mdn, receive_mdn
 from gateway.api.bodies import check_length, read_limited
 from gateway.api.errors import ApiError
 from gateway.api.keys import DATABASE, GATEWAY, INTAKE, METRICS, PARTNERS, RAWSTORE, SETTINGS
+from gateway.as2_receive import Incoming, Refused, build_mdn, open_and_answer
 from gateway.as2_settings import As2Local, As2PartnerSettings
 from gateway.db.models import MessageEvent, OutboxItem
-from gateway.intake import IdempotencyConflict
+from gateway.intake import ExtraRow, IdempotencyConflict
 from gateway.metrics import Metrics
 from gateway.rawstore import PayloadTooLarge
 
@@ -128,33 +131,44 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
 
     settings = partnership.settings
     clock = request.app[GATEWAY].clock
-
-    def open_message() -> as2.ReceivedMessage:
-        return as2.unwrap(
-            headers,
-            body,
-            partner_certs=settings.loaded_certificates(),
-            our_keys=local.keys,
-            require_signature=not settings.accept_unsigned,
-            require_encryption=not settings.accept_unencrypted,
-            limits=as2.ReceiveLimits(max_decompressed_bytes=limit),
-            now=clock(),
-        )
-
-    try:
-        msg = await asyncio.to_thread(open_message) if len(body) > THREAD_THRESHOLD else open_message()
-    except as2.AS2Error as exc:
-        log.warning(
-            "AS2 message %s from %s refused: %s (%s)",
-            message_id,
-            partnership.partner_id,
-            exc.reason,
-            exc.disposition,
-        )
-        return refuse(exc)
-    except Exception as exc:  # the package promises AS2Error only; never answer a 500 for a partner's bytes
-        log.exception("AS2 message %s from %s could not be opened", message_id, partnership.partner_id)
-        return refuse(as2.AS2Error(type(exc).__name__))
+    incoming = Incoming(
+        headers,
+        message_id,
+        as2_from,
+        as2_to,
+        require_signature=not settings.accept_unsigned,
+        require_encryption=not settings.accept_unencrypted,
+        max_decompressed_bytes=limit,
+        now=clock(),
+    )
+    certs = settings.loaded_certificates()
+    pool = request.app[GATEWAY].as2_pool
+    if pool is not None and pool.takes(body):
+        opened = await pool.open(certs, incoming, body)
+    elif len(body) > THREAD_THRESHOLD:
+        opened = await asyncio.to_thread(open_and_answer, local, certs, incoming, body)
+    else:
+        opened = open_and_answer(local, certs, incoming, body)
+    if isinstance(opened, Refused):
+        exc = opened.error
+        if opened.unexpected is not None:
+            log.error(
+                "AS2 message %s from %s could not be opened:\n%s",
+                message_id,
+                partnership.partner_id,
+                opened.unexpected,
+            )
+        else:
+            log.warning(
+                "AS2 message %s from %s refused: %s (%s)",
+                message_id,
+                partnership.partner_id,
+                exc.reason,
+                exc.disposition,
+            )
+        metrics.as2_refusal(partnership.partner_id, exc.disposition.value)
+        return _answer(opened.mdn, wants_mdn)
+    msg = opened
 
     # The received bytes (the evidence), the payload, the message row and the MDN's
     # record (with the asynchronous MDN's outbox row) are made durable in one
@@ -164,13 +178,13 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
     async_url = (
         as2_async_mdn.usable_url(request.headers.get("Receipt-Delivery-Option")) if msg.signed else None
     )
-    mdn = _build(local, message_id, as2_from, as2_to, receipt, as2.Disposition(), msg.mic)
+    mdn = msg.mdn
     detail = {
         "as2_message_id": message_id,
         "as2_from": as2_from,
         "as2_to": as2_to,
         "layers": list(msg.layers),
-        "signer": msg.signer.subject.rfc4514_string() if msg.signer is not None else None,
+        "signer": msg.signer,
         "mic": msg.mic.header_value(),
         "disposition": as2.Disposition().render(),
         "mdn_message_id": mdn.headers["Message-ID"],
@@ -184,17 +198,18 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
     }
     queue_async = wants_mdn and async_url is not None
 
-    async def record_mdn(conn: Any, stored_id: str) -> None:
+    def mdn_rows(stored_id: str) -> list[ExtraRow]:
         now = clock()
-        await conn.execute(
-            insert(MessageEvent).values(message_id=stored_id, at=now, state="mdn_sent", detail=detail)
-        )
+        rows: list[ExtraRow] = [
+            (MessageEvent, {"message_id": stored_id, "at": now, "state": "mdn_sent", "detail": detail})
+        ]
         if queue_async and async_url is not None:
             row = as2_async_mdn.outbox_row(
                 partner_id=partnership.partner_id, message_id=stored_id, url=async_url,
                 headers=mdn.headers, body=mdn.body, now=now,
             )  # fmt: skip
-            await conn.execute(insert(OutboxItem).values(**row))
+            rows.append((OutboxItem, row))
+        return rows
 
     try:
         accepted = await request.app[INTAKE].accept(
@@ -206,7 +221,7 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
             limit=limit,
             kind="x12",
             also_store=[evidence_ref],
-            also=record_mdn,
+            also=mdn_rows,
             # Resends are rare; the unique key still finds one at commit (that batch
             # then settles one accept at a time). Saves a database read per message.
             look_up_key=False,
@@ -233,7 +248,8 @@ async def post_as2(request: web.Request) -> web.StreamResponse:
         # came between: record this one now.
         await request.app[RAWSTORE].write_bytes(body, limit=limit)  # the evidence again
         async with db.write() as conn:
-            await record_mdn(conn, accepted.message_id)
+            for model, row in mdn_rows(accepted.message_id):
+                await conn.execute(insert(model).values(**row))
     if queue_async:
         return web.Response(status=200)  # the as2-mdn schedule sends it within seconds
     return _answer(mdn, wants_mdn)
@@ -279,46 +295,6 @@ async def _stored_mdn(db: Any, message_id: str, *, wait: float = 0.0) -> as2.Out
     return as2.OutgoingMdn(dict(detail["mdn_headers"]), base64.b64decode(detail["mdn_body"]))
 
 
-def _build(
-    local: As2Local,
-    message_id: str,
-    as2_from: str,
-    as2_to: str,
-    receipt: as2.ReceiptRequest,
-    disposition: as2.Disposition,
-    mic: as2.Mic | None,
-) -> as2.OutgoingMdn:
-    sign = receipt.signed and bool(local.keys)
-    try:
-        mdn = as2.build_mdn(
-            original_message_id=message_id,
-            final_recipient=local.id,
-            original_recipient=as2_to if _printable(as2_to) else None,
-            disposition=disposition,
-            mic=mic,
-            sign_with=local.keys if sign else (),
-            micalg=receipt.chosen_micalg(),
-        )
-    except as2.CertificateError:
-        # none of our keys is valid now: an unsigned MDN still tells the partner
-        log.error("no valid AS2 key of ours to sign the MDN for %s; answering unsigned", message_id)
-        mdn = as2.build_mdn(
-            original_message_id=message_id,
-            final_recipient=local.id,
-            original_recipient=as2_to if _printable(as2_to) else None,
-            disposition=disposition,
-            mic=mic,
-        )
-    headers = {
-        **mdn.headers,
-        "AS2-Version": as2.AS2_VERSION,
-        "AS2-From": as2.quote_as2_name(local.id),
-        "AS2-To": as2.quote_as2_name(as2_from) if _printable(as2_from) else "unknown",
-        "Message-ID": as2.make_message_id(local.domain),
-    }
-    return as2.OutgoingMdn(headers, mdn.body)
-
-
 def _error_mdn(
     local: As2Local,
     message_id: str,
@@ -330,18 +306,10 @@ def _error_mdn(
     partner_id: str | None = None,
 ) -> as2.OutgoingMdn:
     metrics.as2_refusal(partner_id or "unknown", error.disposition.value)
-    return _build(local, message_id, as2_from, as2_to, receipt, as2.Disposition.for_error(error), None)
+    return build_mdn(local, message_id, as2_from, as2_to, receipt, as2.Disposition.for_error(error), None)
 
 
 def _answer(mdn: as2.OutgoingMdn, wants_mdn: bool) -> web.Response:
     if not wants_mdn:
         return web.Response(status=200)
     return web.Response(status=200, body=mdn.body, headers=mdn.headers)
-
-
-def _printable(name: str) -> bool:
-    try:
-        as2.quote_as2_name(name)
-    except ValueError:
-        return False
-    return True

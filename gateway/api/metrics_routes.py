@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api.internal import require_token
-from gateway.api.keys import DATABASE, GATEWAY, METRICS, PARTNERS
+from gateway.api.keys import DATABASE, GATEWAY, INTAKE, METRICS, PARTNERS
 from gateway.as2_settings import certificate_expiry
 from gateway.metrics import CONTENT_TYPE, render
 
@@ -20,6 +20,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
         request.app[METRICS],
         partner_reload_failed=reload_failed,
         certificates=certificates,
+        intake=(intake.batches, intake.accepted) if (intake := request.app.get(INTAKE)) is not None else None,
         now=request.app[GATEWAY].clock(),
     )
     return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})

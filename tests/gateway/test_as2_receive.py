@@ -126,6 +126,7 @@ async def test_pyas2lib_message_is_accepted_mdn_verifies_and_reaches_the_erp(
     assert report.signed and report.signature_verified and report.disposition.ok
     assert report.mic is not None and report.mic.value == message.mic.decode()
     assert resp.headers["AS2-From"] == OUR_AS2 and resp.headers["AS2-To"] == THEIR_AS2
+    assert client.app[GATEWAY].as2_pool.opened == 1  # opened in a worker process (the default)
 
     [stored] = await as2_messages(client)
     assert stored.partner_id == "holdretail" and stored.transport_id == f"<{message.message_id}>"

@@ -18,9 +18,10 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.db import lean, lean_steps, schema
 from gateway.db.engine import open_database
-from gateway.db.models import Job, Message, MessageEvent
-from gateway.domain.states import IllegalTransition
-from gateway.intake import Intake
+from gateway.db.ids import new_id
+from gateway.db.models import Job, Message, MessageEvent, OutboxItem
+from gateway.domain.states import IllegalTransition, OutboxStatus
+from gateway.intake import ExtraRow, Intake
 from gateway.rawstore import RawStore
 
 
@@ -152,6 +153,84 @@ async def test_intake_commits_a_batch_in_one_lean_transaction(tmp_path: Path) ->
         await intake.stop()
         rawstore.close()
         await db.close()
+
+
+async def test_intake_commits_a_callers_extra_rows_in_the_same_lean_transaction(tmp_path: Path) -> None:
+    """AS2's MDN record (an event, and an outbox row for an asynchronous MDN) is part
+    of the writer's batch, after the message's own rows; a replayed key writes none."""
+    db = open_database(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
+    rawstore = RawStore(tmp_path / "raw")
+    rawstore.open_store()
+    await schema.upgrade(db)
+    intake = Intake(db, rawstore)
+    await intake.start()
+    at = datetime.now(UTC)
+
+    def extra(n: int, message_id: str) -> list[ExtraRow]:
+        rows: list[ExtraRow] = [
+            (MessageEvent, {"message_id": message_id, "at": at, "state": "mdn_sent", "detail": {"n": n}})
+        ]
+        if n % 2:
+            rows.append((OutboxItem, _outbox(message_id, at)))
+        return rows
+
+    async def accept(n: int, key: str) -> Any:
+        async def body() -> Any:
+            yield f"ISA*{key}~".encode()
+
+        return await intake.accept(
+            partner_id="acme",
+            channel="as2",
+            transport_id=key,
+            idempotency_key=key,
+            body=body(),
+            limit=1024,
+            look_up_key=False,
+            also=partial(extra, n),
+        )
+
+    try:
+        results = await asyncio.gather(*(accept(n, f"m{n}") for n in range(20)))
+        assert db.writer is not None
+        assert db.writer.transactions == intake.batches < 20  # grouped, one transaction each
+        again = await accept(99, "m3")  # the same key and body: the earlier message, nothing new
+        assert (again.created, again.message_id) == (False, results[3].message_id)
+        async with db.read() as conn:
+            events = (
+                await conn.execute(
+                    select(MessageEvent.message_id, MessageEvent.state, MessageEvent.detail).order_by(
+                        MessageEvent.id
+                    )
+                )
+            ).all()
+            outbox = (await conn.execute(select(OutboxItem.message_id, OutboxItem.status))).all()
+        for n, result in enumerate(results):
+            mine = [(e.state, e.detail) for e in events if e.message_id == result.message_id]
+            assert [state for state, _ in mine] == ["received", "mdn_sent"]
+            assert mine[1][1] == {"n": n}
+        assert sorted(outbox) == sorted((r.message_id, "pending") for r in results[1::2])
+    finally:
+        await intake.stop()
+        rawstore.close()
+        await db.close()
+
+
+def _outbox(message_id: str, at: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "partner_id": "acme",
+        "message_id": message_id,
+        "kind": "MDN",
+        "channel": "as2",
+        "payload": "{}",
+        "interchange_control": None,
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": at,
+        "created_at": at,
+        "sent_at": None,
+        "locked_by": None,
+    }
 
 
 def _job(message_id: str, at: datetime, **over: Any) -> dict[str, Any]:

@@ -64,7 +64,8 @@ def test_a_killed_gateway_not_yet_reaped_counts_as_gone() -> None:
     """A worker the forkserver starts after the gateway died finds a zombie where the
     gateway was: it must not wait for it (the zombie is reaped only once every
     holder of the gateway's pipes, the worker included, is gone)."""
-    from gateway.translate_pool import _alive, _started
+    from gateway.worker_lifetime import alive as _alive
+    from gateway.worker_lifetime import started_at as _started
 
     me = _started(os.getpid())
     assert me and _alive(os.getpid(), me)
