@@ -49,7 +49,7 @@ from typing import Any
 
 import aiohttp
 import orjson
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.config import ErpSettings
@@ -442,32 +442,70 @@ async def _complete_message(
 # --------------------------------------------------------------------------- dead letters
 
 
-async def dead_letters(db: Database, *, limit: int = 100, after: str | None = None) -> list[dict[str, Any]]:
+DEAD_LETTER_TYPES = ("erp_document", "partner_delivery")
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterFilter:
+    """Which dead letters a list shows (``GET /api/v1/dead-letters``, the console):
+    ``type`` erp_document | partner_delivery; ``kind`` a transaction set (850, 856,
+    810, 997...) or a canonical kind (purchase_order...); ``partner_id``; ``before``
+    an id bound (gateway.db.ids.first_id_at): only dead letters made before it, the
+    "older than N hours" filter as a range on the primary key."""
+
+    type: str | None = None
+    kind: str | None = None
+    partner_id: str | None = None
+    before: str | None = None
+
+
+async def dead_letters(
+    db: Database, *, limit: int = 100, after: str | None = None, where: DeadLetterFilter | None = None
+) -> list[dict[str, Any]]:
     """ERP documents given up on (their message ended ``failed`` or
     ``partly_delivered`` while delivering) and partner outbox items that failed,
-    oldest first, as JSON-ready dicts."""
+    oldest first, as JSON-ready dicts; ``where`` narrows the list."""
+    f = where or DeadLetterFilter()
+    docs: list[Any] = []
+    items: list[Any] = []
     async with db.read() as conn:
-        query = (
-            select(Document)
-            .join(Message, Message.id == Document.message_id)
-            .where(
-                Document.direction == "in",
-                Document.status.not_in(("delivered", "cancelled")),  # cancelled: given up on by an operator
-                Document.last_error.is_not(None),
-                Message.status.in_(DEAD_LETTER_STATES),
+        if f.type in (None, "erp_document"):
+            query = (
+                select(Document)
+                .join(Message, Message.id == Document.message_id)
+                .where(
+                    Document.direction == "in",
+                    Document.status.not_in(
+                        ("delivered", "cancelled")
+                    ),  # cancelled: given up on by an operator
+                    Document.last_error.is_not(None),
+                    Message.status.in_(DEAD_LETTER_STATES),
+                )
+                .order_by(Document.id)
+                .limit(limit)
             )
-            .order_by(Document.id)
-            .limit(limit)
-        )
-        if after:
-            query = query.where(Document.id > after)
-        docs = (await conn.execute(query)).all()
-        outbox_query = (
-            select(OutboxItem).where(OutboxItem.status == "failed").order_by(OutboxItem.id).limit(limit)
-        )
-        if after:
-            outbox_query = outbox_query.where(OutboxItem.id > after)
-        items = (await conn.execute(outbox_query)).all()
+            if after:
+                query = query.where(Document.id > after)
+            if f.before:
+                query = query.where(Document.id < f.before)
+            if f.partner_id:
+                query = query.where(Document.partner_id == f.partner_id)
+            if f.kind:
+                query = query.where(or_(Document.set_id == f.kind, Document.kind == f.kind))
+            docs = list((await conn.execute(query)).all())
+        if f.type in (None, "partner_delivery"):
+            outbox_query = (
+                select(OutboxItem).where(OutboxItem.status == "failed").order_by(OutboxItem.id).limit(limit)
+            )
+            if after:
+                outbox_query = outbox_query.where(OutboxItem.id > after)
+            if f.before:
+                outbox_query = outbox_query.where(OutboxItem.id < f.before)
+            if f.partner_id:
+                outbox_query = outbox_query.where(OutboxItem.partner_id == f.partner_id)
+            if f.kind:
+                outbox_query = outbox_query.where(OutboxItem.kind == f.kind)
+            items = list((await conn.execute(outbox_query)).all())
     result: list[dict[str, Any]] = [
         {
             "id": row.id,
@@ -475,6 +513,7 @@ async def dead_letters(db: Database, *, limit: int = 100, after: str | None = No
             "message_id": row.message_id,
             "partner_id": row.partner_id,
             "kind": row.kind,
+            "set_id": row.set_id,
             "business_number": row.business_number,
             "idempotency_key": row.idempotency_key,
             "attempts": row.attempts,
@@ -490,6 +529,7 @@ async def dead_letters(db: Database, *, limit: int = 100, after: str | None = No
             "message_id": row.message_id,
             "partner_id": row.partner_id,
             "kind": row.kind,
+            "set_id": row.kind if row.kind.isdigit() else None,
             "business_number": None,
             "idempotency_key": row.id,
             "attempts": row.attempts,
