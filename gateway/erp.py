@@ -449,14 +449,13 @@ DEAD_LETTER_TYPES = ("erp_document", "partner_delivery")
 class DeadLetterFilter:
     """Which dead letters a list shows (``GET /api/v1/dead-letters``, the console):
     ``type`` erp_document | partner_delivery; ``kind`` a transaction set (850, 856,
-    810, 997...) or a canonical kind (purchase_order...); ``partner_id``; ``before``
-    an id bound (gateway.db.ids.first_id_at): only dead letters made before it, the
-    "older than N hours" filter as a range on the primary key."""
+    810, 997...) or a canonical kind (order, shipment, invoice...); ``partner_id``; ``before``:
+    only dead letters made before that time (the "older than N hours" filter)."""
 
     type: str | None = None
     kind: str | None = None
     partner_id: str | None = None
-    before: str | None = None
+    before: datetime | None = None
 
 
 async def dead_letters(
@@ -487,7 +486,7 @@ async def dead_letters(
             if after:
                 query = query.where(Document.id > after)
             if f.before:
-                query = query.where(Document.id < f.before)
+                query = query.where(Document.created_at < f.before)
             if f.partner_id:
                 query = query.where(Document.partner_id == f.partner_id)
             if f.kind:
@@ -500,7 +499,7 @@ async def dead_letters(
             if after:
                 outbox_query = outbox_query.where(OutboxItem.id > after)
             if f.before:
-                outbox_query = outbox_query.where(OutboxItem.id < f.before)
+                outbox_query = outbox_query.where(OutboxItem.created_at < f.before)
             if f.partner_id:
                 outbox_query = outbox_query.where(OutboxItem.partner_id == f.partner_id)
             if f.kind:

@@ -13,7 +13,7 @@
 ``GET /api/v1/dead-letters?after=&limit=&type=&kind=&partner=&older_than_hours=``
     ERP documents and partner deliveries given up on (see gateway.erp.dead_letters),
     oldest first; filters: ``type`` (erp_document | partner_delivery), ``kind`` (a
-    set such as 850/856/810/997/TA1, or a canonical kind such as purchase_order),
+    set such as 850/856/810/997/TA1, or a canonical kind such as order),
     ``partner``, ``older_than_hours`` (made more than N hours ago).
 ``POST /api/v1/dead-letters/{id}/replay``
     An ERP document: its message is replayed (same idempotency keys); a partner
@@ -31,7 +31,6 @@ from sqlalchemy import select
 from gateway.api.errors import ApiError
 from gateway.api.internal import read_json, require_token
 from gateway.api.keys import DATABASE, DELIVERY, METRICS, OVERRIDES, PIPELINE
-from gateway.db.ids import first_id_at
 from gateway.db.models import Document
 from gateway.domain.alerts import correlation_of
 from gateway.erp import DEAD_LETTER_TYPES, DeadLetterFilter, dead_letters
@@ -160,7 +159,7 @@ def dead_letter_filter(query: Mapping[str, str], now: datetime) -> DeadLetterFil
             hours = -1.0
         if not 0 <= hours <= 24 * 3650:
             raise ValueError("older_than_hours is a number of hours from 0 to 87600")
-        before = first_id_at(int((now - timedelta(hours=hours)).timestamp() * 1000))
+        before = now - timedelta(hours=hours)
     return DeadLetterFilter(
         type=kind, kind=query.get("kind") or None, partner_id=query.get("partner") or None, before=before
     )

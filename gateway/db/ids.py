@@ -25,16 +25,6 @@ def new_id(now_ms: int | None = None) -> str:
         if value <= _last[0]:
             value = _last[0] + 1
         _last[0] = value
-    return _encode(value)
-
-
-def first_id_at(when_ms: int) -> str:
-    """The smallest id with time part ``when_ms``: every id made before that
-    millisecond sorts below it (a time bound on an id-ordered index)."""
-    return _encode(when_ms << 80)
-
-
-def _encode(value: int) -> str:
     chars = []
     for _ in range(26):
         chars.append(_ALPHABET[value & 31])

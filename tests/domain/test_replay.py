@@ -17,7 +17,9 @@ from gateway.domain.replay import (
 def test_no_stage_is_translate_and_an_unknown_one_is_named() -> None:
     assert parse_stage(None) is ReplayStage.TRANSLATE
     assert parse_stage("deliver") is ReplayStage.DELIVER
-    with pytest.raises(ReplayNotAllowed, match="unknown stage 'parse': one of translate, deliver, acknowledge"):
+    with pytest.raises(
+        ReplayNotAllowed, match="unknown stage 'parse': one of translate, deliver, acknowledge"
+    ):
         parse_stage("parse")
 
 
@@ -34,7 +36,9 @@ def test_deliver_moves_a_settled_message_with_documents_back_to_translated(statu
 
 
 def test_deliver_is_refused_without_documents_or_while_the_message_moves() -> None:
-    with pytest.raises(ReplayNotAllowed, match="no translated documents to deliver: replay it from translate"):
+    with pytest.raises(
+        ReplayNotAllowed, match="no translated documents to deliver: replay it from translate"
+    ):
         replay_status(ReplayStage.DELIVER, "failed", 0)
     for status in ("received", "translated", "delivered", "quarantined", "duplicate"):
         with pytest.raises(ReplayNotAllowed, match=f"a {status} message cannot be replayed from deliver"):
