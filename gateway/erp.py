@@ -385,16 +385,22 @@ class Confirmed:
     messages_delivered: list[str]
 
 
+CONFIRMED = "confirmed"  # a delivery attempt: the ERP confirmed a feed document
+
+
 async def confirm_documents(
     db: Database, ids: Iterable[str], *, now: datetime, metrics: Metrics | None = None
 ) -> Confirmed:
     """The ERP confirmed these feed documents: mark them delivered; a message whose
-    documents are all delivered becomes ``delivered`` and its acks are queued."""
+    documents are all delivered becomes ``delivered`` and its acks are queued. Each
+    confirmation is a delivery attempt with outcome ``confirmed`` whose duration is
+    the feed's ERP latency: from the document stored to the ERP's confirmation (the
+    dashboard's figure in feed mode)."""
     wanted = list(dict.fromkeys(ids))
     async with db.begin() as session:
         rows = (
             await session.execute(
-                select(Document.id, Document.message_id)
+                select(Document.id, Document.message_id, Document.created_at)
                 .where(Document.id.in_(wanted), Document.status == "available", Document.direction == "in")
                 .with_for_update()
             )
@@ -403,6 +409,22 @@ async def confirm_documents(
         if found:
             await session.execute(
                 update(Document).where(Document.id.in_(found)).values(status="delivered", delivered_at=now)
+            )
+            await session.execute(
+                insert(DeliveryAttempt),
+                [
+                    {
+                        "message_id": r.message_id,
+                        "document_id": r.id,
+                        "target": "erp",
+                        "at": now,
+                        "outcome": CONFIRMED,
+                        "status_code": None,
+                        "error": None,
+                        "duration_ms": max((now - r.created_at).total_seconds() * 1000, 0.0),
+                    }
+                    for r in rows
+                ],
             )
         done: list[str] = []
         for message_id in sorted({r.message_id for r in rows}):

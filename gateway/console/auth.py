@@ -28,6 +28,7 @@ from aiohttp import web
 
 from gateway import users
 from gateway.api.keys import DATABASE, OVERRIDES, SETTINGS
+from gateway.console.charts import duration
 from gateway.users import LoginLimit, Role, SessionUser
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ def setup(app: web.Application) -> None:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["duration"] = duration
     app[TEMPLATES] = env
     console = app[SETTINGS].console
     app[LIMITER] = LoginLimit(console.login_attempts, timedelta(seconds=console.login_window_seconds))

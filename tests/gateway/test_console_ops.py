@@ -120,3 +120,31 @@ async def test_dead_letters_by_type_kind_partner_and_age(
         assert "older_than_hours is a number" in page and page.count('data-testid="dead-letter"') == 2
     finally:
         await partner.stop()
+
+
+async def test_erp_latency_in_feed_mode_is_stored_to_confirmed(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock
+) -> None:
+    client = await aiohttp_client(
+        build_app(make_settings(tmp_path, partners_dir, None), overrides=Overrides(clock=clock))
+    )  # no [erp] section: feed mode, the ERP pulls and confirms
+    await users.add_user(client.app[DATABASE], "victor", "viewer", PASSWORD, now=clock())
+    ids = []
+    for n in range(3):  # stored 0, 30 and 60 s after the first
+        ids.append(await post_850(client, 700 + n, po=f"PO-FEED{n}"))
+        await run(client)
+        clock.advance(30)
+    await login(client, "victor")
+    dashboard = await (await client.get("/ui/")).text()
+    assert "feed: stored to confirmed" in dashboard and "nothing confirmed from the feed yet" in dashboard
+    clock.advance(30)  # confirmed 120, 90 and 60 s after each was stored
+    feed = (await (await client.get("/api/v1/feed", headers=TOKEN)).json())["items"]
+    assert [i["message_id"] for i in feed] == ids
+    resp = await client.post("/api/v1/feed/ack", json={"ids": [i["id"] for i in feed]}, headers=TOKEN)
+    assert len((await resp.json())["delivered"]) == 3
+    dashboard = await (await client.get("/ui/")).text()
+    latency = dashboard.split('data-testid="erp-latency">')[1].split("<")[0]
+    assert latency == "1.5 min / 2.0 min"  # median 90 s, p95 120 s
+    page = await (await client.get(f"/ui/messages/{ids[0]}")).text()
+    assert "erp delivery: confirmed" in page and "confirmed from the feed 120.0 s after it was stored" in page
+    assert 'class="error"><time' not in page.split("erp delivery: confirmed")[0].rsplit("<li", 1)[1]
