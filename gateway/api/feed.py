@@ -16,8 +16,10 @@
     set such as 850/856/810/997/TA1, or a canonical kind such as order),
     ``partner``, ``older_than_hours`` (made more than N hours ago).
 ``POST /api/v1/dead-letters/{id}/replay``
-    An ERP document: its message is replayed (same idempotency keys); a partner
-    delivery: the outbox item is queued again. ``202``.
+    An ERP document: its message is replayed (same idempotency keys), from
+    translate, or with the optional body ``{"from": "deliver"}`` its stored
+    documents are handed to the ERP again without translating; a partner delivery:
+    the outbox item is queued again. ``202``.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from aiohttp import web
 from sqlalchemy import select
 
 from gateway.api.errors import ApiError
-from gateway.api.internal import read_json, require_token
+from gateway.api.internal import read_json, replay_request, require_token
 from gateway.api.keys import DATABASE, DELIVERY, METRICS, OVERRIDES, PIPELINE
 from gateway.db.models import Document
 from gateway.domain.alerts import correlation_of
+from gateway.domain.replay import ReplayStage
 from gateway.erp import DEAD_LETTER_TYPES, DeadLetterFilter, dead_letters
 
 MAX_LIMIT = 500
@@ -172,6 +175,9 @@ async def replay_dead_letter(request: web.Request) -> web.Response:
     item_id = request.match_info["id"]
     if not plausible_id(item_id):
         raise ApiError(404, "not_found", "no such dead letter")
+    stage, redeliver = await replay_request(request, (ReplayStage.TRANSLATE, ReplayStage.DELIVER))
+    if redeliver:
+        raise ApiError(400, "bad_request", "a dead letter is not with the ERP: redeliver does not apply")
     try:
         done = await operations.replay_dead_letter(
             request.app[DATABASE],
@@ -180,6 +186,7 @@ async def replay_dead_letter(request: web.Request) -> web.Response:
             item_id,
             now=request.app[OVERRIDES].clock(),
             requested_by="dead-letter replay",
+            stage=stage,
         )
     except operations.NotFound as exc:
         raise ApiError(404, "not_found", str(exc)) from None

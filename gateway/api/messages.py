@@ -34,10 +34,9 @@ from aiohttp import web
 from gateway import operations, queries
 from gateway.api.errors import ApiError
 from gateway.api.feed import check_query_text, page_limit, plausible_id
-from gateway.api.internal import read_json, require_token
+from gateway.api.internal import replay_request, require_token
 from gateway.api.keys import DATABASE, DELIVERY, PIPELINE, RAWSTORE, SETTINGS
 from gateway.domain.mdn import DEFAULT_OVERDUE
-from gateway.domain.replay import ReplayNotAllowed, ReplayStage, parse_stage
 
 MDN_STATUSES = ("pending", "processed", "error", "overdue")
 
@@ -146,7 +145,7 @@ async def post_replay(request: web.Request) -> web.Response:
     message_id = request.match_info["id"]
     if not plausible_id(message_id):
         raise ApiError(404, "not_found", "no such message")
-    stage, redeliver = await _replay_request(request)
+    stage, redeliver = await replay_request(request)
     try:
         status = await operations.replay_message(
             request.app[PIPELINE],
@@ -161,26 +160,6 @@ async def post_replay(request: web.Request) -> web.Response:
             await _message(conn, message_id)  # 404 for an unknown id
         raise ApiError(409, "replay_refused", str(exc)) from None
     return web.json_response({"message_id": message_id, "status": status, "from": str(stage)}, status=202)
-
-
-async def _replay_request(request: web.Request) -> tuple[ReplayStage, bool]:
-    """The optional body ``{"from": stage, "redeliver": bool}``; none (or an empty
-    one) is a replay from translate, as before stages existed."""
-    if not request.can_read_body or request.content_length == 0:
-        return ReplayStage.TRANSLATE, False
-    data = await read_json(request)
-    if not isinstance(data, dict) or set(data) - {"from", "redeliver"}:
-        raise ApiError(
-            400, "bad_request", 'send {"from": "translate"|"deliver"|"acknowledge", "redeliver": bool}'
-        )
-    try:
-        stage = parse_stage(data.get("from"))
-    except ReplayNotAllowed as exc:
-        raise ApiError(400, "bad_request", str(exc)) from None
-    redeliver = data.get("redeliver", False)
-    if not isinstance(redeliver, bool) or (redeliver and stage is not ReplayStage.DELIVER):
-        raise ApiError(400, "bad_request", 'redeliver is true or false, and only with "from": "deliver"')
-    return stage, redeliver
 
 
 def add_routes(app: web.Application) -> None:
