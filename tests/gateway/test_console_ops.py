@@ -109,6 +109,7 @@ async def test_dead_letters_by_type_kind_partner_and_age(
         await login(client, "victor")
         page = await (await client.get("/ui/dead-letters")).text()
         assert 'data-testid="dead-letter-filters"' in page
+        assert '<option value="acme">' in page and '<option value="initech">' in page
         ages = [a.split("<")[0] for a in page.split('data-testid="age">')[1:]]
         assert ages == ["5 h", "1 min"]
         page = await (await client.get("/ui/dead-letters?older_than_hours=3&type=erp_document")).text()
