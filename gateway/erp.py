@@ -336,7 +336,7 @@ class WebhookSink:
             if document_id is None:
                 continue
             run = runs.setdefault(document_id, [])
-            if outcome in ("dead", "delivered"):
+            if outcome in ("dead", "delivered", CONFIRMED):
                 run.clear()
             else:
                 run.append(at)

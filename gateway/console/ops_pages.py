@@ -104,7 +104,8 @@ def confirm_page(action: Action) -> Callable[[web.Request], Awaitable[web.Stream
         item_id = request.match_info["id"]
         if not plausible_id(item_id):
             return refused(request, 404, f"No such {action.noun}.")
-        release = request.query.get("release") == "1"
+        release = request.query.get("release") == "1"  # a quarantined message: translate is all it has
+        stages = (ReplayStage.TRANSLATE,) if release and action.stages else action.stages
         return render(
             request,
             "confirm.html",
@@ -113,8 +114,8 @@ def confirm_page(action: Action) -> Callable[[web.Request], Awaitable[web.Stream
             action=request.path,
             button="Release" if release else action.button,
             back=action.back.format(id=item_id),
-            stages=[(s.value, STAGE_TEXT[s]) for s in action.stages],
-            redeliver=ReplayStage.DELIVER in action.stages and ReplayStage.ACKNOWLEDGE in action.stages,
+            stages=[(s.value, STAGE_TEXT[s]) for s in stages],
+            redeliver=ReplayStage.DELIVER in stages and ReplayStage.ACKNOWLEDGE in stages,
         )
 
     return confirm

@@ -48,6 +48,8 @@ async def test_message_replay_offers_the_stage_and_records_it(gw: Any, fake_erp:
     assert list(fake_erp.accepted.values()) == [2]  # the same key twice: the ERP dedupes
     page = await (await gw.get(f"/ui/messages/{message_id}")).text()
     assert "from: deliver" in page and "redeliver: True" in page
+    release = await (await gw.get(f"/ui/messages/{message_id}/replay?release=1")).text()
+    assert 'data-testid="stage-translate"' in release and 'data-testid="stage-deliver"' not in release
     bogus = await gw.post(f"/ui/messages/{message_id}/replay", data={"csrf_token": token, "from": "parse"})
     assert bogus.status == 422
     entries = [(e.action, e.outcome, e.detail) for e in await users.audit_entries(gw.app[DATABASE])]
