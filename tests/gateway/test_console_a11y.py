@@ -93,7 +93,8 @@ FOCUS_JS = """
   const el = document.activeElement;
   if (!el || el === document.body) return null;
   const s = getComputedStyle(el);
-  const ring = (s.outlineStyle !== "none" && parseFloat(s.outlineWidth) >= 2) || s.boxShadow !== "none";
+  const ring = el.matches(":focus-visible") &&
+    ((s.outlineStyle !== "none" && parseFloat(s.outlineWidth) >= 2) || s.boxShadow !== "none");
   return {testid: el.getAttribute("data-testid"), tag: el.tagName.toLowerCase(), text: (el.textContent || "").trim(),
           value: el.value || null, checked: el.checked === true, ring: ring};
 }
