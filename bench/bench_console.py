@@ -228,6 +228,13 @@ async def run(label: str, url: str | None, args: argparse.Namespace, tmp: Path) 
                     else f"/ui/orders/northwind3pl/{old_po}",
                 ),
                 ("dead letters (first 100)", "/ui/dead-letters"),
+                ("dead letters, older than 7 days", "/ui/dead-letters?older_than_hours=168"),
+                (
+                    "dead letters, partner + ERP + 850",
+                    "/ui/dead-letters?partner=northwind3pl&type=erp_document&kind=850",
+                ),
+                ("dead letters, kind 810 (none: every candidate read)", "/ui/dead-letters?kind=810"),
+                ("replay confirmation (stages)", f"/ui/messages/{live_id}/replay"),
                 ("exceptions", "/ui/exceptions"),
                 ("partners", "/ui/partners"),
                 ("audit log", "/ui/audit"),

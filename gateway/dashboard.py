@@ -5,7 +5,9 @@
   midnight UTC.
 - :func:`stuck`: work that has not moved for ``stale`` by stage (jobs by step,
   messages by status, outbox items by status).
-- :func:`erp_latency`: median and p95 of the last ERP deliveries.
+- :func:`erp_latency`: median and p95 of the last ERP deliveries: in webhook mode
+  the time the ERP took to answer a post; in feed mode the time from a document
+  stored to the ERP's confirmation of it (``POST /api/v1/feed/ack``).
 - :func:`daily_volume`: messages and failures per partner per day (the 14-day chart),
   grouped in the database from the (partner_id, received_at, status) index.
 - :func:`partner_traffic`: last traffic, error rate and overdue acknowledgments of one
@@ -100,11 +102,14 @@ class Latency:
     p95_ms: float | None
 
 
-async def erp_latency(conn: Any, last: int = 200) -> Latency:
+async def erp_latency(conn: Any, last: int = 200, *, feed: bool = False) -> Latency:
+    """Over the last ``last`` deliveries: webhook posts answered (``delivered``), or
+    with ``feed`` feed documents confirmed (``confirmed``)."""
+    outcome = "confirmed" if feed else "delivered"
     rows = (
         await conn.execute(
             select(DeliveryAttempt.duration_ms)
-            .where(DeliveryAttempt.target == "erp", DeliveryAttempt.outcome == "delivered")
+            .where(DeliveryAttempt.target == "erp", DeliveryAttempt.outcome == outcome)
             .order_by(DeliveryAttempt.id.desc())
             .limit(last)
         )

@@ -49,6 +49,15 @@ def _object(required: dict[str, Any], optional: dict[str, Any] | None = None) ->
     return {"type": "object", "required": list(required), "properties": {**required, **(optional or {})}}
 
 
+def _replay_body(*stages: str) -> dict[str, Any]:
+    """The optional body of a replay (gateway.api.internal.replay_request)."""
+    properties: dict[str, Any] = {"from": {"enum": list(stages)}}
+    if "deliver" in stages and "acknowledge" in stages:
+        properties["redeliver"] = {"type": "boolean"}
+    schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    return {"required": False, "content": {JSON: {"schema": schema}}}
+
+
 def _params(*names: str) -> list[dict[str, Any]]:
     catalogue: dict[str, dict[str, Any]] = {
         "partner_id": {"name": "partner_id", "in": "path", "required": True, "schema": {"type": "string"}},
@@ -66,6 +75,24 @@ def _params(*names: str) -> list[dict[str, Any]]:
             "description": "cursor: the previous page's next",
         },
         "cursor": {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+        "type": {
+            "name": "type",
+            "in": "query",
+            "schema": {"enum": ["erp_document", "partner_delivery"]},
+            "description": "an ERP document or a partner delivery",
+        },
+        "dead_kind": {
+            "name": "kind",
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": "a transaction set (850, 856, 810, 997, TA1...) or a canonical kind (order...)",
+        },
+        "older_than_hours": {
+            "name": "older_than_hours",
+            "in": "query",
+            "schema": {"type": "number", "minimum": 0, "maximum": 87600},
+            "description": "only dead letters made more than this many hours ago",
+        },
         "partner": {"name": "partner", "in": "query", "schema": {"type": "string"}},
         "direction": {"name": "direction", "in": "query", "schema": {"enum": ["in", "out"]}},
         "kind": {
@@ -210,6 +237,7 @@ DEAD_LETTER = _object(
         "message_id": NULL_STR,
         "partner_id": NULL_STR,
         "kind": STR,
+        "set_id": NULL_STR,
         "business_number": NULL_STR,
         "idempotency_key": STR,
         "attempts": INT,
@@ -516,10 +544,10 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/v1/dead-letters"): {
         "summary": "Dead letters (ERP documents, partner deliveries)",
         "security": INTERNAL_AUTH,
-        "parameters": _params("after", "limit"),
+        "parameters": _params("type", "dead_kind", "partner", "older_than_hours", "after", "limit"),
         "responses": {
             "200": _json(_page(DEAD_LETTER), "oldest first"),
-            "400": BAD_LIMIT,
+            "400": _error("bad limit, type or older_than_hours"),
             "401": TOKEN_401,
             "503": UNAVAILABLE,
         },
@@ -528,6 +556,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "Replay a dead letter",
         "security": INTERNAL_AUTH,
         "parameters": _params("id"),
+        "requestBody": _replay_body("translate", "deliver"),
         "responses": {
             "202": _json(
                 {
@@ -538,9 +567,11 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                 },
                 "queued again: an ERP document's message is replayed, a partner delivery is pending again",
             ),
+            "400": _error("a body that is not a replay request, or another stage"),
             "401": TOKEN_401,
             "404": _error("no such dead letter"),
             "409": _error("not replayable now (`replay_refused`)"),
+            **JSON_BODY_ERRORS,
             "503": UNAVAILABLE,
         },
     },
@@ -596,14 +627,34 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         },
     },
     ("post", "/api/v1/messages/{id}/replay"): {
-        "summary": "Run an inbound message again",
+        "summary": "Run an inbound message again, from a stage",
+        "description": "Without a body: from translate (the stored raw bytes). `from`: `translate`, "
+        "`deliver` (the stored documents to the ERP again, same keys; `redeliver`: also those the ERP "
+        "has) or `acknowledge` (the TA1/997/999 built, sent again).",
         "security": INTERNAL_AUTH,
         "parameters": _params("id"),
+        "requestBody": _replay_body("translate", "deliver", "acknowledge"),
         "responses": {
-            "202": _json(_object({"message_id": STR, "status": {"const": "received"}}), "queued"),
+            "202": _json(
+                _object(
+                    {
+                        "message_id": STR,
+                        "status": {"enum": ["received", "translated", "acks_queued"]},
+                        "from": {"enum": ["translate", "deliver", "acknowledge"]},
+                    }
+                ),
+                "queued",
+            ),
+            "400": _error(
+                "a body that is not a replay request (an unknown stage, redeliver without deliver)"
+            ),
             "401": TOKEN_401,
             "404": _error("unknown message"),
-            "409": _error("being processed, pruned, or not an inbound message (`replay_refused`)"),
+            "409": _error(
+                "being processed, pruned, not an inbound message, or the stage does not apply "
+                "(`replay_refused`, with the reason)"
+            ),
+            **JSON_BODY_ERRORS,
             "503": UNAVAILABLE,
         },
     },

@@ -2,7 +2,8 @@
 the same thing: replay a dead letter (an ERP document: its message runs again; a
 partner delivery: the outbox item is requeued), cancel a dead letter (given up on
 for good: it leaves the dead-letter list; a later replay of its message still sends
-it), replay or release a message.
+it), replay or release a message, from a stage (gateway.domain.replay: translate,
+deliver, acknowledge).
 
 Errors carry what the caller answers: :class:`NotFound` (404) and
 :class:`Refused` (409, with the reason).
@@ -18,7 +19,18 @@ from sqlalchemy import select, update
 
 from gateway.db.engine import Database
 from gateway.db.models import Document, Message, OutboxItem
+from gateway.delivery import requeue
+from gateway.domain.replay import ReplayStage
 from gateway.domain.states import DEAD_LETTER_STATES, OUTBOX, DocumentStatus, OutboxStatus
+from gateway.pipeline_replay import ReplayRefused
+from gateway.pipeline_rows import add_event
+
+# What a message is after a replay from each stage was accepted (the API's answer).
+STATUS_AFTER = {
+    ReplayStage.TRANSLATE: "received",
+    ReplayStage.DELIVER: "translated",
+    ReplayStage.ACKNOWLEDGE: "acks_queued",
+}
 
 
 class NotFound(Exception):
@@ -37,11 +49,17 @@ class Replayed:
 
 
 async def replay_dead_letter(
-    db: Database, pipeline: Any, sender: Any, item_id: str, *, now: datetime, requested_by: str
+    db: Database,
+    pipeline: Any,
+    sender: Any,
+    item_id: str,
+    *,
+    now: datetime,
+    requested_by: str,
+    stage: ReplayStage = ReplayStage.TRANSLATE,
 ) -> Replayed:
-    from gateway.delivery import requeue
-    from gateway.pipeline import ReplayRefused
-
+    """An ERP document: its message is replayed from ``stage`` (translate or deliver);
+    a partner delivery: the outbox item is queued again (``stage`` does not apply)."""
     async with db.read() as conn:
         found = (
             await conn.execute(select(Document.message_id, Document.status).where(Document.id == item_id))
@@ -50,10 +68,9 @@ async def replay_dead_letter(
     if found is not None:
         if found[1] == "delivered":
             raise Refused(f"document {item_id} is with the ERP already: not a dead letter")
-        try:
-            await pipeline.replay(found[0], requested_by=requested_by)
-        except ReplayRefused as exc:
-            raise Refused(str(exc)) from None
+        if stage is ReplayStage.ACKNOWLEDGE:
+            raise Refused("a dead letter is replayed from translate or deliver")
+        await replay_message(pipeline, None, found[0], requested_by=requested_by, stage=stage)
         return Replayed("erp_document", found[0], "replaying")
     if box is not None:
         if not await requeue(db, item_id, now):
@@ -63,15 +80,25 @@ async def replay_dead_letter(
     raise NotFound(f"no dead letter {item_id}")
 
 
-async def replay_message(pipeline: Any, message_id: str, *, requested_by: str) -> None:
-    """Run an inbound message again from its stored bytes (also what releases a
-    quarantined one once its partner's profile is there)."""
-    from gateway.pipeline import ReplayRefused
-
+async def replay_message(
+    pipeline: Any,
+    sender: Any,
+    message_id: str,
+    *,
+    requested_by: str,
+    stage: ReplayStage = ReplayStage.TRANSLATE,
+    redeliver: bool = False,
+) -> str:
+    """Run an inbound message again from ``stage`` (from translate, the default, is
+    also what releases a quarantined one once its partner's profile is there).
+    Returns the status the caller reports (STATUS_AFTER)."""
     try:
-        await pipeline.replay(message_id, requested_by=requested_by)
+        await pipeline.replay(message_id, requested_by=requested_by, stage=stage, redeliver=redeliver)
     except ReplayRefused as exc:
         raise Refused(str(exc)) from None
+    if stage is ReplayStage.ACKNOWLEDGE and sender is not None:
+        sender.wake()
+    return STATUS_AFTER[stage]
 
 
 async def cancel_dead_letter(db: Database, item_id: str, *, now: datetime, requested_by: str) -> str:
@@ -79,8 +106,6 @@ async def cancel_dead_letter(db: Database, item_id: str, *, now: datetime, reque
     keeps its final status), a failed outbox item ``cancelled`` (gateway.domain.states
     OUTBOX). The message's timeline records who did it. Returns ``erp_document`` or
     ``partner_delivery``."""
-    from gateway.pipeline_rows import add_event
-
     async with db.begin() as session:
         doc = (
             await session.execute(

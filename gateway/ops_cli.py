@@ -2,9 +2,9 @@
 
     gateway messages search QUERY [--partner P] [--status S]
     gateway messages show ID
-    gateway replay ID
-    gateway dead-letters list [--partner P]
-    gateway dead-letters replay ID | --partner P
+    gateway replay ID [--from translate|deliver|acknowledge] [--redeliver]
+    gateway dead-letters list [--partner P] [--type T] [--kind K] [--older-than-hours N]
+    gateway dead-letters replay ID | --partner P [--from translate|deliver]
 
 The instance is ``--url`` (default ``http://<server.host>:<server.port>`` of the
 configuration) and the token ``[api] token`` or the one the service generated in the
@@ -28,7 +28,9 @@ EXAMPLES = """examples:
   gateway messages search PO-4500098765
   gateway messages show 01JEXAMPLE0000000000000000
   gateway replay 01JEXAMPLE0000000000000000
+  gateway replay 01JEXAMPLE0000000000000000 --from deliver
   gateway dead-letters list --partner holdretail
+  gateway dead-letters list --kind 856 --older-than-hours 4
   gateway dead-letters replay --partner holdretail
 """
 
@@ -79,6 +81,15 @@ def add_ops_commands(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     replay.add_argument("id")
+    replay.add_argument(
+        "--from",
+        dest="stage",
+        choices=("translate", "deliver", "acknowledge"),
+        help="the stage to run again from (default translate: the stored raw bytes)",
+    )
+    replay.add_argument(
+        "--redeliver", action="store_true", help="with --from deliver: also documents the ERP already has"
+    )
     common(replay)
     replay.set_defaults(func=run_replay)
 
@@ -91,11 +102,20 @@ def add_ops_commands(commands: Any) -> None:
     dsub = dead.add_subparsers(dest="dead_command", required=True)
     listing = dsub.add_parser("list", help="documents the ERP refused and outbox items a partner never took")
     listing.add_argument("--partner")
+    listing.add_argument("--type", choices=("erp_document", "partner_delivery"))
+    listing.add_argument("--kind", help="a transaction set (850, 856, 810, 997...) or a canonical kind")
+    listing.add_argument("--older-than-hours", type=float, metavar="N")
     common(listing)
     listing.set_defaults(func=run_dead_list)
     again = dsub.add_parser("replay", help="replay one dead letter, or every one of a partner")
     again.add_argument("id", nargs="?")
     again.add_argument("--partner")
+    again.add_argument(
+        "--from",
+        dest="stage",
+        choices=("translate", "deliver"),
+        help="an ERP document: translate again (default) or deliver the stored documents again",
+    )
     common(again)
     again.set_defaults(func=run_dead_replay)
     from gateway.users_cli import add_users_command  # console users: the database, not the API
@@ -123,13 +143,16 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
         ) from None
 
 
-def _call(args: argparse.Namespace, method: str, path: str) -> tuple[int, Any]:
+def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     base, token = _target(args)
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
     request = urllib.request.Request(
         base + path,
         method=method,
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-        data=b"" if method == "POST" else None,
+        headers=headers,
+        data=json.dumps(body).encode() if body is not None else b"" if method == "POST" else None,
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:
@@ -259,10 +282,15 @@ def _message_lines(m: dict[str, Any]) -> list[str]:
 
 @_command
 def run_replay(args: argparse.Namespace) -> int:
-    status, body = _call(args, "POST", f"/api/v1/messages/{args.id}/replay")
+    if args.redeliver and args.stage != "deliver":
+        print("gateway replay: --redeliver goes with --from deliver", file=sys.stderr)
+        return 2
+    ask = {"from": args.stage, **({"redeliver": True} if args.redeliver else {})} if args.stage else None
+    status, body = _call(args, "POST", f"/api/v1/messages/{args.id}/replay", ask)
     if status not in (200, 202):
         return _refused(status, body)
-    print(json.dumps(body) if args.json else f"{args.id}: replaying")
+    said = f"{args.id}: replaying" + (f" from {args.stage}" if args.stage else "")
+    print(json.dumps(body) if args.json else said)
     return 0
 
 
@@ -270,15 +298,21 @@ def _dead_letters(args: argparse.Namespace) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     after = None
     while True:
-        status, body = _call(args, "GET", "/api/v1/dead-letters" + _query(after=after, limit=500))
+        query = _query(
+            after=after,
+            limit=500,
+            partner=args.partner,
+            type=getattr(args, "type", None),
+            kind=getattr(args, "kind", None),
+            older_than_hours=getattr(args, "older_than_hours", None),
+        )
+        status, body = _call(args, "GET", "/api/v1/dead-letters" + query)
         if status != 200:
             raise Unreachable(f"the dead-letter list answered HTTP {status}")
         items += body.get("items", [])
         after = body.get("next")
         if not after:
             break
-    if args.partner:
-        items = [i for i in items if i.get("partner_id") == args.partner]
     return items
 
 
@@ -307,7 +341,8 @@ def run_dead_replay(args: argparse.Namespace) -> int:
     ids = [args.id] if args.id else [i["id"] for i in _dead_letters(args)]
     failed = 0
     for item_id in ids:
-        status, body = _call(args, "POST", f"/api/v1/dead-letters/{item_id}/replay")
+        ask = {"from": args.stage} if args.stage else None
+        status, body = _call(args, "POST", f"/api/v1/dead-letters/{item_id}/replay", ask)
         if status not in (200, 202):
             failed += _refused(status, body)
         else:

@@ -35,9 +35,11 @@ an fsync, that is a few commits per batch instead of six per message.
 
 Each step is retried with exponential backoff on transient failures (storage,
 a sink saying "try later"); other errors fail the message with the reason, and an
-operator can :meth:`Pipeline.replay` it: the raw bytes are read again, documents keep
-their idempotency keys (message id + position) and delivered ones are never
-re-delivered, and acks already issued are not issued twice.
+operator can :meth:`Pipeline.replay` it (gateway.pipeline_replay): from translate,
+the raw bytes are read again, documents keep their idempotency keys (message id +
+position) and delivered ones are never re-delivered, and acks already issued are not
+issued twice; from deliver, the stored documents go to the ERP again; from
+acknowledge, the acks built are sent again.
 
 Translation is CPU-bound and never runs on the event loop: in worker processes
 (gateway.translate_pool, ``translate_processes``) or, with 0 processes, in a thread.
@@ -71,6 +73,7 @@ from gateway.domain.inbound import InboundPlan
 from gateway.domain.outcomes import mark_duplicates, with_note, with_outcomes
 from gateway.domain.states import INBOUND
 from gateway.pipeline_deliver import DeliverStep
+from gateway.pipeline_replay import ReplayStep
 from gateway.pipeline_write import TranslateWrite
 from gateway.ports import ErpSink
 from gateway.progress import ProgressBoard
@@ -91,10 +94,6 @@ class StepFailed(Exception):
     """A step failed for good; the message becomes ``failed`` with this reason."""
 
 
-class ReplayRefused(Exception):
-    """The message cannot be replayed now (unknown, or being processed)."""
-
-
 # --------------------------------------------------------------------------- pipeline
 
 
@@ -102,7 +101,7 @@ class ReplayRefused(Exception):
 _Plan = InboundPlan
 
 
-class Pipeline(DeliverStep, TranslateWrite):
+class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
     def __init__(
         self,
         db: Database,
@@ -335,26 +334,6 @@ class Pipeline(DeliverStep, TranslateWrite):
         await jobs.finish(session, job, now=now, state="failed", error=reason)
         await rows.set_status(session, job.message_id, "failed", now, reason, {"step": job.step})
         await rows.release_acks(session, job.message_id)
-
-    # ------------------------------------------------------------------ replay
-
-    async def replay(self, message_id: str, *, requested_by: str = "operator") -> None:
-        """Run ``message_id`` again from its stored raw bytes (see the module doc)."""
-        now = self.clock()
-        async with self.db.begin() as session:
-            message = await session.get(Message, message_id, with_for_update=True)
-            if message is None or message.direction != "in":
-                raise ReplayRefused(f"no inbound message {message_id}")
-            if await jobs.running_job(session, message_id, now=now) is not None:
-                raise ReplayRefused(f"message {message_id} is being processed; try again when it settles")
-            if not self.rawstore.exists(message.raw_sha256):
-                raise ReplayRefused(f"the raw payload of {message_id} is gone (pruned by retention)")
-            await jobs.cancel_pending(session, message_id, now=now)
-            await rows.set_status(
-                session, message_id, "received", now, None, {"replay": True, "requested_by": requested_by}
-            )
-            await jobs.enqueue(session, message_id, "translate", now=now)
-        self.wake()
 
     # ------------------------------------------------------------------ step: translate
 

@@ -47,13 +47,14 @@ class DeliverStep:
         transaction: document statuses, delivery attempts, and per message either the
         retry, the failure, or ``delivered`` and ``acknowledged`` together (the acks
         are released in the same commit, so no separate acknowledge job). Documents
-        dead-lettered since the message's last ``received`` (replay) are skipped."""
+        dead-lettered since the message's last ``received`` or ``translated`` (a
+        replay from translate or from deliver) are skipped."""
         message_ids = [j.message_id for j in batch]
         # SQLite: both reads in one hop to the writer thread (gateway.db.writer)
         stored, marks = await self.db.lean_read(partial(_read_batch, message_ids))
         dead: dict[str, set[str]] = {j.message_id: set() for j in batch}
         for message_id, state, detail in marks:
-            if state == "received":
+            if state in ("received", "translated"):  # a replay (from translate or deliver)
                 dead[message_id].clear()
             elif detail and detail.get("document_id"):
                 dead[message_id].add(detail["document_id"])
@@ -323,7 +324,7 @@ async def _read_batch(message_ids: list[str], conn: Any) -> tuple[list[Any], lis
             select(MessageEvent.message_id, MessageEvent.state, MessageEvent.detail)
             .where(
                 MessageEvent.message_id.in_(message_ids),
-                MessageEvent.state.in_(("received", DEAD_LETTERED)),
+                MessageEvent.state.in_(("received", "translated", DEAD_LETTERED)),
             )
             .order_by(MessageEvent.id)
         )

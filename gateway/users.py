@@ -16,18 +16,16 @@ import base64
 import hashlib
 import hmac
 import secrets
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from gateway.db.engine import Database
 from gateway.db.ids import new_id
-from gateway.db.models_console import AuditEntry, ConsoleSession, User
+from gateway.db.models_console import AuditEntry, ConsoleSession, LoginFailure, User
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD = 8
@@ -257,43 +255,40 @@ async def audit_entries(db: Database, *, limit: int = 100, before: int | None = 
 # --------------------------------------------------------------------------- login rate limit
 
 
-class LoginLimiter:
+@dataclass(frozen=True, slots=True)
+class LoginLimit:
     """At most ``attempts`` failed logins per (user name, client address) within
-    ``window`` seconds, and ``attempts * 4`` per client address whatever the names (one
-    address trying many names); a success clears its own count. Per process (several
-    instances each keep their own count: an attacker gets instances x attempts, still
-    bounded)."""
+    ``window``, and ``attempts * 4`` per client address whatever the names (one
+    address trying many names); a success clears its own name and address's count.
+    Kept in the database (``login_failures``), so every process serving the console
+    on one database shares one count."""
 
-    ANY = "\x00any"  # the per-address count's key (no user name contains a NUL)
+    attempts: int = 5
+    window: timedelta = timedelta(seconds=300)
 
-    def __init__(self, attempts: int = 5, window: float = 300.0, clock: Any = time.monotonic) -> None:
-        self.attempts, self.window, self.clock = attempts, window, clock
-        self._failures: dict[tuple[str, str], deque[float]] = {}
+    async def blocked(self, db: Database, name: str, client: str, *, now: datetime) -> bool:
+        since = now - self.window
+        recent = (
+            select(LoginFailure.name_key).where(LoginFailure.client == client[:64], LoginFailure.at > since)
+        ).subquery()
+        query = select(func.count(), func.count().filter(recent.c.name_key == _key(name)))
+        async with db.read() as conn:
+            per_client, per_name = (await conn.execute(query.select_from(recent))).one()
+        return int(per_name) >= self.attempts or int(per_client) >= self.attempts * 4
 
-    def _recent(self, key: tuple[str, str]) -> int:
-        now = self.clock()
-        found = self._failures.get(key)
-        if found is None:
-            return 0
-        while found and now - found[0] > self.window:
-            found.popleft()
-        if not found:
-            del self._failures[key]
-        return len(found)
+    async def failed(self, db: Database, name: str, client: str, *, now: datetime) -> None:
+        async with db.write() as conn:
+            await conn.execute(delete(LoginFailure).where(LoginFailure.at <= now - self.window))
+            await conn.execute(insert(LoginFailure).values(name_key=_key(name), client=client[:64], at=now))
 
-    def blocked(self, name: str, client: str) -> bool:
-        return (
-            self._recent((name.lower(), client)) >= self.attempts
-            or self._recent((self.ANY, client)) >= self.attempts * 4
-        )
+    async def succeeded(self, db: Database, name: str, client: str) -> None:
+        async with db.write() as conn:
+            await conn.execute(
+                delete(LoginFailure).where(
+                    LoginFailure.client == client[:64], LoginFailure.name_key == _key(name)
+                )
+            )
 
-    def failed(self, name: str, client: str) -> None:
-        if len(self._failures) > 100_000:  # a flood of names: forget the oldest half, never grow unbounded
-            for key in list(self._failures)[:50_000]:
-                del self._failures[key]
-        now = self.clock()
-        self._failures.setdefault((name.lower(), client), deque()).append(now)
-        self._failures.setdefault((self.ANY, client), deque()).append(now)
 
-    def succeeded(self, name: str, client: str) -> None:
-        self._failures.pop((name.lower(), client), None)
+def _key(name: str) -> str:
+    return name.lower()[:100]

@@ -10,23 +10,33 @@
 ``POST /api/v1/feed/ack`` ``{"ids": [document ids]}``
     Confirms receipt; only now are the documents ``delivered``. Answers
     ``{"delivered": [...], "unknown": [...]}``; confirming twice is harmless.
-``GET /api/v1/dead-letters?after=&limit=``
-    ERP documents and partner deliveries given up on (see gateway.erp.dead_letters).
+``GET /api/v1/dead-letters?after=&limit=&type=&kind=&partner=&older_than_hours=``
+    ERP documents and partner deliveries given up on (see gateway.erp.dead_letters),
+    oldest first; filters: ``type`` (erp_document | partner_delivery), ``kind`` (a
+    set such as 850/856/810/997/TA1, or a canonical kind such as order),
+    ``partner``, ``older_than_hours`` (made more than N hours ago).
 ``POST /api/v1/dead-letters/{id}/replay``
-    An ERP document: its message is replayed (same idempotency keys); a partner
-    delivery: the outbox item is queued again. ``202``.
+    An ERP document: its message is replayed (same idempotency keys), from
+    translate, or with the optional body ``{"from": "deliver"}`` its stored
+    documents are handed to the ERP again without translating; a partner delivery:
+    the outbox item is queued again. ``202``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from sqlalchemy import select
 
 from gateway.api.errors import ApiError
-from gateway.api.internal import read_json, require_token
+from gateway.api.internal import read_json, replay_request, require_token
 from gateway.api.keys import DATABASE, DELIVERY, METRICS, OVERRIDES, PIPELINE
 from gateway.db.models import Document
 from gateway.domain.alerts import correlation_of
+from gateway.domain.replay import ReplayStage
+from gateway.erp import DEAD_LETTER_TYPES, DeadLetterFilter, dead_letters
 
 MAX_LIMIT = 500
 MAX_QUERY_TEXT = 255  # the widest column a query value is compared with
@@ -122,15 +132,40 @@ async def post_feed_ack(request: web.Request) -> web.Response:
 
 
 async def get_dead_letters(request: web.Request) -> web.Response:
-    from gateway.erp import dead_letters
-
     require_token(request)
     check_query_text(request)
     limit = page_limit(request)
-    items = await dead_letters(request.app[DATABASE], limit=limit + 1, after=request.query.get("after"))
+    try:
+        where = dead_letter_filter(request.query, request.app[OVERRIDES].clock())
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    items = await dead_letters(
+        request.app[DATABASE], limit=limit + 1, after=request.query.get("after"), where=where
+    )
     more = len(items) > limit
     items = items[:limit]
     return web.json_response({"items": items, "next": items[-1]["id"] if more else None})
+
+
+def dead_letter_filter(query: Mapping[str, str], now: datetime) -> DeadLetterFilter:
+    """The dead-letter filters of a query string (the API and the console's page):
+    ``type``, ``kind``, ``partner``, ``older_than_hours``; ValueError names a bad one."""
+    kind = query.get("type") or None
+    if kind is not None and kind not in DEAD_LETTER_TYPES:
+        raise ValueError(f"type is one of {', '.join(DEAD_LETTER_TYPES)}")
+    before = None
+    raw = query.get("older_than_hours") or None
+    if raw is not None:
+        try:
+            hours = float(raw)
+        except ValueError:
+            hours = -1.0
+        if not 0 <= hours <= 24 * 3650:
+            raise ValueError("older_than_hours is a number of hours from 0 to 87600")
+        before = now - timedelta(hours=hours)
+    return DeadLetterFilter(
+        type=kind, kind=query.get("kind") or None, partner_id=query.get("partner") or None, before=before
+    )
 
 
 async def replay_dead_letter(request: web.Request) -> web.Response:
@@ -140,6 +175,9 @@ async def replay_dead_letter(request: web.Request) -> web.Response:
     item_id = request.match_info["id"]
     if not plausible_id(item_id):
         raise ApiError(404, "not_found", "no such dead letter")
+    stage, redeliver = await replay_request(request, (ReplayStage.TRANSLATE, ReplayStage.DELIVER))
+    if redeliver:
+        raise ApiError(400, "bad_request", "a dead letter is not with the ERP: redeliver does not apply")
     try:
         done = await operations.replay_dead_letter(
             request.app[DATABASE],
@@ -148,6 +186,7 @@ async def replay_dead_letter(request: web.Request) -> web.Response:
             item_id,
             now=request.app[OVERRIDES].clock(),
             requested_by="dead-letter replay",
+            stage=stage,
         )
     except operations.NotFound as exc:
         raise ApiError(404, "not_found", str(exc)) from None

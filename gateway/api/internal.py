@@ -36,6 +36,7 @@ from gateway.api.keys import API_TOKEN, DATABASE, DELIVERY, GATEWAY, OVERRIDES, 
 from gateway.bootstrap import ReloadFailed
 from gateway.config import ensure_api_token
 from gateway.domain.errors import RenderRefused
+from gateway.domain.replay import ReplayNotAllowed, ReplayStage, parse_stage
 from gateway.orders import policy_of
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,31 @@ async def read_json(request: web.Request) -> Any:
     """The JSON body of an internal API request: ``415`` unless ``application/json``,
     ``413`` past ``limits.max_json_bytes`` (streamed, never read beyond the limit)."""
     return await read_json_body(request, request.app[SETTINGS].limits.max_json_bytes)
+
+
+async def replay_request(
+    request: web.Request, stages: tuple[ReplayStage, ...] = tuple(ReplayStage)
+) -> tuple[ReplayStage, bool]:
+    """The optional body of a replay, ``{"from": stage, "redeliver": bool}``
+    (gateway.domain.replay; ``stages``: those this endpoint takes); none (or an empty
+    one) is a replay from translate, as before stages existed. ``400`` otherwise."""
+    if not request.can_read_body or request.content_length == 0:
+        return ReplayStage.TRANSLATE, False
+    data = await read_json(request)
+    if not isinstance(data, dict) or set(data) - {"from", "redeliver"}:
+        raise ApiError(
+            400, "bad_request", 'send {"from": "translate"|"deliver"|"acknowledge", "redeliver": bool}'
+        )
+    try:
+        stage = parse_stage(data.get("from"))
+    except ReplayNotAllowed as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    if stage not in stages:
+        raise ApiError(400, "bad_request", f"this replay starts from {' or '.join(stages)}")
+    redeliver = data.get("redeliver", False)
+    if not isinstance(redeliver, bool) or (redeliver and stage is not ReplayStage.DELIVER):
+        raise ApiError(400, "bad_request", 'redeliver is true or false, and only with "from": "deliver"')
+    return stage, redeliver
 
 
 def validation_failed(message: str, fields: list[dict[str, str]]) -> ApiError:

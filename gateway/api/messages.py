@@ -15,8 +15,13 @@
 ``GET /api/v1/messages/{id}/raw``
     The exact stored bytes, with ``application/edi-x12`` or ``application/json``.
 ``POST /api/v1/messages/{id}/replay``
-    Runs an inbound message again (gateway.pipeline.Pipeline.replay): ``202``;
-    ``409`` when it is being processed or its raw payload was pruned.
+    Runs an inbound message again (gateway.pipeline_replay): without a body from
+    translate (the stored raw bytes); with ``{"from": "translate"|"deliver"|
+    "acknowledge"}`` from that stage (gateway.domain.replay), ``"redeliver": true``
+    with deliver also sending documents the ERP has. ``202`` ``{"message_id",
+    "status", "from"}``; ``409`` with the reason when the stage does not apply now
+    (being processed, pruned, no documents, no acknowledgment...); ``400`` for an
+    unknown stage.
 """
 
 from __future__ import annotations
@@ -26,11 +31,11 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import queries
+from gateway import operations, queries
 from gateway.api.errors import ApiError
 from gateway.api.feed import check_query_text, page_limit, plausible_id
-from gateway.api.internal import require_token
-from gateway.api.keys import DATABASE, PIPELINE, RAWSTORE, SETTINGS
+from gateway.api.internal import replay_request, require_token
+from gateway.api.keys import DATABASE, DELIVERY, PIPELINE, RAWSTORE, SETTINGS
 from gateway.domain.mdn import DEFAULT_OVERDUE
 
 MDN_STATUSES = ("pending", "processed", "error", "overdue")
@@ -136,19 +141,25 @@ async def get_raw(request: web.Request) -> web.StreamResponse:
 
 
 async def post_replay(request: web.Request) -> web.Response:
-    from gateway.pipeline import ReplayRefused
-
     require_token(request)
     message_id = request.match_info["id"]
     if not plausible_id(message_id):
         raise ApiError(404, "not_found", "no such message")
+    stage, redeliver = await replay_request(request)
     try:
-        await request.app[PIPELINE].replay(message_id, requested_by="api")
-    except ReplayRefused as exc:
+        status = await operations.replay_message(
+            request.app[PIPELINE],
+            request.app[DELIVERY],
+            message_id,
+            requested_by="api",
+            stage=stage,
+            redeliver=redeliver,
+        )
+    except operations.Refused as exc:
         async with request.app[DATABASE].read() as conn:
             await _message(conn, message_id)  # 404 for an unknown id
         raise ApiError(409, "replay_refused", str(exc)) from None
-    return web.json_response({"message_id": message_id, "status": "received"}, status=202)
+    return web.json_response({"message_id": message_id, "status": status, "from": str(stage)}, status=202)
 
 
 def add_routes(app: web.Application) -> None:

@@ -6,7 +6,8 @@
   (the login form) a double-submit value also set as the ``gw_login_csrf`` cookie.
   A POST without the right one is refused with 403 before anything else is read.
 - Failed logins are limited per (user name, client address): ``[console]
-  login_attempts`` within ``login_window_seconds``, then 429 until the window passes.
+  login_attempts`` within ``login_window_seconds``, then 429 until the window passes;
+  counted in the database (gateway.users.LoginLimit), so every process shares it.
 - Roles: ``viewer`` looks, ``operator`` also replays/releases, ``admin`` also
   manages users (gateway.users.Role). The internal API token is not accepted here,
   and a session is not accepted by the API: machines and people stay apart.
@@ -27,7 +28,8 @@ from aiohttp import web
 
 from gateway import users
 from gateway.api.keys import DATABASE, OVERRIDES, SETTINGS
-from gateway.users import LoginLimiter, Role, SessionUser
+from gateway.console.charts import duration
+from gateway.users import LoginLimit, Role, SessionUser
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ COOKIE = "gw_session"
 LOGIN_CSRF_COOKIE = "gw_login_csrf"
 HERE = Path(__file__).parent
 TEMPLATES = web.AppKey("console_templates", jinja2.Environment)
-LIMITER = web.AppKey("console_login_limiter", LoginLimiter)
+LIMITER = web.AppKey("console_login_limit", LoginLimit)
 # The SessionUser of this request: a typed RequestKey where aiohttp has them (3.14+,
 # which warns about plain string keys), a string key before.
 USER: Any = web.RequestKey("console_user", SessionUser) if hasattr(web, "RequestKey") else "console_user"
@@ -60,9 +62,10 @@ def setup(app: web.Application) -> None:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["duration"] = duration
     app[TEMPLATES] = env
     console = app[SETTINGS].console
-    app[LIMITER] = LoginLimiter(console.login_attempts, console.login_window_seconds)
+    app[LIMITER] = LoginLimit(console.login_attempts, timedelta(seconds=console.login_window_seconds))
 
 
 def client_of(request: web.Request) -> str:
@@ -185,7 +188,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     password = str(data.get("password") or "")
     client = client_of(request)
     db, now, limiter = request.app[DATABASE], request.app[OVERRIDES].clock(), request.app[LIMITER]
-    if limiter.blocked(name, client):
+    if await limiter.blocked(db, name, client, now=now):
         await users.audit(
             db,
             actor=name[:100] or "-",
@@ -200,7 +203,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         )
     found = await users.authenticate(db, name, password)
     if found is None:
-        limiter.failed(name, client)
+        await limiter.failed(db, name, client, now=now)
         await users.audit(
             db,
             actor=name[:100] or "-",
@@ -211,7 +214,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             client=client,
         )
         return login_form(request, status=401, message="Wrong user name or password.")
-    limiter.succeeded(name, client)
+    await limiter.succeeded(db, name, client)
     user_id, _role = found
     hours = request.app[SETTINGS].console.session_hours
     token = await users.open_session(db, user_id, now=now, lifetime=timedelta(hours=hours))

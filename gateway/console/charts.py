@@ -1,6 +1,6 @@
 """The dashboard's chart per partner: daily volume and failures as an inline SVG,
-rendered on the server (no script, no external file). Pure: numbers in, markup out;
-every text is escaped."""
+rendered on the server (no script, no external file), and its durations in words
+(:func:`duration`). Pure: numbers in, markup out; every text is escaped."""
 
 from __future__ import annotations
 
@@ -40,3 +40,11 @@ def volume_svg(partner_id: str, days: list[date], total: list[int], failed: list
         f'<text x="{WIDTH - 1}" y="{HEIGHT - 2}" font-size="10" fill="#222" text-anchor="end">{escape(last)}</text>'
         "</svg>"
     )
+
+
+def duration(ms: float) -> str:
+    """A duration as people read it: 850 ms, 12.3 s, 4.2 min, 1.5 h, 2.0 d."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000)):
+        if ms >= size:
+            return f"{ms / size:.1f} {unit}"
+    return f"{ms:.0f} ms"

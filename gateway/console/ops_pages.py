@@ -4,17 +4,22 @@ audit log), the partners, the audit log, and the users (admin)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from gateway import dashboard as figures
 from gateway import operations, orders, users
-from gateway.api.feed import plausible_id
+from gateway.api.feed import dead_letter_filter, plausible_id
 from gateway.api.keys import DATABASE, DELIVERY, OVERRIDES, PARTNERS, PIPELINE
 from gateway.console.auth import USER, audit_action, page, refused, render, see_other
 from gateway.domain.orders import EXCEPTION_KINDS
+from gateway.domain.replay import ReplayNotAllowed, ReplayStage, parse_stage
+from gateway.erp import DeadLetterFilter
 from gateway.erp import dead_letters as list_dead_letters
 from gateway.users import Role
 
@@ -39,134 +44,191 @@ async def dead_letters(request: web.Request) -> web.StreamResponse:
     after = request.query.get("after") or None
     if after is not None and not plausible_id(after):
         after = None
-    items = await list_dead_letters(request.app[DATABASE], limit=PAGE + 1, after=after)
+    now = request.app[OVERRIDES].clock()
+    try:
+        where = dead_letter_filter(request.query, now)
+        problem = None
+    except ValueError as exc:
+        where, problem = DeadLetterFilter(), str(exc)
+    items = await list_dead_letters(request.app[DATABASE], limit=PAGE + 1, after=after, where=where)
     more = len(items) > PAGE
-    items = items[:PAGE]
+    items = [{**d, "age": _age(now, datetime.fromisoformat(d["created_at"]))} for d in items[:PAGE]]
+    kept = {k: v for k, v in request.query.items() if k in FILTERS and v}
     return render(
         request,
         "dead_letters.html",
         items=items,
-        next_after=items[-1]["id"] if more else None,
+        next_page="?" + urlencode({**kept, "after": items[-1]["id"]}) if more else None,
+        filters=kept,
+        problem=problem,
+        partner_ids=sorted(request.app[PARTNERS].current.entries) if request.app[PARTNERS].current else [],
+        kinds=DEAD_LETTER_KINDS,
         refresh=15,
         flash=request.query.get("done"),
         cancelled=request.query.get("cancelled"),
     )
 
 
-@page(Role.OPERATOR)
-async def confirm_replay(request: web.Request) -> web.StreamResponse:
-    item_id = request.match_info["id"]
-    if not plausible_id(item_id):
-        return refused(request, 404, "No such dead letter.")
-    return render(
-        request,
-        "confirm.html",
-        title=f"Replay dead letter {item_id}?",
-        explain="The document is sent again: an ERP document's message runs again from its stored bytes "
-        "(the ERP sees the same Idempotency-Key); a partner delivery is queued again.",
-        action=f"/ui/dead-letters/{item_id}/replay",
-        button="Replay",
-        back="/ui/dead-letters",
-    )
+FILTERS = ("type", "kind", "partner", "older_than_hours")
+DEAD_LETTER_KINDS = ("850", "855", "856", "810", "997", "999", "TA1")
+STAGE_TEXT = {
+    ReplayStage.TRANSLATE: "Translate again from the stored raw bytes (validation, translation and "
+    "documents anew, same Idempotency-Keys).",
+    ReplayStage.DELIVER: "Deliver the documents already translated to the ERP again, without "
+    "translating (same Idempotency-Keys: the ERP can dedupe).",
+    ReplayStage.ACKNOWLEDGE: "Send the acknowledgment (TA1/997/999) built for the message to the "
+    "partner again through its channel.",
+}
 
 
-@page(Role.OPERATOR, form=True)
-async def replay(request: web.Request) -> web.StreamResponse:
-    item_id = request.match_info["id"]
-    if not plausible_id(item_id):
-        return refused(request, 404, "No such dead letter.")
-    try:
-        done = await operations.replay_dead_letter(
-            request.app[DATABASE],
-            request.app[PIPELINE],
-            request.app[DELIVERY],
-            item_id,
-            now=request.app[OVERRIDES].clock(),
-            requested_by=f"console: {request[USER].name}",
+@dataclass(frozen=True, slots=True)
+class Action:
+    """An operator action: a confirmation page (GET) and the form it posts (POST),
+    both on ``/ui/{what}/{id}/{verb}``; ``run`` does it and answers where to go."""
+
+    audit: str
+    noun: str
+    title: str
+    explain: str
+    button: str
+    back: str
+    stages: tuple[ReplayStage, ...] = ()
+
+
+Run = Callable[[web.Request, str, ReplayStage, bool], Awaitable[tuple[str, str]]]
+
+
+def confirm_page(action: Action) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    @page(Role.OPERATOR)
+    async def confirm(request: web.Request) -> web.StreamResponse:
+        item_id = request.match_info["id"]
+        if not plausible_id(item_id):
+            return refused(request, 404, f"No such {action.noun}.")
+        release = request.query.get("release") == "1"  # a quarantined message: translate is all it has
+        stages = (ReplayStage.TRANSLATE,) if release and action.stages else action.stages
+        return render(
+            request,
+            "confirm.html",
+            title=action.title.format(id=item_id, verb="Release" if release else "Replay"),
+            explain=action.explain,
+            action=request.path,
+            button="Release" if release else action.button,
+            back=action.back.format(id=item_id),
+            stages=[(s.value, STAGE_TEXT[s]) for s in stages],
+            redeliver=ReplayStage.DELIVER in stages and ReplayStage.ACKNOWLEDGE in stages,
         )
-    except operations.NotFound as exc:
-        await audit_action(request, "replay_dead_letter", item_id, "not_found")
-        return refused(request, 404, str(exc))
-    except operations.Refused as exc:
-        await audit_action(request, "replay_dead_letter", item_id, "refused", str(exc))
-        return refused(request, 409, str(exc))
-    await audit_action(request, "replay_dead_letter", item_id, done.status)
+
+    return confirm
+
+
+def act_page(action: Action, run: Run) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    @page(Role.OPERATOR, form=True)
+    async def act(request: web.Request) -> web.StreamResponse:
+        item_id = request.match_info["id"]
+        if not plausible_id(item_id):
+            return refused(request, 404, f"No such {action.noun}.")
+        data = await request.post()
+        stage = ReplayStage.TRANSLATE
+        if action.stages:
+            try:
+                stage = parse_stage(data.get("from") or None)
+            except ReplayNotAllowed as exc:
+                return refused(request, 422, str(exc))
+            if stage not in action.stages:
+                return refused(request, 422, f"A {action.noun} is not replayed from {stage}.")
+        redeliver = data.get("redeliver") == "1" and stage is ReplayStage.DELIVER
+        said = f"from {stage}{', redeliver' if redeliver else ''}" if action.stages else None
+        try:
+            outcome, location = await run(request, item_id, stage, redeliver)
+        except operations.NotFound as exc:
+            await audit_action(request, action.audit, item_id, "not_found", said)
+            return refused(request, 404, str(exc))
+        except operations.Refused as exc:
+            await audit_action(
+                request, action.audit, item_id, "refused", f"{said}: {exc}" if said else str(exc)
+            )
+            return refused(request, 409, str(exc))
+        await audit_action(request, action.audit, item_id, outcome, said)
+        return see_other(location)
+
+    return act
+
+
+def _requested_by(request: web.Request) -> str:
+    return f"console: {request[USER].name}"
+
+
+async def _replay_dead_letter(
+    request: web.Request, item_id: str, stage: ReplayStage, _redeliver: bool
+) -> tuple[str, str]:
+    done = await operations.replay_dead_letter(
+        request.app[DATABASE],
+        request.app[PIPELINE],
+        request.app[DELIVERY],
+        item_id,
+        now=request.app[OVERRIDES].clock(),
+        requested_by=_requested_by(request),
+        stage=stage,
+    )
     if done.message_id:
-        return see_other(f"/ui/messages/{done.message_id}")
-    return see_other("/ui/dead-letters?done=" + item_id)
+        return done.status, f"/ui/messages/{done.message_id}"
+    return done.status, "/ui/dead-letters?done=" + item_id
 
 
-@page(Role.OPERATOR)
-async def confirm_cancel(request: web.Request) -> web.StreamResponse:
-    item_id = request.match_info["id"]
-    if not plausible_id(item_id):
-        return refused(request, 404, "No such dead letter.")
-    return render(
-        request,
-        "confirm.html",
-        title=f"Cancel dead letter {item_id}?",
-        explain="The gateway gives up on it for good: it leaves this list and is never sent unless "
-        "its message is replayed. Do this when the document was handled another way.",
-        action=f"/ui/dead-letters/{item_id}/cancel",
-        button="Cancel it",
-        back="/ui/dead-letters",
+async def _cancel_dead_letter(request: web.Request, item_id: str, *_: Any) -> tuple[str, str]:
+    await operations.cancel_dead_letter(
+        request.app[DATABASE],
+        item_id,
+        now=request.app[OVERRIDES].clock(),
+        requested_by=_requested_by(request),
     )
+    return "cancelled", "/ui/dead-letters?cancelled=" + item_id
 
 
-@page(Role.OPERATOR, form=True)
-async def cancel(request: web.Request) -> web.StreamResponse:
-    item_id = request.match_info["id"]
-    if not plausible_id(item_id):
-        return refused(request, 404, "No such dead letter.")
-    try:
-        await operations.cancel_dead_letter(
-            request.app[DATABASE],
-            item_id,
-            now=request.app[OVERRIDES].clock(),
-            requested_by=f"console: {request[USER].name}",
-        )
-    except operations.NotFound as exc:
-        await audit_action(request, "cancel_dead_letter", item_id, "not_found")
-        return refused(request, 404, str(exc))
-    except operations.Refused as exc:
-        await audit_action(request, "cancel_dead_letter", item_id, "refused", str(exc))
-        return refused(request, 409, str(exc))
-    await audit_action(request, "cancel_dead_letter", item_id, "cancelled")
-    return see_other("/ui/dead-letters?cancelled=" + item_id)
-
-
-@page(Role.OPERATOR)
-async def confirm_message_replay(request: web.Request) -> web.StreamResponse:
-    message_id = request.match_info["id"]
-    if not plausible_id(message_id):
-        return refused(request, 404, "No such message.")
-    release = request.query.get("release") == "1"
-    return render(
-        request,
-        "confirm.html",
-        title=f"{'Release' if release else 'Replay'} message {message_id}?",
-        explain="The message runs again from its stored bytes through the partner's current profile. "
-        "Documents the ERP has already taken keep their Idempotency-Key: nothing is posted twice.",
-        action=f"/ui/messages/{message_id}/replay",
-        button="Release" if release else "Replay",
-        back=f"/ui/messages/{message_id}",
+async def _replay_message(
+    request: web.Request, message_id: str, stage: ReplayStage, redeliver: bool
+) -> tuple[str, str]:
+    status = await operations.replay_message(
+        request.app[PIPELINE],
+        request.app[DELIVERY],
+        message_id,
+        requested_by=_requested_by(request),
+        stage=stage,
+        redeliver=redeliver,
     )
+    return "replaying" if stage is ReplayStage.TRANSLATE else status, f"/ui/messages/{message_id}"
 
 
-@page(Role.OPERATOR, form=True)
-async def message_replay(request: web.Request) -> web.StreamResponse:
-    message_id = request.match_info["id"]
-    if not plausible_id(message_id):
-        return refused(request, 404, "No such message.")
-    try:
-        await operations.replay_message(
-            request.app[PIPELINE], message_id, requested_by=f"console: {request[USER].name}"
-        )
-    except operations.Refused as exc:
-        await audit_action(request, "replay_message", message_id, "refused", str(exc))
-        return refused(request, 409, str(exc))
-    await audit_action(request, "replay_message", message_id, "replaying")
-    return see_other(f"/ui/messages/{message_id}")
+REPLAY_DEAD_LETTER = Action(
+    audit="replay_dead_letter",
+    noun="dead letter",
+    title="Replay dead letter {id}?",
+    explain="The document is sent again. An ERP document's message runs again from the stage you choose "
+    "(the ERP sees the same Idempotency-Key); a partner delivery is queued again (the stage does not apply).",
+    button="Replay",
+    back="/ui/dead-letters",
+    stages=(ReplayStage.TRANSLATE, ReplayStage.DELIVER),
+)
+CANCEL_DEAD_LETTER = Action(
+    audit="cancel_dead_letter",
+    noun="dead letter",
+    title="Cancel dead letter {id}?",
+    explain="The gateway gives up on it for good: it leaves this list and is never sent unless "
+    "its message is replayed. Do this when the document was handled another way.",
+    button="Cancel it",
+    back="/ui/dead-letters",
+)
+REPLAY_MESSAGE = Action(
+    audit="replay_message",
+    noun="message",
+    title="{verb} message {id}?",
+    explain="The message runs again from the stage you choose, through the partner's current profile. "
+    "Documents the ERP has already taken keep their Idempotency-Key: nothing is posted twice unless you "
+    "ask for it.",
+    button="Replay",
+    back="/ui/messages/{id}",
+    stages=tuple(ReplayStage),
+)
 
 
 @page()
@@ -287,12 +349,13 @@ async def users_disable(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/ui/orders/{partner_id}/{po_number}", order)
     app.router.add_get("/ui/dead-letters", dead_letters)
-    app.router.add_get("/ui/dead-letters/{id}/replay", confirm_replay)
-    app.router.add_post("/ui/dead-letters/{id}/replay", replay)
-    app.router.add_get("/ui/dead-letters/{id}/cancel", confirm_cancel)
-    app.router.add_post("/ui/dead-letters/{id}/cancel", cancel)
-    app.router.add_get("/ui/messages/{id}/replay", confirm_message_replay)
-    app.router.add_post("/ui/messages/{id}/replay", message_replay)
+    for path, action, run in (
+        ("/ui/dead-letters/{id}/replay", REPLAY_DEAD_LETTER, _replay_dead_letter),
+        ("/ui/dead-letters/{id}/cancel", CANCEL_DEAD_LETTER, _cancel_dead_letter),
+        ("/ui/messages/{id}/replay", REPLAY_MESSAGE, _replay_message),
+    ):
+        app.router.add_get(path, confirm_page(action))
+        app.router.add_post(path, act_page(action, run))
     app.router.add_get("/ui/exceptions", exceptions)
     app.router.add_get("/ui/partners", partners)
     app.router.add_get("/ui/audit", audit_log)

@@ -18,7 +18,7 @@ from aiohttp import web
 from gateway import dashboard as figures
 from gateway import queries
 from gateway.api.feed import plausible_id
-from gateway.api.keys import DATABASE, OVERRIDES, PARTNERS, RAWSTORE
+from gateway.api.keys import DATABASE, OVERRIDES, PARTNERS, RAWSTORE, SETTINGS
 from gateway.api.messages import mdn_overdue
 from gateway.console.auth import USER, current_user, login_form, page, refused, render
 from gateway.console.charts import volume_svg
@@ -60,7 +60,8 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     async with request.app[DATABASE].read() as conn:
         counts = await figures.today(conn, now)
         stuck = await figures.stuck(conn, now)
-        latency = await figures.erp_latency(conn)
+        feed = request.app[SETTINGS].erp.mode == "feed"
+        latency = await figures.erp_latency(conn, feed=feed)
         charts = await _charts(request, conn, now)
     return render(
         request,
@@ -68,6 +69,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         counts=counts,
         stuck=stuck,
         latency=latency,
+        feed=feed,
         charts=charts,
         now=now,
         refresh=30,
@@ -254,10 +256,14 @@ def _timeline(detail: dict[str, Any]) -> list[dict[str, Any]]:
     ]
     for a in detail["delivery_attempts"]:
         what = f"{a['target']} delivery: {a['outcome']}"
-        text = f"HTTP {a['status_code']}" if a["status_code"] else "no answer"
+        if a["outcome"] == "confirmed":
+            text = f"confirmed from the feed {a['duration_ms'] / 1000:.1f} s after it was stored"
+        else:
+            text = f"HTTP {a['status_code']}" if a["status_code"] else "no answer"
         if a["error"]:
             text += f": {a['error']}"
-        entries.append({"at": a["at"], "what": what, "detail": text, "error": a["outcome"] != "delivered"})
+        ok = a["outcome"] in ("delivered", "confirmed")
+        entries.append({"at": a["at"], "what": what, "detail": text, "error": not ok})
     entries.sort(key=lambda e: e["at"])
     return entries
 

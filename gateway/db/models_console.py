@@ -1,5 +1,5 @@
 """Tables of the operations console (migration 0006): ``users``, ``console_sessions``
-and ``audit_log``. Same ``Base`` as :mod:`gateway.db.models`.
+and ``audit_log``; ``login_failures`` (0010): the login rate limit's window. Same ``Base`` as :mod:`gateway.db.models`.
 
 Never store a password or a session cookie here in the clear: ``password_hash`` is
 an scrypt hash (gateway.users) and a session is keyed by the SHA-256 of its cookie.
@@ -57,3 +57,20 @@ class AuditEntry(Base):
     client: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+
+class LoginFailure(Base):
+    """One failed console login (0010): the rate limit counts these within its window,
+    whichever process served the attempt (gateway.users)."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name_key: Mapped[str] = mapped_column(String(100))  # the name as typed, lower-cased
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_login_failures_client_at", "client", "at"),
+        Index("ix_login_failures_at", "at"),
+    )

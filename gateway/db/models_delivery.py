@@ -28,7 +28,8 @@ class DeliveryAttempt(Base):
     outbox_id: Mapped[str | None] = mapped_column(ID)  # partner deliveries
     target: Mapped[str] = mapped_column(String(16))  # erp | partner
     at: Mapped[datetime]
-    # delivered | retry | dead (given up or refused for good)
+    # delivered | retry | dead (given up or refused for good) | confirmed (feed mode: the
+    # ERP confirmed the document; duration_ms is from the document stored to then)
     outcome: Mapped[str] = mapped_column(String(16))
     status_code: Mapped[int | None] = mapped_column(Integer)  # None: no HTTP answer (timeout, refused)
     error: Mapped[str | None] = mapped_column(Text)  # the far side's answer or our error, truncated

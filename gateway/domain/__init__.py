@@ -19,5 +19,7 @@ Modules:
   and what it makes of the message;
 * :mod:`~gateway.domain.inbound`: a translated stream becomes an :class:`InboundPlan`;
 * :mod:`~gateway.domain.acks`: the acknowledgment interchanges one message gets;
-* :mod:`~gateway.domain.interchanges`: canonical documents become an X12 interchange.
+* :mod:`~gateway.domain.interchanges`: canonical documents become an X12 interchange;
+* :mod:`~gateway.domain.replay`: what a replay from each stage (translate, deliver,
+  acknowledge) does to a message, and when it is refused.
 """

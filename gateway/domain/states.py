@@ -127,15 +127,21 @@ def _table(edges: Mapping[StrEnum, Iterable[StrEnum]]) -> dict[str, frozenset[st
 
 _I = InboundStatus
 _INBOUND_DONE = (_I.ACKNOWLEDGED, _I.PARTLY_DELIVERED, _I.FAILED, _I.QUARANTINED, _I.DUPLICATE)
+# Settled messages that may hold translated documents: a replay from deliver may
+# hand those to the ERP again (quarantined and duplicate messages never have any).
+_REDELIVERABLE = (_I.ACKNOWLEDGED, _I.PARTLY_DELIVERED, _I.FAILED)
 INBOUND = Machine(
     "inbound message",
     _table(
         {
-            # A replay moves any message back to received (the raw bytes are read again).
+            # A replay from translate moves any message back to received (the raw bytes
+            # are read again); a replay from deliver moves a settled message that has
+            # documents back to translated (gateway.domain.replay).
             _I.RECEIVED: (_I.RECEIVED, _I.TRANSLATED, _I.FAILED, _I.QUARANTINED, _I.DUPLICATE),
             _I.TRANSLATED: (_I.RECEIVED, _I.DELIVERED, _I.ACKNOWLEDGED, _I.PARTLY_DELIVERED, _I.FAILED),
             _I.DELIVERED: (_I.RECEIVED, _I.ACKNOWLEDGED, _I.FAILED),
             **{done: (_I.RECEIVED,) for done in _INBOUND_DONE},
+            **{done: (_I.RECEIVED, _I.TRANSLATED) for done in _REDELIVERABLE},
         }
     ),
     final=frozenset(map(str, _INBOUND_DONE)),

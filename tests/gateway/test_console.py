@@ -360,21 +360,51 @@ async def test_message_replay_asks_first_needs_an_operator_and_is_audited(gw: An
     assert ("victor", "forbidden", f"/ui/messages/{message_id}/replay") in entries
 
 
-def test_the_login_limit_counts_per_name_and_per_address_and_forgets_after_the_window() -> None:
-    now = [0.0]
-    limiter = users.LoginLimiter(attempts=2, window=60, clock=lambda: now[0])
-    limiter.failed("Olivia", "10.0.0.1")
-    assert not limiter.blocked("olivia", "10.0.0.1")
-    limiter.failed("olivia", "10.0.0.1")
-    assert limiter.blocked("OLIVIA", "10.0.0.1") and not limiter.blocked("olivia", "10.0.0.2")
-    for n in range(6):  # one address trying many names: 2 x 4 failures in all
-        limiter.failed(f"user{n}", "10.0.0.3")
-    assert not limiter.blocked("someone", "10.0.0.3")
-    limiter.failed("user6", "10.0.0.3")
-    limiter.failed("user7", "10.0.0.3")
-    assert limiter.blocked("someone", "10.0.0.3")
-    now[0] = 61.0
-    assert not limiter.blocked("olivia", "10.0.0.1") and not limiter.blocked("someone", "10.0.0.3")
+async def test_the_login_limit_is_shared_by_two_instances_on_one_database(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock, database_url: str | None
+) -> None:
+    """Two console processes on one database (PostgreSQL; or one SQLite file, each
+    instance with its own data dir) count the same failures: per name and address,
+    per address whatever the names, forgotten after the window, cleared by a success."""
+    url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    apps = []
+    for name in ("one", "two"):
+        settings = make_settings(
+            tmp_path / name, partners_dir, url, console={"login_attempts": 2, "login_window_seconds": 60}
+        )
+        apps.append(await aiohttp_client(build_app(settings, overrides=Overrides(clock=clock))))
+    one, two = apps
+
+    async def attempt(app: Any, name: str, password: str = PASSWORD) -> int:
+        status = int((await login(app, name, password)).status)
+        app.session.cookie_jar.clear()  # logged out again: the next try starts at the form
+        return status
+
+    for name in ("olivia", "victor"):
+        await users.add_user(one.app[DATABASE], name, "operator", PASSWORD, now=clock())
+    assert await attempt(one, "Olivia", "wrong password") == 401
+    assert await attempt(two, "olivia", "wrong password") == 401
+    # the third try is refused on either instance, a right password too: one count, not two
+    for app in (one, two):
+        resp = await login(app, "olivia")
+        assert resp.status == 429
+        assert "Too many failed logins" in await resp.text()
+        app.session.cookie_jar.clear()
+    assert await attempt(two, "victor") == 303  # another name is not blocked
+    clock.advance(61)  # the window slid past both failures
+    assert await attempt(one, "olivia") == 303
+    # one address trying many names: 2 x 4 failures in all, wherever they land
+    for n in range(8):
+        assert await attempt((one, two)[n % 2], f"user{n}", "wrong password") == 401
+    assert await attempt(one, "someone-else") == 429
+    clock.advance(61)
+    # a success clears its own count: failures then a success, then two more failures allowed
+    assert await attempt(two, "victor", "wrong password") == 401
+    assert await attempt(one, "victor") == 303
+    assert await attempt(two, "victor", "wrong password") == 401
+    assert await attempt(one, "victor") == 303
+    entries = [(e.actor, e.outcome) for e in await users.audit_entries(one.app[DATABASE])]
+    assert entries.count(("olivia", "rate_limited")) == 2 and ("someone-else", "rate_limited") in entries
 
 
 async def test_cancelling_dead_letters_from_the_console(

@@ -3,7 +3,8 @@ build, and a database at 0002 (with data) is refused at start until
 ``gateway db upgrade`` brings it to the head (0003: index on outbox.message_id; 0004:
 instances, schedules, outbox.locked_by; 0005: document_keys, orders, order_exceptions;
 0006: users, console_sessions, audit_log; 0007: alert_events, alert_deliveries;
-0008: jobs.progress_done/_total; 0009: outbox.mdn_status/_at/_detail)."""
+0008: jobs.progress_done/_total; 0009: outbox.mdn_status/_at/_detail; 0010:
+login_failures)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(
     database_url: str | None, tmp_path: Path
 ) -> None:
     head = schema.head_revision()
-    assert head == "0009"
+    assert head == "0010"
     url = _url(database_url, tmp_path)
     db = open_database(url)
     now = utcnow()

@@ -66,6 +66,8 @@ NOT_EXERCISED: dict[tuple[str, str, str], str] = {
             "/api/v1/invoices",
             "/api/v1/order-acks",
             "/api/v1/feed/ack",
+            "/api/v1/messages/{id}/replay",
+            "/api/v1/dead-letters/{id}/replay",
         )
     },
     **{
@@ -427,8 +429,30 @@ async def dead_letters(env: Env) -> None:
     await c("post", f"/api/v1/dead-letters/{document_id}/replay", 202, headers=TOKEN)
     await c("post", "/api/v1/dead-letters/no-such-id/replay", 404, headers=TOKEN)
     await c("post", f"/api/v1/dead-letters/{item}/replay", 401)
+    await c("post", f"/api/v1/dead-letters/{item}/replay", 400, json={"from": "acknowledge"}, headers=TOKEN)
+    await c(
+        "post",
+        f"/api/v1/dead-letters/{item}/replay",
+        415,
+        data="{}",
+        headers={**TOKEN, "Content-Type": "text/plain"},
+    )
+    await c(
+        "post",
+        f"/api/v1/dead-letters/{item}/replay",
+        413,
+        data=b"{" + b" " * LIMIT + b"}",
+        headers=JSON_TOKEN,
+    )
     await c("get", "/api/v1/dead-letters", 401)
     await c("get", "/api/v1/dead-letters?limit=x", 400, headers=TOKEN)
+    await c(
+        "get",
+        "/api/v1/dead-letters?type=partner_delivery&kind=856&partner=acme&older_than_hours=1",
+        200,
+        headers=TOKEN,
+    )
+    await c("get", "/api/v1/dead-letters?older_than_hours=-2", 400, headers=TOKEN)
 
 
 async def messages(env: Env) -> None:
@@ -471,6 +495,19 @@ async def messages(env: Env) -> None:
     await c("get", "/api/v1/messages/no-such-message", 404, headers=TOKEN)
     await c("get", "/api/v1/messages/no-such-message/raw", 404, headers=TOKEN)
     await c("post", f"/api/v1/messages/{inbound}/replay", 202, headers=TOKEN)
+    await env.app[PIPELINE].run_until_idle()
+    await c("post", f"/api/v1/messages/{inbound}/replay", 202, json={"from": "translate"}, headers=TOKEN)
+    await c("post", f"/api/v1/messages/{inbound}/replay", 400, json={"from": "parse"}, headers=TOKEN)
+    await c(
+        "post",
+        f"/api/v1/messages/{inbound}/replay",
+        415,
+        data="{}",
+        headers={**TOKEN, "Content-Type": "text/plain"},
+    )
+    await c(
+        "post", f"/api/v1/messages/{inbound}/replay", 413, data=b"{" + b" " * LIMIT + b"}", headers=JSON_TOKEN
+    )
     await c("post", f"/api/v1/messages/{inbound}/replay", 401)
     await c("post", "/api/v1/messages/no-such-message/replay", 404, headers=TOKEN)
     await c("post", f"/api/v1/messages/{out}/replay", 409, headers=TOKEN)  # outbound: nothing to run again

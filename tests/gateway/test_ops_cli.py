@@ -58,14 +58,27 @@ def test_search_show_replay_and_dead_letters(
         assert code == 0 and "unknown store" in out
         code, out, _ = cli(capsys, "dead-letters", "list", "--partner", "nobody", *url)
         assert (code, out) == (0, "")
+        code, out, _ = cli(capsys, "dead-letters", "list", "--kind", "850", "--type", "erp_document", *url)
+        assert code == 0 and "unknown store" in out
+        for narrower in (["--type", "partner_delivery"], ["--kind", "856"], ["--older-than-hours", "1"]):
+            code, out, _ = cli(capsys, "dead-letters", "list", *narrower, *url)
+            assert (code, out) == (0, ""), narrower
 
         erp.recover()
-        code, out, _ = cli(capsys, "dead-letters", "replay", "--partner", "acme", *url)
+        code, out, _ = cli(capsys, "dead-letters", "replay", "--partner", "acme", "--from", "deliver", *url)
         assert code == 0 and "replaying" in out
         wait_until(lambda: len(po_numbers(erp)) == 3, 60, "the replayed order in the ERP")
 
         code, out, _ = cli(capsys, "replay", message_id, *url)
         assert code == 0 and out.strip() == f"{message_id}: replaying"
+        # from deliver: every document is with the ERP already, so nothing is posted twice
+        wait_until(
+            lambda: "with the ERP already" in cli(capsys, "replay", message_id, "--from", "deliver", *url)[2],
+            60,
+            "a replay from deliver refused once the replay from translate settled",
+        )
+        code, _, err = cli(capsys, "replay", message_id, "--redeliver", *url)
+        assert code == 2 and "--redeliver goes with --from deliver" in err
         code, _, err = cli(capsys, "replay", "01HZZZZZZZZZZZZZZZZZZZZZZZ", *url)
         assert code == 1 and "HTTP 4" in err
     finally:

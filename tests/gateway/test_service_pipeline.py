@@ -16,7 +16,7 @@ from sqlalchemy import select
 from gateway.app import DATABASE, INTAKE, PIPELINE, Overrides
 from gateway.db.models import Document, Job, Message, MessageEvent, OutboxItem
 from gateway.erp import OrderedSink
-from gateway.pipeline import ReplayRefused
+from gateway.pipeline_replay import ReplayRefused
 from gateway.ports import DeliveryResult, DocumentRecord
 
 

@@ -42,10 +42,16 @@ async def test_guarded_status_write(database_url: str | None, tmp_path: Path) ->
         with pytest.raises(IllegalTransition, match="acknowledged -> delivered"):
             async with db.begin() as session:
                 await rows.set_status(session, "01HZZZZZZZZZZZZZZZZZZZZZZZ", "delivered", now, None, None)
-        with pytest.raises(IllegalTransition, match="acknowledged -> translated"):
+        with pytest.raises(IllegalTransition, match="acknowledged -> partly_delivered"):
             async with db.begin() as session:
                 await rows.set_status(
-                    session, "01HZZZZZZZZZZZZZZZZZZZZZZZ", "translated", now, None, None, old="acknowledged"
+                    session,
+                    "01HZZZZZZZZZZZZZZZZZZZZZZZ",
+                    "partly_delivered",
+                    now,
+                    None,
+                    None,
+                    old="acknowledged",
                 )
         async with db.begin() as session:  # a replay is legal from every state
             await rows.set_status(

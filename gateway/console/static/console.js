@@ -1,13 +1,19 @@
 // The console's only script: live refresh and confirmations. Pages work without it.
 // - <body data-refresh="N">: every N seconds the <main> is fetched again and replaced,
-//   unless the user is typing in a field or has a <details> open that would close.
+//   unless the user is typing in a field or has the focus on something in <main>;
+//   <details> keep their open state.
 // - <form data-confirm="text">: asks before submitting.
 (function () {
   "use strict";
   var seconds = parseInt(document.body.getAttribute("data-refresh") || "0", 10);
   function busy() {
+    // typing in a field, or moving through the page with the keyboard: a refresh
+    // would take the focus away from under the user
     var a = document.activeElement;
-    return a && (a.tagName === "INPUT" || a.tagName === "SELECT" || a.tagName === "TEXTAREA");
+    var main = document.querySelector("main");
+    if (!a) { return false; }
+    if (a.tagName === "INPUT" || a.tagName === "SELECT" || a.tagName === "TEXTAREA") { return true; }
+    return Boolean(main && a !== main && main.contains(a));
   }
   function refresh() {
     if (document.hidden || busy()) { return; }
