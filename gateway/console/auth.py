@@ -27,7 +27,8 @@ from aiohttp import web
 
 from gateway import users
 from gateway.api.keys import DATABASE, OVERRIDES, SETTINGS
-from gateway.users import LoginLimiter, Role, SessionUser
+from gateway.passwords import LoginLimiter
+from gateway.users import Role, SessionUser
 
 log = logging.getLogger(__name__)
 

@@ -49,6 +49,8 @@ from typing import Any
 
 import paramiko
 
+from gateway.logsafe import printable
+from gateway.passwords import LoginLimiter
 from gateway.transports import sftp_jail as jail
 from gateway.transports.sftp_keys import ensure_host_key
 from gateway.transports.sftp_session import (
@@ -66,6 +68,7 @@ LINK_WAIT_SECONDS = 10.0  # an upload waits this long for a same-name file in /i
 SWEEP_SECONDS = 5.0  # files left in /inbound (a failed or interrupted take) are retried this often
 HELD_SECONDS = 24 * 3600  # a held *.filepart upload is deleted when never renamed for this long
 TAKERS = 64  # files read and accepted at once
+LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS = 5, 300.0  # wrong passwords per (partner, address), then refused
 
 
 @dataclass(slots=True)
@@ -83,6 +86,7 @@ class DropBoxConfig:
     loop: asyncio.AbstractEventLoop
     close_after_store: bool = False  # answer an upload's CLOSE only once it is stored durably
     sync_uploads: bool = False  # fsync each upload and its name in /inbound before the CLOSE's answer
+    metrics: Any = None  # gateway.metrics.Metrics: refused password logins are counted there
 
 
 def _remove_all(items: list[tuple[Path, Path, str, bool]]) -> list[BaseException | None]:
@@ -163,6 +167,7 @@ class DropBox:
         self._lock = threading.Lock()
         self._place_lock = threading.Lock()
         self._dir_syncs = DirSyncs()
+        self.logins = LoginLimiter(LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS)  # failed passwords
         self._stopping = threading.Event()
         self.port = config.port
         self._inflight: dict[tuple[str, str], Future[None]] = {}
@@ -171,6 +176,18 @@ class DropBox:
         self._remover: asyncio.Task[None] | None = None
         self._swept = 0.0
         self.taken = 0  # files stored and removed from /inbound (tests, bench)
+
+    def login_refused(self, username: str, client: str, reason: str) -> None:
+        """A password login refused (wrong, none in the profile, or rate-limited):
+        logged and counted; the client only sees the usual authentication failure."""
+        partners = self.config.partners()
+        known = partners is not None and partners.entry(username) is not None
+        partner = username if known else "(unknown)"  # a label per guessed name would grow unbounded
+        log.warning(
+            "sftp: password login refused for user %r from %s: %s", printable(username, 100), client, reason
+        )
+        if self.config.metrics is not None:
+            self.config.metrics.sftp_login_refused[(partner, reason)] += 1
 
     # ------------------------------------------------------------------ taking
 
@@ -349,7 +366,7 @@ class DropBox:
         transport = paramiko.Transport(conn)
         transport.add_server_key(self.host_key)
         transport.set_subsystem_handler("sftp", SftpSubsystem, JailedSftp)
-        session = Session(transport)
+        session = Session(transport, client=str(conn.getpeername()[0]))
         with self._lock:
             self._sessions.append(session)
         transport.start_server(event=threading.Event(), server=PartnerAuth(self, session))
@@ -407,6 +424,7 @@ def drop_box_for(gw: Any) -> DropBox:
             idle_timeout=settings.sftp.idle_timeout_seconds,
             close_after_store=settings.sftp.close_after_store,
             sync_uploads=settings.sftp.sync_uploads,
+            metrics=gw.metrics,
             partners=gw.partners,
             accept=accept,
             loop=asyncio.get_running_loop(),

@@ -2,7 +2,8 @@
 (gateway.transports.sftp_server runs the listener and takes the files).
 
 paramiko calls these classes from its per-connection threads: key auth against
-the profile's ``authorized_keys``, every path through the jail
+the profile's ``authorized_keys`` (password auth only against its ``password_hash``),
+every path through the jail
 (gateway.transports.sftp_jail), uploads into hidden temporary files that become
 ``/inbound/<name>`` only on CLOSE, downloads and deletes in ``/outbound``. Nothing
 here touches the database or the event loop; a closed upload is handed to the
@@ -42,6 +43,7 @@ from paramiko.sftp import (
     SFTP_PERMISSION_DENIED,
 )
 
+from gateway.passwords import MAX_PASSWORD, dummy_hash, verify_password
 from gateway.transports import sftp_jail as jail
 from gateway.transports.sftp_keys import matches
 
@@ -61,6 +63,7 @@ class Session:
     """One SSH connection: who logged in, and when it was last busy."""
 
     transport: paramiko.Transport
+    client: str = "?"  # the peer's address (the login rate limit counts per address)
     partner_id: str | None = None
     last_active: float = field(default_factory=time.monotonic)
 
@@ -76,12 +79,17 @@ def hosted_settings(partners: Any, partner_id: str) -> Any:
 
 
 class PartnerAuth(paramiko.ServerInterface):
+    """Logins: a key from the profile's ``authorized_keys``, or, only for a partner
+    whose profile has a ``password_hash``, the password (scrypt, compared in constant
+    time; failures rate-limited per partner and client address)."""
+
     def __init__(self, box: DropBox, session: Session) -> None:
         self.box = box
         self.session = session
 
     def get_allowed_auths(self, username: str) -> str:
-        return "publickey"
+        sftp = hosted_settings(self.box.config.partners(), username)
+        return "publickey,password" if sftp is not None and sftp.password_hash else "publickey"
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         sftp = hosted_settings(self.box.config.partners(), username)
@@ -89,6 +97,24 @@ class PartnerAuth(paramiko.ServerInterface):
             self.session.partner_id = username
             return paramiko.AUTH_SUCCESSFUL
         log.info("sftp: key refused for user %r", username)
+        return paramiko.AUTH_FAILED
+
+    def check_auth_password(self, username: str, password: str) -> int:
+        """Runs in the connection's thread (scrypt releases the GIL); never logs the password."""
+        sftp = hosted_settings(self.box.config.partners(), username)
+        stored = sftp.password_hash if sftp is not None else None
+        client, logins = self.session.client, self.box.logins
+        if logins.blocked(username, client):
+            self.box.login_refused(username, client, "rate_limited")
+            return paramiko.AUTH_FAILED
+        # Same work whether or not the partner exists or has a password: no enumeration by timing.
+        right = len(password) <= MAX_PASSWORD and verify_password(password, stored or dummy_hash())
+        if right and stored is not None:
+            logins.succeeded(username, client)
+            self.session.partner_id = username
+            return paramiko.AUTH_SUCCESSFUL
+        logins.failed(username, client)
+        self.box.login_refused(username, client, "wrong_password" if stored else "no_password")
         return paramiko.AUTH_FAILED
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
