@@ -59,7 +59,7 @@ from gateway.transports.sftp_session import (
     Session,
     SftpSubsystem,
     hosted_settings,
-    read_file,
+    read_swept,
 )
 
 log = logging.getLogger(__name__)
@@ -206,8 +206,12 @@ class DropBox:
                 return False
             time.sleep(0.02)
         if sync:
-            self._dir_syncs.sync(target.parent)  # the name survives a power cut too
+            self.sync_folder(target.parent)  # the name survives a power cut too
         return True
+
+    def sync_folder(self, folder: Path) -> None:
+        """fsync ``folder``, shared with concurrent callers (DirSyncs)."""
+        self._dir_syncs.sync(folder)
 
     def schedule(
         self, partner_id: str, name: str, content: tuple[bytes | None, str] | None = None
@@ -238,9 +242,14 @@ class DropBox:
         path = box / jail.INBOUND / name
         async with self._slots:
             try:
-                data, sha = content if content is not None else await asyncio.to_thread(read_file, path)
+                # Like a dead upload in .incoming: unchanged for twice the idle limit.
+                grace = 2 * self.config.idle_timeout
+                found = content if content is not None else await asyncio.to_thread(read_swept, path, grace)
             except FileNotFoundError:
                 return  # taken by an earlier run of this name
+            if found is None:
+                return  # cut short by a crash (or a CLOSE under way elsewhere): never taken
+            data, sha = found
             # The same name and content again (the partner's retry after a lost
             # answer, or a take interrupted after its commit) is the same message.
             key = hashlib.sha256(f"hosted\0{name}\0{sha}".encode()).hexdigest()
