@@ -194,6 +194,7 @@ async def run(args: argparse.Namespace) -> int:
         ours: list[float] = []
         theirs: list[float] = []
         our_cpu: list[float] = []  # ms per file
+        commits: list[float] = []  # intake commits per file
         their_cpu: list[float] = []
         files = work / "files"
         (work / "sshd").mkdir()
@@ -203,7 +204,7 @@ async def run(args: argparse.Namespace) -> int:
                 for round_no in range(args.rounds):
                     write_files(files, args.files, args.size, 1 + round_no * args.files)
                     inbound = work / "var" / "sftp" / "bench" / "inbound"
-                    cpu = own_cpu()
+                    cpu, batches = own_cpu(), gw.intake.batches
                     took = await upload(
                         gw.sftp_server.port, "bench", key, files, "/inbound/", work, inbound, args.clients
                     )
@@ -211,6 +212,7 @@ async def run(args: argparse.Namespace) -> int:
                         stored = (await conn.execute(select(func.count()).select_from(Message))).scalar_one()
                     assert stored == args.files * (round_no + 1), stored
                     our_cpu.append((own_cpu() - cpu) * 1000 / args.files)
+                    commits.append((gw.intake.batches - batches) / args.files)
                     ours.append(args.files / took)
                     shutil.rmtree(target, ignore_errors=True)
                     target.mkdir()
@@ -241,6 +243,7 @@ async def run(args: argparse.Namespace) -> int:
         print(f"ratio:            {a / b:.2f}x sshd (medians); per round {ratios[0]:.2f}-{ratios[-1]:.2f}x")
         c, d = statistics.median(our_cpu), statistics.median(their_cpu)
         print(f"CPU per file:     drop box {c:.2f} ms, sshd {d:.2f} ms (medians; the client's not counted)")
+        print(f"intake commits:   {statistics.median(commits):.2f} per file (median)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
