@@ -68,10 +68,6 @@ LINK_WAIT_SECONDS = 10.0  # an upload waits this long for a same-name file in /i
 SWEEP_SECONDS = 5.0  # files left in /inbound (a failed or interrupted take) are retried this often
 HELD_SECONDS = 24 * 3600  # a held *.filepart upload is deleted when never renamed for this long
 TAKERS = 64  # files read and accepted at once
-# Closed uploads are handed to the loop in groups collected this long (or TAKERS at
-# once), so that even one client sending file after file gets group commits. The
-# CLOSE does not wait for its take (but with close_after_store, which takes at once).
-HANDOVER_SECONDS = 0.02
 LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS = 5, 300.0  # wrong passwords per (partner, address), then refused
 
 
@@ -179,7 +175,6 @@ class DropBox:
         self._removals: list[tuple[tuple[Path, Path, str, bool], asyncio.Future[None]]] = []
         self._remover: asyncio.Task[None] | None = None
         self._swept = 0.0
-        self._handovers: list[tuple[str, str, tuple[bytes | None, str] | None]] = []
         self.taken = 0  # files stored and removed from /inbound (tests, bench)
 
     def login_refused(self, username: str, client: str, reason: str) -> None:
@@ -217,26 +212,6 @@ class DropBox:
     def sync_folder(self, folder: Path) -> None:
         """fsync ``folder``, shared with concurrent callers (DirSyncs)."""
         self._dir_syncs.sync(folder)
-
-    def schedule_soon(self, partner_id: str, name: str, content: tuple[bytes | None, str] | None) -> None:
-        """:meth:`schedule` within HANDOVER_SECONDS, together with the files closed
-        meanwhile: one wake-up of the loop and one intake commit for the group. The
-        file is in /inbound already, so a crash meanwhile loses nothing (the sweep)."""
-        with self._lock:
-            self._handovers.append((partner_id, name, content))
-            first, full = len(self._handovers) == 1, len(self._handovers) >= TAKERS
-        if full:
-            self.config.loop.call_soon_threadsafe(self._hand_over)
-        elif first:
-            self.config.loop.call_soon_threadsafe(
-                self.config.loop.call_later, HANDOVER_SECONDS, self._hand_over
-            )
-
-    def _hand_over(self) -> None:
-        with self._lock:
-            group, self._handovers = self._handovers, []
-        for partner_id, name, content in group:
-            self.schedule(partner_id, name, content)
 
     def schedule(
         self, partner_id: str, name: str, content: tuple[bytes | None, str] | None = None
@@ -345,7 +320,6 @@ class DropBox:
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for the takes under way (the intake must still be running)."""
-        self._hand_over()
         with self._lock:
             pending = [asyncio.wrap_future(f) for f in self._inflight.values()]
         if pending:

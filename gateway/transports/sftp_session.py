@@ -370,9 +370,6 @@ class JailedSftp(paramiko.SFTPServerInterface):
         if content is None and size <= SMALL_FILE:
             with contextlib.suppress(OSError):  # the take reads it itself then
                 content = read_file(self.dir / jail.INBOUND / name)
-        if not self.box.config.close_after_store:
-            self.box.schedule_soon(self.partner_id, name, content)
-            return SFTP_OK, None
         future = self.box.schedule(self.partner_id, name, content)
         if self.box.config.close_after_store:
             try:

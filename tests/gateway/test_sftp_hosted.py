@@ -378,28 +378,6 @@ async def test_a_synced_upload_cut_short_by_a_crash_is_never_taken(
     assert sorted(m.transport_id for m in await messages(client)) == ["po-51.edi", "whole.edi"]
 
 
-async def test_files_one_session_sends_one_after_another_share_commits(
-    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
-) -> None:
-    """The CLOSE does not wait for the take (the default mode), so closed files are
-    handed to the intake in groups: a client that waits for each CLOSE still gets
-    group commits (each file still stored once)."""
-    client = await start(aiohttp_client, tmp_path, hosted_partners)
-    gw = client.app[GATEWAY]
-    before = (gw.intake.batches, gw.intake.accepted)
-    folder = tmp_path / "one"
-    folder.mkdir()
-    for n in range(40):
-        (folder / f"f-{n:02d}.edi").write_bytes(order_850("ACME", 2000 + n))
-    run = await sftp_batch(gw.sftp_server.port, "acme", keys["acme"][0], ["put one/* /inbound/"], tmp_path)
-    assert run.returncode == 0, run.output
-    await gone_from_inbound(tmp_path, "acme")
-    assert gw.intake.accepted - before[1] == 40
-    # Taken one by one as closed, 37-38 commits were measured; grouped, 11-15.
-    assert gw.intake.batches - before[0] <= 30, gw.intake.batches - before[0]
-    assert len(await messages(client)) == 40
-
-
 @pytest.mark.parametrize("sync_uploads", [False, True])
 async def test_many_files_from_several_sessions_share_commits(
     aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any, sync_uploads: bool
