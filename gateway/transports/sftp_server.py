@@ -13,11 +13,13 @@ Exactly once, inbound:
 1. An upload is written to a hidden temporary file (``.incoming``). A connection
    that drops before the client's CLOSE leaves it unclosed: it is deleted, never taken.
 2. On CLOSE the complete file is renamed into ``/inbound/<name>`` (never over a
-   same-name file still waiting) and a take is scheduled. By default the CLOSE is
-   answered now, as OpenSSH's server would answer it; with ``[sftp] sync_uploads
-   = true`` (or the client's ``fsync@openssh.com``) once the file and its name are
-   fsynced; with ``close_after_store = true`` only after step 3 (one disk sync per
-   file when a client sends one file at a time).
+   same-name file still waiting) and a take is scheduled. With ``[sftp]
+   sync_uploads = true`` (the default; or the client's ``fsync@openssh.com``) the
+   CLOSE is answered once the file and its name are fsynced (marked with its SHA-256
+   first, so that one commit covers both: gateway.transports.sftp_session); with
+   ``sync_uploads = false`` at once, as OpenSSH's server would answer it; with
+   ``close_after_store = true`` only after step 3 (one disk sync per file when a
+   client sends one file at a time).
 3. The take stores the file through the intake (raw bytes synced, row committed)
    with an idempotency key of its name and content hash, and only then removes it
    from /inbound (or moves it to /archive). A failed take leaves the file; the sweep
