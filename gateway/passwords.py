@@ -61,7 +61,7 @@ def check_password_hash(stored: str) -> str:
     """``stored`` when it is a hash :func:`verify_password` can use; else ValueError,
     whose message never repeats the value (it may be a password pasted by mistake)."""
     fields = stored.split("$")
-    how = "a hash made by hash_password (scrypt$N$r$p$salt$hash), never the password itself"
+    how = "an scrypt hash (scrypt$N$r$p$salt$hash), never the password itself"
     if len(fields) != 6 or fields[0] != "scrypt":
         raise ValueError(f"must be {how}")
     try:

@@ -223,3 +223,26 @@ async def test_the_poller_logs_in_with_a_password_from_the_environment(
     (outbound / "po-7.edi").write_bytes(order_850("GLOBEX", 7))
     report = await gw.sftp_poller.poll("globex")
     assert report.refused is not None and (outbound / "po-7.edi").exists()
+
+
+def test_partners_check_refuses_a_password_hash_that_is_not_a_hash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.cli import main
+
+    folder = tmp_path / "partners" / "acme"
+    folder.mkdir(parents=True)
+    (folder / "profile.toml").write_text(
+        profile_toml("acme", "ACME", ACME_KEY) + hosted_table(password_hash=PASSWORD)
+    )
+    assert main(["partners", "check", str(tmp_path / "partners")]) == 1
+    out, err = capsys.readouterr()
+    assert (
+        "sftp.password_hash: must be an scrypt hash (scrypt$N$r$p$salt$hash), never the password itself"
+        in err
+    )
+    assert "gateway sftp hash-password" in err and PASSWORD not in out + err
+    (folder / "profile.toml").write_text(
+        profile_toml("acme", "ACME", ACME_KEY) + hosted_table(password_hash=hash_password(PASSWORD))
+    )
+    assert main(["partners", "check", str(tmp_path / "partners")]) == 0

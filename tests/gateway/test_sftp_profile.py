@@ -55,7 +55,10 @@ def test_hosted_table_parses_and_keeps_type_and_key_only() -> None:
             "unknown field",
         ),
         (f'[sftp]\nmode = "hosted"\nauthorized_keys = ["{ED25519}"]\nfilename = "../x"', "no '/'"),
-        ('[sftp]\nmode = "hosted"\npassword_hash = "hunter2hunter2"', "sftp.password_hash: must be a hash"),
+        (
+            '[sftp]\nmode = "hosted"\npassword_hash = "hunter2hunter2"',
+            "sftp.password_hash: must be an scrypt hash",
+        ),
         (
             '[sftp]\nmode = "hosted"\npassword_hash = "scrypt$16384$8$1$c2FsdA==$aGFzaA=="',
             "at least 16 bytes",
