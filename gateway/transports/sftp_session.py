@@ -202,13 +202,13 @@ class Upload(paramiko.SFTPHandle):
             # Asked for (sync_uploads, or the client's fsync@openssh.com): the CLOSE is
             # answered only once the file and its name in /inbound survive a power cut.
             durable = self.synced or box.config.sync_uploads
-            content = self.content()
-            target = self.jailed.dir / jail.INBOUND / self.name
             if self.name.endswith(jail.TEMP_SUFFIX):
                 if durable and not self.synced:
                     os.fsync(self.fd)
                 os.replace(self.temp, self.jailed.dir / jail.HELD / self.name)
                 return SFTP_OK, None  # taken when renamed to its final name
+            content = self.content()
+            target = self.jailed.dir / jail.INBOUND / self.name
             if durable and _mark(self.fd, content[1]):
                 # One journal commit instead of two: marked, renamed, then synced with
                 # its name. A crash before the sync may leave the name with bytes that do
