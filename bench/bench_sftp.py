@@ -11,7 +11,10 @@ uploads into:
 - a throwaway OpenSSH sshd (internal-sftp) on another loopback port, writing the
   same files to a folder (sshd never fsyncs; our box makes each file durable).
 
-Files per second are given for both and the ratio gateway / sshd. ``--workers``
+Files per second are given for both and the ratio gateway / sshd, and the CPU time
+(user + sys) each server spent per file: all threads of this process for the drop
+box, the sshd and its session processes for sshd; on a shared machine the CPU
+figures vary less than the rates. ``--workers``
 sets ``[pipeline] workers`` (0: accept only; otherwise the pipeline translates the
 files while they arrive, on the same CPUs).
 
@@ -27,7 +30,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import platform
+import resource
 import shutil
 import socket
 import statistics
@@ -112,8 +117,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def own_cpu() -> float:
+    """CPU seconds (user + sys) of this process, all threads: the gateway runs here."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds of a process and its waited-for children (sshd and its sessions)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def sshd(work: Path, client_line: str) -> Iterator[int]:
+def sshd(work: Path, client_line: str) -> Iterator[tuple[int, int]]:
     host_key = work / "ssh_host_ed25519_key"
     keygen(host_key)
     (work / "authorized_keys").write_text(client_line + "\n")
@@ -131,7 +148,7 @@ def sshd(work: Path, client_line: str) -> Iterator[int]:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 break
             time.sleep(0.05)
-        yield port
+        yield port, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=5)
@@ -176,29 +193,39 @@ async def run(args: argparse.Namespace) -> int:
         )
         ours: list[float] = []
         theirs: list[float] = []
+        our_cpu: list[float] = []  # ms per file
+        commits: list[float] = []  # intake commits per file
+        their_cpu: list[float] = []
         files = work / "files"
         (work / "sshd").mkdir()
         target = work / "sshd" / "drop"
         async with running(settings, role="serve") as gw:
-            with sshd(work / "sshd", line) as sshd_port:
+            with sshd(work / "sshd", line) as (sshd_port, sshd_pid):
                 for round_no in range(args.rounds):
                     write_files(files, args.files, args.size, 1 + round_no * args.files)
                     inbound = work / "var" / "sftp" / "bench" / "inbound"
+                    cpu, batches = own_cpu(), gw.intake.batches
                     took = await upload(
                         gw.sftp_server.port, "bench", key, files, "/inbound/", work, inbound, args.clients
                     )
                     async with gw.db.read() as conn:
                         stored = (await conn.execute(select(func.count()).select_from(Message))).scalar_one()
                     assert stored == args.files * (round_no + 1), stored
+                    our_cpu.append((own_cpu() - cpu) * 1000 / args.files)
+                    commits.append((gw.intake.batches - batches) / args.files)
                     ours.append(args.files / took)
                     shutil.rmtree(target, ignore_errors=True)
                     target.mkdir()
+                    cpu = process_cpu(sshd_pid)
                     took = await upload(
                         sshd_port, "root", key, files, f"{target}/", work, clients=args.clients
                     )
+                    await asyncio.sleep(0.3)  # sshd reaps its session process (CPU counted then)
+                    their_cpu.append((process_cpu(sshd_pid) - cpu) * 1000 / args.files)
                     theirs.append(args.files / took)
                     print(
-                        f"round {round_no + 1}: drop box {ours[-1]:.0f} files/s, sshd {theirs[-1]:.0f} files/s"
+                        f"round {round_no + 1}: drop box {ours[-1]:.0f} files/s, sshd {theirs[-1]:.0f} files/s; "
+                        f"CPU per file: drop box {our_cpu[-1]:.2f} ms, sshd {their_cpu[-1]:.2f} ms"
                     )
         size = (files / sorted(p.name for p in files.iterdir())[0]).stat().st_size
         a, b = statistics.median(ours), statistics.median(theirs)
@@ -214,6 +241,9 @@ async def run(args: argparse.Namespace) -> int:
         print(f"OpenSSH sshd:     {b:.0f} files/s (median of {args.rounds})")
         ratios = sorted(o / t for o, t in zip(ours, theirs, strict=True))
         print(f"ratio:            {a / b:.2f}x sshd (medians); per round {ratios[0]:.2f}-{ratios[-1]:.2f}x")
+        c, d = statistics.median(our_cpu), statistics.median(their_cpu)
+        print(f"CPU per file:     drop box {c:.2f} ms, sshd {d:.2f} ms (medians; the client's not counted)")
+        print(f"intake commits:   {statistics.median(commits):.2f} per file (median)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

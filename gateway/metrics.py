@@ -49,6 +49,7 @@ class Metrics:
     partner_failures: Counter[str] = field(default_factory=Counter)
     as2_refused: Counter[tuple[str, str]] = field(default_factory=Counter)  # (partner, MDN modifier)
     sftp_host_key_refused: Counter[str] = field(default_factory=Counter)  # by partner id
+    sftp_login_refused: Counter[tuple[str, str]] = field(default_factory=Counter)  # (partner, reason)
     latency_counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     latency_sum: float = 0.0
     latency_count: int = 0
@@ -221,6 +222,13 @@ async def render(
     )  # fmt: skip
     for partner_id, count in sorted(metrics.sftp_host_key_refused.items()):
         out.sample("gateway_sftp_host_key_refused_total", count, partner=partner_id)
+    out.family(
+        "gateway_sftp_password_refused_total", "counter",
+        "Password logins to the SFTP drop box refused: wrong_password, no_password (the profile "
+        "has none), rate_limited (too many failures from that address).",
+    )  # fmt: skip
+    for (partner_id, reason), count in sorted(metrics.sftp_login_refused.items()):
+        out.sample("gateway_sftp_password_refused_total", count, partner=partner_id, reason=reason)
 
     if intake is not None:  # (group commits, messages accepted): their ratio is the batch size
         out.family("gateway_intake_commits_total", "counter", "Intake group commits (this process).")

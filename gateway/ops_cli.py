@@ -118,9 +118,11 @@ def add_ops_commands(commands: Any) -> None:
     )
     common(again)
     again.set_defaults(func=run_dead_replay)
+    from gateway.sftp_cli import add_sftp_command  # offline: no database, no API
     from gateway.users_cli import add_users_command  # console users: the database, not the API
 
     add_users_command(commands)
+    add_sftp_command(commands)
 
 
 # --------------------------------------------------------------------------- HTTP

@@ -26,6 +26,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.as2_settings import As2PartnerSettings
+from gateway.passwords import check_password_hash
 from translators.profile import ProfileError, format_validation_error
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -101,6 +102,16 @@ Sha256Hex = Annotated[str, AfterValidator(_sha256_hex)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 OpenSshPublicKey = Annotated[str, AfterValidator(_openssh_public_key)]
+
+
+def _password_hash(value: str) -> str:
+    try:
+        return check_password_hash(value)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; make one with `gateway sftp hash-password`") from None
+
+
+PasswordHash = Annotated[str, AfterValidator(_password_hash)]
 FilenameTemplate = Annotated[str, AfterValidator(_filename_template)]
 DEFAULT_FILENAME = "{kind}_{interchange_control}_{timestamp}.edi"
 
@@ -135,9 +146,11 @@ class SecretUnavailable(Exception):
 class _SecretRef(_Strict):
     """A secret named by reference, never written in the profile: ``<name>_env``
     (an environment variable of the gateway process) or ``<name>_file`` (a file,
-    relative to the partner folder; one trailing newline is dropped). Exactly one."""
+    relative to the partner folder; one trailing newline is dropped). Exactly one,
+    or at most one when ``_optional``."""
 
     _secret: ClassVar[str]
+    _optional: ClassVar[bool] = False
 
     @model_validator(mode="before")
     @classmethod
@@ -151,7 +164,7 @@ class _SecretRef(_Strict):
                 f'{name}_env = "VARIABLE" or {name}_file = "secrets/FILE"'
             )
         given = [key for key in (f"{name}_env", f"{name}_file") if data.get(key) is not None]
-        if len(given) != 1:
+        if len(given) != 1 and not (cls._optional and not given):
             what = "both are set" if given else "neither is set"
             raise ValueError(f"set exactly one of {name}_env or {name}_file ({what})")
         return data
@@ -253,15 +266,24 @@ DeliverySettings = Annotated[
 
 class SftpHosted(_Strict):
     """The partner logs in to our drop box (gateway.transports.sftp_server) as its
-    partner id, with one of these keys, and sees ``/inbound`` and ``/outbound``."""
+    partner id, with one of these keys (or, when the profile has a ``password_hash``,
+    that password), and sees ``/inbound`` and ``/outbound``."""
 
     mode: Literal["hosted"]
-    authorized_keys: list[OpenSshPublicKey] = Field(min_length=1)
+    authorized_keys: list[OpenSshPublicKey] = Field(default_factory=list)
+    # scrypt$N$r$p$salt$hash (gateway sftp hash-password); None: keys only
+    password_hash: PasswordHash | None = Field(default=None, repr=False)
     archive: bool = False  # taken files are moved to /archive instead of deleted
     filename: FilenameTemplate = DEFAULT_FILENAME
 
+    @model_validator(mode="after")
+    def _some_way_in(self) -> SftpHosted:
+        if not self.authorized_keys and self.password_hash is None:
+            raise ValueError("sftp.authorized_keys: at least one key (or a password_hash) is needed")
+        return self
 
-class SftpPoll(_Strict):
+
+class SftpPoll(_SecretRef):
     """We log in to the partner's server (gateway.transports.sftp_poll), take its
     files from ``inbound_path`` and put ours into ``outbound_path``."""
 
@@ -270,8 +292,14 @@ class SftpPoll(_Strict):
     port: int = Field(default=22, ge=1, le=65535)
     username: str = Field(min_length=1)
     # Relative to the partner folder in the file; gateway.partners makes it absolute
-    # and checks that it reads as a private key.
-    private_key: str = Field(min_length=1)
+    # and checks that it reads as a private key. None: log in with the password.
+    private_key: str | None = Field(default=None, min_length=1)
+    # For servers that take passwords: named, never written here (see _SecretRef);
+    # read at each login, tried after the key when both are set.
+    _secret: ClassVar[str] = "password"
+    _optional: ClassVar[bool] = True
+    password_env: EnvName | None = None
+    password_file: str | None = Field(default=None, min_length=1)
     host_key: OpenSshPublicKey  # pinned: any other key is refused, never learned
     inbound_path: str = Field(min_length=1)
     outbound_path: str = Field(min_length=1)
@@ -281,6 +309,18 @@ class SftpPoll(_Strict):
     settle_seconds: float = Field(default=2.0, ge=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
     filename: FilenameTemplate = DEFAULT_FILENAME
+
+    @model_validator(mode="after")
+    def _some_credential(self) -> SftpPoll:
+        if self.private_key is None and not self.has_password:
+            raise ValueError(
+                'sftp.private_key: required when mode = "poll" (or password_env / password_file)'
+            )
+        return self
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_env is not None or self.password_file is not None
 
 
 SftpSettings = Annotated[SftpHosted | SftpPoll, Field(discriminator="mode")]

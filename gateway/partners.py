@@ -208,18 +208,31 @@ def _resolve_sftp_key(
     transport: TransportSettings, folder: Path, source: Path
 ) -> tuple[TransportSettings, str | None]:
     """A polled partner's ``private_key`` made absolute (relative to its folder) and
-    read once, so a missing or unreadable key stops the load, not the first poll."""
+    read once, so a missing or unreadable key stops the load, not the first poll; its
+    ``password_file`` made absolute and the password's reference read once the same way
+    (only the reference is kept; each login reads the secret again)."""
     sftp = transport.sftp
     if sftp is None or sftp.mode != "poll":
         return transport, None
     from gateway.transports.sftp_keys import SshKeyError, load_private_key
 
-    path = (folder / sftp.private_key).resolve()
-    try:
-        load_private_key(path)
-    except SshKeyError as exc:
-        return transport, f"{source}: sftp.private_key: {exc}"
-    return transport.model_copy(update={"sftp": sftp.model_copy(update={"private_key": str(path)})}), None
+    update: dict[str, str] = {}
+    if sftp.private_key is not None:
+        path = (folder / sftp.private_key).resolve()
+        try:
+            load_private_key(path)
+        except SshKeyError as exc:
+            return transport, f"{source}: sftp.private_key: {exc}"
+        update["private_key"] = str(path)
+    if sftp.password_file is not None:
+        update["password_file"] = str((folder / sftp.password_file).resolve())
+    sftp = sftp.model_copy(update=update)
+    if sftp.has_password:
+        try:
+            sftp.secret_value()
+        except SecretUnavailable as exc:
+            return transport, f"{source}: sftp.{exc}"
+    return transport.model_copy(update={"sftp": sftp}), None
 
 
 def _resolve_delivery_secret(

@@ -1,9 +1,10 @@
 """The people who use the operations console: users with a role, their login
 sessions, the audit log, and the login rate limit (issue 12; docs/console.md).
 
-- Passwords are hashed with scrypt (``hashlib.scrypt``, N=2**14, r=8, p=1, 16-byte
-  salt), stored as ``scrypt$N$r$p$salt$hash`` so the cost can be raised later and
-  old hashes still verify (docs/decisions/0006-console.md).
+- Passwords are hashed with scrypt (gateway.passwords, shared with the SFTP drop
+  box), stored as ``scrypt$N$r$p$salt$hash`` (docs/decisions/0006-console.md).
+- The login rate limit (:class:`LoginLimit`) is kept in the database, so every
+  process serving the console on one database shares it.
 - A session is a random 32-byte cookie value; the table keeps only its SHA-256, so a
   copy of the database logs nobody in. Each session has its own CSRF token.
 - This module never logs a password, a cookie or a CSRF token.
@@ -12,9 +13,7 @@ sessions, the audit log, and the login rate limit (issue 12; docs/console.md).
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,10 +25,14 @@ from sqlalchemy import delete, func, insert, select, update
 from gateway.db.engine import Database
 from gateway.db.ids import new_id
 from gateway.db.models_console import AuditEntry, ConsoleSession, LoginFailure, User
+from gateway.passwords import (
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    dummy_hash,
+    hash_password,
+    verify_password,
+)
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-MIN_PASSWORD = 8
-MAX_PASSWORD = 1024  # scrypt of a megabyte would be an easy way to burn CPU
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-")
 
 
@@ -45,46 +48,6 @@ class Role(StrEnum):
 
 class UserError(Exception):
     """A user cannot be added or changed; the message says why."""
-
-
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=64 * 1024 * 1024, dklen=32
-    )
-    b64 = base64.b64encode
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        got = hashlib.scrypt(
-            password.encode(),
-            salt=base64.b64decode(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            maxmem=64 * 1024 * 1024,
-            dklen=len(expected),
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got, expected)
-
-
-# A hash to verify against when the user does not exist, so that a wrong name takes
-# as long as a wrong password (no user enumeration by timing). Made on first use.
-_dummy: list[str] = []
-
-
-def _dummy_hash() -> str:
-    if not _dummy:
-        _dummy.append(hash_password(secrets.token_hex(16)))
-    return _dummy[0]
 
 
 def check_new_user(name: str, role: str, password: str) -> Role:
@@ -150,7 +113,7 @@ async def authenticate(db: Database, name: str, password: str) -> tuple[str, str
     # scrypt takes ~0.1 s of CPU by design: off the event loop, so a login never
     # stalls the partners' requests
     if row is None:
-        await asyncio.to_thread(verify_password, password, _dummy_hash())
+        await asyncio.to_thread(verify_password, password, dummy_hash())
         return None
     if not await asyncio.to_thread(verify_password, password, row.password_hash) or row.disabled:
         return None

@@ -57,7 +57,7 @@ def read_password(stdin: Any = None) -> str:
     return str(stdin.readline()).rstrip("\r\n")
 
 
-class _Refused(Exception):
+class _Refused(ValueError):  # gateway.sftp_cli catches it from read_password
     pass
 
 

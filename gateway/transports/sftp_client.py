@@ -3,7 +3,8 @@
 :func:`connect` offers only the pinned key's algorithm, compares the key the
 server presents with the profile's ``host_key`` before anything else is sent,
 and refuses any other key (:class:`HostKeyRefused`): a key is never learned or
-accepted on first use. Blocking (paramiko); callers run it in a thread.
+accepted on first use. Then it logs in with the profile's private key and/or its
+password (``password_env`` / ``password_file``), never before the host key matched. Blocking (paramiko); callers run it in a thread.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import paramiko
 
+from gateway.partner_settings import SecretUnavailable
 from gateway.transports.sftp_keys import describe, host_key_types, load_private_key, matches
 
 
@@ -39,6 +41,24 @@ class Connection:
         self.close()
 
 
+def _log_in(transport: paramiko.Transport, settings: Any) -> None:
+    """The private key when the profile has one; the password (read now from its
+    ``password_env`` / ``password_file``) when it has one and the key was refused or
+    absent. The password is sent only after the host key matched."""
+    if settings.private_key is not None:
+        try:
+            transport.auth_publickey(settings.username, load_private_key(Path(settings.private_key)))
+            return
+        except paramiko.AuthenticationException:
+            if not settings.has_password or not transport.is_active():
+                raise
+    try:
+        password = settings.secret_value()
+    except SecretUnavailable as exc:
+        raise paramiko.AuthenticationException(f"sftp.{exc}") from None
+    transport.auth_password(settings.username, password)
+
+
 def connect(settings: Any) -> Connection:
     """Log in as the ``[sftp]`` poll table says (see the module doc). Raises
     HostKeyRefused, paramiko.AuthenticationException, paramiko.SSHException or OSError."""
@@ -57,7 +77,7 @@ def connect(settings: Any) -> Connection:
                 f"{settings.host}:{settings.port} presented host key {describe(presented)[:60]}..., "
                 "not the pinned sftp.host_key"
             )
-        transport.auth_publickey(settings.username, load_private_key(Path(settings.private_key)))
+        _log_in(transport, settings)
         sftp = paramiko.SFTPClient.from_transport(transport)
         if sftp is None:
             raise paramiko.SSHException("the server refused the sftp subsystem")

@@ -13,11 +13,13 @@ Exactly once, inbound:
 1. An upload is written to a hidden temporary file (``.incoming``). A connection
    that drops before the client's CLOSE leaves it unclosed: it is deleted, never taken.
 2. On CLOSE the complete file is renamed into ``/inbound/<name>`` (never over a
-   same-name file still waiting) and a take is scheduled. By default the CLOSE is
-   answered now, as OpenSSH's server would answer it; with ``[sftp] sync_uploads
-   = true`` (or the client's ``fsync@openssh.com``) once the file and its name are
-   fsynced; with ``close_after_store = true`` only after step 3 (one disk sync per
-   file when a client sends one file at a time).
+   same-name file still waiting) and a take is scheduled. With ``[sftp]
+   sync_uploads = true`` (the default; or the client's ``fsync@openssh.com``) the
+   CLOSE is answered once the file and its name are fsynced (marked with its SHA-256
+   first, so that one commit covers both: gateway.transports.sftp_session); with
+   ``sync_uploads = false`` at once, as OpenSSH's server would answer it; with
+   ``close_after_store = true`` only after step 3 (one disk sync per file when a
+   client sends one file at a time).
 3. The take stores the file through the intake (raw bytes synced, row committed)
    with an idempotency key of its name and content hash, and only then removes it
    from /inbound (or moves it to /archive). A failed take leaves the file; the sweep
@@ -49,6 +51,8 @@ from typing import Any
 
 import paramiko
 
+from gateway.logsafe import printable
+from gateway.passwords import LoginLimiter
 from gateway.transports import sftp_jail as jail
 from gateway.transports.sftp_keys import ensure_host_key
 from gateway.transports.sftp_session import (
@@ -57,7 +61,7 @@ from gateway.transports.sftp_session import (
     Session,
     SftpSubsystem,
     hosted_settings,
-    read_file,
+    read_swept,
 )
 
 log = logging.getLogger(__name__)
@@ -66,6 +70,7 @@ LINK_WAIT_SECONDS = 10.0  # an upload waits this long for a same-name file in /i
 SWEEP_SECONDS = 5.0  # files left in /inbound (a failed or interrupted take) are retried this often
 HELD_SECONDS = 24 * 3600  # a held *.filepart upload is deleted when never renamed for this long
 TAKERS = 64  # files read and accepted at once
+LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS = 5, 300.0  # wrong passwords per (partner, address), then refused
 
 
 @dataclass(slots=True)
@@ -83,6 +88,7 @@ class DropBoxConfig:
     loop: asyncio.AbstractEventLoop
     close_after_store: bool = False  # answer an upload's CLOSE only once it is stored durably
     sync_uploads: bool = False  # fsync each upload and its name in /inbound before the CLOSE's answer
+    metrics: Any = None  # gateway.metrics.Metrics: refused password logins are counted there
 
 
 def _remove_all(items: list[tuple[Path, Path, str, bool]]) -> list[BaseException | None]:
@@ -163,6 +169,7 @@ class DropBox:
         self._lock = threading.Lock()
         self._place_lock = threading.Lock()
         self._dir_syncs = DirSyncs()
+        self.logins = LoginLimiter(LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS)  # failed passwords
         self._stopping = threading.Event()
         self.port = config.port
         self._inflight: dict[tuple[str, str], Future[None]] = {}
@@ -171,6 +178,18 @@ class DropBox:
         self._remover: asyncio.Task[None] | None = None
         self._swept = 0.0
         self.taken = 0  # files stored and removed from /inbound (tests, bench)
+
+    def login_refused(self, username: str, client: str, reason: str) -> None:
+        """A password login refused (wrong, none in the profile, or rate-limited):
+        logged and counted; the client only sees the usual authentication failure."""
+        partners = self.config.partners()
+        known = partners is not None and partners.entry(username) is not None
+        partner = username if known else "(unknown)"  # a label per guessed name would grow unbounded
+        log.warning(
+            "sftp: password login refused for user %r from %s: %s", printable(username, 100), client, reason
+        )
+        if self.config.metrics is not None:
+            self.config.metrics.sftp_login_refused[(partner, reason)] += 1
 
     # ------------------------------------------------------------------ taking
 
@@ -189,8 +208,12 @@ class DropBox:
                 return False
             time.sleep(0.02)
         if sync:
-            self._dir_syncs.sync(target.parent)  # the name survives a power cut too
+            self.sync_folder(target.parent)  # the name survives a power cut too
         return True
+
+    def sync_folder(self, folder: Path) -> None:
+        """fsync ``folder``, shared with concurrent callers (DirSyncs)."""
+        self._dir_syncs.sync(folder)
 
     def schedule(
         self, partner_id: str, name: str, content: tuple[bytes | None, str] | None = None
@@ -221,9 +244,14 @@ class DropBox:
         path = box / jail.INBOUND / name
         async with self._slots:
             try:
-                data, sha = content if content is not None else await asyncio.to_thread(read_file, path)
+                # Like a dead upload in .incoming: unchanged for twice the idle limit.
+                grace = 2 * self.config.idle_timeout
+                found = content if content is not None else await asyncio.to_thread(read_swept, path, grace)
             except FileNotFoundError:
                 return  # taken by an earlier run of this name
+            if found is None:
+                return  # cut short by a crash (or a CLOSE under way elsewhere): never taken
+            data, sha = found
             # The same name and content again (the partner's retry after a lost
             # answer, or a take interrupted after its commit) is the same message.
             key = hashlib.sha256(f"hosted\0{name}\0{sha}".encode()).hexdigest()
@@ -349,7 +377,7 @@ class DropBox:
         transport = paramiko.Transport(conn)
         transport.add_server_key(self.host_key)
         transport.set_subsystem_handler("sftp", SftpSubsystem, JailedSftp)
-        session = Session(transport)
+        session = Session(transport, client=str(conn.getpeername()[0]))
         with self._lock:
             self._sessions.append(session)
         transport.start_server(event=threading.Event(), server=PartnerAuth(self, session))
@@ -407,6 +435,7 @@ def drop_box_for(gw: Any) -> DropBox:
             idle_timeout=settings.sftp.idle_timeout_seconds,
             close_after_store=settings.sftp.close_after_store,
             sync_uploads=settings.sftp.sync_uploads,
+            metrics=gw.metrics,
             partners=gw.partners,
             accept=accept,
             loop=asyncio.get_running_loop(),

@@ -2,7 +2,8 @@
 (gateway.transports.sftp_server runs the listener and takes the files).
 
 paramiko calls these classes from its per-connection threads: key auth against
-the profile's ``authorized_keys``, every path through the jail
+the profile's ``authorized_keys`` (password auth only against its ``password_hash``),
+every path through the jail
 (gateway.transports.sftp_jail), uploads into hidden temporary files that become
 ``/inbound/<name>`` only on CLOSE, downloads and deletes in ``/outbound``. Nothing
 here touches the database or the event loop; a closed upload is handed to the
@@ -42,6 +43,7 @@ from paramiko.sftp import (
     SFTP_PERMISSION_DENIED,
 )
 
+from gateway.passwords import MAX_PASSWORD, dummy_hash, verify_password
 from gateway.transports import sftp_jail as jail
 from gateway.transports.sftp_keys import matches
 
@@ -54,6 +56,10 @@ ACCEPT_TIMEOUT_SECONDS = 120.0  # with close_after_store: a CLOSE waits this lon
 SMALL_FILE = 4 * 1024 * 1024  # read whole in the session thread; larger files are streamed
 # Announced in our VERSION packet: OpenSSH's client uses an extension only when announced.
 EXTENSIONS = (("posix-rename@openssh.com", "1"), ("fsync@openssh.com", "1"), ("check-file", "md5,sha1"))
+# A durable upload carries its content's SHA-256 in this extended attribute, set before
+# the one fsync that makes its bytes, the attribute and its name in /inbound durable
+# together (Upload.finish); a file whose bytes do not match it was cut short by a crash.
+MARK = "user.gateway.sha256"
 
 
 @dataclass(slots=True)
@@ -61,6 +67,7 @@ class Session:
     """One SSH connection: who logged in, and when it was last busy."""
 
     transport: paramiko.Transport
+    client: str = "?"  # the peer's address (the login rate limit counts per address)
     partner_id: str | None = None
     last_active: float = field(default_factory=time.monotonic)
 
@@ -76,12 +83,17 @@ def hosted_settings(partners: Any, partner_id: str) -> Any:
 
 
 class PartnerAuth(paramiko.ServerInterface):
+    """Logins: a key from the profile's ``authorized_keys``, or, only for a partner
+    whose profile has a ``password_hash``, the password (scrypt, compared in constant
+    time; failures rate-limited per partner and client address)."""
+
     def __init__(self, box: DropBox, session: Session) -> None:
         self.box = box
         self.session = session
 
     def get_allowed_auths(self, username: str) -> str:
-        return "publickey"
+        sftp = hosted_settings(self.box.config.partners(), username)
+        return "publickey,password" if sftp is not None and sftp.password_hash else "publickey"
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         sftp = hosted_settings(self.box.config.partners(), username)
@@ -89,6 +101,24 @@ class PartnerAuth(paramiko.ServerInterface):
             self.session.partner_id = username
             return paramiko.AUTH_SUCCESSFUL
         log.info("sftp: key refused for user %r", username)
+        return paramiko.AUTH_FAILED
+
+    def check_auth_password(self, username: str, password: str) -> int:
+        """Runs in the connection's thread (scrypt releases the GIL); never logs the password."""
+        sftp = hosted_settings(self.box.config.partners(), username)
+        stored = sftp.password_hash if sftp is not None else None
+        client, logins = self.session.client, self.box.logins
+        if logins.blocked(username, client):
+            self.box.login_refused(username, client, "rate_limited")
+            return paramiko.AUTH_FAILED
+        # Same work whether or not the partner exists or has a password: no enumeration by timing.
+        right = len(password) <= MAX_PASSWORD and verify_password(password, stored or dummy_hash())
+        if right and stored is not None:
+            logins.succeeded(username, client)
+            self.session.partner_id = username
+            return paramiko.AUTH_SUCCESSFUL
+        logins.failed(username, client)
+        self.box.login_refused(username, client, "wrong_password" if stored else "no_password")
         return paramiko.AUTH_FAILED
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
@@ -109,6 +139,8 @@ class Upload(paramiko.SFTPHandle):
         self.size = 0
         self.refused: str | None = None
         self.synced = False  # fsync@openssh.com since the last write
+        self._sha = hashlib.sha256()  # of the bytes written in order from offset 0
+        self._hashed = 0  # how many; -1 once a write came out of order (hashed again at CLOSE)
 
     def write_checked(self, offset: int, data: bytes) -> tuple[int, str | None]:
         self.jailed.session.touch()
@@ -122,6 +154,11 @@ class Upload(paramiko.SFTPHandle):
             return SFTP_FAILURE, f"cannot store: {os.strerror(exc.errno or errno.EIO)}"
         self.size = max(self.size, offset + len(data))
         self.synced = False
+        if offset == self._hashed:
+            self._sha.update(data)
+            self._hashed += len(data)
+        else:
+            self._hashed = -1
         return SFTP_OK, None
 
     def write(self, offset: int, data: bytes) -> int:
@@ -146,6 +183,16 @@ class Upload(paramiko.SFTPHandle):
         self.synced = True
         return SFTP_OK, None
 
+    def content(self) -> tuple[bytes | None, str]:
+        """(the bytes when small, else None; their SHA-256), from the open file (page
+        cache: no second open, and the loop has nothing to read)."""
+        data = _pread_all(self.fd, self.size) if self.size <= SMALL_FILE else None
+        if self._hashed == self.size:
+            return data, self._sha.hexdigest()
+        if data is not None:
+            return data, hashlib.sha256(data).hexdigest()
+        return None, _hash_fd(self.fd, self.size)
+
     def finish(self) -> tuple[int, str | None]:
         """CLOSE from the client: take the file (see the module doc)."""
         box = self.jailed.box
@@ -155,13 +202,26 @@ class Upload(paramiko.SFTPHandle):
             # Asked for (sync_uploads, or the client's fsync@openssh.com): the CLOSE is
             # answered only once the file and its name in /inbound survive a power cut.
             durable = self.synced or box.config.sync_uploads
-            if durable and not self.synced:
-                os.fsync(self.fd)
             if self.name.endswith(jail.TEMP_SUFFIX):
+                if durable and not self.synced:
+                    os.fsync(self.fd)
                 os.replace(self.temp, self.jailed.dir / jail.HELD / self.name)
                 return SFTP_OK, None  # taken when renamed to its final name
-            if not box.place(self.temp, self.jailed.dir / jail.INBOUND / self.name, sync=durable):
-                return SFTP_FAILURE, "a file of this name is still being taken: upload it again"
+            content = self.content()
+            target = self.jailed.dir / jail.INBOUND / self.name
+            if durable and _mark(self.fd, content[1]):
+                # One journal commit instead of two: marked, renamed, then synced with
+                # its name. A crash before the sync may leave the name with bytes that do
+                # not match the mark: the take discards such a file (read_swept).
+                if not box.place(self.temp, target):
+                    return SFTP_FAILURE, "a file of this name is still being taken: upload it again"
+                os.fsync(self.fd)
+                box.sync_folder(target.parent)  # nothing left to commit on ext4; required by POSIX
+            else:
+                if durable and not self.synced:
+                    os.fsync(self.fd)
+                if not box.place(self.temp, target, sync=durable):
+                    return SFTP_FAILURE, "a file of this name is still being taken: upload it again"
         except OSError as exc:
             log.error("sftp: %s/inbound/%s not placed: %s", self.jailed.partner_id, self.name, exc)
             return SFTP_FAILURE, "not stored: upload it again"
@@ -169,7 +229,7 @@ class Upload(paramiko.SFTPHandle):
             os.close(self.fd)
             self.fd = -1
             self.temp.unlink(missing_ok=True)
-        return self.jailed.hand_over(self.name, self.size)
+        return self.jailed.hand_over(self.name, self.size, content)
 
     def abort(self) -> None:
         """The session ended with the file still open: a partial upload, never taken."""
@@ -293,7 +353,8 @@ class JailedSftp(paramiko.SFTPServerInterface):
             if place.area != jail.INBOUND or flags & os.O_RDWR:
                 raise jail.Refused(SFTP_PERMISSION_DENIED, "files are written to /inbound only")
             temp = self.dir / jail.INCOMING / f"{uuid.uuid4().hex}.part"
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            # read and write: the CLOSE reads the bytes back (page cache) to hash and hand over
+            fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             handle: paramiko.SFTPHandle = Upload(self, place.name, temp, fd)
         else:
             jail.regular_file(place.path)
@@ -301,11 +362,12 @@ class JailedSftp(paramiko.SFTPServerInterface):
         handle.filename = place.virtual
         return handle
 
-    def hand_over(self, name: str, size: int) -> tuple[int, str | None]:
+    def hand_over(
+        self, name: str, size: int, content: tuple[bytes | None, str] | None = None
+    ) -> tuple[int, str | None]:
         """A file just put in /inbound: schedule its take; with close_after_store wait for it."""
         # Read back here (page cache, the GIL released): the loop then has nothing to read.
-        content = None
-        if size <= SMALL_FILE:
+        if content is None and size <= SMALL_FILE:
             with contextlib.suppress(OSError):  # the take reads it itself then
                 content = read_file(self.dir / jail.INBOUND / name)
         future = self.box.schedule(self.partner_id, name, content)
@@ -378,6 +440,54 @@ def read_file(path: Path) -> tuple[bytes | None, str]:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             sha.update(chunk)
     return None, sha.hexdigest()
+
+
+def read_swept(path: Path, grace: float) -> tuple[bytes | None, str] | None:
+    """:func:`read_file` of a file found in /inbound (not handed over by its CLOSE),
+    or None when it carries a mark its bytes do not match: an upload cut short by a
+    crash before its CLOSE was answered. Such a file is deleted once unchanged for
+    ``grace`` seconds (a younger one may be a CLOSE under way on another instance)."""
+    data, sha = read_file(path)
+    try:
+        mark = os.getxattr(path, MARK, follow_symlinks=False).decode()
+    except OSError:
+        return data, sha  # not marked: not a synced upload, or no extended attributes here
+    if mark == sha:
+        return data, sha
+    with contextlib.suppress(OSError):
+        if time.time() - os.lstat(path).st_ctime > grace:
+            os.unlink(path)
+            log.warning("sftp: %s does not match its mark: an upload cut short by a crash, discarded", path)
+    return None
+
+
+def _mark(fd: int, sha: str) -> bool:
+    """Set the mark; False where the file system has no extended attributes (the
+    CLOSE then syncs the file before the rename and the folder after it)."""
+    try:
+        os.setxattr(fd, MARK, sha.encode())
+    except OSError:
+        return False
+    return True
+
+
+def _pread_all(fd: int, size: int) -> bytes:
+    parts, offset = [], 0
+    while offset < size:
+        chunk = os.pread(fd, size - offset, offset)
+        if not chunk:
+            break
+        parts.append(chunk)
+        offset += len(chunk)
+    return b"".join(parts)
+
+
+def _hash_fd(fd: int, size: int) -> str:
+    sha, offset = hashlib.sha256(), 0
+    while offset < size and (chunk := os.pread(fd, min(1 << 20, size - offset), offset)):
+        sha.update(chunk)
+        offset += len(chunk)
+    return sha.hexdigest()
 
 
 class SftpSubsystem(paramiko.SFTPServer):

@@ -45,8 +45,12 @@ def keygen(directory: Path, name: str, kind: str = "ed25519") -> tuple[Path, str
     return path, (directory / f"{name}.pub").read_text().strip()
 
 
-def hosted_table(*keys: str, archive: bool = False, delivery: bool = True) -> str:
+def hosted_table(
+    *keys: str, archive: bool = False, delivery: bool = True, password_hash: str | None = None
+) -> str:
     lines = ["[sftp]", 'mode = "hosted"', "authorized_keys = [" + ", ".join(f'"{k}"' for k in keys) + "]"]
+    if password_hash is not None:
+        lines.append(f'password_hash = "{password_hash}"')
     if archive:
         lines.append("archive = true")
     if delivery:

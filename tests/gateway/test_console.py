@@ -18,7 +18,7 @@ from conftest import make_settings
 from fakes.erp_server import FakeErp
 from test_erp import SECRET, Clock, message_row, post_850, run
 
-from gateway import users
+from gateway import passwords, users
 from gateway.app import DATABASE, PIPELINE, Overrides, build_app
 from gateway.console.x12view import ack_pointers, pointed_segments, segments
 
@@ -292,7 +292,7 @@ def test_users_add_reads_the_password_from_stdin_and_it_logs_in(tmp_path: Path) 
     with sqlite3.connect(db_file) as conn:
         stored = conn.execute("select password_hash from users where name = 'opal'").fetchone()[0]
     assert stored.startswith("scrypt$") and "s3cret" not in stored
-    assert users.verify_password("s3cret-enough", stored) and not users.verify_password(
+    assert passwords.verify_password("s3cret-enough", stored) and not passwords.verify_password(
         "s3cret-enougH", stored
     )
 
@@ -405,6 +405,22 @@ async def test_the_login_limit_is_shared_by_two_instances_on_one_database(
     assert await attempt(one, "victor") == 303
     entries = [(e.actor, e.outcome) for e in await users.audit_entries(one.app[DATABASE])]
     assert entries.count(("olivia", "rate_limited")) == 2 and ("someone-else", "rate_limited") in entries
+
+def test_the_login_limit_counts_per_name_and_per_address_and_forgets_after_the_window() -> None:
+    now = [0.0]
+    limiter = passwords.LoginLimiter(attempts=2, window=60, clock=lambda: now[0])
+    limiter.failed("Olivia", "10.0.0.1")
+    assert not limiter.blocked("olivia", "10.0.0.1")
+    limiter.failed("olivia", "10.0.0.1")
+    assert limiter.blocked("OLIVIA", "10.0.0.1") and not limiter.blocked("olivia", "10.0.0.2")
+    for n in range(6):  # one address trying many names: 2 x 4 failures in all
+        limiter.failed(f"user{n}", "10.0.0.3")
+    assert not limiter.blocked("someone", "10.0.0.3")
+    limiter.failed("user6", "10.0.0.3")
+    limiter.failed("user7", "10.0.0.3")
+    assert limiter.blocked("someone", "10.0.0.3")
+    now[0] = 61.0
+    assert not limiter.blocked("olivia", "10.0.0.1") and not limiter.blocked("someone", "10.0.0.3")
 
 
 async def test_cancelling_dead_letters_from_the_console(

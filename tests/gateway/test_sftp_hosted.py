@@ -338,6 +338,46 @@ async def test_files_left_in_inbound_are_taken_at_start_once(
     assert sorted(m.transport_id for m in await messages(client)) == ["stored.edi", "waiting.edi"]
 
 
+async def test_a_synced_upload_cut_short_by_a_crash_is_never_taken(
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
+) -> None:
+    """With sync_uploads the CLOSE marks the upload with its SHA-256, renames it into
+    /inbound and then syncs it (one journal commit). A power cut before that sync can
+    leave the name with other bytes: such a file is never stored, and is deleted once
+    unchanged for twice the idle limit; a file matching its mark is stored."""
+    import asyncio
+    import hashlib
+    import os
+
+    from gateway.transports.sftp_session import MARK
+
+    settings = make_settings(
+        tmp_path,
+        hosted_partners,
+        sftp={"host": "127.0.0.1", "port": 0, "sync_uploads": True, "idle_timeout_seconds": 0.5},
+    )
+    client = await aiohttp_client(build_app(settings, overrides=Overrides()))
+    port = client.app[GATEWAY].sftp_server.port
+    (tmp_path / "po-51.edi").write_bytes(order_850("ACME", 51))
+    run = await sftp_batch(port, "acme", keys["acme"][0], ["put po-51.edi /inbound/"], tmp_path)
+    assert run.returncode == 0, run.output
+    await gone_from_inbound(tmp_path, "acme")
+    await client.close()
+
+    inbound = box(tmp_path, "acme") / "inbound"
+    whole, cut = order_850("ACME", 52), order_850("ACME", 53)
+    for name, body, marked in (("whole.edi", whole, whole), ("cut.edi", cut[:100], cut)):
+        (inbound / name).write_bytes(body)
+        os.setxattr(inbound / name, MARK, hashlib.sha256(marked).hexdigest().encode())
+    client = await aiohttp_client(build_app(settings, overrides=Overrides()))
+    for _ in range(150):  # the sweep at start, then every 5 s
+        if not any(inbound.iterdir()):
+            break
+        await asyncio.sleep(0.1)
+    assert not any(inbound.iterdir())
+    assert sorted(m.transport_id for m in await messages(client)) == ["po-51.edi", "whole.edi"]
+
+
 @pytest.mark.parametrize("sync_uploads", [False, True])
 async def test_many_files_from_several_sessions_share_commits(
     aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any, sync_uploads: bool

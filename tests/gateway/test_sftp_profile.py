@@ -10,6 +10,7 @@ from gwsamples import profile_toml
 from sftp_peers import hosted_table, keygen, need_openssh, poll_table
 
 from gateway.partners import PartnersError, load_partners, parse_partner
+from gateway.passwords import hash_password
 from gateway.transports.sftp import file_name
 from translators.profile import ProfileError
 
@@ -54,11 +55,58 @@ def test_hosted_table_parses_and_keeps_type_and_key_only() -> None:
             "unknown field",
         ),
         (f'[sftp]\nmode = "hosted"\nauthorized_keys = ["{ED25519}"]\nfilename = "../x"', "no '/'"),
+        (
+            '[sftp]\nmode = "hosted"\npassword_hash = "hunter2hunter2"',
+            "sftp.password_hash: must be an scrypt hash",
+        ),
+        (
+            '[sftp]\nmode = "hosted"\npassword_hash = "scrypt$16384$8$1$c2FsdA==$aGFzaA=="',
+            "at least 16 bytes",
+        ),
+        (
+            '[sftp]\nmode = "hosted"\npassword_hash = "scrypt$1048576$8$1$' + "A" * 24 + "$" + "A" * 44 + '"',
+            "64 MiB",
+        ),
+        ('[sftp]\nmode = "hosted"', "at least one key (or a password_hash)"),
+        (
+            f'[sftp]\nmode = "poll"\nhost = "h"\nusername = "u"\nhost_key = "{ED25519}"\ninbound_path = "/o"\n'
+            'outbound_path = "/i"\npassword = "hunter2hunter2"',
+            "password: never write the secret in the profile",
+        ),
+        (
+            f'[sftp]\nmode = "poll"\nhost = "h"\nusername = "u"\nhost_key = "{ED25519}"\ninbound_path = "/o"\n'
+            'outbound_path = "/i"',
+            "sftp.private_key: required",
+        ),
     ],
 )
 def test_bad_sftp_tables_are_refused_with_the_key_named(extra: str, expected: str) -> None:
     found = problems(extra)
     assert any(expected in line for line in found), found
+    assert not any("hunter2" in line for line in found), found  # a pasted password is never echoed
+
+
+def test_a_hosted_partner_may_have_a_password_hash_and_no_key() -> None:
+    stored = hash_password("correct horse battery")
+    transport = parse(f'[sftp]\nmode = "hosted"\npassword_hash = "{stored}"\n')
+    assert transport.sftp.password_hash == stored and transport.sftp.authorized_keys == []
+    assert stored not in repr(transport)
+
+
+def test_poll_password_file_is_resolved_and_read_at_load(tmp_path: Path) -> None:
+    folder = tmp_path / "partners" / "acme"
+    folder.mkdir(parents=True)
+    table = poll_table(port=22, username="u", private_key="-", host_key=ED25519, inbound="/o", outbound="/i")
+    table = table.replace('private_key = "-"', 'password_file = "sftp/password"')
+    (folder / "profile.toml").write_text(profile_toml("acme", "ACME", "k") + table)
+    with pytest.raises(PartnersError) as caught:
+        load_partners(tmp_path / "partners")
+    assert "sftp.password_file:" in caught.value.errors[0] and "not found" in caught.value.errors[0]
+    (folder / "sftp").mkdir()
+    (folder / "sftp" / "password").write_text("s3cret-enough\n")
+    sftp = load_partners(tmp_path / "partners").transport("acme").sftp
+    assert sftp.password_file == str((folder / "sftp" / "password").resolve())
+    assert sftp.secret_value() == "s3cret-enough" and "s3cret" not in repr(sftp)
 
 
 def test_poll_private_key_is_resolved_against_the_partner_folder(tmp_path: Path) -> None:
