@@ -406,6 +406,7 @@ async def test_the_login_limit_is_shared_by_two_instances_on_one_database(
     entries = [(e.actor, e.outcome) for e in await users.audit_entries(one.app[DATABASE])]
     assert entries.count(("olivia", "rate_limited")) == 2 and ("someone-else", "rate_limited") in entries
 
+
 def test_the_login_limit_counts_per_name_and_per_address_and_forgets_after_the_window() -> None:
     now = [0.0]
     limiter = passwords.LoginLimiter(attempts=2, window=60, clock=lambda: now[0])
