@@ -47,6 +47,7 @@ def validate_set(
     *,
     strict: bool = False,
     leniency: Leniency | None = None,
+    paths: list[tuple[str, ...]] | None = None,
 ) -> SetOutcome:
     """Validate one transaction set; return its AK2..AK5 / IK5 outcome.
 
@@ -57,6 +58,10 @@ def validate_set(
     (``outcome.noted``: accepted, AK5 E) or ignores them. When no grammar applies
     the set is only judged on its envelope errors, unless ``strict`` asks for it to
     be rejected as not supported (AK502 1).
+
+    ``paths``, when given, receives the loop path of each segment as validation
+    placed it (see :func:`check_segments`): the unmapped-segment listing reads them
+    instead of walking the set through the grammar a second time.
     """
     outcome = SetOutcome(
         set_id=tset.set_id,
@@ -80,7 +85,7 @@ def validate_set(
     repetition = delimiters.repetition if grammar.version >= "004020" else None
     outcome.grammar_version = grammar.version
     errors, outcome.noted = sort_findings(
-        check_segments(tset.segments, grammar, delimiters.component, repetition), leniency or {}
+        check_segments(tset.segments, grammar, delimiters.component, repetition, paths), leniency or {}
     )
     if tset.segments and tset.segments[-1][0] != "SE" and SetSyntaxCode.TRAILER_MISSING not in set_errors:
         set_errors.append(SetSyntaxCode.TRAILER_MISSING)
@@ -92,14 +97,24 @@ def validate_set(
 
 
 def check_segments(
-    segments: list[Segment], grammar: Grammar, component: str = ">", repetition: str | None = None
+    segments: list[Segment],
+    grammar: Grammar,
+    component: str = ">",
+    repetition: str | None = None,
+    paths: list[tuple[str, ...]] | None = None,
 ) -> list[SegmentError]:
-    """Every segment error of one ST..SE set (capped at MAX_SEGMENT_ERRORS)."""
+    """Every segment error of one ST..SE set (capped at MAX_SEGMENT_ERRORS).
+
+    ``paths``, when given, receives each segment's loop path (``Grammar.walk``'s:
+    the loops it sits in once placed, ``()`` for ST), one per segment, unless the
+    check stops early at MAX_SEGMENT_ERRORS (then it holds fewer)."""
     errors: list[SegmentError] = []
     if not segments:
         return errors
     cursor = grammar.cursor()
     place = cursor.place
+    record = paths.append if paths is not None else None
+    loop_path = cursor.loop_path
     root_st = grammar.root.children[0]
     st_rule = root_st if isinstance(root_st, SegmentRule) else None
     trailer_seen = segments[-1][0] == "SE"
@@ -109,8 +124,12 @@ def check_segments(
         position += 1
         if position == 1:
             rule = st_rule
+            if record is not None:
+                record(())
         else:
             rule, issues = place(segment[0])
+            if record is not None:
+                record(loop_path())
             if issues is not None:
                 for issue in issues:
                     errors.append(SegmentError(issue.tag, position, issue.code, issue.loop_id))
