@@ -294,7 +294,7 @@ def _err(line: str) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    """The settings; for translate and ack, the defaults without gateway.config when
+    """The settings; for the offline commands, the defaults without gateway.config when
     nothing configures them (gateway.offline_settings)."""
     from gateway.offline_settings import ConfigError, offline_settings
 

@@ -1,4 +1,4 @@
-"""What the offline commands (`gateway translate`, `gateway ack`) read from the
+"""What the offline commands (`gateway translate`, `ack`, `render`) read from the
 settings: our identity, the receiver check and the partners folder, without building
 the service's settings models when nothing configures them.
 
