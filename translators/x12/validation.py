@@ -138,9 +138,10 @@ def check_segments(
         if rule is None or rule.elements is None:
             continue
         # the generated check answers "clean?" cheaply; only a segment it doubts goes
-        # through the detailed, error-collecting path
-        clean = rule.clean_checks[has_repetition] or rule.clean_check(has_repetition)
-        if clean(segment, component, repetition):
+        # through the detailed, error-collecting path (so does every segment of a rule
+        # seen too seldom yet to be worth compiling its check: SegmentRule.warm_check)
+        clean = rule.clean_checks[has_repetition] or rule.warm_check(has_repetition)
+        if clean is not None and clean(segment, component, repetition):
             continue
         element_errors = check_elements(segment, rule, component, repetition)
         if element_errors:
