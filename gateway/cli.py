@@ -296,11 +296,11 @@ def _err(line: str) -> None:
 def _settings(args: argparse.Namespace) -> Any:
     """The settings; for the offline commands, the defaults without gateway.config when
     nothing configures them (gateway.offline_settings)."""
-    from gateway.offline_settings import ConfigError, offline_settings
+    from gateway.offline_settings import ConfigError, unconfigured
 
+    if args.command in OFFLINE_COMMANDS and (defaults := unconfigured(args.config)) is not None:
+        return defaults
     try:
-        if args.command in OFFLINE_COMMANDS:
-            return offline_settings(args.config)
         from gateway.config import default_config_path, load_settings
 
         return load_settings(args.config if args.config is not None else default_config_path())

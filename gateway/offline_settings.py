@@ -4,11 +4,11 @@ the service's settings models when nothing configures them.
 
 With no configuration file in use (no ``--config``, no ``$GATEWAY_CONFIG``, no
 ``./gateway.toml``) and no ``GATEWAY_*`` variable setting a key, every setting is
-its default: :func:`offline_settings` then answers with those defaults and
-:mod:`gateway.config` is not imported (its ~20 pydantic models, most of them for the
-service, transports and AS2, cost a start-up that only needs three values).
-Otherwise it is :func:`gateway.config.load_settings`, which validates the whole
-file and environment as the service does and fails the same way.
+its default: :func:`unconfigured` then answers with those defaults and the command
+does not import :mod:`gateway.config` (its ~15 pydantic models, most of them for the
+service, cost a start-up that only needs three values). Otherwise the command calls
+:func:`gateway.config.load_settings`, which validates the whole file and
+environment as the service does and fails the same way.
 
 The defaults, the names of the environment and :class:`ConfigError` live here, and :mod:`gateway.config`
 takes them from here, so the two cannot drift.
@@ -20,7 +20,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from translators.profile import OurIdentity
 
@@ -74,20 +73,16 @@ class DefaultSettings:
     partners_dir: Path = field(default=DEFAULT_PARTNERS_DIR)
 
 
-def offline_settings(config: Path | None, environ: Mapping[str, str] | None = None) -> Any:
-    """The settings for an offline command: :class:`DefaultSettings` when nothing
-    configures them (see the module docstring), else
-    :func:`gateway.config.load_settings` of ``config`` or the default file (raises
-    :class:`gateway.config.ConfigError` as it does)."""
+def unconfigured(config: Path | None, environ: Mapping[str, str] | None = None) -> DefaultSettings | None:
+    """The settings defaults when nothing configures them (no ``config`` given, no
+    default file, no ``GATEWAY_*`` setting variable in ``environ``), else None: the
+    caller then loads them with :func:`gateway.config.load_settings`."""
     env = os.environ if environ is None else environ
-    path = config if config is not None else default_config_path(env)
-    if path is None and not any(is_setting(name) for name in env):
-        ours = OurIdentity(
-            interchange_qualifier=DEFAULT_INTERCHANGE_QUALIFIER,
-            interchange_id=DEFAULT_INTERCHANGE_ID,
-            group_id=DEFAULT_GROUP_ID,
-        )
-        return DefaultSettings(identity=DefaultIdentity(ours=ours))
-    from gateway.config import load_settings
-
-    return load_settings(path, env)
+    if config is not None or default_config_path(env) is not None or any(is_setting(name) for name in env):
+        return None
+    ours = OurIdentity(
+        interchange_qualifier=DEFAULT_INTERCHANGE_QUALIFIER,
+        interchange_id=DEFAULT_INTERCHANGE_ID,
+        group_id=DEFAULT_GROUP_ID,
+    )
+    return DefaultSettings(identity=DefaultIdentity(ours=ours))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.config import ConfigError, Settings, load_settings
-from gateway.offline_settings import DefaultSettings, offline_settings
+from gateway.config import load_settings
+from gateway.offline_settings import DefaultSettings, unconfigured
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "partners"
@@ -22,7 +22,7 @@ def test_nothing_configured_gives_the_settings_defaults(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     environ = {"GATEWAY_CONFIG": "", "GATEWAY_TEST_DATABASE_URL": "x", "HOME": "/nowhere"}
-    light = offline_settings(None, environ)
+    light = unconfigured(None, environ)
     full = load_settings(None, {})
     assert isinstance(light, DefaultSettings)
     assert light.identity.ours == full.identity.ours
@@ -34,15 +34,21 @@ def test_a_variable_or_a_file_means_the_full_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    by_variable = offline_settings(None, {"GATEWAY_IDENTITY__INTERCHANGE_ID": "OURS"})
-    assert isinstance(by_variable, Settings)
-    assert by_variable.identity.interchange_id == "OURS"
-    with pytest.raises(ConfigError, match="interchange_qualifier"):
-        offline_settings(None, {"GATEWAY_IDENTITY__INTERCHANGE_QUALIFIER": "TOOLONG"})
+    assert unconfigured(None, {"GATEWAY_IDENTITY__INTERCHANGE_ID": "OURS"}) is None
+    assert unconfigured(tmp_path / "elsewhere.toml", {}) is None
     (tmp_path / "gateway.toml").write_text('[identity]\ngroup_id = "FROMFILE"\n')
-    by_file = offline_settings(None, {})
-    assert isinstance(by_file, Settings)
-    assert by_file.identity.group_id == "FROMFILE"
+    assert unconfigured(None, {}) is None
+
+
+def test_translate_takes_the_partners_folder_from_a_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./partners here: by default no profile matches
+    assert main(["translate", str(SOURCE)]) == 1
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("GATEWAY_PARTNERS_DIR", str(EXAMPLES))
+    assert main(["translate", str(SOURCE)]) == 0
+    assert '"partner_id":"holdretail"' in capsys.readouterr().out
 
 
 def test_translate_rejects_a_bad_variable_as_the_service_would(

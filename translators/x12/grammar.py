@@ -34,9 +34,6 @@ from translators.x12.valuechecks import ValueCheck, make_value_check
 UNBOUNDED = sys.maxsize
 GOOD_VALUES_LIMIT = 4096  # per element: caps the memory the pass cache may use
 SYNTAX_MEMO_LIMIT = 256  # presence patterns remembered per segment
-# a segment rule's generated check is compiled after this many checks on the detailed
-# path (SegmentRule.warm_check): about where compiling starts to pay
-COMPILE_AFTER = 256
 
 # Versions we ship maps for; other releases of the same major version borrow them.
 _SHIPPED_VERSIONS = ("004010", "005010")
@@ -112,11 +109,9 @@ class SegmentRule:
     syntax_memo: dict[tuple[bool, ...], tuple[tuple[int, ElementSyntaxCode], ...]] = field(
         default_factory=dict, repr=False
     )
-    # generated "segment is clean" functions (translators.x12.compiled): [0] when no
-    # repetition separator applies, [1] when one does; built once the rule has been
-    # checked COMPILE_AFTER times (``uses``) without one (see ``warm_check``)
+    # generated "clean?" checks (x12.compiled), [0] without repetition separator, [1] with
     clean_checks: list[SegmentCheck | None] = field(default_factory=lambda: [None, None], repr=False)
-    uses: list[int] = field(default_factory=lambda: [0, 0], repr=False)
+    uses: list[int] = field(default_factory=lambda: [0, 0], repr=False)  # validation.warm_check
 
     @property
     def trigger(self) -> str:
@@ -125,21 +120,6 @@ class SegmentRule:
     def __reduce__(self) -> tuple[Any, ...]:  # pickled without what is learned or generated
         fields = (self.tag, self.name, self.mandatory, self.max_use, self.elements, self.syntax)
         return SegmentRule, (*fields, self.mandatory_positions)
-
-    def warm_check(self, repetition: bool) -> SegmentCheck | None:
-        """The generated fast-path check once this rule has been asked for it
-        COMPILE_AFTER times, else None: the validator then checks the segment on the
-        detailed path. Compiling a check costs what the detailed path costs on
-        hundreds of segments (0.5 to 4 ms against 1 to 5 µs), so a small file
-        never pays for it and a big one pays only once per rule."""
-        slot = 1 if repetition else 0
-        check = self.clean_checks[slot]
-        if check is None:
-            count = self.uses[slot] = self.uses[slot] + 1
-            if count < COMPILE_AFTER:
-                return None
-            check = self.clean_check(repetition)
-        return check
 
     def clean_check(self, repetition: bool) -> SegmentCheck:
         """The generated fast-path check for this rule (compiled once)."""
