@@ -51,7 +51,8 @@ def _allowance_or_charge(segment: Segment, rules: DocumentRules) -> bool:
 
 
 def _described(segment: Segment, rules: DocumentRules) -> bool:
-    return text(segment, 1) == "F" and value(segment, 5) is not None
+    # text(segment, 1) == "F" and value(segment, 5) is not None, inlined: one per line
+    return len(segment) > 5 and segment[1].strip() == "F" and segment[5].strip() != ""
 
 
 def _with_text(segment: Segment, rules: DocumentRules) -> bool:
