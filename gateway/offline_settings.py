@@ -10,8 +10,8 @@ service, cost a start-up that only needs three values). Otherwise the command ca
 :func:`gateway.config.load_settings`, which validates the whole file and
 environment as the service does and fails the same way.
 
-The defaults, the names of the environment and :class:`ConfigError` live here, and :mod:`gateway.config`
-takes them from here, so the two cannot drift.
+The defaults, the names of the environment and :class:`ConfigError` live here and
+:mod:`gateway.config` takes them from here, so the two cannot drift.
 """
 
 from __future__ import annotations
