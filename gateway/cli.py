@@ -294,9 +294,15 @@ def _err(line: str) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from gateway.config import ConfigError, default_config_path, load_settings
+    """The settings; for the offline commands, the defaults without gateway.config when
+    nothing configures them (gateway.offline_settings)."""
+    from gateway.offline_settings import ConfigError, unconfigured
 
+    if args.command in OFFLINE_COMMANDS and (defaults := unconfigured(args.config)) is not None:
+        return defaults
     try:
+        from gateway.config import default_config_path, load_settings
+
         return load_settings(args.config if args.config is not None else default_config_path())
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
@@ -306,7 +312,7 @@ def _receivers(args: argparse.Namespace, settings: Any, partners: PartnerDirecto
     """Our ISA addresses for the receiver check, or None for no check. Offline
     commands check only against an identity someone configured (a configuration
     file is in use) and, like the service, not with ``[identity] check_receiver = false``."""
-    from gateway.config import default_config_path
+    from gateway.offline_settings import default_config_path
 
     configured = args.config is not None or default_config_path() is not None
     if not configured or not settings.identity.check_receiver:

@@ -28,18 +28,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from gateway.as2_settings import As2Settings
+from gateway.offline_settings import (
+    DEFAULT_GROUP_ID,
+    DEFAULT_INTERCHANGE_ID,
+    DEFAULT_INTERCHANGE_QUALIFIER,
+    DEFAULT_PARTNERS_DIR,
+    ENV_PREFIX,
+    is_setting,
+)
+from gateway.offline_settings import ConfigError as ConfigError  # re-exported
+from gateway.offline_settings import default_config_path as default_config_path  # re-exported
 from translators.profile import GroupId, InterchangeId, OurIdentity, Qualifier
 
-ENV_PREFIX = "GATEWAY_"
-# GATEWAY_* variables that are not settings: the file to read, and the test suite's own
-# (GATEWAY_TEST_DATABASE_URL, GATEWAY_TEST_ARTEFACTS, ...: docs/console.md, README).
-NOT_SETTINGS = frozenset({"GATEWAY_CONFIG"})
-NOT_SETTINGS_PREFIX = "GATEWAY_TEST_"
 API_TOKEN_FILE = "api-token"
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message says which key and why."""
 
 
 class _Section(BaseModel):
@@ -64,9 +65,9 @@ class IdentitySettings(OurIdentity):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    interchange_qualifier: Qualifier = "ZZ"
-    interchange_id: InterchangeId = "GATEWAY"
-    group_id: GroupId = "GATEWAY"
+    interchange_qualifier: Qualifier = DEFAULT_INTERCHANGE_QUALIFIER
+    interchange_id: InterchangeId = DEFAULT_INTERCHANGE_ID
+    group_id: GroupId = DEFAULT_GROUP_ID
     # Reject interchanges whose ISA receiver is neither us nor one of the sender's
     # profile ``our_ids`` (TA1 009, nothing forwarded). Off only behind a hub that
     # rewrites envelopes.
@@ -277,7 +278,7 @@ class SftpServerSettings(_Section):
 
 class Settings(_Section):
     data_dir: Path = Path("var")
-    partners_dir: Path = Path("partners")
+    partners_dir: Path = DEFAULT_PARTNERS_DIR
     database_url: str | None = None  # default: SQLite at <data_dir>/gateway.db
     server: ServerSettings = ServerSettings()
     identity: IdentitySettings = IdentitySettings()
@@ -323,7 +324,7 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
     from_file = copy.deepcopy(data)
     variables: dict[tuple[str, ...], str] = {}  # key path -> the GATEWAY_* variable that set it
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS or name.startswith(NOT_SETTINGS_PREFIX):
+        if not is_setting(name):
             continue
         keys = name[len(ENV_PREFIX) :].lower().split("__")
         target = data
@@ -433,15 +434,6 @@ def _describe(err: Any) -> str:
     if err["loc"] and str(err["loc"][-1]) in _SECRET_KEYS:
         return message
     return f"{message} (got {err.get('input')!r})"
-
-
-def default_config_path(environ: Mapping[str, str] | None = None) -> Path | None:
-    """``$GATEWAY_CONFIG``, else ``./gateway.toml`` when it exists, else None (defaults)."""
-    env = os.environ if environ is None else environ
-    if env.get("GATEWAY_CONFIG"):
-        return Path(env["GATEWAY_CONFIG"])
-    local = Path("gateway.toml")
-    return local if local.is_file() else None
 
 
 def ensure_api_token(settings: Settings) -> tuple[str, bool]:

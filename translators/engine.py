@@ -255,7 +255,10 @@ def _translate_set(
     tset: TransactionSet, profile: PartnerProfile | None, unknown_sender_rules: MappingRules | None = None
 ) -> TranslatedSet:
     validation = profile.x12.validation if profile is not None else None
-    outcome = validate_set(tset, leniency=validation.leniency() if validation is not None else None)
+    paths: list[tuple[str, ...]] = []  # each segment's loop path, for the unmapped listing
+    outcome = validate_set(
+        tset, leniency=validation.leniency() if validation is not None else None, paths=paths
+    )
     result = TranslatedSet(
         outcome=outcome,
         interchange=tset.interchange,
@@ -306,7 +309,8 @@ def _translate_set(
         return result
     warnings = document_warnings(outcome, tset)
     found = set_grammar(tset) if outcome.grammar_version is not None else None
-    unmapped = unmapped_segments(tset.segments, KIND_BY_SET[tset.set_id], found[0], rules) if found else ()
+    kind = KIND_BY_SET[tset.set_id]
+    unmapped = unmapped_segments(tset.segments, kind, found[0], rules, paths) if found else ()
     if warnings or unmapped:
         result.document = result.document.model_copy(update={"warnings": warnings, "unmapped": unmapped})
     return result

@@ -3,13 +3,17 @@ they call clean has no element error, and clean real segments are called clean."
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from translators.x12.codes import ElementSyntaxCode as E
+from translators.x12.codes import SegmentSyntaxCode as S
 from translators.x12.compiled import main, segment_source
 from translators.x12.grammar import CompositeRule, ElementRule, SegmentRule, load_grammar
-from translators.x12.validation import check_elements
+from translators.x12.validation import COMPILE_AFTER, check_elements, check_segments
 
 SETS = [("850", "004010"), ("856", "004010"), ("810", "004010"), ("855", "005010"), ("999", "005010")]
 
@@ -121,3 +125,24 @@ def test_generated_source_is_printable(capsys: pytest.CaptureFixture[str]) -> No
     grammar = load_grammar("850", "004010")
     assert grammar is not None
     assert segment_source(grammar.segments["BEG"][0], False)[0] == printed.rstrip("\n") + "\n"
+
+
+def test_a_check_is_compiled_only_for_a_rule_used_often() -> None:
+    """Compiling costs what hundreds of detailed checks cost: the validator checks a
+    rule's first COMPILE_AFTER segments on the detailed path (a one-set file compiles
+    nothing), then with the generated check; the findings are the same either way."""
+    grammar = copy.deepcopy(load_grammar("850", "004010"))  # a fresh rule, nothing compiled yet
+    assert grammar is not None
+    rule = grammar.segments["PO1"][0]
+    assert rule.clean_checks == [None, None]
+    good = ["ST", "850", "0001"], ["BEG", "00", "SA", "PO1", "", "20240101"]
+    line, bad = ["PO1", "1", "12", "EA", "3.25", "", "UP", "012345678905"], ["PO1", "1", "x2", "EA"]
+    set_a = [*good, line, bad, ["CTT", "2"], ["SE", "6", "0001"]]
+    first = check_segments(set_a, grammar, ">")
+    assert rule.clean_checks == [None, None] and rule.uses[0] == 2
+    for _ in range(COMPILE_AFTER):
+        assert check_segments(set_a, grammar, ">") == first
+    assert rule.clean_checks[0] is not None and rule.clean_checks[1] is None
+    assert [(e.tag, e.code, [x.code for x in e.elements]) for e in first] == [
+        ("PO1", S.HAS_ELEMENT_ERRORS, [E.INVALID_CHARACTER])
+    ]

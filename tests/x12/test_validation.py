@@ -16,7 +16,7 @@ from translators.x12.envelope import read_events
 from translators.x12.events import SetRead
 from translators.x12.grammar import load_grammar
 from translators.x12.model import SegmentError, TransactionSet
-from translators.x12.validation import MAX_SEGMENT_ERRORS, check_segments, validate_set
+from translators.x12.validation import MAX_SEGMENT_ERRORS, check_segments, set_grammar, validate_set
 
 ISA = {
     "004010": "ISA*00*          *00*          *ZZ*SENDER         *ZZ*RECEIVER       *240101*1200*U*00401*000000001*0*P*>~",
@@ -269,6 +269,30 @@ def test_never_raises_on_random_segments(body: list[list[str]]) -> None:
     assert all(isinstance(e, SegmentError) for e in errors)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from(["BEG", "PO1", "PID", "N1", "N3", "SLN", "SAC", "CTT", "XYZ", "PO4", "SDQ"])
+        ),
+        max_size=40,
+    ).map(lambda tags: [[tag, "1"] for group in tags for tag in group])
+)
+def test_validation_records_the_loop_paths_the_grammar_walk_gives(body: list[list[str]]) -> None:
+    """What validation hands to the unmapped listing (``paths``) is what a second
+    walk of the set would find, segments out of place and unknown ones included."""
+    grammar = load_grammar("850", "004010")
+    assert grammar is not None
+    segments = [["ST", "850", "0001"], *body, ["SE", "1", "0001"]]
+    paths: list[tuple[str, ...]] = []
+    errors = check_segments(segments, grammar, ">", "^", paths)
+    walked = [path for path, _segment in grammar.walk(segments)]
+    if len(errors) < MAX_SEGMENT_ERRORS:
+        assert paths == walked
+    else:  # stopped early: what it recorded is the start of the walk
+        assert paths == walked[: len(paths)]
+
+
 # ---------------------------------------------------------------- corpus
 
 # Corpus files whose sets are not clean, with the errors we checked are really in
@@ -338,7 +362,13 @@ def test_corpus_sets_validate_as_checked(corpus: Path) -> None:
         for event in read_events(path.read_bytes()):
             if not isinstance(event, SetRead):
                 continue
-            outcome = validate_set(event.transaction_set)
+            tset = event.transaction_set
+            paths: list[tuple[str, ...]] = []
+            outcome = validate_set(tset, paths=paths)
+            if outcome.grammar_version is not None:
+                grammar = set_grammar(tset)
+                assert grammar is not None
+                assert paths == [p for p, _segment in grammar[0].walk(tset.segments)], key
             found = {
                 (e.tag, e.code.value, tuple(sorted({x.code.value for x in e.elements}, key=int)))
                 for e in outcome.segment_errors

@@ -108,8 +108,11 @@ def text(segment: Segment, position: int) -> str:
 
 def decimal_at(segment: Segment, position: int) -> Decimal | None:
     """An R (explicit decimal) element, None when empty or not a number."""
-    raw = value(segment, position)
-    return parse_decimal(raw) if raw else None
+    if position < len(segment):  # value(), inlined: this is on every line's path
+        raw = segment[position].strip()
+        if raw:
+            return parse_decimal(raw)
+    return None
 
 
 def implied_at(segment: Segment, position: int, places: int) -> Decimal | None:
@@ -120,6 +123,10 @@ def implied_at(segment: Segment, position: int, places: int) -> Decimal | None:
 
 def int_at(segment: Segment, position: int) -> int | None:
     """An integer element, None when empty or not an integer."""
+    if position < len(segment):
+        raw = segment[position].strip()
+        if raw.isascii() and raw.isdigit():  # plain digits, the usual case: no Decimal
+            return int(raw)
     number = decimal_at(segment, position)
     if number is None or number != number.to_integral_value():
         return None

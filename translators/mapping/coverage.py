@@ -51,7 +51,8 @@ def _allowance_or_charge(segment: Segment, rules: DocumentRules) -> bool:
 
 
 def _described(segment: Segment, rules: DocumentRules) -> bool:
-    return text(segment, 1) == "F" and value(segment, 5) is not None
+    # text(segment, 1) == "F" and value(segment, 5) is not None, inlined: one per line
+    return len(segment) > 5 and segment[1].strip() == "F" and segment[5].strip() != ""
 
 
 def _with_text(segment: Segment, rules: DocumentRules) -> bool:
@@ -156,6 +157,13 @@ COVERAGE: dict[str, dict[str, dict[str, Rule]]] = {
 }
 
 
+# What judging a segment needs from its place alone, per kind (see _place_facts),
+# kept across sets: (loop path, tag, HL level) → facts.
+Facts = tuple[Rule | bool, str | None, str, str | None]
+_FACTS: dict[str, dict[tuple[tuple[str, ...], str, str], Facts]] = {}
+_FACTS_LIMIT = 4096
+
+
 @dataclass(frozen=True, slots=True)
 class Placed:
     """One segment: id, position (ST = 1), the loop around it ("/"-joined, None at
@@ -174,39 +182,36 @@ def _judged(
     rules: MappingRules | None,
     *,
     unmapped_only: bool = False,
+    paths: list[tuple[str, ...]] | None = None,
 ) -> Iterator[tuple[str, int, str | None, bool]]:
     """(segment id, position, loop around it, mapped) for each segment (only the
     unmapped ones with ``unmapped_only``). What depends only on where a segment sits
     (its loop key, the loop around it, its rule) is worked out once per place and
-    tag: the walk is on the hot path of every set."""
+    tag: the walk is on the hot path of every set. ``paths``: each segment's loop
+    path as validation placed it (``validate_set(paths=...)``); without them, or
+    when validation stopped early, the set is walked through ``grammar`` here."""
     table = COVERAGE.get(kind, {})
     doc_rules = (rules or MappingRules()).for_kind(kind)
-    memo: dict[tuple[tuple[str, ...], str, str], tuple[str, str | None, bool, Rule | bool]] = {}
+    memo = _FACTS.setdefault(kind, {})
     seen: set[tuple[str, str, int]] = set()  # (key, tag, loop instance) of FIRST rules
     opened: dict[str, int] = {}  # loop key → how many times it was opened so far
-    cursor = grammar.cursor()
-    place, loop_path = cursor.place, cursor.loop_path
+    if paths is None or len(paths) != len(segments):
+        paths = [path for path, _segment in grammar.walk(segments)]
     level = ""
-    path: tuple[str, ...] = ()
     position = 0
-    for segment in segments:
+    for segment, path in zip(segments, paths, strict=True):
         position += 1
         tag = segment[0]
-        if position > 1:  # ST is taken as placed
-            place(tag)
-            path = loop_path()
         if tag == "HL":
             level = text(segment, 3)
         found = memo.get((path, tag, level))
         if found is None:
-            opens = bool(path) and path[-1] == tag
-            key = "/".join(f"HL:{level}" if name == "HL" else name for name in path)
-            around = "/".join(path[:-1] if opens else path) or None
-            rule: Rule | bool = True if tag in ALWAYS else table.get(key, {}).get(tag, False)
-            found = memo[path, tag, level] = (key, around, opens, rule)
-        key, around, opens, rule = found
-        if opens:
-            opened[key] = opened.get(key, 0) + 1
+            found = _place_facts(table, path, tag, level)
+            if len(memo) < _FACTS_LIMIT:  # garbage tags cannot grow it without end
+                memo[path, tag, level] = found
+        rule, counted, key, around = found
+        if counted is not None:
+            opened[counted] = opened.get(counted, 0) + 1
         if rule is None or rule is True:
             if unmapped_only:
                 continue
@@ -225,6 +230,18 @@ def _judged(
             yield tag, position, around, mapped
 
 
+def _place_facts(table: dict[str, dict[str, Rule]], path: tuple[str, ...], tag: str, level: str) -> Facts:
+    """What a segment's judging needs from its place alone: its rule, the loop key
+    to count when the segment opens a loop some FIRST rule looks at (else None),
+    its loop key and the loop around it."""
+    opens = bool(path) and path[-1] == tag
+    key = "/".join(f"HL:{level}" if name == "HL" else name for name in path)
+    around = "/".join(path[:-1] if opens else path) or None
+    rule: Rule | bool = True if tag in ALWAYS else table.get(key, {}).get(tag, False)
+    counted = key if opens and FIRST in table.get(key, {}).values() else None
+    return rule, counted, key, around
+
+
 def place_segments(
     segments: list[Segment], kind: str, grammar: Grammar, rules: MappingRules | None = None
 ) -> Iterator[Placed]:
@@ -234,12 +251,18 @@ def place_segments(
 
 
 def unmapped_segments(
-    segments: list[Segment], kind: str, grammar: Grammar, rules: MappingRules | None = None
+    segments: list[Segment],
+    kind: str,
+    grammar: Grammar,
+    rules: MappingRules | None = None,
+    paths: list[tuple[str, ...]] | None = None,
 ) -> tuple[UnmappedSegment, ...]:
-    """The segments of the set the contract does not map, for ``unmapped``."""
+    """The segments of the set the contract does not map, for ``unmapped``.
+    ``paths``: the loop paths validation recorded (``validate_set(paths=...)``),
+    which spare a second walk through the grammar."""
+    judged = _judged(segments, kind, grammar, rules, unmapped_only=True, paths=paths)
     return tuple(
-        new_unmapped(segment=tag, position=position, loop=around)
-        for tag, position, around, _mapped in _judged(segments, kind, grammar, rules, unmapped_only=True)
+        new_unmapped(segment=tag, position=position, loop=around) for tag, position, around, _mapped in judged
     )
 
 

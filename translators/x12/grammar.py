@@ -109,9 +109,9 @@ class SegmentRule:
     syntax_memo: dict[tuple[bool, ...], tuple[tuple[int, ElementSyntaxCode], ...]] = field(
         default_factory=dict, repr=False
     )
-    # generated "segment is clean" functions (translators.x12.compiled), built on first
-    # use: [0] when no repetition separator applies, [1] when one does
+    # generated "clean?" checks (x12.compiled), [0] without repetition separator, [1] with
     clean_checks: list[SegmentCheck | None] = field(default_factory=lambda: [None, None], repr=False)
+    uses: list[int] = field(default_factory=lambda: [0, 0], repr=False)  # validation.warm_check
 
     @property
     def trigger(self) -> str:
