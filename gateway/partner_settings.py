@@ -303,6 +303,9 @@ class SftpPoll(_SecretRef):
     host_key: OpenSshPublicKey  # pinned: any other key is refused, never learned
     inbound_path: str = Field(min_length=1)
     outbound_path: str = Field(min_length=1)
+    # Taken files are moved here on the partner's server instead of deleted (a name
+    # already there gets a UTC timestamp suffix); None: deleted.
+    archive_path: str | None = Field(default=None, min_length=1)
     pattern: str = "*"
     interval_seconds: float = Field(default=60.0, gt=0)
     # A file is taken when its size and mtime did not change over this many seconds.

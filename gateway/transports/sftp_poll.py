@@ -7,7 +7,8 @@ One poll: log in (host key pinned, gateway.transports.sftp_client), list
 size and mtime did not change (a file still being written is left for the next
 poll); download each, streamed in chunks into the raw store (memory stays bounded
 whatever the file's size), store it durably through the intake, and only then
-delete it on the server.
+delete it on the server, or move it to ``archive_path`` when the profile names one
+(a name already archived gets a UTC timestamp suffix, never overwritten).
 
 Exactly once: the idempotency key is a hash of the remote name, size, mtime and
 content. If we die after the intake committed a file but before the remote delete
@@ -28,6 +29,7 @@ import logging
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import paramiko
@@ -127,7 +129,8 @@ class Poller:
 
         async def one(remote: RemoteFile) -> None:
             async with slots:
-                await self._take_one(partner_id, f"{folder}/{remote.name}", remote, server, report)
+                path = f"{folder}/{remote.name}"
+                await self._take_one(partner_id, path, remote, server, report, sftp.archive_path)
 
         results = await asyncio.gather(*(one(r) for r in ready), return_exceptions=True)
         report.taken.sort()
@@ -137,7 +140,13 @@ class Poller:
                 raise result
 
     async def _take_one(
-        self, partner_id: str, path: str, remote: RemoteFile, server: _Server, report: PollReport
+        self,
+        partner_id: str,
+        path: str,
+        remote: RemoteFile,
+        server: _Server,
+        report: PollReport,
+        archive_path: str | None,
     ) -> None:
         handle = await server.call(server.sftp.open, path, "rb")
         try:
@@ -158,9 +167,12 @@ class Poller:
                 await server.call(handle.close)
         if self.after_store is not None:
             await self.after_store(partner_id, remote.name)
-        # FileNotFoundError: a previous lease holder stored it too and deleted it.
+        # FileNotFoundError: a previous lease holder stored it too and removed it.
         with contextlib.suppress(FileNotFoundError):
-            await server.call(server.sftp.remove, path)
+            if archive_path is None:
+                await server.call(server.sftp.remove, path)
+            else:
+                await server.call(_archive, server.sftp, path, archive_path, remote.name)
         report.taken.append(remote.name)
 
 
@@ -172,6 +184,22 @@ class _Server:
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         async with self.lock:
             return await asyncio.to_thread(fn, *args)
+
+
+def _archive(client: paramiko.SFTPClient, path: str, folder: str, name: str) -> None:
+    """Move a taken file into ``folder`` on the partner's server. Plain SFTP rename
+    refuses an existing target (what we want: an archived file is never replaced);
+    then the name gets a UTC timestamp suffix. A file no longer at ``path`` raises
+    FileNotFoundError (taken and moved by an earlier poll)."""
+    target = f"{folder.rstrip('/')}/{name}"
+    try:
+        client.rename(path, target)
+    except FileNotFoundError:
+        raise
+    except OSError:
+        client.stat(path)  # gone: FileNotFoundError; still there: the target exists
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        client.rename(path, f"{target}.{stamp}")
 
 
 def _close_when_connected(connecting: asyncio.Future[Connection]) -> None:

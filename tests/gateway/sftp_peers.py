@@ -67,6 +67,7 @@ def poll_table(
     inbound: str,
     outbound: str,
     settle: float = 0.2,
+    archive: str | None = None,
 ) -> str:
     return (
         "\n".join(
@@ -81,6 +82,7 @@ def poll_table(
                 f'inbound_path = "{inbound}"',
                 f'outbound_path = "{outbound}"',
                 f"settle_seconds = {settle}",
+                *([f'archive_path = "{archive}"'] if archive else []),
                 "interval_seconds = 3600",
                 "[delivery]",
                 'channel = "sftp"',

@@ -29,7 +29,9 @@ def sshd(tmp_path: Path) -> Iterator[Sshd]:
         yield server
 
 
-def partner_folder(tmp_path: Path, sshd: Sshd, *, host_key: str | None = None) -> Path:
+def partner_folder(
+    tmp_path: Path, sshd: Sshd, *, host_key: str | None = None, archive: str | None = None
+) -> Path:
     root = tmp_path / "partners"
     folder = root / "initech"
     (folder / "sftp").mkdir(parents=True, exist_ok=True)
@@ -37,7 +39,7 @@ def partner_folder(tmp_path: Path, sshd: Sshd, *, host_key: str | None = None) -
     table = poll_table(
         port=sshd.port, username=sshd.user, private_key="sftp/id_ed25519",
         host_key=host_key or sshd.host_key_line,
-        inbound=str(sshd.home / "out"), outbound=str(sshd.home / "in"),
+        inbound=str(sshd.home / "out"), outbound=str(sshd.home / "in"), archive=archive,
     )  # fmt: skip
     (folder / "profile.toml").write_text(profile_toml("initech", "INITECH", "initech-key") + table)
     return root
@@ -126,6 +128,28 @@ async def test_a_crash_between_store_and_remote_delete_processes_the_file_once(
     await second.app[PIPELINE].run_until_idle()
     [msg] = await inbound(second)
     assert msg.transport_id == "po-9.edi"
+
+
+async def test_taken_files_are_moved_to_the_archive_path_and_an_archived_name_is_never_replaced(
+    aiohttp_client: Any, tmp_path: Path, sshd: Sshd
+) -> None:
+    out, archive = sshd.home / "out", sshd.home / "out" / "done"
+    archive.mkdir()
+    (archive / "po-1.edi").write_bytes(b"taken last week")  # the partner reuses names
+    (out / "po-1.edi").write_bytes(order_850("INITECH", 1))
+    (out / "po-2.edi").write_bytes(order_850("INITECH", 2))
+    partners = partner_folder(tmp_path, sshd, archive=str(archive))
+    client = await start(aiohttp_client, tmp_path, partners)
+    report = await client.app[GATEWAY].sftp_poller.poll("initech")
+    assert report.taken == ["po-1.edi", "po-2.edi"]
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == []
+    assert (archive / "po-2.edi").read_bytes() == order_850("INITECH", 2)
+    assert (archive / "po-1.edi").read_bytes() == b"taken last week"  # not replaced
+    [renamed] = [p for p in archive.iterdir() if p.name.startswith("po-1.edi.")]
+    assert renamed.read_bytes() == order_850("INITECH", 1) and renamed.name.endswith("Z")
+    assert [m.transport_id for m in await inbound(client)] == ["po-1.edi", "po-2.edi"]
+    # the archive folder inside the inbound folder is not a file to take
+    assert (await client.app[GATEWAY].sftp_poller.poll("initech")).taken == []
 
 
 async def test_a_server_with_another_host_key_is_refused(
