@@ -53,6 +53,7 @@ import functools
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,7 @@ from gateway.db.models import Message, OutboxItem, utcnow
 from gateway.domain.inbound import InboundPlan
 from gateway.domain.outcomes import mark_duplicates, with_note, with_outcomes
 from gateway.domain.states import INBOUND
+from gateway.handoff import Handoff
 from gateway.pipeline_deliver import DeliverStep
 from gateway.pipeline_write import TranslateWrite
 from gateway.ports import ErpSink
@@ -128,6 +130,10 @@ class Pipeline(DeliverStep, TranslateWrite):
         self.progress = ProgressBoard(db)  # sets translated / total while a plan is made
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
         self._wake = asyncio.Event()
+        # Set when ready jobs may be waiting in the database (wake(), a full claim, a
+        # poll due): workers woken only by a hand-off do not query the database.
+        self._due = True
+        self._next_poll = 0.0  # monotonic time of this process's next look for due retries
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._stranded: set[int] = set()  # jobs whose retry could not be written
@@ -143,10 +149,19 @@ class Pipeline(DeliverStep, TranslateWrite):
             self.settings.retry_base_seconds,
             self.settings.retry_max_seconds,
         )
+        # New messages from this process's intake, handed over in memory (gateway.handoff).
+        self.handoff = Handoff(
+            self.worker_id,
+            lease_seconds=self.settings.lease_seconds,
+            limit=self.batch_size * max(1, self.settings.workers),
+            on_handed=self._wake.set,
+        )
 
     # ------------------------------------------------------------------ running
 
     def wake(self) -> None:
+        """Ready jobs were written: let the workers look in the database."""
+        self._due = True
         self._wake.set()
 
     async def start(self) -> None:
@@ -160,9 +175,12 @@ class Pipeline(DeliverStep, TranslateWrite):
             asyncio.create_task(self._worker(), name=f"pipeline-worker-{i}")
             for i in range(self.settings.workers)
         ]
+        if self._tasks:
+            self.handoff.open()
 
     async def stop(self) -> None:
         self._stopping = True
+        self.handoff.close()  # what is left there is released below with the rest
         self._wake.set()
         for task in self._tasks:
             task.cancel()
@@ -189,7 +207,7 @@ class Pipeline(DeliverStep, TranslateWrite):
             # is then seen by the wait below instead of being lost until the poll.
             self._wake.clear()
             try:
-                did = await self.run_one()
+                did = await self.run_one() if self.handoff or self._look_in_database() else False
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -198,6 +216,17 @@ class Pipeline(DeliverStep, TranslateWrite):
             if not did:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+
+    def _look_in_database(self) -> bool:
+        """Whether this worker should claim from the database now: ready jobs were
+        announced (wake), or this process's poll for due retries is due. One look per
+        poll interval for the process, not one per worker."""
+        now = time.monotonic()
+        if not self._due and now < self._next_poll:
+            return False
+        self._due = False
+        self._next_poll = now + self.settings.poll_seconds
+        return True
 
     async def run_until_idle(self, limit: int = 10_000) -> int:
         """Run due jobs in the caller's task until none is due (tests, one-shot CLI)."""
@@ -213,6 +242,11 @@ class Pipeline(DeliverStep, TranslateWrite):
         once per claimed job."""
         if self._stranded:
             await self._release_stranded()
+        handed = self.handoff.take(self.batch_size)
+        if handed:  # steady state: the intake's jobs, already ours (gateway.handoff)
+            await self._run_batch([h.job for h in handed], {h.job.message_id: h.message for h in handed})
+            self.processed += len(handed)
+            return True
         lease = timedelta(seconds=self.settings.lease_seconds)
         async with self._claim_lock:
             claimed = await lean_steps.claim(
@@ -222,19 +256,22 @@ class Pipeline(DeliverStep, TranslateWrite):
             return False
         await self._run_batch(claimed)
         self.processed += len(claimed)
-        # Work begets work (translate -> deliver): let sleeping workers look again.
-        self._wake.set()
+        # More may be due (a full batch, or work begot work): let the workers look again.
+        self.wake()
         return True
 
-    async def _run_batch(self, claimed: list[jobs.ClaimedJob]) -> None:
+    async def _run_batch(
+        self, claimed: list[jobs.ClaimedJob], messages: dict[str, Any] | None = None
+    ) -> None:
         """Run the steps of a claimed batch: translations together, deliveries together
-        (each group writes its outcomes in one transaction), anything else one by one."""
+        (each group writes its outcomes in one transaction), anything else one by one.
+        ``messages``: rows already at hand (handed over by the intake), not read again."""
         translate = [j for j in claimed if j.step == "translate"]
         deliver = [j for j in claimed if j.step == "deliver"]
         others = [j for j in claimed if j.step not in ("translate", "deliver")]
         work = [self._run_job(j) for j in others]
         if translate:
-            work.append(self._translate_batch(translate))
+            work.append(self._translate_batch(translate, messages or {}))
         if deliver:
             work.append(self._guarded(deliver, self._deliver_batch(deliver)))
         await asyncio.gather(*work)
@@ -372,17 +409,19 @@ class Pipeline(DeliverStep, TranslateWrite):
         the domain's planning, in a worker process or in a thread."""
         return await self.progress.plan(message, self.partners(), self.translate_pool, self.rawstore.open)
 
-    async def _translate_batch(self, batch: list[jobs.ClaimedJob]) -> None:
+    async def _translate_batch(self, batch: list[jobs.ClaimedJob], known: dict[str, Any]) -> None:
         """Translate several messages and write every plan in one transaction. If
         that transaction fails (a constraint race, a bad plan), each plan is written
-        on its own so one message cannot hold the others back."""
+        on its own so one message cannot hold the others back. ``known``: message
+        rows at hand; the others are read."""
+        missing = [j.message_id for j in batch if j.message_id not in known]
         try:
-            found = await self.db.lean_read(functools.partial(_read_messages, [j.message_id for j in batch]))
+            found = await self.db.lean_read(functools.partial(_read_messages, missing)) if missing else []
         except Exception as exc:
             for job in batch:
                 await self._on_error(job, exc)
             return
-        messages = {m.id: m for m in found}
+        messages = {**{m.id: m for m in found}, **known}
         found_messages = [messages[j.message_id] for j in batch if j.message_id in messages]
         if self.translate_pool is not None:  # one pool call per process for the batch
             planned = await self.progress.plan_many(found_messages, self.partners(), self.translate_pool)
@@ -415,6 +454,7 @@ class Pipeline(DeliverStep, TranslateWrite):
                         await self._write_plan(session, message, plan, now)
                 except Exception as exc:
                     await self._on_error(job, exc)
+            self.wake()  # their deliver jobs are ready ones
         else:
             if handed:
                 await self._guarded(handed, self._deliver_batch(handed))
