@@ -314,11 +314,15 @@ class WebhookSink:
         result: dict[str, tuple[int, datetime | None, datetime | None]] = {}
         if not documents:
             return result
-        ids = [d.id for d in documents]
-        # SQLite: both reads in one hop to the writer thread (gateway.db.writer)
-        rows, received = await self.db.lean_read(
-            partial(_read_histories, ids, sorted({d.message_id for d in documents}))
-        )
+        looked_up = [d for d in documents if not d.first_attempt]  # the others have no history
+        rows: list[Any] = []
+        received: dict[str, datetime] = {d.message_id: d.received_at for d in documents if d.received_at}
+        if looked_up:
+            # SQLite: both reads in one hop to the writer thread (gateway.db.writer)
+            rows, read = await self.db.lean_read(
+                partial(_read_histories, [d.id for d in looked_up], sorted({d.message_id for d in looked_up}))
+            )
+            received.update(read)
         runs: dict[str, list[datetime]] = {}
         for document_id, outcome, at in rows:
             if document_id is None:
