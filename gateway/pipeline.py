@@ -254,6 +254,7 @@ class Pipeline(DeliverStep, TranslateWrite):
             )
         if not claimed:
             return False
+        self.wake()  # more may be due: the next worker looks while this one works
         await self._run_batch(claimed)
         self.processed += len(claimed)
         # More may be due (a full batch, or work begot work): let the workers look again.
