@@ -54,7 +54,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +139,7 @@ class Pipeline(DeliverStep, TranslateWrite):
         self._stranded: set[int] = set()  # jobs whose retry could not be written
         # SQLite has one writer: claims from this process queue here instead of on the file lock.
         self._claim_lock = asyncio.Lock()
+        self._translating = asyncio.Lock()  # handed-over batches: one translation at a time
         self.processed = 0
         # Jobs claimed (and their outcomes committed) together: on SQLite each commit
         # is an fsync, so one claim and one write per batch instead of per job.
@@ -242,11 +243,8 @@ class Pipeline(DeliverStep, TranslateWrite):
         once per claimed job."""
         if self._stranded:
             await self._release_stranded()
-        handed = self.handoff.take(self.batch_size)
-        if handed:  # steady state: the intake's jobs, already ours (gateway.handoff)
-            await self._run_batch([h.job for h in handed], {h.job.message_id: h.message for h in handed})
-            self.processed += len(handed)
-            return True
+        if self.handoff:  # steady state: the intake's jobs, already ours (gateway.handoff)
+            return await self._run_handed()
         lease = timedelta(seconds=self.settings.lease_seconds)
         async with self._claim_lock:
             claimed = await lean_steps.claim(
@@ -261,6 +259,24 @@ class Pipeline(DeliverStep, TranslateWrite):
         self.wake()
         return True
 
+    async def _run_handed(self) -> bool:
+        """Translate what the intake handed over, then deliver it. One worker at a time
+        translates (plans and writes): the others' messages wait in the hand-off and
+        make the next batch bigger instead of a second transaction beside this one
+        (SQLite has one writer; on PostgreSQL both would queue on the partner's
+        control-number row). Deliveries, which wait on the ERP, run side by side."""
+        async with self._translating:
+            handed = self.handoff.take(self.batch_size)
+            if not handed:
+                return False
+            deliver = await self._translate_batch(
+                [h.job for h in handed], {h.job.message_id: h.message for h in handed}
+            )
+        if deliver is not None:
+            await deliver
+        self.processed += len(handed)
+        return True
+
     async def _run_batch(
         self, claimed: list[jobs.ClaimedJob], messages: dict[str, Any] | None = None
     ) -> None:
@@ -272,7 +288,7 @@ class Pipeline(DeliverStep, TranslateWrite):
         others = [j for j in claimed if j.step not in ("translate", "deliver")]
         work = [self._run_job(j) for j in others]
         if translate:
-            work.append(self._translate_batch(translate, messages or {}))
+            work.append(self._translate_and_deliver(translate, messages or {}))
         if deliver:
             work.append(self._guarded(deliver, self._deliver_batch(deliver)))
         await asyncio.gather(*work)
@@ -410,18 +426,26 @@ class Pipeline(DeliverStep, TranslateWrite):
         the domain's planning, in a worker process or in a thread."""
         return await self.progress.plan(message, self.partners(), self.translate_pool, self.rawstore.open)
 
-    async def _translate_batch(self, batch: list[jobs.ClaimedJob], known: dict[str, Any]) -> None:
+    async def _translate_and_deliver(self, batch: list[jobs.ClaimedJob], known: dict[str, Any]) -> None:
+        deliver = await self._translate_batch(batch, known)
+        if deliver is not None:
+            await deliver
+
+    async def _translate_batch(
+        self, batch: list[jobs.ClaimedJob], known: dict[str, Any]
+    ) -> Coroutine[Any, Any, None] | None:
         """Translate several messages and write every plan in one transaction. If
         that transaction fails (a constraint race, a bad plan), each plan is written
         on its own so one message cannot hold the others back. ``known``: message
-        rows at hand; the others are read."""
+        rows at hand; the others are read. Returns the delivery of what it handed to
+        this worker, for the caller to await."""
         missing = [j.message_id for j in batch if j.message_id not in known]
         try:
             found = await self.db.lean_read(functools.partial(_read_messages, missing)) if missing else []
         except Exception as exc:
             for job in batch:
                 await self._on_error(job, exc)
-            return
+            return None
         messages = {**{m.id: m for m in found}, **known}
         found_messages = [messages[j.message_id] for j in batch if j.message_id in messages]
         if self.translate_pool is not None:  # one pool call per process for the batch
@@ -442,7 +466,7 @@ class Pipeline(DeliverStep, TranslateWrite):
             else:
                 ready.append((job, messages[job.message_id], outcome))
         if not ready:
-            return
+            return None
         now = self.clock()
         try:
             written = await self._write_translated(ready, now)
@@ -456,9 +480,10 @@ class Pipeline(DeliverStep, TranslateWrite):
                 except Exception as exc:
                     await self._on_error(job, exc)
             self.wake()  # their deliver jobs are ready ones
-        else:
-            if written.deliver:
-                await self._guarded(written.deliver, self._deliver_batch(written.deliver, written.documents))
+            return None
+        if not written.deliver:
+            return None
+        return self._guarded(written.deliver, self._deliver_batch(written.deliver, written.documents))
 
     async def _write_plan(
         self,
