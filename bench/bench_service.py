@@ -321,7 +321,7 @@ async def _end_to_end_run(
             erp.accepted.clear()
             erp.documents.clear()
             erp.received_at.clear()
-            rate = result["docs_per_s"] / 2
+            rate = args.paced_rate or result["docs_per_s"] / 2
             cpu = sum(cpu_seconds(p) for p in pids)
             half = await paced(port, erp, rate, args.paced_posts, 300_000)
             half["rate"] = rate
@@ -389,6 +389,13 @@ async def main() -> None:
         type=int,
         default=1000,
         help="after each end to end burst, this many posts paced at half its rate (0: skip)",
+    )
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        default=0.0,
+        help="pace the paced posts at this many per second instead of half the burst's rate "
+        "(compares two versions at one load)",
     )
     parser.add_argument(
         "--poll-seconds",
