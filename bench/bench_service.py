@@ -191,6 +191,7 @@ async def paced(port: int, erp: FakeErp, rate: float, posts: int, offset: int) -
     load the gateway can carry, not the queue of a burst."""
     bodies = [order_850("ACME", offset + n, po=f"P{offset + n}") for n in range(posts)]
     started: dict[str, float] = {}
+    answered: dict[str, float] = {}  # PO number -> monotonic time of its 202 (the accept)
     failures = 0
     url = f"http://127.0.0.1:{port}/partners/acme/edi"
     headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/edi-x12"}
@@ -201,6 +202,7 @@ async def paced(port: int, erp: FakeErp, rate: float, posts: int, offset: int) -
             started[f"P{offset + n}-1"] = time.monotonic()
             async with session.post(url, data=bodies[n], headers=headers) as resp:
                 await resp.read()
+                answered[f"P{offset + n}-1"] = time.monotonic()
                 if resp.status >= 300:
                     failures += 1
 
@@ -212,7 +214,17 @@ async def paced(port: int, erp: FakeErp, rate: float, posts: int, offset: int) -
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(n)))
         await asyncio.gather(*tasks)
-    return await _delivered(erp, posts, t0, started, failures)
+    result = await _delivered(erp, posts, t0, started, failures)
+    # The post-to-ERP latency in two parts: until the 202, and from the 202 to the ERP.
+    accept = sorted((answered[po] - started[po]) * 1000 for po in answered)
+    after = sorted(
+        (erp.received_at[key] - answered[doc["document"]["po_number"]]) * 1000
+        for key, doc in erp.documents.items()
+    )
+    for name, values in (("accept", accept), ("after_202", after)):
+        result[f"{name}_p50_ms"] = statistics.median(values)
+        result[f"{name}_p99_ms"] = values[int(len(values) * 0.99) - 1]
+    return result
 
 
 async def _delivered(
@@ -309,7 +321,7 @@ async def _end_to_end_run(
             erp.accepted.clear()
             erp.documents.clear()
             erp.received_at.clear()
-            rate = result["docs_per_s"] / 2
+            rate = args.paced_rate or result["docs_per_s"] / 2
             cpu = sum(cpu_seconds(p) for p in pids)
             half = await paced(port, erp, rate, args.paced_posts, 300_000)
             half["rate"] = rate
@@ -325,6 +337,10 @@ async def _end_to_end_run(
         line += (
             f"\n| | ... at half that load (paced {half['rate']:,.0f} posts/s) | {half['docs_per_s']:,.0f} docs/s "
             f"| {half['p50_ms']:.1f} | {half['p99_ms']:.1f} | {half_cpu} | {half['failures']:.0f} |"
+            f"\n| | ... of which until the 202 (accept) | | {half['accept_p50_ms']:.1f} "
+            f"| {half['accept_p99_ms']:.1f} | | |"
+            f"\n| | ... and from the 202 to the ERP (pipeline) | | {half['after_202_p50_ms']:.1f} "
+            f"| {half['after_202_p99_ms']:.1f} | | |"
         )
     return line
 
@@ -373,6 +389,13 @@ async def main() -> None:
         type=int,
         default=1000,
         help="after each end to end burst, this many posts paced at half its rate (0: skip)",
+    )
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        default=0.0,
+        help="pace the paced posts at this many per second instead of half the burst's rate "
+        "(compares two versions at one load)",
     )
     parser.add_argument(
         "--poll-seconds",

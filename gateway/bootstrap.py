@@ -283,6 +283,7 @@ async def running(
                 max_batch=settings.storage.max_batch,
                 clock=clock,
                 on_enqueued=gw.pipeline.wake,
+                handoff=gw.pipeline.handoff,  # steady state: no claim (gateway.handoff)
             )
             await gw.intake.start()
             stack.push_async_callback(gw.intake.stop)

@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -313,24 +314,15 @@ class WebhookSink:
         result: dict[str, tuple[int, datetime | None, datetime | None]] = {}
         if not documents:
             return result
-        ids = [d.id for d in documents]
-        async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    select(DeliveryAttempt.document_id, DeliveryAttempt.outcome, DeliveryAttempt.at)
-                    .where(DeliveryAttempt.document_id.in_(ids))
-                    .order_by(DeliveryAttempt.id)
-                )
-            ).all()
-            received = dict(
-                (
-                    await conn.execute(
-                        select(Message.id, Message.received_at).where(
-                            Message.id.in_({d.message_id for d in documents})
-                        )
-                    )
-                ).all()
+        looked_up = [d for d in documents if not d.first_attempt]  # the others have no history
+        rows: list[Any] = []
+        received: dict[str, datetime] = {d.message_id: d.received_at for d in documents if d.received_at}
+        if looked_up:
+            # SQLite: both reads in one hop to the writer thread (gateway.db.writer)
+            rows, read = await self.db.lean_read(
+                partial(_read_histories, [d.id for d in looked_up], sorted({d.message_id for d in looked_up}))
             )
+            received.update(read)
         runs: dict[str, list[datetime]] = {}
         for document_id, outcome, at in rows:
             if document_id is None:
@@ -344,6 +336,23 @@ class WebhookSink:
             run = runs.get(d.id, [])
             result[d.id] = (len(run) + 1, (run[0] if run else None), received.get(d.message_id))
         return result
+
+
+async def _read_histories(
+    document_ids: list[str], message_ids: list[str], conn: Any
+) -> tuple[list[Any], dict[str, datetime]]:
+    """The delivery attempts of ``document_ids`` in order, and when each message was received."""
+    attempts = (
+        await conn.execute(
+            select(DeliveryAttempt.document_id, DeliveryAttempt.outcome, DeliveryAttempt.at)
+            .where(DeliveryAttempt.document_id.in_(document_ids))
+            .order_by(DeliveryAttempt.id)
+        )
+    ).all()
+    received = dict(
+        (await conn.execute(select(Message.id, Message.received_at).where(Message.id.in_(message_ids)))).all()
+    )
+    return attempts, received
 
 
 def _attempt_row(

@@ -14,6 +14,10 @@ each caller's future. A storage error fails exactly the accepts of that batch; a
 uniqueness clash (two requests racing with one idempotency key) makes the batch
 retry one accept at a time so only the loser sees the existing message.
 
+In steady state the first job of a message is handed to this process's pipeline in
+memory (gateway.handoff): written already claimed in the same transaction, so no
+worker has to find it in the database.
+
 This module never parses payloads and never decides what a message means; that is
 the pipeline's work.
 """
@@ -27,6 +31,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import insert, select, text
@@ -35,8 +40,10 @@ from sqlalchemy.exc import IntegrityError
 from gateway.db import lean
 from gateway.db.engine import Database, StorageUnavailable, is_storage_error
 from gateway.db.ids import new_id
+from gateway.db.jobs import ClaimedJob
 from gateway.db.models import Base, Job, Message, MessageEvent, utcnow
 from gateway.db.notify import NOTIFY_SQL
+from gateway.handoff import Handed, Handoff
 from gateway.logsafe import printable
 from gateway.rawstore import RawRef, RawStore
 
@@ -84,12 +91,14 @@ class Intake:
         max_batch: int = 512,
         clock: Callable[[], datetime] = utcnow,
         on_enqueued: Callable[[], None] | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         self.db = db
         self.rawstore = rawstore
         self.max_batch = max_batch
         self.clock = clock
-        self.on_enqueued = on_enqueued
+        self.on_enqueued = on_enqueued  # ready jobs were written (not handed over)
+        self.handoff = handoff
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # commits done, for metrics and tests
@@ -236,7 +245,7 @@ class Intake:
             self._fail(batch, exc)
             return
         try:
-            await self._insert(batch)
+            handed = await self._insert(batch)
         except IntegrityError:
             # Someone raced us with an idempotency key: settle each accept on its own.
             for pending in batch:
@@ -250,12 +259,18 @@ class Intake:
         for pending in batch:
             if not pending.future.done():
                 pending.future.set_result(AcceptResult(pending.message["id"], True, pending.raw))
-        if self.on_enqueued is not None:
+        self._enqueued(handed, len(batch))
+
+    def _enqueued(self, handed: list[Handed], count: int) -> None:
+        """After a commit: the claimed jobs to the pipeline, a wake-up for ready ones."""
+        if handed and self.handoff is not None:
+            self.handoff.put(handed)
+        if len(handed) < count and self.on_enqueued is not None:
             self.on_enqueued()
 
     async def _commit_one(self, pending: _Pending) -> None:
         try:
-            await self._insert([pending])
+            handed = await self._insert([pending])
         except IntegrityError as exc:
             row = pending.message
             earlier = None
@@ -275,10 +290,12 @@ class Intake:
             return
         self.accepted += 1
         pending.future.set_result(AcceptResult(pending.message["id"], True, pending.raw))
-        if self.on_enqueued is not None:
-            self.on_enqueued()
+        self._enqueued(handed, 1)
 
-    async def _insert(self, batch: list[_Pending]) -> None:
+    async def _insert(self, batch: list[_Pending]) -> list[Handed]:
+        """Write the batch's messages, events and first jobs in one transaction; the
+        first jobs the hand-off has room for are written claimed by its worker and
+        returned (to be put there once committed)."""
         messages = [p.message for p in batch]
         events = [
             {
@@ -294,32 +311,48 @@ class Intake:
             }
             for m in messages
         ]
-        jobs = [
-            {
-                "message_id": m["id"],
-                "step": FIRST_STEP,
-                "state": "ready",
-                "attempts": 0,
-                "next_attempt_at": m["received_at"],
-                "created_at": m["received_at"],
-                "updated_at": m["received_at"],
-            }
-            for m in messages
-        ]
+        room = self.handoff.room() if self.handoff is not None else 0
+        jobs = [_first_job(m, self.handoff if n < room else None) for n, m in enumerate(messages)]
+        claimed = [j["message_id"] for j in jobs[:room]]
+        # The caller's own rows (``also``: AS2 records its MDN with the message) go in
+        # the same transaction. SQLite: one hop, plain executemany (gateway.db.writer).
         extra = _by_model(p.also for p in batch)
-        # SQLite: one hop, plain executemany (gateway.db.writer).
         if self.db.writer is not None:
-            await self.db.lean_write(partial(_insert_lean, messages, events, jobs, extra))
-            return
+            ids = await self.db.lean_write(partial(_insert_lean, messages, events, jobs, extra, claimed))
+        else:
+            ids = await self._insert_async(messages, events, jobs, extra, claimed)
+        if not claimed:
+            return []
+        assert self.handoff is not None
+        worker = self.handoff.worker_id
+        return [
+            Handed(ClaimedJob(ids[m["id"]], m["id"], FIRST_STEP, 1, worker), SimpleNamespace(**m))
+            for m in messages[: len(claimed)]
+        ]
+
+    async def _insert_async(
+        self,
+        messages: list[dict[str, Any]],
+        events: list[dict[str, Any]],
+        jobs: list[dict[str, Any]],
+        extra: list[tuple[type[Base], list[dict[str, Any]]]],
+        claimed: list[str],
+    ) -> dict[str, int]:
         async with self.db.write() as conn:
             await conn.execute(insert(Message), messages)
             await conn.execute(insert(MessageEvent), events)
-            await conn.execute(insert(Job), jobs)
+            if claimed:
+                found = await conn.execute(insert(Job).returning(Job.id, Job.message_id), jobs)
+                ids = {message_id: job_id for job_id, message_id in found.all()}
+            else:
+                await conn.execute(insert(Job), jobs)
+                ids = {}
             for model, rows in extra:
                 await conn.execute(insert(model), rows)
             # Delivered at commit only: wakes `gateway worker` processes (gateway.db.notify).
-            if not self.db.is_sqlite:
+            if not self.db.is_sqlite and len(claimed) < len(jobs):
                 await conn.execute(text(NOTIFY_SQL))
+        return ids
 
     def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
         log.error("intake commit failed for %d message(s): %s", len(batch), printable(exc))
@@ -329,18 +362,44 @@ class Intake:
                 pending.future.set_exception(error)
 
 
+def _first_job(message: dict[str, Any], handoff: Handoff | None) -> dict[str, Any]:
+    """The translate job of ``message``: ready, or claimed for ``handoff``'s worker."""
+    at = message["received_at"]
+    return {
+        "message_id": message["id"],
+        "step": FIRST_STEP,
+        "state": "ready" if handoff is None else "running",
+        "attempts": 0 if handoff is None else 1,
+        "locked_by": None if handoff is None else handoff.worker_id,
+        "locked_until": None if handoff is None else handoff.lease_until(at),
+        "next_attempt_at": at,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
 def _insert_lean(
     messages: list[dict[str, Any]],
     events: list[dict[str, Any]],
     jobs: list[dict[str, Any]],
     extra: list[tuple[type[Base], list[dict[str, Any]]]],
+    claimed: list[str],
     conn: Any,
-) -> None:
+) -> dict[str, int]:
+    """The batch in plain sqlite3; returns the ids of the ``claimed`` messages' jobs."""
     lean.insert(conn, Message, messages)
     lean.insert(conn, MessageEvent, events)
     lean.insert(conn, Job, jobs)
     for model, rows in extra:
         lean.insert(conn, model, rows)
+    ids: dict[str, int] = {}
+    for part in lean.chunks(claimed):
+        query = (
+            f"SELECT message_id, id FROM jobs WHERE message_id IN ({lean.placeholders(len(part))}) "
+            "AND step = ? AND state = 'running'"
+        )
+        ids.update(conn.execute(query, (*part, FIRST_STEP)).fetchall())
+    return ids
 
 
 def _by_model(extras: Iterable[tuple[ExtraRow, ...]]) -> list[tuple[type[Base], list[dict[str, Any]]]]:

@@ -55,11 +55,12 @@ import functools
 import logging
 import os
 import socket
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import orders
@@ -68,10 +69,11 @@ from gateway.config import IdentitySettings, PipelineSettings
 from gateway.db import jobs, lean_steps
 from gateway.db.engine import Database, is_storage_error
 from gateway.db.ids import new_id
-from gateway.db.models import Message, OutboxItem, utcnow
+from gateway.db.models import Message, utcnow
 from gateway.domain.inbound import InboundPlan
 from gateway.domain.outcomes import mark_duplicates, with_note, with_outcomes
 from gateway.domain.states import INBOUND
+from gateway.handoff import Handoff
 from gateway.pipeline_deliver import DeliverStep
 from gateway.pipeline_replay import ReplayStep
 from gateway.pipeline_write import TranslateWrite
@@ -82,7 +84,7 @@ from gateway.runner import Backoff, TransientError
 
 if TYPE_CHECKING:
     from gateway.translate_pool import TranslatePool
-    from translators.engine import PartnerLookup, TranslatedInterchange
+    from translators.engine import PartnerLookup
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +129,16 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
         self.progress = ProgressBoard(db)  # sets translated / total while a plan is made
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
         self._wake = asyncio.Event()
+        # Set when ready jobs may be waiting in the database (wake(), a full claim, a
+        # poll due): workers woken only by a hand-off do not query the database.
+        self._due = True
+        self._next_poll = 0.0  # monotonic time of this process's next look for due retries
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._stranded: set[int] = set()  # jobs whose retry could not be written
         # SQLite has one writer: claims from this process queue here instead of on the file lock.
         self._claim_lock = asyncio.Lock()
+        self._translating = asyncio.Lock()  # handed-over batches: one translation at a time
         self.processed = 0
         # Jobs claimed (and their outcomes committed) together: on SQLite each commit
         # is an fsync, so one claim and one write per batch instead of per job.
@@ -142,10 +149,19 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
             self.settings.retry_base_seconds,
             self.settings.retry_max_seconds,
         )
+        # New messages from this process's intake, handed over in memory (gateway.handoff).
+        self.handoff = Handoff(
+            self.worker_id,
+            lease_seconds=self.settings.lease_seconds,
+            limit=self.batch_size * max(1, self.settings.workers),
+            on_handed=self._wake.set,
+        )
 
     # ------------------------------------------------------------------ running
 
     def wake(self) -> None:
+        """Ready jobs were written: let the workers look in the database."""
+        self._due = True
         self._wake.set()
 
     async def start(self) -> None:
@@ -159,9 +175,12 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
             asyncio.create_task(self._worker(), name=f"pipeline-worker-{i}")
             for i in range(self.settings.workers)
         ]
+        if self._tasks:
+            self.handoff.open()
 
     async def stop(self) -> None:
         self._stopping = True
+        self.handoff.close()  # what is left there is released below with the rest
         self._wake.set()
         for task in self._tasks:
             task.cancel()
@@ -188,7 +207,7 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
             # is then seen by the wait below instead of being lost until the poll.
             self._wake.clear()
             try:
-                did = await self.run_one()
+                did = await self.run_one() if self.handoff or self._look_in_database() else False
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -197,6 +216,17 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
             if not did:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_seconds)
+
+    def _look_in_database(self) -> bool:
+        """Whether this worker should claim from the database now: ready jobs were
+        announced (wake), or this process's poll for due retries is due. One look per
+        poll interval for the process, not one per worker."""
+        now = time.monotonic()
+        if not self._due and now < self._next_poll:
+            return False
+        self._due = False
+        self._next_poll = now + self.settings.poll_seconds
+        return True
 
     async def run_until_idle(self, limit: int = 10_000) -> int:
         """Run due jobs in the caller's task until none is due (tests, one-shot CLI)."""
@@ -212,6 +242,8 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
         once per claimed job."""
         if self._stranded:
             await self._release_stranded()
+        if self.handoff:  # steady state: the intake's jobs, already ours (gateway.handoff)
+            return await self._run_handed()
         lease = timedelta(seconds=self.settings.lease_seconds)
         async with self._claim_lock:
             claimed = await lean_steps.claim(
@@ -219,21 +251,43 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
             )
         if not claimed:
             return False
+        self.wake()  # more may be due: the next worker looks while this one works
         await self._run_batch(claimed)
         self.processed += len(claimed)
-        # Work begets work (translate -> deliver): let sleeping workers look again.
-        self._wake.set()
+        # More may be due (a full batch, or work begot work): let the workers look again.
+        self.wake()
         return True
 
-    async def _run_batch(self, claimed: list[jobs.ClaimedJob]) -> None:
+    async def _run_handed(self) -> bool:
+        """Translate what the intake handed over, then deliver it. One worker at a time
+        translates (plans and writes): the others' messages wait in the hand-off and
+        make the next batch bigger instead of a second transaction beside this one
+        (SQLite has one writer; on PostgreSQL both would queue on the partner's
+        control-number row). Deliveries, which wait on the ERP, run side by side."""
+        async with self._translating:
+            handed = self.handoff.take(self.batch_size)
+            if not handed:
+                return False
+            deliver = await self._translate_batch(
+                [h.job for h in handed], {h.job.message_id: h.message for h in handed}
+            )
+        if deliver is not None:
+            await deliver
+        self.processed += len(handed)
+        return True
+
+    async def _run_batch(
+        self, claimed: list[jobs.ClaimedJob], messages: dict[str, Any] | None = None
+    ) -> None:
         """Run the steps of a claimed batch: translations together, deliveries together
-        (each group writes its outcomes in one transaction), anything else one by one."""
+        (each group writes its outcomes in one transaction), anything else one by one.
+        ``messages``: rows already at hand (handed over by the intake), not read again."""
         translate = [j for j in claimed if j.step == "translate"]
         deliver = [j for j in claimed if j.step == "deliver"]
         others = [j for j in claimed if j.step not in ("translate", "deliver")]
         work = [self._run_job(j) for j in others]
         if translate:
-            work.append(self._translate_batch(translate))
+            work.append(self._translate_and_deliver(translate, messages or {}))
         if deliver:
             work.append(self._guarded(deliver, self._deliver_batch(deliver)))
         await asyncio.gather(*work)
@@ -351,17 +405,27 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
         the domain's planning, in a worker process or in a thread."""
         return await self.progress.plan(message, self.partners(), self.translate_pool, self.rawstore.open)
 
-    async def _translate_batch(self, batch: list[jobs.ClaimedJob]) -> None:
+    async def _translate_and_deliver(self, batch: list[jobs.ClaimedJob], known: dict[str, Any]) -> None:
+        deliver = await self._translate_batch(batch, known)
+        if deliver is not None:
+            await deliver
+
+    async def _translate_batch(
+        self, batch: list[jobs.ClaimedJob], known: dict[str, Any]
+    ) -> Coroutine[Any, Any, None] | None:
         """Translate several messages and write every plan in one transaction. If
         that transaction fails (a constraint race, a bad plan), each plan is written
-        on its own so one message cannot hold the others back."""
+        on its own so one message cannot hold the others back. ``known``: message
+        rows at hand; the others are read. Returns the delivery of what it handed to
+        this worker, for the caller to await."""
+        missing = [j.message_id for j in batch if j.message_id not in known]
         try:
-            found = await self.db.lean_read(functools.partial(_read_messages, [j.message_id for j in batch]))
+            found = await self.db.lean_read(functools.partial(_read_messages, missing)) if missing else []
         except Exception as exc:
             for job in batch:
                 await self._on_error(job, exc)
-            return
-        messages = {m.id: m for m in found}
+            return None
+        messages = {**{m.id: m for m in found}, **known}
         found_messages = [messages[j.message_id] for j in batch if j.message_id in messages]
         if self.translate_pool is not None:  # one pool call per process for the batch
             planned = await self.progress.plan_many(found_messages, self.partners(), self.translate_pool)
@@ -381,10 +445,10 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
             else:
                 ready.append((job, messages[job.message_id], outcome))
         if not ready:
-            return
+            return None
         now = self.clock()
         try:
-            handed = await self._write_translated(ready, now)
+            written = await self._write_translated(ready, now)
         except Exception:
             log.info("writing %d translations together failed; writing them one by one", len(ready))
             for job, message, plan in ready:
@@ -394,9 +458,11 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
                         await self._write_plan(session, message, plan, now)
                 except Exception as exc:
                     await self._on_error(job, exc)
-        else:
-            if handed:
-                await self._guarded(handed, self._deliver_batch(handed))
+            self.wake()  # their deliver jobs are ready ones
+            return None
+        if not written.deliver:
+            return None
+        return self._guarded(written.deliver, self._deliver_batch(written.deliver, written.documents))
 
     async def _write_plan(
         self,
@@ -480,168 +546,6 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
             else:
                 await jobs.enqueue(session, message.id, "deliver", now=now)
 
-    async def _register_interchanges(
-        self, session: AsyncSession, message: Any, plan: _Plan, now: datetime
-    ) -> list[tuple[TranslatedInterchange, str]]:
-        """Record each interchange; return those already seen inside the window,
-        each with the id of the message that brought it first."""
-        duplicates: list[tuple[TranslatedInterchange, str]] = []
-        for interchange in plan.interchanges:
-            profile = interchange.profile
-            if profile is None:
-                continue
-            header = interchange.outcome.header
-            sender = f"{header.sender_qualifier.strip()}/{header.sender_id.strip()}"
-            control = header.control_number.strip()
-            key = {"partner_id": profile.id, "sender": sender, "control_number": control}
-            batch: rows.BatchWrites | None = session.info.get(rows.BATCH)
-            if batch is not None:
-                seen = batch.seen.get((profile.id, sender, control))
-            else:
-                seen = await rows.seen_or_insert(session, key, message.id, now)
-            days = profile.x12.duplicate_window_days
-            window = timedelta(days=self.settings.duplicate_window_days if days is None else days)
-            if seen is None and batch is not None:
-                batch.seen[(profile.id, sender, control)] = rows.NewSeen(
-                    **key, first_message_id=message.id, seen_at=now
-                )
-            elif seen is None or seen.first_message_id == message.id:
-                continue
-            elif profile.x12.reject_duplicates and now - seen.seen_at <= window:
-                duplicates.append((interchange, seen.first_message_id))
-                rows.add_event(
-                    session,
-                    message.id,
-                    now,
-                    "duplicate_interchange",
-                    {"sender": sender, "control_number": control, "first_message_id": seen.first_message_id},
-                )
-            else:
-                # Outside the window (or duplicates allowed): this message is now the reference.
-                seen.first_message_id, seen.seen_at = message.id, now
-        return duplicates
-
-    async def _issue_acks(
-        self,
-        session: AsyncSession,
-        message: Any,
-        interchanges: list[TranslatedInterchange],
-        duplicates: list[TranslatedInterchange],
-        now: datetime,
-        *,
-        release: bool,
-    ) -> str | None:
-        """Render the TA1/997/999 due for the message's interchanges into the outbox,
-        once per message: a replay finds them already issued and adds none. One
-        acknowledgment interchange per partner address (gateway.domain.acks), not one
-        per inbound interchange; TA1s past ``max_ta1_per_ack`` are left out and the
-        returned note (for the message's reason) says how many. Each is *held*
-        (released when the documents are with the ERP) unless ``release`` (failed,
-        duplicate) or its partner's profile says ``ack_after = "translation"``: then
-        it is ``pending`` in this very transaction, the translate step's commit."""
-        from gateway.domain.acks import DEFAULT_MAX_TA1, assemble_acks, batch_acks
-
-        batch: rows.BatchWrites | None = session.info.get(rows.BATCH)
-        if batch is not None:
-            already = message.id in batch.acks_issued
-        else:
-            already = (
-                await session.execute(
-                    select(OutboxItem.id)
-                    .where(OutboxItem.message_id == message.id, OutboxItem.kind.in_(ACK_KINDS))
-                    .limit(1)
-                )
-            ).first() is not None
-        if already:
-            # A replay: nothing new. Acks still held from a run under ack_after = "erp"
-            # go now if the partner has since moved to "translation".
-            early = {
-                i.profile.id for i in interchanges if i.profile and i.profile.x12.ack_after == "translation"
-            }
-            if early and not release:
-                await session.execute(
-                    update(OutboxItem)
-                    .where(
-                        OutboxItem.message_id == message.id,
-                        OutboxItem.partner_id.in_(early),
-                        OutboxItem.status == "held",
-                    )
-                    .values(status="pending")
-                    .execution_options(synchronize_session=False)
-                )
-            return None
-        max_ta1 = getattr(self.settings, "max_ta1_per_ack", DEFAULT_MAX_TA1)
-        unanswered = 0
-        for answer in batch_acks(interchanges, duplicates):
-            profile = answer.profile
-            [isa13] = await rows.allocate_pooled(session, profile.id, "interchange")
-            group_numbers = await rows.allocate_pooled(session, profile.id, "group", answer.group_numbers)
-            assembled = assemble_acks(
-                answer.due,
-                ta1=profile.x12.ta1,
-                sender=answer.sender or (self.identity.interchange_qualifier, self.identity.interchange_id),
-                receiver=answer.receiver,
-                group_sender=answer.sender[1] if answer.sender else self.identity.group_id,
-                group_receiver=profile.x12.group_id,
-                interchange_control=isa13,
-                group_control=group_numbers[0],
-                now=now,
-                max_ta1=max_ta1,
-            )
-            unanswered += assembled.unanswered
-            ack = assembled.ack
-            if ack is None:
-                continue
-            held = not release and profile.x12.ack_after == "erp"
-            kinds = sorted({a.kind for a in ack.acks})
-            item = {
-                "id": new_id(),
-                "partner_id": profile.id,
-                "message_id": message.id,
-                # 999 > 997 > TA1: the most specific kind (not the last by spelling: "TA1" > "999")
-                "kind": max(kinds, key=ACK_KINDS.index) if kinds else "TA1",
-                "channel": self._channel_of(profile.id),
-                "payload": ack.text,
-                "interchange_control": isa13,
-                "status": "held" if held else "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            if batch is not None:
-                batch.outbox.append(item)
-            else:
-                session.add(OutboxItem(**item))
-            detail: dict[str, Any] = {
-                "partner_id": profile.id,
-                "interchange_control": ack.interchange_control,
-                "acks": [
-                    {"kind": a.kind, "acknowledges": a.acknowledges, "code": a.code}
-                    for a in ack.acks[:_ACKS_IN_EVENT]
-                ],
-                "held": held,
-            }
-            if len(ack.acks) > _ACKS_IN_EVENT:
-                detail["acks_total"] = len(ack.acks)
-            rows.add_event(session, message.id, now, "ack_issued", detail)
-        if not unanswered:
-            return None
-        note = (
-            f"{unanswered} further interchange(s) were not acknowledged individually "
-            f"(at most {max_ta1} TA1 per acknowledgment)"
-        )
-        rows.add_event(
-            session, message.id, now, "acks_capped", {"unanswered": unanswered, "max_ta1": max_ta1}
-        )
-        return note
-
-    def _channel_of(self, partner_id: str) -> str:
-        """The partner's delivery channel now (recorded on the outbox row; the sender
-        reads the profile again when it sends)."""
-        directory = self.partners()
-        transport = directory.transport(partner_id) if hasattr(directory, "transport") else None
-        return transport.delivery.channel if transport is not None else "mailbox"
-
     # ------------------------------------------------------------------ step: acknowledge
 
     async def _acknowledge(self, job: jobs.ClaimedJob) -> None:
@@ -658,9 +562,6 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
                 {"acks_released": released},
                 keep_reason=True,
             )
-
-
-_ACKS_IN_EVENT = 100  # acks listed on an ack_issued event; more are only counted (acks_total)
 
 
 async def _read_messages(ids: list[str], conn: Any) -> list[Any]:

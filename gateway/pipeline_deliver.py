@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -20,6 +21,7 @@ from gateway.db.models import Document, Message, MessageEvent, OutboxItem
 from gateway.domain.delivery import DEAD_LETTERED, delivery_ending
 from gateway.domain.states import INBOUND, IllegalTransition, InboundStatus
 from gateway.erp import correlation_of
+from gateway.pipeline_write import NewDocuments
 from gateway.ports import DeliveryResult, DocumentRecord, ErpSink
 
 log = logging.getLogger("gateway.pipeline")
@@ -41,17 +43,28 @@ class DeliverStep:
     async def _deliver(self, job: jobs.ClaimedJob) -> None:
         await self._deliver_batch([job])
 
-    async def _deliver_batch(self, batch: list[jobs.ClaimedJob]) -> None:
+    async def _deliver_batch(
+        self, batch: list[jobs.ClaimedJob], new: dict[str, NewDocuments] | None = None
+    ) -> None:
         """Hand the waiting documents of several messages to the sink (messages side by
         side, each message's documents in order) and record every outcome in one
         transaction: document statuses, delivery attempts, and per message either the
         retry, the failure, or ``delivered`` and ``acknowledged`` together (the acks
         are released in the same commit, so no separate acknowledge job). Documents
         dead-lettered since the message's last ``received`` or ``translated`` (a
-        replay from translate or from deliver) are skipped."""
+        replay from translate or from deliver) are skipped.
+        ``new``: per message, documents the translate step has just stored and that are
+        all it has (no dead letters, no history): not read back."""
         message_ids = [j.message_id for j in batch]
-        # SQLite: both reads in one hop to the writer thread (gateway.db.writer)
-        stored, marks = await self.db.lean_read(partial(_read_batch, message_ids))
+        first = new is not None and all(m in new for m in message_ids)
+        if new is not None and first:
+            stored: list[Any] = [
+                _as_stored(row) for m in message_ids for row in sorted(new[m].rows, key=lambda r: r["seq"])
+            ]
+            marks: list[Any] = []
+        else:
+            # SQLite: both reads in one hop to the writer thread (gateway.db.writer)
+            stored, marks = await self.db.lean_read(partial(_read_batch, message_ids))
         dead: dict[str, set[str]] = {j.message_id: set() for j in batch}
         for message_id, state, detail in marks:
             if state in ("received", "translated"):  # a replay (from translate or deliver)
@@ -77,6 +90,8 @@ class DeliverStep:
                     set_control=doc.set_control,
                     group_control=doc.group_control,
                     interchange_control=doc.interchange_control,
+                    first_attempt=first,
+                    received_at=new[doc.message_id].received_at if new is not None and first else None,
                 )
             )
         records = [per_message[j.message_id] for j in batch]
@@ -308,6 +323,11 @@ class DeliverStep:
         await rows.set_status(
             session, job.message_id, "acknowledged", now, None, {"acks_released": released}, keep_reason=True
         )
+
+
+def _as_stored(row: dict[str, Any]) -> SimpleNamespace:
+    """A document row just inserted, with the attributes of one read back."""
+    return SimpleNamespace(**{"last_error": None, "delivered_at": None, **row})
 
 
 async def _read_batch(message_ids: list[str], conn: Any) -> tuple[list[Any], list[Any]]:

@@ -9,6 +9,7 @@ never commits; :mod:`gateway.pipeline` decides what is written when.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,8 +17,10 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.db import lean
 from gateway.db.control_numbers import allocate
-from gateway.db.models import Document, InterchangeSeen, Message, MessageEvent, OutboxItem
+from gateway.db.models import Base, Document, InterchangeSeen, Message, MessageEvent, OutboxItem
+from gateway.db.writer import lean_connection
 from gateway.domain.states import INBOUND, IllegalTransition, OutboxStatus
 from gateway.orders import link_documents
 
@@ -149,20 +152,35 @@ class BatchWrites:
             for s in self.seen.values()
             if isinstance(s, NewSeen)
         ]
+        raw = lean_connection(session)  # SQLite's writer thread: plain executemany
         if new_seen:
-            await session.execute(insert(InterchangeSeen), new_seen)
+            await _insert(session, raw, InterchangeSeen, new_seen)
             self.seen = {k: v for k, v in self.seen.items() if not isinstance(v, NewSeen)}
         if self.documents:
-            await session.execute(insert(Document), self.documents)
+            await _insert(session, raw, Document, self.documents)
             await link_documents(session, self.documents, now=self.documents[0]["created_at"])
         if self.outbox:
-            await session.execute(insert(OutboxItem), self.outbox)
-        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for row in self.statuses:
-            by_columns.setdefault(tuple(sorted(row)), []).append(row)
-        for rows in by_columns.values():
-            await session.execute(update(Message), rows, execution_options={"synchronize_session": False})
+            await _insert(session, raw, OutboxItem, self.outbox)
+        if raw is not None:
+            lean.update_by_id(raw, Message, self.statuses)
+        else:
+            by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for row in self.statuses:
+                by_columns.setdefault(tuple(sorted(row)), []).append(row)
+            for rows in by_columns.values():
+                await session.execute(update(Message), rows, execution_options={"synchronize_session": False})
         self.documents, self.outbox, self.statuses = [], [], []
+
+
+async def _insert(
+    session: AsyncSession, raw: sqlite3.Connection | None, model: type[Base], rows: list[dict[str, Any]]
+) -> None:
+    """Insert ``rows`` in the session's transaction: plain executemany on the writer
+    thread's connection (gateway.db.lean), else through SQLAlchemy."""
+    if raw is not None:
+        lean.insert(raw, model, rows)
+    else:
+        await session.execute(insert(model), rows)
 
 
 CONTROL_POOL = "gateway.pipeline.control_numbers"
@@ -208,7 +226,7 @@ async def flush_events(session: AsyncSession) -> None:
     if buffered:
         rows = list(buffered)
         buffered.clear()
-        await session.execute(insert(MessageEvent), rows)
+        await _insert(session, lean_connection(session), MessageEvent, rows)
 
 
 async def set_status(

@@ -46,6 +46,10 @@ class DocumentRecord:
     set_control: str | None = None
     group_control: str | None = None
     interchange_control: str | None = None
+    # Set by the pipeline for a document it stored in the step that hands it over
+    # (never handed over before): a sink need not look up its delivery history.
+    first_attempt: bool = False
+    received_at: datetime | None = None  # the message's, with first_attempt
 
 
 @dataclass(frozen=True, slots=True)

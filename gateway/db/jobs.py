@@ -22,7 +22,9 @@ from sqlalchemy import and_, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
+from gateway.db import lean
 from gateway.db.models import Job
+from gateway.db.writer import lean_connection, ts
 
 
 class LostLease(Exception):
@@ -126,6 +128,17 @@ async def finish_many(session: AsyncSession, claimed: list[ClaimedJob], *, now: 
     if not claimed:
         return set()
     worker = claimed[0].worker
+    raw = lean_connection(session)
+    if raw is not None:  # SQLite's writer thread: plain sqlite3, no ORM (gateway.db.writer)
+        ours: set[int] = set()
+        for part in lean.chunks([j.id for j in claimed]):
+            sql = (
+                "UPDATE jobs SET state = 'done', locked_until = NULL, last_error = NULL, updated_at = ? "
+                f"WHERE id IN ({lean.placeholders(len(part))}) AND locked_by = ? AND state = 'running' "
+                "RETURNING id"
+            )
+            ours.update(row[0] for row in raw.execute(sql, (ts(now), *part, worker)))
+        return ours
     result = await session.execute(
         update(Job)
         .where(Job.id.in_([j.id for j in claimed]), Job.locked_by == worker, Job.state == "running")
@@ -192,6 +205,20 @@ async def enqueue_claimed(
         }
         for message_id in message_ids
     ]
+    raw = lean_connection(session)
+    if raw is not None:  # SQLite's writer thread: plain sqlite3 (gateway.db.writer)
+        lean.insert(raw, Job, values)
+        by_message: dict[str, int] = {}
+        for part in lean.chunks(message_ids):
+            sql = (
+                f"SELECT message_id, id FROM jobs WHERE message_id IN ({lean.placeholders(len(part))}) "
+                "AND step = ? AND state = 'running' AND locked_by = ? AND created_at = ?"
+            )
+            by_message.update(raw.execute(sql, (*part, step, worker, ts(now))).fetchall())
+        return [
+            ClaimedJob(id=by_message[m], message_id=m, step=step, attempts=1, worker=worker)
+            for m in message_ids
+        ]
     if session.get_bind().dialect.name == "sqlite":
         # INSERT ... RETURNING in parameter order runs one statement per row on SQLite:
         # insert them all in one executemany, then read the ids back in one query

@@ -60,6 +60,18 @@ def insert(conn: sqlite3.Connection, model: type[Base], rows: Sequence[dict[str,
         conn.executemany(sql, encode(table, columns, same))
 
 
+def update_by_id(conn: sqlite3.Connection, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
+    """Update rows by primary key ``id`` (dicts with ``id`` and the columns to set, as
+    for SQLAlchemy's bulk ``update``): one ``executemany`` per set of columns."""
+    table = table_of(model)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_columns.setdefault(tuple(k for k in row if k != "id"), []).append(row)
+    for columns, same in by_columns.items():
+        sql = f"UPDATE {table.name} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
+        conn.executemany(sql, encode(table, (*columns, "id"), same))
+
+
 def placeholders(count: int) -> str:
     return ", ".join("?" * count)
 

@@ -227,6 +227,17 @@ class _SessionShim:
         self.sync_session.delete(instance)
 
 
+def lean_connection(session: object) -> sqlite3.Connection | None:
+    """The plain ``sqlite3`` connection under ``session`` when it is a writer-thread
+    session (:meth:`SqliteWriter.run_session`), in its open transaction: bulk rows can
+    then be written with ``executemany`` (gateway.db.lean) instead of through the ORM.
+    None for every other session (PostgreSQL, aiosqlite)."""
+    if not isinstance(session, _SessionShim):
+        return None
+    raw = session.sync_session.connection().connection.driver_connection
+    return raw if isinstance(raw, sqlite3.Connection) else None
+
+
 def sqlite_path(url_database: str | None) -> str | None:
     """The file a writer may open for an SQLite URL's database, None for in-memory ones
     (a second connection would see another database)."""

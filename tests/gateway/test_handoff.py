@@ -1,0 +1,169 @@
+"""In steady state the intake hands new messages to this process's pipeline in memory
+(gateway.handoff): their translate jobs are written already claimed in the commit that
+stores them, so no worker looks them up; past the hand-off's bound, or with no pipeline
+running, they are ordinary ready jobs. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_settings
+from gwsamples import order_850
+from sqlalchemy import select
+from test_service_pipeline import RecordingErp, post
+
+from gateway.app import DATABASE, PIPELINE, Overrides
+from gateway.config import Settings
+from gateway.db import schema
+from gateway.db.engine import open_database
+from gateway.db.models import Job, Message
+from gateway.handoff import Handoff
+from gateway.intake import Intake
+from gateway.rawstore import RawStore
+
+
+@pytest.fixture
+def settings(tmp_path: Path, partners_dir: Path, database_url: str | None) -> Settings:
+    # Workers running, and a poll so slow that a job found in the database would wait 60 s.
+    return make_settings(tmp_path, partners_dir, database_url, pipeline={"workers": 2, "poll_seconds": 60})
+
+
+@pytest.fixture
+def erp() -> RecordingErp:
+    return RecordingErp()
+
+
+@pytest.fixture
+def overrides(erp: RecordingErp) -> Overrides:
+    return Overrides(sink=erp)
+
+
+async def test_accepted_messages_reach_the_erp_through_the_hand_off(client: Any, erp: RecordingErp) -> None:
+    pipeline = client.app[PIPELINE]
+    await asyncio.sleep(0.2)  # the workers' first look at the database (at start) is over
+    ids = [await post(client, order_850("ACME", 700 + n, po=f"PO-H{n}")) for n in range(5)]
+    for _ in range(600):  # the translate pool starts on first use: seconds on a loaded machine
+        async with client.app[DATABASE].read() as conn:
+            statuses = (await conn.execute(select(Message.status).where(Message.id.in_(ids)))).scalars().all()
+        if statuses == ["acknowledged"] * 5:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(d.message_id for d in erp.deliveries) == sorted(ids)
+    assert all(d.first_attempt and d.received_at is not None for d in erp.deliveries)
+    assert pipeline.handoff.handed == 5 and len(pipeline.handoff) == 0
+    async with client.app[DATABASE].read() as conn:
+        jobs = (
+            await conn.execute(
+                select(Job.step, Job.state, Job.attempts, Job.locked_by).where(Job.message_id.in_(ids))
+            )
+        ).all()
+    # The rows are written as before, in the same transactions: the translate job was
+    # claimed by this process at the intake's commit and run once.
+    assert sorted(jobs) == sorted(
+        [("translate", "done", 1, pipeline.worker_id)] * 5 + [("deliver", "done", 1, pipeline.worker_id)] * 5
+    )
+
+
+async def _body(n: int) -> Any:
+    yield f"ISA*{n}~".encode()
+
+
+async def test_the_hand_off_is_bounded_and_closed_means_ready_jobs(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    db = open_database(database_url or f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
+    rawstore = RawStore(tmp_path / "raw")
+    rawstore.open_store()
+    await schema.upgrade(db)
+    woken: list[str] = []
+    handoff = Handoff("me:1", lease_seconds=60, limit=3, on_handed=lambda: woken.append("handed"))
+    handoff.open()
+    intake = Intake(db, rawstore, handoff=handoff, on_enqueued=lambda: woken.append("ready"))
+    await intake.start()
+
+    async def accept(n: int) -> str:
+        result = await intake.accept(
+            partner_id="acme",
+            channel="rest",
+            transport_id=f"r{n}",
+            idempotency_key=None,
+            body=_body(n),
+            limit=1024,
+        )
+        return result.message_id
+
+    try:
+        first = [await accept(n) for n in range(5)]
+        handoff.close()
+        later = await accept(5)
+        async with db.read() as conn:
+            rows = {
+                r.message_id: r
+                for r in (
+                    await conn.execute(
+                        select(
+                            Job.id, Job.message_id, Job.state, Job.attempts, Job.locked_by, Job.locked_until
+                        )
+                    )
+                ).all()
+            }
+        # The first three went to the hand-off (its bound), claimed for its worker with a lease.
+        assert [rows[m].state for m in first] == ["running"] * 3 + ["ready"] * 2
+        assert [(rows[m].attempts, rows[m].locked_by) for m in first[:3]] == [(1, "me:1")] * 3
+        assert all(rows[m].locked_until is not None for m in first[:3])
+        assert (rows[later].state, rows[later].locked_by) == ("ready", None)
+        # One wake-up per commit: the hand-off's for claimed jobs, the poll's for ready ones.
+        assert woken == ["handed"] * 3 + ["ready"] * 3
+        assert handoff.room() == 0
+    finally:
+        await intake.stop()
+        rawstore.close()
+        await db.close()
+    assert handoff.handed == 3
+
+
+async def test_a_handed_job_carries_the_stored_message(tmp_path: Path, database_url: str | None) -> None:
+    db = open_database(database_url or f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
+    rawstore = RawStore(tmp_path / "raw")
+    rawstore.open_store()
+    await schema.upgrade(db)
+    handoff = Handoff("me:2", lease_seconds=60, limit=10, on_handed=lambda: None)
+    handoff.open()
+    intake = Intake(db, rawstore, handoff=handoff)
+    await intake.start()
+    try:
+        results = await asyncio.gather(
+            *(
+                intake.accept(
+                    partner_id="acme",
+                    channel="rest",
+                    transport_id=f"t{n}",
+                    idempotency_key=None,
+                    body=_body(n),
+                    limit=1024,
+                )
+                for n in range(4)
+            )
+        )
+        handed = handoff.take(10)
+        async with db.read() as conn:
+            jobs = dict((await conn.execute(select(Job.message_id, Job.id))).all())
+            stored = {m.id: m for m in (await conn.execute(select(Message))).all()}
+    finally:
+        await intake.stop()
+        rawstore.close()
+        await db.close()
+    assert sorted(h.job.message_id for h in handed) == sorted(r.message_id for r in results)
+    for h in handed:
+        assert (h.job.id, h.job.step, h.job.attempts, h.job.worker) == (
+            jobs[h.job.message_id],
+            "translate",
+            1,
+            "me:2",
+        )
+        row = stored[h.job.message_id]
+        for column in ("id", "partner_id", "kind", "status", "raw_sha256", "raw_size", "transport_id"):
+            assert getattr(h.message, column) == getattr(row, column)
