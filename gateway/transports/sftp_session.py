@@ -82,6 +82,14 @@ def hosted_settings(partners: Any, partner_id: str) -> Any:
     return sftp if sftp is not None and sftp.mode == "hosted" else None
 
 
+def _any_password(partners: Any) -> bool:
+    entries = partners.entries.values() if partners is not None else ()
+    return any(
+        (sftp := e.transport.sftp) is not None and sftp.mode == "hosted" and sftp.password_hash
+        for e in entries
+    )
+
+
 class PartnerAuth(paramiko.ServerInterface):
     """Logins: a key from the profile's ``authorized_keys``, or, only for a partner
     whose profile has a ``password_hash``, the password (scrypt, compared in constant
@@ -92,8 +100,11 @@ class PartnerAuth(paramiko.ServerInterface):
         self.session = session
 
     def get_allowed_auths(self, username: str) -> str:
-        sftp = hosted_settings(self.box.config.partners(), username)
-        return "publickey,password" if sftp is not None and sftp.password_hash else "publickey"
+        """The same methods for every name, as OpenSSH offers them: a list per name
+        would tell a guesser which partner ids exist and which take passwords.
+        ``password`` once any hosted partner has a ``password_hash`` (then refused for
+        the others after the same scrypt work as a wrong one)."""
+        return "publickey,password" if _any_password(self.box.config.partners()) else "publickey"
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         sftp = hosted_settings(self.box.config.partners(), username)
