@@ -160,9 +160,12 @@ class Upload(paramiko.SFTPHandle):
         if self.refused is not None:
             return SFTP_FAILURE, self.refused
         try:
-            os.pwrite(self.fd, data, offset)
+            _pwrite_all(self.fd, data, offset)
         except OSError as exc:
-            return SFTP_FAILURE, f"cannot store: {os.strerror(exc.errno or errno.EIO)}"
+            # The file now has a hole or a cut: refused for good, so that a CLOSE the
+            # client sends anyway never hands over what is on disk.
+            self.refused = f"cannot store: {os.strerror(exc.errno or errno.EIO)}: upload it again"
+            return SFTP_FAILURE, self.refused
         self.size = max(self.size, offset + len(data))
         self.synced = False
         if offset == self._hashed:
@@ -480,6 +483,17 @@ def _mark(fd: int, sha: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """All of ``data`` at ``offset``, or OSError: a full disk may take part of a write
+    (a short count, no error) and refuse the rest."""
+    view, done = memoryview(data), 0
+    while done < len(data):
+        wrote = os.pwrite(fd, view[done:], offset + done)
+        if wrote <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        done += wrote
 
 
 def _pread_all(fd: int, size: int) -> bytes:
