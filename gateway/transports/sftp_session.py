@@ -82,6 +82,14 @@ def hosted_settings(partners: Any, partner_id: str) -> Any:
     return sftp if sftp is not None and sftp.mode == "hosted" else None
 
 
+def _any_password(partners: Any) -> bool:
+    entries = partners.entries.values() if partners is not None else ()
+    return any(
+        (sftp := e.transport.sftp) is not None and sftp.mode == "hosted" and sftp.password_hash
+        for e in entries
+    )
+
+
 class PartnerAuth(paramiko.ServerInterface):
     """Logins: a key from the profile's ``authorized_keys``, or, only for a partner
     whose profile has a ``password_hash``, the password (scrypt, compared in constant
@@ -92,8 +100,11 @@ class PartnerAuth(paramiko.ServerInterface):
         self.session = session
 
     def get_allowed_auths(self, username: str) -> str:
-        sftp = hosted_settings(self.box.config.partners(), username)
-        return "publickey,password" if sftp is not None and sftp.password_hash else "publickey"
+        """The same methods for every name, as OpenSSH offers them: a list per name
+        would tell a guesser which partner ids exist and which take passwords.
+        ``password`` once any hosted partner has a ``password_hash`` (then refused for
+        the others after the same scrypt work as a wrong one)."""
+        return "publickey,password" if _any_password(self.box.config.partners()) else "publickey"
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         sftp = hosted_settings(self.box.config.partners(), username)
@@ -149,9 +160,12 @@ class Upload(paramiko.SFTPHandle):
         if self.refused is not None:
             return SFTP_FAILURE, self.refused
         try:
-            os.pwrite(self.fd, data, offset)
+            _pwrite_all(self.fd, data, offset)
         except OSError as exc:
-            return SFTP_FAILURE, f"cannot store: {os.strerror(exc.errno or errno.EIO)}"
+            # The file now has a hole or a cut: refused for good, so that a CLOSE the
+            # client sends anyway never hands over what is on disk.
+            self.refused = f"cannot store: {os.strerror(exc.errno or errno.EIO)}: upload it again"
+            return SFTP_FAILURE, self.refused
         self.size = max(self.size, offset + len(data))
         self.synced = False
         if offset == self._hashed:
@@ -469,6 +483,17 @@ def _mark(fd: int, sha: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """All of ``data`` at ``offset``, or OSError: a full disk may take part of a write
+    (a short count, no error) and refuse the rest."""
+    view, done = memoryview(data), 0
+    while done < len(data):
+        wrote = os.pwrite(fd, view[done:], offset + done)
+        if wrote <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        done += wrote
 
 
 def _pread_all(fd: int, size: int) -> bytes:

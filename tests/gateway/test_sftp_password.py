@@ -126,8 +126,10 @@ async def test_passwords_are_checked_only_where_the_profile_has_a_hash(
         "password": True,
         "key": True,
         "acme": "refused",
-        "globex": "only ['publickey']",  # a profile without a hash: no password login at all
-        "nobody": "only ['publickey']",
+        # A profile without a hash, or no partner at all: the password is refused like
+        # a wrong one (the offered methods are the same for every name).
+        "globex": "refused",
+        "nobody": "refused",
     }
     refused = dict(gw.metrics.sftp_login_refused)
     assert refused == {
@@ -141,6 +143,51 @@ async def test_passwords_are_checked_only_where_the_profile_has_a_hash(
         PASSWORD not in r.getMessage() and "wrong password" not in r.getMessage() for r in caplog.records
     )
     assert any("password login refused for user 'acme'" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_offered_methods_never_tell_which_names_are_partners_or_take_passwords(
+    aiohttp_client: Any, tmp_path: Path, partners: Any
+) -> None:
+    """OpenSSH offers every name the same methods. A list per name would tell a
+    guesser which partner ids exist and which take passwords (its targets), whatever
+    the equal scrypt work does for timing."""
+    import asyncio
+
+    client = await start(aiohttp_client, tmp_path, partners[0])
+    port = client.app[GATEWAY].sftp_server.port
+
+    def offered(user: str) -> list[str]:
+        transport = paramiko.Transport(("127.0.0.1", port))
+        try:
+            transport.start_client(timeout=10)
+            try:
+                transport.auth_none(user)
+            except paramiko.BadAuthenticationType as exc:
+                return sorted(exc.allowed_types)
+            return ["none"]
+        finally:
+            transport.close()
+
+    found = {user: await asyncio.to_thread(offered, user) for user in ("acme", "globex", "nobody")}
+    assert found == {user: ["password", "publickey"] for user in ("acme", "globex", "nobody")}
+
+
+async def test_without_a_password_partner_only_keys_are_offered(aiohttp_client: Any, tmp_path: Path) -> None:
+    import asyncio
+
+    need_openssh()
+    public = keygen(tmp_path / "keys", "globex")[1]
+    root = tmp_path / "partners"
+    (root / "globex").mkdir(parents=True)
+    (root / "globex" / "profile.toml").write_text(
+        profile_toml("globex", "GLOBEX", GLOBEX_KEY) + hosted_table(public)
+    )
+    client = await start(aiohttp_client, tmp_path, root)
+    port = client.app[GATEWAY].sftp_server.port
+    for user in ("globex", "nobody"):
+        with pytest.raises(paramiko.BadAuthenticationType) as refused:
+            await asyncio.to_thread(password_login, port, user, PASSWORD)
+        assert refused.value.allowed_types == ["publickey"]
 
 
 async def test_wrong_passwords_are_rate_limited_per_partner_and_address(
