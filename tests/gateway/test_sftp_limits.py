@@ -199,3 +199,26 @@ async def test_connections_not_logged_in_are_capped_and_timed_out(
         for conn in waiting:
             conn.close()
         acme.close()
+
+
+async def test_logins_at_the_same_moment_never_take_more_than_the_cap(
+    aiohttp_client: Any, tmp_path: Path, keys: Any
+) -> None:
+    client = await start(
+        aiohttp_client,
+        tmp_path,
+        write_partners(tmp_path, keys),
+        max_connections_per_partner=3,
+        max_startups=40,
+    )
+    gw = client.app[GATEWAY]
+    port = gw.sftp_server.port
+    results = await asyncio.gather(
+        *(asyncio.to_thread(logins, port, "acme", keys["acme"][0], 1) for _ in range(12)),
+        return_exceptions=True,
+    )
+    done = [t for r in results if not isinstance(r, BaseException) for t in r[0]]
+    with closing(done):
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        assert len(done) == 3  # the slots are claimed under one lock
+        assert gw.metrics.sftp_connections_refused["max_connections_per_partner"] == 9
