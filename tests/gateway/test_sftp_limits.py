@@ -18,8 +18,10 @@ from conftest import ACME_KEY, GLOBEX_KEY, make_settings
 from gwsamples import order_850, profile_toml
 from sftp_peers import hosted_table, keygen, need_openssh, sftp_batch
 from test_sftp_hosted import gone_from_inbound, messages
+from test_sftp_password import PASSWORD, password_login
 
 from gateway.app import GATEWAY, Overrides, build_app
+from gateway.passwords import hash_password
 
 TOKEN = {"Authorization": "Bearer internal-test-token"}
 
@@ -222,3 +224,23 @@ async def test_logins_at_the_same_moment_never_take_more_than_the_cap(
         assert [r for r in results if isinstance(r, BaseException)] == []
         assert len(done) == 3  # the slots are claimed under one lock
         assert gw.metrics.sftp_connections_refused["max_connections_per_partner"] == 9
+
+
+async def test_a_password_login_beyond_the_cap_is_refused_too(
+    aiohttp_client: Any, tmp_path: Path, keys: Any
+) -> None:
+    root = tmp_path / "partners"
+    (root / "acme").mkdir(parents=True)
+    (root / "acme" / "profile.toml").write_text(
+        profile_toml("acme", "ACME", ACME_KEY)
+        + hosted_table(keys["acme"][1], password_hash=hash_password(PASSWORD), max_connections=1)
+    )
+    client = await start(aiohttp_client, tmp_path, root)
+    gw = client.app[GATEWAY]
+    port = gw.sftp_server.port
+    first = await asyncio.to_thread(password_login, port, "acme", PASSWORD)
+    with closing([first]):
+        with pytest.raises(paramiko.AuthenticationException):
+            await asyncio.to_thread(password_login, port, "acme", PASSWORD)
+        assert gw.metrics.sftp_connections_refused["max_connections_per_partner"] == 1
+        assert gw.metrics.sftp_login_refused == {}  # the password was right: not counted as a wrong one
