@@ -13,10 +13,13 @@ others, and paramiko spends a thread on every connection.
 
 paramiko asks ``check_auth_publickey`` before it checks the client's signature
 (and for a key offered without one), so a login takes its slot when its key or
-password is accepted: the slot counts while the connection is logged in, or for
-``CLAIM_SECONDS`` after the claim (a claim whose signature then fails, or whose
-client never signs, stops counting, so knowing a partner's public key is not
-enough to hold its slots). The drop box calls these functions under its lock.
+password is accepted, under the drop box's lock (two logins never both take the
+last slot): the slot counts while the connection is logged in, or for
+``CLAIM_SECONDS`` after the connection's first claim. A claim whose signature then
+fails, or whose client never signs, stops counting; asking again on the same
+connection does not renew it, so holding a partner's slots with its public key
+alone takes a stream of new connections (bounded by ``max_startups``, like any
+pre-login flood). The drop box calls these functions under its lock.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-CLAIM_SECONDS = 10.0  # a claimed slot counts this long before its login completes
+CLAIM_SECONDS = 2.0  # a connection's claim counts this long unless its login completes
 
 STARTUPS = "max_startups"
 GLOBAL = "max_connections"
@@ -83,7 +86,7 @@ def login_refused(
     cap = partner_cap if partner_cap is not None else limits.max_connections_per_partner
     if sum(1 for s in holding if s.partner_id == partner_id) >= cap:
         return PER_PARTNER
-    session.partner_id, session.claimed = partner_id, now
+    session.partner_id, session.claimed = partner_id, session.claimed or now  # never renewed
     return None
 
 
