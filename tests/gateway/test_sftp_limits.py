@@ -244,3 +244,36 @@ async def test_a_password_login_beyond_the_cap_is_refused_too(
             await asyncio.to_thread(password_login, port, "acme", PASSWORD)
         assert gw.metrics.sftp_connections_refused["max_connections_per_partner"] == 1
         assert gw.metrics.sftp_login_refused == {}  # the password was right: not counted as a wrong one
+
+
+class WrongSignature(paramiko.Ed25519Key):
+    """A partner's public key (public keys are not secret) with another key's
+    signature: the drop box accepts the key before paramiko checks the signature."""
+
+    other: paramiko.PKey
+
+    def sign_ssh_data(self, data: bytes, algorithm: str | None = None) -> Any:
+        return self.other.sign_ssh_data(data, algorithm)
+
+
+async def test_a_public_key_without_its_private_key_cannot_keep_the_partners_slots(
+    aiohttp_client: Any, tmp_path: Path, keys: Any
+) -> None:
+    client = await start(aiohttp_client, tmp_path, write_partners(tmp_path, keys, acme_cap=1))
+    port = client.app[GATEWAY].sftp_server.port
+    impostor = WrongSignature(filename=str(keys["acme"][0]))
+    impostor.other = paramiko.PKey.from_path(keys["globex"][0])
+    transport = paramiko.Transport(("127.0.0.1", port))
+    try:
+        await asyncio.to_thread(transport.start_client)
+        for attempt in range(2):  # the second would renew the first's claim
+            if attempt:
+                await asyncio.sleep(2.2)
+            with pytest.raises(paramiko.AuthenticationException):
+                await asyncio.to_thread(transport.auth_publickey, "acme", impostor)
+        assert transport.is_active()  # still connected, still claiming
+        genuine = await asyncio.to_thread(login, port, "acme", keys["acme"][0])
+        with closing([genuine]):
+            assert genuine.is_authenticated()
+    finally:
+        transport.close()
