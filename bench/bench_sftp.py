@@ -188,6 +188,9 @@ async def run(args: argparse.Namespace) -> int:
                     "port": 0,
                     "close_after_store": args.close_after_store,
                     "sync_uploads": args.sync_uploads,
+                    # --clients N sessions of one partner log in at once: within the limits.
+                    "max_connections_per_partner": max(10, args.clients),
+                    "max_startups": max(20, args.clients),
                 },
             }
         )

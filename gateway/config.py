@@ -264,6 +264,18 @@ class SftpServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=2222, ge=0, le=65535)  # 0: any free port (tests)
     idle_timeout_seconds: float = Field(default=300.0, gt=0)  # a silent session is closed
+    # Connection limits (docs/sftp.md): one partner, or anyone before logging in, must
+    # not starve the others (paramiko spends a thread per connection). Logged-in
+    # sessions at once, all partners together; a login beyond it is refused.
+    max_connections: int = Field(default=200, ge=1)
+    # Logged-in sessions of one partner at once (its profile's [sftp] max_connections
+    # overrides it); a login beyond it is refused.
+    max_connections_per_partner: int = Field(default=10, ge=1)
+    # Connections not logged in yet (as OpenSSH's MaxStartups): a new TCP connection
+    # beyond it is closed at once, before any SSH work.
+    max_startups: int = Field(default=20, ge=1)
+    # A connection not logged in after this long is closed (OpenSSH's LoginGraceTime).
+    auth_timeout_seconds: float = Field(default=30.0, gt=0)
     # Answer an upload's CLOSE only once the file is stored durably (one disk sync and
     # one commit per file for a client that uploads one file at a time); by default the
     # CLOSE is answered when the synced file is in /inbound (see docs/sftp.md).

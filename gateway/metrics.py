@@ -50,6 +50,7 @@ class Metrics:
     as2_refused: Counter[tuple[str, str]] = field(default_factory=Counter)  # (partner, MDN modifier)
     sftp_host_key_refused: Counter[str] = field(default_factory=Counter)  # by partner id
     sftp_login_refused: Counter[tuple[str, str]] = field(default_factory=Counter)  # (partner, reason)
+    sftp_connections_refused: Counter[str] = field(default_factory=Counter)  # by reason (a limit)
     latency_counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     latency_sum: float = 0.0
     latency_count: int = 0
@@ -229,6 +230,14 @@ async def render(
     )  # fmt: skip
     for (partner_id, reason), count in sorted(metrics.sftp_login_refused.items()):
         out.sample("gateway_sftp_password_refused_total", count, partner=partner_id, reason=reason)
+    out.family(
+        "gateway_sftp_connections_refused_total", "counter",
+        "Connections to the SFTP drop box refused by a limit: max_startups (too many not logged "
+        "in: closed at once), max_connections (all partners), max_connections_per_partner "
+        "(refused at login).",
+    )  # fmt: skip
+    for reason, count in sorted(metrics.sftp_connections_refused.items()):
+        out.sample("gateway_sftp_connections_refused_total", count, reason=reason)
 
     if intake is not None:  # (group commits, messages accepted): their ratio is the batch size
         out.family("gateway_intake_commits_total", "counter", "Intake group commits (this process).")

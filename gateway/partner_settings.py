@@ -275,6 +275,8 @@ class SftpHosted(_Strict):
     password_hash: PasswordHash | None = Field(default=None, repr=False)
     archive: bool = False  # taken files are moved to /archive instead of deleted
     filename: FilenameTemplate = DEFAULT_FILENAME
+    # Its logged-in sessions at once; None: gateway.toml's [sftp] max_connections_per_partner.
+    max_connections: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _some_way_in(self) -> SftpHosted:

@@ -45,7 +45,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ import paramiko
 from gateway.logsafe import printable
 from gateway.passwords import LoginLimiter
 from gateway.transports import sftp_jail as jail
+from gateway.transports import sftp_limits
 from gateway.transports.sftp_keys import ensure_host_key
 from gateway.transports.sftp_session import (
     JailedSftp,
@@ -89,6 +90,7 @@ class DropBoxConfig:
     close_after_store: bool = False  # answer an upload's CLOSE only once it is stored durably
     sync_uploads: bool = False  # fsync each upload and its name in /inbound before the CLOSE's answer
     metrics: Any = None  # gateway.metrics.Metrics: refused password logins are counted there
+    limits: sftp_limits.Limits = field(default_factory=sftp_limits.Limits)  # connections (sftp_limits)
 
 
 def _remove_all(items: list[tuple[Path, Path, str, bool]]) -> list[BaseException | None]:
@@ -190,6 +192,28 @@ class DropBox:
         )
         if self.config.metrics is not None:
             self.config.metrics.sftp_login_refused[(partner, reason)] += 1
+
+    def admit(self, session: Session, partner_id: str, sftp: Any) -> bool:
+        """A login as ``partner_id`` (its key or password accepted) takes a slot, or
+        is refused beyond a connection limit: logged and counted."""
+        with self._lock:
+            reason = sftp_limits.login_refused(
+                self._sessions, session, partner_id, sftp.max_connections, self.config.limits
+            )
+        if reason is None:
+            return True
+        log.warning(
+            "sftp: login of %r from %s refused: %s reached",
+            printable(partner_id, 100),
+            session.client,
+            reason,
+        )
+        self._refused(reason)
+        return False
+
+    def _refused(self, reason: str) -> None:
+        if self.config.metrics is not None:
+            self.config.metrics.sftp_connections_refused[reason] += 1
 
     # ------------------------------------------------------------------ taking
 
@@ -371,6 +395,13 @@ class DropBox:
             self._reap_idle()
 
     def _start_session(self, conn: socket.socket) -> None:
+        with self._lock:
+            refused = sftp_limits.startup_refused(self._sessions, self.config.limits)
+        if refused:  # closed before any SSH work: no thread, no key exchange
+            log.warning("sftp: connection from %s closed: %s reached", _peer(conn), sftp_limits.STARTUPS)
+            self._refused(sftp_limits.STARTUPS)
+            conn.close()
+            return
         conn.settimeout(None)
         # An SFTP reply written in more than one segment must not wait for a delayed ACK.
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -391,6 +422,10 @@ class DropBox:
                     continue
                 if now - session.last_active > self.config.idle_timeout:
                     log.info("sftp: closing idle session of %s", session.partner_id or "(not logged in)")
+                    session.transport.close()
+                    continue
+                if sftp_limits.auth_expired(session, now, self.config.limits):
+                    log.info("sftp: closing a connection from %s not logged in in time", session.client)
                     session.transport.close()
                     continue
                 alive.append(session)
@@ -435,12 +470,20 @@ def drop_box_for(gw: Any) -> DropBox:
             idle_timeout=settings.sftp.idle_timeout_seconds,
             close_after_store=settings.sftp.close_after_store,
             sync_uploads=settings.sftp.sync_uploads,
+            limits=sftp_limits.Limits.of(settings.sftp),
             metrics=gw.metrics,
             partners=gw.partners,
             accept=accept,
             loop=asyncio.get_running_loop(),
         )
     )
+
+
+def _peer(conn: socket.socket) -> str:
+    try:
+        return str(conn.getpeername()[0])
+    except OSError:
+        return "?"
 
 
 def _drop_older(folder: Path, seconds: float) -> None:

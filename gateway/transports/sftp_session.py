@@ -68,8 +68,10 @@ class Session:
 
     transport: paramiko.Transport
     client: str = "?"  # the peer's address (the login rate limit counts per address)
-    partner_id: str | None = None
+    partner_id: str | None = None  # set when a login claims its slot (gateway.transports.sftp_limits)
     last_active: float = field(default_factory=time.monotonic)
+    opened: float = field(default_factory=time.monotonic)  # connected (the login must come soon)
+    claimed: float = 0.0  # when its login's slot was claimed
 
     def touch(self) -> None:
         self.last_active = time.monotonic()
@@ -109,8 +111,12 @@ class PartnerAuth(paramiko.ServerInterface):
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         sftp = hosted_settings(self.box.config.partners(), username)
         if sftp is not None and any(matches(key, line) for line in sftp.authorized_keys):
-            self.session.partner_id = username
-            return paramiko.AUTH_SUCCESSFUL
+            # Beyond a connection limit: the usual failure (the log and metrics say why).
+            return (
+                paramiko.AUTH_SUCCESSFUL
+                if self.box.admit(self.session, username, sftp)
+                else paramiko.AUTH_FAILED
+            )
         log.info("sftp: key refused for user %r", username)
         return paramiko.AUTH_FAILED
 
@@ -126,8 +132,11 @@ class PartnerAuth(paramiko.ServerInterface):
         right = len(password) <= MAX_PASSWORD and verify_password(password, stored or dummy_hash())
         if right and stored is not None:
             logins.succeeded(username, client)
-            self.session.partner_id = username
-            return paramiko.AUTH_SUCCESSFUL
+            return (
+                paramiko.AUTH_SUCCESSFUL
+                if self.box.admit(self.session, username, sftp)
+                else paramiko.AUTH_FAILED
+            )
         logins.failed(username, client)
         self.box.login_refused(username, client, "wrong_password" if stored else "no_password")
         return paramiko.AUTH_FAILED

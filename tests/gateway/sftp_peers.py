@@ -46,9 +46,15 @@ def keygen(directory: Path, name: str, kind: str = "ed25519") -> tuple[Path, str
 
 
 def hosted_table(
-    *keys: str, archive: bool = False, delivery: bool = True, password_hash: str | None = None
+    *keys: str,
+    archive: bool = False,
+    delivery: bool = True,
+    password_hash: str | None = None,
+    max_connections: int | None = None,
 ) -> str:
     lines = ["[sftp]", 'mode = "hosted"', "authorized_keys = [" + ", ".join(f'"{k}"' for k in keys) + "]"]
+    if max_connections is not None:
+        lines.append(f"max_connections = {max_connections}")
     if password_hash is not None:
         lines.append(f'password_hash = "{password_hash}"')
     if archive:
