@@ -272,23 +272,24 @@ async def partners(request: web.Request) -> web.StreamResponse:
     holder = request.app[PARTNERS]
     directory = holder.current
     now = request.app[OVERRIDES].clock()
-    rows: list[dict[str, Any]] = []
+    entries = sorted(directory.entries.values(), key=lambda e: e.profile.id) if directory else []
     async with request.app[DATABASE].read() as conn:
-        for entry in sorted(directory.entries.values(), key=lambda e: e.profile.id) if directory else []:
-            t = entry.transport
-            channels = [c for c, on in (("rest", t.rest), ("as2", t.as2), ("sftp", t.sftp)) if on is not None]
-            certs = t.as2.loaded_certificates() if t.as2 is not None else ()
-            expiry = min((as2.days_until_expiry(c, now) for c in certs), default=None)
-            traffic = await figures.partner_traffic(conn, entry.profile.id, now)
-            rows.append(
-                {
-                    "id": entry.profile.id,
-                    "inbound": channels,
-                    "delivery": t.delivery.channel,
-                    "cert_days": expiry,
-                    **traffic,
-                }
-            )
+        traffic = await figures.partners_traffic(conn, (e.profile.id for e in entries), now)
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        t = entry.transport
+        channels = [c for c, on in (("rest", t.rest), ("as2", t.as2), ("sftp", t.sftp)) if on is not None]
+        certs = t.as2.loaded_certificates() if t.as2 is not None else ()
+        expiry = min((as2.days_until_expiry(c, now) for c in certs), default=None)
+        rows.append(
+            {
+                "id": entry.profile.id,
+                "inbound": channels,
+                "delivery": t.delivery.channel,
+                "cert_days": expiry,
+                **traffic[entry.profile.id],
+            }
+        )
     problems = holder.error.splitlines() if holder.error else []
     return render(request, "partners.html", rows=rows, problems=problems, now=now)
 
