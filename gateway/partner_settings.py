@@ -120,7 +120,8 @@ TRANSPORT_KEYS = ("rest", "delivery", "as2", "sftp", "orders")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # built when a profile is first validated, as one validator (see CanonicalModel)
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class RestSettings(_Strict):
@@ -336,8 +337,8 @@ class OrderSettings(_Strict):
 
 class TransportSettings(_Strict):
     rest: RestSettings | None = None  # None: the partner cannot post over REST
-    delivery: DeliverySettings = MailboxDelivery()
-    orders: OrderSettings = OrderSettings()
+    delivery: DeliverySettings = MailboxDelivery.model_construct()
+    orders: OrderSettings = OrderSettings.model_construct()
     as2: As2PartnerSettings | None = None  # None: no AS2 with this partner
     sftp: SftpSettings | None = None  # None: no SFTP either way
 

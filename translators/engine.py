@@ -53,7 +53,7 @@ from translators.x12.model import (
 from translators.x12.validation import set_grammar, validate_set
 
 FUNCTIONAL_ACK_SETS = frozenset({"997", "999"})
-_NO_RULES = MappingRules()
+_NO_RULES = MappingRules.model_construct()
 
 
 class PartnerLookup(Protocol):

@@ -65,8 +65,13 @@ class CanonicalModel(BaseModel):
     """Base of every canonical model: immutable, and unknown keys are an error."""
 
     # Every field is always emitted, so the published (serialization) schema marks
-    # every field required.
-    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_serialization_defaults_required=True)
+    # every field required. Validators and serializers are built on first use
+    # (defer_build): translating an 850 builds the order's, never the invoice's. A
+    # default that is a model instance is made with ``model_construct()`` (what
+    # validating no arguments gives), so defining a model builds nothing either.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_serialization_defaults_required=True, defer_build=True
+    )
 
 
 class Envelope(CanonicalModel):

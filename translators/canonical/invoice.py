@@ -39,7 +39,7 @@ class InvoiceLine(CanonicalModel):
     quantity: Money | None = None
     uom: str | None = None
     unit_price: Money | None = None
-    product_ids: ProductIds = ProductIds()
+    product_ids: ProductIds = ProductIds.model_construct()
     description: str | None = None
     allowances_charges: tuple[AllowanceCharge, ...] = ()
     color: str | None = None

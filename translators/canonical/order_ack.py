@@ -34,7 +34,7 @@ class LineAcknowledgment(CanonicalModel):
     uom: str | None = None
     date_qualifier: str | None = None
     date: dt.date | None = None
-    product_ids: ProductIds = ProductIds()
+    product_ids: ProductIds = ProductIds.model_construct()
 
 
 class OrderAckLine(CanonicalModel):
@@ -49,7 +49,7 @@ class OrderAckLine(CanonicalModel):
     uom: str | None = None
     unit_price: Money | None = None
     price_basis: str | None = None
-    product_ids: ProductIds = ProductIds()
+    product_ids: ProductIds = ProductIds.model_construct()
     description: str | None = None
     status: str | None = None
     acknowledgments: tuple[LineAcknowledgment, ...] = ()

@@ -54,7 +54,7 @@ class ShipmentItem(CanonicalModel):
     ``marks``."""
 
     line_number: str | None = None
-    product_ids: ProductIds = ProductIds()
+    product_ids: ProductIds = ProductIds.model_construct()
     quantity_shipped: Money | None = None
     uom: str | None = None
     marks: tuple[Mark, ...] = ()

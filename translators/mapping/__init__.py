@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from translators.canonical import CanonicalDocument, DocumentModel, Envelope, kind_of
+from translators.canonical import MODEL_BY_KIND, CanonicalDocument, DocumentModel, Envelope, kind_of
 from translators.canonical.common import trusted
 from translators.mapping.compliance import check_inbound
 from translators.mapping.errors import FieldError, MappingError, RenderValidationError
@@ -104,8 +104,14 @@ def to_canonical(tset: TransactionSet, *, partner_id: str | None, rules: Mapping
     try:
         document = mapper(tset, rules)
         check_inbound(document, rules.for_kind(kind), tset.set_id)
-        return CanonicalDocument(
-            kind=kind,  # type: ignore[arg-type]
+        if type(document) is not MODEL_BY_KIND[kind]:
+            raise TypeError(f"the {kind} mapper returned a {type(document).__name__}")
+        # Every part is already a validated (or trusted-built) model and ``kind`` matches
+        # the document's model, which is all validating the wrapper would check: built
+        # without validation, so translating never builds the wrapper's validator and
+        # with it every document kind's (the canonical models are built on first use).
+        return CanonicalDocument.model_construct(
+            kind=kind,
             partner_id=partner_id,
             envelope=envelope_of(tset),
             document=document,
