@@ -15,8 +15,8 @@ This module is pure: text in, model out. It never opens files, reads settings or
 imports ``gateway``. See docs/profile-reference.md for every key.
 """
 
-from __future__ import annotations
-
+# No postponed annotations here: pydantic evaluates every field annotation, and
+# from strings it compiles each one first (docs/performance.md, issue 10 start-up).
 import re
 import tomllib
 from typing import Annotated, Any, Literal
@@ -281,7 +281,7 @@ class X12Settings(_Strict):
         )
 
     @model_validator(mode="after")
-    def _delimiters_fit(self) -> X12Settings:
+    def _delimiters_fit(self) -> "X12Settings":
         d = self.outbound_delimiters
         if self.delimiters.repetition is not None and self.version < REPETITION_FROM:
             raise ValueError(

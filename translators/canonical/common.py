@@ -11,8 +11,8 @@ This module never reads X12 segments (that is ``translators.mapping``) and never
 I/O.
 """
 
-from __future__ import annotations
-
+# No postponed annotations here: pydantic evaluates every field annotation, and
+# from strings it compiles each one first (docs/performance.md, issue 10 start-up).
 import types
 from collections.abc import Callable
 from datetime import date

@@ -8,8 +8,8 @@ the code itself otherwise; a document built with one of those codes holds the wo
 This module only describes documents; it never reads X12 and never does I/O.
 """
 
-from __future__ import annotations
-
+# No postponed annotations here: pydantic evaluates every field annotation, and
+# from strings it compiles each one first (docs/performance.md, issue 10 start-up).
 from datetime import date
 from typing import Annotated
 

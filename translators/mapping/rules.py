@@ -12,8 +12,8 @@ This module only describes rules; the mappers in this package apply them. It nev
 does I/O.
 """
 
-from __future__ import annotations
-
+# No postponed annotations here: pydantic evaluates every field annotation, and
+# from strings it compiles each one first (docs/performance.md, issue 10 start-up).
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
