@@ -354,7 +354,7 @@ def trusted_source(model: type[BaseModel]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def trusted(model: Callable[_P, _M]) -> Callable[_P, _M]:
+def trusted(model: Callable[_P, _M], *, model_validators_checked: bool = False) -> Callable[_P, _M]:
     """A constructor for ``model`` with the model's own keyword signature that skips
     pydantic's run-time validation.
 
@@ -365,6 +365,8 @@ def trusted(model: Callable[_P, _M]) -> Callable[_P, _M]:
     order, same ``model_fields_set``) for a fraction of the cost. It is refused, when
     created, for a model with validators, constraints, aliases, private attributes or
     extra keys, where skipping validation could change the result.
+    ``model_validators_checked``: the caller does what the model's model validators
+    would (say so where it is used); field validators are refused all the same.
     ``trusted_source`` shows the generated code.
     """
     cls: type[BaseModel] = model  # type: ignore[assignment]
@@ -374,7 +376,7 @@ def trusted(model: Callable[_P, _M]) -> Callable[_P, _M]:
         decorators.validators
         or decorators.field_validators
         or decorators.root_validators
-        or decorators.model_validators
+        or (decorators.model_validators and not model_validators_checked)
         or cls.__private_attributes__
         or cls.__pydantic_post_init__
         or cls.model_config.get("extra") == "allow"
