@@ -62,7 +62,7 @@ class As2PartnerSettings(BaseModel):
     """A partner's ``[as2]`` table. ``certificates()`` are the loaded certificate
     files (set by :func:`load_partner_certificates`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: As2Name
     url: str
@@ -213,7 +213,7 @@ def expiry_lines(certs: Sequence[x509.Certificate], now: dt.datetime | None = No
 
 
 class As2KeySettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     key: Path
     certificate: Path
@@ -222,7 +222,7 @@ class As2KeySettings(BaseModel):
 class As2Settings(BaseModel):
     """``[as2]`` in gateway.toml: our AS2 name, where partners reach us, our keys."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: As2Name
     public_url: str | None = None

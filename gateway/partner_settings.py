@@ -11,8 +11,8 @@ partners loader validates both halves and reports problems in one list.
 keys, and a key that belongs to another channel is an error, never ignored.
 """
 
-from __future__ import annotations
-
+# No postponed annotations here: pydantic evaluates every field annotation, and
+# from strings it compiles each one first (docs/performance.md, issue 10 start-up).
 import base64
 import binascii
 import hashlib
@@ -120,7 +120,8 @@ TRANSPORT_KEYS = ("rest", "delivery", "as2", "sftp", "orders")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # built when a profile is first validated, as one validator (see CanonicalModel)
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class RestSettings(_Strict):
@@ -279,7 +280,7 @@ class SftpHosted(_Strict):
     max_connections: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
-    def _some_way_in(self) -> SftpHosted:
+    def _some_way_in(self) -> "SftpHosted":
         if not self.authorized_keys and self.password_hash is None:
             raise ValueError("sftp.authorized_keys: at least one key (or a password_hash) is needed")
         return self
@@ -316,7 +317,7 @@ class SftpPoll(_SecretRef):
     filename: FilenameTemplate = DEFAULT_FILENAME
 
     @model_validator(mode="after")
-    def _some_credential(self) -> SftpPoll:
+    def _some_credential(self) -> "SftpPoll":
         if self.private_key is None and not self.has_password:
             raise ValueError(
                 'sftp.private_key: required when mode = "poll" (or password_env / password_file)'
@@ -341,19 +342,19 @@ class OrderSettings(_Strict):
 
 class TransportSettings(_Strict):
     rest: RestSettings | None = None  # None: the partner cannot post over REST
-    delivery: DeliverySettings = MailboxDelivery()
-    orders: OrderSettings = OrderSettings()
+    delivery: DeliverySettings = MailboxDelivery.model_construct()
+    orders: OrderSettings = OrderSettings.model_construct()
     as2: As2PartnerSettings | None = None  # None: no AS2 with this partner
     sftp: SftpSettings | None = None  # None: no SFTP either way
 
     @model_validator(mode="after")
-    def _as2_delivery_needs_as2(self) -> TransportSettings:
+    def _as2_delivery_needs_as2(self) -> "TransportSettings":
         if self.delivery.channel == "as2" and self.as2 is None:
             raise ValueError('delivery.channel: "as2" needs an [as2] table (id, url, certificates)')
         return self
 
     @model_validator(mode="after")
-    def _sftp_delivery_needs_sftp(self) -> TransportSettings:
+    def _sftp_delivery_needs_sftp(self) -> "TransportSettings":
         if self.delivery.channel == "sftp" and self.sftp is None:
             raise ValueError('delivery.channel = "sftp" needs an [sftp] table (mode = "hosted" or "poll")')
         return self

@@ -227,6 +227,27 @@ def test_translate_starts_without_the_service_stack(tmp_path: Path) -> None:
     assert done.stdout.count("\n") == 2
 
 
+def test_translate_builds_only_the_models_it_uses(tmp_path: Path) -> None:
+    """Models are built on first use: translating an 850 builds the order's validator,
+    never the other kinds' nor the wrapper's (which would build every kind's)."""
+    source = ROOT / "fixtures" / "engine" / "850_4010_holdretail_valid.edi"
+    probe = (
+        "import sys\n"
+        "from gateway.cli import main\n"
+        f"code = main(['translate', {str(source)!r}, '--partners', {str(EXAMPLES)!r}])\n"
+        "from translators.canonical import CanonicalDocument, Invoice, Order, OrderAck, Shipment\n"
+        "models = (CanonicalDocument, Invoice, Order, OrderAck, Shipment)\n"
+        "built = [m.__name__ for m in models if m.__pydantic_complete__]\n"
+        "print(code, built, file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stderr.strip() == "0 ['Order']"
+    assert done.stdout.count("\n") == 2
+
+
 def test_version_is_printed_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stopped:
         main(["--version"])

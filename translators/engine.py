@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from translators.canonical import CanonicalDocument, DocumentWarning
 from translators.mapping import KIND_BY_SET, to_canonical
@@ -26,7 +26,6 @@ from translators.mapping.coverage import unmapped_segments
 from translators.mapping.errors import MappingError
 from translators.mapping.rules import MappingRules
 from translators.profile import PartnerProfile
-from translators.x12.ack_reader import AckReadError, FunctionalAckReport, read_functional_ack
 from translators.x12.codes import InterchangeNote, SetSyntaxCode
 from translators.x12.envelope import read_events
 from translators.x12.events import (
@@ -52,8 +51,11 @@ from translators.x12.model import (
 )
 from translators.x12.validation import set_grammar, validate_set
 
+if TYPE_CHECKING:
+    from translators.x12.ack_reader import FunctionalAckReport
+
 FUNCTIONAL_ACK_SETS = frozenset({"997", "999"})
-_NO_RULES = MappingRules()
+_NO_RULES = MappingRules.model_construct()
 
 
 class PartnerLookup(Protocol):
@@ -269,6 +271,10 @@ def _translate_set(
         result.reason = describe_rejection(outcome)
         return result
     if tset.set_id in FUNCTIONAL_ACK_SETS:
+        # imported when a 997/999 comes: its seven dataclasses cost a one-set
+        # translation ~3% of its start-up
+        from translators.x12.ack_reader import AckReadError, read_functional_ack
+
         try:
             result.ack_report = read_functional_ack(tset)
         except AckReadError as exc:

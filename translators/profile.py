@@ -15,8 +15,8 @@ This module is pure: text in, model out. It never opens files, reads settings or
 imports ``gateway``. See docs/profile-reference.md for every key.
 """
 
-from __future__ import annotations
-
+# No postponed annotations here: pydantic evaluates every field annotation, and
+# from strings it compiles each one first (docs/performance.md, issue 10 start-up).
 import re
 import tomllib
 from typing import Annotated, Any, Literal
@@ -147,7 +147,8 @@ Suffix = Annotated[str, AfterValidator(_suffix)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # built when a profile is first validated, as one validator (see CanonicalModel)
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 # --------------------------------------------------------------------------- identities
@@ -243,8 +244,8 @@ class X12Settings(_Strict):
     duplicate_window_days: float | None = Field(default=None, ge=0)  # None: the gateway's setting
     expect_functional_ack: StrictBool = True  # track their 997/999 to our outbound sets
     ack_overdue_hours: float = Field(default=24.0, gt=0)
-    delimiters: DelimiterSettings = DelimiterSettings()
-    validation: ValidationSettings = ValidationSettings()
+    delimiters: DelimiterSettings = DelimiterSettings.model_construct()
+    validation: ValidationSettings = ValidationSettings.model_construct()
 
     @property
     def address(self) -> InterchangeAddress:
@@ -280,7 +281,7 @@ class X12Settings(_Strict):
         )
 
     @model_validator(mode="after")
-    def _delimiters_fit(self) -> X12Settings:
+    def _delimiters_fit(self) -> "X12Settings":
         d = self.outbound_delimiters
         if self.delimiters.repetition is not None and self.version < REPETITION_FROM:
             raise ValueError(
@@ -308,7 +309,7 @@ class PartnerProfile(_Strict):
     id: PartnerId
     name: str = Field(min_length=1, max_length=200)
     x12: X12Settings
-    mapping: MappingRules = MappingRules()
+    mapping: MappingRules = MappingRules.model_construct()
 
 
 # --------------------------------------------------------------------------- parsing

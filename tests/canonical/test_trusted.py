@@ -107,6 +107,20 @@ def test_refused_for_models_that_validate_more_than_types(model: Any) -> None:
         trusted(model)
 
 
+def test_model_validators_checked_by_the_caller() -> None:
+    """The wrapper's model validators are the caller's to do (to_canonical checks the
+    kind); what validation does to fields is still refused."""
+    order = Order(po_number="4500001")
+    new = trusted(CanonicalDocument, model_validators_checked=True)
+    made = new(kind="order", partner_id="p1", envelope=None, document=order)
+    validated = CanonicalDocument(kind="order", partner_id="p1", envelope=None, document=order)
+    assert made == validated
+    assert made.model_fields_set == validated.model_fields_set
+    assert made.model_dump_json() == validated.model_dump_json()
+    with pytest.raises(TypeError, match="validates more than types"):
+        trusted(Order, model_validators_checked=True)  # purpose: a field validator
+
+
 def test_generated_source_is_inspectable() -> None:
     source = trusted_source(OrderLine)
     assert source.startswith("def build(*, line_number=_UNSET")

@@ -11,8 +11,8 @@ This module never reads X12 segments (that is ``translators.mapping``) and never
 I/O.
 """
 
-from __future__ import annotations
-
+# No postponed annotations here: pydantic evaluates every field annotation, and
+# from strings it compiles each one first (docs/performance.md, issue 10 start-up).
 import types
 from collections.abc import Callable
 from datetime import date
@@ -65,8 +65,13 @@ class CanonicalModel(BaseModel):
     """Base of every canonical model: immutable, and unknown keys are an error."""
 
     # Every field is always emitted, so the published (serialization) schema marks
-    # every field required.
-    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_serialization_defaults_required=True)
+    # every field required. Validators and serializers are built on first use
+    # (defer_build): translating an 850 builds the order's, never the invoice's. A
+    # default that is a model instance is made with ``model_construct()`` (what
+    # validating no arguments gives), so defining a model builds nothing either.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_serialization_defaults_required=True, defer_build=True
+    )
 
 
 class Envelope(CanonicalModel):
@@ -349,7 +354,7 @@ def trusted_source(model: type[BaseModel]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def trusted(model: Callable[_P, _M]) -> Callable[_P, _M]:
+def trusted(model: Callable[_P, _M], *, model_validators_checked: bool = False) -> Callable[_P, _M]:
     """A constructor for ``model`` with the model's own keyword signature that skips
     pydantic's run-time validation.
 
@@ -360,6 +365,8 @@ def trusted(model: Callable[_P, _M]) -> Callable[_P, _M]:
     order, same ``model_fields_set``) for a fraction of the cost. It is refused, when
     created, for a model with validators, constraints, aliases, private attributes or
     extra keys, where skipping validation could change the result.
+    ``model_validators_checked``: the caller does what the model's model validators
+    would (say so where it is used); field validators are refused all the same.
     ``trusted_source`` shows the generated code.
     """
     cls: type[BaseModel] = model  # type: ignore[assignment]
@@ -369,7 +376,7 @@ def trusted(model: Callable[_P, _M]) -> Callable[_P, _M]:
         decorators.validators
         or decorators.field_validators
         or decorators.root_validators
-        or decorators.model_validators
+        or (decorators.model_validators and not model_validators_checked)
         or cls.__private_attributes__
         or cls.__pydantic_post_init__
         or cls.model_config.get("extra") == "allow"

@@ -10,8 +10,8 @@ what a partner uses that the ERP never gets.
 This module only describes documents; it never reads X12 and never does I/O.
 """
 
-from __future__ import annotations
-
+# No postponed annotations here: pydantic evaluates every field annotation, and
+# from strings it compiles each one first (docs/performance.md, issue 10 start-up).
 from translators.canonical.common import CanonicalModel, Money
 
 __all__ = ["Amount", "Mark", "Note", "PackDetails", "Totals", "UnmappedSegment"]

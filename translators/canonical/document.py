@@ -10,8 +10,8 @@ It lives apart from :mod:`translators.canonical.common` because it needs every
 document model, and they all import ``common``. Nothing here does I/O.
 """
 
-from __future__ import annotations
-
+# No postponed annotations here: pydantic evaluates every field annotation, and
+# from strings it compiles each one first (docs/performance.md, issue 10 start-up).
 from typing import Any
 
 from pydantic import ValidationError, model_validator
@@ -78,7 +78,7 @@ class CanonicalDocument(CanonicalModel):
         return data
 
     @model_validator(mode="after")
-    def _kind_matches_document(self) -> CanonicalDocument:
+    def _kind_matches_document(self) -> "CanonicalDocument":
         if type(self.document) is not MODEL_BY_KIND[self.kind]:
             raise ValueError(f"kind {self.kind!r} does not match a {type(self.document).__name__} document")
         return self
@@ -86,6 +86,6 @@ class CanonicalDocument(CanonicalModel):
     @classmethod
     def wrap(
         cls, document: DocumentModel, *, partner_id: str | None = None, envelope: Envelope | None = None
-    ) -> CanonicalDocument:
+    ) -> "CanonicalDocument":
         """Wrap a document model, deriving ``kind`` from its type."""
         return cls(kind=kind_of(document), partner_id=partner_id, envelope=envelope, document=document)

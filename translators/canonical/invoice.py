@@ -10,8 +10,8 @@ always emitted, null or [] when absent.
 This module only describes documents; it never reads X12 and never does I/O.
 """
 
-from __future__ import annotations
-
+# No postponed annotations here: pydantic evaluates every field annotation, and
+# from strings it compiles each one first (docs/performance.md, issue 10 start-up).
 from datetime import date
 
 from translators.canonical.common import (
@@ -39,7 +39,7 @@ class InvoiceLine(CanonicalModel):
     quantity: Money | None = None
     uom: str | None = None
     unit_price: Money | None = None
-    product_ids: ProductIds = ProductIds()
+    product_ids: ProductIds = ProductIds.model_construct()
     description: str | None = None
     allowances_charges: tuple[AllowanceCharge, ...] = ()
     color: str | None = None

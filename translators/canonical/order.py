@@ -8,8 +8,8 @@ the code itself otherwise; a document built with one of those codes holds the wo
 This module only describes documents; it never reads X12 and never does I/O.
 """
 
-from __future__ import annotations
-
+# No postponed annotations here: pydantic evaluates every field annotation, and
+# from strings it compiles each one first (docs/performance.md, issue 10 start-up).
 from datetime import date
 from typing import Annotated
 
@@ -85,10 +85,10 @@ class OrderLine(CanonicalModel):
     uom: str | None = None
     unit_price: Money | None = None
     price_basis: str | None = None
-    product_ids: ProductIds = ProductIds()
+    product_ids: ProductIds = ProductIds.model_construct()
     description: str | None = None
     allocations: tuple[Allocation, ...] = ()
-    dates: OrderDates = OrderDates()
+    dates: OrderDates = OrderDates.model_construct()
     color: str | None = None
     size: str | None = None
     pack: PackDetails | None = None
@@ -111,7 +111,7 @@ class Order(CanonicalModel):
     release_number: str | None = None
     currency: str | None = None
     references: tuple[Reference, ...] = ()
-    dates: OrderDates = OrderDates()
+    dates: OrderDates = OrderDates.model_construct()
     parties: tuple[Party, ...] = ()
     terms: Terms | None = None
     carrier: Carrier | None = None

@@ -9,8 +9,8 @@ them and a word would lose detail.
 This module only describes documents; it never reads X12 and never does I/O.
 """
 
-from __future__ import annotations
-
+# No postponed annotations here: pydantic evaluates every field annotation, and
+# from strings it compiles each one first (docs/performance.md, issue 10 start-up).
 import datetime as dt
 from typing import Any
 
@@ -34,7 +34,7 @@ class LineAcknowledgment(CanonicalModel):
     uom: str | None = None
     date_qualifier: str | None = None
     date: dt.date | None = None
-    product_ids: ProductIds = ProductIds()
+    product_ids: ProductIds = ProductIds.model_construct()
 
 
 class OrderAckLine(CanonicalModel):
@@ -49,7 +49,7 @@ class OrderAckLine(CanonicalModel):
     uom: str | None = None
     unit_price: Money | None = None
     price_basis: str | None = None
-    product_ids: ProductIds = ProductIds()
+    product_ids: ProductIds = ProductIds.model_construct()
     description: str | None = None
     status: str | None = None
     acknowledgments: tuple[LineAcknowledgment, ...] = ()
@@ -73,7 +73,7 @@ class OrderAckLine(CanonicalModel):
         return data
 
     @model_validator(mode="after")
-    def _status_matches_first_ack(self) -> OrderAckLine:
+    def _status_matches_first_ack(self) -> "OrderAckLine":
         if self.acknowledgments and self.status != self.acknowledgments[0].status:
             raise ValueError("status must equal the first acknowledgment's status")
         return self

@@ -10,8 +10,8 @@ absent (the rule of :mod:`translators.canonical.common`).
 This module only describes documents; it never reads X12 and never does I/O.
 """
 
-from __future__ import annotations
-
+# No postponed annotations here: pydantic evaluates every field annotation, and
+# from strings it compiles each one first (docs/performance.md, issue 10 start-up).
 from datetime import date
 
 from translators.canonical.common import CanonicalModel, Carrier, Money, Party, ProductIds, Reference
@@ -54,7 +54,7 @@ class ShipmentItem(CanonicalModel):
     ``marks``."""
 
     line_number: str | None = None
-    product_ids: ProductIds = ProductIds()
+    product_ids: ProductIds = ProductIds.model_construct()
     quantity_shipped: Money | None = None
     uom: str | None = None
     marks: tuple[Mark, ...] = ()

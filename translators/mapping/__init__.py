@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from translators.canonical import CanonicalDocument, DocumentModel, Envelope, kind_of
+from translators.canonical import MODEL_BY_KIND, CanonicalDocument, DocumentModel, Envelope, kind_of
 from translators.canonical.common import trusted
 from translators.mapping.compliance import check_inbound
 from translators.mapping.errors import FieldError, MappingError, RenderValidationError
@@ -62,6 +62,11 @@ SET_BY_KIND: dict[str, str] = {kind: set_id for set_id, kind in KIND_BY_SET.item
 ST02_MIN = 4  # ST02/SE02 are AN 4/9
 # the envelope's values are stripped strings and a bool: no run-time validation needed
 new_envelope = trusted(Envelope)
+# CanonicalDocument's model validators pick the document model from ``kind`` for a
+# dict and check that ``kind`` matches the document's model: to_canonical hands a
+# model and checks the match itself. Validating the wrapper would build every kind's
+# validator (``document`` is the union of all kinds; models are built on first use).
+new_canonical_document = trusted(CanonicalDocument, model_validators_checked=True)
 
 
 def _mapper(kind: str, prefix: str, suffix: str) -> Callable[..., Any]:
@@ -104,7 +109,9 @@ def to_canonical(tset: TransactionSet, *, partner_id: str | None, rules: Mapping
     try:
         document = mapper(tset, rules)
         check_inbound(document, rules.for_kind(kind), tset.set_id)
-        return CanonicalDocument(
+        if type(document) is not MODEL_BY_KIND[kind]:
+            raise TypeError(f"the {kind} mapper returned a {type(document).__name__}")
+        return new_canonical_document(
             kind=kind,  # type: ignore[arg-type]
             partner_id=partner_id,
             envelope=envelope_of(tset),

@@ -12,8 +12,8 @@ This module only describes rules; the mappers in this package apply them. It nev
 does I/O.
 """
 
-from __future__ import annotations
-
+# No postponed annotations here: pydantic evaluates every field annotation, and
+# from strings it compiles each one first (docs/performance.md, issue 10 start-up).
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,7 +38,8 @@ LineCountPolicy = Literal["reject", "ignore"]
 
 
 class _Rules(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # built when a profile is first validated, as one validator (see CanonicalModel)
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class ProductIdRules(_Rules):
@@ -81,7 +82,7 @@ class DocumentRules(_Rules):
     required_references: tuple[str, ...] = ()
     required_parties: tuple[str, ...] = ()
     unknown_codes: UnknownCodePolicy = "keep"
-    product_ids: ProductIdRules = Field(default_factory=ProductIdRules)
+    product_ids: ProductIdRules = Field(default_factory=ProductIdRules.model_construct)
 
 
 class OrderRules(DocumentRules):
@@ -138,10 +139,10 @@ class InvoiceRules(DocumentRules):
 class MappingRules(_Rules):
     """All mapping overrides of one partner, one sub-model per document kind."""
 
-    order: OrderRules = Field(default_factory=OrderRules)
-    order_ack: OrderAckRules = Field(default_factory=OrderAckRules)
-    shipment: ShipmentRules = Field(default_factory=ShipmentRules)
-    invoice: InvoiceRules = Field(default_factory=InvoiceRules)
+    order: OrderRules = Field(default_factory=OrderRules.model_construct)
+    order_ack: OrderAckRules = Field(default_factory=OrderAckRules.model_construct)
+    shipment: ShipmentRules = Field(default_factory=ShipmentRules.model_construct)
+    invoice: InvoiceRules = Field(default_factory=InvoiceRules.model_construct)
 
     def for_kind(self, kind: str) -> DocumentRules:
         """The rules of document ``kind`` ("order", "order_ack", "shipment", "invoice")."""
