@@ -10,6 +10,7 @@ and logging of refusals stay with the route (gateway.api.as2_inbound).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import traceback
 from collections.abc import Sequence
@@ -100,26 +101,20 @@ def build_mdn(
     """The MDN for ``message_id`` with its AS2 headers (a fresh Message-ID of ours)."""
     original_recipient = as2_to if _printable(as2_to) else None
     sign = receipt.signed and bool(local.keys)
+    build = functools.partial(
+        as2.build_mdn,
+        original_message_id=message_id,
+        final_recipient=local.id,
+        original_recipient=original_recipient,
+        disposition=disposition,
+        mic=mic,
+    )
     try:
-        mdn = as2.build_mdn(
-            original_message_id=message_id,
-            final_recipient=local.id,
-            original_recipient=original_recipient,
-            disposition=disposition,
-            mic=mic,
-            sign_with=local.keys if sign else (),
-            micalg=receipt.chosen_micalg(),
-        )
+        mdn = build(sign_with=local.keys if sign else (), micalg=receipt.chosen_micalg())
     except as2.CertificateError:
         # none of our keys is valid now: an unsigned MDN still tells the partner
         log.error("no valid AS2 key of ours to sign the MDN for %s; answering unsigned", message_id)
-        mdn = as2.build_mdn(
-            original_message_id=message_id,
-            final_recipient=local.id,
-            original_recipient=original_recipient,
-            disposition=disposition,
-            mic=mic,
-        )
+        mdn = build()
     headers = {
         **mdn.headers,
         "AS2-Version": as2.AS2_VERSION,
