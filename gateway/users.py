@@ -229,7 +229,12 @@ class LoginLimit:
     attempts: int = 5
     window: timedelta = timedelta(seconds=300)
 
-    async def blocked(self, db: Database, name: str, client: str, *, now: datetime) -> bool:
+    async def admit(self, db: Database, name: str, client: str, *, now: datetime) -> bool:
+        """Count this attempt as failed (committed first), then whether it may go on:
+        parallel attempts cannot all slip under the limit while their passwords are
+        checked, since each one's count includes every attempt committed before it.
+        A success then clears the count (:meth:`succeeded`)."""
+        await self.failed(db, name, client, now=now)
         since = now - self.window
         recent = (
             select(LoginFailure.name_key).where(LoginFailure.client == client[:64], LoginFailure.at > since)
@@ -237,7 +242,7 @@ class LoginLimit:
         query = select(func.count(), func.count().filter(recent.c.name_key == _key(name)))
         async with db.read() as conn:
             per_client, per_name = (await conn.execute(query.select_from(recent))).one()
-        return int(per_name) >= self.attempts or int(per_client) >= self.attempts * 4
+        return int(per_name) <= self.attempts and int(per_client) <= self.attempts * 4
 
     async def failed(self, db: Database, name: str, client: str, *, now: datetime) -> None:
         async with db.write() as conn:

@@ -188,7 +188,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     password = str(data.get("password") or "")
     client = client_of(request)
     db, now, limiter = request.app[DATABASE], request.app[OVERRIDES].clock(), request.app[LIMITER]
-    if await limiter.blocked(db, name, client, now=now):
+    if not await limiter.admit(db, name, client, now=now):
         await users.audit(
             db,
             actor=name[:100] or "-",
@@ -202,8 +202,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             request, status=429, message="Too many failed logins: wait a few minutes and try again."
         )
     found = await users.authenticate(db, name, password)
-    if found is None:
-        await limiter.failed(db, name, client, now=now)
+    if found is None:  # counted as failed by admit()
         await users.audit(
             db,
             actor=name[:100] or "-",

@@ -7,6 +7,7 @@ The same journeys in a real browser are in test_console_browser.py."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -405,6 +406,30 @@ async def test_the_login_limit_is_shared_by_two_instances_on_one_database(
     assert await attempt(one, "victor") == 303
     entries = [(e.actor, e.outcome) for e in await users.audit_entries(one.app[DATABASE])]
     assert entries.count(("olivia", "rate_limited")) == 2 and ("someone-else", "rate_limited") in entries
+
+
+async def test_parallel_wrong_passwords_cannot_all_slip_under_the_login_limit(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock, database_url: str | None
+) -> None:
+    """Guesses sent at once are each counted before their password is checked (the
+    check takes the scrypt time): with a limit of 2, at most two of eight are
+    answered 401, the rest 429, and the right password is then refused too."""
+    settings = make_settings(
+        tmp_path, partners_dir, database_url, console={"login_attempts": 2, "login_window_seconds": 60}
+    )
+    client = await aiohttp_client(build_app(settings, overrides=Overrides(clock=clock)))
+    await users.add_user(client.app[DATABASE], "olivia", "operator", PASSWORD, now=clock())
+    token = csrf_of(await (await client.get("/ui/")).text())
+
+    async def guess(n: int) -> int:
+        form = {"username": "olivia", "password": f"guess {n}", "csrf_token": token}
+        return int((await client.post("/ui/login", data=form, allow_redirects=False)).status)
+
+    statuses = await asyncio.gather(*(guess(n) for n in range(8)))
+    # at most the limit got a password check (fewer when all were counted before any
+    # check ran, as PostgreSQL's commits often make it); the others were refused
+    assert set(statuses) <= {401, 429} and statuses.count(401) <= 2 and statuses.count(429) >= 6
+    assert (await login(client, "olivia")).status == 429
 
 
 def test_the_login_limit_counts_per_name_and_per_address_and_forgets_after_the_window() -> None:
