@@ -32,8 +32,11 @@ class OnePartner:
     """The one hosted partner, as gateway.partners.PartnerDirectory answers for it."""
 
     def __init__(self, key_line: str) -> None:
-        sftp = SimpleNamespace(mode="hosted", archive=False, password_hash=None, authorized_keys=[key_line])
+        sftp = SimpleNamespace(
+            mode="hosted", archive=False, password_hash=None, authorized_keys=[key_line], max_connections=None
+        )
         self._entry = SimpleNamespace(transport=SimpleNamespace(sftp=sftp))
+        self.entries = {PARTNER: self._entry}
 
     def entry(self, partner_id: str) -> Any:
         return self._entry if partner_id == PARTNER else None
