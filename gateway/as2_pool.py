@@ -115,11 +115,13 @@ class As2Pool:
 
     async def _run(self, jobs: list[_Job]) -> None:
         try:
+            executor: ProcessPoolExecutor | None = None
             try:
-                results = await self._in_worker(jobs)
+                executor = await self._pool()
+                results = await self._in_worker(executor, jobs)
             except Exception as exc:  # a dead worker, or workers that cannot start: never a 500
-                if isinstance(exc, BrokenProcessPool):
-                    self._rebuild()
+                if isinstance(exc, BrokenProcessPool) and executor is not None:
+                    self._rebuild(executor)
                 log.warning(
                     "AS2 worker processes failed on %d message(s) (%r): opened in a thread", len(jobs), exc
                 )
@@ -135,8 +137,7 @@ class As2Pool:
             if not job.future.done():  # its request may have gone away meanwhile
                 job.future.set_result(result)
 
-    async def _in_worker(self, jobs: list[_Job]) -> list[Opened | Refused]:
-        executor = await self._pool()
+    async def _in_worker(self, executor: ProcessPoolExecutor, jobs: list[_Job]) -> list[Opened | Refused]:
         items = [(job.ders, job.incoming, job.body) for job in jobs]
         results: list[Opened | Refused] = await asyncio.get_running_loop().run_in_executor(
             executor, _open_many_in_worker, items
@@ -185,11 +186,15 @@ class As2Pool:
             started.result()
         return executor
 
-    def _rebuild(self) -> None:
-        broken, self._executor = self._executor, None
+    def _rebuild(self, broken: ProcessPoolExecutor) -> None:
+        # Only the call that finds the broken pool still current replaces it: the others
+        # that saw it break must neither count a second rebuild nor shut down the pool
+        # that replaced it (with other calls' work in flight).
+        if self._executor is not broken:
+            return
+        self._executor = None
         self.rebuilds += 1
-        if broken is not None:
-            broken.shutdown(wait=False, cancel_futures=True)
+        broken.shutdown(wait=False, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------- worker side

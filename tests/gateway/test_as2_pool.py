@@ -121,6 +121,38 @@ async def test_a_killed_worker_costs_no_answer(pool: As2Pool, keys: dict[str, as
     assert isinstance(result, Opened) and pool.opened == 1  # the rebuilt pool opens the next one
 
 
+async def test_a_worker_killed_under_many_calls_rebuilds_the_pool_once(keys: dict[str, as2.KeyPair]) -> None:
+    """Every call in flight on the broken pool sees it break: only the first replaces
+    it, so the pool is rebuilt once and the fresh one is never shut down under the
+    calls that use it."""
+    pool = As2Pool(2, As2Local("GATEWAY", None, (keys["us"],)), max_batch=1)
+    try:
+        await pool.start()
+        broken = pool._executor
+        assert broken is not None
+        certs = (keys["them"].certificate,)
+        sent = [message(keys, "them", b"ISA*00*%03d~" % n * 20_000, 200 + n) for n in range(12)]
+        calls = asyncio.gather(*(pool.open(certs, incoming, body) for incoming, body in sent))
+        for _ in range(5):  # dispatched: one worker call per message, all on the same pool
+            await asyncio.sleep(0)
+        os.kill(next(iter(broken._processes)), signal.SIGKILL)
+        results = await calls
+        assert all(isinstance(r, Opened) for r in results)  # every call answered (in a thread)
+        assert [r.payload for r in results if isinstance(r, Opened)] == [
+            b"ISA*00*%03d~" % n * 20_000 for n in range(12)
+        ]
+        assert pool.opened < 11  # several calls saw the pool break...
+        assert pool.rebuilds == 1  # ...and it was replaced once
+        fresh = await asyncio.gather(
+            *(pool.open(certs, *message(keys, "them", b"ISA*00*x~", 300 + n)) for n in range(4))
+        )
+        assert all(isinstance(r, Opened) for r in fresh)
+        assert pool._executor is not None and pool._executor is not broken
+        assert pool.rebuilds == 1 and pool.opened >= 4
+    finally:
+        pool.close()
+
+
 async def test_messages_waiting_together_share_a_worker_call_and_each_gets_its_own_answer(
     pool: As2Pool, keys: dict[str, as2.KeyPair]
 ) -> None:
