@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -43,7 +42,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 import as2
 from gateway.as2_receive import Incoming, Opened, Refused, open_and_answer
 from gateway.as2_settings import As2Local
-from gateway.worker_lifetime import die_with_gateway
+from gateway.worker_lifetime import WorkerPool, die_with_gateway
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +78,21 @@ class As2Pool:
         self.max_batch = max_batch
         self._waiting: list[_Job] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._keys_pem = [as2.key_pair_pem(pair) for pair in local.keys]
-        self._executor: ProcessPoolExecutor | None = None
-        self._starting = asyncio.Lock()
+        keys_pem = [as2.key_pair_pem(pair) for pair in local.keys]
+        self._workers = WorkerPool(
+            processes,
+            ["gateway.as2_pool"],
+            _init_worker,
+            lambda _context: (os.getpid(), local.id, local.public_url, keys_pem),
+        )
         self._ders: dict[int, tuple[tuple[x509.Certificate, ...], tuple[bytes, ...]]] = {}
-        self.rebuilds = 0  # pools replaced after a worker died, for tests and metrics
         self.opened = 0  # messages opened in a worker, for tests
         self.calls = 0  # worker calls that opened them, for tests
+
+    @property
+    def rebuilds(self) -> int:
+        """Pools replaced after a worker died, for tests and metrics."""
+        return self._workers.rebuilds
 
     def takes(self, body: bytes) -> bool:
         return len(body) <= self.max_body_bytes
@@ -117,11 +124,11 @@ class As2Pool:
         try:
             executor: ProcessPoolExecutor | None = None
             try:
-                executor = await self._pool()
+                executor = await self._workers.get()
                 results = await self._in_worker(executor, jobs)
             except Exception as exc:  # a dead worker, or workers that cannot start: never a 500
                 if isinstance(exc, BrokenProcessPool) and executor is not None:
-                    self._rebuild(executor)
+                    self._workers.rebuild(executor)
                 log.warning(
                     "AS2 worker processes failed on %d message(s) (%r): opened in a thread", len(jobs), exc
                 )
@@ -147,13 +154,11 @@ class As2Pool:
         return results
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        self._workers.close()
 
     async def start(self) -> None:
         """Start the workers now rather than on the first message."""
-        await self._pool()
+        await self._workers.get()
 
     def _der_of(self, certs: tuple[x509.Certificate, ...]) -> tuple[bytes, ...]:
         known = self._ders.get(id(certs))
@@ -164,37 +169,6 @@ class As2Pool:
         ders = tuple(c.public_bytes(Encoding.DER) for c in certs)
         self._ders[id(certs)] = (certs, ders)  # the tuple is kept: its id cannot be reused meanwhile
         return ders
-
-    async def _pool(self) -> ProcessPoolExecutor:
-        # Starting workers blocks until the forkserver has imported the package: in a
-        # thread, or the event loop stalls meanwhile.
-        async with self._starting:
-            if self._executor is None:
-                self._executor = await asyncio.to_thread(self._start)
-            return self._executor
-
-    def _start(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["gateway.as2_pool"])
-        executor = ProcessPoolExecutor(
-            self.processes,
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(os.getpid(), self.local.id, self.local.public_url, self._keys_pem),
-        )
-        for started in [executor.submit(os.getpid) for _ in range(self.processes)]:
-            started.result()
-        return executor
-
-    def _rebuild(self, broken: ProcessPoolExecutor) -> None:
-        # Only the call that finds the broken pool still current replaces it: the others
-        # that saw it break must neither count a second rebuild nor shut down the pool
-        # that replaced it (with other calls' work in flight).
-        if self._executor is not broken:
-            return
-        self._executor = None
-        self.rebuilds += 1
-        broken.shutdown(wait=False, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------- worker side

@@ -35,7 +35,6 @@ import contextlib
 import dataclasses
 import functools
 import logging
-import multiprocessing
 import os
 import pickle
 import queue
@@ -43,6 +42,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -50,7 +50,7 @@ from gateway.domain.errors import HookFailed
 from gateway.domain.inbound import DocumentHook, InboundMessage, InboundPlan, Progress, plan_inbound
 from gateway.partner_settings import TransportSettings
 from gateway.rawstore import open_payload
-from gateway.worker_lifetime import die_with_gateway
+from gateway.worker_lifetime import WorkerPool, die_with_gateway
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +65,29 @@ class TranslatePool:
             raise ValueError("a translate pool needs at least one process")
         self.processes = processes
         self.raw_root = str(raw_root)
-        self._executor: ProcessPoolExecutor | None = None
         self._partners_obj: Any = None
         self._generation = 0
         self._blob: bytes | None = None
-        self.rebuilds = 0  # pools replaced after a worker died, for tests and metrics
         self._progress: Any = None  # the workers' progress queue (a multiprocessing queue)
-        self._starting = asyncio.Lock()
+        self._workers = WorkerPool(
+            processes,
+            ["translators.engine", "gateway.domain.inbound", "gateway.translate_pool"],
+            _init_worker,
+            self._initargs,
+        )
+
+    @property
+    def rebuilds(self) -> int:
+        """Pools replaced after a worker died, for tests and metrics."""
+        return self._workers.rebuilds
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        self._workers.close()
+
+    def _initargs(self, context: BaseContext) -> tuple[Any, ...]:
+        # Each pool gets its own progress queue, from the workers' own context.
+        self._progress = context.Queue()
+        return (os.getpid(), self._progress)
 
     async def plan(self, message: Any, partners: Any) -> InboundPlan:
         """The pipeline's plan for ``message`` (a row with id, partner_id, kind,
@@ -86,14 +97,15 @@ class TranslatePool:
         fields = InboundMessage.of(message)
         generation = self._generation
         for attempt in (1, 2):
+            executor = await self._workers.get()
             try:
                 try:
-                    plan = await self._submit(fields, generation, None)
+                    plan = await self._submit(executor, fields, generation, None)
                 except _NeedPartners:
-                    plan = await self._submit(fields, generation, self._partners_blob())
+                    plan = await self._submit(executor, fields, generation, self._partners_blob())
                 break
             except BrokenProcessPool as exc:
-                self._rebuild()
+                self._workers.rebuild(executor)
                 if attempt == 2:
                     from gateway.runner import TransientError
 
@@ -123,14 +135,15 @@ class TranslatePool:
         fields = [InboundMessage.of(m) for m in messages]
         loop = asyncio.get_running_loop()
         for _attempt in (1, 2):
+            executor = await self._workers.get()
             try:
                 try:
                     return await loop.run_in_executor(
-                        await self._pool(), _plan_many_in_worker, fields, self.raw_root, generation, None
+                        executor, _plan_many_in_worker, fields, self.raw_root, generation, None
                     )
                 except _NeedPartners:
                     return await loop.run_in_executor(
-                        await self._pool(),
+                        executor,
                         _plan_many_in_worker,
                         fields,
                         self.raw_root,
@@ -138,7 +151,7 @@ class TranslatePool:
                         self._partners_blob(),
                     )
             except BrokenProcessPool:
-                self._rebuild()
+                self._workers.rebuild(executor)
                 log.warning("translation worker died on a batch of %d message(s); pool rebuilt", len(fields))
         planned: list[InboundPlan | BaseException] = []
         for message in messages:
@@ -148,43 +161,16 @@ class TranslatePool:
                 planned.append(exc)
         return planned
 
-    async def _submit(self, fields: InboundMessage, generation: int, blob: bytes | None) -> InboundPlan:
+    async def _submit(
+        self, executor: ProcessPoolExecutor, fields: InboundMessage, generation: int, blob: bytes | None
+    ) -> InboundPlan:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            await self._pool(), _plan_in_worker, fields, self.raw_root, generation, blob
-        )
+        return await loop.run_in_executor(executor, _plan_in_worker, fields, self.raw_root, generation, blob)
 
     def _partners_blob(self) -> bytes:
         if self._blob is None:
             self._blob = pickle.dumps(_for_workers(self._partners_obj), protocol=pickle.HIGHEST_PROTOCOL)
         return self._blob
-
-    async def _pool(self) -> ProcessPoolExecutor:
-        # Starting workers blocks until the forkserver has imported the translators
-        # (a second or more): done in a thread, or the event loop stalls and no
-        # request is answered meanwhile.
-        async with self._starting:
-            if self._executor is None:
-                self._executor = await asyncio.to_thread(self._start)
-            return self._executor
-
-    def _start(self) -> ProcessPoolExecutor:
-        # forkserver: workers are forked from a clean helper, never from this
-        # process with its event loop and database threads.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(
-            ["translators.engine", "gateway.domain.inbound", "gateway.translate_pool"]
-        )
-        self._progress = context.Queue()
-        executor = ProcessPoolExecutor(
-            self.processes,
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(os.getpid(), self._progress),
-        )
-        for started in [executor.submit(os.getpid) for _ in range(self.processes)]:
-            started.result()
-        return executor
 
     def progress_updates(self) -> list[tuple[str, int, int | None]]:
         """(message id, sets done, sets in total) the workers reported since the last
@@ -196,12 +182,6 @@ class TranslatePool:
             except (queue.Empty, OSError, ValueError):
                 break
         return updates
-
-    def _rebuild(self) -> None:
-        broken, self._executor = self._executor, None
-        self.rebuilds += 1
-        if broken is not None:
-            broken.shutdown(wait=False, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------- planning

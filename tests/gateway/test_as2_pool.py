@@ -9,13 +9,11 @@ import asyncio
 import datetime as dt
 import os
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 
 import pytest
-from test_translate_pool_orphans import running
+from worker_orphans import assert_workers_exit_with_the_gateway
 
 import as2
 from gateway.as2_pool import As2Pool
@@ -110,8 +108,8 @@ async def test_a_new_certificate_set_is_used_at_once(pool: As2Pool, keys: dict[s
 
 async def test_a_killed_worker_costs_no_answer(pool: As2Pool, keys: dict[str, as2.KeyPair]) -> None:
     await pool.start()
-    assert pool._executor is not None
-    for pid in list(pool._executor._processes):
+    assert pool._workers.executor is not None
+    for pid in list(pool._workers.executor._processes):
         os.kill(pid, signal.SIGKILL)
     incoming, body = message(keys, "them", b"ISA*00*again~", 5)
     result = await pool.open((keys["them"].certificate,), incoming, body)
@@ -128,7 +126,7 @@ async def test_a_worker_killed_under_many_calls_rebuilds_the_pool_once(keys: dic
     pool = As2Pool(2, As2Local("GATEWAY", None, (keys["us"],)), max_batch=1)
     try:
         await pool.start()
-        broken = pool._executor
+        broken = pool._workers.executor
         assert broken is not None
         certs = (keys["them"].certificate,)
         sent = [message(keys, "them", b"ISA*00*%03d~" % n * 20_000, 200 + n) for n in range(12)]
@@ -147,7 +145,7 @@ async def test_a_worker_killed_under_many_calls_rebuilds_the_pool_once(keys: dic
             *(pool.open(certs, *message(keys, "them", b"ISA*00*x~", 300 + n)) for n in range(4))
         )
         assert all(isinstance(r, Opened) for r in fresh)
-        assert pool._executor is not None and pool._executor is not broken
+        assert pool._workers.executor is not None and pool._workers.executor is not broken
         assert pool.rebuilds == 1 and pool.opened >= 4
     finally:
         pool.close()
@@ -181,7 +179,7 @@ async def main():
     pool = As2Pool(2, As2Local("GATEWAY", None, (as2.generate_self_signed("us"),)))
     await pool.start()
     helpers = [forkserver._forkserver._forkserver_pid]  # the forkserver goes too
-    print(" ".join(str(pid) for pid in [*pool._executor._processes, *helpers]), flush=True)
+    print(" ".join(str(pid) for pid in [*pool._workers.executor._processes, *helpers]), flush=True)
     await asyncio.sleep(120)
 
 asyncio.run(main())
@@ -190,17 +188,4 @@ asyncio.run(main())
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_workers_exit_when_the_gateway_is_killed() -> None:
-    with subprocess.Popen([sys.executable, "-c", GATEWAY], stdout=subprocess.PIPE, text=True) as gateway:
-        try:
-            assert gateway.stdout is not None
-            workers = [int(pid) for pid in gateway.stdout.readline().split()]
-            assert len(workers) == 3 and all(running(pid) for pid in workers)
-        finally:
-            os.kill(gateway.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(running(pid) for pid in workers):
-        time.sleep(0.1)
-    left = [pid for pid in workers if running(pid)]
-    for pid in left:  # do not leave them to the next test either
-        os.kill(pid, signal.SIGKILL)
-    assert left == [], f"AS2 worker processes outlived the gateway: {left}"
+    assert_workers_exit_with_the_gateway(GATEWAY)

@@ -5,13 +5,13 @@ directory; a crash-looping service piled up dozens of them)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from worker_orphans import assert_workers_exit_with_the_gateway, running
 
 GATEWAY = """
 import asyncio, sys
@@ -20,7 +20,7 @@ from gateway.translate_pool import TranslatePool
 
 async def main():
     pool = TranslatePool(2, Path(sys.argv[1]))
-    executor = await pool._pool()
+    executor = await pool._workers.get()
     from multiprocessing import forkserver
     helpers = [forkserver._forkserver._forkserver_pid]  # the forkserver goes too
     print(" ".join(str(pid) for pid in [*executor._processes, *helpers]), flush=True)
@@ -30,33 +30,9 @@ asyncio.run(main())
 """
 
 
-def running(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie waiting for a reaper does not)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except FileNotFoundError:
-        return False
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_workers_exit_when_the_gateway_is_killed(tmp_path: Path) -> None:
-    with subprocess.Popen(
-        [sys.executable, "-c", GATEWAY, str(tmp_path)], stdout=subprocess.PIPE, text=True
-    ) as gateway:
-        try:
-            assert gateway.stdout is not None
-            workers = [int(pid) for pid in gateway.stdout.readline().split()]
-            assert len(workers) == 3 and all(running(pid) for pid in workers)
-        finally:
-            os.kill(gateway.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(running(pid) for pid in workers):
-        time.sleep(0.1)
-    left = [pid for pid in workers if running(pid)]
-    for pid in left:  # do not leave them to the next test either
-        os.kill(pid, signal.SIGKILL)
-    assert left == [], f"translation processes outlived the gateway: {left}"
+    assert_workers_exit_with_the_gateway(GATEWAY, str(tmp_path))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
