@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from translators.x12.codes import ElementSyntaxCode as E
 from translators.x12.codes import SegmentSyntaxCode as S
-from translators.x12.compiled import main, segment_source
+from translators.x12.compiled import segment_source
 from translators.x12.grammar import CompositeRule, ElementRule, SegmentRule, load_grammar
+from translators.x12.show_check import main
 from translators.x12.validation import COMPILE_AFTER, check_elements, check_segments
 
 SETS = [("850", "004010"), ("856", "004010"), ("810", "004010"), ("855", "005010"), ("999", "005010")]

@@ -15,19 +15,20 @@ generation time), then cheap str methods per value (``isdigit``, length bounds,
 code-list membership). Values that need
 real parsing (dates, times, composites) are remembered per element in the rule's
 bounded ``good`` set, shared with the detailed path. ``segment_source`` returns the
-source for inspection; ``python -m translators.x12.compiled 850 004010 PO1`` prints it.
+source for inspection; ``python -m translators.x12.show_check 850 004010 PO1`` prints it.
 
 This module never does I/O and never raises on bad EDI data.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from translators.x12.grammar import CompositeRule, ElementRule, SegmentRule, SyntaxRule
+from translators.x12.valuechecks import GOOD_VALUES_LIMIT
+
+if TYPE_CHECKING:  # the rules import this module to compile their checks
+    from translators.x12.rules import CompositeRule, ElementRule, SegmentRule, SyntaxRule
 
 SegmentCheck = Callable[[list[str], str, "str | None"], bool]
 
@@ -146,8 +147,6 @@ def _exit_lines(k: int, rule: SegmentRule) -> list[str]:
 
 def segment_source(rule: SegmentRule, repetition_aware: bool) -> tuple[str, dict[str, Any]]:
     """The source of ``check`` for one rule, and the names it needs."""
-    from translators.x12.grammar import GOOD_VALUES_LIMIT
-
     names: dict[str, Any] = {"LIMIT": GOOD_VALUES_LIMIT, "composite_ok": composite_ok}
     elements = rule.elements or ()
     by_position = {part.position: part for part in elements}
@@ -194,23 +193,3 @@ def compile_segment_check(rule: SegmentRule, repetition_aware: bool) -> SegmentC
     exec(code, names)  # our own source, generated from the map above
     check: SegmentCheck = names["check"]
     return check
-
-
-def main(argv: list[str]) -> int:
-    """Print the generated check of one segment: SET VERSION TAG."""
-    from translators.x12.grammar import load_grammar
-
-    if len(argv) != 3:
-        print("usage: python -m translators.x12.compiled SET VERSION TAG", file=sys.stderr)
-        return 2
-    grammar = load_grammar(argv[0], argv[1])
-    if grammar is None or argv[2] not in grammar.segments:
-        print(f"no rule for {argv[2]} in {argv[0]} {argv[1]}", file=sys.stderr)
-        return 1
-    for rule in grammar.segments[argv[2]]:
-        print(segment_source(rule, grammar.version >= "004020")[0])
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -21,18 +21,43 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from lxml import etree  # imported when a map is compiled: a stored grammar needs none
 
-from translators.x12.codes import ElementSyntaxCode, SegmentSyntaxCode
-from translators.x12.compiled import SegmentCheck, compile_segment_check
+from translators.x12.codes import SegmentSyntaxCode
 from translators.x12.model import Segment
-from translators.x12.valuechecks import ValueCheck, make_value_check
+from translators.x12.rules import (
+    GOOD_VALUES_LIMIT,
+    CompositeRule,
+    ElementRule,
+    LoopRule,
+    SegmentRule,
+    SyntaxRule,
+    compile_loop,
+)
+from translators.x12.valuechecks import make_value_check
+
+__all__ = [  # the rules are read through this module too
+    "GOOD_VALUES_LIMIT",
+    "CompositeRule",
+    "ElementRule",
+    "Grammar",
+    "GrammarStore",
+    "LoopRule",
+    "SegmentRule",
+    "StructureIssue",
+    "SyntaxRule",
+    "grammar_version",
+    "known_segment_tags",
+    "load_grammar",
+    "load_nearest_grammar",
+    "nearest_grammar_version",
+    "use_grammar_store",
+]
 
 UNBOUNDED = sys.maxsize
-GOOD_VALUES_LIMIT = 4096  # per element: caps the memory the pass cache may use
 SYNTAX_MEMO_LIMIT = 256  # presence patterns remembered per segment
 
 # Versions we ship maps for; other releases of the same major version borrow them.
@@ -41,129 +66,6 @@ _SETS = {
     "004010": ("810", "850", "855", "856", "997"),
     "005010": ("810", "850", "855", "856", "997", "999"),
 }
-
-
-# --------------------------------------------------------------------------- compiled rules
-
-
-@dataclass(frozen=True, slots=True)
-class ElementRule:
-    """One simple element (or one component of a composite)."""
-
-    position: int
-    reference: str  # data element reference number, e.g. "353"
-    name: str
-    mandatory: bool
-    data_type: str
-    min_length: int
-    max_length: int
-    codes: frozenset[str] | None
-    check: ValueCheck = field(compare=False, repr=False)
-    repeat: int = 1  # occurrences allowed with the repetition separator (005010+)
-    # values already seen to pass ``check`` (seeded with the code list): the hot path
-    # is one set lookup; bounded by GOOD_VALUES_LIMIT
-    good: set[str] = field(default_factory=set, compare=False, repr=False)
-
-    def __reduce__(self) -> tuple[Any, ...]:  # pickled as data: its check is rebuilt
-        return _element_rule, (self.position, self.reference, self.name, self.mandatory, self.data_type,
-                               self.min_length, self.max_length, self.codes, self.repeat)  # fmt: skip
-
-
-def _element_rule(position: int, reference: str, name: str, mandatory: bool, data_type: str, lo: int,
-                  hi: int, codes: frozenset[str] | None, repeat: int) -> ElementRule:  # fmt: skip
-    check = make_value_check(data_type, lo, hi, codes)
-    good = set(codes) if codes else set()
-    return ElementRule(position, reference, name, mandatory, data_type, lo, hi, codes, check, repeat, good)
-
-
-@dataclass(frozen=True, slots=True)
-class CompositeRule:
-    position: int
-    reference: str  # e.g. "C001"
-    name: str
-    mandatory: bool
-    components: tuple[ElementRule, ...]
-    repeat: int = 1
-    good: set[str] = field(default_factory=set, compare=False, repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class SyntaxRule:
-    """An X12 syntax note: P paired, R required, E exclusion, C conditional, L list."""
-
-    kind: str
-    positions: tuple[int, ...]
-
-
-@dataclass(slots=True)
-class SegmentRule:
-    tag: str
-    name: str
-    mandatory: bool
-    max_use: int
-    elements: tuple[ElementRule | CompositeRule, ...] | None  # None: content not described
-    syntax: tuple[SyntaxRule, ...] = ()
-    mandatory_positions: tuple[int, ...] = ()
-    # syntax-note findings by element presence pattern: notes only look at which
-    # elements are present, and real traffic repeats a handful of patterns
-    syntax_memo: dict[tuple[bool, ...], tuple[tuple[int, ElementSyntaxCode], ...]] = field(
-        default_factory=dict, repr=False
-    )
-    # generated "clean?" checks (x12.compiled), [0] without repetition separator, [1] with
-    clean_checks: list[SegmentCheck | None] = field(default_factory=lambda: [None, None], repr=False)
-    uses: list[int] = field(default_factory=lambda: [0, 0], repr=False)  # validation.warm_check
-
-    @property
-    def trigger(self) -> str:
-        return self.tag
-
-    def __reduce__(self) -> tuple[Any, ...]:  # pickled without what is learned or generated
-        fields = (self.tag, self.name, self.mandatory, self.max_use, self.elements, self.syntax)
-        return SegmentRule, (*fields, self.mandatory_positions)
-
-    def clean_check(self, repetition: bool) -> SegmentCheck:
-        """The generated fast-path check for this rule (compiled once)."""
-        slot = 1 if repetition else 0
-        check = self.clean_checks[slot]
-        if check is None:
-            check = self.clean_checks[slot] = compile_segment_check(self, repetition)
-        return check
-
-
-@dataclass(slots=True)
-class LoopRule:
-    loop_id: str
-    mandatory: bool
-    repeat: int
-    children: list[SegmentRule | LoopRule]
-    # compiled by ``_compile_loop``
-    lookup: list[dict[str, int]] = field(default_factory=list, repr=False)
-    mandatory_before: list[int] = field(default_factory=list, repr=False)
-
-    @property
-    def trigger(self) -> str:
-        return self.children[0].trigger
-
-
-def _compile_loop(loop: LoopRule) -> None:
-    """Per child index i, map each tag to the first child j >= max(i, 1) it can start.
-    Child 0 is the loop's own trigger: seeing it again starts a new repeat, which the
-    parent handles, so it is never matched from inside."""
-    n = len(loop.children)
-    loop.lookup = [{} for _ in range(n)]
-    following: dict[str, int] = {}
-    for j in range(n - 1, -1, -1):
-        if j >= 1:
-            following = {**following, loop.children[j].trigger: j}
-        loop.lookup[j] = following
-    loop.lookup[0] = loop.lookup[1] if n > 1 else {}
-    counts = [0]
-    for child in loop.children:
-        counts.append(counts[-1] + (1 if child.mandatory else 0))
-    loop.mandatory_before = counts
-    for child in loop.children:
-        if isinstance(child, LoopRule):
-            _compile_loop(child)
 
 
 # --------------------------------------------------------------------------- the cursor
@@ -538,7 +440,7 @@ def compile_map(xml: bytes, dictionary: dict[str, tuple[str, int, int]], version
     root = reader.loop(st_loop)
     root.loop_id = ""
     root.mandatory = True
-    _compile_loop(root)
+    compile_loop(root)
     return Grammar(
         set_id=doc.get("xid") or "",
         version=version,
@@ -615,7 +517,7 @@ def _source_key(set_id: str, version: str) -> str:
     files = resources.files("translators.x12")
     digest = hashlib.sha256(sys.version.encode())
     names = [f"maps/{set_id}.{version}.xml", "maps/dataele.xml", "maps/dataele.005010.xml"]
-    for name in [*names, "grammar.py", "compiled.py", "valuechecks.py", "codes.py"]:
+    for name in [*names, "grammar.py", "rules.py", "compiled.py", "valuechecks.py", "codes.py"]:
         digest.update(files.joinpath(name).read_bytes())
     return f"{set_id}.{version}.{digest.hexdigest()[:32]}"
 

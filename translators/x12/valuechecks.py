@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from translators.x12.codes import ElementSyntaxCode
 
+GOOD_VALUES_LIMIT = 4096  # values remembered as passing, per element: caps the memory the pass cache may use
+
 ValueCheck = Callable[[str], ElementSyntaxCode | None]
 
 
