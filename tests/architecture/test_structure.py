@@ -15,7 +15,6 @@ LIMIT = 600
 # Modules still over the limit, each capped at its size today: they may shrink, never grow.
 OVERSIZED = {
     "gateway/pipeline.py": 715,
-    "gateway/cli.py": 715,
     "gateway/openapi.py": 874,  # the spec is mostly data
     "gateway/rawstore.py": 620,
     "translators/x12/maps/source_dictionary.py": 1055,  # data
