@@ -41,6 +41,7 @@ from gateway.db.models import Document, Message, MessageEvent, OutboxItem
 from gateway.domain.errors import RenderRefused
 from gateway.domain.interchanges import BUSINESS_NUMBER_FIELD, SET_ID_BY_KIND, assemble_interchange, sender_of
 from gateway.domain.orders import OrderPolicy
+from gateway.hooks import HookError, outbound_document
 from gateway.orders import POLICIES, link_documents
 from gateway.rawstore import RawStore
 
@@ -123,7 +124,6 @@ async def submit(
 
     ``hooks`` is the partner's hooks.py: its ``outbound`` hook shapes what is
     rendered; what is stored as canonical is what the ERP sent."""
-    from gateway.hooks import HookError, outbound_document
     from translators.canonical import CanonicalDocument, kind_of
 
     try:

@@ -25,6 +25,7 @@ from sqlalchemy import update
 
 from gateway.db.models import Job
 from gateway.domain.inbound import InboundMessage, InboundPlan, Progress
+from gateway.translate_pool import plan_stored
 
 if TYPE_CHECKING:
     from gateway.db.engine import Database
@@ -61,8 +62,6 @@ class ProgressBoard:
         to its translate job meanwhile."""
         if pool is not None:
             return await self._watch(message.id, pool.plan(message, partners), pool)
-        from gateway.translate_pool import plan_stored
-
         planning = asyncio.to_thread(
             plan_stored, InboundMessage.of(message), partners, opener, self.reporter(message.id)
         )

@@ -48,6 +48,7 @@ from typing import Any, BinaryIO
 
 from gateway.domain.errors import HookFailed
 from gateway.domain.inbound import DocumentHook, InboundMessage, InboundPlan, Progress, plan_inbound
+from gateway.hooks import HookError, inbound_document
 from gateway.partner_settings import TransportSettings
 from gateway.rawstore import open_payload
 from gateway.worker_lifetime import WorkerPool, die_with_gateway
@@ -107,6 +108,7 @@ class TranslatePool:
             except BrokenProcessPool as exc:
                 self._workers.rebuild(executor)
                 if attempt == 2:
+                    # here: the workers import this module and never load the database stack
                     from gateway.runner import TransientError
 
                     raise TransientError(f"translation worker process died: {exc}") from exc
@@ -214,8 +216,6 @@ def inbound_hook(partners: Any) -> DocumentHook | None:
         entry = partners.entry(document.partner_id)
         if entry is None or entry.hooks is None:
             return document
-        from gateway.hooks import HookError, inbound_document
-
         try:
             return inbound_document(entry.hooks, document, segments)
         except HookError as exc:

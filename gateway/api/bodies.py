@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.api.errors import ApiError
+from gateway.api.keys import SETTINGS
 
 JSON_CONTENT_TYPES = frozenset({"application/json"})
 CHUNK = 64 * 1024
@@ -61,8 +62,6 @@ class BodyReader:
     ``408 body_timeout``."""
 
     def __init__(self, request: web.Request) -> None:
-        from gateway.api.keys import SETTINGS
-
         settings = request.app.get(SETTINGS) if hasattr(request.app, "get") else None
         limits = getattr(settings, "limits", None)
         self.timeout = float(getattr(limits, "body_timeout_seconds", DEFAULT_BODY_TIMEOUT))

@@ -30,13 +30,14 @@ from datetime import datetime, timedelta
 from aiohttp import web
 from sqlalchemy import select
 
+from gateway import operations
 from gateway.api.errors import ApiError
 from gateway.api.internal import read_json, replay_request, require_token
 from gateway.api.keys import DATABASE, DELIVERY, METRICS, OVERRIDES, PIPELINE
 from gateway.db.models import Document
 from gateway.domain.alerts import correlation_of
 from gateway.domain.replay import ReplayStage
-from gateway.erp import DEAD_LETTER_TYPES, DeadLetterFilter, dead_letters
+from gateway.erp import DEAD_LETTER_TYPES, DeadLetterFilter, confirm_documents, dead_letters
 
 MAX_LIMIT = 500
 MAX_QUERY_TEXT = 255  # the widest column a query value is compared with
@@ -110,7 +111,6 @@ async def get_feed(request: web.Request) -> web.Response:
 
 
 async def post_feed_ack(request: web.Request) -> web.Response:
-    from gateway.erp import confirm_documents
 
     require_token(request)
     data = await read_json(request)
@@ -169,8 +169,6 @@ def dead_letter_filter(query: Mapping[str, str], now: datetime) -> DeadLetterFil
 
 
 async def replay_dead_letter(request: web.Request) -> web.Response:
-    from gateway import operations
-
     require_token(request)
     item_id = request.match_info["id"]
     if not plausible_id(item_id):

@@ -30,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway import outbound
 from gateway.api.bodies import read_json_body, request_id_header
 from gateway.api.errors import ApiError
 from gateway.api.keys import API_TOKEN, DATABASE, DELIVERY, GATEWAY, OVERRIDES, PARTNERS, RAWSTORE, SETTINGS
@@ -102,7 +103,6 @@ def validation_failed(message: str, fields: list[dict[str, str]]) -> ApiError:
 async def post_outbound(request: web.Request) -> web.Response:
     from pydantic import ValidationError
 
-    from gateway import outbound
     from translators.canonical import MODEL_BY_KIND
 
     require_token(request)

@@ -241,10 +241,8 @@ async def _raw(
 async def _ack_payloads(request: web.Request, ids: list[str]) -> list[str]:
     if not ids:
         return []
-    from gateway.queries import outbox_payloads
-
     async with request.app[DATABASE].read() as conn:
-        return await outbox_payloads(conn, ids)
+        return await queries.outbox_payloads(conn, ids)
 
 
 def _timeline(detail: dict[str, Any]) -> list[dict[str, Any]]:
