@@ -5,10 +5,12 @@ and by our own parser; the X12 reaches the pipeline and the ERP."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from as2peer import (
     OUR_AS2,
     THEIR_AS2,
@@ -50,13 +52,59 @@ async def make_client(
     erp: RecordingErp,
     limits: dict[str, int] | None = None,
     database_url: str | None = None,
+    outbound: dict[str, Any] | None = None,
     **profile: Any,
 ) -> Any:
     add_as2_partner(partners_dir, them, **profile)
     settings = make_settings(
-        tmp_path, partners_dir, database_url, as2=as2_settings(tmp_path, us), limits=limits or {}
+        tmp_path,
+        partners_dir,
+        database_url,
+        as2=as2_settings(tmp_path, us),
+        limits=limits or {},
+        outbound=outbound or {},
     )
     return await aiohttp_client(build_app(settings, overrides=Overrides(sink=erp)))
+
+
+Connect = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+def connect(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    partners_dir: Path,
+    us: as2.KeyPair,
+    them: as2.KeyPair,
+    erp: RecordingErp,
+) -> Connect:
+    """``await connect(limits=, database_url=, outbound=, **profile)``: :func:`make_client`
+    with this test's folders, keys and ERP."""
+
+    async def connected(**options: Any) -> Any:
+        return await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp, **options)
+
+    return connected
+
+
+async def mdn_inbox(aiohttp_server: Any, answer: Callable[[web.Request], Awaitable[web.Response]]) -> str:
+    """The URL of a partner's inbox for asynchronous MDNs, answered by ``answer``."""
+    inbox = web.Application()
+    inbox.router.add_post("/mdn", answer)
+    server = await aiohttp_server(inbox)
+    return str(server.make_url("/mdn"))
+
+
+def async_order(them: as2.KeyPair, us: as2.KeyPair, mdn_url: str, number: int) -> Any:
+    """A signed, encrypted 850 asking for a signed asynchronous MDN at ``mdn_url``."""
+    org = their_org(them)
+    org.mdn_url = mdn_url
+    message = pyas2.Message(
+        org, us_as_partner(us, sign=True, encrypt=True, mdn_mode="ASYNC", mdn_digest_alg="sha256")
+    )
+    message.build(order_850(THEIR_AS2, number), content_type="application/edi-x12")
+    return message
 
 
 def outgoing(
@@ -109,16 +157,10 @@ async def as2_messages(client: Any) -> list[Any]:
     ids=["signed+encrypted", "signed", "compressed"],
 )
 async def test_pyas2lib_message_is_accepted_mdn_verifies_and_reaches_the_erp(
-    aiohttp_client: Any,
-    tmp_path: Path,
-    partners_dir: Path,
-    us: as2.KeyPair,
-    them: as2.KeyPair,
-    erp: RecordingErp,
-    security: dict[str, bool],
+    connect: Connect, us: as2.KeyPair, them: as2.KeyPair, erp: RecordingErp, security: dict[str, bool]
 ) -> None:
     profile = {} if security["encrypt"] else {"accept_unencrypted": True}
-    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp, **profile)
+    client = await connect(**profile)
     message = outgoing(them, us, order_850(THEIR_AS2, 7), **security)
     resp = await post(client, message)
     status, detail, report = await read_mdn(resp, message, them, us)
@@ -149,17 +191,13 @@ async def test_pyas2lib_message_is_accepted_mdn_verifies_and_reaches_the_erp(
 
 
 async def test_duplicate_message_id_gets_the_same_mdn_and_is_not_processed_again(
-    aiohttp_client: Any,
-    tmp_path: Path,
-    partners_dir: Path,
+    connect: Connect,
     us: as2.KeyPair,
     them: as2.KeyPair,
     erp: RecordingErp,
     database_url: str | None,
 ) -> None:
-    client = await make_client(
-        aiohttp_client, tmp_path, partners_dir, us, them, erp, database_url=database_url
-    )
+    client = await connect(database_url=database_url)
     message = outgoing(them, us, order_850(THEIR_AS2, 8))
     first = await post(client, message)
     first_body = await first.read()
@@ -197,15 +235,13 @@ async def refused(
 
 
 async def test_wrong_certificate_tampered_unknown_partner_and_unsigned_get_error_mdns(
-    aiohttp_client: Any,
-    tmp_path: Path,
-    partners_dir: Path,
+    connect: Connect,
     us: as2.KeyPair,
     them: as2.KeyPair,
     stranger: as2.KeyPair,
     erp: RecordingErp,
 ) -> None:
-    client = await make_client(aiohttp_client, tmp_path, partners_dir, us, them, erp)
+    client = await connect()
     # signed by a key whose certificate is not in the partner's profile
     wrong = outgoing(them, us, order_850(THEIR_AS2, 9), signer=stranger, sign=True, encrypt=False)
     assert await refused(client, wrong, them, us) == ("processed/error", "authentication-failed")
@@ -267,22 +303,17 @@ async def test_wrong_certificate_tampered_unknown_partner_and_unsigned_get_error
 
 
 async def test_async_mdn_is_queued_and_posted_to_the_partners_url_with_retries(
-    aiohttp_client: Any,
+    connect: Connect,
     aiohttp_server: Any,
-    tmp_path: Path,
-    partners_dir: Path,
     us: as2.KeyPair,
     them: as2.KeyPair,
-    erp: RecordingErp,
     database_url: str | None,
 ) -> None:
-    from aiohttp import web
-
     answers = [503]
     received: list[tuple[str | None, str | None]] = []
     message: Any = None
 
-    async def mdn_inbox(request: web.Request) -> web.Response:
+    async def inbox(request: web.Request) -> web.Response:
         body = await request.read()
         if answers:
             return web.Response(status=answers.pop(0))
@@ -291,20 +322,11 @@ async def test_async_mdn_is_queued_and_posted_to_the_partners_url_with_retries(
         )
         return web.Response(status=200)
 
-    inbox = web.Application()
-    inbox.router.add_post("/mdn", mdn_inbox)
-    server = await aiohttp_server(inbox)
+    mdn_url = await mdn_inbox(aiohttp_server, inbox)
     # delivery over AS2: the outbox sender claims this partner's items, but never its MDNs
-    client = await make_client(
-        aiohttp_client, tmp_path, partners_dir, us, them, erp, database_url=database_url, delivery=True
-    )
+    client = await connect(database_url=database_url, delivery=True)
     await client.app[GATEWAY].scheduler.stop()  # the test runs the MDN sender itself
-    org = their_org(them)
-    org.mdn_url = str(server.make_url("/mdn"))
-    message = pyas2.Message(
-        org, us_as_partner(us, sign=True, encrypt=True, mdn_mode="ASYNC", mdn_digest_alg="sha256")
-    )
-    message.build(order_850(THEIR_AS2, 21), content_type="application/edi-x12")
+    message = async_order(them, us, mdn_url, 21)
     resp = await post(client, message)
     assert resp.status == 200 and await resp.read() == b""
     again = await post(client, message)  # a resend before the MDN arrived: nothing new queued
@@ -328,16 +350,11 @@ async def test_async_mdn_is_queued_and_posted_to_the_partners_url_with_retries(
 
 
 async def test_body_and_decompressed_size_limits(
-    aiohttp_client: Any,
-    tmp_path: Path,
-    partners_dir: Path,
+    connect: Connect,
     us: as2.KeyPair,
     them: as2.KeyPair,
-    erp: RecordingErp,
 ) -> None:
-    client = await make_client(
-        aiohttp_client, tmp_path, partners_dir, us, them, erp, limits={"max_edi_bytes": 16_000}
-    )
+    client = await connect(limits={"max_edi_bytes": 16_000})
     big = order_850(THEIR_AS2, 41, sets=200)
     assert len(big) > 16_000
     # compressed it fits the body limit, but inflates past it: an error MDN, nothing stored
@@ -354,39 +371,21 @@ async def test_body_and_decompressed_size_limits(
 
 
 async def test_async_mdn_never_answered_2xx_is_dead_lettered_on_the_message(
-    aiohttp_client: Any,
-    aiohttp_server: Any,
-    tmp_path: Path,
-    partners_dir: Path,
-    us: as2.KeyPair,
-    them: as2.KeyPair,
-    erp: RecordingErp,
+    connect: Connect, aiohttp_server: Any, us: as2.KeyPair, them: as2.KeyPair
 ) -> None:
-    from aiohttp import web
-
     posts: list[bytes] = []
 
-    async def mdn_inbox(request: web.Request) -> web.Response:
+    async def inbox(request: web.Request) -> web.Response:
         posts.append(await request.read())
         # A redirect is not a receipt either: only a 2xx counts as sent.
         return web.Response(status=500 if len(posts) == 1 else 304)
 
-    inbox = web.Application()
-    inbox.router.add_post("/mdn", mdn_inbox)
-    server = await aiohttp_server(inbox)
-    add_as2_partner(partners_dir, them)
-    settings = make_settings(
-        tmp_path, partners_dir, as2=as2_settings(tmp_path, us),
-        outbound={"max_attempts": 2, "retry_base_seconds": 0.01, "retry_max_seconds": 0.01},
-    )  # fmt: skip
-    client = await aiohttp_client(build_app(settings, overrides=Overrides(sink=erp)))
-    await client.app[GATEWAY].scheduler.stop()  # the test runs the MDN sender itself
-    org = their_org(them)
-    org.mdn_url = str(server.make_url("/mdn"))
-    message = pyas2.Message(
-        org, us_as_partner(us, sign=True, encrypt=True, mdn_mode="ASYNC", mdn_digest_alg="sha256")
+    mdn_url = await mdn_inbox(aiohttp_server, inbox)
+    client = await connect(
+        outbound={"max_attempts": 2, "retry_base_seconds": 0.01, "retry_max_seconds": 0.01}
     )
-    message.build(order_850(THEIR_AS2, 22), content_type="application/edi-x12")
+    await client.app[GATEWAY].scheduler.stop()  # the test runs the MDN sender itself
+    message = async_order(them, us, mdn_url, 22)
     assert (await post(client, message)).status == 200
 
     sender = client.app[GATEWAY].as2_mdn
