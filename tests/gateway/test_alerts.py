@@ -6,7 +6,7 @@ the order's link and correlation id (docs/operations.md, Alerts)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -80,20 +80,41 @@ async def client_with_alerts(
     return await aiohttp_client(app)
 
 
-async def test_an_exception_is_alerted_once_when_opened_and_once_when_closed_retried_after_a_500(
+Connect = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+def connect(
     aiohttp_client: Any,
     tmp_path: Path,
     partners_dir: Path,
     clock: Clock,
     receiver: AlertReceiver,
-    database_url: str | None,
     monkeypatch: pytest.MonkeyPatch,
+) -> Connect:
+    """``await connect(database_url=None, sections=None, **target)``: a gateway alerting
+    ``receiver`` (:func:`client_with_alerts`), its secret in the environment."""
+    monkeypatch.setenv("TEST_ALERT_SECRET", SECRET)
+
+    async def connected(database_url: str | None = None, **options: Any) -> Any:
+        return await client_with_alerts(
+            aiohttp_client, tmp_path, partners_dir, clock, receiver, database_url, **options
+        )
+
+    return connected
+
+
+async def test_an_exception_is_alerted_once_when_opened_and_once_when_closed_retried_after_a_500(
+    connect: Connect,
+    partners_dir: Path,
+    clock: Clock,
+    receiver: AlertReceiver,
+    database_url: str | None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setenv("TEST_ALERT_SECRET", SECRET)
     caplog.set_level(logging.INFO, logger="gateway")
     with_orders(partners_dir, expect_order_ack=True, order_ack_due_hours=2)
-    client = await client_with_alerts(aiohttp_client, tmp_path, partners_dir, clock, receiver, database_url)
+    client = await connect(database_url)
     alerts = client.app[GATEWAY].alerts
     await receive(client, order_850(1))
     clock.advance(timedelta(hours=2).total_seconds())
@@ -150,18 +171,13 @@ async def test_an_exception_is_alerted_once_when_opened_and_once_when_closed_ret
 
 
 async def test_a_refusal_fails_the_alert_and_an_unwanted_event_is_not_sent(
-    aiohttp_client: Any,
-    tmp_path: Path,
+    connect: Connect,
     partners_dir: Path,
     clock: Clock,
     receiver: AlertReceiver,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("TEST_ALERT_SECRET", SECRET)
     with_orders(partners_dir, expect_order_ack=True, order_ack_due_hours=2)
-    client = await client_with_alerts(
-        aiohttp_client, tmp_path, partners_dir, clock, receiver, events=["exception_closed"]
-    )
+    client = await connect(events=["exception_closed"])
     alerts = client.app[GATEWAY].alerts
     await receive(client, order_850(1))
     clock.advance(timedelta(hours=2).total_seconds())
@@ -184,17 +200,11 @@ async def test_a_refusal_fails_the_alert_and_an_unwanted_event_is_not_sent(
 
 
 async def test_a_partner_silent_longer_than_its_usual_gap_is_alerted_once_per_silence(
-    aiohttp_client: Any,
-    tmp_path: Path,
-    partners_dir: Path,
+    connect: Connect,
     clock: Clock,
     receiver: AlertReceiver,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("TEST_ALERT_SECRET", SECRET)
-    client = await client_with_alerts(
-        aiohttp_client, tmp_path, partners_dir, clock, receiver, events=["partner_silent"]
-    )
+    client = await connect(events=["partner_silent"])
     alerts = client.app[GATEWAY].alerts
     for n in range(1, 5):  # one message every 2 hours: the usual gap
         await receive(client, order_850(n, po=f"PO-{n}"))
@@ -220,22 +230,16 @@ async def test_a_partner_silent_longer_than_its_usual_gap_is_alerted_once_per_si
 
 
 async def test_an_erp_dead_letter_is_alerted_once_with_its_order(
-    aiohttp_client: Any,
-    tmp_path: Path,
-    partners_dir: Path,
+    connect: Connect,
     clock: Clock,
     receiver: AlertReceiver,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("TEST_ALERT_SECRET", SECRET)
     erp = FakeErp(secret="erp-secret")
     await erp.start()
     try:
         erp.refuse(PO, 422, body="unknown ship-to")
         webhook = {"mode": "webhook", "url": erp.url, "secret": "erp-secret", "timeout_seconds": 2}
-        client = await client_with_alerts(
-            aiohttp_client, tmp_path, partners_dir, clock, receiver, sections={"erp": webhook}
-        )
+        client = await connect(sections={"erp": webhook})
         alerts = client.app[GATEWAY].alerts
         await receive(client, order_850(1))  # the ERP refuses it: a dead letter
         await alerts.watch()
@@ -259,18 +263,15 @@ async def test_an_erp_dead_letter_is_alerted_once_with_its_order(
 
 
 async def test_our_certificate_nearing_its_end_is_alerted_once(
-    aiohttp_client: Any,
+    connect: Connect,
     tmp_path: Path,
-    partners_dir: Path,
     clock: Clock,
     receiver: AlertReceiver,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from cryptography.hazmat.primitives import serialization
 
     import as2
 
-    monkeypatch.setenv("TEST_ALERT_SECRET", SECRET)
     pair = as2.generate_self_signed("ourcompany-alerts", days=40, key_size=1024)
     clock.now = pair.certificate.not_valid_after_utc - timedelta(days=40)  # valid now, 40 days left
     (tmp_path / "our.pem").write_bytes(pair.certificate.public_bytes(serialization.Encoding.PEM))
@@ -283,12 +284,7 @@ async def test_our_certificate_nearing_its_end_is_alerted_once(
         "id": "OURCOMPANY",
         "keys": [{"key": str(tmp_path / "our.key"), "certificate": str(tmp_path / "our.pem")}],
     }
-    client = await client_with_alerts(
-        aiohttp_client,
-        tmp_path,
-        partners_dir,
-        clock,
-        receiver,
+    client = await connect(
         sections={"as2": ours},
         events=["certificate_expiring"],
     )
