@@ -42,7 +42,9 @@ class WorkerPool:
     forkserver: workers are forked from a clean helper that has imported ``preload``,
     never from the gateway with its event loop and database threads. ``initargs``
     is called with the multiprocessing context at each start, so what the workers
-    share with the gateway (a queue) comes from the same context."""
+    share with the gateway (a queue) comes from the same context. There is one
+    forkserver per gateway process: the preload of the pool that starts it first
+    is the one it keeps (the other pool's workers import the rest themselves)."""
 
     def __init__(
         self,
