@@ -388,13 +388,10 @@ class JailedSftp(paramiko.SFTPServerInterface):
     def hand_over(
         self, name: str, size: int, content: tuple[bytes | None, str] | None = None
     ) -> tuple[int, str | None]:
-        """A file just put in /inbound: schedule its take; with close_after_store wait for it."""
-        # Read back here (page cache, the GIL released): the loop then has nothing to read.
-        if content is None and size <= SMALL_FILE:
-            with contextlib.suppress(OSError):  # the take reads it itself then
-                content = read_file(self.dir / jail.INBOUND / name)
+        """A file just put in /inbound: the serve process takes it; with close_after_store
+        the CLOSE waits for that."""
         future = self.box.schedule(self.partner_id, name, content)
-        if self.box.config.close_after_store:
+        if future is not None:
             try:
                 future.result(timeout=ACCEPT_TIMEOUT_SECONDS)
             except Exception as exc:
