@@ -133,6 +133,8 @@ class DropBoxProcess:
             await self._read(self._reader)
             if self._stopping:
                 return
+            assert self._writer is not None
+            self._writer.close()
             code = await asyncio.to_thread(self._reap)
             self._fail_asks()
             deaths = 1 if time.monotonic() - self._spawned > 60 else deaths + 1

@@ -217,7 +217,8 @@ async def test_wrong_passwords_are_rate_limited_per_partner_and_address(
     await gw.sftp_server.settled()
     assert gw.metrics.sftp_login_refused[("acme", "rate_limited")] == 1
     assert gw.metrics.sftp_login_refused[("acme", "wrong_password")] == 5
-    await gw.sftp_server.forget_failures("acme", "127.0.0.1")  # the window passed (as the console's test shows)
+    # The window passed (as the console's test shows).
+    await gw.sftp_server.forget_failures("acme", "127.0.0.1")
     transport = await asyncio.to_thread(password_login, port, "acme", PASSWORD)
     assert transport.is_authenticated()
     transport.close()
