@@ -234,12 +234,13 @@ class Upload(paramiko.SFTPHandle):
             target = self.jailed.dir / jail.INBOUND / self.name
             if durable and _mark(self.fd, content[1]):
                 # One journal commit instead of two: marked, renamed, then synced with
-                # its name. A crash before the sync may leave the name with bytes that do
-                # not match the mark: the take discards such a file (read_swept).
+                # its name (and /inbound at the same time: without a journal that is a
+                # second disk flush, merged with the file's). A crash before the sync may
+                # leave the name with bytes that do not match the mark: the take
+                # discards such a file (read_swept).
                 if not box.place(self.temp, target):
                     return SFTP_FAILURE, "a file of this name is still being taken: upload it again"
-                os.fsync(self.fd)
-                box.sync_folder(target.parent)  # nothing left to commit on ext4; required by POSIX
+                box.sync_file_and_folder(self.fd, target.parent)
             else:
                 if durable and not self.synced:
                     os.fsync(self.fd)
