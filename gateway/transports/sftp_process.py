@@ -152,7 +152,10 @@ class DropBoxProcess:
             except Exception:
                 log.exception("sftp: could not start the drop-box process")
                 continue
-            await self.takes.sweep()  # what the dead child closed and never told us about
+            try:
+                await self.takes.sweep()  # what the dead child closed and never told us about
+            except Exception:
+                log.exception("sftp: sweeping /inbound failed")  # the periodic sweep retries
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         while True:
@@ -161,26 +164,32 @@ class DropBoxProcess:
                 message = pickle.loads(await reader.readexactly(int.from_bytes(head, "big")))
             except (asyncio.IncompleteReadError, ConnectionError):
                 return
-            kind = message[0]
-            if kind == "closed":
-                if message[1]:  # a CLOSE waits for it: at once
-                    self._take(message)
-                    continue
-                # The others wait a little for the next ones, so that they share one
-                # group commit (decision 0017: no longer at the expense of paramiko's GIL).
-                self._held.append(message)
-                if len(self._held) >= GROUP_FILES:
-                    self._take_held()
-                elif self._flush is None:
-                    self._flush = asyncio.get_running_loop().call_later(GROUP_SECONDS, self._take_held)
-            elif kind == "count":
-                self._count(message[1], message[2])
-            elif kind == "log":
-                logging.getLogger(message[1]).log(message[2], "%s", message[3])
-            elif kind == "ack":
-                future = self._asks.pop(message[1], None)
-                if future is not None and not future.done():
-                    future.set_result(None)
+            try:
+                self._handle(message)
+            except Exception:  # a bug here must not stop the reading (the child would block)
+                log.exception("sftp: a message of the drop-box process could not be handled")
+
+    def _handle(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "closed":
+            if message[1]:  # a CLOSE waits for it: at once
+                self._take(message)
+                return
+            # The others wait a little for the next ones, so that they share one
+            # group commit (decision 0017: no longer at the expense of paramiko's GIL).
+            self._held.append(message)
+            if len(self._held) >= GROUP_FILES:
+                self._take_held()
+            elif self._flush is None:
+                self._flush = asyncio.get_running_loop().call_later(GROUP_SECONDS, self._take_held)
+        elif kind == "count":
+            self._count(message[1], message[2])
+        elif kind == "log":
+            logging.getLogger(message[1]).log(message[2], "%s", message[3])
+        elif kind == "ack":
+            future = self._asks.pop(message[1], None)
+            if future is not None and not future.done():
+                future.set_result(None)
 
     def _take(self, message: tuple[Any, ...]) -> None:
         _, ask, partner_id, name, content = message
