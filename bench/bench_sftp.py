@@ -12,7 +12,8 @@ uploads into:
   same files to a folder (sshd never fsyncs; our box makes each file durable).
 
 Files per second are given for both and the ratio gateway / sshd, and the CPU time
-(user + sys) each server spent per file: all threads of this process for the drop
+(user + sys) each server spent per file: all threads of this process plus the
+drop-box process it starts (gateway.transports.sftp_child; printed apart) for the drop
 box, the sshd and its session processes for sshd; on a shared machine the CPU
 figures vary less than the rates. ``--workers``
 sets ``[pipeline] workers`` (0: accept only; otherwise the pipeline translates the
@@ -196,7 +197,9 @@ async def run(args: argparse.Namespace) -> int:
         )
         ours: list[float] = []
         theirs: list[float] = []
-        our_cpu: list[float] = []  # ms per file
+        our_cpu: list[float] = []  # ms per file, both processes
+        serve_cpu: list[float] = []  # of the serve process (this one)
+        box_cpu: list[float] = []  # of the drop-box process
         commits: list[float] = []  # intake commits per file
         their_cpu: list[float] = []
         files = work / "files"
@@ -207,14 +210,18 @@ async def run(args: argparse.Namespace) -> int:
                 for round_no in range(args.rounds):
                     write_files(files, args.files, args.size, 1 + round_no * args.files)
                     inbound = work / "var" / "sftp" / "bench" / "inbound"
+                    child = getattr(gw.sftp_server, "pid", 0)  # 0: main before decision 0017
                     cpu, batches = own_cpu(), gw.intake.batches
+                    child_cpu = process_cpu(child) if child else 0.0
                     took = await upload(
                         gw.sftp_server.port, "bench", key, files, "/inbound/", work, inbound, args.clients
                     )
                     async with gw.db.read() as conn:
                         stored = (await conn.execute(select(func.count()).select_from(Message))).scalar_one()
                     assert stored == args.files * (round_no + 1), stored
-                    our_cpu.append((own_cpu() - cpu) * 1000 / args.files)
+                    serve_cpu.append((own_cpu() - cpu) * 1000 / args.files)
+                    box_cpu.append(((process_cpu(child) - child_cpu) if child else 0.0) * 1000 / args.files)
+                    our_cpu.append(serve_cpu[-1] + box_cpu[-1])
                     commits.append((gw.intake.batches - batches) / args.files)
                     ours.append(args.files / took)
                     shutil.rmtree(target, ignore_errors=True)
@@ -228,7 +235,8 @@ async def run(args: argparse.Namespace) -> int:
                     theirs.append(args.files / took)
                     print(
                         f"round {round_no + 1}: drop box {ours[-1]:.0f} files/s, sshd {theirs[-1]:.0f} files/s; "
-                        f"CPU per file: drop box {our_cpu[-1]:.2f} ms, sshd {their_cpu[-1]:.2f} ms"
+                        f"CPU per file: drop box {our_cpu[-1]:.2f} ms (serve {serve_cpu[-1]:.2f} + "
+                        f"drop-box process {box_cpu[-1]:.2f}), sshd {their_cpu[-1]:.2f} ms"
                     )
         size = (files / sorted(p.name for p in files.iterdir())[0]).stat().st_size
         a, b = statistics.median(ours), statistics.median(theirs)
@@ -246,6 +254,8 @@ async def run(args: argparse.Namespace) -> int:
         print(f"ratio:            {a / b:.2f}x sshd (medians); per round {ratios[0]:.2f}-{ratios[-1]:.2f}x")
         c, d = statistics.median(our_cpu), statistics.median(their_cpu)
         print(f"CPU per file:     drop box {c:.2f} ms, sshd {d:.2f} ms (medians; the client's not counted)")
+        e, f = statistics.median(serve_cpu), statistics.median(box_cpu)
+        print(f"                  drop box: serve process {e:.2f} ms + drop-box process {f:.2f} ms")
         print(f"intake commits:   {statistics.median(commits):.2f} per file (median)")
     finally:
         shutil.rmtree(work, ignore_errors=True)

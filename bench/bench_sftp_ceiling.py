@@ -1,4 +1,5 @@
-"""The drop box's ceiling (not a test): the hosted SFTP server alone, with a take
+"""The drop box's ceiling (not a test): the hosted SFTP server alone (its process and
+the serve process's side of it, gateway.transports.sftp_process), with a take
 that reads each file and stores nothing (no intake, no database, no raw store),
 beside a local OpenSSH sshd, with the same client, files and rounds as
 ``bench.bench_sftp``. What is left between this and bench_sftp is the cost of storing;
@@ -23,7 +24,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from bench import bench_sftp as bench
-from gateway.transports.sftp_server import DropBox, DropBoxConfig
+from gateway.transports.sftp_limits import Limits
+from gateway.transports.sftp_process import ChildSettings, DropBoxProcess
 
 PARTNER = "bench"
 
@@ -52,20 +54,21 @@ async def run(args: argparse.Namespace) -> None:
     key = work / "client_key"
     line = bench.keygen(key)
     partners = OnePartner(" ".join(line.split()[:2]))
-    box = DropBox(
-        DropBoxConfig(
+    box = DropBoxProcess(
+        ChildSettings(
             host="127.0.0.1",
             port=0,
             root=work / "var" / "sftp",
             max_bytes=10**8,
             idle_timeout=300,
-            partners=lambda: partners,
-            accept=read_only,
-            loop=asyncio.get_running_loop(),
+            close_after_store=False,
             sync_uploads=args.sync_uploads,
-        )
+            limits=Limits(),
+        ),
+        partners=lambda: partners,
+        accept=read_only,
     )
-    box.start()
+    await box.start()
     ours: list[float] = []
     theirs: list[float] = []
     (work / "sshd").mkdir()
@@ -86,7 +89,7 @@ async def run(args: argparse.Namespace) -> None:
                     f"round {n + 1}: drop box (nothing stored) {ours[-1]:.0f} files/s, sshd {theirs[-1]:.0f} files/s"
                 )
     finally:
-        box.close()
+        await box.aclose()
         shutil.rmtree(work, ignore_errors=True)
     ratios = sorted(o / t for o, t in zip(ours, theirs, strict=True))
     print(f"sync_uploads {args.sync_uploads}, {args.files} files of ~5 KB, one sftp session")

@@ -15,20 +15,16 @@ import platform
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import paramiko
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "gateway"))
-
-from gwsamples import profile_toml  # noqa: E402
-
-from gateway.transports import sftp_limits  # noqa: E402
-from gateway.transports.sftp_session import Session  # noqa: E402
+from bench.bench_sftp_ceiling import OnePartner
+from gateway.transports import sftp_limits
+from gateway.transports.sftp_server import DropBox, DropBoxConfig
+from gateway.transports.sftp_session import Session
 
 
 def cpu() -> float:
@@ -55,46 +51,38 @@ def checks(box: object, count: int) -> float:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from gateway.bootstrap import running
-    from gateway.config import Settings
-
     work = Path(tempfile.mkdtemp(prefix="bench-sftp-limits-"))
     transports: list[paramiko.Transport] = []
     try:
         key = work / "client_key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
         line = key.with_suffix(".pub").read_text().strip()
-        (work / "partners" / "bench").mkdir(parents=True)
-        (work / "partners" / "bench" / "profile.toml").write_text(
-            profile_toml("bench", "BENCH", "unused-rest-key")
-            + f'[sftp]\nmode = "hosted"\nauthorized_keys = ["{line}"]\n'
+        # The drop box's server class in this process (as in its own process, decision
+        # 0017), so that its sessions and lock can be read; nothing is taken.
+        partners = OnePartner(" ".join(line.split()[:2]))
+        box = DropBox(
+            DropBoxConfig(
+                host="127.0.0.1",
+                port=0,
+                root=work / "var" / "sftp",
+                max_bytes=10**8,
+                idle_timeout=300,
+                partners=lambda: partners,
+                hand_over=lambda *_: None,
+                limits=sftp_limits.Limits(
+                    max_connections=args.sessions + 1, max_connections_per_partner=args.sessions + 1
+                ),
+            )
         )
-        settings = Settings.model_validate(
-            {
-                "data_dir": str(work / "var"),
-                "partners_dir": str(work / "partners"),
-                "identity": {
-                    "interchange_qualifier": "ZZ",
-                    "interchange_id": "OURCOMPANY",
-                    "group_id": "OURCOMPANY",
-                },
-                "api": {"token": "bench"},
-                "sftp": {
-                    "host": "127.0.0.1",
-                    "port": 0,
-                    "max_connections": args.sessions + 1,
-                    "max_connections_per_partner": args.sessions + 1,
-                },
-            }
-        )
-        async with running(settings, role="serve") as gw:
-            port = gw.sftp_server.port
+        box.start()
+        try:
+            port = box.port
             before, wall = cpu(), time.perf_counter()
             for _ in range(args.sessions):
                 transports.append(await asyncio.to_thread(login, port, key))
             login_cpu = (cpu() - before) / args.sessions
             login_wall = (time.perf_counter() - wall) / args.sessions
-            per_check = await asyncio.to_thread(checks, gw.sftp_server, args.checks)
+            per_check = await asyncio.to_thread(checks, box, args.checks)
             print(f"machine: {platform.machine()}, CPython {platform.python_version()}")
             print(f"sessions logged in: {len(transports)} (one partner)")
             print(
@@ -104,6 +92,8 @@ async def run(args: argparse.Namespace) -> int:
                 f"limit checks:       {per_check * 1e6:.1f} us CPU per connection + login ({args.checks} rounds)"
             )
             print(f"ratio:              {per_check / login_cpu:.4f} of a login's CPU")
+        finally:
+            box.close()
     finally:
         for transport in transports:
             transport.close()

@@ -96,7 +96,7 @@ class Gateway:
     as2: Any = None  # gateway.as2_settings.As2Local: our AS2 name and keys, None without [as2]
     as2_mdn: Any = None  # gateway.as2_async_mdn.AsyncMdnSender when [as2] is set
     as2_pool: Any = None  # gateway.as2_pool.As2Pool: [as2] receive_processes (serve)
-    sftp_server: Any = None  # gateway.transports.sftp_server.DropBox when [sftp] is set (serve)
+    sftp_server: Any = None  # gateway.transports.sftp_process.DropBoxProcess when [sftp] is set (serve)
     sftp_poller: Any = None  # gateway.transports.sftp_poll.Poller (serve)
     alerts: Any = None  # gateway.alerts.Alerts: the [[alerts]] webhooks
 
@@ -121,6 +121,8 @@ class Gateway:
         from gateway.transports.sftp_poll import follow_profiles
 
         follow_profiles(self)
+        if self.sftp_server is not None:
+            await self.sftp_server.partners_changed()  # its process logs partners in by them
         ids = sorted(p.id for p in fresh)
         log.info("reloaded %d partner profile(s)", len(ids))
         return ids
@@ -293,10 +295,10 @@ async def running(
                 gw.as2_pool = As2Pool(settings.as2.receive_processes, gw.as2)
                 stack.callback(gw.as2_pool.close)
             if settings.sftp is not None:
-                from gateway.transports.sftp_server import drop_box_for
+                from gateway.transports.sftp_process import drop_box_for
 
                 gw.sftp_server = drop_box_for(gw)
-                await asyncio.to_thread(gw.sftp_server.start)
+                await gw.sftp_server.start()
                 stack.push_async_callback(gw.sftp_server.aclose)
 
         gw.scheduler = Scheduler(gw.db, gw.instance, clock)

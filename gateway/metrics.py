@@ -51,6 +51,7 @@ class Metrics:
     sftp_host_key_refused: Counter[str] = field(default_factory=Counter)  # by partner id
     sftp_login_refused: Counter[tuple[str, str]] = field(default_factory=Counter)  # (partner, reason)
     sftp_connections_refused: Counter[str] = field(default_factory=Counter)  # by reason (a limit)
+    sftp_drop_box_restarts: int = 0  # the drop-box process died and was started again
     latency_counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     latency_sum: float = 0.0
     latency_count: int = 0
@@ -238,6 +239,12 @@ async def render(
     )  # fmt: skip
     for reason, count in sorted(metrics.sftp_connections_refused.items()):
         out.sample("gateway_sftp_connections_refused_total", count, reason=reason)
+    out.family(
+        "gateway_sftp_drop_box_restarts_total", "counter",
+        "Times the SFTP drop-box process died and was started again (its closed files are "
+        "taken by the sweep).",
+    )  # fmt: skip
+    out.sample("gateway_sftp_drop_box_restarts_total", metrics.sftp_drop_box_restarts)
 
     if intake is not None:  # (group commits, messages accepted): their ratio is the batch size
         out.family("gateway_intake_commits_total", "counter", "Intake group commits (this process).")

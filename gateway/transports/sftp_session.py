@@ -161,6 +161,7 @@ class Upload(paramiko.SFTPHandle):
         self.synced = False  # fsync@openssh.com since the last write
         self._sha = hashlib.sha256()  # of the bytes written in order from offset 0
         self._hashed = 0  # how many; -1 once a write came out of order (hashed again at CLOSE)
+        self._told_later: tuple[bytes | None, str] | None = None  # closed, to hand over (after_answer)
 
     def write_checked(self, offset: int, data: bytes) -> tuple[int, str | None]:
         self.jailed.session.touch()
@@ -219,6 +220,7 @@ class Upload(paramiko.SFTPHandle):
     def finish(self) -> tuple[int, str | None]:
         """CLOSE from the client: take the file (see the module doc)."""
         box = self.jailed.box
+        placed = False
         try:
             if self.refused is not None:
                 return SFTP_FAILURE, self.refused
@@ -234,25 +236,39 @@ class Upload(paramiko.SFTPHandle):
             target = self.jailed.dir / jail.INBOUND / self.name
             if durable and _mark(self.fd, content[1]):
                 # One journal commit instead of two: marked, renamed, then synced with
-                # its name. A crash before the sync may leave the name with bytes that do
-                # not match the mark: the take discards such a file (read_swept).
+                # its name (and /inbound at the same time: without a journal that is a
+                # second disk flush, merged with the file's). A crash before the sync may
+                # leave the name with bytes that do not match the mark: the take
+                # discards such a file (read_swept).
                 if not box.place(self.temp, target):
                     return SFTP_FAILURE, "a file of this name is still being taken: upload it again"
-                os.fsync(self.fd)
-                box.sync_folder(target.parent)  # nothing left to commit on ext4; required by POSIX
+                box.sync_file_and_folder(self.fd, target.parent)
             else:
                 if durable and not self.synced:
                     os.fsync(self.fd)
                 if not box.place(self.temp, target, sync=durable):
                     return SFTP_FAILURE, "a file of this name is still being taken: upload it again"
+            placed = True
         except OSError as exc:
             log.error("sftp: %s/inbound/%s not placed: %s", self.jailed.partner_id, self.name, exc)
             return SFTP_FAILURE, "not stored: upload it again"
         finally:
             os.close(self.fd)
             self.fd = -1
-            self.temp.unlink(missing_ok=True)
-        return self.jailed.hand_over(self.name, self.size, content)
+            if not placed:
+                self.temp.unlink(missing_ok=True)
+        if box.config.close_after_store:
+            return self.jailed.hand_over(self.name, self.size, content)
+        # Told to the serve process after the answer (after_answer): the file is in
+        # /inbound already, and the sweep takes it should this process die between.
+        self._told_later = content
+        return SFTP_OK, None
+
+    def after_answer(self) -> None:
+        """Hand a closed file over once its CLOSE is answered (off the client's wait)."""
+        if self._told_later is not None:
+            content, self._told_later = self._told_later, None
+            self.jailed.hand_over(self.name, self.size, content)
 
     def abort(self) -> None:
         """The session ended with the file still open: a partial upload, never taken."""
@@ -388,13 +404,10 @@ class JailedSftp(paramiko.SFTPServerInterface):
     def hand_over(
         self, name: str, size: int, content: tuple[bytes | None, str] | None = None
     ) -> tuple[int, str | None]:
-        """A file just put in /inbound: schedule its take; with close_after_store wait for it."""
-        # Read back here (page cache, the GIL released): the loop then has nothing to read.
-        if content is None and size <= SMALL_FILE:
-            with contextlib.suppress(OSError):  # the take reads it itself then
-                content = read_file(self.dir / jail.INBOUND / name)
+        """A file just put in /inbound: the serve process takes it; with close_after_store
+        the CLOSE waits for that."""
         future = self.box.schedule(self.partner_id, name, content)
-        if self.box.config.close_after_store:
+        if future is not None:
             try:
                 future.result(timeout=ACCEPT_TIMEOUT_SECONDS)
             except Exception as exc:
@@ -565,6 +578,9 @@ class SftpSubsystem(paramiko.SFTPServer):
                 if t == CMD_CLOSE:
                     del self.file_table[handle]
                     code, desc = upload.finish()
+                    self._send_status(request_number, code, desc)
+                    upload.after_answer()
+                    return
                 else:
                     offset = msg.get_int64()
                     code, desc = upload.write_checked(offset, msg.get_binary())

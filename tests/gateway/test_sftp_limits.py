@@ -113,6 +113,7 @@ async def test_a_partner_beyond_its_default_cap_is_refused_while_another_uploads
         assert (len(done), refused) == (10, 4)  # max_connections_per_partner = 10 by default
         assert all(t.is_authenticated() for t in done)
         await upload(port, "globex", keys["globex"][0], tmp_path, 1)  # globex is not starved
+        await gw.sftp_server.settled()  # counted in the drop-box process, told to us
         assert gw.metrics.sftp_connections_refused["max_connections_per_partner"] == 4
         text = await metrics_text(client)
         assert 'gateway_sftp_connections_refused_total{reason="max_connections_per_partner"} 4' in text
@@ -150,6 +151,7 @@ async def test_the_global_cap_refuses_any_partner_and_frees_on_close(
         run = await sftp_batch(port, "globex", keys["globex"][0], ["ls /inbound"], tmp_path)
         assert run.returncode != 0  # all partners together: refused at login
         assert "Permission denied" in run.output, run.output
+        await gw.sftp_server.settled()  # counted in the drop-box process, told to us
         assert gw.metrics.sftp_connections_refused["max_connections"] >= 2
         acme.pop().close()
         await asyncio.sleep(0.3)  # the server sees the close
@@ -188,6 +190,7 @@ async def test_connections_not_logged_in_are_capped_and_timed_out(
         extra = await asyncio.to_thread(socket.create_connection, ("127.0.0.1", port), 5)
         with extra:  # closed at once, without even a banner
             assert await asyncio.to_thread(closed_by_server, extra)
+        await gw.sftp_server.settled()  # counted in the drop-box process, told to us
         assert gw.metrics.sftp_connections_refused["max_startups"] == 1
         assert acme.is_active()
         # Not logged in within auth_timeout_seconds: closed, and the slots are free again.
@@ -223,6 +226,7 @@ async def test_logins_at_the_same_moment_never_take_more_than_the_cap(
     with closing(done):
         assert [r for r in results if isinstance(r, BaseException)] == []
         assert len(done) == 3  # the slots are claimed under one lock
+        await gw.sftp_server.settled()  # counted in the drop-box process, told to us
         assert gw.metrics.sftp_connections_refused["max_connections_per_partner"] == 9
 
 
@@ -242,6 +246,7 @@ async def test_a_password_login_beyond_the_cap_is_refused_too(
     with closing([first]):
         with pytest.raises(paramiko.AuthenticationException):
             await asyncio.to_thread(password_login, port, "acme", PASSWORD)
+        await gw.sftp_server.settled()  # counted in the drop-box process, told to us
         assert gw.metrics.sftp_connections_refused["max_connections_per_partner"] == 1
         assert gw.metrics.sftp_login_refused == {}  # the password was right: not counted as a wrong one
 

@@ -80,6 +80,7 @@ async def test_openssh_sftp_logs_in_with_the_password_and_drops_a_file(
     import asyncio
 
     wrong = await asyncio.to_thread(run, "not the password")
+    await client.app[GATEWAY].sftp_server.settled()  # counted in the drop-box process, told to us
     assert (
         wrong.returncode != 0
         and client.app[GATEWAY].metrics.sftp_login_refused[("acme", "wrong_password")] >= 1
@@ -131,6 +132,7 @@ async def test_passwords_are_checked_only_where_the_profile_has_a_hash(
         "globex": "refused",
         "nobody": "refused",
     }
+    await gw.sftp_server.settled()
     refused = dict(gw.metrics.sftp_login_refused)
     assert refused == {
         ("acme", "wrong_password"): 1,
@@ -212,9 +214,11 @@ async def test_wrong_passwords_are_rate_limited_per_partner_and_address(
     # After 5 failures from this address even the right password is refused, with the
     # usual authentication failure: the client learns nothing, the log and metrics do.
     assert await asyncio.to_thread(attempts) == ["refused"] * 6
+    await gw.sftp_server.settled()
     assert gw.metrics.sftp_login_refused[("acme", "rate_limited")] == 1
     assert gw.metrics.sftp_login_refused[("acme", "wrong_password")] == 5
-    gw.sftp_server.logins.succeeded("acme", "127.0.0.1")  # the window passed (as the console's test shows)
+    # The window passed (as the console's test shows).
+    await gw.sftp_server.forget_failures("acme", "127.0.0.1")
     transport = await asyncio.to_thread(password_login, port, "acme", PASSWORD)
     assert transport.is_authenticated()
     transport.close()

@@ -1,0 +1,224 @@
+"""The serve process's half of the hosted drop box: files closed in /inbound (told by
+the drop-box process, gateway.transports.sftp_child, or found by the sweep) are stored
+through the intake and only then removed from /inbound (or moved to /archive).
+
+Runs on the event loop; the file system work goes to threads. A failed take leaves
+the file where it is and the sweep retries it; a take interrupted after its commit
+is found by its idempotency key (name and content hash) and only removed.
+Never parses payloads and never talks SSH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from gateway.transports import sftp_jail as jail
+from gateway.transports.sftp_session import hosted_settings, read_swept
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 5.0  # files left in /inbound (a failed or interrupted take) are retried this often
+HELD_SECONDS = 24 * 3600  # a held *.filepart upload is deleted when never renamed for this long
+TAKERS = 64  # files read and accepted at once
+
+Content = tuple[bytes | None, str]  # (the bytes when small, else None; their SHA-256)
+Removal = tuple[Path, Path, str, bool]  # (the partner's box, the file, its name, archive)
+
+
+class Takes:
+    """Takes of closed uploads, at most one per file at a time.
+
+    ``accept(partner_id, name, body, key)`` stores a body (gateway.intake, bound in
+    gateway.transports.sftp_process.drop_box_for); ``partners()`` is the current
+    partner directory."""
+
+    def __init__(
+        self, root: Path, idle_timeout: float, partners: Callable[[], Any], accept: Callable[..., Any]
+    ) -> None:
+        self.root, self.idle_timeout = root, idle_timeout
+        self.partners, self.accept = partners, accept
+        self._inflight: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(TAKERS)
+        self._removals: list[tuple[Removal, asyncio.Future[None]]] = []
+        self._remover: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.taken = 0  # files stored and removed from /inbound (tests, bench)
+
+    def schedule(self, partner_id: str, name: str, content: Content | None = None) -> asyncio.Task[None]:
+        """Take ``/inbound/<name>`` of the partner (on the loop), once at a time."""
+        key = (partner_id, name)
+        running = self._inflight.get(key)
+        if running is not None:
+            return running
+        task = asyncio.get_running_loop().create_task(self._take(partner_id, name, content))
+        self._inflight[key] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            if self._inflight.get(key) is task:
+                del self._inflight[key]
+
+        task.add_done_callback(done)
+        return task
+
+    async def _take(self, partner_id: str, name: str, content: Content | None) -> None:
+        box = jail.box_dir(self.root, partner_id)
+        path = box / jail.INBOUND / name
+        async with self._slots:
+            try:
+                # Like a dead upload in .incoming: unchanged for twice the idle limit.
+                grace = 2 * self.idle_timeout
+                found = content if content is not None else await asyncio.to_thread(read_swept, path, grace)
+            except FileNotFoundError:
+                return  # taken by an earlier run of this name
+            if found is None:
+                return  # cut short by a crash (or a CLOSE under way elsewhere): never taken
+            data, sha = found
+            # The same name and content again (the partner's retry after a lost
+            # answer, or a take interrupted after its commit) is the same message.
+            key = hashlib.sha256(f"hosted\0{name}\0{sha}".encode()).hexdigest()
+            body = _once(data) if data is not None else _streamed(path)
+            try:
+                await self.accept(partner_id, name, body, key)
+            except Exception as exc:
+                log.error("sftp: %s/inbound/%s not stored, retried later: %s", partner_id, name, exc)
+                raise
+            sftp = hosted_settings(self.partners(), partner_id)
+            archive = bool(sftp is not None and sftp.archive)
+            await self._remove_soon((box, path, name, archive))
+            self.taken += 1
+
+    async def _remove_soon(self, item: Removal) -> None:
+        """Remove a stored file from /inbound; the removals of takes that finish
+        together (one group commit) share one thread hop."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._removals.append((item, future))
+        if self._remover is None or self._remover.done():
+            self._remover = asyncio.create_task(self._remove_batches())
+        await future
+
+    async def _remove_batches(self) -> None:
+        await asyncio.sleep(0)  # the other takes of this commit queue theirs first
+        while self._removals:
+            batch, self._removals = self._removals, []
+            try:
+                results = await asyncio.to_thread(_remove_all, [item for item, _ in batch])
+            except Exception as exc:  # the files stay; the sweep retries them
+                results = [exc] * len(batch)
+            for (_, future), error in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
+
+    # ------------------------------------------------------------------ sweeping
+
+    def start_sweeping(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("sftp: sweeping /inbound failed")
+            await asyncio.sleep(SWEEP_SECONDS)
+
+    async def sweep(self) -> None:
+        """Take every file waiting in a hosted partner's /inbound (after a restart of
+        either process, or a take that failed)."""
+        for partner_id, name in await asyncio.to_thread(self._waiting, self.partners()):
+            # The take reads it; a failure is logged there and retried next sweep.
+            self.schedule(partner_id, name).add_done_callback(_ignore)
+
+    def _waiting(self, partners: Any) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        if not self.root.is_dir():
+            return found
+        for box in self.root.iterdir():
+            inbound = box / jail.INBOUND
+            if (
+                box.name.startswith(".")
+                or not inbound.is_dir()
+                or hosted_settings(partners, box.name) is None
+            ):
+                continue
+            for entry in os.scandir(inbound):
+                if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
+                    found.append((box.name, entry.name))
+            # An upload of a process that died (SIGKILL, power loss) is never closed:
+            # once no write touched it for twice the idle limit (any live session
+            # writing it would have been closed by then), it is dropped, never taken.
+            _drop_older(box / jail.INCOMING, 2 * self.idle_timeout)
+            held = box / jail.HELD
+            for entry in os.scandir(held) if held.is_dir() else ():
+                # A *.filepart upload never renamed (the client gave up): not kept forever.
+                if time.time() - entry.stat(follow_symlinks=False).st_mtime > HELD_SECONDS:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+        return found
+
+    async def aclose(self, timeout: float = 30.0) -> None:
+        """Stop sweeping and wait for the takes under way (the intake must still run)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        pending = list(self._inflight.values())
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+
+
+def _ignore(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # logged by the take; retrieved so asyncio does not log it again
+
+
+def _remove_all(items: list[Removal]) -> list[BaseException | None]:
+    found: list[BaseException | None] = []
+    for item in items:
+        try:
+            _remove(*item)
+            found.append(None)
+        except OSError as exc:
+            found.append(exc)
+    return found
+
+
+def _remove(box: Path, path: Path, name: str, archive: bool) -> None:
+    if archive:
+        target = box / jail.ARCHIVE / name
+        if target.exists():
+            target = target.with_name(f"{name}.{uuid.uuid4().hex[:8]}")
+        os.replace(path, target)
+    else:
+        path.unlink(missing_ok=True)
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _streamed(path: Path) -> AsyncIterator[bytes]:
+    with open(path, "rb") as fh:
+        while chunk := await asyncio.to_thread(fh.read, 1 << 20):
+            yield chunk
+
+
+def _drop_older(folder: Path, seconds: float) -> None:
+    cutoff = time.time() - seconds
+    for entry in os.scandir(folder) if folder.is_dir() else ():
+        with contextlib.suppress(OSError):
+            if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                log.info("sftp: dropped an upload never closed: %s", entry.path)

@@ -1,0 +1,128 @@
+"""The drop box runs in a process of its own (decision 0017): killed mid-upload, it
+is started again on the same port, every file whose CLOSE was answered is stored
+exactly once, the cut upload never; profile reloads reach it; it dies with us."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import paramiko
+import pytest
+from conftest import ACME_KEY
+from gwsamples import order_850, profile_toml
+from sftp_peers import hosted_table, keygen, need_openssh
+from test_sftp_hosted import box, gone_from_inbound, messages, start
+
+from gateway.app import GATEWAY
+
+pytestmark = pytest.mark.slow
+
+
+def connect(port: int, key: Path, user: str = "acme") -> paramiko.SFTPClient:
+    transport = paramiko.Transport(("127.0.0.1", port))
+    transport.connect(username=user, pkey=paramiko.Ed25519Key.from_private_key_file(str(key)))
+    client = paramiko.SFTPClient.from_transport(transport)
+    assert client is not None
+    return client
+
+
+def running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture
+def acme(tmp_path: Path) -> tuple[Path, Path]:
+    need_openssh()
+    key, line = keygen(tmp_path / "keys", "acme")
+    root = tmp_path / "partners"
+    (root / "acme").mkdir(parents=True)
+    (root / "acme" / "profile.toml").write_text(profile_toml("acme", "ACME", ACME_KEY) + hosted_table(line))
+    return root, key
+
+
+async def test_a_drop_box_process_killed_mid_upload_restarts_and_loses_or_repeats_nothing(
+    aiohttp_client: Any, tmp_path: Path, acme: tuple[Path, Path]
+) -> None:
+    root, key = acme
+    client = await start(aiohttp_client, tmp_path, root)
+    gw = client.app[GATEWAY]
+    port, first = gw.sftp_server.port, gw.sftp_server.pid
+
+    def upload_then_cut() -> None:
+        sftp = connect(port, key)
+        for n in range(1, 21):  # each CLOSE answered: durable in /inbound, ours to store
+            with sftp.open(f"/inbound/po-{n}.edi", "wb") as fh:
+                fh.write(order_850("ACME", n))
+        cut = sftp.open("/inbound/po-99.edi", "wb")
+        cut.write(order_850("ACME", 99)[:100])
+        cut.flush()
+        os.kill(first, signal.SIGKILL)  # mid-upload, files of the last group maybe not yet told
+        time.sleep(0.2)
+        sftp.get_channel().get_transport().close()  # type: ignore[union-attr]
+
+    await asyncio.to_thread(upload_then_cut)
+    for _ in range(200):
+        if gw.sftp_server.restarts == 1 and gw.sftp_server.pid != first and running(gw.sftp_server.pid):
+            break
+        await asyncio.sleep(0.05)
+    assert gw.sftp_server.restarts == 1 and running(gw.sftp_server.pid) and not running(first)
+    assert gw.metrics.sftp_drop_box_restarts == 1
+
+    def upload_again() -> None:  # the same port, served by the new process
+        sftp = connect(port, key)
+        with sftp.open("/inbound/po-21.edi", "wb") as fh:
+            fh.write(order_850("ACME", 21))
+        sftp.close()
+
+    await asyncio.to_thread(upload_again)
+    await gone_from_inbound(tmp_path, "acme")
+    names = sorted(m.transport_id for m in await messages(client))
+    assert names == sorted(f"po-{n}.edi" for n in range(1, 22))  # each once; po-99 (cut) never
+    assert not (box(tmp_path, "acme") / "inbound" / "po-99.edi").exists()
+    text = await (
+        await client.get("/metrics", headers={"Authorization": "Bearer internal-test-token"})
+    ).text()
+    assert "gateway_sftp_drop_box_restarts_total 1" in text, text[-2000:]
+
+
+async def test_a_profile_reload_reaches_the_drop_box_process(
+    aiohttp_client: Any, tmp_path: Path, acme: tuple[Path, Path]
+) -> None:
+    root, old_key = acme
+    client = await start(aiohttp_client, tmp_path, root)
+    gw = client.app[GATEWAY]
+    new_key, line = keygen(tmp_path / "keys2", "acme")
+    (root / "acme" / "profile.toml").write_text(profile_toml("acme", "ACME", ACME_KEY) + hosted_table(line))
+    await gw.reload_partners()
+
+    def logins() -> tuple[bool, bool]:
+        outcomes = []
+        for key in (old_key, new_key):
+            try:
+                connect(gw.sftp_server.port, key).close()
+                outcomes.append(True)
+            except paramiko.AuthenticationException:
+                outcomes.append(False)
+        return outcomes[0], outcomes[1]
+
+    assert await asyncio.to_thread(logins) == (False, True)
+
+
+async def test_the_drop_box_process_exits_when_the_gateway_stops(
+    aiohttp_client: Any, tmp_path: Path, acme: tuple[Path, Path]
+) -> None:
+    root, _ = acme
+    client = await start(aiohttp_client, tmp_path, root)
+    pid = client.app[GATEWAY].sftp_server.pid
+    assert running(pid)
+    await client.close()
+    assert not running(pid)
