@@ -58,7 +58,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterable, Callable, Collection, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -477,23 +477,55 @@ class RawStore:
             at = end + 1 + size
             if len(body) != size or hashlib.sha256(body).hexdigest() != sha:
                 break
-            final = self.path_for(sha)
-            try:
-                intact = hashlib.sha256(final.read_bytes()).hexdigest() == sha
-            except OSError:
-                intact = False
-            if intact:
-                _fsync_path(str(final))
-                continue
-            final.parent.mkdir(mode=0o700, exist_ok=True)
-            temp = self._new_temp([body])
-            temp.handle.flush()
-            os.fsync(temp.handle.fileno())
-            temp.handle.close()
-            os.replace(temp.path, final)
-            _fsync_path(str(final.parent))
-            repaired += 1
+            repaired += self.restore(sha, body)
         return repaired
+
+    def restore(self, sha: str, body: bytes) -> int:
+        """Make payload ``sha`` durable from ``body``, a journaled copy: its file is
+        synced when intact, rewritten durably when missing or wrong (returns 1)."""
+        final = self.path_for(sha)
+        try:
+            intact = hashlib.sha256(final.read_bytes()).hexdigest() == sha
+        except OSError:
+            intact = False
+        if intact:
+            _fsync_path(str(final))
+            return 0
+        final.parent.mkdir(mode=0o700, exist_ok=True)
+        temp = self._new_temp([body])
+        temp.handle.flush()
+        os.fsync(temp.handle.fileno())
+        temp.handle.close()
+        os.replace(temp.path, final)
+        _fsync_path(str(final.parent))
+        return 1
+
+    # ------------------------------------------------------------------ the database journal
+
+    def submit(self, func: Callable[..., T], *args: object) -> Future[T]:
+        """``func(*args)`` in the store's threads, as a concurrent future."""
+        return self._pool.submit(func, *args)
+
+    def place_unsynced(self, refs: list[RawRef]) -> None:
+        """Write small staged payloads under their final names without syncing: their
+        durable copy is the caller's (gateway.raw_journal), until :meth:`sync_payloads`."""
+        for ref in refs:
+            final = f"{self._root_text}/{ref.sha256[:2]}/{ref.sha256}"
+            if not _refresh(final):
+                self._place(final, ref.data)  # type: ignore[arg-type]
+
+    def sync_payloads(self, shas: list[str]) -> None:
+        """Make the files of ``shas`` (placed by :meth:`place_unsynced`) durable."""
+        if self._syncfs is not None:
+            self._syncfs_root()
+            return
+        finals = [str(self.path_for(sha)) for sha in shas]
+        for final in finals:
+            with contextlib.suppress(FileNotFoundError):  # retention removed it meanwhile
+                _fsync_path(final)
+        for directory in sorted({os.path.dirname(f) for f in finals}):
+            _fsync_path(directory)
+        _fsync_path(self._root_text)
 
     # ------------------------------------------------------------------ syncing
 
