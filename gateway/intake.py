@@ -267,6 +267,8 @@ class Intake:
         except Exception as exc:
             self._fail(batch, exc)
             return
+        if self.journal is not None:
+            self.journal.committed(small)
         self.batches += 1
         self.accepted += len(batch)
         for pending in batch:
@@ -301,6 +303,8 @@ class Intake:
         except Exception as exc:
             self._fail([pending], exc)
             return
+        if self.journal is not None:
+            self.journal.committed((pending.raw, *pending.also_store))
         self.accepted += 1
         pending.future.set_result(AcceptResult(pending.message["id"], True, pending.raw))
         self._enqueued(handed, 1)

@@ -10,12 +10,13 @@ downloads, retention) finds files exactly as before, and a message row is never
 visible before its file exists.
 
 The rows are the payloads' only durable copy until their files are: every
-``seconds`` a checkpoint reads the rows committed so far, syncs the raw store's file
-system (``syncfs``, or an fsync per file) and deletes exactly those rows. Because a
-row commits only after its file was placed, the rows read before the sync are all
-covered by it, whichever process wrote them. On start (:meth:`RawJournal.recover`,
-before the pipeline runs) the rows a crash left are replayed: each file is checked
-against its SHA-256 and rewritten durably when missing or wrong, then the rows go.
+``seconds`` a checkpoint takes the payloads this process placed since the last one,
+syncs the raw store's file system (``syncfs``, or an fsync per file) and deletes
+their rows. A process deletes only rows of payloads it synced itself, so processes
+sharing one database and a raw directory on another host's file system never drop
+each other's copies. On start (:meth:`RawJournal.recover`, before the pipeline runs)
+every row left is replayed: its file is checked against its SHA-256 (and synced), or
+rewritten durably when missing or wrong, then the row goes.
 
 Large (spilled) payloads keep their own synced publish (gateway.rawstore), and
 payloads stored outside the intake (AS2 evidence, outbound interchanges) keep the
@@ -46,12 +47,12 @@ _CHUNK = 500  # ids per DELETE (SQLite's bound-parameter limit)
 class RawJournal:
     """The database journal of one raw store (see the module doc)."""
 
-    def __init__(self, db: Database, store: RawStore, *, seconds: float = 5.0, batch: int = 20_000) -> None:
+    def __init__(self, db: Database, store: RawStore, *, seconds: float = 5.0) -> None:
         self.db = db
         self.store = store
         self.seconds = seconds
-        self.batch = batch  # rows per checkpoint round
         self._task: asyncio.Task[None] | None = None
+        self._placed: set[str] = set()  # payloads committed since the last checkpoint
         self.checkpoints = 0  # rounds that deleted rows, for tests
 
     @staticmethod
@@ -67,6 +68,10 @@ class RawJournal:
         """Write the payloads' files (not synced) in the raw store's threads; the
         caller waits for it before committing their rows (:func:`wait_placed`)."""
         return self.store.submit(self.store.place_unsynced, list(refs))
+
+    def committed(self, refs: Iterable[RawRef]) -> None:
+        """The rows of ``refs`` are committed: the next checkpoint syncs and deletes them."""
+        self._placed.update(r.sha256 for r in refs if self.covers(r))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -95,25 +100,19 @@ class RawJournal:
     # ------------------------------------------------------------------ checkpoint and recovery
 
     async def checkpoint(self) -> int:
-        """Sync the files of the rows committed so far, then delete those rows; returns
-        how many were deleted."""
-        total = 0
-        while True:
-            async with self.db.read() as conn:
-                found = await conn.execute(
-                    select(JournaledPayload.id, JournaledPayload.sha256)
-                    .order_by(JournaledPayload.id)
-                    .limit(self.batch)
-                )
-                rows = found.all()
-            if not rows:
-                return total
-            await asyncio.to_thread(self.store.sync_payloads, sorted({sha for _, sha in rows}))
-            await self._delete([row_id for row_id, _ in rows])
-            self.checkpoints += 1
-            total += len(rows)
-            if len(rows) < self.batch:
-                return total
+        """Sync the files this process placed since the last checkpoint, then delete
+        their rows; returns how many payloads that covered."""
+        shas, self._placed = sorted(self._placed), set()
+        if not shas:
+            return 0
+        try:
+            await asyncio.to_thread(self.store.sync_payloads, shas)
+            await self._delete(JournaledPayload.sha256, shas)
+        except BaseException:
+            self._placed.update(shas)  # the next round tries again
+            raise
+        self.checkpoints += 1
+        return len(shas)
 
     async def recover(self) -> int:
         """Replay the rows a crash left (module doc): returns how many payload files
@@ -132,17 +131,17 @@ class RawJournal:
             if not rows:
                 break
             for _, sha, data in rows:
-                repaired += await asyncio.to_thread(self.store.restore, sha, bytes(data))
+                repaired += await asyncio.to_thread(self.store.restore, sha, bytes(data))  # durable now
+            await self._delete(JournaledPayload.id, [row[0] for row in rows])
             after = rows[-1][0]
         if repaired:
             log.warning("raw store: restored %d payload(s) from the database journal", repaired)
-        await self.checkpoint()
         return repaired
 
-    async def _delete(self, ids: list[int]) -> None:
+    async def _delete(self, column: Any, values: list[Any]) -> None:
         async with self.db.write() as conn:
-            for part in lean.chunks(ids, _CHUNK):
-                await conn.execute(delete(JournaledPayload).where(JournaledPayload.id.in_(list(part))))
+            for part in lean.chunks(values, _CHUNK):
+                await conn.execute(delete(JournaledPayload).where(column.in_(list(part))))
 
 
 def wait_placed(placing: Future[None] | None) -> None:

@@ -134,3 +134,32 @@ async def test_a_placement_that_fails_acknowledges_nothing(
         await intake.stop()
         store.close()
         await db.close()
+
+
+async def test_a_checkpoint_deletes_only_the_rows_this_process_synced(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """Another process's rows (its files maybe on its own host's cache) stay until a
+    start replays them; this process's own rows go once synced."""
+    db, store, journal, intake = await _open(tmp_path, database_url)
+    theirs = b"ISA*another-process~"
+    try:
+        async with db.write() as conn:
+            await conn.execute(
+                JournaledPayload.__table__.insert(),
+                [{"sha256": hashlib.sha256(theirs).hexdigest(), "data": theirs}],
+            )
+        ours = b"ISA*ours~"
+        await _accept(intake, ours, 1)
+        assert await journal.checkpoint() == 1
+        assert await _journaled(db) == {hashlib.sha256(theirs).hexdigest(): theirs}
+        assert await journal.checkpoint() == 0  # nothing new committed here
+        # A start replays what is left: the file is written durably, the row goes.
+        assert await RawJournal(db, store).recover() == 1
+        assert await _journaled(db) == {}
+        with store.open(hashlib.sha256(theirs).hexdigest()) as fh:
+            assert fh.read() == theirs
+    finally:
+        await intake.stop()
+        store.close()
+        await db.close()
