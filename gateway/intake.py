@@ -48,7 +48,7 @@ from gateway.db.models import Base, Job, JournaledPayload, Message, MessageEvent
 from gateway.db.notify import NOTIFY_SQL
 from gateway.handoff import Handed, Handoff
 from gateway.logsafe import printable
-from gateway.raw_journal import RawJournal, placed, wait_placed
+from gateway.raw_journal import RawJournal, insert_journaled, placed, wait_placed
 from gateway.rawstore import RawRef, RawStore
 
 log = logging.getLogger(__name__)
@@ -335,17 +335,18 @@ class Intake:
         # The caller's own rows (``also``: AS2 records its MDN with the message) go in
         # the same transaction. SQLite: one hop, plain executemany (gateway.db.writer).
         extra = _by_model(p.also for p in batch)
+        journaled: list[dict[str, Any]] = []
         if self.journal is not None:
             journaled = RawJournal.rows(
                 r for p in batch for r in (p.raw, *p.also_store) if RawJournal.covers(r)
             )
+        if self.db.writer is not None:
             if journaled:
                 extra.insert(0, (JournaledPayload, journaled))
-        if self.db.writer is not None:
             work = partial(_insert_lean, messages, events, jobs, extra, claimed, placing)
             ids = await self.db.lean_write(work)
         else:
-            ids = await self._insert_async(messages, events, jobs, extra, claimed, placing)
+            ids = await self._insert_async(messages, events, jobs, extra, claimed, journaled, placing)
         if not claimed:
             return []
         assert self.handoff is not None
@@ -362,9 +363,11 @@ class Intake:
         jobs: list[dict[str, Any]],
         extra: list[tuple[type[Base], list[dict[str, Any]]]],
         claimed: list[str],
+        journaled: list[dict[str, Any]],
         placing: Future[None] | None,
     ) -> dict[str, int]:
         async with self.db.write() as conn:
+            await insert_journaled(conn, journaled)
             await conn.execute(insert(Message), messages)
             await conn.execute(insert(MessageEvent), events)
             if claimed:
