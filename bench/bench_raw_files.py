@@ -1,7 +1,8 @@
 """Raw file benchmark (not a test): what one small payload file costs to create, the
 way the raw store places it (temp file, write, close, rename into its bucket), alone
 and while another thread appends and ``fdatasync``s a file on the same file system,
-as a database commit does beside the intake (decision 0018).
+as a database commit does beside the intake (decision 0018). The first round runs in
+a fresh directory tree, as a new gateway's raw store starts; later rounds add to it.
 
 Prints CPU microseconds of the creating thread per file (CLOCK_THREAD_CPUTIME_ID) and
 wall microseconds per file, for both, and the ratio busy / quiet. The two runs
