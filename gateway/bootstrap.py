@@ -39,6 +39,7 @@ from gateway.intake import Intake
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
 from gateway.ports import ErpSink, PartnerTransport
+from gateway.raw_journal import RawJournal
 from gateway.rawstore import RawStore
 from gateway.runner import Instance, Scheduler, Task
 
@@ -86,6 +87,7 @@ class Gateway:
     metrics: Metrics
     db: Database = field(init=False)
     rawstore: RawStore = field(init=False)
+    raw_journal: RawJournal = field(init=False)
     instance: Instance = field(init=False)
     sink: ErpSink = field(init=False)
     transports: dict[str, PartnerTransport] = field(init=False)
@@ -204,6 +206,9 @@ async def running(
         gw.rawstore = RawStore(settings.raw_dir, use_syncfs=settings.storage.raw_sync == "syncfs")
         gw.rawstore.open_store()
         stack.callback(gw.rawstore.close)
+        # Small payloads a crash left only in the database journal: before anything reads them.
+        gw.raw_journal = RawJournal(gw.db, gw.rawstore)
+        await gw.raw_journal.recover()
 
         loader = overrides.load_partners or load_partner_directory
         gw.partners.current = loader(settings)
@@ -286,7 +291,10 @@ async def running(
                 clock=clock,
                 on_enqueued=gw.pipeline.wake,
                 handoff=gw.pipeline.handoff,  # steady state: no claim (gateway.handoff)
+                journal=gw.raw_journal,  # one durable commit per batch (decision 0018)
             )
+            await gw.raw_journal.start()
+            stack.push_async_callback(gw.raw_journal.stop)
             await gw.intake.start()
             stack.push_async_callback(gw.intake.stop)
             if gw.as2 is not None and settings.as2 is not None and settings.as2.receive_processes:

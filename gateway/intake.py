@@ -8,9 +8,11 @@ raises, nothing was acknowledged and the partner must retry.
 
 Group commit: one commit per request caps out near a few hundred accepts per
 second, so concurrent accepts are committed together. A single committer task
-takes every accept waiting at that moment (up to ``max_batch``), publishes their
-staged raw files (one durable sync for the batch), inserts all rows in one transaction and resolves
-each caller's future. A storage error fails exactly the accepts of that batch; a
+takes every accept waiting at that moment (up to ``max_batch``), inserts all rows in
+one transaction and resolves each caller's future. Small payloads are rows of that
+transaction too (gateway.raw_journal: their files are written unsynced meanwhile), so
+a batch waits on one durable sync, the commit; large ones are published (synced)
+before it. A storage error fails exactly the accepts of that batch; a
 uniqueness clash (two requests racing with one idempotency key) makes the batch
 retry one accept at a time so only the loser sees the existing message.
 
@@ -28,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -41,10 +44,11 @@ from gateway.db import lean
 from gateway.db.engine import Database, StorageUnavailable, is_storage_error
 from gateway.db.ids import new_id
 from gateway.db.jobs import ClaimedJob
-from gateway.db.models import Base, Job, Message, MessageEvent, utcnow
+from gateway.db.models import Base, Job, JournaledPayload, Message, MessageEvent, utcnow
 from gateway.db.notify import NOTIFY_SQL
 from gateway.handoff import Handed, Handoff
 from gateway.logsafe import printable
+from gateway.raw_journal import RawJournal, insert_journaled, placed, wait_placed
 from gateway.rawstore import RawRef, RawStore
 
 log = logging.getLogger(__name__)
@@ -92,9 +96,12 @@ class Intake:
         clock: Callable[[], datetime] = utcnow,
         on_enqueued: Callable[[], None] | None = None,
         handoff: Handoff | None = None,
+        journal: RawJournal | None = None,
     ) -> None:
         self.db = db
         self.rawstore = rawstore
+        # Small payloads durable with the batch's commit (module doc); None: the file journal.
+        self.journal = journal
         self.max_batch = max_batch
         self.clock = clock
         self.on_enqueued = on_enqueued  # ready jobs were written (not handed over)
@@ -239,21 +246,29 @@ class Intake:
     async def _commit_batch(self, batch: list[_Pending]) -> None:
         # Running the raw store sync and the database commit of successive batches in
         # parallel was measured slower: both wait on the same file system journal.
+        refs = [r for p in batch for r in (p.raw, *p.also_store)]
+        small = [r for r in refs if self.journal is not None and RawJournal.covers(r)]
         try:
-            await self.rawstore.publish(r for p in batch for r in (p.raw, *p.also_store))
+            await self.rawstore.publish(
+                r for r in refs if not (self.journal is not None and RawJournal.covers(r))
+            )
         except Exception as exc:
             self._fail(batch, exc)
             return
+        # Small payloads' files are written while the rows are built; the commit waits for them.
+        placing = self.journal.place(small) if self.journal is not None and small else None
         try:
-            handed = await self._insert(batch)
+            handed = await self._insert(batch, placing)
         except IntegrityError:
             # Someone raced us with an idempotency key: settle each accept on its own.
             for pending in batch:
-                await self._commit_one(pending)
+                await self._commit_one(pending, placing)
             return
         except Exception as exc:
             self._fail(batch, exc)
             return
+        if self.journal is not None:
+            self.journal.committed(small)
         self.batches += 1
         self.accepted += len(batch)
         for pending in batch:
@@ -268,9 +283,9 @@ class Intake:
         if len(handed) < count and self.on_enqueued is not None:
             self.on_enqueued()
 
-    async def _commit_one(self, pending: _Pending) -> None:
+    async def _commit_one(self, pending: _Pending, placing: Future[None] | None) -> None:
         try:
-            handed = await self._insert([pending])
+            handed = await self._insert([pending], placing)
         except IntegrityError as exc:
             row = pending.message
             earlier = None
@@ -288,14 +303,17 @@ class Intake:
         except Exception as exc:
             self._fail([pending], exc)
             return
+        if self.journal is not None:
+            self.journal.committed((pending.raw, *pending.also_store))
         self.accepted += 1
         pending.future.set_result(AcceptResult(pending.message["id"], True, pending.raw))
         self._enqueued(handed, 1)
 
-    async def _insert(self, batch: list[_Pending]) -> list[Handed]:
+    async def _insert(self, batch: list[_Pending], placing: Future[None] | None = None) -> list[Handed]:
         """Write the batch's messages, events and first jobs in one transaction; the
         first jobs the hand-off has room for are written claimed by its worker and
-        returned (to be put there once committed)."""
+        returned (to be put there once committed). Small payloads are journal rows of
+        the same transaction, committed once ``placing`` wrote their files."""
         messages = [p.message for p in batch]
         events = [
             {
@@ -317,10 +335,18 @@ class Intake:
         # The caller's own rows (``also``: AS2 records its MDN with the message) go in
         # the same transaction. SQLite: one hop, plain executemany (gateway.db.writer).
         extra = _by_model(p.also for p in batch)
+        journaled: list[dict[str, Any]] = []
+        if self.journal is not None:
+            journaled = RawJournal.rows(
+                r for p in batch for r in (p.raw, *p.also_store) if RawJournal.covers(r)
+            )
         if self.db.writer is not None:
-            ids = await self.db.lean_write(partial(_insert_lean, messages, events, jobs, extra, claimed))
+            if journaled:
+                extra.insert(0, (JournaledPayload, journaled))
+            work = partial(_insert_lean, messages, events, jobs, extra, claimed, placing)
+            ids = await self.db.lean_write(work)
         else:
-            ids = await self._insert_async(messages, events, jobs, extra, claimed)
+            ids = await self._insert_async(messages, events, jobs, extra, claimed, journaled, placing)
         if not claimed:
             return []
         assert self.handoff is not None
@@ -337,8 +363,11 @@ class Intake:
         jobs: list[dict[str, Any]],
         extra: list[tuple[type[Base], list[dict[str, Any]]]],
         claimed: list[str],
+        journaled: list[dict[str, Any]],
+        placing: Future[None] | None,
     ) -> dict[str, int]:
         async with self.db.write() as conn:
+            await insert_journaled(conn, journaled)
             await conn.execute(insert(Message), messages)
             await conn.execute(insert(MessageEvent), events)
             if claimed:
@@ -352,6 +381,7 @@ class Intake:
             # Delivered at commit only: wakes `gateway worker` processes (gateway.db.notify).
             if not self.db.is_sqlite and len(claimed) < len(jobs):
                 await conn.execute(text(NOTIFY_SQL))
+            await placed(placing)  # before the commit: a visible message has its file
         return ids
 
     def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
@@ -384,6 +414,7 @@ def _insert_lean(
     jobs: list[dict[str, Any]],
     extra: list[tuple[type[Base], list[dict[str, Any]]]],
     claimed: list[str],
+    placing: Future[None] | None,
     conn: Any,
 ) -> dict[str, int]:
     """The batch in plain sqlite3; returns the ids of the ``claimed`` messages' jobs."""
@@ -399,6 +430,7 @@ def _insert_lean(
             "AND step = ? AND state = 'running'"
         )
         ids.update(conn.execute(query, (*part, FIRST_STEP)).fetchall())
+    wait_placed(placing)  # the writer commits when this returns
     return ids
 
 

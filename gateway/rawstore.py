@@ -8,25 +8,23 @@ the rename is made durable, all before the caller commits its database row.
 Two ways to do that:
 
 - :meth:`RawStore.write` does it for one payload (fsync file, rename, fsync dir).
-- :meth:`RawStore.stage` + :meth:`RawStore.publish` split it for group commit
-  (see :mod:`gateway.intake`): each request stages its body, then one ``publish``
-  makes the whole batch durable.
+- :meth:`RawStore.stage` + :meth:`RawStore.publish` split it for group commit:
+  each request stages its body, then one ``publish`` makes the whole batch durable.
+  The intake publishes only large bodies so; small ones it journals in its own
+  database commit (:meth:`RawStore.place_unsynced`, gateway.raw_journal).
 
 How ``publish`` makes a batch durable:
 
 - Small bodies (held in memory, up to ``spill_bytes``) are appended to a
   write-ahead *journal* segment under ``<root>/journal`` with one write and one
-  ``fdatasync``, then written under their final names without a sync. Creating
-  and syncing one file per payload costs about a disk flush per file on this kind
-  of disk (30 small files: 5-25 ms; one 12 KB append: 0.2 ms), which capped
-  accepts near a thousand per second. Every few seconds (or megabytes) the segment
-  is rotated and, off the request path, the file system is synced (``syncfs``, or
-  an fsync per file) and the old segment deleted. On start, :meth:`open_store`
-  replays segments left by a crash: each record's final file is checked against
-  its SHA-256 and rewritten durably when missing or wrong, so a final name that a
-  committed message refers to always holds complete bytes. A segment is locked
-  (``flock``) by its writer, so processes sharing a raw directory never replay
-  each other's live segment.
+  ``fdatasync``, then written under their final names without a sync (a synced
+  file per payload costs about a disk flush each). Every few seconds (or
+  megabytes) the segment is rotated and, off the request path, the file system is
+  synced (``syncfs``, or an fsync per file) and the old segment deleted. On start,
+  :meth:`open_store` replays segments left by a crash: each record's final file is
+  checked against its SHA-256 and rewritten durably when missing or wrong. A
+  segment is locked (``flock``) by its writer, so processes sharing a raw
+  directory never replay each other's live segment.
 - Spilled bodies (temp files) are synced, renamed into place and synced again
   (one ``syncfs`` each time on Linux, else an fsync per file and directory).
 
@@ -58,7 +56,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterable, Callable, Collection, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -240,9 +238,7 @@ class RawStore:
             if not bucket.is_dir() or len(bucket.name) != 2:
                 continue
             for file in bucket.iterdir():
-                if file.name in keep:
-                    continue
-                if file.stat().st_mtime < cutoff:
+                if file.name not in keep and file.stat().st_mtime < cutoff:
                     file.unlink(missing_ok=True)
                     removed += 1
         return removed
@@ -477,23 +473,43 @@ class RawStore:
             at = end + 1 + size
             if len(body) != size or hashlib.sha256(body).hexdigest() != sha:
                 break
-            final = self.path_for(sha)
-            try:
-                intact = hashlib.sha256(final.read_bytes()).hexdigest() == sha
-            except OSError:
-                intact = False
-            if intact:
-                _fsync_path(str(final))
-                continue
-            final.parent.mkdir(mode=0o700, exist_ok=True)
-            temp = self._new_temp([body])
-            temp.handle.flush()
-            os.fsync(temp.handle.fileno())
-            temp.handle.close()
-            os.replace(temp.path, final)
-            _fsync_path(str(final.parent))
-            repaired += 1
+            repaired += self.restore(sha, body)
         return repaired
+
+    def restore(self, sha: str, body: bytes) -> int:
+        """Make payload ``sha`` durable from ``body``, a journaled copy: its file is
+        synced when intact, rewritten durably when missing or wrong (returns 1)."""
+        final = self.path_for(sha)
+        with contextlib.suppress(OSError):
+            if hashlib.sha256(final.read_bytes()).hexdigest() == sha:
+                _fsync_path(str(final))
+                return 0
+        final.parent.mkdir(mode=0o700, exist_ok=True)
+        temp = self._new_temp([body])
+        temp.handle.flush()
+        os.fsync(temp.handle.fileno())
+        temp.handle.close()
+        os.replace(temp.path, final)
+        _fsync_path(str(final.parent))
+        return 1
+
+    def submit(self, func: Callable[..., T], *args: object) -> Future[T]:
+        return self._pool.submit(func, *args)  # in the store's threads
+
+    def place_unsynced(self, refs: list[RawRef]) -> None:
+        """Write small staged payloads under their final names without syncing: their
+        durable copy is the caller's (gateway.raw_journal), until :meth:`sync_payloads`."""
+        for ref in refs:
+            final = f"{self._root_text}/{ref.sha256[:2]}/{ref.sha256}"
+            if not _refresh(final):
+                self._place(final, ref.data)  # type: ignore[arg-type]
+
+    def sync_payloads(self, shas: list[str]) -> None:
+        """Make the files of ``shas`` (placed by :meth:`place_unsynced`) durable."""
+        files = [p for p in map(self.path_for, shas) if p.exists()]  # else pruned meanwhile
+        self._sync_data(files)
+        if self._syncfs is None:
+            self._sync_names({p.parent for p in files} | {self.root})
 
     # ------------------------------------------------------------------ syncing
 

@@ -82,8 +82,11 @@ class BodyReader:
         try:
             if remaining <= 0:
                 raise TimeoutError
-            async with asyncio.timeout(remaining):  # no task per read, unlike wait_for
-                chunk = await self.content.read(size)
+            # What already arrived needs no timer (most small bodies come in one piece).
+            chunk = self.content.read_nowait(size)
+            if not chunk and not self.content.at_eof():
+                async with asyncio.timeout(remaining):  # no task per read, unlike wait_for
+                    chunk = await self.content.read(size)
         except ShuttingDown:
             raise ApiError(
                 503,

@@ -45,6 +45,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from gateway.api import bodies
@@ -241,8 +242,11 @@ async def _accept(
         "message_id": result.message_id,
         "status": "received" if result.created else "already_received",
     }
-    return web.json_response(
-        payload, status=202 if result.created else 200, headers={"X-Request-Id": request_id}
+    return web.Response(
+        body=orjson.dumps(payload),
+        status=202 if result.created else 200,
+        content_type="application/json",
+        headers={"X-Request-Id": request_id},
     )
 
 

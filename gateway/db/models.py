@@ -28,6 +28,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -307,3 +308,16 @@ class OrderExceptionRow(Base):
         Index("ix_order_exceptions_order", "partner_id", "po_number"),
         Index("ix_order_exceptions_open", "closed_at", "id"),
     )
+
+
+class JournaledPayload(Base):
+    """Small raw payloads written with the messages that refer to them (0012): their
+    durable copy until the raw store has synced their files (gateway.raw_journal)."""
+
+    __tablename__ = "raw_journal"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,165 @@
+"""The database journal of small payloads (gateway.raw_journal, decision 0018): an
+accept batch's small bodies are rows of the commit that records their messages (no
+journal segment, no second sync), their files exist before that commit, a
+checkpoint syncs the files and deletes the rows, a start restores files a crash
+lost from the rows, and a failed placement acknowledges nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from gateway.db import schema
+from gateway.db.engine import Database, StorageUnavailable, open_database
+from gateway.db.models import JournaledPayload, Message
+from gateway.intake import Intake
+from gateway.raw_journal import RawJournal
+from gateway.rawstore import RawRef, RawStore
+
+
+async def _body(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _open(tmp_path: Path, database_url: str | None) -> tuple[Database, RawStore, RawJournal, Intake]:
+    db = open_database(database_url or f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
+    await schema.upgrade(db)
+    store = RawStore(tmp_path / "raw", spill_bytes=1024)
+    store.open_store()
+    journal = RawJournal(db, store, seconds=3600)  # checkpoints only when a test asks
+    intake = Intake(db, store, journal=journal)
+    await intake.start()
+    return db, store, journal, intake
+
+
+async def _accept(intake: Intake, data: bytes, n: int) -> Any:
+    return await intake.accept(
+        partner_id="acme",
+        channel="rest",
+        transport_id=f"r{n}",
+        idempotency_key=None,
+        body=_body(data),
+        limit=1 << 20,
+    )
+
+
+async def _journaled(db: Database) -> dict[str, bytes]:
+    async with db.read() as conn:
+        rows = (await conn.execute(select(JournaledPayload.sha256, JournaledPayload.data))).all()
+    return {sha: bytes(data) for sha, data in rows}
+
+
+async def test_small_bodies_are_rows_of_the_batch_commit_and_large_ones_files(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    db, store, journal, intake = await _open(tmp_path, database_url)
+    try:
+        bodies = [b"ISA*small-%d~" % n for n in range(12)]
+        large = b"ISA*" + b"L" * 4096 + b"~"
+        results = await asyncio.gather(*(_accept(intake, b, n) for n, b in enumerate([*bodies, large])))
+        shas = [hashlib.sha256(b).hexdigest() for b in bodies]
+        # The small ones are in the journal table, committed with their messages...
+        assert await _journaled(db) == dict(zip(shas, bodies, strict=True))
+        # ...not in a journal segment (no second durable sync on the way to the 202),
+        assert os.listdir(tmp_path / "raw" / "journal") == []
+        # and every file exists already, for the readers that open files.
+        for sha, data in zip([*shas, hashlib.sha256(large).hexdigest()], [*bodies, large], strict=True):
+            with store.open(sha) as fh:
+                assert fh.read() == data
+        async with db.read() as conn:
+            assert await conn.scalar(select(func.count()).select_from(Message)) == len(results)
+
+        assert await journal.checkpoint() == len(bodies)
+        assert await _journaled(db) == {}
+        with store.open(shas[0]) as fh:
+            assert fh.read() == bodies[0]
+    finally:
+        await intake.stop()
+        store.close()
+        await db.close()
+
+
+async def test_a_start_restores_the_files_a_crash_lost_from_the_rows(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    db, store, _journal, intake = await _open(tmp_path, database_url)
+    bodies = [b"ISA*one~", b"ISA*two~", b"ISA*three~"]
+    try:
+        for n, data in enumerate(bodies):
+            await _accept(intake, data, n)
+    finally:
+        await intake.stop()
+        store.close()
+    shas = [hashlib.sha256(b).hexdigest() for b in bodies]
+    # What a power loss may do to files written but never synced: gone, or torn.
+    store.path_for(shas[0]).unlink()
+    store.path_for(shas[1]).write_bytes(b"ISA*tw")
+
+    again = RawStore(tmp_path / "raw")
+    again.open_store()
+    try:
+        assert await RawJournal(db, again).recover() == 2
+        for sha, data in zip(shas, bodies, strict=True):
+            assert again.path_for(sha).read_bytes() == data
+        assert await _journaled(db) == {}  # synced, so the rows are gone
+    finally:
+        again.close()
+        await db.close()
+
+
+async def test_a_placement_that_fails_acknowledges_nothing(
+    tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, store, _journal, intake = await _open(tmp_path, database_url)
+
+    def disk_full(refs: list[RawRef]) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "place_unsynced", disk_full)
+    try:
+        with pytest.raises(StorageUnavailable):
+            await _accept(intake, b"ISA*lost~", 1)
+        async with db.read() as conn:
+            assert await conn.scalar(select(func.count()).select_from(Message)) == 0
+        assert await _journaled(db) == {}
+    finally:
+        await intake.stop()
+        store.close()
+        await db.close()
+
+
+async def test_a_checkpoint_deletes_only_the_rows_this_process_synced(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """Another process's rows (its files maybe on its own host's cache) stay until a
+    start replays them; this process's own rows go once synced."""
+    db, store, journal, intake = await _open(tmp_path, database_url)
+    theirs = b"ISA*another-process~"
+    try:
+        async with db.write() as conn:
+            await conn.execute(
+                JournaledPayload.__table__.insert(),
+                [{"sha256": hashlib.sha256(theirs).hexdigest(), "data": theirs}],
+            )
+        ours = b"ISA*ours~"
+        await _accept(intake, ours, 1)
+        assert await journal.checkpoint() == 1
+        assert await _journaled(db) == {hashlib.sha256(theirs).hexdigest(): theirs}
+        assert await journal.checkpoint() == 0  # nothing new committed here
+        # A start replays what is left: the file is written durably, the row goes.
+        assert await RawJournal(db, store).recover() == 1
+        assert await _journaled(db) == {}
+        with store.open(hashlib.sha256(theirs).hexdigest()) as fh:
+            assert fh.read() == theirs
+    finally:
+        await intake.stop()
+        store.close()
+        await db.close()
