@@ -14,7 +14,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.db import lean_translate
 from gateway.db.models import ControlNumber
+from gateway.db.writer import lean_connection
 
 MAX_CONTROL = 999_999_999
 KINDS = frozenset({"interchange", "group", "set"})
@@ -26,6 +28,10 @@ async def allocate(session: AsyncSession, partner_id: str, kind: str, count: int
         raise ValueError(f"unknown control number kind {kind!r}")
     if count < 1:
         return []
+    raw = lean_connection(session)
+    if raw is not None:  # SQLite's writer thread: the same two statements, plain
+        last = lean_translate.allocate(raw, partner_id, kind, count)
+        return _numbers(last, count)
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     await session.execute(
@@ -39,5 +45,9 @@ async def allocate(session: AsyncSession, partner_id: str, kind: str, count: int
             .returning(ControlNumber.last_value)
         )
     ).scalar_one()
+    return _numbers(last, count)
+
+
+def _numbers(last: int, count: int) -> list[int]:
     first = last - count + 1
     return [(n - 1) % MAX_CONTROL + 1 for n in range(first, last + 1)]
