@@ -62,15 +62,12 @@ def any_seen(conn: sqlite3.Connection, keys: Sequence[tuple[str, str, str]]) -> 
 
 
 def allocate(conn: sqlite3.Connection, partner_id: str, kind: str, count: int) -> int:
-    """gateway.db.control_numbers.allocate's two statements: the counter's new last value."""
-    conn.execute(
-        "INSERT INTO control_numbers (partner_id, kind, last_value) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
-        (partner_id, kind),
-    )
+    """gateway.db.control_numbers.allocate's upsert: the counter's new last value."""
     row = conn.execute(
-        "UPDATE control_numbers SET last_value = last_value + ? WHERE partner_id = ? AND kind = ? "
+        "INSERT INTO control_numbers (partner_id, kind, last_value) VALUES (?, ?, ?) "
+        "ON CONFLICT (partner_id, kind) DO UPDATE SET last_value = control_numbers.last_value + ? "
         "RETURNING last_value",
-        (count, partner_id, kind),
+        (partner_id, kind, count, count),
     ).fetchone()
     return int(row[0])
 
