@@ -124,8 +124,9 @@ async def link_documents(
             )
             if key_kind == domain.PO:
                 touched.add((row["partner_id"], value))
-    if keys and raw is not None:
+    if raw is not None:  # plain; and their JSON is at hand: the read below need not decode it
         lean_translate.insert_keys(raw, keys)
+        session.info.setdefault(lean_translate.KNOWN, {}).update((r["id"], r.get("canonical")) for r in rows)
     elif keys:
         await session.execute(insert(DocumentKey), keys)
     await refresh(session, touched, now=now, policy_for=_policy_for(session))
@@ -151,7 +152,9 @@ async def _linked(conn: Any, pairs: set[tuple[str, str]]) -> dict[tuple[str, str
         return result
     raw = lean_connection(conn)
     found = (
-        lean_translate.linked(raw, pairs) if raw is not None else (await _select_linked(conn, pairs)).all()
+        lean_translate.linked(raw, pairs, conn.info.get(lean_translate.KNOWN))
+        if raw is not None
+        else (await _select_linked(conn, pairs)).all()
     )
     for r in found:
         if (r.partner_id, r.value) not in result:

@@ -108,9 +108,18 @@ def _utc(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def linked(conn: sqlite3.Connection, pairs: set[tuple[str, str]]) -> list[Any]:
+# session.info key: document id -> canonical JSON of documents this transaction stored
+KNOWN = "gateway.lean.known_canonical"
+
+
+def linked(
+    conn: sqlite3.Connection, pairs: set[tuple[str, str]], known: dict[str, Any] | None = None
+) -> list[Any]:
     """The documents keyed with a PO of ``pairs`` (two plain INs: the caller keeps the
-    exact pairs), as gateway.orders._linked selects them, rows with the same names."""
+    exact pairs), as gateway.orders._linked selects them, rows with the same names.
+    ``known``: canonical JSON already at hand by document id (stored in this
+    transaction), used instead of decoding the stored text again."""
+    known = known or {}
     partners, pos = {p for p, _ in pairs}, {po for _, po in pairs}
     sql = (
         "SELECT k.partner_id, k.value, d.id, d.message_id, d.kind, d.direction, d.created_at, "
@@ -128,7 +137,7 @@ def linked(conn: sqlite3.Connection, pairs: set[tuple[str, str]]) -> list[Any]:
             kind=r[4],
             direction=r[5],
             created_at=_utc(r[6]),
-            canonical=orjson.loads(r[7]) if r[7] is not None else None,
+            canonical=known[r[2]] if r[2] in known else orjson.loads(r[7]) if r[7] is not None else None,
             business_number=r[8],
             status=r[9],
             message_status=r[10],
