@@ -10,46 +10,23 @@ their order. Never parse meaning out of one beyond its time order.
 
 from __future__ import annotations
 
-import os
+import secrets
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _last = [0]  # the last id issued by this process, as an integer
-# Random bytes from the OS taken 4 KiB at a time (one getrandom call per ~400 ids,
-# not one per id: that call was ~4% of the writer thread's time). Dropped in a forked
-# child, so two processes never share a buffer's bytes.
-_RANDOM_CHUNK = 4096
-_random = [b"", 0]
-
-
-def _drop_random() -> None:
-    _random[0], _random[1] = b"", 0
-
-
-os.register_at_fork(after_in_child=_drop_random)
-
-
-def _random80() -> int:
-    buffer, at = _random
-    assert isinstance(buffer, bytes) and isinstance(at, int)
-    if at + 10 > len(buffer):
-        buffer, at = os.urandom(_RANDOM_CHUNK), 0
-        _random[0] = buffer
-    _random[1] = at + 10
-    return int.from_bytes(buffer[at : at + 10], "big")
 
 
 def new_id(now_ms: int | None = None) -> str:
     """A new id; ``now_ms`` fixes the time part (tests)."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms << 80) | _random80()
+    value = (ms << 80) | secrets.randbits(80)
     if now_ms is None:
         if value <= _last[0]:
             value = _last[0] + 1
         _last[0] = value
-    # 13 pairs of characters, 10 bits each, from the top (the same text as 26 of 5 bits)
-    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
-
-
-_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
-_SHIFTS = range(120, -1, -10)
+    chars = []
+    for _ in range(26):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
