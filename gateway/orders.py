@@ -18,9 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, case, delete, insert, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import alerts
+from gateway.db import lean_translate
 from gateway.db.engine import Database
 from gateway.db.ids import new_id
 from gateway.db.models import (
@@ -32,6 +35,7 @@ from gateway.db.models import (
     OrderExceptionRow,
     OutboxItem,
 )
+from gateway.db.writer import lean_connection
 from gateway.domain import orders as domain
 from gateway.domain.alerts import correlation_id
 from gateway.domain.orders import LinkedDocument, OrderPolicy
@@ -94,14 +98,11 @@ async def link_documents(
     ids = [r["id"] for r in rows]
     if replace:
         await session.execute(delete(DocumentKey).where(DocumentKey.document_id.in_(ids)))
-    transport = dict(
-        (
-            await session.execute(
-                select(Message.id, Message.transport_id).where(
-                    Message.id.in_({r["message_id"] for r in rows})
-                )
-            )
-        ).all()
+    raw = lean_connection(session)  # SQLite's writer thread: plain statements (gateway.db.lean_translate)
+    message_ids = list(dict.fromkeys(r["message_id"] for r in rows))
+    by_id = select(Message.id, Message.transport_id).where(Message.id.in_(message_ids))
+    transport = (
+        lean_translate.transports(raw, message_ids) if raw else dict((await session.execute(by_id)).all())
     )
     keys: list[dict[str, Any]] = []
     touched: set[tuple[str, str]] = set()
@@ -123,7 +124,10 @@ async def link_documents(
             )
             if key_kind == domain.PO:
                 touched.add((row["partner_id"], value))
-    if keys:
+    if raw is not None:  # plain; and their JSON is at hand: the read below need not decode it
+        lean_translate.insert_keys(raw, keys)
+        session.info.setdefault(lean_translate.KNOWN, {}).update((r["id"], r.get("canonical")) for r in rows)
+    elif keys:
         await session.execute(insert(DocumentKey), keys)
     await refresh(session, touched, now=now, policy_for=_policy_for(session))
 
@@ -146,7 +150,33 @@ async def _linked(conn: Any, pairs: set[tuple[str, str]]) -> dict[tuple[str, str
     result: dict[tuple[str, str], list[LinkedDocument]] = {pair: [] for pair in pairs}
     if not pairs:
         return result
-    rows = await conn.execute(
+    raw = lean_connection(conn)
+    found = (
+        lean_translate.linked(raw, pairs, conn.info.get(lean_translate.KNOWN))
+        if raw is not None
+        else (await _select_linked(conn, pairs)).all()
+    )
+    for r in found:
+        if (r.partner_id, r.value) not in result:
+            continue
+        result[(r.partner_id, r.value)].append(
+            LinkedDocument(
+                document_id=r.id,
+                message_id=r.message_id,
+                kind=r.kind,
+                direction=r.direction,
+                at=r.created_at,
+                document=(r.canonical or {}).get("document") or {},
+                business_number=r.business_number,
+                status=r.status,
+                message_status=r.message_status,
+            )
+        )
+    return result
+
+
+async def _select_linked(conn: Any, pairs: set[tuple[str, str]]) -> Any:
+    return await conn.execute(
         select(
             DocumentKey.partner_id,
             DocumentKey.value,
@@ -169,23 +199,6 @@ async def _linked(conn: Any, pairs: set[tuple[str, str]]) -> dict[tuple[str, str
             DocumentKey.value.in_({po for _, po in pairs}),
         )
     )
-    for r in rows.all():
-        if (r.partner_id, r.value) not in result:
-            continue
-        result[(r.partner_id, r.value)].append(
-            LinkedDocument(
-                document_id=r.id,
-                message_id=r.message_id,
-                kind=r.kind,
-                direction=r.direction,
-                at=r.created_at,
-                document=(r.canonical or {}).get("document") or {},
-                business_number=r.business_number,
-                status=r.status,
-                message_status=r.message_status,
-            )
-        )
-    return result
 
 
 async def refresh(
@@ -199,21 +212,15 @@ async def refresh(
     second sees the first's documents and exceptions."""
     if not pairs:
         return
+    raw = lean_connection(session)
+    if raw is not None:
+        await session.flush()  # plain statements below read what the ORM holds back
     await _lock_orders(session, sorted(pairs), now)
     linked = await _linked(session, pairs)
-    open_rows = (
-        (
-            await session.execute(
-                select(OrderExceptionRow).where(
-                    OrderExceptionRow.closed_at.is_(None),
-                    OrderExceptionRow.partner_id.in_({p for p, _ in pairs}),
-                    OrderExceptionRow.po_number.in_({po for _, po in pairs}),
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
+    partners, pos = {p for p, _ in pairs}, {po for _, po in pairs}
+    open_rows: Sequence[OrderExceptionRow] = []  # on SQLite, a plain look first skips the usual empty read
+    if raw is None or lean_translate.any_open_exception(raw, partners, pos):
+        open_rows = await _open_exceptions(session, partners, pos)
     open_rows = [row for row in open_rows if (row.partner_id, row.po_number) in pairs]
     by_order: dict[tuple[str, str], dict[tuple[str, str], OrderExceptionRow]] = {}
     for row in open_rows:
@@ -274,7 +281,9 @@ async def refresh(
             "opened" if e["kind"] == "exception_opened" else "closed",
             extra={"partner_id": e["partner_id"], "correlation_id": e["correlation_id"]},
         )
-    if states:
+    if states and raw is not None:
+        lean_translate.update_orders(raw, states, MILESTONES)
+    elif states:
         table = Order.__table__
         assert isinstance(table, Table)
         await session.execute(
@@ -292,7 +301,7 @@ async def refresh(
                         or_(
                             table.c.state != bindparam("state"), table.c.open_exceptions != bindparam("open")
                         ),
-                        bindparam("now"),
+                        bindparam("now", type_=table.c.updated_at.type),  # typed: stored as UTC text
                     ),
                     else_=table.c.updated_at,
                 ),
@@ -302,30 +311,37 @@ async def refresh(
     await session.flush()
 
 
+async def _open_exceptions(session: AsyncSession, partners: set[str], pos: set[str]) -> Sequence[Any]:
+    row = OrderExceptionRow
+    where = (row.closed_at.is_(None), row.partner_id.in_(partners), row.po_number.in_(pos))
+    return (await session.execute(select(row).where(*where))).scalars().all()
+
+
 async def _lock_orders(session: AsyncSession, pairs: list[tuple[str, str]], now: datetime) -> None:
-    dialect: Any
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects import postgresql as dialect
-    else:
-        from sqlalchemy.dialects import sqlite as dialect
-    stmt = dialect.insert(Order)
+    rows = [
+        {
+            "id": new_id(),
+            "partner_id": p,
+            "po_number": po,
+            "state": "received",
+            "open_exceptions": 0,
+            "first_at": now,
+            "updated_at": now,
+        }
+        for p, po in pairs
+    ]
+    raw = lean_connection(session)
+    if raw is not None:
+        lean_translate.lock_orders(raw, rows)
+        return
+    postgres = session.get_bind().dialect.name == "postgresql"
+    stmt = (pg_insert if postgres else sqlite_insert)(Order)
     await session.execute(
         # A no-op update of an existing row: it takes the row's lock.
         stmt.on_conflict_do_update(
             index_elements=["partner_id", "po_number"], set_={"updated_at": stmt.table.c.updated_at}
         ),
-        [
-            {
-                "id": new_id(),
-                "partner_id": p,
-                "po_number": po,
-                "state": "received",
-                "open_exceptions": 0,
-                "first_at": now,
-                "updated_at": now,
-            }
-            for p, po in pairs
-        ],
+        rows,
     )
 
 

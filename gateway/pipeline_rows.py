@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.db import lean
+from gateway.db import lean, lean_translate
 from gateway.db.control_numbers import allocate
 from gateway.db.models import Base, Document, InterchangeSeen, Message, MessageEvent, OutboxItem
 from gateway.db.writer import lean_connection
@@ -114,16 +114,25 @@ class BatchWrites:
     async def begin(
         cls, session: AsyncSession, message_ids: list[str], interchanges: list[tuple[str, str, str]]
     ) -> BatchWrites:
-        issued = await session.execute(
-            select(OutboxItem.message_id)
-            .where(OutboxItem.message_id.in_(message_ids), OutboxItem.kind.in_(ACK_KINDS))
-            .distinct()
-        )
-        stored = await session.execute(
-            select(Document.message_id).where(Document.message_id.in_(message_ids)).distinct()
-        )
-        batch = cls({m for m in issued.scalars() if m is not None}, set(stored.scalars()))
-        if interchanges:
+        raw = lean_connection(session)
+        if raw is not None:  # SQLite's writer thread: plain statements (gateway.db.lean_translate)
+            batch = cls(
+                lean_translate.message_ids_with(raw, "outbox", message_ids, kinds=True),
+                lean_translate.message_ids_with(raw, "documents", message_ids, kinds=False),
+            )
+        else:
+            issued = await session.execute(
+                select(OutboxItem.message_id)
+                .where(OutboxItem.message_id.in_(message_ids), OutboxItem.kind.in_(ACK_KINDS))
+                .distinct()
+            )
+            stored = await session.execute(
+                select(Document.message_id).where(Document.message_id.in_(message_ids)).distinct()
+            )
+            batch = cls({m for m in issued.scalars() if m is not None}, set(stored.scalars()))
+        # Seen rows are read as ORM objects (a later write in the batch may move them);
+        # on SQLite a plain look first skips that read when none is there (the usual case).
+        if interchanges and (raw is None or lean_translate.any_seen(raw, interchanges)):
             wanted = set(interchanges)
             rows = await session.execute(
                 select(InterchangeSeen)
@@ -211,8 +220,12 @@ async def return_control_numbers(session: AsyncSession) -> None:
     from gateway.db.models import ControlNumber
 
     pool: dict[tuple[str, str], list[int]] = session.info.get(CONTROL_POOL) or {}
+    raw = lean_connection(session)
     for (partner_id, kind), free in pool.items():
-        if free:
+        if free and raw is not None:
+            lean_translate.give_back(raw, partner_id, kind, len(free))
+            free.clear()
+        elif free:
             await session.execute(
                 update(ControlNumber)
                 .where(ControlNumber.partner_id == partner_id, ControlNumber.kind == kind)

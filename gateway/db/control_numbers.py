@@ -1,6 +1,6 @@
 """Control numbers we write (ISA13, GS06, ST02), allocated atomically per partner.
 
-``allocate`` reserves ``count`` consecutive numbers with one ``UPDATE ... RETURNING``
+``allocate`` reserves ``count`` consecutive numbers with one upsert ``... RETURNING``
 inside the caller's transaction, so two workers (or two processes on PostgreSQL)
 never hand out the same number, and a rolled-back transaction gives its numbers
 back. Numbers run from 1 to 999999999 and wrap to 1 (ISA13 has nine digits).
@@ -9,12 +9,13 @@ Never read the counter and write it back in two statements.
 
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.db import lean_translate
 from gateway.db.models import ControlNumber
+from gateway.db.writer import lean_connection
 
 MAX_CONTROL = 999_999_999
 KINDS = frozenset({"interchange", "group", "set"})
@@ -26,18 +27,22 @@ async def allocate(session: AsyncSession, partner_id: str, kind: str, count: int
         raise ValueError(f"unknown control number kind {kind!r}")
     if count < 1:
         return []
+    raw = lean_connection(session)
+    if raw is not None:  # SQLite's writer thread: the same upsert, plain
+        last = lean_translate.allocate(raw, partner_id, kind, count)
+        return _numbers(last, count)
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    await session.execute(
-        insert(ControlNumber).values(partner_id=partner_id, kind=kind, last_value=0).on_conflict_do_nothing()
+    # One upsert: a new counter starts at ``count``, an existing one moves on by it,
+    # under its row lock (one round trip, not an insert-if-missing then an update).
+    stmt = insert(ControlNumber).values(partner_id=partner_id, kind=kind, last_value=count)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["partner_id", "kind"], set_={"last_value": ControlNumber.last_value + count}
     )
-    last = (
-        await session.execute(
-            update(ControlNumber)
-            .where(ControlNumber.partner_id == partner_id, ControlNumber.kind == kind)
-            .values(last_value=ControlNumber.last_value + count)
-            .returning(ControlNumber.last_value)
-        )
-    ).scalar_one()
+    last = (await session.execute(upsert.returning(ControlNumber.last_value))).scalar_one()
+    return _numbers(last, count)
+
+
+def _numbers(last: int, count: int) -> list[int]:
     first = last - count + 1
     return [(n - 1) % MAX_CONTROL + 1 for n in range(first, last + 1)]

@@ -38,6 +38,11 @@ def _encoders(table: Table, columns: tuple[str, ...]) -> tuple[Callable[[Any], A
     return tuple(encoders)
 
 
+def encoders(table: Table, columns: tuple[str, ...]) -> tuple[Callable[[Any], Any], ...]:
+    """Per column of ``table``, the function that encodes a value as SQLAlchemy stores it."""
+    return _encoders(table, columns)
+
+
 def encode(table: Table, columns: tuple[str, ...], rows: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """``rows`` as parameter tuples in ``columns`` order, encoded for ``table``."""
     encoders = _encoders(table, columns)

@@ -234,7 +234,9 @@ def lean_connection(session: object) -> sqlite3.Connection | None:
     None for every other session (PostgreSQL, aiosqlite)."""
     if not isinstance(session, _SessionShim):
         return None
-    raw = session.sync_session.connection().connection.driver_connection
+    inner = session.sync_session
+    # a Session (run_session), or a Connection (run_read: its ``connection`` is an attribute)
+    raw = (inner.connection() if isinstance(inner, Session) else inner).connection.driver_connection
     return raw if isinstance(raw, sqlite3.Connection) else None
 
 
