@@ -126,3 +126,53 @@ async def test_the_drop_box_process_exits_when_the_gateway_stops(
     assert running(pid)
     await client.close()
     assert not running(pid)
+
+
+async def test_sigterm_to_the_drop_box_process_leaves_its_stop_to_the_gateway(
+    aiohttp_client: Any, tmp_path: Path, acme: tuple[Path, Path]
+) -> None:
+    """A service manager signals every process of the service at once (systemd's
+    control group): the drop box must not die before the serve process has read what
+    it told (no restart, no error); the gateway's stop ends it (end of file)."""
+    root, key = acme
+    client = await start(aiohttp_client, tmp_path, root)
+    gw = client.app[GATEWAY]
+    pid = gw.sftp_server.pid
+    await gw.sftp_server.settled()  # started: its signal handlers are set
+    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, signal.SIGINT)
+    await asyncio.sleep(0.5)
+    assert running(pid) and gw.sftp_server.restarts == 0
+
+    def upload() -> None:
+        sftp = connect(gw.sftp_server.port, key)
+        with sftp.open("/inbound/po-1.edi", "wb") as fh:
+            fh.write(order_850("ACME", 1))
+        sftp.close()
+
+    await asyncio.to_thread(upload)
+    await gone_from_inbound(tmp_path, "acme")
+    await client.close()
+    assert not running(pid)
+
+
+async def test_files_told_when_the_gateway_stops_are_taken_before_it_exits(
+    aiohttp_client: Any, tmp_path: Path, acme: tuple[Path, Path]
+) -> None:
+    """The stop reads the drop-box process's last messages (end of file on its
+    socket first, not a closed socket) and takes their files."""
+    root, key = acme
+    client = await start(aiohttp_client, tmp_path, root)
+    gw = client.app[GATEWAY]
+
+    def upload() -> None:
+        sftp = connect(gw.sftp_server.port, key)
+        for n in range(1, 31):
+            with sftp.open(f"/inbound/po-{n}.edi", "wb") as fh:
+                fh.write(order_850("ACME", n))
+        sftp.close()
+
+    await asyncio.to_thread(upload)
+    await gw.sftp_server.aclose()  # at once: the last files are told, maybe not yet read
+    assert sorted(os.listdir(box(tmp_path, "acme") / "inbound")) == []
+    assert len(await messages(client)) == 30
