@@ -8,6 +8,7 @@ on disk); the "child" is the test writing frames."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -205,3 +206,34 @@ async def test_a_take_cancelled_is_not_told_stored(tmp_path: Path) -> None:
     data = theirs.recv(1000)
     theirs.close()
     assert b'["stored",7,null]' not in data and b'"stored",7,' in data
+
+
+async def test_the_stop_reads_the_last_messages_of_the_child_and_takes_their_files(tmp_path: Path) -> None:
+    """The stop ends the child's socket for writing only: what the child tells after
+    (files its sessions closed while it stopped) is still read, and taken."""
+    import threading
+
+    accepted = Accepted()
+    box = drop_box(tmp_path, accepted)
+    inbound = tmp_path / "sftp" / "acme" / "inbound"
+    ours, theirs = socket.socketpair()
+    box._reader, box._writer = await asyncio.open_unix_connection(sock=ours, limit=MAX_FROM_CHILD)
+
+    def child() -> None:  # at end of file: its last closed files, then it exits
+        while theirs.recv(1 << 16):
+            pass
+        with contextlib.suppress(OSError):
+            for n in range(5):
+                body = order_850("ACME", n)
+                (inbound / f"po-{n}.edi").write_bytes(body)
+                told = ["closed", 0, "acme", f"po-{n}.edi", hashlib.sha256(body).hexdigest()]
+                theirs.sendall(frame([*told, os.lstat(inbound / f"po-{n}.edi").st_ino], body))
+        theirs.close()
+
+    thread = threading.Thread(target=child)
+    thread.start()
+    box._runner = asyncio.create_task(box._run())
+    await box.aclose()
+    thread.join()
+    assert sorted(name for _, name, _ in accepted.calls) == [f"po-{n}.edi" for n in range(5)]
+    assert os.listdir(inbound) == []

@@ -156,28 +156,6 @@ async def test_sigterm_to_the_drop_box_process_leaves_its_stop_to_the_gateway(
     assert not running(pid)
 
 
-async def test_files_told_when_the_gateway_stops_are_taken_before_it_exits(
-    aiohttp_client: Any, tmp_path: Path, acme: tuple[Path, Path]
-) -> None:
-    """The stop reads the drop-box process's last messages (end of file on its
-    socket first, not a closed socket) and takes their files."""
-    root, key = acme
-    client = await start(aiohttp_client, tmp_path, root)
-    gw = client.app[GATEWAY]
-
-    def upload() -> None:
-        sftp = connect(gw.sftp_server.port, key)
-        for n in range(1, 31):
-            with sftp.open(f"/inbound/po-{n}.edi", "wb") as fh:
-                fh.write(order_850("ACME", n))
-        sftp.close()
-
-    await asyncio.to_thread(upload)
-    await gw.sftp_server.aclose()  # at once: the last files are told, maybe not yet read
-    assert sorted(os.listdir(box(tmp_path, "acme") / "inbound")) == []
-    assert len(await messages(client)) == 30
-
-
 async def test_a_drop_box_process_that_cannot_start_is_retried_with_backoff_not_counted_as_deaths(
     aiohttp_client: Any,
     tmp_path: Path,
