@@ -237,3 +237,49 @@ async def test_the_stop_reads_the_last_messages_of_the_child_and_takes_their_fil
     thread.join()
     assert sorted(name for _, name, _ in accepted.calls) == [f"po-{n}.edi" for n in range(5)]
     assert os.listdir(inbound) == []
+
+
+async def test_a_flood_of_closed_files_stops_the_reading_until_takes_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Takes waiting are bounded: beyond them the serve process reads no more (the
+    child's socket fills and its sessions wait), so memory stays bounded."""
+    import threading
+
+    from gateway.transports import sftp_process
+
+    monkeypatch.setattr(sftp_process, "MAX_PENDING", 10)
+    release = asyncio.Event()
+    accepted = Accepted()
+
+    async def slow(partner_id: str, name: str, body: Any, key: str) -> None:
+        await release.wait()
+        await accepted(partner_id, name, body, key)
+
+    box = drop_box(tmp_path, accepted)
+    box.takes.accept = slow
+    inbound = tmp_path / "sftp" / "acme" / "inbound"
+    ours, theirs = socket.socketpair()
+    box._reader, box._writer = await asyncio.open_unix_connection(sock=ours, limit=MAX_FROM_CHILD)
+    frames = []
+    for n in range(40):
+        body = order_850("ACME", n)
+        (inbound / f"po-{n}.edi").write_bytes(body)
+        told = ["closed", 1 + n, "acme", f"po-{n}.edi", hashlib.sha256(body).hexdigest()]
+        frames.append(frame([*told, os.lstat(inbound / f"po-{n}.edi").st_ino], body))
+    thread = threading.Thread(
+        target=lambda: (theirs.sendall(b"".join(frames)), theirs.shutdown(socket.SHUT_WR))
+    )
+    thread.start()
+    reading = asyncio.create_task(box._read(box._reader))
+    await asyncio.sleep(0.3)
+    assert 10 <= box.takes.pending() <= 11 and not reading.done()
+    release.set()
+    await asyncio.wait_for(reading, 10)
+    while box.takes.pending():
+        await asyncio.sleep(0.01)
+    thread.join()
+    assert len(accepted.calls) == 40 and os.listdir(inbound) == []
+    box._writer.close()
+    await box._writer.wait_closed()
+    theirs.close()
