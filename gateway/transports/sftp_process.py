@@ -260,7 +260,8 @@ class DropBoxProcess:
 
     def _take(self, closed: Closed) -> None:
         task = self.takes.schedule(closed.partner_id, closed.name, closed.content, closed.inode)
-        task.add_done_callback(functools.partial(self._stored, closed.ask))
+        if closed.ask:  # answered on the socket it came from (not a restarted child's)
+            task.add_done_callback(functools.partial(self._stored, self._writer, closed.ask))
 
     def _take_held(self) -> None:
         if self._flush is not None:
@@ -270,12 +271,14 @@ class DropBoxProcess:
         for closed in held:
             self._take(closed)
 
-    def _stored(self, ask: int, task: asyncio.Task[None]) -> None:
+    def _stored(self, writer: asyncio.StreamWriter | None, ask: int, task: asyncio.Task[None]) -> None:
+        """Answer the child whose CLOSE waits. Only that child: asks are numbered per
+        child, and a restarted one's ask of the same number is another file."""
         if task.cancelled():  # stopped before its commit: the CLOSE must not hear "stored"
             error: str | None = "not stored yet (stopping)"
         else:
             error = None if task.exception() is None else str(task.exception())
-        if ask and self._writer is not None and not self._writer.is_closing():
+        if writer is not None and writer is self._writer and not writer.is_closing():
             self._write(["stored", ask, error])
 
     def _count(self, metric: Any, label: Any) -> None:

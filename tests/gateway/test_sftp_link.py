@@ -199,7 +199,7 @@ async def test_a_take_cancelled_is_not_told_stored(tmp_path: Path) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    box._stored(7, task)
+    box._stored(box._writer, 7, task)
     await box._writer.drain()
     box._writer.close()
     await box._writer.wait_closed()
@@ -283,3 +283,46 @@ async def test_a_flood_of_closed_files_stops_the_reading_until_takes_finish(
     box._writer.close()
     await box._writer.wait_closed()
     theirs.close()
+
+
+async def test_a_take_answers_only_the_child_that_asked(tmp_path: Path) -> None:
+    """close_after_store: a take that ends after its child died and another started
+    must not answer the new child, whose ask of the same number is another file (its
+    CLOSE would hear "stored" before that file's commit)."""
+    release = asyncio.Event()
+    accepted = Accepted()
+
+    async def slow(partner_id: str, name: str, body: Any, key: str) -> None:
+        await release.wait()
+        await accepted(partner_id, name, body, key)
+
+    box = drop_box(tmp_path, accepted)
+    box.takes.accept = slow
+    inbound = tmp_path / "sftp" / "acme" / "inbound"
+    body = order_850("ACME", 1)
+    (inbound / "po-1.edi").write_bytes(body)
+    told = [
+        "closed",
+        1,
+        "acme",
+        "po-1.edi",
+        hashlib.sha256(body).hexdigest(),
+        os.lstat(inbound / "po-1.edi").st_ino,
+    ]
+    old, old_child = socket.socketpair()
+    box._reader, box._writer = await asyncio.open_unix_connection(sock=old)
+    box._handle(told, body)
+    box._writer.close()  # that child died
+    await box._writer.wait_closed()
+    old_child.close()
+    new, new_child = socket.socketpair()
+    box._reader, box._writer = await asyncio.open_unix_connection(sock=new)  # and another started
+    release.set()
+    while box.takes.pending():
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    box._writer.close()
+    await box._writer.wait_closed()
+    assert new_child.recv(1000) == b""  # nothing answered to it
+    new_child.close()
+    assert len(accepted.calls) == 1
