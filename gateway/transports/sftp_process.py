@@ -80,7 +80,12 @@ class DropBoxProcess:
     def __init__(self, settings: ChildSettings, partners: Any, accept: Any, metrics: Any = None) -> None:
         self.settings, self.partners, self.metrics = settings, partners, metrics
         self.takes = Takes(
-            settings.root, settings.idle_timeout, partners, accept, sync_uploads=settings.sync_uploads
+            settings.root,
+            settings.idle_timeout,
+            partners,
+            accept,
+            sync_uploads=settings.sync_uploads,
+            metrics=metrics,
         )
         self.host_key = ensure_host_key(settings.root)
         self.port = settings.port

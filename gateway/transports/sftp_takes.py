@@ -63,8 +63,10 @@ class Takes:
         accept: Callable[..., Any],
         *,
         sync_uploads: bool = True,
+        metrics: Any = None,
     ) -> None:
         self.root, self.idle_timeout, self.sync_uploads = root, idle_timeout, sync_uploads
+        self.metrics = metrics  # gateway.metrics.Metrics: files set aside (sftp_unconfirmed)
         self.partners, self.accept = partners, accept
         self._inflight: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(TAKERS)
@@ -106,7 +108,12 @@ class Takes:
                     found = await asyncio.to_thread(self._read, box, name)
                 except FileNotFoundError:
                     return  # taken by an earlier run of this name
-                if found is None:
+                if found == UNMARKED:  # set aside (counted here, on the loop)
+                    self.unconfirmed += 1
+                    if self.metrics is not None:
+                        self.metrics.sftp_unconfirmed[partner_id] += 1
+                    return
+                if not isinstance(found, tuple):
                     return  # cut short by a crash (or a CLOSE under way elsewhere): never taken
                 content = content or found[0]  # the told hash: the same file, or the removal skips it
                 inode = found[1]
@@ -125,7 +132,7 @@ class Takes:
             await self._remove_soon((box, path, name, archive, inode))
             self.taken += 1
 
-    def _read(self, box: Path, name: str) -> tuple[Content, int] | None:
+    def _read(self, box: Path, name: str) -> tuple[Content, int] | str | None:
         """(content, inode) of a file found in /inbound; None when not to be taken."""
         path = box / jail.INBOUND / name
         inode = os.lstat(path).st_ino  # a name is never replaced while it exists (sftp_server.place)
@@ -133,7 +140,7 @@ class Takes:
         found = read_swept(path, 2 * self.idle_timeout, require_mark=self.sync_uploads)
         if found == UNMARKED:
             self._set_aside(box, path, name)
-            return None
+            return UNMARKED
         return (found, inode) if isinstance(found, tuple) else None
 
     def _set_aside(self, box: Path, path: Path, name: str) -> None:
@@ -143,7 +150,6 @@ class Takes:
         if target.exists():
             target = target.with_name(f"{name}.{uuid.uuid4().hex[:8]}")
         os.replace(path, target)
-        self.unconfirmed += 1
         log.warning(
             "sftp: %s/inbound/%s has no mark of a completed upload (sync_uploads is on): not taken, "
             "moved to %s (a power cut before its CLOSE was answered, or placed by hand: docs/sftp.md)",

@@ -376,10 +376,15 @@ async def test_an_unmarked_file_in_inbound_is_taken_only_without_sync_uploads(
     aside = box(tmp_path, "acme") / ".unconfirmed" / "cut.edi"
     stored = [m.transport_id for m in await messages(client)]
     assert not (inbound / "cut.edi").exists()
+    text = await (
+        await client.get("/metrics", headers={"Authorization": "Bearer internal-test-token"})
+    ).text()
     if sync_uploads:
         assert aside.read_bytes() == order_850("ACME", 61)[:90] and stored == []
+        assert 'gateway_sftp_unconfirmed_total{partner="acme"} 1' in text
     else:
         assert not aside.exists() and stored == ["cut.edi"]
+        assert "gateway_sftp_unconfirmed_total{" not in text
 
 
 async def test_a_synced_upload_cut_short_by_a_crash_is_never_taken(
