@@ -52,6 +52,7 @@ class Metrics:
     sftp_login_refused: Counter[tuple[str, str]] = field(default_factory=Counter)  # (partner, reason)
     sftp_connections_refused: Counter[str] = field(default_factory=Counter)  # by reason (a limit)
     sftp_drop_box_restarts: int = 0  # the drop-box process died and was started again
+    sftp_unconfirmed: Counter[str] = field(default_factory=Counter)  # unmarked files set aside, by partner
     latency_counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     latency_sum: float = 0.0
     latency_count: int = 0
@@ -245,6 +246,13 @@ async def render(
         "taken by the sweep).",
     )  # fmt: skip
     out.sample("gateway_sftp_drop_box_restarts_total", metrics.sftp_drop_box_restarts)
+    out.family(
+        "gateway_sftp_unconfirmed_total", "counter",
+        "Files found in a hosted /inbound without the mark of an answered CLOSE while "
+        "sync_uploads is on: not taken, moved to the partner's .unconfirmed folder (docs/sftp.md).",
+    )  # fmt: skip
+    for partner_id, count in sorted(metrics.sftp_unconfirmed.items()):
+        out.sample("gateway_sftp_unconfirmed_total", count, partner=partner_id)
 
     if intake is not None:  # (group commits, messages accepted): their ratio is the batch size
         out.family("gateway_intake_commits_total", "counter", "Intake group commits (this process).")

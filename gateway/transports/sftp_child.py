@@ -8,60 +8,47 @@ the database, never reads gateway.toml or the profiles (the serve process sends 
 hosted partners' ``[sftp]`` tables, again after each reload) and never stores a
 file: a file it closed and could not hand over stays in /inbound for the sweep.
 
-Messages (:func:`send` / :func:`receive`: a 4-byte length, then a pickled tuple; both
-ends are this code base, nothing from a partner is unpickled):
+Messages (gateway.transports.sftp_wire: a 4-byte length, a JSON array, and a closed
+file's bytes; plain data, nothing is unpickled on either side):
 
-- to the serve process: ``("closed", ask, partner, name, content)`` (``ask`` > 0:
-  answer it, the CLOSE waits: close_after_store), ``("count", metric, label)``,
-  ``("log", logger, level, text)``, ``("ack", ask)``;
-- from it: ``("config", DropBoxConfig fields)`` first, ``("partners", ask, tables)``,
-  ``("stored", ask, error or None)``, ``("forget", ask, username, client)``,
-  ``("ping", ask)``. End of file (the serve process is gone): this process exits.
+- to the serve process: ``["closed", ask, partner, name, sha256, inode]`` with the
+  bytes when small (``ask`` > 0: answer it, the CLOSE waits: close_after_store),
+  ``["count", metric, label]``, ``["log", logger, level, text]``, ``["ack", ask]``;
+- from it: ``["config", fields, tables, level]`` first, ``["partners", ask, tables]``,
+  ``["stored", ask, error or null]``, ``["forget", ask, username, client]``,
+  ``["ping", ask]``. End of file (the serve process is gone): this process exits.
+
+It ignores SIGINT and SIGTERM: a service manager (or a terminal's Ctrl-C) signals
+every process of the gateway at once, and the serve process must first stop taking
+what this one tells it; it then closes the socket, and this process exits.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import pickle
+import signal
 import socket
-import struct
 import sys
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-_LENGTH = struct.Struct(">I")
+from gateway.transports import sftp_wire
+from gateway.transports.sftp_wire import MAX_FROM_SERVE
 
 
-def send(sock: socket.socket, lock: threading.Lock, message: tuple[Any, ...]) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    with lock:
-        sock.sendall(_LENGTH.pack(len(data)) + data)
+@dataclass(frozen=True, slots=True)
+class HostedTable:
+    """What the drop box reads of a hosted partner's ``[sftp]`` table."""
 
-
-def receive(sock: socket.socket) -> tuple[Any, ...] | None:
-    """The next message, or None at end of file."""
-    head = _exactly(sock, _LENGTH.size)
-    if head is None:
-        return None
-    body = _exactly(sock, _LENGTH.unpack(head)[0])
-    if body is None:
-        return None
-    message: tuple[Any, ...] = pickle.loads(body)
-    return message
-
-
-def _exactly(sock: socket.socket, size: int) -> bytes | None:
-    parts, got = [], 0
-    while got < size:
-        chunk = sock.recv(size - got)
-        if not chunk:
-            return None
-        parts.append(chunk)
-        got += len(chunk)
-    return b"".join(parts)
+    authorized_keys: tuple[str, ...]
+    password_hash: str | None
+    archive: bool
+    max_connections: int | None
+    mode: str = "hosted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,19 +66,21 @@ class HostedPartners:
     ``entries``, built from ``{partner id: its [sftp] table or None}``."""
 
     def __init__(self, tables: dict[str, Any]) -> None:
-        self.entries = {pid: _Entry(_Transport(sftp)) for pid, sftp in tables.items()}
+        self.entries = {pid: _Entry(_Transport(_table(sftp))) for pid, sftp in tables.items()}
 
     def entry(self, partner_id: str) -> _Entry | None:
         return self.entries.get(partner_id)
 
 
-def tables_of(partners: Any) -> dict[str, Any]:
-    """The serve process's side: every partner id, with its ``[sftp]`` table when hosted."""
-    out: dict[str, Any] = {}
-    for pid, entry in partners.entries.items() if partners is not None else ():
-        sftp = entry.transport.sftp
-        out[pid] = sftp if sftp is not None and sftp.mode == "hosted" else None
-    return out
+def _table(fields: dict[str, Any] | None) -> HostedTable | None:
+    if fields is None:
+        return None
+    return HostedTable(
+        authorized_keys=tuple(fields["authorized_keys"]),
+        password_hash=fields["password_hash"],
+        archive=bool(fields["archive"]),
+        max_connections=fields["max_connections"],
+    )
 
 
 class _Forward(logging.Handler):
@@ -103,7 +92,7 @@ class _Forward(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.out.send(("log", record.name, record.levelno, self.format(record)))
+            self.out.send(["log", record.name, record.levelno, self.format(record)])
         except Exception:
             self.handleError(record)
 
@@ -116,19 +105,22 @@ class _Link:
         self._asks: dict[int, Future[None]] = {}
         self._next = 0
 
-    def send(self, message: tuple[Any, ...]) -> None:
-        send(self.sock, self.lock, message)
+    def send(self, header: list[Any], blob: bytes | None = None) -> None:
+        sftp_wire.send(self.sock, self.lock, header, blob)
 
-    def hand_over(self, partner_id: str, name: str, content: Any, wait: bool) -> Future[None] | None:
-        if not wait:
-            self.send(("closed", 0, partner_id, name, content))
-            return None
-        future: Future[None] = Future()
-        with self.lock:
-            self._next += 1
-            ask = self._next
-            self._asks[ask] = future
-        self.send(("closed", ask, partner_id, name, content))
+    def hand_over(
+        self, partner_id: str, name: str, content: Any, wait: bool, inode: int | None = None
+    ) -> Future[None] | None:
+        data, sha = content if content is not None else (None, None)
+        future: Future[None] | None = None
+        ask = 0
+        if wait:
+            future = Future()
+            with self.lock:
+                self._next += 1
+                ask = self._next
+                self._asks[ask] = future
+        self.send(["closed", ask, partner_id, name, sha, inode], data)
         return future
 
     def stored(self, ask: int, error: str | None) -> None:
@@ -145,31 +137,39 @@ def main(argv: list[str]) -> None:
     listen_fd, link_fd, gateway_pid = (int(a) for a in argv)
     from gateway.worker_lifetime import die_with_gateway
 
+    # Stopped by the serve process (end of file on the socket), not by a signal sent
+    # to the whole service: it drains what we told it first (module doc).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     die_with_gateway(gateway_pid)
     link = _Link(socket.socket(fileno=link_fd))
-    first = receive(link.sock)
-    if first is None or first[0] != "config":
+    first = sftp_wire.receive(link.sock, MAX_FROM_SERVE)
+    if first is None or first[0][0] != "config":
         os._exit(1)
-    fields, tables, level = first[1], first[2], first[3]
+    fields, tables, level = first[0][1], first[0][2], first[0][3]
+    fields["root"] = Path(fields["root"])
 
     root = logging.getLogger()
     root.handlers[:] = [_Forward(link)]
     root.setLevel(level)
     logging.getLogger("paramiko").setLevel(max(level, logging.WARNING))
 
+    from gateway.transports.sftp_limits import Limits
     from gateway.transports.sftp_server import DropBox, DropBoxConfig
 
+    fields["limits"] = Limits(**fields["limits"])
     partners = [HostedPartners(tables)]
     box = DropBox(
         DropBoxConfig(
             **fields,
             partners=lambda: partners[0],
             hand_over=link.hand_over,
-            count=lambda metric, label: link.send(("count", metric, label)),
+            count=lambda metric, label: link.send(["count", metric, label]),
         )
     )
     box.start(socket.socket(fileno=listen_fd))
-    while (message := receive(link.sock)) is not None:
+    while (received := sftp_wire.receive(link.sock, MAX_FROM_SERVE)) is not None:
+        message = received[0]
         kind = message[0]
         if kind == "stored":
             link.stored(message[1], message[2])
@@ -178,7 +178,7 @@ def main(argv: list[str]) -> None:
             partners[0] = HostedPartners(message[2])
         elif kind == "forget":
             box.logins.succeeded(message[2], message[3])
-        link.send(("ack", message[1]))
+        link.send(["ack", message[1]])
     box.close()  # the serve process is gone or stopping: so do we
     os._exit(0)
 

@@ -88,6 +88,18 @@ def resolve(box: Path, path: str, *, archive: bool) -> Place:
     return Place(area, name, box / area / name if name else box / area)
 
 
+def plain_name(name: object) -> bool:
+    """A name ``resolve`` lets a CLOSE put into /inbound: one path part, not hidden,
+    not a held upload's (what the serve process accepts from the drop-box process)."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name.encode("utf-8", "surrogatepass")) <= 255
+        and not any(c in name for c in "/\\\x00")
+        and not name.startswith(".")
+        and not name.endswith(TEMP_SUFFIX)
+    )
+
+
 def regular_file(path: Path) -> os.stat_result:
     """lstat of a plain file in the box; a symlink or anything else is refused."""
     try:

@@ -56,12 +56,12 @@ from gateway.passwords import LoginLimiter
 from gateway.transports import sftp_jail as jail
 from gateway.transports import sftp_limits
 from gateway.transports.sftp_keys import ensure_host_key
+from gateway.transports.sftp_marks import read_file
 from gateway.transports.sftp_session import (
     JailedSftp,
     PartnerAuth,
     Session,
     SftpSubsystem,
-    read_file,
 )
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class DropBoxConfig:
     max_bytes: int
     idle_timeout: float
     partners: Callable[[], Any]  # the hosted partners now (gateway.transports.sftp_child.HostedPartners)
-    # hand_over(partner_id, name, (bytes or None, sha256), wait) -> Future of the take when
+    # hand_over(partner_id, name, (bytes or None, sha256), wait, inode) -> Future of the take when
     # ``wait`` (close_after_store), else None: the serve process stores the file.
     hand_over: Callable[..., Future[None] | None]
     count: Callable[[str, Any], None] = lambda metric, label: None  # a refusal, counted by serve
@@ -214,10 +214,14 @@ class DropBox:
     ) -> Future[None] | None:
         """Hand ``/inbound/<name>`` of the partner to the serve process, which stores it
         and removes it; a Future of that only with close_after_store."""
-        if content is None:
-            with contextlib.suppress(OSError):  # the serve process reads it itself then
-                content = read_file(jail.box_dir(self.config.root, partner_id) / jail.INBOUND / name)
-        return self.config.hand_over(partner_id, name, content, self.config.close_after_store)
+        path = jail.box_dir(self.config.root, partner_id) / jail.INBOUND / name
+        inode = None
+        with contextlib.suppress(OSError):  # the serve process reads it itself then
+            # Which file this is: the serve process removes it only if still this one.
+            inode = os.lstat(path).st_ino
+            if content is None:
+                content = read_file(path)
+        return self.config.hand_over(partner_id, name, content, self.config.close_after_store, inode)
 
     def start(self, listener: socket.socket | None = None) -> None:
         """Serve on ``listener`` (bound by the serve process, so that the port stays

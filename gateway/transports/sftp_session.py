@@ -12,7 +12,6 @@ drop box (``box.place`` then ``box.schedule``).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import logging
@@ -46,6 +45,8 @@ from paramiko.sftp import (
 from gateway.passwords import MAX_PASSWORD, dummy_hash, verify_password
 from gateway.transports import sftp_jail as jail
 from gateway.transports.sftp_keys import matches
+from gateway.transports.sftp_marks import mark_file, read_file
+from gateway.transports.sftp_wire import SMALL_FILE
 
 if TYPE_CHECKING:
     from gateway.transports.sftp_server import DropBox
@@ -53,13 +54,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACCEPT_TIMEOUT_SECONDS = 120.0  # with close_after_store: a CLOSE waits this long at most
-SMALL_FILE = 4 * 1024 * 1024  # read whole in the session thread; larger files are streamed
 # Announced in our VERSION packet: OpenSSH's client uses an extension only when announced.
 EXTENSIONS = (("posix-rename@openssh.com", "1"), ("fsync@openssh.com", "1"), ("check-file", "md5,sha1"))
 # A durable upload carries its content's SHA-256 in this extended attribute, set before
 # the one fsync that makes its bytes, the attribute and its name in /inbound durable
 # together (Upload.finish); a file whose bytes do not match it was cut short by a crash.
-MARK = "user.gateway.sha256"
 
 
 @dataclass(slots=True)
@@ -234,7 +233,9 @@ class Upload(paramiko.SFTPHandle):
                 return SFTP_OK, None  # taken when renamed to its final name
             content = self.content()
             target = self.jailed.dir / jail.INBOUND / self.name
-            if durable and _mark(self.fd, content[1]):
+            # Every CLOSE marks its file (a file in /inbound without a mark was not put
+            # there by an answered CLOSE: gateway.transports.sftp_takes).
+            if mark_file(self.fd, content[1]) and durable:
                 # One journal commit instead of two: marked, renamed, then synced with
                 # its name (and /inbound at the same time: without a journal that is a
                 # second disk flush, merged with the file's). A crash before the sync may
@@ -445,9 +446,17 @@ class JailedSftp(paramiko.SFTPServerInterface):
         if not new.name or new.name.endswith(jail.TEMP_SUFFIX):
             raise jail.Refused(SFTP_PERMISSION_DENIED, "rename to the final name")
         size = jail.regular_file(old.path).st_size
-        if not self.box.place(old.path, new.path, sync=self.box.config.sync_uploads):
+        content = read_file(old.path)
+        sync = self.box.config.sync_uploads
+        fd = os.open(old.path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:  # marked like a closed upload (and the mark synced with it)
+            if mark_file(fd, content[1]) and sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        if not self.box.place(old.path, new.path, sync=sync):
             return SFTP_FAILURE
-        code, _ = self.hand_over(new.name, size)
+        code, _ = self.hand_over(new.name, size, content)
         return code
 
     posix_rename = rename
@@ -463,48 +472,6 @@ class JailedSftp(paramiko.SFTPServerInterface):
 
     def readlink(self, path: str) -> int:
         return SFTP_OP_UNSUPPORTED
-
-
-def read_file(path: Path) -> tuple[bytes | None, str]:
-    """(the bytes when small, else None; their SHA-256)."""
-    sha = hashlib.sha256()
-    with open(path, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW)) as fh:
-        if os.fstat(fh.fileno()).st_size <= SMALL_FILE:
-            data = fh.read()
-            sha.update(data)
-            return data, sha.hexdigest()
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            sha.update(chunk)
-    return None, sha.hexdigest()
-
-
-def read_swept(path: Path, grace: float) -> tuple[bytes | None, str] | None:
-    """:func:`read_file` of a file found in /inbound (not handed over by its CLOSE),
-    or None when it carries a mark its bytes do not match: an upload cut short by a
-    crash before its CLOSE was answered. Such a file is deleted once unchanged for
-    ``grace`` seconds (a younger one may be a CLOSE under way on another instance)."""
-    data, sha = read_file(path)
-    try:
-        mark = os.getxattr(path, MARK, follow_symlinks=False).decode()
-    except OSError:
-        return data, sha  # not marked: not a synced upload, or no extended attributes here
-    if mark == sha:
-        return data, sha
-    with contextlib.suppress(OSError):
-        if time.time() - os.lstat(path).st_ctime > grace:
-            os.unlink(path)
-            log.warning("sftp: %s does not match its mark: an upload cut short by a crash, discarded", path)
-    return None
-
-
-def _mark(fd: int, sha: str) -> bool:
-    """Set the mark; False where the file system has no extended attributes (the
-    CLOSE then syncs the file before the rename and the folder after it)."""
-    try:
-        os.setxattr(fd, MARK, sha.encode())
-    except OSError:
-        return False
-    return True
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:

@@ -5,6 +5,17 @@ through the intake and only then removed from /inbound (or moved to /archive).
 Runs on the event loop; the file system work goes to threads. A failed take leaves
 the file where it is and the sweep retries it; a take interrupted after its commit
 is found by its idempotency key (name and content hash) and only removed.
+A take removes only the file it took: the one of the inode it read (or the child
+told), never a newer upload of the same name (a told file and the sweep may take one
+file twice; the second finds its key and leaves the newer file alone).
+
+With ``sync_uploads`` every CLOSE marks its file with its SHA-256 before the rename
+(gateway.transports.sftp_session). A file found in /inbound without a mark, on a file
+system that keeps marks, was not put there by a CLOSE that was answered: a power cut
+between the rename and the sync can leave the name with a cut file and no mark. It is
+not taken as complete: it is moved to ``<box>/.unconfirmed`` and logged (the client,
+never told OK, sends it again; an operator who placed it there by hand marks it and
+moves it back: docs/sftp.md). Without ``sync_uploads`` unmarked files are taken.
 Never parses payloads and never talks SSH.
 """
 
@@ -21,17 +32,20 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from gateway.logsafe import printable
 from gateway.transports import sftp_jail as jail
-from gateway.transports.sftp_session import hosted_settings, read_swept
+from gateway.transports.sftp_marks import UNMARKED, read_swept
+from gateway.transports.sftp_session import hosted_settings
 
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 5.0  # files left in /inbound (a failed or interrupted take) are retried this often
+UNCONFIRMED = ".unconfirmed"  # in a partner's box: unmarked files not taken (module doc)
 HELD_SECONDS = 24 * 3600  # a held *.filepart upload is deleted when never renamed for this long
 TAKERS = 64  # files read and accepted at once
 
 Content = tuple[bytes | None, str]  # (the bytes when small, else None; their SHA-256)
-Removal = tuple[Path, Path, str, bool]  # (the partner's box, the file, its name, archive)
+Removal = tuple[Path, Path, str, bool, int | None]  # (box, the file, its name, archive, its inode)
 
 
 class Takes:
@@ -42,9 +56,17 @@ class Takes:
     partner directory."""
 
     def __init__(
-        self, root: Path, idle_timeout: float, partners: Callable[[], Any], accept: Callable[..., Any]
+        self,
+        root: Path,
+        idle_timeout: float,
+        partners: Callable[[], Any],
+        accept: Callable[..., Any],
+        *,
+        sync_uploads: bool = True,
+        metrics: Any = None,
     ) -> None:
-        self.root, self.idle_timeout = root, idle_timeout
+        self.root, self.idle_timeout, self.sync_uploads = root, idle_timeout, sync_uploads
+        self.metrics = metrics  # gateway.metrics.Metrics: files set aside (sftp_unconfirmed)
         self.partners, self.accept = partners, accept
         self._inflight: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(TAKERS)
@@ -52,14 +74,22 @@ class Takes:
         self._remover: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.taken = 0  # files stored and removed from /inbound (tests, bench)
+        self.unconfirmed = 0  # unmarked files moved aside (tests)
 
-    def schedule(self, partner_id: str, name: str, content: Content | None = None) -> asyncio.Task[None]:
-        """Take ``/inbound/<name>`` of the partner (on the loop), once at a time."""
+    def pending(self) -> int:
+        """Takes scheduled and not finished."""
+        return len(self._inflight)
+
+    def schedule(
+        self, partner_id: str, name: str, content: Content | None = None, inode: int | None = None
+    ) -> asyncio.Task[None]:
+        """Take ``/inbound/<name>`` of the partner (on the loop), once at a time.
+        ``content`` and ``inode``: as the CLOSE found them (else read here)."""
         key = (partner_id, name)
         running = self._inflight.get(key)
         if running is not None:
             return running
-        task = asyncio.get_running_loop().create_task(self._take(partner_id, name, content))
+        task = asyncio.get_running_loop().create_task(self._take(partner_id, name, content, inode))
         self._inflight[key] = task
 
         def done(_: asyncio.Task[None]) -> None:
@@ -69,19 +99,25 @@ class Takes:
         task.add_done_callback(done)
         return task
 
-    async def _take(self, partner_id: str, name: str, content: Content | None) -> None:
+    async def _take(self, partner_id: str, name: str, content: Content | None, inode: int | None) -> None:
         box = jail.box_dir(self.root, partner_id)
         path = box / jail.INBOUND / name
         async with self._slots:
-            try:
-                # Like a dead upload in .incoming: unchanged for twice the idle limit.
-                grace = 2 * self.idle_timeout
-                found = content if content is not None else await asyncio.to_thread(read_swept, path, grace)
-            except FileNotFoundError:
-                return  # taken by an earlier run of this name
-            if found is None:
-                return  # cut short by a crash (or a CLOSE under way elsewhere): never taken
-            data, sha = found
+            if content is None or inode is None:
+                try:
+                    found = await asyncio.to_thread(self._read, box, name)
+                except FileNotFoundError:
+                    return  # taken by an earlier run of this name
+                if found == UNMARKED:  # set aside (counted here, on the loop)
+                    self.unconfirmed += 1
+                    if self.metrics is not None:
+                        self.metrics.sftp_unconfirmed[partner_id] += 1
+                    return
+                if not isinstance(found, tuple):
+                    return  # cut short by a crash (or a CLOSE under way elsewhere): never taken
+                content = content or found[0]  # the told hash: the same file, or the removal skips it
+                inode = found[1]
+            data, sha = content
             # The same name and content again (the partner's retry after a lost
             # answer, or a take interrupted after its commit) is the same message.
             key = hashlib.sha256(f"hosted\0{name}\0{sha}".encode()).hexdigest()
@@ -93,8 +129,32 @@ class Takes:
                 raise
             sftp = hosted_settings(self.partners(), partner_id)
             archive = bool(sftp is not None and sftp.archive)
-            await self._remove_soon((box, path, name, archive))
+            await self._remove_soon((box, path, name, archive, inode))
             self.taken += 1
+
+    def _read(self, box: Path, name: str) -> tuple[Content, int] | str | None:
+        """(content, inode) of a file found in /inbound; None when not to be taken."""
+        path = box / jail.INBOUND / name
+        inode = os.lstat(path).st_ino  # a name is never replaced while it exists (sftp_server.place)
+        # Like a dead upload in .incoming: unchanged for twice the idle limit.
+        found = read_swept(path, 2 * self.idle_timeout, require_mark=self.sync_uploads)
+        if found == UNMARKED:
+            self._set_aside(box, path, name)
+            return UNMARKED
+        return (found, inode) if isinstance(found, tuple) else None
+
+    def _set_aside(self, box: Path, path: Path, name: str) -> None:
+        folder = box / UNCONFIRMED
+        folder.mkdir(mode=0o700, exist_ok=True)
+        target = folder / name
+        if target.exists():
+            target = target.with_name(f"{name}.{uuid.uuid4().hex[:8]}")
+        os.replace(path, target)
+        log.warning(
+            "sftp: %s/inbound/%s has no mark of a completed upload (sync_uploads is on): not taken, "
+            "moved to %s (a power cut before its CLOSE was answered, or placed by hand: docs/sftp.md)",
+            box.name, printable(name, 300), target,
+        )  # fmt: skip
 
     async def _remove_soon(self, item: Removal) -> None:
         """Remove a stored file from /inbound; the removals of takes that finish
@@ -195,7 +255,12 @@ def _remove_all(items: list[Removal]) -> list[BaseException | None]:
     return found
 
 
-def _remove(box: Path, path: Path, name: str, archive: bool) -> None:
+def _remove(box: Path, path: Path, name: str, archive: bool, inode: int | None) -> None:
+    try:
+        if inode is not None and os.lstat(path).st_ino != inode:
+            return  # a newer upload of this name (this file was taken before): not ours
+    except FileNotFoundError:
+        return  # taken before (the sweep and a told take of one file)
     if archive:
         target = box / jail.ARCHIVE / name
         if target.exists():

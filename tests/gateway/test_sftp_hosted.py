@@ -333,9 +333,58 @@ async def test_files_left_in_inbound_are_taken_at_start_once(
     inbound = box(tmp_path, "acme") / "inbound"
     (inbound / "stored.edi").write_bytes(order_850("ACME", 41))  # the removal never happened
     (inbound / "waiting.edi").write_bytes(order_850("ACME", 42))  # closed, never taken
+    for name in ("stored.edi", "waiting.edi"):  # marked, as their CLOSE marks them
+        mark(inbound / name)
     client = await start(aiohttp_client, tmp_path, hosted_partners)
     await gone_from_inbound(tmp_path, "acme")
     assert sorted(m.transport_id for m in await messages(client)) == ["stored.edi", "waiting.edi"]
+
+
+def mark(path: Path) -> None:
+    import hashlib
+    import os
+
+    from gateway.transports.sftp_marks import MARK
+
+    os.setxattr(path, MARK, hashlib.sha256(path.read_bytes()).hexdigest().encode())
+
+
+@pytest.mark.parametrize("sync_uploads", [True, False])
+async def test_an_unmarked_file_in_inbound_is_taken_only_without_sync_uploads(
+    aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, sync_uploads: bool
+) -> None:
+    """Every CLOSE marks its file. With ``sync_uploads`` a file in /inbound without a
+    mark was never answered OK (a power cut between the rename and the sync can leave
+    a cut file with no mark): it is moved to ``.unconfirmed``, never stored. Without
+    ``sync_uploads`` (the operator chose OpenSSH's behaviour) it is taken."""
+    import asyncio
+
+    inbound = box(tmp_path, "acme") / "inbound"
+    inbound.mkdir(parents=True)
+    (inbound / "cut.edi").write_bytes(order_850("ACME", 61)[:90])  # no mark: its CLOSE never answered
+    settings = make_settings(
+        tmp_path,
+        hosted_partners,
+        sftp={"host": "127.0.0.1", "port": 0, "sync_uploads": sync_uploads},
+    )
+    client = await aiohttp_client(build_app(settings, overrides=Overrides()))
+    for _ in range(100):
+        if not (inbound / "cut.edi").exists():
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # a take, had it started, has committed
+    aside = box(tmp_path, "acme") / ".unconfirmed" / "cut.edi"
+    stored = [m.transport_id for m in await messages(client)]
+    assert not (inbound / "cut.edi").exists()
+    text = await (
+        await client.get("/metrics", headers={"Authorization": "Bearer internal-test-token"})
+    ).text()
+    if sync_uploads:
+        assert aside.read_bytes() == order_850("ACME", 61)[:90] and stored == []
+        assert 'gateway_sftp_unconfirmed_total{partner="acme"} 1' in text
+    else:
+        assert not aside.exists() and stored == ["cut.edi"]
+        assert "gateway_sftp_unconfirmed_total{" not in text
 
 
 async def test_a_synced_upload_cut_short_by_a_crash_is_never_taken(
@@ -349,7 +398,7 @@ async def test_a_synced_upload_cut_short_by_a_crash_is_never_taken(
     import hashlib
     import os
 
-    from gateway.transports.sftp_session import MARK
+    from gateway.transports.sftp_marks import MARK
 
     settings = make_settings(
         tmp_path,

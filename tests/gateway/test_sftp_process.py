@@ -126,3 +126,70 @@ async def test_the_drop_box_process_exits_when_the_gateway_stops(
     assert running(pid)
     await client.close()
     assert not running(pid)
+
+
+async def test_sigterm_to_the_drop_box_process_leaves_its_stop_to_the_gateway(
+    aiohttp_client: Any, tmp_path: Path, acme: tuple[Path, Path]
+) -> None:
+    """A service manager signals every process of the service at once (systemd's
+    control group): the drop box must not die before the serve process has read what
+    it told (no restart, no error); the gateway's stop ends it (end of file)."""
+    root, key = acme
+    client = await start(aiohttp_client, tmp_path, root)
+    gw = client.app[GATEWAY]
+    pid = gw.sftp_server.pid
+    await gw.sftp_server.settled()  # started: its signal handlers are set
+    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, signal.SIGINT)
+    await asyncio.sleep(0.5)
+    assert running(pid) and gw.sftp_server.restarts == 0
+
+    def upload() -> None:
+        sftp = connect(gw.sftp_server.port, key)
+        with sftp.open("/inbound/po-1.edi", "wb") as fh:
+            fh.write(order_850("ACME", 1))
+        sftp.close()
+
+    await asyncio.to_thread(upload)
+    await gone_from_inbound(tmp_path, "acme")
+    await client.close()
+    assert not running(pid)
+
+
+async def test_a_drop_box_process_that_cannot_start_is_retried_with_backoff_not_counted_as_deaths(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    acme: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One death is one restart counted and one line; the starts that fail after it
+    (no Python to start: here a missing interpreter) are logged once each and retried
+    at the backoff's pace, and the port is served again once a start works."""
+    import sys
+
+    root, key = acme
+    client = await start(aiohttp_client, tmp_path, root)
+    gw = client.app[GATEWAY]
+    first, python = gw.sftp_server.pid, sys.executable
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+    os.kill(first, signal.SIGKILL)
+
+    def failed() -> int:
+        return sum("could not start the drop-box process" in r.getMessage() for r in caplog.records)
+
+    for _ in range(80):  # 0.2 s, a failed start, 1 s, another failed start (the next: 5 s later)
+        if failed() >= 2:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    assert gw.sftp_server.restarts == 1 and gw.metrics.sftp_drop_box_restarts == 1
+    assert failed() == 2
+    assert sum("drop-box process exited" in r.getMessage() for r in caplog.records) == 1
+    monkeypatch.setattr(sys, "executable", python)
+    for _ in range(150):  # the next try is 5 s after the last failure
+        if gw.sftp_server.pid != first and running(gw.sftp_server.pid):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.to_thread(lambda: connect(gw.sftp_server.port, key).close())
+    assert gw.sftp_server.restarts == 1
