@@ -369,7 +369,7 @@ class RawStore:
                 os.fdatasync(segment.fd)  # from here the batch is durable
                 for ref in refs:
                     final = f"{self._root_text}/{ref.sha256[:2]}/{ref.sha256}"
-                    if _refresh(final):
+                    if _refresh_intact(final, ref.data):  # type: ignore[arg-type]
                         continue  # same content already stored (or journaled)
                     self._place(final, ref.data)  # type: ignore[arg-type]
                     segment.files.append(final)
@@ -476,13 +476,17 @@ class RawStore:
             repaired += self.restore(sha, body)
         return repaired
 
-    def restore(self, sha: str, body: bytes) -> int:
+    def restore(self, sha: str, body: bytes, *, sync: bool = True) -> int:
         """Make payload ``sha`` durable from ``body``, a journaled copy: its file is
-        synced when intact, rewritten durably when missing or wrong (returns 1)."""
+        synced when intact, rewritten durably when missing or wrong (returns 1). With
+        ``sync=False`` an intact file is left for the caller's :meth:`sync_payloads`
+        (one ``syncfs`` for many; it also syncs the directory entries)."""
         final = self.path_for(sha)
         with contextlib.suppress(OSError):
             if hashlib.sha256(final.read_bytes()).hexdigest() == sha:
-                _fsync_path(str(final))
+                if sync:
+                    _fsync_path(str(final))
+                    _fsync_path(str(final.parent))  # its name may be as fresh as its bytes
                 return 0
         final.parent.mkdir(mode=0o700, exist_ok=True)
         temp = self._new_temp([body])
@@ -501,7 +505,7 @@ class RawStore:
         durable copy is the caller's (gateway.raw_journal), until :meth:`sync_payloads`."""
         for ref in refs:
             final = f"{self._root_text}/{ref.sha256[:2]}/{ref.sha256}"
-            if not _refresh(final):
+            if not _refresh_intact(final, ref.data):  # type: ignore[arg-type]
                 self._place(final, ref.data)  # type: ignore[arg-type]
 
     def sync_payloads(self, shas: list[str]) -> None:
@@ -577,6 +581,20 @@ def _fsync_path(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _refresh_intact(path: str, data: bytes) -> bool:
+    """:func:`_refresh` for a small payload whose bytes are at hand: an existing file
+    counts only if it holds exactly ``data``. A file written unsynced for a batch that
+    never committed (no row covers it) may be torn by a power cut; reusing it would
+    acknowledge a payload whose only copy is broken."""
+    if not _refresh(path):
+        return False
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(data) + 1) == data
+    except OSError:
+        return False  # unreadable here: write our own copy over it
 
 
 def _refresh(path: str) -> bool:

@@ -163,3 +163,117 @@ async def test_a_checkpoint_deletes_only_the_rows_this_process_synced(
         await intake.stop()
         store.close()
         await db.close()
+
+
+async def _peer(db: Database, raw: Path) -> tuple[RawStore, RawJournal, Intake]:
+    """Another process on the same database, with its own raw directory (another host's
+    disk, or another ``raw_dir``): its own store id, its own writer."""
+    store = RawStore(raw, spill_bytes=1024)
+    store.open_store()
+    journal = RawJournal(db, store, seconds=3600)
+    intake = Intake(db, store, journal=journal)
+    await intake.start()
+    return store, journal, intake
+
+
+async def test_a_start_never_replays_rows_of_another_raw_store(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """A process starting on the shared database must not delete the rows of a peer
+    whose files it cannot see: after a power cut on the peer's host those rows are the
+    only copy of payloads already acknowledged."""
+    db, store, _journal, intake = await _open(tmp_path, database_url)
+    body = b"ISA*acknowledged-on-host-a~"
+    sha = hashlib.sha256(body).hexdigest()
+    other, other_journal, other_intake = await _peer(db, tmp_path / "raw-host-b")
+    try:
+        await _accept(intake, body, 1)  # host A commits, then loses power before its checkpoint
+        assert other_journal.store_id != _journal.store_id
+        assert await RawJournal(db, other).recover() == 0  # host B starts meanwhile
+        assert not other.exists(sha)  # nothing of A's written on B's disk...
+        assert await _journaled(db) == {sha: body}  # ...and A's row kept
+    finally:
+        await other_intake.stop()
+        other.close()
+        await intake.stop()
+        store.close()
+    store.path_for(sha).write_bytes(b"")  # what the power cut did to A's unsynced file
+    again = RawStore(tmp_path / "raw")
+    again.open_store()
+    try:
+        assert await RawJournal(db, again).recover() == 1  # A starts: its row restores it
+        assert again.path_for(sha).read_bytes() == body
+        assert await _journaled(db) == {}
+    finally:
+        again.close()
+        await db.close()
+
+
+async def test_a_checkpoint_keeps_a_peers_row_of_the_same_payload(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """The same bytes accepted by two processes with different raw directories: one
+    syncing its own file says nothing of the other's."""
+    db, store, journal, intake = await _open(tmp_path, database_url)
+    other, other_journal, other_intake = await _peer(db, tmp_path / "raw-host-b")
+    body = b"ISA*sent-to-both~"
+    try:
+        await _accept(intake, body, 1)
+        await _accept(other_intake, body, 2)
+        assert await journal.checkpoint() == 1
+        async with db.read() as conn:
+            left = (await conn.execute(select(JournaledPayload.writer))).scalars().all()
+        assert left == [other_journal.writer]
+        assert await other_journal.checkpoint() == 1
+        assert await _journaled(db) == {}
+    finally:
+        await other_intake.stop()
+        other.close()
+        await intake.stop()
+        store.close()
+        await db.close()
+
+
+async def test_a_start_replays_a_live_peers_rows_on_the_same_raw_store(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """Two processes on one raw directory: the starting one may sync and delete the
+    other's fresh rows, as the files exist (a row commits after its file is placed)."""
+    db, store, journal, intake = await _open(tmp_path, database_url)
+    body = b"ISA*peer-on-this-disk~"
+    try:
+        await _accept(intake, body, 1)
+        starting = RawJournal(db, store)
+        assert starting.store_id == journal.store_id and starting.writer != journal.writer
+        assert await starting.recover() == 0  # intact: synced, not rewritten
+        assert await _journaled(db) == {}
+        assert await journal.checkpoint() == 1  # its own round finds nothing left to delete
+        with store.open(hashlib.sha256(body).hexdigest()) as fh:
+            assert fh.read() == body
+    finally:
+        await intake.stop()
+        store.close()
+        await db.close()
+
+
+async def test_a_torn_file_no_row_covers_is_never_taken_for_the_payload(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """A batch whose commit failed left its files written but unsynced, and no row; a
+    power cut tore one. The partner sends the same bytes again: the accept must write
+    them anew, not count on the torn file (its row would go at the next checkpoint)."""
+    db, store, journal, intake = await _open(tmp_path, database_url)
+    body = b"ISA*retried-after-a-503~"
+    sha = hashlib.sha256(body).hexdigest()
+    store.path_for(sha).parent.mkdir(mode=0o700, exist_ok=True)
+    store.path_for(sha).write_bytes(body[:7])  # torn: the first page never reached the disk
+    try:
+        await _accept(intake, body, 1)
+        assert await journal.checkpoint() == 1
+        assert await _journaled(db) == {}
+        with store.open(sha) as fh:
+            assert fh.read() == body
+    finally:
+        await intake.stop()
+        store.close()
+        await db.close()
