@@ -91,6 +91,13 @@ class RawJournal:
         """The rows of ``refs`` are committed: the next checkpoint syncs and deletes them."""
         self._placed.update(r.sha256 for r in refs if self.covers(r))
 
+    def problem(self, *, after: float = 60.0) -> str | None:
+        """What readiness reports once checkpoints have failed for ``after`` seconds (the
+        files may not be durable, and every accept adds a row): no paths, it is public."""
+        if self.failing_since is None or time.time() - self.failing_since < after:
+            return None
+        return f"checkpoints failing for {int(time.time() - self.failing_since)} s"
+
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:

@@ -277,3 +277,63 @@ async def test_a_torn_file_no_row_covers_is_never_taken_for_the_payload(
         await intake.stop()
         store.close()
         await db.close()
+
+
+async def test_failing_checkpoints_keep_the_rows_and_are_reported(
+    tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that refuses to sync: the rows stay (the only durable copy), each round
+    retries, and the failure is visible (metrics, readiness) instead of silent growth."""
+    from gateway.metrics import Metrics, render
+
+    db, store, journal, intake = await _open(tmp_path, database_url)
+    journal.seconds = 0.05
+    real_sync = store.sync_payloads
+
+    def eio(shas: list[str]) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(store, "sync_payloads", eio)
+    await journal.start()
+    try:
+        body = b"ISA*while-the-disk-fails~"
+        await _accept(intake, body, 1)
+        for _ in range(200):
+            if journal.failures >= 3:
+                break
+            await asyncio.sleep(0.02)
+        assert journal.failures >= 3 and journal.pending == 1
+        assert await _journaled(db) == {hashlib.sha256(body).hexdigest(): body}
+        assert journal.problem(after=0.0) is not None and journal.problem() is None  # not yet for a minute
+        failures = journal.failures  # the loop goes on failing meanwhile
+        text = await render(db, Metrics(), raw_journal=(journal.pending, failures))
+        assert "\ngateway_raw_journal_rows 1\n" in text
+        assert f"\ngateway_raw_journal_checkpoint_failures {failures}\n" in text
+
+        monkeypatch.setattr(store, "sync_payloads", real_sync)  # the disk is back
+        for _ in range(200):
+            if journal.failures == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert journal.failures == 0 and journal.problem(after=0.0) is None
+        assert await _journaled(db) == {}
+    finally:
+        await journal.stop()
+        await intake.stop()
+        store.close()
+        await db.close()
+
+
+async def test_readiness_fails_while_checkpoints_have_failed_for_a_minute(client: Any) -> None:
+    import time
+
+    from gateway.api.keys import GATEWAY
+
+    journal = client.app[GATEWAY].raw_journal
+    assert (await client.get("/readyz")).status == 200
+    journal.failures, journal.failing_since = 13, time.time() - 65  # what 13 failed rounds leave
+    resp = await client.get("/readyz")
+    assert resp.status == 503
+    assert (await resp.json())["checks"]["raw_journal"].startswith("checkpoints failing for 6")
+    journal.failures, journal.failing_since = 0, None
+    assert (await client.get("/readyz")).status == 200
