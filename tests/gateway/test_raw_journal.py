@@ -337,3 +337,75 @@ async def test_readiness_fails_while_checkpoints_have_failed_for_a_minute(client
     assert (await resp.json())["checks"]["raw_journal"].startswith("checkpoints failing for 6")
     journal.failures, journal.failing_since = 0, None
     assert (await client.get("/readyz")).status == 200
+
+
+def test_a_killed_peer_with_another_raw_dir_keeps_its_rows_until_it_starts_again(
+    tmp_path: Path, partners_dir: Path, pg_database: tuple[str, str]
+) -> None:
+    """Real processes on one PostgreSQL, each with its own data directory (as on two
+    hosts): A acknowledges posts and is killed before its checkpoint; B starts; then A's
+    unsynced files are lost (power cut) and A starts again: every payload is back."""
+    import signal
+
+    import asyncpg
+    from conftest import ACME_KEY, auth
+    from gwsamples import order_850
+    from test_service_process import free_port, start, stop, wait_ready
+
+    url = pg_database[0]
+    env = {"GATEWAY_PARTNERS_DIR": str(partners_dir), "GATEWAY_DATABASE_URL": url}
+
+    async def rows() -> int:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM raw_journal"))
+        finally:
+            await conn.close()
+
+    def post_all(port: int) -> list[bytes]:
+        import urllib.request
+
+        bodies = [order_850("ACME", 7000 + n) for n in range(20)]
+        for body in bodies:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/partners/acme/edi", data=body, headers=auth(ACME_KEY)
+            )
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                assert resp.status == 202
+        return bodies
+
+    host_a, host_b = tmp_path / "a", tmp_path / "b"
+    host_a.mkdir()
+    host_b.mkdir()
+    port = free_port()
+    proc = start(host_a, port, workers=0, extra_env=env)
+    try:
+        wait_ready(port, proc)
+        bodies = post_all(port)
+    finally:
+        proc.send_signal(signal.SIGKILL)  # well before its 5 s checkpoint
+        proc.communicate(timeout=10)
+    assert asyncio.run(rows()) == len(bodies)
+
+    proc = start(host_b, port, workers=0, extra_env=env)
+    try:
+        wait_ready(port, proc)  # its start-up replay is done before it listens
+        assert asyncio.run(rows()) == len(bodies)  # A's rows are not B's to replay
+    finally:
+        stop(proc)
+    assert not list((host_b / "var" / "raw").glob("??/*"))
+
+    files = list((host_a / "var" / "raw").glob("??/*"))
+    assert sorted(f.name for f in files) == sorted(hashlib.sha256(b).hexdigest() for b in bodies)
+    for file in files:
+        file.write_bytes(b"")  # what a power cut may leave of files never synced
+
+    proc = start(host_a, port, workers=0, extra_env=env)
+    try:
+        wait_ready(port, proc)
+        assert asyncio.run(rows()) == 0
+    finally:
+        _, err = stop(proc)
+    assert proc.returncode == 0, err
+    for file in files:
+        assert hashlib.sha256(file.read_bytes()).hexdigest() == file.name
