@@ -258,10 +258,10 @@ def store_identity(root: Path) -> str:
     with contextlib.suppress(FileNotFoundError):
         return path.read_text("ascii").strip()
     temp = root / f"tmp/id-{os.getpid()}-{os.urandom(4).hex()}"
-    temp.write_text(os.urandom(16).hex() + "\n", "ascii")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # 0600 like the payloads
     try:
-        fd = os.open(temp, os.O_RDONLY)
         try:
+            os.write(fd, os.urandom(16).hex().encode("ascii") + b"\n")
             os.fsync(fd)
         finally:
             os.close(fd)
