@@ -143,7 +143,9 @@ class RawJournal:
         if not shas:
             return 0
         try:
-            await asyncio.to_thread(self.store.sync_payloads, shas)
+            missing = await asyncio.to_thread(self.store.sync_payloads, shas)
+            if missing:  # never delete a row whose file was not synced: rewrite it from the row
+                await self._restore_missing(missing)
             await self._delete(shas)
         except BaseException:
             self._placed.update(shas)  # the next round tries again
@@ -191,6 +193,18 @@ class RawJournal:
         repaired = sum(self.store.restore(sha, data, sync=False) for sha, data in rows)
         self.store.sync_payloads([sha for sha, _ in rows])
         return repaired
+
+    async def _restore_missing(self, shas: list[str]) -> None:
+        async with self.db.read() as conn:
+            found = await conn.execute(
+                select(JournaledPayload.sha256, JournaledPayload.data).where(
+                    JournaledPayload.writer == self.writer, JournaledPayload.sha256.in_(shas)
+                )
+            )
+            rows = {sha: bytes(data) for sha, data in found.all()}
+        for sha, data in rows.items():
+            await asyncio.to_thread(self.store.restore, sha, data)  # durable, with its name
+        log.warning("raw journal: %d payload file(s) missing at checkpoint, rewritten from rows", len(rows))
 
     async def _delete(self, shas: list[str]) -> None:
         """Delete this process's rows of ``shas`` (never another process's: module doc)."""

@@ -286,7 +286,10 @@ class RawStore:
         try:
             st = os.stat(aside)
             if st.st_mtime >= untouched_since:
-                os.replace(aside, final)  # received again: a fresh copy, if any, has the same bytes
+                # Received again: a fresh copy, if any, has the same bytes. Its bytes may be
+                # a small payload's, not synced yet (gateway.raw_journal): sync them too.
+                _fsync_path(aside)
+                os.replace(aside, final)
                 _fsync_path(str(final.parent))
                 return None
             os.unlink(aside)
@@ -508,12 +511,16 @@ class RawStore:
             if not _refresh_intact(final, ref.data):  # type: ignore[arg-type]
                 self._place(final, ref.data)  # type: ignore[arg-type]
 
-    def sync_payloads(self, shas: list[str]) -> None:
-        """Make the files of ``shas`` (placed by :meth:`place_unsynced`) durable."""
-        files = [p for p in map(self.path_for, shas) if p.exists()]  # else pruned meanwhile
+    def sync_payloads(self, shas: list[str]) -> list[str]:
+        """Make the files of ``shas`` (placed by :meth:`place_unsynced`) durable; returns
+        the shas whose file was not there (moved aside by a pruner this instant, or
+        deleted): the caller restores those from its copy."""
+        paths = [self.path_for(sha) for sha in shas]
+        files = [p for p in paths if p.exists()]
         self._sync_data(files)
         if self._syncfs is None:
             self._sync_names({p.parent for p in files} | {self.root})
+        return [sha for sha, p in zip(shas, paths, strict=True) if not p.exists()]
 
     # ------------------------------------------------------------------ syncing
 

@@ -409,3 +409,26 @@ def test_a_killed_peer_with_another_raw_dir_keeps_its_rows_until_it_starts_again
     assert proc.returncode == 0, err
     for file in files:
         assert hashlib.sha256(file.read_bytes()).hexdigest() == file.name
+
+
+async def test_a_file_missing_at_checkpoint_is_rewritten_before_its_row_goes(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """A pruner moves a file aside for an instant (gateway.rawstore.remove_unused) and
+    puts it back when it finds it wanted, without syncing its bytes. A checkpoint in that
+    instant must not delete the row of a file it never synced."""
+    db, store, journal, intake = await _open(tmp_path, database_url)
+    body = b"ISA*moved-aside-this-instant~"
+    sha = hashlib.sha256(body).hexdigest()
+    try:
+        await _accept(intake, body, 1)
+        aside = tmp_path / "aside"
+        os.rename(store.path_for(sha), aside)  # the pruner's rename...
+        assert await journal.checkpoint() == 1
+        assert store.path_for(sha).read_bytes() == body  # rewritten (durably) from the row
+        os.unlink(aside)  # ...and its cleanup: the copy it held goes
+        assert await _journaled(db) == {}
+    finally:
+        await intake.stop()
+        store.close()
+        await db.close()
