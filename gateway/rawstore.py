@@ -45,7 +45,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import fcntl
 import functools
 import hashlib
@@ -63,6 +62,11 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from gateway.db.engine import StorageUnavailable
+from gateway.rawfiles import fsync_path as _fsync_path
+from gateway.rawfiles import load_syncfs as _load_syncfs
+from gateway.rawfiles import refresh as _refresh
+from gateway.rawfiles import refresh_intact as _refresh_intact
+from gateway.rawfiles import write_all as _write_all
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -576,46 +580,6 @@ class _Segment:
     files: list[str] = field(default_factory=list)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _refresh_intact(path: str, data: bytes) -> bool:
-    """:func:`_refresh` for a small payload whose bytes are at hand: an existing file
-    counts only if it holds exactly ``data``. A file written unsynced for a batch that
-    never committed (no row covers it) may be torn by a power cut; reusing it would
-    acknowledge a payload whose only copy is broken."""
-    if not _refresh(path):
-        return False
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(len(data) + 1) == data
-    except OSError:
-        return False  # unreadable here: write our own copy over it
-
-
-def _refresh(path: str) -> bool:
-    """Whether payload ``path`` exists; if so its mtime becomes now, which tells a
-    concurrent :meth:`RawStore.remove_unused` it is wanted again."""
-    try:
-        os.utime(path)
-    except FileNotFoundError:
-        return False
-    except PermissionError:
-        return os.path.exists(path)  # someone else's file on shared storage
-    return True
-
-
 def _discard(temp: _Temp) -> None:
     temp.handle.close()
     temp.path.unlink(missing_ok=True)
@@ -628,18 +592,3 @@ def _unlink_all(paths: list[Path]) -> None:
 
 async def _one(data: bytes) -> AsyncIterable[bytes]:
     yield data
-
-
-def _load_syncfs() -> Callable[[int], int] | None:
-    """libc's syncfs(2) (Linux): one call makes every write on the file system durable."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        function = libc.syncfs
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int]
-    function.restype = ctypes.c_int
-    return function
