@@ -187,7 +187,7 @@ async def test_health_and_readiness(client: Any) -> None:
     ready = await client.get("/readyz")
     assert ready.status == 200
     body = await ready.json()
-    assert body["checks"] == {"database": "ok", "partners": "ok", "storage": "ok"}
+    assert body["checks"] == {"database": "ok", "partners": "ok", "storage": "ok", "raw_journal": "ok"}
     assert body["partners"] == {"loaded": 2, "reload_error": None} and "reason" not in body
 
 
