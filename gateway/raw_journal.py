@@ -66,6 +66,8 @@ class RawJournal:
         self.store_id = store_identity(store.root)
         self.writer = f"{os.getpid()}-{os.urandom(8).hex()}"  # this process, in its rows
         self.failures = 0  # checkpoints failed in a row (health, gateway.api)
+        self._suspect = False  # a checkpoint failed: rewrite the pending files from the rows
+        self._sync_errors = store.sync_errors  # the raw store's sync errors already answered
         self.failing_since: float | None = None  # time.time() of the first of them
 
     @staticmethod
@@ -142,14 +144,22 @@ class RawJournal:
         shas, self._placed = sorted(self._placed), set()
         if not shas:
             return 0
+        errors = self.store.sync_errors
         try:
+            if self._suspect or errors != self._sync_errors:
+                # A sync failed since these files were written (here, or in another of the
+                # store's syncs that took the error first): their cached bytes prove
+                # nothing about the disk's. Rewrite them durably from the rows.
+                await self._restore_from_rows(shas, rewrite=True)
             missing = await asyncio.to_thread(self.store.sync_payloads, shas)
             if missing:  # never delete a row whose file was not synced: rewrite it from the row
-                await self._restore_missing(missing)
+                await self._restore_from_rows(missing, rewrite=False)
             await self._delete(shas)
         except BaseException:
             self._placed.update(shas)  # the next round tries again
+            self._suspect = True
             raise
+        self._suspect, self._sync_errors = False, errors
         self.checkpoints += 1
         return len(shas)
 
@@ -194,17 +204,23 @@ class RawJournal:
         self.store.sync_payloads([sha for sha, _ in rows])
         return repaired
 
-    async def _restore_missing(self, shas: list[str]) -> None:
+    async def _restore_from_rows(self, shas: list[str], *, rewrite: bool) -> None:
+        rows: dict[str, bytes] = {}
         async with self.db.read() as conn:
-            found = await conn.execute(
-                select(JournaledPayload.sha256, JournaledPayload.data).where(
-                    JournaledPayload.writer == self.writer, JournaledPayload.sha256.in_(shas)
+            for part in lean.chunks(shas, _CHUNK):
+                found = await conn.execute(
+                    select(JournaledPayload.sha256, JournaledPayload.data).where(
+                        JournaledPayload.writer == self.writer, JournaledPayload.sha256.in_(list(part))
+                    )
                 )
-            )
-            rows = {sha: bytes(data) for sha, data in found.all()}
-        for sha, data in rows.items():
-            await asyncio.to_thread(self.store.restore, sha, data)  # durable, with its name
-        log.warning("raw journal: %d payload file(s) missing at checkpoint, rewritten from rows", len(rows))
+                rows.update((sha, bytes(data)) for sha, data in found.all())
+        for sha, data in rows.items():  # durable, with its name
+            await asyncio.to_thread(self.store.restore, sha, data, rewrite=rewrite)
+        log.warning(
+            "raw journal: %d payload file(s) %s at checkpoint, rewritten from their rows",
+            len(rows),
+            "after a sync error" if rewrite else "missing",
+        )
 
     async def _delete(self, shas: list[str]) -> None:
         """Delete this process's rows of ``shas`` (never another process's: module doc)."""

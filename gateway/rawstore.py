@@ -135,6 +135,8 @@ class RawStore:
         self._tmp_text = str(self._tmp)
         self._pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="rawstore")
         self._syncfs = _load_syncfs() if use_syncfs else None
+        self._root_fd: int | None = None  # syncfs on it reports every error since its last
+        self.sync_errors = 0  # ...even one another process saw first; read by the journal
         self._journal_lock = threading.Lock()
         self._segment: _Segment | None = None
         self._names = itertools.count()
@@ -149,6 +151,8 @@ class RawStore:
             directory.mkdir(mode=0o700, exist_ok=True)
         for leftover in self._tmp.iterdir():
             leftover.unlink(missing_ok=True)
+        if self._syncfs is not None and self._root_fd is None:
+            self._root_fd = os.open(self.root, os.O_RDONLY)
         self._recover()
         self._restore_pruning()
 
@@ -158,6 +162,9 @@ class RawStore:
         if segment is not None:
             self._checkpoint(segment)
         self._pool.shutdown(wait=True)
+        if self._root_fd is not None:
+            os.close(self._root_fd)
+            self._root_fd = None
 
     def path_for(self, sha256: str) -> Path:
         return payload_path(self._root_text, sha256)
@@ -290,9 +297,7 @@ class RawStore:
         try:
             st = os.stat(aside)
             if st.st_mtime >= untouched_since:
-                # Received again: a fresh copy, if any, has the same bytes. Its bytes may be
-                # a small payload's, not synced yet (gateway.raw_journal): sync them too.
-                _fsync_path(aside)
+                _fsync_path(aside)  # wanted again; maybe never synced (gateway.raw_journal)
                 os.replace(aside, final)
                 _fsync_path(str(final.parent))
                 return None
@@ -483,14 +488,13 @@ class RawStore:
             repaired += self.restore(sha, body)
         return repaired
 
-    def restore(self, sha: str, body: bytes, *, sync: bool = True) -> int:
-        """Make payload ``sha`` durable from ``body``, a journaled copy: its file is
-        synced when intact, rewritten durably when missing or wrong (returns 1). With
-        ``sync=False`` an intact file is left for the caller's :meth:`sync_payloads`
-        (one ``syncfs`` for many; it also syncs the directory entries)."""
+    def restore(self, sha: str, body: bytes, *, sync: bool = True, rewrite: bool = False) -> int:
+        """Make payload ``sha`` durable from ``body``, a journaled copy: an intact file is
+        synced (``sync=False``: left to :meth:`sync_payloads`), a missing or wrong one, or
+        any with ``rewrite`` (after a sync error), rewritten durably (returns 1)."""
         final = self.path_for(sha)
         with contextlib.suppress(OSError):
-            if hashlib.sha256(final.read_bytes()).hexdigest() == sha:
+            if not rewrite and hashlib.sha256(final.read_bytes()).hexdigest() == sha:
                 if sync:
                     _fsync_path(str(final))
                     _fsync_path(str(final.parent))  # its name may be as fresh as its bytes
@@ -516,9 +520,8 @@ class RawStore:
                 self._place(final, ref.data)  # type: ignore[arg-type]
 
     def sync_payloads(self, shas: list[str]) -> list[str]:
-        """Make the files of ``shas`` (placed by :meth:`place_unsynced`) durable; returns
-        the shas whose file was not there (moved aside by a pruner this instant, or
-        deleted): the caller restores those from its copy."""
+        """Make the files of ``shas`` (:meth:`place_unsynced`) durable; returns those not
+        found (a pruner holds one aside this instant): the caller restores them."""
         paths = [self.path_for(sha) for sha in shas]
         files = [p for p in paths if p.exists()]
         self._sync_data(files)
@@ -554,13 +557,15 @@ class RawStore:
 
     def _syncfs_root(self) -> None:
         assert self._syncfs is not None
-        fd = os.open(self.root, os.O_RDONLY)
+        fd = os.open(self.root, os.O_RDONLY) if self._root_fd is None else self._root_fd
         try:
             if self._syncfs(fd) != 0:
                 err = ctypes.get_errno()
+                self.sync_errors += 1  # some unsynced file may be damaged (gateway.raw_journal)
                 raise OSError(err, f"syncfs failed: {os.strerror(err)}")
         finally:
-            os.close(fd)
+            if fd != self._root_fd:
+                os.close(fd)
 
 
 @dataclass(slots=True)

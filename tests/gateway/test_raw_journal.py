@@ -432,3 +432,49 @@ async def test_a_file_missing_at_checkpoint_is_rewritten_before_its_row_goes(
         await intake.stop()
         store.close()
         await db.close()
+
+
+async def test_after_a_sync_error_the_pending_files_are_rewritten_from_their_rows(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """A failed sync means some unsynced page never reached the disk, though reading the
+    file back (from the cache) looks fine. Whether the journal's own sync saw the error or
+    another of the raw store's syncs took it first, the next checkpoint rewrites the
+    pending files durably from their rows before deleting them."""
+    db, store, journal, intake = await _open(tmp_path, database_url)
+    real = store._syncfs
+    assert real is not None
+
+    def failing(fd: int) -> int:
+        return -1  # what syncfs(2) answers after a writeback error (EIO)
+
+    try:
+        ours = b"ISA*written-before-the-error~"
+        await _accept(intake, ours, 1)
+        inode = os.stat(store.path_for(hashlib.sha256(ours).hexdigest())).st_ino
+        store._syncfs = failing
+        with pytest.raises(OSError):
+            await journal.checkpoint()
+        store._syncfs = real
+        assert await journal.checkpoint() == 1
+        path = store.path_for(hashlib.sha256(ours).hexdigest())
+        assert os.stat(path).st_ino != inode and path.read_bytes() == ours  # a new, synced copy
+        assert await _journaled(db) == {}
+
+        # The error taken by another sync of the store (a large body's publish) first:
+        second = b"ISA*written-before-another-error~"
+        await _accept(intake, second, 2)
+        path = store.path_for(hashlib.sha256(second).hexdigest())
+        inode = os.stat(path).st_ino
+        store._syncfs = failing
+        with pytest.raises(StorageUnavailable):
+            await store.write_bytes(b"ISA*" + b"L" * 4096 + b"~", limit=1 << 20)
+        store._syncfs = real
+        assert await journal.checkpoint() == 1
+        assert os.stat(path).st_ino != inode and path.read_bytes() == second
+        assert await _journaled(db) == {}
+    finally:
+        store._syncfs = real
+        await intake.stop()
+        store.close()
+        await db.close()
