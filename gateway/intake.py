@@ -337,7 +337,7 @@ class Intake:
         extra = _by_model(p.also for p in batch)
         journaled: list[dict[str, Any]] = []
         if self.journal is not None:
-            journaled = RawJournal.rows(
+            journaled = self.journal.rows(
                 r for p in batch for r in (p.raw, *p.also_store) if RawJournal.covers(r)
             )
         if self.db.writer is not None:

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from sqlalchemy import case, func, select
 
 from gateway.db.engine import Database
-from gateway.db.models import Document, Job, Message, Order, OrderExceptionRow, OutboxItem
+from gateway.db.models import Document, Job, JournaledPayload, Message, Order, OrderExceptionRow, OutboxItem
 from gateway.db.models_alerts import AlertDelivery
 
 HOUR = 3600.0
@@ -108,6 +108,7 @@ async def render(
     partner_reload_failed: bool = False,
     certificates: Sequence[tuple[str, str, int]] = (),
     intake: tuple[int, int] | None = None,
+    raw_journal: tuple[int, int] | None = None,
     now: datetime | None = None,
 ) -> str:
     out = _Out()
@@ -120,6 +121,7 @@ async def render(
             )
         ).all()
         jobs_ready = (await conn.execute(select(func.count()).where(Job.state == "ready"))).scalar_one()
+        journal_rows = (await conn.execute(select(func.count()).select_from(JournaledPayload))).scalar_one()
         outbox = (
             await conn.execute(select(OutboxItem.status, func.count()).group_by(OutboxItem.status))
         ).all()
@@ -261,6 +263,19 @@ async def render(
             "gateway_intake_accepted_total", "counter", "Messages accepted by the intake (this process)."
         )
         out.sample("gateway_intake_accepted_total", intake[1])
+
+    out.family(
+        "gateway_raw_journal_rows", "gauge",
+        "Small payloads whose durable copy is still a raw_journal row (all processes): a "
+        "few seconds' worth normally; growing means a checkpoint is failing.",
+    )  # fmt: skip
+    out.sample("gateway_raw_journal_rows", journal_rows)
+    if raw_journal is not None:  # (payloads waiting for this process's checkpoint, failures in a row)
+        out.family(
+            "gateway_raw_journal_checkpoint_failures", "gauge",
+            "This process's raw journal checkpoints failed in a row (0: the last one worked).",
+        )  # fmt: skip
+        out.sample("gateway_raw_journal_checkpoint_failures", raw_journal[1])
 
     name = "gateway_processing_seconds"
     out.family(name, "histogram", "Time from receiving a message to its delivery into the ERP.")

@@ -45,7 +45,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import ctypes.util
 import fcntl
 import functools
 import hashlib
@@ -63,6 +62,11 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from gateway.db.engine import StorageUnavailable
+from gateway.rawfiles import fsync_path as _fsync_path
+from gateway.rawfiles import load_syncfs as _load_syncfs
+from gateway.rawfiles import refresh as _refresh
+from gateway.rawfiles import refresh_intact as _refresh_intact
+from gateway.rawfiles import write_all as _write_all
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -131,6 +135,8 @@ class RawStore:
         self._tmp_text = str(self._tmp)
         self._pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="rawstore")
         self._syncfs = _load_syncfs() if use_syncfs else None
+        self._root_fd: int | None = None  # syncfs on it reports every error since its last
+        self.sync_errors = 0  # ...even one another process saw first; read by the journal
         self._journal_lock = threading.Lock()
         self._segment: _Segment | None = None
         self._names = itertools.count()
@@ -145,6 +151,8 @@ class RawStore:
             directory.mkdir(mode=0o700, exist_ok=True)
         for leftover in self._tmp.iterdir():
             leftover.unlink(missing_ok=True)
+        if self._syncfs is not None and self._root_fd is None:
+            self._root_fd = os.open(self.root, os.O_RDONLY)
         self._recover()
         self._restore_pruning()
 
@@ -154,6 +162,9 @@ class RawStore:
         if segment is not None:
             self._checkpoint(segment)
         self._pool.shutdown(wait=True)
+        if self._root_fd is not None:
+            os.close(self._root_fd)
+            self._root_fd = None
 
     def path_for(self, sha256: str) -> Path:
         return payload_path(self._root_text, sha256)
@@ -286,7 +297,8 @@ class RawStore:
         try:
             st = os.stat(aside)
             if st.st_mtime >= untouched_since:
-                os.replace(aside, final)  # received again: a fresh copy, if any, has the same bytes
+                _fsync_path(aside)  # wanted again; maybe never synced (gateway.raw_journal)
+                os.replace(aside, final)
                 _fsync_path(str(final.parent))
                 return None
             os.unlink(aside)
@@ -369,7 +381,7 @@ class RawStore:
                 os.fdatasync(segment.fd)  # from here the batch is durable
                 for ref in refs:
                     final = f"{self._root_text}/{ref.sha256[:2]}/{ref.sha256}"
-                    if _refresh(final):
+                    if _refresh_intact(final, ref.data):  # type: ignore[arg-type]
                         continue  # same content already stored (or journaled)
                     self._place(final, ref.data)  # type: ignore[arg-type]
                     segment.files.append(final)
@@ -476,13 +488,16 @@ class RawStore:
             repaired += self.restore(sha, body)
         return repaired
 
-    def restore(self, sha: str, body: bytes) -> int:
-        """Make payload ``sha`` durable from ``body``, a journaled copy: its file is
-        synced when intact, rewritten durably when missing or wrong (returns 1)."""
+    def restore(self, sha: str, body: bytes, *, sync: bool = True, rewrite: bool = False) -> int:
+        """Make payload ``sha`` durable from ``body``, a journaled copy: an intact file is
+        synced (``sync=False``: left to :meth:`sync_payloads`), a missing or wrong one, or
+        any with ``rewrite`` (after a sync error), rewritten durably (returns 1)."""
         final = self.path_for(sha)
         with contextlib.suppress(OSError):
-            if hashlib.sha256(final.read_bytes()).hexdigest() == sha:
-                _fsync_path(str(final))
+            if not rewrite and hashlib.sha256(final.read_bytes()).hexdigest() == sha:
+                if sync:
+                    _fsync_path(str(final))
+                    _fsync_path(str(final.parent))  # its name may be as fresh as its bytes
                 return 0
         final.parent.mkdir(mode=0o700, exist_ok=True)
         temp = self._new_temp([body])
@@ -501,15 +516,18 @@ class RawStore:
         durable copy is the caller's (gateway.raw_journal), until :meth:`sync_payloads`."""
         for ref in refs:
             final = f"{self._root_text}/{ref.sha256[:2]}/{ref.sha256}"
-            if not _refresh(final):
+            if not _refresh_intact(final, ref.data):  # type: ignore[arg-type]
                 self._place(final, ref.data)  # type: ignore[arg-type]
 
-    def sync_payloads(self, shas: list[str]) -> None:
-        """Make the files of ``shas`` (placed by :meth:`place_unsynced`) durable."""
-        files = [p for p in map(self.path_for, shas) if p.exists()]  # else pruned meanwhile
+    def sync_payloads(self, shas: list[str]) -> list[str]:
+        """Make the files of ``shas`` (:meth:`place_unsynced`) durable; returns those not
+        found (a pruner holds one aside this instant): the caller restores them."""
+        paths = [self.path_for(sha) for sha in shas]
+        files = [p for p in paths if p.exists()]
         self._sync_data(files)
         if self._syncfs is None:
             self._sync_names({p.parent for p in files} | {self.root})
+        return [sha for sha, p in zip(shas, paths, strict=True) if not p.exists()]
 
     # ------------------------------------------------------------------ syncing
 
@@ -539,13 +557,15 @@ class RawStore:
 
     def _syncfs_root(self) -> None:
         assert self._syncfs is not None
-        fd = os.open(self.root, os.O_RDONLY)
+        fd = os.open(self.root, os.O_RDONLY) if self._root_fd is None else self._root_fd
         try:
             if self._syncfs(fd) != 0:
                 err = ctypes.get_errno()
+                self.sync_errors += 1  # some unsynced file may be damaged (gateway.raw_journal)
                 raise OSError(err, f"syncfs failed: {os.strerror(err)}")
         finally:
-            os.close(fd)
+            if fd != self._root_fd:
+                os.close(fd)
 
 
 @dataclass(slots=True)
@@ -565,32 +585,6 @@ class _Segment:
     files: list[str] = field(default_factory=list)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _refresh(path: str) -> bool:
-    """Whether payload ``path`` exists; if so its mtime becomes now, which tells a
-    concurrent :meth:`RawStore.remove_unused` it is wanted again."""
-    try:
-        os.utime(path)
-    except FileNotFoundError:
-        return False
-    except PermissionError:
-        return os.path.exists(path)  # someone else's file on shared storage
-    return True
-
-
 def _discard(temp: _Temp) -> None:
     temp.handle.close()
     temp.path.unlink(missing_ok=True)
@@ -603,18 +597,3 @@ def _unlink_all(paths: list[Path]) -> None:
 
 async def _one(data: bytes) -> AsyncIterable[bytes]:
     yield data
-
-
-def _load_syncfs() -> Callable[[int], int] | None:
-    """libc's syncfs(2) (Linux): one call makes every write on the file system durable."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        function = libc.syncfs
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int]
-    function.restype = ctypes.c_int
-    return function

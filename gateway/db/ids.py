@@ -6,47 +6,61 @@ every database and never collide across processes. Within one process ids are
 strictly increasing: a second id in the same millisecond (or after the clock stepped
 back) adds one to the previous random part, so the documents of one message keep
 their order. Never parse meaning out of one beyond its time order.
+
+Safe from several threads at once (one lock: two threads never take the same random
+bytes nor step past the same previous id), and across ``fork``: a child forgets its
+parent's random buffer and its last id, so neither issues the other's next id.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> two characters
-_last = [0]  # the last id issued by this process, as an integer
-# Random bits from os.urandom, read 4 KiB at a time (one system call per ~400 ids
-# instead of one per id); a forked child must never reuse its parent's bytes.
-_random = {"buffer": b"", "at": 0}
 _BYTES = 10  # 80 bits per id
+_CHUNK = 4096  # random bytes read at a time: one system call per ~400 ids
+_lock = threading.Lock()
 
 
-def _forget_random() -> None:
-    _random["buffer"], _random["at"] = b"", 0
+class _State:
+    __slots__ = ("at", "buffer", "last")
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.at = 0
+        self.last = 0  # the last id issued by this process, as an integer
 
 
-os.register_at_fork(after_in_child=_forget_random)
+_state = _State()
 
 
-def _random80() -> int:
-    at = _random["at"]
-    buffer = _random["buffer"]
-    assert isinstance(at, int) and isinstance(buffer, bytes)
-    if at + _BYTES > len(buffer):
-        buffer, at = os.urandom(4096), 0
-        _random["buffer"] = buffer
-    _random["at"] = at + _BYTES
-    return int.from_bytes(buffer[at : at + _BYTES], "big")
+def _forget() -> None:
+    # A forked child must never reuse its parent's random bytes, nor count on from
+    # the parent's last id (both would issue last + 1 after a clock step back).
+    global _lock, _state
+    _lock = threading.Lock()  # a thread of the parent may have held it at the fork
+    _state = _State()
+
+
+os.register_at_fork(after_in_child=_forget)
 
 
 def new_id(now_ms: int | None = None) -> str:
     """A new id; ``now_ms`` fixes the time part (tests)."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (ms << 80) | _random80()
-    if now_ms is None:
-        if value <= _last[0]:
-            value = _last[0] + 1
-        _last[0] = value
+    with _lock:
+        state = _state
+        at = state.at
+        if at + _BYTES > len(state.buffer):
+            state.buffer, at = os.urandom(_CHUNK), 0
+        state.at = at + _BYTES
+        value = (ms << 80) | int.from_bytes(state.buffer[at : at + _BYTES], "big")
+        if now_ms is None:
+            if value <= state.last:
+                value = state.last + 1
+            state.last = value
     pairs = _PAIRS
     return "".join([pairs[(value >> shift) & 1023] for shift in range(120, -10, -10)])

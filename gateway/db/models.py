@@ -311,8 +311,9 @@ class OrderExceptionRow(Base):
 
 
 class JournaledPayload(Base):
-    """Small raw payloads written with the messages that refer to them (0012): their
-    durable copy until the raw store has synced their files (gateway.raw_journal)."""
+    """Small raw payloads written with the messages that refer to them (0011): their
+    durable copy until the raw store has synced their files (gateway.raw_journal).
+    ``store`` is the raw directory's identity, ``writer`` the process (0012)."""
 
     __tablename__ = "raw_journal"
 
@@ -321,3 +322,5 @@ class JournaledPayload(Base):
     )
     sha256: Mapped[str] = mapped_column(String(64))
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    store: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    writer: Mapped[str | None] = mapped_column(String(40), nullable=True)

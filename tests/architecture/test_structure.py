@@ -16,7 +16,7 @@ LIMIT = 600
 OVERSIZED = {
     "gateway/pipeline.py": 715,
     "gateway/openapi.py": 874,  # the spec is mostly data
-    "gateway/rawstore.py": 620,
+    "gateway/rawstore.py": 599,
     "translators/x12/maps/source_dictionary.py": 1055,  # data
     "translators/x12/maps/source_structures.py": 900,  # data
 }

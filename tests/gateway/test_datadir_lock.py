@@ -54,7 +54,8 @@ async def test_data_dir_raw_files_and_database_are_private(
     payloads = list((var / "raw").glob("??/*"))
     assert len(payloads) == 2 and big.path in payloads
     assert all(mode(p) == 0o600 for p in payloads)
-    assert all(mode(d) == 0o700 for d in [var / "raw", *(var / "raw").iterdir()])
+    assert all(mode(d) == 0o700 for d in [var / "raw", *(var / "raw").iterdir()] if d.name != "store-id")
+    assert mode(var / "raw" / "store-id") == 0o600  # the raw directory's id (gateway.raw_journal)
 
 
 def test_a_data_dir_in_use_is_not_chmodded_but_warned_about(

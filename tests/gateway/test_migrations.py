@@ -56,7 +56,7 @@ async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(
     database_url: str | None, tmp_path: Path
 ) -> None:
     head = schema.head_revision()
-    assert head == "0011"
+    assert head == "0012"
     url = _url(database_url, tmp_path)
     db = open_database(url)
     now = utcnow()

@@ -1,0 +1,65 @@
+"""File primitives of the raw store (gateway.rawstore): write all of a buffer, sync a
+path, tell whether a payload file exists (and holds given bytes), find ``syncfs(2)``.
+Plain blocking calls for the raw store's threads; nothing here knows payloads' meaning."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from collections.abc import Callable
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def refresh_intact(path: str, data: bytes) -> bool:
+    """:func:`refresh` for a small payload whose bytes are at hand: an existing file
+    counts only if it holds exactly ``data``. A file written unsynced for a batch that
+    never committed (no row covers it) may be torn by a power cut; reusing it would
+    acknowledge a payload whose only copy is broken."""
+    if not refresh(path):
+        return False
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(data) + 1) == data
+    except OSError:
+        return False  # unreadable here: write our own copy over it
+
+
+def refresh(path: str) -> bool:
+    """Whether payload ``path`` exists; if so its mtime becomes now, which tells a
+    concurrent :meth:`gateway.rawstore.RawStore.remove_unused` it is wanted again."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    except PermissionError:
+        return os.path.exists(path)  # someone else's file on shared storage
+    return True
+
+
+def load_syncfs() -> Callable[[int], int] | None:
+    """libc's syncfs(2) (Linux): one call makes every write on the file system durable."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        function = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function
