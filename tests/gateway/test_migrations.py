@@ -4,7 +4,8 @@ build, and a database at 0002 (with data) is refused at start until
 instances, schedules, outbox.locked_by; 0005: document_keys, orders, order_exceptions;
 0006: users, console_sessions, audit_log; 0007: alert_events, alert_deliveries;
 0008: jobs.progress_done/_total; 0009: outbox.mdn_status/_at/_detail; 0010:
-login_failures)."""
+login_failures; 0011: raw_journal; 0012: its owners; 0013: orders.updated_at text on
+SQLite)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import gateway.db.models_console  # (its tables are part of the metadata)
 import gateway.db.models_delivery  # noqa: F401  (its table too)
 from gateway.db import schema
 from gateway.db.engine import open_database
-from gateway.db.models import Base, Message, OutboxItem, utcnow
+from gateway.db.models import Base, Message, Order, OutboxItem, utcnow
 
 
 def _url(database_url: str | None, tmp_path: Path) -> str:
@@ -56,7 +57,7 @@ async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(
     database_url: str | None, tmp_path: Path
 ) -> None:
     head = schema.head_revision()
-    assert head == "0012"
+    assert head == "0013"
     url = _url(database_url, tmp_path)
     db = open_database(url)
     now = utcnow()
@@ -124,5 +125,38 @@ async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(
         async with db.engine.begin() as conn:
             await conn.run_sync(lambda c: command.downgrade(schema.alembic_config(c), "0002"))
             assert "ix_outbox_message" not in await conn.run_sync(_indexes, "outbox")
+    finally:
+        await db.close()
+
+
+async def test_0013_rewrites_orders_updated_at_stored_with_an_offset(tmp_path: Path) -> None:
+    """SQLite only (PostgreSQL stores real timestamps): the order updates of earlier
+    versions stored ``updated_at`` as ``... +00:00`` text, which ``?since=`` and the
+    ordering compare as text out of place; 0013 rewrites them in the common form."""
+    db = open_database(_url(None, tmp_path))
+    rows = {
+        "o1": "2026-12-07 10:00:00.123456+00:00",
+        "o2": "2026-12-07 10:00:00+00:00",
+        "o3": "2026-12-07 09:00:00.000001",  # already in the common form
+    }
+    try:
+        await schema.upgrade(db, "0012")
+        async with db.engine.begin() as conn:
+            for key, stamp in rows.items():
+                await conn.exec_driver_sql(
+                    "INSERT INTO orders (id, partner_id, po_number, state, open_exceptions, first_at, updated_at)"
+                    " VALUES (?, 'acme', ?, 'ordered', 0, '2026-12-07 08:00:00.000000', ?)",
+                    (key, key, stamp),
+                )
+        await schema.upgrade(db)
+        async with db.engine.connect() as conn:
+            got = dict((await conn.exec_driver_sql("SELECT id, updated_at FROM orders")).all())
+            assert got == {
+                "o1": "2026-12-07 10:00:00.123456",
+                "o2": "2026-12-07 10:00:00.000000",
+                "o3": "2026-12-07 09:00:00.000001",
+            }
+            newest = (await conn.execute(select(Order.id).order_by(Order.updated_at.desc()))).scalars().all()
+            assert newest == ["o1", "o2", "o3"]
     finally:
         await db.close()
