@@ -58,7 +58,7 @@ def names_durable_with_file(folder: Path) -> bool:
     """Whether an upload renamed into ``folder`` needs only its own fsync (module doc)."""
     try:
         dev = os.stat(folder).st_dev
-        mountinfo = Path("/proc/self/mountinfo").read_text()
+        mountinfo = Path("/proc/self/mountinfo").read_text(errors="replace")  # odd bytes in mount points
     except OSError:
         return False
     major, minor = os.major(dev), os.minor(dev)
