@@ -55,6 +55,7 @@ from gateway.logsafe import printable
 from gateway.passwords import LoginLimiter
 from gateway.transports import sftp_jail as jail
 from gateway.transports import sftp_limits
+from gateway.transports.sftp_flush import names_durable_with_file
 from gateway.transports.sftp_keys import ensure_host_key
 from gateway.transports.sftp_marks import read_file
 from gateway.transports.sftp_session import (
@@ -136,6 +137,7 @@ class DropBox:
         self._lock = threading.Lock()
         self._place_lock = threading.Lock()
         self._dir_syncs = DirSyncs()
+        self._one_flush: dict[Path, bool] = {}  # per /inbound: its fsync covers a new name (sftp_flush)
         self._syncer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sftp-sync")
         self.logins = LoginLimiter(LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS)  # failed passwords
         self._stopping = threading.Event()
@@ -194,11 +196,19 @@ class DropBox:
         return True
 
     def sync_file_and_folder(self, fd: int, folder: Path) -> None:
-        """fsync an upload and the folder it was just renamed into. Both syncs run at
-        once (the folder's in a helper thread): each is one disk flush when the file
-        system has no journal (ext4 without one, as on the machine measured), and
-        flushes asked for together are merged by the block layer. The CLOSE waits for
-        both; either failing fails it."""
+        """fsync an upload and the folder it was just renamed into. Where the file
+        system commits the rename with the file's fsync (ext4 with a journal, XFS:
+        gateway.transports.sftp_flush, decision 0020) that one fsync is all. Elsewhere
+        both syncs run at once (the folder's in a helper thread): each is one disk
+        flush when the file system has no journal (ext4 without one, as on the machine
+        measured), and flushes asked for together are merged by the block layer. The
+        CLOSE waits for both; either failing fails it."""
+        one = self._one_flush.get(folder)
+        if one is None:
+            one = self._one_flush[folder] = names_durable_with_file(folder)
+        if one:
+            os.fsync(fd)  # after the rename: its journal commit carries the new name
+            return
         folder_synced = self._syncer.submit(self.sync_folder, folder)
         try:
             os.fsync(fd)
