@@ -449,8 +449,16 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
         now = self.clock()
         try:
             written = await self._write_translated(ready, now)
-        except Exception:
-            log.info("writing %d translations together failed; writing them one by one", len(ready))
+        except Exception as exc:
+            # one message's rows can fail the batch (e.g. a unique key another process
+            # wrote first): the others must not wait for it. A warning, with the error's
+            # type only (a driver's message may quote partner data), because a batch
+            # path that always fails would otherwise hide behind the slower one.
+            log.warning(
+                "writing %d translations together failed (%s); writing them one by one",
+                len(ready),
+                type(exc).__name__,
+            )
             for job, message, plan in ready:
                 try:
                     async with self.db.begin() as session:
