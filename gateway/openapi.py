@@ -193,6 +193,11 @@ READY = {
                 "database": {"type": "string"},
                 "partners": {"type": "string"},
                 "storage": {"type": "string"},
+                "raw_journal": {
+                    "type": "string",
+                    "description": "present where small payloads are journaled in the database: "
+                    "not `ok` after a minute of failing checkpoints",
+                },
             },
             "additionalProperties": {"type": "string"},
             "description": "each `ok` or what is wrong",

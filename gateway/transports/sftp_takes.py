@@ -146,9 +146,7 @@ class Takes:
     def _set_aside(self, box: Path, path: Path, name: str) -> None:
         folder = box / UNCONFIRMED
         folder.mkdir(mode=0o700, exist_ok=True)
-        target = folder / name
-        if target.exists():
-            target = target.with_name(f"{name}.{uuid.uuid4().hex[:8]}")
+        target = _free_name(folder, name)
         os.replace(path, target)
         log.warning(
             "sftp: %s/inbound/%s has no mark of a completed upload (sync_uploads is on): not taken, "
@@ -255,6 +253,12 @@ def _remove_all(items: list[Removal]) -> list[BaseException | None]:
     return found
 
 
+def _free_name(folder: Path, name: str) -> Path:
+    """``folder/name``, or with a random suffix when that name is taken (never replaced)."""
+    target = folder / name
+    return target.with_name(f"{name}.{uuid.uuid4().hex[:8]}") if target.exists() else target
+
+
 def _remove(box: Path, path: Path, name: str, archive: bool, inode: int | None) -> None:
     try:
         if inode is not None and os.lstat(path).st_ino != inode:
@@ -262,10 +266,7 @@ def _remove(box: Path, path: Path, name: str, archive: bool, inode: int | None) 
     except FileNotFoundError:
         return  # taken before (the sweep and a told take of one file)
     if archive:
-        target = box / jail.ARCHIVE / name
-        if target.exists():
-            target = target.with_name(f"{name}.{uuid.uuid4().hex[:8]}")
-        os.replace(path, target)
+        os.replace(path, _free_name(box / jail.ARCHIVE, name))
     else:
         path.unlink(missing_ok=True)
 
