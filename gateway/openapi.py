@@ -193,11 +193,7 @@ READY = {
                 "database": {"type": "string"},
                 "partners": {"type": "string"},
                 "storage": {"type": "string"},
-                "raw_journal": {
-                    "type": "string",
-                    "description": "present where small payloads are journaled in the database: "
-                    "not `ok` after a minute of failing checkpoints",
-                },
+                "raw_journal": {"type": "string", "description": "not ok: checkpoints failing 1 min"},
             },
             "additionalProperties": {"type": "string"},
             "description": "each `ok` or what is wrong",
