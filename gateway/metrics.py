@@ -53,6 +53,7 @@ class Metrics:
     sftp_connections_refused: Counter[str] = field(default_factory=Counter)  # by reason (a limit)
     sftp_drop_box_restarts: int = 0  # the drop-box process died and was started again
     sftp_unconfirmed: Counter[str] = field(default_factory=Counter)  # unmarked files set aside, by partner
+    sftp_log_suppressed: Counter[str] = field(default_factory=Counter)  # drop-box log lines dropped, by level
     latency_counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     latency_sum: float = 0.0
     latency_count: int = 0
@@ -255,6 +256,13 @@ async def render(
     )  # fmt: skip
     for partner_id, count in sorted(metrics.sftp_unconfirmed.items()):
         out.sample("gateway_sftp_unconfirmed_total", count, partner=partner_id)
+    out.family(
+        "gateway_sftp_log_lines_suppressed_total", "counter",
+        "Log lines of the SFTP drop-box process not written: more than 100 at once or 10 a "
+        "second of one logger and level (a summary line says how many).",
+    )  # fmt: skip
+    for level, count in sorted(metrics.sftp_log_suppressed.items()):
+        out.sample("gateway_sftp_log_lines_suppressed_total", count, level=level)
 
     if intake is not None:  # (group commits, messages accepted): their ratio is the batch size
         out.family("gateway_intake_commits_total", "counter", "Intake group commits (this process).")

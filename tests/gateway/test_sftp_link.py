@@ -20,9 +20,11 @@ from typing import Any
 import pytest
 from gwsamples import order_850
 
-from gateway.metrics import Metrics
+from gateway.db import schema
+from gateway.db.engine import open_database
+from gateway.metrics import Metrics, render
 from gateway.transports import sftp_jail as jail
-from gateway.transports import sftp_limits
+from gateway.transports import sftp_limits, sftp_log_relay
 from gateway.transports.sftp_child import HostedPartners
 from gateway.transports.sftp_marks import MARK
 from gateway.transports.sftp_process import ChildSettings, DropBoxProcess
@@ -151,6 +153,69 @@ async def test_log_records_of_the_child_are_one_line_under_its_own_loggers(
     ]
     assert "\n" not in records[0].getMessage() and "\\x0a" in records[0].getMessage()
     assert "made.up.name" not in logging.Logger.manager.loggerDict
+
+
+async def test_a_flood_of_log_lines_of_the_child_is_bounded_and_summarized(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that makes the child log without end (a refused request, again and
+    again) gets at most a burst of lines into our log, then a few a second, and one
+    line saying how many went; other loggers keep their own allowance."""
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr(sftp_log_relay, "SUMMARY_SECONDS", 0.05)
+    box = drop_box(tmp_path, Accepted())
+    now = [1000.0]
+    box.logs.clock = lambda: now[0]  # no refill while the flood is read
+    refused = "gateway.transports.sftp_session"
+
+    def flood(count: int) -> bytes:
+        return b"".join(frame(["log", refused, logging.INFO, f"refused open {n}"]) for n in range(count))
+
+    await read_frames(
+        box, flood(1000) + frame(["log", "gateway.transports.sftp_server", logging.WARNING, "a limit"])
+    )
+    await asyncio.sleep(0.2)  # the summary's timer
+    messages = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
+    assert sum(m.startswith("refused open") for _, _, m in messages) == sftp_log_relay.BURST
+    assert ("gateway.transports.sftp_server", logging.WARNING, "a limit") in messages
+    summaries = [m for m in messages if "suppressed" in m[2]]
+    assert len(summaries) == 1, summaries
+    assert summaries[0][:2] == (refused, logging.WARNING) and "900 INFO line(s)" in summaries[0][2]
+    assert box.metrics.sftp_log_suppressed == {"info": 900}
+
+    caplog.clear()
+    now[0] += 2.0  # two seconds later: RATE lines a second again
+    await read_frames(box, flood(100))
+    await box.aclose()  # the stop writes what is still to summarize
+    messages = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
+    assert sum(m.startswith("refused open") for _, _, m in messages) == 2 * sftp_log_relay.RATE
+    assert [m for _, _, m in messages if "suppressed" in m] == [
+        "sftp: 80 INFO line(s) of the drop-box process suppressed (more than 100 at once or 10 a "
+        "second of one logger and level)"
+    ]
+    db = open_database(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
+    try:
+        await schema.upgrade(db)
+        text = await render(db, box.metrics)
+    finally:
+        await db.close()
+    assert '\ngateway_sftp_log_lines_suppressed_total{level="info"} 980\n' in text
+
+
+def test_the_log_buckets_stay_few() -> None:
+    """Past MAX_BUCKETS logger names, new ones share one bucket and one logger: a
+    child making up names cannot grow the serve process's state or its loggers."""
+    relay = sftp_log_relay.LogRelay(clock=lambda: 0.0)
+    names = [f"gateway.transports.made_up_{n}" for n in range(3 * sftp_log_relay.MAX_BUCKETS)]
+    admitted = [relay.admit(name, logging.INFO) for name in names]
+    assert admitted[: sftp_log_relay.MAX_BUCKETS] == names[: sftp_log_relay.MAX_BUCKETS]
+    rest = admitted[sftp_log_relay.MAX_BUCKETS :]
+    assert rest[: sftp_log_relay.BURST] == [sftp_log_relay.SHARED] * sftp_log_relay.BURST
+    assert set(rest[sftp_log_relay.BURST :]) == {None}
+    assert (
+        relay.admit("paramiko.transport", 25) is None
+    )  # a new name, level 25: the shared INFO bucket, empty
+    assert relay.dropped() == len(rest) - sftp_log_relay.BURST + 1
 
 
 async def test_counters_of_the_child_take_only_known_labels(tmp_path: Path) -> None:
