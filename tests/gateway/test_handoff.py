@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import test_service_pipeline
 from conftest import make_settings
 from gwsamples import order_850
 from intake_rig import accept_rest, running_intake
 from sqlalchemy import select
 from test_service_pipeline import RecordingErp, post
 
-from gateway.app import DATABASE, PIPELINE, Overrides
+from gateway.app import DATABASE, PIPELINE
 from gateway.config import Settings
 from gateway.db.models import Job, Message
 from gateway.handoff import Handoff
@@ -28,14 +29,7 @@ def settings(tmp_path: Path, partners_dir: Path, database_url: str | None) -> Se
     return make_settings(tmp_path, partners_dir, database_url, pipeline={"workers": 2, "poll_seconds": 60})
 
 
-@pytest.fixture
-def erp() -> RecordingErp:
-    return RecordingErp()
-
-
-@pytest.fixture
-def overrides(erp: RecordingErp) -> Overrides:
-    return Overrides(sink=erp)
+erp, overrides = test_service_pipeline.erp, test_service_pipeline.overrides  # its fixtures (RecordingErp)
 
 
 async def test_accepted_messages_reach_the_erp_through_the_hand_off(client: Any, erp: RecordingErp) -> None:
