@@ -40,13 +40,27 @@ HOSTED = {
 
 
 class Accepted:
-    """The intake's stand-in: records what would be stored (an outside system here)."""
+    """The intake's stand-in: records what would be stored (an outside system here).
+    ``held``: each accept waits until :attr:`release` is set (a slow commit)."""
 
-    def __init__(self) -> None:
+    def __init__(self, held: bool = False) -> None:
         self.calls: list[tuple[str, str, bytes]] = []
+        self.release = asyncio.Event()
+        if not held:
+            self.release.set()
 
     async def __call__(self, partner_id: str, name: str, body: Any, key: str) -> None:
+        await self.release.wait()
         self.calls.append((partner_id, name, b"".join([chunk async for chunk in body])))
+
+
+def closed_in_inbound(inbound: Path, n: int, ask: int = 0) -> tuple[list[Any], bytes]:
+    """Put ``po-<n>.edi`` (an 850 of ACME) in /inbound as a CLOSE would, and return
+    the child's message telling it (with ``ask``), and its bytes."""
+    body = order_850("ACME", n)
+    path = inbound / f"po-{n}.edi"
+    path.write_bytes(body)
+    return ["closed", ask, "acme", path.name, hashlib.sha256(body).hexdigest(), os.lstat(path).st_ino], body
 
 
 def drop_box(tmp_path: Path, accepted: Accepted) -> DropBoxProcess:
@@ -289,10 +303,7 @@ async def test_the_stop_reads_the_last_messages_of_the_child_and_takes_their_fil
             pass
         with contextlib.suppress(OSError):
             for n in range(5):
-                body = order_850("ACME", n)
-                (inbound / f"po-{n}.edi").write_bytes(body)
-                told = ["closed", 0, "acme", f"po-{n}.edi", hashlib.sha256(body).hexdigest()]
-                theirs.sendall(frame([*told, os.lstat(inbound / f"po-{n}.edi").st_ino], body))
+                theirs.sendall(frame(*closed_in_inbound(inbound, n)))
         theirs.close()
 
     thread = threading.Thread(target=child)
@@ -314,24 +325,12 @@ async def test_a_flood_of_closed_files_stops_the_reading_until_takes_finish(
     from gateway.transports import sftp_process
 
     monkeypatch.setattr(sftp_process, "MAX_PENDING", 10)
-    release = asyncio.Event()
-    accepted = Accepted()
-
-    async def slow(partner_id: str, name: str, body: Any, key: str) -> None:
-        await release.wait()
-        await accepted(partner_id, name, body, key)
-
+    accepted = Accepted(held=True)
     box = drop_box(tmp_path, accepted)
-    box.takes.accept = slow
     inbound = tmp_path / "sftp" / "acme" / "inbound"
     ours, theirs = socket.socketpair()
     box._reader, box._writer = await asyncio.open_unix_connection(sock=ours, limit=MAX_FROM_CHILD)
-    frames = []
-    for n in range(40):
-        body = order_850("ACME", n)
-        (inbound / f"po-{n}.edi").write_bytes(body)
-        told = ["closed", 1 + n, "acme", f"po-{n}.edi", hashlib.sha256(body).hexdigest()]
-        frames.append(frame([*told, os.lstat(inbound / f"po-{n}.edi").st_ino], body))
+    frames = [frame(*closed_in_inbound(inbound, n, ask=1 + n)) for n in range(40)]
     thread = threading.Thread(
         target=lambda: (theirs.sendall(b"".join(frames)), theirs.shutdown(socket.SHUT_WR))
     )
@@ -339,7 +338,7 @@ async def test_a_flood_of_closed_files_stops_the_reading_until_takes_finish(
     reading = asyncio.create_task(box._read(box._reader))
     await asyncio.sleep(0.3)
     assert 10 <= box.takes.pending() <= 11 and not reading.done()
-    release.set()
+    accepted.release.set()
     await asyncio.wait_for(reading, 10)
     while box.takes.pending():
         await asyncio.sleep(0.01)
@@ -354,26 +353,9 @@ async def test_a_take_answers_only_the_child_that_asked(tmp_path: Path) -> None:
     """close_after_store: a take that ends after its child died and another started
     must not answer the new child, whose ask of the same number is another file (its
     CLOSE would hear "stored" before that file's commit)."""
-    release = asyncio.Event()
-    accepted = Accepted()
-
-    async def slow(partner_id: str, name: str, body: Any, key: str) -> None:
-        await release.wait()
-        await accepted(partner_id, name, body, key)
-
+    accepted = Accepted(held=True)
     box = drop_box(tmp_path, accepted)
-    box.takes.accept = slow
-    inbound = tmp_path / "sftp" / "acme" / "inbound"
-    body = order_850("ACME", 1)
-    (inbound / "po-1.edi").write_bytes(body)
-    told = [
-        "closed",
-        1,
-        "acme",
-        "po-1.edi",
-        hashlib.sha256(body).hexdigest(),
-        os.lstat(inbound / "po-1.edi").st_ino,
-    ]
+    told, body = closed_in_inbound(tmp_path / "sftp" / "acme" / "inbound", 1, ask=1)
     old, old_child = socket.socketpair()
     box._reader, box._writer = await asyncio.open_unix_connection(sock=old)
     box._handle(told, body)
@@ -382,7 +364,7 @@ async def test_a_take_answers_only_the_child_that_asked(tmp_path: Path) -> None:
     old_child.close()
     new, new_child = socket.socketpair()
     box._reader, box._writer = await asyncio.open_unix_connection(sock=new)  # and another started
-    release.set()
+    accepted.release.set()
     while box.takes.pending():
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.05)
