@@ -27,6 +27,7 @@ RATE = 10.0  # then this many a second
 SUMMARY_SECONDS = 10.0  # while lines are dropped, one summary per bucket this often
 MAX_BUCKETS = 64  # (logger, level) pairs with a bucket of their own
 SHARED = "gateway.transports.sftp_child"  # the logger of names beyond MAX_BUCKETS
+_LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)
 
 
 @dataclass(slots=True)
@@ -85,11 +86,4 @@ class LogRelay:
 
 def _standard(level: int) -> int:
     """The standard level at or below ``level`` (DEBUG to CRITICAL): few buckets, few labels."""
-    return max(
-        (
-            n
-            for n in (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)
-            if n <= level
-        ),
-        default=logging.DEBUG,
-    )
+    return max((n for n in _LEVELS if n <= level), default=logging.DEBUG)
