@@ -53,6 +53,7 @@ class Metrics:
     sftp_connections_refused: Counter[str] = field(default_factory=Counter)  # by reason (a limit)
     sftp_drop_box_restarts: int = 0  # the drop-box process died and was started again
     sftp_unconfirmed: Counter[str] = field(default_factory=Counter)  # unmarked files set aside, by partner
+    sftp_log_suppressed: Counter[str] = field(default_factory=Counter)  # drop-box log lines dropped, by level
     latency_counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     latency_sum: float = 0.0
     latency_count: int = 0
@@ -99,6 +100,12 @@ class _Out:
     def sample(self, name: str, value: float, **labels: str | None) -> None:
         number = repr(float(value)) if isinstance(value, float) else str(value)
         self.lines.append(f"{name}{_labels(**labels)} {number}")
+
+    def counter(self, name: str, help_text: str, counts: Counter[str], label: str) -> None:
+        """A counter family with one label, a sample per value counted (sorted)."""
+        self.family(name, "counter", help_text)
+        for value, count in sorted(counts.items()):
+            self.sample(name, count, **{label: value})
 
 
 async def render(
@@ -191,22 +198,20 @@ async def render(
     )
     out.sample("gateway_partner_reload_failed", int(partner_reload_failed))
 
-    out.family(
+    out.counter(
         "gateway_erp_delivery_failures_total",
-        "counter",
         "Failed ERP webhook attempts by reason (this process).",
+        metrics.erp_failures,
+        "reason",
     )
-    for reason, count in sorted(metrics.erp_failures.items()):
-        out.sample("gateway_erp_delivery_failures_total", count, reason=reason)
     out.family("gateway_erp_dead_letters_total", "counter", "ERP documents dead-lettered (this process).")
     out.sample("gateway_erp_dead_letters_total", metrics.erp_dead)
-    out.family(
+    out.counter(
         "gateway_partner_delivery_failures_total",
-        "counter",
         "Failed REST deliveries to partners (this process).",
+        metrics.partner_failures,
+        "partner",
     )
-    for partner_id, count in sorted(metrics.partner_failures.items()):
-        out.sample("gateway_partner_delivery_failures_total", count, partner=partner_id)
 
     out.family(
         "gateway_as2_refused_total", "counter", "AS2 messages answered with an error MDN (this process)."
@@ -221,12 +226,11 @@ async def render(
         )
         for owner, subject, days in certificates:
             out.sample("gateway_certificate_expiry_days", days, owner=owner, subject=subject)
-    out.family(
-        "gateway_sftp_host_key_refused_total", "counter",
+    out.counter(
+        "gateway_sftp_host_key_refused_total",
         "Connections to a partner's SFTP server refused because its host key is not the pinned one.",
+        metrics.sftp_host_key_refused, "partner",
     )  # fmt: skip
-    for partner_id, count in sorted(metrics.sftp_host_key_refused.items()):
-        out.sample("gateway_sftp_host_key_refused_total", count, partner=partner_id)
     out.family(
         "gateway_sftp_password_refused_total", "counter",
         "Password logins to the SFTP drop box refused: wrong_password, no_password (the profile "
@@ -234,27 +238,31 @@ async def render(
     )  # fmt: skip
     for (partner_id, reason), count in sorted(metrics.sftp_login_refused.items()):
         out.sample("gateway_sftp_password_refused_total", count, partner=partner_id, reason=reason)
-    out.family(
-        "gateway_sftp_connections_refused_total", "counter",
+    out.counter(
+        "gateway_sftp_connections_refused_total",
         "Connections to the SFTP drop box refused by a limit: max_startups (too many not logged "
         "in: closed at once), max_connections (all partners), max_connections_per_partner "
         "(refused at login).",
+        metrics.sftp_connections_refused, "reason",
     )  # fmt: skip
-    for reason, count in sorted(metrics.sftp_connections_refused.items()):
-        out.sample("gateway_sftp_connections_refused_total", count, reason=reason)
     out.family(
         "gateway_sftp_drop_box_restarts_total", "counter",
         "Times the SFTP drop-box process died and was started again (its closed files are "
         "taken by the sweep).",
     )  # fmt: skip
     out.sample("gateway_sftp_drop_box_restarts_total", metrics.sftp_drop_box_restarts)
-    out.family(
-        "gateway_sftp_unconfirmed_total", "counter",
+    out.counter(
+        "gateway_sftp_unconfirmed_total",
         "Files found in a hosted /inbound without the mark of an answered CLOSE while "
         "sync_uploads is on: not taken, moved to the partner's .unconfirmed folder (docs/sftp.md).",
+        metrics.sftp_unconfirmed, "partner",
     )  # fmt: skip
-    for partner_id, count in sorted(metrics.sftp_unconfirmed.items()):
-        out.sample("gateway_sftp_unconfirmed_total", count, partner=partner_id)
+    out.counter(
+        "gateway_sftp_log_lines_suppressed_total",
+        "Log lines of the SFTP drop-box process not written: more than 100 at once or 10 a "
+        "second of one logger and level (a summary line says how many).",
+        metrics.sftp_log_suppressed, "level",
+    )  # fmt: skip
 
     if intake is not None:  # (group commits, messages accepted): their ratio is the batch size
         out.family("gateway_intake_commits_total", "counter", "Intake group commits (this process).")

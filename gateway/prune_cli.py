@@ -60,6 +60,9 @@ def run_prune(args: argparse.Namespace) -> int:
         f"({retention.format_size(report.raw_bytes)}) {would}{kept}"
     )
     print(report.orders_line(would))
+    if report.unconfirmed is not None:
+        files, size = report.unconfirmed
+        print(f"sftp uploads set aside (.unconfirmed): {files} file(s), {size} bytes {would}")
     if settings.storage.message_retention_days is None:
         print("messages: kept forever (storage.message_retention_days is not set)")
         return EXIT_OK

@@ -20,6 +20,9 @@ What a prune deletes, in this order:
    ``x12.duplicate_window_days``), so duplicate detection is unchanged.
 4. With ``storage.order_retention_days`` set: finished orders, closed exceptions
    and sent alerts older than that (gateway.order_retention).
+5. Uploads the SFTP drop box set aside unconfirmed (``<data_dir>/sftp/<partner>/.unconfirmed``,
+   files no message refers to) moved there longer ago than the raw files' retention
+   (gateway.transports.sftp_marks.prune_unconfirmed).
 
 *Settled* means: in a final state (inbound: :data:`gateway.domain.states.INBOUND` final states;
 outbound: :data:`OUTBOUND_FINAL`, plus ``sent`` for partners whose profile expects
@@ -61,6 +64,7 @@ from gateway.db.models_delivery import DeliveryAttempt
 from gateway.domain.states import IDLE_JOBS, INBOUND, OUTBOUND, SETTLED_DOCUMENTS, UNSENT_OUTBOX
 from gateway.order_retention import OrderPruneReport
 from gateway.rawstore import RawStore
+from gateway.transports.sftp_marks import prune_unconfirmed
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +190,7 @@ class PruneReport:
     messages_enabled: bool = False  # storage.message_retention_days is set
     seen_skipped: bool = False  # partner profiles unknown: interchanges_seen kept
     orders: OrderPruneReport | None = None  # storage.order_retention_days is set (gateway.order_retention)
+    unconfirmed: tuple[int, int] | None = None  # SFTP uploads set aside: (files, bytes); None: no drop box
     seconds: float = 0.0
 
     def orders_line(self, would: str) -> str:
@@ -209,6 +214,10 @@ class PruneReport:
             )
         if self.orders is not None:
             parts.append(self.orders.summary())
+        if self.unconfirmed is not None and self.unconfirmed[0]:
+            parts.append(
+                f"{self.unconfirmed[0]} unconfirmed SFTP upload(s) ({format_size(self.unconfirmed[1])})"
+            )
         kept = f"; {self.raw_in_use} old raw file(s) still in use" if self.raw_in_use else ""
         return f"prune {verb} " + ", ".join(parts) + f"{kept} ({self.seconds:.2f} s)"
 
@@ -308,6 +317,12 @@ async def prune(
         report.orders = await order_retention.prune_orders(
             db, now - timedelta(days=storage.order_retention_days), dry_run=dry_run
         )
+    report.unconfirmed = await asyncio.to_thread(
+        prune_unconfirmed,
+        settings.data_dir / "sftp",
+        (now - timedelta(days=days)).timestamp(),
+        dry_run=dry_run,
+    )
     report.seconds = time.monotonic() - started
     return report
 

@@ -11,7 +11,8 @@ file: a file it closed and could not hand over stays in /inbound for the sweep.
 Messages (gateway.transports.sftp_wire: a 4-byte length, a JSON array, and a closed
 file's bytes; plain data, nothing is unpickled on either side):
 
-- to the serve process: ``["closed", ask, partner, name, sha256, inode]`` with the
+- to the serve process (which rate-limits the log records it writes:
+  gateway.transports.sftp_log_relay): ``["closed", ask, partner, name, sha256, inode]`` with the
   bytes when small (``ask`` > 0: answer it, the CLOSE waits: close_after_store),
   ``["count", metric, label]``, ``["log", logger, level, text]``, ``["ack", ask]``;
 - from it: ``["config", fields, tables, level]`` first, ``["partners", ask, tables]``,

@@ -1,7 +1,9 @@
 """The mark of a completed upload: each CLOSE sets ``user.gateway.sha256`` (an
 extended attribute) to its file's SHA-256 before renaming it into /inbound, so that a
 file found there later can be told from one cut short by a crash (decisions 0012,
-0017). Reading files found in /inbound (:func:`read_swept`) is here too.
+0017). Reading files found in /inbound (:func:`read_swept`) is here too, and the
+retention of files set aside unmarked (:func:`prune_unconfirmed`, run by
+gateway.retention's prune).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from gateway.transports.sftp_wire import SMALL_FILE
 log = logging.getLogger(__name__)
 
 MARK = "user.gateway.sha256"
+UNCONFIRMED = ".unconfirmed"  # in a partner's box: unmarked files not taken (gateway.transports.sftp_takes)
 
 
 def read_file(path: Path) -> tuple[bytes | None, str]:
@@ -70,3 +73,29 @@ def mark_file(fd: int, sha: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def prune_unconfirmed(root: Path, before: float, *, dry_run: bool = False) -> tuple[int, int] | None:
+    """Remove the files of every partner's ``.unconfirmed`` folder under ``root`` (the
+    drop box's ``<data_dir>/sftp``) set aside (moved there, or changed since) before
+    ``before`` (a time): (files, bytes) removed, or that would be with ``dry_run``;
+    None when there is no drop-box folder. Only regular files: a symlink or folder an
+    operator put there is left alone. Another instance removing the same file meanwhile
+    (a shared ``data_dir/sftp``) is not an error."""
+    if not root.is_dir():
+        return None
+    files = size = 0
+    for box in os.scandir(root):
+        folder = Path(box.path) / UNCONFIRMED
+        if box.name.startswith(".") or not box.is_dir(follow_symlinks=False) or not folder.is_dir():
+            continue
+        for entry in os.scandir(folder):
+            with contextlib.suppress(FileNotFoundError):
+                found = entry.stat(follow_symlinks=False)
+                # ctime: the rename into .unconfirmed (mtime is the upload's last write)
+                if not entry.is_file(follow_symlinks=False) or max(found.st_mtime, found.st_ctime) >= before:
+                    continue
+                if not dry_run:
+                    os.unlink(entry.path)
+                files, size = files + 1, size + found.st_size
+    return files, size

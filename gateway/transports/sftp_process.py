@@ -15,6 +15,8 @@ SFTP server (gateway.transports.sftp_child) and the takes of what it closes
   file names a hosted partner and a plain name, which we join to that partner's
   /inbound ourselves; a counter has a known name and label; a log record a level
   and one line. A frame that breaks the format ends the child (it is restarted).
+  Log records are rate-limited per logger and level (gateway.transports.sftp_log_relay):
+  a client cannot make the child flood our log.
 - A reload of the profiles sends the hosted partners' tables (:meth:`partners_changed`).
 - A child that dies is logged, counted (``gateway_sftp_drop_box_restarts_total``)
   and started again; what it had closed is in /inbound, which the sweep takes.
@@ -41,8 +43,9 @@ from typing import Any
 
 from gateway.logsafe import printable
 from gateway.transports import sftp_jail as jail
-from gateway.transports import sftp_limits
+from gateway.transports import sftp_limits, sftp_log_relay
 from gateway.transports.sftp_keys import ensure_host_key
+from gateway.transports.sftp_log_relay import LogRelay
 from gateway.transports.sftp_session import hosted_settings
 from gateway.transports.sftp_takes import Takes
 from gateway.transports.sftp_wire import MAX_FROM_CHILD, FrameError, frame, length, parse, tables_of
@@ -103,6 +106,8 @@ class DropBoxProcess:
         self._held: list[Closed] = []  # closed files waiting to be taken together
         self._flush: asyncio.TimerHandle | None = None
         self._up = asyncio.Event()
+        self.logs = LogRelay(metrics)  # the child's log records, rate-limited
+        self._summary: asyncio.TimerHandle | None = None  # the next "N lines suppressed" line
 
     @property
     def taken(self) -> int:
@@ -306,13 +311,24 @@ class DropBoxProcess:
 
     def _log(self, name: Any, level: Any, text: Any) -> None:
         """A record of the child, as one line (escaped: gateway.logsafe) under one of
-        its own loggers (a name it made up would be a logger kept forever)."""
+        its own loggers (a name it made up would be a logger kept forever), unless
+        its logger and level logged too many lines of late (gateway.transports.sftp_log_relay)."""
         if not (isinstance(name, str) and len(name) <= 100 and name.startswith(_CHILD_LOGGERS)):
             name = "gateway.transports.sftp_child" if name != "paramiko" else name
         if not _count_of(level):
             level = logging.WARNING
         level = min(max(level, logging.DEBUG), logging.CRITICAL)
-        logging.getLogger(name).log(level, "%s", printable(text, LOGGED_TEXT))
+        logger = self.logs.admit(name, level)
+        if logger is not None:
+            logging.getLogger(logger).log(level, "%s", printable(text, LOGGED_TEXT))
+        elif self._summary is None:  # dropped: one summary line in a while, not one each
+            self._summary = asyncio.get_running_loop().call_later(
+                sftp_log_relay.SUMMARY_SECONDS, self._summarize
+            )
+
+    def _summarize(self) -> None:
+        self._summary = None
+        self.logs.summarize()
 
     def _write(self, message: list[Any]) -> None:
         assert self._writer is not None
@@ -368,6 +384,9 @@ class DropBoxProcess:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._runner, STOP_SECONDS)
         self._take_held()
+        if self._summary is not None:
+            self._summary.cancel()
+        self._summarize()
         if self._writer is not None:
             self._writer.close()
         await asyncio.to_thread(self._reap)

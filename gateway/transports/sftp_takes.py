@@ -15,7 +15,9 @@ system that keeps marks, was not put there by a CLOSE that was answered: a power
 between the rename and the sync can leave the name with a cut file and no mark. It is
 not taken as complete: it is moved to ``<box>/.unconfirmed`` and logged (the client,
 never told OK, sends it again; an operator who placed it there by hand marks it and
-moves it back: docs/sftp.md). Without ``sync_uploads`` unmarked files are taken.
+moves it back: docs/sftp.md). The prune removes it after the raw retention
+(gateway.transports.sftp_marks.prune_unconfirmed). Without ``sync_uploads`` unmarked
+files are taken.
 Never parses payloads and never talks SSH.
 """
 
@@ -34,13 +36,12 @@ from typing import Any
 
 from gateway.logsafe import printable
 from gateway.transports import sftp_jail as jail
-from gateway.transports.sftp_marks import UNMARKED, read_swept
+from gateway.transports.sftp_marks import UNCONFIRMED, UNMARKED, read_swept
 from gateway.transports.sftp_session import hosted_settings
 
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 5.0  # files left in /inbound (a failed or interrupted take) are retried this often
-UNCONFIRMED = ".unconfirmed"  # in a partner's box: unmarked files not taken (module doc)
 HELD_SECONDS = 24 * 3600  # a held *.filepart upload is deleted when never renamed for this long
 TAKERS = 64  # files read and accepted at once
 

@@ -67,6 +67,46 @@ async def gw(
     return client
 
 
+@pytest.fixture
+async def dead_letters(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock, fake_erp: FakeErp
+) -> Any:
+    """A gateway (SQLite) with one dead letter of each type: an 850 of acme the ERP
+    refused (PO-OLD, stored 5 h and a minute ago) and an 810 to initech whose REST
+    endpoint refused it (a minute ago). Yields (client, the 850's message id, the
+    810's); olivia is an operator, victor a viewer."""
+    from fakes.partner_server import FakePartner
+    from test_outbound import add_rest_partner, invoice, send
+
+    from gateway.api.internal import DELIVERY
+
+    partner = FakePartner()
+    await partner.start()
+    try:
+        add_rest_partner(partners_dir, partner.url)
+        settings = make_settings(
+            tmp_path,
+            partners_dir,
+            None,
+            erp={"mode": "webhook", "url": fake_erp.url, "secret": SECRET, "max_attempts": 2},
+            outbound={"workers": 0, "retry_base_seconds": 10, "max_attempts": 3},
+        )
+        client = await aiohttp_client(build_app(settings, overrides=Overrides(clock=clock)))
+        for name, role in (("olivia", "operator"), ("victor", "viewer")):
+            await users.add_user(client.app[DATABASE], name, role, PASSWORD, now=clock())
+        fake_erp.fail_next(1, 422, body="refused")
+        inbound = await post_850(client, 602, po="PO-OLD")
+        await run(client)
+        clock.advance(5 * 3600)
+        partner.fail_with = [400]
+        outbound = (await (await send(client, "invoices", "initech", invoice())).json())["message_id"]
+        await client.app[DELIVERY].run_until_idle()
+        clock.advance(60)
+        yield client, inbound, outbound
+    finally:
+        await partner.stop()
+
+
 def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found, "no CSRF field in the form"
@@ -449,66 +489,37 @@ def test_the_login_limit_counts_per_name_and_per_address_and_forgets_after_the_w
     assert not limiter.blocked("olivia", "10.0.0.1") and not limiter.blocked("someone", "10.0.0.3")
 
 
-async def test_cancelling_dead_letters_from_the_console(
-    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock, fake_erp: FakeErp
-) -> None:
-    from fakes.partner_server import FakePartner
-    from test_outbound import add_rest_partner, invoice, send
+async def test_cancelling_dead_letters_from_the_console(dead_letters: Any) -> None:
+    gw, inbound, outbound = dead_letters
+    token = {"Authorization": "Bearer internal-test-token"}
+    items = (await (await gw.get("/api/v1/dead-letters", headers=token)).json())["items"]
+    assert {i["type"] for i in items} == {"erp_document", "partner_delivery"}
 
-    from gateway.api.internal import DELIVERY
-
-    partner = FakePartner()
-    await partner.start()
-    try:
-        add_rest_partner(partners_dir, partner.url)
-        settings = make_settings(
-            tmp_path,
-            partners_dir,
-            None,
-            erp={"mode": "webhook", "url": fake_erp.url, "secret": SECRET, "max_attempts": 2},
-            outbound={"workers": 0, "retry_base_seconds": 10, "max_attempts": 3},
+    await login(gw, "olivia")
+    listing = await (await gw.get("/ui/dead-letters")).text()
+    for item in items:
+        assert f'data-testid="cancel" href="/ui/dead-letters/{item["id"]}/cancel"' in listing
+        confirm = await (await gw.get(f"/ui/dead-letters/{item['id']}/cancel")).text()
+        assert 'data-testid="confirm"' in confirm
+        resp = await gw.post(
+            f"/ui/dead-letters/{item['id']}/cancel",
+            data={"csrf_token": csrf_of(confirm)},
+            allow_redirects=False,
         )
-        gw = await aiohttp_client(build_app(settings, overrides=Overrides(clock=clock)))
-        await users.add_user(gw.app[DATABASE], "olivia", "operator", PASSWORD, now=clock())
-        fake_erp.fail_next(1, 422, body="refused")
-        inbound = await post_850(gw, 501, po="PO-CANCEL")
-        await run(gw)
-        partner.fail_with = [400]
-        outbound = (await (await send(gw, "invoices", "initech", invoice())).json())["message_id"]
-        await gw.app[DELIVERY].run_until_idle()
-        token = {"Authorization": "Bearer internal-test-token"}
-        items = (await (await gw.get("/api/v1/dead-letters", headers=token)).json())["items"]
-        assert {i["type"] for i in items} == {"erp_document", "partner_delivery"}
-
-        await login(gw, "olivia")
-        listing = await (await gw.get("/ui/dead-letters")).text()
-        for item in items:
-            assert f'data-testid="cancel" href="/ui/dead-letters/{item["id"]}/cancel"' in listing
-            confirm = await (await gw.get(f"/ui/dead-letters/{item['id']}/cancel")).text()
-            assert 'data-testid="confirm"' in confirm
-            resp = await gw.post(
-                f"/ui/dead-letters/{item['id']}/cancel",
-                data={"csrf_token": csrf_of(confirm)},
-                allow_redirects=False,
-            )
-            assert resp.status == 303
-            again = await gw.post(
-                f"/ui/dead-letters/{item['id']}/cancel", data={"csrf_token": csrf_of(confirm)}
-            )
-            assert again.status == 409  # not a dead letter any more
-        assert (await (await gw.get("/api/v1/dead-letters", headers=token)).json())["items"] == []
-        metrics = await (await gw.get("/metrics", headers=token)).text()
-        assert 'gateway_dead_letters{target="erp"} 0' in metrics
-        for message_id in (inbound, outbound):
-            page = await (await gw.get(f"/ui/messages/{message_id}")).text()
-            assert "dead_letter_cancelled" in page and "console: olivia" in page
-        entries = [(e.action, e.outcome) for e in await users.audit_entries(gw.app[DATABASE])]
-        assert entries.count(("cancel_dead_letter", "cancelled")) == 2
-        assert entries.count(("cancel_dead_letter", "refused")) == 2
-        # a replay of the message still sends the cancelled document: nothing is lost for good
-        assert (await message_row(gw, inbound)).status == "failed"
-        await gw.app[PIPELINE].replay(inbound, requested_by="test")
-        await run(gw)
-        assert (await message_row(gw, inbound)).status == "acknowledged"
-    finally:
-        await partner.stop()
+        assert resp.status == 303
+        again = await gw.post(f"/ui/dead-letters/{item['id']}/cancel", data={"csrf_token": csrf_of(confirm)})
+        assert again.status == 409  # not a dead letter any more
+    assert (await (await gw.get("/api/v1/dead-letters", headers=token)).json())["items"] == []
+    metrics = await (await gw.get("/metrics", headers=token)).text()
+    assert 'gateway_dead_letters{target="erp"} 0' in metrics
+    for message_id in (inbound, outbound):
+        page = await (await gw.get(f"/ui/messages/{message_id}")).text()
+        assert "dead_letter_cancelled" in page and "console: olivia" in page
+    entries = [(e.action, e.outcome) for e in await users.audit_entries(gw.app[DATABASE])]
+    assert entries.count(("cancel_dead_letter", "cancelled")) == 2
+    assert entries.count(("cancel_dead_letter", "refused")) == 2
+    # a replay of the message still sends the cancelled document: nothing is lost for good
+    assert (await message_row(gw, inbound)).status == "failed"
+    await gw.app[PIPELINE].replay(inbound, requested_by="test")
+    await run(gw)
+    assert (await message_row(gw, inbound)).status == "acknowledged"

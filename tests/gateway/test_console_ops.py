@@ -12,17 +12,15 @@ from typing import Any
 import test_console
 from conftest import make_settings
 from fakes.erp_server import FakeErp
-from fakes.partner_server import FakePartner
 from test_console import PASSWORD, csrf_of, login
-from test_erp import SECRET, Clock, message_row, post_850, run
-from test_outbound import add_rest_partner, invoice, send
+from test_erp import Clock, message_row, post_850, run
 
 from gateway import users
-from gateway.api.internal import DELIVERY
 from gateway.app import DATABASE, Overrides, build_app
 
 TOKEN = {"Authorization": "Bearer internal-test-token"}
 clock, fake_erp, gw = test_console.clock, test_console.fake_erp, test_console.gw  # its fixtures
+dead_letters = test_console.dead_letters
 
 
 async def test_message_replay_offers_the_stage_and_records_it(gw: Any, fake_erp: FakeErp) -> None:
@@ -62,67 +60,43 @@ async def test_message_replay_offers_the_stage_and_records_it(gw: Any, fake_erp:
     assert "from deliver, redeliver" in audit
 
 
-async def test_dead_letters_by_type_kind_partner_and_age(
-    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, clock: Clock, fake_erp: FakeErp
-) -> None:
-    partner = FakePartner()
-    await partner.start()
-    try:
-        add_rest_partner(partners_dir, partner.url)
-        settings = make_settings(
-            tmp_path,
-            partners_dir,
-            None,
-            erp={"mode": "webhook", "url": fake_erp.url, "secret": SECRET, "max_attempts": 2},
-            outbound={"workers": 0, "retry_base_seconds": 10, "max_attempts": 3},
-        )
-        client = await aiohttp_client(build_app(settings, overrides=Overrides(clock=clock)))
-        await users.add_user(client.app[DATABASE], "victor", "viewer", PASSWORD, now=clock())
-        fake_erp.fail_next(1, 422, body="refused")
-        await post_850(client, 602, po="PO-OLD")  # an 850 of acme the ERP refused, 5 hours ago
-        await run(client)
-        clock.advance(5 * 3600)
-        partner.fail_with = [400]  # an 810 to initech its endpoint refused, just now
-        await send(client, "invoices", "initech", invoice())
-        await client.app[DELIVERY].run_until_idle()
-        clock.advance(60)
+async def test_dead_letters_by_type_kind_partner_and_age(dead_letters: Any) -> None:
+    client = dead_letters[0]  # an 850 of acme the ERP refused 5 h ago; an 810 to initech a minute ago
 
-        async def listed(query: str) -> list[tuple[str, str, str | None]]:
-            resp = await client.get("/api/v1/dead-letters" + query, headers=TOKEN)
-            assert resp.status == 200, await resp.text()
-            return [(i["type"], i["partner_id"], i["set_id"]) for i in (await resp.json())["items"]]
+    async def listed(query: str) -> list[tuple[str, str, str | None]]:
+        resp = await client.get("/api/v1/dead-letters" + query, headers=TOKEN)
+        assert resp.status == 200, await resp.text()
+        return [(i["type"], i["partner_id"], i["set_id"]) for i in (await resp.json())["items"]]
 
-        erp_doc, delivery = ("erp_document", "acme", "850"), ("partner_delivery", "initech", "810")
-        assert await listed("") == [erp_doc, delivery]  # oldest first
-        assert await listed("?type=partner_delivery") == [delivery]
-        assert await listed("?type=erp_document") == [erp_doc]
-        assert await listed("?kind=850") == [erp_doc]
-        assert await listed("?kind=order") == [erp_doc]  # the canonical kind works too
-        assert await listed("?kind=810") == [delivery]
-        assert await listed("?partner=initech") == [delivery]
-        assert await listed("?older_than_hours=3") == [erp_doc]
-        assert await listed("?older_than_hours=6") == []
-        assert await listed("?older_than_hours=0.5&partner=acme&type=erp_document&kind=850") == [erp_doc]
-        for bad in ("?type=documents", "?older_than_hours=-1", "?older_than_hours=soon"):
-            resp = await client.get("/api/v1/dead-letters" + bad, headers=TOKEN)
-            assert resp.status == 400, bad
-            assert (await resp.json())["error"]["code"] == "bad_request"
+    erp_doc, delivery = ("erp_document", "acme", "850"), ("partner_delivery", "initech", "810")
+    assert await listed("") == [erp_doc, delivery]  # oldest first
+    assert await listed("?type=partner_delivery") == [delivery]
+    assert await listed("?type=erp_document") == [erp_doc]
+    assert await listed("?kind=850") == [erp_doc]
+    assert await listed("?kind=order") == [erp_doc]  # the canonical kind works too
+    assert await listed("?kind=810") == [delivery]
+    assert await listed("?partner=initech") == [delivery]
+    assert await listed("?older_than_hours=3") == [erp_doc]
+    assert await listed("?older_than_hours=6") == []
+    assert await listed("?older_than_hours=0.5&partner=acme&type=erp_document&kind=850") == [erp_doc]
+    for bad in ("?type=documents", "?older_than_hours=-1", "?older_than_hours=soon"):
+        resp = await client.get("/api/v1/dead-letters" + bad, headers=TOKEN)
+        assert resp.status == 400, bad
+        assert (await resp.json())["error"]["code"] == "bad_request"
 
-        await login(client, "victor")
-        page = await (await client.get("/ui/dead-letters")).text()
-        assert 'data-testid="dead-letter-filters"' in page
-        assert '<option value="acme">' in page and '<option value="initech">' in page
-        ages = [a.split("<")[0] for a in page.split('data-testid="age">')[1:]]
-        assert ages == ["5 h", "1 min"]
-        page = await (await client.get("/ui/dead-letters?older_than_hours=3&type=erp_document")).text()
-        assert page.count('data-testid="dead-letter"') == 1 and "PO-OLD" in page
-        assert '<option value="erp_document" selected>' in page
-        page = await (await client.get("/ui/dead-letters?partner=initech&kind=850")).text()
-        assert 'data-testid="dead-letter"' not in page and "No dead letters match these filters" in page
-        page = await (await client.get("/ui/dead-letters?older_than_hours=x")).text()
-        assert "older_than_hours is a number" in page and page.count('data-testid="dead-letter"') == 2
-    finally:
-        await partner.stop()
+    await login(client, "victor")
+    page = await (await client.get("/ui/dead-letters")).text()
+    assert 'data-testid="dead-letter-filters"' in page
+    assert '<option value="acme">' in page and '<option value="initech">' in page
+    ages = [a.split("<")[0] for a in page.split('data-testid="age">')[1:]]
+    assert ages == ["5 h", "1 min"]
+    page = await (await client.get("/ui/dead-letters?older_than_hours=3&type=erp_document")).text()
+    assert page.count('data-testid="dead-letter"') == 1 and "PO-OLD" in page
+    assert '<option value="erp_document" selected>' in page
+    page = await (await client.get("/ui/dead-letters?partner=initech&kind=850")).text()
+    assert 'data-testid="dead-letter"' not in page and "No dead letters match these filters" in page
+    page = await (await client.get("/ui/dead-letters?older_than_hours=x")).text()
+    assert "older_than_hours is a number" in page and page.count('data-testid="dead-letter"') == 2
 
 
 async def test_erp_latency_in_feed_mode_is_stored_to_confirmed(

@@ -13,11 +13,8 @@ by a filler file first, so a few dozen posts fill the rest.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,7 @@ import aiohttp
 import pytest
 from conftest import ACME_KEY, auth
 from gwsamples import order_850
+from mounts import mounted
 from test_service_process import free_port, start, stop, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -36,25 +34,6 @@ TMPFS_SIZE = "4m"
 HEADROOM = 384 * 1024  # left free next to the filler: what the posts have to fill
 SETS = 30  # 850 sets per interchange: bodies of about 5 KB, each a distinct payload
 WAVE = 4  # concurrent posts per wave, so group commit batches hit the full disk too
-
-
-@contextlib.contextmanager
-def small_tmpfs(where: Path) -> Any:
-    if sys.platform != "linux" or os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root on Linux")
-    where.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0700", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
-    try:
-        yield where
-    finally:
-        if subprocess.run(["umount", str(where)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
 def free_bytes(path: Path) -> int:
@@ -106,7 +85,7 @@ async def status_of(session: aiohttp.ClientSession, url: str) -> int:
 
 
 def test_disk_full_is_503_and_every_202_was_stored(tmp_path: Path, partners_dir: Path) -> None:
-    with small_tmpfs(tmp_path / "disk") as disk:
+    with mounted(tmp_path / "disk", "tmpfs", TMPFS_SIZE) as disk:
         data_dir = disk / "var"
         port = free_port()
         env = {

@@ -10,19 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import test_service_pipeline
 from conftest import make_settings
 from gwsamples import order_850
+from intake_rig import accept_rest, running_intake
 from sqlalchemy import select
 from test_service_pipeline import RecordingErp, post
 
-from gateway.app import DATABASE, PIPELINE, Overrides
+from gateway.app import DATABASE, PIPELINE
 from gateway.config import Settings
-from gateway.db import schema
-from gateway.db.engine import open_database
 from gateway.db.models import Job, Message
 from gateway.handoff import Handoff
-from gateway.intake import Intake
-from gateway.rawstore import RawStore
 
 
 @pytest.fixture
@@ -31,14 +29,7 @@ def settings(tmp_path: Path, partners_dir: Path, database_url: str | None) -> Se
     return make_settings(tmp_path, partners_dir, database_url, pipeline={"workers": 2, "poll_seconds": 60})
 
 
-@pytest.fixture
-def erp() -> RecordingErp:
-    return RecordingErp()
-
-
-@pytest.fixture
-def overrides(erp: RecordingErp) -> Overrides:
-    return Overrides(sink=erp)
+erp, overrides = test_service_pipeline.erp, test_service_pipeline.overrides  # its fixtures (RecordingErp)
 
 
 async def test_accepted_messages_reach_the_erp_through_the_hand_off(client: Any, erp: RecordingErp) -> None:
@@ -67,38 +58,18 @@ async def test_accepted_messages_reach_the_erp_through_the_hand_off(client: Any,
     )
 
 
-async def _body(n: int) -> Any:
-    yield f"ISA*{n}~".encode()
-
-
 async def test_the_hand_off_is_bounded_and_closed_means_ready_jobs(
     tmp_path: Path, database_url: str | None
 ) -> None:
-    db = open_database(database_url or f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
-    rawstore = RawStore(tmp_path / "raw")
-    rawstore.open_store()
-    await schema.upgrade(db)
     woken: list[str] = []
     handoff = Handoff("me:1", lease_seconds=60, limit=3, on_handed=lambda: woken.append("handed"))
     handoff.open()
-    intake = Intake(db, rawstore, handoff=handoff, on_enqueued=lambda: woken.append("ready"))
-    await intake.start()
-
-    async def accept(n: int) -> str:
-        result = await intake.accept(
-            partner_id="acme",
-            channel="rest",
-            transport_id=f"r{n}",
-            idempotency_key=None,
-            body=_body(n),
-            limit=1024,
-        )
-        return result.message_id
-
-    try:
-        first = [await accept(n) for n in range(5)]
+    async with running_intake(
+        tmp_path, database_url, handoff=handoff, on_enqueued=lambda: woken.append("ready")
+    ) as (db, intake):
+        first = [(await accept_rest(intake, n)).message_id for n in range(5)]
         handoff.close()
-        later = await accept(5)
+        later = (await accept_rest(intake, 5)).message_id
         async with db.read() as conn:
             rows = {
                 r.message_id: r
@@ -118,44 +89,18 @@ async def test_the_hand_off_is_bounded_and_closed_means_ready_jobs(
         # One wake-up per commit: the hand-off's for claimed jobs, the poll's for ready ones.
         assert woken == ["handed"] * 3 + ["ready"] * 3
         assert handoff.room() == 0
-    finally:
-        await intake.stop()
-        rawstore.close()
-        await db.close()
     assert handoff.handed == 3
 
 
 async def test_a_handed_job_carries_the_stored_message(tmp_path: Path, database_url: str | None) -> None:
-    db = open_database(database_url or f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
-    rawstore = RawStore(tmp_path / "raw")
-    rawstore.open_store()
-    await schema.upgrade(db)
     handoff = Handoff("me:2", lease_seconds=60, limit=10, on_handed=lambda: None)
     handoff.open()
-    intake = Intake(db, rawstore, handoff=handoff)
-    await intake.start()
-    try:
-        results = await asyncio.gather(
-            *(
-                intake.accept(
-                    partner_id="acme",
-                    channel="rest",
-                    transport_id=f"t{n}",
-                    idempotency_key=None,
-                    body=_body(n),
-                    limit=1024,
-                )
-                for n in range(4)
-            )
-        )
+    async with running_intake(tmp_path, database_url, handoff=handoff) as (db, intake):
+        results = await asyncio.gather(*(accept_rest(intake, n) for n in range(4)))
         handed = handoff.take(10)
         async with db.read() as conn:
             jobs = dict((await conn.execute(select(Job.message_id, Job.id))).all())
             stored = {m.id: m for m in (await conn.execute(select(Message))).all()}
-    finally:
-        await intake.stop()
-        rawstore.close()
-        await db.close()
     assert sorted(h.job.message_id for h in handed) == sorted(r.message_id for r in results)
     for h in handed:
         assert (h.job.id, h.job.step, h.job.attempts, h.job.worker) == (

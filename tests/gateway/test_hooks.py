@@ -9,21 +9,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
+import test_service_pipeline
 from gwsamples import order_850
 from test_service_pipeline import RecordingErp, load, post, settle
 
-from gateway.app import PIPELINE, Overrides
+from gateway.app import PIPELINE
 
-
-@pytest.fixture
-def erp() -> RecordingErp:
-    return RecordingErp()
-
-
-@pytest.fixture
-def overrides(erp: RecordingErp) -> Overrides:
-    return Overrides(sink=erp)
+erp, overrides = test_service_pipeline.erp, test_service_pipeline.overrides  # its fixtures (RecordingErp)
 
 
 HOOK = """

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from intake_rig import accept_rest, running_intake
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -21,8 +22,7 @@ from gateway.db.engine import open_database
 from gateway.db.ids import new_id
 from gateway.db.models import Job, Message, MessageEvent, OutboxItem
 from gateway.domain.states import IllegalTransition, OutboxStatus
-from gateway.intake import ExtraRow, Intake
-from gateway.rawstore import RawStore
+from gateway.intake import ExtraRow
 
 
 def _message(message_id: str, at: datetime, key: str | None = None) -> dict[str, Any]:
@@ -116,30 +116,8 @@ async def test_a_failed_batch_writes_nothing_and_raises_sqlalchemy_errors(tmp_pa
 
 
 async def test_intake_commits_a_batch_in_one_lean_transaction(tmp_path: Path) -> None:
-    db = open_database(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
-    rawstore = RawStore(tmp_path / "raw")
-    rawstore.open_store()
-    await schema.upgrade(db)
-    intake = Intake(db, rawstore)
-    await intake.start()
-
-    async def body(n: int) -> Any:
-        yield f"ISA*{n}~".encode()
-
-    try:
-        results = await asyncio.gather(
-            *(
-                intake.accept(
-                    partner_id="acme",
-                    channel="rest",
-                    transport_id=f"r{n}",
-                    idempotency_key=None,
-                    body=body(n),
-                    limit=1024,
-                )
-                for n in range(20)
-            )
-        )
+    async with running_intake(tmp_path) as (db, intake):
+        results = await asyncio.gather(*(accept_rest(intake, n) for n in range(20)))
         assert db.writer is not None
         assert db.writer.transactions == intake.batches < 20  # grouped, one transaction each
         async with db.read() as conn:
@@ -149,21 +127,11 @@ async def test_intake_commits_a_batch_in_one_lean_transaction(tmp_path: Path) ->
         assert {(j.step, j.state) for j in jobs} == {("translate", "ready")}
         assert len(events) == 20
         assert {(e.detail["channel"], e.detail["size"]) for e in events} == {("rest", 6), ("rest", 7)}
-    finally:
-        await intake.stop()
-        rawstore.close()
-        await db.close()
 
 
 async def test_intake_commits_a_callers_extra_rows_in_the_same_lean_transaction(tmp_path: Path) -> None:
     """AS2's MDN record (an event, and an outbox row for an asynchronous MDN) is part
     of the writer's batch, after the message's own rows; a replayed key writes none."""
-    db = open_database(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
-    rawstore = RawStore(tmp_path / "raw")
-    rawstore.open_store()
-    await schema.upgrade(db)
-    intake = Intake(db, rawstore)
-    await intake.start()
     at = datetime.now(UTC)
 
     def extra(n: int, message_id: str) -> list[ExtraRow]:
@@ -189,7 +157,7 @@ async def test_intake_commits_a_callers_extra_rows_in_the_same_lean_transaction(
             also=partial(extra, n),
         )
 
-    try:
+    async with running_intake(tmp_path) as (db, intake):
         results = await asyncio.gather(*(accept(n, f"m{n}") for n in range(20)))
         assert db.writer is not None
         assert db.writer.transactions == intake.batches < 20  # grouped, one transaction each
@@ -209,10 +177,6 @@ async def test_intake_commits_a_callers_extra_rows_in_the_same_lean_transaction(
             assert [state for state, _ in mine] == ["received", "mdn_sent"]
             assert mine[1][1] == {"n": n}
         assert sorted(outbox) == sorted((r.message_id, "pending") for r in results[1::2])
-    finally:
-        await intake.stop()
-        rawstore.close()
-        await db.close()
 
 
 def _outbox(message_id: str, at: datetime) -> dict[str, Any]:

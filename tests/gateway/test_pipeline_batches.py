@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import test_service_pipeline
 from conftest import GLOBEX_KEY
 from gwsamples import order_850
 from sqlalchemy import select
@@ -17,15 +18,7 @@ from gateway.db.models import ControlNumber, Job
 from gateway.erp import OrderedSink
 from gateway.ports import DeliveryResult, DocumentRecord
 
-
-@pytest.fixture
-def erp() -> RecordingErp:
-    return RecordingErp()
-
-
-@pytest.fixture
-def overrides(erp: RecordingErp) -> Overrides:
-    return Overrides(sink=erp)
+erp, overrides = test_service_pipeline.erp, test_service_pipeline.overrides  # its fixtures (RecordingErp)
 
 
 async def test_one_claim_runs_a_batch_and_numbers_stay_consecutive(client: Any, erp: RecordingErp) -> None:

@@ -28,6 +28,8 @@ from gateway.db.ids import new_id
 from gateway.db.models import Document, InterchangeSeen, Job, Message, MessageEvent, OutboxItem, utcnow
 from gateway.db.models_delivery import DeliveryAttempt
 from gateway.rawstore import RawStore
+from gateway.transports.sftp_child import HostedPartners
+from gateway.transports.sftp_takes import Takes
 
 TOKEN = {"Authorization": "Bearer internal-test-token"}
 DAY = 86400.0
@@ -343,6 +345,40 @@ async def test_message_retention_deletes_settled_messages_with_their_rows(
     assert without_profiles.seen_skipped
 
 
+async def test_sftp_uploads_set_aside_unconfirmed_go_after_the_raw_retention(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, database_url: str | None
+) -> None:
+    """A file the drop box set aside (no mark of an answered CLOSE) is kept for an
+    operator to look at as long as a raw payload, then pruned; what an operator put
+    beside it (a link, a folder) and the partner's /inbound stay."""
+    settings = make_settings(tmp_path, partners_dir, database_url, **storage(raw_retention_days=30))
+    client = await aiohttp_client(build_app(settings))
+    db, store = client.app[DATABASE], client.app[RAWSTORE]
+    root = settings.data_dir / "sftp"
+    hosted = {"authorized_keys": [], "password_hash": None, "archive": False, "max_connections": None}
+    takes = Takes(root, 60.0, lambda: HostedPartners({"acme": hosted}), None, sync_uploads=True)
+    inbound = root / "acme" / "inbound"
+    inbound.mkdir(parents=True)
+    (inbound / "cut.edi").write_bytes(b"ISA*cut")  # no mark: its CLOSE was never answered
+    await takes.schedule("acme", "cut.edi")
+    aside = root / "acme" / ".unconfirmed" / "cut.edi"
+    if not aside.exists():
+        pytest.skip("no user extended attributes under tmp_path: nothing is set aside")
+    (aside.parent / "link").symlink_to(aside)
+    (aside.parent / "folder").mkdir()
+    (inbound / "waiting.edi").write_bytes(b"ISA*waiting")
+
+    report = await retention.prune(db, store, settings, partners=None, now=utcnow() + timedelta(days=29))
+    assert aside.exists() and report.unconfirmed == (0, 0)
+    later = utcnow() + timedelta(days=31)
+    report = await retention.prune(db, store, settings, partners=None, now=later, dry_run=True)
+    assert aside.exists() and report.unconfirmed == (1, 7)
+    report = await retention.prune(db, store, settings, partners=None, now=later)
+    assert not aside.exists() and report.unconfirmed == (1, 7)
+    assert "1 unconfirmed SFTP upload(s) (7 B)" in report.summary()
+    assert sorted(os.listdir(aside.parent)) == ["folder", "link"] and os.listdir(inbound) == ["waiting.edi"]
+
+
 async def test_a_payload_received_again_during_a_prune_is_kept(tmp_path: Path) -> None:
     store = RawStore(tmp_path / "raw", spill_bytes=16)
     store.open_store()
@@ -429,11 +465,14 @@ def test_prune_command_dry_run_then_real_and_refused_while_locked(
 
     gone_sha, raw_sha = asyncio.run(setup())
     raw = tmp_path / "var" / "raw"
+    (tmp_path / "var" / "sftp" / "acme" / ".unconfirmed").mkdir(parents=True)
+    (tmp_path / "var" / "sftp" / "acme" / ".unconfirmed" / "new.edi").write_bytes(b"ISA*new")
     assert cli_main(["prune", "--config", str(config), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "dry run: nothing deleted" in out
     assert "raw payloads: 2 file(s), 23 bytes (23 B) would be deleted" in out
     assert "messages: 1 would be deleted, with 2 event(s), 0 document(s)" in out
+    assert "sftp uploads set aside (.unconfirmed): 0 file(s), 0 bytes would be deleted" in out
     assert (raw / gone_sha[:2] / gone_sha).exists()
 
     with retention.DataDirLock.acquire(settings):

@@ -186,18 +186,22 @@ def login(port: int, key: Path) -> paramiko.SFTPClient:
     return client
 
 
-def test_sigkill_during_a_hosted_upload_takes_no_partial_file(tmp_path: Path) -> None:
+def hosted_initech(tmp_path: Path, **sftp: str) -> tuple[Path, int, dict[str, str], Path]:
+    """Partner initech, hosted, with a fresh key: (its private key, the drop box's
+    free port, the environment serving it there with the ``[sftp]`` settings
+    ``sftp``, initech's folder in the drop box)."""
     key, line = keygen(tmp_path / "keys", "initech")
     folder = tmp_path / "partners" / "initech"
     folder.mkdir(parents=True)
     (folder / "profile.toml").write_text(profile_toml("initech", "INITECH", "k") + hosted_table(line))
-    sftp_port = free_port()
-    env = {
-        "GATEWAY_SFTP__HOST": "127.0.0.1",
-        "GATEWAY_SFTP__PORT": str(sftp_port),
-        "GATEWAY_SFTP__IDLE_TIMEOUT_SECONDS": "1",
-    }
-    box = tmp_path / "var" / "sftp" / "initech"
+    port = free_port()
+    env = {"GATEWAY_SFTP__HOST": "127.0.0.1", "GATEWAY_SFTP__PORT": str(port)}
+    env.update({f"GATEWAY_SFTP__{name}": value for name, value in sftp.items()})
+    return key, port, env, tmp_path / "var" / "sftp" / "initech"
+
+
+def test_sigkill_during_a_hosted_upload_takes_no_partial_file(tmp_path: Path) -> None:
+    key, sftp_port, env, box = hosted_initech(tmp_path, IDLE_TIMEOUT_SECONDS="1")
     document = order_850("INITECH", 11, sets=40)
     half = document[: len(document) // 2]
 
@@ -235,17 +239,7 @@ def test_sigkill_right_after_the_close_answers_loses_no_acknowledged_file(tmp_pa
     """Every CLOSE answered OK is a file the gateway has (synced in /inbound or
     stored): killed the moment the last one is answered, the restart's sweep takes
     what was left in /inbound, and each file is stored exactly once."""
-    key, line = keygen(tmp_path / "keys", "initech")
-    folder = tmp_path / "partners" / "initech"
-    folder.mkdir(parents=True)
-    (folder / "profile.toml").write_text(profile_toml("initech", "INITECH", "k") + hosted_table(line))
-    sftp_port = free_port()
-    env = {
-        "GATEWAY_SFTP__HOST": "127.0.0.1",
-        "GATEWAY_SFTP__PORT": str(sftp_port),
-        "GATEWAY_SFTP__SYNC_UPLOADS": "true",
-    }
-    box = tmp_path / "var" / "sftp" / "initech"
+    key, sftp_port, env, box = hosted_initech(tmp_path, SYNC_UPLOADS="true")
     names = [f"po-{n}.edi" for n in range(1, 41)]
 
     gateway = serve(tmp_path, free_port(), **env)

@@ -12,16 +12,14 @@ mount them; skipped otherwise.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import paramiko
 import pytest
-from test_disk_full import fill, small_tmpfs
+from mounts import mounted
+from test_disk_full import TMPFS_SIZE, fill
 from test_sftp_hosted import box, gone_from_inbound, hosted_partners, keys, messages, start
 
 from gateway.app import GATEWAY
@@ -55,6 +53,15 @@ def upload(port: int, key: Path, name: str, body: bytes) -> str:
         transport.close()
 
 
+async def upload_is_stored_once(client: Any, tmp_path: Path, keys: Any, name: str, body: bytes) -> None:
+    """acme uploads ``body`` as ``name``: the CLOSE is answered OK, the file leaves
+    /inbound, and one message of that name is stored."""
+    port = client.app[GATEWAY].sftp_server.port
+    assert await asyncio.to_thread(upload, port, keys["acme"][0], name, body) == "ok"
+    await gone_from_inbound(tmp_path, "acme")
+    assert len([m for m in await messages(client) if m.transport_id == name]) == 1
+
+
 @pytest.mark.parametrize(
     "size",
     [
@@ -66,7 +73,7 @@ async def test_an_upload_the_disk_cannot_hold_is_refused_and_never_taken(
     aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any, size: int
 ) -> None:
     (tmp_path / "var").mkdir()
-    with small_tmpfs(tmp_path / "var" / "sftp"):
+    with mounted(tmp_path / "var" / "sftp", "tmpfs", TMPFS_SIZE):
         client = await start(aiohttp_client, tmp_path, hosted_partners)
         gw = client.app[GATEWAY]
         fill(tmp_path / "var" / "sftp" / "filler", FREE)
@@ -80,39 +87,16 @@ async def test_an_upload_the_disk_cannot_hold_is_refused_and_never_taken(
         await client.close()
 
 
-@contextlib.contextmanager
-def ramfs(where: Path) -> Any:
-    if sys.platform != "linux" or os.geteuid() != 0:
-        pytest.skip("mounting a ramfs needs root on Linux")
-    where.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "ramfs", "-o", "mode=0700", "ramfs", str(where)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a ramfs here: {done.stderr.decode().strip() or done.returncode}")
-    try:
-        yield where
-    finally:
-        if subprocess.run(["umount", str(where)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(where)], capture_output=True)
-
-
 async def test_without_extended_attributes_a_synced_upload_is_stored_unmarked(
     aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any
 ) -> None:
     (tmp_path / "var").mkdir()
-    with ramfs(tmp_path / "var" / "sftp") as root:
+    with mounted(tmp_path / "var" / "sftp", "ramfs") as root:
         probe = root / "probe"
         probe.touch()
         with pytest.raises(OSError):
             os.setxattr(probe, "user.probe", b"1")  # what the fallback is for
         probe.unlink()
         client = await start(aiohttp_client, tmp_path, hosted_partners)  # sync_uploads: the default
-        gw = client.app[GATEWAY]
-        body = b"ISA*not parsed here" * 100
-        outcome = await asyncio.to_thread(upload, gw.sftp_server.port, keys["acme"][0], "plain.edi", body)
-        assert outcome == "ok"
-        await gone_from_inbound(tmp_path, "acme")
-        stored = [m for m in await messages(client) if m.transport_id == "plain.edi"]
-        assert len(stored) == 1
+        await upload_is_stored_once(client, tmp_path, keys, "plain.edi", b"ISA*not parsed here" * 100)
         await client.close()

@@ -5,22 +5,15 @@ stores its file."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_sftp_filesystems import upload
-from test_sftp_hosted import gone_from_inbound, hosted_partners, keys, messages, start
+from mounts import mounted
+from test_sftp_filesystems import upload_is_stored_once
+from test_sftp_hosted import hosted_partners, keys, start
 
-from gateway.app import GATEWAY
 from gateway.transports.sftp_flush import mount_type, names_durable_with_file, one_flush
 
 __all__ = ["hosted_partners", "keys"]  # fixtures
@@ -49,32 +42,6 @@ def test_only_a_journal_or_xfs_saves_the_folder_sync() -> None:
     assert not one_flush(None, journal=True)
 
 
-@contextlib.contextmanager
-def mounted(where: Path, kind: str) -> Iterator[Path]:
-    if sys.platform != "linux" or os.geteuid() != 0:
-        pytest.skip("mounting needs root on Linux")
-    where.mkdir()
-    if kind == "tmpfs":
-        command = ["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", str(where)]
-    else:
-        if shutil.which("mkfs.ext4") is None:
-            pytest.skip("no mkfs.ext4")
-        image = where.with_suffix(".img")
-        with open(image, "wb") as fh:
-            fh.truncate(32 << 20)
-        features = [] if kind == "ext4" else ["-O", "^has_journal"]
-        subprocess.run(["mkfs.ext4", "-q", "-F", *features, str(image)], check=True, capture_output=True)
-        command = ["mount", "-o", "loop", str(image), str(where)]
-    done = subprocess.run(command, capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount {kind} here: {done.stderr.decode().strip() or done.returncode}")
-    try:
-        yield where
-    finally:
-        if subprocess.run(["umount", str(where)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(where)], capture_output=True)
-
-
 @pytest.mark.parametrize(("kind", "one"), [("ext4", True), ("ext4-nojournal", False), ("tmpfs", False)])
 def test_the_folder_sync_is_skipped_only_where_the_journal_carries_the_rename(
     tmp_path: Path, kind: str, one: bool
@@ -91,12 +58,6 @@ async def test_a_close_on_a_journaled_ext4_stores_its_file_with_one_flush(
     caplog.set_level(logging.INFO)
     with mounted(tmp_path / "var" / "sftp", "ext4"):
         client = await start(aiohttp_client, tmp_path, hosted_partners)  # sync_uploads: the default
-        gw = client.app[GATEWAY]
-        body = b"ISA*stored after one fsync" * 100
-        outcome = await asyncio.to_thread(upload, gw.sftp_server.port, keys["acme"][0], "one.edi", body)
-        assert outcome == "ok"
-        await gone_from_inbound(tmp_path, "acme")
-        stored = [m for m in await messages(client) if m.transport_id == "one.edi"]
-        assert len(stored) == 1
+        await upload_is_stored_once(client, tmp_path, keys, "one.edi", b"ISA*stored after one fsync" * 100)
         assert any("one disk flush" in r.getMessage() for r in caplog.records)  # the drop box's choice
         await client.close()

@@ -20,9 +20,11 @@ from typing import Any
 import pytest
 from gwsamples import order_850
 
-from gateway.metrics import Metrics
+from gateway.db import schema
+from gateway.db.engine import open_database
+from gateway.metrics import Metrics, render
 from gateway.transports import sftp_jail as jail
-from gateway.transports import sftp_limits
+from gateway.transports import sftp_limits, sftp_log_relay
 from gateway.transports.sftp_child import HostedPartners
 from gateway.transports.sftp_marks import MARK
 from gateway.transports.sftp_process import ChildSettings, DropBoxProcess
@@ -38,13 +40,27 @@ HOSTED = {
 
 
 class Accepted:
-    """The intake's stand-in: records what would be stored (an outside system here)."""
+    """The intake's stand-in: records what would be stored (an outside system here).
+    ``held``: each accept waits until :attr:`release` is set (a slow commit)."""
 
-    def __init__(self) -> None:
+    def __init__(self, held: bool = False) -> None:
         self.calls: list[tuple[str, str, bytes]] = []
+        self.release = asyncio.Event()
+        if not held:
+            self.release.set()
 
     async def __call__(self, partner_id: str, name: str, body: Any, key: str) -> None:
+        await self.release.wait()
         self.calls.append((partner_id, name, b"".join([chunk async for chunk in body])))
+
+
+def closed_in_inbound(inbound: Path, n: int, ask: int = 0) -> tuple[list[Any], bytes]:
+    """Put ``po-<n>.edi`` (an 850 of ACME) in /inbound as a CLOSE would, and return
+    the child's message telling it (with ``ask``), and its bytes."""
+    body = order_850("ACME", n)
+    path = inbound / f"po-{n}.edi"
+    path.write_bytes(body)
+    return ["closed", ask, "acme", path.name, hashlib.sha256(body).hexdigest(), os.lstat(path).st_ino], body
 
 
 def drop_box(tmp_path: Path, accepted: Accepted) -> DropBoxProcess:
@@ -153,6 +169,69 @@ async def test_log_records_of_the_child_are_one_line_under_its_own_loggers(
     assert "made.up.name" not in logging.Logger.manager.loggerDict
 
 
+async def test_a_flood_of_log_lines_of_the_child_is_bounded_and_summarized(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that makes the child log without end (a refused request, again and
+    again) gets at most a burst of lines into our log, then a few a second, and one
+    line saying how many went; other loggers keep their own allowance."""
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr(sftp_log_relay, "SUMMARY_SECONDS", 0.05)
+    box = drop_box(tmp_path, Accepted())
+    now = [1000.0]
+    box.logs.clock = lambda: now[0]  # no refill while the flood is read
+    refused = "gateway.transports.sftp_session"
+
+    def flood(count: int) -> bytes:
+        return b"".join(frame(["log", refused, logging.INFO, f"refused open {n}"]) for n in range(count))
+
+    await read_frames(
+        box, flood(1000) + frame(["log", "gateway.transports.sftp_server", logging.WARNING, "a limit"])
+    )
+    await asyncio.sleep(0.2)  # the summary's timer
+    messages = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
+    assert sum(m.startswith("refused open") for _, _, m in messages) == sftp_log_relay.BURST
+    assert ("gateway.transports.sftp_server", logging.WARNING, "a limit") in messages
+    summaries = [m for m in messages if "suppressed" in m[2]]
+    assert len(summaries) == 1, summaries
+    assert summaries[0][:2] == (refused, logging.WARNING) and "900 INFO line(s)" in summaries[0][2]
+    assert box.metrics.sftp_log_suppressed == {"info": 900}
+
+    caplog.clear()
+    now[0] += 2.0  # two seconds later: RATE lines a second again
+    await read_frames(box, flood(100))
+    await box.aclose()  # the stop writes what is still to summarize
+    messages = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
+    assert sum(m.startswith("refused open") for _, _, m in messages) == 2 * sftp_log_relay.RATE
+    assert [m for _, _, m in messages if "suppressed" in m] == [
+        "sftp: 80 INFO line(s) of the drop-box process suppressed (more than 100 at once or 10 a "
+        "second of one logger and level)"
+    ]
+    db = open_database(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
+    try:
+        await schema.upgrade(db)
+        text = await render(db, box.metrics)
+    finally:
+        await db.close()
+    assert '\ngateway_sftp_log_lines_suppressed_total{level="info"} 980\n' in text
+
+
+def test_the_log_buckets_stay_few() -> None:
+    """Past MAX_BUCKETS logger names, new ones share one bucket and one logger: a
+    child making up names cannot grow the serve process's state or its loggers."""
+    relay = sftp_log_relay.LogRelay(clock=lambda: 0.0)
+    names = [f"gateway.transports.made_up_{n}" for n in range(3 * sftp_log_relay.MAX_BUCKETS)]
+    admitted = [relay.admit(name, logging.INFO) for name in names]
+    assert admitted[: sftp_log_relay.MAX_BUCKETS] == names[: sftp_log_relay.MAX_BUCKETS]
+    rest = admitted[sftp_log_relay.MAX_BUCKETS :]
+    assert rest[: sftp_log_relay.BURST] == [sftp_log_relay.SHARED] * sftp_log_relay.BURST
+    assert set(rest[sftp_log_relay.BURST :]) == {None}
+    assert (
+        relay.admit("paramiko.transport", 25) is None
+    )  # a new name, level 25: the shared INFO bucket, empty
+    assert relay.dropped() == len(rest) - sftp_log_relay.BURST + 1
+
+
 async def test_counters_of_the_child_take_only_known_labels(tmp_path: Path) -> None:
     box = drop_box(tmp_path, Accepted())
     await read_frames(
@@ -224,10 +303,7 @@ async def test_the_stop_reads_the_last_messages_of_the_child_and_takes_their_fil
             pass
         with contextlib.suppress(OSError):
             for n in range(5):
-                body = order_850("ACME", n)
-                (inbound / f"po-{n}.edi").write_bytes(body)
-                told = ["closed", 0, "acme", f"po-{n}.edi", hashlib.sha256(body).hexdigest()]
-                theirs.sendall(frame([*told, os.lstat(inbound / f"po-{n}.edi").st_ino], body))
+                theirs.sendall(frame(*closed_in_inbound(inbound, n)))
         theirs.close()
 
     thread = threading.Thread(target=child)
@@ -249,24 +325,12 @@ async def test_a_flood_of_closed_files_stops_the_reading_until_takes_finish(
     from gateway.transports import sftp_process
 
     monkeypatch.setattr(sftp_process, "MAX_PENDING", 10)
-    release = asyncio.Event()
-    accepted = Accepted()
-
-    async def slow(partner_id: str, name: str, body: Any, key: str) -> None:
-        await release.wait()
-        await accepted(partner_id, name, body, key)
-
+    accepted = Accepted(held=True)
     box = drop_box(tmp_path, accepted)
-    box.takes.accept = slow
     inbound = tmp_path / "sftp" / "acme" / "inbound"
     ours, theirs = socket.socketpair()
     box._reader, box._writer = await asyncio.open_unix_connection(sock=ours, limit=MAX_FROM_CHILD)
-    frames = []
-    for n in range(40):
-        body = order_850("ACME", n)
-        (inbound / f"po-{n}.edi").write_bytes(body)
-        told = ["closed", 1 + n, "acme", f"po-{n}.edi", hashlib.sha256(body).hexdigest()]
-        frames.append(frame([*told, os.lstat(inbound / f"po-{n}.edi").st_ino], body))
+    frames = [frame(*closed_in_inbound(inbound, n, ask=1 + n)) for n in range(40)]
     thread = threading.Thread(
         target=lambda: (theirs.sendall(b"".join(frames)), theirs.shutdown(socket.SHUT_WR))
     )
@@ -274,7 +338,7 @@ async def test_a_flood_of_closed_files_stops_the_reading_until_takes_finish(
     reading = asyncio.create_task(box._read(box._reader))
     await asyncio.sleep(0.3)
     assert 10 <= box.takes.pending() <= 11 and not reading.done()
-    release.set()
+    accepted.release.set()
     await asyncio.wait_for(reading, 10)
     while box.takes.pending():
         await asyncio.sleep(0.01)
@@ -289,26 +353,9 @@ async def test_a_take_answers_only_the_child_that_asked(tmp_path: Path) -> None:
     """close_after_store: a take that ends after its child died and another started
     must not answer the new child, whose ask of the same number is another file (its
     CLOSE would hear "stored" before that file's commit)."""
-    release = asyncio.Event()
-    accepted = Accepted()
-
-    async def slow(partner_id: str, name: str, body: Any, key: str) -> None:
-        await release.wait()
-        await accepted(partner_id, name, body, key)
-
+    accepted = Accepted(held=True)
     box = drop_box(tmp_path, accepted)
-    box.takes.accept = slow
-    inbound = tmp_path / "sftp" / "acme" / "inbound"
-    body = order_850("ACME", 1)
-    (inbound / "po-1.edi").write_bytes(body)
-    told = [
-        "closed",
-        1,
-        "acme",
-        "po-1.edi",
-        hashlib.sha256(body).hexdigest(),
-        os.lstat(inbound / "po-1.edi").st_ino,
-    ]
+    told, body = closed_in_inbound(tmp_path / "sftp" / "acme" / "inbound", 1, ask=1)
     old, old_child = socket.socketpair()
     box._reader, box._writer = await asyncio.open_unix_connection(sock=old)
     box._handle(told, body)
@@ -317,7 +364,7 @@ async def test_a_take_answers_only_the_child_that_asked(tmp_path: Path) -> None:
     old_child.close()
     new, new_child = socket.socketpair()
     box._reader, box._writer = await asyncio.open_unix_connection(sock=new)  # and another started
-    release.set()
+    accepted.release.set()
     while box.takes.pending():
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.05)
