@@ -40,7 +40,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from gateway.db import lean
+from gateway.db import lean, lean_pg
 from gateway.db.engine import Database, StorageUnavailable, is_storage_error
 from gateway.db.ids import new_id
 from gateway.db.jobs import ClaimedJob
@@ -367,15 +367,20 @@ class Intake:
         placing: Future[None] | None,
     ) -> dict[str, int]:
         async with self.db.write() as conn:
-            await insert_journaled(conn, journaled)
-            await conn.execute(insert(Message), messages)
-            await conn.execute(insert(MessageEvent), events)
-            if claimed:
-                found = await conn.execute(insert(Job).returning(Job.id, Job.message_id), jobs)
-                ids = {message_id: job_id for job_id, message_id in found.all()}
+            if conn.dialect.name == "postgresql":  # one statement (gateway.db.lean_pg)
+                ids = await lean_pg.insert_accept_batch(
+                    conn, journaled, messages, events, jobs, returning=bool(claimed)
+                )
             else:
-                await conn.execute(insert(Job), jobs)
-                ids = {}
+                await insert_journaled(conn, journaled)
+                await conn.execute(insert(Message), messages)
+                await conn.execute(insert(MessageEvent), events)
+                if claimed:
+                    found = await conn.execute(insert(Job).returning(Job.id, Job.message_id), jobs)
+                    ids = {message_id: job_id for job_id, message_id in found.all()}
+                else:
+                    await conn.execute(insert(Job), jobs)
+                    ids = {}
             for model, rows in extra:
                 await conn.execute(insert(model), rows)
             # Delivered at commit only: wakes `gateway worker` processes (gateway.db.notify).
