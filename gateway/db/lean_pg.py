@@ -19,7 +19,7 @@ here is inserted as NULL, as SQLAlchemy's ``insert`` with those dicts would.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cache
 from typing import Any, cast
 
@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.db.models import Base, Job, JournaledPayload, Message, MessageEvent
 from gateway.db.writer import json_text
 
-_DIALECT = postgresql.dialect()
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 @cache
@@ -62,13 +62,12 @@ def _unnest(model: type[Base], rows: Sequence[dict[str, Any]], params: _Params) 
     jsons = _json_columns(model, columns)
     arrays = []
     for name, sql_type in zip(columns, _casts(model, columns), strict=True):
-        encode: Callable[[Any], Any] | None = json_text if name in jsons else None
-        if encode is None:
-            values = [row.get(name) for row in rows]
+        if name in jsons:
+            # As text (the engine's codec for json takes text), cast per element by the
+            # statement; None is the JSON null, as SQLAlchemy stores it.
+            arrays.append(params.add([json_text(row.get(name)) for row in rows], "TEXT[]"))
         else:
-            values = [None if row.get(name) is None else encode(row.get(name)) for row in rows]
-        # JSON goes in as text (the engine's codec for json takes text) and is cast per element.
-        arrays.append(params.add(values, "TEXT[]" if encode else f"{sql_type}[]"))
+            arrays.append(params.add([row.get(name) for row in rows], f"{sql_type}[]"))
     table = cast(Table, model.__table__).name
     selected = ", ".join(f"{name}::JSON" if name in jsons else name for name in columns)
     return (
@@ -109,4 +108,4 @@ async def insert_accept_batch(
     result = await conn.exec_driver_sql(f"WITH {ctes} {last}", tuple(params.values))
     if not returning:
         return {}
-    return {message_id: job_id for job_id, message_id in result.all()}
+    return {message_id: job_id for job_id, message_id in cast(list[tuple[int, str]], result.all())}
