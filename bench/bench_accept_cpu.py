@@ -27,11 +27,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_accept import BARE, _postgres, free_port, run_client, start_gateway, stop, wait_port  # noqa: E402
+from bench_accept import BARE, _postgres, free_port, run_client, start_gateway, stop, wait_port
 
 _DUMP_THREAD = re.compile(r'^Thread (0x[0-9A-Fa-f]+|\d+) \([^)]*\): "([^"]*)"', re.M)
 
@@ -48,6 +49,19 @@ def thread_cpu(pid: int) -> dict[int, float]:
             continue
         out[int(tid)] = (int(fields[11]) + int(fields[12])) / tick
     return out
+
+
+def intake_counts(port: int) -> tuple[float, float]:
+    """(group commits, messages accepted) from the gateway's /metrics (bench token)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/metrics", headers={"Authorization": "Bearer bench"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        text = answer.read().decode()
+    found = dict(re.findall(r"^(gateway_intake_(?:commits|accepted)_total) (\S+)$", text, re.M))
+    return float(found.get("gateway_intake_commits_total", 0)), float(
+        found.get("gateway_intake_accepted_total", 0)
+    )
 
 
 def thread_names(pid: int) -> dict[int, str]:
@@ -80,6 +94,7 @@ def run(database_url: str | None, args: argparse.Namespace) -> dict[str, float]:
         try:
             run_client(port, args.warmup, args.concurrency, 1)  # warm-up: threads started, files placed
             names = thread_names(proc.pid)
+            counts = intake_counts(port)
             before = thread_cpu(proc.pid)
             if args.py_spy:
                 spy = subprocess.Popen(
@@ -101,6 +116,7 @@ def run(database_url: str | None, args: argparse.Namespace) -> dict[str, float]:
                 )
             result = run_client(port, args.posts, args.concurrency, 1_000_000)
             after = thread_cpu(proc.pid)
+            batches, accepted = (b - a for a, b in zip(counts, intake_counts(port), strict=True))
             names.update({tid: names.get(tid, "?") for tid in after})
         finally:
             if spy is not None:
@@ -112,7 +128,7 @@ def run(database_url: str | None, args: argparse.Namespace) -> dict[str, float]:
         spent = (seconds - before.get(tid, 0.0)) * 1000 / args.posts
         per["total"] += spent
         per[group(names.get(tid, "?"))] += spent
-    return {**result, **per}
+    return {**result, **per, "batch": accepted / batches if batches else 0.0}
 
 
 def bare(args: argparse.Namespace) -> dict[str, float]:
@@ -137,20 +153,26 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument(
-        "--warmup", type=int, default=1000, help="posts before measuring (a raw store's first files cost more)"
+        "--warmup",
+        type=int,
+        default=1000,
+        help="posts before measuring (a raw store's first files cost more)",
     )
-    parser.add_argument("--postgres", action="store_true", help="PostgreSQL (127.0.0.1:5432) instead of SQLite")
+    parser.add_argument(
+        "--postgres", action="store_true", help="PostgreSQL (127.0.0.1:5432) instead of SQLite"
+    )
     parser.add_argument("--py-spy", metavar="FILE", help="also record the measured posts with py-spy")
     args = parser.parse_args()
     print(
-        "| database | accepts/s | CPU ms/accept | event loop | raw store | sqlite writer | other | p50 / p99 ms | load |"
+        "| database | accepts/s | CPU ms/accept | event loop | raw store | sqlite writer | other | p50 / p99 ms "
+        "| posts per commit | load |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for _ in range(args.runs):
         ceiling = bare(args)
         print(
             f"| bare handler | {ceiling['per_s']:,.0f} | {ceiling['total']:.3f} | | | | "
-            f"| {ceiling['p50_ms']:.1f} / {ceiling['p99_ms']:.1f} | {os.getloadavg()[0]:.1f} |",
+            f"| {ceiling['p50_ms']:.1f} / {ceiling['p99_ms']:.1f} | | {os.getloadavg()[0]:.1f} |",
             flush=True,
         )
         url = None
@@ -167,7 +189,7 @@ def main() -> None:
             f"| {'PostgreSQL' if args.postgres else 'SQLite'} | {r['per_s']:,.0f} ({r['per_s'] / ceiling['per_s']:.0%}) "
             f"| {r['total']:.3f} "
             f"| {r['event loop']:.3f} | {r['raw store']:.3f} | {r['sqlite writer']:.3f} | {r['other']:.3f} "
-            f"| {r['p50_ms']:.1f} / {r['p99_ms']:.1f} | {os.getloadavg()[0]:.1f} |",
+            f"| {r['p50_ms']:.1f} / {r['p99_ms']:.1f} | {r['batch']:.1f} | {os.getloadavg()[0]:.1f} |",
             flush=True,
         )
 

@@ -366,25 +366,28 @@ class Intake:
         journaled: list[dict[str, Any]],
         placing: Future[None] | None,
     ) -> dict[str, int]:
+        notify = not self.db.is_sqlite and len(claimed) < len(jobs)
+        if self.db.dialect == "postgresql" and not extra:
+            # One statement, its own transaction (gateway.db.lean_pg): committed, with its
+            # wake-up, when it returns. Its files first: a visible message has its file.
+            await placed(placing)
+            return await lean_pg.accept_batch(
+                self.db, journaled, messages, events, jobs, returning=bool(claimed), notify=notify
+            )
         async with self.db.write() as conn:
-            if conn.dialect.name == "postgresql":  # one statement (gateway.db.lean_pg)
-                ids = await lean_pg.insert_accept_batch(
-                    conn, journaled, messages, events, jobs, returning=bool(claimed)
-                )
+            await insert_journaled(conn, journaled)
+            await conn.execute(insert(Message), messages)
+            await conn.execute(insert(MessageEvent), events)
+            if claimed:
+                found = await conn.execute(insert(Job).returning(Job.id, Job.message_id), jobs)
+                ids = {message_id: job_id for job_id, message_id in found.all()}
             else:
-                await insert_journaled(conn, journaled)
-                await conn.execute(insert(Message), messages)
-                await conn.execute(insert(MessageEvent), events)
-                if claimed:
-                    found = await conn.execute(insert(Job).returning(Job.id, Job.message_id), jobs)
-                    ids = {message_id: job_id for job_id, message_id in found.all()}
-                else:
-                    await conn.execute(insert(Job), jobs)
-                    ids = {}
+                await conn.execute(insert(Job), jobs)
+                ids = {}
             for model, rows in extra:
                 await conn.execute(insert(model), rows)
             # Delivered at commit only: wakes `gateway worker` processes (gateway.db.notify).
-            if not self.db.is_sqlite and len(claimed) < len(jobs):
+            if notify:
                 await conn.execute(text(NOTIFY_SQL))
             await placed(placing)  # before the commit: a visible message has its file
         return ids

@@ -27,7 +27,9 @@ from sqlalchemy import JSON, Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.db.engine import Database
 from gateway.db.models import Base, Job, JournaledPayload, Message, MessageEvent
+from gateway.db.notify import CHANNEL
 from gateway.db.writer import json_text
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -76,6 +78,27 @@ def _unnest(model: type[Base], rows: Sequence[dict[str, Any]], params: _Params) 
     )
 
 
+async def accept_batch(
+    db: Database,
+    journaled: Sequence[dict[str, Any]],
+    messages: Sequence[dict[str, Any]],
+    events: Sequence[dict[str, Any]],
+    jobs: Sequence[dict[str, Any]],
+    *,
+    returning: bool,
+    notify: bool,
+) -> dict[str, int]:
+    """Insert one accept batch as one statement in a transaction of its own (module
+    doc), committed when this returns; with ``notify``, ``NOTIFY gateway_jobs`` is part
+    of it (delivered at its commit). With ``returning``, the new jobs' ids by message
+    id, else an empty dict."""
+    async with db.engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return await insert_accept_batch(
+            conn, journaled, messages, events, jobs, returning=returning, notify=notify
+        )
+
+
 async def insert_accept_batch(
     conn: AsyncConnection,
     journaled: Sequence[dict[str, Any]],
@@ -84,9 +107,9 @@ async def insert_accept_batch(
     jobs: Sequence[dict[str, Any]],
     *,
     returning: bool,
+    notify: bool = False,
 ) -> dict[str, int]:
-    """Insert one accept batch in ``conn``'s transaction (module doc); with
-    ``returning``, the new jobs' ids by message id, else an empty dict."""
+    """The statement of :func:`accept_batch`, in ``conn``'s transaction if it has one."""
     params = _Params()
     parts: list[str] = []
     if journaled:
@@ -103,9 +126,16 @@ async def insert_accept_batch(
     parts.append(_unnest(MessageEvent, events, params))
     # The rows of all sub-statements are checked against their foreign keys when the
     # whole statement ends, so events and jobs may name messages of a sibling.
-    last = _unnest(Job, jobs, params) + (" RETURNING id, message_id" if returning else "")
-    ctes = ", ".join(f"w{n} AS ({sql})" for n, sql in enumerate(parts))
-    result = await conn.exec_driver_sql(f"WITH {ctes} {last}", tuple(params.values))
+    last = _unnest(Job, jobs, params)
+    ctes = [f"w{n} AS ({sql})" for n, sql in enumerate(parts)]
+    if notify:
+        # Evaluated once (MATERIALIZED) and joined to the jobs' rows, so it runs exactly
+        # when they are inserted; PostgreSQL delivers it at the commit.
+        ctes.append(f"wake AS MATERIALIZED (SELECT pg_notify({params.add(CHANNEL, 'TEXT')}, ''))")
+        last += " CROSS JOIN wake"
+    if returning:
+        last += " RETURNING id, message_id"
+    result = await conn.exec_driver_sql(f"WITH {', '.join(ctes)} {last}", tuple(params.values))
     if not returning:
         return {}
     return {message_id: job_id for job_id, message_id in cast(list[tuple[int, str]], result.all())}
