@@ -104,9 +104,13 @@ class RawRef:
 
     sha256: str
     size: int
-    path: Path
+    root: str  # the raw store's root: the final name is ``path`` (made only when asked for)
     staged: Path | None = None
     data: bytes | None = field(default=None, repr=False)
+
+    @property
+    def path(self) -> Path:
+        return Path(f"{self.root}/{self.sha256[:2]}/{self.sha256}")
 
     @property
     def pending(self) -> bool:
@@ -182,7 +186,7 @@ class RawStore:
         ``limit`` and :class:`StorageUnavailable` when the disk refuses."""
         ref = await self.stage(chunks, limit=limit)
         await self.publish([ref])
-        return RawRef(ref.sha256, ref.size, ref.path)
+        return RawRef(ref.sha256, ref.size, ref.root)
 
     async def write_bytes(self, data: bytes, *, limit: int) -> RawRef:
         return await self.write(_one(data), limit=limit)
@@ -212,11 +216,10 @@ class RawStore:
             sha = digest.hexdigest()
             if temp is None:
                 # Small body: no thread hop now; publish writes it with its batch.
-                path = Path(f"{self._root_text}/{sha[:2]}/{sha}")
-                return RawRef(sha256=sha, size=size, path=path, data=b"".join(buffered))
+                return RawRef(sha256=sha, size=size, root=self._root_text, data=b"".join(buffered))
             await self._io(temp.handle.close)
             staged, temp = temp.path, None
-            return RawRef(sha256=sha, size=size, path=self.path_for(sha), staged=staged)
+            return RawRef(sha256=sha, size=size, root=self._root_text, staged=staged)
         except OSError as exc:
             raise StorageUnavailable(f"raw store: {exc}") from exc
         finally:
