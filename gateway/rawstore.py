@@ -98,13 +98,12 @@ class PayloadTooLarge(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RawRef:
-    """A stored (or staged) payload. Until published, a small body waits in
-    ``data`` (written by ``publish`` together with the rest of its batch) and a
-    large one in the temp file ``staged``."""
+    """A payload under the raw store's ``root`` (final name: ``path``, made when asked for).
+    Until published, a small body waits in ``data``, a large one in the temp file ``staged``."""
 
     sha256: str
     size: int
-    root: str  # the raw store's root: the final name is ``path`` (made only when asked for)
+    root: str
     staged: Path | None = None
     data: bytes | None = field(default=None, repr=False)
 
@@ -182,8 +181,7 @@ class RawStore:
     # ------------------------------------------------------------------ writing
 
     async def write(self, chunks: AsyncIterable[bytes], *, limit: int) -> RawRef:
-        """Store ``chunks`` durably now; raises :class:`PayloadTooLarge` past
-        ``limit`` and :class:`StorageUnavailable` when the disk refuses."""
+        """Store ``chunks`` durably now (PayloadTooLarge past ``limit``, StorageUnavailable)."""
         ref = await self.stage(chunks, limit=limit)
         await self.publish([ref])
         return RawRef(ref.sha256, ref.size, ref.root)
@@ -214,8 +212,7 @@ class RawStore:
                 else:
                     await self._io(temp.handle.write, chunk)
             sha = digest.hexdigest()
-            if temp is None:
-                # Small body: no thread hop now; publish writes it with its batch.
+            if temp is None:  # small: no thread hop now; written with its batch
                 return RawRef(sha256=sha, size=size, root=self._root_text, data=b"".join(buffered))
             await self._io(temp.handle.close)
             staged, temp = temp.path, None
