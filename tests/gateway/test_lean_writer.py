@@ -318,7 +318,8 @@ async def test_callers_that_go_away_leave_the_committer_running(tmp_path: Path) 
         for caller in callers:
             with pytest.raises(asyncio.CancelledError):
                 await caller
-        later = await accept(9, None)
+        async with asyncio.timeout(10):  # a dead committer would leave it waiting
+            later = await accept(9, None)
         assert later.created
         async with db.read() as conn:
             stored = (await conn.execute(select(Message.transport_id).order_by(Message.id))).scalars().all()
