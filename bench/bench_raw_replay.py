@@ -37,7 +37,7 @@ async def run(args: argparse.Namespace) -> None:
         for n in range(args.rows):
             data = (b"ISA*%08d*" % n).ljust(args.size, b"x")
             sha = hashlib.sha256(data).hexdigest()
-            refs.append(RawRef(sha, len(data), store.path_for(sha), data=data))
+            refs.append(RawRef(sha, len(data), str(store.root), data=data))
         wall0, cpu0 = time.perf_counter(), time.process_time()
         store.place_unsynced(refs)
         place_wall, place_cpu = time.perf_counter() - wall0, time.process_time() - cpu0

@@ -40,7 +40,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from gateway.db import lean
+from gateway.db import lean, lean_pg
 from gateway.db.engine import Database, StorageUnavailable, is_storage_error
 from gateway.db.ids import new_id
 from gateway.db.jobs import ClaimedJob
@@ -205,9 +205,10 @@ class Intake:
             "updated_at": now,
         }
         future: asyncio.Future[AcceptResult] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(row, raw, future, tuple(also_store), extra))
-        # shield: a caller that goes away must not cancel the commit others share.
-        return await asyncio.shield(future)
+        self._queue.put_nowait(_Pending(row, raw, future, tuple(also_store), extra))
+        # A caller that goes away cancels only its own future: the committer still commits
+        # the message with its batch and skips a future already done.
+        return await future
 
     async def _find(self, partner_id: str, channel: str, key: str) -> tuple[str, str] | None:
         try:
@@ -294,7 +295,7 @@ class Intake:
                     earlier = await self._find(row["partner_id"], row["channel"], row["idempotency_key"])
             if earlier is None:
                 self._fail([pending], exc)
-            else:
+            elif not pending.future.done():
                 try:
                     pending.future.set_result(_replayed(earlier, pending.raw))
                 except IdempotencyConflict as conflict:
@@ -306,7 +307,8 @@ class Intake:
         if self.journal is not None:
             self.journal.committed((pending.raw, *pending.also_store))
         self.accepted += 1
-        pending.future.set_result(AcceptResult(pending.message["id"], True, pending.raw))
+        if not pending.future.done():
+            pending.future.set_result(AcceptResult(pending.message["id"], True, pending.raw))
         self._enqueued(handed, 1)
 
     async def _insert(self, batch: list[_Pending], placing: Future[None] | None = None) -> list[Handed]:
@@ -366,6 +368,14 @@ class Intake:
         journaled: list[dict[str, Any]],
         placing: Future[None] | None,
     ) -> dict[str, int]:
+        notify = not self.db.is_sqlite and len(claimed) < len(jobs)
+        if self.db.dialect == "postgresql" and not extra:
+            # One statement, its own transaction (gateway.db.lean_pg): committed, with its
+            # wake-up, when it returns. Its files first: a visible message has its file.
+            await placed(placing)
+            return await lean_pg.accept_batch(
+                self.db, journaled, messages, events, jobs, returning=bool(claimed), notify=notify
+            )
         async with self.db.write() as conn:
             await insert_journaled(conn, journaled)
             await conn.execute(insert(Message), messages)
@@ -379,7 +389,7 @@ class Intake:
             for model, rows in extra:
                 await conn.execute(insert(model), rows)
             # Delivered at commit only: wakes `gateway worker` processes (gateway.db.notify).
-            if not self.db.is_sqlite and len(claimed) < len(jobs):
+            if notify:
                 await conn.execute(text(NOTIFY_SQL))
             await placed(placing)  # before the commit: a visible message has its file
         return ids

@@ -98,15 +98,18 @@ class PayloadTooLarge(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RawRef:
-    """A stored (or staged) payload. Until published, a small body waits in
-    ``data`` (written by ``publish`` together with the rest of its batch) and a
-    large one in the temp file ``staged``."""
+    """A payload under the raw store's ``root`` (final name: ``path``, made when asked for).
+    Until published, a small body waits in ``data``, a large one in the temp file ``staged``."""
 
     sha256: str
     size: int
-    path: Path
+    root: str
     staged: Path | None = None
     data: bytes | None = field(default=None, repr=False)
+
+    @property
+    def path(self) -> Path:
+        return Path(f"{self.root}/{self.sha256[:2]}/{self.sha256}")
 
     @property
     def pending(self) -> bool:
@@ -178,11 +181,10 @@ class RawStore:
     # ------------------------------------------------------------------ writing
 
     async def write(self, chunks: AsyncIterable[bytes], *, limit: int) -> RawRef:
-        """Store ``chunks`` durably now; raises :class:`PayloadTooLarge` past
-        ``limit`` and :class:`StorageUnavailable` when the disk refuses."""
+        """Store ``chunks`` durably now (PayloadTooLarge past ``limit``, StorageUnavailable)."""
         ref = await self.stage(chunks, limit=limit)
         await self.publish([ref])
-        return RawRef(ref.sha256, ref.size, ref.path)
+        return RawRef(ref.sha256, ref.size, ref.root)
 
     async def write_bytes(self, data: bytes, *, limit: int) -> RawRef:
         return await self.write(_one(data), limit=limit)
@@ -210,13 +212,11 @@ class RawStore:
                 else:
                     await self._io(temp.handle.write, chunk)
             sha = digest.hexdigest()
-            if temp is None:
-                # Small body: no thread hop now; publish writes it with its batch.
-                path = Path(f"{self._root_text}/{sha[:2]}/{sha}")
-                return RawRef(sha256=sha, size=size, path=path, data=b"".join(buffered))
+            if temp is None:  # small: no thread hop now; written with its batch
+                return RawRef(sha256=sha, size=size, root=self._root_text, data=b"".join(buffered))
             await self._io(temp.handle.close)
             staged, temp = temp.path, None
-            return RawRef(sha256=sha, size=size, path=self.path_for(sha), staged=staged)
+            return RawRef(sha256=sha, size=size, root=self._root_text, staged=staged)
         except OSError as exc:
             raise StorageUnavailable(f"raw store: {exc}") from exc
         finally:

@@ -119,8 +119,8 @@ def request_id_header(request: web.Request) -> str | None:
     """The client's ``X-Request-Id`` when it is 1-100 visible ASCII characters, else
     None: the value lands in a bounded column (messages.transport_id), and one the
     database refuses would turn an accept into a 503 the client retries forever."""
-    given = request.headers.get("X-Request-Id", "")
-    return given if _VISIBLE_ASCII.fullmatch(given) else None
+    given = request.headers.get("X-Request-Id")
+    return given if given and _VISIBLE_ASCII.fullmatch(given) else None
 
 
 def require_content_type(request: web.Request, allowed: frozenset[str], wanted: str) -> None:

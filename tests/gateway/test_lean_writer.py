@@ -282,3 +282,41 @@ async def test_claim_and_record_delivered_keep_leases_and_guards(tmp_path: Path)
         assert state == "running"  # rolled back: the job was not finished either
     finally:
         await db.close()
+
+
+async def test_callers_that_go_away_leave_the_committer_running(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """A caller cancelled while its accept waits for the commit (a client gone) cancels
+    only its own wait: its message is still committed with the batch, also in a batch
+    that settles one accept at a time after a key clash, and the next accept works."""
+
+    def accept(intake: Any, n: int, key: str | None) -> Any:
+        async def body() -> Any:
+            yield f"ISA*{n}~".encode()
+
+        return intake.accept(
+            partner_id="acme",
+            channel="rest",
+            transport_id=f"r{n}",
+            idempotency_key=key,
+            body=body(),
+            limit=1024,
+            look_up_key=False,  # the clash is found by the commit: one accept at a time
+        )
+
+    async with running_intake(tmp_path, database_url) as (db, intake):
+        callers = [asyncio.create_task(accept(intake, n, "same")) for n in range(2)]
+        while intake.batches == 0 and (intake._queue.qsize() or not all(c._fut_waiter for c in callers)):  # type: ignore[attr-defined]
+            await asyncio.sleep(0)
+        for caller in callers:
+            caller.cancel()
+        for caller in callers:
+            with pytest.raises(asyncio.CancelledError):
+                await caller
+        async with asyncio.timeout(10):  # a dead committer would leave it waiting
+            later = await accept(intake, 9, None)
+        assert later.created
+        async with db.read() as conn:
+            stored = (await conn.execute(select(Message.transport_id).order_by(Message.id))).scalars().all()
+        assert stored[0] in ("r0", "r1") and stored[1:] == ["r9"]  # the key's first, then the later one
