@@ -193,8 +193,7 @@ async def _select_linked(conn: Any, pairs: set[tuple[str, str]]) -> Any:
         )
         .join(Document, Document.id == DocumentKey.document_id)
         .join(Message, Message.id == Document.message_id)
-        # Two plain INs (index friendly on both databases), the exact pairs kept below.
-        .where(
+        .where(  # two lists (index friendly on both databases), the exact pairs kept below
             DocumentKey.key_kind == domain.PO,
             one_of(conn, DocumentKey.partner_id, {p for p, _ in pairs}),
             one_of(conn, DocumentKey.value, {po for _, po in pairs}),
@@ -313,12 +312,8 @@ async def refresh(
 
 
 async def _open_exceptions(session: AsyncSession, partners: set[str], pos: set[str]) -> Sequence[Any]:
-    row = OrderExceptionRow
-    where = (
-        row.closed_at.is_(None),
-        one_of(session, row.partner_id, partners),
-        one_of(session, row.po_number, pos),
-    )
+    row, s = OrderExceptionRow, session
+    where = (row.closed_at.is_(None), one_of(s, row.partner_id, partners), one_of(s, row.po_number, pos))
     return (await session.execute(select(row).where(*where))).scalars().all()
 
 
