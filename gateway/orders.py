@@ -35,6 +35,7 @@ from gateway.db.models import (
     OrderExceptionRow,
     OutboxItem,
 )
+from gateway.db.one_of import one_of
 from gateway.db.writer import lean_connection
 from gateway.domain import orders as domain
 from gateway.domain.alerts import correlation_id
@@ -100,7 +101,7 @@ async def link_documents(
         await session.execute(delete(DocumentKey).where(DocumentKey.document_id.in_(ids)))
     raw = lean_connection(session)  # SQLite's writer thread: plain statements (gateway.db.lean_translate)
     message_ids = list(dict.fromkeys(r["message_id"] for r in rows))
-    by_id = select(Message.id, Message.transport_id).where(Message.id.in_(message_ids))
+    by_id = select(Message.id, Message.transport_id).where(one_of(session, Message.id, message_ids))
     transport = (
         lean_translate.transports(raw, message_ids) if raw else dict((await session.execute(by_id)).all())
     )
@@ -192,11 +193,10 @@ async def _select_linked(conn: Any, pairs: set[tuple[str, str]]) -> Any:
         )
         .join(Document, Document.id == DocumentKey.document_id)
         .join(Message, Message.id == Document.message_id)
-        # Two plain INs (index friendly on both databases), the exact pairs kept below.
-        .where(
+        .where(  # two lists (index friendly on both databases), the exact pairs kept below
             DocumentKey.key_kind == domain.PO,
-            DocumentKey.partner_id.in_({p for p, _ in pairs}),
-            DocumentKey.value.in_({po for _, po in pairs}),
+            one_of(conn, DocumentKey.partner_id, {p for p, _ in pairs}),
+            one_of(conn, DocumentKey.value, {po for _, po in pairs}),
         )
     )
 
@@ -312,8 +312,8 @@ async def refresh(
 
 
 async def _open_exceptions(session: AsyncSession, partners: set[str], pos: set[str]) -> Sequence[Any]:
-    row = OrderExceptionRow
-    where = (row.closed_at.is_(None), row.partner_id.in_(partners), row.po_number.in_(pos))
+    row, s = OrderExceptionRow, session
+    where = (row.closed_at.is_(None), one_of(s, row.partner_id, partners), one_of(s, row.po_number, pos))
     return (await session.execute(select(row).where(*where))).scalars().all()
 
 

@@ -18,6 +18,7 @@ from gateway import pipeline_rows as rows
 from gateway.db import jobs, lean_steps
 from gateway.db.engine import Database
 from gateway.db.models import Document, Message, MessageEvent, OutboxItem
+from gateway.db.one_of import one_of
 from gateway.domain.delivery import DEAD_LETTERED, delivery_ending
 from gateway.domain.states import INBOUND, IllegalTransition, InboundStatus
 from gateway.erp import correlation_of
@@ -170,12 +171,12 @@ class DeliverStep:
         if doc_ids:
             await session.execute(
                 update(Document)
-                .where(Document.id.in_(doc_ids))
+                .where(one_of(session, Document.id, doc_ids))
                 .values(status="delivered", delivered_at=now, attempts=Document.attempts + 1, last_error=None)
             )
         released_rows = await session.execute(
             update(OutboxItem)
-            .where(OutboxItem.message_id.in_(message_ids), OutboxItem.status == "held")
+            .where(one_of(session, OutboxItem.message_id, message_ids), OutboxItem.status == "held")
             .values(status="pending")
             .returning(OutboxItem.message_id)
         )
@@ -186,7 +187,8 @@ class DeliverStep:
         moved = await session.execute(
             update(Message)
             .where(
-                Message.id.in_(message_ids), Message.status.in_(INBOUND.sources(InboundStatus.ACKNOWLEDGED))
+                one_of(session, Message.id, message_ids),
+                Message.status.in_(INBOUND.sources(InboundStatus.ACKNOWLEDGED)),
             )
             .values(status=InboundStatus.ACKNOWLEDGED, updated_at=now)
             .execution_options(synchronize_session=False)

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.db import lean, lean_translate
 from gateway.db.control_numbers import allocate
 from gateway.db.models import Base, Document, InterchangeSeen, Message, MessageEvent, OutboxItem
+from gateway.db.one_of import one_of
 from gateway.db.writer import lean_connection
 from gateway.domain.states import INBOUND, IllegalTransition, OutboxStatus
 from gateway.orders import link_documents
@@ -123,11 +124,13 @@ class BatchWrites:
         else:
             issued = await session.execute(
                 select(OutboxItem.message_id)
-                .where(OutboxItem.message_id.in_(message_ids), OutboxItem.kind.in_(ACK_KINDS))
+                .where(one_of(session, OutboxItem.message_id, message_ids), OutboxItem.kind.in_(ACK_KINDS))
                 .distinct()
             )
             stored = await session.execute(
-                select(Document.message_id).where(Document.message_id.in_(message_ids)).distinct()
+                select(Document.message_id)
+                .where(one_of(session, Document.message_id, message_ids))
+                .distinct()
             )
             batch = cls({m for m in issued.scalars() if m is not None}, set(stored.scalars()))
         # Seen rows are read as ORM objects (a later write in the batch may move them);
@@ -137,8 +140,8 @@ class BatchWrites:
             rows = await session.execute(
                 select(InterchangeSeen)
                 .where(
-                    InterchangeSeen.partner_id.in_({k[0] for k in wanted}),
-                    InterchangeSeen.control_number.in_({k[2] for k in wanted}),
+                    one_of(session, InterchangeSeen.partner_id, {k[0] for k in wanted}),
+                    one_of(session, InterchangeSeen.control_number, {k[2] for k in wanted}),
                 )
                 .with_for_update()
             )

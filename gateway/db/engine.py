@@ -7,7 +7,9 @@ transaction starts with ``BEGIN IMMEDIATE`` so two writers queue on the lock rat
 than failing on a stale snapshot. Read-only work can ask for a plain ``BEGIN`` with
 ``execution_options(sqlite_deferred=True)``.
 
-PostgreSQL needs nothing special. Never create an engine at import time.
+PostgreSQL: a pooled connection is checked for life when it is taken from the pool
+without a round trip (:func:`_configure_postgresql`). Never create an engine at
+import time.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+)
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -145,7 +154,6 @@ def open_database(url: str, *, echo: bool = False, pool_size: int = 10) -> Datab
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_size"] = pool_size
-        kwargs["pool_pre_ping"] = True
     # orjson for the JSON columns (canonical documents, event details): 10-15x cheaper
     # than the json module on this path (docs/decisions/0005-orjson-uvloop.md).
     kwargs["json_serializer"] = _json_text
@@ -166,6 +174,8 @@ def open_database(url: str, *, echo: bool = False, pool_size: int = 10) -> Datab
             )
             _configure_sqlite(sync)
             writer = SqliteWriter(path, timeout=30, engine=sync)
+    else:
+        _configure_postgresql(engine.sync_engine)
     return Database(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False), writer=writer)
 
 
@@ -189,6 +199,23 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         deferred = conn.get_execution_options().get("sqlite_deferred", False)
         conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    """A connection taken from the pool is checked for life locally: asyncpg knows a
+    connection is closed once its socket was (a PostgreSQL restart, a terminated
+    backend), so the pool replaces it before use. SQLAlchemy's ``pool_pre_ping`` did
+    this with three round trips per transaction (BEGIN, an empty query, ROLLBACK
+    with the asyncpg dialect), on the event loop, before every intake commit,
+    translate write and delivery record. A connection whose end is not yet known
+    fails its statement instead: SQLAlchemy invalidates it, and the caller answers
+    503 or retries, as for a database that goes away mid-transaction."""
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if driver is not None and driver.is_closed():
+            raise DisconnectionError("the pooled connection was closed by the server")
 
 
 def is_storage_error(exc: BaseException) -> bool:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import aliased
 
 from gateway.db import lean
 from gateway.db.models import Job
+from gateway.db.one_of import one_of
 from gateway.db.writer import lean_connection, ts
 
 
@@ -141,7 +142,9 @@ async def finish_many(session: AsyncSession, claimed: list[ClaimedJob], *, now: 
         return ours
     result = await session.execute(
         update(Job)
-        .where(Job.id.in_([j.id for j in claimed]), Job.locked_by == worker, Job.state == "running")
+        .where(
+            one_of(session, Job.id, [j.id for j in claimed]), Job.locked_by == worker, Job.state == "running"
+        )
         .values(state="done", locked_until=None, last_error=None, updated_at=now)
         .returning(Job.id)
     )
