@@ -132,16 +132,24 @@ class DeliverStep:
         dead: dict[str, set[str]],
         now: datetime,
     ) -> bool:
-        """The common case on SQLite (every document of every message taken by the
-        ERP) recorded in one hop to the writer thread (gateway.db.lean_steps); False,
-        with nothing written, when the batch needs the full bookkeeping below."""
+        """The common cases on SQLite (every document of every message taken by the
+        ERP, or parked for its feed) recorded in one hop to the writer thread
+        (gateway.db.lean_steps); False, with nothing written, when the batch needs the
+        full bookkeeping below."""
+        complete: list[tuple[jobs.ClaimedJob, list[str]]] = []
+        parked: list[tuple[jobs.ClaimedJob, list[str]]] = []
         for job, docs, done in zip(batch, records, results, strict=True):
-            if dead[job.message_id] or len(done) != len(docs) or not all(r.ok and not r.parked for r in done):
+            if dead[job.message_id] or len(done) != len(docs) or not all(r.ok for r in done):
+                return False
+            if all(r.parked for r in done) and done:
+                parked.append((job, [d.id for d in docs]))
+            elif not any(r.parked for r in done):
+                complete.append((job, [d.id for d in docs]))
+            else:
                 return False
         attempts = [r.attempt for done in results for r in done if r.attempt is not None]
-        complete = [(job, [d.id for d in docs]) for job, docs in zip(batch, records, strict=True)]
         written = await self.db.lean_write(
-            partial(lean_steps.record_delivered, attempts=attempts, complete=complete, now=now)
+            partial(lean_steps.record_delivered, attempts=attempts, complete=complete, now=now, parked=parked)
         )
         for job in batch:
             if job.id not in written.ours:

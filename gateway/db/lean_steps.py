@@ -1,7 +1,8 @@
 """The pipeline's hot writes on the lean SQLite path (gateway.db.writer): claiming a
 batch of jobs, and recording a delivered batch (jobs finished, documents delivered,
-held acks released, messages moved to ``acknowledged``, their events) each as one
-transaction run in the writer thread, one hop from the event loop.
+held acks released, messages moved to ``acknowledged``, their events; or, in feed
+mode, documents parked ``available`` for the ERP's feed) each as one transaction run
+in the writer thread, one hop from the event loop.
 
 Same rules as the SQLAlchemy versions (gateway.db.jobs.claim_many,
 gateway.pipeline_deliver): a job is finished only while its lease is ours, and the
@@ -92,19 +93,23 @@ def record_delivered(
     attempts: Sequence[dict[str, Any]],
     complete: Sequence[tuple[ClaimedJob, Sequence[str]]],
     now: datetime,
+    parked: Sequence[tuple[ClaimedJob, Sequence[str]]] = (),
 ) -> Delivered:
     """Messages whose every document the ERP took (``complete``: job, document ids):
     the delivery attempts inserted, the jobs still ours finished, their documents
     ``delivered``, their held acks ``pending``, the messages ``acknowledged`` with a
     ``delivered`` and an ``acknowledged`` event each (as
-    gateway.pipeline_deliver.DeliverStep._record_complete does)."""
+    gateway.pipeline_deliver.DeliverStep._record_complete does). ``parked``: messages
+    whose every document the feed sink parked: jobs finished, documents ``available``,
+    one ``available_in_feed`` event each, the message left as it is until the ERP
+    confirms (as DeliverStep._record_delivery does for them)."""
     at = ts(now)
     lean.insert(conn, DeliveryAttempt, list(attempts))
     done = Delivered()
-    if not complete:
+    if not complete and not parked:
         return done
-    worker = complete[0][0].worker
-    job_ids = [job.id for job, _ in complete]
+    worker = (complete or parked)[0][0].worker
+    job_ids = [job.id for job, _ in (*complete, *parked)]
     for part in lean.chunks(job_ids):
         done.ours.update(
             row[0]
@@ -115,6 +120,7 @@ def record_delivered(
                 (at, *part, worker),
             )
         )
+    _record_parked(conn, [(job, docs) for job, docs in parked if job.id in done.ours], at)
     complete = [(job, docs) for job, docs in complete if job.id in done.ours]
     if not complete:
         return done
@@ -152,3 +158,24 @@ def record_delivered(
         events,
     )
     return done
+
+
+def _record_parked(
+    conn: sqlite3.Connection, parked: Sequence[tuple[ClaimedJob, Sequence[str]]], at: str | None
+) -> None:
+    """Feed mode: the documents ``available`` (the ERP's confirmation delivers them),
+    one ``available_in_feed`` event per message."""
+    doc_ids = [d for _, docs in parked for d in docs]
+    for part in lean.chunks(doc_ids):
+        conn.execute(
+            "UPDATE documents SET status = 'available', delivered_at = NULL, attempts = attempts + 1, "
+            f"last_error = NULL WHERE id IN ({lean.placeholders(len(part))})",
+            (*part,),
+        )
+    conn.executemany(
+        f"INSERT INTO {lean.table_of(MessageEvent).name} (message_id, at, state, detail) VALUES (?, ?, ?, ?)",
+        [
+            (job.message_id, at, "available_in_feed", json_text({"documents": len(docs)}))
+            for job, docs in parked
+        ],
+    )

@@ -110,3 +110,33 @@ async def test_sqlite_batches_are_written_by_the_lean_writer(
         assert events == ["received", "parsed", "ack_issued", "translated", "delivered", "acknowledged"]
         assert [o.status for o in outbox] == ["pending"]  # the held 997 released with the delivery
     assert len(erp.deliveries) == 4
+
+
+async def test_sqlite_feed_batches_are_parked_by_the_lean_writer(aiohttp_client: Any, settings: Any) -> None:
+    """Feed mode on SQLite: a batch whose documents the sink parks is recorded in one
+    writer-thread transaction too (it went through the per-message ORM path on
+    aiosqlite, holding the write gate ~90 ms per batch while the intake waited), with
+    the rows that path wrote: documents ``available`` after one attempt, jobs done,
+    one ``available_in_feed`` event, the message still ``translated`` and its 997 held."""
+    from gateway.app import build_app
+    from gateway.erp import FeedParkingSink
+
+    client = await aiohttp_client(build_app(settings, overrides=Overrides(sink=FeedParkingSink())))
+    db = client.app[DATABASE]
+    if db.writer is None:
+        pytest.skip("PostgreSQL writes through the engine")
+    ids = [await post(client, order_850("ACME", 430 + n, po=f"PO-F{n}")) for n in range(3)]
+    before = db.writer.transactions
+    assert await client.app[PIPELINE].run_one()
+    assert db.writer.transactions - before == 3  # claim, translations, parked deliveries
+    for message_id in ids:
+        message, events, documents, outbox = await load(client, message_id)
+        assert message.status == "translated"
+        assert events == ["received", "parsed", "ack_issued", "translated", "available_in_feed"]
+        assert [(d.status, d.attempts, d.delivered_at, d.last_error) for d in documents] == [
+            ("available", 1, None, None)
+        ]
+        assert [o.status for o in outbox] == ["held"]  # released when the ERP confirms
+    async with db.read() as conn:
+        states = (await conn.execute(select(Job.state).where(Job.message_id.in_(ids)))).scalars().all()
+    assert sorted(states) == ["done"] * 6
