@@ -19,6 +19,7 @@ here is inserted as NULL, as SQLAlchemy's ``insert`` with those dicts would.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import cache
 from typing import Any, cast
@@ -33,12 +34,16 @@ from gateway.db.notify import CHANNEL
 from gateway.db.writer import json_text
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+_TYPMOD = re.compile(r"\([^)]*\)")
 
 
 @cache
 def _casts(model: type[Base], columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns' types without their modifiers (``VARCHAR``, not ``VARCHAR(255)``): an
+    explicit cast to ``VARCHAR(255)`` cuts a longer value silently, where the INSERT's
+    own conversion to the column's type refuses it, as it does for SQLAlchemy's insert."""
     table = cast(Table, model.__table__)
-    return tuple(table.c[name].type.compile(dialect=_DIALECT) for name in columns)
+    return tuple(_TYPMOD.sub("", table.c[name].type.compile(dialect=_DIALECT)) for name in columns)
 
 
 @cache
@@ -114,9 +119,10 @@ async def insert_accept_batch(
     parts: list[str] = []
     if journaled:
         # One process's batch: one store, one writer (gateway.raw_journal).
-        store = params.add(journaled[0]["store"], "VARCHAR(32)")
-        writer = params.add(journaled[0]["writer"], "VARCHAR(40)")
-        shas = params.add([r["sha256"] for r in journaled], "VARCHAR(64)[]")
+        # Unbounded casts, as in _casts: a too long value is refused, not cut.
+        store = params.add(journaled[0]["store"], "VARCHAR")
+        writer = params.add(journaled[0]["writer"], "VARCHAR")
+        shas = params.add([r["sha256"] for r in journaled], "VARCHAR[]")
         datas = params.add([r["data"] for r in journaled], "BYTEA[]")
         parts.append(
             f"INSERT INTO {JournaledPayload.__tablename__} (store, writer, sha256, data) "

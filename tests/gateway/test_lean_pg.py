@@ -1,17 +1,21 @@
 """The intake's batch on PostgreSQL as one statement (gateway.db.lean_pg): rows read
 back exactly like rows SQLAlchemy's ``insert`` wrote (timestamps, JSON, JSON null,
 values equal in every row sent once), a batch of one row, the new jobs' ids, and an
-idempotency-key clash raised as SQLAlchemy's IntegrityError with nothing kept."""
+idempotency-key clash raised as SQLAlchemy's IntegrityError with nothing kept, a value
+too long for its column refused (not cut), the wake-up sent only with a commit, and
+the AUTOCOMMIT connection back in the pool as a transactional one."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import asyncpg
 import orjson
 import pytest
 from sqlalchemy import insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from gateway.db import lean_pg, schema
 from gateway.db.engine import open_database
@@ -142,4 +146,62 @@ async def test_an_idempotency_key_clash_is_an_integrity_error_and_keeps_nothing(
             assert (await conn.execute(select(Message.id))).all() == []
             assert (await conn.execute(select(JournaledPayload.id))).all() == []
     finally:
+        await db.close()
+
+
+@pytest.mark.parametrize("too_long", ["transport_id", "store"])
+async def test_a_value_too_long_for_its_column_is_refused_not_cut(
+    pg_database: tuple[str, str], too_long: str
+) -> None:
+    """As SQLAlchemy's insert refuses it: an explicit cast to ``VARCHAR(255)`` would
+    cut the value silently (a raw store id cut to 32 characters is never replayed by
+    that store's recovery), and the batch is kept whole or not at all."""
+    db = open_database(pg_database[0])
+    try:
+        await schema.upgrade(db)
+        journaled, messages, events, jobs = _rows(["L" * 26, "M" * 26], datetime.now(UTC))
+        if too_long == "store":
+            for row in journaled:
+                row["store"] = "s" * 33
+        else:
+            messages[1]["transport_id"] = "x" * 256
+        with pytest.raises(DBAPIError, match="value too long"):
+            await lean_pg.accept_batch(db, journaled, messages, events, jobs, returning=False, notify=False)
+        async with db.read() as conn:
+            assert (await conn.execute(select(Message.id))).all() == []
+            assert (await conn.execute(select(JournaledPayload.id))).all() == []
+    finally:
+        await db.close()
+
+
+async def test_the_wake_up_comes_with_the_commit_and_the_connection_goes_back_transactional(
+    pg_database: tuple[str, str],
+) -> None:
+    """``accept_batch`` on its AUTOCOMMIT connection: one ``NOTIFY`` per committed batch,
+    none for a batch that failed, and the pooled connection it used runs the next
+    ``db.write()`` as a transaction again (a rollback there keeps nothing)."""
+    db = open_database(pg_database[0], pool_size=1)
+    listener = await asyncpg.connect(pg_database[0].replace("postgresql+asyncpg", "postgresql"))
+    woken: list[str] = []
+    await listener.add_listener("gateway_jobs", lambda *args: woken.append(args[-1]))
+    try:
+        await schema.upgrade(db)
+        at = datetime.now(UTC)
+        await lean_pg.accept_batch(db, *_rows(["N" * 26, "O" * 26], at), returning=False, notify=True)
+        with pytest.raises(IntegrityError):  # the same message ids again
+            await lean_pg.accept_batch(db, *_rows(["N" * 26], at), returning=False, notify=True)
+        await lean_pg.accept_batch(db, *_rows(["P" * 26], at), returning=False, notify=False)
+        for _ in range(50):
+            await asyncio.sleep(0.02)
+        assert woken == [""]
+        _, messages, _, _ = _rows(["Q" * 26], at)
+        with pytest.raises(RuntimeError):
+            async with db.write() as conn:
+                await conn.execute(insert(Message), messages)
+                raise RuntimeError("rolled back")
+        async with db.read() as conn:
+            stored = (await conn.execute(select(Message.id).order_by(Message.id))).scalars().all()
+        assert stored == ["N" * 26, "O" * 26, "P" * 26]
+    finally:
+        await listener.close()
         await db.close()

@@ -194,10 +194,12 @@ def test_erp_down_then_back_every_document_once(tmp_path: Path, partners_dir: Pa
 
 
 def test_sigkill_mid_stream_restart_and_client_resend(
-    tmp_path: Path, partners_dir: Path, erp: FakeErp
+    tmp_path: Path, partners_dir: Path, erp: FakeErp, database_url: str | None
 ) -> None:
+    """On SQLite and on PostgreSQL (where an accept batch is one autocommit statement,
+    decision 0021): every 2xx survives the kill and is stored and delivered once."""
     erp.start_in_thread()
-    config = write_config(tmp_path, partners_dir, erp)
+    config = write_config(tmp_path, partners_dir, erp, database_url)
     gateway = Gateway(tmp_path, config)
     statuses = asyncio.run(post_orders([gateway.url], range(300), kill=gateway.kill, kill_at=120))
     gateway.stop()
