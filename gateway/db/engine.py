@@ -147,7 +147,9 @@ class Database:
 def open_database(url: str, *, echo: bool = False, pool_size: int = 10) -> Database:
     """An engine for ``url``; for SQLite, creates the file's directory."""
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"echo": echo}
+    # A failed statement's error text leaves out its parameters: they carry partners'
+    # payloads (a whole accept batch's on PostgreSQL), which are never logged.
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -168,6 +170,7 @@ def open_database(url: str, *, echo: bool = False, pool_size: int = 10) -> Datab
             sync = create_engine(
                 parsed.set(drivername="sqlite"),
                 pool_size=1,
+                hide_parameters=True,
                 connect_args={"timeout": 30},
                 json_serializer=_json_text,
                 json_deserializer=orjson.loads,
