@@ -1,0 +1,184 @@
+"""The delivered batch's record on its lean path (SQLite's writer thread, PostgreSQL's
+raw asyncpg connection: gateway.db.lean_steps, gateway.db.pg_steps) against the
+SQLAlchemy path it replaces (gateway.pipeline_deliver's per-message bookkeeping):
+the same rows, and no SQLAlchemy statement for the common cases. Runs on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from gwsamples import order_850
+from sqlalchemy import event, select
+from test_service_pipeline import post
+
+from gateway.app import DATABASE, PIPELINE, Overrides, build_app
+from gateway.db.models import Document, Job, Message, MessageEvent, OutboxItem
+from gateway.db.models_delivery import DeliveryAttempt
+from gateway.erp import FeedParkingSink
+from gateway.ports import DeliveryResult, DocumentRecord, ErpSink
+
+
+class Flagged:
+    """A sink that says when its batch has been handed over and what it answered."""
+
+    def __init__(self, inner: ErpSink, attempts: bool) -> None:
+        self.inner = inner
+        self.attempts = attempts
+        self.handed = False
+
+    async def deliver_batch(self, batch: list[list[DocumentRecord]]) -> list[list[DeliveryResult]]:
+        results = await self.inner.deliver_batch(batch)
+        if self.attempts:  # as the webhook sink: a delivery_attempts row per document
+            results = [
+                [
+                    DeliveryResult(
+                        ok=r.ok, parked=r.parked, detail=r.detail, attempt=_attempt(doc, "delivered")
+                    )
+                    for doc, r in zip(docs, done, strict=True)
+                ]
+                for docs, done in zip(batch, results, strict=True)
+            ]
+        self.handed = True
+        return results
+
+    async def deliver(self, document: DocumentRecord) -> DeliveryResult:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class TakesAll(FeedParkingSink):
+    async def deliver(self, document: DocumentRecord) -> DeliveryResult:
+        return DeliveryResult(ok=True, detail="ERP answered 200")
+
+
+def _attempt(doc: DocumentRecord, outcome: str) -> dict[str, Any]:
+    at = datetime.fromisoformat("2026-12-07T20:00:00+00:00")
+    return {
+        "message_id": doc.message_id,
+        "document_id": doc.id,
+        "target": "erp",
+        "at": at,
+        "outcome": outcome,
+        "status_code": 200,
+        "error": None,
+        "duration_ms": 1.5,
+    }
+
+
+_TABLES = ("jobs", "documents", "message_events", "outbox", "messages", "delivery_attempts")
+_RECORDED = {"available_in_feed", "delivered", "acknowledged"}
+
+
+async def _rows(client: Any, message_ids: list[str]) -> list[Any]:
+    """Everything the record writes for ``message_ids``, ids and times made comparable."""
+    out: list[Any] = []
+    async with client.app[DATABASE].read() as conn:
+        for n, message_id in enumerate(message_ids):
+            message = (await conn.execute(select(Message).where(Message.id == message_id))).one()
+            moved = message.updated_at >= message.received_at
+            events = (
+                await conn.execute(
+                    select(MessageEvent.state, MessageEvent.detail, MessageEvent.at)
+                    .where(MessageEvent.message_id == message_id)
+                    .order_by(MessageEvent.id)
+                )
+            ).all()
+            docs = (
+                await conn.execute(
+                    select(Document.status, Document.attempts, Document.delivered_at, Document.last_error)
+                    .where(Document.message_id == message_id)
+                    .order_by(Document.seq)
+                )
+            ).all()
+            outbox = (
+                await conn.execute(select(OutboxItem.status).where(OutboxItem.message_id == message_id))
+            ).all()
+            jobs = (
+                await conn.execute(
+                    select(Job.step, Job.state, Job.locked_until, Job.last_error, Job.locked_by)
+                    .where(Job.message_id == message_id)
+                    .order_by(Job.id)
+                )
+            ).all()
+            attempts = (
+                await conn.execute(
+                    select(
+                        DeliveryAttempt.target,
+                        DeliveryAttempt.at,
+                        DeliveryAttempt.outcome,
+                        DeliveryAttempt.status_code,
+                        DeliveryAttempt.error,
+                        DeliveryAttempt.duration_ms,
+                    ).where(DeliveryAttempt.message_id == message_id)
+                )
+            ).all()
+            out.append(
+                (
+                    n,
+                    message.status,
+                    message.reason,
+                    moved,
+                    # the record's events in full; the earlier ones name the posted bytes
+                    [(s, d if s in _RECORDED else None, at is not None) for s, d, at in events],
+                    [(s, a, at is not None, e) for s, a, at, e in docs],
+                    sorted(o.status for o in outbox),
+                    [(s, st, lu, le, lb is not None) for s, st, lu, le, lb in jobs],
+                    attempts,
+                )
+            )
+    return out
+
+
+@pytest.mark.parametrize("parks", [True, False], ids=["feed", "webhook"])
+async def test_lean_record_writes_what_the_orm_path_writes(
+    aiohttp_client: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, parks: bool
+) -> None:
+    sink = Flagged(FeedParkingSink() if parks else TakesAll(), attempts=not parks)
+    client = await aiohttp_client(build_app(settings, overrides=Overrides(sink=sink)))
+    pipeline = client.app[PIPELINE]
+    lean = [await post(client, order_850("ACME", 440 + n, po=f"PO-Q{n}")) for n in range(3)]
+    assert await pipeline.run_one()
+
+    async def full_bookkeeping(*args: Any) -> bool:
+        return False
+
+    monkeypatch.setattr(pipeline, "_record_lean", full_bookkeeping)
+    orm = [await post(client, order_850("ACME", 450 + n, po=f"PO-Q{n + 3}")) for n in range(3)]
+    assert await pipeline.run_one()
+    written = await _rows(client, lean)
+    assert written == await _rows(client, orm)
+    status = "translated" if parks else "acknowledged"
+    assert [row[1] for row in written] == [status] * 3
+    assert all(len(row[8]) == (0 if parks else 1) for row in written)
+
+
+async def test_parked_batch_is_recorded_without_sqlalchemy(aiohttp_client: Any, settings: Any) -> None:
+    """Feed mode: once the sink has parked a batch, its record runs no SQLAlchemy
+    statement (PostgreSQL: raw asyncpg statements in one transaction; it was a job
+    update, a document update and an event per message through the ORM)."""
+    sink = Flagged(FeedParkingSink(), attempts=False)
+    client = await aiohttp_client(build_app(settings, overrides=Overrides(sink=sink)))
+    ids = [await post(client, order_850("ACME", 460 + n, po=f"PO-P{n}")) for n in range(3)]
+    after: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        # the record's tables only (a schedule's heartbeat may run meanwhile)
+        if sink.handed and any(f" {t}" in statement for t in _TABLES):
+            after.append(statement)
+
+    engine = client.app[DATABASE].engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert await client.app[PIPELINE].run_one()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert sink.handed
+    assert after == []
+    rows = await _rows(client, ids)
+    assert [row[1] for row in rows] == ["translated"] * 3
+    assert all(row[5] == [("available", 1, False, None)] for row in rows)
