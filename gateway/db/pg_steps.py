@@ -16,17 +16,28 @@ stores the instant), JSON columns as the engine's JSON text (its asyncpg codec f
 ``json`` takes text). The transaction is asyncpg's own on a connection in autocommit
 mode (as gateway.db.lean_pg's intake batch), committed when the block ends and rolled
 back on any error, IllegalTransition included. Never used on SQLite.
+
+The translate write's bulk rows (documents, outbox acks, ``interchanges_seen``,
+events, the messages' status updates) go the same way through :func:`driver`,
+:func:`insert` and :func:`update_by_id`: statements on the asyncpg connection under
+the caller's SQLAlchemy session, inside its transaction, at the place and in the
+order the SQLAlchemy statements they replace had.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import Any, cast
+
+from sqlalchemy import JSON, Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.engine import Database
 from gateway.db.jobs import ClaimedJob
 from gateway.db.lean_steps import Delivered
+from gateway.db.models import Base
 from gateway.db.models_delivery import DeliveryAttempt
 from gateway.db.writer import json_text
 from gateway.domain.states import INBOUND, IllegalTransition, InboundStatus
@@ -132,4 +143,74 @@ async def _insert_attempts(pg: Any, attempts: Sequence[dict[str, Any]]) -> None:
         await pg.executemany(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})",
             [tuple(row[c] for c in columns) for row in same],
+        )
+
+
+async def driver(session: AsyncSession) -> Any | None:
+    """The asyncpg connection under ``session`` on PostgreSQL, once its transaction
+    has begun (SQLAlchemy begins it at the session's first statement); else None."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    conn = await session.connection()
+    pg: Any = (await conn.get_raw_connection()).driver_connection
+    return pg if pg.is_in_transaction() else None
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _json(value: Any) -> str:
+    return json_text(value)
+
+
+@cache
+def _encoders(table: Table, columns: tuple[str, ...]) -> tuple[Callable[[Any], Any], ...]:
+    """Per column, the value as the engine binds it: JSON as its text (the asyncpg
+    codec for ``json`` takes text), the rest as given (timestamps are aware: a
+    ``timestamptz`` stores the instant UTCDateTime's bind would)."""
+    return tuple(_json if isinstance(table.c[c].type, JSON) else _identity for c in columns)
+
+
+@cache
+def _defaults(table: Table) -> tuple[tuple[str, Any], ...]:
+    """The Python-side scalar defaults SQLAlchemy's ``insert`` fills in for absent keys."""
+    return tuple(
+        (c.name, c.default.arg)  # type: ignore[attr-defined]
+        for c in table.columns
+        if c.default is not None and c.default.is_scalar
+    )
+
+
+async def insert(pg: Any, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
+    """SQLAlchemy's ``insert(model)`` with ``rows`` (dicts, as for it): one
+    ``executemany`` per set of keys, absent columns with a default given it."""
+    table = cast(Table, model.__table__)
+    defaults = _defaults(table)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        full = {**{name: value for name, value in defaults if name not in row}, **row}
+        by_columns.setdefault(tuple(full), []).append(full)
+    for columns, same in by_columns.items():
+        encoders = tuple(zip(columns, _encoders(table, columns), strict=True))
+        values = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+        await pg.executemany(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})",
+            [tuple(enc(row[c]) for c, enc in encoders) for row in same],
+        )
+
+
+async def update_by_id(pg: Any, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
+    """SQLAlchemy's bulk ``update(model)`` by primary key ``id`` with ``rows``: one
+    ``executemany`` per set of columns."""
+    table = cast(Table, model.__table__)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_columns.setdefault(tuple(k for k in row if k != "id"), []).append(row)
+    for columns, same in by_columns.items():
+        encoders = tuple(zip((*columns, "id"), _encoders(table, (*columns, "id")), strict=True))
+        sets = ", ".join(f"{c} = ${n}" for n, c in enumerate(columns, 1))
+        await pg.executemany(
+            f"UPDATE {table.name} SET {sets} WHERE id = ${len(columns) + 1}",
+            [tuple(enc(row[c]) for c, enc in encoders) for row in same],
         )
