@@ -11,6 +11,10 @@ in the same order as the SQLite twin, gateway.db.lean_steps.record_delivered (wh
 says what each one writes), with lists as ``= ANY($n)`` arrays and the rows of an
 insert as one ``executemany``.
 
+asyncpg's errors are raised as the SQLAlchemy classes the engine would have raised
+(IntegrityError, DataError, ProgrammingError, else OperationalError), so
+gateway.db.engine.is_storage_error and the pipeline's retry treat them as before.
+
 Values are the ones SQLAlchemy binds: timestamps timezone-aware (a ``timestamptz``
 stores the instant), JSON columns as the engine's JSON text (its asyncpg codec for
 ``json`` takes text). The transaction is asyncpg's own on a connection in autocommit
@@ -26,12 +30,14 @@ order the SQLAlchemy statements they replace had.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import JSON, Table
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.engine import Database
@@ -56,11 +62,31 @@ async def record_delivered(
 ) -> Delivered:
     """gateway.db.lean_steps.record_delivered on PostgreSQL (module doc), committed
     when this returns."""
-    async with db.engine.connect() as conn:
+    async with db.engine.connect() as conn, _as_sqlalchemy("record delivered"):
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         pg: Any = (await conn.get_raw_connection()).driver_connection
         async with pg.transaction():
             return await _record(pg, attempts, complete, now, parked)
+
+
+@asynccontextmanager
+async def _as_sqlalchemy(what: str) -> AsyncIterator[None]:
+    """asyncpg's errors inside as SQLAlchemy's classes (module doc)."""
+    try:
+        yield
+    except Exception as exc:
+        if not type(exc).__module__.startswith("asyncpg"):
+            raise
+        import asyncpg
+
+        kind: type[DBAPIError] = OperationalError
+        if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+            kind = IntegrityError
+        elif isinstance(exc, asyncpg.DataError):
+            kind = DataError
+        elif isinstance(exc, asyncpg.SyntaxOrAccessError):
+            kind = ProgrammingError
+        raise kind(what, None, exc) from exc
 
 
 async def _record(
@@ -194,10 +220,9 @@ async def insert(pg: Any, model: type[Base], rows: Sequence[dict[str, Any]]) -> 
     for columns, same in by_columns.items():
         encoders = tuple(zip(columns, _encoders(table, columns), strict=True))
         values = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
-        await pg.executemany(
-            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})",
-            [tuple(enc(row[c]) for c, enc in encoders) for row in same],
-        )
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"
+        async with _as_sqlalchemy(sql):
+            await pg.executemany(sql, [tuple(enc(row[c]) for c, enc in encoders) for row in same])
 
 
 async def update_by_id(pg: Any, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
@@ -210,7 +235,6 @@ async def update_by_id(pg: Any, model: type[Base], rows: Sequence[dict[str, Any]
     for columns, same in by_columns.items():
         encoders = tuple(zip((*columns, "id"), _encoders(table, (*columns, "id")), strict=True))
         sets = ", ".join(f"{c} = ${n}" for n, c in enumerate(columns, 1))
-        await pg.executemany(
-            f"UPDATE {table.name} SET {sets} WHERE id = ${len(columns) + 1}",
-            [tuple(enc(row[c]) for c, enc in encoders) for row in same],
-        )
+        sql = f"UPDATE {table.name} SET {sets} WHERE id = ${len(columns) + 1}"
+        async with _as_sqlalchemy(sql):
+            await pg.executemany(sql, [tuple(enc(row[c]) for c, enc in encoders) for row in same])

@@ -235,3 +235,34 @@ async def test_parked_batch_is_recorded_without_sqlalchemy(aiohttp_client: Any, 
     rows = await _rows(client, ids)
     assert [row[1] for row in rows] == ["translated"] * 3
     assert all([d[:4] for d in row[5]] == [("available", 1, False, None)] for row in rows)
+
+
+async def test_raw_errors_are_sqlalchemy_errors(aiohttp_client: Any, settings: Any) -> None:
+    """On PostgreSQL asyncpg's errors from the raw statements come out as the classes
+    SQLAlchemy raised (a key clash is an IntegrityError, not a storage outage; a
+    server-side cancel is an OperationalError, which the pipeline retries)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from gateway.db.engine import is_storage_error
+
+    client = await aiohttp_client(build_app(settings))
+    db = client.app[DATABASE]
+    if db.is_sqlite:
+        pytest.skip("the raw asyncpg statements are PostgreSQL's")
+    now = datetime.fromisoformat("2026-12-07T20:00:00+00:00")
+    seen = {"partner_id": "acme", "sender": "ZZ/ACME", "control_number": "1", "first_message_id": "m"}
+    with pytest.raises(IntegrityError) as clash:
+        async with db.begin() as session:
+            await session.execute(text("SELECT 1"))
+            pg = await pg_steps.driver(session)
+            assert pg is not None
+            await pg_steps.insert(pg, InterchangeSeen, [{**seen, "seen_at": now}] * 2)
+    assert not is_storage_error(clash.value)
+    with pytest.raises(OperationalError) as cancelled:
+        async with db.begin() as session:
+            await session.execute(text("SET LOCAL statement_timeout = 1"))
+            pg = await pg_steps.driver(session)
+            async with pg_steps._as_sqlalchemy("sleep"):
+                await pg.execute("SELECT pg_sleep(1)")
+    assert is_storage_error(cancelled.value)
