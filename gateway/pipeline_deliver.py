@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import pipeline_rows as rows
-from gateway.db import jobs, lean_steps
+from gateway.db import jobs, lean_steps, pg_steps
 from gateway.db.engine import Database
 from gateway.db.models import Document, Message, MessageEvent, OutboxItem
 from gateway.db.one_of import one_of
@@ -101,7 +101,8 @@ class DeliverStep:
         from gateway.db.models_delivery import DeliveryAttempt
 
         now = self.clock()
-        if self.db.writer is not None and await self._record_lean(batch, records, results, dead, now):
+        lean = self.db.writer is not None or self.db.dialect == "postgresql"
+        if lean and await self._record_lean(batch, records, results, dead, now):
             return
         async with self.db.begin() as session:
             attempts = [r.attempt for done in results for r in done if r.attempt is not None]
@@ -132,10 +133,11 @@ class DeliverStep:
         dead: dict[str, set[str]],
         now: datetime,
     ) -> bool:
-        """The common cases on SQLite (every document of every message taken by the
-        ERP, or parked for its feed) recorded in one hop to the writer thread
-        (gateway.db.lean_steps); False, with nothing written, when the batch needs the
-        full bookkeeping below."""
+        """The common cases (every document of every message taken by the ERP, or
+        parked for its feed) recorded in one transaction of a few statements: one hop
+        to the writer thread on SQLite (gateway.db.lean_steps), the raw asyncpg
+        connection on PostgreSQL (gateway.db.pg_steps); False, with nothing written,
+        when the batch needs the full bookkeeping below."""
         complete: list[tuple[jobs.ClaimedJob, list[str]]] = []
         parked: list[tuple[jobs.ClaimedJob, list[str]]] = []
         for job, docs, done in zip(batch, records, results, strict=True):
@@ -148,9 +150,16 @@ class DeliverStep:
             else:
                 return False
         attempts = [r.attempt for done in results for r in done if r.attempt is not None]
-        written = await self.db.lean_write(
-            partial(lean_steps.record_delivered, attempts=attempts, complete=complete, now=now, parked=parked)
-        )
+        if self.db.writer is None:
+            written = await pg_steps.record_delivered(
+                self.db, attempts=attempts, complete=complete, now=now, parked=parked
+            )
+        else:
+            written = await self.db.lean_write(
+                partial(
+                    lean_steps.record_delivered, attempts=attempts, complete=complete, now=now, parked=parked
+                )
+            )
         for job in batch:
             if job.id not in written.ours:
                 await self._on_error(job, jobs.LostLease(f"job {job.id} is no longer ours"))

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.db import lean, lean_translate
+from gateway.db import lean, lean_translate, pg_steps
 from gateway.db.control_numbers import allocate
 from gateway.db.models import Base, Document, InterchangeSeen, Message, MessageEvent, OutboxItem
 from gateway.db.one_of import one_of
@@ -173,8 +173,11 @@ class BatchWrites:
             await link_documents(session, self.documents, now=self.documents[0]["created_at"])
         if self.outbox:
             await _insert(session, raw, OutboxItem, self.outbox)
+        pg = None if raw is not None else await pg_steps.driver(session)
         if raw is not None:
             lean.update_by_id(raw, Message, self.statuses)
+        elif pg is not None:  # PostgreSQL: executemany on asyncpg (gateway.db.pg_steps)
+            await pg_steps.update_by_id(pg, Message, self.statuses)
         else:
             by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for row in self.statuses:
@@ -188,9 +191,12 @@ async def _insert(
     session: AsyncSession, raw: sqlite3.Connection | None, model: type[Base], rows: list[dict[str, Any]]
 ) -> None:
     """Insert ``rows`` in the session's transaction: plain executemany on the writer
-    thread's connection (gateway.db.lean), else through SQLAlchemy."""
+    thread's connection (gateway.db.lean) or on PostgreSQL's asyncpg connection
+    (gateway.db.pg_steps), else through SQLAlchemy."""
     if raw is not None:
         lean.insert(raw, model, rows)
+    elif (pg := await pg_steps.driver(session)) is not None:
+        await pg_steps.insert(pg, model, rows)
     else:
         await session.execute(insert(model), rows)
 
