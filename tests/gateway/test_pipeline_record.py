@@ -266,3 +266,42 @@ async def test_raw_errors_are_sqlalchemy_errors(aiohttp_client: Any, settings: A
             async with pg_steps._as_sqlalchemy("sleep"):
                 await pg.execute("SELECT pg_sleep(1)")
     assert is_storage_error(cancelled.value)
+
+
+async def test_raw_errors_quote_no_values(aiohttp_client: Any, settings: Any) -> None:
+    """A mapped asyncpg error's text leaves out the server's DETAIL, which quotes the
+    row (a clashing key; a failing row in full, payload included), as the errors
+    SQLAlchemy raises with hide_parameters do: the text reaches logs and a message's
+    reason."""
+    from sqlalchemy import insert, text
+    from sqlalchemy.exc import IntegrityError
+
+    client = await aiohttp_client(build_app(settings))
+    db = client.app[DATABASE]
+    if db.is_sqlite:
+        pytest.skip("the raw asyncpg statements are PostgreSQL's")
+    mid = await post(client, order_850("ACME", 480, po="PO-E1"))
+    now = datetime.fromisoformat("2026-12-07T20:00:00+00:00")
+    seen = {"partner_id": "acme", "sender": "ZZ/SECRET-KEY", "control_number": "1", "first_message_id": mid}
+    # a clashing key, and a NOT NULL column left empty beside a payload
+    cases = [
+        (InterchangeSeen, [{**seen, "seen_at": now}] * 2, "SECRET-KEY"),
+        (
+            MessageEvent,
+            [{"message_id": mid, "at": now, "state": None, "detail": {"x": "SECRET-BODY"}}],
+            "SECRET-BODY",
+        ),
+    ]
+    for model, rows, secret in cases:
+        for raw in (True, False):
+            with pytest.raises(IntegrityError) as failed:
+                async with db.begin() as session:
+                    await session.execute(text("SELECT 1"))
+                    if raw:
+                        pg = await pg_steps.driver(session)
+                        assert pg is not None
+                        await pg_steps.insert(pg, model, rows)
+                    else:
+                        await session.execute(insert(model), rows)
+            assert secret not in str(failed.value), (raw, str(failed.value))
+            assert getattr(failed.value.orig, "sqlstate", None) in ("23505", "23502")
