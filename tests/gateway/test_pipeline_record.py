@@ -305,3 +305,50 @@ async def test_raw_errors_quote_no_values(aiohttp_client: Any, settings: Any) ->
                         await session.execute(insert(model), rows)
             assert secret not in str(failed.value), (raw, str(failed.value))
             assert getattr(failed.value.orig, "sqlstate", None) in ("23505", "23502")
+
+
+async def test_raw_record_keeps_the_lease_and_status_guards(aiohttp_client: Any, settings: Any) -> None:
+    """PostgreSQL's raw record refuses what the SQLAlchemy path refused: a job whose
+    lease another instance took is not finished (nothing else written for it), and a
+    message in a state that may not move to ``acknowledged`` rolls the whole record
+    back (IllegalTransition), its job left running."""
+    from sqlalchemy import text
+
+    from gateway.db.jobs import ClaimedJob
+    from gateway.domain.states import IllegalTransition
+
+    client = await aiohttp_client(build_app(settings))
+    db = client.app[DATABASE]
+    if db.is_sqlite:
+        pytest.skip("the raw asyncpg statements are PostgreSQL's")
+    mid = await post(client, order_850("ACME", 490, po="PO-G1"))  # left "received"
+    now = datetime.fromisoformat("2026-12-07T20:00:00+00:00")
+    async with db.read() as conn:
+        job_id = (await conn.execute(select(Job.id).where(Job.message_id == mid))).scalar_one()
+
+    async def state() -> tuple[Any, ...]:
+        async with db.read() as conn:
+            job = (await conn.execute(select(Job.state, Job.locked_by).where(Job.id == job_id))).one()
+            status = (await conn.execute(select(Message.status).where(Message.id == mid))).scalar_one()
+            events = (
+                await conn.execute(select(MessageEvent.state).where(MessageEvent.message_id == mid))
+            ).scalars()
+            return (*job, status, sorted(events))
+
+    async with db.write() as conn:
+        await conn.execute(
+            text("UPDATE jobs SET state = 'running', locked_by = 'other' WHERE id = :id"), {"id": job_id}
+        )
+    before = await state()
+    mine = ClaimedJob(id=job_id, message_id=mid, step="deliver", attempts=1, worker="me")
+    written = await pg_steps.record_delivered(db, attempts=[], complete=[(mine, [])], now=now)
+    assert written.ours == set()
+    assert await state() == before  # the other instance's job, untouched
+
+    async with db.write() as conn:
+        await conn.execute(text("UPDATE jobs SET locked_by = 'me' WHERE id = :id"), {"id": job_id})
+    before = await state()
+    assert before[2] == "received"
+    with pytest.raises(IllegalTransition):
+        await pg_steps.record_delivered(db, attempts=[], complete=[(mine, [])], now=now)
+    assert await state() == before  # rolled back: the job still running, no event
