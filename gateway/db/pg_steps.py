@@ -86,7 +86,20 @@ async def _as_sqlalchemy(what: str) -> AsyncIterator[None]:
             kind = DataError
         elif isinstance(exc, asyncpg.SyntaxOrAccessError):
             kind = ProgrammingError
-        raise kind(what, None, exc) from exc
+        raise kind(what, None, DriverError(exc)) from exc
+
+
+class DriverError(Exception):
+    """An asyncpg error as the text of a mapped SQLAlchemy error: its message and
+    SQLSTATE without its DETAIL, which quotes the row's values (a key that clashed,
+    a failing row in full with its payload); SQLAlchemy's own asyncpg adapter keeps
+    only the message too, so with ``hide_parameters`` no value reaches a log or a
+    message's reason."""
+
+    def __init__(self, exc: Exception) -> None:
+        message = str(exc.args[0]) if exc.args else ""
+        super().__init__(f"{type(exc).__name__}: {message}")
+        self.sqlstate: str | None = getattr(exc, "sqlstate", None)
 
 
 async def _record(

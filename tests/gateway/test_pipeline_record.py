@@ -266,3 +266,89 @@ async def test_raw_errors_are_sqlalchemy_errors(aiohttp_client: Any, settings: A
             async with pg_steps._as_sqlalchemy("sleep"):
                 await pg.execute("SELECT pg_sleep(1)")
     assert is_storage_error(cancelled.value)
+
+
+async def test_raw_errors_quote_no_values(aiohttp_client: Any, settings: Any) -> None:
+    """A mapped asyncpg error's text leaves out the server's DETAIL, which quotes the
+    row (a clashing key; a failing row in full, payload included), as the errors
+    SQLAlchemy raises with hide_parameters do: the text reaches logs and a message's
+    reason."""
+    from sqlalchemy import insert, text
+    from sqlalchemy.exc import IntegrityError
+
+    client = await aiohttp_client(build_app(settings))
+    db = client.app[DATABASE]
+    if db.is_sqlite:
+        pytest.skip("the raw asyncpg statements are PostgreSQL's")
+    mid = await post(client, order_850("ACME", 480, po="PO-E1"))
+    now = datetime.fromisoformat("2026-12-07T20:00:00+00:00")
+    seen = {"partner_id": "acme", "sender": "ZZ/SECRET-KEY", "control_number": "1", "first_message_id": mid}
+    # a clashing key, and a NOT NULL column left empty beside a payload
+    cases = [
+        (InterchangeSeen, [{**seen, "seen_at": now}] * 2, "SECRET-KEY"),
+        (
+            MessageEvent,
+            [{"message_id": mid, "at": now, "state": None, "detail": {"x": "SECRET-BODY"}}],
+            "SECRET-BODY",
+        ),
+    ]
+    for model, rows, secret in cases:
+        for raw in (True, False):
+            with pytest.raises(IntegrityError) as failed:
+                async with db.begin() as session:
+                    await session.execute(text("SELECT 1"))
+                    if raw:
+                        pg = await pg_steps.driver(session)
+                        assert pg is not None
+                        await pg_steps.insert(pg, model, rows)
+                    else:
+                        await session.execute(insert(model), rows)
+            assert secret not in str(failed.value), (raw, str(failed.value))
+            assert getattr(failed.value.orig, "sqlstate", None) in ("23505", "23502")
+
+
+async def test_raw_record_keeps_the_lease_and_status_guards(aiohttp_client: Any, settings: Any) -> None:
+    """PostgreSQL's raw record refuses what the SQLAlchemy path refused: a job whose
+    lease another instance took is not finished (nothing else written for it), and a
+    message in a state that may not move to ``acknowledged`` rolls the whole record
+    back (IllegalTransition), its job left running."""
+    from sqlalchemy import text
+
+    from gateway.db.jobs import ClaimedJob
+    from gateway.domain.states import IllegalTransition
+
+    client = await aiohttp_client(build_app(settings))
+    db = client.app[DATABASE]
+    if db.is_sqlite:
+        pytest.skip("the raw asyncpg statements are PostgreSQL's")
+    mid = await post(client, order_850("ACME", 490, po="PO-G1"))  # left "received"
+    now = datetime.fromisoformat("2026-12-07T20:00:00+00:00")
+    async with db.read() as conn:
+        job_id = (await conn.execute(select(Job.id).where(Job.message_id == mid))).scalar_one()
+
+    async def state() -> tuple[Any, ...]:
+        async with db.read() as conn:
+            job = (await conn.execute(select(Job.state, Job.locked_by).where(Job.id == job_id))).one()
+            status = (await conn.execute(select(Message.status).where(Message.id == mid))).scalar_one()
+            events = (
+                await conn.execute(select(MessageEvent.state).where(MessageEvent.message_id == mid))
+            ).scalars()
+            return (*job, status, sorted(events))
+
+    async with db.write() as conn:
+        await conn.execute(
+            text("UPDATE jobs SET state = 'running', locked_by = 'other' WHERE id = :id"), {"id": job_id}
+        )
+    before = await state()
+    mine = ClaimedJob(id=job_id, message_id=mid, step="deliver", attempts=1, worker="me")
+    written = await pg_steps.record_delivered(db, attempts=[], complete=[(mine, [])], now=now)
+    assert written.ours == set()
+    assert await state() == before  # the other instance's job, untouched
+
+    async with db.write() as conn:
+        await conn.execute(text("UPDATE jobs SET locked_by = 'me' WHERE id = :id"), {"id": job_id})
+    before = await state()
+    assert before[2] == "received"
+    with pytest.raises(IllegalTransition):
+        await pg_steps.record_delivered(db, attempts=[], complete=[(mine, [])], now=now)
+    assert await state() == before  # rolled back: the job still running, no event
