@@ -1,5 +1,5 @@
 """The serve process's relay of the drop-box process's log records, rate-limited
-(decision 0024).
+(decision 0023).
 
 The drop-box process logs what partners make it do (a refused request, a connection
 closed by a limit), so a misbehaving client can make it log a flood, and the serve
