@@ -37,8 +37,11 @@ async def running_intake(
         await db.close()
 
 
-async def accept_rest(intake: Intake, n: int) -> AcceptResult:
-    """Accept ``ISA*<n>~`` from acme over REST, transport id ``r<n>``, no key."""
+async def accept_rest(
+    intake: Intake, n: int, key: str | None = None, *, look_up_key: bool = True
+) -> AcceptResult:
+    """Accept ``ISA*<n>~`` from acme over REST, transport id ``r<n>``, with ``key`` as
+    its idempotency key (none by default)."""
 
     async def body() -> AsyncIterator[bytes]:
         yield f"ISA*{n}~".encode()
@@ -47,7 +50,8 @@ async def accept_rest(intake: Intake, n: int) -> AcceptResult:
         partner_id="acme",
         channel="rest",
         transport_id=f"r{n}",
-        idempotency_key=None,
+        idempotency_key=key,
         body=body(),
         limit=1024,
+        look_up_key=look_up_key,
     )

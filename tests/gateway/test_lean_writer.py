@@ -291,19 +291,8 @@ async def test_callers_that_go_away_leave_the_committer_running(
     only its own wait: its message is still committed with the batch, also in a batch
     that settles one accept at a time after a key clash, and the next accept works."""
 
-    def accept(intake: Any, n: int, key: str | None) -> Any:
-        async def body() -> Any:
-            yield f"ISA*{n}~".encode()
-
-        return intake.accept(
-            partner_id="acme",
-            channel="rest",
-            transport_id=f"r{n}",
-            idempotency_key=key,
-            body=body(),
-            limit=1024,
-            look_up_key=False,  # the clash is found by the commit: one accept at a time
-        )
+    # look_up_key=False: the clash is found by the commit, which then settles one accept at a time
+    accept = partial(accept_rest, look_up_key=False)
 
     async with running_intake(tmp_path, database_url) as (db, intake):
         callers = [asyncio.create_task(accept(intake, n, "same")) for n in range(2)]
