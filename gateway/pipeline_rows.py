@@ -179,10 +179,7 @@ class BatchWrites:
         elif pg is not None:  # PostgreSQL: executemany on asyncpg (gateway.db.pg_steps)
             await pg_steps.update_by_id(pg, Message, self.statuses)
         else:
-            by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for row in self.statuses:
-                by_columns.setdefault(tuple(sorted(row)), []).append(row)
-            for rows in by_columns.values():
+            for rows in lean.by_columns(self.statuses).values():
                 await session.execute(update(Message), rows, execution_options={"synchronize_session": False})
         self.documents, self.outbox, self.statuses = [], [], []
 

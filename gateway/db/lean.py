@@ -54,13 +54,21 @@ def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
 
+def by_columns(
+    rows: Iterable[dict[str, Any]], skip: str | None = None
+) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    """``rows`` grouped by the keys they name (less ``skip``): one ``executemany`` per
+    group, since rows need not all name the same columns."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(k for k in row if k != skip), []).append(row)
+    return groups
+
+
 def insert(conn: sqlite3.Connection, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys, as for SQLAlchemy's ``insert``)."""
     table = table_of(model)
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:  # one statement per set of keys (rows need not all name the same columns)
-        by_columns.setdefault(tuple(row), []).append(row)
-    for columns, same in by_columns.items():
+    for columns, same in by_columns(rows).items():
         sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders(len(columns))})"
         conn.executemany(sql, encode(table, columns, same))
 
@@ -69,10 +77,7 @@ def update_by_id(conn: sqlite3.Connection, model: type[Base], rows: Sequence[dic
     """Update rows by primary key ``id`` (dicts with ``id`` and the columns to set, as
     for SQLAlchemy's bulk ``update``): one ``executemany`` per set of columns."""
     table = table_of(model)
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        by_columns.setdefault(tuple(k for k in row if k != "id"), []).append(row)
-    for columns, same in by_columns.items():
+    for columns, same in by_columns(rows, skip="id").items():
         sql = f"UPDATE {table.name} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
         conn.executemany(sql, encode(table, (*columns, "id"), same))
 

@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.engine import Database
 from gateway.db.jobs import ClaimedJob
+from gateway.db.lean import by_columns
 from gateway.db.lean_steps import Delivered
 from gateway.db.models import Base
 from gateway.db.models_delivery import DeliveryAttempt
@@ -109,7 +110,7 @@ async def _record(
     now: datetime,
     parked: Sequence[tuple[ClaimedJob, Sequence[str]]],
 ) -> Delivered:
-    await _insert_attempts(pg, attempts)
+    await insert(pg, DeliveryAttempt, attempts)
     done = Delivered()
     if not complete and not parked:
         return done
@@ -170,21 +171,6 @@ async def _record(
     return done
 
 
-async def _insert_attempts(pg: Any, attempts: Sequence[dict[str, Any]]) -> None:
-    """The delivery attempts, one ``executemany`` per set of keys (as SQLAlchemy's
-    ``insert`` with these dicts; DeliveryAttempt has no JSON column)."""
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in attempts:
-        by_columns.setdefault(tuple(row), []).append(row)
-    table = DeliveryAttempt.__tablename__
-    for columns, same in by_columns.items():
-        values = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
-        await pg.executemany(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values})",
-            [tuple(row[c] for c in columns) for row in same],
-        )
-
-
 async def driver(session: AsyncSession) -> Any | None:
     """The asyncpg connection under ``session`` on PostgreSQL, once its transaction
     has begun (SQLAlchemy begins it at the session's first statement); else None."""
@@ -226,11 +212,8 @@ async def insert(pg: Any, model: type[Base], rows: Sequence[dict[str, Any]]) -> 
     ``executemany`` per set of keys, absent columns with a default given it."""
     table = cast(Table, model.__table__)
     defaults = _defaults(table)
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        full = {**{name: value for name, value in defaults if name not in row}, **row}
-        by_columns.setdefault(tuple(full), []).append(full)
-    for columns, same in by_columns.items():
+    full = ({**{name: value for name, value in defaults if name not in row}, **row} for row in rows)
+    for columns, same in by_columns(full).items():
         encoders = tuple(zip(columns, _encoders(table, columns), strict=True))
         values = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
         sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"
@@ -242,10 +225,7 @@ async def update_by_id(pg: Any, model: type[Base], rows: Sequence[dict[str, Any]
     """SQLAlchemy's bulk ``update(model)`` by primary key ``id`` with ``rows``: one
     ``executemany`` per set of columns."""
     table = cast(Table, model.__table__)
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        by_columns.setdefault(tuple(k for k in row if k != "id"), []).append(row)
-    for columns, same in by_columns.items():
+    for columns, same in by_columns(rows, skip="id").items():
         encoders = tuple(zip((*columns, "id"), _encoders(table, (*columns, "id")), strict=True))
         sets = ", ".join(f"{c} = ${n}" for n, c in enumerate(columns, 1))
         sql = f"UPDATE {table.name} SET {sets} WHERE id = ${len(columns) + 1}"
