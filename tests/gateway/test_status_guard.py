@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gwsamples import message_row
 from sqlalchemy import insert, select
 
 from gateway import pipeline_rows as rows
@@ -28,18 +29,7 @@ async def test_guarded_status_write(database_url: str | None, tmp_path: Path) ->
         await schema.upgrade(db)
         async with db.begin() as session:
             await session.execute(
-                insert(Message).values(
-                    id="01HZZZZZZZZZZZZZZZZZZZZZZZ",
-                    direction="in",
-                    partner_id="acme",
-                    channel="rest",
-                    kind="x12",
-                    status="acknowledged",
-                    raw_sha256="0" * 64,
-                    raw_size=1,
-                    received_at=now,
-                    updated_at=now,
-                )
+                insert(Message).values(message_row("01HZZZZZZZZZZZZZZZZZZZZZZZ", "acknowledged", now))
             )
         with pytest.raises(IllegalTransition, match="acknowledged -> delivered"):
             async with db.begin() as session:
@@ -64,13 +54,6 @@ async def test_guarded_status_write(database_url: str | None, tmp_path: Path) ->
             assert (await conn.execute(select(MessageEvent.state))).scalars().all() == ["received"]
     finally:
         await db.close()
-
-
-def _message(message_id: str, status: str, now: Any) -> dict[str, Any]:
-    return {
-        "id": message_id, "direction": "in", "partner_id": "acme", "channel": "rest", "kind": "x12",
-        "status": status, "raw_sha256": "0" * 64, "raw_size": 1, "received_at": now, "updated_at": now,
-    }  # fmt: skip
 
 
 async def _batched(db: Database, moves: list[tuple[str, str, str]], *, lean: bool = True) -> None:
@@ -109,7 +92,11 @@ async def test_the_translate_batchs_status_updates_are_guarded(
         async with db.begin() as session:
             await session.execute(
                 insert(Message),
-                [_message(a, "received", now), _message(b, "quarantined", now), _message(c, "received", now)],
+                [
+                    message_row(a, "received", now),
+                    message_row(b, "quarantined", now),
+                    message_row(c, "received", now),
+                ],
             )
         for lean in (True, False) if db.writer is not None else (True,):
             with pytest.raises(IllegalTransition, match=f"translated is not a legal transition .*{b}"):
