@@ -44,7 +44,16 @@ from gateway.db import lean, lean_pg
 from gateway.db.engine import Database, StorageUnavailable, is_storage_error
 from gateway.db.ids import new_id
 from gateway.db.jobs import ClaimedJob
-from gateway.db.models import Base, Job, JournaledPayload, Message, MessageEvent, utcnow
+from gateway.db.models import (
+    IDENTIFIER_CHARS,
+    Base,
+    Job,
+    JournaledPayload,
+    Message,
+    MessageEvent,
+    storable_identifier,
+    utcnow,
+)
 from gateway.db.notify import NOTIFY_SQL
 from gateway.handoff import Handed, Handoff
 from gateway.logsafe import printable
@@ -56,6 +65,14 @@ log = logging.getLogger(__name__)
 CHANNELS = frozenset({"rest", "as2", "sftp", "api"})
 KINDS = frozenset({"x12", "canonical"})
 FIRST_STEP = "translate"
+_UNSTORABLE = f"over {IDENTIFIER_CHARS} characters or with a NUL"
+
+
+class UnstorableIdentifier(ValueError):
+    """A transport id or idempotency key the messages table cannot hold on every
+    database (gateway.db.models.storable_identifier): refused before it joins a
+    batch, where PostgreSQL would fail every accept committed with it. Transports
+    check their identifiers first; this is the guard behind them."""
 
 
 class IdempotencyConflict(Exception):
@@ -157,8 +174,12 @@ class Intake:
         part of the writer thread's batch like the message's. Neither is used when
         an earlier message is returned.
 
-        Raises PayloadTooLarge, IdempotencyConflict or StorageUnavailable.
+        Raises PayloadTooLarge, IdempotencyConflict, StorageUnavailable or
+        UnstorableIdentifier.
         """
+        if not storable_identifier(transport_id):
+            await self.rawstore.discard(also_store)
+            raise UnstorableIdentifier(f"transport id {_UNSTORABLE}")
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel {channel!r}")
         if kind not in KINDS:
@@ -172,6 +193,9 @@ class Intake:
             raise
         if callable(idempotency_key):
             idempotency_key = idempotency_key(raw.sha256)
+        if not storable_identifier(idempotency_key):
+            await self.rawstore.discard([raw, *also_store])
+            raise UnstorableIdentifier(f"idempotency key {_UNSTORABLE}")
         if idempotency_key is not None and partner_id is not None and look_up_key:
             try:
                 earlier = await self._find(partner_id, channel, idempotency_key)

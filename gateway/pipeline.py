@@ -67,7 +67,7 @@ from gateway import orders
 from gateway import pipeline_rows as rows
 from gateway.config import IdentitySettings, PipelineSettings
 from gateway.db import jobs, lean_steps
-from gateway.db.engine import Database, is_storage_error
+from gateway.db.engine import Database, data_error, is_storage_error
 from gateway.db.ids import new_id
 from gateway.db.models import Message, utcnow
 from gateway.domain.inbound import InboundPlan
@@ -321,6 +321,16 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
             log.warning("job %s of message %s lost its lease; left to its new owner", job.id, job.message_id)
         elif isinstance(exc, StepFailed):
             await self._fail(job, str(exc))
+        elif (refused := data_error(exc)) is not None:
+            # The same value is refused every time: retrying only delays the failure.
+            # A partner's value or our bug, the message is failed (replayable once
+            # fixed), never dropped: logged as an error, the reason without values.
+            log.error(
+                "step %s of message %s: the database refused a value: %s", job.step, job.message_id, refused
+            )
+            await self._fail(
+                job, f"{job.step} failed: the database refused a value of this message ({refused})"
+            )
         elif isinstance(exc, TransientError) or is_storage_error(exc):
             await self._retry(job, exc)
         else:

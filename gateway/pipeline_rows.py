@@ -173,15 +173,41 @@ class BatchWrites:
             await link_documents(session, self.documents, now=self.documents[0]["created_at"])
         if self.outbox:
             await _insert(session, raw, OutboxItem, self.outbox)
-        pg = None if raw is not None else await pg_steps.driver(session)
-        if raw is not None:
-            lean.update_by_id(raw, Message, self.statuses)
-        elif pg is not None:  # PostgreSQL: executemany on asyncpg (gateway.db.pg_steps)
-            await pg_steps.update_by_id(pg, Message, self.statuses)
-        else:
-            for rows in lean.by_columns(self.statuses).values():
-                await session.execute(update(Message), rows, execution_options={"synchronize_session": False})
+        await _update_statuses(session, raw, self.statuses)
         self.documents, self.outbox, self.statuses = [], [], []
+
+
+async def _update_statuses(
+    session: AsyncSession, raw: sqlite3.Connection | None, statuses: list[dict[str, Any]]
+) -> None:
+    """The batch's message status updates, each guarded as :func:`set_status`'s own:
+    ``WHERE status IN`` the states that may move to it. A message no longer in such a
+    state (the old state each row was checked against was read before) raises
+    IllegalTransition naming the batch's messages of that target, as the delivered
+    batch's record does: the whole transaction is rolled back, and the translate
+    batch writes its messages one by one, where only that message fails."""
+    pg = None if raw is not None else await pg_steps.driver(session)
+    targets: dict[str, list[dict[str, Any]]] = {}
+    for row in statuses:
+        targets.setdefault(row["status"], []).append(row)
+    for target, rows in targets.items():
+        sources = INBOUND.sources(target)
+        if raw is not None:
+            moved = lean.update_by_id(raw, Message, rows, status_in=sources)
+        elif pg is not None:  # PostgreSQL: a pipelined batch on asyncpg (gateway.db.pg_steps)
+            moved = await pg_steps.update_by_id(pg, Message, rows, status_in=sources)
+        else:
+            moved = 0
+            for row in rows:
+                result = await session.execute(
+                    update(Message)
+                    .where(Message.id == row["id"], Message.status.in_(sources))
+                    .values({k: v for k, v in row.items() if k != "id"})
+                    .execution_options(synchronize_session=False)
+                )
+                moved += result.rowcount  # type: ignore[attr-defined]
+        if moved != len(rows):
+            raise IllegalTransition(INBOUND.name, None, target, ", ".join(r["id"] for r in rows))
 
 
 async def _insert(

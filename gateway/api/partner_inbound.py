@@ -159,6 +159,24 @@ def _check_document(request: web.Request, partner_id: str, body: bytes) -> None:
         )
     if doc.envelope is not None:
         _check_envelope(request, partner_id, doc.envelope)
+    if b"\\u0000" in body and _holds_nul(orjson.loads(body)):
+        # PostgreSQL stores no NUL in text (SQLite does): refused here on both, so that
+        # the same document never translates on one database and fails on the other.
+        raise ApiError(
+            422,
+            "invalid_document",
+            "a string in the document holds a NUL character (\\u0000); nothing was stored",
+        )
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def _blank(value: Any) -> bool:

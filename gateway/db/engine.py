@@ -234,3 +234,21 @@ def is_storage_error(exc: BaseException) -> bool:
             exc, IntegrityError | ProgrammingError | DataError
         )
     return type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__
+
+
+def data_error(exc: BaseException) -> str | None:
+    """When ``exc`` is the database refusing a value (SQLSTATE class 22, "data
+    exception": too long, a NUL in text, out of range, not a date...), its SQLSTATE
+    and the server's message, without the statement or any value; else None. The same
+    on PostgreSQL's two paths: SQLAlchemy's asyncpg adapter raises these as a plain
+    DBAPIError (which is_storage_error counts as the database being unavailable),
+    gateway.db.pg_steps as DataError; SQLite's driver raises DataError."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None)
+    if not (isinstance(exc, DataError) or (isinstance(state, str) and state.startswith("22"))):
+        return None
+    text = str(orig.args[0]) if orig is not None and orig.args else type(orig).__name__
+    text = text.splitlines()[0] if text else ""
+    return f"SQLSTATE {state}: {text}" if state else text

@@ -73,13 +73,21 @@ def insert(conn: sqlite3.Connection, model: type[Base], rows: Sequence[dict[str,
         conn.executemany(sql, encode(table, columns, same))
 
 
-def update_by_id(conn: sqlite3.Connection, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
+def update_by_id(
+    conn: sqlite3.Connection, model: type[Base], rows: Sequence[dict[str, Any]], *, status_in: Sequence[str]
+) -> int:
     """Update rows by primary key ``id`` (dicts with ``id`` and the columns to set, as
-    for SQLAlchemy's bulk ``update``): one ``executemany`` per set of columns."""
+    for SQLAlchemy's bulk ``update``), each only while its ``status`` is one of
+    ``status_in`` (the transition table's guard): one ``executemany`` per set of
+    columns. Returns how many rows were updated."""
     table = table_of(model)
+    guard = f"status IN ({placeholders(len(status_in))})"
+    updated = 0
     for columns, same in by_columns(rows, skip="id").items():
-        sql = f"UPDATE {table.name} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
-        conn.executemany(sql, encode(table, (*columns, "id"), same))
+        sql = f"UPDATE {table.name} SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ? AND {guard}"
+        values = [(*row, *status_in) for row in encode(table, (*columns, "id"), same)]
+        updated += conn.executemany(sql, values).rowcount
+    return updated
 
 
 def placeholders(count: int) -> str:

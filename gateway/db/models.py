@@ -38,6 +38,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 ID = String(26)
+# messages.transport_id and idempotency_key: VARCHAR(255). PostgreSQL refuses a longer
+# value (and any NUL) where SQLite stores it, so a transport checks its identifiers
+# with ``storable_identifier`` before they reach a batch.
+IDENTIFIER_CHARS = 255
+
+
+def storable_identifier(value: str | None) -> bool:
+    """Whether ``value`` fits messages.transport_id / idempotency_key on every database."""
+    return value is None or (len(value) <= IDENTIFIER_CHARS and "\x00" not in value)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -76,8 +85,9 @@ class Message(Base):
     direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
     partner_id: Mapped[str | None] = mapped_column(String(100), index=True)
     channel: Mapped[str] = mapped_column(String(16))  # rest | as2 | sftp | api
-    transport_id: Mapped[str | None] = mapped_column(String(255))  # request id, AS2 Message-ID, file name
-    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    # request id, AS2 Message-ID, file name
+    transport_id: Mapped[str | None] = mapped_column(String(IDENTIFIER_CHARS))
+    idempotency_key: Mapped[str | None] = mapped_column(String(IDENTIFIER_CHARS))
     kind: Mapped[str] = mapped_column(String(32))  # "x12" | "canonical"
     status: Mapped[str] = mapped_column(String(16), index=True)
     reason: Mapped[str | None] = mapped_column(Text)

@@ -221,13 +221,23 @@ async def insert(pg: Any, model: type[Base], rows: Sequence[dict[str, Any]]) -> 
             await pg.executemany(sql, [tuple(enc(row[c]) for c, enc in encoders) for row in same])
 
 
-async def update_by_id(pg: Any, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
-    """SQLAlchemy's bulk ``update(model)`` by primary key ``id`` with ``rows``: one
-    ``executemany`` per set of columns."""
+async def update_by_id(
+    pg: Any, model: type[Base], rows: Sequence[dict[str, Any]], *, status_in: Sequence[str]
+) -> int:
+    """SQLAlchemy's bulk ``update(model)`` by primary key ``id`` with ``rows``, each
+    only while its ``status`` is one of ``status_in`` (the transition table's guard):
+    one pipelined batch per set of columns (``fetchmany``: executemany's one round
+    trip, with the ids it updated, which executemany does not report). Returns how
+    many rows were updated."""
     table = cast(Table, model.__table__)
+    updated = 0
     for columns, same in by_columns(rows, skip="id").items():
         encoders = tuple(zip((*columns, "id"), _encoders(table, (*columns, "id")), strict=True))
         sets = ", ".join(f"{c} = ${n}" for n, c in enumerate(columns, 1))
-        sql = f"UPDATE {table.name} SET {sets} WHERE id = ${len(columns) + 1}"
+        at = len(columns) + 1
+        sql = f"UPDATE {table.name} SET {sets} WHERE id = ${at} AND status = ANY(${at + 1}) RETURNING id"
+        guard = list(status_in)
         async with _as_sqlalchemy(sql):
-            await pg.executemany(sql, [tuple(enc(row[c]) for c, enc in encoders) for row in same])
+            found = await pg.fetchmany(sql, [(*(enc(row[c]) for c, enc in encoders), guard) for row in same])
+        updated += len(found)
+    return updated

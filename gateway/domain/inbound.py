@@ -219,8 +219,11 @@ def count_sets(payload: BinaryIO, chunk: int = 1 << 20) -> int | None:
 
 
 def _sender_of(interchange: TranslatedInterchange) -> str:
+    """The sender as "ZZ/ACME", stored (messages.interchange_sender) and quoted in reasons: a NUL
+    in it is written as the text ``\\x00`` (PostgreSQL stores no NUL in text, SQLite
+    does: the same file is quarantined alike on both)."""
     header = interchange.outcome.header
-    return f"{header.sender_qualifier.strip()}/{header.sender_id.strip()}"
+    return f"{header.sender_qualifier.strip()}/{header.sender_id.strip()}".replace("\x00", "\\x00")
 
 
 def check_senders(message: InboundMessage, interchanges: list[TranslatedInterchange]) -> None:

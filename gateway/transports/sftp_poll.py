@@ -34,6 +34,8 @@ from typing import Any
 
 import paramiko
 
+from gateway.db.models import IDENTIFIER_CHARS, storable_identifier
+from gateway.logsafe import printable
 from gateway.runner import Task
 from gateway.transports.sftp_client import Connection, HostKeyRefused, connect
 
@@ -55,6 +57,8 @@ class RemoteFile:
 class PollReport:
     taken: list[str] = field(default_factory=list)  # stored (or found stored) and deleted
     waiting: list[str] = field(default_factory=list)  # still changing, or too large
+    # Never taken as they are (left on the server, warned at every poll): name -> why.
+    unfit: dict[str, str] = field(default_factory=dict)
     refused: str | None = None  # why we did not log in
 
 
@@ -112,6 +116,13 @@ class Poller:
         folder = sftp.inbound_path.rstrip("/")
         ready: list[RemoteFile] = []
         for name, remote in sorted(second.items()):
+            if not storable_identifier(name):
+                # Its name is the message's transport id: refused alone here, where the
+                # database would fail every file committed with it (PostgreSQL).
+                why = f"name over {IDENTIFIER_CHARS} characters or with a NUL"
+                log.warning("sftp poll %s: %s: %s; left on the server", partner_id, printable(name, 80), why)
+                report.unfit[name] = why
+                continue
             if first.get(name) != remote or remote.size > self.max_bytes:
                 if remote.size > self.max_bytes:
                     log.warning(

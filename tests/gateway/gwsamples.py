@@ -1,8 +1,11 @@
-"""X12 and canonical bodies the service tests post, built here (not copied)."""
+"""X12 and canonical bodies the service tests post, built here (not copied); and the
+values of a message row for the tests that write one directly."""
 
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
+from typing import Any
 
 
 def key_sha(key: str) -> str:
@@ -87,3 +90,11 @@ def canonical_order(po: str = "PO-JSON-1") -> dict:
             ],
         },
     }
+
+
+def message_row(message_id: str, status: str, now: datetime) -> dict[str, Any]:
+    """An inbound X12 message of acme over REST, in ``status``, as ``insert(Message)`` takes it."""
+    return {
+        "id": message_id, "direction": "in", "partner_id": "acme", "channel": "rest", "kind": "x12",
+        "status": status, "raw_sha256": "0" * 64, "raw_size": 1, "received_at": now, "updated_at": now,
+    }  # fmt: skip

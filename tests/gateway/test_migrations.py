@@ -19,6 +19,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from gwsamples import message_row
 from sqlalchemy import Connection, insert, inspect, select
 
 import gateway.db.models_alerts  # (its tables are part of the metadata)
@@ -65,18 +66,7 @@ async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(
         await schema.upgrade(db, "0002")
         async with db.engine.begin() as conn:
             await conn.execute(
-                insert(Message).values(
-                    id="01HZZZZZZZZZZZZZZZZZZZZZZZ",
-                    direction="in",
-                    partner_id="acme",
-                    channel="rest",
-                    kind="x12",
-                    status="acknowledged",
-                    raw_sha256="0" * 64,
-                    raw_size=1,
-                    received_at=now,
-                    updated_at=now,
-                )
+                insert(Message).values(message_row("01HZZZZZZZZZZZZZZZZZZZZZZZ", "acknowledged", now))
             )
             await conn.execute(
                 insert(OutboxItem).values(

@@ -26,15 +26,25 @@ def keys(tmp_path: Path) -> dict[str, tuple[Path, str]]:
 
 @pytest.fixture
 def hosted_partners(tmp_path: Path, keys: dict[str, tuple[Path, str]]) -> Path:
+    return write_hosted_partners(tmp_path, keys)
+
+
+def write_hosted_partners(
+    tmp_path: Path,
+    keys: dict[str, tuple[Path, str]],
+    *,
+    globex_archive: bool = True,
+    acme_cap: int | None = None,
+) -> Path:
+    """Hosted partners acme and globex (with /archive unless ``globex_archive`` is
+    False), logging in with ``keys``; acme's own max_connections ``acme_cap``."""
     root = tmp_path / "partners"
-    for partner_id, isa, key, archive in (
-        ("acme", "ACME", ACME_KEY, False),
-        ("globex", "GLOBEX", GLOBEX_KEY, True),
+    for partner_id, isa, key, table in (
+        ("acme", "ACME", ACME_KEY, hosted_table(keys["acme"][1], max_connections=acme_cap)),
+        ("globex", "GLOBEX", GLOBEX_KEY, hosted_table(keys["globex"][1], archive=globex_archive)),
     ):
         (root / partner_id).mkdir(parents=True)
-        (root / partner_id / "profile.toml").write_text(
-            profile_toml(partner_id, isa, key) + hosted_table(keys[partner_id][1], archive=archive)
-        )
+        (root / partner_id / "profile.toml").write_text(profile_toml(partner_id, isa, key) + table)
     return root
 
 
@@ -79,6 +89,15 @@ async def gone_from_inbound(tmp_path: Path, partner: str) -> None:
     raise AssertionError(f"files still in /inbound: {list((box(tmp_path, partner) / 'inbound').iterdir())}")
 
 
+async def put_then_gone(port: int, partner: str, key: Path, tmp_path: Path, name: str, body: bytes) -> None:
+    """``partner`` puts ``body`` as /inbound/``name`` with OpenSSH's sftp (exit 0), and
+    the file leaves /inbound (stored durably)."""
+    (tmp_path / name).write_bytes(body)
+    run = await sftp_batch(port, partner, key, [f"put {name} /inbound/{name}"], tmp_path)
+    assert run.returncode == 0, run.output
+    await gone_from_inbound(tmp_path, partner)
+
+
 async def test_openssh_drops_an_850_that_reaches_the_pipeline(
     aiohttp_client: Any, tmp_path: Path, hosted_partners: Path, keys: Any, database_url: str | None
 ) -> None:
@@ -101,11 +120,8 @@ async def test_the_same_file_uploaded_twice_is_one_message(
 ) -> None:
     client = await start(aiohttp_client, tmp_path, hosted_partners)
     port = client.app[GATEWAY].sftp_server.port
-    (tmp_path / "po.edi").write_bytes(order_850("ACME", 78))
     for _ in range(2):
-        run = await sftp_batch(port, "acme", keys["acme"][0], ["put po.edi /inbound/po.edi"], tmp_path)
-        assert run.returncode == 0, run.output
-        await gone_from_inbound(tmp_path, "acme")
+        await put_then_gone(port, "acme", keys["acme"][0], tmp_path, "po.edi", order_850("ACME", 78))
     assert len(await messages(client)) == 1
 
 
@@ -114,10 +130,7 @@ async def test_archive_keeps_taken_files_readable(
 ) -> None:
     client = await start(aiohttp_client, tmp_path, hosted_partners)
     port = client.app[GATEWAY].sftp_server.port
-    (tmp_path / "g.edi").write_bytes(order_850("GLOBEX", 5))
-    run = await sftp_batch(port, "globex", keys["globex"][0], ["put g.edi /inbound/g.edi"], tmp_path)
-    assert run.returncode == 0, run.output
-    await gone_from_inbound(tmp_path, "globex")
+    await put_then_gone(port, "globex", keys["globex"][0], tmp_path, "g.edi", order_850("GLOBEX", 5))
     run = await sftp_batch(
         port, "globex", keys["globex"][0], ["ls -1 /archive", "get /archive/g.edi back.edi"], tmp_path
     )
@@ -324,10 +337,7 @@ async def test_files_left_in_inbound_are_taken_at_start_once(
     takes the first and only removes the second."""
     client = await start(aiohttp_client, tmp_path, hosted_partners)
     port = client.app[GATEWAY].sftp_server.port
-    (tmp_path / "stored.edi").write_bytes(order_850("ACME", 41))
-    run = await sftp_batch(port, "acme", keys["acme"][0], ["put stored.edi /inbound/"], tmp_path)
-    assert run.returncode == 0, run.output
-    await gone_from_inbound(tmp_path, "acme")
+    await put_then_gone(port, "acme", keys["acme"][0], tmp_path, "stored.edi", order_850("ACME", 41))
     await client.close()
 
     inbound = box(tmp_path, "acme") / "inbound"
@@ -407,10 +417,7 @@ async def test_a_synced_upload_cut_short_by_a_crash_is_never_taken(
     )
     client = await aiohttp_client(build_app(settings, overrides=Overrides()))
     port = client.app[GATEWAY].sftp_server.port
-    (tmp_path / "po-51.edi").write_bytes(order_850("ACME", 51))
-    run = await sftp_batch(port, "acme", keys["acme"][0], ["put po-51.edi /inbound/"], tmp_path)
-    assert run.returncode == 0, run.output
-    await gone_from_inbound(tmp_path, "acme")
+    await put_then_gone(port, "acme", keys["acme"][0], tmp_path, "po-51.edi", order_850("ACME", 51))
     await client.close()
 
     inbound = box(tmp_path, "acme") / "inbound"

@@ -14,10 +14,10 @@ from typing import Any
 
 import paramiko
 import pytest
-from conftest import ACME_KEY, GLOBEX_KEY, make_settings
+from conftest import ACME_KEY, make_settings
 from gwsamples import order_850, profile_toml
 from sftp_peers import hosted_table, keygen, need_openssh, sftp_batch
-from test_sftp_hosted import gone_from_inbound, messages
+from test_sftp_hosted import messages, put_then_gone, write_hosted_partners
 from test_sftp_password import PASSWORD, password_login
 
 from gateway.app import GATEWAY, Overrides, build_app
@@ -30,19 +30,6 @@ TOKEN = {"Authorization": "Bearer internal-test-token"}
 def keys(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     need_openssh()
     return {name: keygen(tmp_path / "keys", name) for name in ("acme", "globex")}
-
-
-def write_partners(tmp_path: Path, keys: Any, acme_cap: int | None = None) -> Path:
-    root = tmp_path / "partners"
-    for partner_id, isa, secret, cap in (
-        ("acme", "ACME", ACME_KEY, acme_cap),
-        ("globex", "GLOBEX", GLOBEX_KEY, None),
-    ):
-        (root / partner_id).mkdir(parents=True)
-        (root / partner_id / "profile.toml").write_text(
-            profile_toml(partner_id, isa, secret) + hosted_table(keys[partner_id][1], max_connections=cap)
-        )
-    return root
 
 
 async def start(aiohttp_client: Any, tmp_path: Path, partners: Path, **sftp: Any) -> Any:
@@ -90,11 +77,7 @@ async def login_soon(port: int, user: str, key: Path) -> paramiko.Transport:
 
 
 async def upload(port: int, user: str, key: Path, tmp_path: Path, number: int) -> None:
-    name = f"{user}-{number}.edi"
-    (tmp_path / name).write_bytes(order_850(user.upper(), number))
-    run = await sftp_batch(port, user, key, [f"put {name} /inbound/{name}"], tmp_path)
-    assert run.returncode == 0, run.output
-    await gone_from_inbound(tmp_path, user)
+    await put_then_gone(port, user, key, tmp_path, f"{user}-{number}.edi", order_850(user.upper(), number))
 
 
 async def metrics_text(client: Any) -> str:
@@ -104,7 +87,9 @@ async def metrics_text(client: Any) -> str:
 async def test_a_partner_beyond_its_default_cap_is_refused_while_another_uploads(
     aiohttp_client: Any, tmp_path: Path, keys: Any
 ) -> None:
-    client = await start(aiohttp_client, tmp_path, write_partners(tmp_path, keys))
+    client = await start(
+        aiohttp_client, tmp_path, write_hosted_partners(tmp_path, keys, globex_archive=False)
+    )
     gw = client.app[GATEWAY]
     port = gw.sftp_server.port
     acme_key = keys["acme"][0]
@@ -129,7 +114,10 @@ async def test_the_profiles_max_connections_overrides_the_per_partner_default(
     aiohttp_client: Any, tmp_path: Path, keys: Any
 ) -> None:
     client = await start(
-        aiohttp_client, tmp_path, write_partners(tmp_path, keys, acme_cap=2), max_connections_per_partner=3
+        aiohttp_client,
+        tmp_path,
+        write_hosted_partners(tmp_path, keys, globex_archive=False, acme_cap=2),
+        max_connections_per_partner=3,
     )
     port = client.app[GATEWAY].sftp_server.port
     acme, refused = await asyncio.to_thread(logins, port, "acme", keys["acme"][0], 4)
@@ -142,7 +130,12 @@ async def test_the_profiles_max_connections_overrides_the_per_partner_default(
 async def test_the_global_cap_refuses_any_partner_and_frees_on_close(
     aiohttp_client: Any, tmp_path: Path, keys: Any
 ) -> None:
-    client = await start(aiohttp_client, tmp_path, write_partners(tmp_path, keys), max_connections=3)
+    client = await start(
+        aiohttp_client,
+        tmp_path,
+        write_hosted_partners(tmp_path, keys, globex_archive=False),
+        max_connections=3,
+    )
     gw = client.app[GATEWAY]
     port = gw.sftp_server.port
     acme, refused = await asyncio.to_thread(logins, port, "acme", keys["acme"][0], 4)
@@ -180,7 +173,11 @@ async def test_connections_not_logged_in_are_capped_and_timed_out(
     aiohttp_client: Any, tmp_path: Path, keys: Any
 ) -> None:
     client = await start(
-        aiohttp_client, tmp_path, write_partners(tmp_path, keys), max_startups=3, auth_timeout_seconds=1.5
+        aiohttp_client,
+        tmp_path,
+        write_hosted_partners(tmp_path, keys, globex_archive=False),
+        max_startups=3,
+        auth_timeout_seconds=1.5,
     )
     gw = client.app[GATEWAY]
     port = gw.sftp_server.port
@@ -212,7 +209,7 @@ async def test_logins_at_the_same_moment_never_take_more_than_the_cap(
     client = await start(
         aiohttp_client,
         tmp_path,
-        write_partners(tmp_path, keys),
+        write_hosted_partners(tmp_path, keys, globex_archive=False),
         max_connections_per_partner=3,
         max_startups=40,
     )
@@ -264,7 +261,9 @@ class WrongSignature(paramiko.Ed25519Key):
 async def test_a_public_key_without_its_private_key_cannot_keep_the_partners_slots(
     aiohttp_client: Any, tmp_path: Path, keys: Any
 ) -> None:
-    client = await start(aiohttp_client, tmp_path, write_partners(tmp_path, keys, acme_cap=1))
+    client = await start(
+        aiohttp_client, tmp_path, write_hosted_partners(tmp_path, keys, globex_archive=False, acme_cap=1)
+    )
     port = client.app[GATEWAY].sftp_server.port
     impostor = WrongSignature(filename=str(keys["acme"][0]))
     impostor.other = paramiko.PKey.from_path(keys["globex"][0])

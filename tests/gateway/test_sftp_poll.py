@@ -9,16 +9,21 @@ import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import paramiko
 import pytest
 from conftest import make_settings
 from gwsamples import order_850, profile_toml
+from intake_rig import running_intake
 from sftp_peers import Sshd, keygen, poll_table, running_sshd
 from sqlalchemy import select
 
 from gateway.app import DATABASE, DELIVERY, GATEWAY, PIPELINE, Overrides, build_app
-from gateway.db.models import Message, OutboxItem
+from gateway.db.models import Message, OutboxItem, storable_identifier
+from gateway.transports import sftp_jail as jail
+from gateway.transports.sftp_poll import Poller, PollReport
 
 
 @pytest.fixture
@@ -336,3 +341,69 @@ async def test_the_poller_against_an_in_process_paramiko_server(aiohttp_client: 
     async with client.app[DATABASE].read() as conn:
         rows = (await conn.execute(select(Message.partner_id, Message.transport_id, Message.channel))).all()
     assert [tuple(r) for r in rows] == [("globex", "po-5.edi", "sftp")]
+
+
+class _ListedServer:
+    """A partner's server as paramiko's client sees it, in memory: names a Linux
+    sshd cannot hold (over 255 bytes, a NUL) are what another vendor's server may list."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+
+    def listdir_attr(self, path: str) -> list[paramiko.SFTPAttributes]:
+        found = []
+        for name, body in self.files.items():
+            attr = paramiko.SFTPAttributes()
+            attr.filename, attr.st_mode, attr.st_size, attr.st_mtime = name, 0o100644, len(body), 1
+            found.append(attr)
+        return found
+
+    def open(self, path: str, mode: str) -> Any:
+        body = self.files[path.rsplit("/", 1)[1]]
+
+        class Handle:
+            def readv(self, chunks: list[tuple[int, int]]) -> list[bytes]:
+                return [body[at : at + size] for at, size in chunks]
+
+            def close(self) -> None:
+                pass
+
+        return Handle()
+
+    def remove(self, path: str) -> None:
+        del self.files[path.rsplit("/", 1)[1]]
+
+
+async def test_a_name_the_database_cannot_hold_is_left_alone_and_the_others_are_taken(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    """A remote name is the message's transport id (255 characters at most, no NUL on
+    PostgreSQL). Such a file once failed the whole poll's commit on PostgreSQL, every
+    poll: now it alone is left on the server, with its reason, and the rest are taken."""
+    long_name, nul_name = "p" * 252 + ".edi", "po\x00.edi"
+    server = _ListedServer(
+        {
+            name: order_850("INITECH", n)
+            for n, name in enumerate(["po-1.edi", long_name, nul_name, "po-2.edi"])
+        }
+    )
+    sftp = SimpleNamespace(inbound_path="/out", pattern="*", settle_seconds=0, archive_path=None)
+    async with running_intake(tmp_path, database_url) as (db, intake):
+        poller = Poller(intake, lambda: None, max_bytes=1 << 20)
+        report = PollReport()
+        await poller._take("initech", sftp, SimpleNamespace(sftp=server), report)
+        async with db.read() as conn:
+            stored = (await conn.execute(select(Message.transport_id))).scalars().all()
+    assert sorted(stored) == report.taken == ["po-1.edi", "po-2.edi"]
+    assert sorted(report.unfit) == sorted([long_name, nul_name])
+    assert "255 characters" in report.unfit[long_name]
+    assert sorted(server.files) == sorted([long_name, nul_name])  # left on the server
+
+
+def test_every_name_the_drop_box_takes_fits_the_messages_table() -> None:
+    """The hosted drop box takes plain names of up to 255 UTF-8 bytes (sftp_jail), so
+    never one the transport id column refuses."""
+    for name in ("a" * 255, "é" * 127 + "a", "ü" * 85):
+        assert jail.plain_name(name) and storable_identifier(name)
+    for name in ("a" * 256, "é" * 128, "a\x00b"):
+        assert not jail.plain_name(name)

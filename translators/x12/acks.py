@@ -306,7 +306,9 @@ def _first_codes(codes: Sequence[str]) -> list[str]:
 
 
 def _forbidden(d: Delimiters) -> frozenset[str]:
-    return frozenset({d.element, d.component, d.segment, *(d.repetition or ""), "\r", "\n"})
+    # NUL too: no X12 character set has it, and an acknowledgment carrying one is
+    # text many stores and partners' readers refuse.
+    return frozenset({d.element, d.component, d.segment, *(d.repetition or ""), "\r", "\n", "\x00"})
 
 
 def _scrub(segment: Segment, d: Delimiters) -> Segment:
