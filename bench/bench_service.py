@@ -21,9 +21,14 @@ listens on 127.0.0.1:5432):
 
 ``--worker`` also runs end to end with two processes: ``gateway serve`` with
 ``[pipeline] workers = 0`` (intake and HTTP) and ``gateway worker`` (pipeline and
-delivery), each on its own core (PostgreSQL only: SQLite has one writer).
+delivery), each on its own core, on PostgreSQL; ``--worker-sqlite`` also on SQLite
+(for a tree whose worker may run beside serve on one SQLite file: ``SPLIT_HACK=1`` is
+set in both processes' environment for the experiment of docs/performance.md, issue 7
+branch split). The CPU cell of such a row gives each process (with its translate pool;
+alone in parentheses) and their sum.
 
-Usage: python bench/bench_service.py [--posts 4000] [--concurrency 32] [--no-postgres] [--worker]
+Usage: python bench/bench_service.py [--posts 4000] [--concurrency 32] [--no-postgres]
+       [--no-sqlite] [--worker] [--worker-sqlite] [--no-single] [--no-accept]
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ def start_gateway(
     workers: int,
     command: str = "serve",
     poll_seconds: float = 0.05,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start ``gateway serve`` (or ``gateway worker``) on a config in ``work``."""
     partners = work / "partners" / "acme"
@@ -107,7 +113,7 @@ def start_gateway(
     ]
     (work / "gateway.toml").write_text("\n".join(lines) + "\n")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")} | (extra_env or {})
     argv = [sys.executable, "-m", "gateway", command, "--config", str(work / "gateway.toml")]
     if command == "serve":
         argv += ["--port", str(port)]
@@ -121,6 +127,17 @@ def start_gateway(
     if command == "serve":
         wait_port(port, proc)
     return proc, port
+
+
+async def wait_worker(log: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Until ``gateway worker`` printed its start line to ``log`` (its stderr)."""
+    deadline = time.monotonic() + timeout
+    while b"gateway worker " not in log.read_bytes():
+        if proc.poll() is not None:
+            raise SystemExit(f"worker exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            raise SystemExit("worker did not start")
+        await asyncio.sleep(0.05)
 
 
 def cpu_seconds(pid: int, *, descendants: bool = True) -> float:
@@ -239,7 +256,7 @@ async def paced(port: int, erp: FakeErp, rate: float, posts: int, offset: int) -
 async def _delivered(
     erp: FakeErp, posts: int, t0: float, started: dict[str, float], failures: int
 ) -> dict[str, float]:
-    while len(erp.accepted) < posts:
+    while len(erp.accepted) < posts - failures:  # a post answered 5xx never reaches the ERP
         if time.monotonic() - t0 > 600:
             raise SystemExit(f"ERP got only {len(erp.accepted)} of {posts}")
         await asyncio.sleep(0.01)
@@ -254,6 +271,24 @@ async def _delivered(
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
         "failures": failures,
     }
+
+
+def cpu_by_process(pids: list[int]) -> list[tuple[float, float]]:
+    """(with descendants, alone) CPU seconds of each of ``pids``."""
+    return [(cpu_seconds(p), cpu_seconds(p, descendants=False)) for p in pids]
+
+
+def cpu_split_per_doc(pids: list[int], before: list[tuple[float, float]], posts: int) -> str:
+    """``serve A (a) + worker B (b) = total``: CPU ms per document of each process since
+    ``before`` (with its translate pool; alone in parentheses) and their sum."""
+    parts, total = [], 0.0
+    for name, (after_all, after_own), (before_all, before_own) in zip(
+        ("serve", "worker"), cpu_by_process(pids), before, strict=True
+    ):
+        spent = (after_all - before_all) * 1000 / posts
+        total += spent
+        parts.append(f"{name} {spent:.2f} ({(after_own - before_own) * 1000 / posts:.2f})")
+    return f"{' + '.join(parts)} = {total:.2f}"
 
 
 def cpu_ms_per_doc(pids: list[int], before: float, posts: int, own: float | None = None) -> str:
@@ -272,20 +307,10 @@ async def run_database(label: str, database_url: str | None, args: argparse.Name
         erp = FakeErp()
         await erp.start()
         work = Path(tmp)
-        proc, port = start_gateway(work / "accept", erp, database_url, workers=0)
-        try:
-            await blast(port, 300, args.concurrency, 1)  # warm-up
-            cpu = cpu_seconds(proc.pid)
-            seconds, _, failures = await blast(port, args.posts, args.concurrency, 100_000)
-            cpu_ms = cpu_ms_per_doc([proc.pid], cpu, args.posts)
-        finally:
-            stop(proc)
-        lines.append(
-            f"| {label} | accept only (202 stored) | {args.posts / seconds:,.0f} posts/s"
-            f"{_share(args.posts / seconds, args)} | | | {cpu_ms} | {failures} |"
-        )
-        configurations = [("end to end into the ERP webhook", False)]
-        if args.worker and database_url:
+        if not args.no_accept:
+            lines.append(await _accept_only(work, erp, label, database_url, args))
+        configurations = [] if args.no_single else [("end to end into the ERP webhook", False)]
+        if (args.worker and database_url) or (args.worker_sqlite and not database_url):
             configurations.append(("end to end, serve + worker (two processes)", True))
         try:
             for name, split in configurations:
@@ -299,15 +324,39 @@ async def run_database(label: str, database_url: str | None, args: argparse.Name
     return lines
 
 
+async def _accept_only(
+    work: Path, erp: FakeErp, label: str, database_url: str | None, args: argparse.Namespace
+) -> str:
+    """Posts/s answered 202 with the pipeline idle (workers 0)."""
+    proc, port = start_gateway(work / "accept", erp, database_url, workers=0)
+    try:
+        await blast(port, 300, args.concurrency, 1)  # warm-up
+        cpu = cpu_seconds(proc.pid)
+        seconds, _, failures = await blast(port, args.posts, args.concurrency, 100_000)
+        cpu_ms = cpu_ms_per_doc([proc.pid], cpu, args.posts)
+    finally:
+        stop(proc)
+    return (
+        f"| {label} | accept only (202 stored) | {args.posts / seconds:,.0f} posts/s"
+        f"{_share(args.posts / seconds, args)} | | | {cpu_ms} | {failures} |"
+    )
+
+
 async def _end_to_end_run(
     work: Path, erp: FakeErp, database_url: str | None, split: bool, args: argparse.Namespace
 ) -> str:
     """One end-to-end measurement: a fresh gateway (and a worker process if ``split``)."""
     place = work / ("e2e-split" if split else "e2e")
     procs: list[subprocess.Popen[bytes]] = []
+    extra_env = {"SPLIT_HACK": "1"} if split and not database_url else None
     try:
         proc, port = start_gateway(
-            place, erp, database_url, workers=0 if split else args.workers, poll_seconds=args.poll_seconds
+            place,
+            erp,
+            database_url,
+            workers=0 if split else args.workers,
+            poll_seconds=args.poll_seconds,
+            extra_env=extra_env,
         )
         procs.append(proc)
         if split:
@@ -318,8 +367,12 @@ async def _end_to_end_run(
                 workers=args.workers,
                 command="worker",
                 poll_seconds=args.poll_seconds,
+                extra_env=extra_env,
             )
             procs.append(worker)
+            # Posts only once the worker has started: its raw store's start clears
+            # data_dir/raw/tmp, which would fail the serve's accept batch in flight (503).
+            await wait_worker(place / "gateway.log", worker)
         erp.accepted.clear()
         erp.documents.clear()
         erp.received_at.clear()
@@ -330,8 +383,13 @@ async def _end_to_end_run(
         pids = [p.pid for p in procs]
         cpu = sum(cpu_seconds(p) for p in pids)
         own = sum(cpu_seconds(p, descendants=False) for p in pids)
+        each = cpu_by_process(pids)
+        mine = cpu_seconds(os.getpid(), descendants=False)
         result = await end_to_end(port, erp, args.posts, args.concurrency, 200_000)
-        cpu_ms = cpu_ms_per_doc(pids, cpu, args.posts, own)
+        cpu_ms = (
+            cpu_split_per_doc(pids, each, args.posts) if split else cpu_ms_per_doc(pids, cpu, args.posts, own)
+        )
+        client_ms = (cpu_seconds(os.getpid(), descendants=False) - mine) * 1000 / args.posts
         half = None
         if args.paced_posts:
             erp.accepted.clear()
@@ -339,9 +397,14 @@ async def _end_to_end_run(
             erp.received_at.clear()
             rate = args.paced_rate or result["docs_per_s"] / 2
             cpu = sum(cpu_seconds(p) for p in pids)
+            each = cpu_by_process(pids)
             half = await paced(port, erp, rate, args.paced_posts, 300_000)
             half["rate"] = rate
-            half_cpu = cpu_ms_per_doc(pids, cpu, args.paced_posts)
+            half_cpu = (
+                cpu_split_per_doc(pids, each, args.paced_posts)
+                if split
+                else cpu_ms_per_doc(pids, cpu, args.paced_posts)
+            )
     finally:
         for p in procs:
             stop(p)
@@ -349,7 +412,8 @@ async def _end_to_end_run(
         f"{result['docs_per_s']:,.0f} docs/s{_share(result['docs_per_s'], args)} | {result['p50_ms']:.1f} "
         f"| {result['p99_ms']:.1f} | {cpu_ms} | {result['failures']:.0f} |"
         f"\n| | ... accepted during it (202s/s while the pipeline works) "
-        f"| {result['accepts_per_s']:,.0f} posts/s{_share(result['accepts_per_s'], args)} | | | | |"
+        f"| {result['accepts_per_s']:,.0f} posts/s{_share(result['accepts_per_s'], args)} | | "
+        f"| this bench's client and fake ERP: {client_ms:.2f} | |"
     )
     if half is not None:
         line += (
@@ -406,9 +470,17 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=8, help="pipeline workers of the gateway")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument(
         "--worker", action="store_true", help="also end to end with serve + worker processes (PostgreSQL)"
     )
+    parser.add_argument(
+        "--worker-sqlite",
+        action="store_true",
+        help="also end to end with serve + worker on SQLite (a tree that allows it: SPLIT_HACK=1)",
+    )
+    parser.add_argument("--no-single", action="store_true", help="skip the one-process end to end rows")
+    parser.add_argument("--no-accept", action="store_true", help="skip the accept-only rows")
     parser.add_argument(
         "--paced-posts",
         type=int,
@@ -434,7 +506,8 @@ async def main() -> None:
         "|---|---|---|---|---|---|---|",
     ]
     rows.append(await bare(args))
-    rows += await run_database("SQLite (WAL, synchronous=FULL)", None, args)
+    if not args.no_sqlite:
+        rows += await run_database("SQLite (WAL, synchronous=FULL)", None, args)
     if not args.no_postgres and postgres_up():
         import asyncpg
 

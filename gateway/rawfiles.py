@@ -1,12 +1,15 @@
 """File primitives of the raw store (gateway.rawstore): write all of a buffer, sync a
-path, tell whether a payload file exists (and holds given bytes), find ``syncfs(2)``.
-Plain blocking calls for the raw store's threads; nothing here knows payloads' meaning."""
+path, tell whether a payload file exists (and holds given bytes), find ``syncfs(2)``,
+drop stale temp files. Plain blocking calls for the raw store's threads; nothing here
+knows payloads' meaning."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import hashlib
 import os
+import socket
 from collections.abc import Callable
 
 
@@ -63,3 +66,45 @@ def load_syncfs() -> Callable[[int], int] | None:
     function.argtypes = [ctypes.c_int]
     function.restype = ctypes.c_int
     return function
+
+
+def temp_prefix(kind: str) -> str:
+    """The start of a temp file's name: ``<kind>-<pid>-<host>-``, so that a start can
+    tell its own host's dead processes' files (:func:`drop_dead_temps`) from a live
+    process's (``gateway serve`` beside ``gateway worker`` on one raw store)."""
+    return f"{kind}-{os.getpid()}-{_HOST}-"
+
+
+def drop_dead_temps(tmp: str, idle_before: float) -> int:
+    """Delete the files in ``tmp`` no live process writes; returns how many: those of a
+    process of this host that is gone, and any other one (another host's, an unknown
+    name, a dead process's whose pid was taken again) last written before
+    ``idle_before`` (a Unix time; gateway.rawstore.TEMP_IDLE_SECONDS)."""
+    dropped = 0
+    with os.scandir(tmp) as entries:
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False) and (
+                    _dead_writer(entry.name) or entry.stat(follow_symlinks=False).st_mtime < idle_before
+                ):
+                    os.unlink(entry.path)
+                    dropped += 1
+            except FileNotFoundError:
+                pass  # its writer published (renamed) or discarded it meanwhile
+    return dropped
+
+
+def _dead_writer(name: str) -> bool:
+    parts = name.split("-", 3)
+    if len(parts) < 4 or parts[2] != _HOST or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False
+
+
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]

@@ -28,16 +28,14 @@ How ``publish`` makes a batch durable:
 - Spilled bodies (temp files) are synced, renamed into place and synced again
   (one ``syncfs`` each time on Linux, else an fsync per file and directory).
 
-A body is never held in memory twice, and never more than ``spill_bytes`` of it.
-This module never touches the database and never deletes a payload still in use:
-:meth:`RawStore.prune` is told which hashes to keep, and :meth:`RawStore.remove_unused`
-(called by :mod:`gateway.retention` once no message needs a payload) keeps one that
-``publish`` found already stored meanwhile: ``publish`` refreshes the mtime of such a
-file before its message commits, and ``remove_unused`` moves the file aside before
-looking at that mtime, so a racing ``publish`` either refreshed it first (the file
-is moved back) or finds it gone and writes it anew.
-
-Files are created 0600 and directories 0700: raw payloads are business documents.
+A body is never held in memory twice, nor more than ``spill_bytes`` of it. This module
+never touches the database and never deletes a payload still in use: :meth:`RawStore.prune`
+is told which hashes to keep, and :meth:`RawStore.remove_unused` (called by
+:mod:`gateway.retention` once no message needs a payload) keeps one that ``publish``
+found already stored meanwhile: ``publish`` refreshes the mtime of such a file before
+its message commits, and ``remove_unused`` moves the file aside before looking at that
+mtime, so a racing ``publish`` either refreshed it first (the file is moved back) or
+finds it gone and writes it anew. Files are 0600 and directories 0700 (business documents).
 """
 
 from __future__ import annotations
@@ -62,6 +60,7 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from gateway.db.engine import StorageUnavailable
+from gateway.rawfiles import drop_dead_temps, temp_prefix
 from gateway.rawfiles import fsync_path as _fsync_path
 from gateway.rawfiles import load_syncfs as _load_syncfs
 from gateway.rawfiles import refresh as _refresh
@@ -71,6 +70,7 @@ from gateway.rawfiles import write_all as _write_all
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 _RECORD = b"RAW1 "  # journal record: RAW1 <sha256 hex> <size>\n<bytes>
+TEMP_IDLE_SECONDS = 600.0  # a temp file in use is written or published within seconds
 
 
 def payload_path(root: str | Path, sha256: str) -> Path:
@@ -146,14 +146,13 @@ class RawStore:
         self.checkpoints = 0  # journal segments synced and deleted, for tests
 
     def open_store(self) -> None:
-        """Create the directories, drop temp files a crash left behind (never
-        published, so no message refers to them) and replay journal segments a
-        crash left behind (see the module doc)."""
+        """Create the directories, drop temp files dead processes left (never published;
+        never a live process's: serve beside worker, gateway.rawfiles.drop_dead_temps)
+        and replay journal segments a crash left behind (see the module doc)."""
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         for directory in (self._tmp, self._journal_dir, self._pruning):
             directory.mkdir(mode=0o700, exist_ok=True)
-        for leftover in self._tmp.iterdir():
-            leftover.unlink(missing_ok=True)
+        drop_dead_temps(self._tmp_text, time.time() - TEMP_IDLE_SECONDS)
         if self._syncfs is not None and self._root_fd is None:
             self._root_fd = os.open(self.root, os.O_RDONLY)
         self._recover()
@@ -333,7 +332,7 @@ class RawStore:
         return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(func, *args))
 
     def _new_temp(self, buffered: list[bytes]) -> _Temp:
-        fd, name = tempfile.mkstemp(dir=self._tmp, prefix="in-")
+        fd, name = tempfile.mkstemp(dir=self._tmp, prefix=temp_prefix("in"))
         temp = _Temp(Path(name), os.fdopen(fd, "wb"))
         try:
             for chunk in buffered:
@@ -410,7 +409,7 @@ class RawStore:
     def _place(self, final: str, data: bytes) -> None:
         """Write ``data`` under ``final`` (not synced: the journal covers it); readers
         never see a partial file."""
-        temp = f"{self._tmp_text}/j-{os.getpid()}-{next(self._names)}"
+        temp = f"{self._tmp_text}/{temp_prefix('j')}{next(self._names)}"
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             _write_all(fd, data)
