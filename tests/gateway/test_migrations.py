@@ -162,7 +162,9 @@ async def test_0013_rewrites_orders_updated_at_stored_with_an_offset(tmp_path: P
         await db.close()
 
 
-async def test_0014_marks_the_journal_rows_already_there_for_replay(database_url: str | None, tmp_path: Path) -> None:
+async def test_0014_marks_the_journal_rows_already_there_for_replay(
+    database_url: str | None, tmp_path: Path
+) -> None:
     """Rows written before 0014 are journal rows whose files may not be synced (a
     database upgraded after a crash): they are marked to be replayed to files; rows
     inserted afterwards without naming the column are kept (the payload's only copy)."""

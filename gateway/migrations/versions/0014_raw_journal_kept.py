@@ -1,7 +1,7 @@
 """Small payloads kept in the database for good (decision 0025): ``raw_journal.kept``
 marks a row that *is* the payload's copy (no file is written for it), and an index on
 ``sha256`` serves the readers that look a payload up by its hash (translation,
-downloads, replay, retention).
+downloads, replay, retention); a partial index holds only the rows to replay.
 
 New rows are kept (the server default, so the accept statements name no new column).
 The rows already there when this runs are journal rows of decision 0018 whose files
@@ -31,10 +31,18 @@ def upgrade() -> None:
     with op.batch_alter_table("raw_journal") as batch:
         batch.alter_column("kept", existing_type=sa.Boolean(), server_default=sa.true())
     op.create_index("ix_raw_journal_sha256", "raw_journal", ["sha256"])
+    op.create_index(
+        "ix_raw_journal_replay",
+        "raw_journal",
+        ["id"],
+        sqlite_where=sa.text("kept = 0"),
+        postgresql_where=sa.text("kept = false"),
+    )
 
 
 def downgrade() -> None:
     # Kept rows have no file: a downgrade must replay them first (not automatic).
+    op.drop_index("ix_raw_journal_replay", table_name="raw_journal")
     op.drop_index("ix_raw_journal_sha256", table_name="raw_journal")
     with op.batch_alter_table("raw_journal") as batch:
         batch.drop_column("kept")
