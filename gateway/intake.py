@@ -12,9 +12,10 @@ takes every accept waiting at that moment (up to ``max_batch``), inserts all row
 one transaction and resolves each caller's future. A small payload is a row of that
 transaction too, kept for good with no file (gateway.raw_journal, decision 0025), so
 a batch waits on one durable sync, the commit; large ones, and the payloads a caller
-stores beside its message (``also_store``), are published (synced) before it. A storage error fails exactly the accepts of that batch; a
-uniqueness clash (two requests racing with one idempotency key) makes the batch
-retry one accept at a time so only the loser sees the existing message.
+stores beside its message (``also_store``), are published (synced) before it. A
+storage error fails exactly the accepts of that batch; a uniqueness clash (two
+requests racing with one idempotency key) makes the batch retry one accept at a time
+so only the loser sees the existing message.
 
 In steady state the first job of a message is handed to this process's pipeline in
 memory (gateway.handoff), with a small payload's bytes: written already claimed in
