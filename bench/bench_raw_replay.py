@@ -1,7 +1,7 @@
 """Raw journal replay benchmark (not a test): what a start costs after a crash left
 ``--rows`` small payloads in ``raw_journal`` (decision 0018: up to ~5 s of accepts per
-process). Rows are inserted by ``RawJournal`` as the intake would, their files placed
-unsynced; ``--torn`` of them are then truncated (what a power cut may do). The timed
+process; since 0025 only rows from before migration 0014, ``kept`` false, are
+replayed). Rows are inserted as 0018's intake did, their files placed unsynced; ``--torn`` of them are then truncated (what a power cut may do). The timed
 part is ``RawJournal.recover()`` on a fresh store object, as ``gateway serve`` runs it.
 
 The peer measured in the same run: placing the same files unsynced once more (the
@@ -20,9 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from sqlalchemy import insert
+
 from gateway.db import schema
 from gateway.db.engine import open_database
-from gateway.raw_journal import RawJournal, insert_journaled
+from gateway.db.models import JournaledPayload
+from gateway.raw_journal import RawJournal
 from gateway.rawstore import RawRef, RawStore
 
 
@@ -43,7 +46,8 @@ async def run(args: argparse.Namespace) -> None:
         place_wall, place_cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         for start in range(0, len(refs), 1000):
             async with db.write() as conn:
-                await insert_journaled(conn, journal.rows(refs[start : start + 1000]))
+                rows = [{**r, "kept": False} for r in journal.rows(refs[start : start + 1000])]
+                await conn.execute(insert(JournaledPayload), rows)
         for ref in refs[: args.torn]:
             ref.path.write_bytes(b"")
         store.close()

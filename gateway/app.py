@@ -28,6 +28,7 @@ from gateway.api import (
 )
 from gateway.api.errors import error_middleware
 from gateway.api.keys import (
+    BLOBS,
     DATABASE,
     DELIVERY,
     GATEWAY,
@@ -44,6 +45,7 @@ from gateway.config import Settings
 from gateway.metrics import Metrics
 
 __all__ = [
+    "BLOBS",
     "DATABASE",
     "DELIVERY",
     "GATEWAY",
@@ -95,6 +97,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         app[GATEWAY] = gw
         app[DATABASE] = gw.db
         app[RAWSTORE] = gw.rawstore
+        app[BLOBS] = gw.blobs
         app[PIPELINE] = gw.pipeline
         app[DELIVERY] = gw.sender
         assert gw.intake is not None

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import orders
+from gateway.blobs import Blobs
 from gateway.config import Settings
 from gateway.db import jobs
 from gateway.db.engine import Database, open_database
@@ -88,6 +89,7 @@ class Gateway:
     db: Database = field(init=False)
     rawstore: RawStore = field(init=False)
     raw_journal: RawJournal = field(init=False)
+    blobs: Blobs = field(init=False)  # the BlobStore port: rows and files (gateway.blobs)
     instance: Instance = field(init=False)
     sink: ErpSink = field(init=False)
     transports: dict[str, PartnerTransport] = field(init=False)
@@ -206,9 +208,11 @@ async def running(
         gw.rawstore = RawStore(settings.raw_dir, use_syncfs=settings.storage.raw_sync == "syncfs")
         gw.rawstore.open_store()
         stack.callback(gw.rawstore.close)
-        # Small payloads a crash left only in the database journal: before anything reads them.
+        # Journal rows from before migration 0014 a crash left: replayed to their files
+        # before anything reads them. Small payloads since are kept rows (decision 0025).
         gw.raw_journal = RawJournal(gw.db, gw.rawstore)
         await gw.raw_journal.recover()
+        gw.blobs = Blobs(gw.db, gw.rawstore)
 
         loader = overrides.load_partners or load_partner_directory
         gw.partners.current = loader(settings)
@@ -252,7 +256,7 @@ async def running(
             stack.push_async_callback(asyncio.to_thread, pool.close)
         gw.pipeline = Pipeline(
             gw.db,
-            gw.rawstore,
+            gw.blobs,
             partners=gw.partners,
             sink=gw.sink,
             settings=settings.pipeline,
@@ -291,10 +295,8 @@ async def running(
                 clock=clock,
                 on_enqueued=gw.pipeline.wake,
                 handoff=gw.pipeline.handoff,  # steady state: no claim (gateway.handoff)
-                journal=gw.raw_journal,  # one durable commit per batch (decision 0018)
+                journal=gw.raw_journal,  # small payloads kept as rows (decisions 0018, 0025)
             )
-            await gw.raw_journal.start()
-            stack.push_async_callback(gw.raw_journal.stop)
             await gw.intake.start()
             stack.push_async_callback(gw.intake.stop)
             if gw.as2 is not None and settings.as2 is not None and settings.as2.receive_processes:

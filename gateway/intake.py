@@ -9,16 +9,17 @@ raises, nothing was acknowledged and the partner must retry.
 Group commit: one commit per request caps out near a few hundred accepts per
 second, so concurrent accepts are committed together. A single committer task
 takes every accept waiting at that moment (up to ``max_batch``), inserts all rows in
-one transaction and resolves each caller's future. Small payloads are rows of that
-transaction too (gateway.raw_journal: their files are written unsynced meanwhile), so
-a batch waits on one durable sync, the commit; large ones are published (synced)
-before it. A storage error fails exactly the accepts of that batch; a
-uniqueness clash (two requests racing with one idempotency key) makes the batch
-retry one accept at a time so only the loser sees the existing message.
+one transaction and resolves each caller's future. A small payload is a row of that
+transaction too, kept for good with no file (gateway.raw_journal, decision 0025), so
+a batch waits on one durable sync, the commit; large ones, and the payloads a caller
+stores beside its message (``also_store``), are published (synced) before it. A
+storage error fails exactly the accepts of that batch; a uniqueness clash (two
+requests racing with one idempotency key) makes the batch retry one accept at a time
+so only the loser sees the existing message.
 
 In steady state the first job of a message is handed to this process's pipeline in
-memory (gateway.handoff): written already claimed in the same transaction, so no
-worker has to find it in the database.
+memory (gateway.handoff), with a small payload's bytes: written already claimed in
+the same transaction, so no worker has to find it (or its payload) in the database.
 
 This module never parses payloads and never decides what a message means; that is
 the pipeline's work.
@@ -30,7 +31,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterable, Callable, Iterable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -57,7 +57,7 @@ from gateway.db.models import (
 from gateway.db.notify import NOTIFY_SQL
 from gateway.handoff import Handed, Handoff
 from gateway.logsafe import printable
-from gateway.raw_journal import RawJournal, insert_journaled, placed, wait_placed
+from gateway.raw_journal import RawJournal, insert_journaled
 from gateway.rawstore import RawRef, RawStore
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class Intake:
     ) -> None:
         self.db = db
         self.rawstore = rawstore
-        # Small payloads durable with the batch's commit (module doc); None: the file journal.
+        # Small payloads kept as rows of the batch's commit (module doc); None: all files.
         self.journal = journal
         self.max_batch = max_batch
         self.clock = clock
@@ -271,35 +271,33 @@ class Intake:
     async def _commit_batch(self, batch: list[_Pending]) -> None:
         # Running the raw store sync and the database commit of successive batches in
         # parallel was measured slower: both wait on the same file system journal.
-        refs = [r for p in batch for r in (p.raw, *p.also_store)]
-        small = [r for r in refs if self.journal is not None and RawJournal.covers(r)]
+        # A message's own small payload is a row; anything else is a file (module doc).
+        files = [r for p in batch for r in (p.raw, *p.also_store) if not self._kept(p, r)]
         try:
-            await self.rawstore.publish(
-                r for r in refs if not (self.journal is not None and RawJournal.covers(r))
-            )
+            await self.rawstore.publish(files)
         except Exception as exc:
             self._fail(batch, exc)
             return
-        # Small payloads' files are written while the rows are built; the commit waits for them.
-        placing = self.journal.place(small) if self.journal is not None and small else None
         try:
-            handed = await self._insert(batch, placing)
+            handed = await self._insert(batch)
         except IntegrityError:
             # Someone raced us with an idempotency key: settle each accept on its own.
             for pending in batch:
-                await self._commit_one(pending, placing)
+                await self._commit_one(pending)
             return
         except Exception as exc:
             self._fail(batch, exc)
             return
-        if self.journal is not None:
-            self.journal.committed(small)
         self.batches += 1
         self.accepted += len(batch)
         for pending in batch:
             if not pending.future.done():
                 pending.future.set_result(AcceptResult(pending.message["id"], True, pending.raw))
         self._enqueued(handed, len(batch))
+
+    def _kept(self, pending: _Pending, ref: RawRef) -> bool:
+        """Whether ``ref`` is kept as a row of the batch (a message's own small payload)."""
+        return self.journal is not None and ref is pending.raw and RawJournal.covers(ref)
 
     def _enqueued(self, handed: list[Handed], count: int) -> None:
         """After a commit: the claimed jobs to the pipeline, a wake-up for ready ones."""
@@ -308,9 +306,9 @@ class Intake:
         if len(handed) < count and self.on_enqueued is not None:
             self.on_enqueued()
 
-    async def _commit_one(self, pending: _Pending, placing: Future[None] | None) -> None:
+    async def _commit_one(self, pending: _Pending) -> None:
         try:
-            handed = await self._insert([pending], placing)
+            handed = await self._insert([pending])
         except IntegrityError as exc:
             row = pending.message
             earlier = None
@@ -328,18 +326,16 @@ class Intake:
         except Exception as exc:
             self._fail([pending], exc)
             return
-        if self.journal is not None:
-            self.journal.committed((pending.raw, *pending.also_store))
         self.accepted += 1
         if not pending.future.done():
             pending.future.set_result(AcceptResult(pending.message["id"], True, pending.raw))
         self._enqueued(handed, 1)
 
-    async def _insert(self, batch: list[_Pending], placing: Future[None] | None = None) -> list[Handed]:
+    async def _insert(self, batch: list[_Pending]) -> list[Handed]:
         """Write the batch's messages, events and first jobs in one transaction; the
         first jobs the hand-off has room for are written claimed by its worker and
-        returned (to be put there once committed). Small payloads are journal rows of
-        the same transaction, committed once ``placing`` wrote their files."""
+        returned (to be put there once committed), each with its payload's bytes when
+        they are in memory. Small payloads are rows of the same transaction."""
         messages = [p.message for p in batch]
         events = [
             {
@@ -363,23 +359,26 @@ class Intake:
         extra = _by_model(p.also for p in batch)
         journaled: list[dict[str, Any]] = []
         if self.journal is not None:
-            journaled = self.journal.rows(
-                r for p in batch for r in (p.raw, *p.also_store) if RawJournal.covers(r)
-            )
+            journaled = self.journal.rows(p.raw for p in batch if self._kept(p, p.raw))
         if self.db.writer is not None:
             if journaled:
                 extra.insert(0, (JournaledPayload, journaled))
-            work = partial(_insert_lean, messages, events, jobs, extra, claimed, placing)
+            work = partial(_insert_lean, messages, events, jobs, extra, claimed)
             ids = await self.db.lean_write(work)
         else:
-            ids = await self._insert_async(messages, events, jobs, extra, claimed, journaled, placing)
+            ids = await self._insert_async(messages, events, jobs, extra, claimed, journaled)
         if not claimed:
             return []
         assert self.handoff is not None
         worker = self.handoff.worker_id
+        # ``raw_data``: the bytes the pipeline plans from, None for a spilled payload
+        # (its file is read); gateway.domain.inbound.InboundMessage.
         return [
-            Handed(ClaimedJob(ids[m["id"]], m["id"], FIRST_STEP, 1, worker), SimpleNamespace(**m))
-            for m in messages[: len(claimed)]
+            Handed(
+                ClaimedJob(ids[p.message["id"]], p.message["id"], FIRST_STEP, 1, worker),
+                SimpleNamespace(**p.message, raw_data=p.raw.data),
+            )
+            for p in batch[: len(claimed)]
         ]
 
     async def _insert_async(
@@ -390,13 +389,11 @@ class Intake:
         extra: list[tuple[type[Base], list[dict[str, Any]]]],
         claimed: list[str],
         journaled: list[dict[str, Any]],
-        placing: Future[None] | None,
     ) -> dict[str, int]:
         notify = not self.db.is_sqlite and len(claimed) < len(jobs)
         if self.db.dialect == "postgresql" and not extra:
             # One statement, its own transaction (gateway.db.lean_pg): committed, with its
-            # wake-up, when it returns. Its files first: a visible message has its file.
-            await placed(placing)
+            # wake-up, when it returns.
             return await lean_pg.accept_batch(
                 self.db, journaled, messages, events, jobs, returning=bool(claimed), notify=notify
             )
@@ -415,7 +412,6 @@ class Intake:
             # Delivered at commit only: wakes `gateway worker` processes (gateway.db.notify).
             if notify:
                 await conn.execute(text(NOTIFY_SQL))
-            await placed(placing)  # before the commit: a visible message has its file
         return ids
 
     def _fail(self, batch: list[_Pending], exc: BaseException) -> None:
@@ -448,7 +444,6 @@ def _insert_lean(
     jobs: list[dict[str, Any]],
     extra: list[tuple[type[Base], list[dict[str, Any]]]],
     claimed: list[str],
-    placing: Future[None] | None,
     conn: Any,
 ) -> dict[str, int]:
     """The batch in plain sqlite3; returns the ids of the ``claimed`` messages' jobs."""
@@ -464,7 +459,6 @@ def _insert_lean(
             "AND step = ? AND state = 'running'"
         )
         ids.update(conn.execute(query, (*part, FIRST_STEP)).fetchall())
-    wait_placed(placing)  # the writer commits when this returns
     return ids
 
 

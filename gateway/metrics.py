@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, false, func, select
 
 from gateway.db.engine import Database
 from gateway.db.models import Document, Job, JournaledPayload, Message, Order, OrderExceptionRow, OutboxItem
@@ -115,7 +115,6 @@ async def render(
     partner_reload_failed: bool = False,
     certificates: Sequence[tuple[str, str, int]] = (),
     intake: tuple[int, int] | None = None,
-    raw_journal: tuple[int, int] | None = None,
     now: datetime | None = None,
 ) -> str:
     out = _Out()
@@ -128,7 +127,9 @@ async def render(
             )
         ).all()
         jobs_ready = (await conn.execute(select(func.count()).where(Job.state == "ready"))).scalar_one()
-        journal_rows = (await conn.execute(select(func.count()).select_from(JournaledPayload))).scalar_one()
+        journal_rows = (  # the partial index ix_raw_journal_replay: kept rows are not counted
+            await conn.execute(select(func.count()).where(JournaledPayload.kept == false()))
+        ).scalar_one()
         outbox = (
             await conn.execute(select(OutboxItem.status, func.count()).group_by(OutboxItem.status))
         ).all()
@@ -274,16 +275,11 @@ async def render(
 
     out.family(
         "gateway_raw_journal_rows", "gauge",
-        "Small payloads whose durable copy is still a raw_journal row (all processes): a "
-        "few seconds' worth normally; growing means a checkpoint is failing.",
+        "Journal rows from before migration 0014 not yet replayed to their files (all raw "
+        "stores): 0 once a process of each raw store has started. Small payloads kept in "
+        "the database are not counted.",
     )  # fmt: skip
     out.sample("gateway_raw_journal_rows", journal_rows)
-    if raw_journal is not None:  # (payloads waiting for this process's checkpoint, failures in a row)
-        out.family(
-            "gateway_raw_journal_checkpoint_failures", "gauge",
-            "This process's raw journal checkpoints failed in a row (0: the last one worked).",
-        )  # fmt: skip
-        out.sample("gateway_raw_journal_checkpoint_failures", raw_journal[1])
 
     name = "gateway_processing_seconds"
     out.family(name, "histogram", "Time from receiving a message to its delivery into the ERP.")

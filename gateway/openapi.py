@@ -193,7 +193,6 @@ READY = {
                 "database": {"type": "string"},
                 "partners": {"type": "string"},
                 "storage": {"type": "string"},
-                "raw_journal": {"type": "string", "description": "not ok: checkpoints failing 1 min"},
             },
             "additionalProperties": {"type": "string"},
             "description": "each `ok` or what is wrong",

@@ -70,16 +70,15 @@ from gateway.db import jobs, lean_steps
 from gateway.db.engine import Database, data_error, is_storage_error
 from gateway.db.ids import new_id
 from gateway.db.models import Message, utcnow
-from gateway.domain.inbound import InboundPlan
+from gateway.domain.inbound import InboundMessage, InboundPlan
 from gateway.domain.outcomes import mark_duplicates, with_note, with_outcomes
 from gateway.domain.states import INBOUND
 from gateway.handoff import Handoff
 from gateway.pipeline_deliver import DeliverStep
 from gateway.pipeline_replay import ReplayStep
 from gateway.pipeline_write import TranslateWrite
-from gateway.ports import ErpSink
+from gateway.ports import BlobStore, ErpSink
 from gateway.progress import ProgressBoard
-from gateway.rawstore import RawStore
 from gateway.runner import Backoff, TransientError
 
 if TYPE_CHECKING:
@@ -107,7 +106,7 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
     def __init__(
         self,
         db: Database,
-        rawstore: RawStore,
+        blobs: BlobStore,
         *,
         partners: Callable[[], PartnerLookup],
         sink: ErpSink,
@@ -118,7 +117,7 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
         translate_pool: TranslatePool | None = None,
     ) -> None:
         self.db = db
-        self.rawstore = rawstore
+        self.blobs = blobs  # the raw payloads: database rows and files (gateway.blobs)
         self.partners = partners
         self.sink = sink
         self.settings = settings or PipelineSettings()
@@ -404,7 +403,7 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
     async def _translate(self, job: jobs.ClaimedJob) -> None:
         async with self.db.read() as conn:
             message = (await conn.execute(select(Message).where(Message.id == job.message_id))).one()
-        plan = await self._plan(message)
+        plan = await self._plan((await self._with_payloads([message]))[0])
         now = self.clock()
         async with self.db.begin() as session:
             await jobs.finish(session, job, now=now)
@@ -413,7 +412,15 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
     async def _plan(self, message: Any) -> _Plan:
         """Translate one message (CPU work, never on the event loop) into a plan:
         the domain's planning, in a worker process or in a thread."""
-        return await self.progress.plan(message, self.partners(), self.translate_pool, self.rawstore.open)
+        return await self.progress.plan(message, self.partners(), self.translate_pool, self.blobs.open_file)
+
+    async def _with_payloads(self, messages: list[Any]) -> list[InboundMessage]:
+        """What planning takes of ``messages``, with the bytes of those whose payload is
+        a database row: the hand-off's carry theirs, the others' are read in one SELECT
+        (gateway.blobs); a payload that is a file is opened where it is planned."""
+        wanted = [m.raw_sha256 for m in messages if getattr(m, "raw_data", None) is None]
+        rows = await self.blobs.read_rows(wanted) if wanted else {}
+        return [InboundMessage.of(m, rows.get(m.raw_sha256)) for m in messages]
 
     async def _translate_and_deliver(self, batch: list[jobs.ClaimedJob], known: dict[str, Any]) -> None:
         deliver = await self._translate_batch(batch, known)
@@ -431,12 +438,14 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
         missing = [j.message_id for j in batch if j.message_id not in known]
         try:
             found = await self.db.lean_read(functools.partial(_read_messages, missing)) if missing else []
+            messages = {**{m.id: m for m in found}, **known}
+            found_messages = await self._with_payloads(
+                [messages[j.message_id] for j in batch if j.message_id in messages]
+            )
         except Exception as exc:
             for job in batch:
                 await self._on_error(job, exc)
             return None
-        messages = {**{m.id: m for m in found}, **known}
-        found_messages = [messages[j.message_id] for j in batch if j.message_id in messages]
         if self.translate_pool is not None:  # one pool call per process for the batch
             planned = await self.progress.plan_many(found_messages, self.partners(), self.translate_pool)
         else:

@@ -21,7 +21,7 @@ from gateway.db.ids import new_id
 from gateway.db.models import Document, Message, OutboxItem
 from gateway.domain.replay import ReplayNotAllowed, ReplayStage, acks_to_resend, replay_status
 from gateway.domain.states import OUTBOX, DocumentStatus, OutboxStatus
-from gateway.rawstore import RawStore
+from gateway.ports import BlobStore
 
 
 class ReplayRefused(Exception):
@@ -31,7 +31,7 @@ class ReplayRefused(Exception):
 
 class ReplayStep:
     db: Any
-    rawstore: RawStore
+    blobs: BlobStore
     clock: Any
 
     def wake(self) -> None:
@@ -71,7 +71,7 @@ class ReplayStep:
         self, session: AsyncSession, message: Message, detail: dict[str, Any], now: datetime
     ) -> None:
         target = replay_status(ReplayStage.TRANSLATE, message.status, 0)
-        if not self.rawstore.exists(message.raw_sha256):
+        if not await self.blobs.exists(message.raw_sha256):
             raise ReplayNotAllowed(f"the raw payload of {message.id} is gone (pruned by retention)")
         await jobs.cancel_pending(session, message.id, now=now)
         await rows.set_status(session, message.id, str(target), now, None, detail)

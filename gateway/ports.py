@@ -2,10 +2,10 @@
 
     ErpSink           translated documents -> the ERP (webhook, feed)
     PartnerTransport  an outbox item -> one partner (REST, mailbox, later AS2, SFTP)
-    BlobStore         raw payloads by sha256 (gateway.rawstore.RawStore)
+    BlobStore         raw payloads by sha256 (gateway.blobs.Blobs: rows and files)
     Clock             now, timezone-aware UTC
 
-Adapters implement them (gateway.erp, gateway.transports, gateway.rawstore); the
+Adapters implement them (gateway.erp, gateway.transports, gateway.blobs); the
 composition root (gateway.bootstrap) picks and wires them; the runner and the
 pipeline only ever see these names. Tests swap an adapter for a small real one
 (a fake ERP server, a partner's server), never a patch of our own code.
@@ -16,9 +16,10 @@ This module holds types only: no I/O, no imports of adapters.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 
 # --------------------------------------------------------------------------- clock
@@ -146,16 +147,18 @@ class BlobRef:
 
 
 class BlobStore(Protocol):
-    """Raw payloads, content-addressed. ``write`` is durable only once the batch is
-    published (gateway.rawstore documents the journal)."""
+    """Inbound raw payloads, content-addressed, wherever they are kept: small ones as
+    database rows, large ones as raw store files (gateway.blobs, decision 0025)."""
 
-    def exists(self, sha256: str) -> bool: ...
+    async def read(self, sha256: str) -> bytes | None: ...
 
-    def open(self, sha256: str) -> BinaryIO: ...
+    async def exists(self, sha256: str) -> bool: ...
 
-    async def write_bytes(self, data: bytes, *, limit: int) -> Any: ...
+    async def locate(self, sha256: str) -> bytes | Path | None: ...
 
-    async def stage(self, body: AsyncIterable[bytes], *, limit: int) -> Any: ...
+    async def read_rows(self, shas: Iterable[str]) -> dict[str, bytes]: ...
+
+    def open_file(self, sha256: str) -> BinaryIO: ...
 
 
 def partner_transports(transports: Mapping[str, PartnerTransport]) -> dict[str, PartnerTransport]:

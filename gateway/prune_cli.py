@@ -59,6 +59,10 @@ def run_prune(args: argparse.Namespace) -> int:
         f"raw payloads: {report.raw_files} file(s), {report.raw_bytes} bytes "
         f"({retention.format_size(report.raw_bytes)}) {would}{kept}"
     )
+    print(
+        f"raw payloads in the database: {report.raw_rows} row(s), {report.raw_row_bytes} bytes "
+        f"({retention.format_size(report.raw_row_bytes)}) {would}"
+    )
     print(report.orders_line(would))
     if report.unconfirmed is not None:
         files, size = report.unconfirmed

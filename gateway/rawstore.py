@@ -10,8 +10,8 @@ Two ways to do that:
 - :meth:`RawStore.write` does it for one payload (fsync file, rename, fsync dir).
 - :meth:`RawStore.stage` + :meth:`RawStore.publish` split it for group commit:
   each request stages its body, then one ``publish`` makes the whole batch durable.
-  The intake publishes only large bodies so; small ones it journals in its own
-  database commit (:meth:`RawStore.place_unsynced`, gateway.raw_journal).
+  The intake publishes only large bodies so; a message's small one is a row of
+  its own database commit, with no file (gateway.raw_journal, gateway.blobs).
 
 How ``publish`` makes a batch durable:
 

@@ -9,8 +9,12 @@ What a prune deletes, in this order:
    last written (or received again) before then. A file no message refers to (a
    crash between writing it and committing its message) goes by its age alone. When
    ``message_retention_days`` is shorter, it applies here too, so no file outlives
-   its messages. A message whose file went stays (``/raw`` answers 410, replay is
-   refused) until message retention removes it.
+   its messages. A message whose payload went stays (``/raw`` answers 410, replay is
+   refused) until message retention removes it. Small payloads kept as database
+   rows (decision 0025) go by the same rule, aged by their messages: each row was
+   committed with its message, so a row no message refers to any more (message
+   retention removed them) goes at once. A row is deleted by its id, never by its
+   hash: a message accepted again meanwhile brought a row of its own.
 2. With ``storage.message_retention_days`` set: settled messages last changed more
    than that many days ago, with their delivery attempts, events, jobs, outbox
    items and documents (children first), a batch per transaction sized to stay
@@ -53,13 +57,22 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, tuple_
+from sqlalchemy import and_, delete, exists, func, or_, select, true, tuple_
 from sqlalchemy.engine import make_url
 
 from gateway import order_retention
 from gateway.config import Settings
 from gateway.db.engine import Database
-from gateway.db.models import Document, InterchangeSeen, Job, Message, MessageEvent, OutboxItem, utcnow
+from gateway.db.models import (
+    Document,
+    InterchangeSeen,
+    Job,
+    JournaledPayload,
+    Message,
+    MessageEvent,
+    OutboxItem,
+    utcnow,
+)
 from gateway.db.models_delivery import DeliveryAttempt
 from gateway.domain.states import IDLE_JOBS, INBOUND, OUTBOUND, SETTLED_DOCUMENTS, UNSENT_OUTBOX
 from gateway.order_retention import OrderPruneReport
@@ -180,6 +193,8 @@ class PruneReport:
     raw_files: int = 0
     raw_bytes: int = 0
     raw_in_use: int = 0  # old files kept because an unsettled or newer message refers to them
+    raw_rows: int = 0  # small payloads kept as database rows (decision 0025)
+    raw_row_bytes: int = 0
     messages: int = 0
     events: int = 0
     documents: int = 0
@@ -202,7 +217,10 @@ class PruneReport:
     def summary(self) -> str:
         """One line, for the log."""
         verb = "would delete" if self.dry_run else "deleted"
-        parts = [f"{self.raw_files} raw file(s) ({format_size(self.raw_bytes)})"]
+        parts = [
+            f"{self.raw_files} raw file(s) ({format_size(self.raw_bytes)})",
+            f"{self.raw_rows} raw row(s) ({format_size(self.raw_row_bytes)})",
+        ]
         if self.messages_enabled:
             parts.append(
                 f"{self.messages} message(s) with {self.events} event(s), {self.documents} document(s), "
@@ -302,6 +320,7 @@ async def prune(
     if storage.message_retention_days is not None:
         days = min(days, storage.message_retention_days)
     await _prune_raw(db, store, _Rules(now - timedelta(days=days), no_ack), report, dry_run)
+    await _prune_raw_rows(db, _Rules(now - timedelta(days=days), no_ack), report, dry_run)
     if storage.message_retention_days is not None:
         message_cutoff = now - timedelta(days=storage.message_retention_days)
         await _prune_messages(db, _Rules(message_cutoff, no_ack), report, dry_run)
@@ -351,6 +370,45 @@ async def _prune_raw(
             freed = await asyncio.to_thread(_remove_all, store, sorted(unused), old_before)
             report.raw_files += len(freed)
             report.raw_bytes += sum(freed)
+
+
+async def _prune_raw_rows(db: Database, rules: _Rules, report: PruneReport, dry_run: bool) -> None:
+    """The small payloads kept as rows (module doc, 1.): a pass over ``raw_journal``
+    by id, a batch of rows and their messages at a time."""
+    after = -1
+    while True:
+        async with db.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(JournaledPayload.id, JournaledPayload.sha256, func.length(JournaledPayload.data))
+                    .where(JournaledPayload.id > after, JournaledPayload.kept == true())
+                    .order_by(JournaledPayload.id)
+                    .limit(LOOKUP_BATCH)
+                )
+            ).all()
+            if not rows:
+                return
+            after = rows[-1][0]
+            shas = sorted({row[1] for row in rows})
+            found = (await conn.execute(select(*_columns()).where(Message.raw_sha256.in_(shas)))).all()
+        unused = set(shas)
+        for message in found:
+            if message.raw_sha256 in unused and not rules.settled(message):
+                unused.discard(message.raw_sha256)
+        gone = [(row_id, size) for row_id, sha, size in rows if sha in unused]
+        if not gone:
+            continue
+        if not dry_run:
+            # A message of the payload changed since it was read (replayed) keeps the row.
+            changed = exists().where(
+                Message.raw_sha256 == JournaledPayload.sha256, Message.updated_at >= rules.cutoff
+            )
+            async with db.write() as conn:
+                await conn.execute(
+                    delete(JournaledPayload).where(JournaledPayload.id.in_([g[0] for g in gone]), ~changed)
+                )
+        report.raw_rows += len(gone)
+        report.raw_row_bytes += sum(size for _, size in gone)
 
 
 def _remove_all(store: RawStore, hashes: list[str], untouched_since: float) -> list[int]:

@@ -7,10 +7,12 @@ it still takes the GIL from the event loop, and accepts measured ~160/s with
 pipeline workers busy instead of several hundred. :class:`TranslatePool` runs the
 same :func:`plan_stored` in a small :class:`ProcessPoolExecutor` (``[pipeline]
 translate_processes``; 0 keeps the in-thread path): the workers call the domain
-function directly, with the payload opened by :func:`gateway.rawstore.open_payload`.
+function directly, with the payload's bytes in the job (a small payload, kept in the
+database) or its file opened by :func:`gateway.rawstore.open_payload`.
 
 What crosses the process boundary is picklable plain data: an
-:class:`~gateway.domain.inbound.InboundMessage` (id, partner, kind, raw sha256),
+:class:`~gateway.domain.inbound.InboundMessage` (id, partner, kind, raw sha256, and
+the payload's bytes when they are a database row),
 the raw store's root and a partner *generation* number; an
 :class:`~gateway.domain.inbound.InboundPlan` comes back (document rows without
 ids: the pipeline issues them in write order). A worker keeps the partner
@@ -34,6 +36,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import io
 import logging
 import os
 import pickle
@@ -195,12 +198,14 @@ def plan_stored(
     opener: Callable[[str], BinaryIO],
     progress: Progress | None = None,
 ) -> InboundPlan:
-    """The domain plan of a stored message: open its payload with ``opener`` (sha256
-    -> open binary file: ``RawStore.open``, or :func:`gateway.rawstore.open_payload`
-    bound to the root) and plan it with the partners' inbound hooks, telling
-    ``progress`` of each set. The pipeline calls it in a thread, a worker process in
-    the pool."""
-    with opener(message.raw_sha256) as payload:
+    """The domain plan of a stored message: its payload's bytes when the message
+    carries them (``raw_data``: a small payload, kept in the database), else its file
+    opened with ``opener`` (sha256 -> open binary file: ``Blobs.open_file``, or
+    :func:`gateway.rawstore.open_payload` bound to the root), planned with the
+    partners' inbound hooks, telling ``progress`` of each set. The pipeline calls it
+    in a thread, a worker process in the pool."""
+    payload = io.BytesIO(message.raw_data) if message.raw_data is not None else opener(message.raw_sha256)
+    with payload:
         return plan_inbound(message, payload, partners, inbound_hook(partners), progress)
 
 

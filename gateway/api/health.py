@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.api.keys import DATABASE, GATEWAY, PARTNERS, SETTINGS
+from gateway.api.keys import DATABASE, PARTNERS, SETTINGS
 
 log = logging.getLogger(__name__)
 _probes = itertools.count()
@@ -54,9 +54,6 @@ async def readyz(request: web.Request) -> web.Response:
         checks["storage"] = problem or "ok"
     except TimeoutError:
         checks["storage"] = "the raw store did not answer within 5 s"
-    journal = getattr(request.app.get(GATEWAY), "raw_journal", None)
-    if journal is not None:  # small payloads' rows pile up in the database meanwhile
-        checks["raw_journal"] = journal.problem() or "ok"
     if checks["storage"] != "ok":
         log.warning("readiness: storage check failed (raw store %s): %s", settings.raw_dir, checks["storage"])
     ready = all(value == "ok" for value in checks.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.blobs import Blobs
 from gateway.bootstrap import Gateway, Overrides, PartnersHolder
 from gateway.config import Settings
 from gateway.db.engine import Database
@@ -21,6 +22,7 @@ METRICS = web.AppKey("metrics", Metrics)
 GATEWAY = web.AppKey("gateway", Gateway)
 DATABASE = web.AppKey("database", Database)
 RAWSTORE = web.AppKey("rawstore", RawStore)
+BLOBS = web.AppKey("blobs", Blobs)  # inbound payloads: rows and files (gateway.blobs)
 INTAKE = web.AppKey("intake", Intake)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 DELIVERY = web.AppKey("partner_delivery", OutboxSender)

@@ -35,7 +35,7 @@ from gateway import operations, queries
 from gateway.api.errors import ApiError
 from gateway.api.feed import check_query_text, page_limit, plausible_id
 from gateway.api.internal import replay_request, require_token
-from gateway.api.keys import DATABASE, DELIVERY, PIPELINE, RAWSTORE, SETTINGS
+from gateway.api.keys import BLOBS, DATABASE, DELIVERY, PIPELINE, SETTINGS
 from gateway.domain.mdn import DEFAULT_OVERDUE
 
 MDN_STATUSES = ("pending", "processed", "error", "overdue")
@@ -132,12 +132,13 @@ async def get_raw(request: web.Request) -> web.StreamResponse:
     require_token(request)
     async with request.app[DATABASE].read() as conn:
         message = await _message(conn, request.match_info["id"])
-    store = request.app[RAWSTORE]
-    if not store.exists(message.raw_sha256):
+    found = await request.app[BLOBS].locate(message.raw_sha256)
+    if found is None:
         raise ApiError(410, "gone", "the raw payload was pruned by retention")
     content_type = "application/json" if message.kind == "canonical" else "application/edi-x12"
-    response = web.FileResponse(store.path_for(message.raw_sha256), headers={"Content-Type": content_type})
-    return response
+    if isinstance(found, bytes):  # a small payload, a database row (gateway.blobs)
+        return web.Response(body=found, headers={"Content-Type": content_type})
+    return web.FileResponse(found, headers={"Content-Type": content_type})
 
 
 async def post_replay(request: web.Request) -> web.Response:

@@ -21,9 +21,6 @@ async def metrics_handler(request: web.Request) -> web.Response:
         partner_reload_failed=reload_failed,
         certificates=certificates,
         intake=(intake.batches, intake.accepted) if (intake := request.app.get(INTAKE)) is not None else None,
-        raw_journal=(journal.pending, journal.failures)
-        if (journal := getattr(request.app[GATEWAY], "raw_journal", None)) is not None
-        else None,
         now=request.app[GATEWAY].clock(),
     )
     return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})

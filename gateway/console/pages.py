@@ -18,7 +18,7 @@ from aiohttp import web
 from gateway import dashboard as figures
 from gateway import queries
 from gateway.api.feed import plausible_id
-from gateway.api.keys import DATABASE, OVERRIDES, PARTNERS, RAWSTORE, SETTINGS
+from gateway.api.keys import BLOBS, DATABASE, OVERRIDES, PARTNERS, SETTINGS
 from gateway.api.messages import mdn_overdue
 from gateway.console.auth import USER, current_user, login_form, page, refused, render
 from gateway.console.charts import volume_svg
@@ -216,19 +216,20 @@ async def message(request: web.Request) -> web.StreamResponse:
 async def _raw(
     request: web.Request, row: Any, first: int, acks: list[dict[str, Any]]
 ) -> tuple[list[Any], int, str]:
-    store = request.app[RAWSTORE]
-    if not store.exists(row.raw_sha256):
-        return [], 0, "The raw payload was pruned by retention."
-    if row.raw_size > MAX_RAW_SHOWN:
+    blobs = request.app[BLOBS]
+    if row.raw_size > MAX_RAW_SHOWN or row.kind != "x12":
+        if not await blobs.exists(row.raw_sha256):
+            return [], 0, "The raw payload was pruned by retention."
+        if row.raw_size <= MAX_RAW_SHOWN:
+            return [], 0, ""
         return (
             [],
             0,
             f"The raw payload is {row.raw_size:,} bytes: download it with GET /api/v1/messages/{row.id}/raw.",
         )
-    path = store.path_for(row.raw_sha256)
-    if row.kind != "x12":
-        return [], 0, ""
-    data = await asyncio.to_thread(path.read_bytes)
+    data = await blobs.read(row.raw_sha256)
+    if data is None:
+        return [], 0, "The raw payload was pruned by retention."
     try:  # as the X12 reader does: UTF-8, else Latin-1 (every byte is a character)
         text = data.decode("utf-8")
     except UnicodeDecodeError:

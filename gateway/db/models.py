@@ -32,6 +32,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -321,16 +323,30 @@ class OrderExceptionRow(Base):
 
 
 class JournaledPayload(Base):
-    """Small raw payloads written with the messages that refer to them (0011): their
-    durable copy until the raw store has synced their files (gateway.raw_journal).
-    ``store`` is the raw directory's identity, ``writer`` the process (0012)."""
+    """Small raw payloads written with the messages that refer to them (0011). A
+    ``kept`` row (0014, the default) is the payload's only copy, for good: no file is
+    written (gateway.blobs, decision 0025). A row with ``kept`` false is a journal row
+    of decision 0018 from before 0014: the durable copy of a file that may not be
+    synced, replayed to its file at start (gateway.raw_journal). ``store`` is the raw
+    directory's identity, ``writer`` the process (0012)."""
 
     __tablename__ = "raw_journal"
+    __table_args__ = (
+        # Only the rows to replay (none in steady state): counted by the metrics, found
+        # at start; kept rows never enter it, so an accept does not pay for it.
+        Index(
+            "ix_raw_journal_replay",
+            "id",
+            sqlite_where=text("kept = 0"),
+            postgresql_where=text("kept = false"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
     )
-    sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     store: Mapped[str | None] = mapped_column(String(32), nullable=True)
     writer: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    kept: Mapped[bool] = mapped_column(server_default=true())

@@ -58,11 +58,17 @@ class InboundMessage:
     partner_id: str | None  # the authenticated partner, None when the transport does not know
     kind: str  # "x12" or "canonical"
     raw_sha256: str
+    # The payload's bytes when the caller has them (a small payload, kept in the
+    # database): planned from these instead of opening a file. Not in repr (partner data).
+    raw_data: bytes | None = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, message: Any) -> InboundMessage:
-        """The fields of any object that has them (a database row, a namespace)."""
-        return cls(message.id, message.partner_id, message.kind, message.raw_sha256)
+    def of(cls, message: Any, raw_data: bytes | None = None) -> InboundMessage:
+        """The fields of any object that has them (a database row, a namespace), with
+        ``raw_data`` or the object's own ``raw_data`` when it has one."""
+        if raw_data is None:
+            raw_data = getattr(message, "raw_data", None)
+        return cls(message.id, message.partner_id, message.kind, message.raw_sha256, raw_data)
 
 
 @dataclass(slots=True)

@@ -52,7 +52,7 @@ async def test_data_dir_raw_files_and_database_are_private(
     for name in ("gateway.db", "gateway.db-wal", "gateway.db-shm", "gateway.lock", "api-token"):
         assert mode(var / name) == 0o600, name
     payloads = list((var / "raw").glob("??/*"))
-    assert len(payloads) == 2 and big.path in payloads
+    assert payloads == [big.path]  # the small one is a database row (decision 0025)
     assert all(mode(p) == 0o600 for p in payloads)
     assert all(mode(d) == 0o700 for d in [var / "raw", *(var / "raw").iterdir()] if d.name != "store-id")
     assert mode(var / "raw" / "store-id") == 0o600  # the raw directory's id (gateway.raw_journal)

@@ -5,7 +5,7 @@ instances, schedules, outbox.locked_by; 0005: document_keys, orders, order_excep
 0006: users, console_sessions, audit_log; 0007: alert_events, alert_deliveries;
 0008: jobs.progress_done/_total; 0009: outbox.mdn_status/_at/_detail; 0010:
 login_failures; 0011: raw_journal; 0012: its owners; 0013: orders.updated_at text on
-SQLite)."""
+SQLite; 0014: raw_journal.kept and its sha256 index)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import gateway.db.models_console  # (its tables are part of the metadata)
 import gateway.db.models_delivery  # noqa: F401  (its table too)
 from gateway.db import schema
 from gateway.db.engine import open_database
-from gateway.db.models import Base, Message, Order, OutboxItem, utcnow
+from gateway.db.models import Base, JournaledPayload, Message, Order, OutboxItem, utcnow
 
 
 def _url(database_url: str | None, tmp_path: Path) -> str:
@@ -58,7 +58,7 @@ async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(
     database_url: str | None, tmp_path: Path
 ) -> None:
     head = schema.head_revision()
-    assert head == "0013"
+    assert head == "0014"
     url = _url(database_url, tmp_path)
     db = open_database(url)
     now = utcnow()
@@ -148,5 +148,28 @@ async def test_0013_rewrites_orders_updated_at_stored_with_an_offset(tmp_path: P
             }
             newest = (await conn.execute(select(Order.id).order_by(Order.updated_at.desc()))).scalars().all()
             assert newest == ["o1", "o2", "o3"]
+    finally:
+        await db.close()
+
+
+async def test_0014_marks_the_journal_rows_already_there_for_replay(
+    database_url: str | None, tmp_path: Path
+) -> None:
+    """Rows written before 0014 are journal rows whose files may not be synced (a
+    database upgraded after a crash): they are marked to be replayed to files; rows
+    inserted afterwards without naming the column are kept (the payload's only copy)."""
+    db = open_database(_url(database_url, tmp_path))
+    try:
+        await schema.upgrade(db, "0013")
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                insert(JournaledPayload.__table__).values(sha256="a" * 64, data=b"old", store="s", writer="w")
+            )
+        await schema.upgrade(db)
+        async with db.engine.begin() as conn:
+            await conn.execute(insert(JournaledPayload.__table__).values(sha256="b" * 64, data=b"new"))
+            got = dict((await conn.execute(select(JournaledPayload.data, JournaledPayload.kept))).all())
+            assert got == {b"old": False, b"new": True}
+            assert (await conn.run_sync(_indexes, "raw_journal"))["ix_raw_journal_sha256"] == ["sha256"]
     finally:
         await db.close()

@@ -13,7 +13,9 @@ from gwsamples import canonical_order, order_850
 from sqlalchemy import func, select
 
 from gateway.app import DATABASE, RAWSTORE, Overrides, build_app
-from gateway.db.models import Job, Message, MessageEvent
+from gateway.db.models import Job, JournaledPayload, Message, MessageEvent
+
+TOKEN = {"Authorization": "Bearer internal-test-token"}
 
 
 async def count(client: Any, model: Any) -> int:
@@ -39,8 +41,19 @@ async def test_accept_is_durable_before_202(client: Any) -> None:
     assert message.raw_size == len(body)
     assert events == ["received"]
     assert [tuple(s) for s in steps] == [("translate", "ready")]
-    stored = client.app[RAWSTORE].path_for(message.raw_sha256)
-    assert stored.read_bytes() == body
+    # The small payload is a row of the same commit, kept for good, with no file (decision 0025).
+    async with client.app[DATABASE].read() as conn:
+        kept = (
+            await conn.execute(
+                select(JournaledPayload.data, JournaledPayload.kept).where(
+                    JournaledPayload.sha256 == message.raw_sha256
+                )
+            )
+        ).all()
+    assert [(bytes(data), flag) for data, flag in kept] == [(body, True)]
+    assert not client.app[RAWSTORE].path_for(message.raw_sha256).exists()
+    raw = await client.get(f"/api/v1/messages/{message_id}/raw", headers=TOKEN)
+    assert raw.status == 200 and await raw.read() == body
 
 
 async def test_idempotency_key_returns_first_message(client: Any) -> None:
@@ -188,22 +201,28 @@ async def test_health_and_readiness(client: Any) -> None:
     ready = await client.get("/readyz")
     assert ready.status == 200
     body = await ready.json()
-    assert body["checks"] == {"database": "ok", "partners": "ok", "storage": "ok", "raw_journal": "ok"}
+    assert body["checks"] == {"database": "ok", "partners": "ok", "storage": "ok"}
     assert body["partners"] == {"loaded": 2, "reload_error": None} and "reason" not in body
 
 
-async def test_raw_store_failure_is_503_and_nothing_acknowledged(client: Any, tmp_path: Path) -> None:
+async def test_raw_store_failure_is_503_for_large_bodies_and_nothing_acknowledged(
+    client: Any, tmp_path: Path
+) -> None:
     # A file where the temp directory should be: every raw write fails (like a dead disk).
     tmp_dir = tmp_path / "var" / "raw" / "tmp"
     tmp_dir.rmdir()
     tmp_dir.write_text("in the way")
-    resp = await client.post("/partners/acme/edi", data=order_850("ACME", 18), headers=auth(ACME_KEY))
+    large = order_850("ACME", 18) + b"\n" * client.app[RAWSTORE].spill_bytes  # a file, not a row
+    resp = await client.post("/partners/acme/edi", data=large, headers=auth(ACME_KEY))
     assert resp.status == 503
     assert (await resp.json())["error"]["code"] == "storage_unavailable"
     assert await count(client, Message) == 0
+    # A small body is a database row: the raw store's disk is not on its way.
+    resp = await client.post("/partners/acme/edi", data=order_850("ACME", 19), headers=auth(ACME_KEY))
+    assert resp.status == 202
     tmp_dir.unlink()
     tmp_dir.mkdir()
-    resp = await client.post("/partners/acme/edi", data=order_850("ACME", 18), headers=auth(ACME_KEY))
+    resp = await client.post("/partners/acme/edi", data=large, headers=auth(ACME_KEY))
     assert resp.status == 202
 
 

@@ -310,7 +310,7 @@ async def test_two_pipelines_share_the_queue_without_double_processing(client: A
     first = app[PIPELINE]
     second = Pipeline(
         app[DATABASE],
-        first.rawstore,
+        first.blobs,
         partners=first.partners,
         sink=first.sink,
         settings=first.settings,

@@ -122,3 +122,21 @@ async def test_a_batch_is_planned_in_one_call_per_process_in_order(tmp_path: Pat
         assert pool.rebuilds == 1  # both chunks saw the pool break: replaced once
     finally:
         pool.close()
+
+
+async def test_a_payload_kept_in_the_database_travels_in_the_job(tmp_path: Path, setup: Any) -> None:
+    """A small payload has no file (decision 0025): its bytes go to the worker with the
+    message, alone and in a batch beside a message whose payload is a file."""
+    store, pool = setup
+    partners = directory(tmp_path, "ACME")
+    body = order_850("ACME", 10, sets=2)
+    row = types.SimpleNamespace(
+        id="01ROW", partner_id="acme", kind="x12", raw_sha256="ab" * 32, raw_data=body
+    )
+    assert not store.exists(row.raw_sha256)
+    plan = await pool.plan(row, partners)
+    assert plan.status == "translated" and len(plan.documents) == 2
+    assert plan.documents == plan_stored(InboundMessage.of(row), partners, store.open).documents
+    filed = await stored(store, order_850("ACME", 11))
+    both = await pool.plan_many([row, filed], partners)
+    assert [len(p.documents) for p in both] == [2, 1]  # type: ignore[union-attr]
