@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.db import lean, lean_translate, pg_steps
+from gateway.db import lean, pg_raw
 from gateway.db.control_numbers import allocate
 from gateway.db.models import Base, Document, InterchangeSeen, Message, MessageEvent, OutboxItem
 from gateway.db.one_of import one_of
+from gateway.db.plain import plain
 from gateway.db.writer import lean_connection
 from gateway.domain.states import INBOUND, IllegalTransition, OutboxStatus
 from gateway.orders import link_documents
@@ -115,11 +116,11 @@ class BatchWrites:
     async def begin(
         cls, session: AsyncSession, message_ids: list[str], interchanges: list[tuple[str, str, str]]
     ) -> BatchWrites:
-        raw = lean_connection(session)
-        if raw is not None:  # SQLite's writer thread: plain statements (gateway.db.lean_translate)
+        raw = await plain(session)  # SQLite's writer thread, PostgreSQL's asyncpg (gateway.db.plain)
+        if raw is not None:
             batch = cls(
-                lean_translate.message_ids_with(raw, "outbox", message_ids, kinds=True),
-                lean_translate.message_ids_with(raw, "documents", message_ids, kinds=False),
+                await raw.message_ids_with("outbox", message_ids, kinds=True),
+                await raw.message_ids_with("documents", message_ids, kinds=False),
             )
         else:
             issued = await session.execute(
@@ -134,8 +135,8 @@ class BatchWrites:
             )
             batch = cls({m for m in issued.scalars() if m is not None}, set(stored.scalars()))
         # Seen rows are read as ORM objects (a later write in the batch may move them);
-        # on SQLite a plain look first skips that read when none is there (the usual case).
-        if interchanges and (raw is None or lean_translate.any_seen(raw, interchanges)):
+        # a plain look first skips that read when none is there (the usual case).
+        if interchanges and (raw is None or await raw.any_seen(interchanges)):
             wanted = set(interchanges)
             rows = await session.execute(
                 select(InterchangeSeen)
@@ -173,11 +174,11 @@ class BatchWrites:
             await link_documents(session, self.documents, now=self.documents[0]["created_at"])
         if self.outbox:
             await _insert(session, raw, OutboxItem, self.outbox)
-        pg = None if raw is not None else await pg_steps.driver(session)
+        pg = None if raw is not None else await pg_raw.driver(session)
         if raw is not None:
             lean.update_by_id(raw, Message, self.statuses)
-        elif pg is not None:  # PostgreSQL: executemany on asyncpg (gateway.db.pg_steps)
-            await pg_steps.update_by_id(pg, Message, self.statuses)
+        elif pg is not None:  # PostgreSQL: executemany on asyncpg (gateway.db.pg_raw)
+            await pg_raw.update_by_id(pg, Message, self.statuses)
         else:
             for rows in lean.by_columns(self.statuses).values():
                 await session.execute(update(Message), rows, execution_options={"synchronize_session": False})
@@ -189,11 +190,11 @@ async def _insert(
 ) -> None:
     """Insert ``rows`` in the session's transaction: plain executemany on the writer
     thread's connection (gateway.db.lean) or on PostgreSQL's asyncpg connection
-    (gateway.db.pg_steps), else through SQLAlchemy."""
+    (gateway.db.pg_raw), else through SQLAlchemy."""
     if raw is not None:
         lean.insert(raw, model, rows)
-    elif (pg := await pg_steps.driver(session)) is not None:
-        await pg_steps.insert(pg, model, rows)
+    elif (pg := await pg_raw.driver(session)) is not None:
+        await pg_raw.insert(pg, model, rows)
     else:
         await session.execute(insert(model), rows)
 
@@ -226,10 +227,10 @@ async def return_control_numbers(session: AsyncSession) -> None:
     from gateway.db.models import ControlNumber
 
     pool: dict[tuple[str, str], list[int]] = session.info.get(CONTROL_POOL) or {}
-    raw = lean_connection(session)
+    raw = await plain(session) if any(pool.values()) else None
     for (partner_id, kind), free in pool.items():
         if free and raw is not None:
-            lean_translate.give_back(raw, partner_id, kind, len(free))
+            await raw.give_back(partner_id, kind, len(free))
             free.clear()
         elif free:
             await session.execute(
