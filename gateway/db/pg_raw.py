@@ -81,7 +81,10 @@ async def driver(session: AsyncSession) -> Any | None:
         begin = getattr(fairy.dbapi_connection, "_start_transaction", None)
         if begin is None or getattr(fairy.dbapi_connection, "_transaction", False) is not None:
             return None
-        await begin()
+        try:
+            await begin()
+        except Exception as exc:  # the adapter's own error classes: a storage error, as SQLAlchemy's would be
+            raise OperationalError("BEGIN", None, DriverError(exc)) from exc
     if not pg.is_in_transaction():
         return None
     session.info[_DRIVER] = (session.sync_session.get_transaction(), pg)

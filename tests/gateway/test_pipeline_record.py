@@ -385,3 +385,27 @@ async def test_translate_write_runs_no_sqlalchemy_statement(aiohttp_client: Any,
     assert left == [], left
     rows = await _rows(client, ids)
     assert [row[1] for row in rows] == ["acknowledged"] * 3
+
+
+async def test_raw_begin_failure_is_a_storage_error(aiohttp_client: Any, settings: Any) -> None:
+    """PostgreSQL: when the raw statements begin the session's transaction themselves
+    (pg_raw.driver, before any SQLAlchemy statement) and the server has gone away, the
+    error is an OperationalError the pipeline retries (503), as SQLAlchemy's own
+    first statement would have raised."""
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.db.engine import is_storage_error
+
+    client = await aiohttp_client(build_app(settings))
+    db = client.app[DATABASE]
+    if db.is_sqlite:
+        pytest.skip("the raw asyncpg statements are PostgreSQL's")
+    with pytest.raises(OperationalError) as failed:
+        async with db.begin() as session:
+            conn = await session.connection()
+            pg = (await conn.get_raw_connection()).driver_connection
+            assert not pg.is_in_transaction()
+            async with db.engine.connect() as other:
+                await other.exec_driver_sql(f"SELECT pg_terminate_backend({pg.get_server_pid()})")
+            await pg_raw.driver(session)
+    assert is_storage_error(failed.value)
