@@ -216,7 +216,7 @@ async def refresh(
     await _lock_orders(session, sorted(pairs), now)
     linked = await _linked(session, pairs)
     partners, pos = {p for p, _ in pairs}, {po for _, po in pairs}
-    open_rows: Sequence[OrderExceptionRow] = []  # on SQLite, a plain look first skips the usual empty read
+    open_rows: Sequence[OrderExceptionRow] = []  # a plain look first skips the usual empty read
     if raw is None or await raw.any_open_exception(partners, pos):
         open_rows = await _open_exceptions(session, partners, pos)
     open_rows = [row for row in open_rows if (row.partner_id, row.po_number) in pairs]
