@@ -36,7 +36,7 @@ from gateway.db.models import (
     OutboxItem,
 )
 from gateway.db.one_of import one_of
-from gateway.db.writer import lean_connection
+from gateway.db.plain import plain
 from gateway.domain import orders as domain
 from gateway.domain.alerts import correlation_id
 from gateway.domain.orders import LinkedDocument, OrderPolicy
@@ -99,12 +99,10 @@ async def link_documents(
     ids = [r["id"] for r in rows]
     if replace:
         await session.execute(delete(DocumentKey).where(DocumentKey.document_id.in_(ids)))
-    raw = lean_connection(session)  # SQLite's writer thread: plain statements (gateway.db.lean_translate)
+    raw = await plain(session)  # SQLite's writer thread, PostgreSQL's asyncpg: plain statements
     message_ids = list(dict.fromkeys(r["message_id"] for r in rows))
     by_id = select(Message.id, Message.transport_id).where(one_of(session, Message.id, message_ids))
-    transport = (
-        lean_translate.transports(raw, message_ids) if raw else dict((await session.execute(by_id)).all())
-    )
+    transport = await raw.transports(message_ids) if raw else dict((await session.execute(by_id)).all())
     keys: list[dict[str, Any]] = []
     touched: set[tuple[str, str]] = set()
     for row in rows:
@@ -126,7 +124,7 @@ async def link_documents(
             if key_kind == domain.PO:
                 touched.add((row["partner_id"], value))
     if raw is not None:  # plain; and their JSON is at hand: the read below need not decode it
-        lean_translate.insert_keys(raw, keys)
+        await raw.insert_keys(keys)
         session.info.setdefault(lean_translate.KNOWN, {}).update((r["id"], r.get("canonical")) for r in rows)
     elif keys:
         await session.execute(insert(DocumentKey), keys)
@@ -151,9 +149,9 @@ async def _linked(conn: Any, pairs: set[tuple[str, str]]) -> dict[tuple[str, str
     result: dict[tuple[str, str], list[LinkedDocument]] = {pair: [] for pair in pairs}
     if not pairs:
         return result
-    raw = lean_connection(conn)
+    raw = await plain(conn)
     found = (
-        lean_translate.linked(raw, pairs, conn.info.get(lean_translate.KNOWN))
+        await raw.linked(pairs, conn.info.get(lean_translate.KNOWN))
         if raw is not None
         else (await _select_linked(conn, pairs)).all()
     )
@@ -212,14 +210,14 @@ async def refresh(
     second sees the first's documents and exceptions."""
     if not pairs:
         return
-    raw = lean_connection(session)
+    raw = await plain(session)
     if raw is not None:
         await session.flush()  # plain statements below read what the ORM holds back
     await _lock_orders(session, sorted(pairs), now)
     linked = await _linked(session, pairs)
     partners, pos = {p for p, _ in pairs}, {po for _, po in pairs}
-    open_rows: Sequence[OrderExceptionRow] = []  # on SQLite, a plain look first skips the usual empty read
-    if raw is None or lean_translate.any_open_exception(raw, partners, pos):
+    open_rows: Sequence[OrderExceptionRow] = []  # a plain look first skips the usual empty read
+    if raw is None or await raw.any_open_exception(partners, pos):
         open_rows = await _open_exceptions(session, partners, pos)
     open_rows = [row for row in open_rows if (row.partner_id, row.po_number) in pairs]
     by_order: dict[tuple[str, str], dict[tuple[str, str], OrderExceptionRow]] = {}
@@ -282,7 +280,7 @@ async def refresh(
             extra={"partner_id": e["partner_id"], "correlation_id": e["correlation_id"]},
         )
     if states and raw is not None:
-        lean_translate.update_orders(raw, states, MILESTONES)
+        await raw.update_orders(states, MILESTONES)
     elif states:
         table = Order.__table__
         assert isinstance(table, Table)
@@ -330,9 +328,9 @@ async def _lock_orders(session: AsyncSession, pairs: list[tuple[str, str]], now:
         }
         for p, po in pairs
     ]
-    raw = lean_connection(session)
+    raw = await plain(session)
     if raw is not None:
-        lean_translate.lock_orders(raw, rows)
+        await raw.lock_orders(rows)
         return
     postgres = session.get_bind().dialect.name == "postgresql"
     stmt = (pg_insert if postgres else sqlite_insert)(Order)

@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.db import lean, lean_translate, pg_steps
+from gateway.db import lean, pg_raw
 from gateway.db.control_numbers import allocate
 from gateway.db.models import Base, Document, InterchangeSeen, Message, MessageEvent, OutboxItem
 from gateway.db.one_of import one_of
+from gateway.db.plain import plain
 from gateway.db.writer import lean_connection
 from gateway.domain.states import INBOUND, IllegalTransition, OutboxStatus
 from gateway.orders import link_documents
@@ -115,11 +116,11 @@ class BatchWrites:
     async def begin(
         cls, session: AsyncSession, message_ids: list[str], interchanges: list[tuple[str, str, str]]
     ) -> BatchWrites:
-        raw = lean_connection(session)
-        if raw is not None:  # SQLite's writer thread: plain statements (gateway.db.lean_translate)
+        raw = await plain(session)  # SQLite's writer thread, PostgreSQL's asyncpg (gateway.db.plain)
+        if raw is not None:
             batch = cls(
-                lean_translate.message_ids_with(raw, "outbox", message_ids, kinds=True),
-                lean_translate.message_ids_with(raw, "documents", message_ids, kinds=False),
+                await raw.message_ids_with("outbox", message_ids, kinds=True),
+                await raw.message_ids_with("documents", message_ids, kinds=False),
             )
         else:
             issued = await session.execute(
@@ -134,8 +135,8 @@ class BatchWrites:
             )
             batch = cls({m for m in issued.scalars() if m is not None}, set(stored.scalars()))
         # Seen rows are read as ORM objects (a later write in the batch may move them);
-        # on SQLite a plain look first skips that read when none is there (the usual case).
-        if interchanges and (raw is None or lean_translate.any_seen(raw, interchanges)):
+        # a plain look first skips that read when none is there (the usual case).
+        if interchanges and (raw is None or await raw.any_seen(interchanges)):
             wanted = set(interchanges)
             rows = await session.execute(
                 select(InterchangeSeen)
@@ -186,7 +187,7 @@ async def _update_statuses(
     IllegalTransition naming the batch's messages of that target, as the delivered
     batch's record does: the whole transaction is rolled back, and the translate
     batch writes its messages one by one, where only that message fails."""
-    pg = None if raw is not None else await pg_steps.driver(session)
+    pg = None if raw is not None else await pg_raw.driver(session)
     targets: dict[str, list[dict[str, Any]]] = {}
     for row in statuses:
         targets.setdefault(row["status"], []).append(row)
@@ -194,8 +195,8 @@ async def _update_statuses(
         sources = INBOUND.sources(target)
         if raw is not None:
             moved = lean.update_by_id(raw, Message, rows, status_in=sources)
-        elif pg is not None:  # PostgreSQL: a pipelined batch on asyncpg (gateway.db.pg_steps)
-            moved = await pg_steps.update_by_id(pg, Message, rows, status_in=sources)
+        elif pg is not None:  # PostgreSQL: a pipelined batch on asyncpg (gateway.db.pg_raw)
+            moved = await pg_raw.update_by_id(pg, Message, rows, status_in=sources)
         else:
             moved = 0
             for row in rows:
@@ -215,11 +216,11 @@ async def _insert(
 ) -> None:
     """Insert ``rows`` in the session's transaction: plain executemany on the writer
     thread's connection (gateway.db.lean) or on PostgreSQL's asyncpg connection
-    (gateway.db.pg_steps), else through SQLAlchemy."""
+    (gateway.db.pg_raw), else through SQLAlchemy."""
     if raw is not None:
         lean.insert(raw, model, rows)
-    elif (pg := await pg_steps.driver(session)) is not None:
-        await pg_steps.insert(pg, model, rows)
+    elif (pg := await pg_raw.driver(session)) is not None:
+        await pg_raw.insert(pg, model, rows)
     else:
         await session.execute(insert(model), rows)
 
@@ -252,10 +253,10 @@ async def return_control_numbers(session: AsyncSession) -> None:
     from gateway.db.models import ControlNumber
 
     pool: dict[tuple[str, str], list[int]] = session.info.get(CONTROL_POOL) or {}
-    raw = lean_connection(session)
+    raw = await plain(session) if any(pool.values()) else None
     for (partner_id, kind), free in pool.items():
         if free and raw is not None:
-            lean_translate.give_back(raw, partner_id, kind, len(free))
+            await raw.give_back(partner_id, kind, len(free))
             free.clear()
         elif free:
             await session.execute(

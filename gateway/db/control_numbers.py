@@ -13,9 +13,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.db import lean_translate
 from gateway.db.models import ControlNumber
-from gateway.db.writer import lean_connection
+from gateway.db.plain import plain
 
 MAX_CONTROL = 999_999_999
 KINDS = frozenset({"interchange", "group", "set"})
@@ -27,10 +26,9 @@ async def allocate(session: AsyncSession, partner_id: str, kind: str, count: int
         raise ValueError(f"unknown control number kind {kind!r}")
     if count < 1:
         return []
-    raw = lean_connection(session)
-    if raw is not None:  # SQLite's writer thread: the same upsert, plain
-        last = lean_translate.allocate(raw, partner_id, kind, count)
-        return _numbers(last, count)
+    raw = await plain(session)
+    if raw is not None:  # SQLite's writer thread, PostgreSQL's asyncpg: the same upsert, plain
+        return _numbers(await raw.allocate(partner_id, kind, count), count)
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     # One upsert: a new counter starts at ``count``, an existing one moves on by it,

@@ -22,7 +22,7 @@ from sqlalchemy import and_, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
-from gateway.db import lean
+from gateway.db import lean, pg_raw, pg_translate
 from gateway.db.models import Job
 from gateway.db.one_of import one_of
 from gateway.db.writer import lean_connection, ts
@@ -140,6 +140,9 @@ async def finish_many(session: AsyncSession, claimed: list[ClaimedJob], *, now: 
             )
             ours.update(row[0] for row in raw.execute(sql, (ts(now), *part, worker)))
         return ours
+    pg = await pg_raw.driver(session)
+    if pg is not None:  # PostgreSQL: the same guarded UPDATE on asyncpg (gateway.db.pg_translate)
+        return await pg_translate.finish_jobs(pg, [j.id for j in claimed], worker, now)
     result = await session.execute(
         update(Job)
         .where(
@@ -221,6 +224,12 @@ async def enqueue_claimed(
         return [
             ClaimedJob(id=by_message[m], message_id=m, step=step, attempts=1, worker=worker)
             for m in message_ids
+        ]
+    pg = await pg_raw.driver(session)
+    if pg is not None:  # PostgreSQL: one INSERT ... SELECT over an array on asyncpg
+        ids = await pg_translate.enqueue_claimed(pg, message_ids, step, worker, now, lease)
+        return [
+            ClaimedJob(id=ids[m], message_id=m, step=step, attempts=1, worker=worker) for m in message_ids
         ]
     if session.get_bind().dialect.name == "sqlite":
         # INSERT ... RETURNING in parameter order runs one statement per row on SQLite:

@@ -9,7 +9,7 @@ text, out of range): the same input must meet the same fate on SQLite and Postgr
 - Whatever still reaches PostgreSQL with such a value fails its message at once, with
   the SQLSTATE and the server's message as its reason (no values), whichever path
   wrote it (SQLAlchemy's asyncpg adapter raised a plain DBAPIError, which counted as
-  the database being down and was retried max_attempts times; gateway.db.pg_steps
+  the database being down and was retried max_attempts times; gateway.db.pg_raw
   raised DataError): the same value is refused every time, and a failed message is
   replayable once the cause is fixed."""
 
@@ -25,7 +25,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from gateway.app import DATABASE, PIPELINE, build_app
-from gateway.db import pg_steps, schema
+from gateway.db import pg_raw, schema
 from gateway.db.engine import data_error, is_storage_error, open_database
 from gateway.db.models import Job, Message, OutboxItem
 
@@ -61,9 +61,9 @@ async def test_a_refused_value_is_a_data_error_on_both_postgresql_paths(pg_datab
             caught.append(through_sqlalchemy.value)
         async with db.begin() as session:
             await session.execute(text("SELECT 1"))
-            pg = await pg_steps.driver(session)
+            pg = await pg_raw.driver(session)
             with pytest.raises(DBAPIError) as through_asyncpg:
-                await pg_steps.update_by_id(
+                await pg_raw.update_by_id(
                     pg, Message, [{"id": "x", "reason": "a\x00b"}], status_in=["received"]
                 )
             caught.append(through_asyncpg.value)

@@ -1,19 +1,22 @@
-"""The translate write's plain sqlite3 twins (gateway.db.lean_translate): an order's
+"""The translate write's plain twins (gateway.db.lean_translate on SQLite's writer
+thread, gateway.db.pg_translate on PostgreSQL's asyncpg connection): an order's
 documents linked, its row derived, its exceptions opened and closed, and control
-numbers taken and handed back leave the same rows whether the transaction runs in the
-writer thread (plain statements) or through SQLAlchemy's async session."""
+numbers taken and handed back leave the same rows whether the transaction runs the
+plain statements or SQLAlchemy's."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import event, insert, text
 
 from gateway import pipeline_rows as rows
-from gateway.db import lean, schema
+from gateway.db import lean, pg_raw, schema
 from gateway.db.engine import Database, open_database
 from gateway.db.models import Message
 
@@ -80,13 +83,21 @@ STEPS = [
 ]
 
 
-async def _run(db: Database, lean_path: bool) -> dict[str, list[Any]]:
+async def _run(db: Database, lean_path: bool, watch: Any = None) -> dict[str, list[Any]]:
+    """The steps; ``watch``: a before_cursor_execute listener while they run."""
     await schema.upgrade(db)
+    messages = [_message(f"M{n:025d}", f"T-{n}" if n % 2 else None) for n in range(9)]
 
     def setup(conn: sqlite3.Connection) -> None:
-        lean.insert(conn, Message, [_message(f"M{n:025d}", f"T-{n}" if n % 2 else None) for n in range(9)])
+        lean.insert(conn, Message, messages)
 
-    await db.lean_write(setup)
+    if db.is_sqlite:
+        await db.lean_write(setup)
+    else:
+        async with db.begin() as session:
+            await session.execute(insert(Message), messages)
+    if watch is not None:
+        event.listen(db.engine.sync_engine, "before_cursor_execute", watch)
     n = 0
     for step, batch in enumerate(STEPS):
         at = T0 + timedelta(hours=step)
@@ -102,17 +113,14 @@ async def _run(db: Database, lean_path: bool) -> dict[str, list[Any]]:
             await rows.store_documents(session, documents)
             await rows.return_control_numbers(session)
 
-        if lean_path:
+        if lean_path and db.is_sqlite:
             await db.lean_session(write)
         else:
             async with db.begin() as session:
                 await write(session)
-    tables = {
-        "orders": "SELECT * FROM orders ORDER BY partner_id, po_number",
-        "document_keys": "SELECT document_id, partner_id, key_kind, value FROM document_keys ORDER BY id",
-        "order_exceptions": "SELECT * FROM order_exceptions ORDER BY partner_id, po_number, kind, subject",
-        "control_numbers": "SELECT * FROM control_numbers ORDER BY partner_id, kind",
-    }
+    if watch is not None:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", watch)
+    tables = READ_BACK
     found: dict[str, list[Any]] = {}
     async with db.read() as conn:
         for name, sql in tables.items():
@@ -123,6 +131,14 @@ async def _run(db: Database, lean_path: bool) -> dict[str, list[Any]]:
                 tuple(v for c, v in zip(columns, r, strict=True) if c != "id") for r in result.all()
             ]
     return found
+
+
+READ_BACK = {
+    "orders": "SELECT * FROM orders ORDER BY partner_id, po_number",
+    "document_keys": "SELECT document_id, partner_id, key_kind, value FROM document_keys ORDER BY id",
+    "order_exceptions": "SELECT * FROM order_exceptions ORDER BY partner_id, po_number, kind, subject",
+    "control_numbers": "SELECT * FROM control_numbers ORDER BY partner_id, kind",
+}
 
 
 async def test_the_plain_path_writes_what_sqlalchemy_writes(tmp_path: Path) -> None:
@@ -153,3 +169,55 @@ async def test_the_plain_path_writes_what_sqlalchemy_writes(tmp_path: Path) -> N
     assert ("acme", "interchange", 3) in expected["control_numbers"]
     assert ("D0000000000000000000000003", "acme", "tracking", "1Z999") in expected["document_keys"]
     assert got == expected
+
+
+@pytest.fixture
+def two_pg_databases() -> Iterator[tuple[str, str]]:
+    from conftest import PG_ABSENT, postgres_available, throwaway_postgres
+
+    if not postgres_available():
+        pytest.skip(PG_ABSENT)
+    with throwaway_postgres() as (first, _), throwaway_postgres() as (second, _):
+        yield first, second
+
+
+@pytest.mark.postgres
+async def test_the_plain_path_writes_what_sqlalchemy_writes_on_postgres(
+    monkeypatch: pytest.MonkeyPatch, two_pg_databases: tuple[str, str]
+) -> None:
+    """The same steps on PostgreSQL: the asyncpg twins (gateway.db.pg_translate) on the
+    session's own connection against SQLAlchemy's statements (the driver withheld);
+    the plain run sends no statement through SQLAlchemy but its own read-back."""
+    plain, orm = (open_database(url) for url in two_pg_databases)
+    through_sqlalchemy: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        through_sqlalchemy.append(statement)
+
+    try:
+        got = await _run(plain, lean_path=True, watch=seen)
+
+        async def no_driver(session: Any) -> None:
+            return None
+
+        monkeypatch.setattr(pg_raw, "driver", no_driver)
+        expected = await _run(orm, lean_path=False)
+    finally:
+        await plain.close()
+        await orm.close()
+    assert [(r[0], r[1], r[2]) for r in expected["orders"]] == [
+        ("acme", "PO-1", "exception"),
+        ("acme", "PO-2", "received"),
+        ("acme", "PO-3", "received"),
+    ], expected["orders"]
+    assert [(r[2], r[5] is None) for r in expected["order_exceptions"]] == [
+        ("changed_after_shipment", True),
+        ("shipped_over_ordered", False),  # closed
+    ]
+    assert ("acme", "group", 6) in expected["control_numbers"]
+    assert got == expected
+    # the twins' tables never through SQLAlchemy (the documents' own ORM path without a
+    # batch, and the open exceptions the ORM reads and closes, still are)
+    twins = ("control_numbers", "document_keys", "INTO orders", "UPDATE orders", "FROM messages")
+    assert any("order_exceptions" in s for s in through_sqlalchemy)
+    assert [s for s in through_sqlalchemy if any(t in s for t in twins)] == []

@@ -17,7 +17,7 @@ from sqlalchemy import event, select
 from test_service_pipeline import post
 
 from gateway.app import DATABASE, PIPELINE, Overrides, build_app
-from gateway.db import pg_steps
+from gateway.db import pg_raw, pg_steps
 from gateway.db.models import Document, InterchangeSeen, Job, Message, MessageEvent, OutboxItem
 from gateway.db.models_delivery import DeliveryAttempt
 from gateway.erp import FeedParkingSink
@@ -75,6 +75,7 @@ def _attempt(doc: DocumentRecord, outcome: str) -> dict[str, Any]:
 
 _TABLES = ("jobs", "documents", "message_events", "outbox", "messages", "delivery_attempts")
 _RECORDED = {"available_in_feed", "delivered", "acknowledged"}
+_WRITTEN = (*_TABLES, "interchanges_seen", "control_numbers", "document_keys", "orders", "order_exceptions")
 
 
 async def _rows(client: Any, message_ids: list[str]) -> list[Any]:
@@ -200,7 +201,7 @@ async def test_lean_record_writes_what_the_orm_path_writes(
     async def no_driver(session: Any) -> None:
         return None
 
-    monkeypatch.setattr(pg_steps, "driver", no_driver)  # the translate write through SQLAlchemy too
+    monkeypatch.setattr(pg_raw, "driver", no_driver)  # the translate write through SQLAlchemy too
     orm = [await post(client, order_850("ACME", 450 + n, po=f"PO-Q{n + 3}")) for n in range(3)]
     assert await pipeline.run_one()
     written = await _rows(client, lean)
@@ -255,15 +256,15 @@ async def test_raw_errors_are_sqlalchemy_errors(aiohttp_client: Any, settings: A
     with pytest.raises(IntegrityError) as clash:
         async with db.begin() as session:
             await session.execute(text("SELECT 1"))
-            pg = await pg_steps.driver(session)
+            pg = await pg_raw.driver(session)
             assert pg is not None
-            await pg_steps.insert(pg, InterchangeSeen, [{**seen, "seen_at": now}] * 2)
+            await pg_raw.insert(pg, InterchangeSeen, [{**seen, "seen_at": now}] * 2)
     assert not is_storage_error(clash.value)
     with pytest.raises(OperationalError) as cancelled:
         async with db.begin() as session:
             await session.execute(text("SET LOCAL statement_timeout = 1"))
-            pg = await pg_steps.driver(session)
-            async with pg_steps._as_sqlalchemy("sleep"):
+            pg = await pg_raw.driver(session)
+            async with pg_raw.as_sqlalchemy("sleep"):
                 await pg.execute("SELECT pg_sleep(1)")
     assert is_storage_error(cancelled.value)
 
@@ -298,9 +299,9 @@ async def test_raw_errors_quote_no_values(aiohttp_client: Any, settings: Any) ->
                 async with db.begin() as session:
                     await session.execute(text("SELECT 1"))
                     if raw:
-                        pg = await pg_steps.driver(session)
+                        pg = await pg_raw.driver(session)
                         assert pg is not None
-                        await pg_steps.insert(pg, model, rows)
+                        await pg_raw.insert(pg, model, rows)
                     else:
                         await session.execute(insert(model), rows)
             assert secret not in str(failed.value), (raw, str(failed.value))
@@ -352,3 +353,59 @@ async def test_raw_record_keeps_the_lease_and_status_guards(aiohttp_client: Any,
     with pytest.raises(IllegalTransition):
         await pg_steps.record_delivered(db, attempts=[], complete=[(mine, [])], now=now)
     assert await state() == before  # rolled back: the job still running, no event
+
+
+async def test_translate_write_runs_no_sqlalchemy_statement(aiohttp_client: Any, settings: Any) -> None:
+    """PostgreSQL: a translated batch's write (look-ups, jobs finished, control numbers,
+    documents, keys, order rows, acks, events, statuses, deliver jobs) runs on the
+    session's asyncpg connection; SQLAlchemy only begins and commits it. On SQLite the
+    whole write runs in the writer thread (no async engine statement either)."""
+    sink = Flagged(TakesAll(), attempts=False)
+    client = await aiohttp_client(build_app(settings, overrides=Overrides(sink=sink)))
+    ids = [await post(client, order_850("ACME", 470 + n, po=f"PO-W{n}")) for n in range(3)]
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        # before the delivery: the claim and the translate write (on the write's tables:
+        # a schedule's tick may run meanwhile)
+        if not sink.handed and any(f" {t}" in statement for t in _WRITTEN):
+            statements.append(" ".join(statement.split()))
+
+    engine = client.app[DATABASE].engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert await client.app[PIPELINE].run_one()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert sink.handed
+    # what is left: the claim of the translate jobs and the read of their messages
+    # (steady state hands both over in memory), before the write
+    claim = ("FOR UPDATE SKIP LOCKED", "UPDATE jobs SET state=", "SELECT messages.id, messages.direction")
+    left = [s for s in statements if not any(c in s for c in claim)]
+    assert left == [], left
+    rows = await _rows(client, ids)
+    assert [row[1] for row in rows] == ["acknowledged"] * 3
+
+
+async def test_raw_begin_failure_is_a_storage_error(aiohttp_client: Any, settings: Any) -> None:
+    """PostgreSQL: when the raw statements begin the session's transaction themselves
+    (pg_raw.driver, before any SQLAlchemy statement) and the server has gone away, the
+    error is an OperationalError the pipeline retries (503), as SQLAlchemy's own
+    first statement would have raised."""
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.db.engine import is_storage_error
+
+    client = await aiohttp_client(build_app(settings))
+    db = client.app[DATABASE]
+    if db.is_sqlite:
+        pytest.skip("the raw asyncpg statements are PostgreSQL's")
+    with pytest.raises(OperationalError) as failed:
+        async with db.begin() as session:
+            conn = await session.connection()
+            pg = (await conn.get_raw_connection()).driver_connection
+            assert not pg.is_in_transaction()
+            async with db.engine.connect() as other:
+                await other.exec_driver_sql(f"SELECT pg_terminate_backend({pg.get_server_pid()})")
+            await pg_raw.driver(session)
+    assert is_storage_error(failed.value)
