@@ -59,17 +59,18 @@ class Probe:
     """GC pauses and loop lag of this (the bench's) process."""
 
     def __init__(self) -> None:
-        self.gc: list[tuple[float, float, int]] = []
+        self.gc: list[tuple[float, float, int, float]] = []
         self.lags: list[tuple[float, float]] = []
-        self._started = 0.0
+        self._started = (0.0, 0.0)
         gc.callbacks.append(self._callback)
 
     def _callback(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
-            self._started = time.perf_counter()
+            self._started = (time.perf_counter(), time.thread_time())
         else:
-            took = time.perf_counter() - self._started
-            self.gc.append((time.monotonic() - took, took, info["generation"]))
+            took = time.perf_counter() - self._started[0]
+            cpu = time.thread_time() - self._started[1]
+            self.gc.append((time.monotonic() - took, took, info["generation"], cpu))
 
     async def ticker(self) -> None:
         while True:
@@ -177,13 +178,15 @@ def report(seen: dict[str, dict[str, Any]], trace: dict[str, Any], slowest: floa
         ("gateway", trace["gc"], trace["lags"]),
         ("bench", probe.gc, probe.lags),
     ):
-        inside = [(s, took, g) for s, took, g in gcs if first <= s <= last]
+        inside = [(s, took, g, cpu) for s, took, g, cpu in gcs if first <= s <= last]
         for gen in (0, 1, 2):
-            took = [t * 1000 for _, t, g in inside if g == gen]
+            took = [t * 1000 for _, t, g, _ in inside if g == gen]
+            cpu = [c * 1000 for _, _, g, c in inside if g == gen]
             if took:
                 lines.append(
                     f"{where} gc gen{gen}: {len(took)} pauses, mean {statistics.mean(took):.2f} "
-                    f"max {max(took):.2f} total {sum(took):.0f} ms"
+                    f"max {max(took):.2f} total {sum(took):.0f} ms; CPU mean {statistics.mean(cpu):.2f} "
+                    f"max {max(cpu):.2f} total {sum(cpu):.0f} ms"
                 )
         late = [lag * 1000 for at, lag in lags if first <= at <= last]
         if late:
@@ -194,7 +197,7 @@ def report(seen: dict[str, dict[str, Any]], trace: dict[str, Any], slowest: floa
     lines.append(f"gateway objects tracked by gc: {trace['objects']}")
     # Which slow documents had a gen2 pause of the gateway or the bench in their window
     for where, gcs in (("gateway", trace["gc"]), ("bench", probe.gc)):
-        gen2 = [(s, t) for s, t, g in gcs if g == 2]
+        gen2 = [(s, t) for s, t, g, _ in gcs if g == 2]
         hit = sum(1 for d in slow if any(d["post"] <= s <= d["erp"] for s, _ in gen2))
         lines.append(f"slowest {count} with a {where} gen2 pause inside: {hit}")
     return lines

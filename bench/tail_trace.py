@@ -27,7 +27,7 @@ from typing import Any
 STAGES: dict[str, dict[str, float]] = {}  # message id -> stage -> monotonic time
 BATCHES: list[dict[str, Any]] = []  # one per batch step: kind, start, end, size
 GATES: list[tuple[str, float, float, float]] = []  # task name, requested, acquired, released
-GC_PAUSES: list[tuple[float, float, int]] = []  # start, seconds, generation
+GC_PAUSES: list[tuple[float, float, int, float]] = []  # start, seconds, generation, CPU seconds
 LAGS: list[tuple[float, float]] = []  # when, seconds late (> 2 ms only)
 OBJECTS: dict[str, int] = {}  # objects the collector tracks, at the first accept and at the end
 
@@ -37,14 +37,15 @@ def note(message_id: str, stage: str, at: float | None = None) -> None:
 
 
 def gc_callbacks() -> None:
-    started: list[float] = [0.0]
+    started: list[float] = [0.0, 0.0]
 
     def callback(phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
-            started[0] = time.perf_counter()
+            started[:] = time.perf_counter(), time.thread_time()
         else:
             took = time.perf_counter() - started[0]
-            GC_PAUSES.append((time.monotonic() - took, took, info["generation"]))
+            cpu = time.thread_time() - started[1]  # the pause's own CPU, whatever the neighbours do
+            GC_PAUSES.append((time.monotonic() - took, took, info["generation"], cpu))
 
     gc.callbacks.append(callback)
 
