@@ -151,15 +151,17 @@ def report(seen: dict[str, dict[str, Any]], trace: dict[str, Any], slowest: floa
             f"{label:21} | {statistics.mean(mid) if mid else float('nan'):8.1f}           "
             f"| {statistics.mean(tail):8.1f}           | {max(tail):8.1f}"
         )
+    first = min(d["post"] for d in docs)
     for kind in ("commit", "take", "plan", "write", "deliver"):
-        batches = [b for b in trace["batches"] if b["kind"] == kind]
+        batches = [b for b in trace["batches"] if b["kind"] == kind and b["start"] >= first]
         if not batches:
             continue
         sizes = [b["size"] for b in batches]
         took = [(b["end"] - b["start"]) * 1000 for b in batches]
         lines.append(
             f"{kind:8} batches {len(batches):5}: size mean {statistics.mean(sizes):5.1f} max {max(sizes):4}; "
-            f"ms p50 {statistics.median(took):6.1f} p99 {pct(took, 0.99):6.1f} max {max(took):6.1f}"
+            f"ms p50 {statistics.median(took):6.1f} p99 {pct(took, 0.99):6.1f} max {max(took):6.1f} "
+            f"(at +{batches[took.index(max(took))]['start'] - first:.2f} s)"
         )
     by_task: dict[str, list[tuple[float, float]]] = {}
     for name, req, acq, rel in trace["gates"]:
@@ -172,7 +174,6 @@ def report(seen: dict[str, dict[str, Any]], trace: dict[str, Any], slowest: floa
             f"gate {key:12} {len(values):5}x: wait p50 {statistics.median(waits):5.1f} p99 {pct(waits, 0.99):6.1f} "
             f"max {max(waits):6.1f}; hold p50 {statistics.median(holds):5.1f} p99 {pct(holds, 0.99):6.1f}"
         )
-    first = min(d["post"] for d in docs)
     last = max(d["erp"] for d in docs)
     for where, gcs, lags in (
         ("gateway", trace["gc"], trace["lags"]),
