@@ -138,10 +138,7 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
         self._stranded: set[int] = set()  # jobs whose retry could not be written
         # SQLite has one writer: claims from this process queue here instead of on the file lock.
         self._claim_lock = asyncio.Lock()
-        # Handed-over batches: one plans while the one before it writes (two stages), and
-        # they write in the order they were taken (see _run_handed).
-        self._planning = asyncio.Lock()
-        self._writing = asyncio.Lock()
+        self._translating = asyncio.Lock()  # handed-over batches: one translation at a time
         self.processed = 0
         # Jobs claimed (and their outcomes committed) together: on SQLite each commit
         # is an fsync, so one claim and one write per batch instead of per job.
@@ -262,26 +259,18 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
         return True
 
     async def _run_handed(self) -> bool:
-        """Translate what the intake handed over, then deliver it. Two stages, each one
-        batch at a time: while a batch is written, the next one is planned (in the
-        translate pool), and the others' messages wait in the hand-off and make the
-        batch after it bigger instead of a second transaction beside this one (SQLite
-        has one writer; on PostgreSQL both would queue on the partner's control-number
-        row). A batch takes the write turn before it lets the next one plan, so
-        batches write in the order they were taken (documents' ids follow the order
-        messages came). Deliveries, which wait on the ERP, run side by side."""
-        async with self._planning:
+        """Translate what the intake handed over, then deliver it. One worker at a time
+        translates (plans and writes): the others' messages wait in the hand-off and
+        make the next batch bigger instead of a second transaction beside this one
+        (SQLite has one writer; on PostgreSQL both would queue on the partner's
+        control-number row). Deliveries, which wait on the ERP, run side by side."""
+        async with self._translating:
             handed = self.handoff.take(self.batch_size)
             if not handed:
                 return False
-            ready = await self._plan_batch(
+            deliver = await self._translate_batch(
                 [h.job for h in handed], {h.job.message_id: h.message for h in handed}
             )
-            await self._writing.acquire()
-        try:
-            deliver = await self._write_batch(ready) if ready else None
-        finally:
-            self._writing.release()
         if deliver is not None:
             await deliver
         self.processed += len(handed)
@@ -429,21 +418,13 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
         on its own so one message cannot hold the others back. ``known``: message
         rows at hand; the others are read. Returns the delivery of what it handed to
         this worker, for the caller to await."""
-        ready = await self._plan_batch(batch, known)
-        return await self._write_batch(ready) if ready else None
-
-    async def _plan_batch(
-        self, batch: list[jobs.ClaimedJob], known: dict[str, Any]
-    ) -> list[tuple[jobs.ClaimedJob, Any, _Plan]]:
-        """The first half of :meth:`_translate_batch`: each message's plan (a job whose
-        planning failed has its error recorded and is left out)."""
         missing = [j.message_id for j in batch if j.message_id not in known]
         try:
             found = await self.db.lean_read(functools.partial(_read_messages, missing)) if missing else []
         except Exception as exc:
             for job in batch:
                 await self._on_error(job, exc)
-            return []
+            return None
         messages = {**{m.id: m for m in found}, **known}
         found_messages = [messages[j.message_id] for j in batch if j.message_id in messages]
         if self.translate_pool is not None:  # one pool call per process for the batch
@@ -463,12 +444,8 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
                 await self._on_error(job, outcome)
             else:
                 ready.append((job, messages[job.message_id], outcome))
-        return ready
-
-    async def _write_batch(
-        self, ready: list[tuple[jobs.ClaimedJob, Any, _Plan]]
-    ) -> Coroutine[Any, Any, None] | None:
-        """The second half of :meth:`_translate_batch`: the plans written."""
+        if not ready:
+            return None
         now = self.clock()
         try:
             written = await self._write_translated(ready, now)
