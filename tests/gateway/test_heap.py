@@ -54,7 +54,9 @@ async def test_serve_freezes_its_heap_once_started_and_still_accepts(
     assert resp.status == 202, await resp.text()
 
 
-async def test_worker_freezes_its_heap_once_started(unfrozen: None, tmp_path: Path, settings: Settings) -> None:
+async def test_worker_freezes_its_heap_once_started(
+    unfrozen: None, tmp_path: Path, settings: Settings
+) -> None:
     task = asyncio.create_task(run_worker(settings))
     try:
         for _ in range(400):
