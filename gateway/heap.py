@@ -3,8 +3,8 @@
 A started gateway holds ~150,000 objects the cyclic garbage collector tracks for
 its whole life (modules, SQLAlchemy's mappers and compiled statements, pydantic's
 validators, the X12 grammars, the partner profiles). Each full (generation 2)
-collection walks every one of them: ~40-100 ms during which nothing else in the
-process runs, a few times a minute under load, so it was the largest single
+collection walks every one of them: ~70-110 ms of CPU during which nothing else in the
+process runs, every few seconds under load, so it was the largest single
 stage in the slowest documents' post->ERP time (docs/performance.md, "The
 end-to-end latency tail"). :func:`settle` collects once after start-up and moves
 the survivors to the permanent generation (``gc.freeze``), which later
