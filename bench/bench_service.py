@@ -88,8 +88,10 @@ def start_gateway(
     command: str = "serve",
     poll_seconds: float = 0.05,
     extra_env: dict[str, str] | None = None,
+    launcher: list[str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """Start ``gateway serve`` (or ``gateway worker``) on a config in ``work``."""
+    """Start ``gateway serve`` (or ``gateway worker``) on a config in ``work``;
+    ``launcher``: the interpreter's arguments instead of ``-m gateway`` (bench_tail's trace)."""
     partners = work / "partners" / "acme"
     partners.mkdir(parents=True, exist_ok=True)
     (partners / "profile.toml").write_text(profile_toml("acme", "ACME", KEY))
@@ -114,7 +116,7 @@ def start_gateway(
     (work / "gateway.toml").write_text("\n".join(lines) + "\n")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")} | (extra_env or {})
-    argv = [sys.executable, "-m", "gateway", command, "--config", str(work / "gateway.toml")]
+    argv = [sys.executable, *(launcher or ["-m", "gateway"]), command, "--config", str(work / "gateway.toml")]
     if command == "serve":
         argv += ["--port", str(port)]
     proc = subprocess.Popen(

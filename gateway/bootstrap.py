@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gateway import orders
+from gateway import heap, orders
 from gateway.blobs import Blobs
 from gateway.config import Settings
 from gateway.db import jobs
@@ -444,6 +444,7 @@ async def run_worker(settings: Settings, overrides: Overrides | None = None) -> 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     async with running(settings, overrides, role="worker") as gw:
+        heap.settle()  # built: what it holds for life leaves the collector's walks
         reloads: set[asyncio.Task[Any]] = set()
 
         def on_sighup() -> None:

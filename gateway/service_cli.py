@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gateway import heap
 from gateway.config import (
     API_TOKEN_FILE,
     ConfigError,
@@ -75,6 +76,22 @@ def add_service_commands(subparsers: Any) -> None:
     add_orders_command(subparsers)
 
 
+def serve_app(settings: Settings, *, allow_empty: bool) -> Any:
+    """The application ``gateway serve`` runs: :func:`gateway.app.build_app`, and once
+    it has started (its cleanup contexts, which build every part, run first) what it
+    holds for life is frozen out of the collector's walks (gateway.heap)."""
+    from gateway.app import build_app
+
+    app = build_app(settings, overrides=_partners_loader(allow_empty))
+    app.on_startup.append(_settle_heap)
+    return app
+
+
+async def _settle_heap(_app: Any) -> None:
+    """The service is built: what it holds for life leaves the collector's walks (gateway.heap)."""
+    heap.settle()
+
+
 def _fast_event_loop() -> None:
     """uvloop when it is installed (it is a dependency on Linux and macOS): about 1.1x
     on the service's request path (docs/decisions/0005-orjson-uvloop.md)."""
@@ -99,7 +116,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 def run_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from gateway.app import build_app
     from gateway.db.schema import SchemaError
     from gateway.logsafe import SafeAccessLogger
     from gateway.partners import PartnersError
@@ -148,7 +164,7 @@ def run_serve(args: argparse.Namespace) -> int:
     _fast_event_loop()
     try:
         web.run_app(
-            build_app(settings, overrides=_partners_loader(args.allow_empty)),
+            serve_app(settings, allow_empty=args.allow_empty),
             host=host,
             port=port,
             print=bound,
