@@ -69,17 +69,20 @@ def load_syncfs() -> Callable[[int], int] | None:
 
 
 def temp_prefix(kind: str) -> str:
-    """The start of a temp file's name: ``<kind>-<pid>-<host>-``, so that a start can
-    tell its own host's dead processes' files (:func:`drop_dead_temps`) from a live
-    process's (``gateway serve`` beside ``gateway worker`` on one raw store)."""
-    return f"{kind}-{os.getpid()}-{_HOST}-"
+    """The start of a temp file's name: ``<kind>-<pid>.<started>-<host>-``, so that a
+    start can tell its own host's dead processes' files (:func:`drop_dead_temps`) from
+    a live process's (``gateway serve`` beside ``gateway worker`` on one raw store).
+    ``<host>`` names the machine's boot *and its pid namespace* (two containers with
+    one hostname each have their own pids: the other's are no one's here), and
+    ``<started>`` the process's start (a pid taken again is another process)."""
+    return f"{kind}-{os.getpid()}.{_started(os.getpid())}-{_HOST}-"
 
 
 def drop_dead_temps(tmp: str, idle_before: float) -> int:
     """Delete the files in ``tmp`` no live process writes; returns how many: those of a
-    process of this host that is gone, and any other one (another host's, an unknown
-    name, a dead process's whose pid was taken again) last written before
-    ``idle_before`` (a Unix time; gateway.rawstore.TEMP_IDLE_SECONDS)."""
+    process of this host (and pid namespace) that is gone, and any other one (another
+    host's or namespace's, an unknown name) last written before ``idle_before`` (a Unix
+    time; gateway.rawstore.TEMP_IDLE_SECONDS)."""
     dropped = 0
     with os.scandir(tmp) as entries:
         for entry in entries:
@@ -96,15 +99,41 @@ def drop_dead_temps(tmp: str, idle_before: float) -> int:
 
 def _dead_writer(name: str) -> bool:
     parts = name.split("-", 3)
-    if len(parts) < 4 or parts[2] != _HOST or not parts[1].isdigit():
+    if len(parts) < 4 or parts[2] != _HOST:
+        return False
+    pid, _, started = parts[1].partition(".")
+    if not pid.isdigit():
         return False
     try:
-        os.kill(int(parts[1]), 0)
+        os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
     except PermissionError:
-        return False  # alive, someone else's
-    return False
+        pass  # alive, someone else's
+    return started.isdigit() and _started(int(pid)) not in ("0", started)
 
 
-_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+def _started(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, /proc/<pid>/stat field 22);
+    "0" where that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return fields[19].decode()
+    except (OSError, IndexError, UnicodeDecodeError):
+        return "0"
+
+
+def _host() -> str:
+    """This machine's boot and pid namespace (Linux), with the hostname, as 8 hex digits."""
+    parts = [socket.gethostname()]
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as fh:
+            parts.append(fh.read().strip())
+        parts.append(os.readlink("/proc/self/ns/pid"))
+    except OSError:
+        pass
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:8]
+
+
+_HOST = _host()
