@@ -11,6 +11,7 @@ import hashlib
 import os
 import socket
 from collections.abc import Callable
+from typing import Any
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -75,7 +76,10 @@ def temp_prefix(kind: str) -> str:
     ``<host>`` names the machine's boot *and its pid namespace* (two containers with
     one hostname each have their own pids: the other's are no one's here), and
     ``<started>`` the process's start (a pid taken again is another process)."""
-    return f"{kind}-{os.getpid()}.{_started(os.getpid())}-{_HOST}-"
+    pid = os.getpid()
+    if _WRITER[0] != pid:  # once per process (read again in a forked child)
+        _WRITER[:] = [pid, f"{pid}.{_started(pid)}-{_HOST}-"]
+    return f"{kind}-{_WRITER[1]}"
 
 
 def drop_dead_temps(tmp: str, idle_before: float) -> int:
@@ -137,3 +141,4 @@ def _host() -> str:
 
 
 _HOST = _host()
+_WRITER: list[Any] = [0, ""]  # this process's pid and the name part it writes
