@@ -393,17 +393,14 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
     async def _fail(self, job: jobs.ClaimedJob, reason: str) -> None:
         """Fail the job and its message. Never raises (a batch's other jobs still get
         their turn): a message that may no longer move to failed is left as it is and
-        only the job ends; a failure that cannot be recorded gives the job back."""
+        only the job ends (:meth:`_abandon`)."""
         try:
             async with self.db.begin() as session:
                 await self._fail_in(session, job, reason, self.clock())
         except IllegalTransition as exc:
             await self._abandon(job, f"{reason} ({exc})")
-        except jobs.LostLease:
-            pass
         except Exception as exc:
-            log.warning("could not record the failure of job %s (%s); given back", job.id, type(exc).__name__)
-            self._stranded.add(job.id)
+            self._unrecorded(job, exc)
 
     async def _abandon(self, job: jobs.ClaimedJob, reason: str) -> None:
         """End ``job`` as failed, leaving its message's status alone (someone else moved it)."""
@@ -411,11 +408,21 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
         try:
             async with self.db.begin() as session:
                 await jobs.finish(session, job, now=self.clock(), state="failed", error=reason)
-        except jobs.LostLease:
-            pass
         except Exception as exc:
-            log.warning("could not record the end of job %s (%s); given back", job.id, type(exc).__name__)
+            self._unrecorded(job, exc)
+
+    def _unrecorded(self, job: jobs.ClaimedJob, exc: Exception) -> None:
+        """A job's end could not be written: with the database down it is given back as
+        soon as a write works again (as a retry that could not be recorded); anything
+        else is logged and the job stays held (never run again in a loop)."""
+        if isinstance(exc, jobs.LostLease):
+            return
+        if is_storage_error(exc):
             self._stranded.add(job.id)
+        else:
+            log.error(
+                "could not record the end of job %s of message %s", job.id, job.message_id, exc_info=exc
+            )
 
     async def _fail_in(self, session: AsyncSession, job: jobs.ClaimedJob, reason: str, now: datetime) -> None:
         await jobs.finish(session, job, now=now, state="failed", error=reason)

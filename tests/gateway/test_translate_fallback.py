@@ -53,3 +53,34 @@ async def test_a_message_moved_under_its_batch_holds_back_nobody(
     assert abandoned.step == "translate" and abandoned.state == "failed"
     assert "not a legal transition" in (abandoned.last_error or "")
     assert sorted(d.business_number for d in erp.deliveries) == ["PO-F0-1", "PO-F2-1"]
+
+
+async def test_a_message_moved_under_its_deliver_batch_strands_nobody(
+    client: Any, erp: RecordingErp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deliver batch's record trips on the same guard: each of its jobs is failed
+    (its message with it) where the message may still move there, and the moved one's
+    job alone ends; before, that one's failure raised and the batch's later jobs were
+    held (leased, renewed) for as long as the process lived."""
+    ids = [await post(client, order_850("ACME", 510 + n, po=f"PO-D{n}")) for n in range(3)]
+    moved = ids[1]
+    pipeline = client.app[PIPELINE]
+    db = client.app[DATABASE]
+    deliver = pipeline.sink.deliver_batch
+
+    async def moved_meanwhile(records: Any) -> Any:
+        results = await deliver(records)
+        async with db.write() as conn:
+            await conn.execute(update(Message).where(Message.id == moved).values(status="quarantined"))
+        monkeypatch.setattr(pipeline.sink, "deliver_batch", deliver)
+        return results
+
+    monkeypatch.setattr(pipeline.sink, "deliver_batch", moved_meanwhile)
+    await settle(client)
+    async with db.read() as conn:
+        jobs = (await conn.execute(select(Job.message_id, Job.step, Job.state))).all()
+        statuses = dict((await conn.execute(select(Message.id, Message.status))).all())
+    assert not [j for j in jobs if j.state in ("ready", "running")]
+    assert statuses[moved] == "quarantined"
+    assert {j.state for j in jobs if j.message_id == moved and j.step == "deliver"} == {"failed"}
+    assert statuses[ids[0]] == statuses[ids[2]] == "failed"  # recorded nothing: replayable
