@@ -86,13 +86,15 @@ def drop_dead_temps(tmp: str, idle_before: float) -> int:
     """Delete the files in ``tmp`` no live process writes; returns how many: those of a
     process of this host (and pid namespace) that is gone, and any other one (another
     host's or namespace's, an unknown name) last written before ``idle_before`` (a Unix
-    time; gateway.rawstore.TEMP_IDLE_SECONDS)."""
+    time; gateway.rawstore.TEMP_IDLE_SECONDS). A file whose writer is known alive stays."""
     dropped = 0
     with os.scandir(tmp) as entries:
         for entry in entries:
             try:
+                alive = _writer_alive(entry.name)
                 if entry.is_file(follow_symlinks=False) and (
-                    _dead_writer(entry.name) or entry.stat(follow_symlinks=False).st_mtime < idle_before
+                    alive is False
+                    or (alive is None and entry.stat(follow_symlinks=False).st_mtime < idle_before)
                 ):
                     os.unlink(entry.path)
                     dropped += 1
@@ -101,20 +103,25 @@ def drop_dead_temps(tmp: str, idle_before: float) -> int:
     return dropped
 
 
-def _dead_writer(name: str) -> bool:
+def _writer_alive(name: str) -> bool | None:
+    """Whether the process that named this temp file still runs; None: cannot tell
+    (another host or pid namespace, an older or unknown name, no /proc)."""
     parts = name.split("-", 3)
     if len(parts) < 4 or parts[2] != _HOST:
-        return False
+        return None
     pid, _, started = parts[1].partition(".")
     if not pid.isdigit():
-        return False
+        return None
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
-        return True
+        return False
     except PermissionError:
         pass  # alive, someone else's
-    return started.isdigit() and _started(int(pid)) not in ("0", started)
+    now = _started(int(pid))
+    if not started.isdigit() or now == "0":
+        return None
+    return now == started
 
 
 def _started(pid: int) -> str:

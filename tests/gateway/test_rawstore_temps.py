@@ -51,6 +51,7 @@ def test_a_start_drops_what_dead_processes_left_and_nothing_else(tmp_path: Path)
         "dead_placed": f"{_prefix('j', gone.pid)}7",
         "dead_older_version": f"in-{gone.pid}-{rawfiles._HOST}-h",  # no start in the name
         "ours": rawfiles.temp_prefix("in") + "b",  # this live process's
+        "ours_idle": rawfiles.temp_prefix("in") + "i",  # idle, but its writer is known alive
         "live": f"{_prefix('in', os.getppid())}c",
         # A dead process's pid taken again (in a container the gateway has the same pid
         # at every start): its start tells them apart; before, kept until idle 10 min.
@@ -62,13 +63,13 @@ def test_a_start_drops_what_dead_processes_left_and_nothing_else(tmp_path: Path)
     for name in names.values():
         (tmp / name).write_bytes(b"partial")
     old = time.time() - TEMP_IDLE_SECONDS - 60
-    for key in ("other_host_idle", "unknown_idle"):
+    for key in ("other_host_idle", "unknown_idle", "ours_idle"):
         os.utime(tmp / names[key], (old, old))
     store = RawStore(tmp_path / "raw")
     store.open_store()
     store.close()
     assert sorted(p.name for p in tmp.iterdir()) == sorted(
-        [names["ours"], names["live"], names["other_host"]]
+        [names["ours"], names["ours_idle"], names["live"], names["other_host"]]
     )
 
 
