@@ -114,6 +114,10 @@ def correlation_of(document: DocumentRecord) -> str:
 
 
 def truncate(text: str, limit: int = MAX_ANSWER) -> str:
+    """The far side's answer (or an error) as recorded: at most ``limit`` characters,
+    a NUL spelled ``\\x00`` (PostgreSQL stores none in text: the whole delivery
+    record would be refused, failing every message of its batch)."""
+    text = text.replace("\x00", "\\x00")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 CHANNELS = frozenset({"rest", "as2", "sftp", "api"})
 KINDS = frozenset({"x12", "canonical"})
 FIRST_STEP = "translate"
-_UNSTORABLE = f"over {IDENTIFIER_CHARS} characters or with a NUL"
+_UNSTORABLE = f"over {IDENTIFIER_CHARS} characters, with a NUL or not UTF-8"
 
 
 class UnstorableIdentifier(ValueError):

@@ -72,7 +72,7 @@ from gateway.db.ids import new_id
 from gateway.db.models import Message, utcnow
 from gateway.domain.inbound import InboundMessage, InboundPlan
 from gateway.domain.outcomes import mark_duplicates, with_note, with_outcomes
-from gateway.domain.states import INBOUND
+from gateway.domain.states import INBOUND, IllegalTransition
 from gateway.handoff import Handoff
 from gateway.pipeline_deliver import DeliverStep
 from gateway.pipeline_replay import ReplayStep
@@ -390,8 +390,38 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
         )
 
     async def _fail(self, job: jobs.ClaimedJob, reason: str) -> None:
-        async with self.db.begin() as session:
-            await self._fail_in(session, job, reason, self.clock())
+        """Fail the job and its message. Never raises (a batch's other jobs still get
+        their turn): a message that may no longer move to failed is left as it is and
+        only the job ends (:meth:`_abandon`)."""
+        try:
+            async with self.db.begin() as session:
+                await self._fail_in(session, job, reason, self.clock())
+        except IllegalTransition as exc:
+            await self._abandon(job, f"{reason} ({exc})")
+        except Exception as exc:
+            self._unrecorded(job, exc)
+
+    async def _abandon(self, job: jobs.ClaimedJob, reason: str) -> None:
+        """End ``job`` as failed, leaving its message's status alone (someone else moved it)."""
+        log.error("job %s of message %s: %s; the message is left as it is", job.id, job.message_id, reason)
+        try:
+            async with self.db.begin() as session:
+                await jobs.finish(session, job, now=self.clock(), state="failed", error=reason)
+        except Exception as exc:
+            self._unrecorded(job, exc)
+
+    def _unrecorded(self, job: jobs.ClaimedJob, exc: Exception) -> None:
+        """A job's end could not be written: with the database down it is given back as
+        soon as a write works again (as a retry that could not be recorded); anything
+        else is logged and the job stays held (never run again in a loop)."""
+        if isinstance(exc, jobs.LostLease):
+            return
+        if is_storage_error(exc):
+            self._stranded.add(job.id)
+        else:
+            log.error(
+                "could not record the end of job %s of message %s", job.id, job.message_id, exc_info=exc
+            )
 
     async def _fail_in(self, session: AsyncSession, job: jobs.ClaimedJob, reason: str, now: datetime) -> None:
         await jobs.finish(session, job, now=now, state="failed", error=reason)
@@ -483,6 +513,10 @@ class Pipeline(DeliverStep, TranslateWrite, ReplayStep):
                     async with self.db.begin() as session:
                         await jobs.finish(session, job, now=now)
                         await self._write_plan(session, message, plan, now)
+                except IllegalTransition as exc:
+                    # Moved since it was read, its job still ours (what tripped the
+                    # batch's guard): its mover's now. The job ends, the message stays.
+                    await self._abandon(job, f"translate abandoned: {exc}")
                 except Exception as exc:
                     await self._on_error(job, exc)
             self.wake()  # their deliver jobs are ready ones

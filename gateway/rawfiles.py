@@ -11,6 +11,7 @@ import hashlib
 import os
 import socket
 from collections.abc import Callable
+from typing import Any
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -69,23 +70,31 @@ def load_syncfs() -> Callable[[int], int] | None:
 
 
 def temp_prefix(kind: str) -> str:
-    """The start of a temp file's name: ``<kind>-<pid>-<host>-``, so that a start can
-    tell its own host's dead processes' files (:func:`drop_dead_temps`) from a live
-    process's (``gateway serve`` beside ``gateway worker`` on one raw store)."""
-    return f"{kind}-{os.getpid()}-{_HOST}-"
+    """The start of a temp file's name: ``<kind>-<pid>.<started>-<host>-``, so that a
+    start can tell its own host's dead processes' files (:func:`drop_dead_temps`) from
+    a live process's (``gateway serve`` beside ``gateway worker`` on one raw store).
+    ``<host>`` names the machine's boot *and its pid namespace* (two containers with
+    one hostname each have their own pids: the other's are no one's here), and
+    ``<started>`` the process's start (a pid taken again is another process)."""
+    pid = os.getpid()
+    if _WRITER[0] != pid:  # once per process (read again in a forked child)
+        _WRITER[:] = [pid, f"{pid}.{_started(pid)}-{_HOST}-"]
+    return f"{kind}-{_WRITER[1]}"
 
 
 def drop_dead_temps(tmp: str, idle_before: float) -> int:
     """Delete the files in ``tmp`` no live process writes; returns how many: those of a
-    process of this host that is gone, and any other one (another host's, an unknown
-    name, a dead process's whose pid was taken again) last written before
-    ``idle_before`` (a Unix time; gateway.rawstore.TEMP_IDLE_SECONDS)."""
+    process of this host (and pid namespace) that is gone, and any other one (another
+    host's or namespace's, an unknown name) last written before ``idle_before`` (a Unix
+    time; gateway.rawstore.TEMP_IDLE_SECONDS). A file whose writer is known alive stays."""
     dropped = 0
     with os.scandir(tmp) as entries:
         for entry in entries:
             try:
+                alive = _writer_alive(entry.name)
                 if entry.is_file(follow_symlinks=False) and (
-                    _dead_writer(entry.name) or entry.stat(follow_symlinks=False).st_mtime < idle_before
+                    alive is False
+                    or (alive is None and entry.stat(follow_symlinks=False).st_mtime < idle_before)
                 ):
                     os.unlink(entry.path)
                     dropped += 1
@@ -94,17 +103,49 @@ def drop_dead_temps(tmp: str, idle_before: float) -> int:
     return dropped
 
 
-def _dead_writer(name: str) -> bool:
+def _writer_alive(name: str) -> bool | None:
+    """Whether the process that named this temp file still runs; None: cannot tell
+    (another host or pid namespace, an older or unknown name, no /proc)."""
     parts = name.split("-", 3)
-    if len(parts) < 4 or parts[2] != _HOST or not parts[1].isdigit():
-        return False
+    if len(parts) < 4 or parts[2] != _HOST:
+        return None
+    pid, _, started = parts[1].partition(".")
+    if not pid.isdigit():
+        return None
     try:
-        os.kill(int(parts[1]), 0)
+        os.kill(int(pid), 0)
     except ProcessLookupError:
-        return True
+        return False
     except PermissionError:
-        return False  # alive, someone else's
-    return False
+        pass  # alive, someone else's
+    now = _started(int(pid))
+    if not started.isdigit() or now == "0":
+        return None
+    return now == started
 
 
-_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+def _started(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, /proc/<pid>/stat field 22);
+    "0" where that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return fields[19].decode()
+    except (OSError, IndexError, UnicodeDecodeError):
+        return "0"
+
+
+def _host() -> str:
+    """This machine's boot and pid namespace (Linux), with the hostname, as 8 hex digits."""
+    parts = [socket.gethostname()]
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as fh:
+            parts.append(fh.read().strip())
+        parts.append(os.readlink("/proc/self/ns/pid"))
+    except OSError:
+        pass
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:8]
+
+
+_HOST = _host()
+_WRITER: list[Any] = [0, ""]  # this process's pid and the name part it writes

@@ -47,8 +47,17 @@ IDENTIFIER_CHARS = 255
 
 
 def storable_identifier(value: str | None) -> bool:
-    """Whether ``value`` fits messages.transport_id / idempotency_key on every database."""
-    return value is None or (len(value) <= IDENTIFIER_CHARS and "\x00" not in value)
+    """Whether ``value`` fits messages.transport_id / idempotency_key on every database
+    (a lone surrogate, which no driver encodes, failed its whole batch too)."""
+    if value is None:
+        return True
+    if len(value) > IDENTIFIER_CHARS or "\x00" in value:
+        return False
+    try:
+        value.isascii() or value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -119,7 +119,7 @@ class Poller:
             if not storable_identifier(name):
                 # Its name is the message's transport id: refused alone here, where the
                 # database would fail every file committed with it (PostgreSQL).
-                why = f"name over {IDENTIFIER_CHARS} characters or with a NUL"
+                why = f"name over {IDENTIFIER_CHARS} characters, with a NUL or not UTF-8"
                 log.warning("sftp poll %s: %s: %s; left on the server", partner_id, printable(name, 80), why)
                 report.unfit[name] = why
                 continue

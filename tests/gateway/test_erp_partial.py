@@ -264,3 +264,28 @@ async def test_plain_sink_refusal_does_not_block_the_next_document(gateway: Any)
     await run(client)
     assert sink.keys == [second.idempotency_key, first.idempotency_key]
     assert (await state(client, message_id))[0].status == "acknowledged"
+
+
+async def test_an_erp_answer_with_a_nul_is_retried_like_any_other(
+    gateway: Any, fake_erp: FakeErp, clock: Clock
+) -> None:
+    """The ERP's answer is recorded (attempt, document, event): PostgreSQL stores no NUL
+    in text, so an answer holding one made the whole delivery record a data error and
+    failed every message of the batch at once (though the ERP had taken the others'
+    documents). It is stored spelled ``\\x00`` on both databases, and retried."""
+    from gateway.db.models_delivery import DeliveryAttempt
+
+    client = await gateway()
+    fake_erp.fail_next(1, 503, body="down\x00 for maintenance")
+    message_id = await post(client, 504, "PO-4001", sets=1)
+    await run(client)
+    message, [doc], _, _, [job] = await state(client, message_id)
+    assert message.status == "translated" and job.step == "deliver", message.reason
+    assert doc.last_error is not None and "down\\x00 for maintenance" in doc.last_error
+    async with client.app[DATABASE].read() as conn:
+        [error] = (await conn.execute(select(DeliveryAttempt.error))).scalars().all()
+    assert error is not None and "\x00" not in error and "down\\x00 for maintenance" in error
+    clock.advance(61)
+    await run(client)
+    message, [doc], _, _, waiting = await state(client, message_id)
+    assert message.status == "acknowledged" and doc.status == "delivered" and not waiting
