@@ -40,6 +40,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 ID = String(26)
+# A serial row id: 64-bit on PostgreSQL (a 32-bit serial runs out after 2^31 rows, about
+# 430 million messages at five events each: migration 0015); exactly INTEGER on SQLite,
+# where INTEGER PRIMARY KEY is the 64-bit rowid (another type name is not its alias).
+SERIAL_ID = BigInteger().with_variant(Integer(), "sqlite")
 # messages.transport_id and idempotency_key: VARCHAR(255). PostgreSQL refuses a longer
 # value (and any NUL) where SQLite stores it, so a transport checks its identifiers
 # with ``storable_identifier`` before they reach a batch.
@@ -123,7 +127,7 @@ class Message(Base):
 class MessageEvent(Base):
     __tablename__ = "message_events"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(SERIAL_ID, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(ID, ForeignKey("messages.id", ondelete="CASCADE"))
     at: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(32))
@@ -174,7 +178,7 @@ class InterchangeSeen(Base):
 class Job(Base):
     __tablename__ = "jobs"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(SERIAL_ID, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(ID, ForeignKey("messages.id", ondelete="CASCADE"))
     step: Mapped[str] = mapped_column(String(32))  # translate | deliver | acknowledge | ...
     state: Mapped[str] = mapped_column(String(16))  # ready | running | done | failed | cancelled
@@ -268,7 +272,7 @@ class DocumentKey(Base):
 
     __tablename__ = "document_keys"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(SERIAL_ID, primary_key=True, autoincrement=True)
     document_id: Mapped[str] = mapped_column(ID, ForeignKey("documents.id", ondelete="CASCADE"))
     partner_id: Mapped[str] = mapped_column(String(100))
     key_kind: Mapped[str] = mapped_column(String(16))  # po | shipment | invoice | bol | tracking | sscc | ...
@@ -351,9 +355,7 @@ class JournaledPayload(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(SERIAL_ID, primary_key=True, autoincrement=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     store: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.db.models import ID, Base
+from gateway.db.models import ID, SERIAL_ID, Base
 
 
 class User(Base):
@@ -47,7 +47,7 @@ class ConsoleSession(Base):
 class AuditEntry(Base):
     __tablename__ = "audit_log"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(SERIAL_ID, primary_key=True, autoincrement=True)
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(40))
@@ -65,7 +65,7 @@ class LoginFailure(Base):
 
     __tablename__ = "login_failures"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(SERIAL_ID, primary_key=True, autoincrement=True)
     name_key: Mapped[str] = mapped_column(String(100))  # the name as typed, lower-cased
     client: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]

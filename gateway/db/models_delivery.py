@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.db.models import ID, Base
+from gateway.db.models import ID, SERIAL_ID, Base
 
 MAX_ANSWER = 2000
 
@@ -22,7 +22,7 @@ MAX_ANSWER = 2000
 class DeliveryAttempt(Base):
     __tablename__ = "delivery_attempts"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(SERIAL_ID, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(ID, ForeignKey("messages.id", ondelete="CASCADE"))
     document_id: Mapped[str | None] = mapped_column(ID)  # ERP deliveries
     outbox_id: Mapped[str | None] = mapped_column(ID)  # partner deliveries

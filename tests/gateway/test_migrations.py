@@ -5,7 +5,8 @@ instances, schedules, outbox.locked_by; 0005: document_keys, orders, order_excep
 0006: users, console_sessions, audit_log; 0007: alert_events, alert_deliveries;
 0008: jobs.progress_done/_total; 0009: outbox.mdn_status/_at/_detail; 0010:
 login_failures; 0011: raw_journal; 0012: its owners; 0013: orders.updated_at text on
-SQLite; 0014: raw_journal.kept and its sha256 index)."""
+SQLite; 0014: raw_journal.kept and its sha256 index; 0015: 64-bit serial ids on
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from gwsamples import message_row
-from sqlalchemy import Connection, insert, inspect, select
+from sqlalchemy import Connection, insert, inspect, select, text
 
 import gateway.db.models_alerts  # (its tables are part of the metadata)
 import gateway.db.models_console  # (its tables are part of the metadata)
@@ -58,7 +59,7 @@ async def test_database_at_0002_is_refused_then_upgraded_by_the_cli(
     database_url: str | None, tmp_path: Path
 ) -> None:
     head = schema.head_revision()
-    assert head == "0014"
+    assert head == "0015"
     url = _url(database_url, tmp_path)
     db = open_database(url)
     now = utcnow()
@@ -173,3 +174,87 @@ async def test_0014_marks_the_journal_rows_already_there_for_replay(
             assert (await conn.run_sync(_indexes, "raw_journal"))["ix_raw_journal_sha256"] == ["sha256"]
     finally:
         await db.close()
+
+
+# The serial ids 0015 makes 64-bit on PostgreSQL, with one row each of these tables.
+_SERIAL_TABLES = {
+    "message_events": "INSERT INTO message_events (message_id, at, state) VALUES ('M1', now(), 'received')",
+    "jobs": "INSERT INTO jobs (message_id, step, state, attempts, next_attempt_at, created_at, updated_at)"
+    " VALUES ('M1', 'translate', 'ready', 0, now(), now(), now())",
+    "delivery_attempts": "INSERT INTO delivery_attempts (message_id, target, at, outcome, duration_ms)"
+    " VALUES ('M1', 'erp', now(), 'delivered', 1.5)",
+    "document_keys": "INSERT INTO document_keys (document_id, partner_id, key_kind, value)"
+    " VALUES ('D1', 'acme', 'po', 'PO-1')",
+    "audit_log": "INSERT INTO audit_log (at, actor, action, target, outcome) VALUES (now(), 'a', 'b', 'c', 'ok')",
+    "login_failures": "INSERT INTO login_failures (name_key, client, at) VALUES ('a', '127.0.0.1', now())",
+}
+
+
+async def _insert_one_of_each(db: Any) -> dict[str, int]:
+    """A row in every table of ``_SERIAL_TABLES``: their new ids."""
+    async with db.engine.begin() as conn:
+        return {
+            table: (await conn.exec_driver_sql(f"{sql} RETURNING id")).scalar_one()
+            for table, sql in _SERIAL_TABLES.items()
+        }
+
+
+@pytest.mark.postgres
+async def test_0015_serial_ids_go_past_2_to_the_31_on_postgres(pg_database: tuple[str, str]) -> None:
+    """With 32-bit serials every insert failed once a sequence passed 2^31 - 1
+    (SQLSTATE 2200H after 430 million messages); after 0015 the rows from before
+    are kept and the ids go on past it. Its downgrade restores 32-bit ids while they fit."""
+    url = pg_database[0]
+    now = utcnow()
+    past = 2**31 + 7
+    db = open_database(url)
+    try:
+        await schema.upgrade(db, "0014")
+        async with db.engine.begin() as conn:
+            await conn.execute(insert(Message).values(message_row("M1", "received", now)))
+            await conn.exec_driver_sql(
+                "INSERT INTO documents (id, message_id, seq, direction, kind, canonical, idempotency_key,"
+                " status, attempts, created_at) VALUES ('D1', 'M1', 1, 'in', 'order', '{}', 'k1', 'pending', 0, now())"
+            )
+        before = await _insert_one_of_each(db)
+        await schema.upgrade(db, "0015")
+        # And back, then forward again: the 32-bit types while every id fits.
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(schema.alembic_config(c), "0014"))
+            assert await conn.run_sync(_id_types) == dict.fromkeys(_SERIAL_TABLES, ("integer", "integer"))
+        await schema.upgrade(db)
+        async with db.engine.begin() as conn:
+            assert await conn.run_sync(_id_types) == dict.fromkeys(_SERIAL_TABLES, ("bigint", "bigint"))
+            for table in _SERIAL_TABLES:
+                await conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {past - 1})"
+                )
+    finally:
+        await db.close()
+    # A process started after the upgrade (its pool's prepared statements are planned
+    # for the new types: a process running through it is refused them, so stop first).
+    db = open_database(url)
+    try:
+        after = await _insert_one_of_each(db)
+        assert after == dict.fromkeys(_SERIAL_TABLES, past)
+        async with db.engine.connect() as conn:
+            for table, first in before.items():
+                kept = (await conn.exec_driver_sql(f"SELECT id FROM {table} ORDER BY id")).scalars().all()
+                assert kept == [first, past], table
+    finally:
+        await db.close()
+
+
+def _id_types(connection: Connection) -> dict[str, tuple[str, str]]:
+    """Per table of ``_SERIAL_TABLES``: the type of its ``id`` and of its sequence."""
+    found = connection.execute(
+        text(
+            "SELECT c.table_name, c.data_type, s.data_type FROM information_schema.columns c"
+            " JOIN information_schema.sequences s"
+            " ON s.sequence_name = split_part(pg_get_serial_sequence(c.table_name, 'id'), '.', 2)"
+            " WHERE c.column_name = 'id' AND c.table_schema = current_schema()"
+            " AND c.table_name = ANY(:tables)"
+        ),
+        {"tables": list(_SERIAL_TABLES)},
+    )
+    return {table: (column, sequence) for table, column, sequence in found.all()}

@@ -387,3 +387,28 @@ async def test_a_retrying_message_shows_its_next_step_and_the_last_error(
     await settle(client)
     body = await (await client.get(f"/api/v1/messages/{message_id}", headers=headers)).json()
     assert body["status"] == "acknowledged" and body["next_step"] is None
+
+
+async def test_ids_past_2_to_the_31_flow_through_every_step(
+    client: Any, erp: RecordingErp, database_url: str | None
+) -> None:
+    """PostgreSQL (migration 0015): with the serial ids past 2^31 - 1, a message is
+    accepted, translated, delivered and acknowledged as before (the raw statements'
+    arrays of job ids, the events, the document keys)."""
+    if database_url is None:
+        pytest.skip("SQLite's INTEGER PRIMARY KEY has always been 64-bit")
+    past = 2**31 + 100
+    tables = ("message_events", "jobs", "document_keys")
+    async with client.app[DATABASE].write() as conn:
+        for table in tables:
+            await conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {past})")
+    message_id = await post(client, order_850("ACME", 140, sets=2))
+    await settle(client)
+    message, events, documents, _ = await load(client, message_id)
+    assert message.status == "acknowledged", message.reason
+    assert events == ["received", "parsed", "ack_issued", "translated", "delivered", "acknowledged"]
+    assert erp.keys == [d.idempotency_key for d in documents] and len(set(erp.keys)) == 2
+    async with client.app[DATABASE].read() as conn:
+        for table in tables:
+            ids = (await conn.exec_driver_sql(f"SELECT id FROM {table}")).scalars().all()
+            assert ids and min(ids) > past, table
