@@ -4,14 +4,21 @@ replay that saw the payload cannot be left without it by a prune running meanwhi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import tracemalloc
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from conftest import ACME_KEY, auth
+from conftest import ACME_KEY, auth, make_settings
+from sqlalchemy import delete, select, update
+from test_retention import storage
 
-from gateway.app import BLOBS, DATABASE
-from gateway.db.models import JournaledPayload
+from gateway import retention
+from gateway.app import BLOBS, DATABASE, PARTNERS, PIPELINE, RAWSTORE, build_app
+from gateway.db.models import Job, JournaledPayload, Message, utcnow
+from gateway.pipeline_replay import ReplayRefused
 
 COPIES = 150
 
@@ -43,3 +50,70 @@ async def test_a_payload_accepted_many_times_is_read_once(client: Any) -> None:
             tracemalloc.stop()
         assert found in (body, {sha: body})
         assert peak < 20 * len(body), f"{peak:,} bytes traced to read one {len(body):,}-byte payload"
+
+
+class _PausingBlobs:
+    """The real adapter, pausing after ``exists`` answered (where a replay has decided
+    the payload is there and not yet committed)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.checked = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def exists(self, sha256: str) -> bool:
+        found = bool(await self.real.exists(sha256))
+        self.checked.set()
+        await self.go.wait()
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+async def test_a_prune_during_a_replay_never_leaves_it_without_its_payload(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, database_url: str | None
+) -> None:
+    """Retention's row pass reads a settled old message's row, a replay of that message
+    checks its payload is there, the prune deletes: the replay must then be refused,
+    or the row must stay. A replay that goes ahead with its payload deleted sends the
+    message into retries that can never succeed."""
+    settings = make_settings(tmp_path, partners_dir, database_url, **storage(raw_retention_days=30))
+    client = await aiohttp_client(build_app(settings))
+    db, pipeline = client.app[DATABASE], client.app[PIPELINE]
+    body = b"ISA*replayed-while-pruned~"
+    message_id = await _post(client, body)
+    old = utcnow() - timedelta(days=40)
+    async with db.write() as conn:
+        await conn.execute(delete(Job).where(Job.message_id == message_id))
+        await conn.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(status="failed", received_at=old, updated_at=old)
+        )
+    real = pipeline.blobs
+    pausing = pipeline.blobs = _PausingBlobs(real)
+    try:
+        replay = asyncio.create_task(pipeline.replay(message_id))
+        await asyncio.wait_for(pausing.checked.wait(), 10)
+        prune = asyncio.create_task(
+            retention.prune(db, client.app[RAWSTORE], settings, partners=client.app[PARTNERS]())
+        )
+        await asyncio.wait({prune}, timeout=1.5)  # done here unless it waits for the replay
+        pausing.go.set()
+        try:
+            await replay
+            replayed = True
+        except ReplayRefused:
+            replayed = False
+        report = await asyncio.wait_for(prune, 30)
+    finally:
+        pipeline.blobs = real
+    async with db.read() as conn:
+        status = (await conn.execute(select(Message.status).where(Message.id == message_id))).scalar_one()
+    payload = await real.read(hashlib.sha256(body).hexdigest())
+    if replayed:
+        assert payload == body, f"replayed (now {status}) with its payload deleted ({report.summary()})"
+        assert report.raw_rows == 0
+    else:
+        assert payload is None and status == "failed"
