@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import ACME_KEY, auth, make_settings
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, event, func, select, update
 from test_retention import storage
 
 from gateway import retention
@@ -117,3 +117,42 @@ async def test_a_prune_during_a_replay_never_leaves_it_without_its_payload(
         assert report.raw_rows == 0
     else:
         assert payload is None and status == "failed"
+
+
+async def test_the_row_pass_stops_at_rows_newer_than_the_cutoff(
+    aiohttp_client: Any, tmp_path: Path, partners_dir: Path, database_url: str | None
+) -> None:
+    """Rows are committed with their messages, so ids follow acceptance: a prune reads
+    the rows it may delete and one batch of newer ones, not every row kept (with
+    months of small payloads, every row on every prune)."""
+    settings = make_settings(tmp_path, partners_dir, database_url, **storage(raw_retention_days=30))
+    client = await aiohttp_client(build_app(settings))
+    db = client.app[DATABASE]
+    old_body = b"ISA*old-and-settled~"
+    old_id = await _post(client, old_body)
+    old = utcnow() - timedelta(days=40)
+    async with db.write() as conn:
+        await conn.execute(delete(Job).where(Job.message_id == old_id))
+        await conn.execute(
+            update(Message)
+            .where(Message.id == old_id)
+            .values(status="acknowledged", received_at=old, updated_at=old)
+        )
+    newer = 2 * retention.LOOKUP_BATCH
+    for start in range(0, newer, 50):
+        await asyncio.gather(*(_post(client, b"ISA*newer-%d~" % n) for n in range(start, start + 50)))
+    reads: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM raw_journal" in statement:
+            reads.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        report = await retention.prune(db, client.app[RAWSTORE], settings, partners=client.app[PARTNERS]())
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert (report.raw_rows, report.raw_row_bytes) == (1, len(old_body))
+    assert len(reads) == 2, f"{len(reads)} reads of raw_journal for 1 + {newer} rows"
+    async with db.read() as conn:
+        assert (await conn.execute(select(func.count()).select_from(JournaledPayload))).scalar_one() == newer
