@@ -412,7 +412,7 @@ async def _prune_raw_rows(db: Database, rules: _Rules, report: PruneReport, dry_
         report.raw_row_bytes += sum(gone.values())
 
 
-def _all_newer(shas: list[str], messages: list[Any], cutoff: datetime) -> bool:
+def _all_newer(shas: list[str], messages: Sequence[Any], cutoff: datetime) -> bool:
     """Whether every payload of ``shas`` has messages, all received after ``cutoff``."""
     has_messages = {m.raw_sha256 for m in messages} >= set(shas)  # else an orphan row: it may go
     return has_messages and all(m.received_at >= cutoff for m in messages)
