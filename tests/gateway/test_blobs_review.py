@@ -156,3 +156,71 @@ async def test_the_row_pass_stops_at_rows_newer_than_the_cutoff(
     assert len(reads) == 2, f"{len(reads)} reads of raw_journal for 1 + {newer} rows"
     async with db.read() as conn:
         assert (await conn.execute(select(func.count()).select_from(JournaledPayload))).scalar_one() == newer
+
+
+def test_a_kill_mid_accept_on_postgres_leaves_every_message_with_its_payload(
+    tmp_path: Path, partners_dir: Path, pg_database: tuple[str, str]
+) -> None:
+    """A real process on PostgreSQL SIGKILLed while posts stream in (SQLite's run is
+    test_service_process's mid-stream kill): every 202 has its message, and every
+    message (acknowledged or not) has its payload's row, whole, committed with it."""
+    import signal
+
+    import aiohttp
+    import asyncpg
+    from gwsamples import order_850
+    from test_service_process import free_port, start, wait_ready
+
+    url = pg_database[0]
+    port = free_port()
+    env = {"GATEWAY_PARTNERS_DIR": str(partners_dir), "GATEWAY_DATABASE_URL": url}
+    proc = start(tmp_path, port, workers=0, extra_env=env)
+    accepted: list[str] = []
+
+    async def stream() -> None:
+        async with aiohttp.ClientSession() as session:
+
+            async def one(n: int) -> None:
+                try:
+                    async with session.post(
+                        f"http://127.0.0.1:{port}/partners/acme/edi",
+                        data=order_850("ACME", 8000 + n),
+                        headers=auth(ACME_KEY),
+                    ) as resp:
+                        if resp.status == 202:
+                            accepted.append((await resp.json())["message_id"])
+                except (aiohttp.ClientError, OSError):
+                    pass  # not acknowledged: the partner would send it again
+
+            tasks = []
+            for n in range(300):
+                tasks.append(asyncio.create_task(one(n)))
+                if n == 120:
+                    proc.send_signal(signal.SIGKILL)
+                await asyncio.sleep(0.002)
+            await asyncio.gather(*tasks)
+
+    async def stored() -> tuple[dict[str, str], dict[str, set[str]]]:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            messages = {
+                r["id"]: r["raw_sha256"] for r in await conn.fetch("SELECT id, raw_sha256 FROM messages")
+            }
+            rows: dict[str, set[str]] = {}
+            for r in await conn.fetch("SELECT sha256, data FROM raw_journal WHERE kept"):
+                rows.setdefault(r["sha256"], set()).add(hashlib.sha256(r["data"]).hexdigest())
+            return messages, rows
+        finally:
+            await conn.close()
+
+    try:
+        wait_ready(port, proc)
+        asyncio.run(stream())
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+    assert accepted, "nothing was accepted before the kill"
+    messages, rows = asyncio.run(stored())
+    assert [m for m in accepted if m not in messages] == [], "a 202 without its message"
+    assert [m for m, sha in messages.items() if rows.get(sha) != {sha}] == [], "a message without its payload"
+    assert len(rows) == len(messages)  # no row without its message either (one body per post)
