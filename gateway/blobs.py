@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway.db import lean
 from gateway.db.engine import Database
@@ -67,9 +67,16 @@ class Blobs:
             return found
         async with self.db.read() as conn:
             for part in lean.chunks(wanted, _CHUNK):
+                # One row per hash: the same bytes accepted N times are N rows (one per
+                # message), and reading them all would hold N copies in memory.
+                first = (
+                    select(func.min(JournaledPayload.id))
+                    .where(JournaledPayload.sha256.in_(list(part)))
+                    .group_by(JournaledPayload.sha256)
+                )
                 rows = await conn.execute(
                     select(JournaledPayload.sha256, JournaledPayload.data).where(
-                        JournaledPayload.sha256.in_(list(part))
+                        JournaledPayload.id.in_(first)
                     )
                 )
                 found.update((sha, bytes(data)) for sha, data in rows.all())

@@ -374,7 +374,13 @@ async def _prune_raw(
 
 async def _prune_raw_rows(db: Database, rules: _Rules, report: PruneReport, dry_run: bool) -> None:
     """The small payloads kept as rows (module doc, 1.): a pass over ``raw_journal``
-    by id, a batch of rows and their messages at a time."""
+    by id, a batch of rows and their messages at a time, up to the first batch whose
+    payloads' messages were all received after the cutoff. Ids follow acceptance (a
+    row is committed with its message), so the rows after it are newer still and none
+    could go: each prune reads the rows it may delete, those an unsettled message
+    holds, and one batch more, not the whole table. A row the pass stops before (an
+    id out of step with its message's time by a batch's commit) goes on a later
+    prune, once the cutoff passed that batch."""
     after = -1
     while True:
         async with db.read() as conn:
@@ -395,20 +401,47 @@ async def _prune_raw_rows(db: Database, rules: _Rules, report: PruneReport, dry_
         for message in found:
             if message.raw_sha256 in unused and not rules.settled(message):
                 unused.discard(message.raw_sha256)
-        gone = [(row_id, size) for row_id, sha, size in rows if sha in unused]
+        if _all_newer(shas, found, rules.cutoff):
+            return
+        gone = {row_id: size for row_id, sha, size in rows if sha in unused}
         if not gone:
             continue
         if not dry_run:
-            # A message of the payload changed since it was read (replayed) keeps the row.
-            changed = exists().where(
-                Message.raw_sha256 == JournaledPayload.sha256, Message.updated_at >= rules.cutoff
-            )
-            async with db.write() as conn:
-                await conn.execute(
-                    delete(JournaledPayload).where(JournaledPayload.id.in_([g[0] for g in gone]), ~changed)
-                )
+            gone = await _delete_rows(db, rules, gone, sorted({sha for _, sha, _ in rows if sha in unused}))
         report.raw_rows += len(gone)
-        report.raw_row_bytes += sum(size for _, size in gone)
+        report.raw_row_bytes += sum(gone.values())
+
+
+def _all_newer(shas: list[str], messages: Sequence[Any], cutoff: datetime) -> bool:
+    """Whether every payload of ``shas`` has messages, all received after ``cutoff``."""
+    has_messages = {m.raw_sha256 for m in messages} >= set(shas)  # else an orphan row: it may go
+    return has_messages and all(m.received_at >= cutoff for m in messages)
+
+
+async def _delete_rows(db: Database, rules: _Rules, gone: dict[int, int], shas: list[str]) -> dict[int, int]:
+    """Delete the rows ``gone`` (id -> size) unless a message of their payload changed
+    since they were read (a replay); returns those deleted. The messages of ``shas``
+    are locked first (PostgreSQL; SQLite's write transaction is exclusive already): a
+    replay holds its message's lock from before it checks the payload is there until
+    it commits, so it either committed before (its ``updated_at`` keeps the row here)
+    or looks after this commit and finds the payload gone (refused)."""
+    changed = exists().where(
+        Message.raw_sha256 == JournaledPayload.sha256, Message.updated_at >= rules.cutoff
+    )
+    async with db.write() as conn:
+        if not db.is_sqlite:
+            await conn.execute(
+                select(Message.id)
+                .where(Message.raw_sha256.in_(shas))
+                .order_by(Message.id)
+                .with_for_update(read=True)
+            )
+        deleted = await conn.execute(
+            delete(JournaledPayload)
+            .where(JournaledPayload.id.in_(list(gone)), ~changed)
+            .returning(JournaledPayload.id)
+        )
+        return {row_id: gone[row_id] for row_id in deleted.scalars()}
 
 
 def _remove_all(store: RawStore, hashes: list[str], untouched_since: float) -> list[int]:
