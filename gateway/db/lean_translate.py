@@ -128,22 +128,25 @@ def linked(
         "JOIN messages AS m ON m.id = d.message_id "
         f"WHERE k.key_kind = 'po' AND k.partner_id IN ({_in(list(partners))}) AND k.value IN ({_in(list(pos))})"
     )
-    return [
-        SimpleNamespace(
-            partner_id=r[0],
-            value=r[1],
-            id=r[2],
-            message_id=r[3],
-            kind=r[4],
-            direction=r[5],
-            created_at=_utc(r[6]),
-            canonical=known[r[2]] if r[2] in known else orjson.loads(r[7]) if r[7] is not None else None,
-            business_number=r[8],
-            status=r[9],
-            message_status=r[10],
-        )
-        for r in conn.execute(sql, (*partners, *pos))
-    ]
+    return [linked_row(r, _utc(r[6]), known) for r in conn.execute(sql, (*partners, *pos))]
+
+
+def linked_row(r: Sequence[Any], created_at: datetime | None, known: dict[str, Any]) -> SimpleNamespace:
+    """One row of the linked-documents look-up (either database's; ``r`` in its
+    column order), named as gateway.orders._select_linked names it."""
+    return SimpleNamespace(
+        partner_id=r[0],
+        value=r[1],
+        id=r[2],
+        message_id=r[3],
+        kind=r[4],
+        direction=r[5],
+        created_at=created_at,
+        canonical=known[r[2]] if r[2] in known else orjson.loads(r[7]) if r[7] is not None else None,
+        business_number=r[8],
+        status=r[9],
+        message_status=r[10],
+    )
 
 
 def any_open_exception(conn: sqlite3.Connection, partners: set[str], pos: set[str]) -> bool:

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
-import orjson
-
 from gateway.db import pg_raw
+from gateway.db.lean_translate import linked_row
 from gateway.db.models import DocumentKey
 
 _ACK_KINDS = ["TA1", "997", "999"]
@@ -141,22 +139,7 @@ async def linked(pg: Any, pairs: set[tuple[str, str]], known: dict[str, Any] | N
     )
     async with pg_raw.as_sqlalchemy(sql):
         found = await pg.fetch(sql, list({p for p, _ in pairs}), list({po for _, po in pairs}))
-    return [
-        SimpleNamespace(
-            partner_id=r[0],
-            value=r[1],
-            id=r[2],
-            message_id=r[3],
-            kind=r[4],
-            direction=r[5],
-            created_at=_utc(r[6]),
-            canonical=known[r[2]] if r[2] in known else orjson.loads(r[7]) if r[7] is not None else None,
-            business_number=r[8],
-            status=r[9],
-            message_status=r[10],
-        )
-        for r in found
-    ]
+    return [linked_row(r, _utc(r[6]), known) for r in found]
 
 
 async def any_open_exception(pg: Any, partners: set[str], pos: set[str]) -> bool:
