@@ -13,10 +13,11 @@ process that dies with jobs in this queue leaves them running under its instance
 and they are claimed again when its instance is found dead (gateway.runner) or, on
 SQLite, when the next process starts (gateway.db.jobs.release_all_running).
 
-The queue is bounded (``limit`` jobs): past it, and whenever the pipeline is not
-running, the intake writes ordinary ``ready`` jobs that any process claims, so a
-burst never piles up in one process's memory and a process never holds more work
-than it can start on.
+The queue is bounded in jobs (``limit``) and in payload bytes (``max_bytes``: a small
+payload travels with its job, up to ``SLOT_BYTES`` each, decision 0025): past either,
+and whenever the pipeline is not running, the intake writes ordinary ``ready`` jobs
+that any process claims, so a burst never piles up in one process's memory, whatever
+``[pipeline] batch_size`` is, and a process never holds more work than it can start on.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.db.jobs import ClaimedJob
+
+SLOT_BYTES = 64 * 1024  # the largest payload that travels in memory (RawStore.spill_bytes)
+MAX_BYTES = 32 * 1024 * 1024  # payload bytes the queue may hold at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +47,19 @@ class Handoff:
     """The queue between this process's intake and its pipeline workers (see the module doc)."""
 
     def __init__(
-        self, worker_id: str, *, lease_seconds: float, limit: int, on_handed: Callable[[], None]
+        self,
+        worker_id: str,
+        *,
+        lease_seconds: float,
+        limit: int,
+        on_handed: Callable[[], None],
+        max_bytes: int = MAX_BYTES,
     ) -> None:
         self.worker_id = worker_id
         self.lease = timedelta(seconds=lease_seconds)
         self.limit = limit
+        self.max_bytes = max_bytes
+        self.bytes = 0  # payload bytes waiting in the queue
         self._on_handed = on_handed
         self._queue: deque[Handed] = deque()
         self._open = False
@@ -61,11 +73,15 @@ class Handoff:
         self._open = False
         left = list(self._queue)
         self._queue.clear()
+        self.bytes = 0
         return left
 
     def room(self) -> int:
-        """How many jobs the intake may write claimed for this process now."""
-        return max(0, self.limit - len(self._queue)) if self._open else 0
+        """How many jobs the intake may write claimed for this process now: as many as
+        fit both bounds, each counted at the largest payload it could carry."""
+        if not self._open:
+            return 0
+        return max(0, min(self.limit - len(self._queue), (self.max_bytes - self.bytes) // SLOT_BYTES))
 
     def lease_until(self, now: datetime) -> datetime:
         return now + self.lease
@@ -75,13 +91,22 @@ class Handoff:
         if not handed:
             return
         self._queue.extend(handed)
+        self.bytes += sum(_carried(h) for h in handed)
         self.handed += len(handed)
         self._on_handed()
 
     def take(self, limit: int) -> list[Handed]:
         """Up to ``limit`` waiting jobs, oldest first."""
         count = min(limit, len(self._queue))
-        return [self._queue.popleft() for _ in range(count)]
+        taken = [self._queue.popleft() for _ in range(count)]
+        self.bytes -= sum(_carried(h) for h in taken)
+        return taken
 
     def __len__(self) -> int:
         return len(self._queue)
+
+
+def _carried(handed: Handed) -> int:
+    """The payload bytes ``handed`` holds in memory (none for a spilled payload)."""
+    data = getattr(handed.message, "raw_data", None)
+    return len(data) if data is not None else 0

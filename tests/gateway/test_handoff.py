@@ -112,3 +112,33 @@ async def test_a_handed_job_carries_the_stored_message(tmp_path: Path, database_
         row = stored[h.job.message_id]
         for column in ("id", "partner_id", "kind", "status", "raw_sha256", "raw_size", "transport_id"):
             assert getattr(h.message, column) == getattr(row, column)
+
+
+def test_the_hand_off_holds_a_bounded_number_of_payload_bytes_whatever_the_batch_size() -> None:
+    # A small payload travels with its job: with a huge [pipeline] batch_size (limit) the
+    # queue would otherwise hold limit x 64 KiB. Room counts each job at the largest
+    # payload it could carry, so the bytes waiting never pass max_bytes.
+    from types import SimpleNamespace
+
+    from gateway.db.jobs import ClaimedJob
+    from gateway.handoff import SLOT_BYTES, Handed
+
+    handoff = Handoff(
+        "me:3", lease_seconds=60, limit=10_000, on_handed=lambda: None, max_bytes=4 * SLOT_BYTES
+    )
+    handoff.open()
+
+    def job(n: int, size: int | None) -> Handed:
+        data = None if size is None else b"x" * size
+        return Handed(ClaimedJob(n, f"m{n}", "translate", 1, "me:3"), SimpleNamespace(raw_data=data))
+
+    assert handoff.room() == 4
+    handoff.put([job(n, SLOT_BYTES) for n in range(handoff.room())])
+    assert (handoff.bytes, handoff.room()) == (4 * SLOT_BYTES, 0)
+    taken = handoff.take(3)
+    assert len(taken) == 3 and (handoff.bytes, handoff.room()) == (SLOT_BYTES, 3)
+    handoff.put([job(10, 100), job(11, None), job(12, SLOT_BYTES)])  # a spilled payload carries no bytes
+    assert handoff.bytes == 2 * SLOT_BYTES + 100 and handoff.room() == 1
+    assert handoff.bytes <= handoff.max_bytes
+    handoff.close()
+    assert (handoff.bytes, handoff.room()) == (0, 0)
