@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +28,18 @@ from gateway.db.engine import open_database
 from gateway.db.models import JournaledPayload
 from gateway.raw_journal import RawJournal
 from gateway.rawstore import RawRef, RawStore
+
+
+def place_unsynced(store: RawStore, refs: list[RawRef]) -> None:
+    """What 0018's intake did for each small payload before its commit (the raw store
+    no longer does it): the file written under a temp name and renamed into place,
+    not synced."""
+    for ref in refs:
+        final = store.path_for(ref.sha256)
+        final.parent.mkdir(mode=0o700, exist_ok=True)
+        temp = final.with_name(final.name + ".placing")
+        temp.write_bytes(ref.data or b"")
+        os.replace(temp, final)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -42,7 +55,7 @@ async def run(args: argparse.Namespace) -> None:
             sha = hashlib.sha256(data).hexdigest()
             refs.append(RawRef(sha, len(data), str(store.root), data=data))
         wall0, cpu0 = time.perf_counter(), time.process_time()
-        store.place_unsynced(refs)
+        place_unsynced(store, refs)
         place_wall, place_cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         for start in range(0, len(refs), 1000):
             async with db.write() as conn:

@@ -510,16 +510,8 @@ class RawStore:
     def submit(self, func: Callable[..., T], *args: object) -> Future[T]:
         return self._pool.submit(func, *args)  # in the store's threads
 
-    def place_unsynced(self, refs: list[RawRef]) -> None:
-        """Write small staged payloads under their final names without syncing: their
-        durable copy is the caller's (gateway.raw_journal), until :meth:`sync_payloads`."""
-        for ref in refs:
-            final = f"{self._root_text}/{ref.sha256[:2]}/{ref.sha256}"
-            if not _refresh_intact(final, ref.data):  # type: ignore[arg-type]
-                self._place(final, ref.data)  # type: ignore[arg-type]
-
     def sync_payloads(self, shas: list[str]) -> list[str]:
-        """Make the files of ``shas`` (:meth:`place_unsynced`) durable; returns those not
+        """Make the files of ``shas`` (written unsynced by :meth:`restore`) durable; returns those not
         found (a pruner holds one aside this instant): the caller restores them."""
         paths = [self.path_for(sha) for sha in shas]
         files = [p for p in paths if p.exists()]
